@@ -1,0 +1,16 @@
+//! Compose files → a typed, normalized [`types::Project`].
+//!
+//! The loader is a pipeline of small phases over a position-keeping YAML
+//! tree ([`yaml::Node`]): parse → interpolate → include/extends/merge →
+//! schema check → canonical long forms → normalize → typed decode.
+
+pub mod canonical;
+pub mod env;
+pub mod error;
+pub mod interpolate;
+pub mod merge;
+pub mod schema;
+pub mod types;
+pub mod yaml;
+
+pub use error::LoadError;

@@ -1,0 +1,8 @@
+//! wharf: a daemonless, compose-first multi-container orchestrator.
+//!
+//! Data flows one way: `compose` (files → `Project`) → `plan` (service graph,
+//! actions) → executor → image store / runtime / network. See DESIGN.md.
+
+pub mod cli;
+pub mod compose;
+pub mod plan;
