@@ -1,7 +1,115 @@
-//! Command-line front end: parses flags, then calls the library layers.
+//! Command-line front end: parses flags (no side effects), resolves them
+//! into load options, then calls the library layers.
 
+mod config;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use crate::compose::load::LoadOptions;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wharf",
+    version,
+    about = "Daemonless, compose-first multi-container orchestrator",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The global flags of `docker compose`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Compose configuration files (repeatable; `-` reads standard input)
+    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    pub file: Vec<String>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the directory of the first compose file)
+    #[arg(long = "project-directory", global = true, value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Alternate environment files (repeatable)
+    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Profiles to enable (repeatable)
+    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    pub profile: Vec<String>,
+    /// Log level: error, warn, info, debug, trace (RUST_LOG also works)
+    #[arg(long = "log-level", global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, resolve and render the compose file in canonical format
+    Config(config::ConfigArgs),
+}
+
+impl GlobalArgs {
+    /// Turns flags plus the process environment into loader options.
+    pub fn load_options(&self) -> anyhow::Result<LoadOptions> {
+        let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+        let os_env = std::env::vars().collect();
+        let stdin = if self.file.iter().any(|f| f == "-") {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("reading the compose file from standard input")?;
+            Some(s)
+        } else {
+            None
+        };
+        Ok(LoadOptions {
+            files: self.file.clone(),
+            project_name: self.project_name.clone(),
+            project_directory: self.project_directory.clone(),
+            env_files: self.env_file.clone(),
+            profiles: self.profile.clone(),
+            os_env,
+            cwd,
+            stdin,
+            ..LoadOptions::default()
+        })
+    }
+}
+
+fn init_tracing(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// Prints warnings the way Compose does, so scripts that grep them keep working.
+pub fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("WARN[0000] {w}");
+    }
+}
 
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    init_tracing(cli.global.log_level.as_deref());
+    let result = match &cli.command {
+        Command::Config(args) => config::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,219 @@
+//! `wharf config`: load, resolve and print the project as Compose does.
+
+use super::{print_warnings, GlobalArgs};
+use crate::compose::load::{self, Loaded};
+use crate::plan;
+use anyhow::{bail, Context as _};
+use clap::{Args, ValueEnum};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Only these services (and what they depend on)
+    pub services: Vec<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "yaml")]
+    pub format: Format,
+    /// Print the service names, one per line
+    #[arg(long = "services")]
+    pub list_services: bool,
+    /// Print the volume names, one per line
+    #[arg(long = "volumes")]
+    pub list_volumes: bool,
+    /// Print the network names, one per line
+    #[arg(long = "networks")]
+    pub list_networks: bool,
+    /// Print the profile names, one per line
+    #[arg(long = "profiles")]
+    pub list_profiles: bool,
+    /// Print the image names, one per line
+    #[arg(long = "images")]
+    pub list_images: bool,
+    /// Print the service config hash, one per line ("*" for all services)
+    #[arg(long, value_name = "SERVICES")]
+    pub hash: Option<String>,
+    /// Only validate the configuration, print nothing
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Don't interpolate environment variables
+    #[arg(long)]
+    pub no_interpolate: bool,
+    /// Don't normalize the compose model
+    #[arg(long)]
+    pub no_normalize: bool,
+    /// Don't resolve file paths
+    #[arg(long)]
+    pub no_path_resolution: bool,
+    /// Don't check model consistency
+    #[arg(long)]
+    pub no_consistency: bool,
+    /// Save to file (default: stdout)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the service dependency graph instead (DOT or Mermaid)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub graph: Option<GraphFormat>,
+}
+
+pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = global.load_options()?;
+    opts.no_interpolate = args.no_interpolate;
+    opts.no_normalize = args.no_normalize;
+    opts.no_resolve_paths = args.no_path_resolution;
+    opts.no_consistency = args.no_consistency;
+    opts.services = args.services.clone();
+    if args.list_profiles {
+        // Profiles are listed across every service, enabled or not.
+        opts.profiles = vec!["*".into()];
+    }
+    let loaded = load::load(&opts).map_err(anyhow::Error::new)?;
+    print_warnings(&loaded.warnings);
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let out = render(&loaded, args)?;
+    match &args.output {
+        Some(path) => std::fs::write(path, out.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(out.as_bytes()).context("writing to stdout")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn lines(items: impl IntoIterator<Item = String>) -> String {
+    let mut s = String::new();
+    for i in items {
+        s.push_str(&i);
+        s.push('\n');
+    }
+    s
+}
+
+fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
+    let project = &loaded.project;
+    let json = serde_json::to_value(project).context("serializing the project")?;
+    let keys = |k: &str| -> Vec<String> {
+        let mut v: Vec<String> = json
+            .get(k)
+            .and_then(|m| m.as_object())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    if args.list_services {
+        return Ok(lines(keys("services")));
+    }
+    if args.list_volumes {
+        return Ok(lines(keys("volumes")));
+    }
+    if args.list_networks {
+        return Ok(lines(keys("networks")));
+    }
+    if args.list_profiles {
+        let mut profiles: Vec<String> = json
+            .get("services")
+            .and_then(|s| s.as_object())
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|s| s.get("profiles").and_then(|p| p.as_array()))
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
+        profiles.sort();
+        profiles.dedup();
+        return Ok(lines(profiles));
+    }
+    if args.list_images {
+        let name = json.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+        let mut images = Vec::new();
+        for svc in keys("services") {
+            let image = json["services"][&svc]
+                .get("image")
+                .and_then(|i| i.as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{name}-{svc}"));
+            images.push(image);
+        }
+        return Ok(lines(images));
+    }
+    if let Some(which) = &args.hash {
+        let all = keys("services");
+        let wanted: Vec<String> = if which == "*" {
+            all
+        } else {
+            which.split(',').map(|s| s.trim().to_string()).collect()
+        };
+        let mut out = Vec::new();
+        for svc in wanted {
+            let Some(def) = json["services"].get(&svc) else {
+                bail!("no such service: {svc}");
+            };
+            out.push(format!("{svc} {}", plan::config_hash(def)));
+        }
+        return Ok(lines(out));
+    }
+    if let Some(g) = args.graph {
+        let graph = plan::service_graph(project).map_err(anyhow::Error::new)?;
+        return Ok(match g {
+            GraphFormat::Dot => graph.to_dot(),
+            GraphFormat::Mermaid => graph.to_mermaid(),
+        });
+    }
+    match args.format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&json).context("serializing the project")?;
+            s.push('\n');
+            Ok(s)
+        }
+        Format::Yaml => Ok(to_yaml(&json)),
+    }
+}
+
+/// YAML rendering of the JSON model (same content as `--format json`).
+pub fn to_yaml(v: &serde_json::Value) -> String {
+    use yaml_rust2::{Yaml, YamlEmitter};
+    fn conv(v: &serde_json::Value) -> Yaml {
+        match v {
+            serde_json::Value::Null => Yaml::Null,
+            serde_json::Value::Bool(b) => Yaml::Boolean(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Yaml::Integer(i),
+                None => Yaml::Real(n.to_string()),
+            },
+            serde_json::Value::String(s) => Yaml::String(s.clone()),
+            serde_json::Value::Array(a) => Yaml::Array(a.iter().map(conv).collect()),
+            serde_json::Value::Object(o) => Yaml::Hash(
+                o.iter()
+                    .map(|(k, v)| (Yaml::String(k.clone()), conv(v)))
+                    .collect(),
+            ),
+        }
+    }
+    let mut out = String::new();
+    let mut emitter = YamlEmitter::new(&mut out);
+    emitter.multiline_strings(true);
+    if emitter.dump(&conv(v)).is_err() {
+        return String::new();
+    }
+    // Drop the leading document marker the emitter writes.
+    let body = out.strip_prefix("---\n").unwrap_or(&out).to_string();
+    body + "\n"
+}
