@@ -50,11 +50,10 @@ pub fn parse_dotenv(
     let src = src.strip_prefix(BOM).unwrap_or(src);
     let mut out: IndexMap<String, String> = IndexMap::new();
     let mut pos = 0;
-    loop {
-        // Skip blank lines, whitespace and comment lines.
-        let Some(start) = src[pos..].find(|c: char| !c.is_whitespace()) else {
-            break;
-        };
+    // Line numbers are counted incrementally: `line` is the line of `counted`.
+    let (mut line, mut counted) = (1, 0);
+    // Skip blank lines, whitespace and comment lines.
+    while let Some(start) = src[pos..].find(|c: char| !c.is_whitespace()) {
         pos += start;
         if src[pos..].starts_with('#') {
             match src[pos..].find('\n') {
@@ -65,7 +64,8 @@ pub fn parse_dotenv(
                 None => break,
             }
         }
-        let line = 1 + src[..pos].matches('\n').count();
+        line += src[counted..pos].matches('\n').count();
+        counted = pos;
         let mut rest = &src[pos..];
         if let Some(after) = rest.strip_prefix("export") {
             // Only `export` followed by whitespace is the shell keyword;
