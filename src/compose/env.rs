@@ -636,6 +636,32 @@ mod tests {
     }
 
     #[test]
+    fn garbage_after_closing_quote_is_reported_on_that_line() {
+        // docker compose: `line 1: unexpected character "\\" in variable name "\\"`.
+        let (line, _, msg) = parse_err("A=\"x\"\\\nB=2\n");
+        assert_eq!(line, 1);
+        assert_eq!(
+            msg,
+            "line 1: unexpected character \"\\\\\" in variable name \"\\\\\""
+        );
+    }
+
+    #[test]
+    fn lone_export_line_is_ignored() {
+        let m = parse("A=1\nexport\nB=2\n");
+        assert_eq!(m.len(), 2);
+        assert_eq!(get(&m, "B"), Some("2"));
+    }
+
+    #[test]
+    fn lookup_is_used_for_interpolation_in_double_quotes_only() {
+        let m = parse_with("A=\"${X}\"\nB='${X}'\nC=${X:-d}\n", &[("X", "x")]);
+        assert_eq!(get(&m, "A"), Some("x"));
+        assert_eq!(get(&m, "B"), Some("${X}"));
+        assert_eq!(get(&m, "C"), Some("x"));
+    }
+
+    #[test]
     fn interpolation_errors_name_the_key() {
         let (line, key, msg) = parse_err("A=1\nX=${NOPE:?needed}\n");
         assert_eq!((line, key.as_str()), (2, "X"));
