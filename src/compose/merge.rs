@@ -14,7 +14,7 @@
 //! merging; both tags are consumed here.
 
 use super::error::LoadError;
-use super::yaml::{MergeTag, Mapping, Node, Pos, Value};
+use super::yaml::{Mapping, MergeTag, Node, Pos, Value};
 
 /// How two values found at the same path are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,10 @@ const MERGE_RULES: &[(&str, MergeRule)] = &[
     ("services.*.annotations", MergeRule::ToSequence),
     ("services.*.build", MergeRule::Build),
     ("services.*.build.args", MergeRule::ToSequence),
-    ("services.*.build.additional_contexts", MergeRule::ToSequence),
+    (
+        "services.*.build.additional_contexts",
+        MergeRule::ToSequence,
+    ),
     ("services.*.build.extra_hosts", MergeRule::ExtraHosts),
     ("services.*.build.labels", MergeRule::ToSequence),
     ("services.*.command", MergeRule::Replace),
@@ -335,7 +338,13 @@ fn apply_rule(
         }
         MergeRule::Build => {
             let pos = base.pos.clone();
-            merge_mappings(build_mapping(base), pos, build_mapping(over), path, keep_tags)
+            merge_mappings(
+                build_mapping(base),
+                pos,
+                build_mapping(over),
+                path,
+                keep_tags,
+            )
         }
         MergeRule::Logging => {
             let driver = |n: &Node| n.get("driver").map(Node::to_json);
@@ -428,7 +437,7 @@ fn build_mapping(node: Node) -> Mapping {
 
 /// IPAM pools are matched by `subnet`: a pool redefined with the same
 /// subnet is merged, a new subnet is added.
-fn merge_ipam_config(base: Node, over: Node, path: &mut Vec<String>) -> Result<Node, LoadError> {
+fn merge_ipam_config(base: Node, over: Node, path: &[String]) -> Result<Node, LoadError> {
     let pos = base.pos.clone();
     let (Value::Seq(base_pools), Value::Seq(over_pools)) = (base.value, over.value) else {
         return Err(LoadError::invalid(
@@ -443,15 +452,14 @@ fn merge_ipam_config(base: Node, over: Node, path: &mut Vec<String>) -> Result<N
         let mut right = original;
         for pool in &over_pools {
             let pool = stripped(pool.clone());
-            if subnet(&pool) != subnet(&right)
-                && !pools.iter().any(|p| subnet(p) == subnet(&pool))
+            if subnet(&pool) != subnet(&right) && !pools.iter().any(|p| subnet(p) == subnet(&pool))
             {
                 pools.push(pool);
                 continue;
             }
             right = match (right.value, pool.value) {
                 (Value::Map(r), Value::Map(o)) => {
-                    merge_mappings(r, right.pos, o, &mut path.clone(), false)?
+                    merge_mappings(r, right.pos, o, &mut path.to_vec(), false)?
                 }
                 (_, value) => Node::new(value, pool.pos),
             };
@@ -557,7 +565,9 @@ fn entry_key(rule: EntryKey, entry: &Node, path: &[String], i: usize) -> Result<
             }
             _ => Ok(String::new()),
         },
-        EntryKey::Port => port_key(entry).ok_or_else(|| err("service port is missing a target port")),
+        EntryKey::Port => {
+            port_key(entry).ok_or_else(|| err("service port is missing a target port"))
+        }
     }
 }
 
@@ -685,7 +695,10 @@ mod tests {
         );
         assert_eq!(w["command"], json!("c"));
         assert_eq!(w["entrypoint"], json!(["/y"]));
-        assert_eq!(w["healthcheck"], json!({"test": "CMD-SHELL true", "interval": "10s"}));
+        assert_eq!(
+            w["healthcheck"],
+            json!({"test": "CMD-SHELL true", "interval": "10s"})
+        );
     }
 
     #[test]
@@ -735,7 +748,10 @@ mod tests {
             "services: {web: {extra_hosts: [h1=1.1.1.1, 'h2:2.2.2.2']}}",
             "services: {web: {extra_hosts: [h1=1.1.1.1, h3=3.3.3.3]}}",
         );
-        assert_eq!(w["extra_hosts"], json!(["h1=1.1.1.1", "h2:2.2.2.2", "h3=3.3.3.3"]));
+        assert_eq!(
+            w["extra_hosts"],
+            json!(["h1=1.1.1.1", "h2:2.2.2.2", "h3=3.3.3.3"])
+        );
     }
 
     #[test]
@@ -744,7 +760,10 @@ mod tests {
             "services: {web: {extra_hosts: {h1: [1.1.1.1, '::1']}}}",
             "services: {web: {extra_hosts: [h2=2.2.2.2]}}",
         );
-        assert_eq!(w["extra_hosts"], json!(["h1=1.1.1.1", "h1=::1", "h2=2.2.2.2"]));
+        assert_eq!(
+            w["extra_hosts"],
+            json!(["h1=1.1.1.1", "h1=::1", "h2=2.2.2.2"])
+        );
     }
 
     #[test]
@@ -838,12 +857,19 @@ mod tests {
             "services: {web: {volumes: ['vv:/anon', 'D:\\other:/win']}}",
         );
         // reference: `v:/anon` is an anonymous volume whose target is `v:/anon`
-        assert_eq!(w["volumes"], json!(["vv:/anon", "D:\\other:/win", "v:/anon"]));
+        assert_eq!(
+            w["volumes"],
+            json!(["vv:/anon", "D:\\other:/win", "v:/anon"])
+        );
     }
 
     #[test]
     fn volume_without_target_is_an_error() {
-        let a = parse("services: {web: {volumes: [{type: bind, source: /x}]}}", "a.yaml").unwrap();
+        let a = parse(
+            "services: {web: {volumes: [{type: bind, source: /x}]}}",
+            "a.yaml",
+        )
+        .unwrap();
         let err = merge(Node::synthetic(Value::Map(Mapping::new())), a).unwrap_err();
         assert!(err.to_string().contains("services.web.volumes[0]"), "{err}");
         assert!(err.to_string().contains("a.yaml:1"), "{err}");
@@ -897,7 +923,10 @@ mod tests {
             "services: {web: {env_file: a.env}}",
             "services: {web: {env_file: [b.env, {path: a.env, required: false}]}}",
         );
-        assert_eq!(w["env_file"], json!([{"path": "a.env", "required": false}, "b.env"]));
+        assert_eq!(
+            w["env_file"],
+            json!([{"path": "a.env", "required": false}, "b.env"])
+        );
     }
 
     #[test]
@@ -936,7 +965,10 @@ mod tests {
             "services: {web: {networks: [front]}}",
             "services: {web: {networks: {back: {aliases: [x]}}}}",
         );
-        assert_eq!(w["networks"], json!({"front": null, "back": {"aliases": ["x"]}}));
+        assert_eq!(
+            w["networks"],
+            json!({"front": null, "back": {"aliases": ["x"]}})
+        );
     }
 
     #[test]
@@ -975,7 +1007,10 @@ mod tests {
             "services: {web: {logging: {driver: syslog, options: {a: b}}}}",
             "services: {web: {logging: {driver: syslog, options: {c: d}}}}",
         );
-        assert_eq!(w["logging"], json!({"driver": "syslog", "options": {"a": "b", "c": "d"}}));
+        assert_eq!(
+            w["logging"],
+            json!({"driver": "syslog", "options": {"a": "b", "c": "d"}})
+        );
     }
 
     #[test]
@@ -985,7 +1020,10 @@ mod tests {
             "services: {web: {logging: {driver: json-file, options: {max-size: 1m}}}}",
             "services: {web: {logging: {driver: syslog, options: {tag: t}}}}",
         );
-        assert_eq!(w["logging"], json!({"driver": "syslog", "options": {"tag": "t"}}));
+        assert_eq!(
+            w["logging"],
+            json!({"driver": "syslog", "options": {"tag": "t"}})
+        );
     }
 
     #[test]
@@ -995,7 +1033,10 @@ mod tests {
             "services: {web: {logging: {options: {a: b}}}}",
             "services: {web: {logging: {driver: syslog, options: {c: d}}}}",
         );
-        assert_eq!(w["logging"], json!({"options": {"a": "b", "c": "d"}, "driver": "syslog"}));
+        assert_eq!(
+            w["logging"],
+            json!({"options": {"a": "b", "c": "d"}, "driver": "syslog"})
+        );
     }
 
     #[test]
@@ -1026,7 +1067,10 @@ mod tests {
         let a = parse("services:\n  web:\n    volumes_from: [a]\n", "a.yaml").unwrap();
         let b = parse("services:\n  web:\n    volumes_from: {x: 1}\n", "b.yaml").unwrap();
         let err = merge(a, b).unwrap_err().to_string();
-        assert!(err.starts_with("b.yaml:3: services.web.volumes_from:"), "{err}");
+        assert!(
+            err.starts_with("b.yaml:3: services.web.volumes_from:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1068,8 +1112,20 @@ mod tests {
         )
         .unwrap();
         strip_reset_tags(&mut d);
-        assert_eq!(d.to_json(), json!({"services": {"web": {"ports": ["1:1"]}}}));
-        assert!(d.find(&[]).get("services").unwrap().get("web").unwrap().get("ports").unwrap().tag.is_none());
+        assert_eq!(
+            d.to_json(),
+            json!({"services": {"web": {"ports": ["1:1"]}}})
+        );
+        assert!(d
+            .find(&[])
+            .get("services")
+            .unwrap()
+            .get("web")
+            .unwrap()
+            .get("ports")
+            .unwrap()
+            .tag
+            .is_none());
         let first = merge(
             Node::synthetic(Value::Map(Mapping::new())),
             parse("services:\n  web:\n    image: !reset nginx\n", "d.yaml").unwrap(),
@@ -1082,11 +1138,18 @@ mod tests {
     fn single_file_duplicates_are_removed() {
         let d = merge(
             Node::synthetic(Value::Map(Mapping::new())),
-            parse("services: {web: {ports: ['80:80', '80:80'], environment: [A=1, A=2]}}", "a.yaml").unwrap(),
+            parse(
+                "services: {web: {ports: ['80:80', '80:80'], environment: [A=1, A=2]}}",
+                "a.yaml",
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(d.to_json()["services"]["web"]["ports"], json!(["80:80"]));
-        assert_eq!(d.to_json()["services"]["web"]["environment"], json!(["A=2"]));
+        assert_eq!(
+            d.to_json()["services"]["web"]["environment"],
+            json!(["A=2"])
+        );
     }
 
     #[test]
@@ -1129,6 +1192,9 @@ mod tests {
         services.insert("s".into(), m);
         file.insert("services".into(), Node::synthetic(Value::Map(services)));
         let out = merge(earlier, Node::synthetic(Value::Map(file))).unwrap();
-        assert_eq!(out.to_json()["services"]["s"], json!({"image": "a", "user": "root"}));
+        assert_eq!(
+            out.to_json()["services"]["s"],
+            json!({"image": "a", "user": "root"})
+        );
     }
 }

@@ -252,13 +252,11 @@ impl Resolver<'_> {
                 }
                 match m.get_mut("source") {
                     Some(source) => self.abs_node(source),
-                    None => {
-                        return Err(LoadError::invalid(
-                            &item.pos,
-                            format!("{}[{i}]", path.join(".")),
-                            "invalid mount config for type \"bind\": field Source must not be empty",
-                        ))
-                    }
+                    None => return Err(LoadError::invalid(
+                        &item.pos,
+                        format!("{}[{i}]", path.join(".")),
+                        "invalid mount config for type \"bind\": field Source must not be empty",
+                    )),
                 }
             }
             Value::Str(spec) => {
@@ -317,9 +315,16 @@ fn is_windows_abs(p: &str) -> bool {
 fn is_remote_context(s: &str) -> bool {
     s.contains("://")
         || s.starts_with("service:")
-        || ["https://", "http://", "git://", "ssh://", "github.com/", "git@"]
-            .iter()
-            .any(|p| s.starts_with(p))
+        || [
+            "https://",
+            "http://",
+            "git://",
+            "ssh://",
+            "github.com/",
+            "git@",
+        ]
+        .iter()
+        .any(|p| s.starts_with(p))
 }
 
 /// Go's `filepath.Join(base, rel)`: join, then clean `.`/`..`/`//` lexically.
@@ -379,7 +384,9 @@ mod tests {
 
     #[test]
     fn build_context_string_and_mapping() {
-        let d = resolved("services: {a: {build: ./ctx}, b: {build: {context: ctx2}}, c: {build: {context: .}}}");
+        let d = resolved(
+            "services: {a: {build: ./ctx}, b: {build: {context: ctx2}}, c: {build: {context: .}}}",
+        );
         assert_eq!(d["services"]["a"]["build"], "/tmp/mx4/ctx");
         assert_eq!(d["services"]["b"]["build"]["context"], "/tmp/mx4/ctx2");
         assert_eq!(d["services"]["c"]["build"]["context"], "/tmp/mx4");
@@ -393,7 +400,10 @@ mod tests {
         );
         assert_eq!(d["services"]["a"]["build"], "github.com/x/y");
         assert_eq!(d["services"]["b"]["build"], "git@github.com:x/y.git");
-        assert_eq!(d["services"]["c"]["build"]["context"], "https://h/r.git#main");
+        assert_eq!(
+            d["services"]["c"]["build"]["context"],
+            "https://h/r.git#main"
+        );
     }
 
     #[test]
@@ -404,7 +414,11 @@ mod tests {
         );
         assert_eq!(
             d["services"]["a"]["build"]["additional_contexts"],
-            json!(["a=/tmp/mx4/actx", "b=docker-image://foo", "c=https://x/y.git"])
+            json!([
+                "a=/tmp/mx4/actx",
+                "b=docker-image://foo",
+                "c=https://x/y.git"
+            ])
         );
         assert_eq!(
             d["services"]["b"]["build"]["additional_contexts"],
@@ -416,7 +430,10 @@ mod tests {
     fn build_ssh_key_paths() {
         // reference (yaml output): ssh: ['k: /tmp/mx4/key']
         let d = resolved("services: {a: {build: {context: ., ssh: [default, k=./key]}}}");
-        assert_eq!(d["services"]["a"]["build"]["ssh"], json!(["default", "k=/tmp/mx4/key"]));
+        assert_eq!(
+            d["services"]["a"]["build"]["ssh"],
+            json!(["default", "k=/tmp/mx4/key"])
+        );
     }
 
     #[test]
@@ -425,7 +442,10 @@ mod tests {
             "services: {a: {env_file: a.env}, b: {env_file: [./b.env, /abs.env]}, c: {env_file: [{path: ./e.env, required: false}]}}",
         );
         assert_eq!(d["services"]["a"]["env_file"], "/tmp/mx4/a.env");
-        assert_eq!(d["services"]["b"]["env_file"], json!(["/tmp/mx4/b.env", "/abs.env"]));
+        assert_eq!(
+            d["services"]["b"]["env_file"],
+            json!(["/tmp/mx4/b.env", "/abs.env"])
+        );
         assert_eq!(
             d["services"]["c"]["env_file"],
             json!([{"path": "/tmp/mx4/e.env", "required": false}])
@@ -438,8 +458,14 @@ mod tests {
             "services: {a: {label_file: ./l.env, extends: {file: sub/other.yaml, service: s}}, b: {label_file: [x, /y]}}",
         );
         assert_eq!(d["services"]["a"]["label_file"], "/tmp/mx4/l.env");
-        assert_eq!(d["services"]["a"]["extends"]["file"], "/tmp/mx4/sub/other.yaml");
-        assert_eq!(d["services"]["b"]["label_file"], json!(["/tmp/mx4/x", "/y"]));
+        assert_eq!(
+            d["services"]["a"]["extends"]["file"],
+            "/tmp/mx4/sub/other.yaml"
+        );
+        assert_eq!(
+            d["services"]["b"]["label_file"],
+            json!(["/tmp/mx4/x", "/y"])
+        );
     }
 
     #[test]
@@ -450,7 +476,15 @@ mod tests {
         );
         assert_eq!(
             d["services"]["a"]["volumes"],
-            json!(["/tmp/mx4/d:/d", "/root/h:/h:ro", "named:/n", "/abs:/abs", "/tmp/mx4:/dot", "/anon", "/tmp/up:/up"])
+            json!([
+                "/tmp/mx4/d:/d",
+                "/root/h:/h:ro",
+                "named:/n",
+                "/abs:/abs",
+                "/tmp/mx4:/dot",
+                "/anon",
+                "/tmp/up:/up"
+            ])
         );
     }
 
@@ -471,8 +505,14 @@ mod tests {
 
     #[test]
     fn bind_without_source_is_an_error() {
-        let mut doc = parse("services:\n  a:\n    volumes:\n      - type: bind\n        target: /x\n", "c.yaml").unwrap();
-        let err = resolve_relative_paths(&mut doc, Path::new("/p"), None).unwrap_err().to_string();
+        let mut doc = parse(
+            "services:\n  a:\n    volumes:\n      - type: bind\n        target: /x\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let err = resolve_relative_paths(&mut doc, Path::new("/p"), None)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("c.yaml:4: services.a.volumes[0]:"), "{err}");
     }
 
@@ -493,8 +533,13 @@ mod tests {
     #[test]
     fn develop_watch_paths() {
         // reference: "path": "/tmp/mx4/src"
-        let d = resolved("services: {a: {develop: {watch: [{path: ./src, action: sync, target: /src}]}}}");
-        assert_eq!(d["services"]["a"]["develop"]["watch"][0]["path"], "/tmp/mx4/src");
+        let d = resolved(
+            "services: {a: {develop: {watch: [{path: ./src, action: sync, target: /src}]}}}",
+        );
+        assert_eq!(
+            d["services"]["a"]["develop"]["watch"][0]["path"],
+            "/tmp/mx4/src"
+        );
         assert_eq!(d["services"]["a"]["develop"]["watch"][0]["target"], "/src");
     }
 
@@ -511,7 +556,11 @@ mod tests {
 
     #[test]
     fn tilde_without_home_is_kept_and_other_keys_untouched() {
-        let mut doc = parse("services: {a: {image: ./x, working_dir: rel, volumes: ['~/h:/h']}}", "c.yaml").unwrap();
+        let mut doc = parse(
+            "services: {a: {image: ./x, working_dir: rel, volumes: ['~/h:/h']}}",
+            "c.yaml",
+        )
+        .unwrap();
         resolve_relative_paths(&mut doc, Path::new("/p"), None).unwrap();
         let d = doc.to_json();
         assert_eq!(d["services"]["a"]["volumes"], json!(["~/h:/h"]));
