@@ -602,29 +602,40 @@ fn short_volume_target(spec: &str) -> &str {
     }
 }
 
-/// `host_ip:published:target/protocol` for either port syntax, with the
-/// defaults Compose's canonical form gives (`0.0.0.0`, `tcp`), so that
-/// `"80:80"` and `{target: 80, published: "80"}` are the same port.
+/// `host_ip:published:target/protocol` for either port syntax. Short
+/// entries are keyed as the long form Compose's canonical step makes of
+/// them, so `"80:80"` and `{target: 80, published: "80"}` are the same port.
+/// Long entries are keyed as Compose's Go `%s`/`%d` formatting sees the raw
+/// values: a numeric `published` or a missing one prints differently from
+/// a string, which is why `{published: 7000}` and `"7000:7000"` both stay.
 /// Ranges keep their text; they are compared again after canonicalization.
 fn port_key(entry: &Node) -> Option<String> {
+    const NIL: &str = "%!s(<nil>)";
+    let key = |host: &str, published: &str, target: &str, protocol: &str| {
+        format!("{host}:{published}:{target}/{protocol}")
+    };
     match &entry.value {
         Value::Map(m) => {
-            let target = m.get("target")?.scalar_string()?;
-            let published = m
-                .get("published")
-                .and_then(Node::scalar_string)
-                .unwrap_or_default();
-            let host = m
-                .get("host_ip")
-                .and_then(Node::scalar_string)
-                .unwrap_or_else(|| "0.0.0.0".into());
-            let protocol = m
-                .get("protocol")
-                .and_then(Node::scalar_string)
-                .unwrap_or_else(|| "tcp".into());
-            Some(format!("{host}:{published}:{target}/{protocol}"))
+            let target = match &m.get("target")?.value {
+                Value::Int(i) => i.to_string(),
+                Value::Str(s) => format!("%!d(string={s})"),
+                _ => go_sprint(m.get("target")?),
+            };
+            let go_s = |n: Option<&Node>, default: &str| match n.map(|n| &n.value) {
+                None => default.to_string(),
+                Some(Value::Str(s)) => s.clone(),
+                Some(Value::Int(i)) => format!("%!s(int={i})"),
+                Some(Value::Null) => NIL.to_string(),
+                Some(_) => n.map(go_sprint).unwrap_or_default(),
+            };
+            Some(key(
+                &go_s(m.get("host_ip"), "0.0.0.0"),
+                &go_s(m.get("published"), NIL),
+                &target,
+                &go_s(m.get("protocol"), "tcp"),
+            ))
         }
-        Value::Int(i) => Some(format!("0.0.0.0::{i}/tcp")),
+        Value::Int(i) => Some(key("0.0.0.0", NIL, &i.to_string(), "tcp")),
         Value::Str(s) => {
             let (spec, protocol) = s.split_once('/').unwrap_or((s, "tcp"));
             if spec.contains('-') {
@@ -640,7 +651,8 @@ fn port_key(entry: &Node) -> Option<String> {
             };
             let host = host.trim_start_matches('[').trim_end_matches(']');
             let host = if host.is_empty() { "0.0.0.0" } else { host };
-            Some(format!("{host}:{published}:{target}/{protocol}"))
+            let published = if published.is_empty() { NIL } else { published };
+            Some(key(host, published, target, protocol))
         }
         _ => Some(entry.to_json().to_string()),
     }
@@ -830,6 +842,27 @@ mod tests {
         assert_eq!(
             w["ports"],
             json!(["0.0.0.0:80:80/tcp", "53:53/udp", "127.0.0.1:80:80", "53:53"])
+        );
+    }
+
+    #[test]
+    fn ports_numeric_published_and_ipv6_keys() {
+        // reference: [80 (no published), [::1]:8080:80, 9000/udp,
+        // {127.0.0.1 7000 from the long form}, 9000/tcp, 127.0.0.1:7000:7000]
+        let w = web(
+            "services: {web: {ports: [80, '[::1]:8080:80', '9000:9000/udp', {target: 7000, host_ip: 127.0.0.1, published: 7000}]}}",
+            "services: {web: {ports: ['80', '[::1]:8080:80/tcp', '9000:9000', '127.0.0.1:7000:7000']}}",
+        );
+        assert_eq!(
+            w["ports"],
+            json!([
+                "80",
+                "[::1]:8080:80/tcp",
+                "9000:9000/udp",
+                {"target": 7000, "host_ip": "127.0.0.1", "published": 7000},
+                "9000:9000",
+                "127.0.0.1:7000:7000"
+            ])
         );
     }
 
