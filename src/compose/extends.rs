@@ -592,6 +592,39 @@ services:
     }
 
     #[test]
+    fn override_tag_survives_for_the_file_merge() {
+        let mut files = standard();
+        let doc = run(
+            "services:\n  base: {image: a, environment: {A: '1'}}\n  web:\n    extends: base\n    environment: !override {B: '2'}\n",
+            &mut files,
+        )
+        .unwrap();
+        let web = doc.get("services").and_then(|s| s.get("web")).unwrap();
+        let env = web.get("environment").unwrap();
+        assert_eq!(env.tag, Some(crate::compose::yaml::MergeTag::Override));
+        assert_eq!(env.to_json(), json!({"B": "2"}));
+        // An earlier file's environment for web is replaced, not merged.
+        let earlier = parse("services: {web: {environment: {Z: '0'}}}", "0.yaml").unwrap();
+        let out = merge(earlier, doc).unwrap().to_json();
+        assert_eq!(out["services"]["web"]["environment"], json!({"B": "2"}));
+    }
+
+    #[test]
+    fn reset_keys_of_an_extended_file_are_dropped() {
+        let mut files = Files::new(&[(
+            "/tmp/mx3/b.yaml",
+            "services:\n  b:\n    image: b\n    labels: !reset [a=b]\n",
+        )]);
+        let d = run(
+            "services:\n  a:\n    extends: {file: b.yaml, service: b}\n",
+            &mut files,
+        )
+        .unwrap()
+        .to_json();
+        assert_eq!(d["services"]["a"], json!({"image": "b"}));
+    }
+
+    #[test]
     fn absolute_cleans_paths() {
         assert_eq!(
             absolute(Path::new("/a/b"), "../c/./d.yaml"),

@@ -69,6 +69,11 @@ struct Resolver<'a> {
 
 /// Makes every path of `doc` absolute against `base_dir` (the project
 /// directory). `home` replaces a leading `~`; without it `~` paths are kept.
+///
+/// Compose runs this once, on the merged document: paths written in a later
+/// `-f` file in another directory are relative to the project directory too.
+/// Only services taken from an `extends.file` are resolved earlier, against
+/// their own file's directory (see [`super::extends`]).
 pub fn resolve_relative_paths(
     doc: &mut Node,
     base_dir: &Path,
