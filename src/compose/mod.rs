@@ -7,8 +7,10 @@
 pub mod canonical;
 pub mod env;
 pub mod error;
+pub mod extends;
 pub mod interpolate;
 pub mod merge;
+pub mod paths;
 pub mod schema;
 pub mod types;
 pub mod yaml;
