@@ -449,7 +449,13 @@ impl Loader<'_> {
         } else {
             file.path.clone()
         };
-        extends::resolve_extends(&mut doc, &file_path, &mut load_other)?;
+        extends::resolve_extends(
+            &mut doc,
+            &file_path,
+            working_dir,
+            home_dir(env).as_deref(),
+            &mut load_other,
+        )?;
 
         let mut included_here = included.to_vec();
         included_here.push(file_path.clone());
@@ -468,6 +474,8 @@ impl Loader<'_> {
         canonical::canonicalize(&mut merged)?;
         convert::convert(&mut merged)?;
         normalize::omit_empty(&mut merged);
+        // Canonical forms reveal duplicates (a port range against one port).
+        merge::enforce_unicity(&mut merged)?;
         Ok(merged)
     }
 
