@@ -133,6 +133,82 @@ impl Project {
     }
 }
 
+impl Project {
+    /// The document as `docker compose config --format json` prints it,
+    /// byte for byte: two-space indent, Go's escaping of `<`, `>`, `&`,
+    /// U+2028 and U+2029, no trailing newline.
+    pub fn to_json_pretty(&self) -> Result<String, serde_json::Error> {
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, GoJsonFormatter::default());
+        self.serialize(&mut ser)?;
+        // serde_json only ever writes valid UTF-8.
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+}
+
+/// serde_json's pretty printer plus the extra escapes Go's encoder applies.
+#[derive(Default)]
+struct GoJsonFormatter(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for GoJsonFormatter {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            let escape = match c {
+                '<' => "\\u003c",
+                '>' => "\\u003e",
+                '&' => "\\u0026",
+                '\u{2028}' => "\\u2028",
+                '\u{2029}' => "\\u2029",
+                _ => continue,
+            };
+            writer.write_all(fragment[start..i].as_bytes())?;
+            writer.write_all(escape.as_bytes())?;
+            start = i + c.len_utf8();
+        }
+        writer.write_all(fragment[start..].as_bytes())
+    }
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 fn sorted_keys<V>(map: &IndexMap<String, V>) -> Vec<&str> {
     let mut names: Vec<&str> = map.keys().map(String::as_str).collect();
     names.sort_unstable();
@@ -2116,6 +2192,16 @@ mod tests {
             let printed = serde_json::to_string_pretty(&project).unwrap();
             let actual: Value = serde_json::from_str(&printed).unwrap();
             assert_same_ordered(&expected, &actual, &file.display().to_string());
+        }
+    }
+
+    #[test]
+    fn golden_files_print_byte_for_byte() {
+        for file in golden_files() {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let project = Project::from_value(serde_json::from_str(&text).unwrap()).unwrap();
+            let printed = project.to_json_pretty().unwrap();
+            assert_eq!(printed, text, "{}", file.display());
         }
     }
 
