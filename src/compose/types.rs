@@ -568,6 +568,61 @@ impl ServiceConfig {
     pub fn network_mode_service(&self) -> Option<&str> {
         self.network_mode.as_deref()?.strip_prefix(SERVICE_PREFIX)
     }
+
+    /// `pull_policy` interpreted as Compose does; unset or unknown values
+    /// mean [`PullPolicy::Missing`].
+    pub fn pull_policy(&self) -> PullPolicy {
+        match self.pull_policy.as_deref().unwrap_or("") {
+            "always" => PullPolicy::Always,
+            "never" => PullPolicy::Never,
+            "build" => PullPolicy::Build,
+            "daily" => PullPolicy::Refresh(Duration::from_secs(24 * 3600)),
+            "weekly" => PullPolicy::Refresh(Duration::from_secs(7 * 24 * 3600)),
+            other => other
+                .strip_prefix("every_")
+                .and_then(Duration::parse)
+                .map_or(PullPolicy::Missing, PullPolicy::Refresh),
+        }
+    }
+
+    /// `restart` interpreted; unset means [`RestartMode::No`]. `None` for a
+    /// value Compose would reject (`"sometimes"`, `"on-failure:x"`).
+    pub fn restart_mode(&self) -> Option<RestartMode> {
+        match self.restart.as_deref().unwrap_or("no") {
+            "no" | "" => Some(RestartMode::No),
+            "always" => Some(RestartMode::Always),
+            "unless-stopped" => Some(RestartMode::UnlessStopped),
+            "on-failure" => Some(RestartMode::OnFailure { max_retries: None }),
+            other => {
+                let retries = other.strip_prefix("on-failure:")?.parse().ok()?;
+                Some(RestartMode::OnFailure {
+                    max_retries: Some(retries),
+                })
+            }
+        }
+    }
+}
+
+/// When to pull a service's image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PullPolicy {
+    Always,
+    Never,
+    /// Pull when the image is not present (also `if_not_present`).
+    Missing,
+    /// Build the image instead of pulling it.
+    Build,
+    /// Pull when the local copy is older than this (`daily`, `weekly`, `every_<duration>`).
+    Refresh(Duration),
+}
+
+/// A container's restart policy, from the service's `restart` key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartMode {
+    No,
+    Always,
+    UnlessStopped,
+    OnFailure { max_retries: Option<u32> },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -2391,6 +2446,48 @@ mod tests {
         );
         assert!(project.services["solo"].dependencies().is_empty());
         assert_eq!(project.dependents("db"), vec!["app"]);
+    }
+
+    #[test]
+    fn pull_and_restart_policies() {
+        let svc = |pull: &str, restart: &str| ServiceConfig {
+            pull_policy: Some(pull.to_string()),
+            restart: Some(restart.to_string()),
+            ..ServiceConfig::default()
+        };
+        assert_eq!(svc("always", "no").pull_policy(), PullPolicy::Always);
+        assert_eq!(
+            svc("if_not_present", "no").pull_policy(),
+            PullPolicy::Missing
+        );
+        assert_eq!(
+            svc("daily", "no").pull_policy(),
+            PullPolicy::Refresh(Duration::from_secs(86400))
+        );
+        assert_eq!(
+            svc("every_12h", "no").pull_policy(),
+            PullPolicy::Refresh(Duration::from_secs(12 * 3600))
+        );
+        assert_eq!(ServiceConfig::default().pull_policy(), PullPolicy::Missing);
+        assert_eq!(
+            svc("build", "always").restart_mode(),
+            Some(RestartMode::Always)
+        );
+        assert_eq!(
+            svc("build", "on-failure:3").restart_mode(),
+            Some(RestartMode::OnFailure {
+                max_retries: Some(3)
+            })
+        );
+        assert_eq!(
+            svc("build", "unless-stopped").restart_mode(),
+            Some(RestartMode::UnlessStopped)
+        );
+        assert_eq!(svc("build", "on-failure:x").restart_mode(), None);
+        assert_eq!(
+            ServiceConfig::default().restart_mode(),
+            Some(RestartMode::No)
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ for src in "$here"/*.yaml; do
     dir=$(mktemp -d)
     mkdir -p "$dir/home"
     printf 'services:\n  base:\n    environment: [BASE=1]\n    cap_add: [SYS_ADMIN]\n' >"$dir/base.yaml"
+    printf 'services:\n  included:\n    image: alpine\n    command: [sleep, infinity]\n' >"$dir/inc.yaml"
     printf 'B=2\n' >"$dir/b.env"
     printf 'l1=v1\n' >"$dir/labels.txt"
     : >"$dir/a.env"; : >"$dir/s1.txt"; : >"$dir/s4"; : >"$dir/c1.txt"; : >"$dir/c"
