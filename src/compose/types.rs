@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
 
-use super::yaml::{path_string, PathSeg};
+use super::error::LoadError;
+use super::yaml::{path_string, PathSeg, Pos};
 
 // ---------------------------------------------------------------------------
 // Project
@@ -60,6 +61,13 @@ pub struct Project {
 pub struct DecodeError {
     pub path: Vec<PathSeg>,
     pub msg: String,
+}
+
+impl DecodeError {
+    /// The loader's error, given the position of the node at [`DecodeError::path`].
+    pub fn into_load_error(self, pos: &Pos) -> LoadError {
+        LoadError::invalid(pos, display_path(&self.path), self.msg)
+    }
 }
 
 fn display_path(path: &[PathSeg]) -> String {
