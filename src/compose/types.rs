@@ -139,9 +139,7 @@ impl Project {
         out.sort_unstable();
         out
     }
-}
 
-impl Project {
     /// The document as `docker compose config --format json` prints it,
     /// byte for byte: two-space indent, Go's escaping of `<`, `>`, `&`,
     /// U+2028 and U+2029, no trailing newline.
