@@ -724,36 +724,10 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
 
 /// Typed decode of the canonical model; errors point back into the YAML.
 pub fn decode_project(model: &Node) -> Result<Project, LoadError> {
-    let json = model.to_json();
-    let de = &mut serde_json::Deserializer::from_str(&json.to_string());
-    serde_path_to_error::deserialize::<_, Project>(de).map_err(|e| {
-        let path = e.path().to_string();
-        let segs = json_path_segments(&path);
-        let node = model.find(&segs);
-        LoadError::invalid(&node.pos, path, e.inner().to_string())
+    Project::from_value(model.to_json()).map_err(|e| {
+        let pos = model.find(&e.path).pos.clone();
+        e.into_load_error(&pos)
     })
-}
-
-fn json_path_segments(path: &str) -> Vec<yaml::PathSeg> {
-    let mut out = Vec::new();
-    for part in path.split('.') {
-        let mut rest = part;
-        if let Some(idx) = rest.find('[') {
-            let (k, tail) = rest.split_at(idx);
-            if !k.is_empty() {
-                out.push(yaml::PathSeg::Key(k.to_string()));
-            }
-            rest = tail;
-            for ix in rest.split('[').filter(|s| !s.is_empty()) {
-                if let Ok(i) = ix.trim_end_matches(']').parse() {
-                    out.push(yaml::PathSeg::Index(i));
-                }
-            }
-        } else if !rest.is_empty() {
-            out.push(yaml::PathSeg::Key(rest.to_string()));
-        }
-    }
-    out
 }
 
 /// Lexical `filepath.Clean` of an absolute path: drops `.`, resolves `..`.
