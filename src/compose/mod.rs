@@ -5,6 +5,7 @@
 //! schema check → canonical long forms → normalize → typed decode.
 
 pub mod canonical;
+pub mod convert;
 pub mod env;
 pub mod error;
 pub mod interpolate;
