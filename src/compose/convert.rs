@@ -611,7 +611,12 @@ pub static RULES: &[Rule] = &[
         to_float32,
     ),
     // Booleans given as strings.
+    rule("services.*.attach", to_bool),
     rule("services.*.init", to_bool),
+    rule("services.*.build.no_cache", to_bool),
+    rule("services.*.build.pull", to_bool),
+    rule("services.*.build.privileged", to_bool),
+    rule("services.*.volumes[].bind.create_host_path", to_bool),
     rule("services.*.oom_kill_disable", to_bool),
     rule("services.*.privileged", to_bool),
     rule("services.*.read_only", to_bool),
@@ -2087,6 +2092,241 @@ services:
         ];
         for (f, want) in cases {
             assert_eq!(go_sprint_float(f), want, "float {f}");
+        }
+    }
+
+    // --- more cases checked against the reference -------------------------
+
+    #[test]
+    fn later_list_entries_win_for_duplicate_keys() {
+        let s = service("    environment: [A=1, B=x, A=2]\n    labels: [a=1, a=2]\n");
+        assert_eq!(s["environment"], json!({"A": "2", "B": "x"}));
+        assert_eq!(s["labels"], json!({"a": "2"}));
+    }
+
+    #[test]
+    fn sizes_with_a_space_before_the_unit() {
+        let s = service("    shm_size: 2.5 MiB\n    mem_limit: \"1 kb\"\n");
+        assert_eq!(s["shm_size"], "2621440");
+        assert_eq!(s["mem_limit"], "1024");
+    }
+
+    #[test]
+    fn negative_sub_second_durations_print_like_go() {
+        assert_eq!(dur("-1.5ms"), "-1.5ms");
+        assert_eq!(dur("-100ns"), "-100ns");
+        assert_eq!(
+            service("    stop_grace_period: \"-1.5ms\"\n")["stop_grace_period"],
+            "-1.5ms"
+        );
+    }
+
+    #[test]
+    fn go_duration_converts_to_and_from_std() {
+        assert_eq!(
+            GoDuration::parse("1h").unwrap().to_std(),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(GoDuration::parse("-1h").unwrap().to_std(), None);
+        assert_eq!(
+            GoDuration::from_std(Duration::from_millis(1500)),
+            GoDuration(1_500_000_000)
+        );
+        assert_eq!(GoDuration::from_std(Duration::MAX), GoDuration(i64::MAX));
+    }
+
+    #[test]
+    fn float32_ratios_are_cast_and_rounded() {
+        let s = service(
+            "    cpu_percent: \"12\"
+    deploy:
+      update_config:
+        max_failure_ratio: 0.1
+      rollback_config:
+        max_failure_ratio: \"0.3\"
+",
+        );
+        assert_eq!(s["cpu_percent"], 12);
+        assert_eq!(s["deploy"]["update_config"]["max_failure_ratio"], 0.1);
+        assert_eq!(s["deploy"]["rollback_config"]["max_failure_ratio"], 0.3);
+    }
+
+    #[test]
+    fn more_boolean_fields_accept_strings() {
+        let s = service(
+            "    attach: \"false\"
+    build:
+      context: .
+      pull: \"true\"
+      no_cache: \"yes\"
+      privileged: \"true\"
+    volumes:
+      - type: bind
+        source: /a
+        target: /b
+        read_only: \"true\"
+        bind:
+          create_host_path: \"false\"
+      - type: volume
+        source: v
+        target: /v
+        volume:
+          nocopy: \"true\"
+",
+        );
+        assert_eq!(s["attach"], false);
+        assert_eq!(
+            s["build"],
+            json!({"context": ".", "pull": true, "no_cache": true, "privileged": true})
+        );
+        assert_eq!(s["volumes"][0]["read_only"], true);
+        assert_eq!(s["volumes"][0]["bind"]["create_host_path"], false);
+        assert_eq!(s["volumes"][1]["volume"]["nocopy"], true);
+    }
+
+    #[test]
+    fn ulimit_error_points_at_the_bad_limit() {
+        let err = service_err("    image: x\n    ulimits:\n      nofile:\n        soft: many\n");
+        assert_eq!(
+            err,
+            "compose.yaml:6: services.s.ulimits.nofile.soft: invalid integer \"many\""
+        );
+    }
+
+    #[test]
+    fn environment_list_item_that_is_not_a_scalar_is_an_error() {
+        let err = service_err("    image: x\n    environment:\n      - A=1\n      - {B: 2}\n");
+        assert_eq!(
+            err,
+            "compose.yaml:6: services.s.environment[1]: expected KEY=VALUE, got a mapping"
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_naming_what_was_expected() {
+        let err = service_err("    image: x\n    stop_grace_period: [1s]\n");
+        assert_eq!(
+            err,
+            "compose.yaml:4: services.s.stop_grace_period: expected a duration, got a list"
+        );
+        let err = service_err("    image: x\n    command: {a: b}\n");
+        assert_eq!(
+            err,
+            "compose.yaml:4: services.s.command: expected a command, got a mapping"
+        );
+        let err = service_err("    image: x\n    shm_size: true\n");
+        assert_eq!(
+            err,
+            "compose.yaml:4: services.s.shm_size: expected a byte size, got a boolean"
+        );
+        let err = service_err("    image: x\n    labels: yes-please\n");
+        assert_eq!(
+            err,
+            "compose.yaml:4: services.s.labels: expected a mapping or a list, got a string"
+        );
+    }
+
+    #[test]
+    fn invalid_file_mode_is_an_error() {
+        let err =
+            service_err("    image: x\n    secrets:\n      - source: a\n        mode: \"0999\"\n");
+        assert_eq!(
+            err,
+            "compose.yaml:6: services.s.secrets[0].mode: invalid file mode \"0999\""
+        );
+    }
+
+    #[test]
+    fn hook_environment_is_an_env_mapping() {
+        let s = service(
+            "    post_start:
+      - command: echo \"a b\" c
+        user: root
+        environment:
+          - A=1
+          - B
+",
+        );
+        assert_eq!(
+            s["post_start"][0],
+            json!({"command": ["echo", "a b", "c"], "user": "root", "environment": {"A": "1", "B": null}})
+        );
+    }
+
+    #[test]
+    fn limit_device_counts_are_converted_too() {
+        let s = service(
+            "    deploy:\n      resources:\n        limits:\n          devices:\n            - count: \"all\"\n",
+        );
+        assert_eq!(
+            s["deploy"]["resources"]["limits"]["devices"][0]["count"],
+            -1
+        );
+    }
+
+    #[test]
+    fn top_level_secret_and_config_labels_become_string_maps() {
+        let doc = convert_doc(
+            "secrets:\n  s:\n    file: ./x\n    labels: [a=1]\nconfigs:\n  c:\n    file: ./x\n    labels:\n      a: null\n      b: 2\n",
+        )
+        .unwrap();
+        assert_eq!(doc["secrets"]["s"]["labels"], json!({"a": "1"}));
+        assert_eq!(doc["configs"]["c"]["labels"], json!({"a": "", "b": "2"}));
+    }
+
+    #[test]
+    fn additional_contexts_list_becomes_mapping() {
+        let s =
+            service("    build:\n      context: .\n      additional_contexts:\n        - a=b\n");
+        assert_eq!(s["build"]["additional_contexts"], json!({"a": "b"}));
+    }
+
+    #[test]
+    fn tmpfs_size_integer_prints_as_string() {
+        let s = service("    volumes:\n      - type: tmpfs\n        target: /t\n        tmpfs:\n          size: 100\n");
+        assert_eq!(s["volumes"][0]["tmpfs"]["size"], "100");
+    }
+
+    #[test]
+    fn healthcheck_test_list_items_become_strings() {
+        let s = service("    healthcheck:\n      test: [CMD, sleep, 1]\n");
+        assert_eq!(s["healthcheck"]["test"], json!(["CMD", "sleep", "1"]));
+    }
+
+    #[test]
+    fn converted_values_keep_their_source_line() {
+        let mut doc = yaml::parse(
+            "services:\n  s:\n    environment:\n      - A=1\n    command: a b\n",
+            "compose.yaml",
+        )
+        .unwrap();
+        convert(&mut doc).unwrap();
+        let s = doc.get("services").and_then(|n| n.get("s")).unwrap();
+        assert_eq!(
+            s.get("environment")
+                .and_then(|e| e.get("A"))
+                .unwrap()
+                .pos
+                .line,
+            4
+        );
+        assert_eq!(
+            s.get("command").and_then(|c| c.as_seq()).unwrap()[1]
+                .pos
+                .line,
+            5
+        );
+    }
+
+    #[test]
+    fn every_rule_starts_at_a_top_level_section() {
+        for r in RULES {
+            let top = r.pattern.split('.').next().unwrap_or_default();
+            assert!(
+                ["services", "networks", "volumes", "secrets", "configs"].contains(&top),
+                "unexpected root in {}",
+                r.pattern
+            );
         }
     }
 }
