@@ -958,6 +958,12 @@ fn to_ulimit(node: &mut Node, path: &mut KeyPath) -> Result<(), LoadError> {
             }
             Ok(())
         }
+        // compose-go rejects a float limit even when it is integral.
+        Value::Float(_) => Err(invalid(
+            node,
+            path,
+            format!("expected an integer, got {}", kind(node)),
+        )),
         _ => to_int(node, path),
     }
 }
@@ -974,6 +980,11 @@ fn parse_go_decimal(s: &str) -> Option<i64> {
 fn to_int(node: &mut Node, path: &mut KeyPath) -> Result<(), LoadError> {
     match &node.value {
         Value::Int(_) => Ok(()),
+        // `scale: 2.0` passes the schema; the decoder truncates it.
+        Value::Float(f) if f.is_finite() => {
+            node.value = Value::Int(*f as i64);
+            Ok(())
+        }
         Value::Str(s) => {
             let i = parse_go_decimal(s)
                 .ok_or_else(|| invalid(node, path, format!("invalid integer {}", go_quote(s))))?;
@@ -1002,6 +1013,14 @@ fn to_float32(node: &mut Node, path: &mut KeyPath) -> Result<(), LoadError> {
             ));
         }
     };
+    // Go cannot print NaN or infinities as JSON, so they never get through.
+    if !(f as f32).is_finite() {
+        return Err(invalid(
+            node,
+            path,
+            format!("invalid number {}", go_sprint_float(f)),
+        ));
+    }
     node.value = float32_node_value(f);
     Ok(())
 }
@@ -1872,6 +1891,17 @@ services:
     }
 
     #[test]
+    fn non_finite_cpus_are_rejected() {
+        for v in ["\"nan\"", ".inf", "\"1e39\""] {
+            let err = service_err(&format!("    image: x\n    cpus: {v}\n"));
+            assert!(
+                err.starts_with("compose.yaml:4: services.s.cpus: invalid number"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn invalid_numeric_string_is_an_error() {
         let err = service_err("    image: x\n    cpu_count: lots\n");
         assert_eq!(
@@ -2315,6 +2345,19 @@ services:
                 .pos
                 .line,
             5
+        );
+    }
+
+    #[test]
+    fn integral_floats_become_integers_except_ulimits() {
+        let s = service("    scale: 2.0\n    cpu_count: 2.0\n    deploy:\n      replicas: 2.0\n");
+        assert_eq!(s["scale"], 2);
+        assert_eq!(s["cpu_count"], 2);
+        assert_eq!(s["deploy"]["replicas"], 2);
+        let err = service_err("    image: x\n    ulimits:\n      nofile: 2.0\n");
+        assert_eq!(
+            err,
+            "compose.yaml:5: services.s.ulimits.nofile: expected an integer, got a number"
         );
     }
 
