@@ -2,7 +2,8 @@
 //!
 //! The loader is a pipeline of small phases over a position-keeping YAML
 //! tree ([`yaml::Node`]): parse → interpolate → include/extends/merge →
-//! schema check → canonical long forms → normalize → typed decode.
+//! schema check → canonical long forms → value conversions → normalize →
+//! typed decode.
 
 pub mod canonical;
 pub mod convert;
