@@ -2,9 +2,11 @@
 //!
 //! The loader is a pipeline of small phases over a position-keeping YAML
 //! tree ([`yaml::Node`]): parse → interpolate → include/extends/merge →
-//! schema check → canonical long forms → normalize → typed decode.
+//! schema check → canonical long forms → value conversions → normalize →
+//! typed decode.
 
 pub mod canonical;
+pub mod convert;
 pub mod env;
 pub mod error;
 pub mod extends;
