@@ -16,7 +16,7 @@
 //! omits when empty (`omitempty`) is the job of the typed layer.
 
 use super::error::LoadError;
-use super::yaml::{path_string, Mapping, Node, PathSeg, Value};
+use super::yaml::{format_go_float, path_string, Mapping, Node, PathSeg, Value};
 use std::fmt;
 use std::time::Duration;
 
@@ -409,38 +409,12 @@ pub fn split_command(line: &str) -> Result<Vec<String>, String> {
 // Go formatting helpers
 // ---------------------------------------------------------------------------
 
-/// Go's `fmt.Sprint` of a float64 (`%v`): shortest digits, exponent form
-/// when the exponent is below -4 or at least 6 (`1e+06`, `1.5e-07`).
-pub fn go_sprint_float(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m.to_string(), e.parse::<i32>().unwrap_or(0)),
-        None => (sci.clone(), 0),
-    };
-    if f != 0.0 && !(-4..6).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
-    } else {
-        format!("{f}")
-    }
-}
-
 /// Go's `fmt.Sprint` of a scalar node; `None` for null and collections.
 fn go_sprint(node: &Node) -> Option<String> {
     match &node.value {
         Value::Str(s) => Some(s.clone()),
         Value::Int(i) => Some(i.to_string()),
-        Value::Float(f) => Some(go_sprint_float(*f)),
+        Value::Float(f) => Some(format_go_float(*f)),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
@@ -1018,7 +992,7 @@ fn to_float32(node: &mut Node, path: &mut KeyPath) -> Result<(), LoadError> {
         return Err(invalid(
             node,
             path,
-            format!("invalid number {}", go_sprint_float(f)),
+            format!("invalid number {}", format_go_float(f)),
         ));
     }
     node.value = float32_node_value(f);
@@ -2121,7 +2095,7 @@ services:
             (1e100, "1e+100"),
         ];
         for (f, want) in cases {
-            assert_eq!(go_sprint_float(f), want, "float {f}");
+            assert_eq!(format_go_float(f), want, "float {f}");
         }
     }
 

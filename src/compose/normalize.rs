@@ -710,11 +710,8 @@ fn resolve_service_env(
             ));
         }
         let vars = if format.as_deref() == Some("raw") {
-            let content = std::fs::read_to_string(p).map_err(|e| LoadError::Io {
-                path: p.to_path_buf(),
-                source: e,
-            })?;
-            env::parse_raw_env(&content, &path)?
+            let lookup = |k: &str| project_env.get(k).cloned();
+            env::read_raw_env_file(p, &lookup)?
         } else {
             let snapshot = environment.clone();
             let lookup = move |k: &str| match snapshot.get(k) {

@@ -809,6 +809,34 @@ pub enum DependencyCondition {
     ServiceCompletedSuccessfully,
 }
 
+impl DependencyCondition {
+    /// The compose-file spelling (`service_healthy`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DependencyCondition::ServiceStarted => "service_started",
+            DependencyCondition::ServiceHealthy => "service_healthy",
+            DependencyCondition::ServiceCompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "service_started" => Some(DependencyCondition::ServiceStarted),
+            "service_healthy" => Some(DependencyCondition::ServiceHealthy),
+            "service_completed_successfully" => {
+                Some(DependencyCondition::ServiceCompletedSuccessfully)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for DependencyCondition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ServiceDependency {
     #[serde(default)]

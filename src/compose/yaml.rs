@@ -223,40 +223,25 @@ pub fn path_string(path: &[PathSeg]) -> String {
     out
 }
 
-/// Go's `%v` formatting of a float64 (strconv 'g' with shortest repr, but
-/// Go prints large/small exponents as e+XX).
+/// Go's `fmt.Sprint` of a float64: shortest digits, exponent form below
+/// 1e-4 and from 1e6 on (`1e+06`), as Compose prints numbers in strings.
 pub fn format_go_float(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
-    let exp = if f == 0.0 {
-        0
-    } else {
-        f.abs().log10().floor() as i32
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = match sci.split_once('e') {
+        Some((m, e)) => (m.to_string(), e.parse::<i32>().unwrap_or(0)),
+        None => (sci.clone(), 0),
     };
-    if (-4..21).contains(&exp) {
-        let s = format!("{f}");
-        s
+    if f != 0.0 && !(-4..6).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
     } else {
-        let s = format!("{f:e}");
-        // Rust: 1e21, Go: 1e+21
-        match s.split_once('e') {
-            Some((m, e)) => {
-                let (sign, digits) = match e.strip_prefix('-') {
-                    Some(d) => ('-', d),
-                    None => ('+', e),
-                };
-                format!("{m}e{sign}{digits:0>2}")
-            }
-            None => s,
-        }
+        format!("{f}")
     }
 }
 
@@ -763,6 +748,10 @@ mod tests {
     fn go_float_format() {
         assert_eq!(format_go_float(0.5), "0.5");
         assert_eq!(format_go_float(1e21), "1e+21");
+        assert_eq!(format_go_float(1e6), "1e+06");
+        assert_eq!(format_go_float(1234567.5), "1.2345675e+06");
+        assert_eq!(format_go_float(0.0001), "0.0001");
+        assert_eq!(format_go_float(0.00001), "1e-05");
         assert_eq!(format_go_float(100.0), "100");
     }
 }

@@ -11,7 +11,6 @@
 //! it may instead of waiting for a whole level to finish.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc;
 
@@ -19,40 +18,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
-/// `depends_on.<svc>.condition`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Condition {
-    #[default]
-    Started,
-    Healthy,
-    CompletedSuccessfully,
-}
-
-impl Condition {
-    /// The compose-file spelling (`service_healthy`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Condition::Started => "service_started",
-            Condition::Healthy => "service_healthy",
-            Condition::CompletedSuccessfully => "service_completed_successfully",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "service_started" => Some(Condition::Started),
-            "service_healthy" => Some(Condition::Healthy),
-            "service_completed_successfully" => Some(Condition::CompletedSuccessfully),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Condition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// `depends_on.<svc>.condition`: the model's own type, one home for it.
+pub use crate::compose::types::DependencyCondition as Condition;
 
 /// Why one service needs another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -802,7 +769,7 @@ mod tests {
             from,
             to,
             EdgeKind::DependsOn {
-                condition: Condition::Started,
+                condition: Condition::ServiceStarted,
                 required: true,
                 restart: false,
             },
@@ -814,7 +781,7 @@ mod tests {
             from,
             to,
             EdgeKind::DependsOn {
-                condition: Condition::Started,
+                condition: Condition::ServiceStarted,
                 required: false,
                 restart: false,
             },
@@ -1108,7 +1075,7 @@ mod tests {
                     "web",
                     "db",
                     EdgeKind::DependsOn {
-                        condition: Condition::Healthy,
+                        condition: Condition::ServiceHealthy,
                         required: true,
                         restart: true,
                     },
@@ -1139,9 +1106,9 @@ mod tests {
     #[test]
     fn condition_round_trips() {
         for c in [
-            Condition::Started,
-            Condition::Healthy,
-            Condition::CompletedSuccessfully,
+            Condition::ServiceStarted,
+            Condition::ServiceHealthy,
+            Condition::ServiceCompletedSuccessfully,
         ] {
             assert_eq!(Condition::parse(c.as_str()), Some(c));
         }

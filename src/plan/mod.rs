@@ -3,7 +3,57 @@
 
 pub mod graph;
 
+use crate::compose::types::Project;
+use graph::{Edge, EdgeKind, GraphError, ServiceGraph};
 use sha2::{Digest, Sha256};
+
+/// The project's services as a graph: `depends_on` plus the implicit edges
+/// (`network_mode`/`ipc`/`pid: service:x`, `volumes_from`, `links`).
+pub fn service_graph(project: &Project) -> Result<ServiceGraph, GraphError> {
+    let mut edges = Vec::new();
+    for (name, svc) in &project.services {
+        let mut add = |to: &str, kind: EdgeKind| {
+            edges.push(Edge {
+                from: name.clone(),
+                to: to.to_string(),
+                kind,
+            })
+        };
+        for (dep, d) in &svc.depends_on {
+            add(
+                dep,
+                EdgeKind::DependsOn {
+                    condition: d.condition,
+                    required: d.required,
+                    restart: d.restart,
+                },
+            );
+        }
+        let shared = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|s| s.strip_prefix("service:"))
+                .map(str::to_string)
+        };
+        if let Some(s) = shared(&svc.network_mode) {
+            add(&s, EdgeKind::NetworkMode);
+        }
+        if let Some(s) = shared(&svc.ipc) {
+            add(&s, EdgeKind::Ipc);
+        }
+        if let Some(s) = shared(&svc.pid) {
+            add(&s, EdgeKind::Pid);
+        }
+        for v in &svc.volumes_from {
+            if !v.starts_with("container:") {
+                add(v.split(':').next().unwrap_or(v), EdgeKind::VolumesFrom);
+            }
+        }
+        for l in &svc.links {
+            add(l.split(':').next().unwrap_or(l), EdgeKind::Links);
+        }
+    }
+    ServiceGraph::new(project.services.keys().cloned(), edges)
+}
 
 /// The hash stored in `com.docker.compose.config-hash`, computed like
 /// Compose's `ServiceHash`: the service's JSON without the attributes that
