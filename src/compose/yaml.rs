@@ -230,7 +230,11 @@ pub fn format_go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let exp = if f == 0.0 {
         0
@@ -295,7 +299,10 @@ pub fn parse(src: &str, file: &str) -> Result<Node, YamlError> {
                 line: 1,
             },
         )),
-        _ => Ok(docs.into_iter().next().unwrap_or_else(|| Node::synthetic(Value::Null))),
+        _ => Ok(docs
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| Node::synthetic(Value::Null))),
     }
 }
 
@@ -528,7 +535,10 @@ impl Builder {
                         Value::Null => "<nil>".into(),
                         Value::Map(_) | Value::Seq(_) => {
                             let pos = k.pos.clone();
-                            self.fail(pos, "invalid map key: mappings and sequences cannot be keys".into());
+                            self.fail(
+                                pos,
+                                "invalid map key: mappings and sequences cannot be keys".into(),
+                            );
                             return;
                         }
                         _ => k.scalar_string().unwrap_or_default(),
@@ -591,7 +601,10 @@ impl MarkedEventReceiver for Builder {
             Event::SequenceStart(anchor, tag) => {
                 if self.stack.len() >= MAX_DEPTH {
                     let pos = self.pos(&mark);
-                    self.fail(pos, format!("document nested deeper than {MAX_DEPTH} levels"));
+                    self.fail(
+                        pos,
+                        format!("document nested deeper than {MAX_DEPTH} levels"),
+                    );
                     return;
                 }
                 let mut node = Node::new(Value::Seq(Vec::new()), self.pos(&mark));
@@ -601,7 +614,10 @@ impl MarkedEventReceiver for Builder {
             Event::MappingStart(anchor, tag) => {
                 if self.stack.len() >= MAX_DEPTH {
                     let pos = self.pos(&mark);
-                    self.fail(pos, format!("document nested deeper than {MAX_DEPTH} levels"));
+                    self.fail(
+                        pos,
+                        format!("document nested deeper than {MAX_DEPTH} levels"),
+                    );
                     return;
                 }
                 let mut node = Node::new(Value::Map(Mapping::new()), self.pos(&mark));
@@ -677,7 +693,10 @@ mod tests {
     #[test]
     fn scalars_resolve_like_yaml_v3() {
         let n = p("a: yes\nb: 0x10\nc: 010\nd: 1_000\ne: 1.5\nf: '1'\ng: ~\nh: 1e3\ni: .5\nj: 2001-12-14\n");
-        assert_eq!(n.get("a").map(|n| &n.value), Some(&Value::Str("yes".into())));
+        assert_eq!(
+            n.get("a").map(|n| &n.value),
+            Some(&Value::Str("yes".into()))
+        );
         assert_eq!(n.get("b").map(|n| &n.value), Some(&Value::Int(16)));
         assert_eq!(n.get("c").map(|n| &n.value), Some(&Value::Int(8)));
         assert_eq!(n.get("d").map(|n| &n.value), Some(&Value::Int(1000)));
@@ -706,7 +725,10 @@ mod tests {
         let n = p("services:\n  web:\n    ports: !reset []\n    image: !override x\n");
         let web = n.get("services").and_then(|s| s.get("web")).expect("web");
         assert_eq!(web.get("ports").and_then(|p| p.tag), Some(MergeTag::Reset));
-        assert_eq!(web.get("image").and_then(|p| p.tag), Some(MergeTag::Override));
+        assert_eq!(
+            web.get("image").and_then(|p| p.tag),
+            Some(MergeTag::Override)
+        );
         assert_eq!(web.get("image").map(|p| p.pos.line), Some(4));
     }
 
