@@ -476,13 +476,9 @@ pub fn parse_volume_spec(spec: &str) -> Result<VolumeSpec, String> {
     let bytes = spec.as_bytes();
     let mut buffer = String::new();
     let mut var_depth = 0usize;
-    let mut items: Vec<Option<(usize, char)>> = spec.char_indices().map(Some).collect();
-    items.push(None);
-    for item in items {
-        let (i, ch) = match item {
-            Some((i, ch)) => (i, Some(ch)),
-            None => (spec.len(), None),
-        };
+    // `None` marks the end of the spec, which closes the last field.
+    let chars = spec.char_indices().map(|(i, c)| (i, Some(c)));
+    for (i, ch) in chars.chain([(spec.len(), None)]) {
         if ch == Some('$') && bytes.get(i + 1) == Some(&b'{') {
             var_depth += 1;
             buffer.push('$');
