@@ -177,6 +177,12 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
             GraphFormat::Mermaid => graph.to_mermaid(),
         });
     }
+    let mut json = json;
+    if !args.no_interpolate {
+        // Interpolation turned `$$` into `$`; print it escaped again so the
+        // output loads back to the same project, as Compose does.
+        escape_dollars(&mut json);
+    }
     match args.format {
         Format::Json => {
             let mut s = serde_json::to_string_pretty(&json).context("serializing the project")?;
@@ -184,6 +190,15 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
             Ok(s)
         }
         Format::Yaml => Ok(to_yaml(&json)),
+    }
+}
+
+fn escape_dollars(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(escape_dollars),
+        serde_json::Value::Object(o) => o.values_mut().for_each(escape_dollars),
+        _ => {}
     }
 }
 
