@@ -79,6 +79,34 @@ impl GlobalArgs {
     }
 }
 
+/// Log lines look like Compose's (`WARN[0000] message`), so people and
+/// scripts used to Compose read them the same way.
+struct ComposeStyle;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for ComposeStyle
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let tag = match *event.metadata().level() {
+            tracing::Level::ERROR => "ERRO",
+            tracing::Level::WARN => "WARN",
+            tracing::Level::INFO => "INFO",
+            tracing::Level::DEBUG => "DEBU",
+            tracing::Level::TRACE => "TRAC",
+        };
+        write!(writer, "{tag}[0000] ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
 fn init_tracing(level: Option<&str>) {
     use tracing_subscriber::EnvFilter;
     let filter = match level {
@@ -88,14 +116,14 @@ fn init_tracing(level: Option<&str>) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .without_time()
+        .event_format(ComposeStyle)
         .try_init();
 }
 
-/// Prints warnings the way Compose does, so scripts that grep them keep working.
+/// Warnings the loader collected, through the same log output.
 pub fn print_warnings(warnings: &[String]) {
     for w in warnings {
-        eprintln!("WARN[0000] {w}");
+        tracing::warn!("{w}");
     }
 }
 

@@ -39,6 +39,7 @@ const RULES: &[(&str, Transform)] = &[
     ("services.*.devices.*", device),
     ("services.*.gpus", gpus),
     ("services.*.extra_hosts", extra_hosts),
+    ("services.*.build.extra_hosts", extra_hosts),
     ("services.*.tmpfs", string_to_list),
     ("services.*.dns", string_to_list),
     ("services.*.dns_search", string_to_list),

@@ -456,6 +456,7 @@ pub fn finish(mut dict: Node, f: &Finish<'_>) -> Result<Node, LoadError> {
     }
     for (name, svc) in enabled.iter_mut() {
         resolve_service_env(name, svc, f.env)?;
+        resolve_label_files(svc)?;
         copy_scale_to_replicas(svc);
     }
     enabled.sort_keys();
@@ -741,6 +742,32 @@ fn resolve_service_env(
     if !out.is_empty() {
         out.sort_keys();
         s.insert("environment".into(), Node::new(Value::Map(out), pos));
+    }
+    Ok(())
+}
+
+/// `label_file` entries become labels (the service's own labels win).
+fn resolve_label_files(svc: &mut Node) -> Result<(), LoadError> {
+    let Some(s) = svc.as_map_mut() else { return Ok(()) };
+    let Some(files) = s.shift_remove("label_file") else {
+        return Ok(());
+    };
+    let mut labels = Mapping::new();
+    let no_lookup = |_: &str| None;
+    for f in files.as_seq().into_iter().flatten() {
+        let Some(path) = f.scalar_string() else { continue };
+        for (k, v) in env::read_env_file(Path::new(&path), &no_lookup)? {
+            labels.insert(k, Node::str(v));
+        }
+    }
+    let pos = s.get("labels").map(|l| l.pos.clone()).unwrap_or_default();
+    if let Some(Value::Map(own)) = s.shift_remove("labels").map(|l| l.value) {
+        for (k, v) in own {
+            labels.insert(k, v);
+        }
+    }
+    if !labels.is_empty() {
+        s.insert("labels".into(), Node::new(Value::Map(labels), pos));
     }
     Ok(())
 }
