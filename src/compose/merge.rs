@@ -301,7 +301,25 @@ fn apply_rule(
         MergeRule::Replace => Ok(stripped(over)),
         MergeRule::ToSequence => {
             let pos = base.pos.clone();
+            // `KEY: !reset` in a mapping form removes that key's entries.
+            let mut over = over;
+            let mut resets: Vec<String> = Vec::new();
+            if let Value::Map(m) = &mut over.value {
+                m.retain(|k, v| {
+                    let reset = v.tag == Some(MergeTag::Reset);
+                    if reset {
+                        resets.push(k.clone());
+                    }
+                    !reset
+                });
+            }
             let mut seq = into_sequence(base);
+            if !resets.is_empty() {
+                seq.retain(|n| {
+                    let key = n.as_str().map(|s| s.split('=').next().unwrap_or(s));
+                    !key.is_some_and(|k| resets.iter().any(|r| r == k))
+                });
+            }
             seq.extend(into_sequence(over).into_iter().map(stripped));
             Ok(Node::new(Value::Seq(seq), pos))
         }
@@ -1229,5 +1247,20 @@ mod tests {
             out.to_json()["services"]["s"],
             json!({"image": "a", "user": "root"})
         );
+    }
+}
+#[cfg(test)]
+mod reset_env_regression {
+    use super::*;
+    use crate::compose::yaml::parse;
+
+    #[test]
+    fn reset_of_one_environment_key_removes_it() {
+        let base = parse("services:\n  app:\n    environment:\n      DROP: '1'\n      K: '2'\n", "b.yaml").expect("b");
+        let over = parse("services:\n  app:\n    environment:\n      DROP: !reset null\n", "o.yaml").expect("o");
+        let m = merge(base, over).expect("merge");
+        let env = m.get("services").and_then(|s| s.get("app")).and_then(|a| a.get("environment")).expect("env");
+        // Merged key/value lists come out in sequence form.
+        assert_eq!(env.to_json(), serde_json::json!(["K=2"]));
     }
 }
