@@ -80,12 +80,31 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         // Profiles are listed across every service, enabled or not.
         opts.profiles = vec!["*".into()];
     }
+    if args.no_interpolate {
+        // Without interpolation the model cannot be typed yet: print it raw.
+        let model = load::load_model(&opts).map_err(anyhow::Error::new)?;
+        print_warnings(&model.warnings);
+        if args.quiet {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let mut json = model.dict.to_json();
+        sort_keys(&mut json);
+        let out = match args.format {
+            Format::Json => serde_json::to_string_pretty(&json).context("serializing the model")? + "\n",
+            Format::Yaml => to_yaml(&json),
+        };
+        return write_output(args, &out);
+    }
     let loaded = load::load(&opts).map_err(anyhow::Error::new)?;
     print_warnings(&loaded.warnings);
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
     let out = render(&loaded, args)?;
+    write_output(args, &out)
+}
+
+fn write_output(args: &ConfigArgs, out: &str) -> anyhow::Result<ExitCode> {
     match &args.output {
         Some(path) => std::fs::write(path, out.as_bytes())
             .with_context(|| format!("writing {}", path.display()))?,
@@ -190,6 +209,18 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
             Ok(s)
         }
         Format::Yaml => Ok(to_yaml(&json)),
+    }
+}
+
+/// Sorted keys, as Go prints maps.
+fn sort_keys(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            o.sort_keys();
+            o.values_mut().for_each(sort_keys);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(sort_keys),
+        _ => {}
     }
 }
 

@@ -58,16 +58,31 @@ const MAX_RULE_DEPTH: usize = 5;
 /// document) into its long form.
 pub fn canonicalize(doc: &mut Node) -> Result<(), LoadError> {
     let mut path = Vec::new();
-    walk(doc, &mut path)
+    walk(doc, &mut path, false)
 }
 
-fn walk(node: &mut Node, path: &mut Vec<PathSeg>) -> Result<(), LoadError> {
+/// Like [`canonicalize`], but a value that does not parse is kept as it
+/// was: without interpolation, `"${PORT}:80"` is not a port yet.
+pub fn canonicalize_lenient(doc: &mut Node) {
+    let mut path = Vec::new();
+    // Cannot fail: every error is swallowed where it happens.
+    let _ = walk(doc, &mut path, true);
+}
+
+fn walk(node: &mut Node, path: &mut Vec<PathSeg>, lenient: bool) -> Result<(), LoadError> {
     // A null service field means "unset"; whether that is allowed is the
     // schema check's call, not a syntax to rewrite.
     let unset_service_field = node.is_null() && path.len() > 2;
     if let Some((_, transform)) = RULES.iter().find(|(pattern, _)| matches(pattern, path)) {
         if !unset_service_field {
-            transform(node, path)?;
+            if lenient {
+                let original = node.clone();
+                if transform(node, path).is_err() {
+                    *node = original;
+                }
+            } else {
+                transform(node, path)?;
+            }
         }
     }
     if path.len() >= MAX_RULE_DEPTH {
@@ -77,7 +92,7 @@ fn walk(node: &mut Node, path: &mut Vec<PathSeg>) -> Result<(), LoadError> {
         Value::Map(map) => {
             for (key, child) in map.iter_mut() {
                 path.push(PathSeg::Key(key.clone()));
-                let result = walk(child, path);
+                let result = walk(child, path, lenient);
                 path.pop();
                 result?;
             }
@@ -85,7 +100,7 @@ fn walk(node: &mut Node, path: &mut Vec<PathSeg>) -> Result<(), LoadError> {
         Value::Seq(items) => {
             for (i, child) in items.iter_mut().enumerate() {
                 path.push(PathSeg::Index(i));
-                let result = walk(child, path);
+                let result = walk(child, path, lenient);
                 path.pop();
                 result?;
             }

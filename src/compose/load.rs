@@ -471,8 +471,13 @@ impl Loader<'_> {
                 ));
             }
         }
-        canonical::canonicalize(&mut merged)?;
-        convert::convert(&mut merged)?;
+        if self.opts.no_interpolate {
+            // Unexpanded `${...}` may stand where a port or size will be.
+            canonical::canonicalize_lenient(&mut merged);
+        } else {
+            canonical::canonicalize(&mut merged)?;
+            convert::convert(&mut merged)?;
+        }
         normalize::omit_empty(&mut merged);
         // Canonical forms reveal duplicates (a port range against one port).
         merge::enforce_unicity(&mut merged)?;
@@ -668,8 +673,21 @@ fn home_dir(env: &IndexMap<String, String>) -> Option<PathBuf> {
     env.get("HOME").map(PathBuf::from)
 }
 
-/// Loads a project the way `docker compose` does.
-pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
+/// The merged model before the project-level steps (profiles, env_file,
+/// unused resources, typed decode): what `config --no-interpolate` prints.
+#[derive(Debug)]
+pub struct Model {
+    pub dict: Node,
+    pub project_name: String,
+    pub profiles: Vec<String>,
+    pub warnings: Vec<String>,
+    pub working_dir: PathBuf,
+    pub config_files: Vec<PathBuf>,
+    pub environment: IndexMap<String, String>,
+}
+
+/// Reads, merges, checks and normalizes the files into one model.
+pub fn load_model(opts: &LoadOptions) -> Result<Model, LoadError> {
     let mut ctx = Context::new(opts)?;
     let mut loader = Loader {
         opts,
@@ -700,25 +718,39 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
         }
         normalize::normalize(&mut dict, &ctx.env);
     }
-    let model = normalize::finish(
+    Ok(Model {
         dict,
+        project_name: ctx.project_name,
+        profiles: ctx.profiles,
+        warnings: ctx.warnings,
+        working_dir: ctx.working_dir,
+        config_files: ctx.files.iter().map(|f| f.path.clone()).collect(),
+        environment: ctx.env,
+    })
+}
+
+/// Loads a project the way `docker compose` does.
+pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let m = load_model(opts)?;
+    let model = normalize::finish(
+        m.dict,
         &normalize::Finish {
-            project_name: &ctx.project_name,
-            env: &ctx.env,
-            profiles: &ctx.profiles,
+            project_name: &m.project_name,
+            env: &m.environment,
+            profiles: &m.profiles,
             selected: &opts.services,
             consistency: !opts.no_consistency,
-            working_dir: &ctx.working_dir,
+            working_dir: &m.working_dir,
         },
     )?;
     let project = decode_project(&model)?;
     Ok(Loaded {
         project,
         model,
-        warnings: ctx.warnings,
-        working_dir: ctx.working_dir,
-        config_files: ctx.files.iter().map(|f| f.path.clone()).collect(),
-        environment: ctx.env,
+        warnings: m.warnings,
+        working_dir: m.working_dir,
+        config_files: m.config_files,
+        environment: m.environment,
     })
 }
 
