@@ -90,7 +90,9 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         let mut json = model.dict.to_json();
         sort_keys(&mut json);
         let out = match args.format {
-            Format::Json => serde_json::to_string_pretty(&json).context("serializing the model")? + "\n",
+            Format::Json => {
+                serde_json::to_string_pretty(&json).context("serializing the model")? + "\n"
+            }
             Format::Yaml => to_yaml(&json),
         };
         return write_output(args, &out);
@@ -110,7 +112,9 @@ fn write_output(args: &ConfigArgs, out: &str) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?,
         None => {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(out.as_bytes()).context("writing to stdout")?;
+            stdout
+                .write_all(out.as_bytes())
+                .context("writing to stdout")?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -161,7 +165,10 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         return Ok(lines(profiles));
     }
     if args.list_images {
-        let name = json.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+        let name = json
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or_default();
         let mut images = Vec::new();
         for svc in keys("services") {
             let image = json["services"][&svc]

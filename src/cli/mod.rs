@@ -3,11 +3,11 @@
 
 mod config;
 
+use crate::compose::load::LoadOptions;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use crate::compose::load::LoadOptions;
 
 #[derive(Parser, Debug)]
 #[command(

@@ -515,7 +515,10 @@ pub static RULES: &[Rule] = &[
     rule("services.*.post_start[].command", to_command),
     rule("services.*.pre_stop[].command", to_command),
     rule("services.*.develop.watch[].exec.command", to_command),
-    rule("services.*.develop.watch[].exec.environment", to_env_mapping),
+    rule(
+        "services.*.develop.watch[].exec.environment",
+        to_env_mapping,
+    ),
     rule("services.*.healthcheck.test", to_healthcheck_test),
     // Mappings whose keys without value stay null.
     rule("services.*.environment", to_env_mapping),

@@ -321,7 +321,11 @@ impl Context {
                 return Ok(n.clone());
             }
         }
-        if let Some(n) = self.env.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()) {
+        if let Some(n) = self
+            .env
+            .get("COMPOSE_PROJECT_NAME")
+            .filter(|n| !n.is_empty())
+        {
             if normalize_project_name(n) != *n {
                 return Err(invalid_project_name(n));
             }
@@ -363,9 +367,7 @@ impl Context {
             .unwrap_or_default();
         let n = normalize_project_name(&base);
         if n.is_empty() {
-            return Err(LoadError::Project(
-                "project name must not be empty".into(),
-            ));
+            return Err(LoadError::Project("project name must not be empty".into()));
         }
         Ok(n)
     }
@@ -541,7 +543,11 @@ impl Loader<'_> {
             let mut first_dir = None;
             for p in &path_nodes {
                 let Some(s) = p.scalar_string() else {
-                    return Err(LoadError::invalid(&p.pos, &key, "include path must be a string"));
+                    return Err(LoadError::invalid(
+                        &p.pos,
+                        &key,
+                        "include path must be a string",
+                    ));
                 };
                 let abs = absolute(working_dir, Path::new(&s));
                 if first_dir.is_none() {
@@ -599,7 +605,11 @@ impl Loader<'_> {
             merge_env_files(&mut inc_env, &env_files)?;
             let mut imported = self.load_files(&files, &project_dir, &inc_env, included)?;
             if !self.opts.no_resolve_paths {
-                paths::resolve_relative_paths(&mut imported, &project_dir, home_dir(env).as_deref())?;
+                paths::resolve_relative_paths(
+                    &mut imported,
+                    &project_dir,
+                    home_dir(env).as_deref(),
+                )?;
             }
             import_resources(doc, imported)?;
         }
@@ -630,7 +640,9 @@ fn import_resources(target: &mut Node, imported: Node) -> Result<(), LoadError> 
     let Some(dst) = target.as_map_mut() else {
         return Ok(());
     };
-    for key in ["services", "volumes", "networks", "secrets", "configs", "models"] {
+    for key in [
+        "services", "volumes", "networks", "secrets", "configs", "models",
+    ] {
         let Some(from) = src.shift_remove(key) else {
             continue;
         };
@@ -656,7 +668,10 @@ fn import_resources(target: &mut Node, imported: Node) -> Result<(), LoadError> 
                     return Err(LoadError::invalid(
                         &existing.pos,
                         format!("{key}.{name}"),
-                        format!("imported compose file defines conflicting {} {name}", singular(key)),
+                        format!(
+                            "imported compose file defines conflicting {} {name}",
+                            singular(key)
+                        ),
                     ));
                 }
             }

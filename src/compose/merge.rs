@@ -1256,10 +1256,22 @@ mod reset_env_regression {
 
     #[test]
     fn reset_of_one_environment_key_removes_it() {
-        let base = parse("services:\n  app:\n    environment:\n      DROP: '1'\n      K: '2'\n", "b.yaml").expect("b");
-        let over = parse("services:\n  app:\n    environment:\n      DROP: !reset null\n", "o.yaml").expect("o");
+        let base = parse(
+            "services:\n  app:\n    environment:\n      DROP: '1'\n      K: '2'\n",
+            "b.yaml",
+        )
+        .expect("b");
+        let over = parse(
+            "services:\n  app:\n    environment:\n      DROP: !reset null\n",
+            "o.yaml",
+        )
+        .expect("o");
         let m = merge(base, over).expect("merge");
-        let env = m.get("services").and_then(|s| s.get("app")).and_then(|a| a.get("environment")).expect("env");
+        let env = m
+            .get("services")
+            .and_then(|s| s.get("app"))
+            .and_then(|a| a.get("environment"))
+            .expect("env");
         // Merged key/value lists come out in sequence form.
         assert_eq!(env.to_json(), serde_json::json!(["K=2"]));
     }

@@ -213,7 +213,11 @@ pub fn normalize(dict: &mut Node, env: &IndexMap<String, String>) {
             for link in s.get("links").and_then(Node::as_seq).into_iter().flatten() {
                 let l = link.scalar_string().unwrap_or_default();
                 let parts: Vec<&str> = l.split(':').collect();
-                let name = if parts.len() == 2 { parts[0] } else { l.as_str() };
+                let name = if parts.len() == 2 {
+                    parts[0]
+                } else {
+                    l.as_str()
+                };
                 if !deps.contains_key(name) {
                     deps.insert(name.to_string(), dep_entry(true));
                 }
@@ -256,7 +260,10 @@ pub fn normalize(dict: &mut Node, env: &IndexMap<String, String>) {
                 }
             }
             if !deps.is_empty() {
-                let pos = s.get("depends_on").map(|d| d.pos.clone()).unwrap_or_default();
+                let pos = s
+                    .get("depends_on")
+                    .map(|d| d.pos.clone())
+                    .unwrap_or_default();
                 s.insert("depends_on".into(), Node::new(Value::Map(deps), pos));
             }
         }
@@ -321,7 +328,9 @@ fn normalize_networks(dict: &mut Node) {
             }
         }
     }
-    let Some(root) = dict.as_map_mut() else { return };
+    let Some(root) = dict.as_map_mut() else {
+        return;
+    };
     let nets = root
         .entry("networks".to_string())
         .or_insert_with(|| Node::synthetic(Value::Map(Mapping::new())));
@@ -333,13 +342,19 @@ fn normalize_networks(dict: &mut Node) {
             m.insert("default".into(), Node::synthetic(Value::Null));
         }
     }
-    if root.get("networks").and_then(Node::as_map).is_some_and(|m| m.is_empty()) {
+    if root
+        .get("networks")
+        .and_then(Node::as_map)
+        .is_some_and(|m| m.is_empty())
+    {
         root.shift_remove("networks");
     }
 }
 
 fn set_name_from_key(dict: &mut Node, project: &str) {
-    let Some(root) = dict.as_map_mut() else { return };
+    let Some(root) = dict.as_map_mut() else {
+        return;
+    };
     for kind in ["networks", "volumes", "configs", "secrets"] {
         let Some(top) = root.get_mut(kind).and_then(Node::as_map_mut) else {
             continue;
@@ -472,11 +487,18 @@ pub fn finish(mut dict: Node, f: &Finish<'_>) -> Result<Node, LoadError> {
 fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Result<(), LoadError> {
     let top = |k: &str| dict.get(k).and_then(Node::as_map);
     let invalid = |pos: &Pos, path: String, msg: String| {
-        Err(LoadError::invalid(pos, path, format!("{msg}: invalid compose project")))
+        Err(LoadError::invalid(
+            pos,
+            path,
+            format!("{msg}: invalid compose project"),
+        ))
     };
     for (name, s) in enabled {
         let path = format!("services.{name}");
-        if s.get("image").is_none_or(Node::is_null) && s.get("build").is_none_or(Node::is_null) && s.get("provider").is_none() {
+        if s.get("image").is_none_or(Node::is_null)
+            && s.get("build").is_none_or(Node::is_null)
+            && s.get("provider").is_none()
+        {
             return invalid(
                 &s.pos,
                 path,
@@ -484,7 +506,9 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
             );
         }
         if let Some(b) = s.get("build") {
-            if b.get("dockerfile_inline").is_some() && b.get("dockerfile").is_some_and(|d| !d.is_null()) {
+            if b.get("dockerfile_inline").is_some()
+                && b.get("dockerfile").is_some_and(|d| !d.is_null())
+            {
                 return invalid(
                     &b.pos,
                     format!("{path}.build"),
@@ -493,7 +517,9 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
             }
         }
         if s.get("network_mode").is_some()
-            && s.get("networks").and_then(Node::as_map).is_some_and(|m| !m.is_empty())
+            && s.get("networks")
+                .and_then(Node::as_map)
+                .is_some_and(|m| !m.is_empty())
         {
             return invalid(
                 &s.pos,
@@ -501,7 +527,12 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                 format!("service {name} declares mutually exclusive `network_mode` and `networks`"),
             );
         }
-        for (net, n) in s.get("networks").and_then(Node::as_map).into_iter().flatten() {
+        for (net, n) in s
+            .get("networks")
+            .and_then(Node::as_map)
+            .into_iter()
+            .flatten()
+        {
             if !top("networks").is_some_and(|m| m.contains_key(net)) {
                 return invalid(
                     &n.pos,
@@ -510,7 +541,11 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                 );
             }
         }
-        if let Some(test) = s.get("healthcheck").and_then(|h| h.get("test")).and_then(Node::as_seq) {
+        if let Some(test) = s
+            .get("healthcheck")
+            .and_then(|h| h.get("test"))
+            .and_then(Node::as_seq)
+        {
             if let Some(first) = test.first().and_then(Node::as_str) {
                 if !matches!(first, "CMD" | "CMD-SHELL" | "NONE") {
                     return Err(LoadError::invalid(
@@ -526,7 +561,10 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                 if disabled.contains_key(&dep) && !required {
                     continue;
                 }
-                let pos = s.get("depends_on").map(|d| d.pos.clone()).unwrap_or_default();
+                let pos = s
+                    .get("depends_on")
+                    .map(|d| d.pos.clone())
+                    .unwrap_or_default();
                 return invalid(
                     &pos,
                     format!("{path}.depends_on"),
@@ -547,9 +585,18 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                 ));
             }
         }
-        for v in s.get("volumes").and_then(Node::as_seq).into_iter().flatten() {
+        for v in s
+            .get("volumes")
+            .and_then(Node::as_seq)
+            .into_iter()
+            .flatten()
+        {
             if v.get("type").and_then(Node::as_str) == Some("volume") {
-                if let Some(src) = v.get("source").and_then(Node::as_str).filter(|s| !s.is_empty()) {
+                if let Some(src) = v
+                    .get("source")
+                    .and_then(Node::as_str)
+                    .filter(|s| !s.is_empty())
+                {
                     if !top("volumes").is_some_and(|m| m.contains_key(src)) {
                         return invalid(
                             &v.pos,
@@ -577,10 +624,13 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
             Value::Int(i) => Some(i),
             _ => None,
         });
-        let replicas = s.get("deploy").and_then(|d| d.get("replicas")).and_then(|n| match n.value {
-            Value::Int(i) => Some(i),
-            _ => None,
-        });
+        let replicas = s
+            .get("deploy")
+            .and_then(|d| d.get("replicas"))
+            .and_then(|n| match n.value {
+                Value::Int(i) => Some(i),
+                _ => None,
+            });
         if let (Some(sc), Some(r)) = (scale, replicas) {
             if sc != r {
                 return invalid(
@@ -592,7 +642,11 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
         }
         let effective_scale = scale.or(replicas).unwrap_or(1);
         if effective_scale > 1 && s.get("container_name").is_some() {
-            let attr = if scale.is_some() { "scale" } else { "deploy.replicas" };
+            let attr = if scale.is_some() {
+                "scale"
+            } else {
+                "deploy.replicas"
+            };
             return invalid(
                 &s.pos,
                 path,
@@ -605,7 +659,10 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
             if sec.get("external").is_some_and(is_true) {
                 continue;
             }
-            let has = |k: &str| sec.get(k).is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+            let has = |k: &str| {
+                sec.get(k)
+                    .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
+            };
             if !has("file") && !has("environment") {
                 return invalid(
                     &sec.pos,
@@ -684,7 +741,9 @@ fn resolve_service_env(
     svc: &mut Node,
     project_env: &IndexMap<String, String>,
 ) -> Result<(), LoadError> {
-    let Some(s) = svc.as_map_mut() else { return Ok(()) };
+    let Some(s) = svc.as_map_mut() else {
+        return Ok(());
+    };
     let Some(files) = s.shift_remove("env_file") else {
         return Ok(());
     };
@@ -693,7 +752,9 @@ fn resolve_service_env(
         let (path, required, format) = match &entry.value {
             Value::Str(p) => (p.clone(), true, None),
             Value::Map(m) => (
-                m.get("path").and_then(Node::scalar_string).unwrap_or_default(),
+                m.get("path")
+                    .and_then(Node::scalar_string)
+                    .unwrap_or_default(),
                 m.get("required").is_none_or(is_true),
                 m.get("format").and_then(Node::scalar_string),
             ),
@@ -728,10 +789,7 @@ fn resolve_service_env(
     let own = s.shift_remove("environment");
     let mut out = Mapping::new();
     for (k, v) in environment {
-        out.insert(
-            k,
-            Node::synthetic(v.map(Value::Str).unwrap_or(Value::Null)),
-        );
+        out.insert(k, Node::synthetic(v.map(Value::Str).unwrap_or(Value::Null)));
     }
     let pos = own.as_ref().map(|o| o.pos.clone()).unwrap_or_default();
     if let Some(Value::Map(m)) = own.map(|o| o.value) {
@@ -748,14 +806,18 @@ fn resolve_service_env(
 
 /// `label_file` entries become labels (the service's own labels win).
 fn resolve_label_files(svc: &mut Node) -> Result<(), LoadError> {
-    let Some(s) = svc.as_map_mut() else { return Ok(()) };
+    let Some(s) = svc.as_map_mut() else {
+        return Ok(());
+    };
     let Some(files) = s.shift_remove("label_file") else {
         return Ok(());
     };
     let mut labels = Mapping::new();
     let no_lookup = |_: &str| None;
     for f in files.as_seq().into_iter().flatten() {
-        let Some(path) = f.scalar_string() else { continue };
+        let Some(path) = f.scalar_string() else {
+            continue;
+        };
         for (k, v) in env::read_env_file(Path::new(&path), &no_lookup)? {
             labels.insert(k, Node::str(v));
         }
@@ -775,7 +837,9 @@ fn resolve_label_files(svc: &mut Node) -> Result<(), LoadError> {
 /// The deprecated `scale` is mirrored into `deploy.replicas`.
 fn copy_scale_to_replicas(svc: &mut Node) {
     let Some(s) = svc.as_map_mut() else { return };
-    let Some(scale) = s.get("scale").cloned() else { return };
+    let Some(scale) = s.get("scale").cloned() else {
+        return;
+    };
     if let Some(d) = s.get_mut("deploy").and_then(Node::as_map_mut) {
         d.insert("replicas".into(), scale);
     }
@@ -793,17 +857,34 @@ fn drop_unused_resources(dict: &mut Node) {
                     set.insert(v);
                 }
             };
-            for n in s.get("networks").and_then(Node::as_map).into_iter().flatten() {
+            for n in s
+                .get("networks")
+                .and_then(Node::as_map)
+                .into_iter()
+                .flatten()
+            {
                 add("networks", n.0.clone());
             }
-            for v in s.get("volumes").and_then(Node::as_seq).into_iter().flatten() {
+            for v in s
+                .get("volumes")
+                .and_then(Node::as_seq)
+                .into_iter()
+                .flatten()
+            {
                 if v.get("type").and_then(Node::as_str) == Some("volume") {
-                    if let Some(src) = v.get("source").and_then(Node::as_str).filter(|s| !s.is_empty()) {
+                    if let Some(src) = v
+                        .get("source")
+                        .and_then(Node::as_str)
+                        .filter(|s| !s.is_empty())
+                    {
                         add("volumes", src.to_string());
                     }
                 }
             }
-            let build_secrets = s.get("build").and_then(|b| b.get("secrets")).and_then(Node::as_seq);
+            let build_secrets = s
+                .get("build")
+                .and_then(|b| b.get("secrets"))
+                .and_then(Node::as_seq);
             for e in s
                 .get("secrets")
                 .and_then(Node::as_seq)
@@ -815,7 +896,12 @@ fn drop_unused_resources(dict: &mut Node) {
                     add("secrets", src);
                 }
             }
-            for e in s.get("configs").and_then(Node::as_seq).into_iter().flatten() {
+            for e in s
+                .get("configs")
+                .and_then(Node::as_seq)
+                .into_iter()
+                .flatten()
+            {
                 if let Some(src) = e.get("source").and_then(Node::scalar_string) {
                     add("configs", src);
                 }
@@ -830,7 +916,9 @@ fn drop_unused_resources(dict: &mut Node) {
             }
         }
     }
-    let Some(root) = dict.as_map_mut() else { return };
+    let Some(root) = dict.as_map_mut() else {
+        return;
+    };
     for (kind, keep) in used {
         let now_empty = match root.get_mut(kind).and_then(Node::as_map_mut) {
             Some(m) => {
