@@ -15,14 +15,28 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// A value that does not have the expected shape or syntax.
-    #[error("{pos}: {path}: {msg}")]
+    #[error("{}", located(pos, path, msg))]
     Invalid { pos: Pos, path: String, msg: String },
     /// `${VAR:?err}` and malformed `${...}` expressions.
-    #[error("{pos}: {path}: {msg}")]
+    #[error("{}", located(pos, path, msg))]
     Interpolation { pos: Pos, path: String, msg: String },
     /// A problem with the project as a whole (no file found, cycles, ...).
     #[error("{0}")]
     Project(String),
+}
+
+/// `file:line: path: msg`, leaving out what is unknown (values the loader
+/// made itself have no position).
+fn located(pos: &Pos, path: &str, msg: &str) -> String {
+    let mut out = String::new();
+    if !pos.file.is_empty() {
+        out.push_str(&format!("{pos}: "));
+    }
+    if !path.is_empty() {
+        out.push_str(&format!("{path}: "));
+    }
+    out.push_str(msg);
+    out
 }
 
 impl LoadError {

@@ -726,10 +726,17 @@ fn check_cycles(services: &Mapping) -> Result<(), LoadError> {
     for n in names {
         let mut stack = Vec::new();
         if let Some(cycle) = visit(n.as_str(), services, &mut marks, &mut stack) {
-            return Err(LoadError::Project(format!(
-                "dependency cycle detected: {}",
-                cycle.join(" -> ")
-            )));
+            let first = &cycle[0];
+            let pos = services
+                .get(first)
+                .and_then(|s| s.get("depends_on"))
+                .map(|d| d.pos.clone())
+                .unwrap_or_default();
+            return Err(LoadError::invalid(
+                &pos,
+                format!("services.{first}.depends_on"),
+                format!("dependency cycle detected: {}", cycle.join(" -> ")),
+            ));
         }
     }
     Ok(())

@@ -1,0 +1,376 @@
+//! `wharf config` as a user runs it: the bundled samples, the listing flags,
+//! the graph, and hostile or broken input that must end in a clear error
+//! (file, line, key) — never a panic or a hang.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs wharf with a clean environment; kills it after `limit` so a hang
+/// fails the test instead of the suite.
+fn wharf_in(dir: &Path, args: &[&str], stdin: Option<&str>, limit: Duration) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wharf"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn wharf");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    // Drain the pipes while waiting, or a large output would block wharf.
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut out_pipe, &mut buf);
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut err_pipe, &mut buf);
+        buf
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("wharf {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out_reader.join().expect("stdout reader")).into_owned(),
+        stderr: String::from_utf8_lossy(&err_reader.join().expect("stderr reader")).into_owned(),
+    }
+}
+
+fn wharf(dir: &Path, args: &[&str]) -> Output {
+    wharf_in(dir, args, None, Duration::from_secs(60))
+}
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("wharf-cli")
+        .tempdir()
+        .expect("tempdir");
+    for (name, content) in files {
+        let p = dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, content).expect("write");
+    }
+    dir
+}
+
+fn samples() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-samples");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("compose-samples")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("compose.yaml").is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    serde_json::from_str(&out.stdout).expect("valid JSON on stdout")
+}
+
+#[test]
+fn every_sample_stack_loads_cleanly() {
+    let samples = samples();
+    assert!(samples.len() >= 3, "expected at least 3 samples");
+    for dir in samples {
+        let out = wharf(&dir, &["config", "--format", "json"]);
+        let v = json(&out);
+        let services = v["services"].as_object().expect("services");
+        assert!(!services.is_empty(), "{}: no services", dir.display());
+        assert!(
+            out.stderr.is_empty(),
+            "{}: unexpected warnings: {}",
+            dir.display(),
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn classic_stack_has_app_mongo_and_admin_ui_in_order() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-samples/mongo-express");
+    let v = json(&wharf(&dir, &["config", "--format", "json"]));
+    assert_eq!(v["name"], "mongo-express-demo");
+    assert_eq!(
+        v["services"]["app"]["depends_on"]["mongo"]["condition"],
+        "service_healthy"
+    );
+    assert_eq!(
+        v["volumes"]["mongo-data"]["name"],
+        "mongo-express-demo_mongo-data"
+    );
+    assert_eq!(
+        v["services"]["mongo-express"]["ports"][0]["host_ip"],
+        "127.0.0.1"
+    );
+    let graph = wharf(&dir, &["config", "--graph", "mermaid"]);
+    assert_eq!(graph.code, 0, "{}", graph.stderr);
+    assert!(graph.stdout.contains("app"), "{}", graph.stdout);
+    assert!(graph.stdout.contains("mongo"), "{}", graph.stdout);
+}
+
+#[test]
+fn profiles_hide_services_until_selected() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-samples/dev-workflow");
+    let names = wharf(&dir, &["config", "--services"]);
+    assert_eq!(names.code, 0, "{}", names.stderr);
+    assert!(
+        !names.stdout.lines().any(|l| l == "debug"),
+        "{}",
+        names.stdout
+    );
+    let with = wharf(&dir, &["--profile", "debug", "config", "--services"]);
+    assert!(with.stdout.lines().any(|l| l == "debug"), "{}", with.stdout);
+    let profiles = wharf(&dir, &["config", "--profiles"]);
+    assert_eq!(profiles.stdout, "debug\n");
+}
+
+#[test]
+fn listing_flags_hash_and_output_file() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    volumes: [data:/d]\n  worker:\n    build: .\nvolumes:\n  data: {}\n",
+    )]);
+    let d = dir.path();
+    assert_eq!(wharf(d, &["config", "--services"]).stdout, "web\nworker\n");
+    assert_eq!(wharf(d, &["config", "--volumes"]).stdout, "data\n");
+    let prefix = d
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .expect("name");
+    let images = wharf(d, &["config", "--images"]).stdout;
+    assert_eq!(images, format!("nginx\n{prefix}-worker\n"));
+    let hash = wharf(d, &["config", "--hash", "web"]).stdout;
+    let parts: Vec<&str> = hash.split_whitespace().collect();
+    assert_eq!(parts.len(), 2, "{hash}");
+    assert_eq!(parts[0], "web");
+    assert_eq!(parts[1].len(), 64);
+    // The hash changes when the service changes.
+    std::fs::write(
+        d.join("compose.yaml"),
+        "services:\n  web:\n    image: nginx:2\n    volumes: [data:/d]\n  worker:\n    build: .\nvolumes:\n  data: {}\n",
+    )
+    .expect("rewrite");
+    let hash2 = wharf(d, &["config", "--hash", "web"]).stdout;
+    assert_ne!(hash, hash2);
+    let out = wharf(d, &["config", "-o", "out.yaml"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let written = std::fs::read_to_string(d.join("out.yaml")).expect("out.yaml");
+    assert!(written.contains("nginx:2"), "{written}");
+    assert!(wharf(d, &["config", "-q"]).stdout.is_empty());
+}
+
+#[test]
+fn compose_file_from_stdin() {
+    let dir = project(&[]);
+    let out = wharf_in(
+        dir.path(),
+        &["-f", "-", "-p", "piped", "config", "--format", "json"],
+        Some("services:\n  s:\n    image: busybox\n"),
+        Duration::from_secs(30),
+    );
+    let v = json(&out);
+    assert_eq!(v["name"], "piped");
+    assert_eq!(v["services"]["s"]["image"], "busybox");
+}
+
+/// Asserts a failing run whose message names each of `needles`.
+fn assert_error(out: &Output, needles: &[&str]) {
+    assert_ne!(out.code, 0, "expected failure, got: {}", out.stdout);
+    for n in needles {
+        assert!(out.stderr.contains(n), "stderr lacks {n:?}: {}", out.stderr);
+    }
+    assert!(
+        !out.stderr.contains("panicked"),
+        "wharf panicked: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn malformed_yaml_names_file_and_line() {
+    let dir = project(&[("compose.yaml", "services:\n  a:\n    image: x\n   bad: [\n")]);
+    let out = wharf(dir.path(), &["config"]);
+    assert_error(&out, &["compose.yaml:4"]);
+}
+
+#[test]
+fn wrong_type_and_unknown_key_name_the_key() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    ports: 80\n",
+    )]);
+    assert_error(
+        &wharf(dir.path(), &["config"]),
+        &["compose.yaml:4", "services.web.ports"],
+    );
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    imgae: y\n",
+    )]);
+    assert_error(
+        &wharf(dir.path(), &["config"]),
+        &["compose.yaml:4", "services.web", "imgae"],
+    );
+}
+
+#[test]
+fn invalid_port_names_file_line_key_and_value() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    ports:\n      - \"8080:80\"\n      - \"80:80:80\"\n",
+    )]);
+    assert_error(
+        &wharf(dir.path(), &["config"]),
+        &["compose.yaml:6", "services.web.ports[1]", "80:80:80"],
+    );
+}
+
+#[test]
+fn dependency_cycle_is_named_in_order() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [c]}\n  c: {image: x, depends_on: [a]}\n",
+    )]);
+    assert_error(
+        &wharf(dir.path(), &["config"]),
+        &["a -> b -> c -> a", "compose.yaml:2"],
+    );
+}
+
+#[test]
+fn required_variable_message_is_shown() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: ${IMAGE:?set IMAGE to the app image}\n",
+    )]);
+    assert_error(
+        &wharf(dir.path(), &["config"]),
+        &[
+            "compose.yaml:3",
+            "services.web.image",
+            "set IMAGE to the app image",
+        ],
+    );
+}
+
+#[test]
+fn billion_laughs_is_refused_quickly() {
+    let mut doc = String::from("x-a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        doc.push_str(&format!(
+            "x-a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    doc.push_str("services:\n  web:\n    image: x\n    command: *a9\n");
+    let dir = project(&[("compose.yaml", &doc)]);
+    let out = wharf_in(dir.path(), &["config"], None, Duration::from_secs(30));
+    assert_error(&out, &["compose.yaml", "aliases"]);
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let doc = format!(
+        "services:\n  web:\n    image: x\nx-deep: {}\n",
+        "[".repeat(5000)
+    );
+    let dir = project(&[("compose.yaml", &doc)]);
+    let out = wharf_in(dir.path(), &["config"], None, Duration::from_secs(30));
+    assert_error(&out, &["compose.yaml"]);
+}
+
+#[test]
+fn ten_megabyte_file_loads_or_fails_cleanly() {
+    // 10 MB of real services: it must load, within the time limit.
+    let mut doc = String::from("services:\n");
+    let mut i = 0;
+    while doc.len() < 10 * 1024 * 1024 {
+        doc.push_str(&format!(
+            "  svc{i}:\n    image: busybox\n    environment:\n      PADDING: \"{}\"\n",
+            "x".repeat(200)
+        ));
+        i += 1;
+    }
+    let dir = project(&[("compose.yaml", &doc)]);
+    let out = wharf_in(
+        dir.path(),
+        &["config", "--services"],
+        None,
+        Duration::from_secs(120),
+    );
+    assert_eq!(out.code, 0, "{}", &out.stderr[..out.stderr.len().min(500)]);
+    assert_eq!(out.stdout.lines().count(), i);
+
+    // 10 MB of garbage: a clear error, no panic.
+    let garbage: String = (0..10 * 1024 * 1024)
+        .map(|n| match n % 7 {
+            0 => ':',
+            1 => '{',
+            2 => '\n',
+            3 => '-',
+            _ => 'a',
+        })
+        .collect();
+    let dir = project(&[("compose.yaml", &garbage)]);
+    let out = wharf_in(dir.path(), &["config"], None, Duration::from_secs(120));
+    assert_error(&out, &["compose.yaml"]);
+}
+
+#[test]
+fn missing_compose_file_and_bad_project_name() {
+    let dir = project(&[]);
+    assert_error(
+        &wharf(dir.path(), &["config"]),
+        &["no configuration file provided"],
+    );
+    let dir = project(&[("compose.yaml", "services:\n  a:\n    image: x\n")]);
+    assert_error(
+        &wharf(dir.path(), &["-p", "Bad Name", "config"]),
+        &["invalid project name \"Bad Name\""],
+    );
+}
+
+#[test]
+fn graph_as_dot_lists_edges_with_conditions() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: x\n    depends_on:\n      db: {condition: service_healthy}\n  db:\n    image: y\n",
+    )]);
+    let out = wharf(dir.path(), &["config", "--graph", "dot"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.starts_with("digraph"), "{}", out.stdout);
+    assert!(out.stdout.contains("service_healthy"), "{}", out.stdout);
+}
