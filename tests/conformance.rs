@@ -20,10 +20,13 @@
 //!   in "reference mode": the error cases then must reproduce the golden exit code and
 //!   stderr exactly (the reference does not name lines and key paths, so `expect-stderr`
 //!   is not applied to error cases). Used to check the harness against the oracle itself.
+//! - `WHARF_CONFORMANCE_MODE=wharf|reference`: force the mode (default: `reference` when
+//!   `WHARF_CONFORMANCE_BIN` is set, else `wharf`), e.g. to try a wrapper binary as wharf.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -131,6 +134,8 @@ impl Harness {
             command.env(key, value);
         }
 
+        // Own process group, so a timeout also ends anything the binary started.
+        command.process_group(0);
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
@@ -140,6 +145,9 @@ impl Harness {
             match child.try_wait().map_err(|e| e.to_string())? {
                 Some(status) => break status,
                 None if started.elapsed() > RUN_TIMEOUT => {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", "--", &format!("-{}", child.id())])
+                        .status();
                     let _ = child.kill();
                     timed_out = true;
                     break child.wait().map_err(|e| e.to_string())?;
@@ -448,8 +456,16 @@ fn compose_conformance() {
         .ok()
         .filter(|f| !f.is_empty());
     let override_bin = std::env::var_os("WHARF_CONFORMANCE_BIN").filter(|b| !b.is_empty());
+    let reference_mode = match std::env::var("WHARF_CONFORMANCE_MODE").as_deref() {
+        Ok("reference") => true,
+        Ok("wharf") => false,
+        Ok(other) if !other.is_empty() => {
+            panic!("WHARF_CONFORMANCE_MODE must be `reference` or `wharf`, not {other:?}")
+        }
+        _ => override_bin.is_some(),
+    };
     let harness = Harness {
-        reference_mode: override_bin.is_some(),
+        reference_mode,
         binary: override_bin
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wharf"))),
