@@ -235,7 +235,17 @@ fn escape_dollars(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
         serde_json::Value::Array(a) => a.iter_mut().for_each(escape_dollars),
-        serde_json::Value::Object(o) => o.values_mut().for_each(escape_dollars),
+        serde_json::Value::Object(o) => {
+            // Keys are escaped too: they were never interpolated.
+            let entries: Vec<(String, serde_json::Value)> = std::mem::take(o)
+                .into_iter()
+                .map(|(k, mut v)| {
+                    escape_dollars(&mut v);
+                    (k.replace('$', "$$"), v)
+                })
+                .collect();
+            o.extend(entries);
+        }
         _ => {}
     }
 }

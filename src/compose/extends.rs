@@ -230,7 +230,13 @@ impl Extender<'_> {
         ext_path: &str,
         name: &str,
     ) -> Result<FileServices, LoadError> {
-        let mut doc = (self.load)(path)?;
+        let mut doc = (self.load)(path).map_err(|e| match e {
+            // A file that cannot be read is reported where it is named.
+            LoadError::Io { path, source } => {
+                LoadError::invalid(pos, ext_path, format!("open {}: {source}", path.display()))
+            }
+            other => other,
+        })?;
         strip_reset_tags(&mut doc);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         resolve_relative_paths(&mut doc, &dir, self.home)?;

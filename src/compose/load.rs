@@ -668,20 +668,13 @@ fn import_resources(target: &mut Node, imported: Node) -> Result<(), LoadError> 
                     return Err(LoadError::invalid(
                         &existing.pos,
                         format!("{key}.{name}"),
-                        format!(
-                            "imported compose file defines conflicting {} {name}",
-                            singular(key)
-                        ),
+                        "conflicts with imported resource",
                     ));
                 }
             }
         }
     }
     Ok(())
-}
-
-fn singular(key: &str) -> &str {
-    key.strip_suffix('s').unwrap_or(key)
 }
 
 fn home_dir(env: &IndexMap<String, String>) -> Option<PathBuf> {

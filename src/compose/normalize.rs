@@ -521,9 +521,10 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                 .and_then(Node::as_map)
                 .is_some_and(|m| !m.is_empty())
         {
+            let pos = s.get("network_mode").map_or(&s.pos, |n| &n.pos);
             return invalid(
-                &s.pos,
-                path,
+                pos,
+                format!("{path}.network_mode"),
                 format!("service {name} declares mutually exclusive `network_mode` and `networks`"),
             );
         }
@@ -561,13 +562,10 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                 if disabled.contains_key(&dep) && !required {
                     continue;
                 }
-                let pos = s
-                    .get("depends_on")
-                    .map(|d| d.pos.clone())
-                    .unwrap_or_default();
+                let (pos, key) = dependency_origin(s, &dep);
                 return invalid(
                     &pos,
-                    format!("{path}.depends_on"),
+                    format!("{path}.{key}"),
                     format!("service {name:?} depends on undefined service {dep:?}"),
                 );
             }
@@ -608,12 +606,12 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
             }
         }
         for (kind, singular) in [("secrets", "secret"), ("configs", "config")] {
-            for e in s.get(kind).and_then(Node::as_seq).into_iter().flatten() {
+            for (i, e) in s.get(kind).and_then(Node::as_seq).into_iter().flatten().enumerate() {
                 if let Some(src) = e.get("source").and_then(Node::as_str) {
                     if !top(kind).is_some_and(|m| m.contains_key(src)) {
                         return invalid(
                             &e.pos,
-                            format!("{path}.{kind}"),
+                            format!("{path}.{kind}[{i}]"),
                             format!("service {name:?} refers to undefined {singular} {src}"),
                         );
                     }
@@ -673,6 +671,34 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
         }
     }
     check_cycles(enabled)
+}
+
+/// Where a dependency on `dep` was declared: `depends_on`, or the
+/// attribute that implied it (`links`, `network_mode`, `volumes_from`, ...).
+fn dependency_origin(svc: &Node, dep: &str) -> (Pos, &'static str) {
+    let refers = |n: &Node| {
+        n.as_str()
+            .and_then(|r| r.strip_prefix("service:"))
+            .is_some_and(|r| r == dep)
+    };
+    for key in ["network_mode", "ipc", "pid", "uts", "cgroup"] {
+        if let Some(n) = svc.get(key).filter(|n| refers(n)) {
+            return (n.pos.clone(), key);
+        }
+    }
+    for key in ["links", "volumes_from"] {
+        for n in svc.get(key).and_then(Node::as_seq).into_iter().flatten() {
+            if n.as_str().and_then(|v| v.split(':').next()) == Some(dep) {
+                return (n.pos.clone(), key);
+            }
+        }
+    }
+    let pos = svc
+        .get("depends_on")
+        .and_then(|d| d.get(dep).or(Some(d)))
+        .map(|n| n.pos.clone())
+        .unwrap_or_default();
+    (pos, "depends_on")
 }
 
 /// Dependency cycles, reported in a reproducible order.

@@ -263,18 +263,36 @@ pub fn parse_documents(src: &str, file: &str) -> Result<Vec<Node>, YamlError> {
     let mut parser = Parser::new_from_str(src);
     if let Err(e) = parser.load(&mut builder, true) {
         let m = e.marker();
+        let mut msg = e.info().to_string();
+        if msg.contains("unknown anchor") {
+            // Name the alias: the scanner only says that one is unknown.
+            if let Some(name) = alias_at_line(src, m.line()) {
+                msg = format!("unknown anchor '{name}' referenced");
+            }
+        }
         return Err(YamlError::Syntax {
             pos: Pos {
                 file,
                 line: m.line(),
             },
-            msg: e.info().to_string(),
+            msg,
         });
     }
     if let Some(err) = builder.error {
         return Err(err);
     }
     Ok(builder.docs)
+}
+
+/// The first `*alias` written on a 1-based line of `src`.
+fn alias_at_line(src: &str, line: usize) -> Option<String> {
+    let text = src.lines().nth(line.checked_sub(1)?)?;
+    let start = text.find('*')? + 1;
+    let name: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, ',' | ']' | '}'))
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Parses a single-document YAML file; an empty file is an empty mapping.
@@ -464,6 +482,27 @@ impl Builder {
         }
     }
 
+    /// Path of the collection being filled, for messages about its keys.
+    fn path_to_open_value(&self) -> Vec<PathSeg> {
+        let mut path = Vec::new();
+        for (i, frame) in self.stack.iter().enumerate() {
+            let innermost = i + 1 == self.stack.len();
+            if innermost {
+                break;
+            }
+            match frame {
+                Frame::Map { key: Some((k, _)), .. } => {
+                    path.push(PathSeg::Key(k.scalar_string().unwrap_or_default()))
+                }
+                Frame::Seq { node, .. } => {
+                    path.push(PathSeg::Index(node.as_seq().map_or(0, Vec::len)))
+                }
+                Frame::Map { key: None, .. } => {}
+            }
+        }
+        path
+    }
+
     fn fail(&mut self, pos: Pos, msg: String) {
         if self.error.is_none() {
             self.error = Some(YamlError::Syntax { pos, msg });
@@ -533,21 +572,29 @@ impl Builder {
                         _ => k.scalar_string().unwrap_or_default(),
                     };
                     let key_pos = k.pos.clone();
+                    let duplicate_of = match &map.value {
+                        Value::Map(m) => m.get(&key_str).map(|prev| prev.pos.line),
+                        _ => None,
+                    };
+                    if let Some(line) = duplicate_of {
+                        let mut path = self.path_to_open_value();
+                        path.push(PathSeg::Key(key_str.clone()));
+                        let msg = format!(
+                            "{}: mapping key {:?} already defined at line {line}",
+                            path_string(&path),
+                            key_str
+                        );
+                        self.fail(key_pos, msg);
+                        return;
+                    }
+                    let Some(Frame::Map { node: map, .. }) = self.stack.last_mut() else {
+                        return;
+                    };
                     if let Value::Map(m) = &mut map.value {
-                        if let Some(prev) = m.get(&key_str) {
-                            let msg = format!(
-                                "mapping key {:?} already defined at line {}",
-                                key_str, prev.pos.line
-                            );
-                            self.fail(key_pos, msg);
-                            return;
-                        }
                         let mut node = node;
-                        // Positions of a key's value point at the key's line
-                        // when the value starts there (scalars, flow nodes).
-                        if node.pos.line == 0 {
-                            node.pos = key_pos;
-                        }
+                        // A value is reported where its key is written: a
+                        // block mapping or list only starts on the next line.
+                        node.pos = key_pos;
                         m.insert(key_str, node);
                     }
                 }
