@@ -294,11 +294,19 @@ impl Harness {
         }
     }
 
-    /// Golden → this machine: `$CASE_DIR` and `$HOME` in every string and key.
+    /// Golden → this machine: `$CASE_DIR`, `$CASES_DIR` (the directory of
+    /// all cases, for paths that leave a case) and `$HOME` in every string and key.
     fn expand_placeholders(&self, case: &Case, value: Value) -> Value {
         let dir = case.dir.to_string_lossy().into_owned();
+        let root = case
+            .dir
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
         map_strings(value, &|s: &str| {
-            s.replace("$CASE_DIR", &dir).replace("$HOME", &self.home)
+            s.replace("$CASE_DIR", &dir)
+                .replace("$CASES_DIR", &root)
+                .replace("$HOME", &self.home)
         })
     }
 

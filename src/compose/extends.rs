@@ -158,7 +158,8 @@ impl Extender<'_> {
                 let path = absolute(&dir, f);
                 let key = Source::Loaded(path.clone());
                 if !self.files.contains_key(&key) {
-                    let loaded = self.load_file(&path, &extends.pos, &ext_path, name)?;
+                    let pos = extends.get("file").map_or(&extends.pos, |n| &n.pos);
+                    let loaded = self.load_file(&path, pos, &ext_path, name)?;
                     self.files.insert(key.clone(), loaded);
                 }
                 key
@@ -175,7 +176,9 @@ impl Extender<'_> {
                     format!("cannot extend service \"{name}\": service \"{base_name}\" not found")
                 }
             };
-            return Err(LoadError::invalid(&extends.pos, ext_path, msg));
+            // Point at `service:` in the long form, at `extends:` otherwise.
+            let pos = extends.get("service").map_or(&extends.pos, |n| &n.pos);
+            return Err(LoadError::invalid(pos, ext_path, msg));
         }
         let base_display = base_file_services.display.clone();
 

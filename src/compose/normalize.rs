@@ -72,12 +72,12 @@ pub fn validate_semantics(dict: &Node) -> Result<(), LoadError> {
         if !m.get("external").is_some_and(is_true) {
             return Ok(());
         }
-        for (k, v) in m {
+        for k in m.keys() {
             if k == "name" || k == "external" || k.starts_with("x-") {
                 continue;
             }
             return Err(LoadError::invalid(
-                &v.pos,
+                &def.pos,
                 format!("{kind}.{name}"),
                 format!("conflicting parameters \"external\" and {k:?} specified"),
             ));
@@ -583,11 +583,12 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                 ));
             }
         }
-        for v in s
+        for (i, v) in s
             .get("volumes")
             .and_then(Node::as_seq)
             .into_iter()
             .flatten()
+            .enumerate()
         {
             if v.get("type").and_then(Node::as_str) == Some("volume") {
                 if let Some(src) = v
@@ -598,7 +599,7 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                     if !top("volumes").is_some_and(|m| m.contains_key(src)) {
                         return invalid(
                             &v.pos,
-                            format!("{path}.volumes"),
+                            format!("{path}.volumes[{i}]"),
                             format!("service {name:?} refers to undefined volume {src}"),
                         );
                     }
@@ -606,7 +607,13 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
             }
         }
         for (kind, singular) in [("secrets", "secret"), ("configs", "config")] {
-            for (i, e) in s.get(kind).and_then(Node::as_seq).into_iter().flatten().enumerate() {
+            for (i, e) in s
+                .get(kind)
+                .and_then(Node::as_seq)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
                 if let Some(src) = e.get("source").and_then(Node::as_str) {
                     if !top(kind).is_some_and(|m| m.contains_key(src)) {
                         return invalid(
@@ -645,8 +652,9 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
             } else {
                 "deploy.replicas"
             };
+            let pos = s.get("container_name").map_or(&s.pos, |n| &n.pos);
             return invalid(
-                &s.pos,
+                pos,
                 path,
                 format!("services.{attr}: can't set container_name and {name} as container name must be unique"),
             );

@@ -491,9 +491,9 @@ impl Builder {
                 break;
             }
             match frame {
-                Frame::Map { key: Some((k, _)), .. } => {
-                    path.push(PathSeg::Key(k.scalar_string().unwrap_or_default()))
-                }
+                Frame::Map {
+                    key: Some((k, _)), ..
+                } => path.push(PathSeg::Key(k.scalar_string().unwrap_or_default())),
                 Frame::Seq { node, .. } => {
                     path.push(PathSeg::Index(node.as_seq().map_or(0, Vec::len)))
                 }
