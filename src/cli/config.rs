@@ -204,6 +204,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         });
     }
     let mut json = json;
+    sort_extension_values(&mut json);
     if !args.no_interpolate {
         // Interpolation turned `$$` into `$`; print it escaped again so the
         // output loads back to the same project, as Compose does.
@@ -211,12 +212,36 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
     }
     match args.format {
         Format::Json => {
-            let mut s = serde_json::to_string_pretty(&json).context("serializing the project")?;
-            s.push('\n');
-            Ok(s)
+            let s = serde_json::to_string_pretty(&json).context("serializing the project")?;
+            Ok(go_html_escape(&s) + "\n")
         }
         Format::Yaml => Ok(to_yaml(&json)),
     }
+}
+
+/// `x-*` values are free-form maps, which Go prints with sorted keys.
+fn sort_extension_values(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, child) in o.iter_mut() {
+                if k.starts_with("x-") {
+                    sort_keys(child);
+                } else {
+                    sort_extension_values(child);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(sort_extension_values),
+        _ => {}
+    }
+}
+
+/// Go's encoder escapes `<`, `>` and `&`; in JSON text they only occur
+/// inside strings, so a plain replacement is exact.
+fn go_html_escape(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 /// Sorted keys, as Go prints maps.
