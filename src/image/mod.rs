@@ -1,0 +1,4 @@
+//! Images: references, registry client, content-addressed store, layer
+//! unpacking. Never imports `compose` or `plan` (see DESIGN.md).
+
+pub mod digest;
