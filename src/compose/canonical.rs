@@ -11,7 +11,7 @@
 //! [`parse_volume_spec`]; `wharf run -p/-v` use the same functions.
 
 use super::error::LoadError;
-use super::yaml::{path_string, Mapping, Node, PathSeg, Pos, Value};
+use super::yaml::{path_string, pattern_matches, Mapping, Node, PathSeg, Pos, Value};
 use std::net::IpAddr;
 
 /// Rewrites the node at a path matched by a rule.
@@ -73,7 +73,10 @@ fn walk(node: &mut Node, path: &mut Vec<PathSeg>, lenient: bool) -> Result<(), L
     // A null service field means "unset"; whether that is allowed is the
     // schema check's call, not a syntax to rewrite.
     let unset_service_field = node.is_null() && path.len() > 2;
-    if let Some((_, transform)) = RULES.iter().find(|(pattern, _)| matches(pattern, path)) {
+    if let Some((_, transform)) = RULES
+        .iter()
+        .find(|(pattern, _)| pattern_matches(pattern, path.iter().map(PathSeg::key)))
+    {
         if !unset_service_field {
             if lenient {
                 let original = node.clone();
@@ -108,18 +111,6 @@ fn walk(node: &mut Node, path: &mut Vec<PathSeg>, lenient: bool) -> Result<(), L
         _ => {}
     }
     Ok(())
-}
-
-fn matches(pattern: &str, path: &[PathSeg]) -> bool {
-    let mut segments = pattern.split('.');
-    for seg in path {
-        match (segments.next(), seg) {
-            (Some("*"), _) => {}
-            (Some(want), PathSeg::Key(key)) if want == key => {}
-            _ => return false,
-        }
-    }
-    segments.next().is_none()
 }
 
 // ---------------------------------------------------------------------------
@@ -1935,7 +1926,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "compose.yaml:3: networks.n: name and external.name conflict; only use name"
+            "compose.yaml:2: networks.n: name and external.name conflict; only use name"
         );
     }
 
@@ -2004,31 +1995,6 @@ mod tests {
             PathSeg::Key("published".into()),
         ];
         assert_eq!(doc.find(&path).pos.line, 5);
-    }
-
-    #[test]
-    fn path_patterns() {
-        let path = |segs: &[&str]| -> Vec<PathSeg> {
-            segs.iter().map(|s| PathSeg::Key(s.to_string())).collect()
-        };
-        assert!(matches(
-            "services.*.ports",
-            &path(&["services", "web", "ports"])
-        ));
-        assert!(!matches("services.*.ports", &path(&["services", "web"])));
-        assert!(!matches(
-            "services.*.ports",
-            &path(&["services", "web", "ports", "x"])
-        ));
-        assert!(matches(
-            "services.*.volumes.*",
-            &[
-                PathSeg::Key("services".into()),
-                PathSeg::Key("w".into()),
-                PathSeg::Key("volumes".into()),
-                PathSeg::Index(3)
-            ]
-        ));
     }
 
     #[test]

@@ -1783,7 +1783,7 @@ services:
         let err = service_err("    image: x\n    labels:\n      a:\n        b: c\n");
         assert_eq!(
             err,
-            "compose.yaml:6: services.s.labels.a: expected a string, got a mapping"
+            "compose.yaml:5: services.s.labels.a: expected a string, got a mapping"
         );
     }
 

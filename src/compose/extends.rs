@@ -492,7 +492,7 @@ services:
         .to_string();
         assert_eq!(
             err,
-            "compose.yaml:5: services.a.extends: cannot extend service \"a\": service \"nope\" not found in sub/other.yaml"
+            "compose.yaml:6: services.a.extends: cannot extend service \"a\": service \"nope\" not found in sub/other.yaml"
         );
     }
 
@@ -506,7 +506,11 @@ services:
         )
         .unwrap_err()
         .to_string();
-        assert!(err.starts_with("/tmp/mx3/nofile.yaml:"), "{err}");
+        // Reported where the file is named, with the path it tried.
+        assert!(
+            err.starts_with("compose.yaml:3: services.a.extends: open /tmp/mx3/nofile.yaml"),
+            "{err}"
+        );
     }
 
     #[test]

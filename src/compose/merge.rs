@@ -14,7 +14,7 @@
 //! merging; both tags are consumed here.
 
 use super::error::LoadError;
-use super::yaml::{Mapping, MergeTag, Node, Pos, Value};
+use super::yaml::{pattern_matches, Mapping, MergeTag, Node, Pos, Value};
 
 /// How two values found at the same path are combined.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,29 +128,17 @@ const UNIQUE_RULES: &[(&str, EntryKey)] = &[
     ("services.*.volumes", EntryKey::VolumeTarget),
 ];
 
-fn matches(path: &[String], pattern: &str) -> bool {
-    let mut segs = pattern.split('.');
-    for key in path {
-        match segs.next() {
-            Some("*") => {}
-            Some(s) if s == key => {}
-            _ => return false,
-        }
-    }
-    segs.next().is_none()
-}
-
 fn merge_rule(path: &[String]) -> Option<MergeRule> {
     MERGE_RULES
         .iter()
-        .find(|(p, _)| matches(path, p))
+        .find(|(p, _)| pattern_matches(p, path.iter().map(|k| Some(k.as_str()))))
         .map(|(_, r)| *r)
 }
 
 fn entry_key_rule(path: &[String]) -> Option<EntryKey> {
     UNIQUE_RULES
         .iter()
-        .find(|(p, _)| matches(path, p))
+        .find(|(p, _)| pattern_matches(p, path.iter().map(|k| Some(k.as_str()))))
         .map(|(_, r)| *r)
 }
 

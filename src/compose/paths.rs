@@ -11,7 +11,7 @@
 
 use super::error::LoadError;
 use super::merge::split_short_volume;
-use super::yaml::{Node, Value};
+use super::yaml::{pattern_matches, Node, Value};
 use std::path::{Component, Path, PathBuf};
 
 /// How the value at a path is resolved.
@@ -50,18 +50,6 @@ const PATH_RULES: &[(&str, PathRule)] = &[
     ("include", PathRule::Include),
 ];
 
-fn matches(path: &[String], pattern: &str) -> bool {
-    let mut segs = pattern.split('.');
-    for key in path {
-        match segs.next() {
-            Some("*") => {}
-            Some(s) if s == key => {}
-            _ => return false,
-        }
-    }
-    segs.next().is_none()
-}
-
 struct Resolver<'a> {
     base_dir: &'a Path,
     home: Option<&'a Path>,
@@ -85,7 +73,10 @@ pub fn resolve_relative_paths(
 
 impl Resolver<'_> {
     fn walk(&self, node: &mut Node, path: &mut Vec<String>) -> Result<(), LoadError> {
-        if let Some((_, rule)) = PATH_RULES.iter().find(|(p, _)| matches(path, p)) {
+        if let Some((_, rule)) = PATH_RULES
+            .iter()
+            .find(|(p, _)| pattern_matches(p, path.iter().map(|k| Some(k.as_str()))))
+        {
             return self.apply(*rule, node, path);
         }
         match &mut node.value {

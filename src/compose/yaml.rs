@@ -204,6 +204,31 @@ pub enum PathSeg {
     Index(usize),
 }
 
+impl PathSeg {
+    /// The key, or `None` for a sequence index.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            PathSeg::Key(k) => Some(k),
+            PathSeg::Index(_) => None,
+        }
+    }
+}
+
+/// Whether a path fits a rule pattern such as `services.*.ports`: `*`
+/// stands for any one key or index, other segments for that key. The one
+/// matcher behind every table-driven phase; `None` segments are indexes.
+pub fn pattern_matches<'a>(pattern: &str, path: impl IntoIterator<Item = Option<&'a str>>) -> bool {
+    let mut segments = pattern.split('.');
+    for seg in path {
+        match (segments.next(), seg) {
+            (Some("*"), _) => {}
+            (Some(want), Some(key)) if want == key => {}
+            _ => return false,
+        }
+    }
+    segments.next().is_none()
+}
+
 /// Formats a path the way error messages show it: `services.web.ports[1]`.
 pub fn path_string(path: &[PathSeg]) -> String {
     let mut out = String::new();
@@ -793,6 +818,36 @@ mod tests {
     fn deep_nesting_is_refused() {
         let doc = "[".repeat(10_000);
         assert!(parse(&doc, "deep.yaml").is_err());
+    }
+
+    #[test]
+    fn patterns_match_keys_and_wildcards() {
+        let path = [
+            PathSeg::Key("services".into()),
+            PathSeg::Key("web".into()),
+            PathSeg::Key("ports".into()),
+        ];
+        assert!(pattern_matches(
+            "services.*.ports",
+            path.iter().map(PathSeg::key)
+        ));
+        assert!(!pattern_matches(
+            "services.*",
+            path.iter().map(PathSeg::key)
+        ));
+        assert!(!pattern_matches(
+            "services.*.ports.*",
+            path.iter().map(PathSeg::key)
+        ));
+        let indexed = [PathSeg::Key("include".into()), PathSeg::Index(0)];
+        assert!(pattern_matches(
+            "include.*",
+            indexed.iter().map(PathSeg::key)
+        ));
+        assert!(!pattern_matches(
+            "include.path",
+            indexed.iter().map(PathSeg::key)
+        ));
     }
 
     #[test]
