@@ -2,6 +2,7 @@
 
 use super::{print_warnings, GlobalArgs};
 use crate::compose::load::{self, Loaded};
+use crate::compose::types::to_go_json;
 use crate::plan;
 use anyhow::{bail, Context as _};
 use clap::{Args, ValueEnum};
@@ -61,6 +62,9 @@ pub struct ConfigArgs {
     /// Don't check model consistency
     #[arg(long)]
     pub no_consistency: bool,
+    /// Don't fold env_file entries into environment
+    #[arg(long)]
+    pub no_env_resolution: bool,
     /// Save to file (default: stdout)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -75,6 +79,8 @@ pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     opts.no_normalize = args.no_normalize;
     opts.no_resolve_paths = args.no_path_resolution;
     opts.no_consistency = args.no_consistency;
+    // Compose hashes services before env_file is resolved.
+    opts.no_env_resolution = args.no_env_resolution || args.hash.is_some();
     opts.services = args.services.clone();
     if args.list_profiles {
         // Profiles are listed across every service, enabled or not.
@@ -189,7 +195,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         };
         let mut out = Vec::new();
         for svc in wanted {
-            let Some(def) = json["services"].get(&svc) else {
+            let Some(def) = project.services.get(&svc) else {
                 bail!("no such service: {svc}");
             };
             out.push(format!("{svc} {}", plan::config_hash(def)));
@@ -211,10 +217,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         escape_dollars(&mut json);
     }
     match args.format {
-        Format::Json => {
-            let s = serde_json::to_string_pretty(&json).context("serializing the project")?;
-            Ok(go_html_escape(&s) + "\n")
-        }
+        Format::Json => Ok(to_go_json(&json, true).context("serializing the project")? + "\n"),
         Format::Yaml => Ok(to_yaml(&json)),
     }
 }
@@ -234,14 +237,6 @@ fn sort_extension_values(v: &mut serde_json::Value) {
         serde_json::Value::Array(a) => a.iter_mut().for_each(sort_extension_values),
         _ => {}
     }
-}
-
-/// Go's encoder escapes `<`, `>` and `&`; in JSON text they only occur
-/// inside strings, so a plain replacement is exact.
-fn go_html_escape(json: &str) -> String {
-    json.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
 }
 
 /// Sorted keys, as Go prints maps.

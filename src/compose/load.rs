@@ -53,6 +53,8 @@ pub struct LoadOptions {
     pub no_normalize: bool,
     pub no_resolve_paths: bool,
     pub no_consistency: bool,
+    /// Keep `env_file` as written instead of folding it into `environment`.
+    pub no_env_resolution: bool,
     /// Services named on the command line (`config web db`).
     pub services: Vec<String>,
 }
@@ -748,6 +750,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
             profiles: &m.profiles,
             selected: &opts.services,
             consistency: !opts.no_consistency,
+            resolve_env_files: !opts.no_env_resolution,
             working_dir: &m.working_dir,
         },
     )?;

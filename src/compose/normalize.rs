@@ -384,6 +384,8 @@ pub struct Finish<'a> {
     /// Services named on the command line; empty means all.
     pub selected: &'a [String],
     pub consistency: bool,
+    /// Fold `env_file` into `environment` (what `config` prints and `up` runs).
+    pub resolve_env_files: bool,
     pub working_dir: &'a Path,
 }
 
@@ -470,7 +472,9 @@ pub fn finish(mut dict: Node, f: &Finish<'_>) -> Result<Node, LoadError> {
         enabled.retain(|k, _| keep.contains(k));
     }
     for (name, svc) in enabled.iter_mut() {
-        resolve_service_env(name, svc, f.env)?;
+        if f.resolve_env_files {
+            resolve_service_env(name, svc, f.env)?;
+        }
         resolve_label_files(svc)?;
         copy_scale_to_replicas(svc);
     }

@@ -144,19 +144,32 @@ impl Project {
     /// byte for byte: two-space indent, Go's escaping of `<`, `>`, `&`,
     /// U+2028 and U+2029, no trailing newline.
     pub fn to_json_pretty(&self) -> Result<String, serde_json::Error> {
-        let mut out = Vec::new();
-        let mut ser = serde_json::Serializer::with_formatter(&mut out, GoJsonFormatter::default());
-        self.serialize(&mut ser)?;
-        // serde_json only ever writes valid UTF-8.
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        to_go_json(self, true)
     }
 }
 
-/// serde_json's pretty printer plus the extra escapes Go's encoder applies.
-#[derive(Default)]
-struct GoJsonFormatter(serde_json::ser::PrettyFormatter<'static>);
+/// JSON as Go's `encoding/json` writes it (`MarshalIndent` with two spaces
+/// when `pretty`, `Marshal` otherwise): the same text Compose prints and hashes.
+pub fn to_go_json<T: Serialize + ?Sized>(
+    value: &T,
+    pretty: bool,
+) -> Result<String, serde_json::Error> {
+    let mut out = Vec::new();
+    if pretty {
+        let f = GoJsonFormatter(serde_json::ser::PrettyFormatter::new());
+        value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))?;
+    } else {
+        let f = GoJsonFormatter(serde_json::ser::CompactFormatter);
+        value.serialize(&mut serde_json::Serializer::with_formatter(&mut out, f))?;
+    }
+    // serde_json only ever writes valid UTF-8.
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
 
-impl serde_json::ser::Formatter for GoJsonFormatter {
+/// A serde_json formatter plus the extra escapes Go's encoder applies.
+struct GoJsonFormatter<F>(F);
+
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for GoJsonFormatter<F> {
     fn write_string_fragment<W: ?Sized + std::io::Write>(
         &mut self,
         writer: &mut W,
@@ -1066,15 +1079,33 @@ pub struct DeviceMapping {
     pub extensions: Extensions,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct EnvFile {
     #[serde(default)]
     pub path: String,
-    /// Defaults to true; only `false` is printed.
-    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    #[serde(default = "default_true")]
     pub required: bool,
-    #[serde(default, skip_serializing_if = "skip_zero")]
+    #[serde(default)]
     pub format: Option<String>,
+}
+
+/// Compose writes a required env file as its bare path (format and all);
+/// an optional one as `{path, required: false[, format]}`. This only shows
+/// in the config hash: `config` output never lists env files.
+impl Serialize for EnvFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.required {
+            return s.serialize_str(&self.path);
+        }
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("path", &self.path)?;
+        m.serialize_entry("required", &false)?;
+        if let Some(f) = self.format.as_deref().filter(|f| !f.is_empty()) {
+            m.serialize_entry("format", f)?;
+        }
+        m.end()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -2121,10 +2152,6 @@ fn skip_zero<T: IsZero>(value: &Option<T>) -> bool {
 
 fn is_false(b: &bool) -> bool {
     !*b
-}
-
-fn is_true(b: &bool) -> bool {
-    *b
 }
 
 fn is_zero_u16(n: &u16) -> bool {

@@ -3,7 +3,7 @@
 
 pub mod graph;
 
-use crate::compose::types::Project;
+use crate::compose::types::{to_go_json, Project, ServiceConfig};
 use graph::{Edge, EdgeKind, GraphError, ServiceGraph};
 use sha2::{Digest, Sha256};
 
@@ -56,20 +56,23 @@ pub fn service_graph(project: &Project) -> Result<ServiceGraph, GraphError> {
 }
 
 /// The hash stored in `com.docker.compose.config-hash`, computed like
-/// Compose's `ServiceHash`: the service's JSON without the attributes that
-/// do not change the running container (build, pull policy, scale).
-pub fn config_hash(service: &serde_json::Value) -> String {
+/// Compose's `ServiceHash` (so a stack started by either tool is seen as
+/// unchanged by the other): the service's JSON in field order, without the
+/// attributes that do not change the running container (build, pull policy,
+/// scale, replica count, dependencies, profiles), encoded as Go's encoder
+/// does. Checked against `docker compose config --hash` on the corpus.
+pub fn config_hash(service: &ServiceConfig) -> String {
     let mut s = service.clone();
-    if let Some(m) = s.as_object_mut() {
-        m.remove("build");
-        m.remove("pull_policy");
-        m.remove("scale");
-        if let Some(d) = m.get_mut("deploy").and_then(|d| d.as_object_mut()) {
-            d.insert("replicas".into(), serde_json::Value::from(1));
-        }
+    s.build = None;
+    s.pull_policy = None;
+    s.scale = None;
+    s.depends_on.clear();
+    s.profiles.clear();
+    if let Some(d) = s.deploy.as_mut() {
+        d.replicas = None;
     }
-    let bytes = serde_json::to_vec(&s).unwrap_or_default();
-    let digest = Sha256::digest(&bytes);
+    let json = to_go_json(&s, false).unwrap_or_default();
+    let digest = Sha256::digest(json.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -80,9 +83,11 @@ mod tests {
 
     #[test]
     fn config_hash_ignores_build_and_scale_but_not_image() {
-        let a = json!({"image": "x", "build": {"context": "/a"}, "scale": 3});
-        let b = json!({"image": "x", "build": {"context": "/b"}});
-        let c = json!({"image": "y"});
+        let svc =
+            |v: serde_json::Value| -> ServiceConfig { serde_json::from_value(v).expect("service") };
+        let a = svc(json!({"image": "x", "build": {"context": "/a"}, "scale": 3}));
+        let b = svc(json!({"image": "x", "build": {"context": "/b"}}));
+        let c = svc(json!({"image": "y"}));
         assert_eq!(config_hash(&a), config_hash(&b));
         assert_ne!(config_hash(&a), config_hash(&c));
         assert_eq!(config_hash(&a).len(), 64);
