@@ -1,0 +1,2028 @@
+//! wharf's content-addressed image store.
+//!
+//! Everything lives under one data root that the caller passes in
+//! (`/var/lib/wharf` for root, e.g. `$XDG_DATA_HOME/wharf` rootless; tests use
+//! temp dirs). Paths below are relative to that root, so the layout does not
+//! change with the mode:
+//!
+//! ```text
+//! lock                          flock: shared for readers, exclusive for mutations
+//! blobs/<algo>/<hex>            manifests, indexes, configs, compressed layers (verified)
+//! layers/<short>/diff           an unpacked layer: an overlayfs lowerdir
+//! layers/<short>/diff-id        its diff id (`sha256:…`)
+//! layers/<short>/size           bytes of its files, counted once at commit
+//! layers/by-diff-id/<algo>-<hex>  → <short>   (the commit point of a layer)
+//! images/<algo>-<hex>.json      one ImageRecord per image, keyed by its id
+//! holders/<holder>.json         what a container (or an in-flight pull) keeps alive
+//! tmp/                          in-progress writes; each entry is flock'ed by its writer
+//! ```
+//!
+//! `<short>` is the first 12 hex digits of the diff id (longer on a collision):
+//! the runtime mounts overlayfs with its working directory at `layers/` and
+//! `lowerdir=<short>/diff:…` (as Docker does with `l/`), so 100 layers take
+//! ~1.8 kB of the one page the kernel accepts for mount options, whatever the root.
+//!
+//! Crash safety: blobs, layers and records are built in `tmp/` and renamed into
+//! place, so a crash leaves only `tmp/` litter; `open()` removes litter whose
+//! writer is gone (its flock is free) and layer dirs that never got a
+//! `by-diff-id` entry. An image's id is its manifest digest (as in Docker's
+//! containerd image store). References are stored as the caller normalized them
+//! (`docker.io/library/busybox:latest`); this module does not parse them.
+//!
+//! Garbage collection is by reference: a blob or layer is deleted only when no
+//! image record and no holder names it. `prune` also sweeps blobs and layers that
+//! nothing names (left by failed pulls), so a pull in progress must hold what it
+//! fetched (`retain_blobs`/`retain_layers` under e.g. `pull-<pid>`) until its
+//! image record is written.
+
+use crate::image::digest::{Algorithm, Digest, Hasher};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Hex digits of the diff id used for a layer's directory name.
+const SHORT_ID_LEN: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("locking {path}: {source}")]
+    Lock { path: PathBuf, source: Errno },
+    #[error("blob {expected}: content has digest {actual} ({size} bytes); discarded")]
+    DigestMismatch {
+        expected: Digest,
+        actual: Digest,
+        size: u64,
+    },
+    #[error("blob {digest} is not in the store ({path})")]
+    MissingBlob { digest: Digest, path: PathBuf },
+    #[error("image {image}: layer {diff_id} is not in the store")]
+    MissingLayer { image: Digest, diff_id: Digest },
+    #[error("corrupt store record {path}: {source}")]
+    Record {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("corrupt layer {path}: {reason}")]
+    CorruptLayer { path: PathBuf, reason: String },
+    #[error("no such image: {reference}")]
+    NotFound { reference: String },
+    #[error("{prefix:?} matches {count} images; give more of the id")]
+    Ambiguous { prefix: String, count: usize },
+    #[error("conflict: unable to remove {reference} ({reason})")]
+    Conflict { reference: String, reason: String },
+    #[error("invalid {what} {value:?}: {reason}")]
+    Invalid {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    /// The compressed (or plain) blob as the registry serves it.
+    pub blob_digest: Digest,
+    pub media_type: String,
+    /// Digest of the uncompressed tar: the layer's identity in `layers/`.
+    pub diff_id: Digest,
+    /// Size of the blob as the manifest gives it.
+    pub compressed_size: u64,
+    /// Bytes of the unpacked files.
+    pub size: u64,
+}
+
+/// One image as `images/<id>.json` stores it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Normalized references (`docker.io/library/busybox:latest`) naming this image.
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// `name@sha256:…` the image was pulled or pushed as.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
+    /// The image's id.
+    pub manifest_digest: Digest,
+    pub manifest_media_type: String,
+    /// The index (manifest list) the manifest was selected from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_digest: Option<Digest>,
+    pub config_digest: Digest,
+    pub platform: Platform,
+    /// Bottom layer first, as in the manifest.
+    pub layers: Vec<LayerRecord>,
+    /// The config's `created` (RFC 3339), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Unpacked size of all layers.
+    pub size: u64,
+}
+
+impl ImageRecord {
+    pub fn id(&self) -> &Digest {
+        &self.manifest_digest
+    }
+
+    /// Every blob this image keeps alive.
+    pub fn blobs(&self) -> impl Iterator<Item = &Digest> {
+        [&self.manifest_digest, &self.config_digest]
+            .into_iter()
+            .chain(self.index_digest.as_ref())
+            .chain(self.layers.iter().map(|l| &l.blob_digest))
+    }
+
+    pub fn diff_ids(&self) -> impl Iterator<Item = &Digest> {
+        self.layers.iter().map(|l| &l.diff_id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    pub diff_id: Digest,
+    /// Directory name under `layers/`.
+    pub short_id: String,
+    /// The unpacked tree (`layers/<short>/diff`).
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+/// What a holder (a container, an in-flight pull) keeps alive.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    #[serde(default)]
+    pub images: BTreeSet<Digest>,
+    #[serde(default)]
+    pub layers: BTreeSet<Digest>,
+    #[serde(default)]
+    pub blobs: BTreeSet<Digest>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Removed {
+    pub untagged: Vec<String>,
+    pub deleted_images: Vec<Digest>,
+    pub deleted_blobs: Vec<Digest>,
+    /// Diff ids of the deleted layers.
+    pub deleted_layers: Vec<Digest>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub count: u64,
+    /// Items a holder keeps alive (directly, or through a held image).
+    pub active: u64,
+    pub size: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// `size`: unpacked layers referenced by images, each counted once.
+    pub images: Usage,
+    pub layers: Usage,
+    pub blobs: Usage,
+    /// Bytes `prune(true)` would free.
+    pub reclaimable: u64,
+}
+
+/// The store under one data root. Cheap to clone; every call takes the lock it needs.
+#[derive(Clone, Debug)]
+pub struct ImageStore {
+    root: PathBuf,
+}
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl ImageStore {
+    /// Opens (creating if needed) the store under `root` and removes what a
+    /// crashed writer left behind.
+    pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore> {
+        let store = ImageStore { root: root.into() };
+        for dir in [
+            store.root.clone(),
+            store.root.join("blobs"),
+            store.layers_dir(),
+            store.root.join("layers/by-diff-id"),
+            store.root.join("images"),
+            store.root.join("holders"),
+            store.root.join("tmp"),
+        ] {
+            fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        }
+        let _lock = store.lock(FlockArg::LockExclusive)?;
+        store.clean_tmp()?;
+        store.clean_orphan_layers()?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `layers/`: the working directory for a mount with short `lowerdir`s.
+    pub fn layers_dir(&self) -> PathBuf {
+        self.root.join("layers")
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    fn lock(&self, arg: FlockArg) -> Result<Flock<File>> {
+        let path = self.root.join("lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err("opening", &path))?;
+        Flock::lock(file, arg).map_err(|(_, source)| StoreError::Lock { path, source })
+    }
+
+    /// A fresh path in `tmp/` (not created).
+    fn tmp_path(&self, kind: &str) -> PathBuf {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        self.tmp_dir()
+            .join(format!("{kind}-{}-{nanos:08x}-{n}", std::process::id()))
+    }
+
+    /// Removes `tmp/` entries whose writer no longer holds their flock.
+    /// Called with the exclusive store lock, so no writer is between creating
+    /// its entry and locking it.
+    fn clean_tmp(&self) -> Result<()> {
+        let tmp = self.tmp_dir();
+        for entry in fs::read_dir(&tmp).map_err(io_err("reading", &tmp))? {
+            let path = entry.map_err(io_err("reading", &tmp))?.path();
+            let Ok(file) = File::open(&path) else {
+                // Unreadable (e.g. a dir made read-only): nobody can be using it as ours.
+                remove_tree(&path)?;
+                continue;
+            };
+            if let Ok(lock) = Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                tracing::debug!(path = %path.display(), "removing litter of an interrupted write");
+                remove_tree(&path)?;
+                drop(lock);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes layer dirs without a `by-diff-id` entry (a crash between rename
+    /// and mapping, or mid-delete) and mappings to missing dirs.
+    fn clean_orphan_layers(&self) -> Result<()> {
+        let mapped = self.layer_map()?;
+        let mapped_shorts: HashSet<&String> = mapped.values().collect();
+        let dir = self.layers_dir();
+        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
+            let entry = entry.map_err(io_err("reading", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "by-diff-id" || mapped_shorts.contains(&name) {
+                continue;
+            }
+            tracing::debug!(layer = %name, "removing unmapped layer dir");
+            self.delete_layer_dir(&entry.path())?;
+        }
+        // Temp files of an interrupted mapping write.
+        let by_diff_id = dir.join("by-diff-id");
+        for entry in fs::read_dir(&by_diff_id).map_err(io_err("reading", &by_diff_id))? {
+            let path = entry.map_err(io_err("reading", &by_diff_id))?.path();
+            if path.extension().is_some_and(|e| e == "tmp") {
+                remove_file_if_exists(&path)?;
+            }
+        }
+        for (diff_id, short) in &mapped {
+            if !dir.join(short).join("diff").is_dir() {
+                let map = self.diff_id_map_path(diff_id);
+                remove_file_if_exists(&map)?;
+            }
+        }
+        Ok(())
+    }
+
+    // ---- blobs ----
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    pub fn blob_size(&self, digest: &Digest) -> Result<u64> {
+        let path = self.blob_path(digest);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::MissingBlob {
+                digest: digest.clone(),
+                path,
+            }),
+            Err(e) => Err(io_err("reading", &path)(e)),
+        }
+    }
+
+    /// Opens a blob for streaming.
+    pub fn open_blob(&self, digest: &Digest) -> Result<File> {
+        let path = self.blob_path(digest);
+        File::open(&path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                StoreError::MissingBlob {
+                    digest: digest.clone(),
+                    path: path.clone(),
+                }
+            } else {
+                io_err("opening", &path)(e)
+            }
+        })
+    }
+
+    /// Reads a whole blob (manifests, configs); `verify` re-hashes it.
+    pub fn read_blob(&self, digest: &Digest, verify: bool) -> Result<Vec<u8>> {
+        let path = self.blob_path(digest);
+        let mut data = Vec::new();
+        self.open_blob(digest)?
+            .read_to_end(&mut data)
+            .map_err(io_err("reading", &path))?;
+        if verify {
+            let actual = Digest::of(digest.algorithm(), &data);
+            if &actual != digest {
+                return Err(StoreError::DigestMismatch {
+                    expected: digest.clone(),
+                    actual,
+                    size: data.len() as u64,
+                });
+            }
+        }
+        Ok(data)
+    }
+
+    /// A writer for a blob whose digest is known in advance.
+    pub fn blob_writer(&self, expected: &Digest) -> Result<BlobWriter> {
+        let path = self.tmp_path(&format!("blob-{}", &expected.hex()[..12]));
+        // Shared lock: `open()`'s cleaner (exclusive) cannot see the file before it is flock'ed.
+        let _lock = self.lock(FlockArg::LockShared)?;
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err("creating", &path))?;
+        let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| {
+            let _ = fs::remove_file(&path);
+            StoreError::Lock {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(BlobWriter {
+            store: self.clone(),
+            expected: expected.clone(),
+            hasher: Some(Hasher::new(expected.algorithm())),
+            size: 0,
+            file: Some(file),
+            tmp: path,
+        })
+    }
+
+    /// Streams `reader` into the blob `expected`, verifying it on the way.
+    /// Returns at once, without reading, when the blob is already stored.
+    pub fn put_blob(&self, expected: &Digest, mut reader: impl Read) -> Result<PathBuf> {
+        if self.has_blob(expected) {
+            return Ok(self.blob_path(expected));
+        }
+        let mut writer = self.blob_writer(expected)?;
+        let tmp = writer.tmp.clone();
+        io::copy(&mut reader, &mut writer).map_err(io_err("writing", &tmp))?;
+        writer.commit()
+    }
+
+    // ---- layers ----
+
+    fn diff_id_map_path(&self, diff_id: &Digest) -> PathBuf {
+        self.root.join("layers/by-diff-id").join(format!(
+            "{}-{}",
+            diff_id.algorithm().as_str(),
+            diff_id.hex()
+        ))
+    }
+
+    /// diff id → short id, from `layers/by-diff-id/`.
+    fn layer_map(&self) -> Result<BTreeMap<Digest, String>> {
+        let dir = self.root.join("layers/by-diff-id");
+        let mut map = BTreeMap::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
+            let path = entry.map_err(io_err("reading", &dir))?.path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().replacen('-', ":", 1))
+                .unwrap_or_default();
+            let Ok(diff_id) = name.parse::<Digest>() else {
+                continue; // a temp file of an interrupted mapping write
+            };
+            let short = fs::read_to_string(&path).map_err(io_err("reading", &path))?;
+            map.insert(diff_id, short.trim().to_string());
+        }
+        Ok(map)
+    }
+
+    fn layer_unlocked(&self, diff_id: &Digest) -> Result<Option<LayerInfo>> {
+        let map = self.diff_id_map_path(diff_id);
+        let short = match fs::read_to_string(&map) {
+            Ok(s) => s.trim().to_string(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("reading", &map)(e)),
+        };
+        if !valid_short_id(&short) {
+            return Err(StoreError::CorruptLayer {
+                path: map,
+                reason: format!("bad short id {short:?}"),
+            });
+        }
+        let dir = self.layers_dir().join(&short);
+        let size_path = dir.join("size");
+        let size = match fs::read_to_string(&size_path) {
+            Ok(s) => s.trim().parse().unwrap_or(0),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => tree_size(&dir.join("diff"))?,
+            Err(e) => return Err(io_err("reading", &size_path)(e)),
+        };
+        Ok(Some(LayerInfo {
+            diff_id: diff_id.clone(),
+            path: dir.join("diff"),
+            short_id: short,
+            size,
+        }))
+    }
+
+    /// The unpacked layer with this diff id, if it is committed.
+    pub fn layer(&self, diff_id: &Digest) -> Result<Option<LayerInfo>> {
+        let _lock = self.lock(FlockArg::LockShared)?;
+        self.layer_unlocked(diff_id)
+    }
+
+    /// A temp directory to unpack the layer `diff_id` into; verifying the
+    /// diff id while unpacking is the unpacker's job.
+    pub fn begin_layer(&self, diff_id: &Digest) -> Result<LayerBuilder> {
+        let dir = self.tmp_path(&format!("layer-{}", &diff_id.hex()[..12]));
+        let _lock = self.lock(FlockArg::LockShared)?;
+        fs::create_dir(&dir).map_err(io_err("creating", &dir))?;
+        let lock = File::open(&dir)
+            .map_err(io_err("opening", &dir))
+            .and_then(|f| {
+                Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, source)| StoreError::Lock {
+                    path: dir.clone(),
+                    source,
+                })
+            });
+        let lock = match lock {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = remove_tree(&dir);
+                return Err(e);
+            }
+        };
+        let diff = dir.join("diff");
+        if let Err(e) = fs::create_dir(&diff) {
+            let _ = remove_tree(&dir);
+            return Err(io_err("creating", &diff)(e));
+        }
+        Ok(LayerBuilder {
+            store: self.clone(),
+            diff_id: diff_id.clone(),
+            dir,
+            lock: Some(lock),
+        })
+    }
+
+    /// Renames `layers/<short>` away and deletes it (the mapping is already gone).
+    fn delete_layer_dir(&self, dir: &Path) -> Result<()> {
+        let doomed = self.tmp_path("deleted-layer");
+        fs::rename(dir, &doomed).map_err(io_err("renaming", dir))?;
+        remove_tree(&doomed)
+    }
+
+    // ---- images ----
+
+    fn record_path(&self, id: &Digest) -> PathBuf {
+        self.root
+            .join("images")
+            .join(format!("{}-{}.json", id.algorithm().as_str(), id.hex()))
+    }
+
+    fn holder_path(&self, holder: &str) -> PathBuf {
+        self.root.join("holders").join(format!("{holder}.json"))
+    }
+
+    /// Writes `value` as JSON to `path` through a temp file and rename.
+    fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<()> {
+        let tmp = self.tmp_path("record");
+        let data = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Record {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let res = (|| {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&data)?;
+            f.sync_all()
+        })();
+        if let Err(e) = res {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_err("writing", &tmp)(e));
+        }
+        fs::rename(&tmp, path).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io_err("renaming into", path)(e)
+        })
+    }
+
+    fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
+        match fs::read(path) {
+            Ok(data) => {
+                serde_json::from_slice(&data)
+                    .map(Some)
+                    .map_err(|source| StoreError::Record {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", path)(e)),
+        }
+    }
+
+    fn load_records(&self) -> Result<Vec<ImageRecord>> {
+        let dir = self.root.join("images");
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
+            let path = entry.map_err(io_err("reading", &dir))?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                if let Some(r) = Self::read_json(&path)? {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn load_holders(&self) -> Result<BTreeMap<String, Holder>> {
+        let dir = self.root.join("holders");
+        let mut out = BTreeMap::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
+            let path = entry.map_err(io_err("reading", &dir))?.path();
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+            else {
+                continue;
+            };
+            if let Some(h) = Self::read_json(&path)? {
+                out.insert(name.to_string(), h);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records an image. Its manifest and config blobs and every layer must be
+    /// in the store (layer blobs may have been dropped after unpacking). An
+    /// existing record with the same id keeps its references; each of the new
+    /// record's references moves to it.
+    pub fn put_image(&self, record: ImageRecord) -> Result<()> {
+        for r in &record.references {
+            validate_reference(r)?;
+        }
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        for digest in [&record.manifest_digest, &record.config_digest] {
+            if !self.has_blob(digest) {
+                return Err(StoreError::MissingBlob {
+                    digest: digest.clone(),
+                    path: self.blob_path(digest),
+                });
+            }
+        }
+        for diff_id in record.diff_ids() {
+            if self.layer_unlocked(diff_id)?.is_none() {
+                return Err(StoreError::MissingLayer {
+                    image: record.id().clone(),
+                    diff_id: diff_id.clone(),
+                });
+            }
+        }
+        let mut record = record;
+        let path = self.record_path(record.id());
+        if let Some(old) = Self::read_json::<ImageRecord>(&path)? {
+            for r in old.references {
+                if !record.references.contains(&r) {
+                    record.references.push(r);
+                }
+            }
+            for r in old.repo_digests {
+                if !record.repo_digests.contains(&r) {
+                    record.repo_digests.push(r);
+                }
+            }
+        }
+        let moved: Vec<String> = record.references.clone();
+        self.drop_references_elsewhere(record.id(), &moved)?;
+        self.write_json(&path, &record)
+    }
+
+    /// Removes `references` from every record but `keep`.
+    fn drop_references_elsewhere(&self, keep: &Digest, references: &[String]) -> Result<()> {
+        for mut other in self.load_records()? {
+            if other.id() == keep {
+                continue;
+            }
+            let before = other.references.len();
+            other.references.retain(|r| !references.contains(r));
+            if other.references.len() != before {
+                self.write_json(&self.record_path(other.id()), &other)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Points `reference` at the image `image` names (any form `resolve` takes),
+    /// moving it off whichever image had it.
+    pub fn tag(&self, reference: &str, image: &str) -> Result<ImageRecord> {
+        validate_reference(reference)?;
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        let records = self.load_records()?;
+        let mut record = resolve_in(&records, image)?.ok_or_else(|| StoreError::NotFound {
+            reference: image.to_string(),
+        })?;
+        if !record.references.iter().any(|r| r == reference) {
+            record.references.push(reference.to_string());
+        }
+        self.drop_references_elsewhere(record.id(), &[reference.to_string()])?;
+        self.write_json(&self.record_path(record.id()), &record)?;
+        Ok(record)
+    }
+
+    /// Removes `reference` from its image; the image stays (dangling if it was
+    /// its last name).
+    pub fn untag(&self, reference: &str) -> Result<ImageRecord> {
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        let mut record = self
+            .load_records()?
+            .into_iter()
+            .find(|r| r.references.iter().any(|x| x == reference))
+            .ok_or_else(|| StoreError::NotFound {
+                reference: reference.to_string(),
+            })?;
+        record.references.retain(|r| r != reference);
+        self.write_json(&self.record_path(record.id()), &record)?;
+        Ok(record)
+    }
+
+    /// Finds an image by exact reference, repo digest, digest (manifest,
+    /// config or index), or a prefix of its id or config digest's hex.
+    pub fn resolve(&self, query: &str) -> Result<Option<ImageRecord>> {
+        let _lock = self.lock(FlockArg::LockShared)?;
+        resolve_in(&self.load_records()?, query)
+    }
+
+    /// All images, newest first.
+    pub fn list(&self) -> Result<Vec<ImageRecord>> {
+        let _lock = self.lock(FlockArg::LockShared)?;
+        let mut records = self.load_records()?;
+        records.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id().cmp(b.id())));
+        Ok(records)
+    }
+
+    /// `rmi`: by reference, untags it and deletes the image if that was its
+    /// last name; by id, deletes the image (with several names only if
+    /// `force`). An image a holder keeps is not deleted unless `force`; its
+    /// held layers and blobs stay until `release`.
+    pub fn remove(&self, name: &str, force: bool) -> Result<Removed> {
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        let records = self.load_records()?;
+        let holders = self.load_holders()?;
+        let mut removed = Removed::default();
+        let by_reference = records
+            .iter()
+            .find(|r| r.references.iter().any(|x| x == name));
+        let mut record = match by_reference {
+            Some(r) => r.clone(),
+            None => resolve_in(&records, name)?.ok_or_else(|| StoreError::NotFound {
+                reference: name.to_string(),
+            })?,
+        };
+        let holder = holders
+            .iter()
+            .find(|(_, h)| h.images.contains(record.id()))
+            .map(|(id, _)| id.clone());
+        if by_reference.is_some() && record.references.len() > 1 {
+            record.references.retain(|r| r != name);
+            self.write_json(&self.record_path(record.id()), &record)?;
+            removed.untagged.push(name.to_string());
+            return Ok(removed);
+        }
+        if !force {
+            if let Some(holder) = holder {
+                return Err(StoreError::Conflict {
+                    reference: name.to_string(),
+                    reason: format!(
+                        "must force: {holder} is using image {}",
+                        short_digest(record.id())
+                    ),
+                });
+            }
+            if record.references.len() > 1 {
+                return Err(StoreError::Conflict {
+                    reference: name.to_string(),
+                    reason: format!(
+                        "must force: image {} is referenced as {}",
+                        short_digest(record.id()),
+                        record.references.join(", ")
+                    ),
+                });
+            }
+        }
+        removed.untagged = record.references.clone();
+        self.delete_images(&records, &holders, &[record], &mut removed)?;
+        Ok(removed)
+    }
+
+    /// Deletes the records of `doomed`, then whatever of theirs nothing else names.
+    fn delete_images(
+        &self,
+        all: &[ImageRecord],
+        holders: &BTreeMap<String, Holder>,
+        doomed: &[ImageRecord],
+        removed: &mut Removed,
+    ) -> Result<()> {
+        let doomed_ids: HashSet<&Digest> = doomed.iter().map(|r| r.id()).collect();
+        for r in doomed {
+            let path = self.record_path(r.id());
+            remove_file_if_exists(&path)?;
+            removed.deleted_images.push(r.id().clone());
+        }
+        let (live_blobs, live_layers) = live_sets(
+            all.iter().filter(|r| !doomed_ids.contains(r.id())),
+            holders.values(),
+        );
+        let mut blobs = BTreeSet::new();
+        let mut layers = BTreeSet::new();
+        for r in doomed {
+            blobs.extend(r.blobs().filter(|d| !live_blobs.contains(*d)).cloned());
+            layers.extend(r.diff_ids().filter(|d| !live_layers.contains(*d)).cloned());
+        }
+        self.delete_blobs_and_layers(blobs, layers, removed)
+    }
+
+    fn delete_blobs_and_layers(
+        &self,
+        blobs: BTreeSet<Digest>,
+        layers: BTreeSet<Digest>,
+        removed: &mut Removed,
+    ) -> Result<()> {
+        for digest in blobs {
+            let path = self.blob_path(&digest);
+            if remove_file_if_exists(&path)? {
+                removed.deleted_blobs.push(digest);
+            }
+        }
+        for diff_id in layers {
+            if let Some(info) = self.layer_unlocked(&diff_id)? {
+                // The mapping goes first: it is what makes the layer exist.
+                remove_file_if_exists(&self.diff_id_map_path(&diff_id))?;
+                self.delete_layer_dir(&self.layers_dir().join(&info.short_id))?;
+                removed.deleted_layers.push(diff_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes untagged images (`all`: every image no holder uses), then blobs
+    /// and layers nothing names.
+    pub fn prune(&self, all: bool) -> Result<Removed> {
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        let records = self.load_records()?;
+        let holders = self.load_holders()?;
+        let held: HashSet<&Digest> = holders.values().flat_map(|h| h.images.iter()).collect();
+        let doomed: Vec<ImageRecord> = records
+            .iter()
+            .filter(|r| !held.contains(r.id()) && (all || r.references.is_empty()))
+            .cloned()
+            .collect();
+        let mut removed = Removed::default();
+        for r in &doomed {
+            removed.untagged.extend(r.references.iter().cloned());
+        }
+        self.delete_images(&records, &holders, &doomed, &mut removed)?;
+        let doomed_ids: HashSet<&Digest> = doomed.iter().map(|r| r.id()).collect();
+        let (live_blobs, live_layers) = live_sets(
+            records.iter().filter(|r| !doomed_ids.contains(r.id())),
+            holders.values(),
+        );
+        let (blobs, _) = self.all_blobs()?;
+        let orphan_blobs = blobs
+            .into_iter()
+            .map(|(d, _)| d)
+            .filter(|d| !live_blobs.contains(d))
+            .collect();
+        let orphan_layers = self
+            .layer_map()?
+            .into_keys()
+            .filter(|d| !live_layers.contains(d))
+            .collect();
+        self.delete_blobs_and_layers(orphan_blobs, orphan_layers, &mut removed)?;
+        Ok(removed)
+    }
+
+    /// Every blob on disk with its size, and the total.
+    fn all_blobs(&self) -> Result<(Vec<(Digest, u64)>, u64)> {
+        let mut out = Vec::new();
+        let mut total = 0;
+        for algo in [Algorithm::Sha256, Algorithm::Sha512] {
+            let dir = self.root.join("blobs").join(algo.as_str());
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err("reading", &dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_err("reading", &dir))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(digest) = format!("{}:{name}", algo.as_str()).parse::<Digest>() else {
+                    continue;
+                };
+                let len = entry
+                    .metadata()
+                    .map_err(io_err("reading", &entry.path()))?
+                    .len();
+                total += len;
+                out.push((digest, len));
+            }
+        }
+        Ok((out, total))
+    }
+
+    /// Numbers for `system df`.
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let _lock = self.lock(FlockArg::LockShared)?;
+        let records = self.load_records()?;
+        let holders = self.load_holders()?;
+        let held_images: HashSet<&Digest> =
+            holders.values().flat_map(|h| h.images.iter()).collect();
+        let (active_blobs, active_layers) = live_sets(
+            records.iter().filter(|r| held_images.contains(r.id())),
+            holders.values(),
+        );
+        let mut usage = DiskUsage::default();
+
+        let (blobs, _) = self.all_blobs()?;
+        for (digest, size) in blobs {
+            usage.blobs.count += 1;
+            usage.blobs.size += size;
+            if active_blobs.contains(&digest) {
+                usage.blobs.active += 1;
+            } else {
+                usage.reclaimable += size;
+            }
+        }
+        let mut layer_sizes = BTreeMap::new();
+        for diff_id in self.layer_map()?.into_keys() {
+            let Some(info) = self.layer_unlocked(&diff_id)? else {
+                continue;
+            };
+            usage.layers.count += 1;
+            usage.layers.size += info.size;
+            if active_layers.contains(&diff_id) {
+                usage.layers.active += 1;
+            } else {
+                usage.reclaimable += info.size;
+            }
+            layer_sizes.insert(diff_id, info.size);
+        }
+        let mut image_layers = BTreeSet::new();
+        for r in &records {
+            usage.images.count += 1;
+            if held_images.contains(r.id()) {
+                usage.images.active += 1;
+            }
+            image_layers.extend(r.diff_ids().cloned());
+        }
+        usage.images.size = image_layers.iter().filter_map(|d| layer_sizes.get(d)).sum();
+        Ok(usage)
+    }
+
+    // ---- holders ----
+
+    fn update_holder(&self, holder: &str, f: impl FnOnce(&mut Holder)) -> Result<()> {
+        validate_holder(holder)?;
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        let path = self.holder_path(holder);
+        let mut h: Holder = Self::read_json(&path)?.unwrap_or_default();
+        f(&mut h);
+        self.write_json(&path, &h)
+    }
+
+    /// Keeps these layers (by diff id) alive until `release(holder)`.
+    pub fn retain_layers(&self, holder: &str, diff_ids: &[Digest]) -> Result<()> {
+        self.update_holder(holder, |h| h.layers.extend(diff_ids.iter().cloned()))
+    }
+
+    /// Keeps these blobs alive until `release(holder)` (e.g. during a pull).
+    pub fn retain_blobs(&self, holder: &str, digests: &[Digest]) -> Result<()> {
+        self.update_holder(holder, |h| h.blobs.extend(digests.iter().cloned()))
+    }
+
+    /// Marks `image` as used by `holder` (a container) and keeps its layers:
+    /// `remove` refuses it without force, `prune(true)` skips it.
+    pub fn retain_image(&self, holder: &str, image: &ImageRecord) -> Result<()> {
+        self.update_holder(holder, |h| {
+            h.images.insert(image.id().clone());
+            h.layers.extend(image.diff_ids().cloned());
+        })
+    }
+
+    /// Drops `holder` and deletes what only it kept alive.
+    pub fn release(&self, holder: &str) -> Result<Removed> {
+        validate_holder(holder)?;
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        let path = self.holder_path(holder);
+        let mut removed = Removed::default();
+        let Some(h) = Self::read_json::<Holder>(&path)? else {
+            return Ok(removed);
+        };
+        remove_file_if_exists(&path)?;
+        let records = self.load_records()?;
+        let holders = self.load_holders()?;
+        let (live_blobs, live_layers) = live_sets(records.iter(), holders.values());
+        let blobs = h
+            .blobs
+            .into_iter()
+            .filter(|d| !live_blobs.contains(d))
+            .collect();
+        let layers = h
+            .layers
+            .into_iter()
+            .filter(|d| !live_layers.contains(d))
+            .collect();
+        self.delete_blobs_and_layers(blobs, layers, &mut removed)?;
+        Ok(removed)
+    }
+}
+
+/// Blobs and layers that `records` and `holders` name.
+fn live_sets<'a>(
+    records: impl Iterator<Item = &'a ImageRecord>,
+    holders: impl Iterator<Item = &'a Holder>,
+) -> (HashSet<Digest>, HashSet<Digest>) {
+    let mut blobs = HashSet::new();
+    let mut layers = HashSet::new();
+    for r in records {
+        blobs.extend(r.blobs().cloned());
+        layers.extend(r.diff_ids().cloned());
+    }
+    for h in holders {
+        blobs.extend(h.blobs.iter().cloned());
+        layers.extend(h.layers.iter().cloned());
+    }
+    (blobs, layers)
+}
+
+fn resolve_in(records: &[ImageRecord], query: &str) -> Result<Option<ImageRecord>> {
+    if let Some(r) = records.iter().find(|r| {
+        r.references.iter().any(|x| x == query) || r.repo_digests.iter().any(|x| x == query)
+    }) {
+        return Ok(Some(r.clone()));
+    }
+    if let Ok(d) = query.parse::<Digest>() {
+        return Ok(records
+            .iter()
+            .find(|r| r.id() == &d || r.config_digest == d || r.index_digest.as_ref() == Some(&d))
+            .cloned());
+    }
+    let hex = query.strip_prefix("sha256:").unwrap_or(query);
+    if hex.is_empty()
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Ok(None);
+    }
+    let matches: Vec<&ImageRecord> = records
+        .iter()
+        .filter(|r| r.id().hex().starts_with(hex) || r.config_digest.hex().starts_with(hex))
+        .collect();
+    match matches.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some((*one).clone())),
+        many => Err(StoreError::Ambiguous {
+            prefix: query.to_string(),
+            count: many.len(),
+        }),
+    }
+}
+
+fn short_digest(d: &Digest) -> &str {
+    &d.hex()[..12]
+}
+
+fn valid_short_id(s: &str) -> bool {
+    (SHORT_ID_LEN..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn validate_holder(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid {
+            what: "holder id",
+            value: id.to_string(),
+            reason: "expected 1-128 of [A-Za-z0-9_.-], not starting with '.'",
+        })
+    }
+}
+
+fn validate_reference(r: &str) -> Result<()> {
+    if r.is_empty() || r.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(StoreError::Invalid {
+            what: "reference",
+            value: r.to_string(),
+            reason: "empty or containing whitespace",
+        });
+    }
+    Ok(())
+}
+
+/// `lowerdir=` value for `layers` (top layer first), relative to
+/// [`ImageStore::layers_dir`], which must be the mounting process's cwd.
+pub fn lowerdir_option(layers: &[&LayerInfo]) -> String {
+    let dirs: Vec<String> = layers
+        .iter()
+        .map(|l| format!("{}/diff", l.short_id))
+        .collect();
+    dirs.join(":")
+}
+
+fn remove_file_if_exists(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err("removing", path)(e)),
+    }
+}
+
+/// `remove_dir_all` that also gets through directories an unpacked layer made
+/// read-only (which stop a non-root user).
+fn remove_tree(path: &Path) -> Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("reading", path)(e)),
+    };
+    if !meta.is_dir() {
+        return remove_file_if_exists(path).map(|_| ());
+    }
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(_) => {
+            make_writable(path);
+            fs::remove_dir_all(path).map_err(io_err("removing", path))
+        }
+    }
+}
+
+fn make_writable(dir: &Path) {
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                make_writable(&entry.path());
+            }
+        }
+    }
+}
+
+/// Bytes of regular files and symlinks under `dir`, hard links counted once.
+fn tree_size(dir: &Path) -> Result<u64> {
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).map_err(io_err("reading", &d))? {
+            let entry = entry.map_err(io_err("reading", &d))?;
+            let meta =
+                fs::symlink_metadata(entry.path()).map_err(io_err("reading", &entry.path()))?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else if (meta.is_file() || meta.file_type().is_symlink())
+                && (meta.nlink() < 2 || seen.insert((meta.dev(), meta.ino())))
+            {
+                total += meta.len();
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err("syncing", dir))
+}
+
+/// A blob being written by a caller that pushes bytes. `commit` verifies and
+/// moves it into `blobs/`; dropping it uncommitted removes the temp file.
+pub struct BlobWriter {
+    store: ImageStore,
+    expected: Digest,
+    hasher: Option<Hasher>,
+    size: u64,
+    file: Option<Flock<File>>,
+    tmp: PathBuf,
+}
+
+impl BlobWriter {
+    pub fn bytes_written(&self) -> u64 {
+        self.size
+    }
+
+    /// Verifies the digest, fsyncs and renames the blob into place. When
+    /// another writer committed the same blob first, ours is discarded.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let file = self.file.take();
+        let hasher = self.hasher.take();
+        let (Some(file), Some(hasher)) = (file, hasher) else {
+            return Err(io_err("committing", &self.tmp)(io::Error::other(
+                "blob writer already committed",
+            )));
+        };
+        let actual = hasher.finish();
+        if actual != self.expected {
+            // Drop removes the temp file.
+            return Err(StoreError::DigestMismatch {
+                expected: self.expected.clone(),
+                actual,
+                size: self.size,
+            });
+        }
+        file.sync_all().map_err(io_err("syncing", &self.tmp))?;
+        let target = self.store.blob_path(&self.expected);
+        let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
+        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        let _lock = self.store.lock(FlockArg::LockShared)?;
+        if target.exists() {
+            return Ok(target); // another writer won; ours is dropped
+        }
+        fs::rename(&self.tmp, &target).map_err(io_err("renaming into", &target))?;
+        drop(file);
+        self.tmp = PathBuf::new();
+        sync_dir(&dir)?;
+        Ok(target)
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let (Some(file), Some(hasher)) = (self.file.as_mut(), self.hasher.as_mut()) else {
+            return Err(io::Error::other("blob writer already committed"));
+        };
+        let n = (&**file).write(buf)?;
+        hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => (&**f).flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A layer being unpacked into `path()`. `commit` moves it into `layers/`;
+/// dropping it uncommitted deletes it.
+pub struct LayerBuilder {
+    store: ImageStore,
+    diff_id: Digest,
+    /// `tmp/layer-…`, holding `diff/` and, at commit, `diff-id` and `size`.
+    dir: PathBuf,
+    lock: Option<Flock<File>>,
+}
+
+impl LayerBuilder {
+    /// Where to unpack the layer.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join("diff")
+    }
+
+    pub fn diff_id(&self) -> &Digest {
+        &self.diff_id
+    }
+
+    /// Moves the layer into place, or discards it when another writer
+    /// committed the same diff id first; either way returns the stored layer.
+    pub fn commit(mut self) -> Result<LayerInfo> {
+        let size = tree_size(&self.path())?;
+        for (name, content) in [
+            ("diff-id", self.diff_id.to_string()),
+            ("size", size.to_string()),
+        ] {
+            let p = self.dir.join(name);
+            fs::write(&p, content).map_err(io_err("writing", &p))?;
+        }
+        // Data of a committed layer must survive a crash like a blob's: one
+        // syncfs flushes everything unpacked (cheaper than an fsync per file).
+        if let Some(lock) = &self.lock {
+            nix::unistd::syncfs(&**lock).map_err(|e| {
+                io_err("syncing", &self.dir)(io::Error::from_raw_os_error(e as i32))
+            })?;
+        }
+        let store = self.store.clone();
+        let _lock = store.lock(FlockArg::LockExclusive)?;
+        if let Some(existing) = store.layer_unlocked(&self.diff_id)? {
+            return Ok(existing); // Drop removes ours
+        }
+        let hex = self.diff_id.hex();
+        let short = (SHORT_ID_LEN..=hex.len())
+            .map(|n| &hex[..n])
+            .find(|s| !store.layers_dir().join(s).exists())
+            .ok_or_else(|| StoreError::CorruptLayer {
+                path: store.layers_dir(),
+                reason: format!("every short id of {} is taken", self.diff_id),
+            })?
+            .to_string();
+        let target = store.layers_dir().join(&short);
+        fs::rename(&self.dir, &target).map_err(io_err("renaming into", &target))?;
+        self.dir = PathBuf::new();
+        self.lock = None;
+        // The mapping is the commit point (`open()` deletes unmapped layer dirs).
+        let map = store.diff_id_map_path(&self.diff_id);
+        let tmp = map.with_extension("tmp");
+        fs::write(&tmp, &short).map_err(io_err("writing", &tmp))?;
+        fs::rename(&tmp, &map).map_err(io_err("renaming into", &map))?;
+        Ok(LayerInfo {
+            diff_id: self.diff_id.clone(),
+            path: target.join("diff"),
+            short_id: short,
+            size,
+        })
+    }
+}
+
+impl Drop for LayerBuilder {
+    fn drop(&mut self) {
+        if !self.dir.as_os_str().is_empty() {
+            if let Err(e) = remove_tree(&self.dir) {
+                tracing::warn!("{e}");
+            }
+        }
+        self.lock = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    fn store() -> (tempfile::TempDir, ImageStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ImageStore::open(dir.path().join("root")).expect("open");
+        (dir, store)
+    }
+
+    fn tmp_entries(store: &ImageStore) -> Vec<PathBuf> {
+        fs::read_dir(store.tmp_dir())
+            .expect("tmp")
+            .map(|e| e.expect("entry").path())
+            .collect()
+    }
+
+    fn blob_count(store: &ImageStore) -> usize {
+        store.all_blobs().expect("blobs").0.len()
+    }
+
+    fn layer_count(store: &ImageStore) -> usize {
+        store.layer_map().expect("layers").len()
+    }
+
+    /// A reader that yields `good` bytes and then fails, like a dropped connection.
+    struct FailingReader {
+        good: usize,
+    }
+
+    impl Read for FailingReader {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.good == 0 {
+                return Err(io::Error::new(io::ErrorKind::ConnectionReset, "peer reset"));
+            }
+            let n = buf.len().min(self.good);
+            buf[..n].fill(b'x');
+            self.good -= n;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn put_blob_stores_verified_content_at_its_digest() {
+        let (_d, store) = store();
+        let data = b"{\"schemaVersion\":2}".to_vec();
+        let digest = Digest::sha256_of(&data);
+        let path = store.put_blob(&digest, &data[..]).expect("put");
+        assert_eq!(path, store.root().join("blobs/sha256").join(digest.hex()));
+        assert_eq!(fs::read(&path).expect("read"), data);
+        assert!(store.has_blob(&digest));
+        assert_eq!(store.blob_size(&digest).expect("size"), data.len() as u64);
+        assert_eq!(store.read_blob(&digest, true).expect("read"), data);
+        assert!(tmp_entries(&store).is_empty());
+    }
+
+    #[test]
+    fn reader_failing_midway_leaves_no_blob_and_no_temp_file() {
+        let (_d, store) = store();
+        let digest = Digest::sha256_of(&vec![b'x'; 200_000]);
+        let err = store
+            .put_blob(&digest, FailingReader { good: 100_000 })
+            .expect_err("reader fails");
+        assert!(err.to_string().contains("peer reset"), "{err}");
+        assert!(!store.has_blob(&digest));
+        assert_eq!(blob_count(&store), 0);
+        assert!(tmp_entries(&store).is_empty());
+        // The same digest can then be stored whole.
+        store
+            .put_blob(&digest, &vec![b'x'; 200_000][..])
+            .expect("retry");
+        assert!(store.has_blob(&digest));
+    }
+
+    #[test]
+    fn digest_mismatch_is_rejected_and_names_both_digests() {
+        let (_d, store) = store();
+        let expected = Digest::sha256_of(b"what the manifest promised");
+        let actual = Digest::sha256_of(b"what the registry sent");
+        let err = store
+            .put_blob(&expected, &b"what the registry sent"[..])
+            .expect_err("mismatch");
+        match &err {
+            StoreError::DigestMismatch {
+                expected: e,
+                actual: a,
+                size,
+            } => {
+                assert_eq!(e, &expected);
+                assert_eq!(a, &actual);
+                assert_eq!(*size, 22);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains(&expected.to_string()) && msg.contains(&actual.to_string()));
+        assert_eq!(blob_count(&store), 0);
+        assert!(tmp_entries(&store).is_empty());
+    }
+
+    #[test]
+    fn blob_writer_commits_pushed_bytes_and_drop_discards() {
+        let (_d, store) = store();
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let digest = Digest::sha256_of(&data);
+        let mut w = store.blob_writer(&digest).expect("writer");
+        for chunk in data.chunks(7777) {
+            w.write_all(chunk).expect("write");
+        }
+        assert_eq!(w.bytes_written(), data.len() as u64);
+        w.commit().expect("commit");
+        assert_eq!(store.read_blob(&digest, true).expect("read"), data);
+
+        let other = Digest::sha256_of(b"never finished");
+        let mut w = store.blob_writer(&other).expect("writer");
+        w.write_all(b"never").expect("write");
+        assert_eq!(tmp_entries(&store).len(), 1);
+        drop(w);
+        assert!(tmp_entries(&store).is_empty());
+        assert!(!store.has_blob(&other));
+    }
+
+    #[test]
+    fn read_blob_with_verify_detects_a_corrupted_file() {
+        let (_d, store) = store();
+        let digest = Digest::sha256_of(b"config");
+        store.put_blob(&digest, &b"config"[..]).expect("put");
+        fs::write(store.blob_path(&digest), b"tampered").expect("tamper");
+        assert_eq!(store.read_blob(&digest, false).expect("read"), b"tampered");
+        let err = store.read_blob(&digest, true).expect_err("verify");
+        assert!(matches!(err, StoreError::DigestMismatch { .. }), "{err}");
+        let missing = Digest::sha256_of(b"absent");
+        assert!(matches!(
+            store.read_blob(&missing, false),
+            Err(StoreError::MissingBlob { .. })
+        ));
+    }
+
+    #[test]
+    fn concurrent_puts_of_one_blob_end_with_one_correct_blob() {
+        let (_d, store) = store();
+        let data: Arc<Vec<u8>> = Arc::new((0..2_000_000u32).map(|i| (i % 251) as u8).collect());
+        let digest = Digest::sha256_of(&data);
+        let barrier = Arc::new(Barrier::new(8));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, data, digest, barrier) =
+                    (store.clone(), data.clone(), digest.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    // Bypass the early exists check: every thread really writes.
+                    let mut w = store.blob_writer(&digest)?;
+                    for chunk in data.chunks(65536) {
+                        w.write_all(chunk)
+                            .map_err(io_err("writing", Path::new("t")))?;
+                    }
+                    w.commit()
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread").expect("put");
+        }
+        assert_eq!(blob_count(&store), 1);
+        assert_eq!(store.read_blob(&digest, true).expect("read"), *data);
+        assert!(tmp_entries(&store).is_empty());
+    }
+
+    #[test]
+    fn layer_commit_race_keeps_one_layer() {
+        let (_d, store) = store();
+        let diff_id = Digest::sha256_of(b"layer tar");
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = (0..2)
+            .map(|i| {
+                let (store, diff_id, barrier) = (store.clone(), diff_id.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let b = store.begin_layer(&diff_id)?;
+                    fs::write(b.path().join("who"), format!("{i}"))
+                        .map_err(io_err("writing", Path::new("who")))?;
+                    barrier.wait();
+                    b.commit()
+                })
+            })
+            .collect();
+        let infos: Vec<LayerInfo> = threads
+            .into_iter()
+            .map(|t| t.join().expect("thread").expect("commit"))
+            .collect();
+        assert_eq!(infos[0], infos[1]);
+        assert_eq!(layer_count(&store), 1);
+        let dirs: Vec<_> = fs::read_dir(store.layers_dir())
+            .expect("layers")
+            .map(|e| e.expect("e").file_name())
+            .filter(|n| n != "by-diff-id")
+            .collect();
+        assert_eq!(dirs, vec![std::ffi::OsString::from(&infos[0].short_id)]);
+        assert_eq!(infos[0].short_id, diff_id.hex()[..12]);
+        let who = fs::read_to_string(infos[0].path.join("who")).expect("who");
+        assert!(who == "0" || who == "1");
+        let info = store.layer(&diff_id).expect("layer").expect("present");
+        assert_eq!(info, infos[0]);
+        assert_eq!(
+            fs::read_to_string(store.layers_dir().join(&info.short_id).join("diff-id"))
+                .expect("diff-id"),
+            diff_id.to_string()
+        );
+        assert!(tmp_entries(&store).is_empty());
+    }
+
+    #[test]
+    fn dropped_layer_builder_removes_read_only_trees() {
+        let (_d, store) = store();
+        let b = store
+            .begin_layer(&Digest::sha256_of(b"abandoned"))
+            .expect("begin");
+        let ro = b.path().join("usr/share/ro");
+        fs::create_dir_all(&ro).expect("mkdir");
+        fs::write(ro.join("file"), b"data").expect("write");
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).expect("chmod");
+        fs::set_permissions(b.path().join("usr"), fs::Permissions::from_mode(0o500))
+            .expect("chmod");
+        drop(b);
+        assert!(tmp_entries(&store).is_empty());
+        assert_eq!(layer_count(&store), 0);
+    }
+
+    #[test]
+    fn short_id_collisions_get_longer_names() {
+        let (_d, store) = store();
+        let a: Digest = format!("sha256:{}{}", "ab".repeat(6), "0".repeat(52))
+            .parse()
+            .expect("digest");
+        let b: Digest = format!("sha256:{}{}", "ab".repeat(6), "1".repeat(52))
+            .parse()
+            .expect("digest");
+        let la = store.begin_layer(&a).expect("a").commit().expect("a");
+        let lb = store.begin_layer(&b).expect("b").commit().expect("b");
+        assert_eq!(la.short_id, "abababababab");
+        assert_eq!(lb.short_id, "abababababab1");
+        assert_eq!(
+            store.layer(&b).expect("b").expect("b").short_id,
+            lb.short_id
+        );
+    }
+
+    #[test]
+    fn lowerdir_option_for_100_layers_fits_in_a_page() {
+        let (_d, store) = store();
+        let layers: Vec<LayerInfo> = (0..100)
+            .map(|i| {
+                let d = Digest::sha256_of(format!("layer {i}").as_bytes());
+                store
+                    .begin_layer(&d)
+                    .expect("begin")
+                    .commit()
+                    .expect("commit")
+            })
+            .collect();
+        let refs: Vec<&LayerInfo> = layers.iter().rev().collect();
+        let lower = lowerdir_option(&refs);
+        let container = "f".repeat(64);
+        for root in [
+            "/var/lib/wharf",
+            "/home/a-rather-long-user-name/.local/share/wharf",
+        ] {
+            let opts = format!(
+                "lowerdir={lower},upperdir={root}/containers/{container}/upper,workdir={root}/containers/{container}/work,index=off"
+            );
+            println!("{root}: 100-layer mount options are {} bytes", opts.len());
+            assert!(opts.len() < 4096, "{} bytes", opts.len());
+        }
+        // Each lowerdir resolves from layers/ to the unpacked tree.
+        for (l, part) in refs.iter().zip(lower.split(':')) {
+            assert_eq!(store.layers_dir().join(part), l.path);
+            assert!(l.path.is_dir());
+        }
+    }
+
+    /// Stores an image whose layers have the given contents (bottom first).
+    fn add_image(store: &ImageStore, name: &str, layers: &[&str]) -> ImageRecord {
+        let mut records = Vec::new();
+        for content in layers {
+            let blob = format!("gzip of {content}");
+            let blob_digest = Digest::sha256_of(blob.as_bytes());
+            store
+                .put_blob(&blob_digest, blob.as_bytes())
+                .expect("layer blob");
+            let diff_id = Digest::sha256_of(format!("tar of {content}").as_bytes());
+            if store.layer(&diff_id).expect("layer").is_none() {
+                let b = store.begin_layer(&diff_id).expect("begin");
+                fs::write(b.path().join("file"), content).expect("write");
+                b.commit().expect("commit");
+            }
+            records.push(LayerRecord {
+                blob_digest,
+                media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+                diff_id,
+                compressed_size: blob.len() as u64,
+                size: content.len() as u64,
+            });
+        }
+        let config = format!("{{\"config of\":\"{name}\"}}");
+        let config_digest = Digest::sha256_of(config.as_bytes());
+        store
+            .put_blob(&config_digest, config.as_bytes())
+            .expect("config");
+        let manifest = format!("{{\"manifest of\":\"{name}\",\"layers\":{}}}", layers.len());
+        let manifest_digest = Digest::sha256_of(manifest.as_bytes());
+        store
+            .put_blob(&manifest_digest, manifest.as_bytes())
+            .expect("manifest");
+        let record = ImageRecord {
+            references: vec![name.to_string()],
+            repo_digests: vec![],
+            manifest_digest,
+            manifest_media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            index_digest: None,
+            config_digest,
+            platform: Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: None,
+            },
+            size: records.iter().map(|l| l.size).sum(),
+            layers: records,
+            created: Some("2025-05-20T00:00:00Z".into()),
+        };
+        store.put_image(record.clone()).expect("put image");
+        record
+    }
+
+    const REDIS: &str = "docker.io/library/redis:latest";
+    const POSTGRES: &str = "docker.io/library/postgres:latest";
+
+    #[test]
+    fn put_image_requires_its_blobs_and_layers() {
+        let (_d, store) = store();
+        let mut r = add_image(&store, REDIS, &["base"]);
+        r.layers[0].diff_id = Digest::sha256_of(b"not unpacked");
+        r.manifest_digest = Digest::sha256_of(b"other manifest");
+        store
+            .put_blob(&r.manifest_digest, &b"other manifest"[..])
+            .expect("put");
+        let err = store.put_image(r.clone()).expect_err("missing layer");
+        assert!(matches!(err, StoreError::MissingLayer { .. }), "{err}");
+        r.config_digest = Digest::sha256_of(b"absent config");
+        let err = store.put_image(r).expect_err("missing config");
+        assert!(matches!(err, StoreError::MissingBlob { .. }), "{err}");
+    }
+
+    #[test]
+    fn rmi_keeps_shared_layers_until_the_last_image_goes() {
+        let (_d, store) = store();
+        let redis = add_image(&store, REDIS, &["debian-base", "redis"]);
+        let postgres = add_image(&store, POSTGRES, &["debian-base", "postgres"]);
+        assert_eq!(blob_count(&store), 7); // 1 shared + 2 app layers, 2 configs, 2 manifests
+        assert_eq!(layer_count(&store), 3);
+
+        let removed = store.remove(REDIS, false).expect("rmi redis");
+        assert_eq!(removed.untagged, vec![REDIS.to_string()]);
+        assert_eq!(removed.deleted_images, vec![redis.id().clone()]);
+        assert_eq!(
+            removed.deleted_layers,
+            vec![redis.layers[1].diff_id.clone()]
+        );
+        let mut expect_blobs = vec![
+            redis.manifest_digest.clone(),
+            redis.config_digest.clone(),
+            redis.layers[1].blob_digest.clone(),
+        ];
+        expect_blobs.sort();
+        let mut got = removed.deleted_blobs.clone();
+        got.sort();
+        assert_eq!(got, expect_blobs);
+        let base = &postgres.layers[0];
+        assert!(store.layer(&base.diff_id).expect("l").is_some());
+        assert!(store.has_blob(&base.blob_digest));
+        assert_eq!(
+            store.resolve(POSTGRES).expect("resolve"),
+            Some(postgres.clone())
+        );
+        assert_eq!(store.resolve(REDIS).expect("resolve"), None);
+
+        let removed = store.remove(POSTGRES, false).expect("rmi postgres");
+        assert_eq!(removed.deleted_layers.len(), 2);
+        assert_eq!(removed.deleted_blobs.len(), 4);
+        assert_eq!(blob_count(&store), 0);
+        assert_eq!(layer_count(&store), 0);
+        assert!(store.list().expect("list").is_empty());
+        let leftover: Vec<_> = fs::read_dir(store.layers_dir())
+            .expect("layers")
+            .map(|e| e.expect("e").file_name())
+            .collect();
+        assert_eq!(leftover, vec![std::ffi::OsString::from("by-diff-id")]);
+        assert!(tmp_entries(&store).is_empty());
+        assert!(matches!(
+            store.remove(POSTGRES, false),
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn held_layers_survive_rmi_until_released() {
+        let (_d, store) = store();
+        let redis = add_image(&store, REDIS, &["debian-base", "redis"]);
+        let diff_ids: Vec<Digest> = redis.diff_ids().cloned().collect();
+        store
+            .retain_layers("container-1", &diff_ids)
+            .expect("retain");
+        let removed = store.remove(REDIS, false).expect("rmi");
+        assert_eq!(removed.deleted_images, vec![redis.id().clone()]);
+        assert!(removed.deleted_layers.is_empty());
+        assert_eq!(removed.deleted_blobs.len(), 4); // the layers are held, not their blobs
+        for d in &diff_ids {
+            assert!(store.layer(d).expect("layer").is_some());
+        }
+        let released = store.release("container-1").expect("release");
+        let mut got = released.deleted_layers.clone();
+        got.sort();
+        let mut want = diff_ids.clone();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(layer_count(&store), 0);
+        assert!(store
+            .release("container-1")
+            .expect("again")
+            .deleted_layers
+            .is_empty());
+    }
+
+    #[test]
+    fn an_image_used_by_a_container_needs_force() {
+        let (_d, store) = store();
+        let redis = add_image(&store, REDIS, &["debian-base", "redis"]);
+        store.retain_image("web-1", &redis).expect("retain");
+        let err = store.remove(REDIS, false).expect_err("in use");
+        assert!(err.to_string().contains("web-1"), "{err}");
+        assert!(store.resolve(REDIS).expect("resolve").is_some());
+        let removed = store.remove(REDIS, true).expect("forced");
+        assert_eq!(removed.deleted_images, vec![redis.id().clone()]);
+        assert!(removed.deleted_layers.is_empty());
+        assert_eq!(layer_count(&store), 2);
+        assert_eq!(
+            store
+                .release("web-1")
+                .expect("release")
+                .deleted_layers
+                .len(),
+            2
+        );
+        assert!(store.retain_layers("../escape", &[]).is_err());
+    }
+
+    #[test]
+    fn tags_move_and_rmi_by_tag_only_untags_while_others_remain() {
+        let (_d, store) = store();
+        let a = add_image(&store, "example.com/a:1", &["x"]);
+        let b = add_image(&store, "example.com/b:1", &["y"]);
+        store
+            .tag("example.com/a:latest", "example.com/a:1")
+            .expect("tag");
+        // Moving a tag leaves the old image dangling.
+        store
+            .tag("example.com/b:1", a.id().hex())
+            .expect("tag by id");
+        let a_now = store
+            .resolve(&a.id().hex()[..8])
+            .expect("resolve")
+            .expect("a");
+        assert_eq!(
+            a_now.references,
+            vec!["example.com/a:1", "example.com/a:latest", "example.com/b:1"]
+        );
+        let b_now = store
+            .resolve(&b.id().to_string())
+            .expect("resolve")
+            .expect("b");
+        assert!(b_now.references.is_empty());
+        assert_eq!(
+            store
+                .resolve(&b.config_digest.hex()[..12])
+                .expect("r")
+                .map(|r| r.manifest_digest),
+            Some(b.manifest_digest.clone())
+        );
+
+        let removed = store.remove("example.com/a:1", false).expect("rmi tag");
+        assert_eq!(removed.untagged, vec!["example.com/a:1"]);
+        assert!(removed.deleted_images.is_empty());
+        let err = store
+            .remove(&a.id().to_string(), false)
+            .expect_err("two names");
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+        store.untag("example.com/b:1").expect("untag");
+        assert!(store.untag("example.com/b:1").is_err());
+        let removed = store.remove(&a.id().hex()[..12], true).expect("forced");
+        assert_eq!(removed.untagged, vec!["example.com/a:latest"]);
+        assert_eq!(removed.deleted_images, vec![a.id().clone()]);
+        assert_eq!(store.list().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn ambiguous_id_prefix_is_an_error() {
+        let (_d, store) = store();
+        let mut ids = BTreeSet::new();
+        // Enough images that two share a first hex digit.
+        for i in 0..20 {
+            ids.insert(add_image(&store, &format!("r/{i}:1"), &["l"]).id().clone());
+        }
+        let digit = (b'0'..=b'f')
+            .map(char::from)
+            .find(|c| ids.iter().filter(|d| d.hex().starts_with(*c)).count() > 1)
+            .expect("pigeonhole");
+        let err = store.resolve(&digit.to_string()).expect_err("ambiguous");
+        assert!(
+            matches!(err, StoreError::Ambiguous { count, .. } if count > 1),
+            "{err}"
+        );
+        assert_eq!(store.resolve("zzz").expect("resolve"), None);
+    }
+
+    #[test]
+    fn prune_removes_dangling_then_unused_images_and_orphans() {
+        let (_d, store) = store();
+        let used = add_image(&store, REDIS, &["debian-base", "redis"]);
+        let tagged = add_image(&store, POSTGRES, &["debian-base", "postgres"]);
+        let dangling = add_image(&store, "old:1", &["old"]);
+        store.untag("old:1").expect("untag");
+        store.retain_image("db-1", &used).expect("retain");
+        let orphan = Digest::sha256_of(b"from a failed pull");
+        store
+            .put_blob(&orphan, &b"from a failed pull"[..])
+            .expect("put");
+        let pulling = Digest::sha256_of(b"from a pull in progress");
+        store
+            .put_blob(&pulling, &b"from a pull in progress"[..])
+            .expect("put");
+        store
+            .retain_blobs("pull-42", std::slice::from_ref(&pulling))
+            .expect("hold");
+
+        let removed = store.prune(false).expect("prune");
+        assert_eq!(removed.deleted_images, vec![dangling.id().clone()]);
+        assert!(removed.deleted_blobs.contains(&orphan));
+        assert_eq!(
+            removed.deleted_layers,
+            vec![dangling.layers[0].diff_id.clone()]
+        );
+        assert_eq!(store.list().expect("list").len(), 2);
+
+        let removed = store.prune(true).expect("prune -a");
+        assert_eq!(removed.deleted_images, vec![tagged.id().clone()]);
+        assert_eq!(removed.untagged, vec![POSTGRES.to_string()]);
+        assert_eq!(
+            removed.deleted_layers,
+            vec![tagged.layers[1].diff_id.clone()]
+        );
+        let left = store.list().expect("list");
+        assert_eq!(left, vec![used.clone()]);
+        assert_eq!(blob_count(&store), 5);
+        assert!(store.has_blob(&pulling), "a held blob survives prune");
+        assert_eq!(
+            store.release("pull-42").expect("release").deleted_blobs,
+            vec![pulling]
+        );
+        assert_eq!(blob_count(&store), 4);
+        assert_eq!(layer_count(&store), 2);
+    }
+
+    #[test]
+    fn disk_usage_counts_sizes_and_reclaimable_bytes() {
+        let (_d, store) = store();
+        let used = add_image(&store, REDIS, &["debian-base", "redis-server"]);
+        add_image(&store, POSTGRES, &["debian-base", "postgresql-15"]);
+        store.retain_image("c1", &used).expect("retain");
+        let u = store.disk_usage().expect("df");
+        assert_eq!(
+            u.images,
+            Usage {
+                count: 2,
+                active: 1,
+                size: 11 + 12 + 13
+            }
+        );
+        assert_eq!(
+            u.layers,
+            Usage {
+                count: 3,
+                active: 2,
+                size: 11 + 12 + 13
+            }
+        );
+        let blob_bytes: u64 = store.all_blobs().expect("b").0.iter().map(|b| b.1).sum();
+        assert_eq!(u.blobs.count, 7);
+        assert_eq!(u.blobs.active, 4); // used's manifest, config and 2 layer blobs
+        assert_eq!(u.blobs.size, blob_bytes);
+        let before = u.reclaimable;
+        let removed = store.prune(true).expect("prune");
+        let freed: u64 = removed.deleted_layers.len() as u64 * 13
+            + (blob_bytes
+                - store
+                    .all_blobs()
+                    .expect("b")
+                    .0
+                    .iter()
+                    .map(|b| b.1)
+                    .sum::<u64>());
+        assert_eq!(before, freed);
+        assert_eq!(store.disk_usage().expect("df").reclaimable, 0);
+    }
+
+    #[test]
+    fn reopen_after_a_crash_removes_litter_but_not_live_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("root");
+        let store = ImageStore::open(&root).expect("open");
+        let kept = add_image(&store, REDIS, &["base"]);
+
+        // What a killed writer leaves: a partial blob, a half-unpacked layer
+        // with a read-only dir, a record temp, a renamed but unmapped layer, a
+        // mapping temp.
+        fs::write(root.join("tmp/blob-0123-999-0-0"), b"partial").expect("w");
+        let half = root.join("tmp/layer-4567-999-0-1/diff/etc");
+        fs::create_dir_all(&half).expect("mkdir");
+        fs::set_permissions(&half, fs::Permissions::from_mode(0o555)).expect("chmod");
+        fs::write(root.join("tmp/record-999-0-2"), b"{").expect("w");
+        fs::create_dir_all(root.join("layers/89abcdef0123/diff")).expect("mkdir");
+        fs::write(root.join("layers/by-diff-id/sha256-00.tmp"), b"x").expect("w");
+        // A writer still running (in another process, as far as flock can tell).
+        let live = Digest::sha256_of(b"in flight");
+        let mut writer = store.blob_writer(&live).expect("writer");
+        writer.write_all(b"in ").expect("w");
+
+        let reopened = ImageStore::open(&root).expect("reopen");
+        assert_eq!(tmp_entries(&reopened).len(), 1, "only the live write stays");
+        assert!(!root.join("layers/89abcdef0123").exists());
+        assert!(!root.join("layers/by-diff-id/sha256-00.tmp").exists());
+        assert_eq!(
+            reopened.resolve(REDIS).expect("resolve"),
+            Some(kept.clone())
+        );
+        assert!(reopened
+            .layer(&kept.layers[0].diff_id)
+            .expect("l")
+            .is_some());
+        writer.write_all(b"flight").expect("w");
+        writer.commit().expect("commit after reopen");
+        assert!(reopened.has_blob(&live));
+        assert!(tmp_entries(&reopened).is_empty());
+    }
+
+    #[test]
+    fn fixture_layout_blobs_import_with_matching_digests() {
+        let cache = Path::new("/var/cache/wharf-fixtures/oci");
+        if !cache.is_dir() {
+            println!(
+                "skipped: {} is missing (run scripts/fixtures/build-images)",
+                cache.display()
+            );
+            return;
+        }
+        let (_d, store) = store();
+        let mut imported = 0;
+        for name in ["busybox", "busybox-zstd", "multiarch", "whiteout"] {
+            let blobs = cache.join(name).join("blobs/sha256");
+            let Ok(entries) = fs::read_dir(&blobs) else {
+                println!("skipped fixture {name}: {} is missing", blobs.display());
+                continue;
+            };
+            for entry in entries {
+                let path = entry.expect("entry").path();
+                let name = path.file_name().expect("name").to_string_lossy();
+                let digest: Digest = format!("sha256:{name}").parse().expect("digest name");
+                let file = File::open(&path).expect("open");
+                let stored = store.put_blob(&digest, file).expect("import");
+                assert_eq!(
+                    fs::metadata(&stored).expect("m").len(),
+                    fs::metadata(&path).expect("m").len()
+                );
+                imported += 1;
+            }
+        }
+        assert!(imported > 0);
+        let (all, _) = store.all_blobs().expect("blobs");
+        for (digest, _) in &all {
+            let mut r = crate::image::digest::DigestReader::new(
+                store.open_blob(digest).expect("open"),
+                Algorithm::Sha256,
+            );
+            io::copy(&mut r, &mut io::sink()).expect("read");
+            assert_eq!(&r.finish().0, digest);
+        }
+        println!("imported {imported} fixture blobs ({} distinct)", all.len());
+        assert!(tmp_entries(&store).is_empty());
+    }
+}
