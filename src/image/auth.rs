@@ -456,7 +456,11 @@ impl DockerConfig {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| CONFIG_FILE.to_string());
-        let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+        // Unique per process and per call, so concurrent saves never share
+        // a temp file; the last rename wins, as with docker.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{file_name}.{}.{n}.tmp", std::process::id()));
         let result = (|| {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)

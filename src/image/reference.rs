@@ -132,7 +132,8 @@ impl Reference {
     }
 
     /// When both a tag and a digest are given the digest decides what is
-    /// pulled (as Docker's `ParseDockerRef`); the tag is only a label.
+    /// pulled and Docker records no tag (moby#33214, `ParseDockerRef`); the
+    /// tag is only a reminder of what was resolved. See `without_tag`.
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
     }
@@ -970,5 +971,43 @@ mod tests {
     fn manifest_reference_is_the_tag_without_digest() {
         assert_eq!(p("mongo").manifest_reference(), "latest");
         assert_eq!(p("mongo:7.0").manifest_reference(), "7.0");
+    }
+
+    #[test]
+    fn digest_only_hub_reference_is_familiar_without_tag() {
+        let s = format!("redis@{D256}");
+        let r = p(&s);
+        assert_eq!(r.tag(), None);
+        assert_eq!(r.familiar(), s);
+        assert_eq!(r, p(&format!("docker.io/library/redis@{D256}")));
+        assert_eq!(r.to_string(), format!("docker.io/library/redis@{D256}"));
+    }
+
+    #[test]
+    fn from_str_is_parse() {
+        let r: Reference = "user/app:1".parse().unwrap();
+        assert_eq!(r, p("user/app:1"));
+        assert_eq!(
+            "Mongo".parse::<Reference>().unwrap_err(),
+            Reference::parse("Mongo").unwrap_err()
+        );
+    }
+
+    #[test]
+    fn loopback_host_strings() {
+        assert!(is_loopback_host("127.0.0.1:5000"));
+        assert!(is_loopback_host("LOCALHOST:5000"));
+        assert!(is_loopback_host("[::1]"));
+        assert!(!is_loopback_host("[::2]:5000"));
+        assert!(!is_loopback_host("[::1"));
+        assert!(!is_loopback_host("10.0.0.1"));
+    }
+
+    #[test]
+    fn registry_keeps_the_port_and_case_as_written() {
+        let r = p("Registry.Example.com:443/team/app");
+        assert_eq!(r.registry(), "Registry.Example.com:443");
+        assert_eq!(r.api_host(), "Registry.Example.com:443");
+        assert_eq!(r.repository(), "team/app");
     }
 }
