@@ -1,5 +1,8 @@
 //! Images: references, registry client, content-addressed store, layer
 //! unpacking. Never imports `compose` or `plan` (see DESIGN.md).
 
+pub mod auth;
 pub mod digest;
+pub mod platform;
+pub mod reference;
 pub mod store;
