@@ -43,7 +43,10 @@ const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// An OAuth refresh token (`identitytoken` in ~/.docker/config.json).
     IdentityToken(String),
 }
@@ -90,10 +93,12 @@ impl Default for ClientOptions {
 pub enum RegistryError {
     #[error("cannot reach registry {registry}: {reason}")]
     Unreachable { registry: String, reason: String },
-    #[error("unauthorized: authentication required for {registry}/{repo} — run wharf login")]
-    AuthRequired { registry: String, repo: String },
-    #[error("unauthorized: {registry} rejected the credentials for {registry}/{repo} — run wharf login {registry}")]
-    CredentialsRejected { registry: String, repo: String },
+    #[error("unauthorized: authentication required for {name} — run wharf login")]
+    AuthRequired { name: String },
+    #[error(
+        "unauthorized: {registry} rejected the credentials for {name} — run wharf login {registry}"
+    )]
+    CredentialsRejected { registry: String, name: String },
     #[error("denied: {registry}/{repo}: {message}")]
     Denied {
         registry: String,
@@ -118,7 +123,9 @@ pub enum RegistryError {
     },
     #[error("{url}: {reason}")]
     Transport { url: String, reason: String },
-    #[error("{name}: digest mismatch: expected {expected}, registry sent content with digest {actual}")]
+    #[error(
+        "{name}: digest mismatch: expected {expected}, registry sent content with digest {actual}"
+    )]
     DigestMismatch {
         name: String,
         expected: Digest,
@@ -516,7 +523,8 @@ impl RegistryClient {
     }
 
     /// Checks that the registry answers the v2 API and, when credentials are known for
-    /// it, that it accepts them.
+    /// it, that it accepts them (`wharf login`). A registry that requires auth when
+    /// none is known gives `AuthRequired`.
     pub async fn ping(&self, registry: &str) -> Result<()> {
         let req = self.req(Method::GET, self.url(registry, "/v2/")?);
         let resp = self.send_authed(registry, "", &[], req).await?;
@@ -875,12 +883,10 @@ impl RegistryClient {
                 registry: registry.to_string(),
                 reason: format!("{} answered without a Location header", resp.url()),
             })?;
-        resp.url()
-            .join(loc)
-            .map_err(|e| RegistryError::Protocol {
-                registry: registry.to_string(),
-                reason: format!("invalid Location {loc:?}: {e}"),
-            })
+        resp.url().join(loc).map_err(|e| RegistryError::Protocol {
+            registry: registry.to_string(),
+            reason: format!("invalid Location {loc:?}: {e}"),
+        })
     }
 
     /// Maps non-success statuses to errors that say what to do.
@@ -927,7 +933,10 @@ impl RegistryClient {
         let known = self.challenge(registry);
         let mut first = req.clone();
         if let Some(ch) = &known {
-            if let Some(v) = self.authorization(registry, ch, scopes, creds.as_ref()).await? {
+            if let Some(v) = self
+                .authorization(registry, ch, scopes, creds.as_ref())
+                .await?
+            {
                 first.headers.insert(AUTHORIZATION, v);
             }
         }
@@ -945,12 +954,11 @@ impl RegistryClient {
             if creds.is_some() {
                 RegistryError::CredentialsRejected {
                     registry: registry.to_string(),
-                    repo: repo.to_string(),
+                    name: target(registry, repo),
                 }
             } else {
                 RegistryError::AuthRequired {
-                    registry: registry.to_string(),
-                    repo: repo.to_string(),
+                    name: target(registry, repo),
                 }
             }
         };
@@ -1079,22 +1087,18 @@ impl RegistryClient {
             return Err(if creds.is_some() {
                 RegistryError::CredentialsRejected {
                     registry: registry.to_string(),
-                    repo,
+                    name: target(registry, &repo),
                 }
             } else {
                 RegistryError::AuthRequired {
-                    registry: registry.to_string(),
-                    repo,
+                    name: target(registry, &repo),
                 }
             });
         }
         if !status.is_success() {
             return Err(terr(format!("HTTP {status}")));
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| terr(innermost_cause(&e)))?;
+        let body = resp.bytes().await.map_err(|e| terr(innermost_cause(&e)))?;
         let parsed: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| terr(format!("invalid token response: {e}")))?;
         let token = parsed
@@ -1197,6 +1201,15 @@ fn push_scope(repo: &str) -> String {
     format!("repository:{repo}:pull,push")
 }
 
+/// `registry/repo`, or the registry alone for registry-wide requests (ping).
+fn target(registry: &str, repo: &str) -> String {
+    if repo.is_empty() {
+        registry.to_string()
+    } else {
+        format!("{registry}/{repo}")
+    }
+}
+
 fn display_name(registry: &str, repo: &str, reference: &str) -> String {
     if reference.contains(':') {
         format!("{registry}/{repo}@{reference}")
@@ -1280,7 +1293,9 @@ fn manifest_media_type(content_type: Option<&str>, bytes: &[u8]) -> String {
         Ok(M {
             manifests: Some(_), ..
         }) => MEDIA_OCI_INDEX.to_string(),
-        Ok(M { layers: Some(_), .. }) => MEDIA_OCI_MANIFEST.to_string(),
+        Ok(M {
+            layers: Some(_), ..
+        }) => MEDIA_OCI_MANIFEST.to_string(),
         _ => content_type.unwrap_or("").to_string(),
     }
 }
@@ -1363,9 +1378,13 @@ mod tests {
     #[test]
     fn token_requests() {
         let scopes = vec!["repository:library/redis:pull".to_string()];
-        let anon =
-            token_request("https://auth.docker.io/token", Some("registry.docker.io"), &scopes, None)
-                .unwrap();
+        let anon = token_request(
+            "https://auth.docker.io/token",
+            Some("registry.docker.io"),
+            &scopes,
+            None,
+        )
+        .unwrap();
         assert_eq!(anon.method, Method::GET);
         assert_eq!(
             anon.url.as_str(),
@@ -1405,7 +1424,11 @@ mod tests {
         assert_eq!(backoff_delay(1, None), Duration::from_millis(500));
         assert_eq!(backoff_delay(3, None), Duration::from_secs(2));
         assert_eq!(backoff_delay(5, None), Duration::from_secs(8));
-        assert_eq!(backoff_delay(40, None), Duration::from_secs(8), "no overflow");
+        assert_eq!(
+            backoff_delay(40, None),
+            Duration::from_secs(8),
+            "no overflow"
+        );
         assert_eq!(
             backoff_delay(0, Some(Duration::from_secs(3))),
             Duration::from_secs(3),
@@ -1440,14 +1463,20 @@ mod tests {
             MEDIA_DOCKER_MANIFEST
         );
         assert_eq!(
-            manifest_media_type(Some("application/json"), br#"{"schemaVersion":2,"manifests":[]}"#),
+            manifest_media_type(
+                Some("application/json"),
+                br#"{"schemaVersion":2,"manifests":[]}"#
+            ),
             MEDIA_OCI_INDEX
         );
         assert_eq!(
             manifest_media_type(None, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#),
             MEDIA_OCI_MANIFEST
         );
-        assert_eq!(json_schema_version(br#"{"schemaVersion":1,"fsLayers":[]}"#), Some(1));
+        assert_eq!(
+            json_schema_version(br#"{"schemaVersion":1,"fsLayers":[]}"#),
+            Some(1)
+        );
         assert_eq!(display_name("r", "a/b", "latest"), "r/a/b:latest");
     }
 
