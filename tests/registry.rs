@@ -376,8 +376,9 @@ mod hostile {
     pub const GOOD: &[u8] = b"good content from storage";
     pub const BASIC_OK: &str = "Basic dTpw"; // u:p
 
-    type Handler =
-        dyn Fn(&str, &str, Option<&str>) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + Sync;
+    type Handler = dyn Fn(&str, &str, Option<&str>, &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>)
+        + Send
+        + Sync;
 
     pub async fn start() -> Server {
         let main = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -389,7 +390,7 @@ mod hostile {
         let good = Digest::sha256_of(GOOD);
         let lie = Digest::sha256_of(b"what was asked for");
         let (reg2, sto2) = (registry.clone(), storage.clone());
-        let handler: Arc<Handler> = Arc::new(move |method, path, auth| {
+        let handler: Arc<Handler> = Arc::new(move |method, path, auth, body| {
             let h = |k: &str, v: &str| (k.to_string(), v.to_string());
             let challenge = |scope: &str| {
                 (
@@ -411,6 +412,18 @@ mod hostile {
                 *e
             };
             if let Some(rest) = path.strip_prefix("/token") {
+                if method == "POST" {
+                    // OAuth refresh-token grant (identity tokens).
+                    let form = String::from_utf8_lossy(body);
+                    return if form.contains("grant_type=refresh_token")
+                        && form.contains("refresh_token=rt-ok")
+                        && form.contains("scope=repository%3Apriv%3Apull")
+                    {
+                        (200, vec![], br#"{"access_token":"tok-user"}"#.to_vec())
+                    } else {
+                        (401, vec![], vec![])
+                    };
+                }
                 return match auth {
                     None => (200, vec![], br#"{"token":"tok-anon"}"#.to_vec()),
                     Some(BASIC_OK) => {
@@ -437,7 +450,6 @@ mod hostile {
                 Some("Bearer tok-anon") if !need_user => {}
                 _ => return challenge(&format!("repository:{repo}:pull")),
             }
-            let _ = method;
             match rest.split_once('/').map(|x| x.1).unwrap_or("") {
                 "" => (200, vec![], b"{}".to_vec()),
                 p if p == format!("blobs/{good}") => (
@@ -519,7 +531,8 @@ mod hostile {
                                 path: path.clone(),
                                 authorization: auth.clone(),
                             });
-                            let (status, headers, body) = handler(&method, &path, auth.as_deref());
+                            let (status, headers, body) =
+                                handler(&method, &path, auth.as_deref(), &body);
                             let mut resp = format!("HTTP/1.1 {status} X\r\n");
                             for (k, v) in headers {
                                 resp.push_str(&format!("{k}: {v}\r\n"));
@@ -615,6 +628,25 @@ async fn bearer_flow_redirect_and_token_cache() {
     assert!(
         matches!(err, RegistryError::ManifestUnknown { .. }),
         "authenticated, then 404: {err}"
+    );
+
+    let idt = client(Some(Credentials::IdentityToken("rt-ok".into())));
+    let err = idt
+        .get_manifest(&s.registry, "priv", "x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::ManifestUnknown { .. }),
+        "identity token accepted, then 404: {err}"
+    );
+    let bad = client(Some(Credentials::IdentityToken("rt-expired".into())));
+    let err = bad
+        .get_manifest(&s.registry, "priv", "x")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RegistryError::CredentialsRejected { .. }),
+        "{err}"
     );
 }
 
