@@ -5,4 +5,5 @@ pub mod auth;
 pub mod digest;
 pub mod platform;
 pub mod reference;
+pub mod registry;
 pub mod store;
