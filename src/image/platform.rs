@@ -9,10 +9,11 @@ use std::str::FromStr;
 /// An OS / architecture / variant triple. Equality and hashing use the
 /// normalised form, so `linux/arm64` equals `linux/aarch64/v8` and
 /// `linux/arm` equals `linux/arm/v7`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Platform {
     pub os: String,
     pub architecture: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
 }
 

@@ -63,6 +63,19 @@ impl std::fmt::Debug for Credentials {
 
 /// Looks up credentials by registry host as the user wrote it (`docker.io`, `ghcr.io`,
 /// `127.0.0.1:5001`).
+/// What `~/.docker/config.json` (or a credential helper) holds, as sent.
+impl From<super::auth::Credentials> for Credentials {
+    fn from(c: super::auth::Credentials) -> Self {
+        match c.identity_token {
+            Some(token) => Credentials::IdentityToken(token),
+            None => Credentials::Basic {
+                username: c.username,
+                password: c.password,
+            },
+        }
+    }
+}
+
 pub type CredentialLookup = Arc<dyn Fn(&str) -> Option<Credentials> + Send + Sync>;
 
 #[derive(Clone)]
