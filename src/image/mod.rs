@@ -2,3 +2,4 @@
 //! unpacking. Never imports `compose` or `plan` (see DESIGN.md).
 
 pub mod digest;
+pub mod unpack;
