@@ -485,6 +485,8 @@ fn later_entries_replace_earlier_ones_without_following_symlinks() {
         dir("a/"),
         file("a/f", b"f"),
         file("a", b"now a file"),
+        // A leading `/` is stripped, as Docker does.
+        file("/abs/file", b"abs"),
     ]);
     sb.unpack(&layer).expect("unpack");
     let d = sb.dest();
@@ -492,6 +494,7 @@ fn later_entries_replace_earlier_ones_without_following_symlinks() {
     assert!(std::fs::symlink_metadata(d.join("o")).expect("o").is_dir());
     assert_eq!(std::fs::read(d.join("o/keep")).expect("keep"), b"mine");
     assert_eq!(std::fs::read(d.join("a")).expect("a"), b"now a file");
+    assert_eq!(std::fs::read(d.join("abs/file")).expect("abs"), b"abs");
     assert_eq!(sb.snapshot(), before);
 }
 
@@ -661,6 +664,14 @@ fn broken_streams_fail_clearly() {
             .expect_err("truncated gzip");
         assert!(err.to_string().contains("gzip"), "cut {cut}: {err}");
     }
+
+    // Truncated zstd.
+    let zst = zstd::encode_all(layer.as_slice(), 3).expect("zstd");
+    let sb = Sandbox::new();
+    let err = decompress(OCI_LAYER_ZSTD, &zst[..zst.len() - 3])
+        .and_then(|r| unpack_layer(r, &sb.dest(), &UnpackOptions::default()))
+        .expect_err("truncated zstd");
+    assert!(err.to_string().contains("zstd"), "{err}");
 
     // A huge declared size with a short body.
     let mut h = header(&file("big", b""));
