@@ -1,0 +1,411 @@
+//! Pulling an image: resolve the reference to a manifest for our platform,
+//! fetch the config, then fetch and unpack every layer — layers of one image
+//! in parallel, and a layer wanted by several concurrent pulls fetched once.
+//!
+//! Everything that lands in the store is verified first (manifest, config,
+//! blob and diff-id digests). While a pull runs, what it has stored is held
+//! under a `pull-<pid>` holder so a concurrent prune cannot take it away.
+
+use super::digest::Digest;
+use super::platform::Platform;
+use super::reference::Reference;
+use super::registry::{self, RegistryClient, RegistryError};
+use super::store::{ImageRecord, ImageStore, LayerRecord, StoreError};
+use super::unpack::{self, UnpackError, UnpackOptions};
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::sync::{Mutex, OnceCell};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{reference}: layer {digest}: {source}")]
+    Unpack {
+        reference: String,
+        digest: Digest,
+        source: UnpackError,
+    },
+    #[error("{reference}: invalid {what}: {msg}")]
+    Invalid {
+        reference: String,
+        what: &'static str,
+        msg: String,
+    },
+    #[error("{reference}: no image for platform {platform} (available: {available})")]
+    NoMatchingPlatform {
+        reference: String,
+        platform: String,
+        available: String,
+    },
+    #[error("{reference}: layer {digest} unpacks to {actual}, but the image config says {expected}")]
+    DiffIdMismatch {
+        reference: String,
+        digest: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("{reference}: the manifest lists {layers} layers but the config {diff_ids} diff ids")]
+    LayerCount {
+        reference: String,
+        layers: usize,
+        diff_ids: usize,
+    },
+    #[error("unpacking a layer was interrupted: {0}")]
+    Join(String),
+}
+
+/// What a pull reports as it goes, for progress bars or plain log lines.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PullEvent {
+    Resolved { reference: String, digest: Digest },
+    LayerExists { digest: Digest },
+    Downloading { digest: Digest, done: u64, total: u64 },
+    Downloaded { digest: Digest },
+    Extracted { digest: Digest },
+    Done { reference: String, digest: Digest },
+}
+
+/// Receives pull events; must be cheap (it is called for every chunk).
+pub trait PullProgress: Sync {
+    fn event(&self, event: PullEvent);
+}
+
+/// Ignores all events.
+pub struct NoProgress;
+
+impl PullProgress for NoProgress {
+    fn event(&self, _: PullEvent) {}
+}
+
+#[derive(Clone, Debug)]
+pub struct PullOptions {
+    /// Defaults to the host's platform.
+    pub platform: Option<Platform>,
+}
+
+/// Pulls into one store; share one `Puller` between concurrent pulls so
+/// that common layers are fetched once.
+pub struct Puller {
+    client: RegistryClient,
+    store: Arc<ImageStore>,
+    /// Layers being fetched now, by diff id: later pulls wait for the first.
+    in_flight: Mutex<HashMap<Digest, Arc<OnceCell<u64>>>>,
+    holder: String,
+}
+
+/// `AsyncWrite` over the store's synchronous blob writer: writes go to a
+/// local file, which does not block long enough to matter.
+struct BlobSink(super::store::BlobWriter);
+
+impl tokio::io::AsyncWrite for BlobSink {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(std::io::Write::write(&mut self.0, buf))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(std::io::Write::flush(&mut self.0))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+/// Layers Docker never downloads from the registry (Windows base layers).
+fn is_foreign(media_type: &str) -> bool {
+    media_type.contains("foreign") || media_type.contains("nondistributable")
+}
+
+impl Puller {
+    pub fn new(client: RegistryClient, store: Arc<ImageStore>) -> Self {
+        Puller {
+            client,
+            store,
+            in_flight: Mutex::new(HashMap::new()),
+            holder: format!("pull-{}", std::process::id()),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<ImageStore> {
+        &self.store
+    }
+
+    /// Pulls `reference` and records it in the store under its name.
+    pub async fn pull(
+        &self,
+        reference: &Reference,
+        opts: &PullOptions,
+        progress: &dyn PullProgress,
+    ) -> Result<ImageRecord, PullError> {
+        let result = self.pull_inner(reference, opts, progress).await;
+        // Whatever happened, this pull no longer needs its holds; a record
+        // written by `put_image` keeps what the image uses.
+        self.store.release(&self.holder)?;
+        result
+    }
+
+    async fn pull_inner(
+        &self,
+        reference: &Reference,
+        opts: &PullOptions,
+        progress: &dyn PullProgress,
+    ) -> Result<ImageRecord, PullError> {
+        let name = reference.to_string();
+        let registry = reference.registry();
+        let repo = reference.repository();
+        let invalid = |what: &'static str, msg: String| PullError::Invalid {
+            reference: name.clone(),
+            what,
+            msg,
+        };
+        let platform = opts.platform.clone().unwrap_or_else(Platform::host);
+
+        let mut fetched = self
+            .client
+            .get_manifest(registry, repo, &reference.manifest_reference())
+            .await?;
+        let mut index_digest = None;
+        if registry::is_index_media_type(&fetched.media_type) {
+            let index: ImageIndex = serde_json::from_slice(&fetched.bytes)
+                .map_err(|e| invalid("image index", e.to_string()))?;
+            let Some(chosen) = platform.select_manifest(&index) else {
+                let available = index
+                    .manifests()
+                    .iter()
+                    .filter_map(|d| d.platform().as_ref().map(|p| Platform::from(p).to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(PullError::NoMatchingPlatform {
+                    reference: name,
+                    platform: platform.to_string(),
+                    available,
+                });
+            };
+            let child: Digest = chosen
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|e: super::digest::DigestError| invalid("image index", e.to_string()))?;
+            self.put_held_blob(&fetched.digest, &fetched.bytes)?;
+            index_digest = Some(fetched.digest.clone());
+            fetched = self
+                .client
+                .get_manifest(registry, repo, &child.to_string())
+                .await?;
+        }
+        progress.event(PullEvent::Resolved {
+            reference: name.clone(),
+            digest: fetched.digest.clone(),
+        });
+        let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes)
+            .map_err(|e| invalid("image manifest", e.to_string()))?;
+        self.put_held_blob(&fetched.digest, &fetched.bytes)?;
+
+        let config_digest: Digest = manifest
+            .config()
+            .digest()
+            .to_string()
+            .parse()
+            .map_err(|e: super::digest::DigestError| invalid("image manifest", e.to_string()))?;
+        let config_bytes = self.fetch_small_blob(registry, repo, &config_digest).await?;
+        let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
+            .map_err(|e| invalid("image config", e.to_string()))?;
+
+        let layers: Vec<_> = manifest
+            .layers()
+            .iter()
+            .filter(|l| !is_foreign(&l.media_type().to_string()))
+            .collect();
+        let diff_ids = config.rootfs().diff_ids();
+        if layers.len() != diff_ids.len() {
+            return Err(PullError::LayerCount {
+                reference: name,
+                layers: layers.len(),
+                diff_ids: diff_ids.len(),
+            });
+        }
+        let mut jobs = Vec::new();
+        for (layer, diff_id) in layers.iter().zip(diff_ids) {
+            let blob: Digest = layer
+                .digest()
+                .to_string()
+                .parse()
+                .map_err(|e: super::digest::DigestError| invalid("image manifest", e.to_string()))?;
+            let diff_id: Digest = diff_id
+                .parse()
+                .map_err(|e: super::digest::DigestError| invalid("image config", e.to_string()))?;
+            let media_type = layer.media_type().to_string();
+            let size = layer.size();
+            jobs.push(async move {
+                let unpacked = self
+                    .ensure_layer(&name, registry, repo, &blob, &media_type, size, &diff_id, progress)
+                    .await?;
+                Ok::<LayerRecord, PullError>(LayerRecord {
+                    blob_digest: blob,
+                    media_type,
+                    diff_id,
+                    compressed_size: size,
+                    size: unpacked,
+                })
+            });
+        }
+        let layer_records = futures_util::future::try_join_all(jobs).await?;
+
+        let record = ImageRecord {
+            // Pulled by digest, an image gets no name (as in Docker, even
+            // when a tag was written next to the digest).
+            references: if reference.digest().is_none() {
+                vec![reference.to_string()]
+            } else {
+                Vec::new()
+            },
+            repo_digests: vec![format!("{}@{}", reference.name(), fetched.digest)],
+            manifest_digest: fetched.digest.clone(),
+            manifest_media_type: fetched.media_type.clone(),
+            index_digest,
+            config_digest,
+            platform: Platform::new(
+                &config.os().to_string(),
+                &config.architecture().to_string(),
+                config.variant().as_deref(),
+            ),
+            size: layer_records.iter().map(|l| l.size).sum(),
+            layers: layer_records,
+            created: config.created().clone(),
+        };
+        self.store.put_image(record.clone())?;
+        progress.event(PullEvent::Done {
+            reference: name,
+            digest: fetched.digest,
+        });
+        Ok(record)
+    }
+
+    fn put_held_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), PullError> {
+        self.store.retain_blobs(&self.holder, std::slice::from_ref(digest))?;
+        if !self.store.has_blob(digest) {
+            self.store.put_blob(digest, bytes)?;
+        }
+        Ok(())
+    }
+
+    async fn fetch_small_blob(
+        &self,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Vec<u8>, PullError> {
+        self.store.retain_blobs(&self.holder, std::slice::from_ref(digest))?;
+        if !self.store.has_blob(digest) {
+            let mut sink = BlobSink(self.store.blob_writer(digest)?);
+            self.client
+                .fetch_blob(registry, repo, digest, &mut sink, &|_| {})
+                .await?;
+            sink.0.commit()?;
+        }
+        Ok(self.store.read_blob(digest, false)?)
+    }
+
+    /// Makes sure the layer `diff_id` is unpacked in the store; returns its size.
+    #[allow(clippy::too_many_arguments)]
+    async fn ensure_layer(
+        &self,
+        name: &str,
+        registry: &str,
+        repo: &str,
+        blob: &Digest,
+        media_type: &str,
+        size: u64,
+        diff_id: &Digest,
+        progress: &dyn PullProgress,
+    ) -> Result<u64, PullError> {
+        self.store
+            .retain_layers(&self.holder, std::slice::from_ref(diff_id))?;
+        self.store
+            .retain_blobs(&self.holder, std::slice::from_ref(blob))?;
+        if let Some(info) = self.store.layer(diff_id)? {
+            progress.event(PullEvent::LayerExists {
+                digest: blob.clone(),
+            });
+            return Ok(info.size);
+        }
+        let cell = {
+            let mut map = self.in_flight.lock().await;
+            map.entry(diff_id.clone()).or_default().clone()
+        };
+        let unpacked = cell
+            .get_or_try_init(|| async {
+                if !self.store.has_blob(blob) {
+                    let mut sink = BlobSink(self.store.blob_writer(blob)?);
+                    let report = |done: u64| {
+                        progress.event(PullEvent::Downloading {
+                            digest: blob.clone(),
+                            done,
+                            total: size,
+                        })
+                    };
+                    self.client
+                        .fetch_blob(registry, repo, blob, &mut sink, &report)
+                        .await?;
+                    sink.0.commit()?;
+                }
+                progress.event(PullEvent::Downloaded {
+                    digest: blob.clone(),
+                });
+                let store = self.store.clone();
+                let (blob_owned, media, diff) =
+                    (blob.clone(), media_type.to_string(), diff_id.clone());
+                let reference = name.to_string();
+                let size = tokio::task::spawn_blocking(move || {
+                    unpack_into_store(&store, &reference, &blob_owned, &media, &diff)
+                })
+                .await
+                .map_err(|e| PullError::Join(e.to_string()))??;
+                progress.event(PullEvent::Extracted {
+                    digest: blob.clone(),
+                });
+                Ok::<u64, PullError>(size)
+            })
+            .await?;
+        Ok(*unpacked)
+    }
+}
+
+/// Unpacks a stored blob into a new layer, checking its diff id.
+fn unpack_into_store(
+    store: &ImageStore,
+    reference: &str,
+    blob: &Digest,
+    media_type: &str,
+    diff_id: &Digest,
+) -> Result<u64, PullError> {
+    let unpack_err = |source| PullError::Unpack {
+        reference: reference.to_string(),
+        digest: blob.clone(),
+        source,
+    };
+    let file = std::io::BufReader::new(store.open_blob(blob)?);
+    let tar = unpack::decompress(media_type, file).map_err(unpack_err)?;
+    let builder = store.begin_layer(diff_id)?;
+    let stats = unpack::unpack_layer(tar, &builder.path(), &UnpackOptions::default())
+        .map_err(unpack_err)?;
+    if &stats.diff_id != diff_id {
+        return Err(PullError::DiffIdMismatch {
+            reference: reference.to_string(),
+            digest: blob.clone(),
+            expected: diff_id.clone(),
+            actual: stats.diff_id,
+        });
+    }
+    Ok(builder.commit()?.size)
+}
