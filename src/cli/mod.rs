@@ -2,6 +2,7 @@
 //! into load options, then calls the library layers.
 
 mod config;
+mod image;
 
 use crate::compose::load::LoadOptions;
 use anyhow::Context as _;
@@ -23,24 +24,35 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The global flags of `docker compose`.
+/// The global flags of `docker compose`. The project flags go before the
+/// verb (`wharf -f a.yaml config`), so that container verbs keep Docker's
+/// own short flags (`wharf rmi -f`, `wharf run -p 8080:80`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct GlobalArgs {
     /// Compose configuration files (repeatable; `-` reads standard input)
-    #[arg(short = 'f', long = "file", global = true, value_name = "FILE")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Vec<String>,
     /// Project name
-    #[arg(short = 'p', long = "project-name", global = true, value_name = "NAME")]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
     pub project_name: Option<String>,
     /// Alternate working directory (default: the directory of the first compose file)
-    #[arg(long = "project-directory", global = true, value_name = "DIR")]
+    #[arg(long = "project-directory", value_name = "DIR")]
     pub project_directory: Option<PathBuf>,
     /// Alternate environment files (repeatable)
-    #[arg(long = "env-file", global = true, value_name = "FILE")]
+    #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
     /// Profiles to enable (repeatable)
-    #[arg(long = "profile", global = true, value_name = "PROFILE")]
+    #[arg(long = "profile", value_name = "PROFILE")]
     pub profile: Vec<String>,
+    /// Where images, volumes and containers live (also WHARF_ROOT)
+    #[arg(
+        long,
+        global = true,
+        env = "WHARF_ROOT",
+        value_name = "DIR",
+        default_value = "/var/lib/wharf"
+    )]
+    pub root: PathBuf,
     /// Log level: error, warn, info, debug, trace (RUST_LOG also works)
     #[arg(long = "log-level", global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
@@ -50,9 +62,22 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
+    /// Pull images (or every service image of the project)
+    Pull(image::PullArgs),
+    /// List stored images
+    Images(image::ImagesArgs),
+    /// Remove images
+    Rmi(image::RmiArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
 }
 
 impl GlobalArgs {
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
     /// Turns flags plus the process environment into loader options.
     pub fn load_options(&self) -> anyhow::Result<LoadOptions> {
         let cwd = std::env::current_dir().context("cannot determine the current directory")?;
@@ -132,6 +157,10 @@ pub fn main() -> ExitCode {
     init_tracing(cli.global.log_level.as_deref());
     let result = match &cli.command {
         Command::Config(args) => config::run(&cli.global, args),
+        Command::Pull(args) => image::pull(&cli.global, args),
+        Command::Images(args) => image::images(&cli.global, args),
+        Command::Rmi(args) => image::rmi(&cli.global, args),
+        Command::Image(cmd) => image::image(&cli.global, cmd),
     };
     match result {
         Ok(code) => code,

@@ -43,7 +43,9 @@ pub enum PullError {
         platform: String,
         available: String,
     },
-    #[error("{reference}: layer {digest} unpacks to {actual}, but the image config says {expected}")]
+    #[error(
+        "{reference}: layer {digest} unpacks to {actual}, but the image config says {expected}"
+    )]
     DiffIdMismatch {
         reference: String,
         digest: Digest,
@@ -63,12 +65,28 @@ pub enum PullError {
 /// What a pull reports as it goes, for progress bars or plain log lines.
 #[derive(Clone, Debug, PartialEq)]
 pub enum PullEvent {
-    Resolved { reference: String, digest: Digest },
-    LayerExists { digest: Digest },
-    Downloading { digest: Digest, done: u64, total: u64 },
-    Downloaded { digest: Digest },
-    Extracted { digest: Digest },
-    Done { reference: String, digest: Digest },
+    Resolved {
+        reference: String,
+        digest: Digest,
+    },
+    LayerExists {
+        digest: Digest,
+    },
+    Downloading {
+        digest: Digest,
+        done: u64,
+        total: u64,
+    },
+    Downloaded {
+        digest: Digest,
+    },
+    Extracted {
+        digest: Digest,
+    },
+    Done {
+        reference: String,
+        digest: Digest,
+    },
 }
 
 /// Receives pull events; must be cheap (it is called for every chunk).
@@ -96,7 +114,8 @@ pub struct Puller {
     store: Arc<ImageStore>,
     /// Layers being fetched now, by diff id: later pulls wait for the first.
     in_flight: Mutex<HashMap<Digest, Arc<OnceCell<u64>>>>,
-    holder: String,
+    /// Numbers the holders of concurrent pulls.
+    pulls: std::sync::atomic::AtomicU64,
 }
 
 /// `AsyncWrite` over the store's synchronous blob writer: writes go to a
@@ -132,7 +151,7 @@ impl Puller {
             client,
             store,
             in_flight: Mutex::new(HashMap::new()),
-            holder: format!("pull-{}", std::process::id()),
+            pulls: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -147,10 +166,16 @@ impl Puller {
         opts: &PullOptions,
         progress: &dyn PullProgress,
     ) -> Result<ImageRecord, PullError> {
-        let result = self.pull_inner(reference, opts, progress).await;
+        // Each pull holds what it stores under its own name, so one pull
+        // finishing cannot drop what a concurrent one still needs.
+        let n = self
+            .pulls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let holder = format!("pull-{}-{n}", std::process::id());
+        let result = self.pull_inner(reference, opts, progress, &holder).await;
         // Whatever happened, this pull no longer needs its holds; a record
         // written by `put_image` keeps what the image uses.
-        self.store.release(&self.holder)?;
+        self.store.release(&holder)?;
         result
     }
 
@@ -159,12 +184,13 @@ impl Puller {
         reference: &Reference,
         opts: &PullOptions,
         progress: &dyn PullProgress,
+        holder: &str,
     ) -> Result<ImageRecord, PullError> {
         let name = reference.to_string();
         let registry = reference.registry();
         let repo = reference.repository();
         let invalid = |what: &'static str, msg: String| PullError::Invalid {
-            reference: name.clone(),
+            reference: reference.to_string(),
             what,
             msg,
         };
@@ -196,7 +222,7 @@ impl Puller {
                 .to_string()
                 .parse()
                 .map_err(|e: super::digest::DigestError| invalid("image index", e.to_string()))?;
-            self.put_held_blob(&fetched.digest, &fetched.bytes)?;
+            self.put_held_blob(holder, &fetched.digest, &fetched.bytes)?;
             index_digest = Some(fetched.digest.clone());
             fetched = self
                 .client
@@ -209,15 +235,15 @@ impl Puller {
         });
         let manifest: ImageManifest = serde_json::from_slice(&fetched.bytes)
             .map_err(|e| invalid("image manifest", e.to_string()))?;
-        self.put_held_blob(&fetched.digest, &fetched.bytes)?;
+        self.put_held_blob(holder, &fetched.digest, &fetched.bytes)?;
 
-        let config_digest: Digest = manifest
-            .config()
-            .digest()
-            .to_string()
-            .parse()
-            .map_err(|e: super::digest::DigestError| invalid("image manifest", e.to_string()))?;
-        let config_bytes = self.fetch_small_blob(registry, repo, &config_digest).await?;
+        let config_digest: Digest =
+            manifest.config().digest().to_string().parse().map_err(
+                |e: super::digest::DigestError| invalid("image manifest", e.to_string()),
+            )?;
+        let config_bytes = self
+            .fetch_small_blob(holder, registry, repo, &config_digest)
+            .await?;
         let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
             .map_err(|e| invalid("image config", e.to_string()))?;
 
@@ -235,12 +261,16 @@ impl Puller {
             });
         }
         let mut jobs = Vec::new();
+        let name_ref = name.as_str();
         for (layer, diff_id) in layers.iter().zip(diff_ids) {
-            let blob: Digest = layer
-                .digest()
-                .to_string()
-                .parse()
-                .map_err(|e: super::digest::DigestError| invalid("image manifest", e.to_string()))?;
+            let blob: Digest =
+                layer
+                    .digest()
+                    .to_string()
+                    .parse()
+                    .map_err(|e: super::digest::DigestError| {
+                        invalid("image manifest", e.to_string())
+                    })?;
             let diff_id: Digest = diff_id
                 .parse()
                 .map_err(|e: super::digest::DigestError| invalid("image config", e.to_string()))?;
@@ -248,7 +278,17 @@ impl Puller {
             let size = layer.size();
             jobs.push(async move {
                 let unpacked = self
-                    .ensure_layer(&name, registry, repo, &blob, &media_type, size, &diff_id, progress)
+                    .ensure_layer(
+                        holder,
+                        name_ref,
+                        registry,
+                        repo,
+                        &blob,
+                        &media_type,
+                        size,
+                        &diff_id,
+                        progress,
+                    )
                     .await?;
                 Ok::<LayerRecord, PullError>(LayerRecord {
                     blob_digest: blob,
@@ -291,8 +331,9 @@ impl Puller {
         Ok(record)
     }
 
-    fn put_held_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), PullError> {
-        self.store.retain_blobs(&self.holder, std::slice::from_ref(digest))?;
+    fn put_held_blob(&self, holder: &str, digest: &Digest, bytes: &[u8]) -> Result<(), PullError> {
+        self.store
+            .retain_blobs(holder, std::slice::from_ref(digest))?;
         if !self.store.has_blob(digest) {
             self.store.put_blob(digest, bytes)?;
         }
@@ -301,11 +342,13 @@ impl Puller {
 
     async fn fetch_small_blob(
         &self,
+        holder: &str,
         registry: &str,
         repo: &str,
         digest: &Digest,
     ) -> Result<Vec<u8>, PullError> {
-        self.store.retain_blobs(&self.holder, std::slice::from_ref(digest))?;
+        self.store
+            .retain_blobs(holder, std::slice::from_ref(digest))?;
         if !self.store.has_blob(digest) {
             let mut sink = BlobSink(self.store.blob_writer(digest)?);
             self.client
@@ -320,6 +363,7 @@ impl Puller {
     #[allow(clippy::too_many_arguments)]
     async fn ensure_layer(
         &self,
+        holder: &str,
         name: &str,
         registry: &str,
         repo: &str,
@@ -330,9 +374,9 @@ impl Puller {
         progress: &dyn PullProgress,
     ) -> Result<u64, PullError> {
         self.store
-            .retain_layers(&self.holder, std::slice::from_ref(diff_id))?;
+            .retain_layers(holder, std::slice::from_ref(diff_id))?;
         self.store
-            .retain_blobs(&self.holder, std::slice::from_ref(blob))?;
+            .retain_blobs(holder, std::slice::from_ref(blob))?;
         if let Some(info) = self.store.layer(diff_id)? {
             progress.event(PullEvent::LayerExists {
                 digest: blob.clone(),

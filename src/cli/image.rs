@@ -1,0 +1,343 @@
+//! Image verbs: `pull`, `images`, `rmi`, `image inspect`.
+
+use super::{print_warnings, GlobalArgs};
+use crate::compose::load;
+use crate::image::auth::DockerConfig;
+use crate::image::platform::Platform;
+use crate::image::pull::{PullEvent, PullOptions, PullProgress, Puller};
+use crate::image::reference::Reference;
+use crate::image::registry::{ClientOptions, RegistryClient};
+use crate::image::store::ImageStore;
+use anyhow::{bail, Context as _};
+use clap::{Args, Subcommand, ValueEnum};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Images to pull; without any, every service image of the compose project
+    pub images: Vec<String>,
+    /// Platform to pull (os/arch[/variant]); default: this machine's
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Print only the image digests
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// With a compose project: keep going when an image fails to pull
+    #[arg(long)]
+    pub ignore_pull_failures: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Only show image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Remove even when the image has several names or is in use
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Show the stored record of one or more images as JSON
+    Inspect { images: Vec<String> },
+}
+
+fn open_store(global: &GlobalArgs) -> anyhow::Result<Arc<ImageStore>> {
+    let store = ImageStore::open(global.root())
+        .with_context(|| format!("opening the image store under {}", global.root().display()))?;
+    Ok(Arc::new(store))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Credentials come from the Docker CLI's config; a broken helper only
+/// costs authentication (as with docker), so it is a warning.
+fn registry_client() -> anyhow::Result<RegistryClient> {
+    let config = match DockerConfig::load() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("{e}; pulling without stored credentials");
+            None
+        }
+    };
+    let insecure = std::env::var("WHARF_INSECURE_REGISTRIES")
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let opts = ClientOptions {
+        insecure_registries: insecure,
+        credentials: Arc::new(move |host: &str| {
+            let cfg = config.as_ref()?;
+            match cfg.credentials(host) {
+                Ok(c) => c.map(Into::into),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    None
+                }
+            }
+        }),
+        ..ClientOptions::default()
+    };
+    RegistryClient::new(opts).context("creating the registry client")
+}
+
+/// One plain line per layer event (what CI logs and pipes want).
+struct LineProgress {
+    quiet: bool,
+}
+
+impl PullProgress for LineProgress {
+    fn event(&self, e: PullEvent) {
+        if self.quiet {
+            return;
+        }
+        let short = |d: &crate::image::digest::Digest| d.hex().chars().take(12).collect::<String>();
+        match e {
+            PullEvent::Resolved { reference, digest } => {
+                eprintln!("{reference}: resolved to {digest}")
+            }
+            PullEvent::LayerExists { digest } => eprintln!("{}: already exists", short(&digest)),
+            PullEvent::Downloaded { digest } => eprintln!("{}: downloaded", short(&digest)),
+            PullEvent::Extracted { digest } => eprintln!("{}: extracted", short(&digest)),
+            PullEvent::Downloading { .. } => {}
+            PullEvent::Done { reference, digest } => {
+                eprintln!("{reference}: pulled {digest}")
+            }
+        }
+    }
+}
+
+pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
+    let platform = args
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .context("--platform")?;
+    let (names, from_project) = if args.images.is_empty() {
+        (project_images(global)?, true)
+    } else {
+        (args.images.clone(), false)
+    };
+    let mut refs = Vec::new();
+    for n in &names {
+        refs.push(Reference::parse(n).with_context(|| format!("invalid image reference {n:?}"))?);
+    }
+    let store = open_store(global)?;
+    let puller = Puller::new(registry_client()?, store);
+    let opts = PullOptions { platform };
+    let progress = LineProgress { quiet: args.quiet };
+    let rt = runtime()?;
+    // All images at once: shared layers are fetched a single time.
+    let results = rt.block_on(futures_util::future::join_all(
+        refs.iter().map(|r| puller.pull(r, &opts, &progress)),
+    ));
+    let mut failed = false;
+    for (r, res) in refs.iter().zip(results) {
+        match res {
+            Ok(record) => {
+                if args.quiet {
+                    println!("{}", record.manifest_digest);
+                }
+            }
+            Err(e) => {
+                if from_project && args.ignore_pull_failures {
+                    tracing::warn!("{}: {e}", r.familiar());
+                } else {
+                    eprintln!("{}: {e}", r.familiar());
+                    failed = true;
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Images of the compose project's services that a pull should fetch
+/// (`pull_policy: build` and `never` are skipped, as Compose does).
+fn project_images(global: &GlobalArgs) -> anyhow::Result<Vec<String>> {
+    let opts = global.load_options()?;
+    let loaded = load::load(&opts).map_err(anyhow::Error::new)?;
+    print_warnings(&loaded.warnings);
+    let mut images = Vec::new();
+    for svc in loaded.project.services.values() {
+        let policy = svc.pull_policy.as_deref().unwrap_or("");
+        if matches!(policy, "build" | "never") {
+            continue;
+        }
+        if let Some(image) = &svc.image {
+            if !images.contains(image) {
+                images.push(image.clone());
+            }
+        }
+    }
+    if images.is_empty() {
+        bail!("no service of the project names an image to pull");
+    }
+    Ok(images)
+}
+
+pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(global)?;
+    let mut records = store.list().context("listing images")?;
+    records.sort_by(|a, b| a.references.cmp(&b.references));
+    if args.quiet {
+        for r in &records {
+            println!("{}", &r.id().hex()[..12]);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == ListFormat::Json {
+        let rows: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "ID": r.id().to_string(),
+                    "Repository": r.references,
+                    "RepoDigests": r.repo_digests,
+                    "Platform": r.platform.to_string(),
+                    "Created": r.created,
+                    "Size": r.size,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).context("serializing")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:<50} {:<14} {:>10}", "REPOSITORY:TAG", "IMAGE ID", "SIZE");
+    for r in &records {
+        let names = if r.references.is_empty() {
+            vec!["<none>".to_string()]
+        } else {
+            r.references.clone()
+        };
+        for n in names {
+            let shown = Reference::parse(&n).map(|p| p.familiar()).unwrap_or(n);
+            println!(
+                "{:<50} {:<14} {:>10}",
+                shown,
+                &r.id().hex()[..12],
+                human_size(r.size)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Docker's decimal units: `7.25MB`.
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + units[i]
+    }
+}
+
+/// Accepts `busybox`, `docker.io/library/busybox:latest`, an id or prefix.
+fn store_name(name: &str) -> String {
+    match Reference::parse(name) {
+        Ok(r) if r.digest().is_none() => r.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+pub fn rmi(global: &GlobalArgs, args: &RmiArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(global)?;
+    let mut failed = false;
+    for name in &args.images {
+        match store.remove(&store_name(name), args.force) {
+            Ok(removed) => {
+                for u in &removed.untagged {
+                    println!("Untagged: {u}");
+                }
+                for d in &removed.deleted_images {
+                    println!("Deleted: {d}");
+                }
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn image(global: &GlobalArgs, cmd: &ImageCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ImageCommand::Inspect { images } => {
+            let store = open_store(global)?;
+            let mut out = Vec::new();
+            for name in images {
+                match store.resolve(&store_name(name))? {
+                    Some(r) => out.push(r),
+                    None => bail!("no such image: {name}"),
+                }
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).context("serializing")?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_print_like_docker() {
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(4_261_000), "4.261MB");
+        assert_eq!(human_size(117_000_000), "117MB");
+    }
+}
