@@ -975,3 +975,32 @@ fn fixture_images_unpack_like_tar_lists_them() {
     assert!(checked > 0, "no fixture entries were checked");
     eprintln!("checked {checked} fixture entries against tar -tvf");
 }
+
+#[test]
+fn owners_kept_only_when_asked() {
+    let layer = tar_of(&[E {
+        uid: 1234,
+        gid: 4321,
+        mode: 0o4755,
+        ..file("f", b"f")
+    }]);
+    let opts = UnpackOptions {
+        preserve_owners: false,
+        ..UnpackOptions::default()
+    };
+    let sb = Sandbox::new();
+    unpack_layer(layer.as_slice(), &sb.dest(), &opts).expect("unpack");
+    let m = std::fs::symlink_metadata(sb.dest().join("f")).expect("f");
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw()
+        )
+    );
+    assert_eq!(m.mode() & 0o7777, 0o4755);
+    let sb = Sandbox::new();
+    sb.unpack(&layer).expect("unpack");
+    let m = std::fs::symlink_metadata(sb.dest().join("f")).expect("f");
+    assert_eq!((m.uid(), m.gid()), (1234, 4321));
+}
