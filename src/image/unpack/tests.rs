@@ -159,10 +159,10 @@ impl Sandbox {
                 );
             }
         }
-        for host in ["/etc/passwd", "/etc/shadow", "/etc"] {
+        for host in ["/etc/passwd", "/etc/shadow", "/etc", "/"] {
             if let Ok(m) = std::fs::symlink_metadata(host) {
                 let names = if m.is_dir() {
-                    // A new name directly in /etc would show here.
+                    // A new name directly in /etc or / would show here.
                     let mut v: Vec<_> = std::fs::read_dir(host)
                         .expect("read_dir")
                         .filter_map(|e| e.ok().map(|e| e.file_name().as_bytes().to_vec()))
