@@ -112,7 +112,14 @@ fn lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 /// hostile layer must not touch.
 struct Sandbox {
     tmp: tempfile::TempDir,
+    /// Absolute path of `outside`, for symlinks that hostile layers write through.
+    outside: &'static str,
 }
+
+/// The only name a hostile test would create in /etc or / if the protection
+/// regressed: tests never aim at real host files, so a bug cannot damage the
+/// machine, and the probe is removed again.
+const PROBE: &str = "wharf-unpack-escape-probe";
 
 type Snapshot = BTreeMap<PathBuf, (u32, u64, i64, i64, u64, Vec<u8>)>;
 
@@ -123,7 +130,11 @@ impl Sandbox {
         std::fs::create_dir(tmp.path().join("outside")).expect("outside");
         std::fs::write(tmp.path().join("outside/keep"), b"keep").expect("keep");
         std::fs::write(tmp.path().join("sentinel"), b"sentinel").expect("sentinel");
-        Sandbox { tmp }
+        let outside = tmp.path().join("outside").to_string_lossy().into_owned();
+        Sandbox {
+            tmp,
+            outside: Box::leak(outside.into_boxed_str()),
+        }
     }
 
     fn dest(&self) -> PathBuf {
@@ -186,11 +197,19 @@ impl Sandbox {
 /// Unpacks a hostile layer; it must fail with the given refusal and leave
 /// everything outside `dest` as it was.
 fn assert_refused(entries: &[E<'_>], want: Refusal) {
-    let sb = Sandbox::new();
+    assert_refused_in(&Sandbox::new(), entries, want)
+}
+
+fn assert_refused_in(sb: &Sandbox, entries: &[E<'_>], want: Refusal) {
     let before = sb.snapshot();
-    let err = sb
-        .unpack(&tar_of(entries))
-        .expect_err("hostile layer unpacked");
+    let result = sb.unpack(&tar_of(entries));
+    for probe in [Path::new("/etc").join(PROBE), Path::new("/").join(PROBE)] {
+        if std::fs::symlink_metadata(&probe).is_ok() {
+            let _ = std::fs::remove_file(&probe);
+            panic!("ESCAPE: {} was created: {result:?}", probe.display());
+        }
+    }
+    let err = result.expect_err("hostile layer unpacked");
     match &err {
         UnpackError::Refused { reason, .. } => assert_eq!(*reason, want, "{err}"),
         other => panic!("expected refusal {want:?}, got {other}"),
@@ -506,9 +525,26 @@ fn hostile_paths_are_refused() {
         Refusal::EscapesRoot,
     );
     assert_refused(&[file("/../../sentinel", b"x")], Refusal::EscapesRoot);
+    let probe_in =
+        |dir: &str| -> &'static str { Box::leak(format!("{dir}/{PROBE}").into_boxed_str()) };
     assert_refused(
+        &[symlink("etc", "/etc"), file(probe_in("etc"), b"x")],
+        Refusal::ThroughSymlink {
+            component: "etc".into(),
+        },
+    );
+    // Overwriting an existing file through an absolute symlink: aimed at a
+    // fake etc/passwd in the sandbox rather than the host's.
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.tmp.path().join("outside/passwd"),
+        b"root:x:0:0::/root:/bin/bash\n",
+    )
+    .expect("fake passwd");
+    assert_refused_in(
+        &sb,
         &[
-            symlink("etc", "/etc"),
+            symlink("etc", sb.outside),
             file("etc/passwd", b"root::0:0::/:/bin/sh\n"),
         ],
         Refusal::ThroughSymlink {
@@ -516,7 +552,7 @@ fn hostile_paths_are_refused() {
         },
     );
     assert_refused(
-        &[symlink("x", "../../.."), file("x/file", b"x")],
+        &[symlink("x", "../../.."), file(probe_in("x"), b"x")],
         Refusal::ThroughSymlink {
             component: "x".into(),
         },
@@ -535,20 +571,25 @@ fn hostile_paths_are_refused() {
             dir("d/"),
             file("d/1", b"1"),
             symlink("d", "/etc"),
-            file("d/2", b"2"),
+            file(probe_in("d"), b"2"),
         ],
         Refusal::ThroughSymlink {
             component: "d".into(),
         },
     );
     assert_refused(
-        &[symlink("w", "/etc"), file("w/.wh.x", b"")],
+        &[
+            symlink("w", "/etc"),
+            file(Box::leak(format!("w/.wh.{PROBE}").into_boxed_str()), b""),
+        ],
         Refusal::ThroughSymlink {
             component: "w".into(),
         },
     );
-    assert_refused(
-        &[symlink("o", "/etc"), file("o/.wh..wh..opq", b"")],
+    let sb = Sandbox::new();
+    assert_refused_in(
+        &sb,
+        &[symlink("o", sb.outside), file("o/.wh..wh..opq", b"")],
         Refusal::ThroughSymlink {
             component: "o".into(),
         },
