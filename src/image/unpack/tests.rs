@@ -350,16 +350,30 @@ fn preserves_files_modes_owners_links_devices_xattrs() {
     h.set_size(0);
     b.append_link(&mut h, "usr/longlink", format!("/{}", "t".repeat(200)))
         .expect("long link");
+    // PAX path and linkpath override the header's names.
+    let pax_name = format!("opt/{}/pax", "p".repeat(120));
+    let pax_link = format!("../{}", "q".repeat(120));
+    b.append_pax_extensions([
+        ("path", pax_name.as_bytes()),
+        ("linkpath", pax_link.as_bytes()),
+    ])
+    .expect("pax");
+    plain(symlink("ignored", "ignored"), &mut b);
     let layer = b.into_inner().expect("finish");
 
     let sb = Sandbox::new();
     let d = sb.dest();
     let st = sb.unpack(&gzip_roundtrip(&layer)).expect("unpack");
+    assert_eq!(
+        std::fs::read_link(d.join(&pax_name)).expect("pax symlink"),
+        Path::new(&pax_link)
+    );
+    assert!(!d.join("ignored").exists());
     assert_eq!(st.diff_id, Digest::sha256_of(&layer));
     assert_eq!(st.tar_bytes, layer.len() as u64);
     assert_eq!(
         (st.files, st.dirs, st.symlinks, st.hard_links),
-        (4, 2, 3, 2)
+        (4, 2, 4, 2)
     );
     assert_eq!((st.devices, st.fifos), (2, 1));
     assert_eq!(
