@@ -742,6 +742,44 @@ fn broken_streams_fail_clearly() {
         "{err}"
     );
     assert_eq!(sb.snapshot(), before);
+    // An oversized PAX record (the tar crate would buffer it whole).
+    let mut b = Builder::new(Vec::new());
+    let big = vec![b'a'; 5 << 20];
+    b.append_pax_extensions([("comment", big.as_slice())])
+        .expect("pax");
+    b.append(&header(&file("after-pax", b"")), &b""[..])
+        .expect("append");
+    let sb = Sandbox::new();
+    let err = sb
+        .unpack(&b.into_inner().expect("finish"))
+        .expect_err("huge PAX record");
+    assert!(
+        matches!(&err, UnpackError::Tar { .. }) && err.to_string().contains("exceeds 4 MiB"),
+        "{err}"
+    );
+    // A 3 MiB GNU long name is within the budget but not a usable path.
+    let mut b = Builder::new(Vec::new());
+    let mut h = Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_mtime(MTIME);
+    let long = "n/".repeat(3 << 19);
+    b.append_data(&mut h, &long, &b""[..]).expect("long name");
+    let err = Sandbox::new()
+        .unpack(&b.into_inner().expect("finish"))
+        .expect_err("long path");
+    assert!(
+        matches!(
+            &err,
+            UnpackError::Refused {
+                reason: Refusal::TooLong,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().len() < 1000, "error names are cut short");
+
     // Garbage instead of a tar header.
     let sb = Sandbox::new();
     let err = sb.unpack(&[b'x'; 1024]).expect_err("garbage");
