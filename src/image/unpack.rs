@@ -25,6 +25,7 @@ use nix::sys::stat::{
 };
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -32,6 +33,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -305,30 +307,42 @@ pub fn unpack_layer(
         buf: vec![0u8; COPY_BUF],
         stats: Counts::default(),
     };
-    let mut archive = tar::Archive::new(DigestReader::new(tar, Algorithm::Sha256));
+    let budget = Rc::new(HeaderBudget::default());
+    let mut archive = tar::Archive::new(Budgeted {
+        inner: DigestReader::new(tar, Algorithm::Sha256),
+        budget: Rc::clone(&budget),
+    });
     {
         let mut last = String::from("<start of layer>");
-        let entries = archive.entries().map_err(|source| UnpackError::Tar {
-            after: last.clone(),
+        let tar_err = |last: &str, source| UnpackError::Tar {
+            after: last.to_string(),
             source,
-        })?;
-        for entry in entries {
-            let mut entry = entry.map_err(|source| UnpackError::Tar {
-                after: last.clone(),
+        };
+        let mut entries = archive.entries().map_err(|s| tar_err(&last, s))?;
+        loop {
+            // Only headers and their PAX / GNU long-name records are read
+            // inside next(): entry data was drained below.
+            budget.start();
+            let next = entries.next();
+            budget.stop();
+            let Some(entry) = next else { break };
+            let mut entry = entry.map_err(|s| tar_err(&last, s))?;
+            let name = display_name(&entry.path_bytes());
+            un.apply(&mut entry, &name)?;
+            // Data of entries that carry none in the layer (a hard link or
+            // directory with a size): streamed away, not buffered.
+            io::copy(&mut entry, &mut io::sink()).map_err(|source| UnpackError::Io {
+                entry: name.clone(),
+                op: "skipping its data",
                 source,
             })?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            un.apply(&mut entry, &name)?;
             last = name;
         }
         // The tar reader stops at the end-of-archive block; the diff_id covers
         // the whole stream, and reading to the end makes the decompressor check
         // its trailer (CRC, size), so drain it.
-        let mut rest = archive.into_inner();
-        io::copy(&mut rest, &mut io::sink()).map_err(|source| UnpackError::Tar {
-            after: last.clone(),
-            source,
-        })?;
+        let mut rest = archive.into_inner().inner;
+        io::copy(&mut rest, &mut io::sink()).map_err(|s| tar_err(&last, s))?;
         un.finish_dirs()?;
         let (diff_id, tar_bytes) = rest.finish();
         let c = un.stats;
@@ -348,6 +362,52 @@ pub fn unpack_layer(
             aufs_skipped: c.aufs_skipped,
             xattrs_skipped: c.xattrs_skipped,
         })
+    }
+}
+
+/// Most bytes one tar header may take with its PAX and GNU long-name
+/// records. The tar crate buffers those records whole, so without a cap a
+/// layer could declare a multi-gigabyte PAX record and exhaust memory. Go's
+/// archive/tar (Docker, containerd) caps each record at 1 MiB.
+const HEADER_BUDGET: u64 = 4 << 20;
+
+/// Counts bytes read while a header is being parsed.
+#[derive(Default)]
+struct HeaderBudget {
+    active: Cell<bool>,
+    used: Cell<u64>,
+}
+
+impl HeaderBudget {
+    fn start(&self) {
+        self.used.set(0);
+        self.active.set(true);
+    }
+
+    fn stop(&self) {
+        self.active.set(false);
+    }
+}
+
+struct Budgeted<R> {
+    inner: R,
+    budget: Rc<HeaderBudget>,
+}
+
+impl<R: Read> Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let b = &self.budget;
+        if b.active.get() && b.used.get() > HEADER_BUDGET {
+            return Err(io::Error::other(format!(
+                "a tar header with its PAX / GNU long-name records exceeds {} MiB",
+                HEADER_BUDGET >> 20
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        if b.active.get() {
+            b.used.set(b.used.get() + n as u64);
+        }
+        Ok(n)
     }
 }
 
@@ -405,6 +465,16 @@ struct Unpacker<'o> {
 
 fn join(comps: &[&[u8]]) -> Vec<u8> {
     comps.join(&b'/')
+}
+
+/// An entry name for errors and logs, cut short: a hostile name can be
+/// megabytes long.
+fn display_name(b: &[u8]) -> String {
+    const MAX: usize = 300;
+    if b.len() <= MAX {
+        return lossy(b);
+    }
+    format!("{}…({} bytes)", String::from_utf8_lossy(&b[..MAX]), b.len())
 }
 
 fn lossy(b: &[u8]) -> String {

@@ -112,7 +112,14 @@ fn lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
 /// hostile layer must not touch.
 struct Sandbox {
     tmp: tempfile::TempDir,
+    /// Absolute path of `outside`, for symlinks that hostile layers write through.
+    outside: &'static str,
 }
+
+/// The only name a hostile test would create in /etc or / if the protection
+/// regressed: tests never aim at real host files, so a bug cannot damage the
+/// machine, and the probe is removed again.
+const PROBE: &str = "wharf-unpack-escape-probe";
 
 type Snapshot = BTreeMap<PathBuf, (u32, u64, i64, i64, u64, Vec<u8>)>;
 
@@ -123,7 +130,11 @@ impl Sandbox {
         std::fs::create_dir(tmp.path().join("outside")).expect("outside");
         std::fs::write(tmp.path().join("outside/keep"), b"keep").expect("keep");
         std::fs::write(tmp.path().join("sentinel"), b"sentinel").expect("sentinel");
-        Sandbox { tmp }
+        let outside = tmp.path().join("outside").to_string_lossy().into_owned();
+        Sandbox {
+            tmp,
+            outside: Box::leak(outside.into_boxed_str()),
+        }
     }
 
     fn dest(&self) -> PathBuf {
@@ -159,10 +170,10 @@ impl Sandbox {
                 );
             }
         }
-        for host in ["/etc/passwd", "/etc/shadow", "/etc"] {
+        for host in ["/etc/passwd", "/etc/shadow", "/etc", "/"] {
             if let Ok(m) = std::fs::symlink_metadata(host) {
                 let names = if m.is_dir() {
-                    // A new name directly in /etc would show here.
+                    // A new name directly in /etc or / would show here.
                     let mut v: Vec<_> = std::fs::read_dir(host)
                         .expect("read_dir")
                         .filter_map(|e| e.ok().map(|e| e.file_name().as_bytes().to_vec()))
@@ -186,11 +197,19 @@ impl Sandbox {
 /// Unpacks a hostile layer; it must fail with the given refusal and leave
 /// everything outside `dest` as it was.
 fn assert_refused(entries: &[E<'_>], want: Refusal) {
-    let sb = Sandbox::new();
+    assert_refused_in(&Sandbox::new(), entries, want)
+}
+
+fn assert_refused_in(sb: &Sandbox, entries: &[E<'_>], want: Refusal) {
     let before = sb.snapshot();
-    let err = sb
-        .unpack(&tar_of(entries))
-        .expect_err("hostile layer unpacked");
+    let result = sb.unpack(&tar_of(entries));
+    for probe in [Path::new("/etc").join(PROBE), Path::new("/").join(PROBE)] {
+        if std::fs::symlink_metadata(&probe).is_ok() {
+            let _ = std::fs::remove_file(&probe);
+            panic!("ESCAPE: {} was created: {result:?}", probe.display());
+        }
+    }
+    let err = result.expect_err("hostile layer unpacked");
     match &err {
         UnpackError::Refused { reason, .. } => assert_eq!(*reason, want, "{err}"),
         other => panic!("expected refusal {want:?}, got {other}"),
@@ -331,16 +350,30 @@ fn preserves_files_modes_owners_links_devices_xattrs() {
     h.set_size(0);
     b.append_link(&mut h, "usr/longlink", format!("/{}", "t".repeat(200)))
         .expect("long link");
+    // PAX path and linkpath override the header's names.
+    let pax_name = format!("opt/{}/pax", "p".repeat(120));
+    let pax_link = format!("../{}", "q".repeat(120));
+    b.append_pax_extensions([
+        ("path", pax_name.as_bytes()),
+        ("linkpath", pax_link.as_bytes()),
+    ])
+    .expect("pax");
+    plain(symlink("ignored", "ignored"), &mut b);
     let layer = b.into_inner().expect("finish");
 
     let sb = Sandbox::new();
     let d = sb.dest();
     let st = sb.unpack(&gzip_roundtrip(&layer)).expect("unpack");
+    assert_eq!(
+        std::fs::read_link(d.join(&pax_name)).expect("pax symlink"),
+        Path::new(&pax_link)
+    );
+    assert!(!d.join("ignored").exists());
     assert_eq!(st.diff_id, Digest::sha256_of(&layer));
     assert_eq!(st.tar_bytes, layer.len() as u64);
     assert_eq!(
         (st.files, st.dirs, st.symlinks, st.hard_links),
-        (4, 2, 3, 2)
+        (4, 2, 4, 2)
     );
     assert_eq!((st.devices, st.fifos), (2, 1));
     assert_eq!(
@@ -506,9 +539,26 @@ fn hostile_paths_are_refused() {
         Refusal::EscapesRoot,
     );
     assert_refused(&[file("/../../sentinel", b"x")], Refusal::EscapesRoot);
+    let probe_in =
+        |dir: &str| -> &'static str { Box::leak(format!("{dir}/{PROBE}").into_boxed_str()) };
     assert_refused(
+        &[symlink("etc", "/etc"), file(probe_in("etc"), b"x")],
+        Refusal::ThroughSymlink {
+            component: "etc".into(),
+        },
+    );
+    // Overwriting an existing file through an absolute symlink: aimed at a
+    // fake etc/passwd in the sandbox rather than the host's.
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.tmp.path().join("outside/passwd"),
+        b"root:x:0:0::/root:/bin/bash\n",
+    )
+    .expect("fake passwd");
+    assert_refused_in(
+        &sb,
         &[
-            symlink("etc", "/etc"),
+            symlink("etc", sb.outside),
             file("etc/passwd", b"root::0:0::/:/bin/sh\n"),
         ],
         Refusal::ThroughSymlink {
@@ -516,7 +566,7 @@ fn hostile_paths_are_refused() {
         },
     );
     assert_refused(
-        &[symlink("x", "../../.."), file("x/file", b"x")],
+        &[symlink("x", "../../.."), file(probe_in("x"), b"x")],
         Refusal::ThroughSymlink {
             component: "x".into(),
         },
@@ -535,20 +585,25 @@ fn hostile_paths_are_refused() {
             dir("d/"),
             file("d/1", b"1"),
             symlink("d", "/etc"),
-            file("d/2", b"2"),
+            file(probe_in("d"), b"2"),
         ],
         Refusal::ThroughSymlink {
             component: "d".into(),
         },
     );
     assert_refused(
-        &[symlink("w", "/etc"), file("w/.wh.x", b"")],
+        &[
+            symlink("w", "/etc"),
+            file(Box::leak(format!("w/.wh.{PROBE}").into_boxed_str()), b""),
+        ],
         Refusal::ThroughSymlink {
             component: "w".into(),
         },
     );
-    assert_refused(
-        &[symlink("o", "/etc"), file("o/.wh..wh..opq", b"")],
+    let sb = Sandbox::new();
+    assert_refused_in(
+        &sb,
+        &[symlink("o", sb.outside), file("o/.wh..wh..opq", b"")],
         Refusal::ThroughSymlink {
             component: "o".into(),
         },
@@ -687,6 +742,44 @@ fn broken_streams_fail_clearly() {
         "{err}"
     );
     assert_eq!(sb.snapshot(), before);
+    // An oversized PAX record (the tar crate would buffer it whole).
+    let mut b = Builder::new(Vec::new());
+    let big = vec![b'a'; 5 << 20];
+    b.append_pax_extensions([("comment", big.as_slice())])
+        .expect("pax");
+    b.append(&header(&file("after-pax", b"")), &b""[..])
+        .expect("append");
+    let sb = Sandbox::new();
+    let err = sb
+        .unpack(&b.into_inner().expect("finish"))
+        .expect_err("huge PAX record");
+    assert!(
+        matches!(&err, UnpackError::Tar { .. }) && err.to_string().contains("exceeds 4 MiB"),
+        "{err}"
+    );
+    // A 3 MiB GNU long name is within the budget but not a usable path.
+    let mut b = Builder::new(Vec::new());
+    let mut h = Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o644);
+    h.set_mtime(MTIME);
+    let long = "n/".repeat(3 << 19);
+    b.append_data(&mut h, &long, &b""[..]).expect("long name");
+    let err = Sandbox::new()
+        .unpack(&b.into_inner().expect("finish"))
+        .expect_err("long path");
+    assert!(
+        matches!(
+            &err,
+            UnpackError::Refused {
+                reason: Refusal::TooLong,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().len() < 1000, "error names are cut short");
+
     // Garbage instead of a tar header.
     let sb = Sandbox::new();
     let err = sb.unpack(&[b'x'; 1024]).expect_err("garbage");
@@ -974,4 +1067,33 @@ fn fixture_images_unpack_like_tar_lists_them() {
     }
     assert!(checked > 0, "no fixture entries were checked");
     eprintln!("checked {checked} fixture entries against tar -tvf");
+}
+
+#[test]
+fn owners_kept_only_when_asked() {
+    let layer = tar_of(&[E {
+        uid: 1234,
+        gid: 4321,
+        mode: 0o4755,
+        ..file("f", b"f")
+    }]);
+    let opts = UnpackOptions {
+        preserve_owners: false,
+        ..UnpackOptions::default()
+    };
+    let sb = Sandbox::new();
+    unpack_layer(layer.as_slice(), &sb.dest(), &opts).expect("unpack");
+    let m = std::fs::symlink_metadata(sb.dest().join("f")).expect("f");
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw()
+        )
+    );
+    assert_eq!(m.mode() & 0o7777, 0o4755);
+    let sb = Sandbox::new();
+    sb.unpack(&layer).expect("unpack");
+    let m = std::fs::symlink_metadata(sb.dest().join("f")).expect("f");
+    assert_eq!((m.uid(), m.gid()), (1234, 4321));
 }
