@@ -29,7 +29,8 @@ pub enum PullError {
     Unpack {
         reference: String,
         digest: Digest,
-        source: UnpackError,
+        // Boxed: unpack errors are large and rare.
+        source: Box<UnpackError>,
     },
     #[error("{reference}: invalid {what}: {msg}")]
     Invalid {
@@ -140,11 +141,6 @@ impl tokio::io::AsyncWrite for BlobSink {
     }
 }
 
-/// Layers Docker never downloads from the registry (Windows base layers).
-fn is_foreign(media_type: &str) -> bool {
-    media_type.contains("foreign") || media_type.contains("nondistributable")
-}
-
 impl Puller {
     pub fn new(client: RegistryClient, store: Arc<ImageStore>) -> Self {
         Puller {
@@ -250,7 +246,7 @@ impl Puller {
         let layers: Vec<_> = manifest
             .layers()
             .iter()
-            .filter(|l| !is_foreign(&l.media_type().to_string()))
+            .filter(|l| !unpack::is_foreign_media_type(l.media_type().as_ref()))
             .collect();
         let diff_ids = config.rootfs().diff_ids();
         if layers.len() != diff_ids.len() {
@@ -436,7 +432,7 @@ fn unpack_into_store(
     let unpack_err = |source| PullError::Unpack {
         reference: reference.to_string(),
         digest: blob.clone(),
-        source,
+        source: Box::new(source),
     };
     let file = std::io::BufReader::new(store.open_blob(blob)?);
     let tar = unpack::decompress(media_type, file).map_err(unpack_err)?;

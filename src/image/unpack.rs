@@ -204,6 +204,12 @@ enum Claimed {
 
 /// Returns a reader of the uncompressed tar stream of a layer blob.
 ///
+/// Layers registries do not serve (Windows base layers): Docker skips them.
+pub fn is_foreign_media_type(media_type: &str) -> bool {
+    let mt = media_type.split(';').next().unwrap_or("").trim();
+    mt == DOCKER_FOREIGN_LAYER_GZIP || mt.starts_with(OCI_NONDISTRIBUTABLE_PREFIX)
+}
+
 /// The media type must be a layer type; the actual codec is chosen by the
 /// data's magic bytes, as Docker and containerd do, so a "gzip" layer that is
 /// really plain tar (which Docker tolerates) still unpacks.
@@ -212,7 +218,7 @@ pub fn decompress<'a>(
     blob: impl Read + 'a,
 ) -> Result<Box<dyn Read + 'a>, UnpackError> {
     let mt = media_type.split(';').next().unwrap_or("").trim();
-    if mt == DOCKER_FOREIGN_LAYER_GZIP || mt.starts_with(OCI_NONDISTRIBUTABLE_PREFIX) {
+    if is_foreign_media_type(mt) {
         return Err(UnpackError::ForeignLayer {
             media_type: media_type.to_string(),
         });

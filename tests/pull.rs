@@ -1,0 +1,313 @@
+//! `wharf pull` / `images` / `rmi` against the loopback registry with the
+//! fixture images built from Debian packages (run through
+//! `scripts/with-registry`, which sets WHARF_TEST_REGISTRY inside a private
+//! network and mount namespace). Without it these tests say so and skip.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn registry() -> Option<String> {
+    match std::env::var("WHARF_TEST_REGISTRY") {
+        Ok(r) if !r.is_empty() => Some(r),
+        _ => {
+            eprintln!(
+                "SKIPPED: WHARF_TEST_REGISTRY is not set (run through scripts/with-registry)"
+            );
+            None
+        }
+    }
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(
+        std::env::var("WHARF_FIXTURES_CACHE")
+            .unwrap_or_else(|_| "/var/cache/wharf-fixtures".into()),
+    )
+    .join("oci")
+}
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn wharf(root: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("HOME", root)
+        .output()
+        .expect("run wharf");
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a user would compare between two root filesystems: per path the
+/// type, mode, owner, size, link target and a content hash.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let out = sh(Command::new("find")
+        .arg(".")
+        .args(["-printf", "%P|%y|%m|%U:%G|%s|%l\\n"])
+        .current_dir(root));
+    let mut map = BTreeMap::new();
+    for line in out.lines().filter(|l| !l.starts_with('|')) {
+        let mut parts = line.splitn(2, '|');
+        let path = parts.next().unwrap_or_default().to_string();
+        let mut rest = parts.next().unwrap_or_default().to_string();
+        // Directory sizes depend on the file system, not the image.
+        if rest.starts_with("d|") {
+            let fields: Vec<&str> = rest.split('|').collect();
+            rest = format!("{}|{}|{}", fields[0], fields[1], fields[2]);
+        }
+        map.insert(path, rest);
+    }
+    map
+}
+
+/// Mounts the image's layers as overlayfs (as the runtime will) and lists it.
+fn image_tree(root: &Path, image: &str, mountpoint: &Path) -> BTreeMap<String, String> {
+    let run = wharf(root, &["image", "inspect", image]);
+    assert!(run.ok, "{}", run.stderr);
+    let records: serde_json::Value = serde_json::from_str(&run.stdout).expect("inspect JSON");
+    let layers_by_diff = root.join("layers/by-diff-id");
+    let mut lower = Vec::new();
+    for layer in records[0]["layers"].as_array().expect("layers") {
+        let diff_id = layer["diff_id"]
+            .as_str()
+            .expect("diff_id")
+            .replace(':', "-");
+        let short = std::fs::read_to_string(layers_by_diff.join(diff_id)).expect("layer short id");
+        lower.push(root.join("layers").join(short.trim()).join("diff"));
+    }
+    // A read-only overlay needs two lower dirs; one layer is the tree itself.
+    if lower.len() == 1 {
+        return tree(&lower[0]);
+    }
+    // overlayfs lists the top layer first.
+    lower.reverse();
+    let opts = format!(
+        "lowerdir={}",
+        lower
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":")
+    );
+    std::fs::create_dir_all(mountpoint).expect("mkdir");
+    sh(Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(mountpoint));
+    let t = tree(mountpoint);
+    sh(Command::new("umount").arg(mountpoint));
+    t
+}
+
+fn assert_same_tree(
+    image: &str,
+    ours: &BTreeMap<String, String>,
+    reference: &BTreeMap<String, String>,
+) {
+    let mut diffs = Vec::new();
+    for (path, want) in reference {
+        match ours.get(path) {
+            Some(got) if got == want => {}
+            Some(got) => diffs.push(format!("{path}: want {want}, got {got}")),
+            None => diffs.push(format!("{path}: missing")),
+        }
+    }
+    for path in ours.keys().filter(|p| !reference.contains_key(*p)) {
+        diffs.push(format!("{path}: unexpected"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{image}: {} differences, first: {:?}",
+        diffs.len(),
+        &diffs[..diffs.len().min(10)]
+    );
+}
+
+#[test]
+fn pulled_images_unpack_to_exactly_the_source_tree() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-pull")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let images = [
+        "busybox",
+        "whiteout",
+        "busybox-zstd",
+        "busybox-uncompressed",
+        "busybox-docker",
+        "redis",
+    ];
+    let refs: Vec<String> = images
+        .iter()
+        .map(|i| format!("{reg}/wharf-fixtures/{i}"))
+        .collect();
+    let mut args = vec!["pull"];
+    args.extend(refs.iter().map(String::as_str));
+    let run = wharf(&root, &args);
+    assert!(run.ok, "pull failed: {}", run.stderr);
+
+    // Every stored blob still hashes to its name.
+    for entry in std::fs::read_dir(root.join("blobs/sha256")).expect("blobs") {
+        let path = entry.expect("entry").path();
+        let sum = sh(Command::new("sha256sum").arg(&path));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        assert!(
+            sum.starts_with(&name),
+            "{} does not match its digest",
+            path.display()
+        );
+    }
+
+    for (image, r) in images.iter().zip(&refs) {
+        let reference_dir = tmp.path().join(format!("ref-{image}"));
+        sh(Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fixtures/oci-layer.py"))
+            .arg("unpack")
+            .arg(fixtures().join(image))
+            .arg(&reference_dir));
+        let ours = image_tree(&root, r, &tmp.path().join(format!("mnt-{image}")));
+        let reference = tree(&reference_dir);
+        assert!(
+            reference.len() > 10,
+            "{image}: reference tree is suspiciously small"
+        );
+        assert_same_tree(image, &ours, &reference);
+    }
+}
+
+#[test]
+fn concurrent_pulls_share_layers_and_rmi_removes_only_what_is_unused() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-pull")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let redis = format!("{reg}/wharf-fixtures/redis");
+    let postgres = format!("{reg}/wharf-fixtures/postgres");
+    let run = wharf(&root, &["pull", &redis, &postgres]);
+    assert!(run.ok, "{}", run.stderr);
+    // The shared Debian base is downloaded once, however many images use it.
+    let downloads: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.ends_with(": downloaded"))
+        .collect();
+    let mut unique = downloads.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        downloads.len(),
+        unique.len(),
+        "a blob was downloaded twice:\n{}",
+        run.stderr
+    );
+    assert_eq!(
+        downloads.len(),
+        3,
+        "base + redis + postgres layers:\n{}",
+        run.stderr
+    );
+
+    let layer_dirs = |root: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(root.join("layers"))
+            .expect("layers")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "by-diff-id")
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(layer_dirs(&root).len(), 3);
+    let listed = wharf(&root, &["images", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&listed.stdout).expect("images JSON");
+    assert_eq!(rows.as_array().map(Vec::len), Some(2));
+
+    let rm = wharf(&root, &["rmi", &redis]);
+    assert!(rm.ok, "{}", rm.stderr);
+    assert!(rm.stdout.contains("Untagged:"), "{}", rm.stdout);
+    // Only redis's own layer went; the base postgres uses stays.
+    assert_eq!(layer_dirs(&root).len(), 2);
+    let pg = wharf(&root, &["image", "inspect", &postgres]);
+    assert!(pg.ok, "{}", pg.stderr);
+
+    let rm = wharf(&root, &["rmi", &postgres]);
+    assert!(rm.ok, "{}", rm.stderr);
+    assert!(layer_dirs(&root).is_empty());
+    let blobs = std::fs::read_dir(root.join("blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "blobs left after removing every image");
+    let gone = wharf(&root, &["rmi", &postgres]);
+    assert!(!gone.ok);
+}
+
+#[test]
+fn platform_selection_and_clear_errors() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-pull")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let multi = format!("{reg}/wharf-fixtures/multiarch");
+    let run = wharf(&root, &["pull", "--platform", "linux/arm64", &multi]);
+    assert!(run.ok, "{}", run.stderr);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&wharf(&root, &["image", "inspect", &multi]).stdout).expect("json");
+    assert_eq!(inspect[0]["platform"]["architecture"], "arm64");
+    assert!(inspect[0]["index_digest"].is_string());
+
+    let bad = wharf(&root, &["pull", "--platform", "linux/s390x", &multi]);
+    assert!(!bad.ok);
+    assert!(
+        bad.stderr.contains("no image for platform linux/s390x"),
+        "{}",
+        bad.stderr
+    );
+
+    let missing = wharf(&root, &["pull", &format!("{reg}/wharf-fixtures/nope")]);
+    assert!(!missing.ok);
+    assert!(missing.stderr.contains("not found"), "{}", missing.stderr);
+    let unreachable = wharf(&root, &["pull", "127.0.0.1:5999/x"]);
+    assert!(!unreachable.ok);
+    assert!(
+        unreachable
+            .stderr
+            .contains("cannot reach registry 127.0.0.1:5999"),
+        "{}",
+        unreachable.stderr
+    );
+    let invalid = wharf(&root, &["pull", "Upper/Case"]);
+    assert!(!invalid.ok);
+    assert!(
+        invalid.stderr.contains("must be lowercase"),
+        "{}",
+        invalid.stderr
+    );
+}
