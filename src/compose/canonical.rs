@@ -474,7 +474,7 @@ pub fn parse_volume_spec(spec: &str) -> Result<VolumeSpec, String> {
         0 => return Err("invalid empty volume spec".to_string()),
         // Too short to hold a separator: an anonymous volume.
         1 | 2 => {
-            volume.target = clean_path(spec);
+            volume.target = crate::compose::paths::clean(spec);
             return Ok(volume);
         }
         _ => {}
@@ -520,7 +520,7 @@ pub fn parse_volume_spec(spec: &str) -> Result<VolumeSpec, String> {
         volume.kind = VolumeKind::Volume;
         volume.volume_nocopy.get_or_insert(false);
     }
-    volume.target = clean_path(&volume.target);
+    volume.target = crate::compose::paths::clean(&volume.target);
     Ok(volume)
 }
 
@@ -580,34 +580,6 @@ fn is_file_path(source: &str) -> bool {
     matches!((chars.next(), chars.next()), (Some(c), Some(':')) if c.is_alphabetic())
 }
 
-/// Go's `path.Clean`: lexical, forward slashes only.
-fn clean_path(p: &str) -> String {
-    if p.is_empty() {
-        return ".".to_string();
-    }
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|last| *last != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            _ => parts.push(seg),
-        }
-    }
-    let joined = parts.join("/");
-    match (rooted, joined.is_empty()) {
-        (true, _) => format!("/{joined}"),
-        (false, true) => ".".to_string(),
-        (false, false) => joined,
-    }
-}
-
 fn volume_mount(node: &mut Node, path: &[PathSeg]) -> Result<(), LoadError> {
     match &mut node.value {
         Value::Str(spec) => {
@@ -631,7 +603,7 @@ fn long_volume(map: &mut Mapping, path: &[PathSeg]) -> Result<(), LoadError> {
     if let Some(target) = map.get_mut("target") {
         if let Value::Str(t) = &target.value {
             if !t.is_empty() {
-                target.value = Value::Str(clean_path(t));
+                target.value = Value::Str(crate::compose::paths::clean(t));
             }
         }
     }
@@ -1995,20 +1967,5 @@ mod tests {
             PathSeg::Key("published".into()),
         ];
         assert_eq!(doc.find(&path).pos.line, 5);
-    }
-
-    #[test]
-    fn go_path_clean() {
-        for (input, want) in [
-            ("", "."),
-            ("/", "/"),
-            ("/../a", "/a"),
-            ("a/../..", ".."),
-            ("./", "."),
-            ("a//b/./c/..", "a/b"),
-            ("c:\\x", "c:\\x"),
-        ] {
-            assert_eq!(clean_path(input), want, "{input:?}");
-        }
     }
 }

@@ -13,7 +13,7 @@ use super::merge::{merge_service, strip_reset_tags};
 use super::paths::resolve_relative_paths;
 use super::yaml::{Mapping, Node, Pos, Value};
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Which file a set of services comes from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -155,7 +155,7 @@ impl Extender<'_> {
 
         let base_source = match &base_file {
             Some(f) => {
-                let path = absolute(&dir, f);
+                let path = super::paths::resolve(&dir, Path::new(f));
                 let key = Source::Loaded(path.clone());
                 if !self.files.contains_key(&key) {
                     let pos = extends.get("file").map_or(&extends.pos, |n| &n.pos);
@@ -273,24 +273,6 @@ fn display_of(source: &Source, ext: &Extender<'_>) -> String {
         .get(source)
         .map(|f| f.display.clone())
         .unwrap_or_default()
-}
-
-/// `dir/rel` cleaned lexically, or `rel` when it is already absolute.
-fn absolute(dir: &Path, rel: &str) -> PathBuf {
-    let joined = dir.join(rel);
-    let mut out = PathBuf::new();
-    for c in joined.components() {
-        match c {
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -640,11 +622,11 @@ services:
     #[test]
     fn absolute_cleans_paths() {
         assert_eq!(
-            absolute(Path::new("/a/b"), "../c/./d.yaml"),
+            super::super::paths::resolve(Path::new("/a/b"), Path::new("../c/./d.yaml")),
             PathBuf::from("/a/c/d.yaml")
         );
         assert_eq!(
-            absolute(Path::new("/a"), "/x.yaml"),
+            super::super::paths::resolve(Path::new("/a"), Path::new("/x.yaml")),
             PathBuf::from("/x.yaml")
         );
     }

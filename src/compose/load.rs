@@ -98,15 +98,6 @@ fn io_err(path: &Path, source: std::io::Error) -> LoadError {
     }
 }
 
-fn absolute(base: &Path, p: &Path) -> PathBuf {
-    let joined = if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        base.join(p)
-    };
-    clean_path(&joined)
-}
-
 /// `NormalizeProjectName`: lower-case, keep `[a-z0-9_-]`, trim leading `_`/`-`.
 pub fn normalize_project_name(s: &str) -> String {
     let lowered = s.to_lowercase();
@@ -145,11 +136,11 @@ fn merge_env_files(env: &mut IndexMap<String, String>, files: &[PathBuf]) -> Res
 impl Context {
     fn working_dir_guess(opts: &LoadOptions, files: &[String]) -> PathBuf {
         if let Some(d) = &opts.project_directory {
-            return absolute(&opts.cwd, d);
+            return paths::resolve(&opts.cwd, d);
         }
         for f in files {
             if f != "-" {
-                let abs = absolute(&opts.cwd, Path::new(f));
+                let abs = paths::resolve(&opts.cwd, Path::new(f));
                 return abs.parent().map(Path::to_path_buf).unwrap_or(abs);
             }
         }
@@ -161,7 +152,7 @@ impl Context {
             return opts
                 .env_files
                 .iter()
-                .map(|f| absolute(&opts.cwd, f))
+                .map(|f| paths::resolve(&opts.cwd, f))
                 .collect();
         }
         if let Some(v) = opts.os_env.get("COMPOSE_DISABLE_ENV_FILE") {
@@ -183,7 +174,7 @@ impl Context {
         env.entry("PWD".into())
             .or_insert_with(|| opts.cwd.display().to_string());
         for f in &opts.env_files {
-            let p = absolute(&opts.cwd, f);
+            let p = paths::resolve(&opts.cwd, f);
             if !p.exists() {
                 return Err(LoadError::Project(format!(
                     "couldn't find env file: {}",
@@ -205,7 +196,7 @@ impl Context {
                     .cloned()
                     .unwrap_or_else(|| ":".into());
                 for f in list.split(sep.as_str()) {
-                    let abs = absolute(&opts.cwd, Path::new(f));
+                    let abs = paths::resolve(&opts.cwd, Path::new(f));
                     if !abs.exists() {
                         return Err(LoadError::Project(format!(
                             "stat {}: no such file or directory",
@@ -285,7 +276,7 @@ impl Context {
                 });
                 continue;
             }
-            let abs = absolute(&opts.cwd, Path::new(f));
+            let abs = paths::resolve(&opts.cwd, Path::new(f));
             let content = std::fs::read_to_string(&abs).map_err(|e| io_err(&abs, e))?;
             config_files.push(ConfigFile {
                 display: abs.display().to_string(),
@@ -551,7 +542,7 @@ impl Loader<'_> {
                         "include path must be a string",
                     ));
                 };
-                let abs = absolute(working_dir, Path::new(&s));
+                let abs = paths::resolve(working_dir, Path::new(&s));
                 if first_dir.is_none() {
                     first_dir = abs.parent().map(Path::to_path_buf);
                     if included.contains(&abs) {
@@ -577,7 +568,7 @@ impl Loader<'_> {
                 });
             }
             let project_dir = match project_dir {
-                Some(d) => absolute(working_dir, Path::new(&d)),
+                Some(d) => paths::resolve(working_dir, Path::new(&d)),
                 None => first_dir.unwrap_or_else(|| working_dir.to_path_buf()),
             };
             let mut env_files = Vec::new();
@@ -592,7 +583,7 @@ impl Loader<'_> {
                     if s == "/dev/null" {
                         continue;
                     }
-                    let abs = absolute(working_dir, Path::new(&s));
+                    let abs = paths::resolve(working_dir, Path::new(&s));
                     if !abs.is_file() {
                         return Err(LoadError::invalid(
                             &f.pos,
@@ -771,20 +762,4 @@ pub fn decode_project(model: &Node) -> Result<Project, LoadError> {
         let pos = model.find(&e.path).pos.clone();
         e.into_load_error(&pos)
     })
-}
-
-/// Lexical `filepath.Clean` of an absolute path: drops `.`, resolves `..`.
-pub fn clean_path(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }

@@ -240,7 +240,7 @@ pub fn normalize(dict: &mut Node, env: &IndexMap<String, String>) {
                 for v in vols.iter_mut() {
                     if let Some(t) = v.as_map_mut().and_then(|m| m.get_mut("target")) {
                         if let Value::Str(target) = &t.value {
-                            t.value = Value::Str(clean_unix_path(target));
+                            t.value = Value::Str(crate::compose::paths::clean(target));
                         }
                     }
                 }
@@ -269,34 +269,6 @@ pub fn normalize(dict: &mut Node, env: &IndexMap<String, String>) {
         }
     }
     set_name_from_key(dict, &project);
-}
-
-/// Go's `path.Clean` for slash-separated paths.
-pub fn clean_unix_path(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let body = parts.join("/");
-    match (rooted, body.is_empty()) {
-        (true, _) => format!("/{body}"),
-        (false, true) => ".".into(),
-        (false, false) => body,
-    }
 }
 
 fn normalize_networks(dict: &mut Node) {
@@ -975,19 +947,5 @@ fn drop_unused_resources(dict: &mut Node) {
         if now_empty {
             root.shift_remove(kind);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clean_unix_path_matches_go() {
-        assert_eq!(clean_unix_path("/data/"), "/data");
-        assert_eq!(clean_unix_path("/a/./b/../c"), "/a/c");
-        assert_eq!(clean_unix_path("a//b"), "a/b");
-        assert_eq!(clean_unix_path("../x"), "../x");
-        assert_eq!(clean_unix_path("/.."), "/");
     }
 }

@@ -12,7 +12,7 @@
 use super::error::LoadError;
 use super::merge::split_short_volume;
 use super::yaml::{pattern_matches, Node, Value};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// How the value at a path is resolved.
 #[derive(Clone, Copy, Debug)]
@@ -323,34 +323,50 @@ fn is_remote_context(s: &str) -> bool {
         .any(|p| s.starts_with(p))
 }
 
-/// Go's `filepath.Join(base, rel)`: join, then clean `.`/`..`/`//` lexically.
-fn join_clean(base: &Path, rel: &str) -> String {
-    let joined = if rel.is_empty() {
-        base.to_path_buf()
-    } else {
-        base.join(rel.trim_start_matches('/'))
-    };
-    let absolute = joined.is_absolute();
-    let mut parts: Vec<String> = Vec::new();
-    for c in joined.components() {
-        match c {
-            Component::Normal(s) => parts.push(s.to_string_lossy().into_owned()),
-            Component::ParentDir => {
-                if parts.last().is_some_and(|p| p != "..") {
+/// Go's `path.Clean`: lexical, slash-separated — `.` and empty segments
+/// dropped, `..` resolved (never above `/`). The one cleaner of the loader.
+pub fn clean(p: &str) -> String {
+    if p.is_empty() {
+        return ".".into();
+    }
+    let rooted = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|l| *l != "..") {
                     parts.pop();
-                } else if !absolute {
-                    parts.push("..".into());
+                } else if !rooted {
+                    parts.push("..");
                 }
             }
-            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+            s => parts.push(s),
         }
     }
     let body = parts.join("/");
-    match (absolute, body.is_empty()) {
+    match (rooted, body.is_empty()) {
         (true, _) => format!("/{body}"),
         (false, true) => ".".into(),
         (false, false) => body,
     }
+}
+
+/// Go's `filepath.Join(base, rel)`: `rel` is appended even when it starts
+/// with `/`, then the whole is cleaned.
+pub fn join_clean(base: &Path, rel: &str) -> String {
+    clean(&format!("{}/{rel}", base.to_string_lossy()))
+}
+
+/// `p` made absolute against `base` (kept as is when already absolute),
+/// then cleaned: where a relative file name given by the user points.
+pub fn resolve(base: &Path, p: &Path) -> PathBuf {
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    PathBuf::from(clean(&joined.to_string_lossy()))
 }
 
 /// A symlink is replaced by what it points to; anything else is kept.
@@ -569,5 +585,34 @@ mod tests {
         assert_eq!(join_clean(Path::new("/a/b"), "./c/../d//e/"), "/a/b/d/e");
         assert_eq!(join_clean(Path::new("/a"), "../../x"), "/x");
         assert_eq!(join_clean(Path::new("/a"), ""), "/a");
+        assert_eq!(join_clean(Path::new("/a"), "/b"), "/a/b");
+    }
+
+    #[test]
+    fn clean_matches_go_path_clean() {
+        for (input, want) in [
+            ("", "."),
+            ("/data/", "/data"),
+            ("/a/./b/../c", "/a/c"),
+            ("a//b", "a/b"),
+            ("../x", "../x"),
+            ("/..", "/"),
+            ("a/../..", ".."),
+            ("/", "/"),
+            ("/../a", "/a"),
+            ("./", "."),
+            ("a//b/./c/..", "a/b"),
+            ("c:\\x", "c:\\x"),
+        ] {
+            assert_eq!(clean(input), want, "{input:?}");
+        }
+        assert_eq!(
+            resolve(Path::new("/w"), Path::new("c/../d.yaml")),
+            PathBuf::from("/w/d.yaml")
+        );
+        assert_eq!(
+            resolve(Path::new("/w"), Path::new("/x/./y")),
+            PathBuf::from("/x/y")
+        );
     }
 }
