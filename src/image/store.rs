@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -1103,36 +1103,21 @@ fn remove_file_if_exists(path: &Path) -> Result<bool> {
     }
 }
 
-/// `remove_dir_all` that also gets through directories an unpacked layer made
-/// read-only (which stop a non-root user).
+/// Removes a layer tree with the unpacker's remover, which never follows
+/// symlinks and gets through directories a layer made read-only.
 fn remove_tree(path: &Path) -> Result<()> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err("reading", path)(e)),
-    };
-    if !meta.is_dir() {
-        return remove_file_if_exists(path).map(|_| ());
-    }
-    match fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(_) => {
-            make_writable(path);
-            fs::remove_dir_all(path).map_err(io_err("removing", path))
-        }
-    }
-}
-
-fn make_writable(dir: &Path) {
-    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                make_writable(&entry.path());
-            }
-        }
-    }
+    super::unpack::remove_tree(path).map_err(|e| match e {
+        super::unpack::UnpackError::Remove { path, source } => StoreError::Io {
+            action: "removing",
+            path,
+            source,
+        },
+        other => StoreError::Io {
+            action: "removing",
+            path: path.to_path_buf(),
+            source: io::Error::other(other.to_string()),
+        },
+    })
 }
 
 /// Bytes of regular files and symlinks under `dir`, hard links counted once.
@@ -1325,6 +1310,7 @@ impl Drop for LayerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::{Arc, Barrier};
 
     fn store() -> (tempfile::TempDir, ImageStore) {
