@@ -311,3 +311,88 @@ fn platform_selection_and_clear_errors() {
         invalid.stderr
     );
 }
+
+#[test]
+fn tag_push_login_and_pull_back_keep_the_digest() {
+    let Some(reg) = registry() else { return };
+    let auth_reg =
+        std::env::var("WHARF_TEST_REGISTRY_AUTH").unwrap_or_else(|_| "127.0.0.1:5001".into());
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-push")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let src = format!("{reg}/wharf-fixtures/busybox");
+    assert!(wharf(&root, &["pull", &src]).ok);
+    let original: serde_json::Value =
+        serde_json::from_str(&wharf(&root, &["image", "inspect", &src]).stdout).expect("json");
+
+    // Push under a new name to the plain registry, then pull into a fresh root.
+    let unique = format!("{reg}/wharf-test/pushed-{}:v1", std::process::id());
+    assert!(wharf(&root, &["tag", &src, &unique]).ok);
+    let pushed = wharf(&root, &["push", &unique]);
+    assert!(pushed.ok, "{}", pushed.stderr);
+    let digest = original[0]["manifest_digest"].as_str().expect("digest");
+    assert!(
+        pushed.stdout.contains(digest),
+        "push keeps the digest: {}",
+        pushed.stdout
+    );
+    let again = wharf(&root, &["push", &unique]);
+    assert!(
+        again.stderr.contains("already exists") && !again.stderr.contains(": pushed"),
+        "{}",
+        again.stderr
+    );
+    let root2 = tmp.path().join("root2");
+    let back = wharf(&root2, &["pull", &unique]);
+    assert!(back.ok, "{}", back.stderr);
+    let pulled: serde_json::Value =
+        serde_json::from_str(&wharf(&root2, &["image", "inspect", &unique]).stdout).expect("json");
+    assert_eq!(pulled[0]["manifest_digest"], original[0]["manifest_digest"]);
+
+    // The auth registry refuses anonymous pushes, accepts after login.
+    let private = format!("{auth_reg}/wharf-test/private-{}:v1", std::process::id());
+    assert!(wharf(&root, &["tag", &src, &private]).ok);
+    let denied = wharf(&root, &["push", &private]);
+    assert!(!denied.ok);
+    assert!(denied.stderr.contains("wharf login"), "{}", denied.stderr);
+    let wrong = wharf(
+        &root,
+        &["login", &auth_reg, "-u", "wharf", "--password", "nope"],
+    );
+    assert!(!wrong.ok, "a wrong password must not be stored");
+    let ok = wharf(
+        &root,
+        &[
+            "login",
+            &auth_reg,
+            "-u",
+            "wharf",
+            "--password",
+            "wharf-secret",
+        ],
+    );
+    assert!(ok.ok, "{}", ok.stderr);
+    assert!(root.join(".docker/config.json").is_file());
+    let allowed = wharf(&root, &["push", &private]);
+    assert!(allowed.ok, "{}", allowed.stderr);
+    assert!(wharf(&root, &["logout", &auth_reg])
+        .stdout
+        .contains("Removing login credentials"));
+    let denied_again = wharf(&root, &["push", &private]);
+    assert!(!denied_again.ok);
+
+    // Disk usage and prune: untag everything, prune frees it all.
+    let df = wharf(&root, &["system", "df"]);
+    assert!(df.ok && df.stdout.contains("Images"), "{}", df.stdout);
+    for name in [&src, &unique, &private] {
+        assert!(wharf(&root, &["rmi", name]).ok);
+    }
+    let pruned = wharf(&root, &["system", "prune", "--all"]);
+    assert!(pruned.ok, "{}", pruned.stderr);
+    let blobs = std::fs::read_dir(root.join("blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0);
+}

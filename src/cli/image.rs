@@ -341,3 +341,158 @@ mod tests {
         assert_eq!(human_size(117_000_000), "117MB");
     }
 }
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Image to name (name, id or digest)
+    pub source: String,
+    /// New name
+    pub target: String,
+}
+
+pub fn tag(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(global)?;
+    let target = Reference::parse(&args.target)
+        .with_context(|| format!("invalid image reference {:?}", args.target))?;
+    store
+        .tag(&target.to_string(), &store_name(&args.source))
+        .with_context(|| format!("tagging {}", args.source))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Image to push, by the name it should have in the registry
+    pub image: String,
+}
+
+pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<ExitCode> {
+    let target = Reference::parse(&args.image)
+        .with_context(|| format!("invalid image reference {:?}", args.image))?;
+    let store = open_store(global)?;
+    let client = registry_client()?;
+    let (digest, blobs) = runtime()?
+        .block_on(crate::image::push::push(
+            &client,
+            &store,
+            &store_name(&args.image),
+            &target,
+        ))
+        .with_context(|| format!("pushing {}", target.familiar()))?;
+    for b in blobs {
+        match b {
+            crate::image::push::BlobPush::Exists(d) => {
+                eprintln!("{}: layer already exists", &d.hex()[..12])
+            }
+            crate::image::push::BlobPush::Pushed(d) => eprintln!("{}: pushed", &d.hex()[..12]),
+        }
+    }
+    println!("{}: digest: {digest}", target.tag().unwrap_or("latest"));
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Registry host (default: Docker Hub)
+    pub server: Option<String>,
+    #[arg(short, long)]
+    pub username: String,
+    /// Read the password from standard input (recommended over --password)
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
+pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
+    let server = args.server.clone().unwrap_or_else(|| "docker.io".into());
+    let password = match (&args.password, args.password_stdin) {
+        (Some(p), false) => p.clone(),
+        (None, true) => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("reading the password from standard input")?;
+            s.trim_end_matches(['\n', '\r']).to_string()
+        }
+        _ => bail!("give the password with --password-stdin (or --password)"),
+    };
+    // Check the credentials against the registry before storing them.
+    let creds = crate::image::registry::Credentials::Basic {
+        username: args.username.clone(),
+        password: password.clone(),
+    };
+    let client = RegistryClient::new(ClientOptions {
+        credentials: Arc::new(move |_: &str| Some(creds.clone())),
+        ..ClientOptions::default()
+    })
+    .context("creating the registry client")?;
+    runtime()?
+        .block_on(client.ping(&server))
+        .with_context(|| format!("logging in to {server}"))?;
+    crate::image::auth::login(&server, &args.username, &password)
+        .context("storing the credentials")?;
+    println!("Login Succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logout(server: Option<&str>) -> anyhow::Result<ExitCode> {
+    let server = server.unwrap_or("docker.io");
+    if crate::image::auth::logout(server).context("removing the credentials")? {
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Show disk usage of images and layers
+    Df,
+    /// Remove unused images, layers and blobs
+    Prune {
+        /// Also remove images no container uses (not just untagged ones)
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+pub fn system(global: &GlobalArgs, cmd: &SystemCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(global)?;
+    match cmd {
+        SystemCommand::Df => {
+            let du = store.disk_usage().context("measuring disk usage")?;
+            println!(
+                "{:<10} {:>8} {:>8} {:>12}",
+                "TYPE", "TOTAL", "ACTIVE", "SIZE"
+            );
+            for (name, u) in [
+                ("Images", du.images),
+                ("Layers", du.layers),
+                ("Blobs", du.blobs),
+            ] {
+                println!(
+                    "{:<10} {:>8} {:>8} {:>12}",
+                    name,
+                    u.count,
+                    u.active,
+                    human_size(u.size)
+                );
+            }
+            println!("Reclaimable: {}", human_size(du.reclaimable));
+        }
+        SystemCommand::Prune { all } => {
+            let removed = store.prune(*all).context("pruning")?;
+            for d in &removed.deleted_images {
+                println!("Deleted Images: {d}");
+            }
+            println!(
+                "Deleted {} images, {} layers, {} blobs",
+                removed.deleted_images.len(),
+                removed.deleted_layers.len(),
+                removed.deleted_blobs.len()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

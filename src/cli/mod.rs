@@ -71,6 +71,17 @@ pub enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Give a stored image another name
+    Tag(image::TagArgs),
+    /// Push an image to its registry
+    Push(image::PushArgs),
+    /// Log in to a registry (stored in ~/.docker/config.json, as docker does)
+    Login(image::LoginArgs),
+    /// Log out from a registry
+    Logout { server: Option<String> },
+    /// Disk usage and cleanup
+    #[command(subcommand)]
+    System(image::SystemCommand),
 }
 
 impl GlobalArgs {
@@ -161,6 +172,11 @@ pub fn main() -> ExitCode {
         Command::Images(args) => image::images(&cli.global, args),
         Command::Rmi(args) => image::rmi(&cli.global, args),
         Command::Image(cmd) => image::image(&cli.global, cmd),
+        Command::Tag(args) => image::tag(&cli.global, args),
+        Command::Push(args) => image::push(&cli.global, args),
+        Command::Login(args) => image::login(args),
+        Command::Logout { server } => image::logout(server.as_deref()),
+        Command::System(cmd) => image::system(&cli.global, cmd),
     };
     match result {
         Ok(code) => code,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod digest;
 pub mod platform;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
