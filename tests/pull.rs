@@ -396,3 +396,73 @@ fn tag_push_login_and_pull_back_keep_the_digest() {
         .unwrap_or(0);
     assert_eq!(blobs, 0);
 }
+
+#[test]
+fn hostile_layers_fail_cleanly_and_write_nothing_outside_the_store() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-hostile")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let probe_outside = [
+        tmp.path().join("wharf-escape-probe"),
+        root.join("wharf-escape-probe"),
+        root.join("layers/wharf-escape-probe"),
+        PathBuf::from("/etc/wharf-escape-probe"),
+    ];
+    let shadow_before = std::fs::metadata("/etc/shadow").ok().map(|m| m.len());
+    for kind in [
+        "traversal",
+        "symlink",
+        "hardlink",
+        "whiteout",
+        "lying-diff-id",
+    ] {
+        let layout = tmp.path().join(format!("layout-{kind}"));
+        sh(Command::new("python3")
+            .arg(here.join("tests/data/hostile-image.py"))
+            .arg(&layout)
+            .arg(kind));
+        let name = format!(
+            "{reg}/wharf-test/hostile-{kind}-{}:latest",
+            std::process::id()
+        );
+        sh(Command::new("python3")
+            .arg(here.join("scripts/fixtures/oci-push.py"))
+            .arg(&layout)
+            .arg(&name));
+        let run = wharf(&root, &["pull", &name]);
+        assert!(!run.ok, "{kind}: hostile image was accepted");
+        assert!(
+            run.stderr.contains("layer sha256:") || run.stderr.contains("diff"),
+            "{kind}: {}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("panicked"), "{kind}: {}", run.stderr);
+        for p in &probe_outside {
+            assert!(!p.exists(), "{kind}: wrote {}", p.display());
+        }
+        // Nothing half-made stays: no layer, no image, no temp files.
+        let layers: Vec<_> = std::fs::read_dir(root.join("layers"))
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            layers.iter().all(|n| n == "by-diff-id"),
+            "{kind}: layers left: {layers:?}"
+        );
+        let tmp_left = std::fs::read_dir(root.join("tmp"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(tmp_left, 0, "{kind}: temp files left in the store");
+        assert!(wharf(&root, &["images", "-q"]).stdout.trim().is_empty());
+    }
+    assert_eq!(
+        std::fs::metadata("/etc/shadow").ok().map(|m| m.len()),
+        shadow_before
+    );
+    // The store is still usable afterwards.
+    let ok = wharf(&root, &["pull", &format!("{reg}/wharf-fixtures/busybox")]);
+    assert!(ok.ok, "{}", ok.stderr);
+}

@@ -158,7 +158,7 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
         refs.iter().map(|r| puller.pull(r, &opts, &progress)),
     ));
     let mut failed = false;
-    for (r, res) in refs.iter().zip(results) {
+    for res in results {
         match res {
             Ok(record) => {
                 if args.quiet {
@@ -166,10 +166,11 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Err(e) => {
+                // Pull errors already name the image.
                 if from_project && args.ignore_pull_failures {
-                    tracing::warn!("{}: {e}", r.familiar());
+                    tracing::warn!("{e}");
                 } else {
-                    eprintln!("{}: {e}", r.familiar());
+                    eprintln!("{e}");
                     failed = true;
                 }
             }
