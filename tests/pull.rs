@@ -466,3 +466,111 @@ fn hostile_layers_fail_cleanly_and_write_nothing_outside_the_store() {
     let ok = wharf(&root, &["pull", &format!("{reg}/wharf-fixtures/busybox")]);
     assert!(ok.ok, "{}", ok.stderr);
 }
+
+#[test]
+fn save_load_round_trip_keeps_digests_and_reads_legacy_docker_archives() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-save")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let busybox = format!("{reg}/wharf-fixtures/busybox");
+    let redis = format!("{reg}/wharf-fixtures/redis");
+    assert!(wharf(&root, &["pull", &busybox, &redis]).ok);
+    let inspect = |root: &Path, name: &str| -> serde_json::Value {
+        serde_json::from_str(&wharf(root, &["image", "inspect", name]).stdout).expect("inspect")
+    };
+    let archive = tmp.path().join("images.tar");
+    let saved = wharf(
+        &root,
+        &[
+            "save",
+            "-o",
+            archive.to_str().expect("utf8"),
+            &busybox,
+            &redis,
+        ],
+    );
+    assert!(saved.ok, "{}", saved.stderr);
+    // The archive is what docker save writes: OCI layout plus manifest.json.
+    let listing = sh(Command::new("tar").arg("-tf").arg(&archive));
+    for f in ["oci-layout", "index.json", "manifest.json"] {
+        assert!(
+            listing.lines().any(|l| l == f),
+            "{f} missing from {listing}"
+        );
+    }
+
+    let root2 = tmp.path().join("root2");
+    let loaded = wharf(&root2, &["load", "-i", archive.to_str().expect("utf8")]);
+    assert!(loaded.ok, "{}", loaded.stderr);
+    assert!(loaded.stdout.contains("Loaded image:"), "{}", loaded.stdout);
+    for name in [&busybox, &redis] {
+        assert_eq!(
+            inspect(&root2, name)[0]["manifest_digest"],
+            inspect(&root, name)[0]["manifest_digest"],
+            "{name}"
+        );
+        assert_eq!(
+            inspect(&root2, name)[0]["layers"],
+            inspect(&root, name)[0]["layers"]
+        );
+    }
+
+    // An old-style docker-archive: <id>.json config, <id>/layer.tar plain tars.
+    let legacy = tmp.path().join("legacy");
+    let fixture = fixtures().join("busybox");
+    let script = r#"
+import json, os, sys, gzip, hashlib, shutil, tarfile
+layout, out, name = sys.argv[1], sys.argv[2], sys.argv[3]
+blob = lambda d: os.path.join(layout, "blobs", "sha256", d.split(":")[1])
+index = json.load(open(os.path.join(layout, "index.json")))
+manifest = json.load(open(blob(index["manifests"][0]["digest"])))
+os.makedirs(out)
+cfg = manifest["config"]["digest"].split(":")[1]
+shutil.copy(blob(manifest["config"]["digest"]), os.path.join(out, cfg + ".json"))
+layers = []
+for l in manifest["layers"]:
+    data = open(blob(l["digest"]), "rb").read()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    d = hashlib.sha256(data).hexdigest()
+    os.makedirs(os.path.join(out, d))
+    open(os.path.join(out, d, "layer.tar"), "wb").write(data)
+    layers.append(d + "/layer.tar")
+json.dump([{"Config": cfg + ".json", "RepoTags": [name], "Layers": layers}], open(os.path.join(out, "manifest.json"), "w"))
+"#;
+    sh(Command::new("python3")
+        .args(["-c", script])
+        .arg(&fixture)
+        .arg(&legacy)
+        .arg("legacy/busybox:old"));
+    let legacy_tar = tmp.path().join("legacy.tar");
+    sh(Command::new("tar")
+        .arg("-cf")
+        .arg(&legacy_tar)
+        .arg("-C")
+        .arg(&legacy)
+        .arg("."));
+    let root3 = tmp.path().join("root3");
+    let loaded = wharf(&root3, &["load", "-i", legacy_tar.to_str().expect("utf8")]);
+    assert!(loaded.ok, "{}", loaded.stderr);
+    let old = inspect(&root3, "legacy/busybox:old");
+    // Same layer content, so the same diff ids as the pulled image.
+    let diff = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v[0]["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["diff_id"].clone())
+            .collect()
+    };
+    assert_eq!(diff(&old), diff(&inspect(&root, &busybox)));
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("tmp")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("wharf-load-"))
+        .collect();
+    assert!(leftovers.is_empty(), "load left its work dir behind");
+}

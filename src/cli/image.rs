@@ -497,3 +497,110 @@ pub fn system(global: &GlobalArgs, cmd: &SystemCommand) -> anyhow::Result<ExitCo
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Images to save
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Write to a file instead of standard output
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+pub fn save(global: &GlobalArgs, args: &SaveArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(global)?;
+    let mut images = Vec::new();
+    for name in &args.images {
+        let record = store
+            .resolve(&store_name(name))?
+            .ok_or_else(|| anyhow::anyhow!("no such image: {name}"))?;
+        let recorded = Reference::parse(name)
+            .ok()
+            .filter(|r| r.digest().is_none())
+            .map(|r| r.to_string());
+        images.push((recorded, record));
+    }
+    match &args.output {
+        Some(path) => {
+            // Written beside the target and renamed: no half archive on failure.
+            let tmp = path.with_extension("partial");
+            let file = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            let result =
+                crate::image::archive::save(&store, &images, std::io::BufWriter::new(file));
+            if let Err(e) = result {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e).context("saving images");
+            }
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                bail!("refusing to write an image archive to a terminal; use -o FILE or redirect");
+            }
+            crate::image::archive::save(&store, &images, std::io::stdout().lock())
+                .context("saving images")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from a file instead of standard input
+    #[arg(short, long)]
+    pub input: Option<std::path::PathBuf>,
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn load(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<ExitCode> {
+    use crate::image::archive;
+    use crate::image::pull::ImageSource;
+    let store = open_store(global)?;
+    let dir = std::env::temp_dir().join(format!("wharf-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let result = (|| -> anyhow::Result<()> {
+        match &args.input {
+            Some(p) => {
+                let f =
+                    std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+                archive::extract(std::io::BufReader::new(f), &dir)?;
+            }
+            None => archive::extract(std::io::stdin().lock(), &dir)?,
+        }
+        let images = archive::images_in(&dir)?;
+        if images.is_empty() {
+            bail!("the archive holds no image");
+        }
+        let puller = Puller::from_source(ImageSource::Layout(dir.clone()), store.clone());
+        let rt = runtime()?;
+        let progress = LineProgress { quiet: true };
+        for img in images {
+            // The layout is addressed by digest; the name is attached after.
+            let by_digest = Reference::parse(&format!("wharf.invalid/loaded@{}", img.manifest))
+                .context("internal reference")?;
+            let record =
+                rt.block_on(puller.pull(&by_digest, &PullOptions { platform: None }, &progress))?;
+            match &img.name {
+                Some(n) => {
+                    let r = Reference::parse(n)
+                        .with_context(|| format!("image name {n:?} in the archive"))?;
+                    store.tag(&r.to_string(), &record.manifest_digest.to_string())?;
+                    if !args.quiet {
+                        println!("Loaded image: {}", r.familiar());
+                    }
+                }
+                None => {
+                    if !args.quiet {
+                        println!("Loaded image ID: {}", record.manifest_digest);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })();
+    let _ = crate::image::unpack::remove_tree(&dir);
+    result.map(|()| ExitCode::SUCCESS)
+}

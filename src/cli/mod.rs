@@ -82,6 +82,10 @@ pub enum Command {
     /// Disk usage and cleanup
     #[command(subcommand)]
     System(image::SystemCommand),
+    /// Save images to a tar archive (OCI layout + docker manifest.json)
+    Save(image::SaveArgs),
+    /// Load images from a tar archive (docker save or OCI layout)
+    Load(image::LoadArgs),
 }
 
 impl GlobalArgs {
@@ -177,6 +181,8 @@ pub fn main() -> ExitCode {
         Command::Login(args) => image::login(args),
         Command::Logout { server } => image::logout(server.as_deref()),
         Command::System(cmd) => image::system(&cli.global, cmd),
+        Command::Save(args) => image::save(&cli.global, args),
+        Command::Load(args) => image::load(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! Images: references, registry client, content-addressed store, layer
 //! unpacking. Never imports `compose` or `plan` (see DESIGN.md).
 
+pub mod archive;
 pub mod auth;
 pub mod digest;
 pub mod platform;

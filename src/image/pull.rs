@@ -108,10 +108,96 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
 }
 
+/// Where images come from: a registry, or an OCI image layout on disk
+/// (what `wharf load` unpacks an archive into). Both are verified the same way.
+pub enum ImageSource {
+    Registry(RegistryClient),
+    Layout(std::path::PathBuf),
+}
+
+impl ImageSource {
+    fn layout_blob(dir: &std::path::Path, digest: &Digest) -> std::path::PathBuf {
+        dir.join("blobs")
+            .join(digest.algorithm().as_str())
+            .join(digest.hex())
+    }
+
+    async fn get_manifest(
+        &self,
+        registry: &str,
+        repo: &str,
+        reference: &str,
+    ) -> Result<registry::FetchedManifest, PullError> {
+        match self {
+            ImageSource::Registry(c) => Ok(c.get_manifest(registry, repo, reference).await?),
+            ImageSource::Layout(dir) => {
+                let invalid = |msg: String| PullError::Invalid {
+                    reference: reference.to_string(),
+                    what: "image layout",
+                    msg,
+                };
+                let digest: Digest = reference
+                    .parse()
+                    .map_err(|e: super::digest::DigestError| invalid(e.to_string()))?;
+                let path = Self::layout_blob(dir, &digest);
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                digest
+                    .verify(&Digest::of(digest.algorithm(), &bytes))
+                    .map_err(|e| invalid(e.to_string()))?;
+                let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v.get("mediaType")?.as_str().map(str::to_string))
+                    .unwrap_or_else(|| registry::MEDIA_OCI_MANIFEST.to_string());
+                Ok(registry::FetchedManifest {
+                    digest,
+                    media_type,
+                    bytes,
+                })
+            }
+        }
+    }
+
+    async fn fetch_blob(
+        &self,
+        registry: &str,
+        repo: &str,
+        digest: &Digest,
+        sink: &mut BlobSink,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), PullError> {
+        match self {
+            ImageSource::Registry(c) => {
+                c.fetch_blob(registry, repo, digest, sink, progress).await?;
+            }
+            ImageSource::Layout(dir) => {
+                let path = Self::layout_blob(dir, digest);
+                let mut file =
+                    tokio::fs::File::open(&path)
+                        .await
+                        .map_err(|e| PullError::Invalid {
+                            reference: digest.to_string(),
+                            what: "image layout",
+                            msg: format!("{}: {e}", path.display()),
+                        })?;
+                let n = tokio::io::copy(&mut file, sink)
+                    .await
+                    .map_err(|e| PullError::Invalid {
+                        reference: digest.to_string(),
+                        what: "image layout",
+                        msg: format!("{}: {e}", path.display()),
+                    })?;
+                progress(n);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Pulls into one store; share one `Puller` between concurrent pulls so
 /// that common layers are fetched once.
 pub struct Puller {
-    client: RegistryClient,
+    client: ImageSource,
     store: Arc<ImageStore>,
     /// Layers being fetched now, by diff id: later pulls wait for the first.
     in_flight: Mutex<HashMap<Digest, Arc<OnceCell<u64>>>>,
@@ -143,6 +229,10 @@ impl tokio::io::AsyncWrite for BlobSink {
 
 impl Puller {
     pub fn new(client: RegistryClient, store: Arc<ImageStore>) -> Self {
+        Self::from_source(ImageSource::Registry(client), store)
+    }
+
+    pub fn from_source(client: ImageSource, store: Arc<ImageStore>) -> Self {
         Puller {
             client,
             store,
@@ -305,7 +395,13 @@ impl Puller {
             } else {
                 Vec::new()
             },
-            repo_digests: vec![format!("{}@{}", reference.name(), fetched.digest)],
+            // Only a registry gives the image a `name@digest` to pull again by.
+            repo_digests: match self.client {
+                ImageSource::Registry(_) => {
+                    vec![format!("{}@{}", reference.name(), fetched.digest)]
+                }
+                ImageSource::Layout(_) => Vec::new(),
+            },
             manifest_digest: fetched.digest.clone(),
             manifest_media_type: fetched.media_type.clone(),
             index_digest,

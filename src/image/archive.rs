@@ -1,0 +1,244 @@
+//! `save` / `load`: image archives in the format `docker save` writes since
+//! Docker 25 — an OCI image layout (`oci-layout`, `index.json`, `blobs/`) that
+//! also carries the legacy `manifest.json`, so both `docker load` and OCI
+//! tools read it. Loading accepts that, a plain OCI layout tarball, and the
+//! older docker-archive (`manifest.json` with uncompressed layer tars).
+//!
+//! Blobs are written exactly as stored, so a saved image keeps its digest.
+
+use super::digest::{Algorithm, Digest, DigestReader};
+use super::store::{ImageRecord, ImageStore, StoreError};
+use super::unpack::{self, UnpackError, UnpackOptions};
+use serde_json::json;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the archive: {0}")]
+    Write(io::Error),
+    #[error("reading the archive: {0}")]
+    Extract(#[from] Box<UnpackError>),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("invalid image archive: {0}")]
+    Invalid(String),
+}
+
+const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// The annotation Docker and containerd put the full image name in.
+const NAME_ANNOTATION: &str = "io.containerd.image.name";
+const REF_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> ArchiveError + '_ {
+    move |source| ArchiveError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn blob_name(d: &Digest) -> String {
+    format!("blobs/{}/{}", d.algorithm().as_str(), d.hex())
+}
+
+fn append(
+    tar: &mut tar::Builder<impl Write>,
+    name: &str,
+    size: u64,
+    data: impl Read,
+) -> Result<(), ArchiveError> {
+    let mut h = tar::Header::new_ustar();
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    tar.append_data(&mut h, name, data)
+        .map_err(ArchiveError::Write)
+}
+
+/// Writes `images` (each with the name to record, if any) to `out`.
+pub fn save(
+    store: &ImageStore,
+    images: &[(Option<String>, ImageRecord)],
+    out: impl Write,
+) -> Result<(), ArchiveError> {
+    let mut tar = tar::Builder::new(out);
+    let layout = br#"{"imageLayoutVersion":"1.0.0"}"#;
+    append(&mut tar, "oci-layout", layout.len() as u64, &layout[..])?;
+    let mut written: Vec<Digest> = Vec::new();
+    let mut index = Vec::new();
+    let mut legacy = Vec::new();
+    for (name, record) in images {
+        let blobs = [&record.manifest_digest, &record.config_digest]
+            .into_iter()
+            .chain(record.layers.iter().map(|l| &l.blob_digest));
+        for d in blobs {
+            if written.contains(d) {
+                continue;
+            }
+            let size = store.blob_size(d)?;
+            append(&mut tar, &blob_name(d), size, store.open_blob(d)?)?;
+            written.push(d.clone());
+        }
+        let mut desc = json!({
+            "mediaType": record.manifest_media_type,
+            "digest": record.manifest_digest.to_string(),
+            "size": store.blob_size(&record.manifest_digest)?,
+        });
+        if let Some(n) = name {
+            let tag = n.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest");
+            desc["annotations"] = json!({ NAME_ANNOTATION: n, REF_ANNOTATION: tag });
+        }
+        index.push(desc);
+        legacy.push(json!({
+            "Config": blob_name(&record.config_digest),
+            "RepoTags": name.iter().collect::<Vec<_>>(),
+            "Layers": record.layers.iter().map(|l| blob_name(&l.blob_digest)).collect::<Vec<_>>(),
+        }));
+    }
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": INDEX_MEDIA_TYPE,
+        "manifests": index,
+    }))
+    .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    append(&mut tar, "index.json", index.len() as u64, &index[..])?;
+    let legacy = serde_json::to_vec(&legacy).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    append(&mut tar, "manifest.json", legacy.len() as u64, &legacy[..])?;
+    tar.into_inner()
+        .map_err(ArchiveError::Write)?
+        .flush()
+        .map_err(ArchiveError::Write)
+}
+
+/// An image found in an extracted archive: the name it carried, and its
+/// manifest digest within the layout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchivedImage {
+    pub name: Option<String>,
+    pub manifest: Digest,
+}
+
+/// Extracts an archive into `dest` (an empty directory) with the layer
+/// unpacker, so a hostile archive cannot write outside it.
+pub fn extract(archive: impl Read, dest: &Path) -> Result<(), ArchiveError> {
+    let opts = UnpackOptions {
+        allow_devices: false,
+        preserve_owners: false,
+    };
+    unpack::unpack_layer(archive, dest, &opts).map_err(Box::new)?;
+    Ok(())
+}
+
+fn file_digest(path: &Path) -> Result<(Digest, u64), ArchiveError> {
+    let f = std::fs::File::open(path).map_err(io_at(path))?;
+    let mut r = DigestReader::new(f, Algorithm::Sha256);
+    io::copy(&mut r, &mut io::sink()).map_err(io_at(path))?;
+    Ok(r.finish())
+}
+
+/// Files inside the archive are named relative to its root, never outside.
+fn inside(dir: &Path, name: &str) -> Result<PathBuf, ArchiveError> {
+    if name.split('/').any(|c| c == "..") || name.starts_with('/') {
+        return Err(ArchiveError::Invalid(format!(
+            "path {name:?} leaves the archive"
+        )));
+    }
+    Ok(dir.join(name))
+}
+
+fn write_blob(dir: &Path, bytes: &[u8]) -> Result<(Digest, u64), ArchiveError> {
+    let d = Digest::sha256_of(bytes);
+    let path = dir.join(blob_name(&d));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io_at(parent))?;
+    }
+    std::fs::write(&path, bytes).map_err(io_at(&path))?;
+    Ok((d, bytes.len() as u64))
+}
+
+/// The images of an extracted archive. A legacy docker-archive (no
+/// `index.json`) is turned into an OCI layout in place first.
+pub fn images_in(dir: &Path) -> Result<Vec<ArchivedImage>, ArchiveError> {
+    let index_path = dir.join("index.json");
+    if index_path.is_file() {
+        let text = std::fs::read(&index_path).map_err(io_at(&index_path))?;
+        let index: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| ArchiveError::Invalid(format!("index.json: {e}")))?;
+        let mut out = Vec::new();
+        for m in index["manifests"].as_array().into_iter().flatten() {
+            let manifest: Digest =
+                m["digest"].as_str().unwrap_or_default().parse().map_err(
+                    |e: super::digest::DigestError| ArchiveError::Invalid(e.to_string()),
+                )?;
+            let ann = &m["annotations"];
+            let name = ann[NAME_ANNOTATION]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| {
+                    ann[REF_ANNOTATION]
+                        .as_str()
+                        .filter(|r| r.contains('/'))
+                        .map(str::to_string)
+                });
+            out.push(ArchivedImage { name, manifest });
+        }
+        return Ok(out);
+    }
+    let legacy_path = dir.join("manifest.json");
+    let text = std::fs::read(&legacy_path)
+        .map_err(|_| ArchiveError::Invalid("neither index.json nor manifest.json found".into()))?;
+    let legacy: serde_json::Value = serde_json::from_slice(&text)
+        .map_err(|e| ArchiveError::Invalid(format!("manifest.json: {e}")))?;
+    let mut out = Vec::new();
+    for entry in legacy.as_array().into_iter().flatten() {
+        let config_path = inside(dir, entry["Config"].as_str().unwrap_or_default())?;
+        let config = std::fs::read(&config_path).map_err(io_at(&config_path))?;
+        let (config_digest, config_size) = write_blob(dir, &config)?;
+        let mut layers = Vec::new();
+        for l in entry["Layers"].as_array().into_iter().flatten() {
+            let path = inside(dir, l.as_str().unwrap_or_default())?;
+            let (digest, size) = file_digest(&path)?;
+            let target = dir.join(blob_name(&digest));
+            if target != path {
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_at(parent))?;
+                }
+                std::fs::copy(&path, &target).map_err(io_at(&path))?;
+            }
+            // Old archives hold plain tars; newer ones may hold gzip.
+            let mut magic = [0u8; 2];
+            let gz = std::fs::File::open(&path)
+                .and_then(|mut f| f.read_exact(&mut magic))
+                .is_ok()
+                && magic == [0x1f, 0x8b];
+            layers.push(json!({
+                "mediaType": if gz { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" },
+                "digest": digest.to_string(),
+                "size": size,
+            }));
+        }
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest.to_string(),
+                "size": config_size,
+            },
+            "layers": layers,
+        }))
+        .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        let (manifest, _) = write_blob(dir, &manifest)?;
+        let name = entry["RepoTags"]
+            .as_array()
+            .and_then(|t| t.first())
+            .and_then(|t| t.as_str())
+            .map(str::to_string);
+        out.push(ArchivedImage { name, manifest });
+    }
+    Ok(out)
+}
