@@ -172,21 +172,13 @@ impl ImageSource {
             }
             ImageSource::Layout(dir) => {
                 let path = Self::layout_blob(dir, digest);
-                let mut file =
-                    tokio::fs::File::open(&path)
-                        .await
-                        .map_err(|e| PullError::Invalid {
-                            reference: digest.to_string(),
-                            what: "image layout",
-                            msg: format!("{}: {e}", path.display()),
-                        })?;
-                let n = tokio::io::copy(&mut file, sink)
-                    .await
-                    .map_err(|e| PullError::Invalid {
-                        reference: digest.to_string(),
-                        what: "image layout",
-                        msg: format!("{}: {e}", path.display()),
-                    })?;
+                let unreadable = |e: std::io::Error| PullError::Invalid {
+                    reference: digest.to_string(),
+                    what: "image layout",
+                    msg: format!("{}: {e}", path.display()),
+                };
+                let mut file = tokio::fs::File::open(&path).await.map_err(unreadable)?;
+                let n = tokio::io::copy(&mut file, sink).await.map_err(unreadable)?;
                 progress(n);
             }
         }
