@@ -248,6 +248,26 @@ fn concurrent_pulls_share_layers_and_rmi_removes_only_what_is_unused() {
     let rows: serde_json::Value = serde_json::from_str(&listed.stdout).expect("images JSON");
     assert_eq!(rows.as_array().map(Vec::len), Some(2));
 
+    // History lists the build steps newest first, with the layer sizes.
+    let hist = wharf(&root, &["image", "history", &redis]);
+    assert!(hist.ok, "{}", hist.stderr);
+    let rows: Vec<&str> = hist.stdout.lines().skip(1).collect();
+    assert!(
+        rows.first().is_some_and(|r| r.contains("CMD")),
+        "{}",
+        hist.stdout
+    );
+    assert!(
+        rows.last()
+            .is_some_and(|r| r.contains("mmdebstrap") && r.ends_with("MB")),
+        "{}",
+        hist.stdout
+    );
+    // Prune without --all keeps tagged images.
+    assert!(wharf(&root, &["image", "prune"])
+        .stdout
+        .contains("Deleted 0 images"));
+
     let rm = wharf(&root, &["rmi", &redis]);
     assert!(rm.ok, "{}", rm.stderr);
     assert!(rm.stdout.contains("Untagged:"), "{}", rm.stdout);

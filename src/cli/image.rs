@@ -56,6 +56,18 @@ pub struct RmiArgs {
 pub enum ImageCommand {
     /// Show the stored record of one or more images as JSON
     Inspect { images: Vec<String> },
+    /// Show how an image was built, layer by layer (from its config)
+    History {
+        image: String,
+        /// Show full commands
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Remove untagged images (with --all: every image no container uses)
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
 }
 
 fn open_store(global: &GlobalArgs) -> anyhow::Result<Arc<ImageStore>> {
@@ -328,7 +340,42 @@ pub fn image(global: &GlobalArgs, cmd: &ImageCommand) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::SUCCESS)
         }
+        ImageCommand::History { image, no_trunc } => history(global, image, *no_trunc),
+        ImageCommand::Prune { all } => system(global, &SystemCommand::Prune { all: *all }),
     }
+}
+
+/// `docker history`: the config's history, newest first, with layer sizes
+/// for the entries that made a layer.
+fn history(global: &GlobalArgs, image: &str, no_trunc: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(global)?;
+    let record = store
+        .resolve(&store_name(image))?
+        .ok_or_else(|| anyhow::anyhow!("no such image: {image}"))?;
+    let config: oci_spec::image::ImageConfiguration =
+        serde_json::from_slice(&store.read_blob(&record.config_digest, true)?)
+            .context("reading the image config")?;
+    let mut sizes = record.layers.iter().map(|l| l.size);
+    let mut rows = Vec::new();
+    for h in config.history().as_deref().unwrap_or_default() {
+        let size = if h.empty_layer().unwrap_or(false) {
+            0
+        } else {
+            sizes.next().unwrap_or(0)
+        };
+        let created_by = h.created_by().clone().unwrap_or_default();
+        let shown = if no_trunc || created_by.chars().count() <= 45 {
+            created_by
+        } else {
+            created_by.chars().take(44).collect::<String>() + "…"
+        };
+        rows.push((h.created().clone().unwrap_or_default(), shown, size));
+    }
+    println!("{:<22} {:<46} {:>10}", "CREATED", "CREATED BY", "SIZE");
+    for (created, by, size) in rows.into_iter().rev() {
+        println!("{:<22} {:<46} {:>10}", created, by, human_size(size));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
