@@ -197,9 +197,20 @@ pub struct Puller {
     pulls: std::sync::atomic::AtomicU64,
 }
 
-/// `AsyncWrite` over the store's synchronous blob writer: writes go to a
-/// local file, which does not block long enough to matter.
-struct BlobSink(super::store::BlobWriter);
+/// `AsyncWrite` over the store's synchronous blob writer, optionally
+/// copying every byte into a pipe that an unpacker reads at the same time
+/// (decompression runs while the download goes on). Writes go to a local
+/// file and a pipe drained by another thread, which do not block for long.
+struct BlobSink {
+    blob: super::store::BlobWriter,
+    tee: Option<std::io::PipeWriter>,
+}
+
+impl BlobSink {
+    fn new(blob: super::store::BlobWriter) -> Self {
+        BlobSink { blob, tee: None }
+    }
+}
 
 impl tokio::io::AsyncWrite for BlobSink {
     fn poll_write(
@@ -207,11 +218,22 @@ impl tokio::io::AsyncWrite for BlobSink {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Poll::Ready(std::io::Write::write(&mut self.0, buf))
+        let n = match std::io::Write::write(&mut self.blob, buf) {
+            Ok(n) => n,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        if let Some(pipe) = self.tee.as_mut() {
+            // The unpacker stopped reading (it failed, or the tar ended):
+            // keep storing the blob; its error is reported on join.
+            if std::io::Write::write_all(pipe, &buf[..n]).is_err() {
+                self.tee = None;
+            }
+        }
+        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(std::io::Write::flush(&mut self.0))
+        Poll::Ready(std::io::Write::flush(&mut self.blob))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -434,11 +456,11 @@ impl Puller {
         self.store
             .retain_blobs(holder, std::slice::from_ref(digest))?;
         if !self.store.has_blob(digest) {
-            let mut sink = BlobSink(self.store.blob_writer(digest)?);
+            let mut sink = BlobSink::new(self.store.blob_writer(digest)?);
             self.client
                 .fetch_blob(registry, repo, digest, &mut sink, &|_| {})
                 .await?;
-            sink.0.commit()?;
+            sink.blob.commit()?;
         }
         Ok(self.store.read_blob(digest, false)?)
     }
@@ -473,32 +495,22 @@ impl Puller {
         };
         let unpacked = cell
             .get_or_try_init(|| async {
-                if !self.store.has_blob(blob) {
-                    let mut sink = BlobSink(self.store.blob_writer(blob)?);
-                    let report = |done: u64| {
-                        progress.event(PullEvent::Downloading {
-                            digest: blob.clone(),
-                            done,
-                            total: size,
-                        })
-                    };
-                    self.client
-                        .fetch_blob(registry, repo, blob, &mut sink, &report)
-                        .await?;
-                    sink.0.commit()?;
-                }
-                progress.event(PullEvent::Downloaded {
-                    digest: blob.clone(),
-                });
-                let store = self.store.clone();
-                let (blob_owned, media, diff) =
-                    (blob.clone(), media_type.to_string(), diff_id.clone());
-                let reference = name.to_string();
-                let size = tokio::task::spawn_blocking(move || {
-                    unpack_into_store(&store, &reference, &blob_owned, &media, &diff)
-                })
-                .await
-                .map_err(|e| PullError::Join(e.to_string()))??;
+                let size = if self.store.has_blob(blob) {
+                    let store = self.store.clone();
+                    let (blob_owned, media, diff) =
+                        (blob.clone(), media_type.to_string(), diff_id.clone());
+                    let reference = name.to_string();
+                    tokio::task::spawn_blocking(move || {
+                        unpack_into_store(&store, &reference, &blob_owned, &media, &diff)
+                    })
+                    .await
+                    .map_err(|e| PullError::Join(e.to_string()))??
+                } else {
+                    self.download_and_unpack(
+                        name, registry, repo, blob, media_type, size, diff_id, progress,
+                    )
+                    .await?
+                };
                 progress.event(PullEvent::Extracted {
                     digest: blob.clone(),
                 });
@@ -507,6 +519,78 @@ impl Puller {
             .await?;
         Ok(*unpacked)
     }
+
+    /// Downloads a layer blob into the store while a blocking task unpacks
+    /// the same bytes as they arrive; the layer is committed only once both
+    /// the blob digest and the diff id check out.
+    #[allow(clippy::too_many_arguments)]
+    async fn download_and_unpack(
+        &self,
+        name: &str,
+        registry: &str,
+        repo: &str,
+        blob: &Digest,
+        media_type: &str,
+        size: u64,
+        diff_id: &Digest,
+        progress: &dyn PullProgress,
+    ) -> Result<u64, PullError> {
+        let (reader, writer) = std::io::pipe().map_err(|e| PullError::Join(e.to_string()))?;
+        let store = self.store.clone();
+        let (blob_owned, media, diff) = (blob.clone(), media_type.to_string(), diff_id.clone());
+        let reference = name.to_string();
+        let unpacker = tokio::task::spawn_blocking(move || {
+            unpack_stream(&store, &reference, &blob_owned, &media, &diff, reader)
+        });
+        let mut sink = BlobSink {
+            blob: self.store.blob_writer(blob)?,
+            tee: Some(writer),
+        };
+        let report = |done: u64| {
+            progress.event(PullEvent::Downloading {
+                digest: blob.clone(),
+                done,
+                total: size,
+            })
+        };
+        let fetched = self
+            .client
+            .fetch_blob(registry, repo, blob, &mut sink, &report)
+            .await;
+        let BlobSink { blob: writer, tee } = sink;
+        // End of stream for the unpacker, whatever happened to the download.
+        drop(tee);
+        let unpacked = unpacker.await.map_err(|e| PullError::Join(e.to_string()))?;
+        fetched?;
+        writer.commit()?;
+        progress.event(PullEvent::Downloaded {
+            digest: blob.clone(),
+        });
+        let (builder, actual) = unpacked?;
+        commit_checked(builder, actual, name, blob, diff_id)
+    }
+}
+
+/// Unpacks a layer from a stream into a new, not yet committed, layer.
+fn unpack_stream(
+    store: &ImageStore,
+    reference: &str,
+    blob: &Digest,
+    media_type: &str,
+    diff_id: &Digest,
+    stream: impl std::io::Read,
+) -> Result<(super::store::LayerBuilder, Digest), PullError> {
+    let unpack_err = |source| PullError::Unpack {
+        reference: reference.to_string(),
+        digest: blob.clone(),
+        source: Box::new(source),
+    };
+    let tar =
+        unpack::decompress(media_type, std::io::BufReader::new(stream)).map_err(unpack_err)?;
+    let builder = store.begin_layer(diff_id)?;
+    let stats = unpack::unpack_layer(tar, &builder.path(), &UnpackOptions::default())
+        .map_err(unpack_err)?;
+    Ok((builder, stats.diff_id))
 }
 
 /// Unpacks a stored blob into a new layer, checking its diff id.
@@ -517,22 +601,25 @@ fn unpack_into_store(
     media_type: &str,
     diff_id: &Digest,
 ) -> Result<u64, PullError> {
-    let unpack_err = |source| PullError::Unpack {
-        reference: reference.to_string(),
-        digest: blob.clone(),
-        source: Box::new(source),
-    };
-    let file = std::io::BufReader::new(store.open_blob(blob)?);
-    let tar = unpack::decompress(media_type, file).map_err(unpack_err)?;
-    let builder = store.begin_layer(diff_id)?;
-    let stats = unpack::unpack_layer(tar, &builder.path(), &UnpackOptions::default())
-        .map_err(unpack_err)?;
-    if &stats.diff_id != diff_id {
+    let file = store.open_blob(blob)?;
+    let (builder, actual) = unpack_stream(store, reference, blob, media_type, diff_id, file)?;
+    commit_checked(builder, actual, reference, blob, diff_id)
+}
+
+/// Commits an unpacked layer if it is the one the image config names.
+fn commit_checked(
+    builder: super::store::LayerBuilder,
+    actual: Digest,
+    reference: &str,
+    blob: &Digest,
+    diff_id: &Digest,
+) -> Result<u64, PullError> {
+    if &actual != diff_id {
         return Err(PullError::DiffIdMismatch {
             reference: reference.to_string(),
             digest: blob.clone(),
             expected: diff_id.clone(),
-            actual: stats.diff_id,
+            actual,
         });
     }
     Ok(builder.commit()?.size)
