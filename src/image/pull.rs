@@ -241,6 +241,20 @@ impl tokio::io::AsyncWrite for BlobSink {
     }
 }
 
+/// One layer of an image being pulled.
+#[derive(Clone, Copy)]
+struct LayerJob<'a> {
+    /// The image reference, for messages.
+    reference: &'a str,
+    registry: &'a str,
+    repo: &'a str,
+    blob: &'a Digest,
+    media_type: &'a str,
+    /// Compressed size from the manifest.
+    size: u64,
+    diff_id: &'a Digest,
+}
+
 impl Puller {
     pub fn new(client: RegistryClient, store: Arc<ImageStore>) -> Self {
         Self::from_source(ImageSource::Registry(client), store)
@@ -377,19 +391,16 @@ impl Puller {
             let media_type = layer.media_type().to_string();
             let size = layer.size();
             jobs.push(async move {
-                let unpacked = self
-                    .ensure_layer(
-                        holder,
-                        name_ref,
-                        registry,
-                        repo,
-                        &blob,
-                        &media_type,
-                        size,
-                        &diff_id,
-                        progress,
-                    )
-                    .await?;
+                let job = LayerJob {
+                    reference: name_ref,
+                    registry,
+                    repo,
+                    blob: &blob,
+                    media_type: &media_type,
+                    size,
+                    diff_id: &diff_id,
+                };
+                let unpacked = self.ensure_layer(holder, &job, progress).await?;
                 Ok::<LayerRecord, PullError>(LayerRecord {
                     blob_digest: blob,
                     media_type,
@@ -466,19 +477,13 @@ impl Puller {
     }
 
     /// Makes sure the layer `diff_id` is unpacked in the store; returns its size.
-    #[allow(clippy::too_many_arguments)]
     async fn ensure_layer(
         &self,
         holder: &str,
-        name: &str,
-        registry: &str,
-        repo: &str,
-        blob: &Digest,
-        media_type: &str,
-        size: u64,
-        diff_id: &Digest,
+        job: &LayerJob<'_>,
         progress: &dyn PullProgress,
     ) -> Result<u64, PullError> {
+        let (blob, diff_id) = (job.blob, job.diff_id);
         self.store
             .retain_layers(holder, std::slice::from_ref(diff_id))?;
         self.store
@@ -498,18 +503,15 @@ impl Puller {
                 let size = if self.store.has_blob(blob) {
                     let store = self.store.clone();
                     let (blob_owned, media, diff) =
-                        (blob.clone(), media_type.to_string(), diff_id.clone());
-                    let reference = name.to_string();
+                        (blob.clone(), job.media_type.to_string(), diff_id.clone());
+                    let reference = job.reference.to_string();
                     tokio::task::spawn_blocking(move || {
                         unpack_into_store(&store, &reference, &blob_owned, &media, &diff)
                     })
                     .await
                     .map_err(|e| PullError::Join(e.to_string()))??
                 } else {
-                    self.download_and_unpack(
-                        name, registry, repo, blob, media_type, size, diff_id, progress,
-                    )
-                    .await?
+                    self.download_and_unpack(job, progress).await?
                 };
                 progress.event(PullEvent::Extracted {
                     digest: blob.clone(),
@@ -523,18 +525,20 @@ impl Puller {
     /// Downloads a layer blob into the store while a blocking task unpacks
     /// the same bytes as they arrive; the layer is committed only once both
     /// the blob digest and the diff id check out.
-    #[allow(clippy::too_many_arguments)]
     async fn download_and_unpack(
         &self,
-        name: &str,
-        registry: &str,
-        repo: &str,
-        blob: &Digest,
-        media_type: &str,
-        size: u64,
-        diff_id: &Digest,
+        job: &LayerJob<'_>,
         progress: &dyn PullProgress,
     ) -> Result<u64, PullError> {
+        let LayerJob {
+            reference: name,
+            registry,
+            repo,
+            blob,
+            media_type,
+            size,
+            diff_id,
+        } = *job;
         let (reader, writer) = std::io::pipe().map_err(|e| PullError::Join(e.to_string()))?;
         let store = self.store.clone();
         let (blob_owned, media, diff) = (blob.clone(), media_type.to_string(), diff_id.clone());
