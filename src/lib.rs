@@ -7,3 +7,4 @@ pub mod cli;
 pub mod compose;
 pub mod image;
 pub mod plan;
+pub mod runtime;

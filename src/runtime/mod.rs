@@ -1,0 +1,14 @@
+//! The container runtime: a [`spec::ContainerSpec`] plus an image become an
+//! OCI bundle (an overlayfs rootfs and a `config.json`), which an OCI runtime
+//! runs: the built-in one (libcontainer, in a single-threaded re-exec of
+//! wharf) or an installed `crun`/`runc`, driven through the same CLI.
+
+pub mod bundle;
+pub mod etc;
+pub mod init;
+pub mod native;
+pub mod oci_cli;
+pub mod rootfs;
+pub mod seccomp;
+pub mod spec;
+pub mod user;

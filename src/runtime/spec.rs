@@ -1,0 +1,187 @@
+//! What a container should be, in runtime terms. `plan` turns a compose
+//! service into a [`ContainerSpec`]; the CLI's `wharf run` builds one from
+//! flags. Nothing here knows about YAML or compose; [`super::bundle`] turns
+//! a spec plus the image's config into an OCI `config.json`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A container as the user asked for it. Every `Option` left `None` means
+/// "what the image (or Docker's default) says".
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerSpec {
+    /// Container name (`demo-web-1`); also the default hostname's fallback.
+    pub name: String,
+    /// The image reference as given (`redis`, `localhost:5000/x:1`).
+    pub image: String,
+    /// `entrypoint:`; `Some(vec![])` clears the image's entrypoint. Setting
+    /// it also drops the image's Cmd unless `command` is given (Docker's rule).
+    pub entrypoint: Option<Vec<String>>,
+    /// `command:`; `Some(vec![])` clears the image's Cmd.
+    pub command: Option<Vec<String>>,
+    /// `KEY=VALUE` entries that override the image's Env, in order.
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    /// `uid`, `uid:gid`, `name`, `name:group`.
+    pub user: Option<String>,
+    /// Supplementary groups (names resolved through the image's /etc/group, or numbers).
+    pub group_add: Vec<String>,
+    /// Defaults to the first 12 hex digits of the container id, as Docker does.
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub tty: bool,
+    pub stdin_open: bool,
+    /// Run wharf's minimal init as PID 1 (`init: true`).
+    pub init: bool,
+    pub read_only: bool,
+    pub privileged: bool,
+    /// Capability names as Docker accepts them: `NET_ADMIN`, `CAP_NET_ADMIN`, `ALL`.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// `no-new-privileges[:true]`, `seccomp=unconfined`, `seccomp=/path.json`,
+    /// `label=…` and `apparmor=…` (accepted, ignored).
+    pub security_opt: Vec<String>,
+    pub devices: Vec<DeviceMapping>,
+    /// Device cgroup rules (`c 1:3 mr`).
+    pub device_cgroup_rules: Vec<String>,
+    pub sysctls: BTreeMap<String, String>,
+    /// `nofile` → (soft, hard).
+    pub ulimits: BTreeMap<String, (i64, i64)>,
+    pub oom_score_adj: Option<i32>,
+    /// Bytes; Docker's default is 64 MiB.
+    pub shm_size: Option<u64>,
+    /// Stop signal name or number; the image's StopSignal otherwise, else SIGTERM.
+    pub stop_signal: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub mounts: Vec<MountSpec>,
+    pub resources: Resources,
+    pub namespaces: Namespaces,
+    /// Extra `/etc/hosts` lines: (hostname, address).
+    pub extra_hosts: Vec<(String, String)>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_opt: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceMapping {
+    pub host_path: PathBuf,
+    pub container_path: PathBuf,
+    /// Some of `r`, `w`, `m`; Docker's default is `rwm`.
+    pub permissions: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum MountSpec {
+    /// A host path bound into the container.
+    Bind {
+        source: PathBuf,
+        target: String,
+        #[serde(default)]
+        read_only: bool,
+        /// `rprivate` (Docker's default), `private`, `rshared`, `shared`, `rslave`, `slave`.
+        #[serde(default)]
+        propagation: Option<String>,
+        /// `create_host_path`: make a missing source as a directory (compose's default for short syntax).
+        #[serde(default)]
+        create_host_path: bool,
+    },
+    /// A named (or anonymous) volume; `source` is its `_data` directory on
+    /// the host, already created by the volume layer.
+    Volume {
+        name: String,
+        source: PathBuf,
+        target: String,
+        #[serde(default)]
+        read_only: bool,
+        /// Do not seed an empty volume from the image's content at `target`.
+        #[serde(default)]
+        nocopy: bool,
+        /// Subpath inside the volume.
+        #[serde(default)]
+        subpath: Option<String>,
+    },
+    Tmpfs {
+        target: String,
+        /// Bytes; None = the kernel's default (half of RAM).
+        #[serde(default)]
+        size: Option<u64>,
+        /// Octal mode, Docker's default 1777.
+        #[serde(default)]
+        mode: Option<u32>,
+        #[serde(default)]
+        read_only: bool,
+    },
+}
+
+impl MountSpec {
+    pub fn target(&self) -> &str {
+        match self {
+            MountSpec::Bind { target, .. }
+            | MountSpec::Volume { target, .. }
+            | MountSpec::Tmpfs { target, .. } => target,
+        }
+    }
+}
+
+/// Resource limits in the units cgroups take. `None` = unlimited / default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Resources {
+    /// Bytes (`mem_limit`, `deploy.resources.limits.memory`).
+    pub memory: Option<i64>,
+    /// Memory + swap in bytes (`memswap_limit`); -1 = unlimited swap.
+    pub memory_swap: Option<i64>,
+    /// Soft limit in bytes (`mem_reservation`).
+    pub memory_reservation: Option<i64>,
+    pub memory_swappiness: Option<u64>,
+    pub oom_kill_disable: bool,
+    /// `cpus: 1.5` → quota 150000 over period 100000.
+    pub nano_cpus: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_period: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub blkio_weight: Option<u16>,
+    /// (device path, weight).
+    pub blkio_weight_device: Vec<(PathBuf, u16)>,
+    /// (device path, bytes or ops per second) for the four throttles.
+    pub blkio_read_bps: Vec<(PathBuf, u64)>,
+    pub blkio_write_bps: Vec<(PathBuf, u64)>,
+    pub blkio_read_iops: Vec<(PathBuf, u64)>,
+    pub blkio_write_iops: Vec<(PathBuf, u64)>,
+}
+
+/// How the container shares namespaces with the host or other containers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Namespaces {
+    pub pid: NsMode,
+    pub ipc: NsMode,
+    pub uts: NsMode,
+    pub net: NsMode,
+    /// `cgroupns: host|private`; Docker's default is private on cgroup v2,
+    /// host on v1.
+    pub cgroup: Option<NsMode>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NsMode {
+    /// A new namespace of its own.
+    #[default]
+    Private,
+    /// The host's namespace (`pid: host`, `network_mode: host`).
+    Host,
+    /// No network at all but loopback (`network_mode: none`); for other
+    /// kinds the same as Private.
+    None,
+    /// Join an existing namespace file (`/proc/<pid>/ns/net`, a bind-mounted
+    /// netns, another container's namespace).
+    Path(PathBuf),
+}
