@@ -8,3 +8,5 @@ pub mod compose;
 pub mod image;
 pub mod plan;
 pub mod runtime;
+pub mod supervise;
+pub mod time;

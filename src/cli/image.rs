@@ -651,3 +651,26 @@ pub fn load(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<ExitCode> {
     let _ = crate::image::unpack::remove_tree(&dir);
     result.map(|()| ExitCode::SUCCESS)
 }
+
+/// The stored image `name`, pulled first if it is not there, as `docker
+/// run` does ("Unable to find image … locally").
+pub(super) fn ensure_image(
+    global: &GlobalArgs,
+    store: &ImageStore,
+    name: &str,
+) -> anyhow::Result<crate::image::store::ImageRecord> {
+    let reference =
+        Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
+    for query in [name.to_string(), reference.to_string()] {
+        if let Some(found) = store.resolve(&query)? {
+            return Ok(found);
+        }
+    }
+    eprintln!("Unable to find image '{reference}' locally");
+    let store = Arc::new(ImageStore::open(global.root())?);
+    let puller = Puller::new(registry_client()?, store);
+    let progress = LineProgress { quiet: false };
+    let record =
+        runtime()?.block_on(puller.pull(&reference, &PullOptions { platform: None }, &progress))?;
+    Ok(record)
+}

@@ -2,7 +2,9 @@
 //! into load options, then calls the library layers.
 
 mod config;
+mod container;
 mod image;
+mod volume;
 
 use crate::compose::load::LoadOptions;
 use anyhow::Context as _;
@@ -86,6 +88,40 @@ pub enum Command {
     Save(image::SaveArgs),
     /// Load images from a tar archive (docker save or OCI layout)
     Load(image::LoadArgs),
+    /// Create and run a new container from an image
+    Run(container::RunArgs),
+    /// Create a new container
+    Create(container::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// List containers
+    Ps(container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Send a signal to one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// Run a command in a running container
+    Exec(container::ExecArgs),
+    /// Show low-level information on containers as JSON
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Block until containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// The process that owns a detached container (internal)
+    #[command(name = "container-monitor", hide = true)]
+    ContainerMonitor { id: String },
 }
 
 impl GlobalArgs {
@@ -183,6 +219,19 @@ pub fn main() -> ExitCode {
         Command::System(cmd) => image::system(&cli.global, cmd),
         Command::Save(args) => image::save(&cli.global, args),
         Command::Load(args) => image::load(&cli.global, args),
+        Command::Run(args) => container::run(&cli.global, args),
+        Command::Create(args) => container::create(&cli.global, args),
+        Command::Start(args) => container::start(&cli.global, args),
+        Command::Ps(args) => container::ps(&cli.global, args),
+        Command::Logs(args) => container::logs(&cli.global, args),
+        Command::Stop(args) => container::stop(&cli.global, args),
+        Command::Kill(args) => container::kill(&cli.global, args),
+        Command::Rm(args) => container::rm(&cli.global, args),
+        Command::Exec(args) => container::exec(&cli.global, args),
+        Command::Inspect { containers } => container::inspect(&cli.global, containers),
+        Command::Wait { containers } => container::wait(&cli.global, containers),
+        Command::Volume(cmd) => volume::run(&cli.global, cmd),
+        Command::ContainerMonitor { id } => container::monitor_main(&cli.global, id),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 //! wharf) or an installed `crun`/`runc`, driven through the same CLI.
 
 pub mod bundle;
+pub mod container;
 pub mod etc;
 pub mod init;
 pub mod native;
@@ -12,3 +13,4 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
 pub mod user;
+pub mod volume;

@@ -1,0 +1,878 @@
+//! Single-container verbs, with Docker's flags: `run`, `create`, `start`,
+//! `ps`, `logs`, `stop`, `kill`, `rm`, `exec`, `inspect`, `wait`.
+
+use super::GlobalArgs;
+use crate::compose::convert::parse_bytes;
+use crate::image::store::ImageStore;
+use crate::runtime::bundle::ExecOptions;
+use crate::runtime::container::{ContainerRecord, Containers, Status};
+use crate::runtime::spec::{ContainerSpec, DeviceMapping, MountSpec, NsMode};
+use crate::supervise::control::{self, ControlError};
+use crate::supervise::{logs, monitor};
+use anyhow::{bail, Context as _};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+/// The flags `docker run` and `docker create` share.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to copy it from here)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Bind mount or volume: SRC:DST[:ro], VOLUME:DST, or DST for an anonymous volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs: DST[:size=…,mode=…]
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Overwrite the image's entrypoint
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID[:GID]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    /// Container host name
+    #[arg(long)]
+    pub hostname: Option<String>,
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Keep STDIN open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Add a host device: HOST[:CONTAINER[:PERMISSIONS]]
+    #[arg(long)]
+    pub device: Vec<String>,
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Ulimit options: NAME=SOFT[:HARD]
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap; -1 for unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune the container's pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// PID namespace: host
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC namespace: private, shareable, host
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// Network: none or host (bridge networks arrive with the network layer)
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Set metadata: KEY=VALUE
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Add a host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    #[arg(long)]
+    pub dns: Vec<String>,
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// OCI runtime: builtin (default), crun, runc, or a path
+    #[arg(long, env = "WHARF_RUNTIME", default_value = "builtin")]
+    pub runtime: String,
+    /// Image to run
+    pub image: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run in the background and print the container id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Attach to the output and return the exit code
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display container ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: super::image::ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    pub container: String,
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end ("all" for every line)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Seconds to wait before killing the container
+    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
+    pub time: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
+    let root = global.root();
+    let containers = Containers::open(root)
+        .with_context(|| format!("opening the container store under {}", root.display()))?;
+    let store = ImageStore::open(root)
+        .with_context(|| format!("opening the image store under {}", root.display()))?;
+    Ok((containers, store))
+}
+
+/// Docker's exit code for an error of wharf itself is 125.
+fn fail(e: impl std::fmt::Display, code: i32) -> ExitCode {
+    eprintln!("wharf: {e}");
+    exit(code)
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(125))
+}
+
+fn control_fail(e: ControlError) -> ExitCode {
+    let code = e.exit_code();
+    fail(e, code)
+}
+
+pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let (containers, store) = open(global)?;
+    let record = match create_container(global, &containers, &store, &args.create, args.rm) {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(format!("{e:#}"), 125)),
+    };
+    if args.detach {
+        if let Err(e) = control::start_detached(&containers, &record.id) {
+            let code = e.exit_code();
+            cleanup_failed(&containers, &store, &record, args.rm);
+            return Ok(fail(e, code));
+        }
+        println!("{}", record.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let attach = monitor::Attach {
+        output: true,
+        stdin: args.create.interactive,
+    };
+    let result = monitor::run(&containers, &store, &record.id, attach, None);
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.exit_code();
+            cleanup_failed(&containers, &store, &record, args.rm);
+            return Ok(fail(e, code));
+        }
+    };
+    if args.rm {
+        if let Err(e) = control::remove(&containers, &store, &record.id, true) {
+            eprintln!("wharf: removing {}: {e}", record.name);
+        }
+    }
+    Ok(exit(code))
+}
+
+/// A container that never started is removed again under `--rm`, and
+/// otherwise kept in `created` state, as Docker does.
+fn cleanup_failed(containers: &Containers, store: &ImageStore, record: &ContainerRecord, rm: bool) {
+    if rm {
+        let _ = control::remove(containers, store, &record.id, true);
+    }
+}
+
+pub fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    let (containers, store) = open(global)?;
+    match create_container(global, &containers, &store, args, false) {
+        Ok(r) => {
+            println!("{}", r.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(fail(format!("{e:#}"), 125)),
+    }
+}
+
+fn create_container(
+    global: &GlobalArgs,
+    containers: &Containers,
+    store: &ImageStore,
+    args: &CreateArgs,
+    auto_remove: bool,
+) -> anyhow::Result<ContainerRecord> {
+    let image = super::image::ensure_image(global, store, &args.image)?;
+    let config = monitor::image_config(store, &image)?;
+    let mut spec = spec_from_args(global, args)?;
+    if spec.stop_signal.is_none() {
+        spec.stop_signal = config.stop_signal().clone();
+    }
+    // Fail now, not at start, on what the bundle would refuse.
+    crate::runtime::bundle::effective_args(&spec, &config)?;
+    let record = containers.create(
+        args.name.as_deref(),
+        &args.image,
+        image.id().clone(),
+        spec,
+        &args.runtime,
+        auto_remove,
+    )?;
+    store.retain_image(&control::image_holder(&record.id), &image)?;
+    Ok(record)
+}
+
+fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<ContainerSpec> {
+    let bytes = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        v.as_deref()
+            .map(|s| parse_bytes(s).map_err(|e| anyhow::anyhow!("invalid {flag} {s:?}: {e}")))
+            .transpose()
+    };
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading env file {}", f.display()))?;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            env.push(expand_env(line));
+        }
+    }
+    env.extend(a.env.iter().map(|e| expand_env(e)));
+    let mut mounts = Vec::new();
+    for v in &a.volume {
+        mounts.push(parse_volume(global, v)?);
+    }
+    for t in &a.tmpfs {
+        mounts.push(parse_tmpfs(t)?);
+    }
+    let mut devices = Vec::new();
+    for d in &a.device {
+        let mut parts = d.splitn(3, ':');
+        let host = PathBuf::from(parts.next().unwrap_or_default());
+        let container = parts
+            .next()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| host.clone());
+        let permissions = parts.next().unwrap_or("rwm").to_string();
+        devices.push(DeviceMapping {
+            host_path: host,
+            container_path: container,
+            permissions,
+        });
+    }
+    let mut sysctls = std::collections::BTreeMap::new();
+    for s in &a.sysctl {
+        let (k, v) = s
+            .split_once('=')
+            .with_context(|| format!("invalid --sysctl {s:?}: expected KEY=VALUE"))?;
+        sysctls.insert(k.to_string(), v.to_string());
+    }
+    let mut ulimits = std::collections::BTreeMap::new();
+    for u in &a.ulimit {
+        let (name, vals) = u
+            .split_once('=')
+            .with_context(|| format!("invalid --ulimit {u:?}: expected NAME=SOFT[:HARD]"))?;
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        let parse = |v: &str| {
+            v.parse::<i64>()
+                .with_context(|| format!("invalid --ulimit {u:?}: {v:?} is not a number"))
+        };
+        ulimits.insert(name.to_string(), (parse(soft)?, parse(hard)?));
+    }
+    let mut labels = std::collections::BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut extra_hosts = Vec::new();
+    for h in &a.add_host {
+        let (name, ip) = h
+            .split_once(':')
+            .with_context(|| format!("invalid --add-host {h:?}: expected HOST:IP"))?;
+        extra_hosts.push((name.to_string(), ip.to_string()));
+    }
+    let ns = |flag: &str, v: &Option<String>| -> anyhow::Result<NsMode> {
+        Ok(match v.as_deref() {
+            None | Some("private") | Some("") | Some("shareable") => NsMode::Private,
+            Some("host") => NsMode::Host,
+            Some("none") => NsMode::None,
+            Some(other) => bail!("--{flag} {other:?} is not supported (use host or private)"),
+        })
+    };
+    let net = match a.network.as_deref() {
+        None | Some("none") | Some("default") | Some("bridge") => NsMode::None,
+        Some("host") => NsMode::Host,
+        Some(other) => {
+            bail!("--network {other:?}: only none and host exist until the network layer lands")
+        }
+    };
+    let mut spec = ContainerSpec {
+        image: a.image.clone(),
+        entrypoint: a.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                Vec::new()
+            } else {
+                vec![e.clone()]
+            }
+        }),
+        command: if a.command.is_empty() {
+            None
+        } else {
+            Some(a.command.clone())
+        },
+        env,
+        working_dir: a.workdir.clone(),
+        user: a.user.clone(),
+        group_add: a.group_add.clone(),
+        hostname: a.hostname.clone(),
+        domainname: a.domainname.clone(),
+        tty: a.tty,
+        stdin_open: a.interactive,
+        init: a.init,
+        read_only: a.read_only,
+        privileged: a.privileged,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        security_opt: a.security_opt.clone(),
+        devices,
+        sysctls,
+        ulimits,
+        oom_score_adj: a.oom_score_adj,
+        shm_size: bytes("--shm-size", &a.shm_size)?.map(|b| b.max(0) as u64),
+        stop_signal: a.stop_signal.clone(),
+        labels,
+        mounts,
+        extra_hosts,
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        dns_opt: a.dns_option.clone(),
+        ..ContainerSpec::default()
+    };
+    spec.namespaces.pid = ns("pid", &a.pid)?;
+    spec.namespaces.ipc = ns("ipc", &a.ipc)?;
+    spec.namespaces.net = net;
+    let r = &mut spec.resources;
+    r.memory = bytes("--memory", &a.memory)?;
+    r.memory_swap = match a.memory_swap.as_deref() {
+        Some("-1") => Some(-1),
+        _ => bytes("--memory-swap", &a.memory_swap)?,
+    };
+    r.memory_reservation = bytes("--memory-reservation", &a.memory_reservation)?;
+    r.nano_cpus = a.cpus.map(|c| (c * 1e9).round() as i64);
+    r.cpu_shares = a.cpu_shares;
+    r.cpuset_cpus = a.cpuset_cpus.clone();
+    r.pids_limit = a.pids_limit;
+    Ok(spec)
+}
+
+/// `-e KEY` copies KEY from wharf's own environment, as docker does.
+fn expand_env(e: &str) -> String {
+    if e.contains('=') {
+        e.to_string()
+    } else {
+        match std::env::var(e) {
+            Ok(v) => format!("{e}={v}"),
+            Err(_) => e.to_string(),
+        }
+    }
+}
+
+fn parse_volume(global: &GlobalArgs, v: &str) -> anyhow::Result<MountSpec> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [dst] => (None, *dst, ""),
+        [src, dst] => (Some(*src), *dst, ""),
+        [src, dst, opts] => (Some(*src), *dst, *opts),
+        _ => bail!("invalid volume specification {v:?}"),
+    };
+    if !dst.starts_with('/') {
+        bail!(
+            "invalid volume specification {v:?}: the mount point {dst:?} must be an absolute path"
+        );
+    }
+    let read_only = opts.split(',').any(|o| o == "ro");
+    let nocopy = opts.split(',').any(|o| o == "nocopy");
+    match src {
+        Some(s) if s.starts_with('/') || s.starts_with('.') => Ok(MountSpec::Bind {
+            source: std::path::absolute(s).with_context(|| format!("volume source {s:?}"))?,
+            target: dst.to_string(),
+            read_only,
+            propagation: None,
+            create_host_path: true,
+        }),
+        src => {
+            let volumes = crate::runtime::volume::Volumes::open(global.root())?;
+            let volume = match src {
+                Some(name) => volumes.ensure(name, Default::default())?,
+                None => volumes.create_anonymous()?,
+            };
+            Ok(MountSpec::Volume {
+                source: volume.data,
+                name: volume.name,
+                target: dst.to_string(),
+                read_only,
+                nocopy,
+                subpath: None,
+            })
+        }
+    }
+}
+
+fn parse_tmpfs(t: &str) -> anyhow::Result<MountSpec> {
+    let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+    let mut size = None;
+    let mut mode = None;
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        if let Some(s) = o.strip_prefix("size=") {
+            size = Some(parse_bytes(s).map_err(|e| anyhow::anyhow!("--tmpfs {t:?}: {e}"))? as u64);
+        } else if let Some(m) = o.strip_prefix("mode=") {
+            mode = Some(
+                u32::from_str_radix(m, 8).with_context(|| format!("--tmpfs {t:?}: mode {m:?}"))?,
+            );
+        } else if o == "ro" {
+            read_only = true;
+        }
+    }
+    Ok(MountSpec::Tmpfs {
+        target: dst.to_string(),
+        size,
+        mode,
+        read_only,
+    })
+}
+
+pub fn start(global: &GlobalArgs, args: &StartArgs) -> anyhow::Result<ExitCode> {
+    let (containers, store) = open(global)?;
+    let mut code = ExitCode::SUCCESS;
+    for q in &args.containers {
+        let record = match containers.find(q) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = ExitCode::from(1);
+                continue;
+            }
+        };
+        if args.attach {
+            let attach = monitor::Attach {
+                output: true,
+                stdin: false,
+            };
+            return match monitor::run(&containers, &store, &record.id, attach, None) {
+                Ok(c) => Ok(exit(c)),
+                Err(e) => Ok(fail(&e, e.exit_code())),
+            };
+        }
+        match control::start_detached(&containers, &record.id) {
+            Ok(()) => println!("{q}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
+fn status_text(state: &crate::runtime::container::ContainerState) -> String {
+    let since = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(crate::time::parse_rfc3339)
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map(crate::time::human_duration)
+            .unwrap_or_default()
+    };
+    match state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", since(&state.started_at)),
+        Status::Paused => format!("Up {} (Paused)", since(&state.started_at)),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            state.exit_code.unwrap_or(-1),
+            since(&state.finished_at)
+        ),
+        Status::Dead => "Dead".into(),
+    }
+}
+
+pub fn ps(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    let (containers, _store) = open(global)?;
+    let mut rows = Vec::new();
+    for r in containers.list_records()?.into_iter().rev() {
+        let state = containers.state(&r.id)?;
+        if !args.all && state.status != Status::Running {
+            continue;
+        }
+        rows.push((r, state));
+    }
+    if args.quiet {
+        for (r, _) in &rows {
+            println!(
+                "{}",
+                if args.no_trunc {
+                    &r.id[..]
+                } else {
+                    &r.id[..12]
+                }
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == super::image::ListFormat::Json {
+        for (r, s) in &rows {
+            let line = serde_json::json!({
+                "ID": &r.id[..12],
+                "Names": r.name,
+                "Image": r.image,
+                "Command": command_text(r),
+                "CreatedAt": r.created,
+                "State": s.status.as_str(),
+                "Status": status_text(s),
+                "ExitCode": s.exit_code,
+                "Labels": r.spec.labels,
+            });
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "CONTAINER ID".to_string(),
+        "IMAGE".into(),
+        "COMMAND".into(),
+        "STATUS".into(),
+        "NAMES".into(),
+    ]];
+    for (r, s) in &rows {
+        let mut cmd = command_text(r);
+        if !args.no_trunc && cmd.chars().count() > 20 {
+            cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
+        }
+        table.push(vec![
+            if args.no_trunc {
+                r.id.clone()
+            } else {
+                r.id[..12].to_string()
+            },
+            r.image.clone(),
+            format!("\"{cmd}\""),
+            status_text(s),
+            r.name.clone(),
+        ]);
+    }
+    print_table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn command_text(r: &ContainerRecord) -> String {
+    let mut parts = r.spec.entrypoint.clone().unwrap_or_default();
+    parts.extend(r.spec.command.clone().unwrap_or_default());
+    parts.join(" ")
+}
+
+pub fn print_table(rows: &[Vec<String>]) {
+    let cols = rows.first().map(|r| r.len()).unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            if c + 1 == cols {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   ", w = widths[c]));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let (containers, _store) = open(global)?;
+    let record = containers.find(&args.container)?;
+    let path = containers.dir(&record.id).log();
+    let tail: Option<usize> = match args.tail.as_str() {
+        "all" | "-1" => None,
+        n => Some(n.parse().with_context(|| format!("invalid --tail {n:?}"))?),
+    };
+    let print = |l: &logs::LogLine| {
+        use std::io::Write as _;
+        let text = if args.timestamps {
+            format!("{} {}", l.time, l.log)
+        } else {
+            l.log.clone()
+        };
+        let _ = match l.stream {
+            logs::Stream::Stdout => std::io::stdout().write_all(text.as_bytes()),
+            logs::Stream::Stderr => std::io::stderr().write_all(text.as_bytes()),
+        };
+    };
+    let lines = logs::read_all(&path)?;
+    let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
+    lines[skip..].iter().for_each(print);
+    if args.follow {
+        let mut seen = lines.len();
+        loop {
+            let state = containers.state(&record.id)?;
+            let lines = logs::read_all(&path)?;
+            if lines.len() < seen {
+                // Rotated: start over in the new file.
+                seen = 0;
+            }
+            lines[seen..].iter().for_each(print);
+            seen = lines.len();
+            if state.status != Status::Running {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn each(
+    global: &GlobalArgs,
+    names: &[String],
+    mut f: impl FnMut(&Containers, &ImageStore, &ContainerRecord) -> Result<(), ControlError>,
+) -> anyhow::Result<ExitCode> {
+    let (containers, store) = open(global)?;
+    let mut code = ExitCode::SUCCESS;
+    for q in names {
+        let result = containers
+            .find(q)
+            .map_err(ControlError::from)
+            .and_then(|r| f(&containers, &store, &r));
+        match result {
+            Ok(()) => println!("{q}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn stop(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    let timeout = Duration::from_secs(args.time);
+    each(global, &args.containers, |c, _, r| {
+        control::stop(c, &r.id, timeout)
+    })
+}
+
+pub fn kill(global: &GlobalArgs, args: &KillArgs) -> anyhow::Result<ExitCode> {
+    let signal = control::parse_signal(&args.signal)?;
+    each(global, &args.containers, |c, _, r| {
+        control::kill(c, &r.id, signal)
+    })
+}
+
+pub fn rm(global: &GlobalArgs, args: &RmArgs) -> anyhow::Result<ExitCode> {
+    each(global, &args.containers, |c, s, r| {
+        control::remove(c, s, &r.id, args.force)
+    })
+}
+
+pub fn wait(global: &GlobalArgs, containers_q: &[String]) -> anyhow::Result<ExitCode> {
+    let (containers, _) = open(global)?;
+    let mut code = ExitCode::SUCCESS;
+    for q in containers_q {
+        match containers
+            .find(q)
+            .map_err(ControlError::from)
+            .and_then(|r| control::wait(&containers, &r.id))
+        {
+            Ok(c) => println!("{c}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let (containers, _) = open(global)?;
+    let record = match containers.find(&args.container) {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(e, 1)),
+    };
+    let opts = ExecOptions {
+        args: args.command.clone(),
+        env: args.env.iter().map(|e| expand_env(e)).collect(),
+        user: args.user.clone(),
+        working_dir: args.workdir.clone(),
+        tty: args.tty,
+        privileged: args.privileged,
+    };
+    match control::exec(&containers, &record.id, &opts, args.detach) {
+        Ok(code) => Ok(exit(code)),
+        Err(e) => Ok(control_fail(e)),
+    }
+}
+
+pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode> {
+    let (containers, _) = open(global)?;
+    let mut out = Vec::new();
+    for q in names {
+        let r = containers.find(q)?;
+        let s = containers.state(&r.id)?;
+        out.push(serde_json::json!({
+            "Id": r.id,
+            "Name": format!("/{}", r.name),
+            "Created": r.created,
+            "Image": r.image_id.to_string(),
+            "Config": {
+                "Image": r.image,
+                "Labels": r.spec.labels,
+                "Env": r.spec.env,
+                "Hostname": r.spec.hostname,
+            },
+            "State": {
+                "Status": s.status.as_str(),
+                "Running": s.status == Status::Running,
+                "Pid": s.pid.unwrap_or(0),
+                "ExitCode": s.exit_code.unwrap_or(0),
+                "OOMKilled": s.oom_killed,
+                "Error": s.error.clone().unwrap_or_default(),
+                "StartedAt": s.started_at,
+                "FinishedAt": s.finished_at,
+            },
+            "HostConfig": { "Runtime": r.runtime, "AutoRemove": r.auto_remove },
+            "Spec": r.spec,
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The hidden verb a detached container's monitor runs as.
+pub fn monitor_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
+    let (containers, store) = open(global)?;
+    Ok(exit(control::monitor_main(&containers, &store, id)))
+}

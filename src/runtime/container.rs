@@ -1,0 +1,506 @@
+//! Containers on disk: one directory per container under `<root>/containers/<id>`
+//! holding its record (what was asked for), its state (what happened), its
+//! writable layer, its bundle and its logs. Every verb finds containers
+//! here, so nothing depends on a process staying alive.
+
+use super::spec::ContainerSpec;
+use crate::image::digest::Digest;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("No such container: {0}")]
+    NotFound(String),
+    #[error("multiple containers match {query:?}: {}", matches.join(", "))]
+    Ambiguous { query: String, matches: Vec<String> },
+    #[error("the container name \"/{name}\" is already in use by container \"{id}\"; remove (or rename) that container to be able to reuse that name")]
+    NameInUse { name: String, id: String },
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName(String),
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("corrupt container record {}: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, ContainerError>;
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContainerError {
+    let path = path.to_path_buf();
+    move |source| ContainerError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+/// What the user asked for; written once at create.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    /// RFC 3339.
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    /// The image's id (manifest digest) at create time.
+    pub image_id: Digest,
+    pub spec: ContainerSpec,
+    /// `builtin`, `crun`, `runc` or a path.
+    pub runtime: String,
+    /// `--rm`: the monitor removes the container when it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Exited,
+    /// The monitor vanished while the container ran; `rm -f` still works.
+    Dead,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Exited => "exited",
+            Status::Dead => "dead",
+        }
+    }
+}
+
+/// What happened; rewritten (atomically) by the monitor at each transition.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerState {
+    pub status: Status,
+    /// The container's init process, as the host sees it.
+    pub pid: Option<u32>,
+    /// The process that owns the container (its subreaper).
+    pub monitor_pid: Option<u32>,
+    pub exit_code: Option<i32>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub oom_killed: bool,
+    /// Why the last start failed, in the words the user saw.
+    pub error: Option<String>,
+    pub restart_count: u32,
+}
+
+/// The container directory layout, in one place.
+#[derive(Clone, Debug)]
+pub struct ContainerDir {
+    pub path: PathBuf,
+    pub id: String,
+}
+
+impl ContainerDir {
+    pub fn record(&self) -> PathBuf {
+        self.path.join("container.json")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+    pub fn bundle(&self) -> PathBuf {
+        self.path.join("bundle")
+    }
+    /// Where the overlay is mounted (the bundle's `root.path`).
+    pub fn rootfs(&self) -> PathBuf {
+        self.path.join("rootfs")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.path.join(format!("{}-json.log", self.id))
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.path.join("lock")
+    }
+}
+
+/// All containers of one data root.
+#[derive(Clone, Debug)]
+pub struct Containers {
+    root: PathBuf,
+    run_root: PathBuf,
+}
+
+impl Containers {
+    /// `root` is the data root (`/var/lib/wharf`); runtime state goes to
+    /// `/run/wharf` for the default root (gone at reboot, as containers
+    /// are), else `<root>/run` so a test root keeps everything together.
+    pub fn open(root: &Path) -> Result<Containers> {
+        let run_root = if root == Path::new("/var/lib/wharf") {
+            PathBuf::from("/run/wharf")
+        } else {
+            root.join("run")
+        };
+        let c = Containers {
+            root: root.to_path_buf(),
+            run_root,
+        };
+        for dir in [c.containers_dir(), c.run_root.clone()] {
+            fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        }
+        Ok(c)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn run_root(&self) -> &Path {
+        &self.run_root
+    }
+
+    fn containers_dir(&self) -> PathBuf {
+        self.root.join("containers")
+    }
+
+    /// State directory for an OCI runtime (`--root` of crun/runc).
+    pub fn runtime_state_root(&self, runtime: &str) -> PathBuf {
+        let name = Path::new(runtime)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "runtime".into());
+        self.run_root.join("runtime").join(name)
+    }
+
+    pub fn dir(&self, id: &str) -> ContainerDir {
+        ContainerDir {
+            path: self.containers_dir().join(id),
+            id: id.to_string(),
+        }
+    }
+
+    /// Serializes changes to one container between processes.
+    pub fn lock(&self, id: &str) -> Result<Flock<File>> {
+        let path = self.dir(id).lock();
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("opening", &path))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| ContainerError::Io {
+            action: "locking",
+            path,
+            source: e.into(),
+        })
+    }
+
+    /// Writes a new container's record. The name must be unused; without
+    /// one, a Docker-style random name is picked.
+    pub fn create(
+        &self,
+        name: Option<&str>,
+        image: &str,
+        image_id: Digest,
+        spec: ContainerSpec,
+        runtime: &str,
+        auto_remove: bool,
+    ) -> Result<ContainerRecord> {
+        let _lock = self.global_lock()?;
+        let existing = self.list_records()?;
+        let name = match name {
+            Some(n) => {
+                let n = n.trim_start_matches('/');
+                validate_name(n)?;
+                if let Some(other) = existing.iter().find(|r| r.name == n) {
+                    return Err(ContainerError::NameInUse {
+                        name: n.to_string(),
+                        id: other.id.clone(),
+                    });
+                }
+                n.to_string()
+            }
+            None => loop {
+                let candidate = random_name()?;
+                if !existing.iter().any(|r| r.name == candidate) {
+                    break candidate;
+                }
+            },
+        };
+        let id = random_id()?;
+        let mut spec = spec;
+        spec.name = name.clone();
+        let record = ContainerRecord {
+            id: id.clone(),
+            name,
+            created: crate::time::rfc3339_nanos(std::time::SystemTime::now()),
+            image: image.to_string(),
+            image_id,
+            spec,
+            runtime: runtime.to_string(),
+            auto_remove,
+        };
+        let dir = self.dir(&id);
+        fs::create_dir_all(&dir.path).map_err(io_err("creating", &dir.path))?;
+        write_json(&dir.state(), &ContainerState::default())?;
+        // The record goes last: a directory without one is an unfinished
+        // create that `list` ignores and `gc` may remove.
+        write_json(&dir.record(), &record)?;
+        Ok(record)
+    }
+
+    fn global_lock(&self) -> Result<Flock<File>> {
+        let path = self.containers_dir().join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("opening", &path))?;
+        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| ContainerError::Io {
+            action: "locking",
+            path,
+            source: e.into(),
+        })
+    }
+
+    pub fn record(&self, id: &str) -> Result<ContainerRecord> {
+        read_json(&self.dir(id).record())?.ok_or_else(|| ContainerError::NotFound(id.to_string()))
+    }
+
+    pub fn state(&self, id: &str) -> Result<ContainerState> {
+        let mut state: ContainerState = read_json(&self.dir(id).state())?.unwrap_or_default();
+        // A running container whose monitor is gone can no longer report
+        // its exit: say so instead of showing "running" forever.
+        if state.status == Status::Running {
+            if let Some(m) = state.monitor_pid {
+                if !process_alive(m) {
+                    state.status = if state.pid.is_some_and(process_alive) {
+                        Status::Running
+                    } else {
+                        Status::Dead
+                    };
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    pub fn set_state(&self, id: &str, state: &ContainerState) -> Result<()> {
+        write_json(&self.dir(id).state(), state)
+    }
+
+    /// Every container, oldest first.
+    pub fn list_records(&self) -> Result<Vec<ContainerRecord>> {
+        let dir = self.containers_dir();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
+            let entry = entry.map_err(io_err("reading", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Some(r) = read_json::<ContainerRecord>(&self.dir(&name).record())? {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| a.created.cmp(&b.created));
+        Ok(out)
+    }
+
+    /// Finds a container by full id, name, or unique id prefix (Docker's order).
+    pub fn find(&self, query: &str) -> Result<ContainerRecord> {
+        let all = self.list_records()?;
+        let q = query.trim_start_matches('/');
+        if let Some(r) = all.iter().find(|r| r.id == q || r.name == q) {
+            return Ok(r.clone());
+        }
+        let matches: Vec<&ContainerRecord> = all.iter().filter(|r| r.id.starts_with(q)).collect();
+        match matches.as_slice() {
+            [one] if !q.is_empty() => Ok((*one).clone()),
+            [] | [_] => Err(ContainerError::NotFound(query.to_string())),
+            many => Err(ContainerError::Ambiguous {
+                query: query.to_string(),
+                matches: many.iter().map(|r| r.id[..12].to_string()).collect(),
+            }),
+        }
+    }
+
+    /// Deletes the container's directory; the caller has already stopped
+    /// it, unmounted its rootfs and released its image.
+    pub fn remove_dir(&self, id: &str) -> Result<()> {
+        let dir = self.dir(id);
+        // Drop the record first so a crash mid-removal leaves an
+        // unfinished directory, not a half-removed container.
+        match fs::remove_file(dir.record()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing", &dir.record())(e)),
+        }
+        crate::image::unpack::remove_tree(&dir.path).map_err(|e| ContainerError::Io {
+            action: "removing",
+            path: dir.path.clone(),
+            source: io::Error::other(e.to_string()),
+        })
+    }
+}
+
+/// Docker's rule for container names.
+pub fn validate_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ContainerError::InvalidName(name.to_string()))
+    }
+}
+
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // A zombie still answers kill(0); /proc's state tells them apart.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z') && !rest.starts_with('X')),
+        Err(_) => nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok(),
+    }
+}
+
+fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+    let mut buf = [0u8; N];
+    let path = Path::new("/dev/urandom");
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(io_err("reading", path))?;
+    Ok(buf)
+}
+
+/// 64 hex digits, as Docker's ids.
+pub fn random_id() -> Result<String> {
+    let bytes = random_bytes::<32>()?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+const ADJECTIVES: &[&str] = &[
+    "admiring", "brave", "busy", "calm", "clever", "eager", "elated", "festive", "gallant",
+    "happy", "jolly", "keen", "lucid", "modest", "nifty", "quirky", "serene", "sharp", "stoic",
+    "tender", "upbeat", "vibrant", "wizardly", "zealous",
+];
+const NAMES: &[&str] = &[
+    "babbage", "curie", "darwin", "einstein", "euler", "fermi", "galileo", "hopper", "hypatia",
+    "kepler", "lamport", "lovelace", "mendel", "newton", "noether", "pascal", "ritchie", "shannon",
+    "tesla", "thompson", "torvalds", "turing", "wozniak", "yalow",
+];
+
+fn random_name() -> Result<String> {
+    let b = random_bytes::<3>()?;
+    let adj = ADJECTIVES[b[0] as usize % ADJECTIVES.len()];
+    let name = NAMES[b[1] as usize % NAMES.len()];
+    Ok(format!("{adj}_{name}{}", b[2] % 10))
+}
+
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|source| ContainerError::Corrupt {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err("reading", path)(e)),
+    }
+}
+
+/// Write to a temporary file, then rename: readers never see half a file.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let bytes = serde_json::to_vec_pretty(value).map_err(|source| ContainerError::Corrupt {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut f = File::create(&tmp).map_err(io_err("writing", &tmp))?;
+    f.write_all(&bytes).map_err(io_err("writing", &tmp))?;
+    f.sync_data().map_err(io_err("writing", &tmp))?;
+    fs::rename(&tmp, path).map_err(io_err("renaming", &tmp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest() -> Digest {
+        Digest::sha256_of(b"image")
+    }
+
+    #[test]
+    fn names_are_unique_and_found_by_prefix() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let c = Containers::open(dir.path()).expect("open");
+        let a = c
+            .create(
+                Some("web"),
+                "busybox",
+                digest(),
+                ContainerSpec::default(),
+                "builtin",
+                false,
+            )
+            .expect("create");
+        assert_eq!(a.id.len(), 64);
+        assert_eq!(a.spec.name, "web");
+        let err = c
+            .create(
+                Some("web"),
+                "busybox",
+                digest(),
+                ContainerSpec::default(),
+                "builtin",
+                false,
+            )
+            .expect_err("dup");
+        assert!(err.to_string().contains("already in use"), "{err}");
+        let b = c
+            .create(
+                None,
+                "busybox",
+                digest(),
+                ContainerSpec::default(),
+                "builtin",
+                false,
+            )
+            .expect("random name");
+        assert!(b.name.contains('_'), "{}", b.name);
+        assert_eq!(c.find("web").expect("by name").id, a.id);
+        assert_eq!(c.find(&a.id[..10]).expect("by prefix").id, a.id);
+        assert!(matches!(c.find("nope"), Err(ContainerError::NotFound(_))));
+        assert_eq!(c.list_records().expect("list").len(), 2);
+        c.remove_dir(&a.id).expect("rm");
+        assert!(matches!(c.find("web"), Err(ContainerError::NotFound(_))));
+    }
+
+    #[test]
+    fn bad_names_are_refused() {
+        for bad in ["-x", "a b", "", "é"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        validate_name("db_1.x-y").expect("valid");
+    }
+}

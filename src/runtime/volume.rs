@@ -1,0 +1,187 @@
+//! Named and anonymous volumes: directories under `<root>/volumes/<name>/_data`
+//! (Docker's layout), with a small JSON record for labels and creation time.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("invalid volume name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
+    InvalidName(String),
+    #[error("get {0}: no such volume")]
+    NotFound(String),
+    #[error("remove {name}: volume is in use - [{}]", users.join(", "))]
+    InUse { name: String, users: Vec<String> },
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("corrupt volume record {}: {source}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, VolumeError>;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeOptions {
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub name: String,
+    /// The directory containers mount (`…/_data`).
+    pub data: PathBuf,
+    pub created: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+pub struct Volumes {
+    dir: PathBuf,
+}
+
+fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> VolumeError {
+    let path = path.to_path_buf();
+    move |source| VolumeError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+impl Volumes {
+    pub fn open(root: &Path) -> Result<Volumes> {
+        let dir = root.join("volumes");
+        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        Ok(Volumes { dir })
+    }
+
+    fn record_path(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("volume.json")
+    }
+
+    pub fn get(&self, name: &str) -> Result<Option<Volume>> {
+        let path = self.record_path(name);
+        match fs::read(&path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|source| VolumeError::Corrupt { path, source }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", &path)(e)),
+        }
+    }
+
+    /// The volume `name`, created if it does not exist (as `docker run -v
+    /// name:/x` and `docker volume create` do).
+    pub fn ensure(&self, name: &str, opts: VolumeOptions) -> Result<Volume> {
+        validate(name)?;
+        if let Some(v) = self.get(name)? {
+            return Ok(v);
+        }
+        self.make(name, opts, false)
+    }
+
+    pub fn create_anonymous(&self) -> Result<Volume> {
+        let name = super::container::random_id().map_err(|e| VolumeError::Io {
+            action: "naming",
+            path: self.dir.clone(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        self.make(&name, VolumeOptions::default(), true)
+    }
+
+    fn make(&self, name: &str, opts: VolumeOptions, anonymous: bool) -> Result<Volume> {
+        let base = self.dir.join(name);
+        let data = base.join("_data");
+        fs::create_dir_all(&data).map_err(io_err("creating", &data))?;
+        let volume = Volume {
+            name: name.to_string(),
+            data,
+            created: crate::time::rfc3339_nanos(std::time::SystemTime::now()),
+            labels: opts.labels,
+            anonymous,
+        };
+        let path = self.record_path(name);
+        let tmp = base.join("volume.json.tmp");
+        let bytes = serde_json::to_vec_pretty(&volume).map_err(|source| VolumeError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        fs::write(&tmp, bytes).map_err(io_err("writing", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err("writing", &path))?;
+        Ok(volume)
+    }
+
+    pub fn list(&self) -> Result<Vec<Volume>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(io_err("reading", &self.dir))? {
+            let entry = entry.map_err(io_err("reading", &self.dir))?;
+            if let Some(v) = self.get(&entry.file_name().to_string_lossy())? {
+                out.push(v);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Removes a volume; `users` are the containers that still mount it.
+    pub fn remove(&self, name: &str, users: &[String]) -> Result<()> {
+        if self.get(name)?.is_none() {
+            return Err(VolumeError::NotFound(name.to_string()));
+        }
+        if !users.is_empty() {
+            return Err(VolumeError::InUse {
+                name: name.to_string(),
+                users: users.to_vec(),
+            });
+        }
+        let base = self.dir.join(name);
+        fs::remove_file(self.record_path(name)).map_err(io_err("removing", &base))?;
+        crate::image::unpack::remove_tree(&base).map_err(|e| VolumeError::Io {
+            action: "removing",
+            path: base.clone(),
+            source: io::Error::other(e.to_string()),
+        })
+    }
+}
+
+fn validate(name: &str) -> Result<()> {
+    super::container::validate_name(name).map_err(|_| VolumeError::InvalidName(name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes_are_created_once_and_refuse_removal_in_use() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let v = Volumes::open(dir.path()).expect("open");
+        let a = v.ensure("data", VolumeOptions::default()).expect("create");
+        fs::write(a.data.join("f"), b"x").expect("write");
+        let again = v.ensure("data", VolumeOptions::default()).expect("again");
+        assert_eq!(a, again);
+        assert!(again.data.join("f").exists(), "data kept");
+        let err = v.remove("data", &["web".into()]).expect_err("in use");
+        assert!(err.to_string().contains("in use"), "{err}");
+        v.remove("data", &[]).expect("rm");
+        assert!(v.get("data").expect("get").is_none());
+        assert!(!a.data.exists());
+        assert!(v.ensure("../x", VolumeOptions::default()).is_err());
+        let anon = v.create_anonymous().expect("anon");
+        assert!(anon.anonymous && anon.name.len() == 64);
+        assert_eq!(v.list().expect("list").len(), 1);
+    }
+}

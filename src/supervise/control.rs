@@ -1,0 +1,308 @@
+//! Verbs on containers that already exist: start (as a detached monitor),
+//! stop, kill, wait, exec, remove. They work from the container's files
+//! and its processes, so any wharf command can act on any container.
+
+use super::monitor::{self, MonitorError};
+use crate::image::store::ImageStore;
+use crate::runtime::bundle::{self, ExecOptions};
+use crate::runtime::container::{process_alive, ContainerError, Containers, Status};
+use crate::runtime::oci_cli::{ExecIo, OciRuntime};
+use crate::runtime::rootfs;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
+    #[error(transparent)]
+    Store(#[from] crate::image::store::StoreError),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::oci_cli::OciError),
+    #[error(transparent)]
+    Bundle(#[from] crate::runtime::bundle::BundleError),
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::RootfsError),
+    #[error("{message}")]
+    StartFailed { code: i32, message: String },
+    #[error("starting the monitor of {name}: {source}")]
+    Spawn {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("Container {0} is not running")]
+    NotRunning(String),
+    #[error("You cannot remove a running container {0}. Stop the container before attempting removal or force remove")]
+    RunningNoForce(String),
+    #[error("invalid signal {0:?}")]
+    BadSignal(String),
+    #[error("sending {signal} to {name}: {source}")]
+    Kill {
+        name: String,
+        signal: String,
+        source: nix::Error,
+    },
+    #[error("timed out after {secs} s waiting for {name} to stop")]
+    StopTimeout { name: String, secs: u64 },
+}
+
+impl ControlError {
+    /// The exit code a CLI verb gives for this error (Docker's: 125 for
+    /// its own failures, 126/127 when the command cannot run).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ControlError::StartFailed { code, .. } => *code,
+            ControlError::Monitor(e) => e.exit_code(),
+            ControlError::Runtime(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ControlError>;
+
+/// The holder name under which a container keeps its image alive.
+pub fn image_holder(id: &str) -> String {
+    format!("container-{id}")
+}
+
+/// Starts `id` under a detached monitor (a re-exec of wharf in its own
+/// session) and returns once the container runs, or with the error that
+/// kept it from starting.
+pub fn start_detached(containers: &Containers, id: &str) -> Result<()> {
+    let record = containers.record(id)?;
+    let state = containers.state(id)?;
+    if state.status == Status::Running {
+        return Ok(());
+    }
+    let exe = std::env::current_exe().map_err(|source| ControlError::Spawn {
+        name: record.name.clone(),
+        source,
+    })?;
+    let (mut ready_r, ready_w) = std::io::pipe().map_err(|source| ControlError::Spawn {
+        name: record.name.clone(),
+        source,
+    })?;
+    let ready_fd = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
+    let mut cmd = Command::new(exe);
+    cmd.arg("--root")
+        .arg(containers.root())
+        .args(["container-monitor", id])
+        .env("WHARF_READY_FD", "3")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: between fork and exec only async-signal-safe calls (setsid,
+    // dup2) run.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if libc::dup2(ready_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let _child = cmd.spawn().map_err(|source| ControlError::Spawn {
+        name: record.name.clone(),
+        source,
+    })?;
+    drop(ready_w);
+    let mut answer = String::new();
+    let _ = ready_r.read_to_string(&mut answer);
+    let answer = answer.trim();
+    if answer == "ok" {
+        return Ok(());
+    }
+    let (code, message) = match answer.strip_prefix("err ") {
+        Some(rest) => {
+            let (code, msg) = rest.split_once(' ').unwrap_or((rest, ""));
+            (code.parse().unwrap_or(125), msg.to_string())
+        }
+        None => (
+            125,
+            format!("the monitor of {} exited before starting it", record.name),
+        ),
+    };
+    Err(ControlError::StartFailed { code, message })
+}
+
+/// The body of the hidden `container-monitor` verb.
+pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str) -> i32 {
+    let ready = std::env::var("WHARF_READY_FD")
+        .ok()
+        .and_then(|fd| fd.parse::<i32>().ok())
+        // SAFETY: the parent put the write end of a pipe at this fd for us
+        // alone; we own it from here.
+        .map(|fd| unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    match monitor::run(containers, store, id, monitor::Attach::default(), ready) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    let up = s.trim().to_ascii_uppercase();
+    if let Ok(n) = up.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| ControlError::BadSignal(s.to_string()));
+    }
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| ControlError::BadSignal(s.to_string()))
+}
+
+/// Sends `signal` to the container's init.
+pub fn kill(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
+    let record = containers.record(id)?;
+    let state = containers.state(id)?;
+    let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+        return Err(ControlError::NotRunning(record.name));
+    };
+    nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).map_err(|source| ControlError::Kill {
+        name: record.name.clone(),
+        signal: signal.to_string(),
+        source,
+    })
+}
+
+/// Whether `pid`'s process has a handler for `signal`. The kernel drops a
+/// signal a namespace's init does not handle, so waiting for it to act
+/// on one would only burn the grace period.
+pub fn catches(pid: u32, signal: Signal) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let Some(mask) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigCgt:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+    else {
+        return true;
+    };
+    mask & (1u64 << (signal as u32 - 1)) != 0
+}
+
+/// Stops `id`: its stop signal, then SIGKILL after `timeout`. Returns at
+/// once when the container is not running.
+pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> {
+    let record = containers.record(id)?;
+    let state = containers.state(id)?;
+    let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+        return Ok(());
+    };
+    let signal = record
+        .spec
+        .stop_signal
+        .as_deref()
+        .map(parse_signal)
+        .transpose()?
+        .unwrap_or(Signal::SIGTERM);
+    let private_pid_ns = record.spec.namespaces.pid == crate::runtime::spec::NsMode::Private;
+    if timeout.is_zero() || (private_pid_ns && !catches(pid, signal)) {
+        tracing::debug!("{} does not handle {signal}; killing at once", record.name);
+    } else {
+        let _ = kill(containers, id, signal);
+        if wait_stopped(containers, id, timeout)? {
+            return Ok(());
+        }
+    }
+    let _ = kill(containers, id, Signal::SIGKILL);
+    if wait_stopped(containers, id, Duration::from_secs(30))? {
+        Ok(())
+    } else {
+        Err(ControlError::StopTimeout {
+            name: record.name,
+            secs: 30,
+        })
+    }
+}
+
+/// Polls until the container is no longer running; false on timeout.
+fn wait_stopped(containers: &Containers, id: &str, timeout: Duration) -> Result<bool> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let state = containers.state(id)?;
+        let running =
+            state.status == Status::Running && state.monitor_pid.is_some_and(process_alive);
+        if !running {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Blocks until `id` exits; its exit code.
+pub fn wait(containers: &Containers, id: &str) -> Result<i32> {
+    loop {
+        if wait_stopped(containers, id, Duration::from_secs(3600))? {
+            return Ok(containers.state(id)?.exit_code.unwrap_or(-1));
+        }
+    }
+}
+
+/// Removes a container and all it holds: runtime state, mounts, cgroups
+/// (the runtime's delete), the writable layer, and its claim on the image.
+pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool) -> Result<()> {
+    let record = containers.record(id)?;
+    let state = containers.state(id)?;
+    if state.status == Status::Running {
+        if !force {
+            return Err(ControlError::RunningNoForce(record.name));
+        }
+        stop(containers, id, Duration::ZERO)?;
+    }
+    let _lock = containers.lock(id)?;
+    let dir = containers.dir(id);
+    // A container whose monitor died leaves runtime state and mounts.
+    if let Ok(runtime) = OciRuntime::named(
+        &record.runtime,
+        &containers.runtime_state_root(&record.runtime),
+    ) {
+        if let Ok(Some(_)) = runtime.state(id) {
+            let _ = runtime.delete(id, true);
+        }
+    }
+    rootfs::unmount_rootfs(&dir.rootfs())?;
+    rootfs::remove_container_fs(&dir.path)?;
+    store.release(&image_holder(id))?;
+    containers.remove_dir(id)?;
+    Ok(())
+}
+
+/// Runs a process inside running container `id` and returns its exit code.
+pub fn exec(containers: &Containers, id: &str, opts: &ExecOptions, detach: bool) -> Result<i32> {
+    let record = containers.record(id)?;
+    let state = containers.state(id)?;
+    if state.status != Status::Running {
+        return Err(ControlError::NotRunning(record.name));
+    }
+    let dir = containers.dir(id);
+    let spec = bundle::read_bundle(&dir.bundle())?;
+    let process = bundle::exec_process(&spec, &dir.rootfs(), opts)?;
+    let runtime = OciRuntime::named(
+        &record.runtime,
+        &containers.runtime_state_root(&record.runtime),
+    )?;
+    let io = if detach {
+        ExecIo::Detached
+    } else {
+        ExecIo::Inherit
+    };
+    Ok(runtime.exec(id, &process, io)?)
+}

@@ -1,0 +1,259 @@
+//! Container logs in Docker's json-file format: one JSON object per line,
+//! `{"log":"…\n","stream":"stdout","time":"2026-…Z"}`, so people who know
+//! Docker's files can read ours, and `logs --since/--tail` need no index.
+//! Files rotate by size (`max-size`, `max-file`) like Docker's driver.
+
+use crate::time::rfc3339_nanos;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("{action} log {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+}
+
+type Result<T> = std::result::Result<T, LogError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogLine {
+    pub log: String,
+    pub stream: Stream,
+    /// RFC 3339 with nanoseconds, UTC.
+    pub time: String,
+}
+
+/// Rotation settings; `max_size: None` never rotates (Docker's default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_size: Option<u64>,
+    pub max_files: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_size: None,
+            max_files: 1,
+        }
+    }
+}
+
+pub struct LogWriter {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    rotation: Rotation,
+    /// Partial lines per stream, held until their newline arrives so that
+    /// interleaved stdout/stderr stay whole lines.
+    pending: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    pub fn open(path: &Path, rotation: Rotation) -> Result<LogWriter> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| LogError::Io {
+                action: "opening",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(LogWriter {
+            path: path.to_path_buf(),
+            file,
+            size,
+            rotation,
+            pending: [Vec::new(), Vec::new()],
+        })
+    }
+
+    /// Appends raw output; complete lines are written at once, a trailing
+    /// partial line waits for more (or for [`LogWriter::flush_partial`]).
+    pub fn write(&mut self, stream: Stream, data: &[u8]) -> Result<()> {
+        let idx = stream as usize;
+        self.pending[idx].extend_from_slice(data);
+        while let Some(pos) = self.pending[idx].iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.pending[idx].drain(..=pos).collect();
+            self.append(stream, &line)?;
+        }
+        // A line longer than 16 KiB is split, as Docker does.
+        while self.pending[idx].len() >= 16 * 1024 {
+            let chunk: Vec<u8> = self.pending[idx].drain(..16 * 1024).collect();
+            self.append(stream, &chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left of unterminated lines (at container exit).
+    pub fn flush_partial(&mut self) -> Result<()> {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let rest = std::mem::take(&mut self.pending[stream as usize]);
+            if !rest.is_empty() {
+                self.append(stream, &rest)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, stream: Stream, bytes: &[u8]) -> Result<()> {
+        let line = LogLine {
+            log: String::from_utf8_lossy(bytes).into_owned(),
+            stream,
+            time: rfc3339_nanos(SystemTime::now()),
+        };
+        let mut json = serde_json::to_vec(&line).unwrap_or_default();
+        json.push(b'\n');
+        if let Some(max) = self.rotation.max_size {
+            if self.size > 0 && self.size + json.len() as u64 > max {
+                self.rotate()?;
+            }
+        }
+        self.file.write_all(&json).map_err(|source| LogError::Io {
+            action: "writing",
+            path: self.path.clone(),
+            source,
+        })?;
+        self.size += json.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| LogError::Io {
+                action: "rotating",
+                path,
+                source,
+            }
+        };
+        let keep = self.rotation.max_files.max(1);
+        if keep > 1 {
+            for n in (1..keep - 1).rev() {
+                let from = rotated(&self.path, n);
+                if from.exists() {
+                    fs::rename(&from, rotated(&self.path, n + 1)).map_err(io_err(&from))?;
+                }
+            }
+            fs::rename(&self.path, rotated(&self.path, 1)).map_err(io_err(&self.path))?;
+        }
+        self.file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&self.path)
+            .map_err(io_err(&self.path))?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// Every stored line, oldest first (rotated files included).
+pub fn read_all(path: &Path) -> Result<Vec<LogLine>> {
+    let mut files = Vec::new();
+    let mut n = 1;
+    while rotated(path, n).exists() {
+        files.push(rotated(path, n));
+        n += 1;
+    }
+    files.reverse();
+    files.push(path.to_path_buf());
+    let mut out = Vec::new();
+    for f in files {
+        let file = match File::open(&f) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(source) => {
+                return Err(LogError::Io {
+                    action: "reading",
+                    path: f,
+                    source,
+                })
+            }
+        };
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(|source| LogError::Io {
+                action: "reading",
+                path: f.clone(),
+                source,
+            })?;
+            // A torn last line (crash mid-write) is skipped, not fatal.
+            if let Ok(l) = serde_json::from_str::<LogLine>(&line) {
+                out.push(l);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_whole_and_ordered_per_stream() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(&path, Rotation::default()).expect("open");
+        w.write(Stream::Stdout, b"hel").expect("w");
+        w.write(Stream::Stderr, b"oops\n").expect("w");
+        w.write(Stream::Stdout, b"lo\nworld").expect("w");
+        w.flush_partial().expect("flush");
+        let lines = read_all(&path).expect("read");
+        let got: Vec<(&str, Stream)> = lines.iter().map(|l| (l.log.as_str(), l.stream)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("oops\n", Stream::Stderr),
+                ("hello\n", Stream::Stdout),
+                ("world", Stream::Stdout)
+            ]
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_max_files_and_all_recent_lines() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c-json.log");
+        let rotation = Rotation {
+            max_size: Some(400),
+            max_files: 3,
+        };
+        let mut w = LogWriter::open(&path, rotation).expect("open");
+        for i in 0..40 {
+            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())
+                .expect("w");
+        }
+        assert!(rotated(&path, 2).exists());
+        assert!(!rotated(&path, 3).exists());
+        let lines = read_all(&path).expect("read");
+        let nums: Vec<u32> = lines
+            .iter()
+            .map(|l| l.log.trim().trim_start_matches("line ").parse().expect("n"))
+            .collect();
+        assert_eq!(nums.last(), Some(&39));
+        assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
+        assert!(nums.len() < 40, "old lines were rotated away");
+    }
+}

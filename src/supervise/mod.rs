@@ -1,0 +1,7 @@
+//! Supervision: the process that owns running containers (collects exit
+//! codes, stores logs). Today one monitor per container; the per-project
+//! supervisor of `up -d` builds on it.
+
+pub mod control;
+pub mod logs;
+pub mod monitor;

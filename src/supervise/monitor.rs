@@ -1,0 +1,438 @@
+//! The monitor: the process that owns one running container. It mounts the
+//! rootfs, writes the bundle, has the OCI runtime create and start the
+//! container, then — as the container's subreaper — stores its output in
+//! the json-file log, forwards signals, collects its exit code, and tears
+//! everything down again (runtime state, cgroups, mounts) when it exits.
+//!
+//! `wharf run` in the foreground runs the monitor in its own process and
+//! also copies the output to the terminal; `wharf run -d` and `wharf start`
+//! re-exec wharf as a detached monitor (`setsid`), so no daemon is needed.
+
+use crate::image::store::{ImageRecord, ImageStore};
+use crate::runtime::bundle::{self, BundleInputs};
+use crate::runtime::container::{ContainerRecord, ContainerState, Containers, Status};
+use crate::runtime::oci_cli::{CreateIo, OciRuntime};
+use crate::runtime::spec::MountSpec;
+use crate::runtime::{etc, init, rootfs};
+use crate::supervise::logs::{LogWriter, Rotation, Stream};
+use crate::time::rfc3339_nanos;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error(transparent)]
+    Container(#[from] crate::runtime::container::ContainerError),
+    #[error(transparent)]
+    Store(#[from] crate::image::store::StoreError),
+    #[error("image {0} is not in the store any more; pull it again")]
+    ImageGone(String),
+    #[error("image config of {image}: {message}")]
+    ImageConfig { image: String, message: String },
+    #[error(transparent)]
+    Rootfs(#[from] rootfs::RootfsError),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+    #[error(transparent)]
+    Etc(#[from] etc::EtcError),
+    #[error(transparent)]
+    Init(#[from] init::InitError),
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::oci_cli::OciError),
+    #[error(transparent)]
+    Log(#[from] crate::supervise::logs::LogError),
+    #[error("{0}: {1}")]
+    Sys(&'static str, nix::Error),
+    #[error("container {0} is already running")]
+    AlreadyRunning(String),
+}
+
+impl MonitorError {
+    /// The exit code `docker run` gives for a container that could not
+    /// start: 127 for a missing command, 126 for one that cannot be run,
+    /// 125 for everything else (a failure of wharf itself).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            MonitorError::Runtime(e) => e.exit_code(),
+            _ => 125,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, MonitorError>;
+
+/// How the foreground process takes part.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attach {
+    /// Copy the container's output to this process's stdout/stderr.
+    pub output: bool,
+    /// Copy this process's stdin to the container (`-i`).
+    pub stdin: bool,
+}
+
+/// Runs container `id` to completion and returns its exit code (128+N
+/// when killed by signal N). `ready` hears "ok\n" once the container runs,
+/// or "err CODE MESSAGE\n" if it could not start.
+pub fn run(
+    containers: &Containers,
+    store: &ImageStore,
+    id: &str,
+    attach: Attach,
+    ready: Option<File>,
+) -> Result<i32> {
+    let mut ready = ready;
+    match start(containers, store, id, attach) {
+        Ok(running) => {
+            if let Some(r) = ready.as_mut() {
+                let _ = r.write_all(b"ok\n");
+            }
+            drop(ready);
+            Ok(running.wait(containers))
+        }
+        Err(e) => {
+            if let Some(r) = ready.as_mut() {
+                let msg = e.to_string().replace('\n', " ");
+                let _ = writeln!(r, "err {} {msg}", e.exit_code());
+            }
+            Err(e)
+        }
+    }
+}
+
+struct Running {
+    id: String,
+    record: ContainerRecord,
+    runtime: OciRuntime,
+    pid: Pid,
+    signals: SignalFd,
+    pumps: Vec<std::thread::JoinHandle<()>>,
+    log: Arc<Mutex<LogWriter>>,
+    state: ContainerState,
+}
+
+/// Everything up to a running container; on failure, undoes what it did.
+fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) -> Result<Running> {
+    let _lock = containers.lock(id)?;
+    let record = containers.record(id)?;
+    let mut state = containers.state(id)?;
+    if state.status == Status::Running {
+        return Err(MonitorError::AlreadyRunning(record.name.clone()));
+    }
+    // Signals are blocked before any thread exists so every thread
+    // inherits the mask and they all arrive on the signalfd.
+    let mut mask = SigSet::empty();
+    for s in FORWARDED.iter().chain([&Signal::SIGCHLD]) {
+        mask.add(*s);
+    }
+    mask.thread_block()
+        .map_err(|e| MonitorError::Sys("blocking signals", e))?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| MonitorError::Sys("signalfd", e))?;
+    // Orphans of the runtime (the container's init once `create` returns)
+    // are re-parented to us, so waitpid sees the container exit.
+    set_subreaper()?;
+
+    let dir = containers.dir(id);
+    let runtime = OciRuntime::named(
+        &record.runtime,
+        &containers.runtime_state_root(&record.runtime),
+    )?;
+    let mut prepared = Prepared {
+        rootfs: None,
+        runtime: (
+            record.runtime.clone(),
+            containers.runtime_state_root(&record.runtime),
+        ),
+        id,
+        created: false,
+    };
+    let image = store
+        .resolve(&record.image_id.to_string())?
+        .ok_or_else(|| MonitorError::ImageGone(record.image.clone()))?;
+    let config = image_config(store, &image)?;
+    rootfs::mount_rootfs(store, &image, &dir.path, &dir.rootfs())?;
+    prepared.rootfs = Some(dir.rootfs());
+    let etc_files = etc::write_files(&dir.path, &record.spec, id)?;
+    for m in &record.spec.mounts {
+        if let MountSpec::Volume {
+            source,
+            target,
+            nocopy: false,
+            subpath: None,
+            ..
+        } = m
+        {
+            rootfs::seed_volume(&dir.rootfs(), target, source)?;
+        }
+    }
+    let init = if record.spec.init {
+        Some(init::init_binary(containers.root())?)
+    } else {
+        None
+    };
+    let oci = bundle::build(&BundleInputs {
+        id,
+        spec: &record.spec,
+        image: &config,
+        rootfs: &dir.rootfs(),
+        etc: Some(etc_files),
+        cgroups_path: format!("/wharf/{id}"),
+        init,
+        netns: None,
+    })?;
+    bundle::write_bundle(&dir.bundle(), &oci)?;
+
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (in_r, in_w) = if attach.stdin && record.spec.stdin_open {
+        let (r, w) = pipe()?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    let stdin_fd = match in_r {
+        Some(fd) => fd,
+        None => File::open("/dev/null").map(OwnedFd::from).map_err(|e| {
+            MonitorError::Sys(
+                "opening /dev/null",
+                nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+            )
+        })?,
+    };
+    let pid = runtime.create(
+        id,
+        &dir.bundle(),
+        CreateIo::Inherit {
+            stdin: stdin_fd,
+            stdout: out_w,
+            stderr: err_w,
+        },
+    )?;
+    prepared.created = true;
+    runtime.start(id)?;
+    let pid = Pid::from_raw(pid as i32);
+
+    let log = Arc::new(Mutex::new(LogWriter::open(
+        &dir.log(),
+        Rotation::default(),
+    )?));
+    let mut pumps = vec![
+        pump(out_r, Stream::Stdout, log.clone(), attach.output),
+        pump(err_r, Stream::Stderr, log.clone(), attach.output),
+    ];
+    if let Some(w) = in_w {
+        pumps.push(feed_stdin(w));
+    }
+    state.status = Status::Running;
+    state.pid = Some(pid.as_raw() as u32);
+    state.monitor_pid = Some(std::process::id());
+    state.started_at = Some(rfc3339_nanos(SystemTime::now()));
+    state.finished_at = None;
+    state.exit_code = None;
+    state.error = None;
+    containers.set_state(id, &state)?;
+    prepared.disarm();
+    Ok(Running {
+        id: id.to_string(),
+        record,
+        runtime,
+        pid,
+        signals,
+        pumps,
+        log,
+        state,
+    })
+}
+
+/// Undo for a start that failed half-way.
+struct Prepared<'a> {
+    rootfs: Option<std::path::PathBuf>,
+    /// Runtime name and state root.
+    runtime: (String, std::path::PathBuf),
+    id: &'a str,
+    created: bool,
+}
+
+impl Prepared<'_> {
+    fn disarm(&mut self) {
+        self.rootfs = None;
+        self.created = false;
+    }
+}
+
+impl Drop for Prepared<'_> {
+    fn drop(&mut self) {
+        if self.created {
+            if let Ok(rt) = OciRuntime::named(&self.runtime.0, &self.runtime.1) {
+                let _ = rt.delete(self.id, true);
+            }
+        }
+        if let Some(r) = self.rootfs.take() {
+            let _ = rootfs::unmount_rootfs(&r);
+        }
+    }
+}
+
+/// Signals a user sends to `wharf run` (or the monitor) that reach the
+/// container, as `docker run`'s sig-proxy does.
+const FORWARDED: &[Signal] = &[
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+];
+
+impl Running {
+    fn wait(self, containers: &Containers) -> i32 {
+        let code = loop {
+            if let Some(code) = self.reap() {
+                break code;
+            }
+            // The signalfd wakes us for SIGCHLD; the timeout covers a
+            // SIGCHLD taken by a thread that did not block it.
+            let mut fds = [nix::poll::PollFd::new(
+                self.signals.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            let _ = nix::poll::poll(&mut fds, 200u16);
+            while let Ok(Some(info)) = self.signals.read_signal() {
+                let signo = info.ssi_signo as i32;
+                if signo != Signal::SIGCHLD as i32 {
+                    if let Ok(sig) = Signal::try_from(signo) {
+                        let _ = nix::sys::signal::kill(self.pid, sig);
+                    }
+                }
+            }
+        };
+        self.finish(containers, code);
+        code
+    }
+
+    /// Reaps every exited child; returns the container's exit code once
+    /// its init is gone.
+    fn reap(&self) -> Option<i32> {
+        let mut result = None;
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(p, code)) if p == self.pid => result = Some(code),
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == self.pid => {
+                    result = Some(128 + sig as i32)
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        result
+    }
+
+    fn finish(self, containers: &Containers, code: i32) {
+        // The pipes reach EOF when every process holding them is gone; a
+        // daemon left behind (pid: host) must not keep us forever.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        for p in self.pumps {
+            while !p.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if p.is_finished() {
+                let _ = p.join();
+            }
+        }
+        if let Ok(mut log) = self.log.lock() {
+            let _ = log.flush_partial();
+        }
+        let _lock = containers.lock(&self.id);
+        if let Err(e) = self.runtime.delete(&self.id, true) {
+            tracing::warn!("removing the runtime state of {}: {e}", self.record.name);
+        }
+        let dir = containers.dir(&self.id);
+        if let Err(e) = rootfs::unmount_rootfs(&dir.rootfs()) {
+            tracing::warn!("unmounting the rootfs of {}: {e}", self.record.name);
+        }
+        let mut state = self.state;
+        state.status = Status::Exited;
+        state.exit_code = Some(code);
+        state.pid = None;
+        state.monitor_pid = None;
+        state.finished_at = Some(rfc3339_nanos(SystemTime::now()));
+        if let Err(e) = containers.set_state(&self.id, &state) {
+            tracing::warn!("recording the exit of {}: {e}", self.record.name);
+        }
+    }
+}
+
+fn pump(
+    fd: OwnedFd,
+    stream: Stream,
+    log: Arc<Mutex<LogWriter>>,
+    echo: bool,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut file = File::from(fd);
+        let mut buf = [0u8; 32 * 1024];
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            if let Ok(mut log) = log.lock() {
+                if let Err(e) = log.write(stream, &buf[..n]) {
+                    tracing::warn!("{e}");
+                }
+            }
+            if echo {
+                let _ = match stream {
+                    Stream::Stdout => io::stdout()
+                        .write_all(&buf[..n])
+                        .and_then(|_| io::stdout().flush()),
+                    Stream::Stderr => io::stderr().write_all(&buf[..n]),
+                };
+            }
+        }
+    })
+}
+
+fn feed_stdin(fd: OwnedFd) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut w = File::from(fd);
+        let _ = io::copy(&mut io::stdin().lock(), &mut w);
+    })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| MonitorError::Sys("pipe", e))
+}
+
+fn set_subreaper() -> Result<()> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(MonitorError::Sys(
+            "becoming the child subreaper",
+            nix::Error::last(),
+        ))
+    }
+}
+
+/// The image's runtime config (`config` of the config blob).
+pub fn image_config(store: &ImageStore, image: &ImageRecord) -> Result<oci_spec::image::Config> {
+    let bytes = store.read_blob(&image.config_digest, false)?;
+    let cfg: oci_spec::image::ImageConfiguration =
+        serde_json::from_slice(&bytes).map_err(|e| MonitorError::ImageConfig {
+            image: image.id().to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(cfg.config().clone().unwrap_or_default())
+}
