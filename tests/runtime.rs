@@ -1,0 +1,406 @@
+//! The container runtime seen from inside a container, the way a user or
+//! an attacker would look at it: capabilities, seccomp, namespaces, masked
+//! and read-only paths, limits, volumes, exit codes. Every test runs once
+//! per runtime — the built-in one, crun and runc — as proof that they
+//! behave the same on the same bundle.
+//!
+//! Needs root and the loopback registry: run through `scripts/with-registry`
+//! (private network and mount namespace). Without it the tests say SKIPPED.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn registry() -> Option<String> {
+    match std::env::var("WHARF_TEST_REGISTRY") {
+        Ok(r) if !r.is_empty() => Some(r),
+        _ => {
+            eprintln!(
+                "SKIPPED: WHARF_TEST_REGISTRY is not set (run through scripts/with-registry)"
+            );
+            None
+        }
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// One wharf data root with the busybox fixture pulled, for one runtime.
+/// Dropping it removes every container and checks nothing is left.
+struct Rig {
+    root: tempfile::TempDir,
+    runtime: &'static str,
+    image: String,
+}
+
+impl Rig {
+    fn new(runtime: &'static str) -> Option<Rig> {
+        let registry = registry()?;
+        if runtime != "builtin" && which(runtime).is_none() {
+            panic!("{runtime} is not installed (scripts/fixtures/install-deps installs it)");
+        }
+        let root = tempfile::Builder::new()
+            .prefix("wharf-rt-")
+            .tempdir()
+            .expect("tempdir");
+        let rig = Rig {
+            root,
+            runtime,
+            image: format!("{registry}/wharf-fixtures/busybox:latest"),
+        };
+        rig.wharf(&["pull", "-q", &rig.image]).ok();
+        Some(rig)
+    }
+
+    fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn wharf(&self, args: &[&str]) -> Run {
+        Run::from(
+            Command::new(env!("CARGO_BIN_EXE_wharf"))
+                .arg("--root")
+                .arg(self.root())
+                .args(args)
+                .env("HOME", self.root())
+                .env("WHARF_RUNTIME", self.runtime)
+                .output()
+                .expect("run wharf"),
+        )
+    }
+
+    /// `wharf run --rm [flags] busybox CMD…`
+    fn run(&self, flags: &[&str], cmd: &[&str]) -> Run {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.push(&self.image);
+        args.extend_from_slice(cmd);
+        self.wharf(&args)
+    }
+
+    fn sh(&self, flags: &[&str], script: &str) -> Run {
+        self.run(flags, &["sh", "-c", script])
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let ids = self.wharf(&["ps", "-aq", "--no-trunc"]).stdout;
+        for id in ids.lines().filter(|l| !l.is_empty()) {
+            self.wharf(&["rm", "-f", id]);
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        let root = self.root().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
+        assert!(left.is_empty(), "mounts left behind: {left:#?}");
+        // Removed containers keep no cgroup; the --rm ones (not listed
+        // here) are covered by scripts/check-leaks after the whole suite.
+        let ids: Vec<String> = ids.lines().map(str::to_string).collect();
+        let cgroups = leftover_cgroups(&ids);
+        assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:#?}");
+        let state = self.root().join("run/runtime");
+        let states: Vec<_> = walk(&state);
+        assert!(states.is_empty(), "runtime state left behind: {states:#?}");
+    }
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Files under `dir` (recursively).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Cgroups (ours are `…/wharf/<id>`) of the given containers that still exist.
+fn leftover_cgroups(ids: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return out;
+    };
+    for c in controllers.flatten() {
+        let dir = c.path().join("wharf");
+        if let Ok(children) = std::fs::read_dir(&dir) {
+            out.extend(
+                children
+                    .flatten()
+                    .filter(|e| ids.iter().any(|id| e.file_name().to_string_lossy() == *id))
+                    .map(|e| e.path()),
+            );
+        }
+    }
+    out
+}
+
+fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("{key} not in {status}"))
+}
+
+// ---- the matrix -----------------------------------------------------------
+
+fn default_security(rig: &Rig) {
+    let out = rig.sh(&[], "cat /proc/self/status; id; hostname").ok();
+    assert_eq!(status_field(&out.stdout, "CapEff:"), "00000000a80425fb");
+    assert_eq!(status_field(&out.stdout, "CapBnd:"), "00000000a80425fb");
+    assert_eq!(status_field(&out.stdout, "NoNewPrivs:"), "0");
+    assert_eq!(status_field(&out.stdout, "Seccomp:"), "2", "Docker's default profile is on");
+    assert!(out.stdout.contains("uid=0(root) gid=0(root)"), "{}", out.stdout);
+    let hostname = out.stdout.lines().last().unwrap_or_default();
+    assert_eq!(hostname.len(), 12, "hostname is the short id: {hostname:?}");
+    assert!(hostname.chars().all(|c| c.is_ascii_hexdigit()));
+}
+
+fn seccomp_blocks_what_docker_blocks(rig: &Rig) {
+    // unshare(2) and mount(2) are refused to a default container.
+    let out = rig.sh(&[], "unshare -U true; echo rc=$?");
+    assert!(out.stdout.contains("rc=1"), "{} {}", out.stdout, out.stderr);
+    let out = rig.sh(&["--security-opt", "seccomp=unconfined"], "grep Seccomp: /proc/self/status").ok();
+    assert_eq!(status_field(&out.stdout, "Seccomp:"), "0");
+}
+
+fn capability_flags(rig: &Rig) {
+    let out = rig
+        .sh(
+            &[
+                "--cap-drop",
+                "ALL",
+                "--cap-add",
+                "NET_ADMIN",
+                "--security-opt",
+                "no-new-privileges",
+            ],
+            "cat /proc/self/status",
+        )
+        .ok();
+    assert_eq!(status_field(&out.stdout, "CapEff:"), "0000000000001000");
+    assert_eq!(status_field(&out.stdout, "NoNewPrivs:"), "1");
+    let out = rig.sh(&["--cap-drop", "chown"], "chown 1 /tmp; echo rc=$?");
+    assert!(out.stdout.contains("rc=1"), "{}", out.stdout);
+    let out = rig.sh(&["--privileged"], "cat /proc/self/status").ok();
+    assert_ne!(status_field(&out.stdout, "CapEff:"), "00000000a80425fb");
+    assert_eq!(status_field(&out.stdout, "Seccomp:"), "0");
+}
+
+fn pid_namespace(rig: &Rig) {
+    let out = rig.run(&[], &["ps", "-o", "pid,args"]).ok();
+    let rows: Vec<&str> = out.stdout.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "only the command itself is visible: {rows:?}");
+    assert!(rows[0].trim().starts_with("1 ps"), "{rows:?}");
+    let out = rig.run(&["--init"], &["ps", "-o", "pid,args"]).ok();
+    assert!(out.stdout.contains("1 /sbin/wharf-init"), "{}", out.stdout);
+}
+
+fn filesystems(rig: &Rig) {
+    let script = "grep ' / ' /proc/mounts; \
+        touch /sys/x 2>&1; echo x > /proc/sys/kernel/domainname 2>&1; \
+        echo kcore=$(head -c 8 /proc/kcore | wc -c); \
+        echo firmware=$(ls /sys/firmware | wc -l); \
+        echo shm=$(df -k /dev/shm | tail -1 | awk '{print $2}')";
+    let out = rig.sh(&[], script).ok();
+    assert!(out.stdout.starts_with("overlay / overlay"), "{}", out.stdout);
+    assert!(
+        out.stdout.matches("Read-only file system").count() >= 2,
+        "/sys and /proc/sys are read-only: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("kcore=0"), "{}", out.stdout);
+    assert!(out.stdout.contains("firmware=0"), "{}", out.stdout);
+    assert!(out.stdout.contains("shm=65536"), "{}", out.stdout);
+    let out = rig.sh(&["--read-only"], "touch /x 2>&1; echo rc=$?");
+    assert!(out.stdout.contains("Read-only file system") && out.stdout.contains("rc=1"), "{}", out.stdout);
+    rig.sh(&["--read-only", "--tmpfs", "/scratch:size=1m"], "touch /scratch/x")
+        .ok();
+}
+
+fn limits(rig: &Rig) {
+    let out = rig
+        .sh(&["--ulimit", "nofile=1024:2048"], "ulimit -n; ulimit -Hn")
+        .ok();
+    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["1024", "2048"]);
+    // A fork bomb stays inside pids_limit.
+    let out = rig.sh(
+        &["--pids-limit", "16"],
+        "for i in $(seq 40); do sleep 30 & done 2>&1; echo n=$(ls /proc | grep -c '^[0-9]')",
+    );
+    assert!(out.stdout.contains("can't fork") || out.stdout.contains("Resource temporarily unavailable"), "{}{}", out.stdout, out.stderr);
+    let n: u32 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("n="))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(999);
+    assert!(n <= 16, "{n} processes under a limit of 16");
+    // Allocating past the memory limit gets the container OOM-killed.
+    let out = rig.sh(&["-m", "32m"], "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived");
+    assert_eq!(out.code, 137, "{} {}", out.stdout, out.stderr);
+    assert!(!out.stdout.contains("survived"));
+}
+
+fn exit_codes(rig: &Rig) {
+    assert_eq!(rig.sh(&[], "exit 3").code, 3);
+    let out = rig.run(&[], &["no-such-command"]);
+    assert_eq!(out.code, 127, "{}", out.stderr);
+    assert!(out.stderr.contains("executable file not found"), "{}", out.stderr);
+    let out = rig.run(&[], &["/etc/passwd"]);
+    assert_eq!(out.code, 126, "{}", out.stderr);
+    assert!(out.stderr.to_lowercase().contains("permission denied"), "{}", out.stderr);
+    // Nothing half-made is left by the failed starts (--rm).
+    assert_eq!(rig.wharf(&["ps", "-aq"]).ok().stdout, "");
+}
+
+fn users_and_env(rig: &Rig) {
+    let out = rig.run(&["-u", "nobody"], &["id"]).ok();
+    assert!(out.stdout.starts_with("uid=65534(nobody) gid=65534(nobody)"), "{}", out.stdout);
+    let out = rig.run(&["-u", "1000:1000"], &["id"]).ok();
+    assert!(out.stdout.starts_with("uid=1000 gid=1000"), "{}", out.stdout);
+    let out = rig.run(&["-u", "ghost"], &["id"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("ghost"), "{}", out.stderr);
+    let out = rig
+        .sh(
+            &["--hostname", "web", "-e", "FOO=bar", "-w", "/tmp"],
+            "hostname; echo $FOO $HOSTNAME; pwd",
+        )
+        .ok();
+    assert_eq!(out.stdout, "web\nbar web\n/tmp\n");
+}
+
+fn volumes_persist_and_the_rest_vanishes(rig: &Rig) {
+    rig.sh(&["-v", "data:/data"], "echo kept > /data/f; echo lost > /etc/f")
+        .ok();
+    let out = rig.sh(&["-v", "data:/data"], "cat /data/f; cat /etc/f 2>&1");
+    assert!(out.stdout.starts_with("kept\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("No such file"), "{}", out.stdout);
+    let host = tempfile::tempdir().expect("tmp");
+    let bind = format!("{}:/host", host.path().display());
+    rig.sh(&["-v", &bind], "echo from-container > /host/out").ok();
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("out")).expect("bind write"),
+        "from-container\n"
+    );
+    let ro = format!("{}:/host:ro", host.path().display());
+    let out = rig.sh(&["-v", &ro], "echo x > /host/out 2>&1; echo rc=$?");
+    assert!(out.stdout.contains("rc=1") || out.stdout.contains("rc=2"), "{}", out.stdout);
+    rig.wharf(&["volume", "rm", "data"]).ok();
+}
+
+fn detached_lifecycle(rig: &Rig) {
+    let id = rig
+        .wharf(&["run", "-d", "--name", "sleeper", &rig.image, "sh", "-c", "echo started; exec sleep 300"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64);
+    let ps = rig.wharf(&["ps"]).ok().stdout;
+    assert!(ps.contains("sleeper") && ps.contains("Up"), "{ps}");
+    let out = rig.wharf(&["exec", "sleeper", "sh", "-c", "echo $HOSTNAME; exit 5"]);
+    assert_eq!(out.code, 5);
+    assert_eq!(out.stdout.trim(), &id[..12]);
+    let out = rig.wharf(&["exec", "-u", "nobody", "sleeper", "id", "-u"]).ok();
+    assert_eq!(out.stdout.trim(), "65534");
+    // sleep has no SIGTERM handler and is PID 1: stop kills it at once.
+    rig.wharf(&["stop", "sleeper"]).ok();
+    let ps = rig.wharf(&["ps", "-a"]).ok().stdout;
+    assert!(ps.contains("Exited (137)"), "{ps}");
+    let logs = rig.wharf(&["logs", "sleeper"]).ok().stdout;
+    assert_eq!(logs, "started\n");
+    // Started again, then killed: the wait reports the signal.
+    rig.wharf(&["start", "sleeper"]).ok();
+    rig.wharf(&["kill", "-s", "TERM", "sleeper"]).ok();
+    rig.wharf(&["kill", "sleeper"]).ok();
+    assert_eq!(rig.wharf(&["wait", "sleeper"]).ok().stdout.trim(), "137");
+    let logs = rig.wharf(&["logs", "sleeper"]).ok().stdout;
+    assert_eq!(logs, "started\nstarted\n");
+    let out = rig.wharf(&["rm", "sleeper"]).ok();
+    assert_eq!(out.stdout.trim(), "sleeper");
+    assert!(!rig.root().join("containers").join(&id).exists());
+}
+
+fn stop_waits_for_a_handler(rig: &Rig) {
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "graceful",
+        &rig.image,
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done",
+    ])
+    .ok();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    rig.wharf(&["stop", "graceful"]).ok();
+    let ps = rig.wharf(&["ps", "-a"]).ok().stdout;
+    assert!(ps.contains("Exited (0)"), "the handler ran: {ps}");
+    assert!(rig.wharf(&["logs", "graceful"]).ok().stdout.contains("bye"));
+}
+
+macro_rules! matrix {
+    ($($name:ident),* $(,)?) => {
+        mod builtin {
+            $( #[test] fn $name() { if let Some(rig) = super::Rig::new("builtin") { super::$name(&rig) } } )*
+        }
+        mod crun {
+            $( #[test] fn $name() { if let Some(rig) = super::Rig::new("crun") { super::$name(&rig) } } )*
+        }
+        mod runc {
+            $( #[test] fn $name() { if let Some(rig) = super::Rig::new("runc") { super::$name(&rig) } } )*
+        }
+    };
+}
+
+matrix!(
+    default_security,
+    seccomp_blocks_what_docker_blocks,
+    capability_flags,
+    pid_namespace,
+    filesystems,
+    limits,
+    exit_codes,
+    users_and_env,
+    volumes_persist_and_the_rest_vanishes,
+    detached_lifecycle,
+    stop_waits_for_a_handler,
+);
