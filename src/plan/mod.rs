@@ -1,6 +1,7 @@
 //! From a loaded project to what must happen: the service graph (order,
 //! parallelism, cycles) and the config hash that decides recreation.
 
+pub mod container;
 pub mod graph;
 
 use crate::compose::types::{to_go_json, Project, ServiceConfig};

@@ -1,0 +1,416 @@
+//! A compose service becomes runtime [`ContainerSpec`]s here: the one
+//! place where compose types turn into runtime types. Names and labels are
+//! Docker Compose v2's, so `ps`, `down` and other tools find the containers.
+
+use crate::compose::types::{Project, ServiceConfig, VolumeType};
+use crate::runtime::spec::{ContainerSpec, DeviceMapping, MountSpec, NsMode};
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SpecError {
+    #[error("service {service:?} has neither an image nor a build section")]
+    NoImage { service: String },
+    #[error("service {service:?}: {what} {value:?} is not supported yet")]
+    Unsupported {
+        service: String,
+        what: &'static str,
+        value: String,
+    },
+    #[error(
+        "service {service:?}: volume {volume:?} is not declared in the top-level volumes section"
+    )]
+    UndeclaredVolume { service: String, volume: String },
+}
+
+/// What the loader knows about the project beyond its model.
+#[derive(Clone, Debug, Default)]
+pub struct ProjectContext {
+    pub working_dir: PathBuf,
+    pub config_files: Vec<PathBuf>,
+}
+
+pub const LABEL_PROJECT: &str = "com.docker.compose.project";
+pub const LABEL_SERVICE: &str = "com.docker.compose.service";
+pub const LABEL_NUMBER: &str = "com.docker.compose.container-number";
+pub const LABEL_HASH: &str = "com.docker.compose.config-hash";
+pub const LABEL_ONEOFF: &str = "com.docker.compose.oneoff";
+pub const LABEL_WORKING_DIR: &str = "com.docker.compose.project.working_dir";
+pub const LABEL_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
+pub const LABEL_VERSION: &str = "com.docker.compose.version";
+pub const LABEL_DEPENDS_ON: &str = "com.docker.compose.depends_on";
+pub const LABEL_IMAGE: &str = "com.docker.compose.image";
+
+/// The Compose version whose behaviour wharf follows (the label value).
+pub const COMPOSE_VERSION: &str = "2.40.3";
+
+/// `<project>-<service>-<n>`, or `container_name:` when set.
+pub fn container_name(project: &Project, service: &ServiceConfig, number: u32) -> String {
+    service
+        .container_name
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}-{number}", project.name, service.name))
+}
+
+/// The image a service runs: `image:`, or `<project>-<service>` for a
+/// service that is only built, as Compose names it.
+pub fn image_name(project: &Project, service: &ServiceConfig) -> Result<String, SpecError> {
+    match (&service.image, &service.build) {
+        (Some(i), _) => Ok(i.clone()),
+        (None, Some(_)) => Ok(format!("{}-{}", project.name, service.name)),
+        (None, None) => Err(SpecError::NoImage {
+            service: service.name.clone(),
+        }),
+    }
+}
+
+/// The spec of replica `number` (1-based) of `service`. Named volumes come
+/// out with an empty `source`: the executor creates them and fills it in.
+pub fn container_spec(
+    project: &Project,
+    ctx: &ProjectContext,
+    service: &ServiceConfig,
+    number: u32,
+) -> Result<ContainerSpec, SpecError> {
+    let name = container_name(project, service, number);
+    let unsupported = |what: &'static str, value: &str| SpecError::Unsupported {
+        service: service.name.clone(),
+        what,
+        value: value.to_string(),
+    };
+    let mut spec = ContainerSpec {
+        name: name.clone(),
+        image: image_name(project, service)?,
+        entrypoint: service.entrypoint.clone(),
+        command: service.command.clone(),
+        env: service
+            .environment
+            .iter()
+            // An unresolved `KEY` (no value, not in the environment) is
+            // left out, as Compose does.
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect(),
+        working_dir: service.working_dir.clone(),
+        user: service.user.clone(),
+        group_add: service.group_add.clone(),
+        hostname: service.hostname.clone(),
+        domainname: service.domainname.clone(),
+        tty: service.tty,
+        stdin_open: service.stdin_open,
+        init: service.init.unwrap_or(false),
+        read_only: service.read_only,
+        privileged: service.privileged,
+        cap_add: service.cap_add.clone(),
+        cap_drop: service.cap_drop.clone(),
+        security_opt: service.security_opt.clone(),
+        device_cgroup_rules: service.device_cgroup_rules.clone(),
+        sysctls: service
+            .sysctls
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ulimits: service
+            .ulimits
+            .iter()
+            .map(|(k, u)| (k.clone(), (u.soft(), u.hard())))
+            .collect(),
+        oom_score_adj: service.oom_score_adj.and_then(|v| i32::try_from(v).ok()),
+        shm_size: service.shm_size.map(|b| b.0.max(0) as u64),
+        stop_signal: service.stop_signal.clone(),
+        dns: service.dns.clone(),
+        dns_search: service.dns_search.clone(),
+        dns_opt: service.dns_opt.clone(),
+        ..ContainerSpec::default()
+    };
+    for d in &service.devices {
+        let source = d.source.clone().unwrap_or_default();
+        spec.devices.push(DeviceMapping {
+            host_path: PathBuf::from(&source),
+            container_path: PathBuf::from(d.target.clone().unwrap_or(source)),
+            permissions: d.permissions.clone().unwrap_or_else(|| "rwm".into()),
+        });
+    }
+    for (host, ips) in &service.extra_hosts.0 {
+        for ip in ips {
+            spec.extra_hosts.push((host.clone(), ip.clone()));
+        }
+    }
+
+    // Labels: the service's, then Compose's own (which win).
+    for (k, v) in &service.labels {
+        spec.labels.insert(k.clone(), v.clone());
+    }
+    let config_files: Vec<String> = ctx
+        .config_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let depends_on: Vec<String> = service
+        .depends_on
+        .iter()
+        .map(|(dep, d)| format!("{dep}:{}:{}", d.condition.as_str(), d.restart))
+        .collect();
+    for (k, v) in [
+        (LABEL_PROJECT, project.name.clone()),
+        (LABEL_SERVICE, service.name.clone()),
+        (LABEL_NUMBER, number.to_string()),
+        (LABEL_HASH, super::config_hash(service)),
+        (LABEL_ONEOFF, "False".to_string()),
+        (LABEL_WORKING_DIR, ctx.working_dir.display().to_string()),
+        (LABEL_CONFIG_FILES, config_files.join(",")),
+        (LABEL_VERSION, COMPOSE_VERSION.to_string()),
+        (LABEL_DEPENDS_ON, depends_on.join(",")),
+    ] {
+        spec.labels.insert(k.to_string(), v);
+    }
+
+    for v in &service.volumes {
+        let target = v.target.clone().unwrap_or_default();
+        let mount = match v.volume_type {
+            VolumeType::Bind => {
+                let bind = v.bind.clone().unwrap_or_default();
+                MountSpec::Bind {
+                    source: PathBuf::from(v.source.clone().unwrap_or_default()),
+                    target,
+                    read_only: v.read_only,
+                    propagation: bind.propagation,
+                    create_host_path: bind.create_host_path,
+                }
+            }
+            VolumeType::Volume => {
+                let opts = v.volume.clone().unwrap_or_default();
+                let name = match v.source.as_deref() {
+                    // An anonymous volume: the executor makes one per container.
+                    None | Some("") => String::new(),
+                    Some(s) => match project.volumes.get(s) {
+                        Some(decl) => decl
+                            .name
+                            .clone()
+                            .unwrap_or_else(|| format!("{}_{s}", project.name)),
+                        None => {
+                            return Err(SpecError::UndeclaredVolume {
+                                service: service.name.clone(),
+                                volume: s.to_string(),
+                            })
+                        }
+                    },
+                };
+                MountSpec::Volume {
+                    name,
+                    source: PathBuf::new(),
+                    target,
+                    read_only: v.read_only,
+                    nocopy: opts.nocopy,
+                    subpath: opts.subpath,
+                }
+            }
+            VolumeType::Tmpfs => {
+                let t = v.tmpfs.clone().unwrap_or_default();
+                MountSpec::Tmpfs {
+                    target,
+                    size: t.size.map(|s| s.0.max(0) as u64),
+                    mode: t.mode,
+                    read_only: v.read_only,
+                }
+            }
+            other => {
+                return Err(unsupported(
+                    "volume type",
+                    &format!("{other:?}").to_lowercase(),
+                ))
+            }
+        };
+        spec.mounts.push(mount);
+    }
+    for t in &service.tmpfs {
+        let (target, opts) = t.split_once(':').unwrap_or((t, ""));
+        let mut size = None;
+        let mut mode = None;
+        for o in opts.split(',') {
+            if let Some(s) = o.strip_prefix("size=") {
+                size = crate::compose::convert::parse_bytes(s)
+                    .ok()
+                    .map(|b| b.max(0) as u64);
+            } else if let Some(m) = o.strip_prefix("mode=") {
+                mode = u32::from_str_radix(m, 8).ok();
+            }
+        }
+        spec.mounts.push(MountSpec::Tmpfs {
+            target: target.to_string(),
+            size,
+            mode,
+            read_only: false,
+        });
+    }
+
+    let ns = |what: &'static str, v: &Option<String>| -> Result<NsMode, SpecError> {
+        match v.as_deref() {
+            None | Some("") | Some("private") | Some("shareable") => Ok(NsMode::Private),
+            Some("host") => Ok(NsMode::Host),
+            Some(other) => Err(unsupported(what, other)),
+        }
+    };
+    spec.namespaces.pid = ns("pid", &service.pid)?;
+    spec.namespaces.ipc = ns("ipc", &service.ipc)?;
+    spec.namespaces.uts = ns("uts", &service.uts)?;
+    spec.namespaces.cgroup = match service.cgroup.as_deref() {
+        None => None,
+        Some("host") => Some(NsMode::Host),
+        Some("private") => Some(NsMode::Private),
+        Some(other) => return Err(unsupported("cgroup", other)),
+    };
+    spec.namespaces.net = match service.network_mode.as_deref() {
+        Some("host") => NsMode::Host,
+        Some("none") => NsMode::None,
+        None | Some("bridge") | Some("default") => NsMode::Private,
+        Some(other) => return Err(unsupported("network_mode", other)),
+    };
+
+    let r = &mut spec.resources;
+    let limits = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.limits.clone());
+    let reservations = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.reservations.clone());
+    r.memory = service
+        .mem_limit
+        .map(|b| b.0)
+        .or_else(|| limits.as_ref().and_then(|l| l.memory.map(|b| b.0)))
+        .filter(|&m| m > 0);
+    r.memory_swap = service.memswap_limit.map(|b| b.0).filter(|&m| m != 0);
+    r.memory_reservation = service
+        .mem_reservation
+        .map(|b| b.0)
+        .or_else(|| reservations.as_ref().and_then(|l| l.memory.map(|b| b.0)))
+        .filter(|&m| m > 0);
+    r.memory_swappiness = service.mem_swappiness.map(|b| b.0.max(0) as u64);
+    r.oom_kill_disable = service.oom_kill_disable;
+    let cpus = service
+        .cpus
+        .or_else(|| limits.as_ref().and_then(|l| l.cpus))
+        .filter(|&c| c > 0.0);
+    r.nano_cpus = cpus.map(|c| (f64::from(c) * 1e9).round() as i64);
+    r.cpu_shares = service.cpu_shares.and_then(|s| u64::try_from(s).ok());
+    r.cpu_quota = service.cpu_quota;
+    r.cpu_period = service.cpu_period.and_then(|p| u64::try_from(p).ok());
+    r.cpuset_cpus = service.cpuset.clone();
+    r.pids_limit = service
+        .pids_limit
+        .or_else(|| limits.as_ref().and_then(|l| l.pids))
+        .filter(|&p| p != 0);
+    if let Some(b) = &service.blkio_config {
+        r.blkio_weight = b.weight;
+        r.blkio_weight_device = b
+            .weight_device
+            .iter()
+            .map(|w| (PathBuf::from(&w.path), w.weight))
+            .collect();
+        let throttle = |list: &[crate::compose::types::ThrottleDevice]| -> Vec<(PathBuf, u64)> {
+            list.iter()
+                .map(|t| (PathBuf::from(&t.path), t.rate.0.max(0) as u64))
+                .collect()
+        };
+        r.blkio_read_bps = throttle(&b.device_read_bps);
+        r.blkio_write_bps = throttle(&b.device_write_bps);
+        r.blkio_read_iops = throttle(&b.device_read_iops);
+        r.blkio_write_iops = throttle(&b.device_write_iops);
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::load::{load, LoadOptions};
+
+    fn project(yaml: &str) -> (Project, ProjectContext, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("compose.yaml"), yaml).expect("write");
+        let loaded = load(&LoadOptions {
+            cwd: dir.path().to_path_buf(),
+            project_name: Some("demo".into()),
+            ..LoadOptions::default()
+        })
+        .expect("load");
+        let ctx = ProjectContext {
+            working_dir: loaded.working_dir.clone(),
+            config_files: loaded.config_files.clone(),
+        };
+        (loaded.project, ctx, dir)
+    }
+
+    #[test]
+    fn names_and_labels_are_composes() {
+        let (p, ctx, _d) = project(
+            "services:\n  web:\n    image: busybox\n    labels: {team: a}\n    depends_on: [db]\n  db:\n    image: redis\n    container_name: the-db\n",
+        );
+        let web = container_spec(&p, &ctx, &p.services["web"], 2).expect("spec");
+        assert_eq!(web.name, "demo-web-2");
+        assert_eq!(web.labels[LABEL_PROJECT], "demo");
+        assert_eq!(web.labels[LABEL_SERVICE], "web");
+        assert_eq!(web.labels[LABEL_NUMBER], "2");
+        assert_eq!(web.labels[LABEL_ONEOFF], "False");
+        assert_eq!(web.labels[LABEL_DEPENDS_ON], "db:service_started:false");
+        assert_eq!(
+            web.labels[LABEL_HASH],
+            crate::plan::config_hash(&p.services["web"])
+        );
+        assert_eq!(web.labels["team"], "a");
+        assert!(web.labels[LABEL_CONFIG_FILES].ends_with("compose.yaml"));
+        let db = container_spec(&p, &ctx, &p.services["db"], 1).expect("spec");
+        assert_eq!(db.name, "the-db");
+    }
+
+    #[test]
+    fn volumes_resources_and_namespaces_map_over() {
+        let (p, ctx, _d) = project(
+            "services:\n  db:\n    image: postgres\n    volumes: [data:/var/lib/postgresql/data, ./conf:/etc/conf:ro, /cache]\n    tmpfs: [/run:size=1m]\n    mem_limit: 64m\n    pids_limit: 50\n    cpus: 1.5\n    pid: host\n    network_mode: none\n    ulimits: {nofile: {soft: 1024, hard: 2048}, nproc: 99}\n    environment: [A=1, UNSET]\nvolumes:\n  data: {}\n",
+        );
+        let s = container_spec(&p, &ctx, &p.services["db"], 1).expect("spec");
+        assert!(
+            matches!(&s.mounts[0], MountSpec::Volume { name, target, .. } if name == "demo_data" && target == "/var/lib/postgresql/data")
+        );
+        assert!(
+            matches!(&s.mounts[1], MountSpec::Bind { source, read_only: true, .. } if source.ends_with("conf") && source.is_absolute())
+        );
+        assert!(matches!(&s.mounts[2], MountSpec::Volume { name, .. } if name.is_empty()));
+        assert!(matches!(
+            &s.mounts[3],
+            MountSpec::Tmpfs {
+                size: Some(1048576),
+                ..
+            }
+        ));
+        assert_eq!(s.resources.memory, Some(64 * 1024 * 1024));
+        assert_eq!(s.resources.pids_limit, Some(50));
+        assert_eq!(s.resources.nano_cpus, Some(1_500_000_000));
+        assert_eq!(s.namespaces.pid, NsMode::Host);
+        assert_eq!(s.namespaces.net, NsMode::None);
+        assert_eq!(s.ulimits["nofile"], (1024, 2048));
+        assert_eq!(s.ulimits["nproc"], (99, 99));
+        assert_eq!(s.env, vec!["A=1".to_string()]);
+    }
+
+    #[test]
+    fn deploy_limits_apply_when_the_short_keys_are_absent() {
+        let (p, ctx, _d) = project(
+            "services:\n  app:\n    image: x\n    deploy:\n      resources:\n        limits: {memory: 32m, cpus: '0.5', pids: 7}\n        reservations: {memory: 8m}\n",
+        );
+        let s = container_spec(&p, &ctx, &p.services["app"], 1).expect("spec");
+        assert_eq!(s.resources.memory, Some(32 * 1024 * 1024));
+        assert_eq!(s.resources.memory_reservation, Some(8 * 1024 * 1024));
+        assert_eq!(s.resources.nano_cpus, Some(500_000_000));
+        assert_eq!(s.resources.pids_limit, Some(7));
+    }
+
+    #[test]
+    fn unsupported_modes_are_named() {
+        let (p, ctx, _d) = project(
+            "services:\n  a:\n    image: x\n    network_mode: service:b\n  b:\n    image: y\n",
+        );
+        let err = container_spec(&p, &ctx, &p.services["a"], 1).expect_err("unsupported");
+        assert!(err.to_string().contains("network_mode"), "{err}");
+    }
+}
