@@ -112,6 +112,9 @@ pub struct CreateArgs {
     /// Network: none or host (bridge networks arrive with the network layer)
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// Mount the volumes of another container: NAME[:ro|rw]
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
@@ -413,21 +416,82 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
             .with_context(|| format!("invalid --add-host {h:?}: expected HOST:IP"))?;
         extra_hosts.push((name.to_string(), ip.to_string()));
     }
-    let ns = |flag: &str, v: &Option<String>| -> anyhow::Result<NsMode> {
+    let containers = Containers::open(global.root())?;
+    // `container:NAME` joins the namespace of a running container.
+    let join = |flag: &str, kind: &str, name: &str| -> anyhow::Result<NsMode> {
+        let other = containers
+            .find(name)
+            .with_context(|| format!("--{flag} container:{name}"))?;
+        let state = containers.state(&other.id)?;
+        match state.pid.filter(|_| state.status == Status::Running) {
+            Some(pid) => Ok(NsMode::Path(PathBuf::from(format!(
+                "/proc/{pid}/ns/{kind}"
+            )))),
+            None => bail!("--{flag} container:{name}: container {name} is not running"),
+        }
+    };
+    let ns = |flag: &str, kind: &str, v: &Option<String>| -> anyhow::Result<NsMode> {
         Ok(match v.as_deref() {
             None | Some("private") | Some("") | Some("shareable") => NsMode::Private,
             Some("host") => NsMode::Host,
-            Some("none") => NsMode::None,
-            Some(other) => bail!("--{flag} {other:?} is not supported (use host or private)"),
+            Some(other) => match other.strip_prefix("container:") {
+                Some(name) => join(flag, kind, name)?,
+                None => bail!(
+                    "--{flag} {other:?} is not supported (use host, private or container:NAME)"
+                ),
+            },
         })
     };
     let net = match a.network.as_deref() {
         None | Some("none") | Some("default") | Some("bridge") => NsMode::None,
         Some("host") => NsMode::Host,
-        Some(other) => {
-            bail!("--network {other:?}: only none and host exist until the network layer lands")
-        }
+        Some(other) => match other.strip_prefix("container:") {
+            Some(name) => join("network", "net", name)?,
+            None => bail!(
+                "--network {other:?}: only none, host and container:NAME exist until the network layer lands"
+            ),
+        },
     };
+    for from in &a.volumes_from {
+        let (name, mode) = from.split_once(':').unwrap_or((from, ""));
+        let other = containers
+            .find(name)
+            .with_context(|| format!("--volumes-from {from}"))?;
+        let ro = |own: bool| if mode.is_empty() { own } else { mode == "ro" };
+        for m in other.spec.mounts {
+            mounts.push(match m {
+                MountSpec::Bind {
+                    read_only,
+                    source,
+                    target,
+                    propagation,
+                    create_host_path,
+                } => MountSpec::Bind {
+                    read_only: ro(read_only),
+                    source,
+                    target,
+                    propagation,
+                    create_host_path,
+                },
+                MountSpec::Volume {
+                    read_only,
+                    name,
+                    source,
+                    target,
+                    nocopy,
+                    subpath,
+                } => MountSpec::Volume {
+                    read_only: ro(read_only),
+                    name,
+                    source,
+                    target,
+                    nocopy,
+                    subpath,
+                },
+                MountSpec::Tmpfs { .. } => continue,
+            });
+        }
+    }
     let mut spec = ContainerSpec {
         image: a.image.clone(),
         entrypoint: a.entrypoint.as_ref().map(|e| {
@@ -470,8 +534,8 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
         dns_opt: a.dns_option.clone(),
         ..ContainerSpec::default()
     };
-    spec.namespaces.pid = ns("pid", &a.pid)?;
-    spec.namespaces.ipc = ns("ipc", &a.ipc)?;
+    spec.namespaces.pid = ns("pid", "pid", &a.pid)?;
+    spec.namespaces.ipc = ns("ipc", "ipc", &a.ipc)?;
     spec.namespaces.net = net;
     let r = &mut spec.resources;
     r.memory = bytes("--memory", &a.memory)?;
