@@ -38,7 +38,11 @@ impl Run {
     }
 
     fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
         self
     }
 }
@@ -184,8 +188,16 @@ fn default_security(rig: &Rig) {
     assert_eq!(status_field(&out.stdout, "CapEff:"), "00000000a80425fb");
     assert_eq!(status_field(&out.stdout, "CapBnd:"), "00000000a80425fb");
     assert_eq!(status_field(&out.stdout, "NoNewPrivs:"), "0");
-    assert_eq!(status_field(&out.stdout, "Seccomp:"), "2", "Docker's default profile is on");
-    assert!(out.stdout.contains("uid=0(root) gid=0(root)"), "{}", out.stdout);
+    assert_eq!(
+        status_field(&out.stdout, "Seccomp:"),
+        "2",
+        "Docker's default profile is on"
+    );
+    assert!(
+        out.stdout.contains("uid=0(root) gid=0(root)"),
+        "{}",
+        out.stdout
+    );
     let hostname = out.stdout.lines().last().unwrap_or_default();
     assert_eq!(hostname.len(), 12, "hostname is the short id: {hostname:?}");
     assert!(hostname.chars().all(|c| c.is_ascii_hexdigit()));
@@ -195,7 +207,12 @@ fn seccomp_blocks_what_docker_blocks(rig: &Rig) {
     // unshare(2) and mount(2) are refused to a default container.
     let out = rig.sh(&[], "unshare -U true; echo rc=$?");
     assert!(out.stdout.contains("rc=1"), "{} {}", out.stdout, out.stderr);
-    let out = rig.sh(&["--security-opt", "seccomp=unconfined"], "grep Seccomp: /proc/self/status").ok();
+    let out = rig
+        .sh(
+            &["--security-opt", "seccomp=unconfined"],
+            "grep Seccomp: /proc/self/status",
+        )
+        .ok();
     assert_eq!(status_field(&out.stdout, "Seccomp:"), "0");
 }
 
@@ -225,7 +242,11 @@ fn capability_flags(rig: &Rig) {
 fn pid_namespace(rig: &Rig) {
     let out = rig.run(&[], &["ps", "-o", "pid,args"]).ok();
     let rows: Vec<&str> = out.stdout.lines().skip(1).collect();
-    assert_eq!(rows.len(), 1, "only the command itself is visible: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        1,
+        "only the command itself is visible: {rows:?}"
+    );
     assert!(rows[0].trim().starts_with("1 ps"), "{rows:?}");
     let out = rig.run(&["--init"], &["ps", "-o", "pid,args"]).ok();
     assert!(out.stdout.contains("1 /sbin/wharf-init"), "{}", out.stdout);
@@ -238,7 +259,11 @@ fn filesystems(rig: &Rig) {
         echo firmware=$(ls /sys/firmware | wc -l); \
         echo shm=$(df -k /dev/shm | tail -1 | awk '{print $2}')";
     let out = rig.sh(&[], script).ok();
-    assert!(out.stdout.starts_with("overlay / overlay"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("overlay / overlay"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.matches("Read-only file system").count() >= 2,
         "/sys and /proc/sys are read-only: {}",
@@ -248,22 +273,38 @@ fn filesystems(rig: &Rig) {
     assert!(out.stdout.contains("firmware=0"), "{}", out.stdout);
     assert!(out.stdout.contains("shm=65536"), "{}", out.stdout);
     let out = rig.sh(&["--read-only"], "touch /x 2>&1; echo rc=$?");
-    assert!(out.stdout.contains("Read-only file system") && out.stdout.contains("rc=1"), "{}", out.stdout);
-    rig.sh(&["--read-only", "--tmpfs", "/scratch:size=1m"], "touch /scratch/x")
-        .ok();
+    assert!(
+        out.stdout.contains("Read-only file system") && out.stdout.contains("rc=1"),
+        "{}",
+        out.stdout
+    );
+    rig.sh(
+        &["--read-only", "--tmpfs", "/scratch:size=1m"],
+        "touch /scratch/x",
+    )
+    .ok();
 }
 
 fn limits(rig: &Rig) {
     let out = rig
         .sh(&["--ulimit", "nofile=1024:2048"], "ulimit -n; ulimit -Hn")
         .ok();
-    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["1024", "2048"]);
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["1024", "2048"]
+    );
     // A fork bomb stays inside pids_limit.
     let out = rig.sh(
         &["--pids-limit", "16"],
         "for i in $(seq 40); do sleep 30 & done 2>&1; echo n=$(ls /proc | grep -c '^[0-9]')",
     );
-    assert!(out.stdout.contains("can't fork") || out.stdout.contains("Resource temporarily unavailable"), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("can't fork")
+            || out.stdout.contains("Resource temporarily unavailable"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
     let n: u32 = out
         .stdout
         .lines()
@@ -272,7 +313,10 @@ fn limits(rig: &Rig) {
         .unwrap_or(999);
     assert!(n <= 16, "{n} processes under a limit of 16");
     // Allocating past the memory limit gets the container OOM-killed.
-    let out = rig.sh(&["-m", "32m"], "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived");
+    let out = rig.sh(
+        &["-m", "32m"],
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+    );
     assert_eq!(out.code, 137, "{} {}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("survived"));
 }
@@ -281,19 +325,36 @@ fn exit_codes(rig: &Rig) {
     assert_eq!(rig.sh(&[], "exit 3").code, 3);
     let out = rig.run(&[], &["no-such-command"]);
     assert_eq!(out.code, 127, "{}", out.stderr);
-    assert!(out.stderr.contains("executable file not found"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("executable file not found"),
+        "{}",
+        out.stderr
+    );
     let out = rig.run(&[], &["/etc/passwd"]);
     assert_eq!(out.code, 126, "{}", out.stderr);
-    assert!(out.stderr.to_lowercase().contains("permission denied"), "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("permission denied"),
+        "{}",
+        out.stderr
+    );
     // Nothing half-made is left by the failed starts (--rm).
     assert_eq!(rig.wharf(&["ps", "-aq"]).ok().stdout, "");
 }
 
 fn users_and_env(rig: &Rig) {
     let out = rig.run(&["-u", "nobody"], &["id"]).ok();
-    assert!(out.stdout.starts_with("uid=65534(nobody) gid=65534(nobody)"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("uid=65534(nobody) gid=65534(nobody)"),
+        "{}",
+        out.stdout
+    );
     let out = rig.run(&["-u", "1000:1000"], &["id"]).ok();
-    assert!(out.stdout.starts_with("uid=1000 gid=1000"), "{}", out.stdout);
+    assert!(
+        out.stdout.starts_with("uid=1000 gid=1000"),
+        "{}",
+        out.stdout
+    );
     let out = rig.run(&["-u", "ghost"], &["id"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("ghost"), "{}", out.stderr);
@@ -307,27 +368,44 @@ fn users_and_env(rig: &Rig) {
 }
 
 fn volumes_persist_and_the_rest_vanishes(rig: &Rig) {
-    rig.sh(&["-v", "data:/data"], "echo kept > /data/f; echo lost > /etc/f")
-        .ok();
+    rig.sh(
+        &["-v", "data:/data"],
+        "echo kept > /data/f; echo lost > /etc/f",
+    )
+    .ok();
     let out = rig.sh(&["-v", "data:/data"], "cat /data/f; cat /etc/f 2>&1");
     assert!(out.stdout.starts_with("kept\n"), "{}", out.stdout);
     assert!(out.stdout.contains("No such file"), "{}", out.stdout);
     let host = tempfile::tempdir().expect("tmp");
     let bind = format!("{}:/host", host.path().display());
-    rig.sh(&["-v", &bind], "echo from-container > /host/out").ok();
+    rig.sh(&["-v", &bind], "echo from-container > /host/out")
+        .ok();
     assert_eq!(
         std::fs::read_to_string(host.path().join("out")).expect("bind write"),
         "from-container\n"
     );
     let ro = format!("{}:/host:ro", host.path().display());
     let out = rig.sh(&["-v", &ro], "echo x > /host/out 2>&1; echo rc=$?");
-    assert!(out.stdout.contains("rc=1") || out.stdout.contains("rc=2"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("rc=1") || out.stdout.contains("rc=2"),
+        "{}",
+        out.stdout
+    );
     rig.wharf(&["volume", "rm", "data"]).ok();
 }
 
 fn detached_lifecycle(rig: &Rig) {
     let id = rig
-        .wharf(&["run", "-d", "--name", "sleeper", &rig.image, "sh", "-c", "echo started; exec sleep 300"])
+        .wharf(&[
+            "run",
+            "-d",
+            "--name",
+            "sleeper",
+            &rig.image,
+            "sh",
+            "-c",
+            "echo started; exec sleep 300",
+        ])
         .ok()
         .stdout
         .trim()
@@ -338,7 +416,9 @@ fn detached_lifecycle(rig: &Rig) {
     let out = rig.wharf(&["exec", "sleeper", "sh", "-c", "echo $HOSTNAME; exit 5"]);
     assert_eq!(out.code, 5);
     assert_eq!(out.stdout.trim(), &id[..12]);
-    let out = rig.wharf(&["exec", "-u", "nobody", "sleeper", "id", "-u"]).ok();
+    let out = rig
+        .wharf(&["exec", "-u", "nobody", "sleeper", "id", "-u"])
+        .ok();
     assert_eq!(out.stdout.trim(), "65534");
     // sleep has no SIGTERM handler and is PID 1: stop kills it at once.
     rig.wharf(&["stop", "sleeper"]).ok();
@@ -377,6 +457,51 @@ fn stop_waits_for_a_handler(rig: &Rig) {
     assert!(rig.wharf(&["logs", "graceful"]).ok().stdout.contains("bye"));
 }
 
+fn container_outlives_its_monitor(rig: &Rig) {
+    rig.wharf(&["run", "-d", "--name", "orphan", &rig.image, "sleep", "300"])
+        .ok();
+    let inspect = rig.wharf(&["inspect", "orphan"]).ok().stdout;
+    let v: serde_json::Value = serde_json::from_str(&inspect).expect("json");
+    let pid = v[0]["State"]["Pid"].as_u64().expect("pid") as i32;
+    let monitor = std::fs::read_to_string(
+        rig.root()
+            .join("containers")
+            .join(v[0]["Id"].as_str().expect("id"))
+            .join("state.json"),
+    )
+    .expect("state");
+    let monitor: serde_json::Value = serde_json::from_str(&monitor).expect("state json");
+    let monitor = monitor["monitor_pid"].as_u64().expect("monitor pid") as i32;
+    // SIGKILL the monitor: the container keeps running…
+    send_signal(monitor, 9);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "container died with its monitor"
+    );
+    // …and is still removed cleanly.
+    rig.wharf(&["rm", "-f", "orphan"]).ok();
+    for _ in 0..50 {
+        if !Path::new(&format!("/proc/{pid}/exe")).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(
+        !Path::new(&format!("/proc/{pid}/exe")).exists(),
+        "container process survived rm -f"
+    );
+}
+
+fn send_signal(pid: i32, sig: i32) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
 macro_rules! matrix {
     ($($name:ident),* $(,)?) => {
         mod builtin {
@@ -403,4 +528,5 @@ matrix!(
     volumes_persist_and_the_rest_vanishes,
     detached_lifecycle,
     stop_waits_for_a_handler,
+    container_outlives_its_monitor,
 );
