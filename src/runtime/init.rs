@@ -191,6 +191,32 @@ exit 3"#;
         assert_eq!(out.status.code(), Some(143));
     }
 
+    fn sig_mask(status: &str, field: &str) -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .expect(field)
+    }
+
+    #[test]
+    fn the_command_gets_the_signal_state_init_was_given() {
+        let (_dir, init) = installed();
+        // Every Rust program ignores SIGPIPE from startup, and an ignored
+        // signal survives exec; the command must get what the init got.
+        let status_of = |cmd: &mut Command| {
+            let out = cmd.output().expect("run");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // cat reads its own status: what it got across exec, directly...
+        let direct = status_of(Command::new("cat").arg("/proc/self/status"));
+        let given = sig_mask(&direct, "SigIgn:");
+        // ...and under the init.
+        let theirs = status_of(Command::new(&init).args(["--", "cat", "/proc/self/status"]));
+        assert_eq!(sig_mask(&theirs, "SigIgn:"), given, "{theirs}");
+        assert_eq!(sig_mask(&theirs, "SigBlk:"), 0, "{theirs}");
+    }
+
     #[test]
     fn missing_command_exits_127() {
         let (_dir, init) = installed();

@@ -62,6 +62,7 @@ const SIGABRT: c_int = 6;
 const SIGBUS: c_int = 7;
 const SIGFPE: c_int = 8;
 const SIGSEGV: c_int = 11;
+const SIGPIPE: c_int = 13;
 const SIGCHLD: c_int = 17;
 const SIGTTIN: c_int = 21;
 const SIGTTOU: c_int = 22;
@@ -117,6 +118,10 @@ fn main() {
         // Outside a PID namespace (e.g. `pid: host`) orphans still come to us.
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
+        // An inherited SIG_IGN for SIGCHLD would make the kernel reap our
+        // children itself, and we would never see the command's status.
+        signal(SIGCHLD, SIG_DFL);
+
         // Every signal is taken synchronously with sigwaitinfo, except the
         // ones the kernel raises for our own faults, which must stay fatal.
         let mut all = SigSet { bits: [0; 16] };
@@ -158,6 +163,9 @@ fn main() {
                     SIG_DFL
                 },
             );
+            // Rust's runtime ignored SIGPIPE before main; an ignored signal
+            // survives exec, and the command must get the default.
+            signal(SIGPIPE, SIG_DFL);
             sigprocmask(SIG_SETMASK, &old, std::ptr::null_mut());
             execvp(argv[0], argv.as_ptr());
             let e = errno();
