@@ -8,11 +8,11 @@
 //! `move_mount`) with one `lowerdir+` per layer (Linux ≥ 6.8): absolute
 //! paths, no limit of one page for all options, and no chdir (which is
 //! process-wide, so unsafe in a multi-threaded process). Older kernels fall
-//! back to `mount(2)` with every directory named as `/proc/self/fd/N` of an
-//! fd we hold: ~17 bytes per layer, so 100 layers take ~1.8 kB of the 4 kB
-//! page, whatever the data root's path (absolute paths under
-//! `/var/lib/wharf/layers/<12 hex>/diff` would take ~3.8 kB for 100 layers,
-//! and more under a longer root).
+//! back to `mount(2)`, whose options must fit in one 4 kB page: each lower
+//! layer is named `/proc/self/fd/N` of an fd we hold, ~18 bytes with its
+//! separator, so 100 layers take ~1.8 kB whatever the data root's path.
+//! Absolute paths (`/var/lib/wharf/layers/<12 hex>/diff:`, 40 bytes) would
+//! need 4.0 kB for 100 layers, over the page, and more under a longer root.
 
 use crate::image::digest::Digest;
 use crate::image::store::{ImageRecord, ImageStore, StoreError};
@@ -163,12 +163,13 @@ pub fn mount_rootfs(
 pub(crate) enum Method {
     /// fsopen + `lowerdir+` (Linux ≥ 6.8).
     NewApi,
-    /// mount(2) with `/proc/self/fd/N` paths.
+    /// mount(2), lowers named `/proc/self/fd/N`.
     Legacy,
 }
 
-/// Mounts an overlay of `lowers` (top first), trying the new mount API and
-/// falling back to mount(2) where the kernel lacks it.
+/// Mounts an overlay of `lowers` (top first) at `target`: with the new
+/// mount API where overlayfs has `lowerdir+`, else (or where fsopen is
+/// missing or forbidden) with mount(2).
 pub fn mount_overlay(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
     // Decided by version, not by trying: before 6.5 overlayfs took fsconfig
     // keys blindly and failed only at create time, with the same EINVAL a
