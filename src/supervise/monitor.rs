@@ -159,7 +159,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     let config = image_config(store, &image)?;
     rootfs::mount_rootfs(store, &image, &dir.path, &dir.rootfs())?;
     prepared.rootfs = Some(dir.rootfs());
-    let etc_files = etc::write_files(&dir.path, &record.spec, id)?;
+    let etc_files = write_etc_files(&dir.path, &record.spec, id)?;
     for m in &record.spec.mounts {
         if let MountSpec::Volume {
             source,
@@ -249,6 +249,49 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         log,
         state,
     })
+}
+
+/// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, kept
+/// in its directory and bind-mounted by the bundle.
+fn write_etc_files(
+    dir: &std::path::Path,
+    spec: &crate::runtime::spec::ContainerSpec,
+    id: &str,
+) -> Result<bundle::EtcFiles> {
+    use crate::runtime::spec::NsMode;
+    let hostname = spec
+        .hostname
+        .clone()
+        .unwrap_or_else(|| id[..12].to_string());
+    let files = bundle::EtcFiles {
+        hosts: dir.join("hosts"),
+        hostname: dir.join("hostname"),
+        resolv_conf: dir.join("resolv.conf"),
+    };
+    etc::write_etc_file(&files.hostname, &etc::hostname_file(&hostname))?;
+    let hosts = etc::hosts_file(&etc::Hosts {
+        hostname: &hostname,
+        domainname: spec.domainname.as_deref(),
+        addresses: &[],
+        extra_hosts: &spec.extra_hosts,
+        ipv6: false,
+    });
+    etc::write_etc_file(&files.hosts, &hosts)?;
+    let host_path = std::path::Path::new("/etc/resolv.conf");
+    let host_text = etc::read_host_resolv_conf(host_path)?;
+    let mode = if spec.namespaces.net == NsMode::Host {
+        etc::DnsMode::Host
+    } else {
+        etc::DnsMode::Direct { ipv6: false }
+    };
+    let overrides = etc::DnsOverrides {
+        dns: &spec.dns,
+        dns_search: &spec.dns_search,
+        dns_opt: &spec.dns_opt,
+    };
+    let resolv = etc::resolv_conf(host_path, &host_text, &overrides, &mode)?;
+    etc::write_etc_file(&files.resolv_conf, &resolv)?;
+    Ok(files)
 }
 
 /// Undo for a start that failed half-way.
