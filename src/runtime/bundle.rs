@@ -169,6 +169,8 @@ pub enum BundleError {
     UnknownCapability { container: String, name: String },
     #[error("container {container}: invalid --security-opt: {opt:?}")]
     SecurityOpt { container: String, opt: String },
+    #[error("container {container}: the working directory '{dir}' is invalid, it needs to be an absolute path")]
+    WorkingDir { container: String, dir: String },
     #[error("container {container}: init requested but no init binary was given")]
     NoInit { container: String },
     #[error("container {container}: invalid mount config for {target:?}: {reason}")]
@@ -423,7 +425,7 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
     }
 
     // hostname: with the host's network or uts, Docker shows the host's name.
-    let hostname = match &spec.hostname {
+    let hostname = match spec.hostname.as_ref().filter(|h| !h.is_empty()) {
         Some(h) => h.clone(),
         None if ns.uts == NsMode::Host || ns.net == NsMode::Host => host.hostname.clone(),
         None => inputs.id.chars().take(12).collect(),
@@ -431,7 +433,11 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
 
     // user
     let image_user = inputs.image.user().as_deref().filter(|u| !u.is_empty());
-    let user_spec = spec.user.as_deref().or(image_user);
+    let user_spec = spec
+        .user
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .or(image_user);
     let resolved = user::resolve(inputs.rootfs, user_spec, &spec.group_add).map_err(|source| {
         BundleError::User {
             container: cid.clone(),
@@ -449,6 +455,15 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
         annotations.insert(HOME_ANNOTATION.to_string(), "true".to_string());
     }
 
+    if let Some(w) = spec.working_dir.as_deref().filter(|w| !w.is_empty()) {
+        if !w.starts_with('/') {
+            // Docker's check, message included.
+            return Err(BundleError::WorkingDir {
+                container: cid,
+                dir: w.to_string(),
+            });
+        }
+    }
     let cwd = spec
         .working_dir
         .clone()

@@ -320,6 +320,15 @@ fn user_from_image_then_spec_with_groups() {
     assert_eq!(u.additional_gids().clone().unwrap(), vec![1000, 29]);
     assert!(env(&s).contains(&"HOME=/home/app".to_string()));
 
+    // An empty user is "not given": the image's user stays.
+    let spec = ContainerSpec {
+        user: Some(String::new()),
+        ..Default::default()
+    };
+    let mut i = inputs(&f, &spec);
+    i.image = &img;
+    assert_eq!(process(&build_for(&i, &host()).unwrap()).user().uid(), 1000);
+
     let spec = ContainerSpec {
         user: Some("0:audio".into()),
         group_add: strings(&["app", "4000"]),
