@@ -1531,7 +1531,8 @@ mod runtimes {
         }
     }
 
-    fn run_in(runtime: &'static str) {
+    /// Runs the probe command in a fresh bundle; returns (stdout, short id).
+    fn run_in(runtime: &'static str, user: Option<&str>) -> (String, String) {
         let work = tempfile::tempdir().unwrap();
         let rootfs = work.path().join("rootfs");
         for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "sbin"] {
@@ -1577,8 +1578,10 @@ mod runtimes {
                 "sh",
                 "-c",
                 "/bin/busybox cat /proc/self/status; echo HOSTNAME-IS $(/bin/busybox hostname); \
-                 echo HOSTS $(/bin/busybox cat /etc/hosts); echo ENV-HOME $HOME",
+                 echo HOSTS $(/bin/busybox cat /etc/hosts); echo ENV-HOME $HOME; \
+                 /bin/busybox grep 'Max open files' /proc/self/limits",
             ])),
+            user: user.map(String::from),
             security_opt: strings(&["no-new-privileges"]),
             namespaces: Namespaces {
                 net: NsMode::None,
@@ -1616,23 +1619,6 @@ mod runtimes {
             "{runtime} run failed: {}\n{stdout}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let field = |name: &str| {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(str::trim)
-                .unwrap_or_else(|| panic!("{name} missing in\n{stdout}"))
-                .to_string()
-        };
-        assert_eq!(field("CapEff:"), "00000000a80425fb", "{runtime}");
-        assert_eq!(field("CapBnd:"), "00000000a80425fb", "{runtime}");
-        assert_eq!(field("CapInh:"), "0000000000000000", "{runtime}");
-        assert_eq!(field("NoNewPrivs:"), "1", "{runtime}");
-        assert_eq!(field("Seccomp:"), "2", "{runtime}");
-        assert_eq!(field("HOSTNAME-IS"), short, "{runtime}");
-        assert_eq!(field("HOSTS"), "127.0.0.1 localhost", "{runtime}");
-        assert_eq!(field("ENV-HOME"), "/root", "{runtime}");
-
         drop(guard);
         let check = Cleanup {
             runtime,
@@ -1644,6 +1630,47 @@ mod runtimes {
             "{runtime} left cgroups: {:?}",
             check.leftover_cgroups()
         );
+        (stdout.into_owned(), short)
+    }
+
+    fn field(stdout: &str, name: &str) -> String {
+        stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|| panic!("{name} missing in\n{stdout}"))
+    }
+
+    fn check_runtime(runtime: &'static str) {
+        let (out, short) = run_in(runtime, None);
+        let f = |name: &str| field(&out, name);
+        assert_eq!(f("CapEff:"), "00000000a80425fb", "{runtime}");
+        assert_eq!(f("CapPrm:"), "00000000a80425fb", "{runtime}");
+        assert_eq!(f("CapBnd:"), "00000000a80425fb", "{runtime}");
+        assert_eq!(f("CapInh:"), "0000000000000000", "{runtime}");
+        assert_eq!(f("CapAmb:"), "0000000000000000", "{runtime}");
+        assert_eq!(f("NoNewPrivs:"), "1", "{runtime}");
+        assert_eq!(f("Seccomp:"), "2", "{runtime}");
+        assert_eq!(f("Uid:"), "0 0 0 0", "{runtime}");
+        assert_eq!(f("HOSTNAME-IS"), short, "{runtime}");
+        assert_eq!(f("HOSTS"), "127.0.0.1 localhost", "{runtime}");
+        assert_eq!(f("ENV-HOME"), "/root", "{runtime}");
+        let hard = own_nofile_hard().map_or(524288, |h| h.min(524288));
+        assert_eq!(
+            f("Max open files"),
+            format!("{} {hard} files", hard.min(1024)),
+            "{runtime}"
+        );
+
+        // A non-root user keeps the bounding set only, as after execve.
+        let (out, _) = run_in(runtime, Some("nobody"));
+        let f = |name: &str| field(&out, name);
+        assert_eq!(f("Uid:"), "65534 65534 65534 65534", "{runtime}");
+        assert_eq!(f("Gid:"), "65534 65534 65534 65534", "{runtime}");
+        assert_eq!(f("CapEff:"), "0000000000000000", "{runtime}");
+        assert_eq!(f("CapPrm:"), "0000000000000000", "{runtime}");
+        assert_eq!(f("CapBnd:"), "00000000a80425fb", "{runtime}");
+        assert_eq!(f("ENV-HOME"), "/nonexistent", "{runtime}");
     }
 
     /// crun (1.8) refuses to start on a hybrid host whose cgroup2 mount
@@ -1690,7 +1717,7 @@ mod runtimes {
         let mut ran = 0;
         for rt in ["crun", "runc"] {
             if have(rt) {
-                run_in(rt);
+                check_runtime(rt);
                 ran += 1;
             } else {
                 eprintln!("SKIPPED for {rt}: not installed");
