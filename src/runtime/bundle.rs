@@ -289,11 +289,7 @@ impl Host {
                 source,
             })
         };
-        let last = read("/proc/sys/kernel/cap_last_cap")?;
-        let cap_last_cap = last.trim().parse().map_err(|_| BundleError::Host {
-            path: "/proc/sys/kernel/cap_last_cap".into(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, last.trim().to_string()),
-        })?;
+        let cap_last_cap = read_cap_last_cap()?;
         let cgroup2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
             .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
             .unwrap_or(false);
@@ -323,6 +319,18 @@ impl Host {
             .copied()
             .collect()
     }
+}
+
+fn read_cap_last_cap() -> Result<u32, BundleError> {
+    const PATH: &str = "/proc/sys/kernel/cap_last_cap";
+    let text = std::fs::read_to_string(PATH).map_err(|source| BundleError::Host {
+        path: PATH.into(),
+        source,
+    })?;
+    text.trim().parse().map_err(|_| BundleError::Host {
+        path: PATH.into(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, text.trim().to_string()),
+    })
 }
 
 /// The hard "Max open files" of /proc/self/limits.
@@ -640,14 +648,8 @@ pub fn exec_process(
     }
     replace_or_append(&mut env, &opts.env);
     if opts.privileged {
-        let last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").map_err(|source| {
-            BundleError::Host {
-                path: "/proc/sys/kernel/cap_last_cap".into(),
-                source,
-            }
-        })?;
-        let n: usize = last.trim().parse().unwrap_or(ALL_CAPS.len() - 1);
-        let all: Vec<&str> = ALL_CAPS.iter().take(n + 1).copied().collect();
+        let last = read_cap_last_cap()?;
+        let all: Vec<&str> = ALL_CAPS.iter().take(last as usize + 1).copied().collect();
         let set = cap_set(&all, &cid)?;
         let mut c = LinuxCapabilities::default();
         c.set_bounding(Some(set.clone()));
