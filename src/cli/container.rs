@@ -330,8 +330,10 @@ fn create_container(
     if spec.stop_signal.is_none() {
         spec.stop_signal = config.stop_signal().clone();
     }
-    // Fail now, not at start, on what the bundle would refuse.
-    crate::runtime::bundle::effective_args(&spec, &config)?;
+    // Fail now, not at start, as Docker does.
+    if crate::runtime::bundle::effective_args(&spec, &config).is_empty() {
+        bail!("no command specified");
+    }
     let record = containers.create(
         args.name.as_deref(),
         &args.image,
@@ -893,6 +895,7 @@ pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         working_dir: args.workdir.clone(),
         tty: args.tty,
         privileged: args.privileged,
+        group_add: Vec::new(),
     };
     match control::exec(&containers, &record.id, &opts, args.detach) {
         Ok(code) => Ok(exit(code)),

@@ -19,7 +19,8 @@ pub struct ContainerSpec {
     /// `entrypoint:`; `Some(vec![])` clears the image's entrypoint. Setting
     /// it also drops the image's Cmd unless `command` is given (Docker's rule).
     pub entrypoint: Option<Vec<String>>,
-    /// `command:`; `Some(vec![])` clears the image's Cmd.
+    /// `command:`; an empty list counts as not given (moby's rule), so the
+    /// image's Cmd stays.
     pub command: Option<Vec<String>>,
     /// `KEY=VALUE` entries that override the image's Env, in order.
     pub env: Vec<String>,
@@ -178,8 +179,8 @@ pub enum NsMode {
     Private,
     /// The host's namespace (`pid: host`, `network_mode: host`).
     Host,
-    /// No network at all but loopback (`network_mode: none`); for other
-    /// kinds the same as Private.
+    /// No network at all but loopback (`network_mode: none`); for ipc, no
+    /// /dev/shm at all (Docker's `ipc: none`).
     None,
     /// Join an existing namespace file (`/proc/<pid>/ns/net`, a bind-mounted
     /// netns, another container's namespace).

@@ -29,6 +29,11 @@ pub enum ControlError {
     Bundle(#[from] crate::runtime::bundle::BundleError),
     #[error(transparent)]
     Rootfs(#[from] rootfs::RootfsError),
+    #[error("reading {}: {message}", path.display())]
+    BundleRead {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("{message}")]
     StartFailed { code: i32, message: String },
     #[error("starting the monitor of {name}: {source}")]
@@ -150,18 +155,9 @@ pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str) -> i3
     }
 }
 
+/// `TERM`, `sigterm`, `15` → SIGTERM (the bundle's parser, with this module's error).
 pub fn parse_signal(s: &str) -> Result<Signal> {
-    let up = s.trim().to_ascii_uppercase();
-    if let Ok(n) = up.parse::<i32>() {
-        return Signal::try_from(n).map_err(|_| ControlError::BadSignal(s.to_string()));
-    }
-    let name = if up.starts_with("SIG") {
-        up
-    } else {
-        format!("SIG{up}")
-    };
-    name.parse::<Signal>()
-        .map_err(|_| ControlError::BadSignal(s.to_string()))
+    bundle::parse_signal(s).map_err(|_| ControlError::BadSignal(s.to_string()))
 }
 
 /// Sends `signal` to the container's init.
@@ -293,8 +289,15 @@ pub fn exec(containers: &Containers, id: &str, opts: &ExecOptions, detach: bool)
         return Err(ControlError::NotRunning(record.name));
     }
     let dir = containers.dir(id);
-    let spec = bundle::read_bundle(&dir.bundle())?;
-    let process = bundle::exec_process(&spec, &dir.rootfs(), opts)?;
+    let config = dir.bundle().join("config.json");
+    let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| ControlError::BundleRead {
+        path: config,
+        message: e.to_string(),
+    })?;
+    let mut opts = opts.clone();
+    // Docker applies the container's group_add again for `exec --user`.
+    opts.group_add = record.spec.group_add.clone();
+    let process = bundle::exec_process(&spec, &dir.rootfs(), &opts)?;
     let runtime = OciRuntime::named(
         &record.runtime,
         &containers.runtime_state_root(&record.runtime),
