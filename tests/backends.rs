@@ -28,6 +28,8 @@ use wharf::runtime::oci_cli::{
 /// their children and pids apart.
 static SERIAL: Mutex<()> = Mutex::new(());
 static SEQ: AtomicU32 = AtomicU32::new(0);
+/// Every test container gets this memory limit, read back through cgroups.
+const MEMORY_LIMIT: i64 = 64 << 20;
 
 fn skip_unless_root() -> bool {
     if !nix::unistd::geteuid().is_root() {
@@ -69,6 +71,14 @@ impl Bundle {
         spec.set_hostname(Some("backends".into()));
         let mut linux = spec.linux().clone().unwrap();
         linux.set_cgroups_path(Some(cgroups::container_path(id).into()));
+        let mut resources = linux.resources().clone().unwrap_or_default();
+        resources.set_memory(Some(
+            oci_spec::runtime::LinuxMemoryBuilder::default()
+                .limit(MEMORY_LIMIT)
+                .build()
+                .unwrap(),
+        ));
+        linux.set_resources(Some(resources));
         if seccomp_mkdir_eperm {
             linux.set_seccomp(Some(
                 LinuxSeccompBuilder::default()
@@ -154,6 +164,27 @@ fn wait_exit(pid: u32) -> i32 {
             Err(e) => panic!("waitpid {pid}: {e} (not our child: subreaper did not work)"),
         }
         if Instant::now() > deadline {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            eprintln!("STUCK {pid} {cmd:?} wchan={wchan}\n{status}");
+            let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                if std::fs::read_link(e.path().join("ns/pid")).ok() == ns {
+                    let st = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                    eprintln!("IN-NS {st}");
+                }
+            }
+            let me = std::process::id();
+            eprintln!("ME {me}");
+            for e in std::fs::read_dir("/proc").unwrap().flatten() {
+                let st = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                if st.contains(&format!(") Z {me} "))
+                    || st.split(' ').nth(3) == Some(&me.to_string())
+                {
+                    eprintln!("CHILD {st}");
+                }
+            }
             let _ = kill(pid, Signal::SIGKILL);
             panic!("pid {pid} did not exit in time");
         }
@@ -205,6 +236,31 @@ fn assert_nothing_left(rt: &OciRuntime, id: &str, pids: &[u32]) {
     for p in pids {
         assert!(gone(*p), "{}: process {p} of {id} still alive", rt.name());
     }
+    let strays = children();
+    assert!(
+        strays.is_empty(),
+        "{}: processes handed to the subreaper and never reported: {strays:?}",
+        rt.name()
+    );
+}
+
+/// Our child processes (zombies included), from /proc.
+fn children() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …; comm may hold spaces, so split after ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if rest.split_whitespace().nth(1) == Some(me.as_str()) {
+            found.push(stat.trim().to_owned());
+        }
+    }
+    found
 }
 
 fn new_id(rt: &OciRuntime, what: &str) -> String {
@@ -351,6 +407,20 @@ fn exercise(name: &str) {
         "ps {pids:?} lacks {}",
         started.pid
     );
+    // The runtime put it in /wharf/<id>, where `wharf stats` reads it.
+    assert!(
+        !own_cgroups(&id).is_empty(),
+        "{name}: no cgroup /wharf/{id}"
+    );
+    let stats = cgroups::stats(Path::new(cgroups::DEFAULT_ROOT), &id).unwrap();
+    assert_eq!(
+        stats.memory_limit,
+        Some(MEMORY_LIMIT as u64),
+        "{name}: {stats:?}"
+    );
+    assert!(stats.memory_usage > 0, "{name}: {stats:?}");
+    assert!(stats.cpu_usage_ns > 0, "{name}: {stats:?}");
+    assert!(stats.pids_current >= 1, "{name}: {stats:?}");
 
     // exec: its own pipes and exit code.
     let (eours, etheirs) = stdio();

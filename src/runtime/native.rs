@@ -203,6 +203,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             id,
         } => {
             create_root(root)?;
+            // Orphans of a failed create come to us, not to the caller.
+            nix::sys::prctl::set_child_subreaper(true)
+                .map_err(|e| format!("create {id}: {}", chain(&e)))?;
             ContainerBuilder::new(id.clone(), SyscallType::default())
                 .with_executor(WharfExecutor)
                 .with_root_path(root)
@@ -220,6 +223,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     // runc and crun leave nothing behind when create fails;
                     // libcontainer may leave its state dir (and cgroup).
                     discard(root, id);
+                    reap_orphans();
                     format!("create {id}: {}", chain(&e))
                 })?;
             Ok(ExitCode::SUCCESS)
@@ -367,11 +371,11 @@ fn exec(root: &Path, id: &str, o: ExecOptions<'_>) -> Result<ExitCode, String> {
     if o.process.is_none() && o.command.is_empty() {
         return Err(format!("exec {id}: give --process or a command"));
     }
-    if !o.detach {
-        // The process is forked by a short-lived intermediate; as a
-        // subreaper we inherit it and can report its exit status, as runc does.
-        nix::sys::prctl::set_child_subreaper(true).map_err(|e| err(&e))?;
-    }
+    // The process is forked by a short-lived intermediate; as a subreaper
+    // we inherit it, so we can report its exit status (as runc does without
+    // --detach) and reap what a failed exec leaves. Detached, it moves on to
+    // the caller's subreaper when we exit.
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| err(&e))?;
     let env = o
         .env
         .iter()
@@ -394,7 +398,10 @@ fn exec(root: &Path, id: &str, o: ExecOptions<'_>) -> Result<ExitCode, String> {
         .with_env(env)
         .with_container_args(o.command.to_vec())
         .build()
-        .map_err(|e| err(&e))?;
+        .map_err(|e| {
+            reap_orphans();
+            err(&e)
+        })?;
     if o.detach {
         return Ok(ExitCode::SUCCESS);
     }
@@ -407,6 +414,29 @@ fn exec(root: &Path, id: &str, o: ExecOptions<'_>) -> Result<ExitCode, String> {
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(err(&e)),
+        }
+    }
+}
+
+/// After a failed create or exec, libcontainer's intermediate and init
+/// processes may still be exiting; they are our children (we are a
+/// subreaper). Reap them, so they neither reach the caller as unknown
+/// zombies nor keep a container's pid namespace from tearing down (its pid
+/// 1 cannot finish exiting while a zombie in it is unreaped).
+fn reap_orphans() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                if std::time::Instant::now() > deadline {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return, // ECHILD: none left
         }
     }
 }
