@@ -31,6 +31,7 @@ pub const DEFAULT_STATE_ROOT: &str = "/run/wharf/oci";
 #[derive(Parser, Debug)]
 #[command(
     name = "wharf oci-runtime",
+    bin_name = "wharf oci-runtime",
     about = "wharf's built-in OCI runtime (runc-compatible subset)"
 )]
 struct Args {
