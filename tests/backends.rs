@@ -192,6 +192,23 @@ fn wait_exit(pid: u32) -> i32 {
     }
 }
 
+/// Everything a terminal's program printed, until it closed the terminal.
+fn read_pty(pty: OwnedFd) -> String {
+    let mut master = File::from(pty);
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            // EIO: the terminal's last user closed it.
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            Err(e) => panic!("reading the pty: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).replace('\r', "")
+}
+
 fn gone(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_err()
 }
@@ -438,6 +455,26 @@ fn exercise(name: &str) {
     let exec = rt.exec(&id, &process, etheirs).unwrap();
     assert_eq!(read_all(&eours.stdout), "exec-out\n0\n");
     assert_eq!(wait_exit(exec.pid), 5);
+    // exec -t: a terminal of its own through the console socket.
+    let esock = ConsoleSocket::bind(scratch.path().join("exec-console.sock")).unwrap();
+    let tty_process = ProcessBuilder::default()
+        .args(vec!["sh".into(), "-c".into(), "tty; exit 6".into()])
+        .env(vec!["PATH=/bin".into()])
+        .cwd("/")
+        .terminal(true)
+        .build()
+        .unwrap();
+    let texec = rt
+        .exec(&id, &tty_process, ProcessIo::Console(&esock))
+        .unwrap();
+    let out = read_pty(texec.pty.expect("exec -t returns the pty master"));
+    assert!(
+        out.starts_with("/dev/pts/"),
+        "{name}: exec tty printed {out:?}"
+    );
+    assert_eq!(wait_exit(texec.pid), 6);
+    drop(esock);
+
     // exec of a command the image lacks: Docker's message and 127.
     let (_n, ntheirs) = stdio();
     let missing = ProcessBuilder::default()
@@ -459,7 +496,7 @@ fn exercise(name: &str) {
     assert_eq!(wait_exit(started.pid), 0);
     rt.delete(&id, false).unwrap();
     drop(guard);
-    assert_nothing_left(&rt, &id, &[started.pid, exec.pid]);
+    assert_nothing_left(&rt, &id, &[started.pid, exec.pid, texec.pid]);
 
     // 3. SIGKILL to every process: 137 as Docker reports it.
     let id = new_id(&rt, "kill");
@@ -497,19 +534,7 @@ fn exercise(name: &str) {
     let pty = started.pty.expect("console mode returns the pty master");
     wharf::runtime::oci_cli::set_window_size(std::os::fd::AsFd::as_fd(&pty), 40, 120).unwrap();
     rt.start(&id).unwrap();
-    let mut master = File::from(pty);
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    loop {
-        match master.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            // EIO: the terminal's last user closed it.
-            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
-            Err(e) => panic!("reading the pty: {e}"),
-        }
-    }
-    let out = String::from_utf8_lossy(&out).replace('\r', "");
+    let out = read_pty(pty);
     assert!(out.contains("/dev/pts/0\n"), "{name}: tty printed {out:?}");
     assert!(
         out.contains("Operation not permitted"),
