@@ -897,7 +897,13 @@ pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<ExitCode> {
         privileged: args.privileged,
         group_add: Vec::new(),
     };
-    match control::exec(&containers, &record.id, &opts, args.detach) {
+    match control::exec(
+        &containers,
+        &record.id,
+        &opts,
+        args.detach,
+        args.interactive,
+    ) {
         Ok(code) => Ok(exit(code)),
         Err(e) => Ok(control_fail(e)),
     }

@@ -4,6 +4,7 @@
 //! wharf) or an installed `crun`/`runc`, driven through the same CLI.
 
 pub mod bundle;
+pub mod cgroups;
 pub mod container;
 pub mod etc;
 pub mod init;

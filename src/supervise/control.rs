@@ -6,7 +6,7 @@ use super::monitor::{self, MonitorError};
 use crate::image::store::ImageStore;
 use crate::runtime::bundle::{self, ExecOptions};
 use crate::runtime::container::{process_alive, ContainerError, Containers, Status};
-use crate::runtime::oci_cli::{ExecIo, OciRuntime};
+use crate::runtime::oci_cli::{OciRuntime, ProcessIo};
 use crate::runtime::rootfs;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -64,7 +64,7 @@ impl ControlError {
         match self {
             ControlError::StartFailed { code, .. } => *code,
             ControlError::Monitor(e) => e.exit_code(),
-            ControlError::Runtime(e) => e.exit_code(),
+            ControlError::Runtime(e) => e.exit_code().unwrap_or(125),
             _ => 125,
         }
     }
@@ -282,7 +282,14 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
 }
 
 /// Runs a process inside running container `id` and returns its exit code.
-pub fn exec(containers: &Containers, id: &str, opts: &ExecOptions, detach: bool) -> Result<i32> {
+/// `interactive` (`-i`) passes this process's stdin through.
+pub fn exec(
+    containers: &Containers,
+    id: &str,
+    opts: &ExecOptions,
+    detach: bool,
+    interactive: bool,
+) -> Result<i32> {
     let record = containers.record(id)?;
     let state = containers.state(id)?;
     if state.status != Status::Running {
@@ -300,12 +307,50 @@ pub fn exec(containers: &Containers, id: &str, opts: &ExecOptions, detach: bool)
     let process = bundle::exec_process(&spec, &dir.rootfs(), &opts)?;
     let runtime = OciRuntime::named(
         &record.runtime,
-        &containers.runtime_state_root(&record.runtime),
+        containers.runtime_state_root(&record.runtime),
     )?;
-    let io = if detach {
-        ExecIo::Detached
-    } else {
-        ExecIo::Inherit
+    let spawn_err = |source| ControlError::Spawn {
+        name: record.name.clone(),
+        source,
     };
-    Ok(runtime.exec(id, &process, io)?)
+    // The exec'd process is re-parented to us once the runtime returns.
+    crate::runtime::oci_cli::become_subreaper().map_err(spawn_err)?;
+    use std::os::fd::AsFd;
+    let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(spawn_err);
+    let stdin = if detach || !interactive {
+        std::fs::File::open("/dev/null")
+            .map(std::os::fd::OwnedFd::from)
+            .map_err(spawn_err)?
+    } else {
+        dup(std::io::stdin().as_fd())?
+    };
+    let started = runtime.exec(
+        id,
+        &process,
+        ProcessIo::Inherit {
+            stdin,
+            stdout: dup(std::io::stdout().as_fd())?,
+            stderr: dup(std::io::stderr().as_fd())?,
+        },
+    )?;
+    if detach {
+        return Ok(0);
+    }
+    Ok(wait_child(started.pid))
+}
+
+/// Waits for a child (or a re-parented orphan) and returns its exit code
+/// the way a shell reports it: 128+N when killed by signal N.
+pub fn wait_child(pid: u32) -> i32 {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let pid = Pid::from_raw(pid as i32);
+    loop {
+        match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 125,
+        }
+    }
 }

@@ -11,7 +11,7 @@
 use crate::image::store::{ImageRecord, ImageStore};
 use crate::runtime::bundle::{self, BundleInputs};
 use crate::runtime::container::{ContainerRecord, ContainerState, Containers, Status};
-use crate::runtime::oci_cli::{CreateIo, OciRuntime};
+use crate::runtime::oci_cli::{OciRuntime, ProcessIo};
 use crate::runtime::spec::MountSpec;
 use crate::runtime::{etc, init, rootfs};
 use crate::supervise::logs::{LogWriter, Rotation, Stream};
@@ -60,7 +60,7 @@ impl MonitorError {
     /// 125 for everything else (a failure of wharf itself).
     pub fn exit_code(&self) -> i32 {
         match self {
-            MonitorError::Runtime(e) => e.exit_code(),
+            MonitorError::Runtime(e) => e.exit_code().unwrap_or(125),
             _ => 125,
         }
     }
@@ -206,10 +206,10 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
             )
         })?,
     };
-    let pid = runtime.create(
+    let started = runtime.create(
         id,
         &dir.bundle(),
-        CreateIo::Inherit {
+        ProcessIo::Inherit {
             stdin: stdin_fd,
             stdout: out_w,
             stderr: err_w,
@@ -217,7 +217,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     )?;
     prepared.created = true;
     runtime.start(id)?;
-    let pid = Pid::from_raw(pid as i32);
+    let pid = Pid::from_raw(started.pid as i32);
 
     let log = Arc::new(Mutex::new(LogWriter::open(
         &dir.log(),

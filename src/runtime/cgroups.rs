@@ -1,0 +1,379 @@
+//! Where wharf's containers live in the cgroup tree, which cgroup layout the
+//! host has, and the few numbers `wharf stats`/`top` read from it.
+//!
+//! Every runtime (built-in, crun, runc) is handed the same `cgroupsPath`,
+//! [`container_path`] = `/wharf/<id>`. On cgroup v1 that path exists once per
+//! controller hierarchy (`/sys/fs/cgroup/memory/wharf/<id>`, …); on v2 it is
+//! one directory (`/sys/fs/cgroup/wharf/<id>`). On a hybrid host the v1
+//! controllers do the limiting and the cgroup2 mount (usually
+//! `/sys/fs/cgroup/unified`) only tracks processes.
+//!
+//! Functions take the cgroup root (normally `/sys/fs/cgroup`) so tests can
+//! point them at a temp directory.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The parent of every wharf container cgroup, relative to a hierarchy root.
+pub const PARENT: &str = "wharf";
+
+/// The usual mount point of the cgroup tree.
+pub const DEFAULT_ROOT: &str = "/sys/fs/cgroup";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup root {path}: {source}")]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("{path} is neither a cgroup2 mount nor a tmpfs of cgroup v1 hierarchies")]
+    UnknownLayout { path: PathBuf },
+    #[error("container {id}: reading {path}: {source}")]
+    Read {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("container {id}: {path}: unexpected content {content:?}")]
+    Parse {
+        id: String,
+        path: PathBuf,
+        content: String,
+    },
+}
+
+/// The cgroup layout of the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// Only v1 hierarchies, one per controller (or controller group).
+    Legacy,
+    /// v1 hierarchies for the controllers plus a cgroup2 mount at
+    /// `<root>/unified` (systemd's "hybrid").
+    Hybrid,
+    /// One cgroup2 tree at the root.
+    Unified,
+}
+
+/// `cgroupsPath` for the container `id`; the same for every runtime.
+pub fn container_path(id: &str) -> String {
+    format!("/{PARENT}/{id}")
+}
+
+/// Detects the layout under `root` by file system type, as runc does.
+pub fn detect(root: &Path) -> Result<CgroupMode, CgroupError> {
+    use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC};
+    let fs = statfs(root).map_err(|source| CgroupError::Root {
+        path: root.to_owned(),
+        source,
+    })?;
+    if fs.filesystem_type() == CGROUP2_SUPER_MAGIC {
+        return Ok(CgroupMode::Unified);
+    }
+    if fs.filesystem_type() != TMPFS_MAGIC {
+        return Err(CgroupError::UnknownLayout {
+            path: root.to_owned(),
+        });
+    }
+    let unified = root.join("unified");
+    match statfs(&unified) {
+        Ok(u) if u.filesystem_type() == CGROUP2_SUPER_MAGIC => Ok(CgroupMode::Hybrid),
+        _ => Ok(CgroupMode::Legacy),
+    }
+}
+
+/// Resource usage of one container, in the units `docker stats` starts from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes in use minus inactive page cache, which is what `docker stats`
+    /// shows as MEM USAGE (the kernel can drop that cache at any time).
+    pub memory_usage: u64,
+    /// `None` when unlimited.
+    pub memory_limit: Option<u64>,
+    /// Total CPU time of all tasks, nanoseconds.
+    pub cpu_usage_ns: u64,
+    pub pids_current: u64,
+}
+
+/// Reads the stats of container `id` from the cgroup tree at `root`.
+pub fn stats(root: &Path, id: &str) -> Result<Stats, CgroupError> {
+    match detect(root)? {
+        CgroupMode::Unified => stats_v2(&root.join(PARENT).join(id), id),
+        CgroupMode::Legacy | CgroupMode::Hybrid => stats_v1(root, id),
+    }
+}
+
+fn stats_v2(dir: &Path, id: &str) -> Result<Stats, CgroupError> {
+    let current = read_u64(&dir.join("memory.current"), id)?;
+    let inactive = stat_field(&dir.join("memory.stat"), "inactive_file", id)?.unwrap_or(0);
+    let max_path = dir.join("memory.max");
+    let max = read_trimmed(&max_path, id)?;
+    let memory_limit = if max == "max" {
+        None
+    } else {
+        Some(parse_u64(&max_path, &max, id)?)
+    };
+    let usage_usec = stat_field(&dir.join("cpu.stat"), "usage_usec", id)?.unwrap_or(0);
+    Ok(Stats {
+        memory_usage: current.saturating_sub(inactive),
+        memory_limit,
+        cpu_usage_ns: usage_usec.saturating_mul(1000),
+        pids_current: read_u64(&dir.join("pids.current"), id)?,
+    })
+}
+
+fn stats_v1(root: &Path, id: &str) -> Result<Stats, CgroupError> {
+    let dir = |controller: &str| root.join(controller).join(PARENT).join(id);
+    let memory = dir("memory");
+    let usage = read_u64(&memory.join("memory.usage_in_bytes"), id)?;
+    let inactive = stat_field(&memory.join("memory.stat"), "total_inactive_file", id)?.unwrap_or(0);
+    let limit = read_u64(&memory.join("memory.limit_in_bytes"), id)?;
+    // v1 reports "no limit" as the largest page-aligned i64.
+    let memory_limit = (limit < 0x7FFF_FFFF_FFFF_F000).then_some(limit);
+    Ok(Stats {
+        memory_usage: usage.saturating_sub(inactive),
+        memory_limit,
+        cpu_usage_ns: read_u64(&dir("cpuacct").join("cpuacct.usage"), id)?,
+        pids_current: read_u64(&dir("pids").join("pids.current"), id)?,
+    })
+}
+
+fn read_trimmed(path: &Path, id: &str) -> Result<String, CgroupError> {
+    fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .map_err(|source| CgroupError::Read {
+            id: id.to_owned(),
+            path: path.to_owned(),
+            source,
+        })
+}
+
+fn parse_u64(path: &Path, s: &str, id: &str) -> Result<u64, CgroupError> {
+    s.parse().map_err(|_| CgroupError::Parse {
+        id: id.to_owned(),
+        path: path.to_owned(),
+        content: s.to_owned(),
+    })
+}
+
+fn read_u64(path: &Path, id: &str) -> Result<u64, CgroupError> {
+    let s = read_trimmed(path, id)?;
+    parse_u64(path, &s, id)
+}
+
+/// One `key value` line of a flat-keyed file (`memory.stat`, `cpu.stat`).
+fn stat_field(path: &Path, key: &str, id: &str) -> Result<Option<u64>, CgroupError> {
+    let text = read_trimmed(path, id)?;
+    for line in text.lines() {
+        if let Some((k, v)) = line.split_once(' ') {
+            if k == key {
+                return parse_u64(path, v.trim(), id).map(Some);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Pids in the cgroup `cgroup_path` (as in `cgroupsPath`) and below it.
+/// On v1 the `pids` hierarchy is read (any one holds every task).
+pub fn procs(root: &Path, cgroup_path: &str) -> Result<Vec<u32>, CgroupError> {
+    let rel = cgroup_path.trim_start_matches('/');
+    let dir = match detect(root)? {
+        CgroupMode::Unified => root.join(rel),
+        CgroupMode::Legacy | CgroupMode::Hybrid => ["pids", "memory", "cpu"]
+            .iter()
+            .map(|c| root.join(c).join(rel))
+            .find(|d| d.is_dir())
+            .unwrap_or_else(|| root.join("pids").join(rel)),
+    };
+    let mut pids = Vec::new();
+    collect_procs(&dir, cgroup_path, &mut pids)?;
+    pids.sort_unstable();
+    pids.dedup();
+    Ok(pids)
+}
+
+fn collect_procs(dir: &Path, id: &str, pids: &mut Vec<u32>) -> Result<(), CgroupError> {
+    let file = dir.join("cgroup.procs");
+    for line in read_trimmed(&file, id)?.lines() {
+        pids.push(parse_u64(&file, line, id)? as u32);
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                collect_procs(&e.path(), id, pids)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Container cgroups that nobody removed: every directory below a `wharf*`
+/// directory of any hierarchy under `root` (v1 controllers, the hybrid
+/// `unified` mount, or a v2 root) that holds no process. The shared `wharf`
+/// parents themselves stay, as Docker's `/docker` does. Tests call this
+/// after deleting their containers and filter by their own ids.
+pub fn leftovers(root: &Path) -> Vec<PathBuf> {
+    let mut hierarchies = vec![root.to_owned()];
+    if let Ok(entries) = fs::read_dir(root) {
+        for e in entries.flatten() {
+            let p = e.path();
+            // A v1 hierarchy or the hybrid cgroup2 mount; skip v2 control files.
+            if p.join("cgroup.procs").is_file() && !p.starts_with(root.join(PARENT)) {
+                hierarchies.push(p);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for h in hierarchies {
+        let Ok(entries) = fs::read_dir(&h) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            if !name.to_string_lossy().starts_with(PARENT) || !e.path().is_dir() {
+                continue;
+            }
+            collect_empty(&e.path(), &mut found);
+        }
+    }
+    found.sort();
+    found.dedup();
+    found
+}
+
+fn collect_empty(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        let empty = fs::read_to_string(p.join("cgroup.procs"))
+            .map(|s| s.trim().is_empty())
+            .unwrap_or(false);
+        if empty {
+            found.push(p.clone());
+        }
+        collect_empty(&p, found);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, content: &str) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+
+    #[test]
+    fn container_path_is_under_wharf() {
+        assert_eq!(container_path("abc"), "/wharf/abc");
+    }
+
+    #[test]
+    fn v2_stats_subtract_inactive_file_and_read_max() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("wharf/c1");
+        write(&d.join("memory.current"), "10485760\n");
+        write(
+            &d.join("memory.stat"),
+            "anon 1\ninactive_file 4194304\nactive_file 2\n",
+        );
+        write(&d.join("memory.max"), "max\n");
+        write(&d.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n");
+        write(&d.join("pids.current"), "3\n");
+        let s = stats_v2(&d, "c1").unwrap();
+        assert_eq!(
+            s,
+            Stats {
+                memory_usage: 6291456,
+                memory_limit: None,
+                cpu_usage_ns: 1_500_000,
+                pids_current: 3
+            }
+        );
+        write(&d.join("memory.max"), "268435456\n");
+        assert_eq!(stats_v2(&d, "c1").unwrap().memory_limit, Some(268435456));
+    }
+
+    #[test]
+    fn v1_stats_treat_huge_limit_as_unlimited() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(&r.join("memory/wharf/c1/memory.usage_in_bytes"), "2000\n");
+        write(
+            &r.join("memory/wharf/c1/memory.stat"),
+            "cache 5\ntotal_inactive_file 500\n",
+        );
+        write(
+            &r.join("memory/wharf/c1/memory.limit_in_bytes"),
+            "9223372036854771712\n",
+        );
+        write(&r.join("cpuacct/wharf/c1/cpuacct.usage"), "123456789\n");
+        write(&r.join("pids/wharf/c1/pids.current"), "1\n");
+        let s = stats_v1(r, "c1").unwrap();
+        assert_eq!(s.memory_usage, 1500);
+        assert_eq!(s.memory_limit, None);
+        assert_eq!(s.cpu_usage_ns, 123456789);
+        assert_eq!(s.pids_current, 1);
+        write(
+            &r.join("memory/wharf/c1/memory.limit_in_bytes"),
+            "1048576\n",
+        );
+        assert_eq!(stats_v1(r, "c1").unwrap().memory_limit, Some(1048576));
+    }
+
+    #[test]
+    fn unreadable_stats_name_the_container_and_file() {
+        let t = tempfile::tempdir().unwrap();
+        let err = stats_v2(&t.path().join("wharf/gone"), "gone").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("container gone"), "{msg}");
+        assert!(msg.contains("memory.current"), "{msg}");
+    }
+
+    #[test]
+    fn leftovers_lists_empty_container_cgroups_only() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // v1 hierarchy "memory" with one empty and one busy container cgroup.
+        write(&r.join("memory/cgroup.procs"), "1\n");
+        write(&r.join("memory/wharf/cgroup.procs"), "");
+        write(&r.join("memory/wharf/dead/cgroup.procs"), "");
+        write(&r.join("memory/wharf/live/cgroup.procs"), "42\n");
+        // Something that is not wharf's.
+        write(&r.join("memory/docker/x/cgroup.procs"), "");
+        // Hybrid unified mount.
+        write(&r.join("unified/cgroup.procs"), "1\n");
+        write(&r.join("unified/wharf/dead/cgroup.procs"), "");
+        assert_eq!(
+            leftovers(r),
+            vec![r.join("memory/wharf/dead"), r.join("unified/wharf/dead")]
+        );
+    }
+
+    #[test]
+    fn detects_this_hosts_layout() {
+        // Whatever the host has, detection must name one of the layouts and
+        // agree with the presence of the v2 marker file.
+        let root = Path::new(DEFAULT_ROOT);
+        if !root.exists() {
+            println!("SKIPPED: no {DEFAULT_ROOT}");
+            return;
+        }
+        let mode = detect(root).unwrap();
+        let v2_root = root.join("cgroup.controllers").exists();
+        assert_eq!(mode == CgroupMode::Unified, v2_root);
+        if mode == CgroupMode::Hybrid {
+            assert!(root.join("unified/cgroup.controllers").exists());
+        }
+    }
+}
