@@ -497,7 +497,11 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
     process.set_cwd(PathBuf::from(cwd));
     process.set_capabilities(Some(capabilities));
     process.set_rlimits(Some(rlimits(spec, host, &cid)?));
-    process.set_no_new_privileges(Some(sec.no_new_privileges));
+    // Absent, not `false`, when off: libcontainer takes any value here as
+    // "no_new_privs is set" and loads seccomp only after dropping
+    // CAP_SYS_ADMIN, which the kernel then refuses. runc and crun read
+    // absent as false too.
+    process.set_no_new_privileges(sec.no_new_privileges.then_some(true));
     process.set_apparmor_profile(None);
     process.set_selinux_label(None);
     // Docker always writes the score, 0 by default, so a container does not

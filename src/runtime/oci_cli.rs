@@ -288,6 +288,18 @@ fn bundle_executable(bundle: &Path) -> Option<String> {
 
 /// Marks the calling process as a child subreaper, so container processes
 /// whose runtime has exited become its children (see the module docs).
+/// The cgroup2 controller list of a hybrid host.
+const HYBRID_CONTROLLERS: &str = "/sys/fs/cgroup/unified/cgroup.controllers";
+
+/// A hybrid host (v1 controllers plus cgroup2 at /sys/fs/cgroup/unified)
+/// where some controller sits in the cgroup2 mount.
+fn crun_refuses_this_hybrid_host() -> bool {
+    matches!(
+        super::cgroups::detect(Path::new("/sys/fs/cgroup")),
+        Ok(super::cgroups::CgroupMode::Hybrid)
+    ) && std::fs::read_to_string(HYBRID_CONTROLLERS).is_ok_and(|c| !c.trim().is_empty())
+}
+
 pub fn become_subreaper() -> io::Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
 }
@@ -337,6 +349,32 @@ impl OciRuntime {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| name_or_path.to_owned());
+        if name == "crun" && crun_refuses_this_hybrid_host() {
+            // crun 1.8 refuses a hybrid host whose cgroup2 mount carries
+            // controllers ("cgroups in hybrid mode not supported"). On such
+            // hosts runc, libcontainer and Docker manage cgroups through
+            // v1, so crun is run in a private mount namespace where the
+            // cgroup2 controller list reads empty: it then does the same.
+            // Nothing outside that short-lived namespace changes.
+            let unshare = find_in_path("unshare").ok_or_else(|| OciError::RuntimeNotFound {
+                name: "unshare (needed to run crun on this hybrid cgroup host)".into(),
+            })?;
+            return Ok(OciRuntime {
+                binary: unshare,
+                prefix: vec![
+                    "--mount".into(),
+                    "--propagation".into(),
+                    "private".into(),
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    format!("mount --bind /dev/null {HYBRID_CONTROLLERS} && exec \"$0\" \"$@\"")
+                        .into(),
+                    binary.into_os_string(),
+                ],
+                state_root: state_root.into(),
+                name,
+            });
+        }
         Ok(OciRuntime {
             binary,
             prefix: Vec::new(),

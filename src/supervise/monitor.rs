@@ -133,7 +133,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     }
     mask.thread_block()
         .map_err(|e| MonitorError::Sys("blocking signals", e))?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC)
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(|e| MonitorError::Sys("signalfd", e))?;
     // Orphans of the runtime (the container's init once `create` returns)
     // are re-parented to us, so waitpid sees the container exit.
@@ -186,6 +186,12 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         cgroups_path: format!("/wharf/{id}"),
         init,
         netns: None,
+    })?;
+    std::fs::create_dir_all(dir.bundle()).map_err(|e| {
+        MonitorError::Sys(
+            "creating the bundle directory",
+            nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
     })?;
     bundle::write_bundle(&dir.bundle(), &oci)?;
 

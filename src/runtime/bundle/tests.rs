@@ -755,7 +755,7 @@ fn default_capabilities_are_dockers() {
     }
     assert!(c.inheritable().is_none());
     assert!(c.ambient().is_none());
-    assert_eq!(process(&s).no_new_privileges(), Some(false));
+    assert_eq!(process(&s).no_new_privileges(), None);
 }
 
 #[test]
@@ -893,7 +893,7 @@ fn security_opts() {
         ]),
         ..Default::default()
     });
-    assert_eq!(process(&s).no_new_privileges(), Some(false));
+    assert_eq!(process(&s).no_new_privileges(), None);
     assert!(linux(&s).seccomp().is_some());
     let s = ok(&ContainerSpec {
         security_opt: strings(&["seccomp=unconfined"]),
