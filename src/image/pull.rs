@@ -596,6 +596,10 @@ impl Puller {
     }
 }
 
+/// A layer unpacked but not committed, the digest of its tar, and its tar
+/// split (or why it has none).
+type Unpacked = (super::store::LayerBuilder, Digest, Result<Vec<u8>, String>);
+
 /// Unpacks a layer from a stream into a new, not yet committed, layer.
 fn unpack_stream(
     store: &ImageStore,
@@ -604,7 +608,7 @@ fn unpack_stream(
     media_type: &str,
     diff_id: &Digest,
     stream: impl std::io::Read,
-) -> Result<(super::store::LayerBuilder, Digest, Result<Vec<u8>, String>), PullError> {
+) -> Result<Unpacked, PullError> {
     let unpack_err = |source| PullError::Unpack {
         reference: reference.to_string(),
         digest: blob.clone(),
