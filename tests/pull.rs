@@ -550,6 +550,12 @@ fn save_load_round_trip_keeps_digests_and_reads_legacy_docker_archives() {
     // Saved from a store that kept its blobs, an image keeps its digest.
     let root_kept = tmp.path().join("root-kept");
     assert!(wharf(&root_kept, &["pull", "--keep-layer-blobs", &busybox]).ok);
+    for l in inspect(&root_kept, &busybox)[0]["layers"]
+        .as_array()
+        .expect("layers")
+    {
+        assert_eq!(l["blob_stored"], true, "{l}");
+    }
     let kept_archive = tmp.path().join("kept.tar");
     assert!(
         wharf(
@@ -681,6 +687,7 @@ fn pulled_layers_keep_no_compressed_blob_and_system_df_matches_du() {
         expected_blobs.insert(rec["config_digest"].as_str().expect("c").to_string());
         for l in rec["layers"].as_array().expect("layers") {
             let blob = l["blob_digest"].as_str().expect("blob");
+            assert_eq!(l["blob_stored"], false, "{image}: inspect says {l}");
             let hex = blob.trim_start_matches("sha256:");
             assert!(
                 !root.join("blobs/sha256").join(hex).exists(),

@@ -521,10 +521,19 @@ pub fn image(global: &GlobalArgs, cmd: &ImageCommand) -> anyhow::Result<ExitCode
             let store = open_store(global)?;
             let mut out = Vec::new();
             for name in images {
-                match store.resolve(&store_name(name))? {
-                    Some(r) => out.push(r),
-                    None => bail!("no such image: {name}"),
+                let Some(r) = store.resolve(&store_name(name))? else {
+                    bail!("no such image: {name}");
+                };
+                // The record names the blobs the registry served; whether the
+                // store still has each compressed layer blob is said apart.
+                let mut v = serde_json::to_value(&r).context("serializing")?;
+                if let Some(layers) = v.get_mut("layers").and_then(|l| l.as_array_mut()) {
+                    for (l, rec) in layers.iter_mut().zip(&r.layers) {
+                        l["blob_stored"] =
+                            serde_json::Value::Bool(store.has_blob(&rec.blob_digest));
+                    }
                 }
+                out.push(v);
             }
             println!(
                 "{}",
