@@ -526,17 +526,56 @@ fn save_load_round_trip_keeps_digests_and_reads_legacy_docker_archives() {
     let loaded = wharf(&root2, &["load", "-i", archive.to_str().expect("utf8")]);
     assert!(loaded.ok, "{}", loaded.stderr);
     assert!(loaded.stdout.contains("Loaded image:"), "{}", loaded.stdout);
-    for name in [&busybox, &redis] {
-        assert_eq!(
-            inspect(&root2, name)[0]["manifest_digest"],
-            inspect(&root, name)[0]["manifest_digest"],
-            "{name}"
-        );
-        assert_eq!(
-            inspect(&root2, name)[0]["layers"],
-            inspect(&root, name)[0]["layers"]
+    // The pull dropped the compressed layers, so the archive holds the
+    // layer tars rebuilt from the trees: same config and diff ids (a new
+    // manifest, so a new image digest), same files.
+    let diff_ids = |v: &serde_json::Value| -> Vec<serde_json::Value> {
+        v[0]["layers"]
+            .as_array()
+            .expect("layers")
+            .iter()
+            .map(|l| l["diff_id"].clone())
+            .collect()
+    };
+    for (i, name) in [&busybox, &redis].into_iter().enumerate() {
+        let (a, b) = (inspect(&root, name), inspect(&root2, name));
+        assert_eq!(b[0]["config_digest"], a[0]["config_digest"], "{name}");
+        assert_eq!(diff_ids(&b), diff_ids(&a), "{name}");
+        assert_same_tree(
+            name,
+            &image_tree(&root2, name, &tmp.path().join(format!("mnt2-{i}"))),
+            &image_tree(&root, name, &tmp.path().join(format!("mnt1-{i}"))),
         );
     }
+    // Saved from a store that kept its blobs, an image keeps its digest.
+    let root_kept = tmp.path().join("root-kept");
+    assert!(wharf(&root_kept, &["pull", "--keep-layer-blobs", &busybox]).ok);
+    for l in inspect(&root_kept, &busybox)[0]["layers"]
+        .as_array()
+        .expect("layers")
+    {
+        assert_eq!(l["blob_stored"], true, "{l}");
+    }
+    let kept_archive = tmp.path().join("kept.tar");
+    assert!(
+        wharf(
+            &root_kept,
+            &["save", "-o", kept_archive.to_str().expect("utf8"), &busybox]
+        )
+        .ok
+    );
+    let root_kept2 = tmp.path().join("root-kept2");
+    assert!(
+        wharf(
+            &root_kept2,
+            &["load", "-i", kept_archive.to_str().expect("utf8")]
+        )
+        .ok
+    );
+    assert_eq!(
+        inspect(&root_kept2, &busybox)[0]["manifest_digest"],
+        inspect(&root_kept, &busybox)[0]["manifest_digest"]
+    );
 
     // An old-style docker-archive: <id>.json config, <id>/layer.tar plain tars.
     let legacy = tmp.path().join("legacy");
@@ -578,19 +617,576 @@ json.dump([{"Config": cfg + ".json", "RepoTags": [name], "Layers": layers}], ope
     assert!(loaded.ok, "{}", loaded.stderr);
     let old = inspect(&root3, "legacy/busybox:old");
     // Same layer content, so the same diff ids as the pulled image.
-    let diff = |v: &serde_json::Value| -> Vec<serde_json::Value> {
-        v[0]["layers"]
-            .as_array()
-            .expect("layers")
-            .iter()
-            .map(|l| l["diff_id"].clone())
-            .collect()
-    };
-    assert_eq!(diff(&old), diff(&inspect(&root, &busybox)));
+    assert_eq!(diff_ids(&old), diff_ids(&inspect(&root, &busybox)));
     let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .expect("tmp")
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with("wharf-load-"))
         .collect();
     assert!(leftovers.is_empty(), "load left its work dir behind");
+}
+
+fn inspect_json(root: &Path, name: &str) -> serde_json::Value {
+    let run = wharf(root, &["image", "inspect", name]);
+    assert!(run.ok, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).expect("inspect JSON")
+}
+
+/// Bytes of regular files and symlinks under `dir`, hard links once: what
+/// `du --apparent-size` counts for files (it also counts directories).
+fn file_bytes(dir: &Path) -> u64 {
+    let out = sh(Command::new("find").arg(dir).args([
+        "(", "-type", "f", "-o", "-type", "l", ")", "-printf", "%i %s\\n",
+    ]));
+    let mut seen = std::collections::HashSet::new();
+    out.lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(ino, _)| seen.insert(ino.to_string()))
+        .map(|(_, size)| size.parse::<u64>().expect("size"))
+        .sum()
+}
+
+/// `du -sb` of the given paths together (apparent bytes, hard links once).
+fn du_bytes(paths: &[PathBuf]) -> u64 {
+    if paths.is_empty() {
+        return 0;
+    }
+    let out = sh(Command::new("du")
+        .args(["-cb", "--apparent-size"])
+        .args(paths));
+    out.lines()
+        .last()
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("du total")
+}
+
+#[test]
+fn pulled_layers_keep_no_compressed_blob_and_system_df_matches_du() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-df")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let images: Vec<String> = ["redis", "busybox-zstd", "whiteout"]
+        .iter()
+        .map(|i| format!("{reg}/wharf-fixtures/{i}"))
+        .collect();
+    let mut args = vec!["pull"];
+    args.extend(images.iter().map(String::as_str));
+    let run = wharf(&root, &args);
+    assert!(run.ok, "{}", run.stderr);
+
+    // Only manifests and configs are left in blobs/; every layer can give
+    // its tar back (tar split).
+    let mut expected_blobs = std::collections::BTreeSet::new();
+    for image in &images {
+        let rec = &inspect_json(&root, image)[0];
+        expected_blobs.insert(rec["manifest_digest"].as_str().expect("m").to_string());
+        expected_blobs.insert(rec["config_digest"].as_str().expect("c").to_string());
+        for l in rec["layers"].as_array().expect("layers") {
+            let blob = l["blob_digest"].as_str().expect("blob");
+            assert_eq!(l["blob_stored"], false, "{image}: inspect says {l}");
+            let hex = blob.trim_start_matches("sha256:");
+            assert!(
+                !root.join("blobs/sha256").join(hex).exists(),
+                "{image}: layer blob {blob} kept after unpacking"
+            );
+            let diff = l["diff_id"].as_str().expect("diff").replace(':', "-");
+            let short =
+                std::fs::read_to_string(root.join("layers/by-diff-id").join(diff)).expect("short");
+            assert!(
+                root.join("layers")
+                    .join(short.trim())
+                    .join("tar-split.gz")
+                    .is_file(),
+                "{image}: layer without tar split"
+            );
+        }
+    }
+    let stored: std::collections::BTreeSet<String> = std::fs::read_dir(root.join("blobs/sha256"))
+        .expect("blobs")
+        .map(|e| format!("sha256:{}", e.expect("e").file_name().to_string_lossy()))
+        .collect();
+    assert_eq!(stored, expected_blobs);
+
+    // system df: exact bytes, checked against the files on disk.
+    let df = wharf(&root, &["system", "df", "--format", "json"]);
+    assert!(df.ok, "{}", df.stderr);
+    let df: serde_json::Value = serde_json::from_str(&df.stdout).expect("df JSON");
+    let blob_files: Vec<PathBuf> = std::fs::read_dir(root.join("blobs/sha256"))
+        .expect("blobs")
+        .map(|e| e.expect("e").path())
+        .collect();
+    assert_eq!(df["Blobs"]["Size"], du_bytes(&blob_files));
+    assert_eq!(df["Blobs"]["TotalCount"], blob_files.len() as u64);
+    let mut layer_bytes = 0;
+    let mut layer_count = 0u64;
+    for entry in std::fs::read_dir(root.join("layers")).expect("layers") {
+        let dir = entry.expect("e").path();
+        if dir.ends_with("by-diff-id") {
+            continue;
+        }
+        layer_count += 1;
+        layer_bytes += file_bytes(&dir.join("diff"));
+        let meta: Vec<PathBuf> = ["tar-split.gz", "blobs.json"]
+            .iter()
+            .map(|f| dir.join(f))
+            .filter(|p| p.exists())
+            .collect();
+        layer_bytes += du_bytes(&meta);
+    }
+    assert_eq!(df["Layers"]["TotalCount"], layer_count);
+    assert_eq!(df["Layers"]["Size"], layer_bytes);
+    // Disk use: the unpacked trees and little else (Docker keeps no
+    // compressed copy either): manifests + configs + tar splits stay
+    // under 2 % of the layers.
+    let unpacked: u64 = df["Images"]["Size"].as_u64().expect("images size");
+    let overhead = df["Blobs"]["Size"].as_u64().expect("b") + layer_bytes - unpacked;
+    assert!(
+        overhead * 50 < unpacked,
+        "{overhead} bytes besides {unpacked} bytes of layers"
+    );
+    let table = wharf(&root, &["system", "df"]);
+    assert!(
+        table.ok && table.stdout.contains("Layers"),
+        "{}",
+        table.stdout
+    );
+
+    // rmi and prune still account for everything: nothing is left.
+    for image in &images {
+        assert!(wharf(&root, &["rmi", image]).ok);
+    }
+    let df = wharf(&root, &["system", "df", "--format", "json"]);
+    let df: serde_json::Value = serde_json::from_str(&df.stdout).expect("df JSON");
+    assert_eq!(df["Layers"]["TotalCount"], 0, "{df}");
+    assert_eq!(df["Blobs"]["TotalCount"], 0, "{df}");
+}
+
+#[test]
+fn push_rebuilds_dropped_layer_blobs_and_pulls_back_to_the_same_tree() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-rebuild")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    // Another name for the same registry: nothing the store knows about it,
+    // so no blob can be mounted and every layer is made again from its tree.
+    let port = reg.rsplit_once(':').map(|(_, p)| p).expect("host:port");
+    let other = format!("localhost:{port}");
+    for (n, image) in ["whiteout", "busybox-zstd"].iter().enumerate() {
+        let src = format!("{reg}/wharf-fixtures/{image}");
+        assert!(wharf(&root, &["pull", &src]).ok);
+        let target = format!(
+            "{other}/wharf-test/rebuilt-{image}-{}:v1",
+            std::process::id()
+        );
+        assert!(wharf(&root, &["tag", &src, &target]).ok);
+        let pushed = wharf(&root, &["push", &target]);
+        assert!(pushed.ok, "{image}: {}", pushed.stderr);
+        assert!(
+            pushed.stderr.contains(": pushed"),
+            "{image}: {}",
+            pushed.stderr
+        );
+        let original = &inspect_json(&root, &src)[0];
+        let root2 = tmp.path().join(format!("fresh-{n}"));
+        let back = wharf(&root2, &["pull", &target]);
+        assert!(back.ok, "{image}: {}", back.stderr);
+        let pulled = &inspect_json(&root2, &target)[0];
+        // Same config, so the same diff ids: the rebuilt tars are exact.
+        assert_eq!(
+            pulled["config_digest"], original["config_digest"],
+            "{image}"
+        );
+        let diffs = |v: &serde_json::Value| -> Vec<String> {
+            v["layers"]
+                .as_array()
+                .expect("layers")
+                .iter()
+                .map(|l| l["diff_id"].as_str().expect("d").to_string())
+                .collect()
+        };
+        assert_eq!(diffs(pulled), diffs(original), "{image}");
+        // New gzip blobs, so a new manifest.
+        assert_ne!(pulled["manifest_digest"], original["manifest_digest"]);
+        for l in pulled["layers"].as_array().expect("layers") {
+            assert!(
+                l["media_type"].as_str().expect("mt").ends_with("gzip"),
+                "{l}"
+            );
+        }
+        assert_same_tree(
+            image,
+            &image_tree(&root2, &target, &tmp.path().join(format!("mnt-b-{n}"))),
+            &image_tree(&root, &src, &tmp.path().join(format!("mnt-a-{n}"))),
+        );
+        // Pushing again finds the blobs made last time: nothing to upload.
+        let again = wharf(&root, &["push", &target]);
+        assert!(again.ok, "{}", again.stderr);
+        assert!(!again.stderr.contains(": pushed"), "{}", again.stderr);
+    }
+}
+
+#[test]
+fn pull_output_plain_quiet_and_on_a_terminal() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-progress")
+        .tempdir()
+        .expect("tmp");
+    let image = format!("{reg}/wharf-fixtures/busybox");
+    let full = format!("{image}:latest");
+
+    // Not a terminal: one line per layer event, the reference on stdout.
+    let root = tmp.path().join("plain");
+    let run = wharf(&root, &["pull", &image]);
+    assert!(run.ok, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("{full}: resolved to sha256:")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with(": downloaded")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        lines.iter().any(|l| l.ends_with(": extracted")),
+        "{}",
+        run.stderr
+    );
+    assert!(lines
+        .last()
+        .is_some_and(|l| l.starts_with(&format!("{full}: pulled sha256:"))));
+    assert_eq!(run.stdout, format!("{full}\n"));
+    // Again: the layer is there.
+    let again = wharf(&root, &["pull", &image]);
+    assert!(
+        again.stderr.contains(": already exists"),
+        "{}",
+        again.stderr
+    );
+
+    // -q: nothing but the reference.
+    let quiet = wharf(&tmp.path().join("quiet"), &["pull", "-q", &image]);
+    assert!(quiet.ok);
+    assert_eq!(quiet.stderr, "");
+    assert_eq!(quiet.stdout, format!("{full}\n"));
+    let bad = wharf(
+        &tmp.path().join("quiet"),
+        &["pull", "-q", &format!("{reg}/wharf-fixtures/nope")],
+    );
+    assert!(!bad.ok);
+    assert!(bad.stderr.contains("not found"), "{}", bad.stderr);
+
+    // A terminal (a pty from script(1)): bars, ending with the layer's
+    // "Pull complete" and the image's "Pulled".
+    let root = tmp.path().join("tty");
+    let cmd = format!(
+        "{} --root {} pull {image}",
+        env!("CARGO_BIN_EXE_wharf"),
+        root.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("HOME", &root)
+        .env("TERM", "xterm")
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Pull complete"), "{text}");
+    assert!(text.contains(&format!("{full}: Pulled")), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(!inspect_json(&root, &image)[0].is_null());
+}
+
+/// A TCP proxy that logs every HTTP request line (method and path) it
+/// forwards, to see what a client asked of the registry behind it.
+struct RequestLog {
+    addr: String,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn request_log(upstream: &str) -> RequestLog {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (log, upstream) = (lines.clone(), upstream.to_string());
+    // Threads end with the test process; they only ever touch loopback.
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut c_w, mut s_r) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_r, &mut c_w);
+                let _ = c_w.shutdown(std::net::Shutdown::Both);
+            });
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(client);
+                let mut w = server;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    log.lock().expect("log").push(line.trim_end().to_string());
+                    let mut head = line;
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some((k, v)) = h.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        head.push_str(&h);
+                        if h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    if w.write_all(head.as_bytes())
+                        .and_then(|()| w.write_all(&body))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                let _ = w.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    RequestLog { addr, lines }
+}
+
+#[test]
+fn push_to_another_repository_mounts_blobs_instead_of_uploading() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-mount")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let proxy = request_log(&reg);
+    let src = format!("{}/wharf-fixtures/whiteout", proxy.addr);
+    let pulled = wharf(&root, &["pull", &src]);
+    assert!(pulled.ok, "{}", pulled.stderr);
+    let target = format!("{}/wharf-test/mounted-{}:1", proxy.addr, std::process::id());
+    assert!(wharf(&root, &["tag", &src, &target]).ok);
+    proxy.lines.lock().expect("log").clear();
+    let pushed = wharf(&root, &["push", &target]);
+    assert!(pushed.ok, "{}", pushed.stderr);
+    let requests = proxy.lines.lock().expect("log").clone();
+    let uploads: Vec<&String> = requests
+        .iter()
+        .filter(|l| {
+            (l.starts_with("PATCH ") || l.starts_with("PUT ")) && l.contains("/blobs/uploads/")
+        })
+        .collect();
+    assert!(uploads.is_empty(), "blob data was uploaded: {requests:#?}");
+    let mounts = requests
+        .iter()
+        .filter(|l| {
+            l.starts_with("POST ")
+                && l.contains("mount=sha256")
+                && l.contains("from=wharf-fixtures%2Fwhiteout")
+        })
+        .count();
+    // Both layers and the config.
+    assert_eq!(mounts, 3, "{requests:#?}");
+    assert_eq!(
+        pushed.stderr.matches("mounted from").count(),
+        3,
+        "{}",
+        pushed.stderr
+    );
+    // Nothing changed, so the manifest was pushed as it was.
+    let original = &inspect_json(&root, &src)[0];
+    assert!(
+        pushed
+            .stdout
+            .contains(original["manifest_digest"].as_str().expect("digest")),
+        "{}",
+        pushed.stdout
+    );
+    let root2 = tmp.path().join("root2");
+    let direct = format!("{reg}/wharf-test/mounted-{}:1", std::process::id());
+    let back = wharf(&root2, &["pull", &direct]);
+    assert!(back.ok, "{}", back.stderr);
+    assert_eq!(
+        inspect_json(&root2, &direct)[0]["manifest_digest"],
+        original["manifest_digest"]
+    );
+}
+
+#[test]
+fn compose_pull_pulls_each_image_once_and_names_the_failing_service() {
+    let Some(reg) = registry() else { return };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-compose-pull")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let compose = tmp.path().join("compose.yaml");
+    let busybox = format!("{reg}/wharf-fixtures/busybox");
+    let bad = format!("{reg}/wharf-fixtures/no-such-image");
+    std::fs::write(
+        &compose,
+        format!(
+            "services:\n  web:\n    image: {busybox}\n  worker:\n    image: {busybox}\n  \
+             app:\n    image: example.invalid/app:dev\n    pull_policy: build\n    build: .\n  \
+             broken:\n    image: {bad}\n"
+        ),
+    )
+    .expect("write compose");
+    let file = compose.to_str().expect("utf8");
+    let run = wharf(&root, &["-f", file, "-p", "pulltest", "pull"]);
+    assert!(!run.ok, "the unpullable image must fail the pull");
+    let err = &run.stderr;
+    assert!(
+        err.contains(" web Pulling") && err.contains(" web Pulled"),
+        "{err}"
+    );
+    assert!(
+        err.contains(" worker Skipped - Image is already being pulled by web"),
+        "{err}"
+    );
+    assert!(err.contains(" app Skipped"), "{err}");
+    assert!(
+        !err.contains("example.invalid"),
+        "a build image was pulled: {err}"
+    );
+    assert!(err.contains(" broken Error"), "{err}");
+    assert!(
+        err.contains(&format!("service broken: pulling {bad}")) && err.contains("not found"),
+        "{err}"
+    );
+    // Pulled once, recorded once.
+    assert_eq!(err.matches(" Pulling").count(), 2, "{err}");
+    assert!(!inspect_json(&root, &busybox)[0].is_null());
+
+    let root2 = tmp.path().join("root2");
+    let ignored = wharf(
+        &root2,
+        &[
+            "-f",
+            file,
+            "-p",
+            "pulltest",
+            "pull",
+            "--ignore-pull-failures",
+        ],
+    );
+    assert!(ignored.ok, "{}", ignored.stderr);
+    assert!(
+        ignored.stderr.contains("service broken"),
+        "{}",
+        ignored.stderr
+    );
+    assert!(!inspect_json(&root2, &busybox)[0].is_null());
+}
+
+#[test]
+fn token_auth_registry_needs_login_for_pull_and_push() {
+    let Some(reg) = registry() else { return };
+    let Ok(tok) = std::env::var("WHARF_TEST_REGISTRY_TOKEN") else {
+        eprintln!(
+            "SKIPPED: WHARF_TEST_REGISTRY_TOKEN is not set (run through scripts/with-registry)"
+        );
+        return;
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-token")
+        .tempdir()
+        .expect("tmp");
+    let root = tmp.path().join("root");
+    let src = format!("{reg}/wharf-fixtures/busybox");
+    assert!(wharf(&root, &["pull", &src]).ok);
+    let private = format!("{tok}/wharf-test/private-{}:v1", std::process::id());
+    assert!(wharf(&root, &["tag", &src, &private]).ok);
+
+    // Anonymous: the token server grants nothing, the registry says 401.
+    let denied = wharf(&root, &["push", &private]);
+    assert!(!denied.ok);
+    assert!(
+        denied.stderr.contains(&format!(
+            "unauthorized: authentication required for {tok}/wharf-test/private-"
+        )) && denied.stderr.contains("run wharf login"),
+        "{}",
+        denied.stderr
+    );
+    let wrong = wharf(&root, &["login", &tok, "-u", "wharf", "--password", "nope"]);
+    assert!(!wrong.ok);
+    assert!(
+        wrong
+            .stderr
+            .contains(&format!("{tok} rejected the credentials")),
+        "{}",
+        wrong.stderr
+    );
+    let config = root.join(".docker/config.json");
+    assert!(
+        !std::fs::read_to_string(&config)
+            .unwrap_or_default()
+            .contains(&tok),
+        "a rejected login was stored"
+    );
+    let ok = wharf(
+        &root,
+        &["login", &tok, "-u", "wharf", "--password", "wharf-secret"],
+    );
+    assert!(
+        ok.ok && ok.stdout.contains("Login Succeeded"),
+        "{}",
+        ok.stderr
+    );
+    let pushed = wharf(&root, &["push", &private]);
+    assert!(pushed.ok, "{}", pushed.stderr);
+
+    // Another user (another HOME) without login cannot pull it…
+    let root2 = tmp.path().join("root2");
+    let anon = wharf(&root2, &["pull", &private]);
+    assert!(!anon.ok);
+    assert!(
+        anon.stderr
+            .contains("unauthorized: authentication required")
+            && anon.stderr.contains("run wharf login"),
+        "{}",
+        anon.stderr
+    );
+    // …and can after logging in.
+    assert!(
+        wharf(
+            &root2,
+            &["login", &tok, "-u", "wharf", "--password", "wharf-secret"]
+        )
+        .ok
+    );
+    let pulled = wharf(&root2, &["pull", &private]);
+    assert!(pulled.ok, "{}", pulled.stderr);
+    assert_eq!(
+        inspect_json(&root2, &private)[0]["config_digest"],
+        inspect_json(&root, &src)[0]["config_digest"]
+    );
 }

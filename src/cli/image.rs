@@ -20,12 +20,16 @@ pub struct PullArgs {
     /// Platform to pull (os/arch[/variant]); default: this machine's
     #[arg(long)]
     pub platform: Option<String>,
-    /// Print only the image digests
+    /// Print nothing but errors and the pulled references
     #[arg(short, long)]
     pub quiet: bool,
     /// With a compose project: keep going when an image fails to pull
     #[arg(long)]
     pub ignore_pull_failures: bool,
+    /// Keep the compressed layer blobs after unpacking (more disk; pushes
+    /// and saves then keep the image digest without asking the registry)
+    #[arg(long)]
+    pub keep_layer_blobs: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -123,12 +127,16 @@ struct LineProgress {
     quiet: bool,
 }
 
+fn short_id(d: &crate::image::digest::Digest) -> String {
+    d.hex().chars().take(12).collect()
+}
+
 impl PullProgress for LineProgress {
     fn event(&self, e: PullEvent) {
         if self.quiet {
             return;
         }
-        let short = |d: &crate::image::digest::Digest| d.hex().chars().take(12).collect::<String>();
+        let short = short_id;
         match e {
             PullEvent::Resolved { reference, digest } => {
                 eprintln!("{reference}: resolved to {digest}")
@@ -144,6 +152,101 @@ impl PullProgress for LineProgress {
     }
 }
 
+/// On a terminal: one line per layer with a byte bar, as `docker pull` draws
+/// them (Downloading, Extracting, Pull complete).
+struct BarProgress {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+    bytes: indicatif::ProgressStyle,
+    text: indicatif::ProgressStyle,
+}
+
+impl BarProgress {
+    fn new() -> Self {
+        let style = |t: &str| {
+            indicatif::ProgressStyle::with_template(t)
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ")
+        };
+        BarProgress {
+            multi: indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::stderr(),
+            ),
+            bars: std::sync::Mutex::new(std::collections::HashMap::new()),
+            bytes: style("{prefix}: {msg:<16} [{bar:40}] {bytes}/{total_bytes}"),
+            text: style("{prefix}: {msg}"),
+        }
+    }
+
+    /// The layer's line, made on first use.
+    fn bar(&self, digest: &crate::image::digest::Digest) -> indicatif::ProgressBar {
+        let mut bars = match self.bars.lock() {
+            Ok(b) => b,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        bars.entry(digest.to_string())
+            .or_insert_with(|| {
+                let pb = self.multi.add(indicatif::ProgressBar::new(0));
+                pb.set_style(self.text.clone());
+                pb.set_prefix(short_id(digest));
+                pb
+            })
+            .clone()
+    }
+}
+
+impl PullProgress for BarProgress {
+    fn event(&self, e: PullEvent) {
+        match e {
+            PullEvent::Resolved { reference, .. } => {
+                let _ = self.multi.println(format!("{reference}: Pulling"));
+            }
+            PullEvent::LayerExists { digest } => {
+                let pb = self.bar(&digest);
+                pb.set_style(self.text.clone());
+                pb.finish_with_message("Already exists");
+            }
+            PullEvent::Downloading {
+                digest,
+                done,
+                total,
+            } => {
+                let pb = self.bar(&digest);
+                if pb.length() != Some(total) {
+                    pb.set_style(self.bytes.clone());
+                    pb.set_length(total);
+                    pb.set_message("Downloading");
+                }
+                pb.set_position(done);
+            }
+            PullEvent::Downloaded { digest } => {
+                let pb = self.bar(&digest);
+                pb.set_style(self.text.clone());
+                pb.set_message("Extracting");
+            }
+            PullEvent::Extracted { digest } => {
+                let pb = self.bar(&digest);
+                pb.set_style(self.text.clone());
+                pb.finish_with_message("Pull complete");
+            }
+            PullEvent::Done { reference, digest } => {
+                let _ = self
+                    .multi
+                    .println(format!("{reference}: Pulled (digest: {digest})"));
+            }
+        }
+    }
+}
+
+/// How `pull` reports: bars on a terminal, lines otherwise, nothing with -q.
+fn pull_progress(quiet: bool) -> Box<dyn PullProgress + Send> {
+    if !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        Box::new(BarProgress::new())
+    } else {
+        Box::new(LineProgress { quiet })
+    }
+}
+
 pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
     let platform = args
         .platform
@@ -151,40 +254,35 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
         .map(Platform::parse)
         .transpose()
         .context("--platform")?;
-    let (names, from_project) = if args.images.is_empty() {
-        (project_images(global)?, true)
-    } else {
-        (args.images.clone(), false)
-    };
+    if args.images.is_empty() {
+        return pull_project(global, args, platform);
+    }
     let mut refs = Vec::new();
-    for n in &names {
+    for n in &args.images {
         refs.push(Reference::parse(n).with_context(|| format!("invalid image reference {n:?}"))?);
     }
     let store = open_store(global)?;
     let puller = Puller::new(registry_client()?, store);
-    let opts = PullOptions { platform };
-    let progress = LineProgress { quiet: args.quiet };
+    let opts = PullOptions {
+        platform,
+        keep_layer_blobs: args.keep_layer_blobs,
+    };
+    let progress = pull_progress(args.quiet);
     let rt = runtime()?;
     // All images at once: shared layers are fetched a single time.
     let results = rt.block_on(futures_util::future::join_all(
-        refs.iter().map(|r| puller.pull(r, &opts, &progress)),
+        refs.iter()
+            .map(|r| puller.pull(r, &opts, progress.as_ref())),
     ));
     let mut failed = false;
-    for res in results {
+    for (r, res) in refs.iter().zip(results) {
         match res {
-            Ok(record) => {
-                if args.quiet {
-                    println!("{}", record.manifest_digest);
-                }
-            }
+            // As docker pull: the full reference, also with -q.
+            Ok(_) => println!("{r}"),
             Err(e) => {
                 // Pull errors already name the image.
-                if from_project && args.ignore_pull_failures {
-                    tracing::warn!("{e}");
-                } else {
-                    eprintln!("{e}");
-                    failed = true;
-                }
+                eprintln!("{e}");
+                failed = true;
             }
         }
     }
@@ -195,28 +293,122 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Images of the compose project's services that a pull should fetch
-/// (`pull_policy: build` and `never` are skipped, as Compose does).
-fn project_images(global: &GlobalArgs) -> anyhow::Result<Vec<String>> {
+/// What `pull` does with one service of a project, decided before pulling.
+#[derive(Debug, PartialEq, Eq)]
+enum ServicePull {
+    /// Pull this image.
+    Pull(String),
+    /// Another service pulls the same image.
+    SameAs(String),
+    /// `Skipped…` as Compose says it.
+    Skip(&'static str),
+}
+
+/// Per service (in file order): pull, leave to the service that pulls the
+/// same image, or skip (no image; `pull_policy: build` or `never`), as
+/// `docker compose pull` decides.
+fn plan_project_pull<'a>(
+    services: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+) -> Vec<(String, ServicePull)> {
+    let mut pulled_by: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (name, image, policy) in services {
+        let what = match (image, policy) {
+            (None, _) => ServicePull::Skip("Skipped - No image to be pulled"),
+            (Some(_), Some("build" | "never")) => ServicePull::Skip("Skipped"),
+            (Some(image), _) => match pulled_by.get(image) {
+                Some(other) => ServicePull::SameAs(other.to_string()),
+                None => {
+                    pulled_by.insert(image, name);
+                    ServicePull::Pull(image.to_string())
+                }
+            },
+        };
+        out.push((name.to_string(), what));
+    }
+    out
+}
+
+/// `pull` without image arguments: every service image of the compose
+/// project, each distinct image once, with Compose's per-service lines.
+fn pull_project(
+    global: &GlobalArgs,
+    args: &PullArgs,
+    platform: Option<Platform>,
+) -> anyhow::Result<ExitCode> {
     let opts = global.load_options()?;
     let loaded = load::load(&opts).map_err(anyhow::Error::new)?;
     print_warnings(&loaded.warnings);
-    let mut images = Vec::new();
-    for svc in loaded.project.services.values() {
-        let policy = svc.pull_policy.as_deref().unwrap_or("");
-        if matches!(policy, "build" | "never") {
-            continue;
+    let plan = plan_project_pull(loaded.project.services.iter().map(|(name, svc)| {
+        (
+            name.as_str(),
+            svc.image.as_deref(),
+            svc.pull_policy.as_deref(),
+        )
+    }));
+    let say = |service: &str, text: &str| {
+        if !args.quiet {
+            eprintln!(" {service} {text}");
         }
-        if let Some(image) = &svc.image {
-            if !images.contains(image) {
-                images.push(image.clone());
+    };
+    let mut jobs = Vec::new();
+    for (service, what) in &plan {
+        match what {
+            ServicePull::Skip(text) => say(service, text),
+            ServicePull::SameAs(other) => say(
+                service,
+                &format!("Skipped - Image is already being pulled by {other}"),
+            ),
+            ServicePull::Pull(image) => {
+                let r = Reference::parse(image).with_context(|| {
+                    format!("service {service}: invalid image reference {image:?}")
+                })?;
+                jobs.push((service.as_str(), image.as_str(), r));
             }
         }
     }
-    if images.is_empty() {
-        bail!("no service of the project names an image to pull");
+    if jobs.is_empty() {
+        return Ok(ExitCode::SUCCESS);
     }
-    Ok(images)
+    let store = open_store(global)?;
+    let puller = Puller::new(registry_client()?, store);
+    let pull_opts = PullOptions {
+        platform,
+        keep_layer_blobs: args.keep_layer_blobs,
+    };
+    // Layer lines of several images would interleave: Compose's plain
+    // output is per service too.
+    let progress = LineProgress { quiet: true };
+    let rt = runtime()?;
+    let results = rt.block_on(futures_util::future::join_all(jobs.iter().map(
+        |(service, _, r)| {
+            say(service, "Pulling");
+            puller.pull(r, &pull_opts, &progress)
+        },
+    )));
+    let mut errors = Vec::new();
+    for ((service, image, _), res) in jobs.iter().zip(results) {
+        match res {
+            Ok(_) => say(service, "Pulled"),
+            Err(e) => {
+                say(service, "Error");
+                errors.push(format!("service {service}: pulling {image}: {e}"));
+            }
+        }
+    }
+    if errors.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.ignore_pull_failures {
+        for e in &errors {
+            eprintln!("WARNING: {e}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &errors {
+        eprintln!("Error: {e}");
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
@@ -329,10 +521,19 @@ pub fn image(global: &GlobalArgs, cmd: &ImageCommand) -> anyhow::Result<ExitCode
             let store = open_store(global)?;
             let mut out = Vec::new();
             for name in images {
-                match store.resolve(&store_name(name))? {
-                    Some(r) => out.push(r),
-                    None => bail!("no such image: {name}"),
+                let Some(r) = store.resolve(&store_name(name))? else {
+                    bail!("no such image: {name}");
+                };
+                // The record names the blobs the registry served; whether the
+                // store still has each compressed layer blob is said apart.
+                let mut v = serde_json::to_value(&r).context("serializing")?;
+                if let Some(layers) = v.get_mut("layers").and_then(|l| l.as_array_mut()) {
+                    for (l, rec) in layers.iter_mut().zip(&r.layers) {
+                        l["blob_stored"] =
+                            serde_json::Value::Bool(store.has_blob(&rec.blob_digest));
+                    }
                 }
+                out.push(v);
             }
             println!(
                 "{}",
@@ -383,6 +584,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn project_pull_plan_skips_like_compose() {
+        let plan = plan_project_pull(
+            [
+                ("web", Some("busybox"), None),
+                ("worker", Some("busybox"), Some("always")),
+                ("app", Some("app:dev"), Some("build")),
+                ("local", Some("local:1"), Some("never")),
+                ("built", None, None),
+                ("db", Some("postgres"), Some("missing")),
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            plan,
+            vec![
+                ("web".to_string(), ServicePull::Pull("busybox".into())),
+                ("worker".to_string(), ServicePull::SameAs("web".into())),
+                ("app".to_string(), ServicePull::Skip("Skipped")),
+                ("local".to_string(), ServicePull::Skip("Skipped")),
+                (
+                    "built".to_string(),
+                    ServicePull::Skip("Skipped - No image to be pulled")
+                ),
+                ("db".to_string(), ServicePull::Pull("postgres".into())),
+            ]
+        );
+    }
+
+    #[test]
     fn sizes_print_like_docker() {
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(4_261_000), "4.261MB");
@@ -431,6 +661,9 @@ pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<ExitCode> {
         match b {
             crate::image::push::BlobPush::Exists(d) => {
                 eprintln!("{}: layer already exists", &d.hex()[..12])
+            }
+            crate::image::push::BlobPush::Mounted { digest, from } => {
+                eprintln!("{}: mounted from {from}", &digest.hex()[..12])
             }
             crate::image::push::BlobPush::Pushed(d) => eprintln!("{}: pushed", &d.hex()[..12]),
         }
@@ -496,7 +729,11 @@ pub fn logout(server: Option<&str>) -> anyhow::Result<ExitCode> {
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
     /// Show disk usage of images and layers
-    Df,
+    Df {
+        /// `json`: exact byte counts
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
     /// Remove unused images, layers and blobs
     Prune {
         /// Also remove images no container uses (not just untagged ones)
@@ -508,8 +745,22 @@ pub enum SystemCommand {
 pub fn system(global: &GlobalArgs, cmd: &SystemCommand) -> anyhow::Result<ExitCode> {
     let store = open_store(global)?;
     match cmd {
-        SystemCommand::Df => {
+        SystemCommand::Df { format } => {
             let du = store.disk_usage().context("measuring disk usage")?;
+            if *format == ListFormat::Json {
+                let u = |u: crate::image::store::Usage| serde_json::json!({ "TotalCount": u.count, "Active": u.active, "Size": u.size });
+                let v = serde_json::json!({
+                    "Images": u(du.images),
+                    "Layers": u(du.layers),
+                    "Blobs": u(du.blobs),
+                    "Reclaimable": du.reclaimable,
+                });
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&v).context("serializing")?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
             println!(
                 "{:<10} {:>8} {:>8} {:>12}",
                 "TYPE", "TOTAL", "ACTIVE", "SIZE"
@@ -628,8 +879,11 @@ pub fn load(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<ExitCode> {
             // The layout is addressed by digest; the name is attached after.
             let by_digest = Reference::parse(&format!("wharf.invalid/loaded@{}", img.manifest))
                 .context("internal reference")?;
-            let record =
-                rt.block_on(puller.pull(&by_digest, &PullOptions { platform: None }, &progress))?;
+            let opts = PullOptions {
+                platform: None,
+                keep_layer_blobs: false,
+            };
+            let record = rt.block_on(puller.pull(&by_digest, &opts, &progress))?;
             match &img.name {
                 Some(n) => {
                     let r = Reference::parse(n)
@@ -669,8 +923,11 @@ pub(super) fn ensure_image(
     eprintln!("Unable to find image '{reference}' locally");
     let store = Arc::new(ImageStore::open(global.root())?);
     let puller = Puller::new(registry_client()?, store);
-    let progress = LineProgress { quiet: false };
-    let record =
-        runtime()?.block_on(puller.pull(&reference, &PullOptions { platform: None }, &progress))?;
+    let progress = pull_progress(false);
+    let opts = PullOptions {
+        platform: None,
+        keep_layer_blobs: false,
+    };
+    let record = runtime()?.block_on(puller.pull(&reference, &opts, progress.as_ref()))?;
     Ok(record)
 }

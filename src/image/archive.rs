@@ -4,7 +4,12 @@
 //! tools read it. Loading accepts that, a plain OCI layout tarball, and the
 //! older docker-archive (`manifest.json` with uncompressed layer tars).
 //!
-//! Blobs are written exactly as stored, so a saved image keeps its digest.
+//! Blobs are written exactly as stored, so a saved image keeps its digest,
+//! unless the store dropped a layer's compressed blob after unpacking: that
+//! layer is written as the plain tar its tar split rebuilds (as `docker
+//! save` writes layers), whose digest is its diff id, and the manifest in
+//! the archive names it (so that image's digest changes; its config does
+//! not).
 
 use super::digest::{Algorithm, Digest, DigestReader};
 use super::store::{ImageRecord, ImageStore, StoreError};
@@ -59,6 +64,39 @@ fn append(
         .map_err(ArchiveError::Write)
 }
 
+/// Appends a layer's tar, rebuilt from its tree, as the blob named by its
+/// diff id (`size` bytes, from the tar split); the rebuilt bytes are checked
+/// against the diff id as they go.
+fn append_layer_tar(
+    tar: &mut tar::Builder<impl Write>,
+    store: &ImageStore,
+    layer: &super::store::LayerInfo,
+    size: u64,
+) -> Result<(), ArchiveError> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(blob_name(&layer.diff_id))
+        .map_err(ArchiveError::Write)?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let out = tar.get_mut();
+    out.write_all(h.as_bytes()).map_err(ArchiveError::Write)?;
+    let written = super::push::write_layer_tar(store, layer, out)
+        .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    if written != size {
+        return Err(ArchiveError::Invalid(format!(
+            "layer {}: rebuilt {written} bytes, expected {size}",
+            layer.diff_id
+        )));
+    }
+    // Entries are padded to whole 512-byte blocks.
+    let pad = (512 - size % 512) % 512;
+    out.write_all(&vec![0u8; pad as usize])
+        .map_err(ArchiveError::Write)
+}
+
 /// Writes `images` (each with the name to record, if any) to `out`.
 pub fn save(
     store: &ImageStore,
@@ -72,21 +110,81 @@ pub fn save(
     let mut index = Vec::new();
     let mut legacy = Vec::new();
     for (name, record) in images {
-        let blobs = [&record.manifest_digest, &record.config_digest]
-            .into_iter()
-            .chain(record.layers.iter().map(|l| &l.blob_digest));
-        for d in blobs {
-            if written.contains(d) {
+        let mut changed = Vec::new();
+        let mut layer_blobs = Vec::new();
+        for l in &record.layers {
+            if store.has_blob(&l.blob_digest) {
+                layer_blobs.push(l.blob_digest.clone());
+                if !written.contains(&l.blob_digest) {
+                    let size = store.blob_size(&l.blob_digest)?;
+                    append(
+                        &mut tar,
+                        &blob_name(&l.blob_digest),
+                        size,
+                        store.open_blob(&l.blob_digest)?,
+                    )?;
+                    written.push(l.blob_digest.clone());
+                }
                 continue;
             }
-            let size = store.blob_size(d)?;
-            append(&mut tar, &blob_name(d), size, store.open_blob(d)?)?;
-            written.push(d.clone());
+            // Rebuilt from the tree: the plain tar, named by its diff id.
+            let info = store
+                .layer(&l.diff_id)?
+                .ok_or_else(|| StoreError::MissingLayer {
+                    image: record.id().clone(),
+                    diff_id: l.diff_id.clone(),
+                })?;
+            let split = store
+                .tar_split(&info)
+                .ok_or_else(|| ArchiveError::Invalid(format!(
+                    "layer {}: its blob is not stored and it has no tar split (pull the image again)",
+                    l.diff_id
+                )))?;
+            let size = super::tarsplit::tar_len(&split)
+                .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+            if !written.contains(&l.diff_id) {
+                append_layer_tar(&mut tar, store, &info, size)?;
+                written.push(l.diff_id.clone());
+            }
+            layer_blobs.push(l.diff_id.clone());
+            changed.push((
+                l.blob_digest.clone(),
+                super::push::Descriptor {
+                    digest: l.diff_id.clone(),
+                    media_type: unpack::OCI_LAYER_TAR.to_string(),
+                    size,
+                },
+            ));
+        }
+        let (manifest_digest, manifest_size) = if changed.is_empty() {
+            let d = record.manifest_digest.clone();
+            let size = store.blob_size(&d)?;
+            if !written.contains(&d) {
+                append(&mut tar, &blob_name(&d), size, store.open_blob(&d)?)?;
+                written.push(d.clone());
+            }
+            (d, size)
+        } else {
+            let original = store.read_blob(&record.manifest_digest, true)?;
+            let bytes = super::push::rewrite_manifest(record.id(), &original, &changed)
+                .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+            let d = Digest::sha256_of(&bytes);
+            if !written.contains(&d) {
+                append(&mut tar, &blob_name(&d), bytes.len() as u64, &bytes[..])?;
+                written.push(d.clone());
+            }
+            (d, bytes.len() as u64)
+        };
+        let config = &record.config_digest;
+        if !written.contains(config) {
+            let size = store.blob_size(config)?;
+            append(&mut tar, &blob_name(config), size, store.open_blob(config)?)?;
+            written.push(config.clone());
         }
         let mut desc = json!({
             "mediaType": record.manifest_media_type,
-            "digest": record.manifest_digest.to_string(),
-            "size": store.blob_size(&record.manifest_digest)?,
+            "digest": manifest_digest.to_string(),
+            "size": manifest_size,
         });
         if let Some(n) = name {
             let tag = n.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest");
@@ -96,7 +194,7 @@ pub fn save(
         legacy.push(json!({
             "Config": blob_name(&record.config_digest),
             "RepoTags": name.iter().collect::<Vec<_>>(),
-            "Layers": record.layers.iter().map(|l| blob_name(&l.blob_digest)).collect::<Vec<_>>(),
+            "Layers": layer_blobs.iter().map(blob_name).collect::<Vec<_>>(),
         }));
     }
     let index = serde_json::to_vec(&json!({

@@ -10,4 +10,5 @@ pub mod push;
 pub mod reference;
 pub mod registry;
 pub mod store;
+pub mod tarsplit;
 pub mod unpack;

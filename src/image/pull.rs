@@ -106,6 +106,9 @@ impl PullProgress for NoProgress {
 pub struct PullOptions {
     /// Defaults to the host's platform.
     pub platform: Option<Platform>,
+    /// Keep compressed layer blobs after unpacking (by default they are
+    /// dropped once the layer's tar split is shown to rebuild its diff id).
+    pub keep_layer_blobs: bool,
 }
 
 /// Where images come from: a registry, or an OCI image layout on disk
@@ -253,6 +256,7 @@ struct LayerJob<'a> {
     /// Compressed size from the manifest.
     size: u64,
     diff_id: &'a Digest,
+    keep_blob: bool,
 }
 
 impl Puller {
@@ -399,6 +403,7 @@ impl Puller {
                     media_type: &media_type,
                     size,
                     diff_id: &diff_id,
+                    keep_blob: opts.keep_layer_blobs,
                 };
                 let unpacked = self.ensure_layer(holder, &job, progress).await?;
                 Ok::<LayerRecord, PullError>(LayerRecord {
@@ -538,13 +543,19 @@ impl Puller {
             media_type,
             size,
             diff_id,
+            keep_blob,
         } = *job;
         let (reader, writer) = std::io::pipe().map_err(|e| PullError::Join(e.to_string()))?;
         let store = self.store.clone();
         let (blob_owned, media, diff) = (blob.clone(), media_type.to_string(), diff_id.clone());
         let reference = name.to_string();
         let unpacker = tokio::task::spawn_blocking(move || {
-            unpack_stream(&store, &reference, &blob_owned, &media, &diff, reader)
+            unpack_stream(&store, &reference, &blob_owned, &media, &diff, reader).map(
+                |(builder, actual, split)| {
+                    let rebuilds = actual == diff && keeps_split(&builder, split, &diff);
+                    (builder, actual, rebuilds)
+                },
+            )
         });
         let mut sink = BlobSink {
             blob: self.store.blob_writer(blob)?,
@@ -564,16 +575,30 @@ impl Puller {
         let BlobSink { blob: writer, tee } = sink;
         // End of stream for the unpacker, whatever happened to the download.
         drop(tee);
+        if fetched.is_ok() {
+            // Unpacking (and checking the tar split) may still take a moment.
+            progress.event(PullEvent::Downloaded {
+                digest: blob.clone(),
+            });
+        }
         let unpacked = unpacker.await.map_err(|e| PullError::Join(e.to_string()))?;
         fetched?;
-        writer.commit()?;
-        progress.event(PullEvent::Downloaded {
-            digest: blob.clone(),
-        });
-        let (builder, actual) = unpacked?;
-        commit_checked(builder, actual, name, blob, diff_id)
+        let (builder, actual, rebuilds) = unpacked?;
+        check_diff_id(&actual, name, blob, diff_id)?;
+        // The blob was verified by the download; it is stored only when the
+        // tree cannot give the tar back (or the caller wants it).
+        if keep_blob || !rebuilds {
+            writer.commit()?;
+        } else {
+            drop(writer);
+        }
+        Ok(builder.commit()?.size)
     }
 }
+
+/// A layer unpacked but not committed, the digest of its tar, and its tar
+/// split (or why it has none).
+type Unpacked = (super::store::LayerBuilder, Digest, Result<Vec<u8>, String>);
 
 /// Unpacks a layer from a stream into a new, not yet committed, layer.
 fn unpack_stream(
@@ -583,7 +608,7 @@ fn unpack_stream(
     media_type: &str,
     diff_id: &Digest,
     stream: impl std::io::Read,
-) -> Result<(super::store::LayerBuilder, Digest), PullError> {
+) -> Result<Unpacked, PullError> {
     let unpack_err = |source| PullError::Unpack {
         reference: reference.to_string(),
         digest: blob.clone(),
@@ -592,9 +617,59 @@ fn unpack_stream(
     let tar =
         unpack::decompress(media_type, std::io::BufReader::new(stream)).map_err(unpack_err)?;
     let builder = store.begin_layer(diff_id)?;
-    let stats = unpack::unpack_layer(tar, &builder.path(), &UnpackOptions::default())
-        .map_err(unpack_err)?;
-    Ok((builder, stats.diff_id))
+    let (stats, split) =
+        unpack::unpack_layer_with_split(tar, &builder.path(), &UnpackOptions::default())
+            .map_err(unpack_err)?;
+    Ok((builder, stats.diff_id, split))
+}
+
+/// Stores the tar split with the layer if it rebuilds exactly the tar
+/// `diff_id` names (read back from the tree now, while it is in the page
+/// cache); only then may the compressed blob go.
+fn keeps_split(
+    builder: &super::store::LayerBuilder,
+    split: Result<Vec<u8>, String>,
+    diff_id: &Digest,
+) -> bool {
+    let split = match split {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::debug!(%diff_id, "no tar split, keeping the layer blob: {why}");
+            return false;
+        }
+    };
+    if let Err(e) = builder.set_tar_split(&split) {
+        tracing::debug!(%diff_id, "{e}");
+        return false;
+    }
+    let path = builder.tar_split_path();
+    let mut hasher = HashingSink(super::digest::Hasher::new(diff_id.algorithm()));
+    match super::tarsplit::rebuild(&path, &builder.path(), &mut hasher) {
+        Ok(_) if &hasher.0.finish() == diff_id => true,
+        other => {
+            let why = match other {
+                Err(e) => e.to_string(),
+                Ok(_) => "the rebuilt tar has another digest".to_string(),
+            };
+            tracing::debug!(%diff_id, "tar split does not rebuild the layer, keeping its blob: {why}");
+            let _ = std::fs::remove_file(&path);
+            false
+        }
+    }
+}
+
+/// A writer that only hashes.
+struct HashingSink(super::digest::Hasher);
+
+impl std::io::Write for HashingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Unpacks a stored blob into a new layer, checking its diff id.
@@ -606,25 +681,28 @@ fn unpack_into_store(
     diff_id: &Digest,
 ) -> Result<u64, PullError> {
     let file = store.open_blob(blob)?;
-    let (builder, actual) = unpack_stream(store, reference, blob, media_type, diff_id, file)?;
-    commit_checked(builder, actual, reference, blob, diff_id)
+    let (builder, actual, split) =
+        unpack_stream(store, reference, blob, media_type, diff_id, file)?;
+    check_diff_id(&actual, reference, blob, diff_id)?;
+    // The blob stays: it was stored before this pull, for a reason.
+    keeps_split(&builder, split, diff_id);
+    Ok(builder.commit()?.size)
 }
 
-/// Commits an unpacked layer if it is the one the image config names.
-fn commit_checked(
-    builder: super::store::LayerBuilder,
-    actual: Digest,
+/// An unpacked layer is used only if it is the one the image config names.
+fn check_diff_id(
+    actual: &Digest,
     reference: &str,
     blob: &Digest,
     diff_id: &Digest,
-) -> Result<u64, PullError> {
-    if &actual != diff_id {
+) -> Result<(), PullError> {
+    if actual != diff_id {
         return Err(PullError::DiffIdMismatch {
             reference: reference.to_string(),
             digest: blob.clone(),
             expected: diff_id.clone(),
-            actual,
+            actual: actual.clone(),
         });
     }
-    Ok(builder.commit()?.size)
+    Ok(())
 }

@@ -11,6 +11,8 @@
 //! layers/<short>/diff           an unpacked layer: an overlayfs lowerdir
 //! layers/<short>/diff-id        its diff id (`sha256:…`)
 //! layers/<short>/size           bytes of its files, counted once at commit
+//! layers/<short>/tar-split.gz   what rebuilds the layer's exact tar from diff/ (see tarsplit)
+//! layers/<short>/blobs.json     compressed blobs made from it for a push, and where they went
 //! layers/by-diff-id/<algo>-<hex>  → <short>   (the commit point of a layer)
 //! images/<algo>-<hex>.json      one ImageRecord per image, keyed by its id
 //! holders/<holder>.json         what a container (or an in-flight pull) keeps alive
@@ -28,6 +30,11 @@
 //! `by-diff-id` entry. An image's id is its manifest digest (as in Docker's
 //! containerd image store). References are stored as the caller normalized them
 //! (`docker.io/library/busybox:latest`); this module does not parse them.
+//!
+//! Compressed layer blobs are not kept once a layer is unpacked and its
+//! tar split rebuilds the diff id (pull drops them): `push` and `save` make
+//! a layer blob from the tree again. So an `ImageRecord`'s layer blob
+//! digests name what the registry served, which may not be in `blobs/`.
 //!
 //! Garbage collection is by reference: a blob or layer is deleted only when no
 //! image record and no holder names it. `prune` also sweeps blobs and layers that
@@ -48,6 +55,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Hex digits of the diff id used for a layer's directory name.
 const SHORT_ID_LEN: usize = 12;
+/// Files beside a layer's `diff/`.
+const TAR_SPLIT: &str = "tar-split.gz";
+const LAYER_BLOBS: &str = "blobs.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -167,6 +177,17 @@ pub struct LayerInfo {
     /// The unpacked tree (`layers/<short>/diff`).
     pub path: PathBuf,
     pub size: u64,
+}
+
+/// A compressed blob made from an unpacked layer (its original blob was
+/// dropped), and the repositories (`registry/repo`) known to hold it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerBlob {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    #[serde(default)]
+    pub repositories: BTreeSet<String>,
 }
 
 /// What a holder (a container, an in-flight pull) keeps alive.
@@ -520,6 +541,98 @@ impl ImageStore {
             dir,
             lock: Some(lock),
         })
+    }
+
+    /// The layer's tar split, if it has one.
+    pub fn tar_split(&self, layer: &LayerInfo) -> Option<PathBuf> {
+        let p = self.layers_dir().join(&layer.short_id).join(TAR_SPLIT);
+        p.is_file().then_some(p)
+    }
+
+    /// Bytes of a layer's files besides its tree (tar split, blob notes).
+    fn layer_meta_size(&self, layer: &LayerInfo) -> Result<u64> {
+        let dir = self.layers_dir().join(&layer.short_id);
+        let mut total = 0;
+        for name in [TAR_SPLIT, LAYER_BLOBS] {
+            let p = dir.join(name);
+            match fs::metadata(&p) {
+                Ok(m) => total += m.len(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("reading", &p)(e)),
+            }
+        }
+        Ok(total)
+    }
+
+    /// Blobs made from this layer for pushes, with where they went.
+    pub fn layer_blobs(&self, layer: &LayerInfo) -> Result<Vec<LayerBlob>> {
+        let _lock = self.lock(FlockArg::LockShared)?;
+        let p = self.layers_dir().join(&layer.short_id).join(LAYER_BLOBS);
+        Ok(Self::read_json(&p)?.unwrap_or_default())
+    }
+
+    /// Notes that `blob`, made from `layer`, is in `repository` (`registry/repo`).
+    pub fn note_layer_blob(
+        &self,
+        layer: &LayerInfo,
+        blob: &LayerBlob,
+        repository: &str,
+    ) -> Result<()> {
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        let dir = self.layers_dir().join(&layer.short_id);
+        if !dir.is_dir() {
+            return Ok(()); // deleted meanwhile: nothing to note
+        }
+        let p = dir.join(LAYER_BLOBS);
+        let mut blobs: Vec<LayerBlob> = Self::read_json(&p)?.unwrap_or_default();
+        match blobs.iter_mut().find(|b| b.digest == blob.digest) {
+            Some(b) => {
+                b.repositories.insert(repository.to_string());
+            }
+            None => {
+                let mut b = blob.clone();
+                b.repositories.insert(repository.to_string());
+                blobs.push(b);
+            }
+        }
+        self.write_json(&p, &blobs)
+    }
+
+    /// Adds `name@digest` to the image's repo digests (after a push that kept
+    /// the manifest).
+    pub fn add_repo_digest(&self, image: &Digest, repo_digest: &str) -> Result<()> {
+        validate_reference(repo_digest)?;
+        let _lock = self.lock(FlockArg::LockExclusive)?;
+        let path = self.record_path(image);
+        let Some(mut record) = Self::read_json::<ImageRecord>(&path)? else {
+            return Ok(());
+        };
+        if !record.repo_digests.iter().any(|r| r == repo_digest) {
+            record.repo_digests.push(repo_digest.to_string());
+            self.write_json(&path, &record)?;
+        }
+        Ok(())
+    }
+
+    /// A temp file in the store (removed on drop), for a blob whose digest is
+    /// known only once it is written.
+    pub fn scratch_file(&self) -> Result<ScratchFile> {
+        let path = self.tmp_path("scratch");
+        let _lock = self.lock(FlockArg::LockShared)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(io_err("creating", &path))?;
+        let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| {
+            let _ = fs::remove_file(&path);
+            StoreError::Lock {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        Ok(ScratchFile { path, file })
     }
 
     /// Renames `layers/<short>` away and deletes it (the mapping is already gone).
@@ -915,12 +1028,14 @@ impl ImageStore {
             let Some(info) = self.layer_unlocked(&diff_id)? else {
                 continue;
             };
+            // The layer's own metadata (tar split) is on disk too.
+            let on_disk = info.size + self.layer_meta_size(&info)?;
             usage.layers.count += 1;
-            usage.layers.size += info.size;
+            usage.layers.size += on_disk;
             if active_layers.contains(&diff_id) {
                 usage.layers.active += 1;
             } else {
-                usage.reclaimable += info.size;
+                usage.reclaimable += on_disk;
             }
             layer_sizes.insert(diff_id, info.size);
         }
@@ -1226,6 +1341,29 @@ impl Drop for BlobWriter {
     }
 }
 
+/// A temp file under the store's `tmp/`, flock'ed so `open()` leaves it
+/// alone, removed when dropped.
+pub struct ScratchFile {
+    path: PathBuf,
+    file: Flock<File>,
+}
+
+impl ScratchFile {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 /// A layer being unpacked into `path()`. `commit` moves it into `layers/`;
 /// dropping it uncommitted deletes it.
 pub struct LayerBuilder {
@@ -1244,6 +1382,17 @@ impl LayerBuilder {
 
     pub fn diff_id(&self) -> &Digest {
         &self.diff_id
+    }
+
+    /// Keeps the layer's tar split (compressed) with it.
+    pub fn set_tar_split(&self, split: &[u8]) -> Result<()> {
+        let p = self.dir.join(TAR_SPLIT);
+        fs::write(&p, split).map_err(io_err("writing", &p))
+    }
+
+    /// Where `set_tar_split` puts it (to check it before the commit).
+    pub fn tar_split_path(&self) -> PathBuf {
+        self.dir.join(TAR_SPLIT)
     }
 
     /// Moves the layer into place, or discards it when another writer

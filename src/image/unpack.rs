@@ -17,6 +17,7 @@
 //! use it as a layer.
 
 use crate::image::digest::{Algorithm, Digest, DigestReader};
+use crate::image::tarsplit::Recorder;
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{
@@ -25,7 +26,7 @@ use nix::sys::stat::{
 };
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -295,6 +296,48 @@ pub fn unpack_layer(
     dest: &Path,
     opts: &UnpackOptions,
 ) -> Result<UnpackStats, UnpackError> {
+    unpack(tar, dest, opts, None)
+}
+
+/// [`unpack_layer`], also recording the layer's tar split (see
+/// [`super::tarsplit`]): `Err(reason)` in the second value when this tar
+/// cannot be rebuilt from its tree.
+pub fn unpack_layer_with_split(
+    tar: impl Read,
+    dest: &Path,
+    opts: &UnpackOptions,
+) -> Result<(UnpackStats, Result<Vec<u8>, String>), UnpackError> {
+    let rec = Rc::new(RefCell::new(Recorder::new()));
+    let stats = unpack(tar, dest, opts, Some(Rc::clone(&rec)))?;
+    let split = match Rc::try_unwrap(rec) {
+        Ok(cell) => cell.into_inner().finish(),
+        Err(_) => Err("the split recorder is still shared".to_string()),
+    };
+    Ok((stats, split))
+}
+
+/// Feeds every byte the tar reader reads to the split recorder.
+struct Recording<R> {
+    inner: R,
+    rec: Option<Rc<RefCell<Recorder>>>,
+}
+
+impl<R: Read> Read for Recording<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(rec) = &self.rec {
+            rec.borrow_mut().observe(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+fn unpack(
+    tar: impl Read,
+    dest: &Path,
+    opts: &UnpackOptions,
+    split: Option<Rc<RefCell<Recorder>>>,
+) -> Result<UnpackStats, UnpackError> {
     let dest_err = |source: io::Error| UnpackError::Destination {
         path: dest.to_path_buf(),
         source,
@@ -312,10 +355,14 @@ pub fn unpack_layer(
         cache: None,
         buf: vec![0u8; COPY_BUF],
         stats: Counts::default(),
+        split: split.clone(),
     };
     let budget = Rc::new(HeaderBudget::default());
     let mut archive = tar::Archive::new(Budgeted {
-        inner: DigestReader::new(tar, Algorithm::Sha256),
+        inner: Recording {
+            inner: DigestReader::new(tar, Algorithm::Sha256),
+            rec: split,
+        },
         budget: Rc::clone(&budget),
     });
     {
@@ -350,7 +397,9 @@ pub fn unpack_layer(
         let mut rest = archive.into_inner().inner;
         io::copy(&mut rest, &mut io::sink()).map_err(|s| tar_err(&last, s))?;
         un.finish_dirs()?;
-        let (diff_id, tar_bytes) = rest.finish();
+        // The unpacker's handle goes, so the caller can take the recorder back.
+        un.split = None;
+        let (diff_id, tar_bytes) = rest.inner.finish();
         let c = un.stats;
         Ok(UnpackStats {
             diff_id,
@@ -467,6 +516,7 @@ struct Unpacker<'o> {
     cache: Option<(Vec<u8>, OwnedFd)>,
     buf: Vec<u8>,
     stats: Counts,
+    split: Option<Rc<RefCell<Recorder>>>,
 }
 
 fn join(comps: &[&[u8]]) -> Vec<u8> {
@@ -564,6 +614,40 @@ fn walk(root: BorrowedFd<'_>, comps: &[&[u8]], create: bool) -> Result<OwnedFd, 
         cur = next;
     }
     Ok(cur)
+}
+
+/// Opens the regular file `path` (relative to `root`, as the unpacker
+/// cleaned it) for reading without following a symlink anywhere on the way.
+pub(crate) fn open_file_beneath(root: &Path, path: &[u8]) -> io::Result<File> {
+    let comps: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .collect();
+    let Some((&base, parent)) = comps.split_last() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"));
+    };
+    let rootfd = nix::fcntl::open(
+        root,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let dir = walk(rootfd.as_fd(), parent, false).map_err(|e| match e {
+        WalkError::Symlink(c) => io::Error::other(format!("{c} is a symlink")),
+        WalkError::NotDir(c) => io::Error::other(format!("{c} is not a directory")),
+        WalkError::Missing(c) => io::Error::new(io::ErrorKind::NotFound, format!("{c} is missing")),
+        WalkError::Io(_, e) => e,
+    })?;
+    let fd = openat(
+        dir.as_fd(),
+        os(base),
+        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    Ok(file)
 }
 
 /// Sets an xattr on an open file or directory.
@@ -778,6 +862,14 @@ impl Unpacker<'_> {
                 .map_err(|s| ioe("creating the file", s.into()))?;
                 let mut file = File::from(fd);
                 let declared = e.size();
+                if let Some(rec) = &self.split {
+                    let mut rec = rec.borrow_mut();
+                    if et == tar::EntryType::GNUSparse {
+                        rec.unsplittable(format!("{name} is a GNU sparse file"));
+                    } else {
+                        rec.file(e.raw_file_position(), declared, &key);
+                    }
+                }
                 let mut read = 0u64;
                 loop {
                     let n = match e.read(&mut self.buf) {
