@@ -265,6 +265,11 @@ pub struct ExecOptions {
 pub struct Host {
     /// /proc/sys/kernel/cap_last_cap.
     pub cap_last_cap: u32,
+    /// wharf's own bounding set (CapBnd): a privileged container gets
+    /// every capability the kernel knows *and* we still hold, since asking
+    /// for more fails in every runtime (e.g. inside a sandbox without
+    /// CAP_SYS_RESOURCE).
+    pub own_bounding: u64,
     /// /sys/fs/cgroup is cgroup2 (Docker's cgroupns default is private there, host on v1).
     pub cgroup2: bool,
     /// Swap limits work (memsw on v1); Docker drops memory-swap otherwise.
@@ -300,6 +305,7 @@ impl Host {
         };
         Ok(Host {
             cap_last_cap,
+            own_bounding: own_bounding(),
             cgroup2,
             swap_limit,
             hostname: read("/proc/sys/kernel/hostname")?.trim().to_string(),
@@ -313,12 +319,31 @@ impl Host {
     }
 
     fn all_caps(&self) -> Vec<&'static str> {
-        ALL_CAPS
-            .iter()
-            .take(self.cap_last_cap as usize + 1)
-            .copied()
-            .collect()
+        held_caps(self.cap_last_cap, self.own_bounding)
     }
+}
+
+/// The capabilities up to `last` whose bit is set in `bounding`.
+fn held_caps(last: u32, bounding: u64) -> Vec<&'static str> {
+    ALL_CAPS
+        .iter()
+        .take(last as usize + 1)
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, c)| *c)
+        .collect()
+}
+
+/// CapBnd of /proc/self/status; all bits when it cannot be read.
+fn own_bounding() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX)
 }
 
 fn read_cap_last_cap() -> Result<u32, BundleError> {
@@ -652,8 +677,7 @@ pub fn exec_process(
     }
     replace_or_append(&mut env, &opts.env);
     if opts.privileged {
-        let last = read_cap_last_cap()?;
-        let all: Vec<&str> = ALL_CAPS.iter().take(last as usize + 1).copied().collect();
+        let all = held_caps(read_cap_last_cap()?, own_bounding());
         let set = cap_set(&all, &cid)?;
         let mut c = LinuxCapabilities::default();
         c.set_bounding(Some(set.clone()));

@@ -119,6 +119,26 @@ enum Cmd {
     },
 }
 
+/// Gives the container a clean signal state, as runc and crun do: the
+/// Rust runtime ignores SIGPIPE and our caller (the monitor) blocks the
+/// signals it reads from a signalfd; libcontainer passes both on to the
+/// container's process, where a blocked SIGTERM would make `stop` wait out
+/// its whole grace period.
+fn reset_signals() {
+    // SAFETY: plain libc calls on a single-threaded process; the sigset is
+    // initialized by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMIN() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
 /// Entry point for `wharf oci-runtime …`; `args` starts with the program
 /// name as `std::env::args_os()` does, followed by `oci-runtime`.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
@@ -128,6 +148,7 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         args.remove(1);
     }
     let args = Args::parse_from(args);
+    reset_signals();
     let log = Log::new(args.log.as_deref(), args.log_format);
     match run(&args) {
         Ok(code) => code,

@@ -317,6 +317,33 @@ pub fn exec(
     crate::runtime::oci_cli::become_subreaper().map_err(spawn_err)?;
     use std::os::fd::AsFd;
     let dup = |fd: std::os::fd::BorrowedFd<'_>| fd.try_clone_to_owned().map_err(spawn_err);
+    if opts.tty && !detach {
+        let path = containers
+            .run_root()
+            .join(format!("{}.exec-{}", &id[..12], std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let sock = crate::runtime::oci_cli::ConsoleSocket::bind(&path).map_err(spawn_err)?;
+        let started = runtime.exec(id, &process, ProcessIo::Console(&sock))?;
+        let Some(master) = started.pty else {
+            return Err(spawn_err(std::io::Error::other("the runtime sent no pty")));
+        };
+        super::pty::copy_window_size(&master);
+        let output = super::pty::pump_output(&master, None, true).map_err(spawn_err)?;
+        let raw = if interactive {
+            super::pty::pump_input(&master).map_err(spawn_err)?;
+            Some(super::pty::RawMode::enter())
+        } else {
+            None
+        };
+        let code = wait_child(started.pid);
+        drop(master);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !output.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(raw);
+        return Ok(code);
+    }
     let stdin = if detach || !interactive {
         std::fs::File::open("/dev/null")
             .map(std::os::fd::OwnedFd::from)

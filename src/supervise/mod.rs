@@ -5,3 +5,4 @@
 pub mod control;
 pub mod logs;
 pub mod monitor;
+pub mod pty;

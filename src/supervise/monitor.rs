@@ -15,6 +15,7 @@ use crate::runtime::oci_cli::{OciRuntime, ProcessIo};
 use crate::runtime::spec::MountSpec;
 use crate::runtime::{etc, init, rootfs};
 use crate::supervise::logs::{LogWriter, Rotation, Stream};
+use crate::supervise::pty;
 use crate::time::rfc3339_nanos;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -115,6 +116,8 @@ struct Running {
     pumps: Vec<std::thread::JoinHandle<()>>,
     log: Arc<Mutex<LogWriter>>,
     state: ContainerState,
+    /// With a terminal: the pty master, and our terminal's raw mode.
+    tty: Option<(OwnedFd, Option<pty::RawMode>)>,
 }
 
 /// Everything up to a running container; on failure, undoes what it did.
@@ -128,7 +131,10 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     // Signals are blocked before any thread exists so every thread
     // inherits the mask and they all arrive on the signalfd.
     let mut mask = SigSet::empty();
-    for s in FORWARDED.iter().chain([&Signal::SIGCHLD]) {
+    for s in FORWARDED
+        .iter()
+        .chain([&Signal::SIGCHLD, &Signal::SIGWINCH])
+    {
         mask.add(*s);
     }
     mask.thread_block()
@@ -195,47 +201,74 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     })?;
     bundle::write_bundle(&dir.bundle(), &oci)?;
 
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (in_r, in_w) = if attach.stdin && record.spec.stdin_open {
-        let (r, w) = pipe()?;
-        (Some(r), Some(w))
-    } else {
-        (None, None)
-    };
-    let stdin_fd = match in_r {
-        Some(fd) => fd,
-        None => File::open("/dev/null").map(OwnedFd::from).map_err(|e| {
-            MonitorError::Sys(
-                "opening /dev/null",
-                nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            )
-        })?,
-    };
-    let started = runtime.create(
-        id,
-        &dir.bundle(),
-        ProcessIo::Inherit {
-            stdin: stdin_fd,
-            stdout: out_w,
-            stderr: err_w,
-        },
-    )?;
-    prepared.created = true;
-    runtime.start(id)?;
-    let pid = Pid::from_raw(started.pid as i32);
-
     let log = Arc::new(Mutex::new(LogWriter::open(
         &dir.log(),
         Rotation::default(),
     )?));
-    let mut pumps = vec![
-        pump(out_r, Stream::Stdout, log.clone(), attach.output),
-        pump(err_r, Stream::Stderr, log.clone(), attach.output),
-    ];
-    if let Some(w) = in_w {
-        pumps.push(feed_stdin(w));
-    }
+    let mut pumps = Vec::new();
+    let mut tty = None;
+    let pid = if record.spec.tty {
+        // A terminal: the runtime hands us the pty master over a socket;
+        // its path must fit a sockaddr_un, so it lives in the short run root.
+        let path = containers.run_root().join(format!("{}.console", &id[..12]));
+        let _ = std::fs::remove_file(&path);
+        let sock = crate::runtime::oci_cli::ConsoleSocket::bind(&path)
+            .map_err(|e| sys_io("binding the console socket", e))?;
+        let started = runtime.create(id, &dir.bundle(), ProcessIo::Console(&sock))?;
+        prepared.created = true;
+        let master = started
+            .pty
+            .ok_or_else(|| sys_io("receiving the pty", io::Error::other("no pty received")))?;
+        if attach.output {
+            pty::copy_window_size(&master);
+        }
+        pumps.push(
+            pty::pump_output(&master, Some(log.clone()), attach.output)
+                .map_err(|e| sys_io("reading the pty", e))?,
+        );
+        let raw = if attach.stdin && record.spec.stdin_open {
+            pty::pump_input(&master).map_err(|e| sys_io("writing the pty", e))?;
+            Some(pty::RawMode::enter())
+        } else {
+            None
+        };
+        runtime.start(id)?;
+        tty = Some((master, raw));
+        started.pid
+    } else {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (in_r, in_w) = if attach.stdin && record.spec.stdin_open {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        } else {
+            (None, None)
+        };
+        let stdin_fd = match in_r {
+            Some(fd) => fd,
+            None => File::open("/dev/null")
+                .map(OwnedFd::from)
+                .map_err(|e| sys_io("opening /dev/null", e))?,
+        };
+        let started = runtime.create(
+            id,
+            &dir.bundle(),
+            ProcessIo::Inherit {
+                stdin: stdin_fd,
+                stdout: out_w,
+                stderr: err_w,
+            },
+        )?;
+        prepared.created = true;
+        runtime.start(id)?;
+        pumps.push(pump(out_r, Stream::Stdout, log.clone(), attach.output));
+        pumps.push(pump(err_r, Stream::Stderr, log.clone(), attach.output));
+        if let Some(w) = in_w {
+            pumps.push(feed_stdin(w));
+        }
+        started.pid
+    };
+    let pid = Pid::from_raw(pid as i32);
     state.status = Status::Running;
     state.pid = Some(pid.as_raw() as u32);
     state.monitor_pid = Some(std::process::id());
@@ -254,7 +287,15 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         pumps,
         log,
         state,
+        tty,
     })
+}
+
+fn sys_io(what: &'static str, e: io::Error) -> MonitorError {
+    MonitorError::Sys(
+        what,
+        nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    )
 }
 
 /// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, kept
@@ -355,7 +396,11 @@ impl Running {
             let _ = nix::poll::poll(&mut fds, 200u16);
             while let Ok(Some(info)) = self.signals.read_signal() {
                 let signo = info.ssi_signo as i32;
-                if signo != Signal::SIGCHLD as i32 {
+                if signo == Signal::SIGWINCH as i32 {
+                    if let Some((master, _)) = &self.tty {
+                        pty::copy_window_size(master);
+                    }
+                } else if signo != Signal::SIGCHLD as i32 {
                     if let Ok(sig) = Signal::try_from(signo) {
                         let _ = nix::sys::signal::kill(self.pid, sig);
                     }
@@ -383,7 +428,11 @@ impl Running {
         result
     }
 
-    fn finish(self, containers: &Containers, code: i32) {
+    fn finish(mut self, containers: &Containers, code: i32) {
+        // Our terminal leaves raw mode as soon as the container is gone.
+        if let Some((_, raw)) = self.tty.as_mut() {
+            raw.take();
+        }
         // The pipes reach EOF when every process holding them is gone; a
         // daemon left behind (pid: host) must not keep us forever.
         let deadline = std::time::Instant::now() + Duration::from_secs(2);

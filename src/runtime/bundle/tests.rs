@@ -36,6 +36,7 @@ fn fixture() -> Fixture {
 fn host() -> Host {
     Host {
         cap_last_cap: 40,
+        own_bounding: u64::MAX,
         cgroup2: false,
         swap_limit: true,
         hostname: "the-host".into(),
@@ -1727,4 +1728,25 @@ mod runtimes {
             eprintln!("SKIPPED: neither crun nor runc is installed");
         }
     }
+}
+
+#[test]
+fn privileged_gets_only_the_capabilities_wharf_holds() {
+    let mut h = host();
+    // A sandbox without CAP_SYS_RESOURCE (bit 24), as some CI machines run.
+    h.own_bounding = 0x1ff_feff_ffff;
+    let spec = ContainerSpec {
+        privileged: true,
+        ..Default::default()
+    };
+    let f = fixture();
+    let s = build_for(&inputs(&f, &spec), &h).expect("build");
+    let caps = s
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().clone())
+        .expect("caps");
+    let eff = caps.effective().clone().expect("effective");
+    assert_eq!(eff.len(), 40);
+    assert!(!eff.iter().any(|c| format!("{c:?}").contains("SysResource")));
 }
