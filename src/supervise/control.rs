@@ -268,7 +268,7 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
     // A container whose monitor died leaves runtime state and mounts.
     if let Ok(runtime) = OciRuntime::named(
         &record.runtime,
-        &containers.runtime_state_root(&record.runtime),
+        containers.runtime_state_root(&record.runtime),
     ) {
         if let Ok(Some(_)) = runtime.state(id) {
             let _ = runtime.delete(id, true);

@@ -148,7 +148,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     let dir = containers.dir(id);
     let runtime = OciRuntime::named(
         &record.runtime,
-        &containers.runtime_state_root(&record.runtime),
+        containers.runtime_state_root(&record.runtime),
     )?;
     let mut prepared = Prepared {
         rootfs: None,
