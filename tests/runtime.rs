@@ -313,13 +313,25 @@ fn limits(rig: &Rig) {
         )
         .ok();
     assert_eq!(out.stdout.trim(), "16");
-    // Allocating past the memory limit gets the container OOM-killed.
-    let out = rig.sh(
-        &["-m", "32m"],
+    // Allocating past the memory limit gets the container OOM-killed,
+    // and `inspect` says so, as Docker's State.OOMKilled does.
+    let out = rig.wharf(&[
+        "run",
+        "--name",
+        "hog",
+        "-m",
+        "32m",
+        &rig.image,
+        "sh",
+        "-c",
         "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
-    );
+    ]);
     assert_eq!(out.code, 137, "{} {}", out.stdout, out.stderr);
     assert!(!out.stdout.contains("survived"));
+    let inspect: serde_json::Value =
+        serde_json::from_str(&rig.wharf(&["inspect", "hog"]).ok().stdout).expect("json");
+    assert_eq!(inspect[0]["State"]["OOMKilled"], true, "{inspect}");
+    assert_eq!(inspect[0]["State"]["ExitCode"], 137);
 }
 
 fn exit_codes(rig: &Rig) {
@@ -379,6 +391,11 @@ fn volumes_persist_and_the_rest_vanishes(rig: &Rig) {
     assert!(out.stdout.starts_with("kept\n"), "{}", out.stdout);
     assert!(out.stdout.contains("No such file"), "{}", out.stdout);
     let host = tempfile::tempdir().expect("tmp");
+    // A missing bind source is made as a directory, as docker does.
+    let missing = host.path().join("made/by/wharf");
+    rig.sh(&["-v", &format!("{}:/m", missing.display())], "touch /m/x")
+        .ok();
+    assert!(missing.join("x").is_file());
     let bind = format!("{}:/host", host.path().display());
     rig.sh(&["-v", &bind], "echo from-container > /host/out")
         .ok();

@@ -98,6 +98,22 @@ pub struct Stats {
     pub pids_current: u64,
 }
 
+/// Whether the kernel's OOM killer killed a process of container `id`
+/// (`oom_kill` in memory.oom_control on v1, memory.events on v2). Read it
+/// before the runtime deletes the cgroup.
+pub fn oom_killed(root: &Path, id: &str) -> bool {
+    let file = match detect(root) {
+        Ok(CgroupMode::Unified) => root.join(PARENT).join(id).join("memory.events"),
+        Ok(_) => root
+            .join("memory")
+            .join(PARENT)
+            .join(id)
+            .join("memory.oom_control"),
+        Err(_) => return false,
+    };
+    matches!(stat_field(&file, "oom_kill", id), Ok(Some(n)) if n > 0)
+}
+
 /// Reads the stats of container `id` from the cgroup tree at `root`.
 pub fn stats(root: &Path, id: &str) -> Result<Stats, CgroupError> {
     match detect(root)? {

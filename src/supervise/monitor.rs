@@ -167,6 +167,19 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     prepared.rootfs = Some(dir.rootfs());
     let etc_files = write_etc_files(&dir.path, &record.spec, id)?;
     for m in &record.spec.mounts {
+        // Docker makes a missing bind source a directory (compose's
+        // create_host_path, and every `-v /path:/x`).
+        if let MountSpec::Bind {
+            source,
+            create_host_path: true,
+            ..
+        } = m
+        {
+            if !source.exists() {
+                std::fs::create_dir_all(source)
+                    .map_err(|e| sys_io("creating a bind mount source", e))?;
+            }
+        }
         if let MountSpec::Volume {
             source,
             target,
@@ -189,7 +202,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         image: &config,
         rootfs: &dir.rootfs(),
         etc: Some(etc_files),
-        cgroups_path: format!("/wharf/{id}"),
+        cgroups_path: crate::runtime::cgroups::container_path(id),
         init,
         netns: None,
     })?;
@@ -448,6 +461,8 @@ impl Running {
             let _ = log.flush_partial();
         }
         let _lock = containers.lock(&self.id);
+        let oom_killed =
+            crate::runtime::cgroups::oom_killed(std::path::Path::new("/sys/fs/cgroup"), &self.id);
         if let Err(e) = self.runtime.delete(&self.id, true) {
             tracing::warn!("removing the runtime state of {}: {e}", self.record.name);
         }
@@ -458,6 +473,7 @@ impl Running {
         let mut state = self.state;
         state.status = Status::Exited;
         state.exit_code = Some(code);
+        state.oom_killed = oom_killed;
         state.pid = None;
         state.monitor_pid = None;
         state.finished_at = Some(rfc3339_nanos(SystemTime::now()));
