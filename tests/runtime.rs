@@ -420,6 +420,8 @@ fn detached_lifecycle(rig: &Rig) {
             "-d",
             "--name",
             "sleeper",
+            "-m",
+            "64m",
             &rig.image,
             "sh",
             "-c",
@@ -432,6 +434,14 @@ fn detached_lifecycle(rig: &Rig) {
     assert_eq!(id.len(), 64);
     let ps = rig.wharf(&["ps"]).ok().stdout;
     assert!(ps.contains("sleeper") && ps.contains("Up"), "{ps}");
+    let top = rig.wharf(&["top", "sleeper"]).ok().stdout;
+    assert!(top.contains("sleep 300"), "{top}");
+    let stats = rig.wharf(&["stats", "--no-stream", "sleeper"]).ok().stdout;
+    let row = stats
+        .lines()
+        .find(|l| l.contains("sleeper"))
+        .unwrap_or_default();
+    assert!(row.contains("/ 64.00MiB"), "{stats}");
     let out = rig.wharf(&["exec", "sleeper", "sh", "-c", "echo $HOSTNAME; exit 5"]);
     assert_eq!(out.code, 5);
     assert_eq!(out.stdout.trim(), &id[..12]);

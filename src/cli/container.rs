@@ -949,3 +949,155 @@ pub fn monitor_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
     let (containers, store) = open(global)?;
     Ok(exit(control::monitor_main(&containers, &store, id)))
 }
+
+/// `wharf top`: the container's processes (its cgroup), shown by ps(1)
+/// with the columns `docker top` prints by default.
+pub fn top(global: &GlobalArgs, container: &str) -> anyhow::Result<ExitCode> {
+    let (containers, _) = open(global)?;
+    let record = containers.find(container)?;
+    let state = containers.state(&record.id)?;
+    if state.status != Status::Running {
+        return Ok(fail(format!("container {} is not running", record.name), 1));
+    }
+    let pids = crate::runtime::cgroups::procs(
+        std::path::Path::new("/sys/fs/cgroup"),
+        &crate::runtime::cgroups::container_path(&record.id),
+    )?;
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let status = std::process::Command::new("ps")
+        .args([
+            "-o",
+            "uid,pid,ppid,c,stime,tty,time,cmd",
+            "-p",
+            &list.join(","),
+        ])
+        .status()
+        .context("running ps")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Containers (default: all running)
+    pub containers: Vec<String>,
+    /// Print one sample and exit
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: super::image::ListFormat,
+}
+
+/// `wharf stats`: CPU, memory and pids per container, from its cgroup.
+pub fn stats(global: &GlobalArgs, args: &StatsArgs) -> anyhow::Result<ExitCode> {
+    use crate::runtime::cgroups;
+    let (containers, _) = open(global)?;
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut records = Vec::new();
+    if args.containers.is_empty() {
+        for r in containers.list_records()? {
+            if containers.state(&r.id)?.status == Status::Running {
+                records.push(r);
+            }
+        }
+    } else {
+        for q in &args.containers {
+            records.push(containers.find(q)?);
+        }
+    }
+    loop {
+        // CPU % is usage over an interval, as docker computes it.
+        let interval = Duration::from_millis(500);
+        let before: Vec<Option<cgroups::Stats>> = records
+            .iter()
+            .map(|r| cgroups::stats(root, &r.id).ok())
+            .collect();
+        std::thread::sleep(interval);
+        let mut table = vec![vec![
+            "CONTAINER ID".to_string(),
+            "NAME".into(),
+            "CPU %".into(),
+            "MEM USAGE / LIMIT".into(),
+            "MEM %".into(),
+            "PIDS".into(),
+        ]];
+        let total_mem = host_memory();
+        for (r, b) in records.iter().zip(before) {
+            let Some(now) = cgroups::stats(root, &r.id).ok() else {
+                continue;
+            };
+            let cpu = b
+                .map(|b| {
+                    now.cpu_usage_ns.saturating_sub(b.cpu_usage_ns) as f64
+                        / interval.as_nanos() as f64
+                        * 100.0
+                })
+                .unwrap_or(0.0);
+            let limit = now
+                .memory_limit
+                .filter(|&l| l < total_mem)
+                .unwrap_or(total_mem);
+            let mem_pct = if limit > 0 {
+                now.memory_usage as f64 / limit as f64 * 100.0
+            } else {
+                0.0
+            };
+            if args.format == super::image::ListFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ID": &r.id[..12], "Name": r.name, "CPUPerc": format!("{cpu:.2}%"),
+                        "MemUsage": now.memory_usage, "MemLimit": limit,
+                        "MemPerc": format!("{mem_pct:.2}%"), "PIDs": now.pids_current,
+                    })
+                );
+                continue;
+            }
+            table.push(vec![
+                r.id[..12].to_string(),
+                r.name.clone(),
+                format!("{cpu:.2}%"),
+                format!("{} / {}", human_bytes(now.memory_usage), human_bytes(limit)),
+                format!("{mem_pct:.2}%"),
+                now.pids_current.to_string(),
+            ]);
+        }
+        if args.format == super::image::ListFormat::Table {
+            print_table(&table);
+        }
+        if args.no_stream {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// `12.5MiB`, as docker stats prints sizes.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < UNITS.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n}B")
+    } else {
+        format!("{v:.2}{}", UNITS[i])
+    }
+}

@@ -116,6 +116,10 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Display the running processes of a container
+    Top { container: String },
+    /// Live resource usage of containers (cgroup CPU, memory, pids)
+    Stats(container::StatsArgs),
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -230,6 +234,8 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => container::exec(&cli.global, args),
         Command::Inspect { containers } => container::inspect(&cli.global, containers),
         Command::Wait { containers } => container::wait(&cli.global, containers),
+        Command::Top { container } => container::top(&cli.global, container),
+        Command::Stats(args) => container::stats(&cli.global, args),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
         Command::ContainerMonitor { id } => container::monitor_main(&cli.global, id),
     };
