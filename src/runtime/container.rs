@@ -192,18 +192,7 @@ impl Containers {
 
     /// Serializes changes to one container between processes.
     pub fn lock(&self, id: &str) -> Result<Flock<File>> {
-        let path = self.dir(id).lock();
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
-        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| ContainerError::Io {
-            action: "locking",
-            path,
-            source: e.into(),
-        })
+        lock_file(&self.dir(id).lock())
     }
 
     /// Writes a new container's record. The name must be unused; without
@@ -261,18 +250,7 @@ impl Containers {
     }
 
     fn global_lock(&self) -> Result<Flock<File>> {
-        let path = self.containers_dir().join(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
-        Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| ContainerError::Io {
-            action: "locking",
-            path,
-            source: e.into(),
-        })
+        lock_file(&self.containers_dir().join(".lock"))
     }
 
     pub fn record(&self, id: &str) -> Result<ContainerRecord> {
@@ -354,6 +332,21 @@ impl Containers {
             source: io::Error::other(e.to_string()),
         })
     }
+}
+
+/// An exclusive flock on `path` (created if missing), held until dropped.
+fn lock_file(path: &Path) -> Result<Flock<File>> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("opening", path))?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| ContainerError::Io {
+        action: "locking",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })
 }
 
 /// Docker's rule for container names.

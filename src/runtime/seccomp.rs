@@ -322,22 +322,7 @@ mod tests {
         list.iter().map(|c| c.to_string()).collect()
     }
 
-    const DEFAULT_CAPS: &[&str] = &[
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    use crate::runtime::bundle::DEFAULT_CAPS;
 
     fn allowed(s: &LinuxSeccomp, name: &str) -> Vec<LinuxSyscall> {
         s.syscalls()
