@@ -31,9 +31,16 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 /// Every test container gets this memory limit, read back through cgroups.
 const MEMORY_LIMIT: i64 = 64 << 20;
 
+/// These tests make containers, mounts and cgroups: they run as root and
+/// only inside the test harness's private network and mount namespace
+/// (`scripts/with-registry`, which sets WHARF_TEST_REGISTRY).
 fn skip_unless_root() -> bool {
     if !nix::unistd::geteuid().is_root() {
         println!("SKIPPED: needs root");
+        return true;
+    }
+    if std::env::var_os("WHARF_TEST_REGISTRY").is_none() {
+        println!("SKIPPED: run through scripts/with-registry (private namespaces)");
         return true;
     }
     false
