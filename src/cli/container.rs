@@ -370,7 +370,9 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
         mounts.push(parse_volume(global, v)?);
     }
     for t in &a.tmpfs {
-        mounts.push(parse_tmpfs(t)?);
+        mounts.push(
+            crate::plan::container::parse_tmpfs(t).map_err(|e| anyhow::anyhow!("--tmpfs {e}"))?,
+        );
     }
     let mut devices = Vec::new();
     for d in &a.device {
@@ -604,30 +606,6 @@ fn parse_volume(global: &GlobalArgs, v: &str) -> anyhow::Result<MountSpec> {
             })
         }
     }
-}
-
-fn parse_tmpfs(t: &str) -> anyhow::Result<MountSpec> {
-    let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
-    let mut size = None;
-    let mut mode = None;
-    let mut read_only = false;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        if let Some(s) = o.strip_prefix("size=") {
-            size = Some(parse_bytes(s).map_err(|e| anyhow::anyhow!("--tmpfs {t:?}: {e}"))? as u64);
-        } else if let Some(m) = o.strip_prefix("mode=") {
-            mode = Some(
-                u32::from_str_radix(m, 8).with_context(|| format!("--tmpfs {t:?}: mode {m:?}"))?,
-            );
-        } else if o == "ro" {
-            read_only = true;
-        }
-    }
-    Ok(MountSpec::Tmpfs {
-        target: dst.to_string(),
-        size,
-        mode,
-        read_only,
-    })
 }
 
 pub fn start(global: &GlobalArgs, args: &StartArgs) -> anyhow::Result<ExitCode> {

@@ -43,6 +43,34 @@ pub const LABEL_IMAGE: &str = "com.docker.compose.image";
 /// The Compose version whose behaviour wharf follows (the label value).
 pub const COMPOSE_VERSION: &str = "2.40.3";
 
+/// `DST[:size=…,mode=…,ro]`, the short tmpfs form of compose's `tmpfs:`
+/// and of `docker run --tmpfs`; one parser for both.
+pub fn parse_tmpfs(t: &str) -> Result<MountSpec, String> {
+    let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+    let mut size = None;
+    let mut mode = None;
+    let mut read_only = false;
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        if let Some(s) = o.strip_prefix("size=") {
+            let bytes =
+                crate::compose::convert::parse_bytes(s).map_err(|e| format!("{t:?}: {e}"))?;
+            size = Some(bytes.max(0) as u64);
+        } else if let Some(m) = o.strip_prefix("mode=") {
+            mode = Some(
+                u32::from_str_radix(m, 8).map_err(|_| format!("{t:?}: mode {m:?} is not octal"))?,
+            );
+        } else if o == "ro" {
+            read_only = true;
+        }
+    }
+    Ok(MountSpec::Tmpfs {
+        target: dst.to_string(),
+        size,
+        mode,
+        read_only,
+    })
+}
+
 /// `<project>-<service>-<n>`, or `container_name:` when set.
 pub fn container_name(project: &Project, service: &ServiceConfig, number: u32) -> String {
     service
@@ -222,24 +250,8 @@ pub fn container_spec(
         spec.mounts.push(mount);
     }
     for t in &service.tmpfs {
-        let (target, opts) = t.split_once(':').unwrap_or((t, ""));
-        let mut size = None;
-        let mut mode = None;
-        for o in opts.split(',') {
-            if let Some(s) = o.strip_prefix("size=") {
-                size = crate::compose::convert::parse_bytes(s)
-                    .ok()
-                    .map(|b| b.max(0) as u64);
-            } else if let Some(m) = o.strip_prefix("mode=") {
-                mode = u32::from_str_radix(m, 8).ok();
-            }
-        }
-        spec.mounts.push(MountSpec::Tmpfs {
-            target: target.to_string(),
-            size,
-            mode,
-            read_only: false,
-        });
+        spec.mounts
+            .push(parse_tmpfs(t).map_err(|message| unsupported("tmpfs", &message))?);
     }
 
     let ns = |what: &'static str, v: &Option<String>| -> Result<NsMode, SpecError> {
@@ -412,5 +424,20 @@ mod tests {
         );
         let err = container_spec(&p, &ctx, &p.services["a"], 1).expect_err("unsupported");
         assert!(err.to_string().contains("network_mode"), "{err}");
+    }
+
+    #[test]
+    fn tmpfs_short_form_is_parsed_once_for_compose_and_run() {
+        assert_eq!(
+            parse_tmpfs("/run:size=1m,mode=755,ro"),
+            Ok(MountSpec::Tmpfs {
+                target: "/run".into(),
+                size: Some(1 << 20),
+                mode: Some(0o755),
+                read_only: true,
+            })
+        );
+        assert!(parse_tmpfs("/run:size=lots").is_err());
+        assert!(parse_tmpfs("/run:mode=9z").is_err());
     }
 }
