@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod compose;
 pub mod image;
+pub mod net;
 pub mod plan;
 pub mod runtime;
 pub mod supervise;

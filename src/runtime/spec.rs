@@ -64,6 +64,46 @@ pub struct ContainerSpec {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_opt: Vec<String>,
+    /// Bridge networks to join when `namespaces.net` is `Private`, in the
+    /// order of their priority (highest first); the first one gives the
+    /// default route. Empty means loopback only.
+    pub networks: Vec<NetworkAttachment>,
+    /// Published ports (`-p`, compose `ports:`), one entry per container port.
+    pub ports: Vec<PortBinding>,
+}
+
+/// One network a container joins (`networks:` of a service, `--network`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkAttachment {
+    /// The network's full name (`demo_default`, `mynet`).
+    pub network: String,
+    /// Extra DNS names on this network (service name, `aliases:`).
+    pub aliases: Vec<String>,
+    pub ipv4_address: Option<std::net::Ipv4Addr>,
+    pub ipv6_address: Option<std::net::Ipv6Addr>,
+    pub mac_address: Option<String>,
+    pub priority: i32,
+}
+
+/// A container port published on the host. A host port of 0 means "pick a
+/// free one"; ranges are expanded by the caller into one binding per port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortBinding {
+    /// `None` = every host address (0.0.0.0 and ::).
+    pub host_ip: Option<std::net::IpAddr>,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+    Sctp,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
