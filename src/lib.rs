@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod compose;
+pub mod exec;
 pub mod image;
 pub mod net;
 pub mod plan;

@@ -154,7 +154,7 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct StartArgs {
-    #[arg(required = true)]
+    /// Containers, or services of the compose project
     pub containers: Vec<String>,
     /// Attach to the output and return the exit code
     #[arg(short = 'a', long)]
@@ -163,6 +163,8 @@ pub struct StartArgs {
 
 #[derive(Args, Debug)]
 pub struct PsArgs {
+    /// With a compose project: only these services
+    pub services: Vec<String>,
     /// Show all containers (default shows just running)
     #[arg(short, long)]
     pub all: bool,
@@ -178,7 +180,17 @@ pub struct PsArgs {
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
-    pub container: String,
+    /// A container, or services of the compose project (all by default)
+    pub targets: Vec<String>,
+    /// Produce monochrome output
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Do not prefix lines with the container name
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    /// Only the container with this replica number
+    #[arg(long)]
+    pub index: Option<u32>,
     /// Follow log output
     #[arg(short, long)]
     pub follow: bool,
@@ -192,11 +204,12 @@ pub struct LogsArgs {
 
 #[derive(Args, Debug)]
 pub struct StopArgs {
-    #[arg(required = true)]
+    /// Containers, or services of the compose project (all by default)
     pub containers: Vec<String>,
     /// Seconds to wait before killing the container
-    #[arg(short = 't', long = "time", alias = "timeout", default_value_t = 10)]
-    pub time: u64,
+    /// (default: the container's stop timeout, else 10)
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -209,11 +222,17 @@ pub struct KillArgs {
 
 #[derive(Args, Debug)]
 pub struct RmArgs {
-    #[arg(required = true)]
+    /// Containers, or services of the compose project (all stopped ones by default)
     pub containers: Vec<String>,
     /// Force the removal of a running container (uses SIGKILL)
     #[arg(short, long)]
     pub force: bool,
+    /// With a compose project: stop the containers first
+    #[arg(short = 's', long)]
+    pub stop: bool,
+    /// Remove the anonymous volumes of the containers
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -325,25 +344,17 @@ fn create_container(
     auto_remove: bool,
 ) -> anyhow::Result<ContainerRecord> {
     let image = super::image::ensure_image(global, store, &args.image)?;
-    let config = monitor::image_config(store, &image)?;
-    let mut spec = spec_from_args(global, args)?;
-    if spec.stop_signal.is_none() {
-        spec.stop_signal = config.stop_signal().clone();
-    }
-    // Fail now, not at start, as Docker does.
-    if crate::runtime::bundle::effective_args(&spec, &config).is_empty() {
-        bail!("no command specified");
-    }
-    let record = containers.create(
+    let spec = spec_from_args(global, args)?;
+    let env = crate::exec::Env::open(global.root(), &args.runtime)?;
+    let _ = containers;
+    Ok(crate::exec::create_container(
+        &env,
         args.name.as_deref(),
         &args.image,
-        image.id().clone(),
+        &image,
         spec,
-        &args.runtime,
         auto_remove,
-    )?;
-    store.retain_image(&control::image_holder(&record.id), &image)?;
-    Ok(record)
+    )?)
 }
 
 fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<ContainerSpec> {
@@ -609,6 +620,10 @@ fn parse_volume(global: &GlobalArgs, v: &str) -> anyhow::Result<MountSpec> {
 }
 
 pub fn start(global: &GlobalArgs, args: &StartArgs) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, &args.containers)? {
+        return super::compose::start(global, &sel, &args.containers);
+    }
+    need_args(&args.containers, "start")?;
     let (containers, store) = open(global)?;
     let mut code = ExitCode::SUCCESS;
     for q in &args.containers {
@@ -642,7 +657,7 @@ pub fn start(global: &GlobalArgs, args: &StartArgs) -> anyhow::Result<ExitCode> 
 }
 
 /// `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
-fn status_text(state: &crate::runtime::container::ContainerState) -> String {
+pub(super) fn status_text(state: &crate::runtime::container::ContainerState) -> String {
     let since = |t: &Option<String>| {
         t.as_deref()
             .and_then(crate::time::parse_rfc3339)
@@ -664,6 +679,9 @@ fn status_text(state: &crate::runtime::container::ContainerState) -> String {
 }
 
 pub fn ps(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, &args.services)? {
+        return super::compose::ps(global, &sel, args);
+    }
     let (containers, _store) = open(global)?;
     let mut rows = Vec::new();
     for r in containers.list_records()?.into_iter().rev() {
@@ -731,7 +749,7 @@ pub fn ps(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn command_text(r: &ContainerRecord) -> String {
+pub(super) fn command_text(r: &ContainerRecord) -> String {
     let mut parts = r.spec.entrypoint.clone().unwrap_or_default();
     parts.extend(r.spec.command.clone().unwrap_or_default());
     parts.join(" ")
@@ -755,14 +773,35 @@ pub fn print_table(rows: &[Vec<String>]) {
     }
 }
 
+/// `--tail N`: `all` (or -1) is every line.
+pub(super) fn parse_tail(t: &str) -> anyhow::Result<Option<usize>> {
+    match t {
+        "all" | "-1" => Ok(None),
+        n => Ok(Some(
+            n.parse().with_context(|| format!("invalid --tail {n:?}"))?,
+        )),
+    }
+}
+
+/// Docker's complaint when a container verb gets no container.
+fn need_args(args: &[String], verb: &str) -> anyhow::Result<()> {
+    if args.is_empty() {
+        bail!("\"wharf {verb}\" requires at least 1 argument (a container, or run it in a compose project)");
+    }
+    Ok(())
+}
+
 pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
-    let (containers, _store) = open(global)?;
-    let record = containers.find(&args.container)?;
-    let path = containers.dir(&record.id).log();
-    let tail: Option<usize> = match args.tail.as_str() {
-        "all" | "-1" => None,
-        n => Some(n.parse().with_context(|| format!("invalid --tail {n:?}"))?),
+    if let Some(sel) = super::compose::project_mode(global, &args.targets)? {
+        return super::compose::logs(global, &sel, args);
+    }
+    let [container] = args.targets.as_slice() else {
+        bail!("\"wharf logs\" requires exactly 1 container (or services of a compose project)");
     };
+    let (containers, _store) = open(global)?;
+    let record = containers.find(container)?;
+    let path = containers.dir(&record.id).log();
+    let tail = parse_tail(&args.tail)?;
     let print = |l: &logs::LogLine| {
         use std::io::Write as _;
         let text = if args.timestamps {
@@ -822,20 +861,48 @@ fn each(
 }
 
 pub fn stop(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<ExitCode> {
-    let timeout = Duration::from_secs(args.time);
+    if let Some(sel) = super::compose::project_mode(global, &args.containers)? {
+        return super::compose::stop(global, &sel, &args.containers, args.time);
+    }
+    need_args(&args.containers, "stop")?;
     each(global, &args.containers, |c, _, r| {
-        control::stop(c, &r.id, timeout)
+        let secs = args.time.or(r.spec.stop_timeout).unwrap_or(10);
+        control::stop(c, &r.id, Duration::from_secs(secs))
     })
 }
 
 pub fn kill(global: &GlobalArgs, args: &KillArgs) -> anyhow::Result<ExitCode> {
+    need_args(&args.containers, "kill")?;
     let signal = control::parse_signal(&args.signal)?;
     each(global, &args.containers, |c, _, r| {
         control::kill(c, &r.id, signal)
     })
 }
 
+pub fn restart(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, &args.containers)? {
+        return super::compose::restart(global, &sel, &args.containers, args.time);
+    }
+    need_args(&args.containers, "restart")?;
+    each(global, &args.containers, |c, _, r| {
+        let secs = args.time.or(r.spec.stop_timeout).unwrap_or(10);
+        control::stop(c, &r.id, Duration::from_secs(secs))?;
+        control::start_detached(c, &r.id)
+    })
+}
+
 pub fn rm(global: &GlobalArgs, args: &RmArgs) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, &args.containers)? {
+        return super::compose::rm(
+            global,
+            &sel,
+            &args.containers,
+            args.force,
+            args.stop,
+            args.volumes,
+        );
+    }
+    need_args(&args.containers, "rm")?;
     each(global, &args.containers, |c, s, r| {
         control::remove(c, s, &r.id, args.force)
     })

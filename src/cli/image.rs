@@ -370,32 +370,11 @@ fn pull_project(
     if jobs.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    let store = open_store(global)?;
-    let puller = Puller::new(registry_client()?, store);
     let pull_opts = PullOptions {
         platform,
         keep_layer_blobs: args.keep_layer_blobs,
     };
-    // Layer lines of several images would interleave: Compose's plain
-    // output is per service too.
-    let progress = LineProgress { quiet: true };
-    let rt = runtime()?;
-    let results = rt.block_on(futures_util::future::join_all(jobs.iter().map(
-        |(service, _, r)| {
-            say(service, "Pulling");
-            puller.pull(r, &pull_opts, &progress)
-        },
-    )));
-    let mut errors = Vec::new();
-    for ((service, image, _), res) in jobs.iter().zip(results) {
-        match res {
-            Ok(_) => say(service, "Pulled"),
-            Err(e) => {
-                say(service, "Error");
-                errors.push(format!("service {service}: pulling {image}: {e}"));
-            }
-        }
-    }
+    let errors = pull_services(global, &jobs, &pull_opts, &say)?;
     if errors.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -409,6 +388,101 @@ fn pull_project(
         eprintln!("Error: {e}");
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// Pulls each (service, image) job concurrently, saying Compose's
+/// per-service lines; the failures, one message each.
+fn pull_services(
+    global: &GlobalArgs,
+    jobs: &[(&str, &str, Reference)],
+    pull_opts: &PullOptions,
+    say: &dyn Fn(&str, &str),
+) -> anyhow::Result<Vec<String>> {
+    let store = open_store(global)?;
+    let puller = Puller::new(registry_client()?, store);
+    // Layer lines of several images would interleave: Compose's plain
+    // output is per service too.
+    let progress = LineProgress { quiet: true };
+    let rt = runtime()?;
+    let results = rt.block_on(futures_util::future::join_all(jobs.iter().map(
+        |(service, _, r)| {
+            say(service, "Pulling");
+            puller.pull(r, pull_opts, &progress)
+        },
+    )));
+    let mut errors = Vec::new();
+    for ((service, image, _), res) in jobs.iter().zip(results) {
+        match res {
+            Ok(_) => say(service, "Pulled"),
+            Err(e) => {
+                say(service, "Error");
+                errors.push(format!("service {service}: pulling {image}: {e}"));
+            }
+        }
+    }
+    Ok(errors)
+}
+
+/// Before `up`: the images of the selected services, pulled up front and
+/// in parallel as `--pull` and each service's `pull_policy` say.
+pub(super) fn pull_for_up(
+    global: &GlobalArgs,
+    project: &crate::compose::types::Project,
+    selected: &[String],
+    policy: super::compose::PullPolicy,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use super::compose::PullPolicy;
+    let store = ImageStore::open(global.root())?;
+    let mut jobs: Vec<(&str, &str, Reference)> = Vec::new();
+    for name in selected {
+        let Some(svc) = project.services.get(name) else {
+            continue;
+        };
+        let image = crate::plan::container::image_name(project, svc)?;
+        let present = store.resolve(&image)?.is_some()
+            || Reference::parse(&image)
+                .ok()
+                .map(|r| store.resolve(&r.to_string()))
+                .transpose()?
+                .flatten()
+                .is_some();
+        let service_policy = svc.pull_policy.as_deref();
+        let pull = match (policy, service_policy) {
+            (PullPolicy::Never, _) | (_, Some("never")) => false,
+            (PullPolicy::Always, _) | (_, Some("always")) => svc.image.is_some(),
+            _ => !present && svc.image.is_some(),
+        };
+        if !present && svc.image.is_none() {
+            anyhow::bail!(
+                "service {name:?}: image {image:?} must be built first (building is not supported yet)"
+            );
+        }
+        if !pull || jobs.iter().any(|(_, i, _)| *i == image.as_str()) {
+            continue;
+        }
+        let r = Reference::parse(&image)
+            .with_context(|| format!("service {name}: invalid image reference {image:?}"))?;
+        let image: &str = svc.image.as_deref().unwrap_or_default();
+        jobs.push((name.as_str(), image, r));
+    }
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let say = |service: &str, text: &str| {
+        if !quiet {
+            eprintln!(" {service} {text}");
+        }
+    };
+    let opts = PullOptions {
+        platform: None,
+        keep_layer_blobs: false,
+    };
+    let errors = pull_services(global, &jobs, &opts, &say)?;
+    if let Some(first) = errors.first() {
+        anyhow::bail!("{first}");
+    }
+    Ok(())
 }
 
 pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode> {

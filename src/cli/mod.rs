@@ -1,6 +1,7 @@
 //! Command-line front end: parses flags (no side effects), resolves them
 //! into load options, then calls the library layers.
 
+mod compose;
 mod config;
 mod container;
 mod image;
@@ -88,6 +89,22 @@ pub enum Command {
     Save(image::SaveArgs),
     /// Load images from a tar archive (docker save or OCI layout)
     Load(image::LoadArgs),
+    /// Create and start the containers of the compose project
+    // -V is Compose's --renew-anon-volumes here, not --version.
+    #[command(disable_version_flag = true)]
+    Up(compose::UpArgs),
+    /// Stop and remove the containers (and networks; -v volumes) of the compose project
+    Down(compose::DownArgs),
+    /// Restart the containers of the compose project (or containers)
+    Restart(container::StopArgs),
+    /// List compose projects that have containers
+    Ls {
+        /// Show stopped projects too
+        #[arg(short, long)]
+        all: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: image::ListFormat,
+    },
     /// Create and run a new container from an image
     Run(container::RunArgs),
     /// Create a new container
@@ -209,6 +226,22 @@ pub fn print_warnings(warnings: &[String]) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Listing verbs end quietly when their reader goes away (`| head`), as
+    // other CLIs do; verbs that own a container keep ignoring SIGPIPE so a
+    // closed pipe cannot take the container's supervision down with it.
+    if !matches!(
+        cli.command,
+        Command::Run(_)
+            | Command::Start(_)
+            | Command::Exec(_)
+            | Command::Up(_)
+            | Command::ContainerMonitor { .. }
+    ) {
+        // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_tracing(cli.global.log_level.as_deref());
     let result = match &cli.command {
         Command::Config(args) => config::run(&cli.global, args),
@@ -223,6 +256,10 @@ pub fn main() -> ExitCode {
         Command::System(cmd) => image::system(&cli.global, cmd),
         Command::Save(args) => image::save(&cli.global, args),
         Command::Load(args) => image::load(&cli.global, args),
+        Command::Up(args) => compose::up(&cli.global, args),
+        Command::Down(args) => compose::down(&cli.global, args),
+        Command::Restart(args) => container::restart(&cli.global, args),
+        Command::Ls { all, format } => compose::ls(&cli.global, *all, *format),
         Command::Run(args) => container::run(&cli.global, args),
         Command::Create(args) => container::create(&cli.global, args),
         Command::Start(args) => container::start(&cli.global, args),
@@ -245,5 +282,14 @@ pub fn main() -> ExitCode {
             eprintln!("{e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

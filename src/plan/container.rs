@@ -3,7 +3,7 @@
 //! Docker Compose v2's, so `ps`, `down` and other tools find the containers.
 
 use crate::compose::types::{Project, ServiceConfig, VolumeType};
-use crate::runtime::spec::{ContainerSpec, DeviceMapping, MountSpec, NsMode};
+use crate::runtime::spec::{ContainerSpec, DeviceMapping, MountSpec, NetworkAttachment, NsMode};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -12,6 +12,12 @@ pub enum SpecError {
     NoImage { service: String },
     #[error("service {service:?}: {what} {value:?} is not supported yet")]
     Unsupported {
+        service: String,
+        what: &'static str,
+        value: String,
+    },
+    #[error("service {service:?}: {what} {value:?} is not valid")]
+    Invalid {
         service: String,
         what: &'static str,
         value: String,
@@ -91,6 +97,66 @@ pub fn image_name(project: &Project, service: &ServiceConfig) -> Result<String, 
     }
 }
 
+/// The engine-side name of network `key` of the project.
+pub fn network_name(project: &Project, key: &str) -> String {
+    project
+        .networks
+        .get(key)
+        .and_then(|n| n.name.clone())
+        .unwrap_or_else(|| format!("{}_{key}", project.name))
+}
+
+/// The service's networks, highest priority first; on each the service
+/// name is an alias, as Compose makes it, so replicas share one DNS name.
+fn network_attachments(
+    project: &Project,
+    service: &ServiceConfig,
+) -> Result<Vec<NetworkAttachment>, SpecError> {
+    let bad = |what: &'static str, value: &str| SpecError::Invalid {
+        service: service.name.clone(),
+        what,
+        value: value.to_string(),
+    };
+    let mut out = Vec::new();
+    for key in service.networks_by_priority() {
+        let cfg = service
+            .networks
+            .get(key)
+            .cloned()
+            .flatten()
+            .unwrap_or_default();
+        let mut aliases = vec![service.name.clone()];
+        for a in &cfg.aliases {
+            if !aliases.contains(a) {
+                aliases.push(a.clone());
+            }
+        }
+        out.push(NetworkAttachment {
+            network: network_name(project, key),
+            aliases,
+            ipv4_address: match &cfg.ipv4_address {
+                Some(a) => Some(a.parse().map_err(|_| bad("ipv4_address", a))?),
+                None => None,
+            },
+            ipv6_address: match &cfg.ipv6_address {
+                Some(a) => Some(a.parse().map_err(|_| bad("ipv6_address", a))?),
+                None => None,
+            },
+            mac_address: cfg.mac_address.clone().or_else(|| {
+                // The service-level mac_address goes to the first network.
+                out.is_empty()
+                    .then(|| service.mac_address.clone())
+                    .flatten()
+            }),
+            priority: cfg
+                .priority
+                .unwrap_or(0)
+                .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+        });
+    }
+    Ok(out)
+}
+
 /// The spec of replica `number` (1-based) of `service`. Named volumes come
 /// out with an empty `source`: the executor creates them and fills it in.
 pub fn container_spec(
@@ -144,6 +210,7 @@ pub fn container_spec(
         oom_score_adj: service.oom_score_adj.and_then(|v| i32::try_from(v).ok()),
         shm_size: service.shm_size.map(|b| b.0.max(0) as u64),
         stop_signal: service.stop_signal.clone(),
+        stop_timeout: service.stop_grace_period.map(|d| d.0.as_secs()),
         dns: service.dns.clone(),
         dns_search: service.dns_search.clone(),
         dns_opt: service.dns_opt.clone(),
@@ -276,6 +343,9 @@ pub fn container_spec(
         None | Some("bridge") | Some("default") => NsMode::Private,
         Some(other) => return Err(unsupported("network_mode", other)),
     };
+    if spec.namespaces.net == NsMode::Private {
+        spec.networks = network_attachments(project, service)?;
+    }
 
     let r = &mut spec.resources;
     let limits = service

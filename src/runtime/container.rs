@@ -335,7 +335,7 @@ impl Containers {
 }
 
 /// An exclusive flock on `path` (created if missing), held until dropped.
-fn lock_file(path: &Path) -> Result<Flock<File>> {
+pub fn lock_file(path: &Path) -> Result<Flock<File>> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

@@ -55,6 +55,9 @@ pub struct ContainerSpec {
     pub shm_size: Option<u64>,
     /// Stop signal name or number; the image's StopSignal otherwise, else SIGTERM.
     pub stop_signal: Option<String>,
+    /// Seconds between the stop signal and SIGKILL (`stop_grace_period`,
+    /// `--stop-timeout`); Docker's default is 10.
+    pub stop_timeout: Option<u64>,
     pub labels: BTreeMap<String, String>,
     pub mounts: Vec<MountSpec>,
     pub resources: Resources,

@@ -53,6 +53,8 @@ pub enum ControlError {
         signal: String,
         source: nix::Error,
     },
+    #[error("no command specified")]
+    NoCommand,
     #[error("timed out after {secs} s waiting for {name} to stop")]
     StopTimeout { name: String, secs: u64 },
 }
@@ -104,9 +106,15 @@ pub fn start_detached(containers: &Containers, id: &str) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: between fork and exec only async-signal-safe calls (setsid,
-    // dup2) run.
+    // dup2, sigprocmask) run.
     unsafe {
         cmd.pre_exec(move || {
+            // A caller that blocks SIGINT/SIGTERM to sigwait for them (a
+            // foreground `up`) must not hand that mask down to the monitor
+            // and, through it, to the container.
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             nix::unistd::setsid().map_err(std::io::Error::from)?;
             if libc::dup2(ready_fd, 3) < 0 {
                 return Err(std::io::Error::last_os_error());

@@ -207,6 +207,102 @@ pub fn read_all(path: &Path) -> Result<Vec<LogLine>> {
     Ok(out)
 }
 
+/// Follows one container's log file as it grows, across rotations: the
+/// open handle keeps reading the renamed file to its end before the new
+/// file is opened, so no line is lost or repeated.
+pub struct Follower {
+    path: PathBuf,
+    file: Option<File>,
+    ino: u64,
+    partial: Vec<u8>,
+}
+
+impl Follower {
+    /// From the start of the current file (`from_end: false`) or only
+    /// what is written from now on.
+    pub fn new(path: &Path, from_end: bool) -> Follower {
+        let mut f = Follower {
+            path: path.to_path_buf(),
+            file: None,
+            ino: 0,
+            partial: Vec::new(),
+        };
+        f.reopen();
+        if from_end {
+            if let Some(file) = f.file.as_mut() {
+                let _ = io::Seek::seek(file, io::SeekFrom::End(0));
+            }
+        }
+        f
+    }
+
+    fn reopen(&mut self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match File::open(&self.path) {
+            Ok(file) => {
+                self.ino = file.metadata().map(|m| m.ino()).unwrap_or(0);
+                self.file = Some(file);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The complete lines written since the last call.
+    pub fn poll(&mut self) -> Vec<LogLine> {
+        use std::os::unix::fs::MetadataExt;
+        let mut out = Vec::new();
+        if self.file.is_none() && !self.reopen() {
+            return out;
+        }
+        self.drain(&mut out);
+        let current = fs::metadata(&self.path).map(|m| m.ino()).ok();
+        if current.is_some() && current != Some(self.ino) {
+            // Rotated, maybe more than once: the old handle was read to its
+            // end above; the files rotated after it are read whole, oldest
+            // first, then the new current file.
+            let mut chain = Vec::new();
+            let mut n = 1;
+            while let Ok(m) = fs::metadata(rotated(&self.path, n)) {
+                chain.push((rotated(&self.path, n), m.ino()));
+                n += 1;
+            }
+            chain.reverse();
+            let newer = match chain.iter().position(|(_, ino)| *ino == self.ino) {
+                Some(i) => &chain[i + 1..],
+                None => &chain[..],
+            };
+            for (p, _) in newer {
+                self.partial.clear();
+                if let Ok(file) = File::open(p) {
+                    self.file = Some(file);
+                    self.drain(&mut out);
+                }
+            }
+            self.partial.clear();
+            if self.reopen() {
+                self.drain(&mut out);
+            }
+        }
+        out
+    }
+
+    fn drain(&mut self, out: &mut Vec<LogLine>) {
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        let mut buf = Vec::new();
+        let _ = io::Read::read_to_end(file, &mut buf);
+        self.partial.extend_from_slice(&buf);
+        while let Some(nl) = self.partial.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=nl).collect();
+            if let Ok(l) = serde_json::from_slice::<LogLine>(&line) {
+                out.push(l);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +351,34 @@ mod tests {
         assert_eq!(nums.last(), Some(&39));
         assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
         assert!(nums.len() < 40, "old lines were rotated away");
+    }
+
+    #[test]
+    fn follower_sees_every_line_once_across_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(
+            &path,
+            Rotation {
+                max_size: Some(200),
+                max_files: 3,
+            },
+        )
+        .expect("open");
+        let mut f = Follower::new(&path, false);
+        let mut seen = Vec::new();
+        for i in 0..50 {
+            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())
+                .expect("write");
+            // Up to two rotations between polls; a third would delete a
+            // file before anyone read it, as Docker's max-file does.
+            if i % 5 == 0 {
+                seen.extend(f.poll());
+            }
+        }
+        seen.extend(f.poll());
+        let got: Vec<String> = seen.iter().map(|l| l.log.clone()).collect();
+        let want: Vec<String> = (0..50).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(got, want);
     }
 }

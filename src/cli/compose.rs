@@ -1,0 +1,820 @@
+//! The compose verbs: `up`, `down`, and the project forms of `ps`, `logs`,
+//! `stop`, `start`, `restart`, `rm`. A project is what `-f`/`-p` name, or
+//! the compose file found from the current directory; with none, the
+//! container verbs of src/cli/container.rs answer instead.
+
+use super::{print_warnings, GlobalArgs};
+use crate::compose::load::{self, Loaded};
+use crate::exec::{self, Env, Kind, ProjectContainer, UpOptions};
+use crate::plan::container::ProjectContext;
+use crate::runtime::container::Status;
+use crate::supervise::logs::{Follower, LogLine, Stream};
+use anyhow::{bail, Context as _};
+use clap::{Args, ValueEnum};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    Always,
+    Missing,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Quiet,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Services to start (with their dependencies); all by default
+    pub services: Vec<String>,
+    /// Detached mode: start the containers and return
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Recreate containers even if their configuration is unchanged
+    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// Never recreate existing containers
+    #[arg(long = "no-recreate")]
+    pub no_recreate: bool,
+    /// Recreate dependent containers too (with --force-recreate)
+    #[arg(long = "always-recreate-deps")]
+    pub always_recreate_deps: bool,
+    /// Recreate anonymous volumes instead of keeping the previous containers' data
+    #[arg(short = 'V', long = "renew-anon-volumes")]
+    pub renew_anon_volumes: bool,
+    /// Create the containers but do not start them
+    #[arg(long = "no-start")]
+    pub no_start: bool,
+    /// Remove containers of services no longer in the compose file
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Do not start linked services
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// Scale SERVICE to NUM instances (SERVICE=NUM, repeatable)
+    #[arg(long, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Seconds to wait for containers to stop when recreating or stopping
+    #[arg(short = 't', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// Pull images before starting: always, missing (default) or never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
+    /// Pull without printing progress
+    #[arg(long = "quiet-pull")]
+    pub quiet_pull: bool,
+    /// Progress output: auto, tty, plain, quiet, json
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Produce monochrome output
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Do not prefix log lines with the container name
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    /// Show timestamps
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Attach only to these services' output (repeatable)
+    #[arg(long)]
+    pub attach: Vec<String>,
+    /// Do not attach to these services' output (repeatable)
+    #[arg(long = "no-attach")]
+    pub no_attach: Vec<String>,
+    /// Stop all containers if any container exits
+    #[arg(long = "abort-on-container-exit")]
+    pub abort_on_container_exit: bool,
+    /// Return the exit code of this service's container (implies --abort-on-container-exit)
+    #[arg(long = "exit-code-from", value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Container runtime: builtin, crun, runc or a path (also WHARF_RUNTIME)
+    #[arg(long, env = "WHARF_RUNTIME", default_value = "builtin")]
+    pub runtime: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    /// Remove named volumes declared in the compose file and anonymous volumes
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Remove containers of services no longer in the compose file (always done: down takes every container of the project)
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Seconds to wait for containers to stop
+    #[arg(short = 't', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// Progress output: auto, tty, plain, quiet, json
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+}
+
+/// The project a verb works on.
+pub enum Selected {
+    /// Loaded from its compose file.
+    Loaded(Box<Loaded>),
+    /// Only a name (`-p NAME` with no compose file): found by labels.
+    Named(String),
+}
+
+impl Selected {
+    pub fn name(&self) -> &str {
+        match self {
+            Selected::Loaded(l) => &l.project.name,
+            Selected::Named(n) => n,
+        }
+    }
+}
+
+fn not_found(e: &crate::compose::error::LoadError) -> bool {
+    e.to_string().contains("no configuration file provided")
+}
+
+/// The project named by the flags or found from the current directory;
+/// `None` when there is none (the container verbs take over).
+pub fn select(global: &GlobalArgs) -> anyhow::Result<Option<Selected>> {
+    let explicit_name = global.project_name.clone().or_else(|| {
+        std::env::var("COMPOSE_PROJECT_NAME")
+            .ok()
+            .filter(|s| !s.is_empty())
+    });
+    let opts = global.load_options()?;
+    match load::load(&opts) {
+        Ok(l) => {
+            print_warnings(&l.warnings);
+            Ok(Some(Selected::Loaded(Box::new(l))))
+        }
+        Err(e) if not_found(&e) && global.file.is_empty() => {
+            Ok(explicit_name.map(|n| Selected::Named(load::normalize_project_name(&n))))
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+/// For a verb that takes containers or services: the project when the
+/// names are all its services (or none are given and there is a project).
+pub fn project_mode(global: &GlobalArgs, names: &[String]) -> anyhow::Result<Option<Selected>> {
+    if names.is_empty() {
+        return select(global);
+    }
+    let Ok(Some(sel)) = select(global) else {
+        return Ok(None);
+    };
+    let env = Env::open(global.root(), "builtin")?;
+    match services_of(&sel, &env, names) {
+        Ok(_) => Ok(Some(sel)),
+        Err(_) => Ok(None),
+    }
+}
+
+fn require_loaded(global: &GlobalArgs) -> anyhow::Result<Box<Loaded>> {
+    match select(global)? {
+        Some(Selected::Loaded(l)) => Ok(l),
+        _ => bail!("no configuration file provided: not found"),
+    }
+}
+
+/// Compose's progress lines, or indicatif spinners on a terminal.
+pub struct Progress {
+    mode: ProgressMode,
+    multi: indicatif::MultiProgress,
+    bars: Mutex<BTreeMap<String, indicatif::ProgressBar>>,
+}
+
+impl Progress {
+    pub fn new(mode: ProgressMode) -> Progress {
+        let mode = match mode {
+            ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Tty,
+            ProgressMode::Auto => ProgressMode::Plain,
+            m => m,
+        };
+        Progress {
+            mode,
+            multi: indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::stderr(),
+            ),
+            bars: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl exec::Progress for Progress {
+    fn event(&self, kind: Kind, name: &str, status: &str, done: bool) {
+        match self.mode {
+            ProgressMode::Quiet => {}
+            ProgressMode::Plain | ProgressMode::Auto => {
+                eprintln!(" {} {name}  {status}", kind.as_str())
+            }
+            ProgressMode::Json => {
+                let line = serde_json::json!({
+                    "id": format!("{} {name}", kind.as_str()),
+                    "status": status,
+                    "done": done,
+                });
+                eprintln!("{line}");
+            }
+            ProgressMode::Tty => {
+                let key = format!("{} {name}", kind.as_str());
+                let Ok(mut bars) = self.bars.lock() else {
+                    return;
+                };
+                let bar = bars.entry(key.clone()).or_insert_with(|| {
+                    let b = self.multi.add(indicatif::ProgressBar::new_spinner());
+                    b.enable_steady_tick(Duration::from_millis(100));
+                    b
+                });
+                if done {
+                    let mark = if status == "Error" { "✘" } else { "✔" };
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template("{msg}")
+                            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                    );
+                    bar.finish_with_message(format!(" {mark} {key}  {status}"));
+                } else {
+                    bar.set_message(format!("{key}  {status}"));
+                }
+            }
+        }
+    }
+}
+
+fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
+    let mut out = BTreeMap::new();
+    for s in list {
+        let (svc, n) = s
+            .split_once('=')
+            .with_context(|| format!("--scale {s:?}: expected SERVICE=NUM"))?;
+        let n: u32 = n
+            .parse()
+            .with_context(|| format!("--scale {s:?}: {n:?} is not a number"))?;
+        out.insert(svc.to_string(), n);
+    }
+    Ok(out)
+}
+
+/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it
+/// starts) and turns them into a count a watcher thread keeps, so Ctrl-C
+/// can mean "stop gracefully" once and "kill" twice.
+fn catch_interrupts() -> anyhow::Result<Arc<std::sync::atomic::AtomicUsize>> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.thread_block().context("blocking SIGINT")?;
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || loop {
+        if mask.wait().is_ok() {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    Ok(count)
+}
+
+pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let loaded = require_loaded(global)?;
+    let project = &loaded.project;
+    for s in &args.services {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    let interrupts = catch_interrupts()?;
+    let env = Env::open(global.root(), &args.runtime)?;
+    let selected = crate::plan::service_graph(project)?.select(&args.services, !args.no_deps)?;
+    super::image::pull_for_up(global, project, &selected, args.pull, args.quiet_pull)?;
+
+    let ctx = ProjectContext {
+        working_dir: loaded.working_dir.clone(),
+        config_files: loaded.config_files.clone(),
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let opts = UpOptions {
+        services: args.services.clone(),
+        no_deps: args.no_deps,
+        force_recreate: args.force_recreate,
+        no_recreate: args.no_recreate,
+        always_recreate_deps: args.always_recreate_deps,
+        renew_anon_volumes: args.renew_anon_volumes,
+        no_start: args.no_start,
+        remove_orphans: args.remove_orphans,
+        scale: parse_scale(&args.scale)?,
+        timeout: args.timeout.map(Duration::from_secs),
+        wait_timeout: None,
+        cancel: Some(cancel.clone()),
+    };
+    let progress = Progress::new(args.progress);
+    let result = std::thread::scope(|s| {
+        let worker = s.spawn(|| exec::up(&env, project, &ctx, &opts, &progress));
+        while !worker.is_finished() {
+            if interrupts.load(Ordering::SeqCst) > 0 {
+                cancel.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        worker.join()
+    });
+    let started = match result {
+        Ok(Ok(list)) => list,
+        Ok(Err(exec::ExecError::Cancelled)) => {
+            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            exec::stop(
+                &env,
+                &project.name,
+                &[],
+                args.timeout.map(Duration::from_secs),
+                &progress,
+            )?;
+            return Ok(ExitCode::from(130));
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => bail!("up: a worker thread panicked"),
+    };
+    if args.detach || args.no_start {
+        return Ok(ExitCode::SUCCESS);
+    }
+    attach(&env, project.name.as_str(), started, args, &interrupts)
+}
+
+/// Compose's log colors, in its order.
+const COLORS: [&str; 10] = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"];
+
+/// `web-1`: the container name without the project prefix, as Compose
+/// prints it.
+fn prefix_name(c: &ProjectContainer, project: &str) -> String {
+    let name = c.record.name.as_str();
+    name.strip_prefix(&format!("{project}-"))
+        .unwrap_or(name)
+        .to_string()
+}
+
+struct Printer {
+    width: usize,
+    color: bool,
+    prefix: bool,
+    timestamps: bool,
+}
+
+impl Printer {
+    fn line(&self, name: &str, color: &str, l: &LogLine) {
+        let mut text = l.log.clone();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        if self.timestamps {
+            text = format!("{} {text}", l.time);
+        }
+        let out = if !self.prefix {
+            text
+        } else if self.color {
+            format!("\x1b[{color}m{name:<w$} |\x1b[0m {text}", w = self.width)
+        } else {
+            format!("{name:<w$} | {text}", w = self.width)
+        };
+        let _ = match l.stream {
+            Stream::Stdout => std::io::stdout().write_all(out.as_bytes()),
+            Stream::Stderr => std::io::stderr().write_all(out.as_bytes()),
+        };
+    }
+
+    fn note(&self, name: &str, color: &str, text: &str) {
+        if self.color {
+            println!("\x1b[{color}m{name:<w$} |\x1b[0m {text}", w = self.width);
+        } else {
+            println!("{name:<w$} | {text}", w = self.width);
+        }
+    }
+}
+
+/// Foreground `up`: every attached container's output with a colored
+/// prefix until all have exited; Ctrl-C stops the project (twice: kills).
+fn attach(
+    env: &Env,
+    project: &str,
+    started: Vec<ProjectContainer>,
+    args: &UpArgs,
+    interrupts: &std::sync::atomic::AtomicUsize,
+) -> anyhow::Result<ExitCode> {
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let attached: Vec<ProjectContainer> = started
+        .into_iter()
+        .filter(|c| args.attach.is_empty() || args.attach.contains(&c.service))
+        .filter(|c| !args.no_attach.contains(&c.service))
+        .collect();
+    let mut services: Vec<&str> = attached.iter().map(|c| c.service.as_str()).collect();
+    services.dedup();
+    let color_of = |svc: &str| -> &'static str {
+        let i = services.iter().position(|s| *s == svc).unwrap_or(0);
+        COLORS[i % COLORS.len()]
+    };
+    let names: Vec<String> = attached.iter().map(|c| prefix_name(c, project)).collect();
+    let printer = Printer {
+        width: names.iter().map(|n| n.chars().count()).max().unwrap_or(0),
+        color: !args.no_color && std::io::stdout().is_terminal(),
+        prefix: !args.no_log_prefix,
+        timestamps: args.timestamps,
+    };
+    println!("Attaching to {}", names.join(", "));
+    let mut followers: Vec<Follower> = attached
+        .iter()
+        .map(|c| Follower::new(&env.containers.dir(&c.record.id).log(), false))
+        .collect();
+    let mut exited: Vec<Option<i32>> = vec![None; attached.len()];
+    let mut stopping = 0usize;
+    let mut stopper: Option<std::thread::JoinHandle<()>> = None;
+    let mut aborted_by: Option<usize> = None;
+    let progress = Progress::new(ProgressMode::Plain);
+    let timeout = args.timeout.map(Duration::from_secs);
+    loop {
+        for (i, c) in attached.iter().enumerate() {
+            let color = color_of(&c.service);
+            for l in followers[i].poll() {
+                printer.line(&names[i], color, &l);
+            }
+            if exited[i].is_none() {
+                let st = env.containers.state(&c.record.id)?;
+                if st.status != Status::Running && st.status != Status::Created {
+                    // Whatever the container wrote last is read before its
+                    // exit is announced.
+                    for l in followers[i].poll() {
+                        printer.line(&names[i], color, &l);
+                    }
+                    let code = st.exit_code.unwrap_or(-1);
+                    printer.note(&names[i], color, &format!("exited with code {code}"));
+                    exited[i] = Some(code);
+                    if abort && aborted_by.is_none() && stopping == 0 {
+                        aborted_by = Some(i);
+                    }
+                }
+            }
+        }
+        if exited.iter().all(Option::is_some) {
+            break;
+        }
+        let n = interrupts.load(Ordering::SeqCst);
+        let want_stop = n > stopping || (aborted_by.is_some() && stopper.is_none());
+        if want_stop && stopper.is_none() {
+            stopping = n.max(1);
+            if aborted_by.is_some() && n == 0 {
+                println!("Aborting on container exit...");
+            } else {
+                eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            }
+            let root = env.containers.root().to_path_buf();
+            let project = project.to_string();
+            let runtime = env.runtime.clone();
+            stopper = Some(std::thread::spawn(move || {
+                if let Ok(env) = Env::open(&root, &runtime) {
+                    let _ = exec::stop(
+                        &env,
+                        &project,
+                        &[],
+                        timeout,
+                        &Progress::new(ProgressMode::Plain),
+                    );
+                }
+            }));
+        } else if n > stopping && stopper.is_some() {
+            stopping = n;
+            for c in &attached {
+                let _ = crate::supervise::control::kill(
+                    &env.containers,
+                    &c.record.id,
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                exec::Progress::event(&progress, Kind::Container, &c.record.name, "Killed", true);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if let Some(h) = stopper {
+        let _ = h.join();
+    }
+    if let Some(svc) = &args.exit_code_from {
+        let code = attached
+            .iter()
+            .zip(&exited)
+            .find(|(c, _)| &c.service == svc)
+            .and_then(|(_, e)| *e)
+            .unwrap_or(0);
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    if stopping > 0 && aborted_by.is_none() {
+        return Ok(ExitCode::from(130));
+    }
+    if let Some(i) = aborted_by {
+        let code = exited[i].unwrap_or(0);
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn down(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
+    let Some(sel) = select(global)? else {
+        bail!("no configuration file provided: not found");
+    };
+    let env = Env::open(global.root(), "builtin")?;
+    let declared: Vec<String> = match &sel {
+        Selected::Loaded(l) => l
+            .project
+            .volumes
+            .iter()
+            .filter(|(_, v)| !v.external)
+            .map(|(k, v)| {
+                v.name
+                    .clone()
+                    .unwrap_or_else(|| format!("{}_{k}", l.project.name))
+            })
+            .collect(),
+        Selected::Named(_) => Vec::new(),
+    };
+    let opts = exec::DownOptions {
+        volumes: args.volumes,
+        timeout: args.timeout.map(Duration::from_secs),
+        services: Vec::new(),
+    };
+    exec::down(
+        &env,
+        sel.name(),
+        &declared,
+        &opts,
+        &Progress::new(args.progress),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ps` for a project: Compose's columns, or one JSON object per line.
+pub fn ps(
+    global: &GlobalArgs,
+    sel: &Selected,
+    args: &super::container::PsArgs,
+) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
+        .into_iter()
+        .filter(|c| args.all || c.running())
+        .filter(|c| args.services.is_empty() || args.services.contains(&c.service))
+        .collect();
+    if args.quiet {
+        for c in &list {
+            println!(
+                "{}",
+                if args.no_trunc {
+                    &c.record.id[..]
+                } else {
+                    &c.record.id[..12]
+                }
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == super::image::ListFormat::Json {
+        for c in &list {
+            let line = serde_json::json!({
+                "Command": format!("\"{}\"", super::container::command_text(&c.record)),
+                "CreatedAt": c.record.created,
+                "ExitCode": c.state.exit_code.unwrap_or(0),
+                "Health": "",
+                "ID": c.record.id,
+                "Image": c.record.image,
+                "Labels": c.record.spec.labels,
+                "Name": c.record.name,
+                "Names": c.record.name,
+                "Project": sel.name(),
+                "Service": c.service,
+                "State": c.state.status.as_str(),
+                "Status": super::container::status_text(&c.state),
+            });
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "NAME".to_string(),
+        "IMAGE".into(),
+        "COMMAND".into(),
+        "SERVICE".into(),
+        "CREATED".into(),
+        "STATUS".into(),
+        "PORTS".into(),
+    ]];
+    for c in &list {
+        let mut cmd = super::container::command_text(&c.record);
+        if !args.no_trunc && cmd.chars().count() > 20 {
+            cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
+        }
+        let created = crate::time::parse_rfc3339(&c.record.created)
+            .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+            .map(|d| format!("{} ago", crate::time::human_duration(d)))
+            .unwrap_or_default();
+        table.push(vec![
+            c.record.name.clone(),
+            c.record.image.clone(),
+            format!("\"{cmd}\""),
+            c.service.clone(),
+            created,
+            super::container::status_text(&c.state),
+            String::new(),
+        ]);
+    }
+    super::container::print_table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `logs [SERVICE…]` for a project: every container's lines with the
+/// service prefix; `-f` follows until interrupted.
+pub fn logs(
+    global: &GlobalArgs,
+    sel: &Selected,
+    args: &super::container::LogsArgs,
+) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
+        .into_iter()
+        .filter(|c| args.targets.is_empty() || args.targets.contains(&c.service))
+        .filter(|c| args.index.is_none_or(|i| c.number == i))
+        .collect();
+    let mut services: Vec<&str> = list.iter().map(|c| c.service.as_str()).collect();
+    services.dedup();
+    let names: Vec<String> = list.iter().map(|c| prefix_name(c, sel.name())).collect();
+    let printer = Printer {
+        width: names.iter().map(|n| n.chars().count()).max().unwrap_or(0),
+        color: !args.no_color && std::io::stdout().is_terminal(),
+        prefix: !args.no_log_prefix,
+        timestamps: args.timestamps,
+    };
+    let tail = super::container::parse_tail(&args.tail)?;
+    let color_of = |svc: &str| -> &'static str {
+        let i = services.iter().position(|s| *s == svc).unwrap_or(0);
+        COLORS[i % COLORS.len()]
+    };
+    for (i, c) in list.iter().enumerate() {
+        let path = env.containers.dir(&c.record.id).log();
+        let lines = crate::supervise::logs::read_all(&path)?;
+        let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
+        for l in &lines[skip..] {
+            printer.line(&names[i], color_of(&c.service), l);
+        }
+    }
+    if args.follow {
+        let mut followers: Vec<Follower> = list
+            .iter()
+            .map(|c| Follower::new(&env.containers.dir(&c.record.id).log(), true))
+            .collect();
+        loop {
+            let mut any_running = false;
+            for (i, c) in list.iter().enumerate() {
+                for l in followers[i].poll() {
+                    printer.line(&names[i], color_of(&c.service), &l);
+                }
+                any_running |= env.containers.state(&c.record.id)?.status == Status::Running;
+            }
+            if !any_running {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Services of a selected project named on the command line; an unknown
+/// name is an error, as in Compose.
+fn services_of(sel: &Selected, env: &Env, names: &[String]) -> anyhow::Result<Vec<String>> {
+    let known: Vec<String> = match sel {
+        Selected::Loaded(l) => l.project.services.keys().cloned().collect(),
+        Selected::Named(n) => exec::project_containers(&env.containers, n)?
+            .into_iter()
+            .map(|c| c.service)
+            .collect(),
+    };
+    for n in names {
+        if !known.contains(n) {
+            bail!("no such service: {n}");
+        }
+    }
+    Ok(names.to_vec())
+}
+
+pub fn stop(
+    global: &GlobalArgs,
+    sel: &Selected,
+    services: &[String],
+    timeout: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let services = services_of(sel, &env, services)?;
+    let progress = Progress::new(ProgressMode::Auto);
+    exec::stop(
+        &env,
+        sel.name(),
+        &services,
+        timeout.map(Duration::from_secs),
+        &progress,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn start(global: &GlobalArgs, sel: &Selected, services: &[String]) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let services = services_of(sel, &env, services)?;
+    let progress = Progress::new(ProgressMode::Auto);
+    exec::start(&env, sel.name(), &services, &progress)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restart(
+    global: &GlobalArgs,
+    sel: &Selected,
+    services: &[String],
+    timeout: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    stop(global, sel, services, timeout)?;
+    start(global, sel, services)
+}
+
+/// `rm [SERVICE…]`: stopped containers of the project (`-f` also running
+/// ones, `-s` stops them first, `-v` their anonymous volumes).
+pub fn rm(
+    global: &GlobalArgs,
+    sel: &Selected,
+    services: &[String],
+    force: bool,
+    stop_first: bool,
+    volumes: bool,
+) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let services = services_of(sel, &env, services)?;
+    let progress = Progress::new(ProgressMode::Auto);
+    if stop_first {
+        exec::stop(&env, sel.name(), &services, None, &progress)?;
+    }
+    for c in exec::project_containers(&env.containers, sel.name())? {
+        if !services.is_empty() && !services.contains(&c.service) {
+            continue;
+        }
+        if c.running() && !force && !stop_first {
+            continue;
+        }
+        exec::remove_container(&env, &c, volumes, None, &progress)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wharf ls`: projects that have containers, Compose's columns.
+pub fn ls(
+    global: &GlobalArgs,
+    all: bool,
+    format: super::image::ListFormat,
+) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let mut rows = Vec::new();
+    for (name, list) in exec::projects(&env.containers)? {
+        let running = list.iter().filter(|c| c.running()).count();
+        if running == 0 && !all {
+            continue;
+        }
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for c in &list {
+            *counts.entry(c.state.status.as_str()).or_default() += 1;
+        }
+        let status: Vec<String> = counts.iter().map(|(s, n)| format!("{s}({n})")).collect();
+        let files = exec::project_origin(&list)
+            .map(|(_, f)| {
+                f.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .unwrap_or_default();
+        rows.push((name, status.join(", "), files));
+    }
+    if format == super::image::ListFormat::Json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(n, s, f)| serde_json::json!({"Name": n, "Status": s, "ConfigFiles": f}))
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "NAME".to_string(),
+        "STATUS".into(),
+        "CONFIG FILES".into(),
+    ]];
+    for (n, s, f) in rows {
+        table.push(vec![n, s, f]);
+    }
+    super::container::print_table(&table);
+    Ok(ExitCode::SUCCESS)
+}
