@@ -387,11 +387,12 @@ impl Printer {
         };
     }
 
+    /// Compose's own lines about a container (`web-1 exited with code 0`).
     fn note(&self, name: &str, color: &str, text: &str) {
         if self.color {
-            println!("\x1b[{color}m{name:<w$} |\x1b[0m {text}", w = self.width);
+            println!("\x1b[{color}m{name}\x1b[0m {text}");
         } else {
-            println!("{name:<w$} | {text}", w = self.width);
+            println!("{name} {text}");
         }
     }
 }

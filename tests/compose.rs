@@ -1,0 +1,424 @@
+//! `wharf up` / `down` and the project verbs on real containers from the
+//! fixture images, checked the way a user would: `ps --format json`,
+//! `logs`, exit codes, what is left after `down`.
+//!
+//! Needs root and the loopback registry: run through `scripts/with-registry`
+//! (private network and mount namespace). Without it the tests say SKIPPED.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn registry() -> Option<String> {
+    match std::env::var("WHARF_TEST_REGISTRY") {
+        Ok(r) if !r.is_empty() => Some(r),
+        _ => {
+            eprintln!(
+                "SKIPPED: WHARF_TEST_REGISTRY is not set (run through scripts/with-registry)"
+            );
+            None
+        }
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// A project directory and a data root of its own; dropping it takes the
+/// project down and checks that nothing is left.
+struct Stack {
+    root: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    registry: String,
+}
+
+impl Stack {
+    fn new(compose: &str) -> Option<Stack> {
+        let registry = registry()?;
+        let root = tempfile::Builder::new()
+            .prefix("wharf-up-")
+            .tempdir()
+            .expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("proj")
+            .tempdir()
+            .expect("tempdir");
+        let s = Stack {
+            root,
+            dir,
+            registry,
+        };
+        s.write(compose);
+        Some(s)
+    }
+
+    /// `{{busybox}}` in the file becomes the fixture image.
+    fn write(&self, compose: &str) {
+        let text = compose.replace(
+            "{{busybox}}",
+            &format!("{}/wharf-fixtures/busybox:latest", self.registry),
+        );
+        std::fs::write(self.dir.path().join("compose.yaml"), text).expect("write compose.yaml");
+    }
+
+    fn project(&self) -> String {
+        self.dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        c.arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("HOME", self.root.path())
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME");
+        c
+    }
+
+    fn wharf(&self, args: &[&str]) -> Run {
+        Run::from(self.cmd(args).output().expect("run wharf"))
+    }
+
+    /// `ps -a --format json`, one object per container.
+    fn ps(&self) -> Vec<serde_json::Value> {
+        self.wharf(&["ps", "-a", "--format", "json"])
+            .ok()
+            .stdout
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).expect("ps json line"))
+            .collect()
+    }
+
+    fn container<'a>(list: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+        list.iter()
+            .find(|c| c["Name"] == name)
+            .unwrap_or_else(|| panic!("no container {name} in {list:#?}"))
+    }
+
+    fn name(&self, service_number: &str) -> String {
+        format!("{}-{service_number}", self.project())
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let down = self.wharf(&["down", "-v", "-t", "0"]);
+        if std::thread::panicking() {
+            return;
+        }
+        assert_eq!(down.code, 0, "down: {}", down.stderr);
+        let left = self.wharf(&["ps", "-a", "-q"]).stdout;
+        assert!(left.trim().is_empty(), "containers left: {left}");
+        let root = self.root.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let leftover: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
+        assert!(leftover.is_empty(), "mounts left behind: {leftover:#?}");
+        let volumes = std::fs::read_dir(self.root.path().join("volumes"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        assert_eq!(volumes, 0, "volumes left after down -v");
+    }
+}
+
+const STACK: &str = r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo db up; echo $$(( $$(cat /data/boots 2>/dev/null || echo 0) + 1 )) > /data/boots; exec sleep 1000"]
+    volumes: [data:/data]
+    stop_grace_period: 1s
+  migrate:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 0.5; echo migrated > /data/migrated; echo migration done"]
+    volumes: [data:/data]
+    depends_on: [db]
+  web:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo web sees $$(cat /data/migrated); exec sleep 1000"]
+    volumes: [data:/data]
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+    deploy: {replicas: 2}
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn up_starts_in_order_is_idempotent_recreates_changes_and_down_cleans_up() {
+    let Some(s) = Stack::new(STACK) else { return };
+    s.wharf(&["up", "-d"]).ok();
+    let ps = s.ps();
+    assert_eq!(ps.len(), 4, "{ps:#?}");
+    let db = Stack::container(&ps, &s.name("db-1"));
+    assert_eq!(db["State"], "running");
+    assert_eq!(db["Service"], "db");
+    assert_eq!(
+        db["Labels"]["com.docker.compose.project"],
+        s.project().as_str()
+    );
+    let migrate = Stack::container(&ps, &s.name("migrate-1"));
+    assert_eq!(migrate["State"], "exited");
+    assert_eq!(migrate["ExitCode"], 0);
+    for n in ["web-1", "web-2"] {
+        assert_eq!(Stack::container(&ps, &s.name(n))["State"], "running");
+    }
+    // web started only after the migration had written its file.
+    let logs = s.wharf(&["logs", "web"]).ok().stdout;
+    assert!(logs.contains("web-1 | web sees migrated"), "{logs}");
+    assert!(logs.contains("web-2 | web sees migrated"), "{logs}");
+    let all = s.wharf(&["logs", "--no-log-prefix"]).ok().stdout;
+    assert!(
+        all.contains("db up") && all.contains("migration done"),
+        "{all}"
+    );
+
+    // Unchanged: nothing is recreated.
+    let ids = |ps: &[serde_json::Value], n: &str| Stack::container(ps, n)["ID"].clone();
+    s.wharf(&["up", "-d"]).ok();
+    let again = s.ps();
+    assert_eq!(ids(&ps, &s.name("db-1")), ids(&again, &s.name("db-1")));
+    assert_eq!(ids(&ps, &s.name("web-1")), ids(&again, &s.name("web-1")));
+
+    // A changed service is recreated; the others stay.
+    s.write(&STACK.replace("echo web sees", "echo web v2 sees"));
+    let out = s.wharf(&["up", "-d"]).ok();
+    assert!(out.stderr.contains("Recreated"), "{}", out.stderr);
+    let changed = s.ps();
+    assert_eq!(ids(&ps, &s.name("db-1")), ids(&changed, &s.name("db-1")));
+    assert_ne!(ids(&ps, &s.name("web-1")), ids(&changed, &s.name("web-1")));
+    assert!(s
+        .wharf(&["logs", "web"])
+        .ok()
+        .stdout
+        .contains("web v2 sees migrated"));
+
+    // Scale down removes the highest numbers.
+    s.wharf(&["up", "-d", "--scale", "web=1"]).ok();
+    let scaled = s.ps();
+    assert!(scaled.iter().all(|c| c["Name"] != s.name("web-2").as_str()));
+
+    // stop / start keep the containers; the named volume keeps data.
+    s.wharf(&["stop"]).ok();
+    assert!(s.ps().iter().all(|c| c["State"] == "exited"));
+    s.wharf(&["start", "db"]).ok();
+    assert_eq!(
+        Stack::container(&s.ps(), &s.name("db-1"))["State"],
+        "running"
+    );
+
+    // down removes the containers but keeps the named volume: the next
+    // up's db sees its earlier boots.
+    s.wharf(&["down", "-t", "0"]).ok();
+    assert!(s.ps().is_empty());
+    s.wharf(&["up", "-d", "db"]).ok();
+    let boots = s
+        .wharf(&["exec", &s.name("db-1"), "cat", "/data/boots"])
+        .ok()
+        .stdout;
+    assert_eq!(boots.trim(), "3", "db boots counted in the named volume");
+}
+
+#[test]
+fn failed_one_shot_fails_up_naming_service_and_code() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  migrate:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo failing; exit 3"]
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      migrate: {condition: service_completed_successfully}
+"#,
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "-d"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("migrate") && out.stderr.contains("exit 3"),
+        "{}",
+        out.stderr
+    );
+    // The dependent was never created.
+    assert!(s.ps().iter().all(|c| c["Service"] != "app"));
+}
+
+#[test]
+fn down_by_project_name_works_without_the_compose_file() {
+    let Some(s) =
+        Stack::new("services:\n  a:\n    image: {{busybox}}\n    command: [sleep, '1000']\n")
+    else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    std::fs::remove_file(s.dir.path().join("compose.yaml")).expect("rm compose.yaml");
+    let ls = s.wharf(&["ls", "--format", "json"]).ok().stdout;
+    assert!(ls.contains(&s.project()), "{ls}");
+    s.wharf(&["-p", &s.project(), "down", "-t", "0"]).ok();
+    assert!(s.wharf(&["ps", "-a", "-q"]).stdout.trim().is_empty());
+    s.write("services: {}\n");
+}
+
+/// Foreground `up`: prefixed output of every container; Ctrl-C stops the
+/// stack (exit 130) and leaves the containers stopped, not removed.
+#[test]
+fn foreground_up_streams_prefixed_logs_and_ctrl_c_stops() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  talker:
+    image: {{busybox}}
+    command: ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; i=0; while true; do i=$$((i+1)); echo line $$i; sleep 0.2; done"]
+  quiet:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#,
+    ) else {
+        return;
+    };
+    let mut child = s
+        .cmd(&["up", "--no-color"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn up");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        let Some(Ok(l)) = lines.next() else { break };
+        seen.push(l.clone());
+        if l.starts_with("talker-1 | line 3") {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.starts_with("Attaching to")),
+        "{seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|l| l == "talker-1 | line 3"),
+        "padded prefix: {seen:#?}"
+    );
+    nix_kill(child.id(), libc::SIGINT);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait up");
+    assert_eq!(status.code(), Some(130), "{rest:#?}");
+    assert!(
+        rest.iter().any(|l| l == "talker-1 | got TERM"),
+        "the stop signal reached the app: {rest:#?}"
+    );
+    let ps = s.ps();
+    assert_eq!(ps.len(), 2);
+    assert!(ps.iter().all(|c| c["State"] == "exited"), "{ps:#?}");
+}
+
+#[test]
+fn exit_code_from_returns_that_services_code() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  job:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 0.3; echo finishing; exit 7"]
+  side:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#,
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "--exit-code-from", "job", "--no-color"]);
+    assert_eq!(out.code, 7, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("job-1  | finishing"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("job-1 exited with code 7"),
+        "{}",
+        out.stdout
+    );
+    // --abort-on-container-exit stopped the rest.
+    assert!(s.ps().iter().all(|c| c["State"] == "exited"));
+}
+
+/// Ctrl-C while `up` waits on a dependency: nothing keeps running, the
+/// exit code is 130, and `down` still cleans everything.
+#[test]
+fn ctrl_c_in_the_middle_of_up_leaves_nothing_running() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  slow:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 30"]
+    stop_grace_period: 1s
+  after:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      slow: {condition: service_completed_successfully}
+"#,
+    ) else {
+        return;
+    };
+    let mut child = s
+        .cmd(&["up", "-d", "--progress", "plain"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn up");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    for l in lines.by_ref() {
+        let l = l.expect("line");
+        if l.contains("Waiting") {
+            break;
+        }
+    }
+    nix_kill(child.id(), libc::SIGINT);
+    let _rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    let ps = s.ps();
+    assert!(ps.iter().all(|c| c["State"] != "running"), "{ps:#?}");
+    assert!(ps.iter().all(|c| c["Service"] != "after"), "{ps:#?}");
+}
+
+fn nix_kill(pid: u32, sig: i32) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as i32, sig);
+    }
+}
