@@ -422,3 +422,118 @@ fn nix_kill(pid: u32, sig: i32) {
         libc::kill(pid as i32, sig);
     }
 }
+
+/// A dependency's healthcheck gates its dependents: when `up -d` returns,
+/// the dependency is healthy (it took several probes to get there).
+#[test]
+fn service_healthy_waits_for_the_healthcheck() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 1000"]
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready && echo ready"]
+      interval: 200ms
+      retries: 30
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let ps = s.ps();
+    let db = Stack::container(&ps, &s.name("db-1"));
+    assert_eq!(db["Health"], "healthy", "{db:#}");
+    assert!(db["Status"]
+        .as_str()
+        .is_some_and(|t| t.ends_with("(healthy)")));
+    assert_eq!(Stack::container(&ps, &s.name("app-1"))["State"], "running");
+    let inspect = s.wharf(&["inspect", &s.name("db-1")]).ok().stdout;
+    assert!(inspect.contains("ready"), "probe output kept: {inspect}");
+}
+
+#[test]
+fn unhealthy_dependency_fails_up_and_wait() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 2
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+"#,
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "-d"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("db") && out.stderr.contains("unhealthy"),
+        "{}",
+        out.stderr
+    );
+    assert!(s.ps().iter().all(|c| c["Service"] != "app"));
+    let out = s.wharf(&["up", "-d", "--wait", "db"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("unhealthy"), "{}", out.stderr);
+}
+
+/// `--wait` counts a one-shot that exited 0 as done and returns once the
+/// rest is healthy; a hopeless wait ends at --wait-timeout.
+#[test]
+fn up_wait_accepts_completed_one_shots_and_times_out() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  init:
+    image: {{busybox}}
+    command: ["true"]
+  web:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 0.5; touch /tmp/ok; exec sleep 1000"]
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ok"]
+      interval: 100ms
+  never:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      retries: 1000
+    profiles: [slow]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d", "--wait"]).ok();
+    let ps = s.ps();
+    assert_eq!(Stack::container(&ps, &s.name("web-1"))["Health"], "healthy");
+    assert_eq!(Stack::container(&ps, &s.name("init-1"))["ExitCode"], 0);
+    let out = s.wharf(&[
+        "--profile",
+        "slow",
+        "up",
+        "-d",
+        "--wait",
+        "--wait-timeout",
+        "2",
+        "never",
+    ]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("timed out"), "{}", out.stderr);
+}

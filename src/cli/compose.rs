@@ -98,6 +98,12 @@ pub struct UpArgs {
     /// Return the exit code of this service's container (implies --abort-on-container-exit)
     #[arg(long = "exit-code-from", value_name = "SERVICE")]
     pub exit_code_from: Option<String>,
+    /// Wait for services to be running and healthy (one-shots: exited 0); implies -d
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up --wait after this many seconds
+    #[arg(long = "wait-timeout", value_name = "SECONDS")]
+    pub wait_timeout: Option<u64>,
     /// Container runtime: builtin, crun, runc or a path (also WHARF_RUNTIME)
     #[arg(long, env = "WHARF_RUNTIME", default_value = "builtin")]
     pub runtime: String,
@@ -340,10 +346,80 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
         Ok(Err(e)) => return Err(e.into()),
         Err(_) => bail!("up: a worker thread panicked"),
     };
+    if args.wait {
+        return wait_ready(
+            &env,
+            &started,
+            args.wait_timeout.map(Duration::from_secs),
+            &interrupts,
+            &progress,
+        );
+    }
     if args.detach || args.no_start {
         return Ok(ExitCode::SUCCESS);
     }
     attach(&env, project.name.as_str(), started, args, &interrupts)
+}
+
+/// `up --wait`: every container running (healthy, when it has a check)
+/// or, for one-shots, exited 0. Anything else fails with its name.
+fn wait_ready(
+    env: &Env,
+    started: &[ProjectContainer],
+    timeout: Option<Duration>,
+    interrupts: &std::sync::atomic::AtomicUsize,
+    progress: &Progress,
+) -> anyhow::Result<ExitCode> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut pending: Vec<&ProjectContainer> = started.iter().collect();
+    for c in &pending {
+        exec::Progress::event(progress, Kind::Container, &c.record.name, "Waiting", false);
+    }
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for c in pending {
+            let st = env.containers.state(&c.record.id)?;
+            let name = &c.record.name;
+            let checked = crate::supervise::health::active(&c.record.spec.healthcheck);
+            let health = st.health.as_ref().map(|h| h.status.as_str());
+            match st.status {
+                Status::Running if !checked || health == Some("healthy") => {
+                    let word = if checked { "Healthy" } else { "Running" };
+                    exec::Progress::event(progress, Kind::Container, name, word, true);
+                }
+                Status::Running if health == Some("unhealthy") => {
+                    exec::Progress::event(progress, Kind::Container, name, "Error", true);
+                    bail!("container {name} is unhealthy");
+                }
+                Status::Exited | Status::Dead => {
+                    let code = st.exit_code.unwrap_or(-1);
+                    if code != 0 {
+                        exec::Progress::event(progress, Kind::Container, name, "Error", true);
+                        bail!("container {name} exited ({code})");
+                    }
+                    exec::Progress::event(progress, Kind::Container, name, "Exited", true);
+                }
+                _ => still.push(c),
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            break;
+        }
+        if interrupts.load(Ordering::SeqCst) > 0 {
+            return Ok(ExitCode::from(130));
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            let names: Vec<&str> = pending.iter().map(|c| c.record.name.as_str()).collect();
+            bail!(
+                "timed out after {} s waiting for {} to be ready",
+                timeout.map(|t| t.as_secs()).unwrap_or(0),
+                names.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Compose's log colors, in its order.
@@ -585,7 +661,7 @@ pub fn ps(
                 "Command": format!("\"{}\"", super::container::command_text(&c.record)),
                 "CreatedAt": c.record.created,
                 "ExitCode": c.state.exit_code.unwrap_or(0),
-                "Health": "",
+                "Health": c.state.health.as_ref().map(|h| h.status.clone()).unwrap_or_default(),
                 "ID": c.record.id,
                 "Image": c.record.image,
                 "Labels": c.record.spec.labels,

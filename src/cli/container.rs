@@ -667,7 +667,15 @@ pub(super) fn status_text(state: &crate::runtime::container::ContainerState) -> 
     };
     match state.status {
         Status::Created => "Created".into(),
-        Status::Running => format!("Up {}", since(&state.started_at)),
+        Status::Running => {
+            let health = match state.health.as_ref().map(|h| h.status.as_str()) {
+                Some("starting") => " (health: starting)",
+                Some("healthy") => " (healthy)",
+                Some("unhealthy") => " (unhealthy)",
+                _ => "",
+            };
+            format!("Up {}{health}", since(&state.started_at))
+        }
         Status::Paused => format!("Up {} (Paused)", since(&state.started_at)),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -990,6 +998,11 @@ pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode
 }
 
 /// The hidden verb a detached container's monitor runs as.
+pub fn health_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
+    let containers = Containers::open(global.root())?;
+    Ok(exit(crate::supervise::health::main(&containers, id)))
+}
+
 pub fn monitor_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
     let (containers, store) = open(global)?;
     Ok(exit(control::monitor_main(&containers, &store, id)))

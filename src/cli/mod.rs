@@ -140,6 +140,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// The process that runs a container's healthcheck (internal)
+    #[command(name = "container-health", hide = true)]
+    ContainerHealth { id: String },
     /// The process that owns a detached container (internal)
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor { id: String },
@@ -236,6 +239,7 @@ pub fn main() -> ExitCode {
             | Command::Exec(_)
             | Command::Up(_)
             | Command::ContainerMonitor { .. }
+            | Command::ContainerHealth { .. }
     ) {
         // SAFETY: no other thread exists yet; SIG_DFL is a valid disposition.
         unsafe {
@@ -275,6 +279,7 @@ pub fn main() -> ExitCode {
         Command::Stats(args) => container::stats(&cli.global, args),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
         Command::ContainerMonitor { id } => container::monitor_main(&cli.global, id),
+        Command::ContainerHealth { id } => container::health_main(&cli.global, id),
     };
     match result {
         Ok(code) => code,

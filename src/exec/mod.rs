@@ -323,7 +323,7 @@ fn ensure_volumes(
 }
 
 /// `depends_on` conditions the walker itself cannot see: a dependency
-/// that must have exited 0 first. (Health waits join with healthchecks.)
+/// that must have exited 0, or must report healthy, first.
 fn wait_conditions(
     env: &Env,
     project: &Project,
@@ -332,40 +332,76 @@ fn wait_conditions(
     progress: &dyn Progress,
 ) -> Result<()> {
     for (dep, d) in &service.depends_on {
-        if d.condition != DependencyCondition::ServiceCompletedSuccessfully {
-            continue;
-        }
+        let healthy = match d.condition {
+            DependencyCondition::ServiceCompletedSuccessfully => false,
+            DependencyCondition::ServiceHealthy => true,
+            _ => continue,
+        };
         if !project.services.contains_key(dep) {
             continue;
         }
         let deadline = opts.wait_timeout.map(|t| Instant::now() + t);
+        let fail = |message: String| ExecError::Service {
+            service: dep.clone(),
+            message,
+        };
         for c in project_containers(&env.containers, &project.name)?
             .into_iter()
             .filter(|c| &c.service == dep && !c.oneoff)
         {
-            progress.event(Kind::Container, &c.record.name, "Waiting", false);
-            let code = loop {
+            let name = &c.record.name;
+            progress.event(Kind::Container, name, "Waiting", false);
+            loop {
                 opts.cancelled()?;
                 let state = env.containers.state(&c.record.id)?;
-                if state.status != Status::Running && state.status != Status::Created {
-                    break state.exit_code.unwrap_or(-1);
+                let running = state.status == Status::Running;
+                let exited = !running && state.status != Status::Created;
+                let code = state.exit_code.unwrap_or(-1);
+                if healthy {
+                    match state.health.as_ref().map(|h| h.status.as_str()) {
+                        Some("healthy") if running => {
+                            progress.event(Kind::Container, name, "Healthy", true);
+                            break;
+                        }
+                        Some("unhealthy") => {
+                            progress.event(Kind::Container, name, "Error", true);
+                            return Err(fail(format!(
+                                "dependency failed to start: container {name} is unhealthy"
+                            )));
+                        }
+                        None if running
+                            && !crate::supervise::health::active(&c.record.spec.healthcheck) =>
+                        {
+                            return Err(fail(format!(
+                                "container {name} has no healthcheck configured"
+                            )));
+                        }
+                        _ if exited => {
+                            progress.event(Kind::Container, name, "Error", true);
+                            return Err(fail(format!(
+                                "dependency failed to start: container {name} exited ({code})"
+                            )));
+                        }
+                        _ => {}
+                    }
+                } else if exited {
+                    if code != 0 {
+                        progress.event(Kind::Container, name, "Error", true);
+                        return Err(fail(format!(
+                            "service {dep:?} didn't complete successfully: exit {code}"
+                        )));
+                    }
+                    progress.event(Kind::Container, name, "Exited", true);
+                    break;
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(ExecError::Service {
                         service: service.name.clone(),
-                        message: format!("timed out waiting for dependency {dep:?} to complete"),
+                        message: format!("timed out waiting for dependency {dep:?}"),
                     });
                 }
                 std::thread::sleep(Duration::from_millis(50));
-            };
-            if code != 0 {
-                progress.event(Kind::Container, &c.record.name, "Error", true);
-                return Err(ExecError::Service {
-                    service: dep.clone(),
-                    message: format!("service {dep:?} didn't complete successfully: exit {code}"),
-                });
             }
-            progress.event(Kind::Container, &c.record.name, "Exited", true);
         }
     }
     Ok(())
@@ -549,6 +585,9 @@ pub fn create_container(
     let config = crate::supervise::monitor::image_config(&env.store, image)?;
     if spec.stop_signal.is_none() {
         spec.stop_signal = config.stop_signal().clone();
+    }
+    if spec.healthcheck.is_none() {
+        spec.healthcheck = crate::supervise::monitor::image_healthcheck(&env.store, image);
     }
     if crate::runtime::bundle::effective_args(&spec, &config).is_empty() {
         return Err(control::ControlError::NoCommand);

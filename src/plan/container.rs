@@ -3,7 +3,9 @@
 //! Docker Compose v2's, so `ps`, `down` and other tools find the containers.
 
 use crate::compose::types::{Project, ServiceConfig, VolumeType};
-use crate::runtime::spec::{ContainerSpec, DeviceMapping, MountSpec, NetworkAttachment, NsMode};
+use crate::runtime::spec::{
+    ContainerSpec, DeviceMapping, HealthSpec, MountSpec, NetworkAttachment, NsMode,
+};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -211,6 +213,23 @@ pub fn container_spec(
         shm_size: service.shm_size.map(|b| b.0.max(0) as u64),
         stop_signal: service.stop_signal.clone(),
         stop_timeout: service.stop_grace_period.map(|d| d.0.as_secs()),
+        healthcheck: service.healthcheck.as_ref().map(|h| {
+            let ns = |d: Option<crate::compose::types::Duration>| {
+                d.map(|d| d.0.as_nanos() as u64).unwrap_or(0)
+            };
+            HealthSpec {
+                test: if h.disable {
+                    vec!["NONE".into()]
+                } else {
+                    h.test.clone()
+                },
+                interval: ns(h.interval),
+                timeout: ns(h.timeout),
+                start_period: ns(h.start_period),
+                start_interval: ns(h.start_interval),
+                retries: h.retries.map(|r| r as u32).unwrap_or(0),
+            }
+        }),
         dns: service.dns.clone(),
         dns_search: service.dns_search.clone(),
         dns_opt: service.dns_opt.clone(),

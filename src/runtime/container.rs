@@ -104,6 +104,27 @@ pub struct ContainerState {
     /// Why the last start failed, in the words the user saw.
     pub error: Option<String>,
     pub restart_count: u32,
+    /// Present while a healthcheck runs (Docker's State.Health).
+    pub health: Option<Health>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Health {
+    /// `starting`, `healthy` or `unhealthy`.
+    pub status: String,
+    pub failing_streak: u32,
+    /// The last five results, oldest first.
+    pub log: Vec<HealthResult>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthResult {
+    pub start: String,
+    pub end: String,
+    pub exit_code: i32,
+    pub output: String,
 }
 
 /// The container directory layout, in one place.

@@ -73,6 +73,23 @@ pub struct ContainerSpec {
     pub networks: Vec<NetworkAttachment>,
     /// Published ports (`-p`, compose `ports:`), one entry per container port.
     pub ports: Vec<PortBinding>,
+    /// The service's healthcheck; `None` means the image's, if any.
+    pub healthcheck: Option<HealthSpec>,
+}
+
+/// A healthcheck as Docker stores it: `test` is `["CMD", args…]`,
+/// `["CMD-SHELL", line]` or `["NONE"]`; durations in nanoseconds, 0 meaning
+/// Docker's default (interval 30 s, timeout 30 s, start interval 5 s,
+/// retries 3).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthSpec {
+    pub test: Vec<String>,
+    pub interval: u64,
+    pub timeout: u64,
+    pub start_period: u64,
+    pub start_interval: u64,
+    pub retries: u32,
 }
 
 /// One network a container joins (`networks:` of a service, `--network`).

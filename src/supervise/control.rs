@@ -374,6 +374,94 @@ pub fn exec(
     Ok(wait_child(started.pid))
 }
 
+/// Runs a process inside running container `id` with its output captured
+/// (the first [`super::health::MAX_OUTPUT`] bytes) and a time limit; on
+/// timeout the process is killed and the code is -1, as Docker reports a
+/// probe that ran too long. The caller must be a child subreaper.
+pub fn exec_captured(
+    containers: &Containers,
+    id: &str,
+    opts: &ExecOptions,
+    timeout: Duration,
+) -> Result<(i32, String)> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    use std::io::Read as _;
+    let record = containers.record(id)?;
+    let state = containers.state(id)?;
+    if state.status != Status::Running {
+        return Err(ControlError::NotRunning(record.name));
+    }
+    let dir = containers.dir(id);
+    let config = dir.bundle().join("config.json");
+    let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| ControlError::BundleRead {
+        path: config,
+        message: e.to_string(),
+    })?;
+    let process = bundle::exec_process(&spec, &dir.rootfs(), opts)?;
+    let runtime = OciRuntime::named(
+        &record.runtime,
+        containers.runtime_state_root(&record.runtime),
+    )?;
+    let spawn_err = |source| ControlError::Spawn {
+        name: record.name.clone(),
+        source,
+    };
+    let (mut out_r, out_w) = std::io::pipe().map_err(spawn_err)?;
+    let err_w = out_w.try_clone().map_err(spawn_err)?;
+    let stdin = std::fs::File::open("/dev/null")
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(spawn_err)?;
+    let started = runtime.exec(
+        id,
+        &process,
+        ProcessIo::Inherit {
+            stdin,
+            stdout: out_w.into(),
+            stderr: err_w.into(),
+        },
+    )?;
+    let reader = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out_r.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let room = super::health::MAX_OUTPUT.saturating_sub(kept.len());
+            kept.extend_from_slice(&buf[..n.min(room)]);
+        }
+        String::from_utf8_lossy(&kept).into_owned()
+    });
+    let pid = Pid::from_raw(started.pid as i32);
+    let deadline = Instant::now() + timeout;
+    let code = loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, c)) => break Some(c),
+            Ok(WaitStatus::Signaled(_, sig, _)) => break Some(128 + sig as i32),
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break Some(125),
+        }
+        if Instant::now() >= deadline {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    match code {
+        Some(c) => Ok((c, reader.join().unwrap_or_default())),
+        // The probe's children may still hold the pipe: do not wait on it.
+        None => Ok((
+            -1,
+            format!(
+                "Health check exceeded timeout ({})",
+                crate::time::human_duration(timeout)
+            ),
+        )),
+    }
+}
+
 /// Waits for a child (or a re-parented orphan) and returns its exit code
 /// the way a shell reports it: 128+N when killed by signal N.
 pub fn wait_child(pid: u32) -> i32 {

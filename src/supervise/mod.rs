@@ -3,6 +3,7 @@
 //! supervisor of `up -d` builds on it.
 
 pub mod control;
+pub mod health;
 pub mod logs;
 pub mod monitor;
 pub mod pty;

@@ -95,7 +95,17 @@ pub fn run(
                 let _ = r.write_all(b"ok\n");
             }
             drop(ready);
-            Ok(running.wait(containers))
+            let health = if super::health::active(&running.record.spec.healthcheck) {
+                super::health::spawn(containers, id)
+            } else {
+                None
+            };
+            let code = running.wait(containers);
+            if let Some(mut h) = health {
+                let _ = h.kill();
+                let _ = h.wait();
+            }
+            Ok(code)
         }
         Err(e) => {
             if let Some(r) = ready.as_mut() {
@@ -541,6 +551,26 @@ fn set_subreaper() -> Result<()> {
 }
 
 /// The image's runtime config (`config` of the config blob).
+/// The image's own healthcheck (Docker's `config.Healthcheck`, which the
+/// OCI config type does not carry).
+pub fn image_healthcheck(
+    store: &ImageStore,
+    image: &ImageRecord,
+) -> Option<crate::runtime::spec::HealthSpec> {
+    let bytes = store.read_blob(&image.config_digest, false).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let h = v.get("config")?.get("Healthcheck")?;
+    let n = |k: &str| h.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+    Some(crate::runtime::spec::HealthSpec {
+        test: serde_json::from_value(h.get("Test")?.clone()).ok()?,
+        interval: n("Interval"),
+        timeout: n("Timeout"),
+        start_period: n("StartPeriod"),
+        start_interval: n("StartInterval"),
+        retries: n("Retries") as u32,
+    })
+}
+
 pub fn image_config(store: &ImageStore, image: &ImageRecord) -> Result<oci_spec::image::Config> {
     let bytes = store.read_blob(&image.config_digest, false)?;
     let cfg: oci_spec::image::ImageConfiguration =
