@@ -454,8 +454,22 @@ services:
         .as_str()
         .is_some_and(|t| t.ends_with("(healthy)")));
     assert_eq!(Stack::container(&ps, &s.name("app-1"))["State"], "running");
-    let inspect = s.wharf(&["inspect", &s.name("db-1")]).ok().stdout;
-    assert!(inspect.contains("ready"), "probe output kept: {inspect}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&s.wharf(&["inspect", &s.name("db-1")]).ok().stdout)
+            .expect("inspect json");
+    let log = inspect[0]["State"]["Health"]["Log"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        log.iter().any(|l| l["ExitCode"] != 0),
+        "it was unhealthy first: {log:#?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l["ExitCode"] == 0 && l["Output"] == "ready\n"),
+        "probe output kept: {log:#?}"
+    );
 }
 
 #[test]
@@ -536,4 +550,67 @@ services:
     ]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("timed out"), "{}", out.stderr);
+}
+
+fn inspect(s: &Stack, name: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(&s.wharf(&["inspect", name]).ok().stdout).expect("inspect json");
+    v[0].clone()
+}
+
+/// `on-failure:3` restarts three times with back-off, then gives up;
+/// `always` keeps coming back until a user stops it, and then stays down.
+#[test]
+fn restart_policies_retry_back_off_and_respect_stop() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  flaky:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo attempt; exit 1"]
+    restart: on-failure:3
+  steady:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo round; sleep 0.2"]
+    restart: always
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let flaky = s.name("flaky-1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let i = inspect(&s, &flaky);
+        if i["State"]["Status"] == "exited" && i["RestartCount"] == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never gave up: {i:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // It stays down: no fourth restart.
+    std::thread::sleep(Duration::from_millis(1500));
+    let i = inspect(&s, &flaky);
+    assert_eq!(i["RestartCount"], 3, "{i:#}");
+    assert_eq!(i["State"]["ExitCode"], 1);
+    let attempts = s
+        .wharf(&["logs", "flaky"])
+        .ok()
+        .stdout
+        .matches("attempt")
+        .count();
+    assert_eq!(attempts, 4, "one run plus three restarts");
+
+    let steady = s.name("steady-1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while inspect(&s, &steady)["RestartCount"].as_u64().unwrap_or(0) < 2 {
+        assert!(Instant::now() < deadline, "always did not restart");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.wharf(&["stop", "steady"]).ok();
+    let count = inspect(&s, &steady)["RestartCount"].clone();
+    std::thread::sleep(Duration::from_millis(1500));
+    let i = inspect(&s, &steady);
+    assert_eq!(i["State"]["Status"], "exited", "{i:#}");
+    assert_eq!(i["RestartCount"], count, "a manual stop is respected");
 }

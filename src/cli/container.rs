@@ -118,6 +118,12 @@ pub struct CreateArgs {
     /// Signal to stop the container
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
+    /// Seconds to wait after the stop signal before SIGKILL
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<u64>,
+    /// Restart policy: no, always, unless-stopped, on-failure[:max-retries]
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// Set metadata: KEY=VALUE
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
@@ -541,6 +547,8 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
         oom_score_adj: a.oom_score_adj,
         shm_size: bytes("--shm-size", &a.shm_size)?.map(|b| b.max(0) as u64),
         stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        restart: parse_restart(&a.restart)?,
         labels,
         mounts,
         extra_hosts,
@@ -683,6 +691,11 @@ pub(super) fn status_text(state: &crate::runtime::container::ContainerState) -> 
             since(&state.finished_at)
         ),
         Status::Dead => "Dead".into(),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            state.exit_code.unwrap_or(-1),
+            since(&state.finished_at)
+        ),
     }
 }
 
@@ -779,6 +792,29 @@ pub fn print_table(rows: &[Vec<String>]) {
         }
         println!("{}", line.trim_end());
     }
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:N]`, Docker's forms.
+fn parse_restart(r: &str) -> anyhow::Result<crate::runtime::spec::RestartSpec> {
+    let (name, max) = r.split_once(':').unwrap_or((r, ""));
+    let valid = matches!(name, "no" | "always" | "unless-stopped" | "on-failure");
+    if !valid || (!max.is_empty() && name != "on-failure") {
+        bail!("invalid restart policy {r:?}: use no, always, unless-stopped or on-failure[:max-retries]");
+    }
+    let max_retries = if max.is_empty() {
+        0
+    } else {
+        max.parse()
+            .with_context(|| format!("invalid restart policy {r:?}: {max:?} is not a number"))?
+    };
+    Ok(crate::runtime::spec::RestartSpec {
+        name: if name == "no" {
+            String::new()
+        } else {
+            name.to_string()
+        },
+        max_retries,
+    })
 }
 
 /// `--tail N`: `all` (or -1) is every line.
@@ -988,7 +1024,19 @@ pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode
                 "Error": s.error.clone().unwrap_or_default(),
                 "StartedAt": s.started_at,
                 "FinishedAt": s.finished_at,
+                "Restarting": s.status == Status::Restarting,
+                "Health": s.health.as_ref().map(|h| serde_json::json!({
+                    "Status": h.status,
+                    "FailingStreak": h.failing_streak,
+                    "Log": h.log.iter().map(|l| serde_json::json!({
+                        "Start": l.start,
+                        "End": l.end,
+                        "ExitCode": l.exit_code,
+                        "Output": l.output,
+                    })).collect::<Vec<_>>(),
+                })),
             },
+            "RestartCount": s.restart_count,
             "HostConfig": { "Runtime": r.runtime, "AutoRemove": r.auto_remove },
             "Spec": r.spec,
         }));
@@ -997,12 +1045,13 @@ pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// The hidden verb a detached container's monitor runs as.
+/// The hidden verb a container's healthcheck prober runs as.
 pub fn health_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
     let containers = Containers::open(global.root())?;
     Ok(exit(crate::supervise::health::main(&containers, id)))
 }
 
+/// The hidden verb a detached container's monitor runs as.
 pub fn monitor_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
     let (containers, store) = open(global)?;
     Ok(exit(control::monitor_main(&containers, &store, id)))

@@ -131,8 +131,9 @@ impl ProjectContainer {
         self.record.spec.labels.get(key).map(String::as_str)
     }
 
+    /// Up, or between two runs of its restart policy (Docker lists both).
     pub fn running(&self) -> bool {
-        self.state.status == Status::Running
+        matches!(self.state.status, Status::Running | Status::Restarting)
     }
 }
 

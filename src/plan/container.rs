@@ -4,7 +4,7 @@
 
 use crate::compose::types::{Project, ServiceConfig, VolumeType};
 use crate::runtime::spec::{
-    ContainerSpec, DeviceMapping, HealthSpec, MountSpec, NetworkAttachment, NsMode,
+    ContainerSpec, DeviceMapping, HealthSpec, MountSpec, NetworkAttachment, NsMode, RestartSpec,
 };
 use std::path::PathBuf;
 
@@ -96,6 +96,42 @@ pub fn image_name(project: &Project, service: &ServiceConfig) -> Result<String, 
         (None, None) => Err(SpecError::NoImage {
             service: service.name.clone(),
         }),
+    }
+}
+
+/// `restart:`, or swarm's `deploy.restart_policy` (which Compose also
+/// honours): `any` is `always`, `none` is `no`.
+fn restart_spec(service: &ServiceConfig) -> RestartSpec {
+    use crate::compose::types::RestartMode;
+    if let Some(p) = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.restart_policy.as_ref())
+    {
+        let name = match p.condition.as_deref() {
+            Some("none") => "no",
+            Some("on-failure") => "on-failure",
+            _ => "always",
+        };
+        return RestartSpec {
+            name: name.into(),
+            max_retries: p.max_attempts.map(|m| m as u32).unwrap_or(0),
+        };
+    }
+    match service.restart_mode() {
+        Some(RestartMode::Always) => RestartSpec {
+            name: "always".into(),
+            max_retries: 0,
+        },
+        Some(RestartMode::UnlessStopped) => RestartSpec {
+            name: "unless-stopped".into(),
+            max_retries: 0,
+        },
+        Some(RestartMode::OnFailure { max_retries }) => RestartSpec {
+            name: "on-failure".into(),
+            max_retries: max_retries.unwrap_or(0),
+        },
+        _ => RestartSpec::default(),
     }
 }
 
@@ -213,6 +249,7 @@ pub fn container_spec(
         shm_size: service.shm_size.map(|b| b.0.max(0) as u64),
         stop_signal: service.stop_signal.clone(),
         stop_timeout: service.stop_grace_period.map(|d| d.0.as_secs()),
+        restart: restart_spec(service),
         healthcheck: service.healthcheck.as_ref().map(|h| {
             let ns = |d: Option<crate::compose::types::Duration>| {
                 d.map(|d| d.0.as_nanos() as u64).unwrap_or(0)

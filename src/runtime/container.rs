@@ -74,6 +74,8 @@ pub enum Status {
     Exited,
     /// The monitor vanished while the container ran; `rm -f` still works.
     Dead,
+    /// Exited; the monitor brings it back after a back-off (restart policy).
+    Restarting,
 }
 
 impl Status {
@@ -84,6 +86,7 @@ impl Status {
             Status::Paused => "paused",
             Status::Exited => "exited",
             Status::Dead => "dead",
+            Status::Restarting => "restarting",
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct ContainerState {
     pub restart_count: u32,
     /// Present while a healthcheck runs (Docker's State.Health).
     pub health: Option<Health>,
+    /// `stop`/`kill` by a user: the restart policy leaves it stopped.
+    pub manually_stopped: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

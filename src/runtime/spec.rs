@@ -75,6 +75,28 @@ pub struct ContainerSpec {
     pub ports: Vec<PortBinding>,
     /// The service's healthcheck; `None` means the image's, if any.
     pub healthcheck: Option<HealthSpec>,
+    pub restart: RestartSpec,
+}
+
+/// Docker's restart policy: `no` (or empty), `always`, `unless-stopped`,
+/// `on-failure` with at most `max_retries` restarts (0: no limit).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RestartSpec {
+    pub name: String,
+    pub max_retries: u32,
+}
+
+impl RestartSpec {
+    /// Whether a container that exited with `code`, after `restarts`
+    /// restarts, comes back (a manual stop is checked by the caller).
+    pub fn wants_restart(&self, code: i32, restarts: u32) -> bool {
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (self.max_retries == 0 || restarts < self.max_retries),
+            _ => false,
+        }
+    }
 }
 
 /// A healthcheck as Docker stores it: `test` is `["CMD", args…]`,

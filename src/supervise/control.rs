@@ -5,7 +5,9 @@
 use super::monitor::{self, MonitorError};
 use crate::image::store::ImageStore;
 use crate::runtime::bundle::{self, ExecOptions};
-use crate::runtime::container::{process_alive, ContainerError, Containers, Status};
+use crate::runtime::container::{
+    process_alive, ContainerError, ContainerState, Containers, Status,
+};
 use crate::runtime::oci_cli::{OciRuntime, ProcessIo};
 use crate::runtime::rootfs;
 use nix::sys::signal::Signal;
@@ -203,7 +205,12 @@ pub fn catches(pid: u32, signal: Signal) -> bool {
 /// once when the container is not running.
 pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> {
     let record = containers.record(id)?;
-    let state = containers.state(id)?;
+    let state = mark_stopped(containers, id)?;
+    if state.status == Status::Restarting {
+        // The monitor sees the mark during its back-off and ends.
+        wait_stopped(containers, id, Duration::from_secs(5))?;
+        return Ok(());
+    }
     let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
         return Ok(());
     };
@@ -234,13 +241,24 @@ pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> 
     }
 }
 
+/// Records a user's stop, so the restart policy leaves the container be.
+fn mark_stopped(containers: &Containers, id: &str) -> Result<ContainerState> {
+    let _lock = containers.lock(id)?;
+    let mut state = containers.state(id)?;
+    if matches!(state.status, Status::Running | Status::Restarting) {
+        state.manually_stopped = true;
+        containers.set_state(id, &state)?;
+    }
+    Ok(state)
+}
+
 /// Polls until the container is no longer running; false on timeout.
 fn wait_stopped(containers: &Containers, id: &str, timeout: Duration) -> Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
         let state = containers.state(id)?;
-        let running =
-            state.status == Status::Running && state.monitor_pid.is_some_and(process_alive);
+        let running = matches!(state.status, Status::Running | Status::Restarting)
+            && state.monitor_pid.is_some_and(process_alive);
         if !running {
             return Ok(true);
         }
@@ -265,7 +283,7 @@ pub fn wait(containers: &Containers, id: &str) -> Result<i32> {
 pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool) -> Result<()> {
     let record = containers.record(id)?;
     let state = containers.state(id)?;
-    if state.status == Status::Running {
+    if matches!(state.status, Status::Running | Status::Restarting) {
         if !force {
             return Err(ControlError::RunningNoForce(record.name));
         }

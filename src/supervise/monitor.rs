@@ -53,6 +53,8 @@ pub enum MonitorError {
     Sys(&'static str, nix::Error),
     #[error("container {0} is already running")]
     AlreadyRunning(String),
+    #[error("container {0} was stopped while it waited to restart")]
+    StoppedWhileRestarting(String),
 }
 
 impl MonitorError {
@@ -89,32 +91,95 @@ pub fn run(
     ready: Option<File>,
 ) -> Result<i32> {
     let mut ready = ready;
-    match start(containers, store, id, attach) {
-        Ok(running) => {
-            if let Some(r) = ready.as_mut() {
-                let _ = r.write_all(b"ok\n");
+    // Only a detached monitor applies the restart policy; an attached
+    // `run` hands the exit code to its user.
+    let detached = ready.is_some();
+    let mut backoff = RESTART_BACKOFF_START;
+    loop {
+        let running = match start(containers, store, id, attach) {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(r) = ready.as_mut() {
+                    let msg = e.to_string().replace('\n', " ");
+                    let _ = writeln!(r, "err {} {msg}", e.exit_code());
+                }
+                return Err(e);
             }
-            drop(ready);
-            let health = if super::health::active(&running.record.spec.healthcheck) {
-                super::health::spawn(containers, id)
-            } else {
-                None
-            };
-            let code = running.wait(containers);
-            if let Some(mut h) = health {
-                let _ = h.kill();
-                let _ = h.wait();
-            }
-            Ok(code)
+        };
+        if let Some(mut r) = ready.take() {
+            let _ = r.write_all(b"ok\n");
         }
-        Err(e) => {
-            if let Some(r) = ready.as_mut() {
-                let msg = e.to_string().replace('\n', " ");
-                let _ = writeln!(r, "err {} {msg}", e.exit_code());
-            }
-            Err(e)
+        let health = if super::health::active(&running.record.spec.healthcheck) {
+            super::health::spawn(containers, id)
+        } else {
+            None
+        };
+        let began = std::time::Instant::now();
+        let code = running.wait(containers);
+        if let Some(mut h) = health {
+            let _ = h.kill();
+            let _ = h.wait();
+        }
+        if !detached || !restart_after(containers, id, code, &mut backoff, began.elapsed()) {
+            return Ok(code);
         }
     }
+}
+
+/// Docker's back-off: 100 ms doubling to one minute, reset once a
+/// container has stayed up for 10 s.
+const RESTART_BACKOFF_START: Duration = Duration::from_millis(100);
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(60);
+const RESTART_RESET_AFTER: Duration = Duration::from_secs(10);
+
+/// Whether the policy brings the container back; if so, waits out the
+/// back-off as `restarting` (a `stop` or `rm` meanwhile ends it).
+fn restart_after(
+    containers: &Containers,
+    id: &str,
+    code: i32,
+    backoff: &mut Duration,
+    ran: Duration,
+) -> bool {
+    let Ok(record) = containers.record(id) else {
+        return false;
+    };
+    {
+        let Ok(_lock) = containers.lock(id) else {
+            return false;
+        };
+        let Ok(mut state) = containers.state(id) else {
+            return false;
+        };
+        if state.manually_stopped || !record.spec.restart.wants_restart(code, state.restart_count) {
+            return false;
+        }
+        state.status = Status::Restarting;
+        state.restart_count += 1;
+        if containers.set_state(id, &state).is_err() {
+            return false;
+        }
+    }
+    if ran >= RESTART_RESET_AFTER {
+        *backoff = RESTART_BACKOFF_START;
+    }
+    let until = std::time::Instant::now() + *backoff;
+    *backoff = (*backoff * 2).min(RESTART_BACKOFF_MAX);
+    while std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+        match containers.state(id) {
+            Ok(s) if !s.manually_stopped => {}
+            Ok(mut s) => {
+                // Stopped while waiting: it stays exited.
+                let _lock = containers.lock(id);
+                s.status = Status::Exited;
+                let _ = containers.set_state(id, &s);
+                return false;
+            }
+            Err(_) => return false,
+        }
+    }
+    true
 }
 
 struct Running {
@@ -137,6 +202,11 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     let mut state = containers.state(id)?;
     if state.status == Status::Running {
         return Err(MonitorError::AlreadyRunning(record.name.clone()));
+    }
+    if state.status == Status::Restarting && state.manually_stopped {
+        state.status = Status::Exited;
+        let _ = containers.set_state(id, &state);
+        return Err(MonitorError::StoppedWhileRestarting(record.name.clone()));
     }
     // Signals are blocked before any thread exists so every thread
     // inherits the mask and they all arrive on the signalfd.
@@ -293,6 +363,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     };
     let pid = Pid::from_raw(pid as i32);
     state.status = Status::Running;
+    state.manually_stopped = false;
     state.pid = Some(pid.as_raw() as u32);
     state.monitor_pid = Some(std::process::id());
     state.started_at = Some(rfc3339_nanos(SystemTime::now()));
@@ -480,7 +551,10 @@ impl Running {
         if let Err(e) = rootfs::unmount_rootfs(&dir.rootfs()) {
             tracing::warn!("unmounting the rootfs of {}: {e}", self.record.name);
         }
-        let mut state = self.state;
+        // The file, not our copy: a `stop` meanwhile marked it manually
+        // stopped, and the restart count lives there.
+        let mut state = containers.state(&self.id).unwrap_or(self.state);
+        state.health = None;
         state.status = Status::Exited;
         state.exit_code = Some(code);
         state.oom_killed = oom_killed;
