@@ -635,3 +635,36 @@ fn a_missing_netns_file_is_a_clear_error() {
     assert!(matches!(err, DnsError::OpenNetns { .. }));
     assert!(err.to_string().contains("no-such-netns"));
 }
+
+#[test]
+fn garbage_gets_formerr_and_responses_get_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (dir, nets) = fixture();
+    let res = on_loopback(dir.path(), nets, vec![]);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    // A header claiming one question, and no question.
+    sock.send_to(
+        &[0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0],
+        res.local_addr(),
+    )
+    .unwrap();
+    let mut buf = [0u8; 512];
+    let (n, _) = sock.recv_from(&mut buf).unwrap();
+    let m = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(m.id, 0xABCD);
+    assert_eq!(m.message_type, MessageType::Response);
+    assert_eq!(m.response_code, ResponseCode::FormErr);
+    // A response sent to us is not answered (no ping-pong between resolvers).
+    let mut resp = query("web.", RecordType::A);
+    resp.metadata.message_type = MessageType::Response;
+    sock.send_to(&resp.to_vec().unwrap(), res.local_addr())
+        .unwrap();
+    assert!(sock.recv_from(&mut buf).is_err());
+    // Still serving.
+    assert_eq!(
+        answer_ips(&ask_udp(res.local_addr(), "db.", RecordType::A)),
+        ["10.1.0.9"]
+    );
+}
