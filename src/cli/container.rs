@@ -100,6 +100,18 @@ pub struct CreateArgs {
     pub cpu_shares: Option<u64>,
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
+    /// Limit read rate from a device: PATH:RATE (bytes, with an optional unit: 1mb)
+    #[arg(long = "device-read-bps")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate to a device: PATH:RATE
+    #[arg(long = "device-write-bps")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read operations per second from a device: PATH:COUNT
+    #[arg(long = "device-read-iops")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write operations per second to a device: PATH:COUNT
+    #[arg(long = "device-write-iops")]
+    pub device_write_iops: Vec<String>,
     /// Tune the container's pids limit (-1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
@@ -552,7 +564,33 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
     r.cpu_shares = a.cpu_shares;
     r.cpuset_cpus = a.cpuset_cpus.clone();
     r.pids_limit = a.pids_limit;
+    r.blkio_read_bps = throttles("--device-read-bps", &a.device_read_bps, true)?;
+    r.blkio_write_bps = throttles("--device-write-bps", &a.device_write_bps, true)?;
+    r.blkio_read_iops = throttles("--device-read-iops", &a.device_read_iops, false)?;
+    r.blkio_write_iops = throttles("--device-write-iops", &a.device_write_iops, false)?;
     Ok(spec)
+}
+
+/// `PATH:RATE` of docker's `--device-{read,write}-{bps,iops}`; byte rates
+/// take go-units sizes (`1mb`), operation counts plain numbers.
+fn throttles(flag: &str, values: &[String], bytes: bool) -> anyhow::Result<Vec<(PathBuf, u64)>> {
+    values
+        .iter()
+        .map(|v| {
+            let bad = || anyhow::anyhow!("invalid {flag} {v:?}: expected PATH:RATE");
+            let (path, rate) = v.rsplit_once(':').ok_or_else(bad)?;
+            if !path.starts_with('/') {
+                return Err(bad());
+            }
+            let rate = if bytes {
+                parse_bytes(rate).map_err(|e| anyhow::anyhow!("invalid {flag} {v:?}: {e}"))?
+            } else {
+                rate.parse::<i64>().map_err(|_| bad())?
+            };
+            let rate = u64::try_from(rate).map_err(|_| bad())?;
+            Ok((PathBuf::from(path), rate))
+        })
+        .collect()
 }
 
 /// `-e KEY` copies KEY from wharf's own environment, as docker does.
