@@ -524,6 +524,123 @@ fn volumes_persist_and_the_rest_vanishes(rig: &Rig) {
     rig.wharf(&["volume", "rm", "data"]).ok();
 }
 
+/// `--ipc/--network container:NAME`: the second container is in the first
+/// one's IPC and network namespaces, found again when the first restarts.
+fn shared_namespaces(rig: &Rig) {
+    // The first one makes a POSIX message queue (an IPC namespace object,
+    // listed in its mqueue fs) and listens on a port.
+    let script = "touch /dev/mqueue/probe; nc -l -p 7777 </dev/null & exec sleep 300";
+    let start_first = || {
+        rig.wharf(&["start", "first"]).ok();
+        wait_for(
+            rig,
+            "first",
+            "ls /dev/mqueue; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ':1E61 .* 0A '",
+        );
+    };
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "--ipc",
+        "shareable",
+        &rig.image,
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
+    wait_for(
+        rig,
+        "first",
+        "ls /dev/mqueue; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ':1E61 .* 0A '",
+    );
+    let probe = "readlink /proc/self/ns/ipc; readlink /proc/self/ns/net; ls /dev/mqueue; \
+                 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ':1E61 .* 0A '";
+    let check = |label: &str| {
+        let first = rig
+            .wharf(&[
+                "exec",
+                "first",
+                "sh",
+                "-c",
+                "readlink /proc/1/ns/ipc; readlink /proc/1/ns/net",
+            ])
+            .ok()
+            .stdout;
+        let out = rig
+            .sh(
+                &["--ipc", "container:first", "--network", "container:first"],
+                probe,
+            )
+            .ok();
+        assert!(
+            out.stdout.starts_with(&first),
+            "{label}: not the first one's namespaces ({first}): {}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("probe\n"), "{label}: {}", out.stdout);
+        assert!(
+            out.stdout.ends_with("1\n"),
+            "{label}: port 7777 not listening: {}",
+            out.stdout
+        );
+    };
+    check("running");
+    // A container of its own sees neither.
+    let out = rig.sh(&[], probe);
+    assert!(!out.stdout.contains("probe"), "{}", out.stdout);
+    // Created while the first one runs, started after it restarted: the
+    // namespaces are looked up at start, not baked in at create.
+    rig.wharf(&[
+        "create",
+        "--name",
+        "second",
+        "--ipc",
+        "container:first",
+        "--network",
+        "container:first",
+        &rig.image,
+        "sh",
+        "-c",
+        probe,
+    ])
+    .ok();
+    rig.wharf(&["stop", "-t", "1", "first"]).ok();
+    let out = rig.wharf(&["start", "-a", "second"]);
+    assert_ne!(out.code, 0, "started without the first one: {}", out.stdout);
+    assert!(
+        out.stderr.contains("first") && out.stderr.contains("not running"),
+        "{}",
+        out.stderr
+    );
+    start_first();
+    check("restarted");
+    let first = rig
+        .wharf(&["exec", "first", "readlink", "/proc/1/ns/net"])
+        .ok()
+        .stdout;
+    let out = rig.wharf(&["start", "-a", "second"]).ok();
+    assert!(
+        out.stdout.contains(first.trim()),
+        "{} vs {first}",
+        out.stdout
+    );
+    rig.wharf(&["rm", "-f", "second", "first"]).ok();
+}
+
+/// Polls `script` in container `name` until it exits 0 (5 s at most).
+fn wait_for(rig: &Rig, name: &str, script: &str) {
+    for _ in 0..50 {
+        if rig.wharf(&["exec", name, "sh", "-c", script]).code == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{name}: {script} never succeeded");
+}
+
 fn detached_lifecycle(rig: &Rig) {
     let id = rig
         .wharf(&[
@@ -700,6 +817,7 @@ matrix!(
     exit_codes,
     users_and_env,
     volumes_persist_and_the_rest_vanishes,
+    shared_namespaces,
     detached_lifecycle,
     stop_waits_for_a_handler,
     container_outlives_its_monitor,

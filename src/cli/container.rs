@@ -433,18 +433,13 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
         extra_hosts.push((name.to_string(), ip.to_string()));
     }
     let containers = Containers::open(global.root())?;
-    // `container:NAME` joins the namespace of a running container.
-    let join = |flag: &str, kind: &str, name: &str| -> anyhow::Result<NsMode> {
+    // `container:NAME` joins the namespace of another container, found now
+    // (Docker keeps its id) and resolved to its process at each start.
+    let join = |flag: &str, _kind: &str, name: &str| -> anyhow::Result<NsMode> {
         let other = containers
             .find(name)
             .with_context(|| format!("--{flag} container:{name}"))?;
-        let state = containers.state(&other.id)?;
-        match state.pid.filter(|_| state.status == Status::Running) {
-            Some(pid) => Ok(NsMode::Path(PathBuf::from(format!(
-                "/proc/{pid}/ns/{kind}"
-            )))),
-            None => bail!("--{flag} container:{name}: container {name} is not running"),
-        }
+        Ok(NsMode::Container(other.id))
     };
     let ns = |flag: &str, kind: &str, v: &Option<String>| -> anyhow::Result<NsMode> {
         Ok(match v.as_deref() {
