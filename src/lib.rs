@@ -11,4 +11,5 @@ pub mod net;
 pub mod plan;
 pub mod runtime;
 pub mod supervise;
+pub mod sys;
 pub mod time;

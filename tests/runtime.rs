@@ -334,6 +334,117 @@ fn limits(rig: &Rig) {
     assert_eq!(inspect[0]["State"]["ExitCode"], 137);
 }
 
+/// A loop device over a probe file in a temp dir, detached on drop: a disk
+/// of the host a container must not read unless it is mapped in.
+struct LoopDisk {
+    dev: PathBuf,
+    major: u64,
+    minor: u64,
+    _dir: tempfile::TempDir,
+}
+
+/// The probe file's content, which only a read of the disk can show.
+const PROBE: &str = "wharf-loop-probe";
+
+impl LoopDisk {
+    fn new() -> LoopDisk {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("disk.img");
+        let mut content = PROBE.as_bytes().to_vec();
+        content.resize(1 << 20, 0);
+        std::fs::write(&file, content).expect("probe file");
+        let out = Command::new("losetup")
+            .args(["-f", "--show"])
+            .arg(&file)
+            .output()
+            .expect("losetup");
+        assert!(
+            out.status.success(),
+            "losetup: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dev = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let rdev = std::fs::metadata(&dev).expect("stat loop device").rdev();
+        LoopDisk {
+            major: nix::sys::stat::major(rdev),
+            minor: nix::sys::stat::minor(rdev),
+            dev,
+            _dir: dir,
+        }
+    }
+
+    fn path(&self) -> &str {
+        self.dev.to_str().expect("utf-8 device path")
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        let ok = Command::new("losetup")
+            .arg("-d")
+            .arg(&self.dev)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            eprintln!("cleanup: losetup -d {} failed", self.dev.display());
+        }
+    }
+}
+
+fn devices(rig: &Rig) {
+    let disk = LoopDisk::new();
+    // A mapped device is there under its new name, with the access given.
+    let out = rig
+        .sh(
+            &["--device", &format!("{}:/dev/xdev:r", disk.path())],
+            "head -c 16 /dev/xdev; echo; (echo x > /dev/xdev) 2>&1; echo rc=$?",
+        )
+        .ok();
+    assert!(out.stdout.starts_with(PROBE), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("rc=1"),
+        "write on an r device: {}",
+        out.stdout
+    );
+    // The escape: CAP_MKNOD is a default capability, so mknod of the host's
+    // disk works; opening it must not (the device cgroup: v1 devices.deny,
+    // an eBPF program on v2).
+    let script = format!(
+        "mknod /tmp/disk b {} {} && echo made; head -c 16 /tmp/disk; echo rc=$?",
+        disk.major, disk.minor
+    );
+    let out = rig.sh(&[], &script);
+    assert!(out.stdout.contains("made"), "{} {}", out.stdout, out.stderr);
+    assert!(
+        !out.stdout.contains(PROBE),
+        "read the host's disk: {}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("rc=1"), "{}", out.stdout);
+    assert!(out.stderr.contains("not permitted"), "{}", out.stderr);
+}
+
+fn blkio(rig: &Rig) {
+    let disk = LoopDisk::new();
+    let out = rig
+        .sh(
+            &["--device-read-bps", &format!("{}:1mb", disk.path())],
+            "cat /sys/fs/cgroup/blkio/blkio.throttle.read_bps_device 2>/dev/null; \
+             cat /sys/fs/cgroup/io.max 2>/dev/null; true",
+        )
+        .ok();
+    let (ma, mi) = (disk.major, disk.minor);
+    // v1 writes "MAJ:MIN BYTES", v2 "MAJ:MIN rbps=BYTES wbps=max …".
+    assert!(
+        out.stdout.lines().any(|l| l == format!("{ma}:{mi} 1048576")
+            || l.starts_with(&format!("{ma}:{mi} rbps=1048576 "))),
+        "no read throttle for {ma}:{mi} in the container's cgroup: {}",
+        out.stdout
+    );
+}
+
 fn exit_codes(rig: &Rig) {
     assert_eq!(rig.sh(&[], "exit 3").code, 3);
     let out = rig.run(&[], &["no-such-command"]);
@@ -411,6 +522,123 @@ fn volumes_persist_and_the_rest_vanishes(rig: &Rig) {
         out.stdout
     );
     rig.wharf(&["volume", "rm", "data"]).ok();
+}
+
+/// `--ipc/--network container:NAME`: the second container is in the first
+/// one's IPC and network namespaces, found again when the first restarts.
+fn shared_namespaces(rig: &Rig) {
+    // The first one makes a POSIX message queue (an IPC namespace object,
+    // listed in its mqueue fs) and listens on a port.
+    let script = "touch /dev/mqueue/probe; nc -l -p 7777 </dev/null & exec sleep 300";
+    let start_first = || {
+        rig.wharf(&["start", "first"]).ok();
+        wait_for(
+            rig,
+            "first",
+            "ls /dev/mqueue; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ':1E61 .* 0A '",
+        );
+    };
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "first",
+        "--ipc",
+        "shareable",
+        &rig.image,
+        "sh",
+        "-c",
+        script,
+    ])
+    .ok();
+    wait_for(
+        rig,
+        "first",
+        "ls /dev/mqueue; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ':1E61 .* 0A '",
+    );
+    let probe = "readlink /proc/self/ns/ipc; readlink /proc/self/ns/net; ls /dev/mqueue; \
+                 cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -c ':1E61 .* 0A '";
+    let check = |label: &str| {
+        let first = rig
+            .wharf(&[
+                "exec",
+                "first",
+                "sh",
+                "-c",
+                "readlink /proc/1/ns/ipc; readlink /proc/1/ns/net",
+            ])
+            .ok()
+            .stdout;
+        let out = rig
+            .sh(
+                &["--ipc", "container:first", "--network", "container:first"],
+                probe,
+            )
+            .ok();
+        assert!(
+            out.stdout.starts_with(&first),
+            "{label}: not the first one's namespaces ({first}): {}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("probe\n"), "{label}: {}", out.stdout);
+        assert!(
+            out.stdout.ends_with("1\n"),
+            "{label}: port 7777 not listening: {}",
+            out.stdout
+        );
+    };
+    check("running");
+    // A container of its own sees neither.
+    let out = rig.sh(&[], probe);
+    assert!(!out.stdout.contains("probe"), "{}", out.stdout);
+    // Created while the first one runs, started after it restarted: the
+    // namespaces are looked up at start, not baked in at create.
+    rig.wharf(&[
+        "create",
+        "--name",
+        "second",
+        "--ipc",
+        "container:first",
+        "--network",
+        "container:first",
+        &rig.image,
+        "sh",
+        "-c",
+        probe,
+    ])
+    .ok();
+    rig.wharf(&["stop", "-t", "1", "first"]).ok();
+    let out = rig.wharf(&["start", "-a", "second"]);
+    assert_ne!(out.code, 0, "started without the first one: {}", out.stdout);
+    assert!(
+        out.stderr.contains("first") && out.stderr.contains("not running"),
+        "{}",
+        out.stderr
+    );
+    start_first();
+    check("restarted");
+    let first = rig
+        .wharf(&["exec", "first", "readlink", "/proc/1/ns/net"])
+        .ok()
+        .stdout;
+    let out = rig.wharf(&["start", "-a", "second"]).ok();
+    assert!(
+        out.stdout.contains(first.trim()),
+        "{} vs {first}",
+        out.stdout
+    );
+    rig.wharf(&["rm", "-f", "second", "first"]).ok();
+}
+
+/// Polls `script` in container `name` until it exits 0 (5 s at most).
+fn wait_for(rig: &Rig, name: &str, script: &str) {
+    for _ in 0..50 {
+        if rig.wharf(&["exec", name, "sh", "-c", script]).code == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{name}: {script} never succeeded");
 }
 
 fn detached_lifecycle(rig: &Rig) {
@@ -584,9 +812,12 @@ matrix!(
     pid_namespace,
     filesystems,
     limits,
+    devices,
+    blkio,
     exit_codes,
     users_and_env,
     volumes_persist_and_the_rest_vanishes,
+    shared_namespaces,
     detached_lifecycle,
     stop_waits_for_a_handler,
     container_outlives_its_monitor,

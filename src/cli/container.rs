@@ -100,6 +100,18 @@ pub struct CreateArgs {
     pub cpu_shares: Option<u64>,
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
+    /// Limit read rate from a device: PATH:RATE (bytes, with an optional unit: 1mb)
+    #[arg(long = "device-read-bps")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate to a device: PATH:RATE
+    #[arg(long = "device-write-bps")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read operations per second from a device: PATH:COUNT
+    #[arg(long = "device-read-iops")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write operations per second to a device: PATH:COUNT
+    #[arg(long = "device-write-iops")]
+    pub device_write_iops: Vec<String>,
     /// Tune the container's pids limit (-1 for unlimited)
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
@@ -438,18 +450,13 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
         extra_hosts.push((name.to_string(), ip.to_string()));
     }
     let containers = Containers::open(global.root())?;
-    // `container:NAME` joins the namespace of a running container.
-    let join = |flag: &str, kind: &str, name: &str| -> anyhow::Result<NsMode> {
+    // `container:NAME` joins the namespace of another container, found now
+    // (Docker keeps its id) and resolved to its process at each start.
+    let join = |flag: &str, _kind: &str, name: &str| -> anyhow::Result<NsMode> {
         let other = containers
             .find(name)
             .with_context(|| format!("--{flag} container:{name}"))?;
-        let state = containers.state(&other.id)?;
-        match state.pid.filter(|_| state.status == Status::Running) {
-            Some(pid) => Ok(NsMode::Path(PathBuf::from(format!(
-                "/proc/{pid}/ns/{kind}"
-            )))),
-            None => bail!("--{flag} container:{name}: container {name} is not running"),
-        }
+        Ok(NsMode::Container(other.id))
     };
     let ns = |flag: &str, kind: &str, v: &Option<String>| -> anyhow::Result<NsMode> {
         Ok(match v.as_deref() {
@@ -571,7 +578,33 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
     r.cpu_shares = a.cpu_shares;
     r.cpuset_cpus = a.cpuset_cpus.clone();
     r.pids_limit = a.pids_limit;
+    r.blkio_read_bps = throttles("--device-read-bps", &a.device_read_bps, true)?;
+    r.blkio_write_bps = throttles("--device-write-bps", &a.device_write_bps, true)?;
+    r.blkio_read_iops = throttles("--device-read-iops", &a.device_read_iops, false)?;
+    r.blkio_write_iops = throttles("--device-write-iops", &a.device_write_iops, false)?;
     Ok(spec)
+}
+
+/// `PATH:RATE` of docker's `--device-{read,write}-{bps,iops}`; byte rates
+/// take go-units sizes (`1mb`), operation counts plain numbers.
+fn throttles(flag: &str, values: &[String], bytes: bool) -> anyhow::Result<Vec<(PathBuf, u64)>> {
+    values
+        .iter()
+        .map(|v| {
+            let bad = || anyhow::anyhow!("invalid {flag} {v:?}: expected PATH:RATE");
+            let (path, rate) = v.rsplit_once(':').ok_or_else(bad)?;
+            if !path.starts_with('/') {
+                return Err(bad());
+            }
+            let rate = if bytes {
+                parse_bytes(rate).map_err(|e| anyhow::anyhow!("invalid {flag} {v:?}: {e}"))?
+            } else {
+                rate.parse::<i64>().map_err(|_| bad())?
+            };
+            let rate = u64::try_from(rate).map_err(|_| bad())?;
+            Ok((PathBuf::from(path), rate))
+        })
+        .collect()
 }
 
 /// `-e KEY` copies KEY from wharf's own environment, as docker does.

@@ -88,6 +88,11 @@ pub struct ClientOptions {
     pub credentials: CredentialLookup,
     /// Blobs larger than this are pushed in PATCH chunks of this size.
     pub chunk_size: usize,
+    /// How long the registry may keep us waiting for response headers or
+    /// for the next piece of a body. Only time spent waiting on the network
+    /// counts: reqwest arms the timer when the body is next polled, so a
+    /// slow sink (the unpacker) between two reads never trips it.
+    pub read_timeout: Duration,
 }
 
 impl Default for ClientOptions {
@@ -98,6 +103,7 @@ impl Default for ClientOptions {
             retries: 3,
             credentials: Arc::new(|_| None),
             chunk_size: 16 << 20,
+            read_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -516,7 +522,7 @@ impl RegistryClient {
             // when the target is another origin (blob storage).
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
+            .read_timeout(opts.read_timeout)
             .build()
             .map_err(RegistryError::Client)?;
         Ok(RegistryClient {
@@ -1316,6 +1322,125 @@ fn manifest_media_type(content_type: Option<&str>, bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
+    use std::io;
+    use std::pin::Pin;
+
+    /// A blob server on 127.0.0.1 that sends the body in two parts, `gap`
+    /// apart.
+    async fn two_part_blob_server(body: Vec<u8>, gap: Duration) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut b).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&b[..n]),
+                        }
+                    }
+                    let (first, second) = body.split_at(body.len() / 2);
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(resp.as_bytes()).await;
+                    let _ = conn.write_all(first).await;
+                    let _ = conn.flush().await;
+                    tokio::time::sleep(gap).await;
+                    let _ = conn.write_all(second).await;
+                    let _ = conn.flush().await;
+                });
+            }
+        });
+        addr.to_string()
+    }
+
+    /// A sink that takes `delay` over every write, as a busy unpacker does.
+    struct SlowSink {
+        data: Vec<u8>,
+        delay: Duration,
+        sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+
+    impl AsyncWrite for SlowSink {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let delay = self.delay;
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(delay)));
+            std::task::ready!(sleep.as_mut().poll(cx));
+            self.sleep = None;
+            self.data.extend_from_slice(buf);
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(
+            self: Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn read_timeout_counts_network_waits_not_a_slow_sink() {
+        let body: Vec<u8> = (0..64 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let digest = Digest::sha256_of(&body);
+        let client = RegistryClient::new(ClientOptions {
+            retries: 0,
+            read_timeout: Duration::from_millis(400),
+            ..ClientOptions::default()
+        })
+        .unwrap();
+        // The network is quick (100 ms between the parts); the sink takes
+        // 600 ms per write, several times the timeout in all.
+        let fast = two_part_blob_server(body.clone(), Duration::from_millis(100)).await;
+        let mut sink = SlowSink {
+            data: Vec::new(),
+            delay: Duration::from_millis(600),
+            sleep: None,
+        };
+        let started = std::time::Instant::now();
+        let n = client
+            .fetch_blob(&fast, "r", &digest, &mut sink, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(n, body.len() as u64);
+        assert_eq!(sink.data, body);
+        assert!(
+            started.elapsed() >= Duration::from_millis(1200),
+            "the sink was not slow: {:?}",
+            started.elapsed()
+        );
+        // The network itself stalls past the timeout: that is an error.
+        let stalled = two_part_blob_server(body.clone(), Duration::from_secs(3)).await;
+        let mut sink = SlowSink {
+            data: Vec::new(),
+            delay: Duration::ZERO,
+            sleep: None,
+        };
+        let err = client
+            .fetch_blob(&stalled, "r", &digest, &mut sink, &|_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Transport { .. }), "{err}");
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
 
     #[test]
     fn scheme_choice() {

@@ -18,6 +18,7 @@
 
 use crate::image::digest::{Algorithm, Digest, DigestReader};
 use crate::image::tarsplit::Recorder;
+use crate::sys::xattr::Node;
 use nix::errno::Errno;
 use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{
@@ -28,10 +29,10 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchown, fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -652,47 +653,13 @@ pub(crate) fn open_file_beneath(root: &Path, path: &[u8]) -> io::Result<File> {
 
 /// Sets an xattr on an open file or directory.
 fn fset_xattr(fd: BorrowedFd<'_>, name: &[u8], value: &[u8]) -> io::Result<()> {
-    let name = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: valid fd, NUL-terminated name, value pointer/length from a slice.
-    let r = unsafe {
-        libc::fsetxattr(
-            fd.as_raw_fd(),
-            name.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Node::Fd(fd).set(name, value)
 }
 
 /// Sets an xattr on `name` in directory `dir` without following a symlink at
-/// `name` (symlinks and device nodes cannot be opened for fsetxattr). The
-/// /proc/self/fd magic link pins the directory, so no path is re-resolved.
+/// `name` (symlinks and device nodes cannot be opened for fsetxattr).
 fn lset_xattr_at(dir: BorrowedFd<'_>, name: &[u8], key: &[u8], value: &[u8]) -> io::Result<()> {
-    let mut path = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
-    path.extend_from_slice(name);
-    let path = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let key = CString::new(key).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: NUL-terminated path and name, value pointer/length from a slice.
-    let r = unsafe {
-        libc::lsetxattr(
-            path.as_ptr(),
-            key.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    Node::At(dir, name).set(key, value)
 }
 
 /// Go's archive/tar (so Docker) reads a blank numeric field as 0; the tar

@@ -28,6 +28,12 @@ pub enum SpecError {
         "service {service:?}: volume {volume:?} is not declared in the top-level volumes section"
     )]
     UndeclaredVolume { service: String, volume: String },
+    #[error("service {service:?}: {what} \"service:{target}\" names no service of the project")]
+    UnknownService {
+        service: String,
+        what: &'static str,
+        target: String,
+    },
 }
 
 /// What the loader knows about the project beyond its model.
@@ -377,10 +383,34 @@ pub fn container_spec(
             .push(parse_tmpfs(t).map_err(|message| unsupported("tmpfs", &message))?);
     }
 
+    // `service:x` joins replica 1 of service x (what Compose does), by
+    // name, and `container:x` any container by name or id; both are resolved
+    // to the running process when this container starts.
+    let shared = |what: &'static str, v: &str| -> Result<Option<NsMode>, SpecError> {
+        if let Some(target) = v.strip_prefix("service:") {
+            let other = project
+                .services
+                .get(target)
+                .ok_or_else(|| SpecError::UnknownService {
+                    service: service.name.clone(),
+                    what,
+                    target: target.to_string(),
+                })?;
+            return Ok(Some(NsMode::Container(container_name(project, other, 1))));
+        }
+        match v.strip_prefix("container:") {
+            Some("") => Err(unsupported(what, v)),
+            Some(name) => Ok(Some(NsMode::Container(name.to_string()))),
+            None => Ok(None),
+        }
+    };
     let ns = |what: &'static str, v: &Option<String>| -> Result<NsMode, SpecError> {
         match v.as_deref() {
             None | Some("") | Some("private") | Some("shareable") => Ok(NsMode::Private),
             Some("host") => Ok(NsMode::Host),
+            Some(other) if what != "uts" => {
+                shared(what, other)?.ok_or_else(|| unsupported(what, other))
+            }
             Some(other) => Err(unsupported(what, other)),
         }
     };
@@ -397,7 +427,9 @@ pub fn container_spec(
         Some("host") => NsMode::Host,
         Some("none") => NsMode::None,
         None | Some("bridge") | Some("default") => NsMode::Private,
-        Some(other) => return Err(unsupported("network_mode", other)),
+        Some(other) => {
+            shared("network_mode", other)?.ok_or_else(|| unsupported("network_mode", other))?
+        }
     };
     if spec.namespaces.net == NsMode::Private {
         spec.networks = network_attachments(project, service)?;
@@ -546,10 +578,46 @@ mod tests {
     #[test]
     fn unsupported_modes_are_named() {
         let (p, ctx, _d) = project(
-            "services:\n  a:\n    image: x\n    network_mode: service:b\n  b:\n    image: y\n",
+            "services:\n  a:\n    image: x\n    network_mode: slirp4netns\n  b:\n    image: y\n    uts: container:a\n",
         );
         let err = container_spec(&p, &ctx, &p.services["a"], 1).expect_err("unsupported");
         assert!(err.to_string().contains("network_mode"), "{err}");
+        let err = container_spec(&p, &ctx, &p.services["b"], 1).expect_err("unsupported");
+        assert!(err.to_string().contains("uts"), "{err}");
+    }
+
+    #[test]
+    fn shared_namespaces_name_the_other_container() {
+        let (p, ctx, _d) = project(
+            "name: demo\nservices:\n  a:\n    image: x\n    network_mode: service:db\n    ipc: service:cache\n    pid: container:legacy\n  db:\n    image: y\n    ipc: shareable\n  cache:\n    image: y\n    container_name: the-cache\n",
+        );
+        let s = container_spec(&p, &ctx, &p.services["a"], 2).expect("spec");
+        // Replica 1 of the service, whatever the replica asking.
+        assert_eq!(s.namespaces.net, NsMode::Container("demo-db-1".into()));
+        assert_eq!(s.namespaces.ipc, NsMode::Container("the-cache".into()));
+        assert_eq!(s.namespaces.pid, NsMode::Container("legacy".into()));
+        assert_eq!(s.namespaces.uts, NsMode::Private);
+        let db = container_spec(&p, &ctx, &p.services["db"], 1).expect("spec");
+        assert_eq!(db.namespaces.ipc, NsMode::Private);
+    }
+
+    #[test]
+    fn shared_namespace_of_a_missing_service_is_an_error() {
+        // The loader refuses such a file; a project changed after loading
+        // still gets an error, not a private namespace.
+        let (mut p, ctx, _d) = project(
+            "services:\n  a:\n    image: x\n    ipc: service:nope\n  nope:\n    image: y\n",
+        );
+        p.services.shift_remove("nope");
+        let err = container_spec(&p, &ctx, &p.services["a"], 1).expect_err("unknown");
+        assert_eq!(
+            err,
+            SpecError::UnknownService {
+                service: "a".into(),
+                what: "ipc",
+                target: "nope".into()
+            }
+        );
     }
 
     #[test]

@@ -148,6 +148,8 @@ const DEFAULT_DEVICE_RULES: &[(char, Option<i64>, Option<i64>, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
+    #[error("container {container}: the namespace of container {other} was not resolved before building the bundle")]
+    UnresolvedNamespace { container: String, other: String },
     /// Docker's wording.
     #[error("no command specified")]
     NoCommand { container: String },
@@ -434,6 +436,19 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
         spec.name.clone()
     };
     let ns = &spec.namespaces;
+    // The caller turns them into /proc/<pid>/ns files when it starts the
+    // container (Containers::resolve_namespaces); a bundle cannot name one.
+    for mode in [&ns.pid, &ns.ipc, &ns.uts, &ns.net]
+        .into_iter()
+        .chain(ns.cgroup.as_ref())
+    {
+        if let NsMode::Container(other) = mode {
+            return Err(BundleError::UnresolvedNamespace {
+                container: cid,
+                other: other.clone(),
+            });
+        }
+    }
     let sec = SecurityOpts::parse(&spec.security_opt, &cid)?;
     if let Some(s) = &spec.stop_signal {
         parse_signal(s).map_err(|_| BundleError::Signal {
@@ -1040,6 +1055,8 @@ fn namespaces(inputs: &BundleInputs, host: &Host) -> Vec<LinuxNamespace> {
     let mut add = |typ, mode: &NsMode, private_path: Option<PathBuf>| match mode {
         NsMode::Host => {}
         NsMode::Path(p) => out.push(mk(typ, Some(p.clone()))),
+        // Refused by build_for before this point.
+        NsMode::Container(_) => {}
         NsMode::Private => out.push(mk(typ, private_path)),
         NsMode::None => out.push(mk(typ, None)),
     };

@@ -66,22 +66,86 @@ pub fn container_path(id: &str) -> String {
 /// Detects the layout under `root` by file system type, as runc does.
 pub fn detect(root: &Path) -> Result<CgroupMode, CgroupError> {
     use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC, TMPFS_MAGIC};
-    let fs = statfs(root).map_err(|source| CgroupError::Root {
+    let fs_type = |p: &Path| {
+        statfs(p).map(|fs| match fs.filesystem_type() {
+            CGROUP2_SUPER_MAGIC => FsType::Cgroup2,
+            TMPFS_MAGIC => FsType::Tmpfs,
+            _ => FsType::Other,
+        })
+    };
+    let root_type = fs_type(root).map_err(|source| CgroupError::Root {
         path: root.to_owned(),
         source,
     })?;
-    if fs.filesystem_type() == CGROUP2_SUPER_MAGIC {
-        return Ok(CgroupMode::Unified);
+    let unified_type = fs_type(&root.join("unified")).unwrap_or(FsType::Other);
+    classify(root_type, unified_type).ok_or_else(|| CgroupError::UnknownLayout {
+        path: root.to_owned(),
+    })
+}
+
+/// The same decision as [`detect`] from the text of `/proc/self/mountinfo`
+/// (the last mount on a path wins, as it hides the ones below); `None` when
+/// `root` is not a cgroup tree.
+pub fn detect_in_mountinfo(mountinfo: &str, root: &Path) -> Option<CgroupMode> {
+    let fs_type_at = |target: &Path| {
+        let mut found = FsType::Other;
+        for line in mountinfo.lines() {
+            // "id parent maj:min root mountpoint opts [optional…] - fstype source superopts"
+            let mut fields = line.split(" - ");
+            let (Some(left), Some(right)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let Some(mount_point) = left.split_whitespace().nth(4) else {
+                continue;
+            };
+            if Path::new(&unescape_mountinfo(mount_point)) == target {
+                found = match right.split_whitespace().next() {
+                    Some("cgroup2") => FsType::Cgroup2,
+                    Some("tmpfs") => FsType::Tmpfs,
+                    _ => FsType::Other,
+                };
+            }
+        }
+        found
+    };
+    classify(fs_type_at(root), fs_type_at(&root.join("unified")))
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
     }
-    if fs.filesystem_type() != TMPFS_MAGIC {
-        return Err(CgroupError::UnknownLayout {
-            path: root.to_owned(),
-        });
-    }
-    let unified = root.join("unified");
-    match statfs(&unified) {
-        Ok(u) if u.filesystem_type() == CGROUP2_SUPER_MAGIC => Ok(CgroupMode::Hybrid),
-        _ => Ok(CgroupMode::Legacy),
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FsType {
+    Cgroup2,
+    Tmpfs,
+    Other,
+}
+
+/// cgroup2 at the root is unified; a tmpfs root holds v1 hierarchies, plus
+/// systemd's hybrid cgroup2 at `unified` when that is one.
+fn classify(root: FsType, unified: FsType) -> Option<CgroupMode> {
+    match (root, unified) {
+        (FsType::Cgroup2, _) => Some(CgroupMode::Unified),
+        (FsType::Tmpfs, FsType::Cgroup2) => Some(CgroupMode::Hybrid),
+        (FsType::Tmpfs, _) => Some(CgroupMode::Legacy),
+        (FsType::Other, _) => None,
     }
 }
 
@@ -287,6 +351,55 @@ mod tests {
     fn write(path: &Path, content: &str) {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(path, content).unwrap();
+    }
+
+    // Trimmed from real hosts: a pure v2 host (most user machines), a hybrid
+    // one (this VM), and a v1-only one.
+    const V2: &str = "\
+22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+30 22 0:26 / /sys rw,nosuid,nodev,noexec,relatime shared:7 - sysfs sysfs rw
+31 30 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:8 - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot
+";
+    const HYBRID: &str = "\
+22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda1 rw
+31 30 0:27 / /sys/fs/cgroup ro,nosuid,nodev,noexec shared:8 - tmpfs tmpfs ro,mode=755
+32 31 0:28 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw,nsdelegate
+35 31 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,memory
+36 31 0:32 / /sys/fs/cgroup/devices rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,devices
+";
+    const LEGACY: &str = "\
+31 30 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec shared:8 - tmpfs tmpfs rw,mode=755
+35 31 0:31 / /sys/fs/cgroup/memory rw,nosuid,nodev,noexec,relatime shared:14 - cgroup cgroup rw,memory
+";
+
+    #[test]
+    fn layouts_are_told_apart_from_mountinfo() {
+        let root = Path::new(DEFAULT_ROOT);
+        assert_eq!(detect_in_mountinfo(V2, root), Some(CgroupMode::Unified));
+        assert_eq!(detect_in_mountinfo(HYBRID, root), Some(CgroupMode::Hybrid));
+        assert_eq!(detect_in_mountinfo(LEGACY, root), Some(CgroupMode::Legacy));
+        // Nothing mounted there: not a cgroup tree at all.
+        assert_eq!(detect_in_mountinfo(V2, Path::new("/srv/cg")), None);
+        // A later mount hides an earlier one (a v2 tree mounted over a tmpfs).
+        let over = format!("{LEGACY}40 30 0:40 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n");
+        assert_eq!(detect_in_mountinfo(&over, root), Some(CgroupMode::Unified));
+        // Escaped mount points (space as \040).
+        let spaced = "31 30 0:27 / /a\\040b rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            detect_in_mountinfo(spaced, Path::new("/a b")),
+            Some(CgroupMode::Unified)
+        );
+    }
+
+    #[test]
+    fn statfs_detection_agrees_with_mountinfo_on_this_host() {
+        let root = Path::new(DEFAULT_ROOT);
+        let Ok(by_statfs) = detect(root) else {
+            eprintln!("SKIPPED: no cgroup tree at {DEFAULT_ROOT}");
+            return;
+        };
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert_eq!(Some(by_statfs), detect_in_mountinfo(&mountinfo, root));
     }
 
     #[test]

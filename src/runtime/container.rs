@@ -3,7 +3,7 @@
 //! writable layer, its bundle and its logs. Every verb finds containers
 //! here, so nothing depends on a process staying alive.
 
-use super::spec::ContainerSpec;
+use super::spec::{ContainerSpec, NsMode};
 use crate::image::digest::Digest;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,8 @@ pub enum ContainerError {
         path: PathBuf,
         source: io::Error,
     },
+    #[error("cannot join the {kind} namespace of container {other}: it is not running")]
+    NotRunning { other: String, kind: &'static str },
     #[error("corrupt container record {}: {source}", path.display())]
     Corrupt {
         path: PathBuf,
@@ -341,6 +343,51 @@ impl Containers {
         }
     }
 
+    /// `spec` with every [`NsMode::Container`] turned into the namespace file
+    /// of that container's running process (`/proc/<pid>/ns/<kind>`), at
+    /// start: the other container may have restarted with a new pid since
+    /// this one was created.
+    pub fn resolve_namespaces(&self, spec: &ContainerSpec) -> Result<ContainerSpec> {
+        let mut out = spec.clone();
+        let ns = &mut out.namespaces;
+        let mut cgroup = ns.cgroup.take();
+        for (mode, kind) in [
+            (&mut ns.pid, "pid"),
+            (&mut ns.ipc, "ipc"),
+            (&mut ns.uts, "uts"),
+            (&mut ns.net, "net"),
+        ]
+        .into_iter()
+        .chain(cgroup.as_mut().map(|m| (m, "cgroup")))
+        {
+            if let NsMode::Container(other) = mode {
+                *mode = NsMode::Path(self.namespace_file(other, kind)?);
+            }
+        }
+        ns.cgroup = cgroup;
+        Ok(out)
+    }
+
+    fn namespace_file(&self, other: &str, kind: &'static str) -> Result<PathBuf> {
+        let record = self.find(other)?;
+        let state = self.state(&record.id)?;
+        // By name: the CLI keeps the id, which says little to the user.
+        let not_running = || ContainerError::NotRunning {
+            other: record.name.clone(),
+            kind,
+        };
+        let pid = state
+            .pid
+            .filter(|&pid| state.status == Status::Running && process_alive(pid))
+            .ok_or_else(not_running)?;
+        let file = PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
+        // It may have exited since its state was read.
+        if !file.exists() {
+            return Err(not_running());
+        }
+        Ok(file)
+    }
+
     /// Deletes the container's directory; the caller has already stopped
     /// it, unmounted its rootfs and released its image.
     pub fn remove_dir(&self, id: &str) -> Result<()> {
@@ -467,6 +514,75 @@ mod tests {
 
     fn digest() -> Digest {
         Digest::sha256_of(b"image")
+    }
+
+    #[test]
+    fn shared_namespaces_resolve_to_the_running_process_at_start() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let c = Containers::open(dir.path()).expect("open");
+        let a = c
+            .create(
+                Some("db"),
+                "busybox",
+                digest(),
+                ContainerSpec::default(),
+                "builtin",
+                false,
+            )
+            .expect("create");
+        let mut spec = ContainerSpec::default();
+        spec.namespaces.ipc = NsMode::Container("db".into());
+        spec.namespaces.net = NsMode::Container(a.id[..12].to_string());
+        spec.namespaces.pid = NsMode::Host;
+        // Created, never started: nothing to join, and the error says whose
+        // namespace and why.
+        let err = c.resolve_namespaces(&spec).expect_err("not running");
+        assert!(
+            err.to_string()
+                .contains("ipc namespace of container db: it is not running"),
+            "{err}"
+        );
+        // "Running" as this test process; a restart gives a new pid, and the
+        // next resolution follows it.
+        let me = std::process::id();
+        let running = |pid| ContainerState {
+            status: Status::Running,
+            pid: Some(pid),
+            monitor_pid: Some(me),
+            ..ContainerState::default()
+        };
+        c.set_state(&a.id, &running(me)).expect("state");
+        let r = c.resolve_namespaces(&spec).expect("resolve");
+        assert_eq!(
+            r.namespaces.ipc,
+            NsMode::Path(format!("/proc/{me}/ns/ipc").into())
+        );
+        assert_eq!(
+            r.namespaces.net,
+            NsMode::Path(format!("/proc/{me}/ns/net").into())
+        );
+        assert_eq!(r.namespaces.pid, NsMode::Host);
+        assert_eq!(r.namespaces.uts, NsMode::Private);
+        // The record keeps the name, so the next start resolves afresh.
+        assert_eq!(spec.namespaces.ipc, NsMode::Container("db".into()));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        c.set_state(&a.id, &running(child.id())).expect("state");
+        let r = c.resolve_namespaces(&spec).expect("resolve");
+        assert_eq!(
+            r.namespaces.ipc,
+            NsMode::Path(format!("/proc/{}/ns/ipc", child.id()).into())
+        );
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        // Its process is gone though the state still says running.
+        assert!(c.resolve_namespaces(&spec).is_err());
+        let mut missing = ContainerSpec::default();
+        missing.namespaces.pid = NsMode::Container("nope".into());
+        let err = c.resolve_namespaces(&missing).expect_err("missing");
+        assert!(err.to_string().contains("No such container: nope"), "{err}");
     }
 
     #[test]

@@ -224,6 +224,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             preserve_fds,
             id,
         } => {
+            let mode = super::cgroups::detect(Path::new(super::cgroups::DEFAULT_ROOT)).ok();
+            device_filter_ready(mode, raise_memlock).map_err(|e| format!("create {id}: {e}"))?;
             create_root(root)?;
             // Orphans of a failed create come to us, not to the caller.
             nix::sys::prctl::set_child_subreaper(true)
@@ -445,6 +447,42 @@ fn exec(root: &Path, id: &str, o: ExecOptions<'_>) -> Result<ExitCode, String> {
 /// subreaper). Reap them, so they neither reach the caller as unknown
 /// zombies nor keep a container's pid namespace from tearing down (its pid
 /// 1 cannot finish exiting while a zombie in it is unreaped).
+/// What libcgroups raises RLIMIT_MEMLOCK to before it loads the cgroup v2
+/// device filter.
+const BPF_MEMLOCK: libc::rlim_t = 128 << 20;
+
+/// On a cgroup v2 host the device cgroup is an eBPF program (without it a
+/// container could mknod and read a host disk). libcgroups first raises
+/// RLIMIT_MEMLOCK to 128 MiB, which fails without CAP_SYS_RESOURCE when the
+/// hard limit is lower, deep inside create and in words that do not help;
+/// say why up front, and what runs instead. v1 and hybrid hosts use the v1
+/// devices controller and need nothing of this.
+fn device_filter_ready(
+    mode: Option<super::cgroups::CgroupMode>,
+    raise_memlock: impl FnOnce() -> bool,
+) -> Result<(), String> {
+    if mode != Some(super::cgroups::CgroupMode::Unified) || raise_memlock() {
+        return Ok(());
+    }
+    Err(
+        "on this cgroup v2 host the built-in runtime enforces the device cgroup with an eBPF \
+         program, and loading it needs RLIMIT_MEMLOCK raised to 128 MiB, which wharf may not do \
+         here (no CAP_SYS_RESOURCE); run the container with --runtime crun or --runtime runc"
+            .into(),
+    )
+}
+
+/// The same raise libcgroups makes; this process is the short-lived
+/// `create`, and the container gets its own limits from the bundle.
+fn raise_memlock() -> bool {
+    let lim = libc::rlimit {
+        rlim_cur: BPF_MEMLOCK,
+        rlim_max: BPF_MEMLOCK,
+    };
+    // SAFETY: a valid rlimit struct for the call's duration.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) == 0 }
+}
+
 fn reap_orphans() {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -548,6 +586,49 @@ fn rfc3339_now() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::cgroups::CgroupMode;
+
+    #[test]
+    fn builtin_refuses_a_v2_host_where_the_device_filter_cannot_load() {
+        // v1 and hybrid: the v1 devices controller; the limit is not touched.
+        for mode in [Some(CgroupMode::Legacy), Some(CgroupMode::Hybrid), None] {
+            assert_eq!(
+                device_filter_ready(mode, || panic!("raised on {mode:?}")),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            device_filter_ready(Some(CgroupMode::Unified), || true),
+            Ok(())
+        );
+        let err = device_filter_ready(Some(CgroupMode::Unified), || false).unwrap_err();
+        assert!(err.contains("--runtime crun"), "{err}");
+        assert!(err.contains("CAP_SYS_RESOURCE"), "{err}");
+    }
+
+    #[test]
+    fn memlock_raise_works_exactly_when_this_process_may_raise_it() {
+        // CAP_SYS_RESOURCE (bit 24) or a hard limit already high enough.
+        // A refused setrlimit changes nothing; an allowed one only sets what
+        // libcgroups would set in the runtime process anyway.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let cap_eff = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .unwrap();
+        let mut cur = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: a valid out pointer.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut cur) },
+            0
+        );
+        let expected = cap_eff & (1 << 24) != 0 || cur.rlim_max >= BPF_MEMLOCK;
+        assert_eq!(raise_memlock(), expected);
+    }
 
     #[test]
     fn executable_checks_use_runc_words() {

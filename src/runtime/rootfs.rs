@@ -16,6 +16,7 @@
 
 use crate::image::digest::Digest;
 use crate::image::store::{ImageRecord, ImageStore, StoreError};
+use crate::sys::xattr::Node;
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::mount::{umount2, MntFlags};
@@ -666,116 +667,6 @@ fn dir_names(dir: BorrowedFd<'_>) -> io::Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-/// An inode named either by an open fd or by `name` in an open directory
-/// (symlinks and devices cannot be opened for their xattrs).
-enum Node<'a> {
-    Fd(BorrowedFd<'a>),
-    At(BorrowedFd<'a>, &'a [u8]),
-}
-
-impl Node<'_> {
-    /// `/proc/self/fd/<dir>/<name>`: the magic link pins the directory, and
-    /// the l*xattr calls do not follow a symlink at `name`.
-    fn path(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<CString> {
-        let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
-        p.extend_from_slice(name);
-        cstr(&p)
-    }
-
-    fn list(&self) -> io::Result<Vec<Vec<u8>>> {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            // SAFETY: buffers are valid for their lengths; paths NUL-terminated.
-            let n = unsafe {
-                match self {
-                    Node::Fd(fd) => {
-                        libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len())
-                    }
-                    Node::At(dir, name) => libc::llistxattr(
-                        Self::path(*dir, name)?.as_ptr(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                    ),
-                }
-            };
-            if n >= 0 {
-                buf.truncate(n as usize);
-                break;
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::ERANGE) if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-                Some(libc::ENOTSUP) => return Ok(Vec::new()),
-                _ => return Err(e),
-            }
-        }
-        Ok(buf
-            .split(|b| *b == 0)
-            .filter(|k| !k.is_empty())
-            .map(<[u8]>::to_vec)
-            .collect())
-    }
-
-    fn get(&self, key: &CString) -> io::Result<Vec<u8>> {
-        let mut buf = vec![0u8; 256];
-        loop {
-            // SAFETY: as in list().
-            let n = unsafe {
-                match self {
-                    Node::Fd(fd) => libc::fgetxattr(
-                        fd.as_raw_fd(),
-                        key.as_ptr(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                    ),
-                    Node::At(dir, name) => libc::lgetxattr(
-                        Self::path(*dir, name)?.as_ptr(),
-                        key.as_ptr(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                    ),
-                }
-            };
-            if n >= 0 {
-                buf.truncate(n as usize);
-                return Ok(buf);
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::ERANGE) if buf.len() < 1 << 20 => buf.resize(buf.len() * 16, 0),
-                _ => return Err(e),
-            }
-        }
-    }
-
-    fn set(&self, key: &CString, value: &[u8]) -> io::Result<()> {
-        // SAFETY: as in list().
-        let r = unsafe {
-            match self {
-                Node::Fd(fd) => libc::fsetxattr(
-                    fd.as_raw_fd(),
-                    key.as_ptr(),
-                    value.as_ptr().cast(),
-                    value.len(),
-                    0,
-                ),
-                Node::At(dir, name) => libc::lsetxattr(
-                    Self::path(*dir, name)?.as_ptr(),
-                    key.as_ptr(),
-                    value.as_ptr().cast(),
-                    value.len(),
-                    0,
-                ),
-            }
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-}
-
 /// Copies xattrs, except overlayfs' own. A destination that cannot hold one
 /// (ENOTSUP, or EPERM for a namespace we may not write) is tolerated, as
 /// Docker tolerates it.
@@ -784,7 +675,6 @@ fn copy_xattrs(src: &Node<'_>, dst: &Node<'_>) -> io::Result<()> {
         if key.starts_with(b"trusted.overlay.") || key.starts_with(b"user.overlay.") {
             continue;
         }
-        let key = cstr(&key)?;
         let value = match src.get(&key) {
             Ok(v) => v,
             // Removed since listing, or not readable by design (some security.*).
@@ -796,7 +686,7 @@ fn copy_xattrs(src: &Node<'_>, dst: &Node<'_>) -> io::Result<()> {
         match dst.set(&key, &value) {
             Ok(()) => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::EPERM)) => {
-                tracing::debug!(key = %key.to_string_lossy(), "xattr not copied: {e}");
+                tracing::debug!(key = %String::from_utf8_lossy(&key), "xattr not copied: {e}");
             }
             Err(e) => return Err(e),
         }

@@ -265,6 +265,11 @@ pub enum NsMode {
     /// /dev/shm at all (Docker's `ipc: none`).
     None,
     /// Join an existing namespace file (`/proc/<pid>/ns/net`, a bind-mounted
-    /// netns, another container's namespace).
+    /// netns).
     Path(PathBuf),
+    /// Join the namespace of another container, by name or id
+    /// (`container:x`, compose's `service:x`). Resolved each time this
+    /// container starts, from the other one's running process, so a restart
+    /// of the other container does not leave a stale `/proc/<pid>` behind.
+    Container(String),
 }

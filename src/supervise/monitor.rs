@@ -276,9 +276,11 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     } else {
         None
     };
+    // `container:x` / `service:x`: the other container's namespaces as of now.
+    let spec = containers.resolve_namespaces(&record.spec)?;
     let oci = bundle::build(&BundleInputs {
         id,
-        spec: &record.spec,
+        spec: &spec,
         image: &config,
         rootfs: &dir.rootfs(),
         etc: Some(etc_files),

@@ -443,6 +443,20 @@ fn namespaces_per_mode() {
             (T::Cgroup, None)
         ]
     );
+    // Another container's namespace is resolved to a file at start; a
+    // bundle built without that step is refused rather than left private.
+    let spec = ContainerSpec {
+        namespaces: Namespaces {
+            net: NsMode::Container("db".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = build_for(&inputs(&f, &spec), &host()).unwrap_err();
+    assert!(
+        matches!(&err, BundleError::UnresolvedNamespace { other, .. } if other == "db"),
+        "{err}"
+    );
     // net: none is a fresh namespace (loopback only) even if a file is given.
     let spec = ContainerSpec {
         namespaces: Namespaces {

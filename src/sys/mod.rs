@@ -1,0 +1,4 @@
+//! Thin wrappers of Linux calls that std and nix lack, shared by the layers
+//! that touch the file system directly (image unpacking, container rootfs).
+
+pub mod xattr;
