@@ -6,6 +6,7 @@
 //! (private network and mount namespace). Without it the tests say SKIPPED.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -613,4 +614,138 @@ services:
     let i = inspect(&s, &steady);
     assert_eq!(i["State"]["Status"], "exited", "{i:#}");
     assert_eq!(i["RestartCount"], count, "a manual stop is respected");
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `GET /` on 127.0.0.1:port, the body; retried while the app starts.
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            c.set_read_timeout(Some(Duration::from_secs(10)))?;
+            c.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut out = String::new();
+            c.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(r) if r.starts_with("HTTP/1.0 200") => {
+                return r.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+            }
+            other => {
+                assert!(Instant::now() < deadline, "no answer on {port}: {other:?}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+/// Bridges, veths and nft tables that wharf made, as `ip`/`nft` show them.
+fn net_objects() -> Vec<String> {
+    let links = Command::new("ip")
+        .args(["-o", "link", "show"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut out: Vec<String> = links
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| n.starts_with("br-") || n.starts_with("veth") || n.starts_with("wharf"))
+        .collect();
+    let tables = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    out.extend(
+        tables
+            .lines()
+            .filter(|l| l.contains("wharf"))
+            .map(str::to_string),
+    );
+    out
+}
+
+/// The whole product on the bundled sample: a python app counting visits
+/// in redis (found by service name), postgres with a named volume and a
+/// healthcheck gating the app, the app's port published on 127.0.0.1.
+#[test]
+fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
+    let Some(s) = Stack::new("services: {}\n") else {
+        return;
+    };
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-samples/python-postgres-redis");
+    for entry in ["compose.yaml", "app/app.py"] {
+        let to = s.dir.path().join(entry);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(sample.join(entry), &to).expect("copy sample");
+    }
+    let port = free_port();
+    let before = net_objects();
+    let up = |s: &Stack| {
+        let out = s
+            .cmd(&["up", "-d"])
+            .env("WEB_PORT", port.to_string())
+            .env("WHARF_REGISTRY", format!("{}/wharf-fixtures", s.registry))
+            .output()
+            .expect("up");
+        Run::from(out).ok();
+    };
+    let psql = |s: &Stack, sql: &str| -> Run {
+        s.wharf(&[
+            "exec",
+            "counter-db-1",
+            "psql",
+            "-U",
+            "counter",
+            "-d",
+            "counter",
+            "-tAc",
+            sql,
+        ])
+    };
+    up(&s);
+    let ps = s.ps();
+    assert_eq!(ps.len(), 3, "{ps:#?}");
+    assert!(ps.iter().all(|c| c["State"] == "running"), "{ps:#?}");
+    assert_eq!(Stack::container(&ps, "counter-db-1")["Health"], "healthy");
+    assert_eq!(http_get(port), "visits: 1\n");
+    assert_eq!(http_get(port), "visits: 2\n");
+    psql(
+        &s,
+        "CREATE TABLE notes(x int); INSERT INTO notes VALUES (42)",
+    )
+    .ok();
+    let logs = s.wharf(&["logs", "web"]).ok().stdout;
+    assert!(logs.contains("\"GET / HTTP/1.0\" 200"), "{logs}");
+
+    // down keeps named volumes: both stores remember.
+    s.wharf(&["down"]).ok();
+    assert!(s.ps().is_empty());
+    assert_eq!(net_objects(), before, "down left network objects");
+    up(&s);
+    assert_eq!(http_get(port), "visits: 3\n");
+    assert_eq!(psql(&s, "SELECT x FROM notes").ok().stdout.trim(), "42");
+
+    // down -v forgets everything.
+    s.wharf(&["down", "-v"]).ok();
+    assert_eq!(net_objects(), before, "down -v left network objects");
+    up(&s);
+    assert_eq!(http_get(port), "visits: 1\n");
+    let gone = psql(&s, "SELECT x FROM notes");
+    assert_ne!(gone.code, 0, "the table survived down -v: {}", gone.stdout);
+    s.wharf(&["down", "-v"]).ok();
+    assert_eq!(net_objects(), before);
+    // The project's compose file stays for Drop's own `down -v`.
 }
