@@ -4,6 +4,7 @@
 mod config;
 mod container;
 mod image;
+mod network;
 mod volume;
 
 use crate::compose::load::LoadOptions;
@@ -123,6 +124,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// The process that owns a detached container (internal)
     #[command(name = "container-monitor", hide = true)]
     ContainerMonitor { id: String },
@@ -237,6 +241,7 @@ pub fn main() -> ExitCode {
         Command::Top { container } => container::top(&cli.global, container),
         Command::Stats(args) => container::stats(&cli.global, args),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
+        Command::Network(cmd) => network::run(&cli.global, cmd),
         Command::ContainerMonitor { id } => container::monitor_main(&cli.global, id),
     };
     match result {
