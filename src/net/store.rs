@@ -365,6 +365,9 @@ impl Locked<'_> {
         };
         let dir = self.store.net_dir(&id);
         fs::create_dir_all(dir.join("endpoints")).map_err(io_err("creating", &dir))?;
+        // The allocation state exists from the start, so "back to what it
+        // was" after containers leave is visible in the file.
+        write_json(&dir.join("ipam.json"), &IpamState::default())?;
         write_json(&dir.join("network.json"), &record)?;
         Ok(record)
     }
