@@ -14,7 +14,7 @@
 //! undoes itself by calling it.
 
 use super::bridge::{self, Netlink};
-use super::ipam::{self, Subnet};
+use super::ipam;
 use super::netns;
 use super::nft;
 use super::store::{NetworkOptions, NetworkRecord, Networks, StoreError};
@@ -183,7 +183,7 @@ fn attach_inner(
     let locked = store.lock()?;
     let mut wanted: Vec<&NetworkAttachment> = networks.iter().collect();
     // Stable: equal priorities keep the caller's order.
-    wanted.sort_by(|a, b| b.priority.cmp(&a.priority));
+    wanted.sort_by_key(|a| std::cmp::Reverse(a.priority));
     let mut nets: Vec<NetworkRecord> = Vec::new();
     for a in &wanted {
         let net = store.find(&a.network)?;
@@ -310,9 +310,4 @@ pub fn endpoints_of(
     }
     out.sort_by(|a, b| a.1.ifname.cmp(&b.1.ifname));
     Ok(out)
-}
-
-/// Subnet of a network as text with its prefix, for display.
-pub fn subnet_text(s: Subnet) -> String {
-    s.to_string()
 }

@@ -356,11 +356,6 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
     Some(out)
 }
 
-/// Whether interface `name` exists in the calling thread's namespace.
-pub fn exists(name: &str) -> bool {
-    Path::new("/sys/class/net").join(name).exists()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,8 +427,6 @@ mod tests {
         assert!(route.contains("default via 10.9.0.1 dev eth0"), "{route}");
         let veth = show(&host, &["-o", "link", "show", "vethtest"]);
         assert!(veth.contains("master br-test"), "{veth}");
-        let ping = show(&ctr, &["neigh"]);
-        let _ = ping;
         h.delete("vethtest").expect("del veth");
         h.delete("vethtest").expect("del veth again");
         assert_eq!(c.index("eth0").expect("lookup"), None, "peer went with it");
