@@ -449,3 +449,46 @@ fn subnets_come_from_the_pool_and_prune_removes_unused() {
     assert!(pruned.contains("p1") && pruned.contains("p2"), "{pruned}");
     assert_eq!(rig.wharf(&["network", "ls", "-q"]).ok().stdout, "");
 }
+
+/// The container's monitor is killed (a crash): `wharf rm -f` still takes
+/// the container off its network — address, veth, endpoint, namespace.
+#[test]
+fn rm_of_a_crashed_container_detaches_it() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--subnet", "10.237.0.0/24", "c"])
+        .ok();
+    let ipam_before = rig.ipam_files();
+    rig.daemon("victim", &["--network", "c"], "exec sleep 300");
+    let id = rig.inspect("victim")["Id"].as_str().expect("id").to_string();
+    assert_eq!(rig.netns_files().len(), 1);
+    let monitor = std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()))
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("container-monitor") && c.contains(&id)
+                })
+                .unwrap_or(false)
+        })
+        .expect("the monitor process");
+    Command::new("kill")
+        .args(["-9", &monitor.to_string()])
+        .status()
+        .expect("kill");
+    // Wait until it is gone (a zombie of ours counts as gone).
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{monitor}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.contains(") Z") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(rig.endpoint_files().len(), 1, "still attached after the crash");
+    rig.wharf(&["rm", "-f", "victim"]).ok();
+    assert!(rig.endpoint_files().is_empty());
+    assert!(rig.netns_files().is_empty());
+    assert_eq!(rig.ipam_files(), ipam_before);
+}
