@@ -459,7 +459,10 @@ fn rm_of_a_crashed_container_detaches_it() {
         .ok();
     let ipam_before = rig.ipam_files();
     rig.daemon("victim", &["--network", "c"], "exec sleep 300");
-    let id = rig.inspect("victim")["Id"].as_str().expect("id").to_string();
+    let id = rig.inspect("victim")["Id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     assert_eq!(rig.netns_files().len(), 1);
     let monitor = std::fs::read_dir("/proc")
         .expect("proc")
@@ -486,9 +489,62 @@ fn rm_of_a_crashed_container_detaches_it() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(rig.endpoint_files().len(), 1, "still attached after the crash");
+    assert_eq!(
+        rig.endpoint_files().len(),
+        1,
+        "still attached after the crash"
+    );
     rig.wharf(&["rm", "-f", "victim"]).ok();
     assert!(rig.endpoint_files().is_empty());
     assert!(rig.netns_files().is_empty());
     assert_eq!(rig.ipam_files(), ipam_before);
+}
+
+/// `network connect` gives a running container a second interface on
+/// another network, `disconnect` takes it away again.
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--subnet", "10.238.0.0/24", "a"])
+        .ok();
+    rig.wharf(&["network", "create", "--subnet", "10.239.0.0/24", "b"])
+        .ok();
+    rig.daemon("srv", &["--network", "a"], SERVER);
+    let ip = rig.ip_of("srv", "a");
+    rig.daemon("cl", &["--network", "b"], "exec sleep 300");
+    let probe = format!("nc -w2 {ip} 7000");
+    let before = rig.wharf(&["exec", "cl", "sh", "-c", &probe]);
+    assert!(
+        !before.stdout.contains("pong"),
+        "isolated: {}",
+        before.stdout
+    );
+    rig.wharf(&["network", "connect", "--alias", "client", "a", "cl"])
+        .ok();
+    let joined = rig
+        .wharf(&[
+            "exec",
+            "cl",
+            "sh",
+            "-c",
+            &format!("{probe}; ip -o -4 addr show eth1"),
+        ])
+        .ok();
+    assert!(joined.stdout.starts_with("pong\n"), "{}", joined.stdout);
+    assert!(
+        joined.stdout.contains("inet 10.238.0.3/24"),
+        "{}",
+        joined.stdout
+    );
+    let nets = &rig.inspect("cl")["NetworkSettings"]["Networks"];
+    assert_eq!(nets["a"]["IPAddress"], "10.238.0.3");
+    assert_eq!(nets["a"]["Aliases"], serde_json::json!(["client"]));
+    assert_eq!(nets["b"]["IPAddress"], "10.239.0.2");
+    let again = rig.wharf(&["network", "connect", "a", "cl"]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    rig.wharf(&["network", "disconnect", "a", "cl"]).ok();
+    let left = rig.wharf(&["exec", "cl", "sh", "-c", &format!("{probe}; ip -o link")]);
+    assert!(!left.stdout.contains("pong"), "{}", left.stdout);
+    assert!(!left.stdout.contains("eth1"), "{}", left.stdout);
+    assert_eq!(rig.endpoint_files().len(), 2, "srv on a, cl on b");
 }

@@ -3,6 +3,8 @@
 use super::GlobalArgs;
 use crate::net::attach;
 use crate::net::store::{IpamRequest, NetworkOptions, NetworkRecord, Networks};
+use crate::runtime::container::{write_json, Containers, Status};
+use crate::runtime::spec::{NetworkAttachment, NsMode};
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
 use std::collections::BTreeMap;
@@ -62,6 +64,25 @@ pub enum NetworkCommand {
     Rm {
         #[arg(required = true)]
         networks: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network
+    Connect {
+        network: String,
+        container: String,
+        /// Extra DNS name on this network
+        #[arg(long = "alias")]
+        alias: Vec<String>,
+        #[arg(long = "ip")]
+        ip: Option<std::net::Ipv4Addr>,
+        #[arg(long = "ip6")]
+        ip6: Option<std::net::Ipv6Addr>,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        network: String,
+        container: String,
         #[arg(short, long)]
         force: bool,
     },
@@ -284,6 +305,93 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                 }
             }
             return Ok(code);
+        }
+        NetworkCommand::Connect {
+            network,
+            container,
+            alias,
+            ip,
+            ip6,
+        } => {
+            let net = match store.find(network) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("Error response from daemon: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let containers = Containers::open(global.root())?;
+            let mut record = containers.find(container)?;
+            let _lock = containers.lock(&record.id)?;
+            if record.spec.networks.iter().any(|a| a.network == net.name) {
+                eprintln!(
+                    "Error response from daemon: endpoint with name {} already exists in network {}",
+                    record.name, net.name
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if record.spec.namespaces.net != NsMode::Private
+                || (record.spec.networks.is_empty()
+                    && containers.state(&record.id)?.status == Status::Running)
+            {
+                eprintln!("Error response from daemon: container {} has no bridge network namespace to connect (network mode none, host or container)", record.name);
+                return Ok(ExitCode::from(1));
+            }
+            let a = NetworkAttachment {
+                network: net.name.clone(),
+                aliases: alias.clone(),
+                ipv4_address: *ip,
+                ipv6_address: *ip6,
+                mac_address: None,
+                priority: 0,
+            };
+            if containers.state(&record.id)?.status == Status::Running {
+                let hostname = record
+                    .spec
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| record.id[..12].to_string());
+                if let Err(e) = attach::connect(
+                    global.root(),
+                    containers.run_root(),
+                    &record.id,
+                    &record.name,
+                    &hostname,
+                    &a,
+                ) {
+                    eprintln!("Error response from daemon: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            // Kept in the record so the next start joins it too.
+            record.spec.networks.push(a);
+            write_json(&containers.dir(&record.id).record(), &record)?;
+        }
+        NetworkCommand::Disconnect {
+            network,
+            container,
+            force,
+        } => {
+            let containers = Containers::open(global.root())?;
+            let mut record = containers.find(container)?;
+            let _lock = containers.lock(&record.id)?;
+            let net = store.find(network).ok();
+            let name = net
+                .as_ref()
+                .map(|n| n.name.clone())
+                .unwrap_or(network.clone());
+            if !record.spec.networks.iter().any(|a| a.network == name) && !force {
+                eprintln!(
+                    "Error response from daemon: container {} is not connected to network {name}",
+                    record.name
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if net.is_some() && containers.state(&record.id)?.status == Status::Running {
+                attach::disconnect(global.root(), &record.id, &name)?;
+            }
+            record.spec.networks.retain(|a| a.network != name);
+            write_json(&containers.dir(&record.id).record(), &record)?;
         }
         NetworkCommand::Prune { force } => {
             if !force {

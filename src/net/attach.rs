@@ -223,15 +223,7 @@ fn attach_inner(
             ctr.add_address(&ifname, IpAddr::V6(v6), cfg.prefix)?;
         }
         ctr.set_up(&ifname, None)?;
-        let mut names: Vec<String> = Vec::new();
-        for n in [container_name, &container_id[..12], hostname]
-            .into_iter()
-            .chain(a.aliases.iter().map(String::as_str))
-        {
-            if !n.is_empty() && !names.iter().any(|x| x == n) {
-                names.push(n.to_string());
-            }
-        }
+        let names = endpoint_names(container_name, container_id, hostname, &a.aliases);
         let ep = EndpointRecord {
             container_id: container_id.to_string(),
             container_name: container_name.to_string(),
@@ -310,4 +302,114 @@ pub fn endpoints_of(
     }
     out.sort_by(|a, b| a.1.ifname.cmp(&b.1.ifname));
     Ok(out)
+}
+
+/// `network connect` for a running container: one more interface in its
+/// namespace (the first free `ethN`), an address, its endpoint record.
+/// The default route stays where it is. Undone fully when a step fails.
+pub fn connect(
+    root: &Path,
+    run_root: &Path,
+    container_id: &str,
+    container_name: &str,
+    hostname: &str,
+    a: &NetworkAttachment,
+) -> Result<EndpointRecord> {
+    let store = Networks::open(root)?;
+    let locked = store.lock()?;
+    let net = store.find(&a.network)?;
+    let mut used = Vec::new();
+    for (_, ep) in endpoints_of(root, container_id)? {
+        if ep.network_id == net.id {
+            return Err(AttachError::Duplicate {
+                container: container_name.to_string(),
+                network: net.name,
+            });
+        }
+        used.push(ep.ifname);
+    }
+    let ifname = (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|n| !used.contains(n))
+        .unwrap_or_else(|| "eth0".into());
+    let path = netns::netns_path(run_root, container_id);
+    let veth = host_veth(container_id, &net.id);
+    let result = (|| -> Result<EndpointRecord> {
+        let mut host = Netlink::open()?;
+        if host.index(&net.bridge)?.is_none() || !nft::exists(&net.id) {
+            setup_network(&net)?;
+        }
+        let mut ctr = Netlink::open_in(&path)?;
+        let (ip, ip6) = locked.allocate(&net, container_id, a.ipv4_address, a.ipv6_address)?;
+        let mac_text = a.mac_address.clone().unwrap_or_else(|| ipam::mac_for(ip));
+        let mac = bridge::parse_mac(&mac_text).ok_or_else(|| AttachError::BadMac {
+            container: container_name.to_string(),
+            mac: mac_text.clone(),
+        })?;
+        host.add_veth(&veth, &ifname, &path, net.mtu, mac)?;
+        let master = host.index(&net.bridge)?;
+        host.set_up(&veth, master)?;
+        ctr.add_address(&ifname, IpAddr::V4(ip), net.subnet.prefix())?;
+        if let (Some(v6), Some(cfg)) = (ip6, &net.ipv6) {
+            ctr.add_address(&ifname, IpAddr::V6(v6), cfg.prefix)?;
+        }
+        ctr.set_up(&ifname, None)?;
+        let ep = EndpointRecord {
+            container_id: container_id.to_string(),
+            container_name: container_name.to_string(),
+            network_id: net.id.clone(),
+            network_name: net.name.clone(),
+            names: endpoint_names(container_name, container_id, hostname, &a.aliases),
+            ipv4: Some(ip),
+            ipv6: ip6,
+            mac: mac_text.to_lowercase(),
+            ifname: ifname.clone(),
+        };
+        locked.write_endpoint(&ep)?;
+        Ok(ep)
+    })();
+    if result.is_err() {
+        if let Ok(mut nl) = Netlink::open() {
+            let _ = nl.delete(&veth);
+        }
+        let _ = locked.remove_endpoint(&net.id, container_id);
+        let _ = locked.release(&net.id, container_id);
+    }
+    result
+}
+
+/// `network disconnect` for a running container: its interface on the
+/// network (the veth pair), its endpoint and its addresses there go.
+pub fn disconnect(root: &Path, container_id: &str, network: &str) -> Result<NetworkRecord> {
+    let store = Networks::open(root)?;
+    let locked = store.lock()?;
+    let net = store.find(network)?;
+    Netlink::open()?.delete(&host_veth(container_id, &net.id))?;
+    locked.remove_endpoint(&net.id, container_id)?;
+    locked.release(&net.id, container_id)?;
+    Ok(net)
+}
+
+/// The names an endpoint answers to: container name, short id, hostname,
+/// aliases; each once.
+fn endpoint_names(
+    container_name: &str,
+    container_id: &str,
+    hostname: &str,
+    aliases: &[String],
+) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for n in [
+        container_name,
+        &container_id[..container_id.len().min(12)],
+        hostname,
+    ]
+    .into_iter()
+    .chain(aliases.iter().map(String::as_str))
+    {
+        if !n.is_empty() && !names.iter().any(|x| x == n) {
+            names.push(n.to_string());
+        }
+    }
+    names
 }
