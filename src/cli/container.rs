@@ -121,9 +121,21 @@ pub struct CreateArgs {
     /// IPC namespace: private, shareable, host
     #[arg(long)]
     pub ipc: Option<String>,
-    /// Network: none or host (bridge networks arrive with the network layer)
+    /// Network: a user network (repeatable), none, host or container:NAME
     #[arg(long = "network", alias = "net")]
-    pub network: Option<String>,
+    pub network: Vec<String>,
+    /// Extra DNS name of the container on its (first) network
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address on the (first) network
+    #[arg(long = "ip")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// IPv6 address on the (first) network
+    #[arg(long = "ip6")]
+    pub ip6: Option<std::net::Ipv6Addr>,
+    /// MAC address on the (first) network
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Mount the volumes of another container: NAME[:ro|rw]
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
@@ -470,16 +482,47 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
             },
         })
     };
-    let net = match a.network.as_deref() {
-        None | Some("none") | Some("default") | Some("bridge") => NsMode::None,
-        Some("host") => NsMode::Host,
-        Some(other) => match other.strip_prefix("container:") {
-            Some(name) => join("network", "net", name)?,
-            None => bail!(
-                "--network {other:?}: only none, host and container:NAME exist until the network layer lands"
-            ),
-        },
+    let mut networks = Vec::new();
+    let net = match a.network.first().map(String::as_str) {
+        None | Some("none") | Some("default") | Some("bridge") if a.network.len() <= 1 => {
+            NsMode::None
+        }
+        Some("host") if a.network.len() == 1 => NsMode::Host,
+        Some(other) if a.network.len() == 1 && other.starts_with("container:") => {
+            join("network", "net", &other["container:".len()..])?
+        }
+        _ => {
+            let store = crate::net::store::Networks::open(global.root())?;
+            for (i, name) in a.network.iter().enumerate() {
+                if matches!(name.as_str(), "none" | "host" | "bridge" | "default")
+                    || name.starts_with("container:")
+                {
+                    bail!("--network {name}: cannot be combined with other networks");
+                }
+                // Docker stores the network's name even when given by id.
+                let n = store
+                    .find(name)
+                    .map_err(|e| anyhow::anyhow!("Error response from daemon: {e}"))?;
+                let first = i == 0;
+                networks.push(crate::runtime::spec::NetworkAttachment {
+                    network: n.name,
+                    aliases: if first {
+                        a.network_alias.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    ipv4_address: a.ip.filter(|_| first),
+                    ipv6_address: a.ip6.filter(|_| first),
+                    mac_address: a.mac_address.clone().filter(|_| first),
+                    priority: 0,
+                });
+            }
+            NsMode::Private
+        }
     };
+    if networks.is_empty() && (a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty()) {
+        bail!("--ip, --ip6 and --network-alias need a user-defined --network");
+    }
     for from in &a.volumes_from {
         let (name, mode) = from.split_once(':').unwrap_or((from, ""));
         let other = containers
@@ -567,6 +610,7 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
     spec.namespaces.pid = ns("pid", "pid", &a.pid)?;
     spec.namespaces.ipc = ns("ipc", "ipc", &a.ipc)?;
     spec.namespaces.net = net;
+    spec.networks = networks;
     let r = &mut spec.resources;
     r.memory = bytes("--memory", &a.memory)?;
     r.memory_swap = match a.memory_swap.as_deref() {
@@ -1070,7 +1114,12 @@ pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode
                 })),
             },
             "RestartCount": s.restart_count,
-            "HostConfig": { "Runtime": r.runtime, "AutoRemove": r.auto_remove },
+            "HostConfig": {
+                "Runtime": r.runtime,
+                "AutoRemove": r.auto_remove,
+                "NetworkMode": network_mode(&r.spec),
+            },
+            "NetworkSettings": network_settings(global, &r, s.status == Status::Running)?,
             "Spec": r.spec,
         }));
     }
@@ -1082,6 +1131,86 @@ pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode
 pub fn health_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
     let containers = Containers::open(global.root())?;
     Ok(exit(crate::supervise::health::main(&containers, id)))
+}
+
+fn network_mode(spec: &ContainerSpec) -> String {
+    match &spec.namespaces.net {
+        NsMode::Host => "host".into(),
+        NsMode::None => "none".into(),
+        NsMode::Path(p) => format!("container:{}", p.display()),
+        NsMode::Container(c) => format!("container:{c}"),
+        NsMode::Private => spec
+            .networks
+            .first()
+            .map(|n| n.network.clone())
+            .unwrap_or_else(|| "none".into()),
+    }
+}
+
+/// Docker's NetworkSettings: one entry per network the container is on;
+/// addresses only while it runs (they are freed when it stops).
+fn network_settings(
+    global: &GlobalArgs,
+    r: &ContainerRecord,
+    running: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let live = if running {
+        crate::net::attach::endpoints_of(global.root(), &r.id)?
+    } else {
+        Vec::new()
+    };
+    let store = crate::net::store::Networks::open(global.root())?;
+    let mut nets = serde_json::Map::new();
+    for a in &r.spec.networks {
+        let found = live.iter().find(|(n, _)| n.name == a.network);
+        let net_id = match found {
+            Some((n, _)) => n.id.clone(),
+            None => store.find(&a.network).map(|n| n.id).unwrap_or_default(),
+        };
+        let mut e = serde_json::json!({
+            "IPAMConfig": if a.ipv4_address.is_some() || a.ipv6_address.is_some() {
+                serde_json::json!({
+                    "IPv4Address": a.ipv4_address.map(|i| i.to_string()).unwrap_or_default(),
+                    "IPv6Address": a.ipv6_address.map(|i| i.to_string()).unwrap_or_default(),
+                })
+            } else {
+                serde_json::Value::Null
+            },
+            "Aliases": a.aliases,
+            "MacAddress": a.mac_address.clone().unwrap_or_default(),
+            "NetworkID": net_id,
+            "EndpointID": "",
+            "Gateway": "",
+            "IPAddress": "",
+            "IPPrefixLen": 0,
+            "IPv6Gateway": "",
+            "GlobalIPv6Address": "",
+            "GlobalIPv6PrefixLen": 0,
+            "DNSNames": serde_json::Value::Null,
+        });
+        if let Some((n, ep)) = found {
+            e["EndpointID"] = serde_json::json!(super::network::endpoint_id(&r.id, &n.id));
+            e["MacAddress"] = serde_json::json!(ep.mac);
+            e["Gateway"] = serde_json::json!(n.gateway.to_string());
+            e["IPAddress"] = serde_json::json!(ep.ipv4.map(|i| i.to_string()).unwrap_or_default());
+            e["IPPrefixLen"] = serde_json::json!(n.subnet.prefix());
+            if let (Some(v6), Some(cfg)) = (ep.ipv6, &n.ipv6) {
+                e["IPv6Gateway"] = serde_json::json!(cfg.gateway.to_string());
+                e["GlobalIPv6Address"] = serde_json::json!(v6.to_string());
+                e["GlobalIPv6PrefixLen"] = serde_json::json!(cfg.prefix);
+            }
+            e["DNSNames"] = serde_json::json!(ep.names);
+        }
+        nets.insert(a.network.clone(), e);
+    }
+    let sandbox = if running && crate::supervise::monitor::bridged(&r.spec) {
+        crate::net::netns::netns_path(Containers::open(global.root())?.run_root(), &r.id)
+            .display()
+            .to_string()
+    } else {
+        String::new()
+    };
+    Ok(serde_json::json!({ "SandboxKey": sandbox, "Networks": nets }))
 }
 
 /// The hidden verb a detached container's monitor runs as.

@@ -5,6 +5,7 @@ mod compose;
 mod config;
 mod container;
 mod image;
+mod network;
 mod volume;
 
 use crate::compose::load::LoadOptions;
@@ -140,6 +141,9 @@ pub enum Command {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
     /// The process that runs a container's healthcheck (internal)
     #[command(name = "container-health", hide = true)]
     ContainerHealth { id: String },
@@ -278,6 +282,7 @@ pub fn main() -> ExitCode {
         Command::Top { container } => container::top(&cli.global, container),
         Command::Stats(args) => container::stats(&cli.global, args),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
+        Command::Network(cmd) => network::run(&cli.global, cmd),
         Command::ContainerMonitor { id } => container::monitor_main(&cli.global, id),
         Command::ContainerHealth { id } => container::health_main(&cli.global, id),
     };

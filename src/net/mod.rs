@@ -35,3 +35,10 @@ pub struct EndpointRecord {
 pub fn endpoints_dir(root: &Path, network_id: &str) -> PathBuf {
     root.join("networks").join(network_id).join("endpoints")
 }
+
+pub mod attach;
+pub mod bridge;
+pub mod ipam;
+pub mod netns;
+pub mod nft;
+pub mod store;

@@ -31,6 +31,8 @@ pub enum ControlError {
     Bundle(#[from] crate::runtime::bundle::BundleError),
     #[error(transparent)]
     Rootfs(#[from] rootfs::RootfsError),
+    #[error(transparent)]
+    Network(#[from] crate::net::attach::AttachError),
     #[error("reading {}: {message}", path.display())]
     BundleRead {
         path: std::path::PathBuf,
@@ -301,6 +303,10 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
         }
     }
     rootfs::unmount_rootfs(&dir.rootfs())?;
+    // A crashed monitor never detached; detach is idempotent.
+    if crate::supervise::monitor::bridged(&record.spec) {
+        crate::net::attach::detach(containers.root(), containers.run_root(), id)?;
+    }
     rootfs::remove_container_fs(&dir.path)?;
     store.release(&image_holder(id))?;
     containers.remove_dir(id)?;

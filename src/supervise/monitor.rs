@@ -51,6 +51,8 @@ pub enum MonitorError {
     Log(#[from] crate::supervise::logs::LogError),
     #[error("{0}: {1}")]
     Sys(&'static str, nix::Error),
+    #[error(transparent)]
+    Network(#[from] crate::net::attach::AttachError),
     #[error("container {0} is already running")]
     AlreadyRunning(String),
     #[error("container {0} was stopped while it waited to restart")]
@@ -238,6 +240,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         ),
         id,
         created: false,
+        network: None,
     };
     let image = store
         .resolve(&record.image_id.to_string())?
@@ -245,7 +248,29 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     let config = image_config(store, &image)?;
     rootfs::mount_rootfs(store, &image, &dir.path, &dir.rootfs())?;
     prepared.rootfs = Some(dir.rootfs());
-    let etc_files = write_etc_files(&dir.path, &record.spec, id)?;
+    let attached = if bridged(&record.spec) {
+        let hostname = record
+            .spec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| id[..12].to_string());
+        // Before the bundle: the runtime joins the finished namespace.
+        prepared.network = Some((
+            containers.root().to_path_buf(),
+            containers.run_root().to_path_buf(),
+        ));
+        Some(crate::net::attach::attach(
+            containers.root(),
+            containers.run_root(),
+            id,
+            &record.name,
+            &hostname,
+            &record.spec.networks,
+        )?)
+    } else {
+        None
+    };
+    let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref())?;
     for m in &record.spec.mounts {
         // Docker makes a missing bind source a directory (compose's
         // create_host_path, and every `-v /path:/x`).
@@ -286,7 +311,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         etc: Some(etc_files),
         cgroups_path: crate::runtime::cgroups::container_path(id),
         init,
-        netns: None,
+        netns: attached.as_ref().map(|a| a.netns.clone()),
     })?;
     std::fs::create_dir_all(dir.bundle()).map_err(|e| {
         MonitorError::Sys(
@@ -387,6 +412,12 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     })
 }
 
+/// Whether the container gets bridge networking (its own namespace with
+/// veths on user networks) rather than none, the host's or another's.
+pub fn bridged(spec: &crate::runtime::spec::ContainerSpec) -> bool {
+    spec.namespaces.net == crate::runtime::spec::NsMode::Private && !spec.networks.is_empty()
+}
+
 fn sys_io(what: &'static str, e: io::Error) -> MonitorError {
     MonitorError::Sys(
         what,
@@ -400,6 +431,7 @@ fn write_etc_files(
     dir: &std::path::Path,
     spec: &crate::runtime::spec::ContainerSpec,
     id: &str,
+    attached: Option<&crate::net::attach::Attached>,
 ) -> Result<bundle::EtcFiles> {
     use crate::runtime::spec::NsMode;
     let hostname = spec
@@ -412,18 +444,26 @@ fn write_etc_files(
         resolv_conf: dir.join("resolv.conf"),
     };
     etc::write_etc_file(&files.hostname, &etc::hostname_file(&hostname))?;
+    let addresses = attached.map(|a| a.addresses()).unwrap_or_default();
+    let ipv6 = addresses.iter().any(|a| a.is_ipv6());
     let hosts = etc::hosts_file(&etc::Hosts {
         hostname: &hostname,
         domainname: spec.domainname.as_deref(),
-        addresses: &[],
+        addresses: &addresses,
         extra_hosts: &spec.extra_hosts,
-        ipv6: false,
+        ipv6,
     });
     etc::write_etc_file(&files.hosts, &hosts)?;
     let host_path = std::path::Path::new("/etc/resolv.conf");
     let host_text = etc::read_host_resolv_conf(host_path)?;
     let mode = if spec.namespaces.net == NsMode::Host {
         etc::DnsMode::Host
+    } else if attached.is_some() {
+        // The per-container resolver (net::dns) answers on 127.0.0.11.
+        etc::DnsMode::Embedded {
+            nameserver: std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11)),
+            ipv6,
+        }
     } else {
         etc::DnsMode::Direct { ipv6: false }
     };
@@ -444,12 +484,15 @@ struct Prepared<'a> {
     runtime: (String, std::path::PathBuf),
     id: &'a str,
     created: bool,
+    /// Data root and run root, once the network attach began.
+    network: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl Prepared<'_> {
     fn disarm(&mut self) {
         self.rootfs = None;
         self.created = false;
+        self.network = None;
     }
 }
 
@@ -462,6 +505,11 @@ impl Drop for Prepared<'_> {
         }
         if let Some(r) = self.rootfs.take() {
             let _ = rootfs::unmount_rootfs(&r);
+        }
+        if let Some((root, run_root)) = self.network.take() {
+            if let Err(e) = crate::net::attach::detach(&root, &run_root, self.id) {
+                tracing::warn!("undoing the network of {}: {e}", self.id);
+            }
         }
     }
 }
@@ -552,6 +600,13 @@ impl Running {
         let dir = containers.dir(&self.id);
         if let Err(e) = rootfs::unmount_rootfs(&dir.rootfs()) {
             tracing::warn!("unmounting the rootfs of {}: {e}", self.record.name);
+        }
+        if bridged(&self.record.spec) {
+            if let Err(e) =
+                crate::net::attach::detach(containers.root(), containers.run_root(), &self.id)
+            {
+                tracing::warn!("detaching {} from its networks: {e}", self.record.name);
+            }
         }
         // The file, not our copy: a `stop` meanwhile marked it manually
         // stopped, and the restart count lives there.

@@ -1,0 +1,421 @@
+//! `wharf network create|ls|inspect|rm|prune`.
+
+use super::GlobalArgs;
+use crate::net::attach;
+use crate::net::store::{IpamRequest, NetworkOptions, NetworkRecord, Networks};
+use crate::runtime::container::{write_json, Containers, Status};
+use crate::runtime::spec::{NetworkAttachment, NsMode};
+use anyhow::{bail, Context as _};
+use clap::Subcommand;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Create a network
+    Create {
+        name: String,
+        /// Driver to manage the network (only bridge)
+        #[arg(short = 'd', long, default_value = "bridge")]
+        driver: String,
+        /// Subnet in CIDR format (one IPv4, and one IPv6 with --ipv6)
+        #[arg(long)]
+        subnet: Vec<String>,
+        /// Gateway for the subnet of the same position
+        #[arg(long)]
+        gateway: Vec<String>,
+        /// Allocate container addresses from a sub-range
+        #[arg(long = "ip-range")]
+        ip_range: Vec<String>,
+        /// Restrict external access to the network
+        #[arg(long)]
+        internal: bool,
+        /// Enable IPv6 networking
+        #[arg(long)]
+        ipv6: bool,
+        /// Enable manual container attachment
+        #[arg(long)]
+        attachable: bool,
+        /// Set metadata on a network (KEY=VALUE)
+        #[arg(short = 'l', long = "label")]
+        label: Vec<String>,
+        /// Driver specific options (KEY=VALUE)
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
+    },
+    /// List networks
+    #[command(alias = "list")]
+    Ls {
+        #[arg(short, long)]
+        quiet: bool,
+        /// `json` prints one JSON object per line, as docker does
+        #[arg(long)]
+        format: Option<String>,
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+    },
+    /// Show networks as JSON
+    Inspect {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove networks
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Connect a container to a network
+    Connect {
+        network: String,
+        container: String,
+        /// Extra DNS name on this network
+        #[arg(long = "alias")]
+        alias: Vec<String>,
+        #[arg(long = "ip")]
+        ip: Option<std::net::Ipv4Addr>,
+        #[arg(long = "ip6")]
+        ip6: Option<std::net::Ipv6Addr>,
+    },
+    /// Disconnect a container from a network
+    Disconnect {
+        network: String,
+        container: String,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Remove all networks no container is attached to
+    Prune {
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+fn key_values(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for i in items {
+        let (k, v) = i.split_once('=').unwrap_or((i, ""));
+        if k.is_empty() {
+            bail!("invalid {flag} {i:?}: expected KEY=VALUE");
+        }
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+fn ipam_requests(
+    subnet: &[String],
+    gateway: &[String],
+    ip_range: &[String],
+) -> anyhow::Result<Vec<IpamRequest>> {
+    if gateway.len() > subnet.len() || ip_range.len() > subnet.len() {
+        bail!("every --gateway and --ip-range needs a --subnet");
+    }
+    Ok(subnet
+        .iter()
+        .enumerate()
+        .map(|(i, s)| IpamRequest {
+            subnet: Some(s.clone()),
+            gateway: gateway.get(i).cloned(),
+            ip_range: ip_range.get(i).cloned(),
+        })
+        .collect())
+}
+
+/// `docker network inspect`'s shape.
+pub fn inspect_json(store: &Networks, n: &NetworkRecord) -> anyhow::Result<serde_json::Value> {
+    let mut config = vec![serde_json::json!({
+        "Subnet": n.subnet.to_string(),
+        "Gateway": n.gateway.to_string(),
+    })];
+    if let (Some(r), Some(c)) = (n.ip_range, config.first_mut()) {
+        c["IPRange"] = serde_json::json!(r.to_string());
+    }
+    if let Some(v6) = &n.ipv6 {
+        config.push(serde_json::json!({
+            "Subnet": format!("{}/{}", v6.subnet, v6.prefix),
+            "Gateway": v6.gateway.to_string(),
+        }));
+    }
+    let mut containers = serde_json::Map::new();
+    for ep in store.endpoints(&n.id)? {
+        containers.insert(
+            ep.container_id.clone(),
+            serde_json::json!({
+                "Name": ep.container_name,
+                "EndpointID": endpoint_id(&ep.container_id, &n.id),
+                "MacAddress": ep.mac,
+                "IPv4Address": ep.ipv4.map(|a| format!("{a}/{}", n.subnet.prefix())).unwrap_or_default(),
+                "IPv6Address": match (ep.ipv6, &n.ipv6) {
+                    (Some(a), Some(c)) => format!("{a}/{}", c.prefix),
+                    _ => String::new(),
+                },
+            }),
+        );
+    }
+    let mut options = n.options.clone();
+    options
+        .entry(crate::net::store::OPT_BRIDGE_NAME.to_string())
+        .or_insert_with(|| n.bridge.clone());
+    Ok(serde_json::json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created,
+        "Scope": "local",
+        "Driver": n.driver,
+        "EnableIPv4": true,
+        "EnableIPv6": n.enable_ipv6,
+        "IPAM": { "Driver": "default", "Options": {}, "Config": config },
+        "Internal": n.internal,
+        "Attachable": n.attachable,
+        "Ingress": false,
+        "ConfigFrom": { "Network": "" },
+        "ConfigOnly": false,
+        "Containers": containers,
+        "Options": options,
+        "Labels": n.labels,
+    }))
+}
+
+/// A stable endpoint id (Docker shows 64 hex digits).
+pub fn endpoint_id(container_id: &str, network_id: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(format!("endpoint/{container_id}/{network_id}").as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
+    let store = Networks::open(global.root()).context("opening the network store")?;
+    match cmd {
+        NetworkCommand::Create {
+            name,
+            driver,
+            subnet,
+            gateway,
+            ip_range,
+            internal,
+            ipv6,
+            attachable,
+            label,
+            opt,
+        } => {
+            let opts = NetworkOptions {
+                name: name.clone(),
+                driver: Some(driver.clone()),
+                internal: *internal,
+                attachable: *attachable,
+                enable_ipv6: *ipv6,
+                ipam: ipam_requests(subnet, gateway, ip_range)?,
+                labels: key_values("--label", label)?,
+                options: key_values("--opt", opt)?,
+            };
+            match attach::create_network(global.root(), &opts) {
+                Ok(n) => println!("{}", n.id),
+                Err(e) => {
+                    eprintln!("Error response from daemon: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        NetworkCommand::Ls {
+            quiet,
+            format,
+            no_trunc,
+        } => {
+            let nets = store.list()?;
+            let id = |n: &NetworkRecord| {
+                if *no_trunc {
+                    n.id.clone()
+                } else {
+                    n.id[..12].to_string()
+                }
+            };
+            if *quiet {
+                for n in &nets {
+                    println!("{}", id(n));
+                }
+            } else if format.as_deref() == Some("json") {
+                for n in &nets {
+                    let labels: Vec<String> =
+                        n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "CreatedAt": n.created,
+                            "Driver": n.driver,
+                            "ID": id(n),
+                            "IPv4": "true",
+                            "IPv6": n.enable_ipv6.to_string(),
+                            "Internal": n.internal.to_string(),
+                            "Labels": labels.join(","),
+                            "Name": n.name,
+                            "Scope": "local",
+                        })
+                    );
+                }
+            } else if let Some(f) = format {
+                bail!("--format {f:?}: only json is supported");
+            } else {
+                let mut rows = vec![vec![
+                    "NETWORK ID".to_string(),
+                    "NAME".to_string(),
+                    "DRIVER".to_string(),
+                    "SCOPE".to_string(),
+                ]];
+                for n in &nets {
+                    rows.push(vec![
+                        id(n),
+                        n.name.clone(),
+                        n.driver.clone(),
+                        "local".into(),
+                    ]);
+                }
+                super::container::print_table(&rows);
+            }
+        }
+        NetworkCommand::Inspect { networks } => {
+            let mut out = Vec::new();
+            let mut code = ExitCode::SUCCESS;
+            for q in networks {
+                match store.find(q) {
+                    Ok(n) => out.push(inspect_json(&store, &n)?),
+                    Err(e) => {
+                        eprintln!("Error response from daemon: {e}");
+                        code = ExitCode::from(1);
+                    }
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(code);
+        }
+        NetworkCommand::Rm { networks, force } => {
+            let mut code = ExitCode::SUCCESS;
+            for q in networks {
+                match attach::remove_network(global.root(), q) {
+                    Ok(_) => println!("{q}"),
+                    Err(attach::AttachError::Store(crate::net::store::StoreError::NotFound(_)))
+                        if *force => {}
+                    Err(e) => {
+                        eprintln!("Error response from daemon: {e}");
+                        code = ExitCode::from(1);
+                    }
+                }
+            }
+            return Ok(code);
+        }
+        NetworkCommand::Connect {
+            network,
+            container,
+            alias,
+            ip,
+            ip6,
+        } => {
+            let net = match store.find(network) {
+                Ok(n) => n,
+                Err(e) => {
+                    eprintln!("Error response from daemon: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            };
+            let containers = Containers::open(global.root())?;
+            let mut record = containers.find(container)?;
+            let _lock = containers.lock(&record.id)?;
+            if record.spec.networks.iter().any(|a| a.network == net.name) {
+                eprintln!(
+                    "Error response from daemon: endpoint with name {} already exists in network {}",
+                    record.name, net.name
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if record.spec.namespaces.net != NsMode::Private
+                || (record.spec.networks.is_empty()
+                    && containers.state(&record.id)?.status == Status::Running)
+            {
+                eprintln!("Error response from daemon: container {} has no bridge network namespace to connect (network mode none, host or container)", record.name);
+                return Ok(ExitCode::from(1));
+            }
+            let a = NetworkAttachment {
+                network: net.name.clone(),
+                aliases: alias.clone(),
+                ipv4_address: *ip,
+                ipv6_address: *ip6,
+                mac_address: None,
+                priority: 0,
+            };
+            if containers.state(&record.id)?.status == Status::Running {
+                let hostname = record
+                    .spec
+                    .hostname
+                    .clone()
+                    .unwrap_or_else(|| record.id[..12].to_string());
+                if let Err(e) = attach::connect(
+                    global.root(),
+                    containers.run_root(),
+                    &record.id,
+                    &record.name,
+                    &hostname,
+                    &a,
+                ) {
+                    eprintln!("Error response from daemon: {e}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            // Kept in the record so the next start joins it too.
+            record.spec.networks.push(a);
+            write_json(&containers.dir(&record.id).record(), &record)?;
+        }
+        NetworkCommand::Disconnect {
+            network,
+            container,
+            force,
+        } => {
+            let containers = Containers::open(global.root())?;
+            let mut record = containers.find(container)?;
+            let _lock = containers.lock(&record.id)?;
+            let net = store.find(network).ok();
+            let name = net
+                .as_ref()
+                .map(|n| n.name.clone())
+                .unwrap_or(network.clone());
+            if !record.spec.networks.iter().any(|a| a.network == name) && !force {
+                eprintln!(
+                    "Error response from daemon: container {} is not connected to network {name}",
+                    record.name
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if net.is_some() && containers.state(&record.id)?.status == Status::Running {
+                attach::disconnect(global.root(), &record.id, &name)?;
+            }
+            record.spec.networks.retain(|a| a.network != name);
+            write_json(&containers.dir(&record.id).record(), &record)?;
+        }
+        NetworkCommand::Prune { force } => {
+            if !force {
+                eprint!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            let mut removed = Vec::new();
+            for n in store.list()? {
+                if store.endpoints(&n.id)?.is_empty() {
+                    attach::remove_network(global.root(), &n.id)?;
+                    removed.push(n.name);
+                }
+            }
+            if !removed.is_empty() {
+                println!("Deleted Networks:");
+                for n in removed {
+                    println!("{n}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

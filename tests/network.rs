@@ -1,0 +1,550 @@
+//! User networks as a user sees them: containers on one network reach each
+//! other, `--internal` has no way out, networks are isolated from each
+//! other, static addresses, `network rm` refuses while in use, and after
+//! everything is removed `ip link`, `nft list ruleset`, the netns files and
+//! the IPAM state are what they were.
+//!
+//! Needs root and the loopback registry: run through `scripts/with-registry`
+//! (private network and mount namespace — every bridge, veth and nftables
+//! table lives there). Without it the tests say SKIPPED.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// The tests compare the namespace's links and ruleset before and after,
+/// so they run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn registry() -> Option<String> {
+    match std::env::var("WHARF_TEST_REGISTRY") {
+        Ok(r) if !r.is_empty() => Some(r),
+        _ => {
+            eprintln!(
+                "SKIPPED: WHARF_TEST_REGISTRY is not set (run through scripts/with-registry)"
+            );
+            None
+        }
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "stdout: {}\nstderr: {}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// What the namespace looks like from outside: link names, the nftables
+/// ruleset.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    links: Vec<String>,
+    nft: String,
+}
+
+fn snapshot() -> Snapshot {
+    let links = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link", "show"])
+            .output()
+            .expect("ip link")
+            .stdout,
+    )
+    .lines()
+    .filter_map(|l| l.split(": ").nth(1).map(|n| n.to_string()))
+    .collect();
+    let nft = String::from_utf8_lossy(
+        &Command::new("nft")
+            .args(["list", "ruleset"])
+            .output()
+            .expect("nft")
+            .stdout,
+    )
+    .into_owned();
+    Snapshot { links, nft }
+}
+
+/// One data root with busybox pulled. Dropping it removes every container
+/// and network, then checks the namespace is back to where it started.
+struct Rig {
+    root: tempfile::TempDir,
+    image: String,
+    before: Snapshot,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Rig {
+    fn new() -> Option<Rig> {
+        let registry = registry()?;
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let root = tempfile::Builder::new()
+            .prefix("wharf-net-")
+            .tempdir()
+            .expect("tempdir");
+        let rig = Rig {
+            root,
+            image: format!("{registry}/wharf-fixtures/busybox:latest"),
+            before: snapshot(),
+            _serial: serial,
+        };
+        rig.wharf(&["pull", "-q", &rig.image]).ok();
+        Some(rig)
+    }
+
+    fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    fn wharf(&self, args: &[&str]) -> Run {
+        Run::from(
+            Command::new(env!("CARGO_BIN_EXE_wharf"))
+                .arg("--root")
+                .arg(self.root())
+                .args(args)
+                .env("HOME", self.root())
+                .output()
+                .expect("run wharf"),
+        )
+    }
+
+    /// `wharf run --rm FLAGS busybox sh -c SCRIPT`
+    fn sh(&self, flags: &[&str], script: &str) -> Run {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[&self.image, "sh", "-c", script]);
+        self.wharf(&args)
+    }
+
+    /// A detached container running `script`.
+    fn daemon(&self, name: &str, flags: &[&str], script: &str) {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[&self.image, "sh", "-c", script]);
+        self.wharf(&args).ok();
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let out = self.wharf(&["inspect", name]).ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("inspect json");
+        v[0].clone()
+    }
+
+    fn ip_of(&self, name: &str, network: &str) -> String {
+        self.inspect(name)["NetworkSettings"]["Networks"][network]["IPAddress"]
+            .as_str()
+            .expect("IPAddress")
+            .to_string()
+    }
+
+    fn netns_files(&self) -> Vec<PathBuf> {
+        walk(&self.root().join("run/netns"))
+    }
+
+    /// Every network's ipam.json, as text.
+    fn ipam_files(&self) -> Vec<(PathBuf, String)> {
+        walk(&self.root().join("networks"))
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == "ipam.json"))
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).expect("ipam");
+                (p, text)
+            })
+            .collect()
+    }
+
+    fn endpoint_files(&self) -> Vec<PathBuf> {
+        walk(&self.root().join("networks"))
+            .into_iter()
+            .filter(|p| p.parent().is_some_and(|d| d.ends_with("endpoints")))
+            .collect()
+    }
+
+    fn remove_all(&self) {
+        let ids = self.wharf(&["ps", "-aq", "--no-trunc"]).stdout;
+        for id in ids.lines().filter(|l| !l.is_empty()) {
+            self.wharf(&["rm", "-f", id]);
+        }
+        let nets = self.wharf(&["network", "ls", "-q"]).stdout;
+        for n in nets.lines().filter(|l| !l.is_empty()) {
+            self.wharf(&["network", "rm", n]);
+        }
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        self.remove_all();
+        if std::thread::panicking() {
+            return;
+        }
+        assert_eq!(
+            self.netns_files(),
+            Vec::<PathBuf>::new(),
+            "netns files left"
+        );
+        assert_eq!(
+            snapshot(),
+            self.before,
+            "links or nftables rules left behind"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A server that answers every TCP connection on 7000 with "pong".
+const SERVER: &str = "while true; do echo pong | nc -l -p 7000; done";
+
+#[test]
+fn containers_on_one_network_talk_by_ip() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--subnet", "10.231.0.0/24", "front"])
+        .ok();
+    let ipam_before = rig.ipam_files();
+    rig.daemon("srv", &["--network", "front"], SERVER);
+    let ip = rig.ip_of("srv", "front");
+    assert_eq!(ip, "10.231.0.2", "the first address after the gateway");
+    let settings = &rig.inspect("srv")["NetworkSettings"]["Networks"]["front"];
+    assert_eq!(settings["Gateway"], "10.231.0.1");
+    assert_eq!(settings["MacAddress"], "02:42:0a:e7:00:02");
+    assert_eq!(settings["IPPrefixLen"], 24);
+    let out = rig
+        .sh(
+            &["--network", "front"],
+            &format!("ping -c1 -W3 {ip} >/dev/null && nc -w3 {ip} 7000; ip -o -4 addr show eth0; ip route; cat /etc/resolv.conf"),
+        )
+        .ok();
+    assert!(out.stdout.starts_with("pong\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("inet 10.231.0.3/24"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("default via 10.231.0.1 dev eth0"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("nameserver 127.0.0.11"),
+        "{}",
+        out.stdout
+    );
+    // The server's /etc/hosts names its own address.
+    let hosts = rig.wharf(&["exec", "srv", "cat", "/etc/hosts"]).ok().stdout;
+    assert!(hosts.contains(&format!("{ip}\t")), "{hosts}");
+    // The --rm client is gone: its address is free again and its veth
+    // and namespace file are gone with it.
+    assert_eq!(rig.endpoint_files().len(), 1, "only srv's endpoint is left");
+    rig.wharf(&["rm", "-f", "srv"]).ok();
+    assert_eq!(rig.ipam_files(), ipam_before, "addresses freed");
+    assert!(rig.endpoint_files().is_empty());
+}
+
+#[test]
+fn internal_network_has_no_route_out() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--subnet", "10.232.0.0/24", "out"])
+        .ok();
+    rig.wharf(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.233.0.0/24",
+        "int",
+    ])
+    .ok();
+    // On a normal network, the host's other addresses are reachable
+    // through the default route.
+    rig.sh(&["--network", "out"], "ping -c1 -W3 10.233.0.1")
+        .ok();
+    let out = rig.sh(
+        &["--network", "int"],
+        "ip route; ping -c1 -W2 10.232.0.1 && echo REACHED",
+    );
+    assert!(!out.stdout.contains("default"), "{}", out.stdout);
+    assert!(!out.stdout.contains("REACHED"), "{}", out.stdout);
+    assert_ne!(out.code, 0);
+    let inspect = rig.wharf(&["network", "inspect", "int"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&inspect.stdout).expect("json");
+    assert_eq!(v[0]["Internal"], true);
+}
+
+#[test]
+fn networks_are_isolated_from_each_other() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--subnet", "10.234.0.0/24", "a"])
+        .ok();
+    rig.wharf(&["network", "create", "--subnet", "10.235.0.0/24", "b"])
+        .ok();
+    rig.daemon("srv", &["--network", "a"], SERVER);
+    let ip = rig.ip_of("srv", "a");
+    // From its own network it answers ...
+    let same = rig
+        .sh(&["--network", "a"], &format!("nc -w3 {ip} 7000"))
+        .ok();
+    assert_eq!(same.stdout, "pong\n");
+    // ... from network b nothing gets through, though b has a route to it.
+    let other = rig.sh(
+        &["--network", "b"],
+        &format!("ip route; ping -c1 -W2 {ip} && echo REACHED; nc -w2 {ip} 7000"),
+    );
+    assert!(
+        other.stdout.contains("default via 10.235.0.1"),
+        "{}",
+        other.stdout
+    );
+    assert!(!other.stdout.contains("REACHED"), "{}", other.stdout);
+    assert!(!other.stdout.contains("pong"), "{}", other.stdout);
+}
+
+#[test]
+fn static_ip_mac_alias_mtu_and_rm_in_use() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.236.0.0/24",
+        "--label",
+        "team=blue",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "-o",
+        "com.docker.network.bridge.name=wharftest0",
+        "n",
+    ])
+    .ok();
+    let ipam_before = rig.ipam_files();
+    rig.daemon(
+        "s",
+        &[
+            "--network",
+            "n",
+            "--ip",
+            "10.236.0.50",
+            "--mac-address",
+            "02:42:aa:bb:cc:dd",
+            "--network-alias",
+            "web",
+        ],
+        "exec sleep 300",
+    );
+    let out = rig
+        .wharf(&[
+            "exec",
+            "s",
+            "sh",
+            "-c",
+            "ip -o addr show eth0; cat /sys/class/net/eth0/address /sys/class/net/eth0/mtu",
+        ])
+        .ok();
+    assert!(out.stdout.contains("inet 10.236.0.50/24"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("02:42:aa:bb:cc:dd\n1400\n"),
+        "{}",
+        out.stdout
+    );
+    let host = String::from_utf8_lossy(
+        &Command::new("ip")
+            .args(["-o", "link", "show", "wharftest0"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+    .into_owned();
+    assert!(host.contains("mtu 1400"), "bridge: {host}");
+    let settings = &rig.inspect("s")["NetworkSettings"]["Networks"]["n"];
+    assert_eq!(settings["IPAddress"], "10.236.0.50");
+    assert_eq!(settings["Aliases"], serde_json::json!(["web"]));
+    assert!(
+        settings["DNSNames"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|n| n == "web") && a.iter().any(|n| n == "s")),
+        "{settings}"
+    );
+    // The same static address for another container fails, cleanly.
+    let taken = rig.wharf(&[
+        "run",
+        "--rm",
+        "--network",
+        "n",
+        "--ip",
+        "10.236.0.50",
+        &rig.image,
+        "true",
+    ]);
+    assert_ne!(taken.code, 0);
+    assert!(taken.stderr.contains("already in use"), "{}", taken.stderr);
+    assert_eq!(rig.netns_files().len(), 1, "only s has a namespace");
+    // network inspect lists the container; rm refuses while it runs.
+    let inspect = rig.wharf(&["network", "inspect", "n"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&inspect.stdout).expect("json");
+    assert_eq!(v[0]["Labels"]["team"], "blue");
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], "10.236.0.0/24");
+    let members = v[0]["Containers"].as_object().expect("containers");
+    assert_eq!(members.len(), 1);
+    assert!(members
+        .values()
+        .any(|c| c["IPv4Address"] == "10.236.0.50/24" && c["Name"] == "s"));
+    let rm = rig.wharf(&["network", "rm", "n"]);
+    assert_eq!(rm.code, 1);
+    assert!(rm.stderr.contains("has active endpoints"), "{}", rm.stderr);
+    rig.wharf(&["rm", "-f", "s"]).ok();
+    assert_eq!(rig.ipam_files(), ipam_before);
+    rig.wharf(&["network", "rm", "n"]).ok();
+    let ls = rig.wharf(&["network", "ls", "--format", "json"]).ok();
+    assert_eq!(ls.stdout, "");
+}
+
+#[test]
+fn subnets_come_from_the_pool_and_prune_removes_unused() {
+    let Some(rig) = Rig::new() else { return };
+    let a = rig.wharf(&["network", "create", "p1"]).ok().stdout;
+    rig.wharf(&["network", "create", "p2"]).ok();
+    assert_eq!(a.trim().len(), 64, "{a}");
+    let inspect = rig.wharf(&["network", "inspect", "p1", "p2"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&inspect.stdout).expect("json");
+    let s1 = v[0]["IPAM"]["Config"][0]["Subnet"].as_str().expect("s1");
+    let s2 = v[1]["IPAM"]["Config"][0]["Subnet"].as_str().expect("s2");
+    assert_ne!(s1, s2);
+    assert!(
+        s1.starts_with("172.") && s2.starts_with("172."),
+        "{s1} {s2}"
+    );
+    let ls = rig.wharf(&["network", "ls"]).ok().stdout;
+    assert!(ls.starts_with("NETWORK ID"), "{ls}");
+    assert!(ls.contains(" p1 ") || ls.contains("p1"), "{ls}");
+    let pruned = rig.wharf(&["network", "prune", "-f"]).ok().stdout;
+    assert!(pruned.contains("p1") && pruned.contains("p2"), "{pruned}");
+    assert_eq!(rig.wharf(&["network", "ls", "-q"]).ok().stdout, "");
+}
+
+/// The container's monitor is killed (a crash): `wharf rm -f` still takes
+/// the container off its network — address, veth, endpoint, namespace.
+#[test]
+fn rm_of_a_crashed_container_detaches_it() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--subnet", "10.237.0.0/24", "c"])
+        .ok();
+    let ipam_before = rig.ipam_files();
+    rig.daemon("victim", &["--network", "c"], "exec sleep 300");
+    let id = rig.inspect("victim")["Id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(rig.netns_files().len(), 1);
+    let monitor = std::fs::read_dir("/proc")
+        .expect("proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()))
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("container-monitor") && c.contains(&id)
+                })
+                .unwrap_or(false)
+        })
+        .expect("the monitor process");
+    Command::new("kill")
+        .args(["-9", &monitor.to_string()])
+        .status()
+        .expect("kill");
+    // Wait until it is gone (a zombie of ours counts as gone).
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{monitor}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.contains(") Z") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        rig.endpoint_files().len(),
+        1,
+        "still attached after the crash"
+    );
+    rig.wharf(&["rm", "-f", "victim"]).ok();
+    assert!(rig.endpoint_files().is_empty());
+    assert!(rig.netns_files().is_empty());
+    assert_eq!(rig.ipam_files(), ipam_before);
+}
+
+/// `network connect` gives a running container a second interface on
+/// another network, `disconnect` takes it away again.
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--subnet", "10.238.0.0/24", "a"])
+        .ok();
+    rig.wharf(&["network", "create", "--subnet", "10.239.0.0/24", "b"])
+        .ok();
+    rig.daemon("srv", &["--network", "a"], SERVER);
+    let ip = rig.ip_of("srv", "a");
+    rig.daemon("cl", &["--network", "b"], "exec sleep 300");
+    let probe = format!("nc -w2 {ip} 7000");
+    let before = rig.wharf(&["exec", "cl", "sh", "-c", &probe]);
+    assert!(
+        !before.stdout.contains("pong"),
+        "isolated: {}",
+        before.stdout
+    );
+    rig.wharf(&["network", "connect", "--alias", "client", "a", "cl"])
+        .ok();
+    let joined = rig
+        .wharf(&[
+            "exec",
+            "cl",
+            "sh",
+            "-c",
+            &format!("{probe}; ip -o -4 addr show eth1"),
+        ])
+        .ok();
+    assert!(joined.stdout.starts_with("pong\n"), "{}", joined.stdout);
+    assert!(
+        joined.stdout.contains("inet 10.238.0.3/24"),
+        "{}",
+        joined.stdout
+    );
+    let nets = &rig.inspect("cl")["NetworkSettings"]["Networks"];
+    assert_eq!(nets["a"]["IPAddress"], "10.238.0.3");
+    assert_eq!(nets["a"]["Aliases"], serde_json::json!(["client"]));
+    assert_eq!(nets["b"]["IPAddress"], "10.239.0.2");
+    let again = rig.wharf(&["network", "connect", "a", "cl"]);
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    rig.wharf(&["network", "disconnect", "a", "cl"]).ok();
+    let left = rig.wharf(&["exec", "cl", "sh", "-c", &format!("{probe}; ip -o link")]);
+    assert!(!left.stdout.contains("pong"), "{}", left.stdout);
+    assert!(!left.stdout.contains("eth1"), "{}", left.stdout);
+    assert_eq!(rig.endpoint_files().len(), 2, "srv on a, cl on b");
+}
