@@ -548,3 +548,44 @@ fn connect_and_disconnect_a_running_container() {
     assert!(!left.stdout.contains("eth1"), "{}", left.stdout);
     assert_eq!(rig.endpoint_files().len(), 2, "srv on a, cl on b");
 }
+
+/// `--ipv6` with an IPv6 subnet: the container gets an address from it
+/// (usable at once, no duplicate-address wait) and a default route.
+#[test]
+fn ipv6_network_gives_addresses_and_a_route() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd00:77::/64",
+        "--subnet",
+        "10.241.0.0/24",
+        "v6",
+    ])
+    .ok();
+    rig.daemon("srv", &["--network", "v6"], "exec sleep 300");
+    let out = rig
+        .sh(
+            &["--network", "v6"],
+            "ip -6 addr show eth0; ip -6 route; ping -6 -c1 -W3 fd00:77::2 >/dev/null && echo REACHED",
+        )
+        .ok();
+    assert!(out.stdout.contains("inet6 fd00:77::3/64"), "{}", out.stdout);
+    let global = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("fd00:77::3"))
+        .unwrap_or_default();
+    assert!(!global.contains("tentative"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("default via fd00:77::1"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("REACHED"), "{}", out.stdout);
+    let nets = &rig.inspect("srv")["NetworkSettings"]["Networks"]["v6"];
+    assert_eq!(nets["GlobalIPv6Address"], "fd00:77::2");
+    assert_eq!(nets["IPv6Gateway"], "fd00:77::1");
+}

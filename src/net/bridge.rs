@@ -8,7 +8,7 @@ use super::ipam::Subnet;
 use netlink_packet_core::{
     NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -247,7 +247,13 @@ impl Netlink {
         m.header.prefix_len = prefix;
         m.header.family = match ip {
             IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
+            IpAddr::V6(_) => {
+                // No duplicate address detection (Docker does the same):
+                // IPAM already made it unique, and a tentative address
+                // cannot be used for the first second or so.
+                m.header.flags = AddressHeaderFlags::Nodad;
+                AddressFamily::Inet6
+            }
         };
         m.attributes.push(AddressAttribute::Local(ip));
         m.attributes.push(AddressAttribute::Address(ip));
