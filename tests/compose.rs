@@ -749,3 +749,86 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
     assert_eq!(net_objects(), before);
     // The project's compose file stays for Drop's own `down -v`.
 }
+
+/// Services find each other by name on the project's default network;
+/// a scaled service's name answers with every replica; a second project
+/// cannot reach the first.
+#[test]
+fn services_talk_by_name_replicas_resolve_and_projects_are_isolated() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  server:
+    image: {{busybox}}
+    command: ["sh", "-c", "while true; do echo pong | nc -l -p 7777; done"]
+    stop_grace_period: 1s
+  client:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let client = s.name("client-1");
+    let ask = |s: &Stack| {
+        s.wharf(&[
+            "exec",
+            &client,
+            "sh",
+            "-c",
+            "nc -w 5 server 7777 </dev/null",
+        ])
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = ask(&s);
+        if r.stdout.trim() == "pong" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pong by name: {} {}",
+            r.stdout,
+            r.stderr
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    s.wharf(&["up", "-d", "--scale", "server=3"]).ok();
+    let look = s
+        .wharf(&["exec", &client, "nslookup", "server"])
+        .ok()
+        .stdout;
+    let addrs: Vec<&str> = look
+        .lines()
+        .filter(|l| l.starts_with("Address") && !l.contains("127.0.0.11"))
+        .collect();
+    assert_eq!(addrs.len(), 3, "three replicas: {look}");
+
+    // Another project: its own network, and no route to this one.
+    let Some(other) =
+        Stack::new("services:\n  probe:\n    image: {{busybox}}\n    command: [sleep, '1000']\n")
+    else {
+        return;
+    };
+    other.wharf(&["up", "-d"]).ok();
+    let server_ip = look
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("Address") && !l.contains("127.0.0.11"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_default()
+        .to_string();
+    let r = other.wharf(&[
+        "exec",
+        &other.name("probe-1"),
+        "sh",
+        "-c",
+        &format!("nc -w 2 {server_ip} 7777 </dev/null; nslookup server"),
+    ]);
+    assert!(
+        !r.stdout.contains("pong"),
+        "project isolation broken: {}",
+        r.stdout
+    );
+}

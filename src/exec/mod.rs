@@ -37,6 +37,10 @@ pub enum ExecError {
     MissingImage { service: String, image: String },
     #[error("service {service:?}: {message}")]
     Service { service: String, message: String },
+    #[error(transparent)]
+    Network(#[from] Box<crate::net::attach::AttachError>),
+    #[error("network {0} declared as external, but could not be found")]
+    ExternalNetwork(String),
     #[error("external volume {0:?} not found")]
     ExternalVolume(String),
     #[error("canceled")]
@@ -46,6 +50,18 @@ pub enum ExecError {
 }
 
 pub type Result<T> = std::result::Result<T, ExecError>;
+
+impl From<crate::net::attach::AttachError> for ExecError {
+    fn from(e: crate::net::attach::AttachError) -> Self {
+        ExecError::Network(Box::new(e))
+    }
+}
+
+impl From<crate::net::store::StoreError> for ExecError {
+    fn from(e: crate::net::store::StoreError) -> Self {
+        ExecError::Network(Box::new(e.into()))
+    }
+}
 
 impl From<control::ControlError> for ExecError {
     fn from(e: control::ControlError) -> Self {
@@ -243,6 +259,7 @@ pub fn up(
     }
 
     ensure_volumes(env, project, &selected, progress)?;
+    ensure_networks(env, project, &selected, progress)?;
 
     // Explicitly named services recreate their dependencies only when asked.
     let explicit: BTreeSet<&str> = opts.services.iter().map(String::as_str).collect();
@@ -319,6 +336,43 @@ fn ensure_volumes(
         labels.insert(pc::LABEL_VERSION.into(), pc::COMPOSE_VERSION.into());
         env.volumes.ensure(&name, VolumeOptions { labels })?;
         progress.event(Kind::Volume, &name, "Created", true);
+    }
+    Ok(())
+}
+
+/// The networks the selected services join: created with Compose's
+/// labels; external ones must exist.
+fn ensure_networks(
+    env: &Env,
+    project: &Project,
+    selected: &[String],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut used = BTreeSet::new();
+    for s in selected {
+        if let Some(svc) = project.services.get(s) {
+            let own = matches!(
+                svc.network_mode.as_deref(),
+                None | Some("bridge") | Some("default")
+            );
+            if own {
+                used.extend(svc.networks.keys().cloned());
+            }
+        }
+    }
+    let store = crate::net::store::Networks::open(env.containers.root())?;
+    for key in used {
+        let opts = pc::network_options(project, &key);
+        let external = project.networks.get(&key).is_some_and(|n| n.external);
+        if store.find(&opts.name).is_ok() {
+            continue;
+        }
+        if external {
+            return Err(ExecError::ExternalNetwork(opts.name));
+        }
+        progress.event(Kind::Network, &opts.name, "Creating", false);
+        crate::net::attach::create_network(env.containers.root(), &opts)?;
+        progress.event(Kind::Network, &opts.name, "Created", true);
     }
     Ok(())
 }
@@ -730,6 +784,14 @@ pub fn down(
     reverse_walk(&list, &[], &|c| {
         remove_container(env, c, opts.volumes, opts.timeout, progress)
     })?;
+    let store = crate::net::store::Networks::open(env.containers.root())?;
+    for n in store.list()? {
+        if n.labels.get(pc::LABEL_PROJECT).map(String::as_str) == Some(project) {
+            progress.event(Kind::Network, &n.name, "Removing", false);
+            crate::net::attach::remove_network(env.containers.root(), &n.id)?;
+            progress.event(Kind::Network, &n.name, "Removed", true);
+        }
+    }
     if opts.volumes {
         let mut names: BTreeSet<String> = declared_volumes.iter().cloned().collect();
         for v in env.volumes.list()? {

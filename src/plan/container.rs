@@ -141,6 +141,43 @@ fn restart_spec(service: &ServiceConfig) -> RestartSpec {
     }
 }
 
+/// What the network layer needs to create network `key` of the project,
+/// with Compose's labels so `down` finds it.
+pub fn network_options(project: &Project, key: &str) -> crate::net::store::NetworkOptions {
+    let decl = project.networks.get(key).cloned().unwrap_or_default();
+    let mut labels: std::collections::BTreeMap<String, String> = decl
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    labels.insert(LABEL_PROJECT.into(), project.name.clone());
+    labels.insert("com.docker.compose.network".into(), key.to_string());
+    labels.insert(LABEL_VERSION.into(), COMPOSE_VERSION.into());
+    crate::net::store::NetworkOptions {
+        name: network_name(project, key),
+        driver: decl.driver.clone(),
+        internal: decl.internal,
+        attachable: decl.attachable,
+        enable_ipv6: decl.enable_ipv6.unwrap_or(false),
+        ipam: decl
+            .ipam
+            .config
+            .iter()
+            .map(|p| crate::net::store::IpamRequest {
+                subnet: p.subnet.clone(),
+                gateway: p.gateway.clone(),
+                ip_range: p.ip_range.clone(),
+            })
+            .collect(),
+        labels,
+        options: decl
+            .driver_opts
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
 /// The engine-side name of network `key` of the project.
 pub fn network_name(project: &Project, key: &str) -> String {
     project

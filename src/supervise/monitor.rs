@@ -195,6 +195,9 @@ struct Running {
     state: ContainerState,
     /// With a terminal: the pty master, and our terminal's raw mode.
     tty: Option<(OwnedFd, Option<pty::RawMode>)>,
+    /// The container's 127.0.0.11 (bridge networks only); it lives as
+    /// long as the container does.
+    resolver: Option<crate::net::dns::ResolverHandle>,
 }
 
 /// Everything up to a running container; on failure, undoes what it did.
@@ -269,6 +272,13 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         )?)
     } else {
         None
+    };
+    let resolver = match &attached {
+        Some(a) => Some(
+            spawn_resolver(containers.root(), &record.spec, a)
+                .map_err(|e| sys_io("starting the DNS resolver", e.into()))?,
+        ),
+        None => None,
     };
     let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref())?;
     for m in &record.spec.mounts {
@@ -409,7 +419,40 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         log,
         state,
         tty,
+        resolver,
     })
+}
+
+/// Docker's embedded DNS for a bridged container: names from the networks
+/// it is on, everything else forwarded from here (the host's namespace)
+/// to `dns:` or the host's resolvers — none for internal-only containers,
+/// so names cannot leak out of an internal network.
+fn spawn_resolver(
+    root: &std::path::Path,
+    spec: &crate::runtime::spec::ContainerSpec,
+    a: &crate::net::attach::Attached,
+) -> std::result::Result<crate::net::dns::ResolverHandle, crate::net::dns::DnsError> {
+    use crate::net::dns;
+    let networks: Vec<String> = a.endpoints.iter().map(|e| e.network_id.clone()).collect();
+    let internal_only = crate::net::store::Networks::open(root)
+        .map(|store| {
+            networks
+                .iter()
+                .all(|n| store.find(n).map(|r| r.internal).unwrap_or(false))
+        })
+        .unwrap_or(false);
+    let host = dns::read_resolv_conf(std::path::Path::new("/etc/resolv.conf"))
+        .unwrap_or_else(|_| dns::parse_resolv_conf(""));
+    let mut cfg = dns::ResolverConfig::new(root, networks);
+    cfg.netns = Some(a.netns.clone());
+    cfg.upstreams = if internal_only {
+        Vec::new()
+    } else {
+        dns::upstreams(&spec.dns, &host)?
+    };
+    cfg.search = spec.dns_search.clone();
+    cfg.ndots_set = dns::ndots_set(&spec.dns_opt);
+    dns::Resolver::spawn(cfg)
 }
 
 /// Whether the container gets bridge networking (its own namespace with
@@ -573,6 +616,8 @@ impl Running {
     }
 
     fn finish(mut self, containers: &Containers, code: i32) {
+        // Its sockets keep the network namespace alive: gone before detach.
+        drop(self.resolver.take());
         // Our terminal leaves raw mode as soon as the container is gone.
         if let Some((_, raw)) = self.tty.as_mut() {
             raw.take();
