@@ -3,6 +3,8 @@
 //! [`crate::runtime::spec::NetworkAttachment`] and
 //! [`crate::runtime::spec::PortBinding`] and the records below.
 
+pub mod ports;
+
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};

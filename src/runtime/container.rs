@@ -104,6 +104,10 @@ pub struct ContainerState {
     /// Why the last start failed, in the words the user saw.
     pub error: Option<String>,
     pub restart_count: u32,
+    /// The published ports while the container runs, as
+    /// `net::ports::publish` resolved them (every host address spelled
+    /// out, random ports chosen); `wharf port` and `wharf ps` show these.
+    pub ports: Vec<super::spec::PortBinding>,
 }
 
 /// The container directory layout, in one place.
