@@ -8,14 +8,14 @@
 //! - **nftables DNAT** for traffic to the host's non-loopback addresses:
 //!   one table per container, `inet wharf-ports-<id12>`, with a `prerouting`
 //!   hook (traffic from other hosts, namespaces and containers) and an
-//!   `output` hook (traffic this host sends to its own addresses), plus a
-//!   hairpin `masquerade` so a container reaching its own (or a neighbour's)
-//!   published port through the host gets the replies back through the host.
-//!   The kernel forwards these packets: full speed, client source address
-//!   preserved.
+//!   `output` hook (traffic this host sends to its own addresses). The
+//!   kernel forwards these packets: full speed, client source address
+//!   preserved. Traffic from the container's own bridge is left to the
+//!   proxy (Docker's `! -i docker0`): DNAT back out of the port a frame came
+//!   in needs hairpin mode on the veth once br_netfilter is loaded.
 //! - **a userland proxy** (threads in the calling process, the container's
-//!   monitor) on the reserved socket itself, which is what `127.0.0.1` and
-//!   `::1` reach: DNAT of loopback traffic needs `route_localnet=1` on the
+//!   monitor) on the reserved socket itself, which is what `127.0.0.1`,
+//!   `::1` and containers on the same bridge (hairpin) reach: DNAT of loopback traffic needs `route_localnet=1` on the
 //!   bridge, which also lets containers address the host's `127.0.0.1`
 //!   services (CVE-2020-8558), and has no IPv6 counterpart. TCP is spliced
 //!   in the kernel (`splice(2)` through a pipe); UDP keeps a flow per client
@@ -246,7 +246,7 @@ pub fn publish(cfg: &PublishConfig) -> Result<PublishedPorts> {
             // A table left by a crashed monitor of the same container goes
             // first, so the new rules are the only ones.
             let _ = delete_table(&table);
-            nft_apply(&table, &table_text(&table, &rules))?;
+            nft_apply(&table, &table_text(&table, cfg.bridge, &rules))?;
             guard.table = Some(table);
         }
     }
@@ -524,12 +524,6 @@ fn ruleset(cfg: &PublishConfig, listeners: &[Listener]) -> Rules {
             "{dest} {proto} dport {port} dnat {fam} to {target}:{cport}"
         ));
         let tip = l.target.ip();
-        // Hairpin: a container reaching a published port through the host
-        // (its own or a neighbour's on the same bridge) must get the reply
-        // through the host too, so the source becomes the bridge's address.
-        rules.masquerade.push(format!(
-            "iifname {br} oifname {br} ct status dnat {fam} daddr {tip} {proto} dport {cport} masquerade"
-        ));
         if nat_loopback {
             // 127.0.0.1 cannot leave the host as a source address.
             rules.masquerade.push(format!(
@@ -544,7 +538,7 @@ fn nft_quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', ""))
 }
 
-fn table_text(table: &str, rules: &Rules) -> String {
+fn table_text(table: &str, bridge: &str, rules: &Rules) -> String {
     let mut t = format!("table inet {table} {{\n");
     t.push_str("  chain publish {\n");
     for r in &rules.dnat {
@@ -552,13 +546,21 @@ fn table_text(table: &str, rules: &Rules) -> String {
     }
     t.push_str("  }\n");
     t.push_str(
-        "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n    jump publish\n  }\n",
+        "  chain prerouting {\n    type nat hook prerouting priority -100; policy accept;\n",
+    );
+    // Containers of the bridge itself (hairpin) reach published ports
+    // through the proxy, as with Docker's proxy: DNAT back into the port
+    // a frame came from needs hairpin mode on the veth when br_netfilter
+    // is loaded, and a masquerade that cannot see the input interface.
+    t.push_str(&format!(
+        "    iifname != {} jump publish\n  }}\n",
+        nft_quote(bridge)
+    ));
+    t.push_str(
+        "  chain output {\n    type nat hook output priority -100; policy accept;\n    fib daddr type local jump publish\n  }\n",
     );
     t.push_str(
-        "  chain output {\n    type nat hook output priority dstnat; policy accept;\n    fib daddr type local jump publish\n  }\n",
-    );
-    t.push_str(
-        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+        "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n",
     );
     for r in &rules.masquerade {
         t.push_str(&format!("    {r}\n"));
