@@ -6,7 +6,7 @@ use crate::compose::convert::parse_bytes;
 use crate::image::store::ImageStore;
 use crate::runtime::bundle::ExecOptions;
 use crate::runtime::container::{ContainerRecord, Containers, Status};
-use crate::runtime::spec::{ContainerSpec, DeviceMapping, MountSpec, NsMode};
+use crate::runtime::spec::{ContainerSpec, DeviceMapping, MountSpec, NsMode, PortBinding};
 use crate::supervise::control::{self, ControlError};
 use crate::supervise::{logs, monitor};
 use anyhow::{bail, Context as _};
@@ -136,6 +136,9 @@ pub struct CreateArgs {
     /// MAC address on the (first) network
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,
+    /// Publish a container's port(s) to the host: [IP:][HOST[-END]:]CONTAINER[-END][/PROTO]
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
     /// Mount the volumes of another container: NAME[:ro|rw]
     #[arg(long = "volumes-from")]
     pub volumes_from: Vec<String>,
@@ -415,6 +418,12 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
             crate::plan::container::parse_tmpfs(t).map_err(|e| anyhow::anyhow!("--tmpfs {e}"))?,
         );
     }
+    let mut ports = Vec::new();
+    for p in &a.publish {
+        ports.extend(crate::plan::container::parse_publish(p).map_err(|e| {
+            anyhow::anyhow!("invalid argument {p:?} for \"-p, --publish\" flag: {e}")
+        })?);
+    }
     let mut devices = Vec::new();
     for d in &a.device {
         let mut parts = d.splitn(3, ':');
@@ -605,6 +614,7 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
         dns: a.dns.clone(),
         dns_search: a.dns_search.clone(),
         dns_opt: a.dns_option.clone(),
+        ports,
         ..ContainerSpec::default()
     };
     spec.namespaces.pid = ns("pid", "pid", &a.pid)?;
@@ -814,6 +824,7 @@ pub fn ps(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
                 "Status": status_text(s),
                 "ExitCode": s.exit_code,
                 "Labels": r.spec.labels,
+                "Ports": ports_column(&s.ports),
             });
             println!("{line}");
         }
@@ -824,6 +835,7 @@ pub fn ps(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
         "IMAGE".into(),
         "COMMAND".into(),
         "STATUS".into(),
+        "PORTS".into(),
         "NAMES".into(),
     ]];
     for (r, s) in &rows {
@@ -840,11 +852,135 @@ pub fn ps(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
             r.image.clone(),
             format!("\"{cmd}\""),
             status_text(s),
+            ports_column(&s.ports),
             r.name.clone(),
         ]);
     }
     print_table(&table);
     Ok(ExitCode::SUCCESS)
+}
+
+fn proto_text(b: &PortBinding) -> &'static str {
+    match b.protocol {
+        crate::runtime::spec::Protocol::Tcp => "tcp",
+        crate::runtime::spec::Protocol::Udp => "udp",
+        crate::runtime::spec::Protocol::Sctp => "sctp",
+    }
+}
+
+fn host_ip_text(b: &PortBinding) -> String {
+    b.host_ip
+        .map(crate::net::ports::show_ip)
+        .unwrap_or_else(|| "0.0.0.0".into())
+}
+
+/// Docker's PORTS column (its `DisplayablePorts`): ports published on the
+/// same host port as the container port are grouped into ranges per
+/// address and protocol (`0.0.0.0:8000-8001->8000-8001/tcp`); the others
+/// follow one by one (`0.0.0.0:32768->80/tcp`).
+fn ports_column(ports: &[PortBinding]) -> String {
+    let mut sorted: Vec<&PortBinding> = ports.iter().collect();
+    sorted.sort_by_key(|b| {
+        (
+            b.container_port,
+            host_ip_text(b),
+            b.host_port,
+            proto_text(b),
+        )
+    });
+    // (address, protocol) → (first, last) of the running range.
+    type Range = (u16, u16);
+    let mut groups: Vec<((String, &str), Range)> = Vec::new();
+    let mut result = Vec::new();
+    let mut mappings = Vec::new();
+    let form = |(ip, proto): &(String, &str), (first, last): (u16, u16)| {
+        let range = if first == last {
+            first.to_string()
+        } else {
+            format!("{first}-{last}")
+        };
+        format!("{ip}:{range}->{range}/{proto}")
+    };
+    for b in sorted {
+        let ip = host_ip_text(b);
+        let proto = proto_text(b);
+        if b.host_port != b.container_port {
+            mappings.push(format!(
+                "{ip}:{}->{}/{proto}",
+                b.host_port, b.container_port
+            ));
+            continue;
+        }
+        let key = (ip, proto);
+        let port = b.container_port;
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            None => groups.push((key, (port, port))),
+            Some((_, range)) if range.1.checked_add(1) == Some(port) => range.1 = port,
+            Some((k, range)) => {
+                result.push(form(k, *range));
+                *range = (port, port);
+            }
+        }
+    }
+    result.extend(groups.iter().map(|(k, r)| form(k, *r)));
+    result.extend(mappings);
+    result.join(", ")
+}
+
+/// `docker port`: every published port (`80/tcp -> 0.0.0.0:32768`), or
+/// the host addresses of one (`0.0.0.0:32768`).
+pub fn port(
+    global: &GlobalArgs,
+    container: &str,
+    private: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    let (containers, _store) = open(global)?;
+    let record = containers.find(container)?;
+    let state = containers.state(&record.id)?;
+    let live = matches!(state.status, Status::Running | Status::Paused);
+    let ports: &[PortBinding] = if live { &state.ports } else { &[] };
+    let lines = port_lines(ports, private).map_err(|key| {
+        anyhow::anyhow!("Error: No public port '{key}' published for {container}")
+    })?;
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The lines `wharf port` prints; `Err(key)` when `private` is not published.
+fn port_lines(ports: &[PortBinding], private: Option<&str>) -> Result<Vec<String>, String> {
+    let mut sorted: Vec<&PortBinding> = ports.iter().collect();
+    sorted.sort_by_key(|b| {
+        (
+            b.container_port,
+            proto_text(b),
+            matches!(b.host_ip, Some(std::net::IpAddr::V6(_))),
+            host_ip_text(b),
+            b.host_port,
+        )
+    });
+    let host = |b: &PortBinding| format!("{}:{}", host_ip_text(b), b.host_port);
+    match private {
+        None => Ok(sorted
+            .iter()
+            .map(|b| format!("{}/{} -> {}", b.container_port, proto_text(b), host(b)))
+            .collect()),
+        Some(p) => {
+            let (port, proto) = p.split_once('/').unwrap_or((p, "tcp"));
+            let key = format!("{port}/{proto}");
+            let lines: Vec<String> = sorted
+                .iter()
+                .filter(|b| b.container_port.to_string() == port && proto_text(b) == proto)
+                .map(|b| host(b))
+                .collect();
+            if lines.is_empty() {
+                Err(key)
+            } else {
+                Ok(lines)
+            }
+        }
+    }
 }
 
 pub(super) fn command_text(r: &ContainerRecord) -> String {
@@ -1368,5 +1504,66 @@ fn human_bytes(n: u64) -> String {
         format!("{n}B")
     } else {
         format!("{v:.2}{}", UNITS[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::spec::Protocol;
+
+    fn pb(ip: &str, host: u16, container: u16, protocol: Protocol) -> PortBinding {
+        PortBinding {
+            host_ip: Some(ip.parse().unwrap()),
+            host_port: host,
+            container_port: container,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn ports_column_is_dockers() {
+        use Protocol::{Tcp, Udp};
+        assert_eq!(ports_column(&[]), "");
+        assert_eq!(
+            ports_column(&[pb("0.0.0.0", 8080, 80, Tcp), pb("::", 8080, 80, Tcp)]),
+            "0.0.0.0:8080->80/tcp, [::]:8080->80/tcp"
+        );
+        // Same host and container port: grouped into ranges per address.
+        let range: Vec<PortBinding> = (8000..=8002)
+            .map(|p| pb("0.0.0.0", p, p, Tcp))
+            .chain([pb("127.0.0.1", 53, 53, Udp), pb("0.0.0.0", 8005, 8005, Tcp)])
+            .collect();
+        assert_eq!(
+            ports_column(&range),
+            "0.0.0.0:8000-8002->8000-8002/tcp, 127.0.0.1:53->53/udp, 0.0.0.0:8005->8005/tcp"
+        );
+    }
+
+    #[test]
+    fn port_lines_are_dockers() {
+        use Protocol::{Tcp, Udp};
+        let ports = [
+            pb("::", 32768, 80, Tcp),
+            pb("0.0.0.0", 32768, 80, Tcp),
+            pb("127.0.0.1", 5353, 53, Udp),
+        ];
+        assert_eq!(
+            port_lines(&ports, None).unwrap(),
+            vec![
+                "53/udp -> 127.0.0.1:5353",
+                "80/tcp -> 0.0.0.0:32768",
+                "80/tcp -> [::]:32768",
+            ]
+        );
+        assert_eq!(
+            port_lines(&ports, Some("80")).unwrap(),
+            vec!["0.0.0.0:32768", "[::]:32768"]
+        );
+        assert_eq!(
+            port_lines(&ports, Some("53/udp")).unwrap(),
+            vec!["127.0.0.1:5353"]
+        );
+        assert_eq!(port_lines(&ports, Some("53")), Err("53/tcp".to_string()));
     }
 }

@@ -138,6 +138,12 @@ pub enum Command {
     Top { container: String },
     /// Live resource usage of containers (cgroup CPU, memory, pids)
     Stats(container::StatsArgs),
+    /// List port mappings, or the host addresses of one container port
+    Port {
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        port: Option<String>,
+    },
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -281,6 +287,9 @@ pub fn main() -> ExitCode {
         Command::Wait { containers } => container::wait(&cli.global, containers),
         Command::Top { container } => container::top(&cli.global, container),
         Command::Stats(args) => container::stats(&cli.global, args),
+        Command::Port { container, port } => {
+            container::port(&cli.global, container, port.as_deref())
+        }
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
         Command::Network(cmd) => network::run(&cli.global, cmd),
         Command::ContainerMonitor { id } => container::monitor_main(&cli.global, id),

@@ -4,6 +4,7 @@
 //! [`crate::runtime::spec::PortBinding`] and the records below.
 
 pub mod dns;
+pub mod ports;
 
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -2,9 +2,10 @@
 //! place where compose types turn into runtime types. Names and labels are
 //! Docker Compose v2's, so `ps`, `down` and other tools find the containers.
 
-use crate::compose::types::{Project, ServiceConfig, VolumeType};
+use crate::compose::types::{Project, ServiceConfig, ServicePortConfig, VolumeType};
 use crate::runtime::spec::{
-    ContainerSpec, DeviceMapping, HealthSpec, MountSpec, NetworkAttachment, NsMode, RestartSpec,
+    ContainerSpec, DeviceMapping, HealthSpec, MountSpec, NetworkAttachment, NsMode, PortBinding,
+    Protocol, RestartSpec,
 };
 use std::path::PathBuf;
 
@@ -33,6 +34,12 @@ pub enum SpecError {
         service: String,
         what: &'static str,
         target: String,
+    },
+    #[error("service {service:?}: ports[{index}]: {message}")]
+    InvalidPort {
+        service: String,
+        index: usize,
+        message: String,
     },
 }
 
@@ -82,6 +89,74 @@ pub fn parse_tmpfs(t: &str) -> Result<MountSpec, String> {
         size,
         mode,
         read_only,
+    })
+}
+
+/// `docker run -p` (the compose short syntax, one parser for both):
+/// `8080:80`, `127.0.0.1:8080:80`, `[::1]:8080:80`, `8000-8010:8000-8010`,
+/// `53:53/udp`, `80`, `127.0.0.1::80`; one binding per container port.
+pub fn parse_publish(spec: &str) -> Result<Vec<PortBinding>, String> {
+    let mappings = crate::compose::canonical::parse_port_spec(spec)?;
+    let long: Vec<ServicePortConfig> = mappings
+        .into_iter()
+        .map(|m| ServicePortConfig {
+            host_ip: m.host_ip,
+            target: m.target,
+            published: m.published,
+            protocol: Some(m.protocol),
+            ..ServicePortConfig::default()
+        })
+        .collect();
+    long.iter().map(port_binding).collect()
+}
+
+/// One compose long-form port (`target`, `published` — a port or a range —,
+/// `host_ip`, `protocol`, `mode`) as a runtime binding. A range of host ports for one container port (`8000-8010:80`)
+/// publishes the first port of the range: `PortBinding` holds one host port.
+/// `mode` only matters to a swarm (`host` vs `ingress`); both publish on
+/// this host.
+pub fn port_binding(p: &ServicePortConfig) -> Result<PortBinding, String> {
+    if p.target == 0 {
+        return Err("a port needs a target (container) port".into());
+    }
+    let protocol = match p
+        .protocol
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("") | Some("tcp") => Protocol::Tcp,
+        Some("udp") => Protocol::Udp,
+        Some("sctp") => Protocol::Sctp,
+        Some(other) => return Err(format!("invalid proto: {other}")),
+    };
+    let host_ip = match p.host_ip.as_deref() {
+        None | Some("") => None,
+        Some(ip) => {
+            let bare = ip
+                .strip_prefix('[')
+                .and_then(|i| i.strip_suffix(']'))
+                .unwrap_or(ip);
+            Some(
+                bare.parse()
+                    .map_err(|_| format!("invalid IP address: {ip}"))?,
+            )
+        }
+    };
+    let host_port = match p.published.as_deref() {
+        None | Some("") => 0,
+        Some(text) => {
+            p.published_range()
+                .filter(|(lo, hi)| lo <= hi)
+                .ok_or_else(|| format!("invalid hostPort: {text}"))?
+                .0
+        }
+    };
+    Ok(PortBinding {
+        host_ip,
+        host_port,
+        container_port: p.target,
+        protocol,
     })
 }
 
@@ -315,6 +390,14 @@ pub fn container_spec(
         dns_opt: service.dns_opt.clone(),
         ..ContainerSpec::default()
     };
+    for (index, p) in service.ports.iter().enumerate() {
+        let binding = port_binding(p).map_err(|message| SpecError::InvalidPort {
+            service: service.name.clone(),
+            index,
+            message,
+        })?;
+        spec.ports.push(binding);
+    }
     for d in &service.devices {
         let source = d.source.clone().unwrap_or_default();
         spec.devices.push(DeviceMapping {
@@ -670,5 +753,119 @@ mod tests {
         );
         assert!(parse_tmpfs("/run:size=lots").is_err());
         assert!(parse_tmpfs("/run:mode=9z").is_err());
+    }
+
+    fn pb(ip: Option<&str>, host: u16, container: u16, protocol: Protocol) -> PortBinding {
+        PortBinding {
+            host_ip: ip.map(|i| i.parse().unwrap()),
+            host_port: host,
+            container_port: container,
+            protocol,
+        }
+    }
+
+    #[test]
+    fn publish_flag_takes_every_docker_syntax() {
+        use Protocol::{Tcp, Udp};
+        let cases: Vec<(&str, Vec<PortBinding>)> = vec![
+            ("8080:80", vec![pb(None, 8080, 80, Tcp)]),
+            (
+                "127.0.0.1:8080:80",
+                vec![pb(Some("127.0.0.1"), 8080, 80, Tcp)],
+            ),
+            ("[::1]:8080:80", vec![pb(Some("::1"), 8080, 80, Tcp)]),
+            ("53:53/udp", vec![pb(None, 53, 53, Udp)]),
+            ("53:53/UDP", vec![pb(None, 53, 53, Udp)]),
+            ("80", vec![pb(None, 0, 80, Tcp)]),
+            ("127.0.0.1::80", vec![pb(Some("127.0.0.1"), 0, 80, Tcp)]),
+            ("[::1]::80/udp", vec![pb(Some("::1"), 0, 80, Udp)]),
+            (
+                "9090-9091:8080-8081",
+                vec![pb(None, 9090, 8080, Tcp), pb(None, 9091, 8081, Tcp)],
+            ),
+            // One container port, a host range: the first port of it.
+            ("8000-8010:80", vec![pb(None, 8000, 80, Tcp)]),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(parse_publish(spec), Ok(want), "{spec}");
+        }
+        let range = parse_publish("8000-8010:8000-8010").unwrap();
+        assert_eq!(range.len(), 11);
+        let mut pairs: Vec<(u16, u16)> = range
+            .iter()
+            .map(|b| (b.host_port, b.container_port))
+            .collect();
+        pairs.sort();
+        assert_eq!(pairs, (8000..=8010).map(|p| (p, p)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn publish_flag_errors_are_dockers() {
+        for (spec, want) in [
+            (
+                "9090-9092:8080-8081",
+                "invalid ranges specified for container and host Ports: 8080-8081 and 9090-9092",
+            ),
+            ("8080:80/foo", "invalid proto: foo"),
+            ("8080:http", "invalid containerPort: http"),
+            ("70000:80", "invalid hostPort: 70000"),
+            ("1.2.3:8080:80", "invalid IP address: 1.2.3"),
+            ("80:", "invalid proto: "),
+        ] {
+            assert_eq!(parse_publish(spec), Err(want.to_string()), "{spec}");
+        }
+    }
+
+    #[test]
+    fn compose_ports_become_bindings() {
+        let (p, ctx, _dir) = project(
+            r#"
+services:
+  web:
+    image: nginx
+    ports:
+      - "8080:80"
+      - "127.0.0.1::53/udp"
+      - "9000-9001:7000-7001"
+      - target: 443
+        published: "8443"
+        host_ip: "::1"
+        protocol: tcp
+        mode: host
+      - target: 6000
+"#,
+        );
+        let spec = container_spec(&p, &ctx, &p.services["web"], 1).unwrap();
+        use Protocol::{Tcp, Udp};
+        assert_eq!(
+            spec.ports,
+            vec![
+                pb(None, 8080, 80, Tcp),
+                pb(Some("127.0.0.1"), 0, 53, Udp),
+                pb(None, 9000, 7000, Tcp),
+                pb(None, 9001, 7001, Tcp),
+                pb(Some("::1"), 8443, 443, Tcp),
+                pb(None, 0, 6000, Tcp),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_long_form_port_names_the_service_and_entry() {
+        let bad = ServicePortConfig {
+            target: 80,
+            published: Some("80x".into()),
+            ..ServicePortConfig::default()
+        };
+        assert_eq!(port_binding(&bad), Err("invalid hostPort: 80x".to_string()));
+        let bad_ip = ServicePortConfig {
+            target: 80,
+            host_ip: Some("localhost".into()),
+            ..ServicePortConfig::default()
+        };
+        assert_eq!(
+            port_binding(&bad_ip),
+            Err("invalid IP address: localhost".to_string())
+        );
     }
 }

@@ -113,6 +113,10 @@ pub struct ContainerState {
     pub health: Option<Health>,
     /// `stop`/`kill` by a user: the restart policy leaves it stopped.
     pub manually_stopped: bool,
+    /// The published ports while the container runs, as
+    /// `net::ports::publish` resolved them (every host address spelled
+    /// out, random ports chosen); `wharf port` and `wharf ps` show these.
+    pub ports: Vec<super::spec::PortBinding>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
