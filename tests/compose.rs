@@ -727,7 +727,8 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
         "CREATE TABLE notes(x int); INSERT INTO notes VALUES (42)",
     )
     .ok();
-    let logs = s.wharf(&["logs", "web"]).ok().stdout;
+    // http.server logs each request on stderr.
+    let logs = s.wharf(&["logs", "web"]).ok().stderr;
     assert!(logs.contains("\"GET / HTTP/1.0\" 200"), "{logs}");
 
     // down keeps named volumes: both stores remember.

@@ -667,6 +667,13 @@ pub fn ps(
                 "Labels": c.record.spec.labels,
                 "Name": c.record.name,
                 "Names": c.record.name,
+                "Ports": super::container::ports_column(&c.state.ports),
+                "Publishers": c.state.ports.iter().map(|b| serde_json::json!({
+                    "URL": b.host_ip.map(crate::net::ports::show_ip).unwrap_or_else(|| "0.0.0.0".into()),
+                    "TargetPort": b.container_port,
+                    "PublishedPort": b.host_port,
+                    "Protocol": format!("{:?}", b.protocol).to_lowercase(),
+                })).collect::<Vec<_>>(),
                 "Project": sel.name(),
                 "Service": c.service,
                 "State": c.state.status.as_str(),
@@ -701,7 +708,7 @@ pub fn ps(
             c.service.clone(),
             created,
             super::container::status_text(&c.state),
-            String::new(),
+            super::container::ports_column(&c.state.ports),
         ]);
     }
     super::container::print_table(&table);

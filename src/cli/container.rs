@@ -492,10 +492,25 @@ fn spec_from_args(global: &GlobalArgs, a: &CreateArgs) -> anyhow::Result<Contain
         })
     };
     let mut networks = Vec::new();
-    let net = match a.network.first().map(String::as_str) {
-        None | Some("none") | Some("default") | Some("bridge") if a.network.len() <= 1 => {
-            NsMode::None
+    let first_net = a.network.first().map(String::as_str);
+    // Docker's default network is its `bridge`; wharf joins it when asked
+    // by name or when ports are published, and otherwise keeps a container
+    // to loopback only (the cheapest start).
+    let wants_bridge = first_net == Some("bridge")
+        || (matches!(first_net, None | Some("default")) && !a.publish.is_empty());
+    let net = match first_net {
+        None | Some("default") | Some("bridge") if a.network.len() <= 1 && wants_bridge => {
+            networks.push(crate::runtime::spec::NetworkAttachment {
+                network: default_bridge(global)?,
+                aliases: a.network_alias.clone(),
+                ipv4_address: a.ip,
+                ipv6_address: a.ip6,
+                mac_address: a.mac_address.clone(),
+                priority: 0,
+            });
+            NsMode::Private
         }
+        None | Some("none") | Some("default") if a.network.len() <= 1 => NsMode::None,
         Some("host") if a.network.len() == 1 => NsMode::Host,
         Some(other) if a.network.len() == 1 && other.starts_with("container:") => {
             join("network", "net", &other["container:".len()..])?
@@ -878,7 +893,7 @@ fn host_ip_text(b: &PortBinding) -> String {
 /// same host port as the container port are grouped into ranges per
 /// address and protocol (`0.0.0.0:8000-8001->8000-8001/tcp`); the others
 /// follow one by one (`0.0.0.0:32768->80/tcp`).
-fn ports_column(ports: &[PortBinding]) -> String {
+pub(super) fn ports_column(ports: &[PortBinding]) -> String {
     let mut sorted: Vec<&PortBinding> = ports.iter().collect();
     sorted.sort_by_key(|b| {
         (
@@ -1005,6 +1020,25 @@ pub fn print_table(rows: &[Vec<String>]) {
         }
         println!("{}", line.trim_end());
     }
+}
+
+/// The `bridge` network, made on first use.
+fn default_bridge(global: &GlobalArgs) -> anyhow::Result<String> {
+    let store = crate::net::store::Networks::open(global.root())?;
+    if let Ok(n) = store.find("bridge") {
+        return Ok(n.name);
+    }
+    let opts = crate::net::store::NetworkOptions {
+        name: "bridge".into(),
+        ..Default::default()
+    };
+    if let Err(e) = crate::net::attach::create_network(global.root(), &opts) {
+        // Another wharf may have made it meanwhile.
+        if store.find("bridge").is_err() {
+            return Err(e).context("creating the default bridge network");
+        }
+    }
+    Ok("bridge".into())
 }
 
 /// `--restart no|always|unless-stopped|on-failure[:N]`, Docker's forms.

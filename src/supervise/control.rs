@@ -303,6 +303,12 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
         }
     }
     rootfs::unmount_rootfs(&dir.rootfs())?;
+    // A monitor that died cannot have removed its port rules.
+    if !record.spec.ports.is_empty() {
+        if let Err(e) = crate::net::ports::unpublish(id) {
+            tracing::warn!("removing the published ports of {}: {e}", record.name);
+        }
+    }
     // A crashed monitor never detached; detach is idempotent.
     if crate::supervise::monitor::bridged(&record.spec) {
         crate::net::attach::detach(containers.root(), containers.run_root(), id)?;

@@ -30,6 +30,8 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
     #[error(transparent)]
+    Ports(#[from] Box<crate::net::ports::PortError>),
+    #[error(transparent)]
     Container(#[from] crate::runtime::container::ContainerError),
     #[error(transparent)]
     Store(#[from] crate::image::store::StoreError),
@@ -198,6 +200,8 @@ struct Running {
     /// The container's 127.0.0.11 (bridge networks only); it lives as
     /// long as the container does.
     resolver: Option<crate::net::dns::ResolverHandle>,
+    /// Published ports: the nftables table and the proxy's sockets.
+    published: Option<crate::net::ports::PublishedPorts>,
 }
 
 /// Everything up to a running container; on failure, undoes what it did.
@@ -279,6 +283,12 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
                 .map_err(|e| sys_io("starting the DNS resolver", e.into()))?,
         ),
         None => None,
+    };
+    let published = match &attached {
+        Some(a) if !record.spec.ports.is_empty() => {
+            Some(publish_ports(containers, id, &record.spec, a)?)
+        }
+        _ => None,
     };
     let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref())?;
     for m in &record.spec.mounts {
@@ -400,6 +410,10 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     };
     let pid = Pid::from_raw(pid as i32);
     state.status = Status::Running;
+    state.ports = published
+        .as_ref()
+        .map(|p| p.bindings().to_vec())
+        .unwrap_or_default();
     state.manually_stopped = false;
     state.pid = Some(pid.as_raw() as u32);
     state.monitor_pid = Some(std::process::id());
@@ -420,7 +434,37 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         state,
         tty,
         resolver,
+        published,
     })
+}
+
+/// Publishes the container's ports on its first (highest-priority)
+/// network's address, as Docker does.
+fn publish_ports(
+    containers: &Containers,
+    id: &str,
+    spec: &crate::runtime::spec::ContainerSpec,
+    a: &crate::net::attach::Attached,
+) -> Result<crate::net::ports::PublishedPorts> {
+    let Some(first) = a.endpoints.first() else {
+        return Err(sys_io(
+            "publishing ports",
+            io::Error::other("the container is on no network"),
+        ));
+    };
+    let bridge = crate::net::store::Networks::open(containers.root())
+        .and_then(|s| s.find(&first.network_id))
+        .map(|n| n.bridge)
+        .map_err(|e| sys_io("publishing ports", io::Error::other(e.to_string())))?;
+    crate::net::ports::publish(&crate::net::ports::PublishConfig {
+        container_id: id,
+        ipv4: first.ipv4,
+        ipv6: first.ipv6,
+        bridge: &bridge,
+        ports: &spec.ports,
+        mode: crate::net::ports::Mode::Auto,
+    })
+    .map_err(|e| MonitorError::Ports(Box::new(e)))
 }
 
 /// Docker's embedded DNS for a bridged container: names from the networks
@@ -618,6 +662,7 @@ impl Running {
     fn finish(mut self, containers: &Containers, code: i32) {
         // Its sockets keep the network namespace alive: gone before detach.
         drop(self.resolver.take());
+        drop(self.published.take());
         // Our terminal leaves raw mode as soon as the container is gone.
         if let Some((_, raw)) = self.tty.as_mut() {
             raw.take();
@@ -657,6 +702,7 @@ impl Running {
         // stopped, and the restart count lives there.
         let mut state = containers.state(&self.id).unwrap_or(self.state);
         state.health = None;
+        state.ports.clear();
         state.status = Status::Exited;
         state.exit_code = Some(code);
         state.oom_killed = oom_killed;
