@@ -9,49 +9,16 @@
 //! table lives there). Without it the tests say SKIPPED.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Mutex;
 
 /// The tests compare the namespace's links and ruleset before and after,
 /// so they run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn registry() -> Option<String> {
-    match std::env::var("WHARF_TEST_REGISTRY") {
-        Ok(r) if !r.is_empty() => Some(r),
-        _ => {
-            eprintln!(
-                "SKIPPED: WHARF_TEST_REGISTRY is not set (run through scripts/with-registry)"
-            );
-            None
-        }
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
+#[path = "support/harness.rs"]
+mod harness;
+use harness::{registry, Run};
 
 /// What the namespace looks like from outside: link names, the nftables
 /// ruleset.

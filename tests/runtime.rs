@@ -8,44 +8,11 @@
 //! (private network and mount namespace). Without it the tests say SKIPPED.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn registry() -> Option<String> {
-    match std::env::var("WHARF_TEST_REGISTRY") {
-        Ok(r) if !r.is_empty() => Some(r),
-        _ => {
-            eprintln!(
-                "SKIPPED: WHARF_TEST_REGISTRY is not set (run through scripts/with-registry)"
-            );
-            None
-        }
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(out: Output) -> Run {
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "stdout: {}\nstderr: {}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-}
+#[path = "support/harness.rs"]
+mod harness;
+use harness::{registry, Run};
 
 /// One wharf data root with the busybox fixture pulled, for one runtime.
 /// Dropping it removes every container and checks nothing is left.

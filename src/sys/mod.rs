@@ -1,4 +1,5 @@
 //! Thin wrappers of Linux calls that std and nix lack, shared by the layers
 //! that touch the file system directly (image unpacking, container rootfs).
 
+pub mod atomic;
 pub mod xattr;
