@@ -44,10 +44,15 @@ impl Stack {
 
     /// `{{busybox}}` in the file becomes the fixture image.
     fn write(&self, compose: &str) {
-        let text = compose.replace(
-            "{{busybox}}",
-            &format!("{}/wharf-fixtures/busybox:latest", self.registry),
-        );
+        let text = compose
+            .replace(
+                "{{busybox}}",
+                &format!("{}/wharf-fixtures/busybox:latest", self.registry),
+            )
+            .replace(
+                "{{python}}",
+                &format!("{}/wharf-fixtures/python:latest", self.registry),
+            );
         std::fs::write(self.dir.path().join("compose.yaml"), text).expect("write compose.yaml");
     }
 
@@ -799,4 +804,174 @@ services:
         "project isolation broken: {}",
         r.stdout
     );
+}
+
+/// The addresses `name` resolves to inside `container` (python image).
+fn resolve(s: &Stack, container: &str, name: &str) -> Vec<String> {
+    let out = s.wharf(&["exec", container, "python3", "/net.py", "resolve", name]);
+    let mut v: Vec<String> = out.stdout.split_whitespace().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+fn ip_on(s: &Stack, container: &str, network: &str) -> String {
+    inspect(s, container)["NetworkSettings"]["Networks"][network]["IPAddress"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A little network tool for the python containers: resolve a name,
+/// connect over TCP, send a UDP datagram, or serve UDP into /tmp/udp.
+const NET_PY: &str = r#"
+import socket, sys
+cmd = sys.argv[1]
+if cmd == "resolve":
+    try:
+        print(" ".join(sorted({a[4][0] for a in socket.getaddrinfo(sys.argv[2], None, socket.AF_INET)})))
+    except socket.gaierror:
+        sys.exit(1)
+elif cmd == "tcp":
+    socket.create_connection((sys.argv[2], int(sys.argv[3])), timeout=2).close()
+elif cmd == "udp-send":
+    socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(sys.argv[4].encode() + b"\n", (sys.argv[2], int(sys.argv[3])))
+elif cmd == "udp-serve":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", int(sys.argv[2])))
+    while True:
+        d, _ = s.recvfrom(512)
+        with open("/tmp/udp", "ab") as f:
+            f.write(d)
+"#;
+
+/// Aliases, two networks and what each side can see; UDP by name; a
+/// recreated container's name follows it; published UDP on 127.0.0.1 and
+/// a random host port as `port` and `ps` report them; a taken host port
+/// fails `up` naming the service and the port; `down` leaves no network.
+#[test]
+fn networks_aliases_udp_recreate_and_published_ports() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  api:
+    image: {{python}}
+    command: ["python3", "/net.py", "udp-serve", "9999"]
+    volumes: ["./net.py:/net.py:ro"]
+    networks:
+      front: {aliases: [api-alias]}
+      back: {}
+    ports: ["127.0.0.1::9999/udp", "8000"]
+    stop_grace_period: 1s
+  web:
+    image: {{python}}
+    command: ["sleep", "1000"]
+    volumes: ["./net.py:/net.py:ro"]
+    networks: [front]
+  db:
+    image: {{busybox}}
+    command: ["sh", "-c", "while true; do echo hi | nc -l -p 7000; done"]
+    networks: [back]
+networks:
+  front: {}
+  back: {}
+"#,
+    ) else {
+        return;
+    };
+    std::fs::write(s.dir.path().join("net.py"), NET_PY).expect("net.py");
+    s.wharf(&["up", "-d"]).ok();
+    let (api, web, db) = (s.name("api-1"), s.name("web-1"), s.name("db-1"));
+    let front = format!("{}_front", s.project());
+    let back = format!("{}_back", s.project());
+    let api_front = ip_on(&s, &api, &front);
+    assert!(!api_front.is_empty());
+    assert_eq!(resolve(&s, &web, "api"), vec![api_front.clone()]);
+    assert_eq!(resolve(&s, &web, "api-alias"), vec![api_front.clone()]);
+    // web is not on `back`: db's name does not resolve and its address is
+    // unreachable; api (on both) reaches it by name and address.
+    assert!(resolve(&s, &web, "db").is_empty());
+    let db_ip = ip_on(&s, &db, &back);
+    assert_eq!(resolve(&s, &api, "db"), vec![db_ip.clone()]);
+    let tcp = |from: &str| {
+        s.wharf(&["exec", from, "python3", "/net.py", "tcp", &db_ip, "7000"])
+            .code
+    };
+    assert_ne!(tcp(&web), 0, "web reached a network it is not on");
+    assert_eq!(tcp(&api), 0, "api should reach db on back");
+
+    // UDP by name, and published UDP on 127.0.0.1 at the port `wharf
+    // port` reports.
+    s.wharf(&[
+        "exec", &web, "python3", "/net.py", "udp-send", "api", "9999", "by-name",
+    ])
+    .ok();
+    let udp = s.wharf(&["port", &api, "9999/udp"]).ok().stdout;
+    let udp_addr: std::net::SocketAddr = udp.trim().parse().expect("port output");
+    assert_eq!(udp_addr.ip().to_string(), "127.0.0.1");
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    sock.send_to(b"from-host\n", udp_addr).expect("send");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = s.wharf(&["exec", &api, "cat", "/tmp/udp"]).stdout;
+        if got.contains("by-name") && got.contains("from-host") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "UDP never arrived: {got:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A random host port for 8000/tcp, shown by `port` and `ps`.
+    let tcp_port = s.wharf(&["port", &api, "8000"]).ok().stdout;
+    let host_port: u16 = tcp_port
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .expect("a host port");
+    assert!(host_port > 0);
+    let ps = s.ps();
+    let ports = Stack::container(&ps, &api)["Ports"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        ports.contains(&format!(":{host_port}->8000/tcp")),
+        "{ports}"
+    );
+
+    // Recreated: the name follows the new container, no stale answer.
+    s.wharf(&["up", "-d", "--force-recreate", "--no-deps", "api"])
+        .ok();
+    let new_ip = ip_on(&s, &api, &front);
+    assert_eq!(resolve(&s, &web, "api"), vec![new_ip]);
+
+    // A host port that is taken fails up, naming the service and the port,
+    // and leaves no rules behind.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    s.write(&format!(
+        "services:\n  blocked:\n    image: {{{{busybox}}}}\n    command: [sleep, '1000']\n    ports: ['127.0.0.1:{port}:80']\n"
+    ));
+    let out = s.wharf(&["up", "-d", "--remove-orphans"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("blocked") && out.stderr.contains(&port.to_string()),
+        "{}",
+        out.stderr
+    );
+    assert!(s
+        .ps()
+        .iter()
+        .all(|c| c["State"] != "running" || c["Service"] != "blocked"));
+    let tables = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .expect("nft");
+    assert!(
+        !String::from_utf8_lossy(&tables.stdout).contains("wharf-ports"),
+        "a failed publish left rules"
+    );
+    drop(taken);
+    s.wharf(&["down", "-v"]).ok();
+    let nets = s.wharf(&["network", "ls", "-q"]).ok().stdout;
+    assert!(nets.trim().is_empty(), "networks left after down: {nets}");
 }
