@@ -975,3 +975,59 @@ networks:
     let nets = s.wharf(&["network", "ls", "-q"]).ok().stdout;
     assert!(nets.trim().is_empty(), "networks left after down: {nets}");
 }
+
+/// `logs --since/--until` cut by the lines' own timestamps; `kill -s`
+/// reaches the project's containers.
+#[test]
+fn logs_since_until_and_project_kill() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  talk:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo early; sleep 1; echo late; exec sleep 1000"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stamped = loop {
+        let out = s.wharf(&["logs", "-t", "--no-log-prefix"]).ok().stdout;
+        if out.contains("late") {
+            break out;
+        }
+        assert!(Instant::now() < deadline, "no late line: {out}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let late_time = stamped
+        .lines()
+        .find(|l| l.ends_with(" late"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("timestamp")
+        .to_string();
+    let since = s.wharf(&["logs", "--since", &late_time]).ok().stdout;
+    assert!(
+        since.contains("late") && !since.contains("early"),
+        "{since}"
+    );
+    let until = s.wharf(&["logs", "--until", &late_time]).ok().stdout;
+    assert!(
+        until.contains("early") && !until.contains("late"),
+        "{until}"
+    );
+    let tail = s.wharf(&["logs", "--tail", "1"]).ok().stdout;
+    assert!(tail.contains("late") && !tail.contains("early"), "{tail}");
+
+    s.wharf(&["kill", "-s", "KILL", "talk"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = Stack::container(&s.ps(), &s.name("talk-1")).clone();
+        if c["State"] == "exited" {
+            assert_eq!(c["ExitCode"], 137);
+            break;
+        }
+        assert!(Instant::now() < deadline, "kill did not land: {c:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -742,28 +742,36 @@ pub fn logs(
         let i = services.iter().position(|s| *s == svc).unwrap_or(0);
         COLORS[i % COLORS.len()]
     };
+    use super::container::{parse_when, select_lines};
+    let since = args
+        .since
+        .as_deref()
+        .map(|v| parse_when("since", v))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|v| parse_when("until", v))
+        .transpose()?;
+    let mut followers: Vec<Follower> = Vec::new();
     for (i, c) in list.iter().enumerate() {
         let path = env.containers.dir(&c.record.id).log();
-        let lines = crate::supervise::logs::read_all(&path)?;
-        let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
-        for l in &lines[skip..] {
+        let (lines, follower) = crate::supervise::logs::read_and_follow(&path)?;
+        followers.push(follower);
+        for l in &select_lines(lines, since, until, tail) {
             printer.line(&names[i], color_of(&c.service), l);
         }
     }
     if args.follow {
-        let mut followers: Vec<Follower> = list
-            .iter()
-            .map(|c| Follower::new(&env.containers.dir(&c.record.id).log(), true))
-            .collect();
         loop {
             let mut any_running = false;
             for (i, c) in list.iter().enumerate() {
-                for l in followers[i].poll() {
-                    printer.line(&names[i], color_of(&c.service), &l);
+                for l in &select_lines(followers[i].poll(), since, until, None) {
+                    printer.line(&names[i], color_of(&c.service), l);
                 }
                 any_running |= env.containers.state(&c.record.id)?.status == Status::Running;
             }
-            if !any_running {
+            if !any_running || until.is_some_and(|u| std::time::SystemTime::now() >= u) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -853,6 +861,34 @@ pub fn rm(
         exec::remove_container(&env, &c, volumes, None, &progress)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `kill [SERVICE…]`: the signal to every running container of the project.
+pub fn kill(
+    global: &GlobalArgs,
+    sel: &Selected,
+    services: &[String],
+    signal: &str,
+) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let services = services_of(sel, &env, services)?;
+    let sig = crate::supervise::control::parse_signal(signal)?;
+    let progress = Progress::new(ProgressMode::Auto);
+    for c in exec::project_containers(&env.containers, sel.name())? {
+        if c.state.status != Status::Running
+            || (!services.is_empty() && !services.contains(&c.service))
+        {
+            continue;
+        }
+        progress_event(&progress, &c.record.name, "Killing", false);
+        crate::supervise::control::kill(&env.containers, &c.record.id, sig)?;
+        progress_event(&progress, &c.record.name, "Killed", true);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_event(p: &Progress, name: &str, status: &str, done: bool) {
+    exec::Progress::event(p, Kind::Container, name, status, done);
 }
 
 /// `wharf ls`: projects that have containers, Compose's columns.

@@ -224,6 +224,12 @@ pub struct LogsArgs {
     /// Only the container with this replica number
     #[arg(long)]
     pub index: Option<u32>,
+    /// Only lines since this time (RFC 3339) or this long ago (`10m`, `1h30m`)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines before this time (RFC 3339) or this long ago
+    #[arg(long)]
+    pub until: Option<String>,
     /// Follow log output
     #[arg(short, long)]
     pub follow: bool,
@@ -247,7 +253,7 @@ pub struct StopArgs {
 
 #[derive(Args, Debug)]
 pub struct KillArgs {
-    #[arg(required = true)]
+    /// Containers, or services of the compose project (all by default)
     pub containers: Vec<String>,
     #[arg(short = 's', long, default_value = "KILL")]
     pub signal: String,
@@ -1064,6 +1070,35 @@ fn parse_restart(r: &str) -> anyhow::Result<crate::runtime::spec::RestartSpec> {
     })
 }
 
+/// `--since`/`--until`: an RFC 3339 time or a duration ago, as Docker takes them.
+pub(super) fn parse_when(flag: &str, v: &str) -> anyhow::Result<SystemTime> {
+    if let Some(t) = crate::time::parse_rfc3339(v) {
+        return Ok(t);
+    }
+    let d = crate::compose::convert::parse_duration(v)
+        .map_err(|e| anyhow::anyhow!("invalid --{flag} {v:?}: {e}"))?;
+    Ok(SystemTime::now() - d)
+}
+
+/// The lines of a container's log between `since` and `until`, last `tail`.
+pub(super) fn select_lines(
+    lines: Vec<logs::LogLine>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+    tail: Option<usize>,
+) -> Vec<logs::LogLine> {
+    let kept: Vec<logs::LogLine> = lines
+        .into_iter()
+        .filter(|l| {
+            let t = crate::time::parse_rfc3339(&l.time);
+            since.is_none_or(|s| t.is_some_and(|t| t >= s))
+                && until.is_none_or(|u| t.is_some_and(|t| t < u))
+        })
+        .collect();
+    let skip = tail.map(|t| kept.len().saturating_sub(t)).unwrap_or(0);
+    kept.into_iter().skip(skip).collect()
+}
+
 /// `--tail N`: `all` (or -1) is every line.
 pub(super) fn parse_tail(t: &str) -> anyhow::Result<Option<usize>> {
     match t {
@@ -1105,21 +1140,27 @@ pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
             logs::Stream::Stderr => std::io::stderr().write_all(text.as_bytes()),
         };
     };
-    let lines = logs::read_all(&path)?;
-    let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
-    lines[skip..].iter().for_each(print);
+    let since = args
+        .since
+        .as_deref()
+        .map(|v| parse_when("since", v))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|v| parse_when("until", v))
+        .transpose()?;
+    let (lines, mut follower) = logs::read_and_follow(&path)?;
+    select_lines(lines, since, until, tail)
+        .iter()
+        .for_each(print);
     if args.follow {
-        let mut seen = lines.len();
         loop {
-            let state = containers.state(&record.id)?;
-            let lines = logs::read_all(&path)?;
-            if lines.len() < seen {
-                // Rotated: start over in the new file.
-                seen = 0;
-            }
-            lines[seen..].iter().for_each(print);
-            seen = lines.len();
-            if state.status != Status::Running {
+            let running = containers.state(&record.id)?.status == Status::Running;
+            select_lines(follower.poll(), since, until, None)
+                .iter()
+                .for_each(print);
+            if !running || until.is_some_and(|u| SystemTime::now() >= u) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -1163,6 +1204,9 @@ pub fn stop(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn kill(global: &GlobalArgs, args: &KillArgs) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, &args.containers)? {
+        return super::compose::kill(global, &sel, &args.containers, &args.signal);
+    }
     need_args(&args.containers, "kill")?;
     let signal = control::parse_signal(&args.signal)?;
     each(global, &args.containers, |c, _, r| {

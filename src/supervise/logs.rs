@@ -171,6 +171,19 @@ fn rotated(path: &Path, n: u32) -> PathBuf {
 
 /// Every stored line, oldest first (rotated files included).
 pub fn read_all(path: &Path) -> Result<Vec<LogLine>> {
+    read_files(path, true)
+}
+
+/// Every line up to now followed by a [`Follower`] for what comes next,
+/// with no line in both.
+pub fn read_and_follow(path: &Path) -> Result<(Vec<LogLine>, Follower)> {
+    let mut follower = Follower::new(path, false);
+    let mut lines = read_files(path, false)?;
+    lines.extend(follower.poll());
+    Ok((lines, follower))
+}
+
+fn read_files(path: &Path, current: bool) -> Result<Vec<LogLine>> {
     let mut files = Vec::new();
     let mut n = 1;
     while rotated(path, n).exists() {
@@ -178,7 +191,9 @@ pub fn read_all(path: &Path) -> Result<Vec<LogLine>> {
         n += 1;
     }
     files.reverse();
-    files.push(path.to_path_buf());
+    if current {
+        files.push(path.to_path_buf());
+    }
     let mut out = Vec::new();
     for f in files {
         let file = match File::open(&f) {
