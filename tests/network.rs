@@ -556,3 +556,103 @@ fn ipv6_network_gives_addresses_and_a_route() {
     assert_eq!(nets["GlobalIPv6Address"], "fd00:77::2");
     assert_eq!(nets["IPv6Gateway"], "fd00:77::1");
 }
+
+/// A namespace standing for "the outside world", linked to the harness's
+/// namespace by a veth (10.250.0.1 here, 10.250.0.2 there). Removed on drop.
+struct Outside {
+    name: String,
+    server: Option<std::process::Child>,
+}
+
+impl Outside {
+    fn new() -> Outside {
+        let name = format!("wharf-out{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let ok = Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "ip {args:?}");
+        };
+        ip(&["netns", "add", &name]);
+        ip(&[
+            "link", "add", "wh-out0", "type", "veth", "peer", "name", "wh-out1",
+        ]);
+        ip(&["link", "set", "wh-out1", "netns", &name]);
+        ip(&["addr", "add", "10.250.0.1/24", "dev", "wh-out0"]);
+        ip(&["link", "set", "wh-out0", "up"]);
+        ip(&[
+            "-n",
+            &name,
+            "addr",
+            "add",
+            "10.250.0.2/24",
+            "dev",
+            "wh-out1",
+        ]);
+        ip(&["-n", &name, "link", "set", "wh-out1", "up"]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        Outside { name, server: None }
+    }
+
+    /// A TCP server at 10.250.0.2:7000 that answers each client with the
+    /// address it sees the client come from.
+    fn serve_peer_address(&mut self) {
+        let code = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('10.250.0.2',7000))\ns.listen()\nwhile True:\n c,a=s.accept()\n c.sendall((a[0]+'\\n').encode())\n c.close()\n";
+        self.server = Some(
+            Command::new("ip")
+                .args(["netns", "exec", &self.name, "python3", "-c", code])
+                .spawn()
+                .expect("server"),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        let _ = Command::new("ip").args(["link", "del", "wh-out0"]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Egress: a container on a normal network reaches a namespace beyond the
+/// host through masquerade (the far side sees the host's address, and
+/// could not answer the container's own); an internal network cannot.
+#[test]
+fn egress_is_masqueraded_and_internal_has_none() {
+    let Some(rig) = Rig::new() else { return };
+    let mut out = Outside::new();
+    out.serve_peer_address();
+    rig.wharf(&["network", "create", "--subnet", "10.234.0.0/24", "egress"])
+        .ok();
+    rig.wharf(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.235.0.0/24",
+        "sealed",
+    ])
+    .ok();
+    let seen = rig
+        .sh(
+            &["--network", "egress"],
+            "nc -w 3 10.250.0.2 7000 </dev/null",
+        )
+        .ok();
+    assert_eq!(seen.stdout.trim(), "10.250.0.1", "source not masqueraded");
+    let sealed = rig.sh(
+        &["--network", "sealed"],
+        "nc -w 2 10.250.0.2 7000 </dev/null",
+    );
+    assert!(!sealed.stdout.contains("10.250"), "{}", sealed.stdout);
+    rig.wharf(&["network", "rm", "egress", "sealed"]).ok();
+    drop(out);
+}
