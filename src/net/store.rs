@@ -573,25 +573,26 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let s = Networks::open(dir.path()).expect("open");
         let l = s.lock().expect("lock");
+        // Names with non-hex letters: "a" could match an id prefix.
         let host = ["172.17.0.0/16".parse().expect("subnet")];
-        let a = l.create(&opts("a"), &host).expect("a");
-        let b = l.create(&opts("b"), &host).expect("b");
+        let a = l.create(&opts("net-a"), &host).expect("a");
+        let b = l.create(&opts("net-b"), &host).expect("b");
         assert_eq!(a.subnet.to_string(), "172.18.0.0/16");
         assert_eq!(b.subnet.to_string(), "172.19.0.0/16");
         assert_eq!(a.gateway, Ipv4Addr::new(172, 18, 0, 1));
         assert_eq!(a.id.len(), 64);
         assert_eq!(a.bridge, format!("br-{}", &a.id[..12]));
         assert!(matches!(
-            l.create(&opts("a"), &[]),
+            l.create(&opts("net-a"), &[]),
             Err(StoreError::NameInUse(_))
         ));
-        assert_eq!(s.find("a").expect("by name").id, a.id);
+        assert_eq!(s.find("net-a").expect("by name").id, a.id);
         assert_eq!(s.find(&b.id[..6]).expect("by prefix").id, b.id);
         // Removing a frees its subnet for the next network.
         l.remove(&a.id).expect("rm");
-        let c = l.create(&opts("c"), &host).expect("c");
+        let c = l.create(&opts("net-c"), &host).expect("c");
         assert_eq!(c.subnet, a.subnet);
-        assert!(matches!(s.find("a"), Err(StoreError::NotFound(_))));
+        assert!(matches!(s.find("net-a"), Err(StoreError::NotFound(_))));
     }
 
     #[test]
