@@ -322,7 +322,7 @@ fn control_fail(e: ControlError) -> ExitCode {
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let (containers, store) = open(global)?;
-    let record = match create_container(global, &containers, &store, &args.create, args.rm) {
+    let record = match create_container(global, &store, &args.create, args.rm) {
         Ok(r) => r,
         Err(e) => return Ok(fail(format!("{e:#}"), 125)),
     };
@@ -365,8 +365,8 @@ fn cleanup_failed(containers: &Containers, store: &ImageStore, record: &Containe
 }
 
 pub fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<ExitCode> {
-    let (containers, store) = open(global)?;
-    match create_container(global, &containers, &store, args, false) {
+    let (_, store) = open(global)?;
+    match create_container(global, &store, args, false) {
         Ok(r) => {
             println!("{}", r.id);
             Ok(ExitCode::SUCCESS)
@@ -377,7 +377,6 @@ pub fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<ExitCode
 
 fn create_container(
     global: &GlobalArgs,
-    containers: &Containers,
     store: &ImageStore,
     args: &CreateArgs,
     auto_remove: bool,
@@ -385,7 +384,6 @@ fn create_container(
     let image = super::image::ensure_image(global, store, &args.image)?;
     let spec = spec_from_args(global, args)?;
     let env = crate::exec::Env::open(global.root(), &args.runtime)?;
-    let _ = containers;
     Ok(crate::exec::create_container(
         &env,
         args.name.as_deref(),
