@@ -1,7 +1,11 @@
 # Sourced by the benchmarks: a private Docker engine (Debian's docker.io)
 # for side-by-side numbers, started inside the caller's network namespace
 # with its own state, no iptables and no bridge, and removed afterwards.
-#   start_dockerd   -> exports DOCKER_HOST; returns non-zero if it cannot run
+#   start_dockerd [bridge] -> exports DOCKER_HOST; returns non-zero if it cannot run.
+#                   `bridge`: with Docker's default bridge (docker0), iptables
+#                   and docker-proxy, as a stock engine runs; for benchmarks of
+#                   networks and published ports. Only inside a private netns:
+#                   the rules (and FORWARD policy DROP) land in the caller's.
 #   stop_dockerd
 start_dockerd() {
 	command -v dockerd >/dev/null || {
@@ -9,10 +13,16 @@ start_dockerd() {
 		# The package starts a system engine where it can; the bench wants none.
 		systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true
 	}
+	local net=(--iptables=false --ip6tables=false --bridge=none)
+	if [ "${1:-}" = bridge ]; then
+		# Refuse the host's namespace: iptables rules there would outlive us.
+		[ "$(readlink /proc/self/ns/net)" != "$(readlink /proc/1/ns/net)" ] || return 1
+		net=(--iptables=true --ip6tables=false --userland-proxy=true)
+	fi
 	DOCKERD_DIR=$(mktemp -d /tmp/wharf-bench-dockerd.XXXXXX)
 	dockerd --data-root "$DOCKERD_DIR/data" --exec-root "$DOCKERD_DIR/exec" \
 		--pidfile "$DOCKERD_DIR/pid" --host "unix://$DOCKERD_DIR/sock" \
-		--iptables=false --ip6tables=false --bridge=none >"$DOCKERD_DIR/log" 2>&1 &
+		"${net[@]}" >"$DOCKERD_DIR/log" 2>&1 &
 	export DOCKER_HOST="unix://$DOCKERD_DIR/sock"
 	for _ in $(seq 1 30); do
 		docker info >/dev/null 2>&1 && return 0
