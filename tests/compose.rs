@@ -1031,3 +1031,48 @@ services:
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `logging.options` max-size/max-file rotate the json-file log as
+/// Docker's driver does: at most max-file files, the newest lines kept.
+#[test]
+fn logging_options_rotate_the_log() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  chatty:
+    image: {{busybox}}
+    command: ["sh", "-c", "i=0; while [ $$i -lt 300 ]; do i=$$((i+1)); echo line $$i padding-padding-padding; done"]
+    logging:
+      driver: json-file
+      options: {max-size: 2k, max-file: "3"}
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let id = loop {
+        let c = Stack::container(&s.ps(), &s.name("chatty-1")).clone();
+        if c["State"] == "exited" {
+            break c["ID"].as_str().unwrap_or_default().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let dir = s.root.path().join("containers").join(&id);
+    let logs: Vec<String> = std::fs::read_dir(&dir)
+        .expect("container dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("-json.log"))
+        .collect();
+    assert_eq!(logs.len(), 3, "max-file 3: {logs:?}");
+    for f in &logs {
+        let size = std::fs::metadata(dir.join(f)).expect("size").len();
+        assert!(size <= 2048 + 200, "{f} is {size} bytes");
+    }
+    let out = s.wharf(&["logs", "--no-log-prefix"]).ok().stdout;
+    assert!(out.ends_with("line 300 padding-padding-padding\n"), "{out}");
+    assert!(
+        !out.contains("line 1 padding"),
+        "old lines rotated away: {out}"
+    );
+}

@@ -180,6 +180,18 @@ pub fn image_name(project: &Project, service: &ServiceConfig) -> Result<String, 
     }
 }
 
+/// A json-file option of `logging:` (other drivers are not ours to honour).
+fn log_option(service: &ServiceConfig, key: &str) -> Option<String> {
+    let l = service.logging.as_ref()?;
+    if !matches!(
+        l.driver.as_deref(),
+        None | Some("json-file") | Some("local")
+    ) {
+        return None;
+    }
+    l.options.get(key).cloned()
+}
+
 /// `restart:`, or swarm's `deploy.restart_policy` (which Compose also
 /// honours): `any` is `always`, `none` is `no`.
 fn restart_spec(service: &ServiceConfig) -> RestartSpec {
@@ -368,6 +380,19 @@ pub fn container_spec(
         stop_signal: service.stop_signal.clone(),
         stop_timeout: service.stop_grace_period.map(|d| d.0.as_secs()),
         restart: restart_spec(service),
+        log_max_size: log_option(service, "max-size")
+            .map(|v| {
+                crate::compose::convert::parse_bytes(&v)
+                    .map(|b| b.max(0) as u64)
+                    .map_err(|e| unsupported("logging.options.max-size", &e))
+            })
+            .transpose()?,
+        log_max_files: log_option(service, "max-file")
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| unsupported("logging.options.max-file", &v))
+            })
+            .transpose()?,
         healthcheck: service.healthcheck.as_ref().map(|h| {
             let ns = |d: Option<crate::compose::types::Duration>| {
                 d.map(|d| d.0.as_nanos() as u64).unwrap_or(0)

@@ -76,6 +76,10 @@ pub struct ContainerSpec {
     /// The service's healthcheck; `None` means the image's, if any.
     pub healthcheck: Option<HealthSpec>,
     pub restart: RestartSpec,
+    /// json-file rotation: `max-size` in bytes (`None`: never rotate) and
+    /// `max-file` (`logging.options`, `--log-opt`).
+    pub log_max_size: Option<u64>,
+    pub log_max_files: Option<u32>,
 }
 
 /// Docker's restart policy: `no` (or empty), `always`, `unless-stopped`,

@@ -343,7 +343,10 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
 
     let log = Arc::new(Mutex::new(LogWriter::open(
         &dir.log(),
-        Rotation::default(),
+        Rotation {
+            max_size: record.spec.log_max_size.filter(|&s| s > 0),
+            max_files: record.spec.log_max_files.unwrap_or(1).max(1),
+        },
     )?));
     let mut pumps = Vec::new();
     let mut tty = None;
