@@ -98,7 +98,7 @@ pub fn detect_in_mountinfo(mountinfo: &str, root: &Path) -> Option<CgroupMode> {
             let Some(mount_point) = left.split_whitespace().nth(4) else {
                 continue;
             };
-            if Path::new(&unescape_mountinfo(mount_point)) == target {
+            if Path::new(&crate::sys::mountinfo::unescape(mount_point)) == target {
                 found = match right.split_whitespace().next() {
                     Some("cgroup2") => FsType::Cgroup2,
                     Some("tmpfs") => FsType::Tmpfs,
@@ -109,26 +109,6 @@ pub fn detect_in_mountinfo(mountinfo: &str, root: &Path) -> Option<CgroupMode> {
         found
     };
     classify(fs_type_at(root), fs_type_at(&root.join("unified")))
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

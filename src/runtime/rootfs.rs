@@ -530,26 +530,6 @@ pub fn unmount_rootfs(target: &Path) -> Result<()> {
     }
 }
 
-/// Octal escapes of /proc/self/mountinfo (space, tab, newline, backslash).
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// Whether a mounted overlay names `upper` as its upper dir.
 fn upper_in_use(upper: &Path) -> Result<bool> {
     let mi = Path::new("/proc/self/mountinfo");
@@ -567,7 +547,7 @@ fn upper_in_use(upper: &Path) -> Result<bool> {
         super_opts
             .split(',')
             .filter_map(|o| o.strip_prefix("upperdir="))
-            .any(|u| unescape_mountinfo(u) == want)
+            .any(|u| crate::sys::mountinfo::unescape(u) == want)
     }))
 }
 
@@ -1012,7 +992,7 @@ mod tests {
         let want = target.to_string_lossy();
         text.lines()
             .filter_map(|l| l.split(' ').nth(4))
-            .any(|m| unescape_mountinfo(m) == want)
+            .any(|m| crate::sys::mountinfo::unescape(m) == want)
     }
 
     /// Unmounts on drop, so a failing test leaves no mount behind.
@@ -1513,11 +1493,5 @@ mod tests {
         unmount_rootfs(&f.target).expect("unmount");
         drop(guard);
         remove_container_fs(&f.container).expect("remove");
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_decoded() {
-        assert_eq!(unescape_mountinfo("/a\\040b\\011c\\134d"), "/a b\tc\\d");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 }

@@ -2,4 +2,5 @@
 //! that touch the file system directly (image unpacking, container rootfs).
 
 pub mod atomic;
+pub mod mountinfo;
 pub mod xattr;
