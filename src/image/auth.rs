@@ -623,6 +623,17 @@ esac
             let bin = dir.path().join("docker-credential-wharftest");
             fs::write(&bin, script).unwrap();
             fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+            // Another test thread that forks while we hold the write fd
+            // gives its child a copy until that child execs: executing the
+            // script then fails with ETXTBSY. Wait that window out once.
+            for _ in 0..100 {
+                match Command::new(&bin).arg("list").output() {
+                    Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                        std::thread::sleep(std::time::Duration::from_millis(20))
+                    }
+                    _ => break,
+                }
+            }
             Helper { dir }
         }
 
