@@ -434,7 +434,11 @@ fn prefix_name(c: &ProjectContainer, project: &str) -> String {
         .to_string()
 }
 
+/// Prints containers' log lines the way Compose does: each container's
+/// short name, padded to the longest, in its service's color.
 struct Printer {
+    names: Vec<String>,
+    colors: Vec<&'static str>,
     width: usize,
     color: bool,
     prefix: bool,
@@ -442,7 +446,42 @@ struct Printer {
 }
 
 impl Printer {
-    fn line(&self, name: &str, color: &str, l: &LogLine) {
+    /// Colors go by service, in the order services first appear.
+    fn new(
+        list: &[ProjectContainer],
+        project: &str,
+        no_color: bool,
+        no_prefix: bool,
+        timestamps: bool,
+    ) -> Printer {
+        let mut services: Vec<&str> = Vec::new();
+        let colors = list
+            .iter()
+            .map(|c| {
+                let i = match services.iter().position(|s| *s == c.service) {
+                    Some(i) => i,
+                    None => {
+                        services.push(&c.service);
+                        services.len() - 1
+                    }
+                };
+                COLORS[i % COLORS.len()]
+            })
+            .collect();
+        let names: Vec<String> = list.iter().map(|c| prefix_name(c, project)).collect();
+        Printer {
+            width: names.iter().map(|n| n.chars().count()).max().unwrap_or(0),
+            names,
+            colors,
+            color: !no_color && std::io::stdout().is_terminal(),
+            prefix: !no_prefix,
+            timestamps,
+        }
+    }
+
+    /// One line of container `i`.
+    fn line(&self, i: usize, l: &LogLine) {
+        let (name, color) = (&self.names[i], self.colors[i]);
         let mut text = l.log.clone();
         if !text.ends_with('\n') {
             text.push('\n');
@@ -463,8 +502,9 @@ impl Printer {
         };
     }
 
-    /// Compose's own lines about a container (`web-1 exited with code 0`).
-    fn note(&self, name: &str, color: &str, text: &str) {
+    /// Compose's own lines about container `i` (`web-1 exited with code 0`).
+    fn note(&self, i: usize, text: &str) {
+        let (name, color) = (&self.names[i], self.colors[i]);
         if self.color {
             println!("\x1b[{color}m{name}\x1b[0m {text}");
         } else {
@@ -488,20 +528,14 @@ fn attach(
         .filter(|c| args.attach.is_empty() || args.attach.contains(&c.service))
         .filter(|c| !args.no_attach.contains(&c.service))
         .collect();
-    let mut services: Vec<&str> = attached.iter().map(|c| c.service.as_str()).collect();
-    services.dedup();
-    let color_of = |svc: &str| -> &'static str {
-        let i = services.iter().position(|s| *s == svc).unwrap_or(0);
-        COLORS[i % COLORS.len()]
-    };
-    let names: Vec<String> = attached.iter().map(|c| prefix_name(c, project)).collect();
-    let printer = Printer {
-        width: names.iter().map(|n| n.chars().count()).max().unwrap_or(0),
-        color: !args.no_color && std::io::stdout().is_terminal(),
-        prefix: !args.no_log_prefix,
-        timestamps: args.timestamps,
-    };
-    println!("Attaching to {}", names.join(", "));
+    let printer = Printer::new(
+        &attached,
+        project,
+        args.no_color,
+        args.no_log_prefix,
+        args.timestamps,
+    );
+    println!("Attaching to {}", printer.names.join(", "));
     let mut followers: Vec<Follower> = attached
         .iter()
         .map(|c| Follower::new(&env.containers.dir(&c.record.id).log(), false))
@@ -514,9 +548,8 @@ fn attach(
     let timeout = args.timeout.map(Duration::from_secs);
     loop {
         for (i, c) in attached.iter().enumerate() {
-            let color = color_of(&c.service);
             for l in followers[i].poll() {
-                printer.line(&names[i], color, &l);
+                printer.line(i, &l);
             }
             if exited[i].is_none() {
                 let st = env.containers.state(&c.record.id)?;
@@ -524,10 +557,10 @@ fn attach(
                     // Whatever the container wrote last is read before its
                     // exit is announced.
                     for l in followers[i].poll() {
-                        printer.line(&names[i], color, &l);
+                        printer.line(i, &l);
                     }
                     let code = st.exit_code.unwrap_or(-1);
-                    printer.note(&names[i], color, &format!("exited with code {code}"));
+                    printer.note(i, &format!("exited with code {code}"));
                     exited[i] = Some(code);
                     if abort && aborted_by.is_none() && stopping == 0 {
                         aborted_by = Some(i);
@@ -728,20 +761,14 @@ pub fn logs(
         .filter(|c| args.targets.is_empty() || args.targets.contains(&c.service))
         .filter(|c| args.index.is_none_or(|i| c.number == i))
         .collect();
-    let mut services: Vec<&str> = list.iter().map(|c| c.service.as_str()).collect();
-    services.dedup();
-    let names: Vec<String> = list.iter().map(|c| prefix_name(c, sel.name())).collect();
-    let printer = Printer {
-        width: names.iter().map(|n| n.chars().count()).max().unwrap_or(0),
-        color: !args.no_color && std::io::stdout().is_terminal(),
-        prefix: !args.no_log_prefix,
-        timestamps: args.timestamps,
-    };
+    let printer = Printer::new(
+        &list,
+        sel.name(),
+        args.no_color,
+        args.no_log_prefix,
+        args.timestamps,
+    );
     let tail = super::container::parse_tail(&args.tail)?;
-    let color_of = |svc: &str| -> &'static str {
-        let i = services.iter().position(|s| *s == svc).unwrap_or(0);
-        COLORS[i % COLORS.len()]
-    };
     use super::container::{parse_when, select_lines};
     let since = args
         .since
@@ -759,7 +786,7 @@ pub fn logs(
         let (lines, follower) = crate::supervise::logs::read_and_follow(&path)?;
         followers.push(follower);
         for l in &select_lines(lines, since, until, tail) {
-            printer.line(&names[i], color_of(&c.service), l);
+            printer.line(i, l);
         }
     }
     if args.follow {
@@ -767,7 +794,7 @@ pub fn logs(
             let mut any_running = false;
             for (i, c) in list.iter().enumerate() {
                 for l in &select_lines(followers[i].poll(), since, until, None) {
-                    printer.line(&names[i], color_of(&c.service), l);
+                    printer.line(i, l);
                 }
                 any_running |= env.containers.state(&c.record.id)?.status == Status::Running;
             }
