@@ -616,7 +616,7 @@ fn http_get(port: u16) -> String {
             Ok(out)
         })();
         match attempt {
-            Ok(r) if r.starts_with("HTTP/1.0 200") => {
+            Ok(r) if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") => {
                 return r.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
             }
             other => {
@@ -1081,4 +1081,239 @@ services:
         !out.contains("line 1 padding"),
         "old lines rotated away: {out}"
     );
+}
+
+/// Processes whose command line is `wharf … container-monitor ID …`.
+fn monitors_of(id: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if args.iter().any(|a| *a == b"container-monitor")
+            && args.iter().any(|a| *a == id.as_bytes())
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn sigkill(pid: u32) {
+    nix_kill(pid, 9);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
+    {
+        assert!(Instant::now() < deadline, "{pid} survived SIGKILL");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// No daemon: every container has a monitor process. SIGKILL them all and
+/// the containers keep running; the next wharf command has new monitors
+/// take over, so `ps`, `logs` (nothing lost meanwhile), DNS, the published
+/// port, the restart policy and `down` all work as before.
+#[test]
+fn killed_monitors_are_replaced_and_nothing_is_lost() {
+    let port = free_port();
+    let Some(s) = Stack::new(&format!(
+        r#"
+services:
+  counter:
+    image: {{{{busybox}}}}
+    command: ["sh", "-c", "i=0; while :; do i=$$((i+1)); echo line $$i; sleep 0.02; done"]
+    stop_grace_period: 1s
+  web:
+    image: {{{{busybox}}}}
+    command: ["sh", "-c", "mkdir -p /srv && echo served > /srv/index.html && exec httpd -f -p 8000 -h /srv"]
+    ports: ["127.0.0.1:{port}:8000"]
+    stop_grace_period: 1s
+  keeper:
+    image: {{{{busybox}}}}
+    command: ["sleep", "1000"]
+    restart: always
+"#
+    )) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    assert!(http_get(port).contains("served"));
+    let names = ["counter-1", "web-1", "keeper-1"].map(|n| s.name(n));
+    let before: Vec<(String, u32)> = names
+        .iter()
+        .map(|n| {
+            let i = inspect(&s, n);
+            let id = i["Id"].as_str().expect("id").to_string();
+            let pid = i["State"]["Pid"].as_u64().expect("pid") as u32;
+            (id, pid)
+        })
+        .collect();
+    let old_monitors: Vec<u32> = before.iter().flat_map(|(id, _)| monitors_of(id)).collect();
+    assert_eq!(old_monitors.len(), 3, "one monitor per container");
+    for m in &old_monitors {
+        sigkill(*m);
+    }
+    // Nobody reads the counter's output for a while; it must wait in its
+    // FIFO, and the containers must not notice.
+    std::thread::sleep(Duration::from_millis(1500));
+    for (_, pid) in &before {
+        assert!(
+            Path::new(&format!("/proc/{pid}")).exists(),
+            "container {pid} died with its monitor"
+        );
+    }
+
+    let ps = s.ps();
+    for n in &names {
+        assert_eq!(Stack::container(&ps, n)["State"], "running", "{ps:#?}");
+    }
+    for (id, pid) in &before {
+        let now = monitors_of(id);
+        assert_eq!(now.len(), 1, "one new monitor for {id}: {now:?}");
+        assert!(!old_monitors.contains(&now[0]));
+        assert_eq!(
+            inspect(&s, id)["State"]["Pid"],
+            *pid,
+            "the same container process"
+        );
+    }
+    // The published port and the embedded DNS are back.
+    assert!(http_get(port).contains("served"));
+    let resolved = s.wharf(&["exec", &names[1], "nslookup", "counter"]);
+    assert_eq!(resolved.code, 0, "{}{}", resolved.stdout, resolved.stderr);
+
+    // Every line, once and in order, across the monitor's death.
+    std::thread::sleep(Duration::from_millis(300));
+    let logs = s.wharf(&["logs", "--no-log-prefix", "counter"]).ok().stdout;
+    let numbers: Vec<u64> = logs
+        .lines()
+        .filter_map(|l| l.strip_prefix("line "))
+        .map(|n| n.trim().parse().expect("number"))
+        .collect();
+    assert!(numbers.len() > 50, "{} lines", numbers.len());
+    let expected: Vec<u64> = (1..=numbers.len() as u64).collect();
+    assert_eq!(numbers, expected, "lines lost or repeated");
+
+    // The restart policy is the new monitor's now: kill the container...
+    let keeper = &names[2];
+    sigkill(before[2].1);
+    let wait_restarts = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let i = inspect(&s, keeper);
+            if i["RestartCount"] == n && i["State"]["Status"] == "running" {
+                return i;
+            }
+            assert!(Instant::now() < deadline, "no restart {n}: {i:#}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let i = wait_restarts(1);
+    // ...and both it and its monitor: the next command cleans up after
+    // them and brings it back.
+    let id = before[2].0.clone();
+    let monitor = monitors_of(&id);
+    assert_eq!(monitor.len(), 1);
+    sigkill(monitor[0]);
+    sigkill(i["State"]["Pid"].as_u64().expect("pid") as u32);
+    wait_restarts(2);
+
+    s.wharf(&["down", "-t", "1"]).ok();
+    for (id, pid) in &before {
+        assert!(
+            monitors_of(id).is_empty(),
+            "a monitor of {id} outlived down"
+        );
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .unwrap_or_default()
+                    .contains(") Z")
+        );
+    }
+    assert!(net_objects().is_empty(), "{:?}", net_objects());
+}
+
+/// Two `up` at once on one project: one waits for the other, and the
+/// project ends up with one container per service, all running.
+#[test]
+fn concurrent_ups_on_one_project_serialize() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  a:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+  b:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on: [a]
+    deploy: {replicas: 2}
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    let ups: Vec<std::process::Child> = (0..3)
+        .map(|_| {
+            s.cmd(&["up", "-d"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn up")
+        })
+        .collect();
+    for up in ups {
+        let out = Run::from(up.wait_with_output().expect("up"));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let ps = s.ps();
+    let mut names: Vec<&str> = ps.iter().filter_map(|c| c["Name"].as_str()).collect();
+    names.sort();
+    let p = s.project();
+    assert_eq!(
+        names,
+        [format!("{p}-a-1"), format!("{p}-b-1"), format!("{p}-b-2")]
+    );
+    assert!(ps.iter().all(|c| c["State"] == "running"), "{ps:#?}");
+}
+
+/// An `up` that fails half-way (an image that does not exist, after other
+/// services were created) exits non-zero naming the image, and `down`
+/// removes everything it made.
+#[test]
+fn up_failing_half_way_leaves_nothing_down_cannot_remove() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  ok:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    volumes: [data:/data]
+  broken:
+    image: {{busybox}}-does-not-exist
+    depends_on: [ok]
+volumes:
+  data: {}
+"#,
+    ) else {
+        return;
+    };
+    let up = s.wharf(&["up", "-d"]);
+    assert_ne!(up.code, 0);
+    assert!(
+        up.stderr.contains("busybox:latest-does-not-exist"),
+        "{}",
+        up.stderr
+    );
+    s.wharf(&["down", "-v"]).ok();
+    assert!(s.ps().is_empty());
+    assert!(net_objects().is_empty(), "{:?}", net_objects());
 }

@@ -1426,9 +1426,25 @@ fn network_settings(
 }
 
 /// The hidden verb a detached container's monitor runs as.
-pub fn monitor_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
+/// Adopts containers whose monitor died; a failure here must not keep the
+/// verb itself from running, so it is only reported.
+pub fn recover(global: &GlobalArgs) {
+    if !global.root().join("containers").is_dir() {
+        return;
+    }
+    match Containers::open(global.root()) {
+        Ok(containers) => {
+            if let Err(e) = control::recover(&containers) {
+                tracing::warn!("taking over containers whose monitor died: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("opening the container store: {e}"),
+    }
+}
+
+pub fn monitor_main(global: &GlobalArgs, id: &str, adopt: bool) -> anyhow::Result<ExitCode> {
     let (containers, store) = open(global)?;
-    Ok(exit(control::monitor_main(&containers, &store, id)))
+    Ok(exit(control::monitor_main(&containers, &store, id, adopt)))
 }
 
 /// `wharf top`: the container's processes (its cgroup), shown by ps(1)

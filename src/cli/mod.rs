@@ -155,7 +155,12 @@ pub enum Command {
     ContainerHealth { id: String },
     /// The process that owns a detached container (internal)
     #[command(name = "container-monitor", hide = true)]
-    ContainerMonitor { id: String },
+    ContainerMonitor {
+        id: String,
+        /// Take over a container whose monitor died
+        #[arg(long)]
+        adopt: bool,
+    },
 }
 
 impl GlobalArgs {
@@ -237,6 +242,27 @@ pub fn print_warnings(warnings: &[String]) {
     }
 }
 
+/// Verbs that read or change containers: before them, containers whose
+/// monitor died get a new one (no daemon would have noticed).
+fn touches_containers(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Config(_)
+            | Command::Pull(_)
+            | Command::Images(_)
+            | Command::Rmi(_)
+            | Command::Image(_)
+            | Command::Tag(_)
+            | Command::Push(_)
+            | Command::Login(_)
+            | Command::Logout { .. }
+            | Command::Save(_)
+            | Command::Load(_)
+            | Command::ContainerMonitor { .. }
+            | Command::ContainerHealth { .. }
+    )
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Listing verbs end quietly when their reader goes away (`| head`), as
@@ -257,6 +283,9 @@ pub fn main() -> ExitCode {
         }
     }
     init_tracing(cli.global.log_level.as_deref());
+    if touches_containers(&cli.command) {
+        container::recover(&cli.global);
+    }
     let result = match &cli.command {
         Command::Config(args) => config::run(&cli.global, args),
         Command::Pull(args) => image::pull(&cli.global, args),
@@ -292,7 +321,7 @@ pub fn main() -> ExitCode {
         }
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
         Command::Network(cmd) => network::run(&cli.global, cmd),
-        Command::ContainerMonitor { id } => container::monitor_main(&cli.global, id),
+        Command::ContainerMonitor { id, adopt } => container::monitor_main(&cli.global, id, *adopt),
         Command::ContainerHealth { id } => container::health_main(&cli.global, id),
     };
     match result {

@@ -283,6 +283,18 @@ pub fn detach(root: &Path, run_root: &Path, container_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// A running container's attachment as [`attach`] left it, read back from
+/// its endpoint records (for a monitor that takes over the container).
+pub fn current(root: &Path, run_root: &Path, container_id: &str) -> Result<Attached> {
+    Ok(Attached {
+        netns: netns::netns_path(run_root, container_id),
+        endpoints: endpoints_of(root, container_id)?
+            .into_iter()
+            .map(|(_, ep)| ep)
+            .collect(),
+    })
+}
+
 /// The endpoints container `container_id` has now, with their networks
 /// (for `inspect`'s NetworkSettings).
 pub fn endpoints_of(

@@ -102,6 +102,11 @@ pub struct ContainerState {
     pub pid: Option<u32>,
     /// The process that owns the container (its subreaper).
     pub monitor_pid: Option<u32>,
+    /// Start times (clock ticks since boot) of `pid` and `monitor_pid`:
+    /// with them a recycled pid is not taken for the container or its
+    /// monitor.
+    pub pid_start: Option<u64>,
+    pub monitor_start: Option<u64>,
     pub exit_code: Option<i32>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -293,16 +298,13 @@ impl Containers {
         let mut state: ContainerState = read_json(&self.dir(id).state())?.unwrap_or_default();
         // A running container whose monitor is gone can no longer report
         // its exit: say so instead of showing "running" forever.
-        if state.status == Status::Running {
-            if let Some(m) = state.monitor_pid {
-                if !process_alive(m) {
-                    state.status = if state.pid.is_some_and(process_alive) {
-                        Status::Running
-                    } else {
-                        Status::Dead
-                    };
-                }
-            }
+        if state.status == Status::Running && state.monitor_pid.is_some() && !state.monitor_alive()
+        {
+            state.status = if state.init_alive() {
+                Status::Running
+            } else {
+                Status::Dead
+            };
         }
         Ok(state)
     }
@@ -436,6 +438,33 @@ pub fn validate_name(name: &str) -> Result<()> {
     } else {
         Err(ContainerError::InvalidName(name.to_string()))
     }
+}
+
+impl ContainerState {
+    /// Whether the recorded monitor still runs (the same process, not a
+    /// recycled pid).
+    pub fn monitor_alive(&self) -> bool {
+        self.monitor_pid
+            .is_some_and(|p| same_process(p, self.monitor_start))
+    }
+
+    /// Whether the container's init still runs.
+    pub fn init_alive(&self) -> bool {
+        self.pid.is_some_and(|p| same_process(p, self.pid_start))
+    }
+}
+
+fn same_process(pid: u32, start: Option<u64>) -> bool {
+    process_alive(pid) && start.is_none_or(|s| process_start_time(pid) == Some(s))
+}
+
+/// Field 22 of /proc/PID/stat: when the process started, in clock ticks
+/// since boot. With the pid it names one process for good.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; count from after it.
+    let (_, rest) = stat.rsplit_once(") ")?;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 pub fn process_alive(pid: u32) -> bool {

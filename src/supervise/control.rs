@@ -5,9 +5,7 @@
 use super::monitor::{self, MonitorError};
 use crate::image::store::ImageStore;
 use crate::runtime::bundle::{self, ExecOptions};
-use crate::runtime::container::{
-    process_alive, ContainerError, ContainerState, Containers, Status,
-};
+use crate::runtime::container::{ContainerError, ContainerState, Containers, Status};
 use crate::runtime::oci_cli::{OciRuntime, ProcessIo};
 use crate::runtime::rootfs;
 use nix::sys::signal::Signal;
@@ -92,19 +90,30 @@ pub fn start_detached(containers: &Containers, id: &str) -> Result<()> {
     if state.status == Status::Running {
         return Ok(());
     }
-    let exe = std::env::current_exe().map_err(|source| ControlError::Spawn {
-        name: record.name.clone(),
+    let (_child, ready) = spawn_monitor(containers, &record.name, id, false)?;
+    await_ready(ready, &record.name)
+}
+
+/// Re-execs wharf as the detached monitor of `id` (`adopt`: of a container
+/// whose monitor died). The pipe hears from it once the container runs.
+fn spawn_monitor(
+    containers: &Containers,
+    name: &str,
+    id: &str,
+    adopt: bool,
+) -> Result<(std::process::Child, std::io::PipeReader)> {
+    let spawn_err = |source| ControlError::Spawn {
+        name: name.to_string(),
         source,
-    })?;
-    let (mut ready_r, ready_w) = std::io::pipe().map_err(|source| ControlError::Spawn {
-        name: record.name.clone(),
-        source,
-    })?;
+    };
+    let exe = std::env::current_exe().map_err(spawn_err)?;
+    let (ready_r, ready_w) = std::io::pipe().map_err(spawn_err)?;
     let ready_fd = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
     let mut cmd = Command::new(exe);
     cmd.arg("--root")
         .arg(containers.root())
         .args(["container-monitor", id])
+        .args(adopt.then_some("--adopt"))
         .env("WHARF_READY_FD", "3")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -126,13 +135,16 @@ pub fn start_detached(containers: &Containers, id: &str) -> Result<()> {
             Ok(())
         });
     }
-    let _child = cmd.spawn().map_err(|source| ControlError::Spawn {
-        name: record.name.clone(),
-        source,
-    })?;
+    let child = cmd.spawn().map_err(spawn_err)?;
     drop(ready_w);
+    Ok((child, ready_r))
+}
+
+/// Waits for a monitor's "ok", or turns its "err CODE MESSAGE" into the
+/// error that kept the container from starting.
+fn await_ready(mut ready: std::io::PipeReader, name: &str) -> Result<()> {
     let mut answer = String::new();
-    let _ = ready_r.read_to_string(&mut answer);
+    let _ = ready.read_to_string(&mut answer);
     let answer = answer.trim();
     if answer == "ok" {
         return Ok(());
@@ -144,27 +156,84 @@ pub fn start_detached(containers: &Containers, id: &str) -> Result<()> {
         }
         None => (
             125,
-            format!("the monitor of {} exited before starting it", record.name),
+            format!("the monitor of {name} exited before starting it"),
         ),
     };
     Err(ControlError::StartFailed { code, message })
 }
 
+/// A container that should have a monitor and has none: it was SIGKILLed,
+/// OOM-killed or crashed.
+fn orphaned(state: &ContainerState) -> bool {
+    matches!(
+        state.status,
+        Status::Running | Status::Restarting | Status::Dead
+    ) && state.monitor_pid.is_some()
+        && !state.monitor_alive()
+}
+
+/// Gives every container whose monitor died a new one that adopts it (see
+/// `monitor::adopt`): wharf has no daemon, so the next wharf command is
+/// what notices. Returns once each new monitor has taken over. Holding
+/// the container's lock while the new pid is recorded makes two commands
+/// at once spawn one monitor, not two.
+pub fn recover(containers: &Containers) -> Result<usize> {
+    let mut waiting = Vec::new();
+    for record in containers.list_records()? {
+        if !orphaned(&containers.state(&record.id)?) {
+            continue;
+        }
+        let _lock = containers.lock(&record.id)?;
+        let mut state = containers.state(&record.id)?;
+        if !orphaned(&state) {
+            continue;
+        }
+        tracing::info!("{}: its monitor is gone; a new one takes over", record.name);
+        let (child, ready) = spawn_monitor(containers, &record.name, &record.id, true)?;
+        state.monitor_pid = Some(child.id());
+        state.monitor_start = crate::runtime::container::process_start_time(child.id());
+        containers.set_state(&record.id, &state)?;
+        waiting.push((record.name, ready));
+    }
+    let n = waiting.len();
+    for (name, ready) in waiting {
+        if let Err(e) = await_ready(ready, &name) {
+            tracing::warn!("taking over {name}: {e}");
+        }
+    }
+    Ok(n)
+}
+
 /// The body of the hidden `container-monitor` verb.
-pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str) -> i32 {
+pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str, adopt: bool) -> i32 {
     let ready = std::env::var("WHARF_READY_FD")
         .ok()
         .and_then(|fd| fd.parse::<i32>().ok())
         // SAFETY: the parent put the write end of a pipe at this fd for us
         // alone; we own it from here.
         .map(|fd| unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) });
-    match monitor::run(containers, store, id, monitor::Attach::default(), ready) {
+    let result = if adopt {
+        monitor::adopt(containers, store, id, ready)
+    } else {
+        monitor::run(containers, store, id, monitor::Attach::default(), ready)
+    };
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");
-            e.exit_code()
+            return e.exit_code();
+        }
+    };
+    // `run -d --rm`: nobody else is left to remove it.
+    let ours = containers
+        .state(id)
+        .is_ok_and(|s| s.monitor_pid.is_none() && s.status == Status::Exited);
+    if ours && containers.record(id).is_ok_and(|r| r.auto_remove) {
+        if let Err(e) = remove(containers, store, id, false) {
+            tracing::warn!("removing {id}: {e}");
         }
     }
+    code
 }
 
 /// `TERM`, `sigterm`, `15` → SIGTERM (the bundle's parser, with this module's error).
@@ -259,8 +328,8 @@ fn wait_stopped(containers: &Containers, id: &str, timeout: Duration) -> Result<
     let deadline = Instant::now() + timeout;
     loop {
         let state = containers.state(id)?;
-        let running = matches!(state.status, Status::Running | Status::Restarting)
-            && state.monitor_pid.is_some_and(process_alive);
+        let running =
+            matches!(state.status, Status::Running | Status::Restarting) && state.monitor_alive();
         if !running {
             return Ok(true);
         }

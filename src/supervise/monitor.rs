@@ -94,13 +94,89 @@ pub fn run(
     attach: Attach,
     ready: Option<File>,
 ) -> Result<i32> {
+    supervise(containers, store, id, attach, ready, None)
+}
+
+/// What a new monitor found when it took over a container whose monitor
+/// had died.
+enum Found {
+    /// Still running: it is ours now.
+    Running(Box<Running>),
+    /// Gone while nobody watched (its exit code is lost), or waiting out a
+    /// restart back-off: the restart policy decides what follows.
+    Exited(i32),
+    /// Its monitor died during a restart back-off: start it now.
+    Restart,
+    /// Another monitor took it over first.
+    Taken,
+}
+
+/// Takes over container `id` after its monitor died (SIGKILL, the OOM
+/// killer, a crash): a running container goes on under this process — its
+/// output resumes from the FIFOs it has been writing to, its DNS resolver
+/// and published ports come back — and one that exited meanwhile is
+/// cleaned up and, if its restart policy says so, started again.
+pub fn adopt(
+    containers: &Containers,
+    store: &ImageStore,
+    id: &str,
+    ready: Option<File>,
+) -> Result<i32> {
+    let mut ready = ready;
+    match take_over(containers, id) {
+        Ok(Found::Running(r)) => {
+            supervise(containers, store, id, Attach::default(), ready, Some(*r))
+        }
+        Ok(Found::Restart) => supervise(containers, store, id, Attach::default(), ready, None),
+        Ok(Found::Taken) => {
+            if let Some(mut r) = ready.take() {
+                let _ = r.write_all(b"ok\n");
+            }
+            Ok(0)
+        }
+        Ok(Found::Exited(code)) => {
+            let mut backoff = RESTART_BACKOFF_START;
+            if restart_after(containers, id, code, &mut backoff, Duration::ZERO) {
+                supervise(containers, store, id, Attach::default(), ready, None)
+            } else {
+                if let Some(mut r) = ready.take() {
+                    let _ = r.write_all(b"ok\n");
+                }
+                Ok(code)
+            }
+        }
+        Err(e) => {
+            if let Some(r) = ready.as_mut() {
+                let msg = e.to_string().replace('\n', " ");
+                let _ = writeln!(r, "err {} {msg}", e.exit_code());
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The monitor's life: start (or go on with an adopted container), wait,
+/// and start again as the restart policy says.
+fn supervise(
+    containers: &Containers,
+    store: &ImageStore,
+    id: &str,
+    attach: Attach,
+    ready: Option<File>,
+    adopted: Option<Running>,
+) -> Result<i32> {
     let mut ready = ready;
     // Only a detached monitor applies the restart policy; an attached
     // `run` hands the exit code to its user.
     let detached = ready.is_some();
     let mut backoff = RESTART_BACKOFF_START;
+    let mut adopted = adopted;
     loop {
-        let running = match start(containers, store, id, attach) {
+        let started = match adopted.take() {
+            Some(r) => Ok(r),
+            None => start(containers, store, id, attach),
+        };
+        let running = match started {
             Ok(r) => r,
             Err(e) => {
                 if let Some(r) = ready.as_mut() {
@@ -128,6 +204,60 @@ pub fn run(
             return Ok(code);
         }
     }
+}
+
+/// The exit code recorded for a container that exited while it had no
+/// monitor: only its parent could have read the real one. 255 is what
+/// Docker reports when it lost track of a container's exit.
+pub const EXIT_CODE_LOST: i32 = 255;
+
+fn take_over(containers: &Containers, id: &str) -> Result<Found> {
+    let lock = containers.lock(id)?;
+    let record = containers.record(id)?;
+    let mut state = containers.state(id)?;
+    let me = std::process::id();
+    // Whoever spawned us wrote our pid under this lock; another pid means
+    // another monitor won (or the container was removed and recreated).
+    if state.monitor_pid != Some(me) {
+        return Ok(Found::Taken);
+    }
+    state.monitor_start = crate::runtime::container::process_start_time(me);
+    containers.set_state(id, &state)?;
+    if state.status == Status::Restarting {
+        return Ok(Found::Restart);
+    }
+    let pidfd = match state.pid {
+        Some(pid) if state.status == Status::Running && state.init_alive() => pidfd_open(pid)
+            .ok()
+            // The pid may have been recycled between the check and the open.
+            .filter(|_| state.init_alive()),
+        _ => None,
+    };
+    if let Some(fd) = pidfd {
+        let running = Running::adopted(containers, id, record, state, Some(fd))?;
+        containers.set_state(id, &running.state)?;
+        return Ok(Found::Running(Box::new(running)));
+    }
+    // It exited while nobody watched: clean up what its monitor would
+    // have (finish takes the lock itself).
+    drop(lock);
+    let running = Running::adopted(containers, id, record, state, None)?;
+    running.finish(containers, EXIT_CODE_LOST);
+    let _lock = containers.lock(id)?;
+    let mut state = containers.state(id)?;
+    state.error = Some("its monitor was killed; the exit code is unknown".into());
+    containers.set_state(id, &state)?;
+    Ok(Found::Exited(EXIT_CODE_LOST))
+}
+
+fn pidfd_open(pid: u32) -> Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(MonitorError::Sys("pidfd_open", nix::Error::last()));
+    }
+    // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
 }
 
 /// Docker's back-off: 100 ms doubling to one minute, reset once a
@@ -202,6 +332,9 @@ struct Running {
     resolver: Option<crate::net::dns::ResolverHandle>,
     /// Published ports: the nftables table and the proxy's sockets.
     published: Option<crate::net::ports::PublishedPorts>,
+    /// For a container taken over from a dead monitor (not our child, so
+    /// no waitpid): readable once it exits.
+    pidfd: Option<OwnedFd>,
 }
 
 /// Everything up to a running container; on failure, undoes what it did.
@@ -217,19 +350,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         let _ = containers.set_state(id, &state);
         return Err(MonitorError::StoppedWhileRestarting(record.name.clone()));
     }
-    // Signals are blocked before any thread exists so every thread
-    // inherits the mask and they all arrive on the signalfd.
-    let mut mask = SigSet::empty();
-    for s in FORWARDED
-        .iter()
-        .chain([&Signal::SIGCHLD, &Signal::SIGWINCH])
-    {
-        mask.add(*s);
-    }
-    mask.thread_block()
-        .map_err(|e| MonitorError::Sys("blocking signals", e))?;
-    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| MonitorError::Sys("signalfd", e))?;
+    let signals = signal_fd()?;
     // Orphans of the runtime (the container's init once `create` returns)
     // are re-parented to us, so waitpid sees the container exit.
     set_subreaper()?;
@@ -379,8 +500,9 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         tty = Some((master, raw));
         started.pid
     } else {
-        let (out_r, out_w) = pipe()?;
-        let (err_r, err_w) = pipe()?;
+        let io_dir = stdio_dir(containers.run_root(), id);
+        let [(out_w, out_r), (err_w, err_r)] =
+            stdio_fifos(&io_dir).map_err(|e| sys_io("creating the output FIFOs", e))?;
         let (in_r, in_w) = if attach.stdin && record.spec.stdin_open {
             let (r, w) = pipe()?;
             (Some(r), Some(w))
@@ -420,6 +542,8 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     state.manually_stopped = false;
     state.pid = Some(pid.as_raw() as u32);
     state.monitor_pid = Some(std::process::id());
+    state.pid_start = crate::runtime::container::process_start_time(pid.as_raw() as u32);
+    state.monitor_start = crate::runtime::container::process_start_time(std::process::id());
     state.started_at = Some(rfc3339_nanos(SystemTime::now()));
     state.finished_at = None;
     state.exit_code = None;
@@ -431,6 +555,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         record,
         runtime,
         pid,
+        pidfd: None,
         signals,
         pumps,
         log,
@@ -439,6 +564,68 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         resolver,
         published,
     })
+}
+
+/// Blocks the signals the monitor forwards or handles and returns a
+/// signalfd for them. Blocked before any thread exists, so every thread
+/// inherits the mask and they all arrive on the signalfd.
+fn signal_fd() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    for s in FORWARDED
+        .iter()
+        .chain([&Signal::SIGCHLD, &Signal::SIGWINCH])
+    {
+        mask.add(*s);
+    }
+    mask.thread_block()
+        .map_err(|e| MonitorError::Sys("blocking signals", e))?;
+    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| MonitorError::Sys("signalfd", e))
+}
+
+/// Where a container's stdout and stderr FIFOs live.
+pub fn stdio_dir(run_root: &std::path::Path, id: &str) -> std::path::PathBuf {
+    run_root.join("io").join(id)
+}
+
+const STDIO_NAMES: [&str; 2] = ["stdout", "stderr"];
+
+/// A container writes its stdout and stderr to FIFOs rather than pipes,
+/// and holds them read-write: a write never fails for want of a reader,
+/// so the container outlives a killed monitor, and what it writes
+/// meanwhile waits in the FIFO (1 MiB, then the writer blocks) for the
+/// monitor that adopts it. Returns (container end, monitor end) pairs.
+fn stdio_fifos(dir: &std::path::Path) -> io::Result<[(OwnedFd, OwnedFd); 2]> {
+    use nix::sys::stat::Mode;
+    std::fs::create_dir_all(dir)?;
+    let open = |name: &str| -> io::Result<(OwnedFd, OwnedFd)> {
+        let path = dir.join(name);
+        let _ = std::fs::remove_file(&path);
+        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))?;
+        let writer = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)?;
+        let reader = open_fifo_reader(&path)?;
+        Ok((writer.into(), reader))
+    };
+    Ok([open(STDIO_NAMES[0])?, open(STDIO_NAMES[1])?])
+}
+
+/// Opens a FIFO for reading without waiting for a writer, then makes the
+/// descriptor blocking for the pump, and asks for a 1 MiB buffer (what
+/// the container may write while it has no monitor).
+fn open_fifo_reader(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    fcntl(&file, FcntlArg::F_SETFL(OFlag::empty())).map_err(io::Error::from)?;
+    // Best effort: the limit is /proc/sys/fs/pipe-max-size.
+    let _ = fcntl(&file, FcntlArg::F_SETPIPE_SZ(1 << 20));
+    Ok(file.into())
 }
 
 /// Publishes the container's ports on its first (highest-priority)
@@ -616,6 +803,88 @@ const FORWARDED: &[Signal] = &[
 ];
 
 impl Running {
+    /// A container started by a monitor that died. With `pidfd` it still
+    /// runs: its output, DNS resolver and published ports are taken up
+    /// again; without, only what `finish` needs is set up.
+    fn adopted(
+        containers: &Containers,
+        id: &str,
+        record: ContainerRecord,
+        mut state: ContainerState,
+        pidfd: Option<OwnedFd>,
+    ) -> Result<Running> {
+        let signals = signal_fd()?;
+        let runtime = OciRuntime::named(
+            &record.runtime,
+            containers.runtime_state_root(&record.runtime),
+        )?;
+        let dir = containers.dir(id);
+        let log = Arc::new(Mutex::new(LogWriter::open(
+            &dir.log(),
+            Rotation {
+                max_size: record.spec.log_max_size.filter(|&s| s > 0),
+                max_files: record.spec.log_max_files.unwrap_or(1).max(1),
+            },
+        )?));
+        let mut running = Running {
+            id: id.to_string(),
+            pid: Pid::from_raw(state.pid.unwrap_or_default() as i32),
+            runtime,
+            signals,
+            pumps: Vec::new(),
+            log,
+            state: state.clone(),
+            tty: None,
+            resolver: None,
+            published: None,
+            pidfd: None,
+            record,
+        };
+        let Some(pidfd) = pidfd else {
+            // Its port rules outlived the monitor that owned them.
+            if !running.record.spec.ports.is_empty() {
+                if let Err(e) = crate::net::ports::unpublish(id) {
+                    tracing::warn!("removing the published ports of {id}: {e}");
+                }
+            }
+            return Ok(running);
+        };
+        running.pidfd = Some(pidfd);
+        // A container with a terminal lost it with its monitor (the pty
+        // master was ours alone); one with FIFOs has kept writing to them.
+        let io_dir = stdio_dir(containers.run_root(), id);
+        for (name, stream) in STDIO_NAMES.iter().zip([Stream::Stdout, Stream::Stderr]) {
+            match open_fifo_reader(&io_dir.join(name)) {
+                Ok(fd) => running
+                    .pumps
+                    .push(pump(fd, stream, running.log.clone(), false)),
+                Err(e) => tracing::warn!("the {name} of {id} is lost: {e}"),
+            }
+        }
+        if bridged(&running.record.spec) {
+            let attached =
+                crate::net::attach::current(containers.root(), containers.run_root(), id)?;
+            running.resolver = Some(
+                spawn_resolver(containers.root(), &running.record.spec, &attached)
+                    .map_err(|e| sys_io("starting the DNS resolver", e.into()))?,
+            );
+            if !running.record.spec.ports.is_empty() {
+                // The same host ports as before, random ones included.
+                let mut spec = running.record.spec.clone();
+                if !state.ports.is_empty() {
+                    spec.ports = state.ports.clone();
+                }
+                let published = publish_ports(containers, id, &spec, &attached)?;
+                state.ports = published.bindings().to_vec();
+                running.published = Some(published);
+            }
+        }
+        state.monitor_pid = Some(std::process::id());
+        state.monitor_start = crate::runtime::container::process_start_time(std::process::id());
+        running.state = state;
+        Ok(running)
+    }
+
     fn wait(self, containers: &Containers) -> i32 {
         let code = loop {
             if let Some(code) = self.reap() {
@@ -623,10 +892,16 @@ impl Running {
             }
             // The signalfd wakes us for SIGCHLD; the timeout covers a
             // SIGCHLD taken by a thread that did not block it.
-            let mut fds = [nix::poll::PollFd::new(
+            let mut fds = vec![nix::poll::PollFd::new(
                 self.signals.as_fd(),
                 nix::poll::PollFlags::POLLIN,
             )];
+            if let Some(p) = &self.pidfd {
+                fds.push(nix::poll::PollFd::new(
+                    p.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                ));
+            }
             let _ = nix::poll::poll(&mut fds, 200u16);
             while let Ok(Some(info)) = self.signals.read_signal() {
                 let signo = info.ssi_signo as i32;
@@ -649,6 +924,15 @@ impl Running {
     /// its init is gone.
     fn reap(&self) -> Option<i32> {
         let mut result = None;
+        if let Some(p) = &self.pidfd {
+            let mut fds = [nix::poll::PollFd::new(
+                p.as_fd(),
+                nix::poll::PollFlags::POLLIN,
+            )];
+            if nix::poll::poll(&mut fds, 0u16).is_ok_and(|n| n > 0) {
+                result = Some(EXIT_CODE_LOST);
+            }
+        }
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::Exited(p, code)) if p == self.pid => result = Some(code),
@@ -690,6 +974,7 @@ impl Running {
         if let Err(e) = self.runtime.delete(&self.id, true) {
             tracing::warn!("removing the runtime state of {}: {e}", self.record.name);
         }
+        let _ = std::fs::remove_dir_all(stdio_dir(containers.run_root(), &self.id));
         let dir = containers.dir(&self.id);
         if let Err(e) = rootfs::unmount_rootfs(&dir.rootfs()) {
             tracing::warn!("unmounting the rootfs of {}: {e}", self.record.name);
@@ -710,7 +995,9 @@ impl Running {
         state.exit_code = Some(code);
         state.oom_killed = oom_killed;
         state.pid = None;
+        state.pid_start = None;
         state.monitor_pid = None;
+        state.monitor_start = None;
         state.finished_at = Some(rfc3339_nanos(SystemTime::now()));
         if let Err(e) = containers.set_state(&self.id, &state) {
             tracing::warn!("recording the exit of {}: {e}", self.record.name);
