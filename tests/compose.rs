@@ -1092,9 +1092,7 @@ fn monitors_of(id: &str) -> Vec<u32> {
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if args.iter().any(|a| *a == b"container-monitor")
-            && args.iter().any(|a| *a == id.as_bytes())
-        {
+        if args.contains(&&b"container-monitor"[..]) && args.contains(&id.as_bytes()) {
             out.push(pid);
         }
     }
