@@ -97,6 +97,19 @@ impl Stack {
             .unwrap_or_else(|| panic!("no container {name} in {list:#?}"))
     }
 
+    /// The ids of the networks in this stack's data root.
+    fn net_ids(&self) -> Vec<String> {
+        let ids: Vec<String> = self
+            .wharf(&["network", "ls", "-q"])
+            .ok()
+            .stdout
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        assert!(ids.iter().all(|i| i.len() >= 12), "{ids:?}");
+        ids
+    }
+
     fn name(&self, service_number: &str) -> String {
         format!("{}-{service_number}", self.project())
     }
@@ -627,6 +640,15 @@ fn http_get(port: u16) -> String {
     }
 }
 
+/// The bridges and nft tables of these networks (by id) that still exist.
+/// Other tests run at the same time, so only the stack's own count.
+fn net_objects_of(ids: &[String]) -> Vec<String> {
+    net_objects()
+        .into_iter()
+        .filter(|o| ids.iter().any(|id| o.contains(&id[..12])))
+        .collect()
+}
+
 /// Bridges, veths and nft tables that wharf made, as `ip`/`nft` show them.
 fn net_objects() -> Vec<String> {
     let links = Command::new("ip")
@@ -670,7 +692,6 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
         std::fs::copy(sample.join(entry), &to).expect("copy sample");
     }
     let port = free_port();
-    let before = net_objects();
     let up = |s: &Stack| {
         let out = s
             .cmd(&["up", "-d"])
@@ -694,6 +715,7 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
         ])
     };
     up(&s);
+    let nets = s.net_ids();
     let ps = s.ps();
     assert_eq!(ps.len(), 3, "{ps:#?}");
     assert!(ps.iter().all(|c| c["State"] == "running"), "{ps:#?}");
@@ -712,20 +734,30 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
     // down keeps named volumes: both stores remember.
     s.wharf(&["down"]).ok();
     assert!(s.ps().is_empty());
-    assert_eq!(net_objects(), before, "down left network objects");
+    assert_eq!(
+        net_objects_of(&nets),
+        [] as [String; 0],
+        "down left network objects"
+    );
     up(&s);
+    let nets = s.net_ids();
     assert_eq!(http_get(port), "visits: 3\n");
     assert_eq!(psql(&s, "SELECT x FROM notes").ok().stdout.trim(), "42");
 
     // down -v forgets everything.
     s.wharf(&["down", "-v"]).ok();
-    assert_eq!(net_objects(), before, "down -v left network objects");
+    assert_eq!(
+        net_objects_of(&nets),
+        [] as [String; 0],
+        "down -v left network objects"
+    );
     up(&s);
+    let nets = s.net_ids();
     assert_eq!(http_get(port), "visits: 1\n");
     let gone = psql(&s, "SELECT x FROM notes");
     assert_ne!(gone.code, 0, "the table survived down -v: {}", gone.stdout);
     s.wharf(&["down", "-v"]).ok();
-    assert_eq!(net_objects(), before);
+    assert_eq!(net_objects_of(&nets), [] as [String; 0]);
     // The project's compose file stays for Drop's own `down -v`.
 }
 
@@ -1221,6 +1253,7 @@ services:
     sigkill(i["State"]["Pid"].as_u64().expect("pid") as u32);
     wait_restarts(2);
 
+    let nets = s.net_ids();
     s.wharf(&["down", "-t", "1"]).ok();
     for (id, pid) in &before {
         assert!(
@@ -1234,7 +1267,7 @@ services:
                     .contains(") Z")
         );
     }
-    assert!(net_objects().is_empty(), "{:?}", net_objects());
+    assert_eq!(net_objects_of(&nets), [] as [String; 0]);
 }
 
 /// Two `up` at once on one project: one waits for the other, and the
@@ -1305,6 +1338,7 @@ volumes:
         return;
     };
     let up = s.wharf(&["up", "-d"]);
+    let nets = s.net_ids();
     assert_ne!(up.code, 0);
     assert!(
         up.stderr.contains("busybox:latest-does-not-exist"),
@@ -1313,5 +1347,5 @@ volumes:
     );
     s.wharf(&["down", "-v"]).ok();
     assert!(s.ps().is_empty());
-    assert!(net_objects().is_empty(), "{:?}", net_objects());
+    assert_eq!(net_objects_of(&nets), [] as [String; 0]);
 }
