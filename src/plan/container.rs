@@ -2,7 +2,8 @@
 //! place where compose types turn into runtime types. Names and labels are
 //! Docker Compose v2's, so `ps`, `down` and other tools find the containers.
 
-use crate::compose::types::{Project, ServiceConfig, ServicePortConfig, VolumeType};
+use crate::compose::types::{Project, ServiceConfig, ServiceHook, ServicePortConfig, VolumeType};
+use crate::runtime::bundle::ExecOptions;
 use crate::runtime::spec::{
     ContainerSpec, DeviceMapping, HealthSpec, MountSpec, NetworkAttachment, NsMode, PortBinding,
     Protocol, RestartSpec,
@@ -177,6 +178,25 @@ pub fn image_name(project: &Project, service: &ServiceConfig) -> Result<String, 
         (None, None) => Err(SpecError::NoImage {
             service: service.name.clone(),
         }),
+    }
+}
+
+/// A lifecycle hook (`post_start`, `pre_stop`) as the process to exec in
+/// the service's container. An environment entry without a value is left
+/// out, as for the service's own `environment:`.
+pub fn hook_exec(hook: &ServiceHook) -> ExecOptions {
+    ExecOptions {
+        args: hook.command.clone().unwrap_or_default(),
+        env: hook
+            .environment
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect(),
+        user: hook.user.clone(),
+        working_dir: hook.working_dir.clone(),
+        tty: false,
+        privileged: hook.privileged,
+        group_add: Vec::new(),
     }
 }
 

@@ -293,11 +293,11 @@ impl Containers {
         let mut state: ContainerState = read_json(&self.dir(id).state())?.unwrap_or_default();
         // A running container whose monitor is gone can no longer report
         // its exit: say so instead of showing "running" forever.
-        if state.status == Status::Running {
+        if matches!(state.status, Status::Running | Status::Paused) {
             if let Some(m) = state.monitor_pid {
                 if !process_alive(m) {
                     state.status = if state.pid.is_some_and(process_alive) {
-                        Status::Running
+                        state.status
                     } else {
                         Status::Dead
                     };
