@@ -552,3 +552,48 @@ services:
         "{only_a}"
     );
 }
+
+/// The freezer through each OCI runtime's own `pause`/`resume` (runc, and
+/// crun with its hybrid-host wrapper), and `kill` of a paused container
+/// (Docker thaws it so the signal lands).
+#[test]
+fn pause_through_runc_and_crun_and_kill_while_paused() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  counter:
+    image: {{busybox}}
+    volumes: [./out:/out]
+    command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo $$i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.05; done"]
+"#,
+    ) else {
+        return;
+    };
+    let count = || -> u64 {
+        s.read("count")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_default()
+    };
+    for runtime in ["runc", "crun"] {
+        let _ = std::fs::remove_file(s.out().join("count"));
+        s.wharf(&["up", "-d", "--runtime", runtime]).ok();
+        s.until("the counter to count", || count() > 3);
+        s.wharf(&["pause"]).ok();
+        let frozen = count();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            count(),
+            frozen,
+            "{runtime}: a paused container kept counting"
+        );
+        s.wharf(&["unpause"]).ok();
+        s.until("the counter to resume", || count() > frozen + 3);
+        s.wharf(&["pause"]).ok();
+        s.wharf(&["kill", "-s", "KILL"]).ok();
+        s.until("the kill to land", || {
+            s.inspect(&s.name("counter-1"))["State"]["Status"] == "exited"
+        });
+        assert_eq!(s.inspect(&s.name("counter-1"))["State"]["ExitCode"], 137);
+        s.wharf(&["down", "-t", "0"]).ok();
+    }
+}

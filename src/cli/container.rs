@@ -1701,6 +1701,59 @@ mod tests {
     use super::*;
     use crate::runtime::spec::Protocol;
 
+    #[test]
+    fn ps_filters_are_checked_and_combined() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct P {
+            #[command(flatten)]
+            ps: PsArgs,
+        }
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ps"];
+            all.extend_from_slice(args);
+            PsFilter::parse(&P::parse_from(all).ps)
+        };
+        let f = parse(&[
+            "--status",
+            "running",
+            "--filter",
+            "status=paused",
+            "--filter",
+            "service=db",
+        ])
+        .expect("valid");
+        assert!(f.implies_all());
+        let mut record = ContainerRecord {
+            id: "0".repeat(64),
+            name: "demo-db-1".into(),
+            created: String::new(),
+            image: "x".into(),
+            image_id: crate::image::digest::Digest::sha256_of(b"x"),
+            spec: ContainerSpec::default(),
+            runtime: "builtin".into(),
+            auto_remove: false,
+        };
+        record
+            .spec
+            .labels
+            .insert(crate::plan::container::LABEL_SERVICE.into(), "db".into());
+        assert!(f.keeps(&record, Status::Paused));
+        assert!(f.keeps(&record, Status::Running));
+        assert!(!f.keeps(&record, Status::Exited));
+        record
+            .spec
+            .labels
+            .insert(crate::plan::container::LABEL_SERVICE.into(), "web".into());
+        assert!(!f.keeps(&record, Status::Running));
+        assert!(!parse(&[]).expect("none").implies_all());
+        let bad = parse(&["--filter", "color=red"]).expect_err("unknown key");
+        assert_eq!(bad.to_string(), "unknown filter color");
+        let bad = parse(&["--status", "sleeping"]).expect_err("unknown status");
+        assert!(bad.to_string().contains("sleeping"), "{bad}");
+        assert!(parse(&["--filter", "status"]).is_err());
+    }
+
     fn pb(ip: &str, host: u16, container: u16, protocol: Protocol) -> PortBinding {
         PortBinding {
             host_ip: Some(ip.parse().unwrap()),

@@ -1210,3 +1210,92 @@ pub fn project_origin(list: &[ProjectContainer]) -> Option<(PathBuf, Vec<PathBuf
         .collect();
     Some((dir, files))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(service: &str, image: &str, depends_on: &str) -> ProjectContainer {
+        let mut spec = ContainerSpec::default();
+        spec.labels
+            .insert(pc::LABEL_DEPENDS_ON.into(), depends_on.into());
+        ProjectContainer {
+            record: ContainerRecord {
+                id: format!("{service:0>64}"),
+                name: format!("demo-{service}-1"),
+                created: String::new(),
+                image: image.into(),
+                image_id: crate::image::digest::Digest::sha256_of(image.as_bytes()),
+                spec,
+                runtime: "builtin".into(),
+                auto_remove: false,
+            },
+            state: ContainerState::default(),
+            service: service.into(),
+            number: 1,
+            oneoff: false,
+        }
+    }
+
+    #[test]
+    fn restart_takes_dependents_with_restart_true_transitively() {
+        let list = [
+            container("db", "busybox", ""),
+            container("api", "busybox", "db:service_healthy:true"),
+            container(
+                "web",
+                "busybox",
+                "api:service_started:true,cache:service_started:false",
+            ),
+            container("cache", "busybox", ""),
+            container("worker", "busybox", "db:service_started:false"),
+        ];
+        let set = |s: &[&str]| -> Vec<String> {
+            let names: Vec<String> = s.iter().map(|n| n.to_string()).collect();
+            restart_set(&list, &names).into_iter().collect()
+        };
+        assert_eq!(set(&["db"]), ["api", "db", "web"]);
+        assert_eq!(set(&["cache"]), ["cache"]);
+        assert_eq!(set(&["worker"]), ["worker"]);
+        assert_eq!(set(&[]).len(), 5);
+    }
+
+    #[test]
+    fn rmi_local_takes_only_images_compose_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  built: {build: .}\n  tagged: {build: ., image: me/app:1}\n  pulled: {image: redis}\n",
+        )
+        .expect("write");
+        let loaded = crate::compose::load::load(&crate::compose::load::LoadOptions {
+            cwd: dir.path().to_path_buf(),
+            project_name: Some("demo".into()),
+            ..Default::default()
+        })
+        .expect("load");
+        let p = &loaded.project;
+        let running = [container("old", "postgres", "")];
+        assert_eq!(
+            images_to_remove(Some(p), &running, "demo", RemoveImages::Local),
+            ["demo-built"]
+        );
+        assert_eq!(
+            images_to_remove(Some(p), &running, "demo", RemoveImages::All),
+            ["demo-built", "me/app:1", "postgres", "redis"]
+        );
+        // Without the file: the containers' images, by Compose's naming.
+        let found = [
+            container("built", "demo-built", ""),
+            container("db", "redis", ""),
+        ];
+        assert_eq!(
+            images_to_remove(None, &found, "demo", RemoveImages::Local),
+            ["demo-built"]
+        );
+        assert_eq!(
+            images_to_remove(None, &found, "demo", RemoveImages::All),
+            ["demo-built", "redis"]
+        );
+    }
+}

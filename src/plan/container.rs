@@ -677,6 +677,19 @@ mod tests {
     }
 
     #[test]
+    fn hooks_become_exec_options() {
+        let (p, _ctx, _dir) = project(
+            "services:\n  web:\n    image: busybox\n    post_start:\n      - command: echo hi there\n        user: root\n        working_dir: /tmp\n        privileged: true\n        environment: [A=1, UNSET]\n",
+        );
+        let o = hook_exec(&p.services["web"].post_start[0]);
+        assert_eq!(o.args, ["echo", "hi", "there"]);
+        assert_eq!(o.user.as_deref(), Some("root"));
+        assert_eq!(o.working_dir.as_deref(), Some("/tmp"));
+        assert!(o.privileged && !o.tty);
+        assert_eq!(o.env, ["A=1"]);
+    }
+
+    #[test]
     fn names_and_labels_are_composes() {
         let (p, ctx, _d) = project(
             "services:\n  web:\n    image: busybox\n    labels: {team: a}\n    depends_on: [db]\n  db:\n    image: redis\n    container_name: the-db\n",
