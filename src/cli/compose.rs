@@ -123,6 +123,15 @@ pub struct DownArgs {
     /// Progress output: auto, tty, plain, quiet, json
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressMode,
+    /// Remove images used by services: "local" only those without a custom tag, "all" every one
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub rmi: Option<RmiMode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RmiMode {
+    Local,
+    All,
 }
 
 /// The project a verb works on.
@@ -181,6 +190,16 @@ pub fn project_mode(global: &GlobalArgs, names: &[String]) -> anyhow::Result<Opt
         Ok(_) => Ok(Some(sel)),
         Err(_) => Ok(None),
     }
+}
+
+/// The executor's layers for a selected project, with its lifecycle hooks
+/// when the compose file is at hand.
+fn env_for(global: &GlobalArgs, sel: &Selected) -> anyhow::Result<Env> {
+    let env = Env::open(global.root(), "builtin")?;
+    Ok(match sel {
+        Selected::Loaded(l) => env.with_hooks(&l.project),
+        Selected::Named(_) => env,
+    })
 }
 
 fn require_loaded(global: &GlobalArgs) -> anyhow::Result<Box<Loaded>> {
@@ -296,7 +315,7 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let interrupts = catch_interrupts()?;
-    let env = Env::open(global.root(), &args.runtime)?;
+    let env = Env::open(global.root(), &args.runtime)?.with_hooks(project);
     let selected = crate::plan::service_graph(project)?.select(&args.services, !args.no_deps)?;
     super::image::pull_for_up(global, project, &selected, args.pull, args.quiet_pull)?;
 
@@ -553,7 +572,10 @@ fn attach(
             }
             if exited[i].is_none() {
                 let st = env.containers.state(&c.record.id)?;
-                if st.status != Status::Running && st.status != Status::Created {
+                if !matches!(
+                    st.status,
+                    Status::Running | Status::Paused | Status::Created
+                ) {
                     // Whatever the container wrote last is read before its
                     // exit is announced.
                     for l in followers[i].poll() {
@@ -583,8 +605,10 @@ fn attach(
             let root = env.containers.root().to_path_buf();
             let project = project.to_string();
             let runtime = env.runtime.clone();
+            let hooks = env.hooks.clone();
             stopper = Some(std::thread::spawn(move || {
-                if let Ok(env) = Env::open(&root, &runtime) {
+                if let Ok(mut env) = Env::open(&root, &runtime) {
+                    env.hooks = hooks;
                     let _ = exec::stop(
                         &env,
                         &project,
@@ -633,7 +657,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
     let Some(sel) = select(global)? else {
         bail!("no configuration file provided: not found");
     };
-    let env = Env::open(global.root(), "builtin")?;
+    let env = env_for(global, &sel)?;
     let declared: Vec<String> = match &sel {
         Selected::Loaded(l) => l
             .project
@@ -648,8 +672,24 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
             .collect(),
         Selected::Named(_) => Vec::new(),
     };
+    let images = match args.rmi {
+        None => Vec::new(),
+        Some(mode) => {
+            let mode = match mode {
+                RmiMode::Local => exec::RemoveImages::Local,
+                RmiMode::All => exec::RemoveImages::All,
+            };
+            let list = exec::project_containers(&env.containers, sel.name())?;
+            let project = match &sel {
+                Selected::Loaded(l) => Some(&l.project),
+                Selected::Named(_) => None,
+            };
+            exec::images_to_remove(project, &list, sel.name(), mode)
+        }
+    };
     let opts = exec::DownOptions {
         volumes: args.volumes,
+        images,
         timeout: args.timeout.map(Duration::from_secs),
         services: Vec::new(),
     };
@@ -670,11 +710,24 @@ pub fn ps(
     args: &super::container::PsArgs,
 ) -> anyhow::Result<ExitCode> {
     let env = Env::open(global.root(), "builtin")?;
+    let filter = super::container::PsFilter::parse(args)?;
+    let all = args.all || filter.implies_all();
     let list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
         .into_iter()
-        .filter(|c| args.all || c.running())
+        .filter(|c| all || c.running())
         .filter(|c| args.services.is_empty() || args.services.contains(&c.service))
+        .filter(|c| filter.keeps(&c.record, c.state.status))
         .collect();
+    if args.services_only {
+        // Compose's: the services of the containers that pass (running
+        // ones unless -a or a status filter), each once.
+        let mut names: Vec<&str> = list.iter().map(|c| c.service.as_str()).collect();
+        names.dedup();
+        for n in names {
+            println!("{n}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.quiet {
         for c in &list {
             println!(
@@ -748,6 +801,116 @@ pub fn ps(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `top [SERVICE…]` for a project: each running container's processes
+/// under its name, as `docker compose top` prints them.
+pub fn top(global: &GlobalArgs, sel: &Selected, services: &[String]) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let services = services_of(sel, &env, services)?;
+    let mut ok = true;
+    for c in exec::project_containers(&env.containers, sel.name())? {
+        if !matches!(c.state.status, Status::Running | Status::Paused)
+            || (!services.is_empty() && !services.contains(&c.service))
+        {
+            continue;
+        }
+        println!("{}", c.record.name);
+        std::io::stdout().flush()?;
+        ok &= super::container::print_top(&c.record.id)?;
+        println!();
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `images [SERVICE…]` for a project: the image of each container, in
+/// Compose's columns (CONTAINER REPOSITORY TAG IMAGE ID SIZE).
+pub fn images(
+    global: &GlobalArgs,
+    sel: &Selected,
+    args: &super::image::ImagesArgs,
+) -> anyhow::Result<ExitCode> {
+    use crate::image::reference::Reference;
+    let env = Env::open(global.root(), "builtin")?;
+    let services = services_of(sel, &env, &args.services)?;
+    let mut rows = Vec::new();
+    for c in exec::project_containers(&env.containers, sel.name())? {
+        if !services.is_empty() && !services.contains(&c.service) {
+            continue;
+        }
+        let (repo, tag) = match Reference::parse(&c.record.image) {
+            Ok(r) => (
+                r.familiar_name(),
+                r.tag()
+                    .unwrap_or(if r.digest().is_some() {
+                        "<none>"
+                    } else {
+                        "latest"
+                    })
+                    .to_string(),
+            ),
+            Err(_) => (c.record.image.clone(), "<none>".to_string()),
+        };
+        let size = env
+            .store
+            .resolve(&c.record.image_id.to_string())?
+            .map(|i| i.size)
+            .unwrap_or(0);
+        rows.push((
+            c.record.name.clone(),
+            repo,
+            tag,
+            c.record.image_id.hex().to_string(),
+            size,
+        ));
+    }
+    if args.quiet {
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            println!("sha256:{id}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == super::image::ListFormat::Json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(name, repo, tag, id, size)| {
+                serde_json::json!({
+                    "ID": format!("sha256:{id}"),
+                    "ContainerName": name,
+                    "Repository": repo,
+                    "Tag": tag,
+                    "Size": size,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "CONTAINER".to_string(),
+        "REPOSITORY".into(),
+        "TAG".into(),
+        "IMAGE ID".into(),
+        "SIZE".into(),
+    ]];
+    for (name, repo, tag, id, size) in rows {
+        table.push(vec![
+            name,
+            repo,
+            tag,
+            id.chars().take(12).collect(),
+            super::image::human_size(size),
+        ]);
+    }
+    super::container::print_table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `logs [SERVICE…]` for a project: every container's lines with the
 /// service prefix; `-f` follows until interrupted.
 pub fn logs(
@@ -796,7 +959,10 @@ pub fn logs(
                 for l in &select_lines(followers[i].poll(), since, until, None) {
                     printer.line(i, l);
                 }
-                any_running |= env.containers.state(&c.record.id)?.status == Status::Running;
+                any_running |= matches!(
+                    env.containers.state(&c.record.id)?.status,
+                    Status::Running | Status::Paused
+                );
             }
             if !any_running || until.is_some_and(|u| std::time::SystemTime::now() >= u) {
                 break;
@@ -831,7 +997,7 @@ pub fn stop(
     services: &[String],
     timeout: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
-    let env = Env::open(global.root(), "builtin")?;
+    let env = env_for(global, sel)?;
     let services = services_of(sel, &env, services)?;
     let progress = Progress::new(ProgressMode::Auto);
     exec::stop(
@@ -845,7 +1011,7 @@ pub fn stop(
 }
 
 pub fn start(global: &GlobalArgs, sel: &Selected, services: &[String]) -> anyhow::Result<ExitCode> {
-    let env = Env::open(global.root(), "builtin")?;
+    let env = env_for(global, sel)?;
     let services = services_of(sel, &env, services)?;
     let progress = Progress::new(ProgressMode::Auto);
     exec::start(&env, sel.name(), &services, &progress)?;
@@ -858,8 +1024,31 @@ pub fn restart(
     services: &[String],
     timeout: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
-    stop(global, sel, services, timeout)?;
-    start(global, sel, services)
+    let env = env_for(global, sel)?;
+    let services = services_of(sel, &env, services)?;
+    let progress = Progress::new(ProgressMode::Auto);
+    exec::restart(
+        &env,
+        sel.name(),
+        &services,
+        timeout.map(Duration::from_secs),
+        &progress,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pause`/`unpause [SERVICE…]` for a project.
+pub fn pause(
+    global: &GlobalArgs,
+    sel: &Selected,
+    services: &[String],
+    freeze: bool,
+) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let services = services_of(sel, &env, services)?;
+    let progress = Progress::new(ProgressMode::Auto);
+    exec::pause(&env, sel.name(), &services, freeze, &progress)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `rm [SERVICE…]`: stopped containers of the project (`-f` also running
@@ -872,7 +1061,7 @@ pub fn rm(
     stop_first: bool,
     volumes: bool,
 ) -> anyhow::Result<ExitCode> {
-    let env = Env::open(global.root(), "builtin")?;
+    let env = env_for(global, sel)?;
     let services = services_of(sel, &env, services)?;
     let progress = Progress::new(ProgressMode::Auto);
     if stop_first {
@@ -902,7 +1091,7 @@ pub fn kill(
     let sig = crate::supervise::control::parse_signal(signal)?;
     let progress = Progress::new(ProgressMode::Auto);
     for c in exec::project_containers(&env.containers, sel.name())? {
-        if c.state.status != Status::Running
+        if !matches!(c.state.status, Status::Running | Status::Paused)
             || (!services.is_empty() && !services.contains(&c.service))
         {
             continue;

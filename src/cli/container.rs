@@ -201,6 +201,15 @@ pub struct PsArgs {
     /// Show all containers (default shows just running)
     #[arg(short, long)]
     pub all: bool,
+    /// Filter by KEY=VALUE: status=STATUS, service=SERVICE (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Only containers in this status (created, running, paused, restarting, exited, dead; repeatable)
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Display the services of the project (those with a container that passes the filters)
+    #[arg(long = "services")]
+    pub services_only: bool,
     /// Only display container ids
     #[arg(short, long)]
     pub quiet: bool,
@@ -805,15 +814,78 @@ pub(super) fn status_text(state: &crate::runtime::container::ContainerState) -> 
     }
 }
 
+/// What `ps --filter`/`--status` keep.
+#[derive(Debug, Default)]
+pub(super) struct PsFilter {
+    statuses: Vec<String>,
+    services: Vec<String>,
+    names: Vec<String>,
+}
+
+impl PsFilter {
+    pub(super) fn parse(args: &PsArgs) -> anyhow::Result<PsFilter> {
+        const STATUSES: &[&str] = &[
+            "created",
+            "restarting",
+            "running",
+            "removing",
+            "paused",
+            "exited",
+            "dead",
+        ];
+        let mut f = PsFilter {
+            statuses: args.status.clone(),
+            ..PsFilter::default()
+        };
+        for kv in &args.filter {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("arguments to --filter should be in form KEY=VAL");
+            };
+            match k {
+                "status" => f.statuses.push(v.to_string()),
+                "service" => f.services.push(v.to_string()),
+                "name" => f.names.push(v.to_string()),
+                other => bail!("unknown filter {other}"),
+            }
+        }
+        if let Some(bad) = f.statuses.iter().find(|s| !STATUSES.contains(&s.as_str())) {
+            bail!("Unrecognised filter value for status: {bad}");
+        }
+        Ok(f)
+    }
+
+    /// A status filter looks at stopped containers too, as `-a` would.
+    pub(super) fn implies_all(&self) -> bool {
+        !self.statuses.is_empty()
+    }
+
+    pub(super) fn keeps(&self, record: &ContainerRecord, status: Status) -> bool {
+        let service = record
+            .spec
+            .labels
+            .get(crate::plan::container::LABEL_SERVICE)
+            .map(String::as_str)
+            .unwrap_or("");
+        (self.statuses.is_empty() || self.statuses.iter().any(|s| s == status.as_str()))
+            && (self.services.is_empty() || self.services.iter().any(|s| s == service))
+            && (self.names.is_empty() || self.names.iter().any(|n| record.name.contains(n)))
+    }
+}
+
 pub fn ps(global: &GlobalArgs, args: &PsArgs) -> anyhow::Result<ExitCode> {
     if let Some(sel) = super::compose::project_mode(global, &args.services)? {
         return super::compose::ps(global, &sel, args);
     }
+    let filter = PsFilter::parse(args)?;
+    let all = args.all || filter.implies_all();
     let (containers, _store) = open(global)?;
     let mut rows = Vec::new();
     for r in containers.list_records()?.into_iter().rev() {
         let state = containers.state(&r.id)?;
-        if !args.all && state.status != Status::Running {
+        if !all && !matches!(state.status, Status::Running | Status::Paused) {
+            continue;
+        }
+        if !filter.keeps(&r, state.status) {
             continue;
         }
         rows.push((r, state));
@@ -1154,7 +1226,10 @@ pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
         .for_each(print);
     if args.follow {
         loop {
-            let running = containers.state(&record.id)?.status == Status::Running;
+            let running = matches!(
+                containers.state(&record.id)?.status,
+                Status::Running | Status::Paused
+            );
             select_lines(follower.poll(), since, until, None)
                 .iter()
                 .for_each(print);
@@ -1306,7 +1381,8 @@ pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode
             },
             "State": {
                 "Status": s.status.as_str(),
-                "Running": s.status == Status::Running,
+                "Running": matches!(s.status, Status::Running | Status::Paused),
+                "Paused": s.status == Status::Paused,
                 "Pid": s.pid.unwrap_or(0),
                 "ExitCode": s.exit_code.unwrap_or(0),
                 "OOMKilled": s.oom_killed,
@@ -1331,7 +1407,11 @@ pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode
                 "AutoRemove": r.auto_remove,
                 "NetworkMode": network_mode(&r.spec),
             },
-            "NetworkSettings": network_settings(global, &r, s.status == Status::Running)?,
+            "NetworkSettings": network_settings(
+                global,
+                &r,
+                matches!(s.status, Status::Running | Status::Paused),
+            )?,
             "Spec": r.spec,
         }));
     }
@@ -1447,18 +1527,55 @@ pub fn monitor_main(global: &GlobalArgs, id: &str, adopt: bool) -> anyhow::Resul
     Ok(exit(control::monitor_main(&containers, &store, id, adopt)))
 }
 
+#[derive(Args, Debug)]
+pub struct PauseArgs {
+    /// Containers, or services of the compose project (all by default)
+    pub targets: Vec<String>,
+}
+
+/// `pause`/`unpause`: the cgroup freezer, through the container's runtime.
+pub fn pause(global: &GlobalArgs, targets: &[String], freeze: bool) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, targets)? {
+        return super::compose::pause(global, &sel, targets, freeze);
+    }
+    need_args(targets, if freeze { "pause" } else { "unpause" })?;
+    each(global, targets, |c, _, r| {
+        if freeze {
+            control::pause(c, &r.id)
+        } else {
+            control::unpause(c, &r.id)
+        }
+    })
+}
+
 /// `wharf top`: the container's processes (its cgroup), shown by ps(1)
-/// with the columns `docker top` prints by default.
-pub fn top(global: &GlobalArgs, container: &str) -> anyhow::Result<ExitCode> {
+/// with the columns `docker top` prints by default; in a compose project,
+/// those of every running container of the services, each under its name.
+pub fn top(global: &GlobalArgs, targets: &[String]) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, targets)? {
+        return super::compose::top(global, &sel, targets);
+    }
+    let [container] = targets else {
+        bail!("\"wharf top\" requires exactly 1 container (or services of a compose project)");
+    };
     let (containers, _) = open(global)?;
     let record = containers.find(container)?;
     let state = containers.state(&record.id)?;
-    if state.status != Status::Running {
+    if !matches!(state.status, Status::Running | Status::Paused) {
         return Ok(fail(format!("container {} is not running", record.name), 1));
     }
+    Ok(if print_top(&record.id)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// ps(1) on the processes of a container's cgroup; whether it succeeded.
+pub(super) fn print_top(id: &str) -> anyhow::Result<bool> {
     let pids = crate::runtime::cgroups::procs(
         std::path::Path::new("/sys/fs/cgroup"),
-        &crate::runtime::cgroups::container_path(&record.id),
+        &crate::runtime::cgroups::container_path(id),
     )?;
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
     let status = std::process::Command::new("ps")
@@ -1470,11 +1587,7 @@ pub fn top(global: &GlobalArgs, container: &str) -> anyhow::Result<ExitCode> {
         ])
         .status()
         .context("running ps")?;
-    Ok(if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(status.success())
 }
 
 #[derive(Args, Debug)]
@@ -1603,6 +1716,59 @@ fn human_bytes(n: u64) -> String {
 mod tests {
     use super::*;
     use crate::runtime::spec::Protocol;
+
+    #[test]
+    fn ps_filters_are_checked_and_combined() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct P {
+            #[command(flatten)]
+            ps: PsArgs,
+        }
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ps"];
+            all.extend_from_slice(args);
+            PsFilter::parse(&P::parse_from(all).ps)
+        };
+        let f = parse(&[
+            "--status",
+            "running",
+            "--filter",
+            "status=paused",
+            "--filter",
+            "service=db",
+        ])
+        .expect("valid");
+        assert!(f.implies_all());
+        let mut record = ContainerRecord {
+            id: "0".repeat(64),
+            name: "demo-db-1".into(),
+            created: String::new(),
+            image: "x".into(),
+            image_id: crate::image::digest::Digest::sha256_of(b"x"),
+            spec: ContainerSpec::default(),
+            runtime: "builtin".into(),
+            auto_remove: false,
+        };
+        record
+            .spec
+            .labels
+            .insert(crate::plan::container::LABEL_SERVICE.into(), "db".into());
+        assert!(f.keeps(&record, Status::Paused));
+        assert!(f.keeps(&record, Status::Running));
+        assert!(!f.keeps(&record, Status::Exited));
+        record
+            .spec
+            .labels
+            .insert(crate::plan::container::LABEL_SERVICE.into(), "web".into());
+        assert!(!f.keeps(&record, Status::Running));
+        assert!(!parse(&[]).expect("none").implies_all());
+        let bad = parse(&["--filter", "color=red"]).expect_err("unknown key");
+        assert_eq!(bad.to_string(), "unknown filter color");
+        let bad = parse(&["--status", "sleeping"]).expect_err("unknown status");
+        assert!(bad.to_string().contains("sleeping"), "{bad}");
+        assert!(parse(&["--filter", "status"]).is_err());
+    }
 
     fn pb(ip: &str, host: u16, container: u16, protocol: Protocol) -> PortBinding {
         PortBinding {

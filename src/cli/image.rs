@@ -40,6 +40,8 @@ pub enum ListFormat {
 
 #[derive(Args, Debug)]
 pub struct ImagesArgs {
+    /// With a compose project: only the images of these services
+    pub services: Vec<String>,
     /// Only show image ids
     #[arg(short, long)]
     pub quiet: bool,
@@ -486,6 +488,15 @@ pub(super) fn pull_for_up(
 }
 
 pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, &args.services)? {
+        return super::compose::images(global, &sel, args);
+    }
+    if !args.services.is_empty() {
+        bail!(
+            "no compose project found for services {}",
+            args.services.join(", ")
+        );
+    }
     let store = open_store(global)?;
     let mut records = store.list().context("listing images")?;
     records.sort_by(|a, b| a.references.cmp(&b.references));
@@ -536,7 +547,7 @@ pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode
 }
 
 /// Docker's decimal units: `7.25MB`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut v = bytes as f64;
     let mut i = 0;

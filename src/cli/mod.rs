@@ -134,8 +134,12 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    /// Display the running processes of a container
-    Top { container: String },
+    /// Display the running processes of a container (or of the compose project's services)
+    Top { targets: Vec<String> },
+    /// Pause every process of containers (or of the compose project's services)
+    Pause(container::PauseArgs),
+    /// Unpause paused containers (or the compose project's services)
+    Unpause(container::PauseArgs),
     /// Live resource usage of containers (cgroup CPU, memory, pids)
     Stats(container::StatsArgs),
     /// List port mappings, or the host addresses of one container port
@@ -314,7 +318,9 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => container::exec(&cli.global, args),
         Command::Inspect { containers } => container::inspect(&cli.global, containers),
         Command::Wait { containers } => container::wait(&cli.global, containers),
-        Command::Top { container } => container::top(&cli.global, container),
+        Command::Top { targets } => container::top(&cli.global, targets),
+        Command::Pause(args) => container::pause(&cli.global, &args.targets, true),
+        Command::Unpause(args) => container::pause(&cli.global, &args.targets, false),
         Command::Stats(args) => container::stats(&cli.global, args),
         Command::Port { container, port } => {
             container::port(&cli.global, container, port.as_deref())

@@ -11,6 +11,7 @@ use crate::compose::types::{DependencyCondition, Project, ServiceConfig};
 use crate::image::store::ImageStore;
 use crate::plan::container::{self as pc, ProjectContext};
 use crate::plan::graph::{Edge, EdgeKind, ServiceGraph};
+use crate::runtime::bundle::ExecOptions;
 use crate::runtime::container::{lock_file, ContainerRecord, ContainerState, Containers, Status};
 use crate::runtime::spec::{ContainerSpec, MountSpec};
 use crate::runtime::volume::{VolumeOptions, Volumes};
@@ -45,6 +46,9 @@ pub enum ExecError {
     ExternalVolume(String),
     #[error("canceled")]
     Cancelled,
+    /// Compose's words for a lifecycle hook that failed.
+    #[error("{service} hook exited with status {code}")]
+    Hook { service: String, code: i32 },
     #[error("{what}: {message}")]
     Other { what: String, message: String },
 }
@@ -75,6 +79,7 @@ pub enum Kind {
     Container,
     Network,
     Volume,
+    Image,
 }
 
 impl Kind {
@@ -83,6 +88,7 @@ impl Kind {
             Kind::Container => "Container",
             Kind::Network => "Network",
             Kind::Volume => "Volume",
+            Kind::Image => "Image",
         }
     }
 }
@@ -108,7 +114,21 @@ pub struct Env {
     pub volumes: Volumes,
     /// `builtin`, `crun`, `runc` or a path.
     pub runtime: String,
+    /// Lifecycle hooks by service. Only known with the compose file at
+    /// hand: a project found by its labels alone runs none, as in Compose.
+    pub hooks: BTreeMap<String, ServiceHooks>,
 }
+
+/// A service's `post_start` and `pre_stop` hooks, ready to exec.
+#[derive(Clone, Debug, Default)]
+pub struct ServiceHooks {
+    pub post_start: Vec<ExecOptions>,
+    pub pre_stop: Vec<ExecOptions>,
+}
+
+/// How long a hook may run. Compose sets no limit; a day keeps a hung
+/// hook from holding a `down` forever.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 impl Env {
     pub fn open(root: &std::path::Path, runtime: &str) -> Result<Env> {
@@ -117,7 +137,69 @@ impl Env {
             store: ImageStore::open(root)?,
             volumes: Volumes::open(root)?,
             runtime: runtime.to_string(),
+            hooks: BTreeMap::new(),
         })
+    }
+
+    /// The project's lifecycle hooks, for the verbs that start and stop.
+    pub fn with_hooks(mut self, project: &Project) -> Env {
+        self.hooks = project
+            .services
+            .iter()
+            .filter(|(_, s)| !s.post_start.is_empty() || !s.pre_stop.is_empty())
+            .map(|(name, s)| {
+                let hooks = ServiceHooks {
+                    post_start: s.post_start.iter().map(pc::hook_exec).collect(),
+                    pre_stop: s.pre_stop.iter().map(pc::hook_exec).collect(),
+                };
+                (name.clone(), hooks)
+            })
+            .collect();
+        self
+    }
+
+    /// Runs hooks in a running container, one after the other, like
+    /// `exec`; the first that fails ends the run with Compose's error.
+    fn run_hooks(
+        &self,
+        service: &str,
+        record: &ContainerRecord,
+        hooks: &[ExecOptions],
+    ) -> Result<()> {
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        // The exec'd process is re-parented to us once the runtime returns.
+        crate::runtime::oci_cli::become_subreaper().map_err(|e| ExecError::Other {
+            what: format!("running the hooks of {}", record.name),
+            message: e.to_string(),
+        })?;
+        for hook in hooks {
+            let mut opts = hook.clone();
+            opts.group_add = record.spec.group_add.clone();
+            let (code, output) =
+                control::exec_captured(&self.containers, &record.id, &opts, HOOK_TIMEOUT)?;
+            for line in output.lines() {
+                tracing::info!("{} -> | {line}", record.name);
+            }
+            if code != 0 {
+                for line in output.lines() {
+                    tracing::warn!("{} -> | {line}", record.name);
+                }
+                return Err(ExecError::Hook {
+                    service: service.to_string(),
+                    code,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn post_start(&self, c: &ContainerRecord, service: &str) -> Result<()> {
+        match self.hooks.get(service) {
+            Some(h) => self.run_hooks(service, c, &h.post_start),
+            None => Ok(()),
+        }
     }
 
     /// Serializes commands on one project: two `up`s or an `up` and a
@@ -147,9 +229,13 @@ impl ProjectContainer {
         self.record.spec.labels.get(key).map(String::as_str)
     }
 
-    /// Up, or between two runs of its restart policy (Docker lists both).
+    /// Up (paused counts: its processes exist), or between two runs of its
+    /// restart policy (Docker lists all three as running).
     pub fn running(&self) -> bool {
-        matches!(self.state.status, Status::Running | Status::Restarting)
+        matches!(
+            self.state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        )
     }
 }
 
@@ -238,6 +324,19 @@ pub fn up(
     let graph = crate::plan::service_graph(project)?;
     let selected = graph.select(&opts.services, !opts.no_deps)?;
     let graph = graph.subgraph(&selected)?;
+    for name in &selected {
+        let Some(svc) = project.services.get(name) else {
+            continue;
+        };
+        for (dep, d) in &svc.depends_on {
+            // A required one cannot get here: the graph refuses it.
+            if !d.required && !project.services.contains_key(dep) {
+                tracing::warn!(
+                    "optional dependency {dep:?} of service {name:?} is not enabled: skipped"
+                );
+            }
+        }
+    }
 
     let existing = project_containers(&env.containers, &project.name)?;
     let orphans: Vec<&ProjectContainer> = existing
@@ -378,7 +477,8 @@ fn ensure_networks(
 }
 
 /// `depends_on` conditions the walker itself cannot see: a dependency
-/// that must have exited 0, or must report healthy, first.
+/// that must have exited 0, or must report healthy, first. An optional one
+/// (`required: false`) that fails only warns, and the service goes ahead.
 fn wait_conditions(
     env: &Env,
     project: &Project,
@@ -395,14 +495,38 @@ fn wait_conditions(
         if !project.services.contains_key(dep) {
             continue;
         }
+        match wait_dependency(env, project, service, dep, healthy, opts, progress) {
+            Err(e) if !d.required && !matches!(e, ExecError::Cancelled) => {
+                tracing::warn!(
+                    "optional dependency {dep:?} of {:?} failed, going on without it: {e}",
+                    service.name
+                );
+            }
+            r => r?,
+        }
+    }
+    Ok(())
+}
+
+/// Waits for every container of `dep` to be healthy (or to have exited 0).
+fn wait_dependency(
+    env: &Env,
+    project: &Project,
+    service: &ServiceConfig,
+    dep: &str,
+    healthy: bool,
+    opts: &UpOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
+    {
         let deadline = opts.wait_timeout.map(|t| Instant::now() + t);
         let fail = |message: String| ExecError::Service {
-            service: dep.clone(),
+            service: dep.to_string(),
             message,
         };
         for c in project_containers(&env.containers, &project.name)?
             .into_iter()
-            .filter(|c| &c.service == dep && !c.oneoff)
+            .filter(|c| c.service == dep && !c.oneoff)
         {
             let name = &c.record.name;
             progress.event(Kind::Container, name, "Waiting", false);
@@ -410,7 +534,10 @@ fn wait_conditions(
                 opts.cancelled()?;
                 let state = env.containers.state(&c.record.id)?;
                 let running = state.status == Status::Running;
-                let exited = !running && state.status != Status::Created;
+                let exited = !matches!(
+                    state.status,
+                    Status::Running | Status::Paused | Status::Created
+                );
                 let code = state.exit_code.unwrap_or(-1);
                 if healthy {
                     match state.health.as_ref().map(|h| h.status.as_str()) {
@@ -546,6 +673,12 @@ fn converge_service(
                 message: format!("starting {}: {e}", target.name),
             });
         }
+        // Compose reports a container started once its hooks have run; a
+        // failed hook fails the command and leaves the container running.
+        if let Err(e) = env.post_start(&target, &service.name) {
+            progress.event(Kind::Container, &target.name, "Error", true);
+            return Err(e);
+        }
         progress.event(Kind::Container, &target.name, "Started", true);
     }
     Ok(())
@@ -575,13 +708,21 @@ fn create_service_container(
     image: &str,
     keep_anon: &BTreeMap<String, String>,
 ) -> Result<ContainerRecord> {
-    let record = env
-        .store
-        .resolve(image)?
-        .ok_or_else(|| ExecError::MissingImage {
-            service: service.name.clone(),
-            image: image.to_string(),
-        })?;
+    // A short name (`proj-app`) is stored in full (`docker.io/library/…`).
+    let full = crate::image::reference::Reference::parse(image)
+        .ok()
+        .map(|r| r.to_string());
+    let record = match env.store.resolve(image)? {
+        Some(r) => Some(r),
+        None => match &full {
+            Some(f) => env.store.resolve(f)?,
+            None => None,
+        },
+    };
+    let record = record.ok_or_else(|| ExecError::MissingImage {
+        service: service.name.clone(),
+        image: image.to_string(),
+    })?;
     let mut spec = pc::container_spec(project, ctx, service, number)?;
     fill_volumes(env, &mut spec, keep_anon)?;
     let name = spec.name.clone();
@@ -660,7 +801,15 @@ pub fn create_container(
     Ok(record)
 }
 
+/// Stops one container: its `pre_stop` hooks first (a paused container
+/// cannot run them; `stop` thaws it), then its stop signal.
 fn stop_container(env: &Env, c: &ProjectContainer, timeout: Option<Duration>) -> Result<()> {
+    if let Some(h) = env.hooks.get(&c.service) {
+        let state = env.containers.state(&c.record.id)?;
+        if state.status == Status::Running {
+            env.run_hooks(&c.service, &c.record, &h.pre_stop)?;
+        }
+    }
     let t = timeout.unwrap_or_else(|| stop_grace(&c.record.spec));
     control::stop(&env.containers, &c.record.id, t)?;
     Ok(())
@@ -728,6 +877,8 @@ fn graph_from_labels(list: &[ProjectContainer]) -> Result<ServiceGraph> {
 pub struct DownOptions {
     /// Also remove named volumes of the project and anonymous volumes.
     pub volumes: bool,
+    /// `--rmi`: these images, once the containers are gone.
+    pub images: Vec<String>,
     pub timeout: Option<Duration>,
     /// Only these services (empty: all). `down` itself takes all.
     pub services: Vec<String>,
@@ -792,6 +943,9 @@ pub fn down(
             progress.event(Kind::Network, &n.name, "Removed", true);
         }
     }
+    for image in &opts.images {
+        remove_image(env, image, progress)?;
+    }
     if opts.volumes {
         let mut names: BTreeSet<String> = declared_volumes.iter().cloned().collect();
         for v in env.volumes.list()? {
@@ -805,6 +959,193 @@ pub fn down(
                 env.volumes.remove(&n, &[])?;
                 progress.event(Kind::Volume, &n, "Removed", true);
             }
+        }
+    }
+    Ok(())
+}
+
+/// `down --rmi`: which images go. `local` takes only the images Compose
+/// named itself (`<project>-<service>`, services built without `image:`);
+/// `all` every service's image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoveImages {
+    Local,
+    All,
+}
+
+/// The images `down --rmi` removes: from the compose file when at hand,
+/// else from the project's containers.
+pub fn images_to_remove(
+    project: Option<&Project>,
+    containers: &[ProjectContainer],
+    project_name: &str,
+    mode: RemoveImages,
+) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    match project {
+        Some(p) => {
+            for svc in p.services.values() {
+                let local = svc.image.is_none() && svc.build.is_some();
+                if mode == RemoveImages::Local && !local {
+                    continue;
+                }
+                if let Ok(name) = pc::image_name(p, svc) {
+                    out.insert(name);
+                }
+            }
+        }
+        None => {
+            for c in containers {
+                let default = format!("{project_name}-{}", c.service);
+                if mode == RemoveImages::All || c.record.image == default {
+                    out.insert(c.record.image.clone());
+                }
+            }
+        }
+    }
+    if mode == RemoveImages::All {
+        // Orphans and replicas of an older file still name their images.
+        out.extend(containers.iter().map(|c| c.record.image.clone()));
+    }
+    out.into_iter().collect()
+}
+
+/// Removes one image as `docker rmi` without force would: a name that is
+/// one of several is untagged; one still in use stays, with a warning.
+fn remove_image(env: &Env, image: &str, progress: &dyn Progress) -> Result<()> {
+    use crate::image::store::StoreError;
+    progress.event(Kind::Image, image, "Removing", false);
+    // The store names images in full (`docker.io/library/x:latest`).
+    let stored = match crate::image::reference::Reference::parse(image) {
+        Ok(r) if r.digest().is_none() => r.to_string(),
+        _ => image.to_string(),
+    };
+    match env.store.remove(&stored, false) {
+        Ok(_) => progress.event(Kind::Image, image, "Removed", true),
+        Err(StoreError::NotFound { .. }) => progress.event(
+            Kind::Image,
+            image,
+            "Warning: No resource found to remove",
+            true,
+        ),
+        Err(StoreError::Conflict { .. }) => {
+            progress.event(Kind::Image, image, "Resource is still in use", true)
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// `restart [SERVICE…]`, as Compose: the services named (all by default)
+/// and, transitively, every service that depends on one of them with
+/// `restart: true`; dependencies first. Each container runs its
+/// `pre_stop` hooks, is stopped and started again (stopped ones too), then
+/// runs its `post_start` hooks.
+pub fn restart(
+    env: &Env,
+    project: &str,
+    services: &[String],
+    timeout: Option<Duration>,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let list: Vec<ProjectContainer> = project_containers(&env.containers, project)?
+        .into_iter()
+        .filter(|c| !c.oneoff)
+        .collect();
+    let chosen = restart_set(&list, services);
+    let graph = graph_from_labels(&list)?;
+    let outcome = graph.walk(false, 0, |service| -> Result<()> {
+        if !chosen.contains(service) {
+            return Ok(());
+        }
+        for c in list.iter().filter(|c| c.service == service) {
+            progress.event(Kind::Container, &c.record.name, "Restarting", false);
+            let state = env.containers.state(&c.record.id)?;
+            if matches!(
+                state.status,
+                Status::Running | Status::Paused | Status::Restarting
+            ) {
+                stop_container(env, c, timeout)?;
+            }
+            control::start_detached(&env.containers, &c.record.id)?;
+            if let Err(e) = env.post_start(&c.record, service) {
+                progress.event(Kind::Container, &c.record.name, "Error", true);
+                return Err(e);
+            }
+            progress.event(Kind::Container, &c.record.name, "Started", true);
+        }
+        Ok(())
+    });
+    match outcome.failed.into_iter().next() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// The services a restart of `services` takes: those, plus whoever
+/// depends on one of them with `restart: true` (read from the
+/// `depends_on` label, `svc:condition:restart`), transitively.
+fn restart_set(list: &[ProjectContainer], services: &[String]) -> BTreeSet<String> {
+    let all: BTreeSet<String> = list.iter().map(|c| c.service.clone()).collect();
+    if services.is_empty() {
+        return all;
+    }
+    let mut restart_edges: Vec<(String, String)> = Vec::new();
+    for c in list {
+        for dep in c
+            .label(pc::LABEL_DEPENDS_ON)
+            .unwrap_or("")
+            .split(',')
+            .filter(|d| !d.is_empty())
+        {
+            let mut parts = dep.split(':');
+            let (Some(to), _, Some("true")) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            restart_edges.push((c.service.clone(), to.to_string()));
+        }
+    }
+    let mut chosen: BTreeSet<String> = services.iter().cloned().collect();
+    loop {
+        let before = chosen.len();
+        for (from, to) in &restart_edges {
+            if chosen.contains(to) {
+                chosen.insert(from.clone());
+            }
+        }
+        if chosen.len() == before {
+            return chosen;
+        }
+    }
+}
+
+/// `pause`/`unpause [SERVICE…]`: every running (or paused) container of
+/// the services, with Compose's progress words.
+pub fn pause(
+    env: &Env,
+    project: &str,
+    services: &[String],
+    freeze: bool,
+    progress: &dyn Progress,
+) -> Result<()> {
+    for c in project_containers(&env.containers, project)? {
+        if !services.is_empty() && !services.contains(&c.service) {
+            continue;
+        }
+        let wanted = if freeze {
+            Status::Running
+        } else {
+            Status::Paused
+        };
+        if c.state.status != wanted {
+            continue;
+        }
+        if freeze {
+            control::pause(&env.containers, &c.record.id)?;
+            progress.event(Kind::Container, &c.record.name, "Paused", true);
+        } else {
+            control::unpause(&env.containers, &c.record.id)?;
+            progress.event(Kind::Container, &c.record.name, "Unpaused", true);
         }
     }
     Ok(())
@@ -841,6 +1182,10 @@ pub fn start(env: &Env, project: &str, services: &[String], progress: &dyn Progr
             if !c.running() {
                 progress.event(Kind::Container, &c.record.name, "Starting", false);
                 control::start_detached(&env.containers, &c.record.id)?;
+                if let Err(e) = env.post_start(&c.record, service) {
+                    progress.event(Kind::Container, &c.record.name, "Error", true);
+                    return Err(e);
+                }
                 progress.event(Kind::Container, &c.record.name, "Started", true);
             }
         }
@@ -864,4 +1209,93 @@ pub fn project_origin(list: &[ProjectContainer]) -> Option<(PathBuf, Vec<PathBuf
         .map(PathBuf::from)
         .collect();
     Some((dir, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(service: &str, image: &str, depends_on: &str) -> ProjectContainer {
+        let mut spec = ContainerSpec::default();
+        spec.labels
+            .insert(pc::LABEL_DEPENDS_ON.into(), depends_on.into());
+        ProjectContainer {
+            record: ContainerRecord {
+                id: format!("{service:0>64}"),
+                name: format!("demo-{service}-1"),
+                created: String::new(),
+                image: image.into(),
+                image_id: crate::image::digest::Digest::sha256_of(image.as_bytes()),
+                spec,
+                runtime: "builtin".into(),
+                auto_remove: false,
+            },
+            state: ContainerState::default(),
+            service: service.into(),
+            number: 1,
+            oneoff: false,
+        }
+    }
+
+    #[test]
+    fn restart_takes_dependents_with_restart_true_transitively() {
+        let list = [
+            container("db", "busybox", ""),
+            container("api", "busybox", "db:service_healthy:true"),
+            container(
+                "web",
+                "busybox",
+                "api:service_started:true,cache:service_started:false",
+            ),
+            container("cache", "busybox", ""),
+            container("worker", "busybox", "db:service_started:false"),
+        ];
+        let set = |s: &[&str]| -> Vec<String> {
+            let names: Vec<String> = s.iter().map(|n| n.to_string()).collect();
+            restart_set(&list, &names).into_iter().collect()
+        };
+        assert_eq!(set(&["db"]), ["api", "db", "web"]);
+        assert_eq!(set(&["cache"]), ["cache"]);
+        assert_eq!(set(&["worker"]), ["worker"]);
+        assert_eq!(set(&[]).len(), 5);
+    }
+
+    #[test]
+    fn rmi_local_takes_only_images_compose_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  built: {build: .}\n  tagged: {build: ., image: me/app:1}\n  pulled: {image: redis}\n",
+        )
+        .expect("write");
+        let loaded = crate::compose::load::load(&crate::compose::load::LoadOptions {
+            cwd: dir.path().to_path_buf(),
+            project_name: Some("demo".into()),
+            ..Default::default()
+        })
+        .expect("load");
+        let p = &loaded.project;
+        let running = [container("old", "postgres", "")];
+        assert_eq!(
+            images_to_remove(Some(p), &running, "demo", RemoveImages::Local),
+            ["demo-built"]
+        );
+        assert_eq!(
+            images_to_remove(Some(p), &running, "demo", RemoveImages::All),
+            ["demo-built", "me/app:1", "postgres", "redis"]
+        );
+        // Without the file: the containers' images, by Compose's naming.
+        let found = [
+            container("built", "demo-built", ""),
+            container("db", "redis", ""),
+        ];
+        assert_eq!(
+            images_to_remove(None, &found, "demo", RemoveImages::Local),
+            ["demo-built"]
+        );
+        assert_eq!(
+            images_to_remove(None, &found, "demo", RemoveImages::All),
+            ["demo-built", "redis"]
+        );
+    }
 }

@@ -2,7 +2,8 @@
 //! place where compose types turn into runtime types. Names and labels are
 //! Docker Compose v2's, so `ps`, `down` and other tools find the containers.
 
-use crate::compose::types::{Project, ServiceConfig, ServicePortConfig, VolumeType};
+use crate::compose::types::{Project, ServiceConfig, ServiceHook, ServicePortConfig, VolumeType};
+use crate::runtime::bundle::ExecOptions;
 use crate::runtime::spec::{
     ContainerSpec, DeviceMapping, HealthSpec, MountSpec, NetworkAttachment, NsMode, PortBinding,
     Protocol, RestartSpec,
@@ -177,6 +178,25 @@ pub fn image_name(project: &Project, service: &ServiceConfig) -> Result<String, 
         (None, None) => Err(SpecError::NoImage {
             service: service.name.clone(),
         }),
+    }
+}
+
+/// A lifecycle hook (`post_start`, `pre_stop`) as the process to exec in
+/// the service's container. An environment entry without a value is left
+/// out, as for the service's own `environment:`.
+pub fn hook_exec(hook: &ServiceHook) -> ExecOptions {
+    ExecOptions {
+        args: hook.command.clone().unwrap_or_default(),
+        env: hook
+            .environment
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect(),
+        user: hook.user.clone(),
+        working_dir: hook.working_dir.clone(),
+        tty: false,
+        privileged: hook.privileged,
+        group_add: Vec::new(),
     }
 }
 
@@ -654,6 +674,19 @@ mod tests {
             config_files: loaded.config_files.clone(),
         };
         (loaded.project, ctx, dir)
+    }
+
+    #[test]
+    fn hooks_become_exec_options() {
+        let (p, _ctx, _dir) = project(
+            "services:\n  web:\n    image: busybox\n    post_start:\n      - command: echo hi there\n        user: root\n        working_dir: /tmp\n        privileged: true\n        environment: [A=1, UNSET]\n",
+        );
+        let o = hook_exec(&p.services["web"].post_start[0]);
+        assert_eq!(o.args, ["echo", "hi", "there"]);
+        assert_eq!(o.user.as_deref(), Some("root"));
+        assert_eq!(o.working_dir.as_deref(), Some("/tmp"));
+        assert!(o.privileged && !o.tty);
+        assert_eq!(o.env, ["A=1"]);
     }
 
     #[test]

@@ -298,13 +298,12 @@ impl Containers {
         let mut state: ContainerState = read_json(&self.dir(id).state())?.unwrap_or_default();
         // A running container whose monitor is gone can no longer report
         // its exit: say so instead of showing "running" forever.
-        if state.status == Status::Running && state.monitor_pid.is_some() && !state.monitor_alive()
+        if matches!(state.status, Status::Running | Status::Paused)
+            && state.monitor_pid.is_some()
+            && !state.monitor_alive()
+            && !state.init_alive()
         {
-            state.status = if state.init_alive() {
-                Status::Running
-            } else {
-                Status::Dead
-            };
+            state.status = Status::Dead;
         }
         Ok(state)
     }

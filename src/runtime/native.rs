@@ -1,5 +1,5 @@
 //! wharf's built-in OCI runtime: `wharf oci-runtime [--root DIR] [--log F]
-//! [--log-format text|json] <create|start|state|kill|delete|exec|ps> …`,
+//! [--log-format text|json] <create|start|state|kill|pause|resume|delete|exec|ps> …`,
 //! the subset of runc's command line that [`super::oci_cli`] drives, on top
 //! of youki's `libcontainer`.
 //!
@@ -111,6 +111,10 @@ enum Cmd {
         #[arg(trailing_var_arg = true)]
         command: Vec<String>,
     },
+    /// Freeze every process of the container (its cgroup freezer)
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
     /// List the container's processes
     Ps {
         #[arg(long, short = 'f', default_value = "table")]
@@ -279,6 +283,18 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             load(root, id)?
                 .kill(sig, *all)
                 .map_err(|e| format!("kill {id}: {}", chain(&e)))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Pause { id } => {
+            load(root, id)?
+                .pause()
+                .map_err(|e| format!("pause {id}: {}", chain(&e)))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Resume { id } => {
+            load(root, id)?
+                .resume()
+                .map_err(|e| format!("resume {id}: {}", chain(&e)))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Delete { force, id } => {

@@ -1,8 +1,8 @@
 //! One driver for every OCI runtime: `crun`, `runc`, and wharf's built-in
 //! runtime (`wharf oci-runtime`, see [`super::native`]) are all run through
-//! the runc command line (`create`, `start`, `state`, `kill`, `delete`,
-//! `exec`, `ps`), so they are interchangeable and checkable against each
-//! other.
+//! the runc command line (`create`, `start`, `state`, `kill`, `pause`,
+//! `resume`, `delete`, `exec`, `ps`), so they are interchangeable and
+//! checkable against each other.
 //!
 //! # Who waits for the container
 //!
@@ -542,6 +542,19 @@ impl OciRuntime {
         }
         args.extend([id.as_ref(), sig.as_ref() as &OsStr]);
         self.simple("kill", id, &args).map(drop)
+    }
+
+    /// Freezes every process of the container (the cgroup freezer: v1's
+    /// `freezer.state`, v2's `cgroup.freeze`), as `docker pause` does.
+    pub fn pause(&self, id: &str) -> Result<(), OciError> {
+        self.simple("pause", id, &["pause".as_ref(), id.as_ref()])
+            .map(drop)
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&self, id: &str) -> Result<(), OciError> {
+        self.simple("resume", id, &["resume".as_ref(), id.as_ref()])
+            .map(drop)
     }
 
     /// Removes the container's runtime state and cgroups; `force` kills

@@ -45,6 +45,14 @@ pub enum ControlError {
     },
     #[error("Container {0} is not running")]
     NotRunning(String),
+    #[error("Container {0} is paused, unpause the container before exec")]
+    PausedExec(String),
+    #[error("cannot start a paused container, try unpause instead")]
+    PausedStart(String),
+    #[error("Container {0} is already paused")]
+    AlreadyPaused(String),
+    #[error("Container {0} is not paused")]
+    NotPaused(String),
     #[error("You cannot remove a running container {0}. Stop the container before attempting removal or force remove")]
     RunningNoForce(String),
     #[error("invalid signal {0:?}")]
@@ -89,6 +97,9 @@ pub fn start_detached(containers: &Containers, id: &str) -> Result<()> {
     let state = containers.state(id)?;
     if state.status == Status::Running {
         return Ok(());
+    }
+    if state.status == Status::Paused {
+        return Err(ControlError::PausedStart(record.name));
     }
     let (_child, ready) = spawn_monitor(containers, &record.name, id, false)?;
     await_ready(ready, &record.name)
@@ -167,7 +178,7 @@ fn await_ready(mut ready: std::io::PipeReader, name: &str) -> Result<()> {
 fn orphaned(state: &ContainerState) -> bool {
     matches!(
         state.status,
-        Status::Running | Status::Restarting | Status::Dead
+        Status::Running | Status::Paused | Status::Restarting | Status::Dead
     ) && state.monitor_pid.is_some()
         && !state.monitor_alive()
 }
@@ -241,18 +252,79 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
     bundle::parse_signal(s).map_err(|_| ControlError::BadSignal(s.to_string()))
 }
 
-/// Sends `signal` to the container's init.
+/// Sends `signal` to the container's init. A paused container is thawed
+/// after a signal meant to end it (SIGKILL, its stop signal, or any signal
+/// when it has none), as Docker does: a frozen process cannot act on it.
 pub fn kill(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
     let record = containers.record(id)?;
     let state = containers.state(id)?;
-    let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+    let up = matches!(state.status, Status::Running | Status::Paused);
+    let Some(pid) = state.pid.filter(|_| up) else {
         return Err(ControlError::NotRunning(record.name));
     };
-    nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).map_err(|source| ControlError::Kill {
-        name: record.name.clone(),
-        signal: signal.to_string(),
-        source,
-    })
+    nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).map_err(|source| {
+        ControlError::Kill {
+            name: record.name.clone(),
+            signal: signal.to_string(),
+            source,
+        }
+    })?;
+    if state.status == Status::Paused {
+        let stop_signal = record.spec.stop_signal.as_deref().map(parse_signal);
+        let ends_it = match stop_signal {
+            _ if signal == Signal::SIGKILL => true,
+            None => true,
+            Some(s) => s.ok() == Some(signal),
+        };
+        if ends_it {
+            match unpause(containers, id) {
+                // cgroup v2 lets SIGKILL end a frozen task: it may be gone.
+                Ok(()) | Err(ControlError::NotPaused(_)) => {}
+                Err(e) => tracing::warn!("Cannot unpause container {}: {e}", record.name),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Freezes every process of a running container (`docker pause`).
+pub fn pause(containers: &Containers, id: &str) -> Result<()> {
+    let record = containers.record(id)?;
+    let _lock = containers.lock(id)?;
+    let mut state = containers.state(id)?;
+    match state.status {
+        Status::Running => {}
+        Status::Paused => return Err(ControlError::AlreadyPaused(record.name)),
+        _ => return Err(ControlError::NotRunning(record.name)),
+    }
+    runtime_of(containers, &record)?.pause(id)?;
+    state.status = Status::Paused;
+    containers.set_state(id, &state)?;
+    Ok(())
+}
+
+/// Thaws a paused container (`docker unpause`).
+pub fn unpause(containers: &Containers, id: &str) -> Result<()> {
+    let record = containers.record(id)?;
+    let _lock = containers.lock(id)?;
+    let mut state = containers.state(id)?;
+    if state.status != Status::Paused {
+        return Err(ControlError::NotPaused(record.name));
+    }
+    runtime_of(containers, &record)?.resume(id)?;
+    state.status = Status::Running;
+    containers.set_state(id, &state)?;
+    Ok(())
+}
+
+fn runtime_of(
+    containers: &Containers,
+    record: &crate::runtime::container::ContainerRecord,
+) -> Result<OciRuntime> {
+    Ok(OciRuntime::named(
+        &record.runtime,
+        containers.runtime_state_root(&record.runtime),
+    )?)
 }
 
 /// Whether `pid`'s process has a handler for `signal`. The kernel drops a
@@ -282,7 +354,8 @@ pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> 
         wait_stopped(containers, id, Duration::from_secs(5))?;
         return Ok(());
     }
-    let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
+    let up = matches!(state.status, Status::Running | Status::Paused);
+    let Some(pid) = state.pid.filter(|_| up) else {
         return Ok(());
     };
     let signal = record
@@ -296,6 +369,7 @@ pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> 
     if timeout.is_zero() || (private_pid_ns && !catches(pid, signal)) {
         tracing::debug!("{} does not handle {signal}; killing at once", record.name);
     } else {
+        // kill() thaws a paused container once the signal is queued.
         let _ = kill(containers, id, signal);
         if wait_stopped(containers, id, timeout)? {
             return Ok(());
@@ -316,7 +390,10 @@ pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> 
 fn mark_stopped(containers: &Containers, id: &str) -> Result<ContainerState> {
     let _lock = containers.lock(id)?;
     let mut state = containers.state(id)?;
-    if matches!(state.status, Status::Running | Status::Restarting) {
+    if matches!(
+        state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) {
         state.manually_stopped = true;
         containers.set_state(id, &state)?;
     }
@@ -328,8 +405,10 @@ fn wait_stopped(containers: &Containers, id: &str, timeout: Duration) -> Result<
     let deadline = Instant::now() + timeout;
     loop {
         let state = containers.state(id)?;
-        let running =
-            matches!(state.status, Status::Running | Status::Restarting) && state.monitor_alive();
+        let running = matches!(
+            state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) && state.monitor_alive();
         if !running {
             return Ok(true);
         }
@@ -354,7 +433,10 @@ pub fn wait(containers: &Containers, id: &str) -> Result<i32> {
 pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool) -> Result<()> {
     let record = containers.record(id)?;
     let state = containers.state(id)?;
-    if matches!(state.status, Status::Running | Status::Restarting) {
+    if matches!(
+        state.status,
+        Status::Running | Status::Paused | Status::Restarting
+    ) {
         if !force {
             return Err(ControlError::RunningNoForce(record.name));
         }
@@ -399,6 +481,9 @@ pub fn exec(
 ) -> Result<i32> {
     let record = containers.record(id)?;
     let state = containers.state(id)?;
+    if state.status == Status::Paused {
+        return Err(ControlError::PausedExec(record.name));
+    }
     if state.status != Status::Running {
         return Err(ControlError::NotRunning(record.name));
     }
@@ -487,6 +572,9 @@ pub fn exec_captured(
     use std::io::Read as _;
     let record = containers.record(id)?;
     let state = containers.state(id)?;
+    if state.status == Status::Paused {
+        return Err(ControlError::PausedExec(record.name));
+    }
     if state.status != Status::Running {
         return Err(ControlError::NotRunning(record.name));
     }

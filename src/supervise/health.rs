@@ -96,6 +96,10 @@ fn update(containers: &Containers, id: &str, f: impl FnOnce(Health) -> Health) -
     let Ok(mut state) = containers.state(id) else {
         return false;
     };
+    // A paused container keeps its last result until it is thawed.
+    if state.status == Status::Paused {
+        return true;
+    }
     if state.status != Status::Running {
         return false;
     }
@@ -147,6 +151,8 @@ pub fn main(containers: &Containers, id: &str) -> i32 {
         let begin = SystemTime::now();
         let (code, output) = match super::control::exec_captured(containers, id, &opts, timeout) {
             Ok(r) => r,
+            // Docker skips probes while a container is paused.
+            Err(super::control::ControlError::PausedExec(_)) => continue,
             Err(super::control::ControlError::NotRunning(_)) => return 0,
             Err(e) => (-1, e.to_string()),
         };

@@ -227,10 +227,14 @@ fn take_over(containers: &Containers, id: &str) -> Result<Found> {
         return Ok(Found::Restart);
     }
     let pidfd = match state.pid {
-        Some(pid) if state.status == Status::Running && state.init_alive() => pidfd_open(pid)
+        Some(pid)
+            if matches!(state.status, Status::Running | Status::Paused) && state.init_alive() =>
+        {
+            pidfd_open(pid)
             .ok()
-            // The pid may have been recycled between the check and the open.
-            .filter(|_| state.init_alive()),
+                // The pid may have been recycled between the check and the open.
+                .filter(|_| state.init_alive())
+        }
         _ => None,
     };
     if let Some(fd) = pidfd {

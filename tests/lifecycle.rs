@@ -1,0 +1,599 @@
+//! Container lifecycle in a compose project, on real containers from the
+//! fixture images: `post_start`/`pre_stop` hooks, optional and restarting
+//! dependencies, `pause`/`unpause`, `down --rmi`, and the `ps` filters,
+//! `images` and `top` of a project — checked as a user would, through
+//! files the containers write, `ps`, `inspect` and exit codes.
+//!
+//! Needs root and the loopback registry: run through `scripts/with-registry`
+//! (private network and mount namespace). Without it the tests say SKIPPED.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[path = "support/harness.rs"]
+mod harness;
+use harness::{registry, Run};
+
+/// A project directory with an `out/` directory the containers write to
+/// (bind-mounted at /out), and a data root of its own; dropping it takes
+/// the project down and checks that nothing is left.
+struct Stack {
+    root: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    registry: String,
+}
+
+impl Stack {
+    fn new(compose: &str) -> Option<Stack> {
+        let registry = registry()?;
+        let root = tempfile::Builder::new()
+            .prefix("wharf-life-")
+            .tempdir()
+            .expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("life")
+            .tempdir()
+            .expect("tempdir");
+        let s = Stack {
+            root,
+            dir,
+            registry,
+        };
+        let out = s.out();
+        std::fs::create_dir(&out).expect("mkdir out");
+        // Containers that run as another user write here too.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        s.write(compose);
+        Some(s)
+    }
+
+    fn busybox(&self) -> String {
+        format!("{}/wharf-fixtures/busybox:latest", self.registry)
+    }
+
+    /// `{{busybox}}` in the file becomes the fixture image.
+    fn write(&self, compose: &str) {
+        let text = compose.replace("{{busybox}}", &self.busybox());
+        std::fs::write(self.dir.path().join("compose.yaml"), text).expect("write compose.yaml");
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn read(&self, file: &str) -> Option<String> {
+        std::fs::read_to_string(self.out().join(file))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    fn project(&self) -> String {
+        self.dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default()
+    }
+
+    fn name(&self, service_number: &str) -> String {
+        format!("{}-{service_number}", self.project())
+    }
+
+    fn wharf_in(&self, cwd: &Path, args: &[&str]) -> Run {
+        let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .current_dir(cwd)
+            .env("HOME", self.root.path())
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .output()
+            .expect("run wharf");
+        Run::from(out)
+    }
+
+    /// In the project directory: the compose verbs.
+    fn wharf(&self, args: &[&str]) -> Run {
+        self.wharf_in(self.dir.path(), args)
+    }
+
+    /// Outside any project: the image store's own verbs.
+    fn store(&self, args: &[&str]) -> Run {
+        self.wharf_in(self.root.path(), args)
+    }
+
+    /// `ps --format json` with extra flags, one object per container.
+    fn ps_with(&self, flags: &[&str]) -> Vec<serde_json::Value> {
+        let mut args = vec!["ps", "--format", "json"];
+        args.extend_from_slice(flags);
+        self.wharf(&args)
+            .ok()
+            .stdout
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).expect("ps json line"))
+            .collect()
+    }
+
+    fn names(&self, flags: &[&str]) -> Vec<String> {
+        let mut n: Vec<String> = self
+            .ps_with(flags)
+            .iter()
+            .map(|c| c["Name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        n.sort();
+        n
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.wharf(&["inspect", name]).ok().stdout)
+                .expect("inspect json");
+        v[0].clone()
+    }
+
+    /// Waits until `f` holds (20 s at most).
+    fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let down = self.wharf(&["down", "-v", "-t", "0"]);
+        if std::thread::panicking() {
+            return;
+        }
+        assert_eq!(down.code, 0, "down: {}", down.stderr);
+        let left = self.wharf(&["ps", "-a", "-q"]).stdout;
+        assert!(left.trim().is_empty(), "containers left: {left}");
+        let root = self.root.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let leftover: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
+        assert!(leftover.is_empty(), "mounts left behind: {leftover:#?}");
+    }
+}
+
+/// `post_start` runs like `exec` with its own user, environment and
+/// working directory; `pre_stop` runs on `stop` before the container's
+/// process gets its stop signal, and not for a container that ended by
+/// itself.
+#[test]
+fn hooks_run_as_configured_and_pre_stop_comes_before_sigterm() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  app:
+    image: {{busybox}}
+    user: "1000"
+    volumes: [./out:/out]
+    stop_grace_period: 10s
+    command: ["sh", "-c", "trap 'if [ -f /out/pre_stop ]; then echo after-hook > /out/term; else echo before-hook > /out/term; fi; exit 0' TERM; while true; do sleep 0.1; done"]
+    post_start:
+      - command: ["sh", "-c", "echo \"$$(id -u) $$HOOK_VAR $$(pwd)\" > /out/post_start"]
+        user: root
+        working_dir: /tmp
+        environment: {HOOK_VAR: from-hook}
+    pre_stop:
+      - command: ["sh", "-c", "id -u > /out/pre_stop"]
+  oneshot:
+    image: {{busybox}}
+    volumes: [./out:/out]
+    command: ["true"]
+    pre_stop:
+      - command: ["touch", "/out/oneshot_pre_stop"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    // The hook ran as root (not the service's 1000), with its env and cwd,
+    // and `up` returned only once it had.
+    assert_eq!(s.read("post_start").as_deref(), Some("0 from-hook /tmp"));
+    assert_eq!(s.read("pre_stop"), None);
+
+    s.wharf(&["stop", "app"]).ok();
+    // The hook ran with the service's user, before SIGTERM reached the
+    // process, which then ended on its own (exit 0, not SIGKILL's 137).
+    assert_eq!(s.read("pre_stop").as_deref(), Some("1000"));
+    assert_eq!(s.read("term").as_deref(), Some("after-hook"));
+    let app = s.inspect(&s.name("app-1"));
+    assert_eq!(app["State"]["Status"], "exited");
+    assert_eq!(app["State"]["ExitCode"], 0);
+
+    // `start` runs post_start again.
+    std::fs::remove_file(s.out().join("post_start")).expect("rm");
+    s.wharf(&["start", "app"]).ok();
+    assert_eq!(s.read("post_start").as_deref(), Some("0 from-hook /tmp"));
+
+    s.until("oneshot to exit", || {
+        s.inspect(&s.name("oneshot-1"))["State"]["Status"] == "exited"
+    });
+    s.wharf(&["down", "-t", "5"]).ok();
+    assert_eq!(
+        s.read("oneshot_pre_stop"),
+        None,
+        "pre_stop ran on an exited container"
+    );
+}
+
+/// A failing `post_start` fails the command with Compose's message; the
+/// container itself keeps running, as in Compose.
+#[test]
+fn failing_post_start_hook_fails_up() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  bad:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    post_start:
+      - command: ["sh", "-c", "exit 3"]
+"#,
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "-d"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("bad hook exited with status 3"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.inspect(&s.name("bad-1"))["State"]["Status"], "running");
+}
+
+/// `required: false`: a dependency that is not enabled (its profile is
+/// off) or that fails its condition only warns; the service starts.
+#[test]
+fn optional_dependencies_are_skipped_with_a_warning() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      debug: {condition: service_started, required: false}
+      init: {condition: service_completed_successfully, required: false}
+  init:
+    image: {{busybox}}
+    command: ["sh", "-c", "exit 3"]
+  debug:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    profiles: [debug]
+"#,
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "-d"]).ok();
+    assert!(
+        out.stderr.contains("optional dependency \"debug\"") && out.stderr.contains("not enabled"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("optional dependency \"init\"") && out.stderr.contains("exit 3"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.inspect(&s.name("app-1"))["State"]["Status"], "running");
+    assert!(s.names(&["-a"]).iter().all(|n| !n.contains("debug")));
+
+    // The same dependency, required, stops the dependent.
+    s.wharf(&["down", "-t", "0"]).ok();
+    s.write(
+        r#"
+services:
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      init: {condition: service_completed_successfully}
+  init:
+    image: {{busybox}}
+    command: ["sh", "-c", "exit 3"]
+"#,
+    );
+    assert_ne!(s.wharf(&["up", "-d"]).code, 0);
+    assert!(s.names(&["-a"]).iter().all(|n| !n.contains("app")));
+}
+
+/// `restart: true`: `restart db` restarts db and whoever depends on it
+/// with `restart: true`, not the other dependents.
+#[test]
+fn restart_true_restarts_dependents_too() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_started, restart: true}
+  other:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_started}
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let started = |svc: &str| {
+        s.inspect(&s.name(&format!("{svc}-1")))["State"]["StartedAt"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let before: Vec<String> = ["db", "app", "other"].iter().map(|n| started(n)).collect();
+    s.wharf(&["restart", "-t", "0", "db"]).ok();
+    let after: Vec<String> = ["db", "app", "other"].iter().map(|n| started(n)).collect();
+    assert_ne!(before[0], after[0], "db was not restarted");
+    assert_ne!(before[1], after[1], "app (restart: true) was not restarted");
+    assert_eq!(before[2], after[2], "other (restart: false) was restarted");
+    for n in ["db-1", "app-1", "other-1"] {
+        assert_eq!(s.inspect(&s.name(n))["State"]["Status"], "running");
+    }
+}
+
+/// `pause` freezes every process (a counter stops), `ps`/`inspect` say
+/// paused, `exec` is refused; `unpause` resumes; `down` of a paused stack
+/// cleans everything up.
+#[test]
+fn pause_freezes_unpause_resumes_and_down_takes_paused_containers() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  counter:
+    image: {{busybox}}
+    volumes: [./out:/out]
+    command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo $$i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.05; done"]
+  idle:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let count = || -> u64 {
+        s.read("count")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_default()
+    };
+    s.until("the counter to count", || count() > 3);
+
+    s.wharf(&["pause", "counter"]).ok();
+    let c = s.inspect(&s.name("counter-1"));
+    assert_eq!(c["State"]["Status"], "paused");
+    assert_eq!(c["State"]["Paused"], true);
+    assert_eq!(s.names(&["--status", "paused"]), vec![s.name("counter-1")]);
+    let frozen = count();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(count(), frozen, "a paused container kept counting");
+    let exec = s.wharf(&["exec", &s.name("counter-1"), "true"]);
+    assert_ne!(exec.code, 0);
+    assert!(exec.stderr.contains("is paused"), "{}", exec.stderr);
+    // Pausing twice is an error, as in Docker; by container name works too.
+    assert_ne!(s.wharf(&["pause", &s.name("counter-1")]).code, 0);
+
+    s.wharf(&["unpause", &s.name("counter-1")]).ok();
+    assert_eq!(
+        s.inspect(&s.name("counter-1"))["State"]["Status"],
+        "running"
+    );
+    s.until("the counter to resume", || count() > frozen + 3);
+
+    // The whole project, then down while paused.
+    s.wharf(&["pause"]).ok();
+    assert_eq!(
+        s.names(&["--filter", "status=paused"]),
+        vec![s.name("counter-1"), s.name("idle-1")]
+    );
+    s.wharf(&["down", "-t", "1"]).ok();
+    assert!(s.names(&["-a"]).is_empty());
+}
+
+/// `down --rmi local` removes only the images Compose named itself
+/// (`<project>-<service>`, a service built without `image:`); `--rmi all`
+/// every service image.
+#[test]
+fn down_rmi_local_and_all() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  built:
+    build: .
+    command: ["sleep", "1000"]
+  pulled:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#,
+    ) else {
+        return;
+    };
+    let local = format!("{}-built", s.project());
+    let images = || -> Vec<String> {
+        let out = s.store(&["images", "--format", "json"]).ok().stdout;
+        let v: Vec<serde_json::Value> = serde_json::from_str(&out).expect("images json");
+        let mut names: Vec<String> = v
+            .iter()
+            .flat_map(|i| i["Repository"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r.as_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names
+    };
+    let tagged_local = |names: &[String]| names.iter().any(|n| n.contains(&local));
+    let has_busybox = |names: &[String]| names.iter().any(|n| n.contains("fixtures/busybox"));
+    s.store(&["pull", &s.busybox()]).ok();
+    s.store(&["tag", &s.busybox(), &local]).ok();
+    s.wharf(&["up", "-d"]).ok();
+
+    let listed = s.wharf(&["images"]).ok().stdout;
+    let header: Vec<&str> = listed
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"],
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&s.name("built-1")) && l.contains(&local)),
+        "{listed}"
+    );
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with(&s.name("pulled-1")) && l.contains("busybox")),
+        "{listed}"
+    );
+
+    s.wharf(&["down", "--rmi", "local", "-t", "0"]).ok();
+    let after_local = images();
+    assert!(!tagged_local(&after_local), "{after_local:?}");
+    assert!(has_busybox(&after_local), "{after_local:?}");
+
+    s.store(&["tag", &s.busybox(), &local]).ok();
+    s.wharf(&["up", "-d"]).ok();
+    let out = s.wharf(&["down", "--rmi", "all", "-t", "0"]).ok();
+    assert!(out.stderr.contains("Removed"), "{}", out.stderr);
+    let after_all = images();
+    assert!(after_all.is_empty(), "{after_all:?}");
+}
+
+/// `ps --status`, `--filter status=|service=`, `--services`, and the
+/// project's `top`.
+#[test]
+fn ps_filters_services_and_top() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  a:
+    image: {{busybox}}
+    command: ["sleep", "1001"]
+  b:
+    image: {{busybox}}
+    command: ["sleep", "1002"]
+  c:
+    image: {{busybox}}
+    command: ["true"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    s.until("c to exit", || {
+        s.inspect(&s.name("c-1"))["State"]["Status"] == "exited"
+    });
+    s.wharf(&["pause", "b"]).ok();
+    assert_eq!(s.names(&["--status", "running"]), vec![s.name("a-1")]);
+    assert_eq!(s.names(&["--filter", "status=paused"]), vec![s.name("b-1")]);
+    assert_eq!(s.names(&["--status", "exited"]), vec![s.name("c-1")]);
+    assert_eq!(
+        s.names(&["--status", "running", "--status", "exited"]),
+        vec![s.name("a-1"), s.name("c-1")]
+    );
+    assert_eq!(
+        s.names(&["-a", "--filter", "service=c"]),
+        vec![s.name("c-1")]
+    );
+    // Paused containers are up: listed without -a.
+    assert_eq!(s.names(&[]), vec![s.name("a-1"), s.name("b-1")]);
+    assert_eq!(s.wharf(&["ps", "--services"]).ok().stdout, "a\nb\n");
+    assert_eq!(
+        s.wharf(&["ps", "--services", "-a"]).ok().stdout,
+        "a\nb\nc\n"
+    );
+    assert_eq!(
+        s.wharf(&["ps", "--services", "--status", "exited"])
+            .ok()
+            .stdout,
+        "c\n"
+    );
+    let bad = s.wharf(&["ps", "--filter", "color=red"]);
+    assert_ne!(bad.code, 0);
+    assert!(
+        bad.stderr.contains("unknown filter color"),
+        "{}",
+        bad.stderr
+    );
+
+    let top = s.wharf(&["top"]).ok().stdout;
+    let a_at = top.find(&s.name("a-1")).expect("a in top");
+    let b_at = top.find(&s.name("b-1")).expect("b in top");
+    assert!(top[a_at..b_at].contains("sleep 1001"), "{top}");
+    assert!(top[b_at..].contains("sleep 1002"), "{top}");
+    assert!(!top.contains(&s.name("c-1")), "{top}");
+    let only_a = s.wharf(&["top", "a"]).ok().stdout;
+    assert!(
+        only_a.contains("sleep 1001") && !only_a.contains("sleep 1002"),
+        "{only_a}"
+    );
+}
+
+/// The freezer through each OCI runtime's own `pause`/`resume` (runc, and
+/// crun with its hybrid-host wrapper), and `kill` of a paused container
+/// (Docker thaws it so the signal lands).
+#[test]
+fn pause_through_runc_and_crun_and_kill_while_paused() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  counter:
+    image: {{busybox}}
+    volumes: [./out:/out]
+    command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo $$i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.05; done"]
+"#,
+    ) else {
+        return;
+    };
+    let count = || -> u64 {
+        s.read("count")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_default()
+    };
+    for runtime in ["runc", "crun"] {
+        let _ = std::fs::remove_file(s.out().join("count"));
+        s.wharf(&["up", "-d", "--runtime", runtime]).ok();
+        s.until("the counter to count", || count() > 3);
+        s.wharf(&["pause"]).ok();
+        let frozen = count();
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            count(),
+            frozen,
+            "{runtime}: a paused container kept counting"
+        );
+        s.wharf(&["unpause"]).ok();
+        s.until("the counter to resume", || count() > frozen + 3);
+        s.wharf(&["pause"]).ok();
+        s.wharf(&["kill", "-s", "KILL"]).ok();
+        s.until("the kill to land", || {
+            s.inspect(&s.name("counter-1"))["State"]["Status"] == "exited"
+        });
+        assert_eq!(s.inspect(&s.name("counter-1"))["State"]["ExitCode"], 137);
+        s.wharf(&["down", "-t", "0"]).ok();
+    }
+}
