@@ -181,6 +181,21 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Compose run: no pseudo-TTY (default: one when stdin and stdout are terminals)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Compose run: publish the service's ports (none by default)
+    #[arg(long = "service-ports")]
+    pub service_ports: bool,
+    /// Compose run: do not start the services the service depends on
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// Compose run: keep the service's network aliases for the one-off container
+    #[arg(long = "use-aliases")]
+    pub use_aliases: bool,
+    /// Compose run: pull without printing progress
+    #[arg(long = "quiet-pull")]
+    pub quiet_pull: bool,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -291,6 +306,13 @@ pub struct ExecArgs {
     pub workdir: Option<String>,
     #[arg(long)]
     pub privileged: bool,
+    /// Compose exec: no pseudo-TTY (default: one when stdin and stdout are terminals)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Compose exec: which replica of the service (default: the first running)
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// A container, or a service of the compose project
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
@@ -306,12 +328,12 @@ fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
 }
 
 /// Docker's exit code for an error of wharf itself is 125.
-fn fail(e: impl std::fmt::Display, code: i32) -> ExitCode {
+pub(super) fn fail(e: impl std::fmt::Display, code: i32) -> ExitCode {
     eprintln!("wharf: {e}");
     exit(code)
 }
 
-fn exit(code: i32) -> ExitCode {
+pub(super) fn exit(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(125))
 }
 
@@ -321,6 +343,21 @@ fn control_fail(e: ControlError) -> ExitCode {
 }
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // `run SERVICE` in a compose project is Compose's one-off run.
+    let target = std::slice::from_ref(&args.create.image);
+    if let Some(super::compose::Selected::Loaded(l)) = super::compose::project_mode(global, target)?
+    {
+        return super::compose::run(global, &l, args);
+    }
+    if args.service_ports || args.no_deps || args.use_aliases {
+        return Ok(fail(
+            format!(
+                "--service-ports, --no-deps and --use-aliases need a service of a compose project ({:?} is none)",
+                args.create.image
+            ),
+            125,
+        ));
+    }
     let (containers, store) = open(global)?;
     let record = match create_container(global, &store, &args.create, args.rm) {
         Ok(r) => r,
@@ -349,7 +386,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if args.rm {
-        if let Err(e) = control::remove(&containers, &store, &record.id, true) {
+        if let Err(e) = control::remove_auto(&containers, &store, &record.id) {
             eprintln!("wharf: removing {}: {e}", record.name);
         }
     }
@@ -681,7 +718,7 @@ fn throttles(flag: &str, values: &[String], bytes: bool) -> anyhow::Result<Vec<(
 }
 
 /// `-e KEY` copies KEY from wharf's own environment, as docker does.
-fn expand_env(e: &str) -> String {
+pub(super) fn expand_env(e: &str) -> String {
     if e.contains('=') {
         e.to_string()
     } else {
@@ -1261,6 +1298,10 @@ pub fn wait(global: &GlobalArgs, containers_q: &[String]) -> anyhow::Result<Exit
 }
 
 pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let target = std::slice::from_ref(&args.container);
+    if let Some(sel) = super::compose::project_mode(global, target)? {
+        return super::compose::exec(global, &sel, args);
+    }
     let (containers, _) = open(global)?;
     let record = match containers.find(&args.container) {
         Ok(r) => r,

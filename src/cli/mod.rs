@@ -98,6 +98,8 @@ pub enum Command {
     Down(compose::DownArgs),
     /// Restart the containers of the compose project (or containers)
     Restart(container::StopArgs),
+    /// Scale services of the compose project (SERVICE=REPLICAS)
+    Scale(compose::ScaleArgs),
     /// List compose projects that have containers
     Ls {
         /// Show stopped projects too
@@ -273,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => compose::up(&cli.global, args),
         Command::Down(args) => compose::down(&cli.global, args),
         Command::Restart(args) => container::restart(&cli.global, args),
+        Command::Scale(args) => compose::scale(&cli.global, args),
         Command::Ls { all, format } => compose::ls(&cli.global, *all, *format),
         Command::Run(args) => container::run(&cli.global, args),
         Command::Create(args) => container::create(&cli.global, args),
