@@ -1473,3 +1473,53 @@ fn scale_up_and_down_and_exec_index() {
     let out = s.wharf(&["exec", "web", "sh", "-c", "exit 4"]);
     assert_eq!(out.code, 4, "{}", out.stderr);
 }
+
+/// `attach SERVICE`: the running container's output from now on; a
+/// signal to wharf reaches the container, whose exit code is wharf's.
+#[test]
+fn attach_streams_output_and_proxies_signals() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  ticker:
+    image: {{busybox}}
+    command: ["sh", "-c", "trap 'echo bye; exit 5' TERM; i=0; while true; do i=$$((i+1)); echo tick $$i; sleep 0.2; done"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.wharf(&["logs", "ticker"]).stdout.contains("tick 5\n") {
+        assert!(Instant::now() < deadline, "ticker does not tick");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut child = s
+        .cmd(&["attach", "ticker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn attach");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.starts_with("tick "), "{first}");
+    let n: u32 = first[5..].parse().expect("tick number");
+    assert!(
+        n > 5,
+        "attach starts from now, not the log's start: {first}"
+    );
+    let second = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(second, format!("tick {}", n + 1));
+    nix_kill(child.id(), libc::SIGTERM);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait attach");
+    assert!(rest.iter().any(|l| l == "bye"), "{rest:?}");
+    assert_eq!(status.code(), Some(5));
+    assert_eq!(
+        Stack::container(&s.ps(), &s.name("ticker-1"))["State"],
+        "exited"
+    );
+    let stopped = s.wharf(&["attach", "ticker"]);
+    assert_eq!(stopped.code, 1, "{}", stopped.stderr);
+}

@@ -1138,6 +1138,30 @@ fn oneoff_volume(
     })
 }
 
+/// The running container of `service` that `exec`/`attach` act on:
+/// replica `index`, else the lowest-numbered, one-offs last (Compose's
+/// choice). The inner error is Compose's message for none.
+pub fn running_container(
+    env: &Env,
+    sel: &Selected,
+    service: &str,
+    index: Option<u32>,
+) -> anyhow::Result<Result<ProjectContainer, String>> {
+    let mut list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
+        .into_iter()
+        .filter(|c| c.service == service && c.running())
+        .filter(|c| index.is_none_or(|i| !c.oneoff && c.number == i))
+        .collect();
+    list.sort_by_key(|c| (c.oneoff, c.number));
+    Ok(match list.into_iter().next() {
+        Some(c) => Ok(c),
+        None => Err(match index {
+            Some(i) => format!("service {service:?} is not running container #{i}"),
+            None => format!("service {service:?} is not running"),
+        }),
+    })
+}
+
 /// `exec SERVICE COMMAND…`: the command in a running container of the
 /// service (`--index N`, else the lowest-numbered; one-offs last), with a
 /// terminal when stdin and stdout are one (unless -T), as Compose does.
@@ -1147,19 +1171,9 @@ pub fn exec(
     args: &super::container::ExecArgs,
 ) -> anyhow::Result<ExitCode> {
     let env = Env::open(global.root(), "builtin")?;
-    let service = &args.container;
-    let mut list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
-        .into_iter()
-        .filter(|c| &c.service == service && c.running())
-        .filter(|c| args.index.is_none_or(|i| !c.oneoff && c.number == i))
-        .collect();
-    list.sort_by_key(|c| (c.oneoff, c.number));
-    let Some(target) = list.first() else {
-        let msg = match args.index {
-            Some(i) => format!("service {service:?} is not running container #{i}"),
-            None => format!("service {service:?} is not running"),
-        };
-        return Ok(super::container::fail(msg, 1));
+    let target = match running_container(&env, sel, &args.container, args.index)? {
+        Ok(t) => t,
+        Err(msg) => return Ok(super::container::fail(msg, 1)),
     };
     let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let tty = !args.detach && (args.tty || (!args.no_tty && on_terminal));

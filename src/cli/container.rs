@@ -318,6 +318,21 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// A container, or a service of the compose project
+    pub container: String,
+    /// Compose attach: which replica of the service (default: the first running)
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// Do not attach stdin (wharf attaches output only)
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Pass SIGINT and SIGTERM received here on to the container
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+}
+
 fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
     let root = global.root();
     let containers = Containers::open(root)
@@ -1621,6 +1636,68 @@ fn human_bytes(n: u64) -> String {
         format!("{n}B")
     } else {
         format!("{v:.2}{}", UNITS[i])
+    }
+}
+
+/// `attach`: the output of a running container (or a service's) from
+/// now on, until it exits; its exit code is ours. Signals received here
+/// go to the container unless `--sig-proxy=false`.
+pub fn attach(global: &GlobalArgs, args: &AttachArgs) -> anyhow::Result<ExitCode> {
+    let target = std::slice::from_ref(&args.container);
+    let (containers, _) = open(global)?;
+    let record = match super::compose::project_mode(global, target)? {
+        Some(sel) => {
+            let env = crate::exec::Env::open(global.root(), "builtin")?;
+            match super::compose::running_container(&env, &sel, &args.container, args.index)? {
+                Ok(c) => c.record,
+                Err(msg) => return Ok(fail(msg, 1)),
+            }
+        }
+        None => match containers.find(&args.container) {
+            Ok(r) => r,
+            Err(e) => return Ok(fail(e, 1)),
+        },
+    };
+    if containers.state(&record.id)?.status != Status::Running {
+        return Ok(fail(
+            "You cannot attach to a stopped container, start it first",
+            1,
+        ));
+    }
+    let mut follower = logs::Follower::new(&containers.dir(&record.id).log(), true);
+    if args.sig_proxy {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGTERM);
+        mask.thread_block().context("blocking SIGINT")?;
+        let root = global.root().to_path_buf();
+        let id = record.id.clone();
+        std::thread::spawn(move || {
+            let Ok(containers) = Containers::open(&root) else {
+                return;
+            };
+            while let Ok(sig) = mask.wait() {
+                let _ = control::kill(&containers, &id, sig);
+            }
+        });
+    }
+    let print = |l: &logs::LogLine| {
+        use std::io::Write as _;
+        let _ = match l.stream {
+            logs::Stream::Stdout => std::io::stdout().write_all(l.log.as_bytes()),
+            logs::Stream::Stderr => std::io::stderr().write_all(l.log.as_bytes()),
+        };
+    };
+    loop {
+        let state = containers.state(&record.id)?;
+        follower.poll().iter().for_each(print);
+        if !matches!(state.status, Status::Running | Status::Restarting) {
+            // What it wrote last is read before its exit is reported.
+            follower.poll().iter().for_each(print);
+            return Ok(exit(state.exit_code.unwrap_or(0)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -126,6 +126,8 @@ pub enum Command {
     Rm(container::RmArgs),
     /// Run a command in a running container
     Exec(container::ExecArgs),
+    /// Stream a running container's (or a service's) output until it exits
+    Attach(container::AttachArgs),
     /// Show low-level information on containers as JSON
     Inspect {
         #[arg(required = true)]
@@ -286,6 +288,7 @@ pub fn main() -> ExitCode {
         Command::Kill(args) => container::kill(&cli.global, args),
         Command::Rm(args) => container::rm(&cli.global, args),
         Command::Exec(args) => container::exec(&cli.global, args),
+        Command::Attach(args) => container::attach(&cli.global, args),
         Command::Inspect { containers } => container::inspect(&cli.global, containers),
         Command::Wait { containers } => container::wait(&cli.global, containers),
         Command::Top { container } => container::top(&cli.global, container),
