@@ -1349,3 +1349,444 @@ volumes:
     assert!(s.ps().is_empty());
     assert_eq!(net_objects_of(&nets), [] as [String; 0]);
 }
+
+/// What a container run leaves on the host under the stack's root:
+/// container dirs, mounts, network namespaces, volumes.
+fn footprint(s: &Stack) -> (usize, usize, usize, usize) {
+    let count = |p: std::path::PathBuf| std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0);
+    let root = s.root.path().to_string_lossy().into_owned();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&root))
+        .count();
+    (
+        count(s.root.path().join("containers")),
+        mounts,
+        count(s.root.path().join("run").join("netns")),
+        count(s.root.path().join("volumes")),
+    )
+}
+
+const ONEOFF: &str = r#"
+services:
+  db:
+    image: {{busybox}}
+    command: [sleep, "1000"]
+    stop_grace_period: 1s
+  web:
+    image: {{busybox}}
+    command: [sleep, "1000"]
+    environment: {GREETING: hello}
+    depends_on: [db]
+    ports: ["127.0.0.1:PORT:80"]
+    stop_grace_period: 1s
+"#;
+
+/// `run --rm SERVICE`: its dependency is started, the command's exit code
+/// is wharf's, and nothing of the one-off is left (container, mounts,
+/// netns, its anonymous volume).
+#[test]
+fn run_rm_starts_deps_passes_the_exit_code_and_leaves_nothing() {
+    let Some(s) = Stack::new(&ONEOFF.replace("PORT", &free_port().to_string())) else {
+        return;
+    };
+    s.wharf(&["up", "-d", "db"]).ok();
+    let before = footprint(&s);
+    let out = s.wharf(&[
+        "run",
+        "--rm",
+        "-v",
+        "/scratch",
+        "-e",
+        "EXTRA=x",
+        "web",
+        "sh",
+        "-c",
+        "echo $GREETING $EXTRA; touch /scratch/f && exit 3",
+    ]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stdout.contains("hello x"), "{}", out.stdout);
+    assert_eq!(footprint(&s), before, "run --rm left something behind");
+    assert!(
+        s.ps().iter().all(|c| c["Service"] != "web"),
+        "{:#?}",
+        s.ps()
+    );
+
+    // Without a running db, run starts it first (and only it).
+    s.wharf(&["stop", "-t", "0"]).ok();
+    let out = s.wharf(&["run", "--rm", "web", "true"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let ps = s.ps();
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    assert_eq!(Stack::container(&ps, &s.name("db-1"))["State"], "running");
+    // --no-deps leaves a stopped dependency stopped.
+    s.wharf(&["stop", "-t", "0"]).ok();
+    s.wharf(&["run", "--rm", "--no-deps", "web", "true"]).ok();
+    assert_eq!(
+        Stack::container(&s.ps(), &s.name("db-1"))["State"],
+        "exited"
+    );
+}
+
+/// A one-off carries Compose's labels and name, is listed only by `ps -a`,
+/// survives a plain `down` (as in Compose) and goes with `down
+/// --remove-orphans`; `run -d --rm` removes itself when it exits.
+#[test]
+fn oneoff_labels_ps_and_down_remove_orphans() {
+    let Some(s) = Stack::new(&ONEOFF.replace("PORT", &free_port().to_string())) else {
+        return;
+    };
+    let id = s
+        .wharf(&["run", "-d", "-l", "purpose=test", "web"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "run -d prints the id: {id}");
+    let visible = s.wharf(&["ps", "--format", "json"]).ok().stdout;
+    assert!(
+        !visible.contains(&id),
+        "ps without -a lists no one-off: {visible}"
+    );
+    let ps = s.ps();
+    let oneoff = ps
+        .iter()
+        .find(|c| c["ID"] == id.as_str())
+        .expect("in ps -a");
+    let name = oneoff["Name"].as_str().unwrap_or_default();
+    let prefix = format!("{}-web-run-", s.project());
+    let suffix = name
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{name}"));
+    assert!(
+        suffix.len() == 12 && suffix.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    let labels = &oneoff["Labels"];
+    assert_eq!(labels["com.docker.compose.oneoff"], "True");
+    assert_eq!(labels["com.docker.compose.service"], "web");
+    assert_eq!(labels["purpose"], "test");
+    let slug = labels["com.docker.compose.slug"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(slug.len() == 64 && slug.starts_with(suffix), "{slug}");
+    assert!(labels.get("com.docker.compose.container-number").is_none());
+    assert_eq!(oneoff["State"], "running");
+    assert_eq!(oneoff["Publishers"], serde_json::json!([]));
+
+    s.wharf(&["down", "-t", "0"]).ok();
+    let left = s.ps();
+    assert_eq!(left.len(), 1, "plain down keeps the one-off: {left:#?}");
+    assert_eq!(left[0]["ID"], id.as_str());
+    s.wharf(&["down", "--remove-orphans", "-t", "0"]).ok();
+    assert!(s.ps().is_empty());
+
+    // -d --rm: the monitor removes the one-off once it exits.
+    let before = footprint(&s);
+    s.wharf(&[
+        "run",
+        "-d",
+        "--rm",
+        "--no-deps",
+        "web",
+        "sh",
+        "-c",
+        "sleep 0.5",
+    ])
+    .ok();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.ps().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "run -d --rm never removed itself"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(footprint(&s), before);
+}
+
+/// Reads what `port` answers (the one-off's `nc` server says "pong").
+fn tcp_read(port: u16) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    c.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut out = String::new();
+    c.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// `run` publishes nothing by default; `--service-ports` publishes the
+/// service's ports and `-p` its own.
+#[test]
+fn run_publishes_ports_only_with_service_ports_or_p() {
+    let port = free_port();
+    let Some(s) = Stack::new(&ONEOFF.replace("PORT", &port.to_string())) else {
+        return;
+    };
+    let serve = ["sh", "-c", "while true; do echo pong | nc -l -p 80; done"];
+    let plain = s.wharf(&[&["run", "-d", "--no-deps", "web"][..], &serve].concat());
+    let plain = plain.ok().stdout.trim().to_string();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(tcp_read(port).is_err(), "published without --service-ports");
+    let ps = s.ps();
+    let c = ps.iter().find(|c| c["ID"] == plain.as_str()).expect("ps");
+    assert_eq!(c["Publishers"], serde_json::json!([]));
+    s.wharf(&["down", "--remove-orphans", "-t", "0"]).ok();
+
+    let with = s
+        .wharf(
+            &[
+                &["run", "-d", "--no-deps", "--service-ports", "web"][..],
+                &serve,
+            ]
+            .concat(),
+        )
+        .ok()
+        .stdout;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        match tcp_read(port) {
+            Ok(a) if a.contains("pong") => break a,
+            other => {
+                assert!(Instant::now() < deadline, "no answer on {port}: {other:?}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    };
+    assert_eq!(answer.trim(), "pong");
+    let ps = s.ps();
+    let c = ps.iter().find(|c| c["ID"] == with.trim()).expect("ps");
+    assert_eq!(c["Publishers"][0]["PublishedPort"], port);
+
+    let other = free_port();
+    let p = format!("127.0.0.1:{other}:80");
+    let out = s.wharf(&["run", "-d", "--no-deps", "--service-ports", "-p", &p, "web"]);
+    assert_ne!(out.code, 0, "--service-ports with -p is refused");
+    s.wharf(&[&["run", "-d", "--no-deps", "-p", &p, "web"][..], &serve].concat())
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !tcp_read(other).is_ok_and(|a| a.contains("pong")) {
+        assert!(Instant::now() < deadline, "-p {p} does not answer");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    s.wharf(&["down", "--remove-orphans", "-t", "0"]).ok();
+}
+
+/// The pty pair a test drives `wharf exec` through, like a user's terminal.
+struct Pty {
+    master: std::fs::File,
+    slave: Option<std::os::fd::OwnedFd>,
+    seen: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Pty {
+    fn open(rows: u16, cols: u16) -> Pty {
+        let pair = nix::pty::openpty(None, None).expect("openpty");
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads one winsize from the struct we pass.
+        let rc = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&pair.slave),
+                libc::TIOCSWINSZ,
+                &ws,
+            )
+        };
+        assert_eq!(rc, 0, "TIOCSWINSZ");
+        let master = std::fs::File::from(pair.master);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut reader = master.try_clone().expect("clone master");
+        let sink = seen.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            // EIO once every slave fd is closed.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        Pty {
+            master,
+            slave: Some(pair.slave),
+            seen,
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.master.write_all(bytes).expect("write to pty");
+    }
+
+    /// Waits until the output has `what` after the first `from` bytes;
+    /// returns where it ends.
+    fn expect(&self, what: &str, from: usize, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+            if let Some(i) = text.get(from..).and_then(|t| t.find(what)) {
+                return from + i + what.len();
+            }
+            assert!(Instant::now() < deadline, "no {what:?} in {text:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `exec` on a service from a terminal: a tty of its own with our window
+/// size, Ctrl-C interrupts the container's foreground command, the
+/// shell's exit code is wharf's.
+#[test]
+fn exec_it_on_a_service_through_a_pty() {
+    use std::os::unix::process::CommandExt;
+    let Some(s) = Stack::new(&ONEOFF.replace("PORT", &free_port().to_string())) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let mut pty = Pty::open(33, 101);
+    let mut cmd = s.cmd(&["exec", "web", "sh"]);
+    let slave = pty.slave.take().expect("slave");
+    let dup = || Stdio::from(slave.try_clone().expect("dup slave"));
+    cmd.stdin(dup()).stdout(dup()).stderr(dup());
+    // SAFETY: setsid and TIOCSCTTY are async-signal-safe; the slave is fd 0.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn exec");
+    // Only the child holds the slave now.
+    drop(cmd);
+    drop(slave);
+    let wait = Duration::from_secs(30);
+    pty.send(b"tty\n");
+    let at = pty.expect("/dev/pts/", 0, wait);
+    pty.send(b"stty size\n");
+    let at = pty.expect("33 101", at, wait);
+    pty.send(b"sleep 100\n");
+    std::thread::sleep(Duration::from_millis(800));
+    let sent = Instant::now();
+    pty.send(&[0x03]);
+    // The interrupt flushes the terminal's pending input: type on after it.
+    std::thread::sleep(Duration::from_millis(500));
+    pty.send(b"echo rc=$?\n");
+    pty.expect("rc=130", at, wait);
+    assert!(
+        sent.elapsed() < Duration::from_secs(60),
+        "Ctrl-C did not stop sleep"
+    );
+    pty.send(b"exit 7\n");
+    let deadline = Instant::now() + wait;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait exec") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("exec did not end: {:?}", pty.seen.lock().map(|s| s.clone()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(7));
+}
+
+/// `scale` adds and removes replicas; `exec --index` picks one of them.
+#[test]
+fn scale_up_and_down_and_exec_index() {
+    let Some(s) = Stack::new(&ONEOFF.replace("    ports: [\"127.0.0.1:PORT:80\"]\n", "")) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    s.wharf(&["scale", "web=3"]).ok();
+    let ps = s.ps();
+    for n in ["web-1", "web-2", "web-3"] {
+        assert_eq!(Stack::container(&ps, &s.name(n))["State"], "running");
+    }
+    let id2 = Stack::container(&ps, &s.name("web-2"))["ID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let host = s
+        .wharf(&["exec", "-T", "--index", "2", "web", "hostname"])
+        .ok()
+        .stdout;
+    assert_eq!(host.trim(), &id2[..12]);
+    let missing = s.wharf(&["exec", "-T", "--index", "5", "web", "true"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("not running container #5"),
+        "{}",
+        missing.stderr
+    );
+
+    s.wharf(&["scale", "web=1"]).ok();
+    let ps = s.ps();
+    let web: Vec<&serde_json::Value> = ps.iter().filter(|c| c["Service"] == "web").collect();
+    assert_eq!(web.len(), 1, "{ps:#?}");
+    assert_eq!(web[0]["Name"], s.name("web-1").as_str());
+    // Exit code through exec without a terminal.
+    let out = s.wharf(&["exec", "web", "sh", "-c", "exit 4"]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+}
+
+/// `attach SERVICE`: the running container's output from now on; a
+/// signal to wharf reaches the container, whose exit code is wharf's.
+#[test]
+fn attach_streams_output_and_proxies_signals() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  ticker:
+    image: {{busybox}}
+    command: ["sh", "-c", "trap 'echo bye; exit 5' TERM; i=0; while true; do i=$$((i+1)); echo tick $$i; sleep 0.2; done"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.wharf(&["logs", "ticker"]).stdout.contains("tick 5\n") {
+        assert!(Instant::now() < deadline, "ticker does not tick");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut child = s
+        .cmd(&["attach", "ticker"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn attach");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.starts_with("tick "), "{first}");
+    let n: u32 = first[5..].parse().expect("tick number");
+    assert!(
+        n > 5,
+        "attach starts from now, not the log's start: {first}"
+    );
+    let second = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert_eq!(second, format!("tick {}", n + 1));
+    nix_kill(child.id(), libc::SIGTERM);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().expect("wait attach");
+    assert!(rest.iter().any(|l| l == "bye"), "{rest:?}");
+    assert_eq!(status.code(), Some(5));
+    assert_eq!(
+        Stack::container(&s.ps(), &s.name("ticker-1"))["State"],
+        "exited"
+    );
+    let stopped = s.wharf(&["attach", "ticker"]);
+    assert_eq!(stopped.code, 1, "{}", stopped.stderr);
+}

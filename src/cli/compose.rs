@@ -114,7 +114,7 @@ pub struct DownArgs {
     /// Remove named volumes declared in the compose file and anonymous volumes
     #[arg(short = 'v', long)]
     pub volumes: bool,
-    /// Remove containers of services no longer in the compose file (always done: down takes every container of the project)
+    /// Also remove one-off (`run`) containers; containers of services no longer in the compose file are always removed
     #[arg(long = "remove-orphans")]
     pub remove_orphans: bool,
     /// Seconds to wait for containers to stop
@@ -692,6 +692,7 @@ pub fn down(global: &GlobalArgs, args: &DownArgs) -> anyhow::Result<ExitCode> {
         images,
         timeout: args.timeout.map(Duration::from_secs),
         services: Vec::new(),
+        remove_orphans: args.remove_orphans,
     };
     exec::down(
         &env,
@@ -715,6 +716,8 @@ pub fn ps(
     let list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
         .into_iter()
         .filter(|c| all || c.running())
+        // One-off containers only with -a, as Compose lists them.
+        .filter(|c| args.all || !c.oneoff)
         .filter(|c| args.services.is_empty() || args.services.contains(&c.service))
         .filter(|c| filter.keeps(&c.record, c.state.status))
         .collect();
@@ -1152,5 +1155,288 @@ pub fn ls(
         table.push(vec![n, s, f]);
     }
     super::container::print_table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `run SERVICE [COMMAND…]`: a one-off container from the service's
+/// configuration, after its dependencies are up; its exit code is ours.
+pub fn run(
+    global: &GlobalArgs,
+    loaded: &Loaded,
+    args: &super::container::RunArgs,
+) -> anyhow::Result<ExitCode> {
+    let c = &args.create;
+    let project = &loaded.project;
+    let service = c.image.as_str();
+    if args.service_ports && !c.publish.is_empty() {
+        bail!("--service-ports and --publish are incompatible");
+    }
+    let mut labels = Vec::new();
+    for l in &c.label {
+        let (k, v) = l
+            .split_once('=')
+            .with_context(|| format!("label {l:?} must be set as KEY=VALUE"))?;
+        labels.push((k.to_string(), v.to_string()));
+    }
+    let mut publish = Vec::new();
+    for p in &c.publish {
+        publish.extend(
+            crate::plan::container::parse_publish(p)
+                .map_err(|e| anyhow::anyhow!("invalid -p {p:?}: {e}"))?,
+        );
+    }
+    let mut mounts = Vec::new();
+    for v in &c.volume {
+        mounts.push(oneoff_volume(project, v)?);
+    }
+    let entrypoint = c
+        .entrypoint
+        .as_deref()
+        .map(|e| {
+            crate::compose::convert::split_command(e)
+                .map_err(|m| anyhow::anyhow!("--entrypoint {e:?}: {m}"))
+        })
+        .transpose()?;
+    // Compose allocates a terminal when both ends are one, unless -T.
+    let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tty = c.tty || (!args.no_tty && on_terminal);
+    // Compose's -i is on by default (and cannot be turned off): stdin
+    // reaches the one-off.
+    let interactive = true;
+    let oneoff = crate::plan::container::OneOff {
+        name: c.name.clone(),
+        command: (!c.command.is_empty()).then(|| c.command.clone()),
+        entrypoint,
+        // `-e KEY` takes KEY from here; unset, it is left out (Compose).
+        env: c
+            .env
+            .iter()
+            .map(|e| super::container::expand_env(e))
+            .filter(|e| e.contains('='))
+            .collect(),
+        user: c.user.clone(),
+        working_dir: c.workdir.clone(),
+        tty,
+        interactive,
+        service_ports: args.service_ports,
+        publish,
+        mounts,
+        labels,
+        use_aliases: args.use_aliases,
+        no_deps: args.no_deps,
+        auto_remove: args.rm,
+    };
+    let selected =
+        crate::plan::service_graph(project)?.select(&[service.to_string()], !args.no_deps)?;
+    super::image::pull_for_up(
+        global,
+        project,
+        &selected,
+        PullPolicy::Missing,
+        args.quiet_pull,
+    )?;
+    let env = Env::open(global.root(), &c.runtime)?;
+    let ctx = ProjectContext {
+        working_dir: loaded.working_dir.clone(),
+        config_files: loaded.config_files.clone(),
+    };
+    let progress = Progress::new(ProgressMode::Auto);
+    let created = exec::create_oneoff(&env, project, &ctx, service, &oneoff, &progress)?;
+    let id = created.record.id.clone();
+    if args.detach {
+        if let Err(e) = crate::supervise::control::start_detached(&env.containers, &id) {
+            if args.rm {
+                let _ = crate::supervise::control::remove_auto(&env.containers, &env.store, &id);
+            }
+            return Ok(super::container::fail(e, 125));
+        }
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let attach = crate::supervise::monitor::Attach {
+        output: true,
+        stdin: interactive,
+    };
+    let result = crate::supervise::monitor::run(&env.containers, &env.store, &id, attach, None);
+    if args.rm {
+        if let Err(e) = crate::supervise::control::remove_auto(&env.containers, &env.store, &id) {
+            eprintln!("wharf: removing {}: {e}", created.record.name);
+        }
+    }
+    match result {
+        Ok(code) => Ok(super::container::exit(code)),
+        Err(e) => {
+            let code = e.exit_code();
+            Ok(super::container::fail(e, code))
+        }
+    }
+}
+
+/// `-v` of `run SERVICE`, compose's short syntax: a path (absolute, or
+/// relative to here) is a bind mount; a name is the project's volume of
+/// that name when it declares one, else a volume of that very name; a
+/// lone target is an anonymous volume. Volumes are made by the executor.
+fn oneoff_volume(
+    project: &crate::compose::types::Project,
+    v: &str,
+) -> anyhow::Result<crate::runtime::spec::MountSpec> {
+    use crate::runtime::spec::MountSpec;
+    let parts: Vec<&str> = v.split(':').collect();
+    let (src, dst, opts) = match parts.as_slice() {
+        [dst] => (None, *dst, ""),
+        [src, dst] => (Some(*src), *dst, ""),
+        [src, dst, opts] => (Some(*src), *dst, *opts),
+        _ => bail!("invalid volume specification {v:?}"),
+    };
+    if !dst.starts_with('/') {
+        bail!(
+            "invalid volume specification {v:?}: the mount point {dst:?} must be an absolute path"
+        );
+    }
+    let read_only = opts.split(',').any(|o| o == "ro");
+    Ok(match src {
+        Some(s) if s.starts_with('/') || s.starts_with('.') || s.starts_with('~') => {
+            let s = match s.strip_prefix('~') {
+                Some(rest) => format!("{}{rest}", std::env::var("HOME").unwrap_or_default()),
+                None => s.to_string(),
+            };
+            MountSpec::Bind {
+                source: std::path::absolute(&s).with_context(|| format!("volume source {s:?}"))?,
+                target: dst.to_string(),
+                read_only,
+                propagation: None,
+                create_host_path: true,
+            }
+        }
+        src => MountSpec::Volume {
+            name: src
+                .map(|n| match project.volumes.get(n) {
+                    Some(decl) => decl
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}_{n}", project.name)),
+                    None => n.to_string(),
+                })
+                .unwrap_or_default(),
+            source: std::path::PathBuf::new(),
+            target: dst.to_string(),
+            read_only,
+            nocopy: opts.split(',').any(|o| o == "nocopy"),
+            subpath: None,
+        },
+    })
+}
+
+/// The running container of `service` that `exec`/`attach` act on:
+/// replica `index`, else the lowest-numbered, one-offs last (Compose's
+/// choice). The inner error is Compose's message for none.
+pub fn running_container(
+    env: &Env,
+    sel: &Selected,
+    service: &str,
+    index: Option<u32>,
+) -> anyhow::Result<Result<ProjectContainer, String>> {
+    let mut list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
+        .into_iter()
+        .filter(|c| c.service == service && c.running())
+        .filter(|c| index.is_none_or(|i| !c.oneoff && c.number == i))
+        .collect();
+    list.sort_by_key(|c| (c.oneoff, c.number));
+    Ok(match list.into_iter().next() {
+        Some(c) => Ok(c),
+        None => Err(match index {
+            Some(i) => format!("service {service:?} is not running container #{i}"),
+            None => format!("service {service:?} is not running"),
+        }),
+    })
+}
+
+/// `exec SERVICE COMMAND…`: the command in a running container of the
+/// service (`--index N`, else the lowest-numbered; one-offs last), with a
+/// terminal when stdin and stdout are one (unless -T), as Compose does.
+pub fn exec(
+    global: &GlobalArgs,
+    sel: &Selected,
+    args: &super::container::ExecArgs,
+) -> anyhow::Result<ExitCode> {
+    let env = Env::open(global.root(), "builtin")?;
+    let target = match running_container(&env, sel, &args.container, args.index)? {
+        Ok(t) => t,
+        Err(msg) => return Ok(super::container::fail(msg, 1)),
+    };
+    let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tty = !args.detach && (args.tty || (!args.no_tty && on_terminal));
+    let opts = crate::runtime::bundle::ExecOptions {
+        args: args.command.clone(),
+        env: args
+            .env
+            .iter()
+            .map(|e| super::container::expand_env(e))
+            .collect(),
+        user: args.user.clone(),
+        working_dir: args.workdir.clone(),
+        tty,
+        privileged: args.privileged,
+        group_add: Vec::new(),
+    };
+    // Compose's exec keeps stdin open by default (-i is on).
+    match crate::supervise::control::exec(
+        &env.containers,
+        &target.record.id,
+        &opts,
+        args.detach,
+        true,
+    ) {
+        Ok(code) => Ok(super::container::exit(code)),
+        Err(e) => {
+            let code = e.exit_code();
+            Ok(super::container::fail(e, code))
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    /// SERVICE=REPLICAS pairs
+    #[arg(required = true, value_name = "SERVICE=REPLICAS")]
+    pub scale: Vec<String>,
+    /// Do not start the services they depend on
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+}
+
+/// `scale SERVICE=N…`: Compose's `scale`, an `up -d` of those services
+/// with their replica counts replaced (changed containers are recreated,
+/// as Compose's scale does).
+pub fn scale(global: &GlobalArgs, args: &ScaleArgs) -> anyhow::Result<ExitCode> {
+    let loaded = require_loaded(global)?;
+    let project = &loaded.project;
+    let scale = parse_scale(&args.scale)?;
+    for s in scale.keys() {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    let services: Vec<String> = scale.keys().cloned().collect();
+    let env = Env::open(global.root(), "builtin")?;
+    let selected = crate::plan::service_graph(project)?.select(&services, !args.no_deps)?;
+    super::image::pull_for_up(global, project, &selected, PullPolicy::Missing, false)?;
+    let ctx = ProjectContext {
+        working_dir: loaded.working_dir.clone(),
+        config_files: loaded.config_files.clone(),
+    };
+    let opts = UpOptions {
+        services,
+        no_deps: args.no_deps,
+        scale,
+        ..UpOptions::default()
+    };
+    exec::up(
+        &env,
+        project,
+        &ctx,
+        &opts,
+        &Progress::new(ProgressMode::Auto),
+    )?;
     Ok(ExitCode::SUCCESS)
 }

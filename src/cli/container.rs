@@ -181,6 +181,21 @@ pub struct RunArgs {
     /// Remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+    /// Compose run: no pseudo-TTY (default: one when stdin and stdout are terminals)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Compose run: publish the service's ports (none by default)
+    #[arg(long = "service-ports")]
+    pub service_ports: bool,
+    /// Compose run: do not start the services the service depends on
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// Compose run: keep the service's network aliases for the one-off container
+    #[arg(long = "use-aliases")]
+    pub use_aliases: bool,
+    /// Compose run: pull without printing progress
+    #[arg(long = "quiet-pull")]
+    pub quiet_pull: bool,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -300,9 +315,31 @@ pub struct ExecArgs {
     pub workdir: Option<String>,
     #[arg(long)]
     pub privileged: bool,
+    /// Compose exec: no pseudo-TTY (default: one when stdin and stdout are terminals)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Compose exec: which replica of the service (default: the first running)
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// A container, or a service of the compose project
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// A container, or a service of the compose project
+    pub container: String,
+    /// Compose attach: which replica of the service (default: the first running)
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// Do not attach stdin (wharf attaches output only)
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Pass SIGINT and SIGTERM received here on to the container
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
 }
 
 fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
@@ -315,12 +352,12 @@ fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
 }
 
 /// Docker's exit code for an error of wharf itself is 125.
-fn fail(e: impl std::fmt::Display, code: i32) -> ExitCode {
+pub(super) fn fail(e: impl std::fmt::Display, code: i32) -> ExitCode {
     eprintln!("wharf: {e}");
     exit(code)
 }
 
-fn exit(code: i32) -> ExitCode {
+pub(super) fn exit(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(125))
 }
 
@@ -330,6 +367,21 @@ fn control_fail(e: ControlError) -> ExitCode {
 }
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    // `run SERVICE` in a compose project is Compose's one-off run.
+    let target = std::slice::from_ref(&args.create.image);
+    if let Some(super::compose::Selected::Loaded(l)) = super::compose::project_mode(global, target)?
+    {
+        return super::compose::run(global, &l, args);
+    }
+    if args.service_ports || args.no_deps || args.use_aliases {
+        return Ok(fail(
+            format!(
+                "--service-ports, --no-deps and --use-aliases need a service of a compose project ({:?} is none)",
+                args.create.image
+            ),
+            125,
+        ));
+    }
     let (containers, store) = open(global)?;
     let record = match create_container(global, &store, &args.create, args.rm) {
         Ok(r) => r,
@@ -358,7 +410,7 @@ pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     };
     if args.rm {
-        if let Err(e) = control::remove(&containers, &store, &record.id, true) {
+        if let Err(e) = control::remove_auto(&containers, &store, &record.id) {
             eprintln!("wharf: removing {}: {e}", record.name);
         }
     }
@@ -690,7 +742,7 @@ fn throttles(flag: &str, values: &[String], bytes: bool) -> anyhow::Result<Vec<(
 }
 
 /// `-e KEY` copies KEY from wharf's own environment, as docker does.
-fn expand_env(e: &str) -> String {
+pub(super) fn expand_env(e: &str) -> String {
     if e.contains('=') {
         e.to_string()
     } else {
@@ -1336,6 +1388,10 @@ pub fn wait(global: &GlobalArgs, containers_q: &[String]) -> anyhow::Result<Exit
 }
 
 pub fn exec(global: &GlobalArgs, args: &ExecArgs) -> anyhow::Result<ExitCode> {
+    let target = std::slice::from_ref(&args.container);
+    if let Some(sel) = super::compose::project_mode(global, target)? {
+        return super::compose::exec(global, &sel, args);
+    }
     let (containers, _) = open(global)?;
     let record = match containers.find(&args.container) {
         Ok(r) => r,
@@ -1709,6 +1765,68 @@ fn human_bytes(n: u64) -> String {
         format!("{n}B")
     } else {
         format!("{v:.2}{}", UNITS[i])
+    }
+}
+
+/// `attach`: the output of a running container (or a service's) from
+/// now on, until it exits; its exit code is ours. Signals received here
+/// go to the container unless `--sig-proxy=false`.
+pub fn attach(global: &GlobalArgs, args: &AttachArgs) -> anyhow::Result<ExitCode> {
+    let target = std::slice::from_ref(&args.container);
+    let (containers, _) = open(global)?;
+    let record = match super::compose::project_mode(global, target)? {
+        Some(sel) => {
+            let env = crate::exec::Env::open(global.root(), "builtin")?;
+            match super::compose::running_container(&env, &sel, &args.container, args.index)? {
+                Ok(c) => c.record,
+                Err(msg) => return Ok(fail(msg, 1)),
+            }
+        }
+        None => match containers.find(&args.container) {
+            Ok(r) => r,
+            Err(e) => return Ok(fail(e, 1)),
+        },
+    };
+    if containers.state(&record.id)?.status != Status::Running {
+        return Ok(fail(
+            "You cannot attach to a stopped container, start it first",
+            1,
+        ));
+    }
+    let mut follower = logs::Follower::new(&containers.dir(&record.id).log(), true);
+    if args.sig_proxy {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGTERM);
+        mask.thread_block().context("blocking SIGINT")?;
+        let root = global.root().to_path_buf();
+        let id = record.id.clone();
+        std::thread::spawn(move || {
+            let Ok(containers) = Containers::open(&root) else {
+                return;
+            };
+            while let Ok(sig) = mask.wait() {
+                let _ = control::kill(&containers, &id, sig);
+            }
+        });
+    }
+    let print = |l: &logs::LogLine| {
+        use std::io::Write as _;
+        let _ = match l.stream {
+            logs::Stream::Stdout => std::io::stdout().write_all(l.log.as_bytes()),
+            logs::Stream::Stderr => std::io::stderr().write_all(l.log.as_bytes()),
+        };
+    };
+    loop {
+        let state = containers.state(&record.id)?;
+        follower.poll().iter().for_each(print);
+        if !matches!(state.status, Status::Running | Status::Restarting) {
+            // What it wrote last is read before its exit is reported.
+            follower.poll().iter().for_each(print);
+            return Ok(exit(state.exit_code.unwrap_or(0)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

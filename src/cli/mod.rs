@@ -98,6 +98,8 @@ pub enum Command {
     Down(compose::DownArgs),
     /// Restart the containers of the compose project (or containers)
     Restart(container::StopArgs),
+    /// Scale services of the compose project (SERVICE=REPLICAS)
+    Scale(compose::ScaleArgs),
     /// List compose projects that have containers
     Ls {
         /// Show stopped projects too
@@ -124,6 +126,8 @@ pub enum Command {
     Rm(container::RmArgs),
     /// Run a command in a running container
     Exec(container::ExecArgs),
+    /// Stream a running container's (or a service's) output until it exits
+    Attach(container::AttachArgs),
     /// Show low-level information on containers as JSON
     Inspect {
         #[arg(required = true)]
@@ -306,6 +310,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => compose::up(&cli.global, args),
         Command::Down(args) => compose::down(&cli.global, args),
         Command::Restart(args) => container::restart(&cli.global, args),
+        Command::Scale(args) => compose::scale(&cli.global, args),
         Command::Ls { all, format } => compose::ls(&cli.global, *all, *format),
         Command::Run(args) => container::run(&cli.global, args),
         Command::Create(args) => container::create(&cli.global, args),
@@ -316,6 +321,7 @@ pub fn main() -> ExitCode {
         Command::Kill(args) => container::kill(&cli.global, args),
         Command::Rm(args) => container::rm(&cli.global, args),
         Command::Exec(args) => container::exec(&cli.global, args),
+        Command::Attach(args) => container::attach(&cli.global, args),
         Command::Inspect { containers } => container::inspect(&cli.global, containers),
         Command::Wait { containers } => container::wait(&cli.global, containers),
         Command::Top { targets } => container::top(&cli.global, targets),

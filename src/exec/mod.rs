@@ -387,6 +387,76 @@ pub fn up(
     Ok(out)
 }
 
+/// `run SERVICE`: starts the service's dependencies (unless `--no-deps`)
+/// and waits for their `depends_on` conditions, as `up` would, then
+/// creates (does not start) a one-off container of the service.
+pub fn create_oneoff(
+    env: &Env,
+    project: &Project,
+    ctx: &ProjectContext,
+    service: &str,
+    run: &pc::OneOff,
+    progress: &dyn Progress,
+) -> Result<ProjectContainer> {
+    let svc = project
+        .services
+        .get(service)
+        .ok_or_else(|| ExecError::Other {
+            what: "run".into(),
+            message: format!("no such service: {service}"),
+        })?;
+    if !run.no_deps {
+        let deps: Vec<String> = crate::plan::service_graph(project)?
+            .select(&[service.to_string()], true)?
+            .into_iter()
+            .filter(|s| s != service)
+            .collect();
+        if !deps.is_empty() {
+            let opts = UpOptions {
+                services: deps,
+                ..UpOptions::default()
+            };
+            up(env, project, ctx, &opts, progress)?;
+            wait_conditions(env, project, svc, &opts, progress)?;
+        }
+    }
+    let _lock = env.lock_project(&project.name)?;
+    let only = [service.to_string()];
+    ensure_volumes(env, project, &only, progress)?;
+    ensure_networks(env, project, &only, progress)?;
+    let image = pc::image_name(project, svc)?;
+    let image_record = env
+        .store
+        .resolve(&image)?
+        .ok_or_else(|| ExecError::MissingImage {
+            service: service.to_string(),
+            image: image.clone(),
+        })?;
+    let slug = crate::runtime::container::random_id()?;
+    let mut spec = pc::oneoff_spec(project, ctx, svc, run, &slug)?;
+    fill_volumes(env, &mut spec, &BTreeMap::new())?;
+    let name = spec.name.clone();
+    let record = create_container(
+        env,
+        Some(&name),
+        &image,
+        &image_record,
+        spec,
+        run.auto_remove,
+    )
+    .map_err(|e| ExecError::Service {
+        service: service.to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(ProjectContainer {
+        state: env.containers.state(&record.id)?,
+        service: service.to_string(),
+        number: 0,
+        oneoff: true,
+        record,
+    })
+}
+
 /// Named volumes the selected services use: created with Compose's
 /// labels; external ones must exist.
 fn ensure_volumes(
@@ -882,6 +952,9 @@ pub struct DownOptions {
     pub timeout: Option<Duration>,
     /// Only these services (empty: all). `down` itself takes all.
     pub services: Vec<String>,
+    /// Also one-off (`run`) containers. Compose's `down` takes them only
+    /// with `--remove-orphans`.
+    pub remove_orphans: bool,
 }
 
 /// Applies `f` to the project's containers service by service, dependents
@@ -931,7 +1004,10 @@ pub fn down(
     progress: &dyn Progress,
 ) -> Result<()> {
     let _lock = env.lock_project(project)?;
-    let list = project_containers(&env.containers, project)?;
+    let list: Vec<ProjectContainer> = project_containers(&env.containers, project)?
+        .into_iter()
+        .filter(|c| opts.remove_orphans || !c.oneoff)
+        .collect();
     reverse_walk(&list, &[], &|c| {
         remove_container(env, c, opts.volumes, opts.timeout, progress)
     })?;
@@ -939,8 +1015,15 @@ pub fn down(
     for n in store.list()? {
         if n.labels.get(pc::LABEL_PROJECT).map(String::as_str) == Some(project) {
             progress.event(Kind::Network, &n.name, "Removing", false);
-            crate::net::attach::remove_network(env.containers.root(), &n.id)?;
-            progress.event(Kind::Network, &n.name, "Removed", true);
+            match crate::net::attach::remove_network(env.containers.root(), &n.id) {
+                // A one-off `down` left running still uses it (Compose's warning).
+                Err(crate::net::attach::AttachError::InUse { .. }) => {
+                    progress.event(Kind::Network, &n.name, "Resource is still in use", true);
+                    tracing::warn!("network {} is still in use", n.name);
+                }
+                Err(e) => return Err(e.into()),
+                Ok(_) => progress.event(Kind::Network, &n.name, "Removed", true),
+            }
         }
     }
     for image in &opts.images {
@@ -953,7 +1036,20 @@ pub fn down(
                 names.insert(v.name);
             }
         }
+        // One-offs `down` leaves behind keep the volumes they mount.
+        let left = project_containers(&env.containers, project)?;
         for n in names {
+            let used = left.iter().any(|c| {
+                c.record
+                    .spec
+                    .mounts
+                    .iter()
+                    .any(|m| matches!(m, MountSpec::Volume { name, .. } if *name == n))
+            });
+            if used {
+                progress.event(Kind::Volume, &n, "Resource is still in use", true);
+                continue;
+            }
             if env.volumes.get(&n)?.is_some() {
                 progress.event(Kind::Volume, &n, "Removing", false);
                 env.volumes.remove(&n, &[])?;

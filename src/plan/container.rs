@@ -61,6 +61,8 @@ pub const LABEL_CONFIG_FILES: &str = "com.docker.compose.project.config_files";
 pub const LABEL_VERSION: &str = "com.docker.compose.version";
 pub const LABEL_DEPENDS_ON: &str = "com.docker.compose.depends_on";
 pub const LABEL_IMAGE: &str = "com.docker.compose.image";
+/// A one-off container's full random id (`run`), Compose's `slug`.
+pub const LABEL_SLUG: &str = "com.docker.compose.slug";
 
 /// The Compose version whose behaviour wharf follows (the label value).
 pub const COMPOSE_VERSION: &str = "2.40.3";
@@ -655,6 +657,114 @@ pub fn container_spec(
     Ok(spec)
 }
 
+/// How a `run SERVICE` container differs from the service's replicas
+/// (Compose's run options). `None`/empty fields keep the service's value.
+#[derive(Clone, Debug, Default)]
+pub struct OneOff {
+    /// `--name`; Compose ignores `container_name:` for one-offs.
+    pub name: Option<String>,
+    pub command: Option<Vec<String>>,
+    /// `--entrypoint`; also drops the service's `command:` when no
+    /// command is given, as Compose does.
+    pub entrypoint: Option<Vec<String>>,
+    /// `KEY=VALUE` entries overriding the service's by key.
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    /// `--service-ports`: publish the service's `ports:` (none otherwise).
+    pub service_ports: bool,
+    /// `-p`: replaces the service's ports.
+    pub publish: Vec<PortBinding>,
+    /// `-v`: added to the service's mounts (a same target replaces).
+    pub mounts: Vec<MountSpec>,
+    /// `-l KEY=VALUE`.
+    pub labels: Vec<(String, String)>,
+    /// `--use-aliases`: keep the service's network aliases; without it a
+    /// one-off is reachable by its name only, so `web` does not resolve to it.
+    pub use_aliases: bool,
+    /// `--no-deps` (read by the executor): do not start the dependencies.
+    pub no_deps: bool,
+    /// `--rm` (read by the executor): the record's `auto_remove`.
+    pub auto_remove: bool,
+}
+
+/// `<project>-<service>-run-<first 12 of slug>`, Compose's one-off name.
+pub fn oneoff_name(project: &Project, service: &ServiceConfig, slug: &str) -> String {
+    let short: String = slug.chars().take(12).collect();
+    format!("{}-{}-run-{short}", project.name, service.name)
+}
+
+/// The spec of a one-off container of `service` (`wharf run SERVICE`):
+/// the service's, with Compose's one-off labels (`oneoff=True`, `slug`, no
+/// container number), no restart policy, no published ports unless asked.
+pub fn oneoff_spec(
+    project: &Project,
+    ctx: &ProjectContext,
+    service: &ServiceConfig,
+    run: &OneOff,
+    slug: &str,
+) -> Result<ContainerSpec, SpecError> {
+    let mut spec = container_spec(project, ctx, service, 1)?;
+    spec.name = run
+        .name
+        .clone()
+        .unwrap_or_else(|| oneoff_name(project, service, slug));
+    spec.labels.remove(LABEL_NUMBER);
+    // User labels may override the service's, never Compose's own.
+    let own: Vec<(String, String)> = spec
+        .labels
+        .iter()
+        .filter(|(k, _)| k.starts_with("com.docker.compose."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in run.labels.iter().cloned().chain(own) {
+        spec.labels.insert(k, v);
+    }
+    spec.labels.insert(LABEL_ONEOFF.into(), "True".into());
+    spec.labels.insert(LABEL_SLUG.into(), slug.to_string());
+    spec.restart = RestartSpec::default();
+    spec.tty = run.tty;
+    spec.stdin_open = run.interactive;
+    if let Some(c) = &run.command {
+        spec.command = Some(c.clone());
+    }
+    if let Some(e) = &run.entrypoint {
+        spec.entrypoint = Some(e.clone());
+        if run.command.is_none() {
+            spec.command = None;
+        }
+    }
+    for e in &run.env {
+        let key = e.split('=').next().unwrap_or(e);
+        spec.env
+            .retain(|old| old.split('=').next().unwrap_or(old) != key);
+        spec.env.push(e.clone());
+    }
+    if let Some(u) = &run.user {
+        spec.user = Some(u.clone());
+    }
+    if let Some(w) = &run.working_dir {
+        spec.working_dir = Some(w.clone());
+    }
+    if !run.publish.is_empty() {
+        spec.ports = run.publish.clone();
+    } else if !run.service_ports {
+        spec.ports.clear();
+    }
+    for m in &run.mounts {
+        spec.mounts.retain(|old| old.target() != m.target());
+        spec.mounts.push(m.clone());
+    }
+    if !run.use_aliases {
+        for n in &mut spec.networks {
+            n.aliases.clear();
+        }
+    }
+    Ok(spec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,6 +797,54 @@ mod tests {
         assert_eq!(o.working_dir.as_deref(), Some("/tmp"));
         assert!(o.privileged && !o.tty);
         assert_eq!(o.env, ["A=1"]);
+    }
+
+    #[test]
+    fn oneoff_spec_is_composes_run() {
+        let (p, ctx, _d) = project(
+            "services:\n  web:\n    image: busybox\n    container_name: fixed\n    restart: always\n    ports: [\"8080:80\"]\n    command: [serve]\n    environment: {A: one, B: two}\n    labels: {team: a}\n",
+        );
+        let web = &p.services["web"];
+        let slug = "0123456789abcdef".repeat(4);
+        let plain = oneoff_spec(&p, &ctx, web, &OneOff::default(), &slug).expect("spec");
+        assert_eq!(plain.name, "demo-web-run-0123456789ab");
+        assert_eq!(plain.labels[LABEL_ONEOFF], "True");
+        assert_eq!(plain.labels[LABEL_SLUG], slug);
+        assert!(!plain.labels.contains_key(LABEL_NUMBER));
+        assert_eq!(plain.labels["team"], "a");
+        assert_eq!(plain.restart, RestartSpec::default());
+        assert!(plain.ports.is_empty(), "no ports without --service-ports");
+        assert_eq!(plain.command, Some(vec!["serve".to_string()]));
+        assert!(plain.networks.iter().all(|n| n.aliases.is_empty()));
+
+        let run = OneOff {
+            name: Some("mine".into()),
+            entrypoint: Some(vec!["sh".into()]),
+            env: vec!["B=three".into()],
+            service_ports: true,
+            labels: vec![
+                ("team".into(), "b".into()),
+                (LABEL_PROJECT.into(), "other".into()),
+            ],
+            use_aliases: true,
+            tty: true,
+            ..OneOff::default()
+        };
+        let custom = oneoff_spec(&p, &ctx, web, &run, &slug).expect("spec");
+        assert_eq!(custom.name, "mine");
+        assert_eq!(custom.labels["team"], "b");
+        assert_eq!(custom.labels[LABEL_PROJECT], "demo");
+        assert_eq!(
+            custom.command, None,
+            "--entrypoint drops the service command"
+        );
+        assert_eq!(custom.env, vec!["A=one".to_string(), "B=three".to_string()]);
+        assert_eq!(custom.ports.len(), 1);
+        assert!(custom.tty);
+        assert!(custom
+            .networks
+            .iter()
+            .all(|n| n.aliases == vec!["web".to_string()]));
     }
 
     #[test]

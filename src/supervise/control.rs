@@ -31,6 +31,8 @@ pub enum ControlError {
     Rootfs(#[from] rootfs::RootfsError),
     #[error(transparent)]
     Network(#[from] crate::net::attach::AttachError),
+    #[error(transparent)]
+    Volume(#[from] crate::runtime::volume::VolumeError),
     #[error("reading {}: {message}", path.display())]
     BundleRead {
         path: std::path::PathBuf,
@@ -235,16 +237,38 @@ pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str, adopt
             return e.exit_code();
         }
     };
-    // `run -d --rm`: nobody else is left to remove it.
-    let ours = containers
+    // `run -d --rm`: nobody is attached to remove the container, so its
+    // monitor does once it has exited (and not when another monitor took
+    // it over meanwhile).
+    let exited = containers
         .state(id)
         .is_ok_and(|s| s.monitor_pid.is_none() && s.status == Status::Exited);
-    if ours && containers.record(id).is_ok_and(|r| r.auto_remove) {
-        if let Err(e) = remove(containers, store, id, false) {
-            tracing::warn!("removing {id}: {e}");
+    if exited && containers.record(id).is_ok_and(|r| r.auto_remove) {
+        if let Err(e) = remove_auto(containers, store, id) {
+            tracing::warn!("removing {id} after it exited: {e}");
         }
     }
     code
+}
+
+/// What `--rm` does once a container exits: removes it and its anonymous
+/// volumes (named volumes stay), as Docker does.
+pub fn remove_auto(containers: &Containers, store: &ImageStore, id: &str) -> Result<()> {
+    let record = containers.record(id)?;
+    remove(containers, store, id, true)?;
+    let volumes = crate::runtime::volume::Volumes::open(containers.root())?;
+    for m in &record.spec.mounts {
+        if let crate::runtime::spec::MountSpec::Volume { name, .. } = m {
+            if let Ok(Some(v)) = volumes.get(name) {
+                if v.anonymous {
+                    if let Err(e) = volumes.remove(name, &[]) {
+                        tracing::warn!("removing anonymous volume {name}: {e}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `TERM`, `sigterm`, `15` → SIGTERM (the bundle's parser, with this module's error).
