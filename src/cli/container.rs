@@ -296,7 +296,7 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
+pub(super) fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
     let root = global.root();
     let containers = Containers::open(root)
         .with_context(|| format!("opening the container store under {}", root.display()))?;

@@ -536,7 +536,7 @@ pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode
 }
 
 /// Docker's decimal units: `7.25MB`.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut v = bytes as f64;
     let mut i = 0;

@@ -4,6 +4,7 @@
 mod compose;
 mod config;
 mod container;
+mod cp;
 mod image;
 mod network;
 mod volume;
@@ -134,6 +135,8 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Copy files between a container (or service) and the host
+    Cp(cp::CpArgs),
     /// Display the running processes of a container
     Top { container: String },
     /// Live resource usage of containers (cgroup CPU, memory, pids)
@@ -285,6 +288,7 @@ pub fn main() -> ExitCode {
         Command::Exec(args) => container::exec(&cli.global, args),
         Command::Inspect { containers } => container::inspect(&cli.global, containers),
         Command::Wait { containers } => container::wait(&cli.global, containers),
+        Command::Cp(args) => cp::cp(&cli.global, args),
         Command::Top { container } => container::top(&cli.global, container),
         Command::Stats(args) => container::stats(&cli.global, args),
         Command::Port { container, port } => {

@@ -6,6 +6,7 @@
 pub mod bundle;
 pub mod cgroups;
 pub mod container;
+pub mod copy;
 pub mod etc;
 pub mod init;
 pub mod native;
