@@ -5,6 +5,7 @@ mod compose;
 mod config;
 mod container;
 mod cp;
+mod events;
 mod image;
 mod network;
 mod volume;
@@ -130,15 +131,17 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    /// Block until containers stop, then print their exit codes
+    /// Block until containers (or the project's services) stop, then print their exit codes
     Wait {
         #[arg(required = true)]
         containers: Vec<String>,
     },
     /// Copy files between a container (or service) and the host
     Cp(cp::CpArgs),
-    /// Display the running processes of a container
-    Top { container: String },
+    /// Get real time events (containers; the project's with a compose file)
+    Events(events::EventsArgs),
+    /// Display the running processes of a container (or of the project's services)
+    Top { targets: Vec<String> },
     /// Live resource usage of containers (cgroup CPU, memory, pids)
     Stats(container::StatsArgs),
     /// List port mappings, or the host addresses of one container port
@@ -289,7 +292,8 @@ pub fn main() -> ExitCode {
         Command::Inspect { containers } => container::inspect(&cli.global, containers),
         Command::Wait { containers } => container::wait(&cli.global, containers),
         Command::Cp(args) => cp::cp(&cli.global, args),
-        Command::Top { container } => container::top(&cli.global, container),
+        Command::Top { targets } => container::top(&cli.global, targets),
+        Command::Events(args) => events::events(&cli.global, args),
         Command::Stats(args) => container::stats(&cli.global, args),
         Command::Port { container, port } => {
             container::port(&cli.global, container, port.as_deref())

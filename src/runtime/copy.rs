@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum CopyError {
     #[error(transparent)]
-    Container(#[from] ContainerError),
+    Container(#[from] Box<ContainerError>),
     #[error("Could not find the file {path} in container {container}")]
     NotInContainer { container: String, path: String },
     #[error("lstat {path}: no such file or directory")]
@@ -63,22 +63,31 @@ pub enum CopyError {
         source: io::Error,
     },
     #[error("writing {path}: {source}")]
-    Extract { path: String, source: UnpackError },
+    Extract {
+        path: String,
+        source: Box<UnpackError>,
+    },
     #[error("mounting the file system of stopped container {container}: {source}")]
     Mount {
         container: String,
-        source: RootfsError,
+        source: Box<RootfsError>,
     },
     #[error("image of container {container}: {source}")]
     Store {
         container: String,
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error("the image of container {0} is gone, so its file system cannot be mounted")]
     ImageGone(String),
 }
 
 pub type Result<T> = std::result::Result<T, CopyError>;
+
+impl From<ContainerError> for CopyError {
+    fn from(e: ContainerError) -> Self {
+        CopyError::Container(Box::new(e))
+    }
+}
 
 fn io_err(action: &'static str, path: &str) -> impl FnOnce(io::Error) -> CopyError {
     let path = path.to_string();
@@ -161,7 +170,7 @@ impl ContainerFs {
             .resolve(&record.image_id.to_string())
             .map_err(|source| CopyError::Store {
                 container: record.name.clone(),
-                source,
+                source: Box::new(source),
             })?
             .ok_or_else(|| CopyError::ImageGone(record.name.clone()))?;
         let target = containers.run_root().join("cp").join(format!(
@@ -174,7 +183,7 @@ impl ContainerFs {
             let _ = std::fs::remove_dir(&target);
             CopyError::Mount {
                 container: record.name.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let mut fs = ContainerFs {
@@ -466,7 +475,7 @@ pub fn copy(
     written?;
     extracted.map_err(|source| CopyError::Extract {
         path: dst_path.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -517,7 +526,7 @@ pub fn extract_to(
     )
     .map_err(|source| CopyError::Extract {
         path: dst_path.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 

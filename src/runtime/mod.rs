@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod container;
 pub mod copy;
 pub mod etc;
+pub mod events;
 pub mod init;
 pub mod native;
 pub mod oci_cli;

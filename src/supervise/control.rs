@@ -179,11 +179,16 @@ pub fn kill(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
     let Some(pid) = state.pid.filter(|_| state.status == Status::Running) else {
         return Err(ControlError::NotRunning(record.name));
     };
-    nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).map_err(|source| ControlError::Kill {
-        name: record.name.clone(),
-        signal: signal.to_string(),
-        source,
-    })
+    nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).map_err(|source| {
+        ControlError::Kill {
+            name: record.name.clone(),
+            signal: signal.to_string(),
+            source,
+        }
+    })?;
+    let signo = (signal as i32).to_string();
+    crate::runtime::events::emit(containers.root(), &record, "kill", &[("signal", signo)]);
+    Ok(())
 }
 
 /// Whether `pid`'s process has a handler for `signal`. The kernel drops a
@@ -229,11 +234,13 @@ pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> 
     } else {
         let _ = kill(containers, id, signal);
         if wait_stopped(containers, id, timeout)? {
+            crate::runtime::events::emit(containers.root(), &record, "stop", &[]);
             return Ok(());
         }
     }
     let _ = kill(containers, id, Signal::SIGKILL);
     if wait_stopped(containers, id, Duration::from_secs(30))? {
+        crate::runtime::events::emit(containers.root(), &record, "stop", &[]);
         Ok(())
     } else {
         Err(ControlError::StopTimeout {
@@ -316,6 +323,7 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
     rootfs::remove_container_fs(&dir.path)?;
     store.release(&image_holder(id))?;
     containers.remove_dir(id)?;
+    crate::runtime::events::emit(containers.root(), &record, "destroy", &[]);
     Ok(())
 }
 

@@ -110,6 +110,7 @@ pub fn run(
                 return Err(e);
             }
         };
+        crate::runtime::events::emit(containers.root(), &running.record, "start", &[]);
         if let Some(mut r) = ready.take() {
             let _ = r.write_all(b"ok\n");
         }
@@ -712,6 +713,14 @@ impl Running {
         state.pid = None;
         state.monitor_pid = None;
         state.finished_at = Some(rfc3339_nanos(SystemTime::now()));
+        // Before the state says exited, so `stop` (which waits for that)
+        // records its "stop" after this "die", as Docker orders them.
+        crate::runtime::events::emit(
+            containers.root(),
+            &self.record,
+            "die",
+            &[("exitCode", code.to_string())],
+        );
         if let Err(e) = containers.set_state(&self.id, &state) {
             tracing::warn!("recording the exit of {}: {e}", self.record.name);
         }
