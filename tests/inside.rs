@@ -492,11 +492,15 @@ services:
     );
     assert!(!stats.contains(&s.name("job-1")), "not running: {stats}");
 
+    s.wharf(&["restart", "-t", "0", "app"]).ok();
     s.wharf(&["down", "-t", "0"]).ok();
     let ok = collect_until(&rx, &mut seen, 60, |seen| {
         in_order(
             &actions(seen, "app"),
-            &["create", "start", "kill", "die", "stop", "destroy"],
+            &[
+                "create", "start", "kill", "die", "stop", "start", "restart", "kill", "die",
+                "stop", "destroy",
+            ],
         ) && actions(seen, "flaky").iter().any(|a| a == "destroy")
             && actions(seen, "job").iter().any(|a| a == "destroy")
     });

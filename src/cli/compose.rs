@@ -859,7 +859,15 @@ pub fn restart(
     timeout: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
     stop(global, sel, services, timeout)?;
-    start(global, sel, services)
+    let code = start(global, sel, services)?;
+    // Docker's engine records a restart after the start.
+    let env = Env::open(global.root(), "builtin")?;
+    for c in exec::project_containers(&env.containers, sel.name())? {
+        if !c.oneoff && (services.is_empty() || services.contains(&c.service)) {
+            crate::runtime::events::emit(env.containers.root(), &c.record, "restart", &[]);
+        }
+    }
+    Ok(code)
 }
 
 /// `rm [SERVICE…]`: stopped containers of the project (`-f` also running
