@@ -48,8 +48,10 @@ pub enum CopyError {
     NotADirectory { path: String },
     #[error("cannot copy directory {src} onto file {path}")]
     DirOntoFile { src: String, path: String },
-    #[error("destination directory {path} must exist (its parent is missing)")]
+    #[error("no such directory: the parent of {path} does not exist")]
     ParentMissing { path: String },
+    #[error("destination directory {path} does not exist")]
+    DestDirMissing { path: String },
     #[error("{path} is on a volume or mount ({target}) of stopped container {container}: start it to copy there")]
     OnMountOfStopped {
         container: String,
@@ -404,7 +406,7 @@ fn resolve_dest(
         }
         Err(Errno::ENOENT) => {
             if trailing && !src_dir {
-                return Err(CopyError::ParentMissing {
+                return Err(CopyError::DestDirMissing {
                     path: path.to_string(),
                 });
             }
@@ -471,12 +473,25 @@ pub fn copy(
             source: io::Error::other("the archiving thread panicked"),
         })
     });
-    // The archive's own error says why the stream broke, if it did.
-    written?;
-    extracted.map_err(|source| CopyError::Extract {
-        path: dst_path.to_string(),
-        source: Box::new(source),
-    })
+    match (written, extracted) {
+        (Ok(()), Ok(stats)) => Ok(stats),
+        // The extractor stopped reading (it refused an entry or could not
+        // write): the archiver's broken pipe is only the echo of that.
+        (Err(CopyError::Io { source, .. }), Err(x))
+            if source.kind() == io::ErrorKind::BrokenPipe =>
+        {
+            Err(CopyError::Extract {
+                path: dst_path.to_string(),
+                source: Box::new(x),
+            })
+        }
+        // Reading the source failed: that is why the stream broke.
+        (Err(w), _) => Err(w),
+        (Ok(()), Err(x)) => Err(CopyError::Extract {
+            path: dst_path.to_string(),
+            source: Box::new(x),
+        }),
+    }
 }
 
 /// `wharf cp SRC -`: a tar of `src_path` (named by its base name) on `out`.
@@ -766,7 +781,7 @@ mod tests {
             CopyOptions::default(),
         );
         assert!(
-            matches!(err, Err(CopyError::ParentMissing { .. })),
+            matches!(err, Err(CopyError::DestDirMissing { .. })),
             "{err:?}"
         );
         // A file onto a file replaces it.
