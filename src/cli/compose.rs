@@ -1037,6 +1037,12 @@ pub fn restart(
         timeout.map(Duration::from_secs),
         &progress,
     )?;
+    // Docker's engine records a restart after the start.
+    for c in exec::project_containers(&env.containers, sel.name())? {
+        if !c.oneoff && services.contains(&c.service) {
+            crate::runtime::events::emit(env.containers.root(), &c.record, "restart", &[]);
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

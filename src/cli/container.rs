@@ -342,7 +342,7 @@ pub struct AttachArgs {
     pub sig_proxy: bool,
 }
 
-fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
+pub(super) fn open(global: &GlobalArgs) -> anyhow::Result<(Containers, ImageStore)> {
     let root = global.root();
     let containers = Containers::open(root)
         .with_context(|| format!("opening the container store under {}", root.display()))?;
@@ -1347,7 +1347,9 @@ pub fn restart(global: &GlobalArgs, args: &StopArgs) -> anyhow::Result<ExitCode>
     each(global, &args.containers, |c, _, r| {
         let secs = args.time.or(r.spec.stop_timeout).unwrap_or(10);
         control::stop(c, &r.id, Duration::from_secs(secs))?;
-        control::start_detached(c, &r.id)
+        control::start_detached(c, &r.id)?;
+        crate::runtime::events::emit(c.root(), r, "restart", &[]);
+        Ok(())
     })
 }
 
@@ -1369,6 +1371,9 @@ pub fn rm(global: &GlobalArgs, args: &RmArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn wait(global: &GlobalArgs, containers_q: &[String]) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = super::compose::project_mode(global, containers_q)? {
+        return wait_services(global, &sel, containers_q);
+    }
     let (containers, _) = open(global)?;
     let mut code = ExitCode::SUCCESS;
     for q in containers_q {
@@ -1604,6 +1609,60 @@ pub fn pause(global: &GlobalArgs, targets: &[String], freeze: bool) -> anyhow::R
     })
 }
 
+/// `docker compose wait SERVICE…`: every container of the services, each
+/// reported as it exits; the exit status is the last one's code.
+fn wait_services(
+    global: &GlobalArgs,
+    sel: &super::compose::Selected,
+    services: &[String],
+) -> anyhow::Result<ExitCode> {
+    let list = project_list(global, sel, services)?;
+    if list.is_empty() {
+        bail!("no containers for project {:?}", sel.name());
+    }
+    let (containers, _) = open(global)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    for c in list {
+        let tx = tx.clone();
+        let containers = containers.clone();
+        std::thread::spawn(move || {
+            let r = control::wait(&containers, &c.record.id);
+            let _ = tx.send((c.record.id, r));
+        });
+    }
+    drop(tx);
+    let mut last = 0;
+    for (id, r) in rx {
+        match r {
+            Ok(code) => {
+                println!("container {id:?} exited with status code {code}");
+                last = code;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(42));
+            }
+        }
+    }
+    Ok(ExitCode::from(last.clamp(0, 255) as u8))
+}
+
+/// The containers of project `sel`, of `services` (all when empty),
+/// one-offs left out, in service then number order.
+fn project_list(
+    global: &GlobalArgs,
+    sel: &super::compose::Selected,
+    services: &[String],
+) -> anyhow::Result<Vec<crate::exec::ProjectContainer>> {
+    let env = crate::exec::Env::open(global.root(), "builtin")?;
+    let mut list: Vec<_> = crate::exec::project_containers(&env.containers, sel.name())?
+        .into_iter()
+        .filter(|c| !c.oneoff && (services.is_empty() || services.contains(&c.service)))
+        .collect();
+    list.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+    Ok(list)
+}
+
 /// `wharf top`: the container's processes (its cgroup), shown by ps(1)
 /// with the columns `docker top` prints by default; in a compose project,
 /// those of every running container of the services, each under its name.
@@ -1663,7 +1722,14 @@ pub fn stats(global: &GlobalArgs, args: &StatsArgs) -> anyhow::Result<ExitCode> 
     let (containers, _) = open(global)?;
     let root = std::path::Path::new("/sys/fs/cgroup");
     let mut records = Vec::new();
-    if args.containers.is_empty() {
+    if let Some(sel) = super::compose::project_mode(global, &args.containers)? {
+        // `docker compose stats [SERVICE…]`: the project's running containers.
+        for c in project_list(global, &sel, &args.containers)? {
+            if c.state.status == Status::Running {
+                records.push(c.record);
+            }
+        }
+    } else if args.containers.is_empty() {
         for r in containers.list_records()? {
             if containers.state(&r.id)?.status == Status::Running {
                 records.push(r);

@@ -4,6 +4,8 @@
 mod compose;
 mod config;
 mod container;
+mod cp;
+mod events;
 mod image;
 mod network;
 mod volume;
@@ -133,7 +135,7 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    /// Block until containers stop, then print their exit codes
+    /// Block until containers (or the project's services) stop, then print their exit codes
     Wait {
         #[arg(required = true)]
         containers: Vec<String>,
@@ -144,6 +146,10 @@ pub enum Command {
     Pause(container::PauseArgs),
     /// Unpause paused containers (or the compose project's services)
     Unpause(container::PauseArgs),
+    /// Copy files between a container (or service) and the host
+    Cp(cp::CpArgs),
+    /// Get real time events (containers; the project's with a compose file)
+    Events(events::EventsArgs),
     /// Live resource usage of containers (cgroup CPU, memory, pids)
     Stats(container::StatsArgs),
     /// List port mappings, or the host addresses of one container port
@@ -327,6 +333,8 @@ pub fn main() -> ExitCode {
         Command::Top { targets } => container::top(&cli.global, targets),
         Command::Pause(args) => container::pause(&cli.global, &args.targets, true),
         Command::Unpause(args) => container::pause(&cli.global, &args.targets, false),
+        Command::Cp(args) => cp::cp(&cli.global, args),
+        Command::Events(args) => events::events(&cli.global, args),
         Command::Stats(args) => container::stats(&cli.global, args),
         Command::Port { container, port } => {
             container::port(&cli.global, container, port.as_deref())

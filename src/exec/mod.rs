@@ -868,6 +868,7 @@ pub fn create_container(
     )?;
     env.store
         .retain_image(&control::image_holder(&record.id), image)?;
+    crate::runtime::events::emit(env.containers.root(), &record, "create", &[]);
     Ok(record)
 }
 

@@ -333,6 +333,19 @@ impl<R: Read> Read for Recording<R> {
     }
 }
 
+/// Extracts a plain tar (not a layer: `.wh.` names are ordinary files, as
+/// in `docker cp`) into the directory `root` is open on, with the same
+/// safety model as a layer: nothing is written through a symlink or above
+/// `root`. The caller reaches `root` safely (`wharf cp` resolves it inside
+/// the container's root).
+pub fn extract_at(
+    tar: impl Read,
+    root: OwnedFd,
+    opts: &UnpackOptions,
+) -> Result<UnpackStats, UnpackError> {
+    unpack_at(tar, root, opts, None, false)
+}
+
 fn unpack(
     tar: impl Read,
     dest: &Path,
@@ -349,8 +362,19 @@ fn unpack(
         Mode::empty(),
     )
     .map_err(|e| dest_err(e.into()))?;
+    unpack_at(tar, root, opts, split, true)
+}
+
+fn unpack_at(
+    tar: impl Read,
+    root: OwnedFd,
+    opts: &UnpackOptions,
+    split: Option<Rc<RefCell<Recorder>>>,
+    layer: bool,
+) -> Result<UnpackStats, UnpackError> {
     let mut un = Unpacker {
         root,
+        layer,
         opts,
         dirs: HashMap::new(),
         cache: None,
@@ -508,6 +532,9 @@ enum WalkError {
 
 struct Unpacker<'o> {
     root: OwnedFd,
+    /// A layer (whiteouts and AUFS metadata mean something) rather than a
+    /// plain tar.
+    layer: bool,
     opts: &'o UnpackOptions,
     /// Keyed by the cleaned path ("" is the root).
     dirs: HashMap<Vec<u8>, DirMeta>,
@@ -752,7 +779,9 @@ impl Unpacker<'_> {
 
         // AUFS metadata (`/.wh..wh.plnk/…` and other `.wh..wh.` names): Docker skips it.
         let in_aufs_dir = comps.len() > 1 && comps[0].starts_with(WHITEOUT_META_PREFIX);
-        if in_aufs_dir || (base.starts_with(WHITEOUT_META_PREFIX) && base != WHITEOUT_OPAQUE) {
+        if self.layer
+            && (in_aufs_dir || (base.starts_with(WHITEOUT_META_PREFIX) && base != WHITEOUT_OPAQUE))
+        {
             self.stats.aufs_skipped += 1;
             return Ok(());
         }
@@ -760,13 +789,13 @@ impl Unpacker<'_> {
         let dir = self.parent(parent, name)?;
         let dir = dir.as_fd();
 
-        if base == WHITEOUT_OPAQUE {
+        if self.layer && base == WHITEOUT_OPAQUE {
             fset_xattr(dir, OPAQUE_XATTR.as_bytes(), b"y")
                 .map_err(|s| ioe("setting trusted.overlay.opaque on its directory", s))?;
             self.stats.opaque_dirs += 1;
             return Ok(());
         }
-        if let Some(target) = base.strip_prefix(WHITEOUT_PREFIX) {
+        if let Some(target) = base.strip_prefix(WHITEOUT_PREFIX).filter(|_| self.layer) {
             if target.is_empty() || target == b"." || target == b".." {
                 return Err(refused(Refusal::BadWhiteout { name: lossy(base) }));
             }

@@ -6,7 +6,9 @@
 pub mod bundle;
 pub mod cgroups;
 pub mod container;
+pub mod copy;
 pub mod etc;
+pub mod events;
 pub mod init;
 pub mod native;
 pub mod oci_cli;

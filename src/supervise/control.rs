@@ -293,6 +293,8 @@ pub fn kill(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
             source,
         }
     })?;
+    let signo = (signal as i32).to_string();
+    crate::runtime::events::emit(containers.root(), &record, "kill", &[("signal", signo)]);
     if state.status == Status::Paused {
         let stop_signal = record.spec.stop_signal.as_deref().map(parse_signal);
         let ends_it = match stop_signal {
@@ -396,11 +398,13 @@ pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> 
         // kill() thaws a paused container once the signal is queued.
         let _ = kill(containers, id, signal);
         if wait_stopped(containers, id, timeout)? {
+            crate::runtime::events::emit(containers.root(), &record, "stop", &[]);
             return Ok(());
         }
     }
     let _ = kill(containers, id, Signal::SIGKILL);
     if wait_stopped(containers, id, Duration::from_secs(30))? {
+        crate::runtime::events::emit(containers.root(), &record, "stop", &[]);
         Ok(())
     } else {
         Err(ControlError::StopTimeout {
@@ -491,6 +495,7 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
     rootfs::remove_container_fs(&dir.path)?;
     store.release(&image_holder(id))?;
     containers.remove_dir(id)?;
+    crate::runtime::events::emit(containers.root(), &record, "destroy", &[]);
     Ok(())
 }
 

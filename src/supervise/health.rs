@@ -103,9 +103,16 @@ fn update(containers: &Containers, id: &str, f: impl FnOnce(Health) -> Health) -
     if state.status != Status::Running {
         return false;
     }
+    let before = state.health.as_ref().map(|h| h.status.clone());
     let h = f(state.health.take().unwrap_or_default());
+    let changed = (before.as_deref() != Some(h.status.as_str()) && h.status != "starting")
+        .then(|| format!("health_status: {}", h.status));
     state.health = Some(h);
-    containers.set_state(id, &state).is_ok()
+    let ok = containers.set_state(id, &state).is_ok();
+    if let (true, Some(action), Ok(record)) = (ok, changed, containers.record(id)) {
+        crate::runtime::events::emit(containers.root(), &record, &action, &[]);
+    }
+    ok
 }
 
 /// The body of `wharf container-health ID`: probes until the container stops.

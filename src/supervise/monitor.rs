@@ -172,6 +172,7 @@ fn supervise(
     let mut backoff = RESTART_BACKOFF_START;
     let mut adopted = adopted;
     loop {
+        let took_over = adopted.is_some();
         let started = match adopted.take() {
             Some(r) => Ok(r),
             None => start(containers, store, id, attach),
@@ -186,6 +187,9 @@ fn supervise(
                 return Err(e);
             }
         };
+        if !took_over {
+            crate::runtime::events::emit(containers.root(), &running.record, "start", &[]);
+        }
         if let Some(mut r) = ready.take() {
             let _ = r.write_all(b"ok\n");
         }
@@ -1003,6 +1007,14 @@ impl Running {
         state.monitor_pid = None;
         state.monitor_start = None;
         state.finished_at = Some(rfc3339_nanos(SystemTime::now()));
+        // Before the state says exited, so `stop` (which waits for that)
+        // records its "stop" after this "die", as Docker orders them.
+        crate::runtime::events::emit(
+            containers.root(),
+            &self.record,
+            "die",
+            &[("exitCode", code.to_string())],
+        );
         if let Err(e) = containers.set_state(&self.id, &state) {
             tracing::warn!("recording the exit of {}: {e}", self.record.name);
         }
