@@ -1790,3 +1790,59 @@ services:
     let stopped = s.wharf(&["attach", "ticker"]);
     assert_eq!(stopped.code, 1, "{}", stopped.stderr);
 }
+
+/// `create` makes the project's containers without starting them (Compose's
+/// `up --no-start`); `port SERVICE PRIVATE_PORT` names the host address.
+#[test]
+fn create_then_start_and_port_of_a_service() {
+    let port = free_port();
+    let Some(s) = Stack::new(&format!(
+        r#"
+services:
+  web:
+    image: {{{{busybox}}}}
+    command: ["sleep", "1000"]
+    ports: ["127.0.0.1:{port}:8000", "8001/udp"]
+    stop_grace_period: 1s
+"#
+    )) else {
+        return;
+    };
+    s.wharf(&["create"]).ok();
+    let web = s.name("web-1");
+    assert_eq!(Stack::container(&s.ps(), &web)["State"], "created");
+    s.wharf(&["start"]).ok();
+    assert_eq!(Stack::container(&s.ps(), &web)["State"], "running");
+    assert_eq!(
+        s.wharf(&["port", "web", "8000"]).ok().stdout,
+        format!("127.0.0.1:{port}\n")
+    );
+    let udp = s
+        .wharf(&["port", "--protocol", "udp", "web", "8001"])
+        .ok()
+        .stdout;
+    let host_port: u16 = udp
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{udp:?}"));
+    assert_ne!(host_port, 0);
+    assert_ne!(s.wharf(&["port", "web", "9999"]).code, 0);
+    // Outside a project, create still needs an image.
+    let bare = Run::from(
+        Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .arg("--root")
+            .arg(s.root.path())
+            .arg("create")
+            .current_dir(s.root.path())
+            .output()
+            .expect("wharf"),
+    );
+    assert_eq!(bare.code, 1);
+    assert!(
+        bare.stderr.contains("requires at least 1 argument"),
+        "{}",
+        bare.stderr
+    );
+}

@@ -306,6 +306,21 @@ fn catch_interrupts() -> anyhow::Result<Arc<std::sync::atomic::AtomicUsize>> {
     Ok(count)
 }
 
+/// `create [SERVICE…]`: Compose's `up --no-start`.
+pub fn create(global: &GlobalArgs, services: &[String]) -> anyhow::Result<ExitCode> {
+    #[derive(clap::Parser)]
+    struct Up {
+        #[command(flatten)]
+        args: UpArgs,
+    }
+    let argv = ["up", "--no-start"]
+        .into_iter()
+        .map(String::from)
+        .chain(services.iter().cloned());
+    let up = <Up as clap::Parser>::try_parse_from(argv)?;
+    self::up(global, &up.args)
+}
+
 pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     let loaded = require_loaded(global)?;
     let project = &loaded.project;

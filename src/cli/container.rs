@@ -166,7 +166,8 @@ pub struct CreateArgs {
     /// OCI runtime: builtin (default), crun, runc, or a path
     #[arg(long, env = "WHARF_RUNTIME", default_value = "builtin")]
     pub runtime: String,
-    /// Image to run
+    /// Image to run (in a compose project: services, for `create`)
+    #[arg(default_value = "", hide_default_value = true)]
     pub image: String,
     /// Command and arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -367,6 +368,9 @@ fn control_fail(e: ControlError) -> ExitCode {
 }
 
 pub fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if args.create.image.is_empty() {
+        return Ok(fail("\"wharf run\" requires at least 1 argument", 1));
+    }
     // `run SERVICE` in a compose project is Compose's one-off run.
     let target = std::slice::from_ref(&args.create.image);
     if let Some(super::compose::Selected::Loaded(l)) = super::compose::project_mode(global, target)?
@@ -426,6 +430,20 @@ fn cleanup_failed(containers: &Containers, store: &ImageStore, record: &Containe
 }
 
 pub fn create(global: &GlobalArgs, args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
+    let services: Vec<String> = std::iter::once(&args.image)
+        .chain(&args.command)
+        .filter(|s| !s.is_empty())
+        .cloned()
+        .collect();
+    if let Some(super::compose::Selected::Loaded(_)) =
+        super::compose::project_mode(global, &services)?
+    {
+        return super::compose::create(global, &services);
+    }
+    if args.image.is_empty() {
+        return Ok(fail("\"wharf create\" requires at least 1 argument", 1));
+    }
     let (_, store) = open(global)?;
     match create_container(global, &store, args, false) {
         Ok(r) => {
@@ -1076,8 +1094,35 @@ pub fn port(
     global: &GlobalArgs,
     container: &str,
     private: Option<&str>,
+    index: Option<u32>,
+    protocol: &str,
 ) -> anyhow::Result<ExitCode> {
     let (containers, _store) = open(global)?;
+    let target = std::slice::from_ref(&container.to_string()).to_vec();
+    if let Some(sel) = super::compose::project_mode(global, &target)? {
+        // Compose's `port SERVICE PRIVATE_PORT`: the first host address.
+        let Some(private) = private else {
+            bail!("\"wharf port\" on a service requires SERVICE and PRIVATE_PORT");
+        };
+        let key = if private.contains('/') {
+            private.to_string()
+        } else {
+            format!("{private}/{protocol}")
+        };
+        let env = crate::exec::Env::open(global.root(), "builtin")?;
+        let c = super::compose::running_container(&env, &sel, container, index)?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let first = port_lines(&c.state.ports, Some(&key))
+            .ok()
+            .and_then(|l| l.into_iter().next());
+        return match first {
+            Some(l) => {
+                println!("{l}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => bail!("no port {key} for container {}", c.record.name),
+        };
+    }
     let record = containers.find(container)?;
     let state = containers.state(&record.id)?;
     let live = matches!(state.status, Status::Running | Status::Paused);

@@ -154,9 +154,16 @@ pub enum Command {
     Stats(container::StatsArgs),
     /// List port mappings, or the host addresses of one container port
     Port {
+        /// A container, or a service of the compose project
         container: String,
         /// PRIVATE_PORT[/PROTO]
         port: Option<String>,
+        /// Compose port: which replica of the service (default: the first running)
+        #[arg(long)]
+        index: Option<u32>,
+        /// Compose port: tcp or udp
+        #[arg(long, default_value = "tcp")]
+        protocol: String,
     },
     /// Manage volumes
     #[command(subcommand)]
@@ -336,9 +343,12 @@ pub fn main() -> ExitCode {
         Command::Cp(args) => cp::cp(&cli.global, args),
         Command::Events(args) => events::events(&cli.global, args),
         Command::Stats(args) => container::stats(&cli.global, args),
-        Command::Port { container, port } => {
-            container::port(&cli.global, container, port.as_deref())
-        }
+        Command::Port {
+            container,
+            port,
+            index,
+            protocol,
+        } => container::port(&cli.global, container, port.as_deref(), *index, protocol),
         Command::Volume(cmd) => volume::run(&cli.global, cmd),
         Command::Network(cmd) => network::run(&cli.global, cmd),
         Command::ContainerMonitor { id, adopt } => container::monitor_main(&cli.global, id, *adopt),

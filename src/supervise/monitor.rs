@@ -235,7 +235,7 @@ fn take_over(containers: &Containers, id: &str) -> Result<Found> {
             if matches!(state.status, Status::Running | Status::Paused) && state.init_alive() =>
         {
             pidfd_open(pid)
-            .ok()
+                .ok()
                 // The pid may have been recycled between the check and the open.
                 .filter(|_| state.init_alive())
         }
