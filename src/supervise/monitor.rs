@@ -470,13 +470,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     })?;
     bundle::write_bundle(&dir.bundle(), &oci)?;
 
-    let log = Arc::new(Mutex::new(LogWriter::open(
-        &dir.log(),
-        Rotation {
-            max_size: record.spec.log_max_size.filter(|&s| s > 0),
-            max_files: record.spec.log_max_files.unwrap_or(1).max(1),
-        },
-    )?));
+    let log = open_log(&dir, &record)?;
     let mut pumps = Vec::new();
     let mut tty = None;
     let pid = if record.spec.tty {
@@ -572,6 +566,20 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         resolver,
         published,
     })
+}
+
+/// The container's json-file log, rotated as its `logging.options` say.
+fn open_log(
+    dir: &crate::runtime::container::ContainerDir,
+    record: &ContainerRecord,
+) -> Result<Arc<Mutex<LogWriter>>> {
+    Ok(Arc::new(Mutex::new(LogWriter::open(
+        &dir.log(),
+        Rotation {
+            max_size: record.spec.log_max_size.filter(|&s| s > 0),
+            max_files: record.spec.log_max_files.unwrap_or(1).max(1),
+        },
+    )?)))
 }
 
 /// Blocks the signals the monitor forwards or handles and returns a
@@ -826,14 +834,7 @@ impl Running {
             &record.runtime,
             containers.runtime_state_root(&record.runtime),
         )?;
-        let dir = containers.dir(id);
-        let log = Arc::new(Mutex::new(LogWriter::open(
-            &dir.log(),
-            Rotation {
-                max_size: record.spec.log_max_size.filter(|&s| s > 0),
-                max_files: record.spec.log_max_files.unwrap_or(1).max(1),
-            },
-        )?));
+        let log = open_log(&containers.dir(id), &record)?;
         let mut running = Running {
             id: id.to_string(),
             pid: Pid::from_raw(state.pid.unwrap_or_default() as i32),
