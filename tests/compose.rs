@@ -1846,3 +1846,44 @@ services:
         bare.stderr
     );
 }
+
+/// A dependency whose healthcheck can give no verdict (here: paused in its
+/// start period) fails `up` once no verdict can come, naming it; no hang.
+#[test]
+fn a_healthcheck_without_verdict_fails_up_instead_of_hanging() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      timeout: 100ms
+      retries: 1
+      start_period: 2s
+      start_interval: 100ms
+    stop_grace_period: 1s
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_healthy}
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d", "db"]).ok();
+    s.wharf(&["pause", "db"]).ok();
+    let up = s.wharf(&["up", "-d", "app"]);
+    assert_ne!(up.code, 0);
+    assert!(
+        up.stderr.contains("healthcheck gave no verdict within 7 s"),
+        "{}",
+        up.stderr
+    );
+    assert!(up.stderr.contains(&s.name("db-1")), "{}", up.stderr);
+    s.wharf(&["unpause", "db"]).ok();
+}

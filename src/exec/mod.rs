@@ -600,6 +600,20 @@ fn wait_dependency(
         {
             let name = &c.record.name;
             progress.event(Kind::Container, name, "Waiting", false);
+            // A healthcheck that has not decided by then never will (a
+            // paused container, a prober that cannot run): fail, not hang.
+            let verdict_by = c
+                .record
+                .spec
+                .healthcheck
+                .as_ref()
+                .filter(|_| healthy)
+                .map(|h| {
+                    (
+                        Instant::now() + crate::supervise::health::verdict_within(h),
+                        h,
+                    )
+                });
             loop {
                 opts.cancelled()?;
                 let state = env.containers.state(&c.record.id)?;
@@ -645,6 +659,17 @@ fn wait_dependency(
                     }
                     progress.event(Kind::Container, name, "Exited", true);
                     break;
+                }
+                if let Some((by, h)) = verdict_by {
+                    if Instant::now() >= by {
+                        progress.event(Kind::Container, name, "Error", true);
+                        let secs = crate::supervise::health::verdict_within(h).as_secs();
+                        return Err(fail(format!(
+                            "container {name} is {} and its healthcheck gave no verdict within {secs} s (start period, then {} tries of interval + timeout)",
+                            state.status.as_str(),
+                            if h.retries == 0 { 3 } else { h.retries } + 1,
+                        )));
+                    }
                 }
                 if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(ExecError::Service {

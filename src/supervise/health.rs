@@ -27,6 +27,20 @@ pub fn active(spec: &Option<HealthSpec>) -> bool {
         .is_some_and(|t| t == "CMD" || t == "CMD-SHELL")
 }
 
+/// The longest a running healthcheck can say "starting": every failure in
+/// the start period is forgiven, then `retries` failures in a row, each
+/// taking up to interval + timeout, make it unhealthy. Past this (plus a
+/// little for the prober itself to start) no verdict will come.
+pub fn verdict_within(spec: &HealthSpec) -> Duration {
+    let retries = if spec.retries == 0 {
+        DEFAULT_RETRIES
+    } else {
+        spec.retries
+    };
+    let round = dur(spec.interval, DEFAULT_INTERVAL) + dur(spec.timeout, DEFAULT_TIMEOUT);
+    Duration::from_nanos(spec.start_period) + round * (retries + 1) + Duration::from_secs(5)
+}
+
 fn dur(ns: u64, default: Duration) -> Duration {
     if ns == 0 {
         default
