@@ -1161,7 +1161,7 @@ services:
   web:
     image: {{{{busybox}}}}
     command: ["sh", "-c", "mkdir -p /srv && echo served > /srv/index.html && exec httpd -f -p 8000 -h /srv"]
-    ports: ["127.0.0.1:{port}:8000"]
+    ports: ["{port}:8000", "8001"]
     stop_grace_period: 1s
   keeper:
     image: {{{{busybox}}}}
@@ -1183,6 +1183,7 @@ services:
             (id, pid)
         })
         .collect();
+    let random_port = s.wharf(&["port", "web", "8001"]).ok().stdout;
     let old_monitors: Vec<u32> = before.iter().flat_map(|(id, _)| monitors_of(id)).collect();
     assert_eq!(old_monitors.len(), 3, "one monitor per container");
     for m in &old_monitors {
@@ -1212,8 +1213,10 @@ services:
             "the same container process"
         );
     }
-    // The published port and the embedded DNS are back.
+    // The published ports (the random one unchanged) and the embedded DNS
+    // are back.
     assert!(http_get(port).contains("served"));
+    assert_eq!(s.wharf(&["port", "web", "8001"]).ok().stdout, random_port);
     let resolved = s.wharf(&["exec", &names[1], "nslookup", "counter"]);
     assert_eq!(resolved.code, 0, "{}{}", resolved.stdout, resolved.stderr);
 
@@ -1886,4 +1889,54 @@ services:
     );
     assert!(up.stderr.contains(&s.name("db-1")), "{}", up.stderr);
     s.wharf(&["unpause", "db"]).ok();
+}
+
+/// A monitor killed while its container waits out a restart back-off: the
+/// next command has a new one restart it, so the policy goes on.
+#[test]
+fn a_monitor_killed_during_a_restart_back_off_is_replaced() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  flappy:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 0.2; exit 1"]
+    restart: always
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let name = s.name("flappy-1");
+    let id = inspect(&s, &name)["Id"].as_str().expect("id").to_string();
+    // The back-off doubles from 100 ms; by the fourth restart it is long
+    // enough to catch the container restarting.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let count = loop {
+        let i = inspect(&s, &name);
+        let n = i["RestartCount"].as_u64().unwrap_or(0);
+        if i["State"]["Status"] == "restarting" && n >= 4 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "never restarting: {i:#}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let monitors = monitors_of(&id);
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    sigkill(monitors[0]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // Each inspect is a wharf command that may take it over.
+        let i = inspect(&s, &name);
+        if i["RestartCount"].as_u64().unwrap_or(0) > count {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the restarts stopped: {i:#}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let now = monitors_of(&id);
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_ne!(now[0], monitors[0]);
+    s.wharf(&["stop", "flappy"]).ok();
+    assert_eq!(inspect(&s, &name)["State"]["Status"], "exited");
 }

@@ -175,14 +175,12 @@ fn await_ready(mut ready: std::io::PipeReader, name: &str) -> Result<()> {
     Err(ControlError::StartFailed { code, message })
 }
 
-/// A container that should have a monitor and has none: it was SIGKILLed,
+/// A container whose recorded monitor is gone: it was SIGKILLed,
 /// OOM-killed or crashed.
 fn orphaned(state: &ContainerState) -> bool {
-    matches!(
-        state.status,
-        Status::Running | Status::Paused | Status::Restarting | Status::Dead
-    ) && state.monitor_pid.is_some()
-        && !state.monitor_alive()
+    // Any status: a monitor that died half-way through a start left a
+    // Created or Exited container with its mounts and endpoints.
+    state.monitor_pid.is_some() && !state.monitor_alive()
 }
 
 /// Gives every container whose monitor died a new one that adopts it (see
@@ -193,20 +191,29 @@ fn orphaned(state: &ContainerState) -> bool {
 pub fn recover(containers: &Containers) -> Result<usize> {
     let mut waiting = Vec::new();
     for record in containers.list_records()? {
-        if !orphaned(&containers.state(&record.id)?) {
-            continue;
+        // One container that cannot be taken over (removed meanwhile, …)
+        // does not keep the others from it.
+        let adopt = || -> Result<Option<std::io::PipeReader>> {
+            if !orphaned(&containers.state(&record.id)?) {
+                return Ok(None);
+            }
+            let _lock = containers.lock(&record.id)?;
+            let mut state = containers.state(&record.id)?;
+            if !orphaned(&state) {
+                return Ok(None);
+            }
+            tracing::info!("{}: its monitor is gone; a new one takes over", record.name);
+            let (child, ready) = spawn_monitor(containers, &record.name, &record.id, true)?;
+            state.monitor_pid = Some(child.id());
+            state.monitor_start = crate::runtime::container::process_start_time(child.id());
+            containers.set_state(&record.id, &state)?;
+            Ok(Some(ready))
+        };
+        match adopt() {
+            Ok(Some(ready)) => waiting.push((record.name, ready)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("taking over {}: {e}", record.name),
         }
-        let _lock = containers.lock(&record.id)?;
-        let mut state = containers.state(&record.id)?;
-        if !orphaned(&state) {
-            continue;
-        }
-        tracing::info!("{}: its monitor is gone; a new one takes over", record.name);
-        let (child, ready) = spawn_monitor(containers, &record.name, &record.id, true)?;
-        state.monitor_pid = Some(child.id());
-        state.monitor_start = crate::runtime::container::process_start_time(child.id());
-        containers.set_state(&record.id, &state)?;
-        waiting.push((record.name, ready));
     }
     let n = waiting.len();
     for (name, ready) in waiting {
@@ -225,6 +232,13 @@ pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str, adopt
         // SAFETY: the parent put the write end of a pipe at this fd for us
         // alone; we own it from here.
         .map(|fd| unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    // The runtime and probes we spawn must not hold the starter's pipe open.
+    if let Some(f) = &ready {
+        let _ = nix::fcntl::fcntl(
+            f,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
     let result = if adopt {
         monitor::adopt(containers, store, id, ready)
     } else {
@@ -282,7 +296,8 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 pub fn kill(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
     let record = containers.record(id)?;
     let state = containers.state(id)?;
-    let up = matches!(state.status, Status::Running | Status::Paused);
+    // The same process as started, not a recycled pid.
+    let up = matches!(state.status, Status::Running | Status::Paused) && state.init_alive();
     let Some(pid) = state.pid.filter(|_| up) else {
         return Err(ControlError::NotRunning(record.name));
     };
@@ -380,7 +395,8 @@ pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> 
         wait_stopped(containers, id, Duration::from_secs(5))?;
         return Ok(());
     }
-    let up = matches!(state.status, Status::Running | Status::Paused);
+    // The same process as started, not a recycled pid.
+    let up = matches!(state.status, Status::Running | Status::Paused) && state.init_alive();
     let Some(pid) = state.pid.filter(|_| up) else {
         return Ok(());
     };
@@ -433,10 +449,12 @@ fn wait_stopped(containers: &Containers, id: &str, timeout: Duration) -> Result<
     let deadline = Instant::now() + timeout;
     loop {
         let state = containers.state(id)?;
+        // Without a live monitor (its adoption failed) the container's own
+        // process says whether it still runs.
         let running = matches!(
             state.status,
             Status::Running | Status::Paused | Status::Restarting
-        ) && state.monitor_alive();
+        ) && (state.monitor_alive() || state.init_alive());
         if !running {
             return Ok(true);
         }
@@ -470,8 +488,17 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
         }
         stop(containers, id, Duration::ZERO)?;
     }
-    let _lock = containers.lock(id)?;
+    let _lock = match containers.lock(id) {
+        Ok(l) => l,
+        // Removed meanwhile (a `--rm` monitor, another `rm`): done.
+        Err(_) if containers.record(id).is_err() => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if containers.record(id).is_err() {
+        return Ok(());
+    }
     let dir = containers.dir(id);
+    let _ = std::fs::remove_dir_all(monitor::stdio_dir(containers.run_root(), id));
     // A container whose monitor died leaves runtime state and mounts.
     if let Ok(runtime) = OciRuntime::named(
         &record.runtime,

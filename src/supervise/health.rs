@@ -156,9 +156,16 @@ pub fn main(containers: &Containers, id: &str) -> i32 {
         spec.retries
     };
     let started = Instant::now();
-    if !update(containers, id, |_| Health {
-        status: "starting".into(),
-        ..Health::default()
+    // A new monitor that took the container over keeps its last verdict.
+    if !update(containers, id, |h| {
+        if h.status.is_empty() {
+            Health {
+                status: "starting".into(),
+                ..Health::default()
+            }
+        } else {
+            h
+        }
     }) {
         return 0;
     }

@@ -23,7 +23,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -102,10 +102,10 @@ pub fn run(
 enum Found {
     /// Still running: it is ours now.
     Running(Box<Running>),
-    /// Gone while nobody watched (its exit code is lost), or waiting out a
-    /// restart back-off: the restart policy decides what follows.
+    /// Gone while nobody watched (its exit code is lost): the restart
+    /// policy decides what follows.
     Exited(i32),
-    /// Its monitor died during a restart back-off: start it now.
+    /// Its monitor died during a restart (back-off or start): start it now.
     Restart,
     /// Another monitor took it over first.
     Taken,
@@ -127,7 +127,13 @@ pub fn adopt(
         Ok(Found::Running(r)) => {
             supervise(containers, store, id, Attach::default(), ready, Some(*r))
         }
-        Ok(Found::Restart) => supervise(containers, store, id, Attach::default(), ready, None),
+        Ok(Found::Restart) => {
+            match supervise(containers, store, id, Attach::default(), ready, None) {
+                // A `stop` during the back-off: it stays exited, as asked.
+                Err(MonitorError::StoppedWhileRestarting(_)) => Ok(0),
+                r => r,
+            }
+        }
         Ok(Found::Taken) => {
             if let Some(mut r) = ready.take() {
                 let _ = r.write_all(b"ok\n");
@@ -216,7 +222,7 @@ fn supervise(
 pub const EXIT_CODE_LOST: i32 = 255;
 
 fn take_over(containers: &Containers, id: &str) -> Result<Found> {
-    let lock = containers.lock(id)?;
+    let _lock = containers.lock(id)?;
     let record = containers.record(id)?;
     let mut state = containers.state(id)?;
     let me = std::process::id();
@@ -227,42 +233,43 @@ fn take_over(containers: &Containers, id: &str) -> Result<Found> {
     }
     state.monitor_start = crate::runtime::container::process_start_time(me);
     containers.set_state(id, &state)?;
-    if state.status == Status::Restarting {
+    if let (Some(pid), Status::Running | Status::Paused) = (state.pid, state.status) {
+        if state.init_alive() {
+            match pidfd_open(pid) {
+                // The pid may have been recycled between the check and the open.
+                Ok(fd) if state.init_alive() => {
+                    let running = Running::adopted(containers, id, record, state, Some(fd))?;
+                    containers.set_state(id, &running.state)?;
+                    return Ok(Found::Running(Box::new(running)));
+                }
+                Ok(_) | Err(nix::errno::Errno::ESRCH) => {}
+                // Not knowing is not "it exited": leave it be.
+                Err(e) => return Err(MonitorError::Sys("pidfd_open", e)),
+            }
+        }
+    }
+    // It exited while nobody watched, or its monitor died half-way through
+    // a start: clean up what that monitor would have, under this lock.
+    let restarting = state.status == Status::Restarting;
+    let running = Running::adopted(containers, id, record, state, None)?;
+    let oom_killed = running.tear_down(containers);
+    if restarting {
         return Ok(Found::Restart);
     }
-    let pidfd = match state.pid {
-        Some(pid)
-            if matches!(state.status, Status::Running | Status::Paused) && state.init_alive() =>
-        {
-            pidfd_open(pid)
-                .ok()
-                // The pid may have been recycled between the check and the open.
-                .filter(|_| state.init_alive())
-        }
-        _ => None,
-    };
-    if let Some(fd) = pidfd {
-        let running = Running::adopted(containers, id, record, state, Some(fd))?;
-        containers.set_state(id, &running.state)?;
-        return Ok(Found::Running(Box::new(running)));
-    }
-    // It exited while nobody watched: clean up what its monitor would
-    // have (finish takes the lock itself).
-    drop(lock);
-    let running = Running::adopted(containers, id, record, state, None)?;
-    running.finish(containers, EXIT_CODE_LOST);
-    let _lock = containers.lock(id)?;
-    let mut state = containers.state(id)?;
-    state.error = Some("its monitor was killed; the exit code is unknown".into());
-    containers.set_state(id, &state)?;
+    running.record_exit(
+        containers,
+        EXIT_CODE_LOST,
+        oom_killed,
+        Some("its monitor was killed; the exit code is unknown"),
+    );
     Ok(Found::Exited(EXIT_CODE_LOST))
 }
 
-fn pidfd_open(pid: u32) -> Result<OwnedFd> {
+fn pidfd_open(pid: u32) -> nix::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
-        return Err(MonitorError::Sys("pidfd_open", nix::Error::last()));
+        return Err(nix::Error::last());
     }
     // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
@@ -293,11 +300,20 @@ fn restart_after(
         let Ok(mut state) = containers.state(id) else {
             return false;
         };
-        if state.manually_stopped || !record.spec.restart.wants_restart(code, state.restart_count) {
+        // Started again meanwhile (by a user's `start`): not ours to restart.
+        if state.status != Status::Exited
+            || state.manually_stopped
+            || !record.spec.restart.wants_restart(code, state.restart_count)
+        {
             return false;
         }
         state.status = Status::Restarting;
         state.restart_count += 1;
+        // Restarting has a monitor: if this one dies during the back-off,
+        // the next command sees it and a new one carries on.
+        let me = std::process::id();
+        state.monitor_pid = Some(me);
+        state.monitor_start = crate::runtime::container::process_start_time(me);
         if containers.set_state(id, &state).is_err() {
             return false;
         }
@@ -355,9 +371,26 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     }
     if state.status == Status::Restarting && state.manually_stopped {
         state.status = Status::Exited;
+        state.monitor_pid = None;
+        state.monitor_start = None;
         let _ = containers.set_state(id, &state);
         return Err(MonitorError::StoppedWhileRestarting(record.name.clone()));
     }
+    let me = std::process::id();
+    if state.monitor_pid.is_some_and(|m| m != me) && state.monitor_alive() {
+        // Another monitor owns it (restarting, or starting it right now).
+        return Err(MonitorError::AlreadyRunning(record.name.clone()));
+    }
+    // Recorded before anything is made: if this process dies half-way,
+    // the next command sees a dead monitor and cleans up after it.
+    state.monitor_pid = Some(me);
+    state.monitor_start = crate::runtime::container::process_start_time(me);
+    containers.set_state(id, &state)?;
+    let mut owner = MonitorMark {
+        containers,
+        id,
+        armed: true,
+    };
     let signals = signal_fd()?;
     // Orphans of the runtime (the container's init once `create` returns)
     // are re-parented to us, so waitpid sees the container exit.
@@ -377,6 +410,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         id,
         created: false,
         network: None,
+        io_dir: None,
     };
     let image = store
         .resolve(&record.image_id.to_string())?
@@ -503,6 +537,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
         started.pid
     } else {
         let io_dir = stdio_dir(containers.run_root(), id);
+        prepared.io_dir = Some(io_dir.clone());
         let [(out_w, out_r), (err_w, err_r)] =
             stdio_fifos(&io_dir).map_err(|e| sys_io("creating the output FIFOs", e))?;
         let (in_r, in_w) = if attach.stdin && record.spec.stdin_open {
@@ -552,6 +587,7 @@ fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) 
     state.error = None;
     containers.set_state(id, &state)?;
     prepared.disarm();
+    owner.armed = false;
     Ok(Running {
         id: id.to_string(),
         record,
@@ -642,6 +678,32 @@ fn open_fifo_reader(path: &std::path::Path) -> io::Result<OwnedFd> {
     // Best effort: the limit is /proc/sys/fs/pipe-max-size.
     let _ = fcntl(&file, FcntlArg::F_SETPIPE_SZ(1 << 20));
     Ok(file.into())
+}
+
+/// The ports as configured, with the host ports the last publish chose
+/// for the random ones (`"8000"`), so an adopted container keeps its
+/// addresses. Configured, not as resolved: one `"8080:80"` became two
+/// bindings (0.0.0.0 and ::) that would collide if published as given.
+fn same_host_ports(
+    configured: &[crate::runtime::spec::PortBinding],
+    resolved: &[crate::runtime::spec::PortBinding],
+) -> Vec<crate::runtime::spec::PortBinding> {
+    configured
+        .iter()
+        .map(|c| {
+            let mut b = c.clone();
+            if b.host_port == 0 {
+                if let Some(r) = resolved.iter().find(|r| {
+                    r.container_port == c.container_port
+                        && r.protocol == c.protocol
+                        && c.host_ip.is_none_or(|ip| Some(ip) == r.host_ip)
+                }) {
+                    b.host_port = r.host_port;
+                }
+            }
+            b
+        })
+        .collect()
 }
 
 /// Publishes the container's ports on its first (highest-priority)
@@ -770,6 +832,27 @@ fn write_etc_files(
     Ok(files)
 }
 
+/// A start that failed leaves no monitor recorded (the error is the
+/// starter's to report; nothing is left to adopt).
+struct MonitorMark<'a> {
+    containers: &'a Containers,
+    id: &'a str,
+    armed: bool,
+}
+
+impl Drop for MonitorMark<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Ok(mut state) = self.containers.state(self.id) {
+            state.monitor_pid = None;
+            state.monitor_start = None;
+            let _ = self.containers.set_state(self.id, &state);
+        }
+    }
+}
+
 /// Undo for a start that failed half-way.
 struct Prepared<'a> {
     rootfs: Option<std::path::PathBuf>,
@@ -779,10 +862,13 @@ struct Prepared<'a> {
     created: bool,
     /// Data root and run root, once the network attach began.
     network: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The output FIFOs' directory, once made.
+    io_dir: Option<std::path::PathBuf>,
 }
 
 impl Prepared<'_> {
     fn disarm(&mut self) {
+        self.io_dir = None;
         self.rootfs = None;
         self.created = false;
         self.network = None;
@@ -798,6 +884,9 @@ impl Drop for Prepared<'_> {
         }
         if let Some(r) = self.rootfs.take() {
             let _ = rootfs::unmount_rootfs(&r);
+        }
+        if let Some(d) = self.io_dir.take() {
+            let _ = std::fs::remove_dir_all(d);
         }
         if let Some((root, run_root)) = self.network.take() {
             if let Err(e) = crate::net::attach::detach(&root, &run_root, self.id) {
@@ -859,33 +948,47 @@ impl Running {
             return Ok(running);
         };
         running.pidfd = Some(pidfd);
-        // A container with a terminal lost it with its monitor (the pty
-        // master was ours alone); one with FIFOs has kept writing to them.
-        let io_dir = stdio_dir(containers.run_root(), id);
-        for (name, stream) in STDIO_NAMES.iter().zip([Stream::Stdout, Stream::Stderr]) {
-            match open_fifo_reader(&io_dir.join(name)) {
-                Ok(fd) => running
-                    .pumps
-                    .push(pump(fd, stream, running.log.clone(), false)),
-                Err(e) => tracing::warn!("the {name} of {id} is lost: {e}"),
+        // One with FIFOs has kept writing to them. A container with a
+        // terminal lost it with its monitor (the pty master was ours alone)
+        // and its output with it.
+        if running.record.spec.tty {
+            tracing::info!("{id} has a terminal: its output since its monitor died is lost");
+        } else {
+            let io_dir = stdio_dir(containers.run_root(), id);
+            for (name, stream) in STDIO_NAMES.iter().zip([Stream::Stdout, Stream::Stderr]) {
+                match open_fifo_reader(&io_dir.join(name)) {
+                    Ok(fd) => running
+                        .pumps
+                        .push(pump(fd, stream, running.log.clone(), false)),
+                    Err(e) => tracing::warn!("the {name} of {id} is lost: {e}"),
+                }
             }
         }
+        // Its DNS and published ports matter less than supervising it at
+        // all: a failure here is reported and the container kept.
         if bridged(&running.record.spec) {
-            let attached =
-                crate::net::attach::current(containers.root(), containers.run_root(), id)?;
-            running.resolver = Some(
-                spawn_resolver(containers.root(), &running.record.spec, &attached)
-                    .map_err(|e| sys_io("starting the DNS resolver", e.into()))?,
-            );
-            if !running.record.spec.ports.is_empty() {
-                // The same host ports as before, random ones included.
-                let mut spec = running.record.spec.clone();
-                if !state.ports.is_empty() {
-                    spec.ports = state.ports.clone();
+            match crate::net::attach::current(containers.root(), containers.run_root(), id) {
+                Ok(attached) => {
+                    match spawn_resolver(containers.root(), &running.record.spec, &attached) {
+                        Ok(r) => running.resolver = Some(r),
+                        Err(e) => tracing::warn!("the DNS resolver of {id}: {e}"),
+                    }
+                    if !running.record.spec.ports.is_empty() {
+                        let mut spec = running.record.spec.clone();
+                        spec.ports = same_host_ports(&spec.ports, &state.ports);
+                        match publish_ports(containers, id, &spec, &attached) {
+                            Ok(p) => {
+                                state.ports = p.bindings().to_vec();
+                                running.published = Some(p);
+                            }
+                            Err(e) => {
+                                tracing::warn!("publishing the ports of {id} again: {e}");
+                                state.ports.clear();
+                            }
+                        }
+                    }
                 }
-                let published = publish_ports(containers, id, &spec, &attached)?;
-                state.ports = published.bindings().to_vec();
-                running.published = Some(published);
+                Err(e) => tracing::warn!("the networks of {id}: {e}"),
             }
         }
         state.monitor_pid = Some(std::process::id());
@@ -919,14 +1022,36 @@ impl Running {
                         pty::copy_window_size(master);
                     }
                 } else if signo != Signal::SIGCHLD as i32 {
-                    if let Ok(sig) = Signal::try_from(signo) {
-                        let _ = nix::sys::signal::kill(self.pid, sig);
-                    }
+                    self.signal(signo);
                 }
             }
         };
         self.finish(containers, code);
         code
+    }
+
+    /// Forwards a signal to the container's init: through the pidfd when it
+    /// is not our child (a recycled pid cannot get it), else by pid.
+    fn signal(&self, signo: i32) {
+        match &self.pidfd {
+            Some(fd) => {
+                // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+                let _ = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        signo,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0,
+                    )
+                };
+            }
+            None => {
+                if let Ok(sig) = Signal::try_from(signo) {
+                    let _ = nix::sys::signal::kill(self.pid, sig);
+                }
+            }
+        }
     }
 
     /// Reaps every exited child; returns the container's exit code once
@@ -966,7 +1091,7 @@ impl Running {
         // The pipes reach EOF when every process holding them is gone; a
         // daemon left behind (pid: host) must not keep us forever.
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        for p in self.pumps {
+        for p in std::mem::take(&mut self.pumps) {
             while !p.is_finished() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -978,6 +1103,15 @@ impl Running {
             let _ = log.flush_partial();
         }
         let _lock = containers.lock(&self.id);
+        let oom_killed = self.tear_down(containers);
+        self.record_exit(containers, code, oom_killed, None);
+    }
+
+    /// Under the container's lock: what a container that is gone leaves
+    /// behind (runtime state, cgroups, output FIFOs, the rootfs mount, its
+    /// network endpoints). Safe to repeat. Whether the kernel's OOM killer
+    /// struck, read before its cgroup goes.
+    fn tear_down(&self, containers: &Containers) -> bool {
         let oom_killed =
             crate::runtime::cgroups::oom_killed(std::path::Path::new("/sys/fs/cgroup"), &self.id);
         if let Err(e) = self.runtime.delete(&self.id, true) {
@@ -995,6 +1129,17 @@ impl Running {
                 tracing::warn!("detaching {} from its networks: {e}", self.record.name);
             }
         }
+        oom_killed
+    }
+
+    /// Under the container's lock: the state says it exited with `code`.
+    fn record_exit(
+        self,
+        containers: &Containers,
+        code: i32,
+        oom_killed: bool,
+        error: Option<&str>,
+    ) {
         // The file, not our copy: a `stop` meanwhile marked it manually
         // stopped, and the restart count lives there.
         let mut state = containers.state(&self.id).unwrap_or(self.state);
@@ -1008,6 +1153,9 @@ impl Running {
         state.monitor_pid = None;
         state.monitor_start = None;
         state.finished_at = Some(rfc3339_nanos(SystemTime::now()));
+        if let Some(e) = error {
+            state.error = Some(e.to_string());
+        }
         // Before the state says exited, so `stop` (which waits for that)
         // records its "stop" after this "die", as Docker orders them.
         crate::runtime::events::emit(
@@ -1108,4 +1256,47 @@ pub fn image_config(store: &ImageStore, image: &ImageRecord) -> Result<oci_spec:
             message: e.to_string(),
         })?;
     Ok(cfg.config().clone().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::spec::{PortBinding, Protocol};
+
+    fn b(ip: Option<&str>, host: u16, container: u16) -> PortBinding {
+        PortBinding {
+            host_ip: ip.map(|i| i.parse().expect("ip")),
+            host_port: host,
+            container_port: container,
+            protocol: Protocol::Tcp,
+        }
+    }
+
+    #[test]
+    fn adoption_republishes_as_configured_with_the_chosen_ports() {
+        // "8080:80", "8000" and "127.0.0.1::9000" as configured; publish
+        // resolved each to per-family bindings with chosen random ports.
+        let configured = [
+            b(None, 8080, 80),
+            b(None, 0, 8000),
+            b(Some("127.0.0.1"), 0, 9000),
+        ];
+        let resolved = [
+            b(Some("0.0.0.0"), 8080, 80),
+            b(Some("::"), 8080, 80),
+            b(Some("0.0.0.0"), 32768, 8000),
+            b(Some("::"), 32768, 8000),
+            b(Some("127.0.0.1"), 32769, 9000),
+        ];
+        assert_eq!(
+            same_host_ports(&configured, &resolved),
+            [
+                b(None, 8080, 80),
+                b(None, 32768, 8000),
+                b(Some("127.0.0.1"), 32769, 9000)
+            ]
+        );
+        // Nothing resolved yet: as configured.
+        assert_eq!(same_host_ports(&configured, &[]), configured);
+    }
 }
