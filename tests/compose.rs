@@ -12,128 +12,10 @@ use std::time::{Duration, Instant};
 
 #[path = "support/harness.rs"]
 mod harness;
-use harness::{registry, Run};
-
-/// A project directory and a data root of its own; dropping it takes the
-/// project down and checks that nothing is left.
-struct Stack {
-    root: tempfile::TempDir,
-    dir: tempfile::TempDir,
-    registry: String,
-}
-
-impl Stack {
-    fn new(compose: &str) -> Option<Stack> {
-        let registry = registry()?;
-        let root = tempfile::Builder::new()
-            .prefix("wharf-up-")
-            .tempdir()
-            .expect("tempdir");
-        let dir = tempfile::Builder::new()
-            .prefix("proj")
-            .tempdir()
-            .expect("tempdir");
-        let s = Stack {
-            root,
-            dir,
-            registry,
-        };
-        s.write(compose);
-        Some(s)
-    }
-
-    /// `{{busybox}}` in the file becomes the fixture image.
-    fn write(&self, compose: &str) {
-        let text = compose
-            .replace(
-                "{{busybox}}",
-                &format!("{}/wharf-fixtures/busybox:latest", self.registry),
-            )
-            .replace(
-                "{{python}}",
-                &format!("{}/wharf-fixtures/python:latest", self.registry),
-            );
-        std::fs::write(self.dir.path().join("compose.yaml"), text).expect("write compose.yaml");
-    }
-
-    fn project(&self) -> String {
-        self.dir
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
-        c.arg("--root")
-            .arg(self.root.path())
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("HOME", self.root.path())
-            .env_remove("COMPOSE_FILE")
-            .env_remove("COMPOSE_PROJECT_NAME");
-        c
-    }
-
-    fn wharf(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd(args).output().expect("run wharf"))
-    }
-
-    /// `ps -a --format json`, one object per container.
-    fn ps(&self) -> Vec<serde_json::Value> {
-        self.wharf(&["ps", "-a", "--format", "json"])
-            .ok()
-            .stdout
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_str(l).expect("ps json line"))
-            .collect()
-    }
-
-    fn container<'a>(list: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
-        list.iter()
-            .find(|c| c["Name"] == name)
-            .unwrap_or_else(|| panic!("no container {name} in {list:#?}"))
-    }
-
-    /// The ids of the networks in this stack's data root.
-    fn net_ids(&self) -> Vec<String> {
-        let ids: Vec<String> = self
-            .wharf(&["network", "ls", "-q"])
-            .ok()
-            .stdout
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
-        assert!(ids.iter().all(|i| i.len() >= 12), "{ids:?}");
-        ids
-    }
-
-    fn name(&self, service_number: &str) -> String {
-        format!("{}-{service_number}", self.project())
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let down = self.wharf(&["down", "-v", "-t", "0"]);
-        if std::thread::panicking() {
-            return;
-        }
-        assert_eq!(down.code, 0, "down: {}", down.stderr);
-        let left = self.wharf(&["ps", "-a", "-q"]).stdout;
-        assert!(left.trim().is_empty(), "containers left: {left}");
-        let root = self.root.path().to_string_lossy().into_owned();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let leftover: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
-        assert!(leftover.is_empty(), "mounts left behind: {leftover:#?}");
-        let volumes = std::fs::read_dir(self.root.path().join("volumes"))
-            .map(|d| d.count())
-            .unwrap_or(0);
-        assert_eq!(volumes, 0, "volumes left after down -v");
-    }
-}
+#[path = "support/stack.rs"]
+mod stack;
+use harness::Run;
+use stack::Stack;
 
 const STACK: &str = r#"
 services:
@@ -442,10 +324,7 @@ services:
         .as_str()
         .is_some_and(|t| t.ends_with("(healthy)")));
     assert_eq!(Stack::container(&ps, &s.name("app-1"))["State"], "running");
-    let inspect: serde_json::Value =
-        serde_json::from_str(&s.wharf(&["inspect", &s.name("db-1")]).ok().stdout)
-            .expect("inspect json");
-    let log = inspect[0]["State"]["Health"]["Log"]
+    let log = s.inspect(&s.name("db-1"))["State"]["Health"]["Log"]
         .as_array()
         .cloned()
         .unwrap_or_default();
@@ -544,12 +423,6 @@ services:
     assert!(out.stderr.contains("timed out"), "{}", out.stderr);
 }
 
-fn inspect(s: &Stack, name: &str) -> serde_json::Value {
-    let v: serde_json::Value =
-        serde_json::from_str(&s.wharf(&["inspect", name]).ok().stdout).expect("inspect json");
-    v[0].clone()
-}
-
 /// `on-failure:3` restarts three times with back-off, then gives up;
 /// `always` keeps coming back until a user stops it, and then stays down.
 #[test]
@@ -573,7 +446,7 @@ services:
     let flaky = s.name("flaky-1");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let i = inspect(&s, &flaky);
+        let i = s.inspect(&flaky);
         if i["State"]["Status"] == "exited" && i["RestartCount"] == 3 {
             break;
         }
@@ -582,7 +455,7 @@ services:
     }
     // It stays down: no fourth restart.
     std::thread::sleep(Duration::from_millis(1500));
-    let i = inspect(&s, &flaky);
+    let i = s.inspect(&flaky);
     assert_eq!(i["RestartCount"], 3, "{i:#}");
     assert_eq!(i["State"]["ExitCode"], 1);
     let attempts = s
@@ -595,14 +468,14 @@ services:
 
     let steady = s.name("steady-1");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while inspect(&s, &steady)["RestartCount"].as_u64().unwrap_or(0) < 2 {
+    while s.inspect(&steady)["RestartCount"].as_u64().unwrap_or(0) < 2 {
         assert!(Instant::now() < deadline, "always did not restart");
         std::thread::sleep(Duration::from_millis(100));
     }
     s.wharf(&["stop", "steady"]).ok();
-    let count = inspect(&s, &steady)["RestartCount"].clone();
+    let count = s.inspect(&steady)["RestartCount"].clone();
     std::thread::sleep(Duration::from_millis(1500));
-    let i = inspect(&s, &steady);
+    let i = s.inspect(&steady);
     assert_eq!(i["State"]["Status"], "exited", "{i:#}");
     assert_eq!(i["RestartCount"], count, "a manual stop is respected");
 }
@@ -853,7 +726,7 @@ fn resolve(s: &Stack, container: &str, name: &str) -> Vec<String> {
 }
 
 fn ip_on(s: &Stack, container: &str, network: &str) -> String {
-    inspect(s, container)["NetworkSettings"]["Networks"][network]["IPAddress"]
+    s.inspect(container)["NetworkSettings"]["Networks"][network]["IPAddress"]
         .as_str()
         .unwrap_or_default()
         .to_string()
@@ -1177,7 +1050,7 @@ services:
     let before: Vec<(String, u32)> = names
         .iter()
         .map(|n| {
-            let i = inspect(&s, n);
+            let i = s.inspect(n);
             let id = i["Id"].as_str().expect("id").to_string();
             let pid = i["State"]["Pid"].as_u64().expect("pid") as u32;
             (id, pid)
@@ -1208,7 +1081,7 @@ services:
         assert_eq!(now.len(), 1, "one new monitor for {id}: {now:?}");
         assert!(!old_monitors.contains(&now[0]));
         assert_eq!(
-            inspect(&s, id)["State"]["Pid"],
+            s.inspect(id)["State"]["Pid"],
             *pid,
             "the same container process"
         );
@@ -1238,7 +1111,7 @@ services:
     let wait_restarts = |n: u64| {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let i = inspect(&s, keeper);
+            let i = s.inspect(keeper);
             if i["RestartCount"] == n && i["State"]["Status"] == "running" {
                 return i;
             }

@@ -9,93 +9,21 @@
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[path = "support/harness.rs"]
 mod harness;
-use harness::{registry, Run};
+#[path = "support/stack.rs"]
+mod stack;
+use harness::Run;
+use stack::{Setup, Stack};
 
-/// A project directory and a data root of its own; dropping it takes the
-/// project down and checks that nothing is left (see tests/compose.rs).
-struct Stack {
-    root: tempfile::TempDir,
-    dir: tempfile::TempDir,
-}
-
-impl Stack {
-    fn new(compose: &str) -> Option<Stack> {
-        let registry = registry()?;
-        let root = tempfile::Builder::new()
-            .prefix("wharf-in-")
-            .tempdir()
-            .expect("tempdir");
-        let dir = tempfile::Builder::new()
-            .prefix("proj")
-            .tempdir()
-            .expect("tempdir");
-        let text = compose.replace(
-            "{{busybox}}",
-            &format!("{registry}/wharf-fixtures/busybox:latest"),
-        );
-        std::fs::write(dir.path().join("compose.yaml"), text).expect("write compose.yaml");
-        Some(Stack { root, dir })
-    }
-
-    fn project(&self) -> String {
-        self.dir
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default()
-    }
-
-    fn name(&self, service_number: &str) -> String {
-        format!("{}-{service_number}", self.project())
-    }
-
-    /// wharf in the project directory (project mode).
-    fn cmd(&self, args: &[&str]) -> Command {
-        self.cmd_in(self.dir.path(), args)
-    }
-
-    fn cmd_in(&self, cwd: &Path, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
-        c.arg("--root")
-            .arg(self.root.path())
-            .args(args)
-            .current_dir(cwd)
-            .env("HOME", self.root.path())
-            .env_remove("COMPOSE_FILE")
-            .env_remove("COMPOSE_PROJECT_NAME");
-        c
-    }
-
-    fn wharf(&self, args: &[&str]) -> Run {
-        Run::from(self.cmd(args).output().expect("run wharf"))
-    }
-
-    fn exec(&self, service: &str, script: &str) -> String {
-        self.wharf(&["exec", &self.name(service), "sh", "-c", script])
-            .ok()
-            .stdout
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let down = self.wharf(&["down", "-v", "-t", "0"]);
-        if std::thread::panicking() {
-            return;
-        }
-        assert_eq!(down.code, 0, "down: {}", down.stderr);
-        let left = self.wharf(&["ps", "-a", "-q"]).stdout;
-        assert!(left.trim().is_empty(), "containers left: {left}");
-        let root = self.root.path().to_string_lossy().into_owned();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let leftover: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
-        assert!(leftover.is_empty(), "mounts left behind: {leftover:#?}");
+fn inside() -> Setup {
+    Setup {
+        root_prefix: "wharf-in-",
+        ..Setup::default()
     }
 }
 
@@ -141,7 +69,7 @@ volumes:
 
 #[test]
 fn cp_round_trips_a_tree_and_never_escapes_the_container_root() {
-    let Some(s) = Stack::new(CP_STACK) else {
+    let Some(s) = Stack::with(inside(), CP_STACK) else {
         return;
     };
     s.wharf(&["up", "-d"]).ok();
@@ -413,7 +341,8 @@ impl Drop for KillOnDrop {
 
 #[test]
 fn events_follow_up_restart_policy_health_and_down() {
-    let Some(s) = Stack::new(
+    let Some(s) = Stack::with(
+        inside(),
         r#"
 services:
   flaky:

@@ -7,157 +7,21 @@
 //! Needs root and the loopback registry: run through `scripts/with-registry`
 //! (private network and mount namespace). Without it the tests say SKIPPED.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[path = "support/harness.rs"]
 mod harness;
-use harness::{registry, Run};
+#[path = "support/stack.rs"]
+mod stack;
+use stack::{Setup, Stack};
 
-/// A project directory with an `out/` directory the containers write to
-/// (bind-mounted at /out), and a data root of its own; dropping it takes
-/// the project down and checks that nothing is left.
-struct Stack {
-    root: tempfile::TempDir,
-    dir: tempfile::TempDir,
-    registry: String,
-}
-
-impl Stack {
-    fn new(compose: &str) -> Option<Stack> {
-        let registry = registry()?;
-        let root = tempfile::Builder::new()
-            .prefix("wharf-life-")
-            .tempdir()
-            .expect("tempdir");
-        let dir = tempfile::Builder::new()
-            .prefix("life")
-            .tempdir()
-            .expect("tempdir");
-        let s = Stack {
-            root,
-            dir,
-            registry,
-        };
-        let out = s.out();
-        std::fs::create_dir(&out).expect("mkdir out");
-        // Containers that run as another user write here too.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-        s.write(compose);
-        Some(s)
-    }
-
-    fn busybox(&self) -> String {
-        format!("{}/wharf-fixtures/busybox:latest", self.registry)
-    }
-
-    /// `{{busybox}}` in the file becomes the fixture image.
-    fn write(&self, compose: &str) {
-        let text = compose.replace("{{busybox}}", &self.busybox());
-        std::fs::write(self.dir.path().join("compose.yaml"), text).expect("write compose.yaml");
-    }
-
-    fn out(&self) -> PathBuf {
-        self.dir.path().join("out")
-    }
-
-    fn read(&self, file: &str) -> Option<String> {
-        std::fs::read_to_string(self.out().join(file))
-            .ok()
-            .map(|s| s.trim().to_string())
-    }
-
-    fn project(&self) -> String {
-        self.dir
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().to_lowercase())
-            .unwrap_or_default()
-    }
-
-    fn name(&self, service_number: &str) -> String {
-        format!("{}-{service_number}", self.project())
-    }
-
-    fn wharf_in(&self, cwd: &Path, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_wharf"))
-            .arg("--root")
-            .arg(self.root.path())
-            .args(args)
-            .current_dir(cwd)
-            .env("HOME", self.root.path())
-            .env_remove("COMPOSE_FILE")
-            .env_remove("COMPOSE_PROJECT_NAME")
-            .output()
-            .expect("run wharf");
-        Run::from(out)
-    }
-
-    /// In the project directory: the compose verbs.
-    fn wharf(&self, args: &[&str]) -> Run {
-        self.wharf_in(self.dir.path(), args)
-    }
-
-    /// Outside any project: the image store's own verbs.
-    fn store(&self, args: &[&str]) -> Run {
-        self.wharf_in(self.root.path(), args)
-    }
-
-    /// `ps --format json` with extra flags, one object per container.
-    fn ps_with(&self, flags: &[&str]) -> Vec<serde_json::Value> {
-        let mut args = vec!["ps", "--format", "json"];
-        args.extend_from_slice(flags);
-        self.wharf(&args)
-            .ok()
-            .stdout
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_str(l).expect("ps json line"))
-            .collect()
-    }
-
-    fn names(&self, flags: &[&str]) -> Vec<String> {
-        let mut n: Vec<String> = self
-            .ps_with(flags)
-            .iter()
-            .map(|c| c["Name"].as_str().unwrap_or_default().to_string())
-            .collect();
-        n.sort();
-        n
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.wharf(&["inspect", name]).ok().stdout)
-                .expect("inspect json");
-        v[0].clone()
-    }
-
-    /// Waits until `f` holds (20 s at most).
-    fn until(&self, what: &str, mut f: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !f() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let down = self.wharf(&["down", "-v", "-t", "0"]);
-        if std::thread::panicking() {
-            return;
-        }
-        assert_eq!(down.code, 0, "down: {}", down.stderr);
-        let left = self.wharf(&["ps", "-a", "-q"]).stdout;
-        assert!(left.trim().is_empty(), "containers left: {left}");
-        let root = self.root.path().to_string_lossy().into_owned();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let leftover: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
-        assert!(leftover.is_empty(), "mounts left behind: {leftover:#?}");
+/// Project directories `life…` with an `out/` directory the containers
+/// write to (bind-mounted at /out).
+fn life() -> Setup {
+    Setup {
+        root_prefix: "wharf-life-",
+        dir_prefix: "life",
+        out_dir: true,
     }
 }
 
@@ -167,7 +31,8 @@ impl Drop for Stack {
 /// itself.
 #[test]
 fn hooks_run_as_configured_and_pre_stop_comes_before_sigterm() {
-    let Some(s) = Stack::new(
+    let Some(s) = Stack::with(
+        life(),
         r#"
 services:
   app:
@@ -228,7 +93,8 @@ services:
 /// container itself keeps running, as in Compose.
 #[test]
 fn failing_post_start_hook_fails_up() {
-    let Some(s) = Stack::new(
+    let Some(s) = Stack::with(
+        life(),
         r#"
 services:
   bad:
@@ -254,7 +120,8 @@ services:
 /// off) or that fails its condition only warns; the service starts.
 #[test]
 fn optional_dependencies_are_skipped_with_a_warning() {
-    let Some(s) = Stack::new(
+    let Some(s) = Stack::with(
+        life(),
         r#"
 services:
   app:
@@ -311,7 +178,8 @@ services:
 /// with `restart: true`, not the other dependents.
 #[test]
 fn restart_true_restarts_dependents_too() {
-    let Some(s) = Stack::new(
+    let Some(s) = Stack::with(
+        life(),
         r#"
 services:
   db:
@@ -349,31 +217,39 @@ services:
     }
 }
 
-/// `pause` freezes every process (a counter stops), `ps`/`inspect` say
-/// paused, `exec` is refused; `unpause` resumes; `down` of a paused stack
-/// cleans everything up.
-#[test]
-fn pause_freezes_unpause_resumes_and_down_takes_paused_containers() {
-    let Some(s) = Stack::new(
-        r#"
+/// A service that counts up in /out/count, 20 times a second.
+const COUNTER: &str = r#"
 services:
   counter:
     image: {{busybox}}
     volumes: [./out:/out]
     command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo $$i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.05; done"]
-  idle:
+"#;
+
+/// What the COUNTER service has counted so far.
+fn counted(s: &Stack) -> u64 {
+    s.read("count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_default()
+}
+
+/// `pause` freezes every process (a counter stops), `ps`/`inspect` say
+/// paused, `exec` is refused; `unpause` resumes; `down` of a paused stack
+/// cleans everything up.
+#[test]
+fn pause_freezes_unpause_resumes_and_down_takes_paused_containers() {
+    let Some(s) = Stack::with(
+        life(),
+        &(COUNTER.to_owned()
+            + r#"  idle:
     image: {{busybox}}
     command: ["sleep", "1000"]
-"#,
+"#),
     ) else {
         return;
     };
     s.wharf(&["up", "-d"]).ok();
-    let count = || -> u64 {
-        s.read("count")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_default()
-    };
+    let count = || counted(&s);
     s.until("the counter to count", || count() > 3);
 
     s.wharf(&["pause", "counter"]).ok();
@@ -412,7 +288,8 @@ services:
 /// every service image.
 #[test]
 fn down_rmi_local_and_all() {
-    let Some(s) = Stack::new(
+    let Some(s) = Stack::with(
+        life(),
         r#"
 services:
   built:
@@ -487,7 +364,8 @@ services:
 /// project's `top`.
 #[test]
 fn ps_filters_services_and_top() {
-    let Some(s) = Stack::new(
+    let Some(s) = Stack::with(
+        life(),
         r#"
 services:
   a:
@@ -558,22 +436,10 @@ services:
 /// (Docker thaws it so the signal lands).
 #[test]
 fn pause_through_runc_and_crun_and_kill_while_paused() {
-    let Some(s) = Stack::new(
-        r#"
-services:
-  counter:
-    image: {{busybox}}
-    volumes: [./out:/out]
-    command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo $$i > /out/count.tmp; mv /out/count.tmp /out/count; sleep 0.05; done"]
-"#,
-    ) else {
+    let Some(s) = Stack::with(life(), COUNTER) else {
         return;
     };
-    let count = || -> u64 {
-        s.read("count")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_default()
-    };
+    let count = || counted(&s);
     for runtime in ["runc", "crun"] {
         let _ = std::fs::remove_file(s.out().join("count"));
         s.wharf(&["up", "-d", "--runtime", runtime]).ok();

@@ -822,13 +822,10 @@ pub fn ps(
 /// `top [SERVICE…]` for a project: each running container's processes
 /// under its name, as `docker compose top` prints them.
 pub fn top(global: &GlobalArgs, sel: &Selected, services: &[String]) -> anyhow::Result<ExitCode> {
-    let env = Env::open(global.root(), "builtin")?;
-    let services = services_of(sel, &env, services)?;
+    let (env, services) = open_services(global, sel, services)?;
     let mut ok = true;
-    for c in exec::project_containers(&env.containers, sel.name())? {
-        if !matches!(c.state.status, Status::Running | Status::Paused)
-            || (!services.is_empty() && !services.contains(&c.service))
-        {
+    for c in containers_of(&env, sel, &services)? {
+        if !matches!(c.state.status, Status::Running | Status::Paused) {
             continue;
         }
         println!("{}", c.record.name);
@@ -851,13 +848,9 @@ pub fn images(
     args: &super::image::ImagesArgs,
 ) -> anyhow::Result<ExitCode> {
     use crate::image::reference::Reference;
-    let env = Env::open(global.root(), "builtin")?;
-    let services = services_of(sel, &env, &args.services)?;
+    let (env, services) = open_services(global, sel, &args.services)?;
     let mut rows = Vec::new();
-    for c in exec::project_containers(&env.containers, sel.name())? {
-        if !services.is_empty() && !services.contains(&c.service) {
-            continue;
-        }
+    for c in containers_of(&env, sel, &services)? {
         let (repo, tag) = match Reference::parse(&c.record.image) {
             Ok(r) => (
                 r.familiar_name(),
@@ -1009,14 +1002,38 @@ fn services_of(sel: &Selected, env: &Env, names: &[String]) -> anyhow::Result<Ve
     Ok(names.to_vec())
 }
 
+/// Where a project verb on `[SERVICE…]` starts: the data root (with the
+/// project's hooks, known only when its file is loaded) and the services
+/// named, checked against the project.
+fn open_services(
+    global: &GlobalArgs,
+    sel: &Selected,
+    services: &[String],
+) -> anyhow::Result<(Env, Vec<String>)> {
+    let env = env_for(global, sel)?;
+    let services = services_of(sel, &env, services)?;
+    Ok((env, services))
+}
+
+/// The project's containers of `services` (all of them when none is named).
+fn containers_of(
+    env: &Env,
+    sel: &Selected,
+    services: &[String],
+) -> anyhow::Result<Vec<ProjectContainer>> {
+    Ok(exec::project_containers(&env.containers, sel.name())?
+        .into_iter()
+        .filter(|c| services.is_empty() || services.contains(&c.service))
+        .collect())
+}
+
 pub fn stop(
     global: &GlobalArgs,
     sel: &Selected,
     services: &[String],
     timeout: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
-    let env = env_for(global, sel)?;
-    let services = services_of(sel, &env, services)?;
+    let (env, services) = open_services(global, sel, services)?;
     let progress = Progress::new(ProgressMode::Auto);
     exec::stop(
         &env,
@@ -1029,8 +1046,7 @@ pub fn stop(
 }
 
 pub fn start(global: &GlobalArgs, sel: &Selected, services: &[String]) -> anyhow::Result<ExitCode> {
-    let env = env_for(global, sel)?;
-    let services = services_of(sel, &env, services)?;
+    let (env, services) = open_services(global, sel, services)?;
     let progress = Progress::new(ProgressMode::Auto);
     exec::start(&env, sel.name(), &services, &progress)?;
     Ok(ExitCode::SUCCESS)
@@ -1042,8 +1058,7 @@ pub fn restart(
     services: &[String],
     timeout: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
-    let env = env_for(global, sel)?;
-    let services = services_of(sel, &env, services)?;
+    let (env, services) = open_services(global, sel, services)?;
     let progress = Progress::new(ProgressMode::Auto);
     exec::restart(
         &env,
@@ -1068,8 +1083,7 @@ pub fn pause(
     services: &[String],
     freeze: bool,
 ) -> anyhow::Result<ExitCode> {
-    let env = Env::open(global.root(), "builtin")?;
-    let services = services_of(sel, &env, services)?;
+    let (env, services) = open_services(global, sel, services)?;
     let progress = Progress::new(ProgressMode::Auto);
     exec::pause(&env, sel.name(), &services, freeze, &progress)?;
     Ok(ExitCode::SUCCESS)
@@ -1085,16 +1099,12 @@ pub fn rm(
     stop_first: bool,
     volumes: bool,
 ) -> anyhow::Result<ExitCode> {
-    let env = env_for(global, sel)?;
-    let services = services_of(sel, &env, services)?;
+    let (env, services) = open_services(global, sel, services)?;
     let progress = Progress::new(ProgressMode::Auto);
     if stop_first {
         exec::stop(&env, sel.name(), &services, None, &progress)?;
     }
-    for c in exec::project_containers(&env.containers, sel.name())? {
-        if !services.is_empty() && !services.contains(&c.service) {
-            continue;
-        }
+    for c in containers_of(&env, sel, &services)? {
         if c.running() && !force && !stop_first {
             continue;
         }
@@ -1110,14 +1120,11 @@ pub fn kill(
     services: &[String],
     signal: &str,
 ) -> anyhow::Result<ExitCode> {
-    let env = Env::open(global.root(), "builtin")?;
-    let services = services_of(sel, &env, services)?;
+    let (env, services) = open_services(global, sel, services)?;
     let sig = crate::supervise::control::parse_signal(signal)?;
     let progress = Progress::new(ProgressMode::Auto);
-    for c in exec::project_containers(&env.containers, sel.name())? {
-        if !matches!(c.state.status, Status::Running | Status::Paused)
-            || (!services.is_empty() && !services.contains(&c.service))
-        {
+    for c in containers_of(&env, sel, &services)? {
+        if !matches!(c.state.status, Status::Running | Status::Paused) {
             continue;
         }
         progress_event(&progress, &c.record.name, "Killing", false);
@@ -1301,36 +1308,17 @@ fn oneoff_volume(
     project: &crate::compose::types::Project,
     v: &str,
 ) -> anyhow::Result<crate::runtime::spec::MountSpec> {
-    use crate::runtime::spec::MountSpec;
-    let parts: Vec<&str> = v.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [dst] => (None, *dst, ""),
-        [src, dst] => (Some(*src), *dst, ""),
-        [src, dst, opts] => (Some(*src), *dst, *opts),
-        _ => bail!("invalid volume specification {v:?}"),
-    };
-    if !dst.starts_with('/') {
-        bail!(
-            "invalid volume specification {v:?}: the mount point {dst:?} must be an absolute path"
-        );
-    }
-    let read_only = opts.split(',').any(|o| o == "ro");
-    Ok(match src {
+    let short = super::container::ShortVolume::parse(v)?;
+    match short.src {
         Some(s) if s.starts_with('/') || s.starts_with('.') || s.starts_with('~') => {
             let s = match s.strip_prefix('~') {
                 Some(rest) => format!("{}{rest}", std::env::var("HOME").unwrap_or_default()),
                 None => s.to_string(),
             };
-            MountSpec::Bind {
-                source: std::path::absolute(&s).with_context(|| format!("volume source {s:?}"))?,
-                target: dst.to_string(),
-                read_only,
-                propagation: None,
-                create_host_path: true,
-            }
+            short.bind(&s)
         }
-        src => MountSpec::Volume {
-            name: src
+        src => {
+            let name = src
                 .map(|n| match project.volumes.get(n) {
                     Some(decl) => decl
                         .name
@@ -1338,14 +1326,10 @@ fn oneoff_volume(
                         .unwrap_or_else(|| format!("{}_{n}", project.name)),
                     None => n.to_string(),
                 })
-                .unwrap_or_default(),
-            source: std::path::PathBuf::new(),
-            target: dst.to_string(),
-            read_only,
-            nocopy: opts.split(',').any(|o| o == "nocopy"),
-            subpath: None,
-        },
-    })
+                .unwrap_or_default();
+            Ok(short.volume(name, std::path::PathBuf::new()))
+        }
+    }
 }
 
 /// The running container of `service` that `exec`/`attach` act on:

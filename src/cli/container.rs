@@ -771,43 +771,73 @@ pub(super) fn expand_env(e: &str) -> String {
     }
 }
 
-fn parse_volume(global: &GlobalArgs, v: &str) -> anyhow::Result<MountSpec> {
-    let parts: Vec<&str> = v.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [dst] => (None, *dst, ""),
-        [src, dst] => (Some(*src), *dst, ""),
-        [src, dst, opts] => (Some(*src), *dst, *opts),
-        _ => bail!("invalid volume specification {v:?}"),
-    };
-    if !dst.starts_with('/') {
-        bail!(
-            "invalid volume specification {v:?}: the mount point {dst:?} must be an absolute path"
-        );
+/// `-v [SRC:]DST[:OPTS]`, the short syntax `run -v` and `compose run -v`
+/// share; what SRC names (a path, a volume) is up to each.
+pub(super) struct ShortVolume<'a> {
+    pub src: Option<&'a str>,
+    dst: &'a str,
+    read_only: bool,
+    nocopy: bool,
+}
+
+impl<'a> ShortVolume<'a> {
+    pub(super) fn parse(v: &'a str) -> anyhow::Result<ShortVolume<'a>> {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [dst] => (None, *dst, ""),
+            [src, dst] => (Some(*src), *dst, ""),
+            [src, dst, opts] => (Some(*src), *dst, *opts),
+            _ => bail!("invalid volume specification {v:?}"),
+        };
+        if !dst.starts_with('/') {
+            bail!(
+                "invalid volume specification {v:?}: the mount point {dst:?} must be an absolute path"
+            );
+        }
+        Ok(ShortVolume {
+            src,
+            dst,
+            read_only: opts.split(',').any(|o| o == "ro"),
+            nocopy: opts.split(',').any(|o| o == "nocopy"),
+        })
     }
-    let read_only = opts.split(',').any(|o| o == "ro");
-    let nocopy = opts.split(',').any(|o| o == "nocopy");
-    match src {
-        Some(s) if s.starts_with('/') || s.starts_with('.') => Ok(MountSpec::Bind {
-            source: std::path::absolute(s).with_context(|| format!("volume source {s:?}"))?,
-            target: dst.to_string(),
-            read_only,
+
+    /// A bind mount of the host path `source` (relative to here).
+    pub(super) fn bind(&self, source: &str) -> anyhow::Result<MountSpec> {
+        Ok(MountSpec::Bind {
+            source: std::path::absolute(source)
+                .with_context(|| format!("volume source {source:?}"))?,
+            target: self.dst.to_string(),
+            read_only: self.read_only,
             propagation: None,
             create_host_path: true,
-        }),
+        })
+    }
+
+    /// The volume `name` (its data at `source`, when already known).
+    pub(super) fn volume(&self, name: String, source: PathBuf) -> MountSpec {
+        MountSpec::Volume {
+            source,
+            name,
+            target: self.dst.to_string(),
+            read_only: self.read_only,
+            nocopy: self.nocopy,
+            subpath: None,
+        }
+    }
+}
+
+fn parse_volume(global: &GlobalArgs, v: &str) -> anyhow::Result<MountSpec> {
+    let short = ShortVolume::parse(v)?;
+    match short.src {
+        Some(s) if s.starts_with('/') || s.starts_with('.') => short.bind(s),
         src => {
             let volumes = crate::runtime::volume::Volumes::open(global.root())?;
             let volume = match src {
                 Some(name) => volumes.ensure(name, Default::default())?,
                 None => volumes.create_anonymous()?,
             };
-            Ok(MountSpec::Volume {
-                source: volume.data,
-                name: volume.name,
-                target: dst.to_string(),
-                read_only,
-                nocopy,
-                subpath: None,
-            })
+            Ok(short.volume(volume.name, volume.data))
         }
     }
 }

@@ -195,11 +195,22 @@ impl Env {
         Ok(())
     }
 
-    fn post_start(&self, c: &ContainerRecord, service: &str) -> Result<()> {
-        match self.hooks.get(service) {
+    /// Runs a started container's `post_start` hooks. Compose reports a
+    /// container started once its hooks have run; a failed hook fails the
+    /// command and leaves the container running.
+    fn post_start_reported(
+        &self,
+        c: &ContainerRecord,
+        service: &str,
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let ran = match self.hooks.get(service) {
             Some(h) => self.run_hooks(service, c, &h.post_start),
             None => Ok(()),
-        }
+        };
+        let status = if ran.is_ok() { "Started" } else { "Error" };
+        progress.event(Kind::Container, &c.name, status, true);
+        ran
     }
 
     /// Serializes commands on one project: two `up`s or an `up` and a
@@ -375,9 +386,7 @@ pub fn up(
         wait_conditions(env, project, service, &o, progress)?;
         converge_service(env, project, ctx, service, &o, progress)
     });
-    if let Some((_, e)) = outcome.failed.into_iter().next() {
-        return Err(e);
-    }
+    outcome.first_error()?;
     let all = project_containers(&env.containers, &project.name)?;
     let order = graph.start_order();
     let mut out = Vec::new();
@@ -768,13 +777,7 @@ fn converge_service(
                 message: format!("starting {}: {e}", target.name),
             });
         }
-        // Compose reports a container started once its hooks have run; a
-        // failed hook fails the command and leaves the container running.
-        if let Err(e) = env.post_start(&target, &service.name) {
-            progress.event(Kind::Container, &target.name, "Error", true);
-            return Err(e);
-        }
-        progress.event(Kind::Container, &target.name, "Started", true);
+        env.post_start_reported(&target, &service.name, progress)?;
     }
     Ok(())
 }
@@ -1013,10 +1016,7 @@ fn reverse_walk(
             first
         })
     });
-    match outcome.failed.into_iter().next() {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
-    }
+    outcome.first_error()
 }
 
 /// Stops and removes every container of the project (found by label), then
@@ -1190,18 +1190,11 @@ pub fn restart(
                 stop_container(env, c, timeout)?;
             }
             control::start_detached(&env.containers, &c.record.id)?;
-            if let Err(e) = env.post_start(&c.record, service) {
-                progress.event(Kind::Container, &c.record.name, "Error", true);
-                return Err(e);
-            }
-            progress.event(Kind::Container, &c.record.name, "Started", true);
+            env.post_start_reported(&c.record, service, progress)?;
         }
         Ok(())
     });
-    match outcome.failed.into_iter().next() {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
-    }
+    outcome.first_error()
 }
 
 /// The services a restart of `services` takes: those, plus whoever
@@ -1304,19 +1297,12 @@ pub fn start(env: &Env, project: &str, services: &[String], progress: &dyn Progr
             if !c.running() {
                 progress.event(Kind::Container, &c.record.name, "Starting", false);
                 control::start_detached(&env.containers, &c.record.id)?;
-                if let Err(e) = env.post_start(&c.record, service) {
-                    progress.event(Kind::Container, &c.record.name, "Error", true);
-                    return Err(e);
-                }
-                progress.event(Kind::Container, &c.record.name, "Started", true);
+                env.post_start_reported(&c.record, service, progress)?;
             }
         }
         Ok(())
     });
-    match outcome.failed.into_iter().next() {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
-    }
+    outcome.first_error()
 }
 
 /// Where a project's compose files were, from its containers' labels.

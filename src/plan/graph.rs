@@ -758,6 +758,16 @@ pub struct WalkOutcome<E> {
     pub skipped: Vec<String>,
 }
 
+impl<E> WalkOutcome<E> {
+    /// The walk as one result: its first failure, if any.
+    pub fn first_error(self) -> Result<(), E> {
+        match self.failed.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -271,6 +271,25 @@ impl Fs {
         }
     }
 
+    /// `open` of a path that must exist, with cp's message for what
+    /// stops it.
+    fn open_existing(&self, path: &str, flags: OFlag) -> Result<OwnedFd> {
+        self.open(path, flags).map_err(|e| self.open_error(path, e))
+    }
+
+    fn open_error(&self, path: &str, e: Errno) -> CopyError {
+        match e {
+            Errno::ENOENT => self.not_found(path),
+            Errno::ENOTDIR => CopyError::NotADirectory {
+                path: path.to_string(),
+            },
+            source => CopyError::Resolve {
+                path: path.to_string(),
+                source,
+            },
+        }
+    }
+
     fn not_found(&self, path: &str) -> CopyError {
         match self {
             Fs::Host => CopyError::NotOnHost {
@@ -324,21 +343,7 @@ fn resolve_source(fs: &Fs, path: &str, follow: bool) -> Result<Source> {
     if !follow && !path.ends_with('/') {
         flags |= OFlag::O_NOFOLLOW;
     }
-    let fd = match fs.open(path, flags) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Err(fs.not_found(path)),
-        Err(Errno::ENOTDIR) => {
-            return Err(CopyError::NotADirectory {
-                path: path.to_string(),
-            })
-        }
-        Err(source) => {
-            return Err(CopyError::Resolve {
-                path: path.to_string(),
-                source,
-            })
-        }
-    };
+    let fd = fs.open_existing(path, flags)?;
     let st = fstat(fd.as_fd()).map_err(|e| io_err("stat of", path)(e.into()))?;
     if !is_dir(&st) && (path.ends_with('/') || contents_only) {
         return Err(CopyError::NotADirectory {
@@ -411,17 +416,8 @@ fn resolve_dest(
                 });
             }
         }
-        Err(Errno::ENOTDIR) => {
-            return Err(CopyError::NotADirectory {
-                path: path.to_string(),
-            })
-        }
-        Err(source) => {
-            return Err(CopyError::Resolve {
-                path: path.to_string(),
-                source,
-            })
-        }
+        // ENOENT is handled above; the rest as for any path.
+        Err(e) => return Err(fs.open_error(path, e)),
     }
     // A new (or replaced) entry `name` in the parent.
     let stem = path.trim_end_matches('/').trim_end_matches("/.");
@@ -516,21 +512,7 @@ pub fn extract_to(
     opts: CopyOptions,
 ) -> Result<unpack::UnpackStats> {
     dst.check_write(dst_path)?;
-    let dir = match dst.open(dst_path, OFlag::O_RDONLY | OFlag::O_DIRECTORY) {
-        Ok(fd) => fd,
-        Err(Errno::ENOENT) => return Err(dst.not_found(dst_path)),
-        Err(Errno::ENOTDIR) => {
-            return Err(CopyError::NotADirectory {
-                path: dst_path.to_string(),
-            })
-        }
-        Err(source) => {
-            return Err(CopyError::Resolve {
-                path: dst_path.to_string(),
-                source,
-            })
-        }
-    };
+    let dir = dst.open_existing(dst_path, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
     unpack::extract_at(
         input,
         dir,
