@@ -1781,12 +1781,12 @@ services:
     };
     s.wharf(&["up", "-d"]).ok();
     let name = s.name("flappy-1");
-    let id = inspect(&s, &name)["Id"].as_str().expect("id").to_string();
+    let id = s.inspect(&name)["Id"].as_str().expect("id").to_string();
     // The back-off doubles from 100 ms; by the fourth restart it is long
     // enough to catch the container restarting.
     let deadline = Instant::now() + Duration::from_secs(60);
     let count = loop {
-        let i = inspect(&s, &name);
+        let i = s.inspect(&name);
         let n = i["RestartCount"].as_u64().unwrap_or(0);
         if i["State"]["Status"] == "restarting" && n >= 4 {
             break n;
@@ -1800,7 +1800,7 @@ services:
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         // Each inspect is a wharf command that may take it over.
-        let i = inspect(&s, &name);
+        let i = s.inspect(&name);
         if i["RestartCount"].as_u64().unwrap_or(0) > count {
             break;
         }
@@ -1811,5 +1811,5 @@ services:
     assert_eq!(now.len(), 1, "{now:?}");
     assert_ne!(now[0], monitors[0]);
     s.wharf(&["stop", "flappy"]).ok();
-    assert_eq!(inspect(&s, &name)["State"]["Status"], "exited");
+    assert_eq!(s.inspect(&name)["State"]["Status"], "exited");
 }

@@ -1068,10 +1068,8 @@ pub fn restart(
         &progress,
     )?;
     // Docker's engine records a restart after the start.
-    for c in exec::project_containers(&env.containers, sel.name())? {
-        if !c.oneoff && services.contains(&c.service) {
-            crate::runtime::events::emit(env.containers.root(), &c.record, "restart", &[]);
-        }
+    for c in containers_of(&env, sel, &services)?.iter().filter(|c| !c.oneoff) {
+        crate::runtime::events::emit(env.containers.root(), &c.record, "restart", &[]);
     }
     Ok(ExitCode::SUCCESS)
 }
