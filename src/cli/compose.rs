@@ -1068,7 +1068,10 @@ pub fn restart(
         &progress,
     )?;
     // Docker's engine records a restart after the start.
-    for c in containers_of(&env, sel, &services)?.iter().filter(|c| !c.oneoff) {
+    for c in containers_of(&env, sel, &services)?
+        .iter()
+        .filter(|c| !c.oneoff)
+    {
         crate::runtime::events::emit(env.containers.root(), &c.record, "restart", &[]);
     }
     Ok(ExitCode::SUCCESS)
