@@ -526,6 +526,31 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
     Ok(())
 }
 
+/// A running container to exec in, and its bundle's spec (the process
+/// joins what the container was made with).
+fn exec_target(
+    containers: &Containers,
+    id: &str,
+) -> Result<(
+    crate::runtime::container::ContainerRecord,
+    oci_spec::runtime::Spec,
+)> {
+    let record = containers.record(id)?;
+    let state = containers.state(id)?;
+    if state.status == Status::Paused {
+        return Err(ControlError::PausedExec(record.name));
+    }
+    if state.status != Status::Running {
+        return Err(ControlError::NotRunning(record.name));
+    }
+    let config = containers.dir(id).bundle().join("config.json");
+    let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| ControlError::BundleRead {
+        path: config,
+        message: e.to_string(),
+    })?;
+    Ok((record, spec))
+}
+
 /// Runs a process inside running container `id` and returns its exit code.
 /// `interactive` (`-i`) passes this process's stdin through.
 pub fn exec(
@@ -535,20 +560,8 @@ pub fn exec(
     detach: bool,
     interactive: bool,
 ) -> Result<i32> {
-    let record = containers.record(id)?;
-    let state = containers.state(id)?;
-    if state.status == Status::Paused {
-        return Err(ControlError::PausedExec(record.name));
-    }
-    if state.status != Status::Running {
-        return Err(ControlError::NotRunning(record.name));
-    }
+    let (record, spec) = exec_target(containers, id)?;
     let dir = containers.dir(id);
-    let config = dir.bundle().join("config.json");
-    let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| ControlError::BundleRead {
-        path: config,
-        message: e.to_string(),
-    })?;
     let mut opts = opts.clone();
     // Docker applies the container's group_add again for `exec --user`.
     opts.group_add = record.spec.group_add.clone();
@@ -626,20 +639,8 @@ pub fn exec_captured(
 ) -> Result<(i32, String)> {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     use std::io::Read as _;
-    let record = containers.record(id)?;
-    let state = containers.state(id)?;
-    if state.status == Status::Paused {
-        return Err(ControlError::PausedExec(record.name));
-    }
-    if state.status != Status::Running {
-        return Err(ControlError::NotRunning(record.name));
-    }
+    let (record, spec) = exec_target(containers, id)?;
     let dir = containers.dir(id);
-    let config = dir.bundle().join("config.json");
-    let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| ControlError::BundleRead {
-        path: config,
-        message: e.to_string(),
-    })?;
     let process = bundle::exec_process(&spec, &dir.rootfs(), opts)?;
     let runtime = OciRuntime::named(
         &record.runtime,
