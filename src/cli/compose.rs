@@ -355,12 +355,21 @@ pub fn up(global: &GlobalArgs, args: &UpArgs) -> anyhow::Result<ExitCode> {
     };
     let progress = Progress::new(args.progress);
     let result = std::thread::scope(|s| {
-        let worker = s.spawn(|| exec::up(&env, project, &ctx, &opts, &progress));
-        while !worker.is_finished() {
+        // The worker says when it is done, so `up` returns at once rather
+        // than at the next tick of the watch for Ctrl+C.
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let (env, ctx, opts, progress) = (&env, &ctx, &opts, &progress);
+        let worker = s.spawn(move || {
+            let r = exec::up(env, project, ctx, opts, progress);
+            let _ = done.send(());
+            r
+        });
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            finished.recv_timeout(Duration::from_millis(20))
+        {
             if interrupts.load(Ordering::SeqCst) > 0 {
                 cancel.store(true, Ordering::SeqCst);
             }
-            std::thread::sleep(Duration::from_millis(20));
         }
         worker.join()
     });
