@@ -952,17 +952,8 @@ pub fn logs(
         args.timestamps,
     );
     let tail = super::container::parse_tail(&args.tail)?;
-    use super::container::{parse_when, select_lines};
-    let since = args
-        .since
-        .as_deref()
-        .map(|v| parse_when("since", v))
-        .transpose()?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|v| parse_when("until", v))
-        .transpose()?;
+    use super::container::{parse_when, select_lines, time_window};
+    let (since, until) = time_window(args.since.as_deref(), args.until.as_deref(), parse_when)?;
     let mut followers: Vec<Follower> = Vec::new();
     for (i, c) in list.iter().enumerate() {
         let path = env.containers.dir(&c.record.id).log();

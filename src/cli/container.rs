@@ -1268,6 +1268,19 @@ fn parse_restart(r: &str) -> anyhow::Result<crate::runtime::spec::RestartSpec> {
 }
 
 /// `--since`/`--until`: an RFC 3339 time or a duration ago, as Docker takes them.
+/// `--since` and `--until`, each parsed by `parse` (which names the flag
+/// in its error).
+pub(super) fn time_window(
+    since: Option<&str>,
+    until: Option<&str>,
+    parse: fn(&str, &str) -> anyhow::Result<SystemTime>,
+) -> anyhow::Result<(Option<SystemTime>, Option<SystemTime>)> {
+    Ok((
+        since.map(|v| parse("since", v)).transpose()?,
+        until.map(|v| parse("until", v)).transpose()?,
+    ))
+}
+
 pub(super) fn parse_when(flag: &str, v: &str) -> anyhow::Result<SystemTime> {
     if let Some(t) = crate::time::parse_rfc3339(v) {
         return Ok(t);
@@ -1337,16 +1350,7 @@ pub fn logs(global: &GlobalArgs, args: &LogsArgs) -> anyhow::Result<ExitCode> {
             logs::Stream::Stderr => std::io::stderr().write_all(text.as_bytes()),
         };
     };
-    let since = args
-        .since
-        .as_deref()
-        .map(|v| parse_when("since", v))
-        .transpose()?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|v| parse_when("until", v))
-        .transpose()?;
+    let (since, until) = time_window(args.since.as_deref(), args.until.as_deref(), parse_when)?;
     let (lines, mut follower) = logs::read_and_follow(&path)?;
     select_lines(lines, since, until, tail)
         .iter()

@@ -175,16 +175,8 @@ fn render(style: &Style, e: &Event) -> String {
 }
 
 pub fn events(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<ExitCode> {
-    let since = args
-        .since
-        .as_deref()
-        .map(|v| when("since", v))
-        .transpose()?;
-    let until = args
-        .until
-        .as_deref()
-        .map(|v| when("until", v))
-        .transpose()?;
+    let (since, until) =
+        super::container::time_window(args.since.as_deref(), args.until.as_deref(), when)?;
     let filters = Filters::parse(&args.filter)?;
     let docker_json = match args.format.as_deref() {
         None => false,
