@@ -224,15 +224,14 @@ pub const EXIT_CODE_LOST: i32 = 255;
 fn take_over(containers: &Containers, id: &str) -> Result<Found> {
     let _lock = containers.lock(id)?;
     let record = containers.record(id)?;
-    let mut state = containers.state(id)?;
+    let state = containers.state(id)?;
     let me = std::process::id();
     // Whoever spawned us wrote our pid under this lock; another pid means
     // another monitor won (or the container was removed and recreated).
+    // (It also wrote our start time, which is what `monitor_alive` checks.)
     if state.monitor_pid != Some(me) {
         return Ok(Found::Taken);
     }
-    state.monitor_start = crate::runtime::container::process_start_time(me);
-    containers.set_state(id, &state)?;
     if let (Some(pid), Status::Running | Status::Paused) = (state.pid, state.status) {
         if state.init_alive() {
             match pidfd_open(pid) {
