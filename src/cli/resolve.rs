@@ -199,6 +199,7 @@ pub fn no_config_file() -> anyhow::Error {
 }
 
 /// How a command's arguments name what it works on.
+#[derive(Debug, PartialEq, Eq)]
 enum Scope {
     Nothing,
     /// The compose file's project, required.
@@ -339,5 +340,86 @@ fn names_services(
 pub fn print_warnings(warnings: &[String]) {
     for w in warnings {
         tracing::warn!("{w}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn scope_of(line: &str) -> Scope {
+        let argv = std::iter::once("wharf").chain(line.split_whitespace());
+        let cli = super::super::Cli::try_parse_from(argv).expect(line);
+        scope(&cli.command)
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn project_aware_verbs_take_services_or_containers() {
+        use Scope::*;
+        for (line, expected) in [
+            ("ps", ServicesOr(vec![])),
+            ("ps web", ServicesOr(names(&["web"]))),
+            ("stop -t 1 web db", ServicesOr(names(&["web", "db"]))),
+            ("restart web", ServicesOr(names(&["web"]))),
+            ("logs -f web", ServicesOr(names(&["web"]))),
+            ("exec web ls -l", ServicesOr(names(&["web"]))),
+            ("port web 80", ServicesOr(names(&["web"]))),
+            ("wait web", ServicesOr(names(&["web"]))),
+            ("unpause web", ServicesOr(names(&["web"]))),
+            ("events", ServicesOr(vec![])),
+            ("images", ServicesOr(vec![])),
+            // `run SERVICE` / `create SERVICE…` are Compose's in a project.
+            ("run -d busybox sleep 1", ServicesOr(names(&["busybox"]))),
+            ("create web db", ServicesOr(names(&["web", "db"]))),
+            ("create", ServicesOr(vec![])),
+            // The container side of a copy only.
+            ("cp web:/etc/hosts ./hosts", ServicesOr(names(&["web"]))),
+            ("cp - web:/tmp", ServicesOr(names(&["web"]))),
+        ] {
+            assert_eq!(scope_of(line), expected, "wharf {line}");
+        }
+    }
+
+    #[test]
+    fn other_verbs_need_a_project_or_nothing() {
+        use Scope::*;
+        for (line, expected) in [
+            ("up -d", Loaded),
+            ("scale web=2", Loaded),
+            ("pull", Loaded),
+            ("down -v", Project),
+            ("pull busybox", Nothing),
+            ("run", Nothing),
+            ("cp a b", Nothing),
+            ("cp web:/a db:/b", Nothing),
+            ("inspect web", Containers(names(&["web"]))),
+            ("config --services", Nothing),
+            ("volume ls", Nothing),
+            ("ls", Nothing),
+        ] {
+            assert_eq!(scope_of(line), expected, "wharf {line}");
+        }
+    }
+
+    #[test]
+    fn only_the_verbs_that_create_containers_name_a_runtime() {
+        let runtime = |line: &str| {
+            let argv = std::iter::once("wharf").chain(line.split_whitespace());
+            let cli = super::super::Cli::try_parse_from(argv).expect(line);
+            runtime_flag(&cli.command).map(str::to_string)
+        };
+        assert_eq!(runtime("up --runtime crun"), Some("crun".into()));
+        assert_eq!(runtime("run --runtime runc busybox"), Some("runc".into()));
+        assert_eq!(
+            runtime("create --runtime /bin/x busybox"),
+            Some("/bin/x".into())
+        );
+        assert_eq!(runtime("up"), None);
+        assert_eq!(runtime("ps"), None);
     }
 }

@@ -255,12 +255,14 @@ pub fn container_spec(
             Some("host") => NsMode::Host,
             Some(other) => match other.strip_prefix("container:") {
                 Some(name) => join(flag, name)?,
-                None => return Err(invalid(
-                    &format!("--{flag}"),
-                    format!(
+                None => {
+                    return Err(invalid(
+                        &format!("--{flag}"),
+                        format!(
                         "--{flag} {other:?} is not supported (use host, private or container:NAME)"
                     ),
-                )),
+                    ))
+                }
             },
         })
     };

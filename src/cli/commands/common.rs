@@ -21,6 +21,11 @@ pub fn open(settings: &Settings) -> anyhow::Result<(Containers, ImageStore)> {
     Ok((containers, store))
 }
 
+/// A variable of wharf's own environment (`-e KEY` copies it).
+pub fn host_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
 /// Docker's exit code for an error of wharf itself is 125.
 pub fn fail(e: impl std::fmt::Display, code: i32) -> ExitCode {
     eprintln!("wharf: {e}");

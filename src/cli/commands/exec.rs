@@ -1,7 +1,6 @@
 //! `exec`: a command in a running container (or service).
 
-use super::common::{self, exit, fail, open};
-use super::run::host_env;
+use super::common::{self, exit, fail, host_env, open};
 use crate::cli::args::container::ExecArgs;
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::plan::docker_run::expand_env;

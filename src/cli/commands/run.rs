@@ -1,7 +1,7 @@
 //! `run` and `create`: a container from an image with Docker's flags, or
 //! (in a compose project) a one-off container of a service.
 
-use super::common::{exit, fail, open};
+use super::common::{exit, fail, host_env, open};
 use crate::cli::args::compose::ProgressMode;
 use crate::cli::args::container::{CreateArgs, RunArgs};
 use crate::cli::progress::Progress;
@@ -95,11 +95,6 @@ pub fn create(settings: &Settings, target: &Target, args: &CreateArgs) -> anyhow
         }
         Err(e) => Ok(fail(format!("{e:#}"), 125)),
     }
-}
-
-/// A variable of wharf's own environment (`-e KEY` copies it).
-pub fn host_env(key: &str) -> Option<String> {
-    std::env::var(key).ok()
 }
 
 fn create_container(
