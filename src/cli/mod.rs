@@ -3,6 +3,11 @@
 //! `Settings` and decides what the command works on (`Target`), and
 //! `commands` act through the library layers. `render` and `progress`
 //! turn what the layers return or report into text.
+//!
+//! A new verb: its flags in `args/<family>.rs` and a `Command` variant; in
+//! `resolve::scope`, what it may work on (nothing, unless it is
+//! project-aware); its function in `commands/<family>.rs`; one line in
+//! `dispatch` below.
 
 mod args;
 mod commands;
@@ -16,34 +21,7 @@ use commands::*;
 use resolve::{LogFilter, Settings, Target};
 use std::process::ExitCode;
 
-/// Log lines look like Compose's (`WARN[0000] message`), so people and
-/// scripts used to Compose read them the same way.
-struct ComposeStyle;
-
-impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for ComposeStyle
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        let tag = match *event.metadata().level() {
-            tracing::Level::ERROR => "ERRO",
-            tracing::Level::WARN => "WARN",
-            tracing::Level::INFO => "INFO",
-            tracing::Level::DEBUG => "DEBU",
-            tracing::Level::TRACE => "TRAC",
-        };
-        write!(writer, "{tag}[0000] ")?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
-    }
-}
-
+/// wharf's own log lines go to stderr, filtered as resolved.
 fn init_tracing(filter: &LogFilter) {
     use tracing_subscriber::EnvFilter;
     let filter = match filter {
@@ -54,7 +32,7 @@ fn init_tracing(filter: &LogFilter) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .event_format(ComposeStyle)
+        .event_format(render::ComposeStyle)
         .try_init();
 }
 

@@ -1,5 +1,6 @@
 //! Everything that turns data into text: tables, sizes, times, ports,
-//! container status, truncation, and the colored prefix of log lines.
+//! container status, truncation, the colored prefix of containers' log
+//! lines, and the look of wharf's own log lines.
 
 use crate::exec::ProjectContainer;
 use crate::runtime::container::{ContainerRecord, ContainerState, Status};
@@ -342,6 +343,34 @@ pub fn ago(rfc3339: &str) -> String {
         .and_then(|t| SystemTime::now().duration_since(t).ok())
         .map(|d| format!("{} ago", crate::time::human_duration(d)))
         .unwrap_or_default()
+}
+
+/// Log lines look like Compose's (`WARN[0000] message`), so people and
+/// scripts used to Compose read them the same way.
+pub struct ComposeStyle;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for ComposeStyle
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let tag = match *event.metadata().level() {
+            tracing::Level::ERROR => "ERRO",
+            tracing::Level::WARN => "WARN",
+            tracing::Level::INFO => "INFO",
+            tracing::Level::DEBUG => "DEBU",
+            tracing::Level::TRACE => "TRAC",
+        };
+        write!(writer, "{tag}[0000] ")?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 #[cfg(test)]

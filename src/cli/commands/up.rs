@@ -104,8 +104,8 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
         remove_orphans: args.remove_orphans,
         scale: parse_scale(&args.scale)?,
         timeout: args.timeout.map(Duration::from_secs),
-        wait_timeout: None,
-        cancel: None,
+        // The cancel flag is the interrupt worker's (exec::interrupt).
+        ..UpOptions::default()
     };
     let progress = Progress::new(args.progress);
     let result =
