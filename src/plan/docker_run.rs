@@ -8,10 +8,13 @@
 
 use crate::compose::convert::parse_bytes;
 use crate::runtime::spec::{
-    ContainerSpec, DeviceMapping, MountSpec, NetworkAttachment, NsMode, RestartSpec,
+    ContainerSpec, DeviceMapping, MountSpec, NetworkAttachment, NsMode, Resources, RestartSpec,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// The name of Docker's default network.
+const DEFAULT_BRIDGE: &str = "bridge";
 
 /// What a lookup failed with (a store's own error, kept as the source).
 pub type LookupError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -174,12 +177,16 @@ pub fn container_spec(
         }
     }
     env.extend(a.env.iter().map(|e| expand_env(e, &host_env)));
-    let mut mounts = Vec::new();
-    for v in &a.volume {
-        mounts.push(volume_mount(v, lookup)?);
-    }
+    // What the flags name is made (volumes, the default bridge) only once
+    // every flag has been found good, so a refused command leaves nothing.
+    let volumes = a
+        .volume
+        .iter()
+        .map(|v| ShortVolume::parse(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tmpfs = Vec::new();
     for t in &a.tmpfs {
-        mounts.push(
+        tmpfs.push(
             crate::plan::container::parse_tmpfs(t)
                 .map_err(|e| invalid("--tmpfs", format!("--tmpfs {e}")))?,
         );
@@ -266,13 +273,14 @@ pub fn container_spec(
             },
         })
     };
-    let (net, networks) = network_mode(a, lookup, &join)?;
+    let (net, mut networks, default_bridge) = network_mode(a, lookup, &join)?;
     if networks.is_empty() && (a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty()) {
         return Err(invalid(
             "--network",
             "--ip, --ip6 and --network-alias need a user-defined --network",
         ));
     }
+    let mut shared = Vec::new();
     for from in &a.volumes_from {
         let (name, mode) = from.split_once(':').unwrap_or((from, ""));
         let (_, other_mounts) =
@@ -282,7 +290,40 @@ pub fn container_spec(
                     what: format!("--volumes-from {from}"),
                     source,
                 })?;
-        mounts.extend(shared_mounts(other_mounts, mode));
+        shared.extend(shared_mounts(other_mounts, mode));
+    }
+    let shm_size = bytes("--shm-size", &a.shm_size)?.map(|b| b.max(0) as u64);
+    let restart = parse_restart(&a.restart)?;
+    let pid = ns("pid", &a.pid)?;
+    let ipc = ns("ipc", &a.ipc)?;
+    let resources = Resources {
+        memory: bytes("--memory", &a.memory)?,
+        memory_swap: match a.memory_swap.as_deref() {
+            Some("-1") => Some(-1),
+            _ => bytes("--memory-swap", &a.memory_swap)?,
+        },
+        memory_reservation: bytes("--memory-reservation", &a.memory_reservation)?,
+        nano_cpus: a.cpus.map(|c| (c * 1e9).round() as i64),
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+        blkio_read_bps: throttles("--device-read-bps", &a.device_read_bps, true)?,
+        blkio_write_bps: throttles("--device-write-bps", &a.device_write_bps, true)?,
+        blkio_read_iops: throttles("--device-read-iops", &a.device_read_iops, false)?,
+        blkio_write_iops: throttles("--device-write-iops", &a.device_write_iops, false)?,
+        ..Resources::default()
+    };
+    // Every flag is good: now the volumes and the bridge are made.
+    let mut mounts = Vec::new();
+    for short in &volumes {
+        mounts.push(volume_mount(short, lookup)?);
+    }
+    mounts.extend(tmpfs);
+    mounts.extend(shared);
+    if default_bridge {
+        if let Some(first) = networks.first_mut() {
+            first.network = lookup.default_bridge().map_err(DockerRunError::Store)?;
+        }
     }
     let mut spec = ContainerSpec {
         image: a.image.clone(),
@@ -316,10 +357,10 @@ pub fn container_spec(
         sysctls,
         ulimits,
         oom_score_adj: a.oom_score_adj,
-        shm_size: bytes("--shm-size", &a.shm_size)?.map(|b| b.max(0) as u64),
+        shm_size,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
-        restart: parse_restart(&a.restart)?,
+        restart,
         labels,
         mounts,
         extra_hosts,
@@ -327,27 +368,13 @@ pub fn container_spec(
         dns_search: a.dns_search.clone(),
         dns_opt: a.dns_option.clone(),
         ports,
+        networks,
+        resources,
         ..ContainerSpec::default()
     };
-    spec.namespaces.pid = ns("pid", &a.pid)?;
-    spec.namespaces.ipc = ns("ipc", &a.ipc)?;
+    spec.namespaces.pid = pid;
+    spec.namespaces.ipc = ipc;
     spec.namespaces.net = net;
-    spec.networks = networks;
-    let r = &mut spec.resources;
-    r.memory = bytes("--memory", &a.memory)?;
-    r.memory_swap = match a.memory_swap.as_deref() {
-        Some("-1") => Some(-1),
-        _ => bytes("--memory-swap", &a.memory_swap)?,
-    };
-    r.memory_reservation = bytes("--memory-reservation", &a.memory_reservation)?;
-    r.nano_cpus = a.cpus.map(|c| (c * 1e9).round() as i64);
-    r.cpu_shares = a.cpu_shares;
-    r.cpuset_cpus = a.cpuset_cpus.clone();
-    r.pids_limit = a.pids_limit;
-    r.blkio_read_bps = throttles("--device-read-bps", &a.device_read_bps, true)?;
-    r.blkio_write_bps = throttles("--device-write-bps", &a.device_write_bps, true)?;
-    r.blkio_read_iops = throttles("--device-read-iops", &a.device_read_iops, false)?;
-    r.blkio_write_iops = throttles("--device-write-iops", &a.device_write_iops, false)?;
     Ok(spec)
 }
 
@@ -367,23 +394,25 @@ fn device(d: &str) -> DeviceMapping {
     }
 }
 
-/// `--network`: the network namespace and the user networks joined.
-/// Docker's default network is its `bridge`; wharf joins it when asked
-/// by name or when ports are published, and otherwise keeps a container
-/// to loopback only (the cheapest start).
+/// `--network`: the network namespace, the networks joined, and whether
+/// the first is Docker's default `bridge` (made on first use, by the
+/// caller). wharf joins that bridge when asked by name or when ports are
+/// published, and otherwise keeps a container to loopback only (the
+/// cheapest start).
 fn network_mode(
     a: &RunOptions,
     lookup: &dyn RunLookup,
     join: &dyn Fn(&str, &str) -> Result<NsMode, DockerRunError>,
-) -> Result<(NsMode, Vec<NetworkAttachment>), DockerRunError> {
+) -> Result<(NsMode, Vec<NetworkAttachment>, bool), DockerRunError> {
     let mut networks = Vec::new();
     let first_net = a.network.first().map(String::as_str);
-    let wants_bridge = first_net == Some("bridge")
-        || (matches!(first_net, None | Some("default")) && !a.publish.is_empty());
+    let default_bridge = a.network.len() <= 1
+        && (first_net == Some("bridge")
+            || (matches!(first_net, None | Some("default")) && !a.publish.is_empty()));
     let net = match first_net {
-        None | Some("default") | Some("bridge") if a.network.len() <= 1 && wants_bridge => {
+        _ if default_bridge => {
             networks.push(NetworkAttachment {
-                network: lookup.default_bridge().map_err(DockerRunError::Store)?,
+                network: DEFAULT_BRIDGE.to_string(),
                 aliases: a.network_alias.clone(),
                 ipv4_address: a.ip,
                 ipv6_address: a.ip6,
@@ -431,7 +460,7 @@ fn network_mode(
             NsMode::Private
         }
     };
-    Ok((net, networks))
+    Ok((net, networks, default_bridge))
 }
 
 /// `--volumes-from NAME[:ro|rw]`: the other container's bind mounts and
@@ -477,8 +506,7 @@ fn shared_mounts(mounts: Vec<MountSpec>, mode: &str) -> Vec<MountSpec> {
 /// `-v SRC:DST[:OPTS]` of `docker run`: a path (absolute or `.`-relative)
 /// is a bind mount, a name a volume (made when missing), a lone target an
 /// anonymous volume.
-fn volume_mount(v: &str, lookup: &dyn RunLookup) -> Result<MountSpec, DockerRunError> {
-    let short = ShortVolume::parse(v)?;
+fn volume_mount(short: &ShortVolume, lookup: &dyn RunLookup) -> Result<MountSpec, DockerRunError> {
     match short.src {
         Some(s) if s.starts_with('/') || s.starts_with('.') => {
             let source = lookup
@@ -772,6 +800,34 @@ mod tests {
         let spec =
             container_spec(&opts(|o| o.network = vec!["host".into()]), &fake).expect("valid");
         assert_eq!(spec.namespaces.net, NsMode::Host);
+    }
+
+    #[test]
+    fn a_refused_command_makes_no_volume_and_no_bridge() {
+        let fake = Fake::default();
+        for bad in [
+            opts(|o| o.restart = "sometimes".into()),
+            opts(|o| o.memory = Some("lots".into())),
+            opts(|o| o.device_read_bps = vec!["sda:1mb".into()]),
+            opts(|o| o.ipc = Some("weird".into())),
+        ] {
+            let o = RunOptions {
+                volume: vec!["cache:/c".into(), "/anon".into()],
+                publish: vec!["8080:80".into()],
+                ..bad
+            };
+            assert!(container_spec(&o, &fake).is_err());
+            assert!(fake.made.borrow().is_empty(), "{:?}", fake.made.borrow());
+        }
+        let o = opts(|o| {
+            o.volume = vec!["cache:/c".into(), "/anon".into()];
+            o.publish = vec!["8080:80".into()];
+        });
+        container_spec(&o, &fake).expect("valid");
+        assert_eq!(
+            fake.made.borrow().as_slice(),
+            ["volume cache", "volume anon0", "network bridge"]
+        );
     }
 
     #[test]
