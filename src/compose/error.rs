@@ -20,9 +20,12 @@ pub enum LoadError {
     /// `${VAR:?err}` and malformed `${...}` expressions.
     #[error("{}", located(pos, path, msg))]
     Interpolation { pos: Pos, path: String, msg: String },
-    /// A problem with the project as a whole (no file found, cycles, ...).
+    /// A problem with the project as a whole (cycles, ...).
     #[error("{0}")]
     Project(String),
+    /// No `-f`, and no compose file in `dir` or above it (Compose's words).
+    #[error("no configuration file provided: not found")]
+    NoConfigFile { dir: PathBuf },
 }
 
 /// `file:line: path: msg`, leaving out what is unknown (values the loader

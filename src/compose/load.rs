@@ -246,9 +246,9 @@ impl Context {
             }
         }
         if files.is_empty() {
-            return Err(LoadError::Project(
-                "no configuration file provided: not found".into(),
-            ));
+            return Err(LoadError::NoConfigFile {
+                dir: Self::working_dir_guess(opts, &files),
+            });
         }
 
         // The project directory may have moved with discovery: read its .env too.

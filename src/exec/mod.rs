@@ -7,6 +7,8 @@
 //! labels, so a project whose compose file changed or vanished is still
 //! found whole (`down -p NAME`).
 
+pub mod interrupt;
+
 use crate::compose::types::{DependencyCondition, Project, ServiceConfig};
 use crate::image::store::ImageStore;
 use crate::plan::container::{self as pc, ProjectContext};

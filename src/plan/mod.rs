@@ -2,7 +2,9 @@
 //! parallelism, cycles) and the config hash that decides recreation.
 
 pub mod container;
+pub mod docker_run;
 pub mod graph;
+pub mod pull;
 
 use crate::compose::types::{to_go_json, Project, ServiceConfig};
 use graph::{Edge, EdgeKind, GraphError, ServiceGraph};

@@ -2,35 +2,15 @@
 //! project is selected. The events come from the file every wharf process
 //! appends to (src/runtime/events.rs); this follows it like `logs -f`.
 
-use super::GlobalArgs;
+use super::common;
+use crate::cli::args::events::EventsArgs;
+use crate::cli::resolve::{Settings, Target};
 use crate::runtime::events::{Event, Follower};
 use anyhow::bail;
-use clap::Args;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-#[derive(Args, Debug)]
-pub struct EventsArgs {
-    /// Services (project mode): only their containers' events
-    pub services: Vec<String>,
-    /// Print each event as one JSON object per line
-    #[arg(long)]
-    pub json: bool,
-    /// `json` (or `{{json .}}`): Docker's JSON event messages
-    #[arg(long)]
-    pub format: Option<String>,
-    /// Show events since this time (RFC 3339, Unix seconds, or a duration ago)
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Stop at this time (RFC 3339, Unix seconds, or a duration ago)
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Filter: container=NAME|ID, service=NAME, event=ACTION, type=, image=, label=K[=V] (repeatable)
-    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
-    pub filter: Vec<String>,
-}
 
 /// `--since`/`--until`: Docker also takes Unix seconds (`1700000000.5`).
 fn when(flag: &str, v: &str) -> anyhow::Result<SystemTime> {
@@ -39,7 +19,7 @@ fn when(flag: &str, v: &str) -> anyhow::Result<SystemTime> {
             return Ok(UNIX_EPOCH + Duration::from_secs_f64(secs));
         }
     }
-    super::container::parse_when(flag, v)
+    common::parse_when(flag, v)
 }
 
 fn nanos(t: SystemTime) -> i64 {
@@ -174,20 +154,19 @@ fn render(style: &Style, e: &Event) -> String {
     }
 }
 
-pub fn events(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<ExitCode> {
-    let (since, until) =
-        super::container::time_window(args.since.as_deref(), args.until.as_deref(), when)?;
+pub fn events(settings: &Settings, target: &Target, args: &EventsArgs) -> anyhow::Result<ExitCode> {
+    let (since, until) = common::time_window(args.since.as_deref(), args.until.as_deref(), when)?;
     let filters = Filters::parse(&args.filter)?;
     let docker_json = match args.format.as_deref() {
         None => false,
         Some("json" | "{{json .}}") => true,
         Some(f) => bail!("unsupported --format {f:?}: use json"),
     };
-    let project = super::compose::project_mode(global, &args.services)?;
+    let project = target.project();
     if project.is_none() && !args.services.is_empty() {
         bail!("no such service: {}", args.services.join(", "));
     }
-    let project_name = project.as_ref().map(|p| p.name().to_string());
+    let project_name = project.map(|(p, _)| p.name().to_string());
     let style = match &project_name {
         Some(_) => Style::Compose {
             json: args.json || docker_json,
@@ -209,7 +188,7 @@ pub fn events(global: &GlobalArgs, args: &EventsArgs) -> anyhow::Result<ExitCode
         }
         filters.matches(e)
     };
-    let root = global.root();
+    let root = settings.root();
     std::fs::create_dir_all(root).ok();
     let (past, mut follower) = Follower::open(root)?;
     let mut out = std::io::stdout().lock();

@@ -1,80 +1,16 @@
 //! `wharf config`: load, resolve and print the project as Compose does.
 
-use super::{print_warnings, GlobalArgs};
+use crate::cli::args::config::{ConfigArgs, Format, GraphFormat};
+use crate::cli::resolve::{print_warnings, Settings};
 use crate::compose::load::{self, Loaded};
 use crate::compose::types::to_go_json;
 use crate::plan;
 use anyhow::{bail, Context as _};
-use clap::{Args, ValueEnum};
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Yaml,
-    Json,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum GraphFormat {
-    Dot,
-    Mermaid,
-}
-
-#[derive(Args, Debug)]
-pub struct ConfigArgs {
-    /// Only these services (and what they depend on)
-    pub services: Vec<String>,
-    /// Output format
-    #[arg(long, value_enum, default_value = "yaml")]
-    pub format: Format,
-    /// Print the service names, one per line
-    #[arg(long = "services")]
-    pub list_services: bool,
-    /// Print the volume names, one per line
-    #[arg(long = "volumes")]
-    pub list_volumes: bool,
-    /// Print the network names, one per line
-    #[arg(long = "networks")]
-    pub list_networks: bool,
-    /// Print the profile names, one per line
-    #[arg(long = "profiles")]
-    pub list_profiles: bool,
-    /// Print the image names, one per line
-    #[arg(long = "images")]
-    pub list_images: bool,
-    /// Print the service config hash, one per line ("*" for all services)
-    #[arg(long, value_name = "SERVICES")]
-    pub hash: Option<String>,
-    /// Only validate the configuration, print nothing
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Don't interpolate environment variables
-    #[arg(long)]
-    pub no_interpolate: bool,
-    /// Don't normalize the compose model
-    #[arg(long)]
-    pub no_normalize: bool,
-    /// Don't resolve file paths
-    #[arg(long)]
-    pub no_path_resolution: bool,
-    /// Don't check model consistency
-    #[arg(long)]
-    pub no_consistency: bool,
-    /// Don't fold env_file entries into environment
-    #[arg(long)]
-    pub no_env_resolution: bool,
-    /// Save to file (default: stdout)
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Print the service dependency graph instead (DOT or Mermaid)
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    pub graph: Option<GraphFormat>,
-}
-
-pub fn run(global: &GlobalArgs, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
-    let mut opts = global.load_options()?;
+pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let mut opts = settings.load_options()?;
     opts.no_interpolate = args.no_interpolate;
     opts.no_normalize = args.no_normalize;
     opts.no_resolve_paths = args.no_path_resolution;

@@ -1,84 +1,33 @@
-//! Image verbs: `pull`, `images`, `rmi`, `image inspect`.
+//! Image verbs: `pull`, `images`, `rmi`, `image …`, `tag`, `push`,
+//! `login`/`logout`, `system df|prune`, `save`, `load`.
 
-use super::{print_warnings, GlobalArgs};
-use crate::compose::load;
+use crate::cli::args::image::{
+    ImageCommand, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PushArgs, RmiArgs, SaveArgs,
+    SystemCommand, TagArgs,
+};
+use crate::cli::args::ListFormat;
+use crate::cli::progress::{pull_progress, LineProgress};
+use crate::cli::render::{human_size, print_table};
+use crate::cli::resolve::{Project, Settings, Target};
+use crate::compose::load::Loaded;
 use crate::image::auth::DockerConfig;
 use crate::image::platform::Platform;
-use crate::image::pull::{PullEvent, PullOptions, PullProgress, Puller};
+use crate::image::pull::{PullOptions, Puller};
 use crate::image::reference::Reference;
 use crate::image::registry::{ClientOptions, RegistryClient};
 use crate::image::store::ImageStore;
+use crate::plan::pull::{PullPolicy, ServicePull};
 use anyhow::{bail, Context as _};
-use clap::{Args, Subcommand, ValueEnum};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-#[derive(Args, Debug)]
-pub struct PullArgs {
-    /// Images to pull; without any, every service image of the compose project
-    pub images: Vec<String>,
-    /// Platform to pull (os/arch[/variant]); default: this machine's
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// Print nothing but errors and the pulled references
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// With a compose project: keep going when an image fails to pull
-    #[arg(long)]
-    pub ignore_pull_failures: bool,
-    /// Keep the compressed layer blobs after unpacking (more disk; pushes
-    /// and saves then keep the image digest without asking the registry)
-    #[arg(long)]
-    pub keep_layer_blobs: bool,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ListFormat {
-    Table,
-    Json,
-}
-
-#[derive(Args, Debug)]
-pub struct ImagesArgs {
-    /// With a compose project: only the images of these services
-    pub services: Vec<String>,
-    /// Only show image ids
-    #[arg(short, long)]
-    pub quiet: bool,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: ListFormat,
-}
-
-#[derive(Args, Debug)]
-pub struct RmiArgs {
-    #[arg(required = true)]
-    pub images: Vec<String>,
-    /// Remove even when the image has several names or is in use
-    #[arg(short, long)]
-    pub force: bool,
-}
-
-#[derive(Subcommand, Debug)]
-pub enum ImageCommand {
-    /// Show the stored record of one or more images as JSON
-    Inspect { images: Vec<String> },
-    /// Show how an image was built, layer by layer (from its config)
-    History {
-        image: String,
-        /// Show full commands
-        #[arg(long)]
-        no_trunc: bool,
-    },
-    /// Remove untagged images (with --all: every image no container uses)
-    Prune {
-        #[arg(short, long)]
-        all: bool,
-    },
-}
-
-fn open_store(global: &GlobalArgs) -> anyhow::Result<Arc<ImageStore>> {
-    let store = ImageStore::open(global.root())
-        .with_context(|| format!("opening the image store under {}", global.root().display()))?;
+fn open_store(settings: &Settings) -> anyhow::Result<Arc<ImageStore>> {
+    let store = ImageStore::open(settings.root()).with_context(|| {
+        format!(
+            "opening the image store under {}",
+            settings.root().display()
+        )
+    })?;
     Ok(Arc::new(store))
 }
 
@@ -91,7 +40,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Credentials come from the Docker CLI's config; a broken helper only
 /// costs authentication (as with docker), so it is a warning.
-fn registry_client() -> anyhow::Result<RegistryClient> {
+fn registry_client(settings: &Settings) -> anyhow::Result<RegistryClient> {
     let config = match DockerConfig::load() {
         Ok(c) => Some(c),
         Err(e) => {
@@ -99,16 +48,8 @@ fn registry_client() -> anyhow::Result<RegistryClient> {
             None
         }
     };
-    let insecure = std::env::var("WHARF_INSECURE_REGISTRIES")
-        .map(|v| {
-            v.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
     let opts = ClientOptions {
-        insecure_registries: insecure,
+        insecure_registries: settings.insecure_registries.clone(),
         credentials: Arc::new(move |host: &str| {
             let cfg = config.as_ref()?;
             match cfg.credentials(host) {
@@ -124,147 +65,22 @@ fn registry_client() -> anyhow::Result<RegistryClient> {
     RegistryClient::new(opts).context("creating the registry client")
 }
 
-/// One plain line per layer event (what CI logs and pipes want).
-struct LineProgress {
-    quiet: bool,
-}
-
-fn short_id(d: &crate::image::digest::Digest) -> String {
-    d.hex().chars().take(12).collect()
-}
-
-impl PullProgress for LineProgress {
-    fn event(&self, e: PullEvent) {
-        if self.quiet {
-            return;
-        }
-        let short = short_id;
-        match e {
-            PullEvent::Resolved { reference, digest } => {
-                eprintln!("{reference}: resolved to {digest}")
-            }
-            PullEvent::LayerExists { digest } => eprintln!("{}: already exists", short(&digest)),
-            PullEvent::Downloaded { digest } => eprintln!("{}: downloaded", short(&digest)),
-            PullEvent::Extracted { digest } => eprintln!("{}: extracted", short(&digest)),
-            PullEvent::Downloading { .. } => {}
-            PullEvent::Done { reference, digest } => {
-                eprintln!("{reference}: pulled {digest}")
-            }
-        }
-    }
-}
-
-/// On a terminal: one line per layer with a byte bar, as `docker pull` draws
-/// them (Downloading, Extracting, Pull complete).
-struct BarProgress {
-    multi: indicatif::MultiProgress,
-    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
-    bytes: indicatif::ProgressStyle,
-    text: indicatif::ProgressStyle,
-}
-
-impl BarProgress {
-    fn new() -> Self {
-        let style = |t: &str| {
-            indicatif::ProgressStyle::with_template(t)
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> ")
-        };
-        BarProgress {
-            multi: indicatif::MultiProgress::with_draw_target(
-                indicatif::ProgressDrawTarget::stderr(),
-            ),
-            bars: std::sync::Mutex::new(std::collections::HashMap::new()),
-            bytes: style("{prefix}: {msg:<16} [{bar:40}] {bytes}/{total_bytes}"),
-            text: style("{prefix}: {msg}"),
-        }
-    }
-
-    /// The layer's line, made on first use.
-    fn bar(&self, digest: &crate::image::digest::Digest) -> indicatif::ProgressBar {
-        let mut bars = match self.bars.lock() {
-            Ok(b) => b,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        bars.entry(digest.to_string())
-            .or_insert_with(|| {
-                let pb = self.multi.add(indicatif::ProgressBar::new(0));
-                pb.set_style(self.text.clone());
-                pb.set_prefix(short_id(digest));
-                pb
-            })
-            .clone()
-    }
-}
-
-impl PullProgress for BarProgress {
-    fn event(&self, e: PullEvent) {
-        match e {
-            PullEvent::Resolved { reference, .. } => {
-                let _ = self.multi.println(format!("{reference}: Pulling"));
-            }
-            PullEvent::LayerExists { digest } => {
-                let pb = self.bar(&digest);
-                pb.set_style(self.text.clone());
-                pb.finish_with_message("Already exists");
-            }
-            PullEvent::Downloading {
-                digest,
-                done,
-                total,
-            } => {
-                let pb = self.bar(&digest);
-                if pb.length() != Some(total) {
-                    pb.set_style(self.bytes.clone());
-                    pb.set_length(total);
-                    pb.set_message("Downloading");
-                }
-                pb.set_position(done);
-            }
-            PullEvent::Downloaded { digest } => {
-                let pb = self.bar(&digest);
-                pb.set_style(self.text.clone());
-                pb.set_message("Extracting");
-            }
-            PullEvent::Extracted { digest } => {
-                let pb = self.bar(&digest);
-                pb.set_style(self.text.clone());
-                pb.finish_with_message("Pull complete");
-            }
-            PullEvent::Done { reference, digest } => {
-                let _ = self
-                    .multi
-                    .println(format!("{reference}: Pulled (digest: {digest})"));
-            }
-        }
-    }
-}
-
-/// How `pull` reports: bars on a terminal, lines otherwise, nothing with -q.
-fn pull_progress(quiet: bool) -> Box<dyn PullProgress + Send> {
-    if !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        Box::new(BarProgress::new())
-    } else {
-        Box::new(LineProgress { quiet })
-    }
-}
-
-pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
+pub fn pull(settings: &Settings, target: &Target, args: &PullArgs) -> anyhow::Result<ExitCode> {
     let platform = args
         .platform
         .as_deref()
         .map(Platform::parse)
         .transpose()
         .context("--platform")?;
-    if args.images.is_empty() {
-        return pull_project(global, args, platform);
+    if let Some((Project::Loaded(loaded), _)) = target.project() {
+        return pull_project(settings, loaded, args, platform);
     }
     let mut refs = Vec::new();
     for n in &args.images {
         refs.push(Reference::parse(n).with_context(|| format!("invalid image reference {n:?}"))?);
     }
-    let store = open_store(global)?;
-    let puller = Puller::new(registry_client()?, store);
+    let store = open_store(settings)?;
+    let puller = Puller::new(registry_client(settings)?, store);
     let opts = PullOptions {
         platform,
         keep_layer_blobs: args.keep_layer_blobs,
@@ -295,59 +111,22 @@ pub fn pull(global: &GlobalArgs, args: &PullArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// What `pull` does with one service of a project, decided before pulling.
-#[derive(Debug, PartialEq, Eq)]
-enum ServicePull {
-    /// Pull this image.
-    Pull(String),
-    /// Another service pulls the same image.
-    SameAs(String),
-    /// `Skipped…` as Compose says it.
-    Skip(&'static str),
-}
-
-/// Per service (in file order): pull, leave to the service that pulls the
-/// same image, or skip (no image; `pull_policy: build` or `never`), as
-/// `docker compose pull` decides.
-fn plan_project_pull<'a>(
-    services: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
-) -> Vec<(String, ServicePull)> {
-    let mut pulled_by: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
-    let mut out = Vec::new();
-    for (name, image, policy) in services {
-        let what = match (image, policy) {
-            (None, _) => ServicePull::Skip("Skipped - No image to be pulled"),
-            (Some(_), Some("build" | "never")) => ServicePull::Skip("Skipped"),
-            (Some(image), _) => match pulled_by.get(image) {
-                Some(other) => ServicePull::SameAs(other.to_string()),
-                None => {
-                    pulled_by.insert(image, name);
-                    ServicePull::Pull(image.to_string())
-                }
-            },
-        };
-        out.push((name.to_string(), what));
-    }
-    out
-}
-
 /// `pull` without image arguments: every service image of the compose
 /// project, each distinct image once, with Compose's per-service lines.
 fn pull_project(
-    global: &GlobalArgs,
+    settings: &Settings,
+    loaded: &Loaded,
     args: &PullArgs,
     platform: Option<Platform>,
 ) -> anyhow::Result<ExitCode> {
-    let opts = global.load_options()?;
-    let loaded = load::load(&opts).map_err(anyhow::Error::new)?;
-    print_warnings(&loaded.warnings);
-    let plan = plan_project_pull(loaded.project.services.iter().map(|(name, svc)| {
-        (
-            name.as_str(),
-            svc.image.as_deref(),
-            svc.pull_policy.as_deref(),
-        )
-    }));
+    let plan =
+        crate::plan::pull::pulls_for_project(loaded.project.services.iter().map(|(name, svc)| {
+            (
+                name.as_str(),
+                svc.image.as_deref(),
+                svc.pull_policy.as_deref(),
+            )
+        }));
     let say = |service: &str, text: &str| {
         if !args.quiet {
             eprintln!(" {service} {text}");
@@ -376,7 +155,7 @@ fn pull_project(
         platform,
         keep_layer_blobs: args.keep_layer_blobs,
     };
-    let errors = pull_services(global, &jobs, &pull_opts, &say)?;
+    let errors = pull_services(settings, &jobs, &pull_opts, &say)?;
     if errors.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
@@ -395,13 +174,13 @@ fn pull_project(
 /// Pulls each (service, image) job concurrently, saying Compose's
 /// per-service lines; the failures, one message each.
 fn pull_services(
-    global: &GlobalArgs,
+    settings: &Settings,
     jobs: &[(&str, &str, Reference)],
     pull_opts: &PullOptions,
     say: &dyn Fn(&str, &str),
 ) -> anyhow::Result<Vec<String>> {
-    let store = open_store(global)?;
-    let puller = Puller::new(registry_client()?, store);
+    let store = open_store(settings)?;
+    let puller = Puller::new(registry_client(settings)?, store);
     // Layer lines of several images would interleave: Compose's plain
     // output is per service too.
     let progress = LineProgress { quiet: true };
@@ -427,46 +206,38 @@ fn pull_services(
 
 /// Before `up`: the images of the selected services, pulled up front and
 /// in parallel as `--pull` and each service's `pull_policy` say.
-pub(super) fn pull_for_up(
-    global: &GlobalArgs,
+pub fn pull_for_up(
+    settings: &Settings,
     project: &crate::compose::types::Project,
     selected: &[String],
-    policy: super::compose::PullPolicy,
+    policy: PullPolicy,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    use super::compose::PullPolicy;
-    let store = ImageStore::open(global.root())?;
-    let mut jobs: Vec<(&str, &str, Reference)> = Vec::new();
-    for name in selected {
-        let Some(svc) = project.services.get(name) else {
-            continue;
-        };
-        let image = crate::plan::container::image_name(project, svc)?;
-        let present = store.resolve(&image)?.is_some()
-            || Reference::parse(&image)
+    let store = ImageStore::open(settings.root())?;
+    let services = crate::plan::pull::service_images(project, selected)?;
+    let mut present = std::collections::BTreeSet::new();
+    for s in &services {
+        let stored = store.resolve(&s.image)?.is_some()
+            || Reference::parse(&s.image)
                 .ok()
                 .map(|r| store.resolve(&r.to_string()))
                 .transpose()?
                 .flatten()
                 .is_some();
-        let service_policy = svc.pull_policy.as_deref();
-        let pull = match (policy, service_policy) {
-            (PullPolicy::Never, _) | (_, Some("never")) => false,
-            (PullPolicy::Always, _) | (_, Some("always")) => svc.image.is_some(),
-            _ => !present && svc.image.is_some(),
-        };
-        if !present && svc.image.is_none() {
-            anyhow::bail!(
-                "service {name:?}: image {image:?} must be built first (building is not supported yet)"
-            );
+        if stored {
+            present.insert(s.image.clone());
         }
-        if !pull || jobs.iter().any(|(_, i, _)| *i == image.as_str()) {
-            continue;
-        }
-        let r = Reference::parse(&image)
-            .with_context(|| format!("service {name}: invalid image reference {image:?}"))?;
-        let image: &str = svc.image.as_deref().unwrap_or_default();
-        jobs.push((name.as_str(), image, r));
+    }
+    let pulls = crate::plan::pull::pulls_for_up(&services, policy, &|i| present.contains(i))?;
+    let mut jobs: Vec<(&str, &str, Reference)> = Vec::new();
+    for p in &pulls {
+        let r = Reference::parse(&p.image).with_context(|| {
+            format!(
+                "service {}: invalid image reference {:?}",
+                p.service, p.image
+            )
+        })?;
+        jobs.push((p.service.as_str(), p.declared.as_str(), r));
     }
     if jobs.is_empty() {
         return Ok(());
@@ -480,16 +251,16 @@ pub(super) fn pull_for_up(
         platform: None,
         keep_layer_blobs: false,
     };
-    let errors = pull_services(global, &jobs, &opts, &say)?;
+    let errors = pull_services(settings, &jobs, &opts, &say)?;
     if let Some(first) = errors.first() {
-        anyhow::bail!("{first}");
+        bail!("{first}");
     }
     Ok(())
 }
 
-pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
-    if let Some(sel) = super::compose::project_mode(global, &args.services)? {
-        return super::compose::images(global, &sel, args);
+pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        return images_services(settings, project, services, args);
     }
     if !args.services.is_empty() {
         bail!(
@@ -497,7 +268,7 @@ pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode
             args.services.join(", ")
         );
     }
-    let store = open_store(global)?;
+    let store = open_store(settings)?;
     let mut records = store.list().context("listing images")?;
     records.sort_by(|a, b| a.references.cmp(&b.references));
     if args.quiet {
@@ -546,26 +317,6 @@ pub fn images(global: &GlobalArgs, args: &ImagesArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// Docker's decimal units: `7.25MB`.
-pub(super) fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{v:.3}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + units[i]
-    }
-}
-
 /// Accepts `busybox`, `docker.io/library/busybox:latest`, an id or prefix.
 fn store_name(name: &str) -> String {
     match Reference::parse(name) {
@@ -574,8 +325,8 @@ fn store_name(name: &str) -> String {
     }
 }
 
-pub fn rmi(global: &GlobalArgs, args: &RmiArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(global)?;
+pub fn rmi(settings: &Settings, args: &RmiArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings)?;
     let mut failed = false;
     for name in &args.images {
         match store.remove(&store_name(name), args.force) {
@@ -600,10 +351,10 @@ pub fn rmi(global: &GlobalArgs, args: &RmiArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn image(global: &GlobalArgs, cmd: &ImageCommand) -> anyhow::Result<ExitCode> {
+pub fn image(settings: &Settings, cmd: &ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ImageCommand::Inspect { images } => {
-            let store = open_store(global)?;
+            let store = open_store(settings)?;
             let mut out = Vec::new();
             for name in images {
                 let Some(r) = store.resolve(&store_name(name))? else {
@@ -626,15 +377,15 @@ pub fn image(global: &GlobalArgs, cmd: &ImageCommand) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::SUCCESS)
         }
-        ImageCommand::History { image, no_trunc } => history(global, image, *no_trunc),
-        ImageCommand::Prune { all } => system(global, &SystemCommand::Prune { all: *all }),
+        ImageCommand::History { image, no_trunc } => history(settings, image, *no_trunc),
+        ImageCommand::Prune { all } => system(settings, &SystemCommand::Prune { all: *all }),
     }
 }
 
 /// `docker history`: the config's history, newest first, with layer sizes
 /// for the entries that made a layer.
-fn history(global: &GlobalArgs, image: &str, no_trunc: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(global)?;
+fn history(settings: &Settings, image: &str, no_trunc: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings)?;
     let record = store
         .resolve(&store_name(image))?
         .ok_or_else(|| anyhow::anyhow!("no such image: {image}"))?;
@@ -664,57 +415,8 @@ fn history(global: &GlobalArgs, image: &str, no_trunc: bool) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn project_pull_plan_skips_like_compose() {
-        let plan = plan_project_pull(
-            [
-                ("web", Some("busybox"), None),
-                ("worker", Some("busybox"), Some("always")),
-                ("app", Some("app:dev"), Some("build")),
-                ("local", Some("local:1"), Some("never")),
-                ("built", None, None),
-                ("db", Some("postgres"), Some("missing")),
-            ]
-            .into_iter(),
-        );
-        assert_eq!(
-            plan,
-            vec![
-                ("web".to_string(), ServicePull::Pull("busybox".into())),
-                ("worker".to_string(), ServicePull::SameAs("web".into())),
-                ("app".to_string(), ServicePull::Skip("Skipped")),
-                ("local".to_string(), ServicePull::Skip("Skipped")),
-                (
-                    "built".to_string(),
-                    ServicePull::Skip("Skipped - No image to be pulled")
-                ),
-                ("db".to_string(), ServicePull::Pull("postgres".into())),
-            ]
-        );
-    }
-
-    #[test]
-    fn sizes_print_like_docker() {
-        assert_eq!(human_size(999), "999B");
-        assert_eq!(human_size(4_261_000), "4.261MB");
-        assert_eq!(human_size(117_000_000), "117MB");
-    }
-}
-
-#[derive(Args, Debug)]
-pub struct TagArgs {
-    /// Image to name (name, id or digest)
-    pub source: String,
-    /// New name
-    pub target: String,
-}
-
-pub fn tag(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(global)?;
+pub fn tag(settings: &Settings, args: &TagArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings)?;
     let target = Reference::parse(&args.target)
         .with_context(|| format!("invalid image reference {:?}", args.target))?;
     store
@@ -723,17 +425,11 @@ pub fn tag(global: &GlobalArgs, args: &TagArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Args, Debug)]
-pub struct PushArgs {
-    /// Image to push, by the name it should have in the registry
-    pub image: String,
-}
-
-pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<ExitCode> {
+pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
     let target = Reference::parse(&args.image)
         .with_context(|| format!("invalid image reference {:?}", args.image))?;
-    let store = open_store(global)?;
-    let client = registry_client()?;
+    let store = open_store(settings)?;
+    let client = registry_client(settings)?;
     let (digest, blobs) = runtime()?
         .block_on(crate::image::push::push(
             &client,
@@ -755,19 +451,6 @@ pub fn push(global: &GlobalArgs, args: &PushArgs) -> anyhow::Result<ExitCode> {
     }
     println!("{}: digest: {digest}", target.tag().unwrap_or("latest"));
     Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Args, Debug)]
-pub struct LoginArgs {
-    /// Registry host (default: Docker Hub)
-    pub server: Option<String>,
-    #[arg(short, long)]
-    pub username: String,
-    /// Read the password from standard input (recommended over --password)
-    #[arg(long)]
-    pub password_stdin: bool,
-    #[arg(long)]
-    pub password: Option<String>,
 }
 
 pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
@@ -811,24 +494,8 @@ pub fn logout(server: Option<&str>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Subcommand, Debug)]
-pub enum SystemCommand {
-    /// Show disk usage of images and layers
-    Df {
-        /// `json`: exact byte counts
-        #[arg(long, value_enum, default_value = "table")]
-        format: ListFormat,
-    },
-    /// Remove unused images, layers and blobs
-    Prune {
-        /// Also remove images no container uses (not just untagged ones)
-        #[arg(short, long)]
-        all: bool,
-    },
-}
-
-pub fn system(global: &GlobalArgs, cmd: &SystemCommand) -> anyhow::Result<ExitCode> {
-    let store = open_store(global)?;
+pub fn system(settings: &Settings, cmd: &SystemCommand) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings)?;
     match cmd {
         SystemCommand::Df { format } => {
             let du = store.disk_usage().context("measuring disk usage")?;
@@ -881,18 +548,8 @@ pub fn system(global: &GlobalArgs, cmd: &SystemCommand) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Args, Debug)]
-pub struct SaveArgs {
-    /// Images to save
-    #[arg(required = true)]
-    pub images: Vec<String>,
-    /// Write to a file instead of standard output
-    #[arg(short, long)]
-    pub output: Option<std::path::PathBuf>,
-}
-
-pub fn save(global: &GlobalArgs, args: &SaveArgs) -> anyhow::Result<ExitCode> {
-    let store = open_store(global)?;
+pub fn save(settings: &Settings, args: &SaveArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(settings)?;
     let mut images = Vec::new();
     for name in &args.images {
         let record = store
@@ -929,19 +586,10 @@ pub fn save(global: &GlobalArgs, args: &SaveArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Args, Debug)]
-pub struct LoadArgs {
-    /// Read from a file instead of standard input
-    #[arg(short, long)]
-    pub input: Option<std::path::PathBuf>,
-    #[arg(short, long)]
-    pub quiet: bool,
-}
-
-pub fn load(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<ExitCode> {
+pub fn load(settings: &Settings, args: &LoadArgs) -> anyhow::Result<ExitCode> {
     use crate::image::archive;
     use crate::image::pull::ImageSource;
-    let store = open_store(global)?;
+    let store = open_store(settings)?;
     let dir = std::env::temp_dir().join(format!("wharf-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let result = (|| -> anyhow::Result<()> {
@@ -993,8 +641,8 @@ pub fn load(global: &GlobalArgs, args: &LoadArgs) -> anyhow::Result<ExitCode> {
 
 /// The stored image `name`, pulled first if it is not there, as `docker
 /// run` does ("Unable to find image … locally").
-pub(super) fn ensure_image(
-    global: &GlobalArgs,
+pub fn ensure_image(
+    settings: &Settings,
     store: &ImageStore,
     name: &str,
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
@@ -1006,8 +654,8 @@ pub(super) fn ensure_image(
         }
     }
     eprintln!("Unable to find image '{reference}' locally");
-    let store = Arc::new(ImageStore::open(global.root())?);
-    let puller = Puller::new(registry_client()?, store);
+    let store = Arc::new(ImageStore::open(settings.root())?);
+    let puller = Puller::new(registry_client(settings)?, store);
     let progress = pull_progress(false);
     let opts = PullOptions {
         platform: None,
@@ -1015,4 +663,86 @@ pub(super) fn ensure_image(
     };
     let record = runtime()?.block_on(puller.pull(&reference, &opts, progress.as_ref()))?;
     Ok(record)
+}
+
+/// `images [SERVICE…]` for a project: the image of each container, in
+/// Compose's columns (CONTAINER REPOSITORY TAG IMAGE ID SIZE).
+fn images_services(
+    settings: &Settings,
+    sel: &Project,
+    services: &[String],
+    args: &ImagesArgs,
+) -> anyhow::Result<ExitCode> {
+    let env = super::common::env_for(settings, sel)?;
+    let mut rows = Vec::new();
+    for c in super::common::containers_of(&env, sel, services)? {
+        let (repo, tag) = match Reference::parse(&c.record.image) {
+            Ok(r) => (
+                r.familiar_name(),
+                r.tag()
+                    .unwrap_or(if r.digest().is_some() {
+                        "<none>"
+                    } else {
+                        "latest"
+                    })
+                    .to_string(),
+            ),
+            Err(_) => (c.record.image.clone(), "<none>".to_string()),
+        };
+        let size = env
+            .store
+            .resolve(&c.record.image_id.to_string())?
+            .map(|i| i.size)
+            .unwrap_or(0);
+        rows.push((
+            c.record.name.clone(),
+            repo,
+            tag,
+            c.record.image_id.hex().to_string(),
+            size,
+        ));
+    }
+    if args.quiet {
+        let mut ids: Vec<&str> = rows.iter().map(|r| r.3.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        for id in ids {
+            println!("sha256:{id}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == ListFormat::Json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(name, repo, tag, id, size)| {
+                serde_json::json!({
+                    "ID": format!("sha256:{id}"),
+                    "ContainerName": name,
+                    "Repository": repo,
+                    "Tag": tag,
+                    "Size": size,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "CONTAINER".to_string(),
+        "REPOSITORY".into(),
+        "TAG".into(),
+        "IMAGE ID".into(),
+        "SIZE".into(),
+    ]];
+    for (name, repo, tag, id, size) in rows {
+        table.push(vec![
+            name,
+            repo,
+            tag,
+            id.chars().take(12).collect(),
+            human_size(size),
+        ]);
+    }
+    print_table(&table);
+    Ok(ExitCode::SUCCESS)
 }

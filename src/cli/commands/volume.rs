@@ -1,48 +1,12 @@
 //! `wharf volume create|ls|inspect|rm|prune`.
 
-use super::GlobalArgs;
+use crate::cli::args::volume::VolumeCommand;
+use crate::cli::resolve::Settings;
 use crate::runtime::container::Containers;
 use crate::runtime::spec::MountSpec;
 use crate::runtime::volume::{VolumeOptions, Volumes};
 use anyhow::Context as _;
-use clap::Subcommand;
 use std::process::ExitCode;
-
-#[derive(Subcommand, Debug)]
-pub enum VolumeCommand {
-    /// Create a volume
-    Create {
-        name: Option<String>,
-        #[arg(short = 'l', long = "label")]
-        label: Vec<String>,
-    },
-    /// List volumes
-    #[command(alias = "list")]
-    Ls {
-        #[arg(short, long)]
-        quiet: bool,
-    },
-    /// Show volumes as JSON
-    Inspect {
-        #[arg(required = true)]
-        names: Vec<String>,
-    },
-    /// Remove volumes
-    #[command(alias = "remove")]
-    Rm {
-        #[arg(required = true)]
-        names: Vec<String>,
-        #[arg(short, long)]
-        force: bool,
-    },
-    /// Remove volumes no container uses (anonymous ones; with -a all)
-    Prune {
-        #[arg(short, long)]
-        all: bool,
-        #[arg(short, long)]
-        force: bool,
-    },
-}
 
 /// Names of the containers that mount volume `name`.
 fn users(containers: &Containers, name: &str) -> anyhow::Result<Vec<String>> {
@@ -59,9 +23,9 @@ fn users(containers: &Containers, name: &str) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-pub fn run(global: &GlobalArgs, cmd: &VolumeCommand) -> anyhow::Result<ExitCode> {
-    let volumes = Volumes::open(global.root()).context("opening the volume store")?;
-    let containers = Containers::open(global.root())?;
+pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode> {
+    let volumes = Volumes::open(settings.root()).context("opening the volume store")?;
+    let containers = Containers::open(settings.root())?;
     match cmd {
         VolumeCommand::Create { name, label } => {
             let mut opts = VolumeOptions::default();

@@ -1,97 +1,15 @@
 //! `wharf network create|ls|inspect|rm|prune`.
 
-use super::GlobalArgs;
+use crate::cli::args::network::NetworkCommand;
+use crate::cli::render::print_table;
+use crate::cli::resolve::Settings;
 use crate::net::attach;
 use crate::net::store::{IpamRequest, NetworkOptions, NetworkRecord, Networks};
 use crate::runtime::container::{write_json, Containers, Status};
 use crate::runtime::spec::{NetworkAttachment, NsMode};
 use anyhow::{bail, Context as _};
-use clap::Subcommand;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
-
-#[derive(Subcommand, Debug)]
-pub enum NetworkCommand {
-    /// Create a network
-    Create {
-        name: String,
-        /// Driver to manage the network (only bridge)
-        #[arg(short = 'd', long, default_value = "bridge")]
-        driver: String,
-        /// Subnet in CIDR format (one IPv4, and one IPv6 with --ipv6)
-        #[arg(long)]
-        subnet: Vec<String>,
-        /// Gateway for the subnet of the same position
-        #[arg(long)]
-        gateway: Vec<String>,
-        /// Allocate container addresses from a sub-range
-        #[arg(long = "ip-range")]
-        ip_range: Vec<String>,
-        /// Restrict external access to the network
-        #[arg(long)]
-        internal: bool,
-        /// Enable IPv6 networking
-        #[arg(long)]
-        ipv6: bool,
-        /// Enable manual container attachment
-        #[arg(long)]
-        attachable: bool,
-        /// Set metadata on a network (KEY=VALUE)
-        #[arg(short = 'l', long = "label")]
-        label: Vec<String>,
-        /// Driver specific options (KEY=VALUE)
-        #[arg(short = 'o', long = "opt")]
-        opt: Vec<String>,
-    },
-    /// List networks
-    #[command(alias = "list")]
-    Ls {
-        #[arg(short, long)]
-        quiet: bool,
-        /// `json` prints one JSON object per line, as docker does
-        #[arg(long)]
-        format: Option<String>,
-        #[arg(long = "no-trunc")]
-        no_trunc: bool,
-    },
-    /// Show networks as JSON
-    Inspect {
-        #[arg(required = true)]
-        networks: Vec<String>,
-    },
-    /// Remove networks
-    #[command(alias = "remove")]
-    Rm {
-        #[arg(required = true)]
-        networks: Vec<String>,
-        #[arg(short, long)]
-        force: bool,
-    },
-    /// Connect a container to a network
-    Connect {
-        network: String,
-        container: String,
-        /// Extra DNS name on this network
-        #[arg(long = "alias")]
-        alias: Vec<String>,
-        #[arg(long = "ip")]
-        ip: Option<std::net::Ipv4Addr>,
-        #[arg(long = "ip6")]
-        ip6: Option<std::net::Ipv6Addr>,
-    },
-    /// Disconnect a container from a network
-    Disconnect {
-        network: String,
-        container: String,
-        #[arg(short, long)]
-        force: bool,
-    },
-    /// Remove all networks no container is attached to
-    Prune {
-        #[arg(short, long)]
-        force: bool,
-    },
-}
 
 fn key_values(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
@@ -187,8 +105,8 @@ pub fn endpoint_id(container_id: &str, network_id: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
-    let store = Networks::open(global.root()).context("opening the network store")?;
+pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
+    let store = Networks::open(settings.root()).context("opening the network store")?;
     match cmd {
         NetworkCommand::Create {
             name,
@@ -212,7 +130,7 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                 labels: key_values("--label", label)?,
                 options: key_values("--opt", opt)?,
             };
-            match attach::create_network(global.root(), &opts) {
+            match attach::create_network(settings.root(), &opts) {
                 Ok(n) => println!("{}", n.id),
                 Err(e) => {
                     eprintln!("Error response from daemon: {e}");
@@ -273,7 +191,7 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                         "local".into(),
                     ]);
                 }
-                super::container::print_table(&rows);
+                print_table(&rows);
             }
         }
         NetworkCommand::Inspect { networks } => {
@@ -294,7 +212,7 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
         NetworkCommand::Rm { networks, force } => {
             let mut code = ExitCode::SUCCESS;
             for q in networks {
-                match attach::remove_network(global.root(), q) {
+                match attach::remove_network(settings.root(), q) {
                     Ok(_) => println!("{q}"),
                     Err(attach::AttachError::Store(crate::net::store::StoreError::NotFound(_)))
                         if *force => {}
@@ -320,7 +238,7 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                     return Ok(ExitCode::from(1));
                 }
             };
-            let containers = Containers::open(global.root())?;
+            let containers = Containers::open(settings.root())?;
             let mut record = containers.find(container)?;
             let _lock = containers.lock(&record.id)?;
             if record.spec.networks.iter().any(|a| a.network == net.name) {
@@ -352,7 +270,7 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                     .clone()
                     .unwrap_or_else(|| record.id[..12].to_string());
                 if let Err(e) = attach::connect(
-                    global.root(),
+                    settings.root(),
                     containers.run_root(),
                     &record.id,
                     &record.name,
@@ -372,7 +290,7 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
             container,
             force,
         } => {
-            let containers = Containers::open(global.root())?;
+            let containers = Containers::open(settings.root())?;
             let mut record = containers.find(container)?;
             let _lock = containers.lock(&record.id)?;
             let net = store.find(network).ok();
@@ -388,7 +306,7 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                 return Ok(ExitCode::from(1));
             }
             if net.is_some() && containers.state(&record.id)?.status == Status::Running {
-                attach::disconnect(global.root(), &record.id, &name)?;
+                attach::disconnect(settings.root(), &record.id, &name)?;
             }
             record.spec.networks.retain(|a| a.network != name);
             write_json(&containers.dir(&record.id).record(), &record)?;
@@ -405,7 +323,7 @@ pub fn run(global: &GlobalArgs, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
             let mut removed = Vec::new();
             for n in store.list()? {
                 if store.endpoints(&n.id)?.is_empty() {
-                    attach::remove_network(global.root(), &n.id)?;
+                    attach::remove_network(settings.root(), &n.id)?;
                     removed.push(n.name);
                 }
             }

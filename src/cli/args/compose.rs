@@ -1,0 +1,129 @@
+//! Flags of the compose verbs: `up`, `down`, `scale`.
+
+use clap::{Args, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PullPolicy {
+    Always,
+    Missing,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Tty,
+    Plain,
+    Quiet,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// Services to start (with their dependencies); all by default
+    pub services: Vec<String>,
+    /// Detached mode: start the containers and return
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Recreate containers even if their configuration is unchanged
+    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// Never recreate existing containers
+    #[arg(long = "no-recreate")]
+    pub no_recreate: bool,
+    /// Recreate dependent containers too (with --force-recreate)
+    #[arg(long = "always-recreate-deps")]
+    pub always_recreate_deps: bool,
+    /// Recreate anonymous volumes instead of keeping the previous containers' data
+    #[arg(short = 'V', long = "renew-anon-volumes")]
+    pub renew_anon_volumes: bool,
+    /// Create the containers but do not start them
+    #[arg(long = "no-start")]
+    pub no_start: bool,
+    /// Remove containers of services no longer in the compose file
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Do not start linked services
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// Scale SERVICE to NUM instances (SERVICE=NUM, repeatable)
+    #[arg(long, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Seconds to wait for containers to stop when recreating or stopping
+    #[arg(short = 't', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// Pull images before starting: always, missing (default) or never
+    #[arg(long, value_enum, default_value = "missing")]
+    pub pull: PullPolicy,
+    /// Pull without printing progress
+    #[arg(long = "quiet-pull")]
+    pub quiet_pull: bool,
+    /// Progress output: auto, tty, plain, quiet, json
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Produce monochrome output
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Do not prefix log lines with the container name
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    /// Show timestamps
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Attach only to these services' output (repeatable)
+    #[arg(long)]
+    pub attach: Vec<String>,
+    /// Do not attach to these services' output (repeatable)
+    #[arg(long = "no-attach")]
+    pub no_attach: Vec<String>,
+    /// Stop all containers if any container exits
+    #[arg(long = "abort-on-container-exit")]
+    pub abort_on_container_exit: bool,
+    /// Return the exit code of this service's container (implies --abort-on-container-exit)
+    #[arg(long = "exit-code-from", value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Wait for services to be running and healthy (one-shots: exited 0); implies -d
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up --wait after this many seconds
+    #[arg(long = "wait-timeout", value_name = "SECONDS")]
+    pub wait_timeout: Option<u64>,
+    /// Container runtime: builtin, crun, runc or a path (default: WHARF_RUNTIME, else builtin)
+    #[arg(long)]
+    pub runtime: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DownArgs {
+    /// Remove named volumes declared in the compose file and anonymous volumes
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Also remove one-off (`run`) containers; containers of services no longer in the compose file are always removed
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Seconds to wait for containers to stop
+    #[arg(short = 't', long = "timeout")]
+    pub timeout: Option<u64>,
+    /// Progress output: auto, tty, plain, quiet, json
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
+    /// Remove images used by services: "local" only those without a custom tag, "all" every one
+    #[arg(long, value_enum, value_name = "TYPE")]
+    pub rmi: Option<RmiMode>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RmiMode {
+    Local,
+    All,
+}
+
+#[derive(Args, Debug)]
+pub struct ScaleArgs {
+    /// SERVICE=REPLICAS pairs
+    #[arg(required = true, value_name = "SERVICE=REPLICAS")]
+    pub scale: Vec<String>,
+    /// Do not start the services they depend on
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+}

@@ -1,0 +1,351 @@
+//! Flags of the container verbs (Docker's, plus Compose's forms of the
+//! same verbs on services).
+
+use super::ListFormat;
+use clap::Args;
+use std::path::PathBuf;
+
+/// The flags `docker run` and `docker create` share.
+#[derive(Args, Debug, Clone, Default)]
+pub struct CreateArgs {
+    /// Assign a name to the container
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set environment variables (KEY=VALUE, or KEY to copy it from here)
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Bind mount or volume: SRC:DST[:ro], VOLUME:DST, or DST for an anonymous volume
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs: DST[:size=…,mode=…]
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Overwrite the image's entrypoint
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Working directory inside the container
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// Username or UID[:GID]
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional groups to join
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    /// Container host name
+    #[arg(long)]
+    pub hostname: Option<String>,
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// Allocate a pseudo-TTY
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Keep STDIN open
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    pub init: bool,
+    /// Mount the container's root filesystem as read only
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Give extended privileges to this container
+    #[arg(long)]
+    pub privileged: bool,
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Security options (no-new-privileges, seccomp=unconfined|PROFILE.json)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Add a host device: HOST[:CONTAINER[:PERMISSIONS]]
+    #[arg(long)]
+    pub device: Vec<String>,
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Ulimit options: NAME=SOFT[:HARD]
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// Size of /dev/shm
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap; -1 for unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Limit read rate from a device: PATH:RATE (bytes, with an optional unit: 1mb)
+    #[arg(long = "device-read-bps")]
+    pub device_read_bps: Vec<String>,
+    /// Limit write rate to a device: PATH:RATE
+    #[arg(long = "device-write-bps")]
+    pub device_write_bps: Vec<String>,
+    /// Limit read operations per second from a device: PATH:COUNT
+    #[arg(long = "device-read-iops")]
+    pub device_read_iops: Vec<String>,
+    /// Limit write operations per second to a device: PATH:COUNT
+    #[arg(long = "device-write-iops")]
+    pub device_write_iops: Vec<String>,
+    /// Tune the container's pids limit (-1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// PID namespace: host
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC namespace: private, shareable, host
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// Network: a user network (repeatable), none, host or container:NAME
+    #[arg(long = "network", alias = "net")]
+    pub network: Vec<String>,
+    /// Extra DNS name of the container on its (first) network
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address on the (first) network
+    #[arg(long = "ip")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// IPv6 address on the (first) network
+    #[arg(long = "ip6")]
+    pub ip6: Option<std::net::Ipv6Addr>,
+    /// MAC address on the (first) network
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Publish a container's port(s) to the host: [IP:][HOST[-END]:]CONTAINER[-END][/PROTO]
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// Mount the volumes of another container: NAME[:ro|rw]
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
+    /// Signal to stop the container
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait after the stop signal before SIGKILL
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<u64>,
+    /// Restart policy: no, always, unless-stopped, on-failure[:max-retries]
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Set metadata: KEY=VALUE
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Add a host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    #[arg(long)]
+    pub dns: Vec<String>,
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// OCI runtime: builtin, crun, runc, or a path (default: WHARF_RUNTIME, else builtin)
+    #[arg(long)]
+    pub runtime: Option<String>,
+    /// Image to run (in a compose project: services, for `create`)
+    #[arg(default_value = "", hide_default_value = true)]
+    pub image: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run in the background and print the container id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the container when it exits
+    #[arg(long)]
+    pub rm: bool,
+    /// Compose run: no pseudo-TTY (default: one when stdin and stdout are terminals)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Compose run: publish the service's ports (none by default)
+    #[arg(long = "service-ports")]
+    pub service_ports: bool,
+    /// Compose run: do not start the services the service depends on
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+    /// Compose run: keep the service's network aliases for the one-off container
+    #[arg(long = "use-aliases")]
+    pub use_aliases: bool,
+    /// Compose run: pull without printing progress
+    #[arg(long = "quiet-pull")]
+    pub quiet_pull: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Containers, or services of the compose project
+    pub containers: Vec<String>,
+    /// Attach to the output and return the exit code
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// With a compose project: only these services
+    pub services: Vec<String>,
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Filter by KEY=VALUE: status=STATUS, service=SERVICE (repeatable)
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// Only containers in this status (created, running, paused, restarting, exited, dead; repeatable)
+    #[arg(long)]
+    pub status: Vec<String>,
+    /// Display the services of the project (those with a container that passes the filters)
+    #[arg(long = "services")]
+    pub services_only: bool,
+    /// Only display container ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Do not truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// A container, or services of the compose project (all by default)
+    pub targets: Vec<String>,
+    /// Produce monochrome output
+    #[arg(long = "no-color")]
+    pub no_color: bool,
+    /// Do not prefix lines with the container name
+    #[arg(long = "no-log-prefix")]
+    pub no_log_prefix: bool,
+    /// Only the container with this replica number
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// Only lines since this time (RFC 3339) or this long ago (`10m`, `1h30m`)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only lines before this time (RFC 3339) or this long ago
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Follow log output
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Number of lines to show from the end ("all" for every line)
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Containers, or services of the compose project (all by default)
+    pub containers: Vec<String>,
+    /// Seconds to wait before killing the container
+    /// (default: the container's stop timeout, else 10)
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Containers, or services of the compose project (all by default)
+    pub containers: Vec<String>,
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Containers, or services of the compose project (all stopped ones by default)
+    pub containers: Vec<String>,
+    /// Force the removal of a running container (uses SIGKILL)
+    #[arg(short, long)]
+    pub force: bool,
+    /// With a compose project: stop the containers first
+    #[arg(short = 's', long)]
+    pub stop: bool,
+    /// Remove the anonymous volumes of the containers
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    #[arg(long)]
+    pub privileged: bool,
+    /// Compose exec: no pseudo-TTY (default: one when stdin and stdout are terminals)
+    #[arg(short = 'T', long = "no-TTY")]
+    pub no_tty: bool,
+    /// Compose exec: which replica of the service (default: the first running)
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// A container, or a service of the compose project
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// A container, or a service of the compose project
+    pub container: String,
+    /// Compose attach: which replica of the service (default: the first running)
+    #[arg(long)]
+    pub index: Option<u32>,
+    /// Do not attach stdin (wharf attaches output only)
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Pass SIGINT and SIGTERM received here on to the container
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sig_proxy: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PauseArgs {
+    /// Containers, or services of the compose project (all by default)
+    pub targets: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Containers (default: all running)
+    pub containers: Vec<String>,
+    /// Print one sample and exit
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}

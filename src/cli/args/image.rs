@@ -1,0 +1,123 @@
+//! Flags of the image verbs.
+
+use super::ListFormat;
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Images to pull; without any, every service image of the compose project
+    pub images: Vec<String>,
+    /// Platform to pull (os/arch[/variant]); default: this machine's
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Print nothing but errors and the pulled references
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// With a compose project: keep going when an image fails to pull
+    #[arg(long)]
+    pub ignore_pull_failures: bool,
+    /// Keep the compressed layer blobs after unpacking (more disk; pushes
+    /// and saves then keep the image digest without asking the registry)
+    #[arg(long)]
+    pub keep_layer_blobs: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// With a compose project: only the images of these services
+    pub services: Vec<String>,
+    /// Only show image ids
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Remove even when the image has several names or is in use
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Show the stored record of one or more images as JSON
+    Inspect { images: Vec<String> },
+    /// Show how an image was built, layer by layer (from its config)
+    History {
+        image: String,
+        /// Show full commands
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Remove untagged images (with --all: every image no container uses)
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// Image to name (name, id or digest)
+    pub source: String,
+    /// New name
+    pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Image to push, by the name it should have in the registry
+    pub image: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Registry host (default: Docker Hub)
+    pub server: Option<String>,
+    #[arg(short, long)]
+    pub username: String,
+    /// Read the password from standard input (recommended over --password)
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SystemCommand {
+    /// Show disk usage of images and layers
+    Df {
+        /// `json`: exact byte counts
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Remove unused images, layers and blobs
+    Prune {
+        /// Also remove images no container uses (not just untagged ones)
+        #[arg(short, long)]
+        all: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct SaveArgs {
+    /// Images to save
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Write to a file instead of standard output
+    #[arg(short, long)]
+    pub output: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    /// Read from a file instead of standard input
+    #[arg(short, long)]
+    pub input: Option<std::path::PathBuf>,
+    #[arg(short, long)]
+    pub quiet: bool,
+}

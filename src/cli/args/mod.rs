@@ -1,0 +1,189 @@
+//! The command line as clap structs: parsing only, no side effects. What
+//! the flags mean together (and with the environment) is decided in
+//! src/cli/resolve.rs.
+
+pub mod compose;
+pub mod config;
+pub mod container;
+pub mod cp;
+pub mod events;
+pub mod image;
+pub mod network;
+pub mod volume;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wharf",
+    version,
+    about = "Daemonless, compose-first multi-container orchestrator",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The global flags of `docker compose`. The project flags go before the
+/// verb (`wharf -f a.yaml config`), so that container verbs keep Docker's
+/// own short flags (`wharf rmi -f`, `wharf run -p 8080:80`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Compose configuration files (repeatable; `-` reads standard input)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Vec<String>,
+    /// Project name
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+    /// Alternate working directory (default: the directory of the first compose file)
+    #[arg(long = "project-directory", value_name = "DIR")]
+    pub project_directory: Option<PathBuf>,
+    /// Alternate environment files (repeatable)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Profiles to enable (repeatable)
+    #[arg(long = "profile", value_name = "PROFILE")]
+    pub profile: Vec<String>,
+    /// Where images, volumes and containers live (also WHARF_ROOT)
+    #[arg(
+        long,
+        global = true,
+        env = "WHARF_ROOT",
+        value_name = "DIR",
+        default_value = "/var/lib/wharf"
+    )]
+    pub root: PathBuf,
+    /// Log level: error, warn, info, debug, trace (RUST_LOG also works)
+    #[arg(long = "log-level", global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Parse, resolve and render the compose file in canonical format
+    Config(config::ConfigArgs),
+    /// Pull images (or every service image of the project)
+    Pull(image::PullArgs),
+    /// List stored images
+    Images(image::ImagesArgs),
+    /// Remove images
+    Rmi(image::RmiArgs),
+    /// Manage images
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Give a stored image another name
+    Tag(image::TagArgs),
+    /// Push an image to its registry
+    Push(image::PushArgs),
+    /// Log in to a registry (stored in ~/.docker/config.json, as docker does)
+    Login(image::LoginArgs),
+    /// Log out from a registry
+    Logout { server: Option<String> },
+    /// Disk usage and cleanup
+    #[command(subcommand)]
+    System(image::SystemCommand),
+    /// Save images to a tar archive (OCI layout + docker manifest.json)
+    Save(image::SaveArgs),
+    /// Load images from a tar archive (docker save or OCI layout)
+    Load(image::LoadArgs),
+    /// Create and start the containers of the compose project
+    // -V is Compose's --renew-anon-volumes here, not --version.
+    #[command(disable_version_flag = true)]
+    Up(compose::UpArgs),
+    /// Stop and remove the containers (and networks; -v volumes) of the compose project
+    Down(compose::DownArgs),
+    /// Restart the containers of the compose project (or containers)
+    Restart(container::StopArgs),
+    /// Scale services of the compose project (SERVICE=REPLICAS)
+    Scale(compose::ScaleArgs),
+    /// List compose projects that have containers
+    Ls {
+        /// Show stopped projects too
+        #[arg(short, long)]
+        all: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Create and run a new container from an image
+    Run(container::RunArgs),
+    /// Create a new container
+    Create(container::CreateArgs),
+    /// Start one or more stopped containers
+    Start(container::StartArgs),
+    /// List containers
+    Ps(container::PsArgs),
+    /// Fetch the logs of a container
+    Logs(container::LogsArgs),
+    /// Stop one or more running containers
+    Stop(container::StopArgs),
+    /// Send a signal to one or more running containers
+    Kill(container::KillArgs),
+    /// Remove one or more containers
+    Rm(container::RmArgs),
+    /// Run a command in a running container
+    Exec(container::ExecArgs),
+    /// Stream a running container's (or a service's) output until it exits
+    Attach(container::AttachArgs),
+    /// Show low-level information on containers as JSON
+    Inspect {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Block until containers (or the project's services) stop, then print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Display the running processes of a container (or of the compose project's services)
+    Top { targets: Vec<String> },
+    /// Pause every process of containers (or of the compose project's services)
+    Pause(container::PauseArgs),
+    /// Unpause paused containers (or the compose project's services)
+    Unpause(container::PauseArgs),
+    /// Copy files between a container (or service) and the host
+    Cp(cp::CpArgs),
+    /// Get real time events (containers; the project's with a compose file)
+    Events(events::EventsArgs),
+    /// Live resource usage of containers (cgroup CPU, memory, pids)
+    Stats(container::StatsArgs),
+    /// List port mappings, or the host addresses of one container port
+    Port {
+        /// A container, or a service of the compose project
+        container: String,
+        /// PRIVATE_PORT[/PROTO]
+        port: Option<String>,
+        /// Compose port: which replica of the service (default: the first running)
+        #[arg(long)]
+        index: Option<u32>,
+        /// Compose port: tcp or udp
+        #[arg(long, default_value = "tcp")]
+        protocol: String,
+    },
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCommand),
+    /// The process that runs a container's healthcheck (internal)
+    #[command(name = "container-health", hide = true)]
+    ContainerHealth { id: String },
+    /// The process that owns a detached container (internal)
+    #[command(name = "container-monitor", hide = true)]
+    ContainerMonitor {
+        id: String,
+        /// Take over a container whose monitor died
+        #[arg(long)]
+        adopt: bool,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}

@@ -1,0 +1,277 @@
+//! The lifecycle verbs on containers, or on services of the compose
+//! project: `start`, `stop`, `restart`, `kill`, `rm`, `pause`/`unpause`, `wait`.
+
+use super::common::{self, exit, fail, need_args, open};
+use crate::cli::args::compose::ProgressMode;
+use crate::cli::args::container::{KillArgs, RmArgs, StartArgs, StopArgs};
+use crate::cli::progress::{progress_event, Progress};
+use crate::cli::resolve::{Project, Settings, Target};
+use crate::exec;
+use crate::image::store::ImageStore;
+use crate::runtime::container::{ContainerRecord, Containers, Status};
+use crate::supervise::control::{self, ControlError};
+use crate::supervise::monitor;
+use anyhow::bail;
+use std::process::ExitCode;
+use std::time::Duration;
+
+pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        let env = common::env_for(settings, project)?;
+        let progress = Progress::new(ProgressMode::Auto);
+        exec::start(&env, project.name(), services, &progress)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let names = target.containers();
+    need_args(names, "start")?;
+    let (containers, store) = open(settings)?;
+    let mut code = ExitCode::SUCCESS;
+    for q in names {
+        let record = match containers.find(q) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = ExitCode::from(1);
+                continue;
+            }
+        };
+        if args.attach {
+            let attach = monitor::Attach {
+                output: true,
+                stdin: false,
+            };
+            return match monitor::run(&containers, &store, &record.id, attach, None) {
+                Ok(c) => Ok(exit(c)),
+                Err(e) => Ok(fail(&e, e.exit_code())),
+            };
+        }
+        match control::start_detached(&containers, &record.id) {
+            Ok(()) => println!("{q}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Runs `f` on each named container, Docker's way: the name on success,
+/// the daemon's error otherwise, and exit code 1 if any failed.
+fn each(
+    settings: &Settings,
+    names: &[String],
+    mut f: impl FnMut(&Containers, &ImageStore, &ContainerRecord) -> Result<(), ControlError>,
+) -> anyhow::Result<ExitCode> {
+    let (containers, store) = open(settings)?;
+    let mut code = ExitCode::SUCCESS;
+    for q in names {
+        let result = containers
+            .find(q)
+            .map_err(ControlError::from)
+            .and_then(|r| f(&containers, &store, &r));
+        match result {
+            Ok(()) => println!("{q}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn stop(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        let env = common::env_for(settings, project)?;
+        let progress = Progress::new(ProgressMode::Auto);
+        exec::stop(
+            &env,
+            project.name(),
+            services,
+            args.time.map(Duration::from_secs),
+            &progress,
+        )?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    need_args(target.containers(), "stop")?;
+    each(settings, target.containers(), |c, _, r| {
+        let secs = args.time.or(r.spec.stop_timeout).unwrap_or(10);
+        control::stop(c, &r.id, Duration::from_secs(secs))
+    })
+}
+
+pub fn kill(settings: &Settings, target: &Target, args: &KillArgs) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        return kill_services(settings, project, services, &args.signal);
+    }
+    need_args(target.containers(), "kill")?;
+    let signal = control::parse_signal(&args.signal)?;
+    each(settings, target.containers(), |c, _, r| {
+        control::kill(c, &r.id, signal)
+    })
+}
+
+/// `kill [SERVICE…]`: the signal to every running container of the project.
+fn kill_services(
+    settings: &Settings,
+    project: &Project,
+    services: &[String],
+    signal: &str,
+) -> anyhow::Result<ExitCode> {
+    let env = common::env_for(settings, project)?;
+    let sig = control::parse_signal(signal)?;
+    let progress = Progress::new(ProgressMode::Auto);
+    for c in common::containers_of(&env, project, services)? {
+        if !matches!(c.state.status, Status::Running | Status::Paused) {
+            continue;
+        }
+        progress_event(&progress, &c.record.name, "Killing", false);
+        control::kill(&env.containers, &c.record.id, sig)?;
+        progress_event(&progress, &c.record.name, "Killed", true);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restart(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        let env = common::env_for(settings, project)?;
+        let progress = Progress::new(ProgressMode::Auto);
+        exec::restart(
+            &env,
+            project.name(),
+            services,
+            args.time.map(Duration::from_secs),
+            &progress,
+        )?;
+        // Docker's engine records a restart after the start.
+        for c in common::containers_of(&env, project, services)?
+            .iter()
+            .filter(|c| !c.oneoff)
+        {
+            crate::runtime::events::emit(env.containers.root(), &c.record, "restart", &[]);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    need_args(target.containers(), "restart")?;
+    each(settings, target.containers(), |c, _, r| {
+        let secs = args.time.or(r.spec.stop_timeout).unwrap_or(10);
+        control::stop(c, &r.id, Duration::from_secs(secs))?;
+        control::start_detached(c, &r.id)?;
+        crate::runtime::events::emit(c.root(), r, "restart", &[]);
+        Ok(())
+    })
+}
+
+pub fn rm(settings: &Settings, target: &Target, args: &RmArgs) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        return rm_services(settings, project, services, args);
+    }
+    need_args(target.containers(), "rm")?;
+    each(settings, target.containers(), |c, s, r| {
+        control::remove(c, s, &r.id, args.force)
+    })
+}
+
+/// `rm [SERVICE…]`: stopped containers of the project (`-f` also running
+/// ones, `-s` stops them first, `-v` their anonymous volumes).
+fn rm_services(
+    settings: &Settings,
+    project: &Project,
+    services: &[String],
+    args: &RmArgs,
+) -> anyhow::Result<ExitCode> {
+    let env = common::env_for(settings, project)?;
+    let progress = Progress::new(ProgressMode::Auto);
+    if args.stop {
+        exec::stop(&env, project.name(), services, None, &progress)?;
+    }
+    for c in common::containers_of(&env, project, services)? {
+        if c.running() && !args.force && !args.stop {
+            continue;
+        }
+        exec::remove_container(&env, &c, args.volumes, None, &progress)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pause`/`unpause`: the cgroup freezer, through the container's runtime.
+pub fn pause(settings: &Settings, target: &Target, freeze: bool) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        let env = common::env_for(settings, project)?;
+        let progress = Progress::new(ProgressMode::Auto);
+        exec::pause(&env, project.name(), services, freeze, &progress)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    need_args(
+        target.containers(),
+        if freeze { "pause" } else { "unpause" },
+    )?;
+    each(settings, target.containers(), |c, _, r| {
+        if freeze {
+            control::pause(c, &r.id)
+        } else {
+            control::unpause(c, &r.id)
+        }
+    })
+}
+
+pub fn wait(settings: &Settings, target: &Target) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        return wait_services(settings, project, services);
+    }
+    let (containers, _) = open(settings)?;
+    let mut code = ExitCode::SUCCESS;
+    for q in target.containers() {
+        match containers
+            .find(q)
+            .map_err(ControlError::from)
+            .and_then(|r| control::wait(&containers, &r.id))
+        {
+            Ok(c) => println!("{c}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// `docker compose wait SERVICE…`: every container of the services, each
+/// reported as it exits; the exit status is the last one's code.
+fn wait_services(
+    settings: &Settings,
+    project: &Project,
+    services: &[String],
+) -> anyhow::Result<ExitCode> {
+    let list = common::project_list(settings, project, services)?;
+    if list.is_empty() {
+        bail!("no containers for project {:?}", project.name());
+    }
+    let (containers, _) = open(settings)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    for c in list {
+        let tx = tx.clone();
+        let containers = containers.clone();
+        std::thread::spawn(move || {
+            let r = control::wait(&containers, &c.record.id);
+            let _ = tx.send((c.record.id, r));
+        });
+    }
+    drop(tx);
+    let mut last = 0;
+    for (id, r) in rx {
+        match r {
+            Ok(code) => {
+                println!("container {id:?} exited with status code {code}");
+                last = code;
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(42));
+            }
+        }
+    }
+    Ok(ExitCode::from(last.clamp(0, 255) as u8))
+}

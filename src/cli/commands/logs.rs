@@ -1,0 +1,169 @@
+//! `logs` and `attach`: a container's output (or the project's, each line
+//! tagged with its container).
+
+use super::common::{self, exit, fail, open, parse_tail, parse_when, select_lines, time_window};
+use crate::cli::args::container::{AttachArgs, LogsArgs};
+use crate::cli::render::Printer;
+use crate::cli::resolve::{Project, Settings, Target};
+use crate::exec::{self, ProjectContainer};
+use crate::runtime::container::{Containers, Status};
+use crate::supervise::control;
+use crate::supervise::logs::{self, Follower};
+use anyhow::{bail, Context as _};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    if let Some((project, _)) = target.project() {
+        return logs_services(settings, project, args);
+    }
+    let [container] = args.targets.as_slice() else {
+        bail!("\"wharf logs\" requires exactly 1 container (or services of a compose project)");
+    };
+    let (containers, _store) = open(settings)?;
+    let record = containers.find(container)?;
+    let path = containers.dir(&record.id).log();
+    let tail = parse_tail(&args.tail)?;
+    let print = |l: &logs::LogLine| {
+        use std::io::Write as _;
+        let text = if args.timestamps {
+            format!("{} {}", l.time, l.log)
+        } else {
+            l.log.clone()
+        };
+        let _ = match l.stream {
+            logs::Stream::Stdout => std::io::stdout().write_all(text.as_bytes()),
+            logs::Stream::Stderr => std::io::stderr().write_all(text.as_bytes()),
+        };
+    };
+    let (since, until) = time_window(args.since.as_deref(), args.until.as_deref(), parse_when)?;
+    let (lines, mut follower) = logs::read_and_follow(&path)?;
+    select_lines(lines, since, until, tail)
+        .iter()
+        .for_each(print);
+    if args.follow {
+        loop {
+            let running = matches!(
+                containers.state(&record.id)?.status,
+                Status::Running | Status::Paused
+            );
+            select_lines(follower.poll(), since, until, None)
+                .iter()
+                .for_each(print);
+            if !running || until.is_some_and(|u| SystemTime::now() >= u) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `attach`: the output of a running container (or a service's) from
+/// now on, until it exits; its exit code is ours. Signals received here
+/// go to the container unless `--sig-proxy=false`.
+pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow::Result<ExitCode> {
+    let (containers, _) = open(settings)?;
+    let record = match target.project() {
+        Some((sel, _)) => {
+            let env = common::env(settings)?;
+            match common::running_container(&env, sel, &args.container, args.index)? {
+                Ok(c) => c.record,
+                Err(msg) => return Ok(fail(msg, 1)),
+            }
+        }
+        None => match containers.find(&args.container) {
+            Ok(r) => r,
+            Err(e) => return Ok(fail(e, 1)),
+        },
+    };
+    if containers.state(&record.id)?.status != Status::Running {
+        return Ok(fail(
+            "You cannot attach to a stopped container, start it first",
+            1,
+        ));
+    }
+    let mut follower = logs::Follower::new(&containers.dir(&record.id).log(), true);
+    if args.sig_proxy {
+        use nix::sys::signal::{SigSet, Signal};
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGINT);
+        mask.add(Signal::SIGTERM);
+        mask.thread_block().context("blocking SIGINT")?;
+        let root = settings.root().to_path_buf();
+        let id = record.id.clone();
+        std::thread::spawn(move || {
+            let Ok(containers) = Containers::open(&root) else {
+                return;
+            };
+            while let Ok(sig) = mask.wait() {
+                let _ = control::kill(&containers, &id, sig);
+            }
+        });
+    }
+    let print = |l: &logs::LogLine| {
+        use std::io::Write as _;
+        let _ = match l.stream {
+            logs::Stream::Stdout => std::io::stdout().write_all(l.log.as_bytes()),
+            logs::Stream::Stderr => std::io::stderr().write_all(l.log.as_bytes()),
+        };
+    };
+    loop {
+        let state = containers.state(&record.id)?;
+        follower.poll().iter().for_each(print);
+        if !matches!(state.status, Status::Running | Status::Restarting) {
+            // What it wrote last is read before its exit is reported.
+            follower.poll().iter().for_each(print);
+            return Ok(exit(state.exit_code.unwrap_or(0)));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `logs [SERVICE…]` for a project: every container's lines with the
+/// service prefix; `-f` follows until interrupted.
+fn logs_services(settings: &Settings, sel: &Project, args: &LogsArgs) -> anyhow::Result<ExitCode> {
+    let env = common::env(settings)?;
+    let list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
+        .into_iter()
+        .filter(|c| args.targets.is_empty() || args.targets.contains(&c.service))
+        .filter(|c| args.index.is_none_or(|i| c.number == i))
+        .collect();
+    let printer = Printer::new(
+        &list,
+        sel.name(),
+        args.no_color,
+        args.no_log_prefix,
+        args.timestamps,
+    );
+    let tail = parse_tail(&args.tail)?;
+    let (since, until) = time_window(args.since.as_deref(), args.until.as_deref(), parse_when)?;
+    let mut followers: Vec<Follower> = Vec::new();
+    for (i, c) in list.iter().enumerate() {
+        let path = env.containers.dir(&c.record.id).log();
+        let (lines, follower) = crate::supervise::logs::read_and_follow(&path)?;
+        followers.push(follower);
+        for l in &select_lines(lines, since, until, tail) {
+            printer.line(i, l);
+        }
+    }
+    if args.follow {
+        loop {
+            let mut any_running = false;
+            for (i, c) in list.iter().enumerate() {
+                for l in &select_lines(followers[i].poll(), since, until, None) {
+                    printer.line(i, l);
+                }
+                any_running |= matches!(
+                    env.containers.state(&c.record.id)?.status,
+                    Status::Running | Status::Paused
+                );
+            }
+            if !any_running || until.is_some_and(|u| std::time::SystemTime::now() >= u) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

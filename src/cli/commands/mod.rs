@@ -1,0 +1,20 @@
+//! The commands, one file per verb family. Each takes the resolved
+//! `Settings`, the `Target` when it can work on a compose project, and its
+//! own flags.
+
+pub mod common;
+pub mod config;
+pub mod cp;
+pub mod events;
+pub mod exec;
+pub mod image;
+pub mod inspect;
+pub mod lifecycle;
+pub mod logs;
+pub mod monitor;
+pub mod network;
+pub mod project;
+pub mod ps;
+pub mod run;
+pub mod up;
+pub mod volume;

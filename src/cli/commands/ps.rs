@@ -1,0 +1,497 @@
+//! The listing verbs: `ps`, `top`, `stats`, `port` (on containers, or on
+//! the services of the compose project).
+
+use super::common::{self, fail, open};
+use crate::cli::args::container::{PsArgs, StatsArgs};
+use crate::cli::args::ListFormat;
+use crate::cli::render::{
+    ago, command_column, command_text, human_bytes, port_lines, ports_column, print_table,
+    short_id, status_text,
+};
+use crate::cli::resolve::{Project, Settings, Target};
+use crate::exec::{self, ProjectContainer};
+use crate::runtime::container::{ContainerRecord, Status};
+use crate::runtime::spec::PortBinding;
+use anyhow::{bail, Context as _};
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// What `ps --filter`/`--status` keep.
+#[derive(Debug, Default)]
+pub struct PsFilter {
+    statuses: Vec<String>,
+    services: Vec<String>,
+    names: Vec<String>,
+}
+
+pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    if let Some((project, _)) = target.project() {
+        return ps_services(settings, project, args);
+    }
+    let filter = PsFilter::parse(args)?;
+    let all = args.all || filter.implies_all();
+    let (containers, _store) = open(settings)?;
+    let mut rows = Vec::new();
+    for r in containers.list_records()?.into_iter().rev() {
+        let state = containers.state(&r.id)?;
+        if !all && !matches!(state.status, Status::Running | Status::Paused) {
+            continue;
+        }
+        if !filter.keeps(&r, state.status) {
+            continue;
+        }
+        rows.push((r, state));
+    }
+    if args.quiet {
+        for (r, _) in &rows {
+            println!("{}", short_id(&r.id, args.no_trunc));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == ListFormat::Json {
+        for (r, s) in &rows {
+            let line = serde_json::json!({
+                "ID": &r.id[..12],
+                "Names": r.name,
+                "Image": r.image,
+                "Command": command_text(r),
+                "CreatedAt": r.created,
+                "State": s.status.as_str(),
+                "Status": status_text(s),
+                "ExitCode": s.exit_code,
+                "Labels": r.spec.labels,
+                "Ports": ports_column(&s.ports),
+            });
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "CONTAINER ID".to_string(),
+        "IMAGE".into(),
+        "COMMAND".into(),
+        "STATUS".into(),
+        "PORTS".into(),
+        "NAMES".into(),
+    ]];
+    for (r, s) in &rows {
+        table.push(vec![
+            short_id(&r.id, args.no_trunc).to_string(),
+            r.image.clone(),
+            command_column(r, args.no_trunc),
+            status_text(s),
+            ports_column(&s.ports),
+            r.name.clone(),
+        ]);
+    }
+    print_table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `docker port`: every published port (`80/tcp -> 0.0.0.0:32768`), or
+/// the host addresses of one (`0.0.0.0:32768`).
+pub fn port(
+    settings: &Settings,
+    target: &Target,
+    container: &str,
+    private: Option<&str>,
+    index: Option<u32>,
+    protocol: &str,
+) -> anyhow::Result<ExitCode> {
+    let (containers, _store) = open(settings)?;
+    if let Some((sel, _)) = target.project() {
+        // Compose's `port SERVICE PRIVATE_PORT`: the first host address.
+        let Some(private) = private else {
+            bail!("\"wharf port\" on a service requires SERVICE and PRIVATE_PORT");
+        };
+        let key = if private.contains('/') {
+            private.to_string()
+        } else {
+            format!("{private}/{protocol}")
+        };
+        let env = common::env(settings)?;
+        let c = common::running_container(&env, sel, container, index)?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let first = port_lines(&c.state.ports, Some(&key))
+            .ok()
+            .and_then(|l| l.into_iter().next());
+        return match first {
+            Some(l) => {
+                println!("{l}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => bail!("no port {key} for container {}", c.record.name),
+        };
+    }
+    let record = containers.find(container)?;
+    let state = containers.state(&record.id)?;
+    let live = matches!(state.status, Status::Running | Status::Paused);
+    let ports: &[PortBinding] = if live { &state.ports } else { &[] };
+    let lines = port_lines(ports, private).map_err(|key| {
+        anyhow::anyhow!("Error: No public port '{key}' published for {container}")
+    })?;
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `wharf top`: the container's processes (its cgroup), shown by ps(1)
+/// with the columns `docker top` prints by default; in a compose project,
+/// those of every running container of the services, each under its name.
+pub fn top(settings: &Settings, target: &Target, targets: &[String]) -> anyhow::Result<ExitCode> {
+    if let Some((project, services)) = target.project() {
+        return top_services(settings, project, services);
+    }
+    let [container] = targets else {
+        bail!("\"wharf top\" requires exactly 1 container (or services of a compose project)");
+    };
+    let (containers, _) = open(settings)?;
+    let record = containers.find(container)?;
+    let state = containers.state(&record.id)?;
+    if !matches!(state.status, Status::Running | Status::Paused) {
+        return Ok(fail(format!("container {} is not running", record.name), 1));
+    }
+    Ok(if print_top(&record.id)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// ps(1) on the processes of a container's cgroup; whether it succeeded.
+pub fn print_top(id: &str) -> anyhow::Result<bool> {
+    let pids = crate::runtime::cgroups::procs(
+        std::path::Path::new("/sys/fs/cgroup"),
+        &crate::runtime::cgroups::container_path(id),
+    )?;
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let status = std::process::Command::new("ps")
+        .args([
+            "-o",
+            "uid,pid,ppid,c,stime,tty,time,cmd",
+            "-p",
+            &list.join(","),
+        ])
+        .status()
+        .context("running ps")?;
+    Ok(status.success())
+}
+
+/// `wharf stats`: CPU, memory and pids per container, from its cgroup.
+pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::Result<ExitCode> {
+    use crate::runtime::cgroups;
+    let (containers, _) = open(settings)?;
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let mut records = Vec::new();
+    if let Some((project, services)) = target.project() {
+        // `docker compose stats [SERVICE…]`: the project's running containers.
+        for c in common::project_list(settings, project, services)? {
+            if c.state.status == Status::Running {
+                records.push(c.record);
+            }
+        }
+    } else if args.containers.is_empty() {
+        for r in containers.list_records()? {
+            if containers.state(&r.id)?.status == Status::Running {
+                records.push(r);
+            }
+        }
+    } else {
+        for q in &args.containers {
+            records.push(containers.find(q)?);
+        }
+    }
+    loop {
+        // CPU % is usage over an interval, as docker computes it.
+        let interval = Duration::from_millis(500);
+        let before: Vec<Option<cgroups::Stats>> = records
+            .iter()
+            .map(|r| cgroups::stats(root, &r.id).ok())
+            .collect();
+        std::thread::sleep(interval);
+        let mut table = vec![vec![
+            "CONTAINER ID".to_string(),
+            "NAME".into(),
+            "CPU %".into(),
+            "MEM USAGE / LIMIT".into(),
+            "MEM %".into(),
+            "PIDS".into(),
+        ]];
+        let total_mem = host_memory();
+        for (r, b) in records.iter().zip(before) {
+            let Some(now) = cgroups::stats(root, &r.id).ok() else {
+                continue;
+            };
+            let cpu = b
+                .map(|b| {
+                    now.cpu_usage_ns.saturating_sub(b.cpu_usage_ns) as f64
+                        / interval.as_nanos() as f64
+                        * 100.0
+                })
+                .unwrap_or(0.0);
+            let limit = now
+                .memory_limit
+                .filter(|&l| l < total_mem)
+                .unwrap_or(total_mem);
+            let mem_pct = if limit > 0 {
+                now.memory_usage as f64 / limit as f64 * 100.0
+            } else {
+                0.0
+            };
+            if args.format == ListFormat::Json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "ID": &r.id[..12], "Name": r.name, "CPUPerc": format!("{cpu:.2}%"),
+                        "MemUsage": now.memory_usage, "MemLimit": limit,
+                        "MemPerc": format!("{mem_pct:.2}%"), "PIDs": now.pids_current,
+                    })
+                );
+                continue;
+            }
+            table.push(vec![
+                r.id[..12].to_string(),
+                r.name.clone(),
+                format!("{cpu:.2}%"),
+                format!("{} / {}", human_bytes(now.memory_usage), human_bytes(limit)),
+                format!("{mem_pct:.2}%"),
+                now.pids_current.to_string(),
+            ]);
+        }
+        if args.format == ListFormat::Table {
+            print_table(&table);
+        }
+        if args.no_stream {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+impl PsFilter {
+    pub fn parse(args: &PsArgs) -> anyhow::Result<PsFilter> {
+        const STATUSES: &[&str] = &[
+            "created",
+            "restarting",
+            "running",
+            "removing",
+            "paused",
+            "exited",
+            "dead",
+        ];
+        let mut f = PsFilter {
+            statuses: args.status.clone(),
+            ..PsFilter::default()
+        };
+        for kv in &args.filter {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("arguments to --filter should be in form KEY=VAL");
+            };
+            match k {
+                "status" => f.statuses.push(v.to_string()),
+                "service" => f.services.push(v.to_string()),
+                "name" => f.names.push(v.to_string()),
+                other => bail!("unknown filter {other}"),
+            }
+        }
+        if let Some(bad) = f.statuses.iter().find(|s| !STATUSES.contains(&s.as_str())) {
+            bail!("Unrecognised filter value for status: {bad}");
+        }
+        Ok(f)
+    }
+
+    /// A status filter looks at stopped containers too, as `-a` would.
+    pub fn implies_all(&self) -> bool {
+        !self.statuses.is_empty()
+    }
+
+    pub fn keeps(&self, record: &ContainerRecord, status: Status) -> bool {
+        let service = record
+            .spec
+            .labels
+            .get(crate::plan::container::LABEL_SERVICE)
+            .map(String::as_str)
+            .unwrap_or("");
+        (self.statuses.is_empty() || self.statuses.iter().any(|s| s == status.as_str()))
+            && (self.services.is_empty() || self.services.iter().any(|s| s == service))
+            && (self.names.is_empty() || self.names.iter().any(|n| record.name.contains(n)))
+    }
+}
+
+/// `ps` for a project: Compose's columns, or one JSON object per line.
+fn ps_services(settings: &Settings, sel: &Project, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    let env = common::env(settings)?;
+    let filter = PsFilter::parse(args)?;
+    let all = args.all || filter.implies_all();
+    let list: Vec<ProjectContainer> = exec::project_containers(&env.containers, sel.name())?
+        .into_iter()
+        .filter(|c| all || c.running())
+        // One-off containers only with -a, as Compose lists them.
+        .filter(|c| args.all || !c.oneoff)
+        .filter(|c| args.services.is_empty() || args.services.contains(&c.service))
+        .filter(|c| filter.keeps(&c.record, c.state.status))
+        .collect();
+    if args.services_only {
+        // Compose's: the services of the containers that pass (running
+        // ones unless -a or a status filter), each once.
+        let mut names: Vec<&str> = list.iter().map(|c| c.service.as_str()).collect();
+        names.dedup();
+        for n in names {
+            println!("{n}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.quiet {
+        for c in &list {
+            println!("{}", short_id(&c.record.id, args.no_trunc));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.format == ListFormat::Json {
+        for c in &list {
+            let line = serde_json::json!({
+                "Command": format!("\"{}\"", command_text(&c.record)),
+                "CreatedAt": c.record.created,
+                "ExitCode": c.state.exit_code.unwrap_or(0),
+                "Health": c.state.health.as_ref().map(|h| h.status.clone()).unwrap_or_default(),
+                "ID": c.record.id,
+                "Image": c.record.image,
+                "Labels": c.record.spec.labels,
+                "Name": c.record.name,
+                "Names": c.record.name,
+                "Ports": ports_column(&c.state.ports),
+                "Publishers": c.state.ports.iter().map(|b| serde_json::json!({
+                    "URL": b.host_ip.map(crate::net::ports::show_ip).unwrap_or_else(|| "0.0.0.0".into()),
+                    "TargetPort": b.container_port,
+                    "PublishedPort": b.host_port,
+                    "Protocol": format!("{:?}", b.protocol).to_lowercase(),
+                })).collect::<Vec<_>>(),
+                "Project": sel.name(),
+                "Service": c.service,
+                "State": c.state.status.as_str(),
+                "Status": status_text(&c.state),
+            });
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = vec![vec![
+        "NAME".to_string(),
+        "IMAGE".into(),
+        "COMMAND".into(),
+        "SERVICE".into(),
+        "CREATED".into(),
+        "STATUS".into(),
+        "PORTS".into(),
+    ]];
+    for c in &list {
+        table.push(vec![
+            c.record.name.clone(),
+            c.record.image.clone(),
+            command_column(&c.record, args.no_trunc),
+            c.service.clone(),
+            ago(&c.record.created),
+            status_text(&c.state),
+            ports_column(&c.state.ports),
+        ]);
+    }
+    print_table(&table);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `top [SERVICE…]` for a project: each running container's processes
+/// under its name, as `docker compose top` prints them.
+fn top_services(
+    settings: &Settings,
+    sel: &Project,
+    services: &[String],
+) -> anyhow::Result<ExitCode> {
+    let env = common::env_for(settings, sel)?;
+    let mut ok = true;
+    for c in common::containers_of(&env, sel, services)? {
+        if !matches!(c.state.status, Status::Running | Status::Paused) {
+            continue;
+        }
+        println!("{}", c.record.name);
+        std::io::stdout().flush()?;
+        ok &= print_top(&c.record.id)?;
+        println!();
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::spec::ContainerSpec;
+
+    #[test]
+    fn ps_filters_are_checked_and_combined() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct P {
+            #[command(flatten)]
+            ps: PsArgs,
+        }
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ps"];
+            all.extend_from_slice(args);
+            PsFilter::parse(&P::parse_from(all).ps)
+        };
+        let f = parse(&[
+            "--status",
+            "running",
+            "--filter",
+            "status=paused",
+            "--filter",
+            "service=db",
+        ])
+        .expect("valid");
+        assert!(f.implies_all());
+        let mut record = ContainerRecord {
+            id: "0".repeat(64),
+            name: "demo-db-1".into(),
+            created: String::new(),
+            image: "x".into(),
+            image_id: crate::image::digest::Digest::sha256_of(b"x"),
+            spec: ContainerSpec::default(),
+            runtime: "builtin".into(),
+            auto_remove: false,
+        };
+        record
+            .spec
+            .labels
+            .insert(crate::plan::container::LABEL_SERVICE.into(), "db".into());
+        assert!(f.keeps(&record, Status::Paused));
+        assert!(f.keeps(&record, Status::Running));
+        assert!(!f.keeps(&record, Status::Exited));
+        record
+            .spec
+            .labels
+            .insert(crate::plan::container::LABEL_SERVICE.into(), "web".into());
+        assert!(!f.keeps(&record, Status::Running));
+        assert!(!parse(&[]).expect("none").implies_all());
+        let bad = parse(&["--filter", "color=red"]).expect_err("unknown key");
+        assert_eq!(bad.to_string(), "unknown filter color");
+        let bad = parse(&["--status", "sleeping"]).expect_err("unknown status");
+        assert!(bad.to_string().contains("sleeping"), "{bad}");
+        assert!(parse(&["--filter", "status"]).is_err());
+    }
+}

@@ -1,0 +1,379 @@
+//! `run` and `create`: a container from an image with Docker's flags, or
+//! (in a compose project) a one-off container of a service.
+
+use super::common::{exit, fail, host_env, open};
+use crate::cli::args::compose::ProgressMode;
+use crate::cli::args::container::{CreateArgs, RunArgs};
+use crate::cli::progress::Progress;
+use crate::cli::resolve::{Project, Settings, Target};
+use crate::compose::load::Loaded;
+use crate::exec::{self, Env};
+use crate::image::store::ImageStore;
+use crate::plan::container::ProjectContext;
+use crate::plan::docker_run::{self, LookupError, RunLookup, RunOptions, ShortVolume};
+use crate::runtime::container::{ContainerRecord, Containers};
+use crate::runtime::spec::MountSpec;
+use crate::supervise::{control, monitor};
+use anyhow::{bail, Context as _};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if args.create.image.is_empty() {
+        return Ok(fail("\"wharf run\" requires at least 1 argument", 1));
+    }
+    // `run SERVICE` in a compose project is Compose's one-off run.
+    if let Some((Project::Loaded(l), _)) = target.project() {
+        return run_service(settings, l, args);
+    }
+    if args.service_ports || args.no_deps || args.use_aliases {
+        return Ok(fail(
+            format!(
+                "--service-ports, --no-deps and --use-aliases need a service of a compose project ({:?} is none)",
+                args.create.image
+            ),
+            125,
+        ));
+    }
+    let (containers, store) = open(settings)?;
+    let record = match create_container(settings, &store, &args.create, args.rm) {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(format!("{e:#}"), 125)),
+    };
+    if args.detach {
+        if let Err(e) = control::start_detached(&containers, &record.id) {
+            let code = e.exit_code();
+            cleanup_failed(&containers, &store, &record, args.rm);
+            return Ok(fail(e, code));
+        }
+        println!("{}", record.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let attach = monitor::Attach {
+        output: true,
+        stdin: args.create.interactive,
+    };
+    let result = monitor::run(&containers, &store, &record.id, attach, None);
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.exit_code();
+            cleanup_failed(&containers, &store, &record, args.rm);
+            return Ok(fail(e, code));
+        }
+    };
+    if args.rm {
+        if let Err(e) = control::remove_auto(&containers, &store, &record.id) {
+            eprintln!("wharf: removing {}: {e}", record.name);
+        }
+    }
+    Ok(exit(code))
+}
+
+/// A container that never started is removed again under `--rm`, and
+/// otherwise kept in `created` state, as Docker does.
+fn cleanup_failed(containers: &Containers, store: &ImageStore, record: &ContainerRecord, rm: bool) {
+    if rm {
+        let _ = control::remove(containers, store, &record.id, true);
+    }
+}
+
+pub fn create(settings: &Settings, target: &Target, args: &CreateArgs) -> anyhow::Result<ExitCode> {
+    // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
+    if let Some((Project::Loaded(l), services)) = target.project() {
+        return super::up::create(settings, l, services);
+    }
+    if args.image.is_empty() {
+        return Ok(fail("\"wharf create\" requires at least 1 argument", 1));
+    }
+    let (_, store) = open(settings)?;
+    match create_container(settings, &store, args, false) {
+        Ok(r) => {
+            println!("{}", r.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Ok(fail(format!("{e:#}"), 125)),
+    }
+}
+
+fn create_container(
+    settings: &Settings,
+    store: &ImageStore,
+    args: &CreateArgs,
+    auto_remove: bool,
+) -> anyhow::Result<ContainerRecord> {
+    let image = super::image::ensure_image(settings, store, &args.image)?;
+    let spec = docker_run::container_spec(&run_options(args), &StoreLookup { settings })?;
+    let env = Env::open(settings.root(), &settings.runtime)?;
+    Ok(exec::create_container(
+        &env,
+        args.name.as_deref(),
+        &args.image,
+        &image,
+        spec,
+        auto_remove,
+    )?)
+}
+
+/// The flags as the conversion to a container spec takes them.
+fn run_options(a: &CreateArgs) -> RunOptions {
+    RunOptions {
+        image: a.image.clone(),
+        command: a.command.clone(),
+        entrypoint: a.entrypoint.clone(),
+        env: a.env.clone(),
+        env_file: a.env_file.clone(),
+        volume: a.volume.clone(),
+        tmpfs: a.tmpfs.clone(),
+        workdir: a.workdir.clone(),
+        user: a.user.clone(),
+        group_add: a.group_add.clone(),
+        hostname: a.hostname.clone(),
+        domainname: a.domainname.clone(),
+        tty: a.tty,
+        interactive: a.interactive,
+        init: a.init,
+        read_only: a.read_only,
+        privileged: a.privileged,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        security_opt: a.security_opt.clone(),
+        device: a.device.clone(),
+        sysctl: a.sysctl.clone(),
+        ulimit: a.ulimit.clone(),
+        oom_score_adj: a.oom_score_adj,
+        shm_size: a.shm_size.clone(),
+        memory: a.memory.clone(),
+        memory_swap: a.memory_swap.clone(),
+        memory_reservation: a.memory_reservation.clone(),
+        cpus: a.cpus,
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        device_read_bps: a.device_read_bps.clone(),
+        device_write_bps: a.device_write_bps.clone(),
+        device_read_iops: a.device_read_iops.clone(),
+        device_write_iops: a.device_write_iops.clone(),
+        pids_limit: a.pids_limit,
+        pid: a.pid.clone(),
+        ipc: a.ipc.clone(),
+        network: a.network.clone(),
+        network_alias: a.network_alias.clone(),
+        ip: a.ip,
+        ip6: a.ip6,
+        mac_address: a.mac_address.clone(),
+        publish: a.publish.clone(),
+        volumes_from: a.volumes_from.clone(),
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        restart: a.restart.clone(),
+        label: a.label.clone(),
+        add_host: a.add_host.clone(),
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        dns_option: a.dns_option.clone(),
+    }
+}
+
+/// The host and the stores under the data root, as `docker run` consults
+/// them (opened at each question: most runs ask none).
+struct StoreLookup<'a> {
+    settings: &'a Settings,
+}
+
+impl RunLookup for StoreLookup<'_> {
+    fn host_env(&self, key: &str) -> Option<String> {
+        host_env(key)
+    }
+
+    fn read_env_file(&self, path: &Path) -> std::io::Result<String> {
+        std::fs::read_to_string(path)
+    }
+
+    fn absolute(&self, path: &str) -> std::io::Result<PathBuf> {
+        std::path::absolute(path)
+    }
+
+    fn container(&self, name: &str) -> Result<(String, Vec<MountSpec>), LookupError> {
+        let record = Containers::open(self.settings.root())?.find(name)?;
+        Ok((record.id, record.spec.mounts))
+    }
+
+    fn network(&self, name: &str) -> Result<String, LookupError> {
+        Ok(crate::net::store::Networks::open(self.settings.root())?
+            .find(name)?
+            .name)
+    }
+
+    fn default_bridge(&self) -> Result<String, LookupError> {
+        Ok(default_bridge(self.settings.root())?)
+    }
+
+    fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError> {
+        let volumes = crate::runtime::volume::Volumes::open(self.settings.root())?;
+        let volume = match name {
+            Some(name) => volumes.ensure(name, Default::default())?,
+            None => volumes.create_anonymous()?,
+        };
+        Ok((volume.name, volume.data))
+    }
+}
+
+/// The `bridge` network, made on first use.
+fn default_bridge(root: &Path) -> anyhow::Result<String> {
+    let store = crate::net::store::Networks::open(root)?;
+    if let Ok(n) = store.find("bridge") {
+        return Ok(n.name);
+    }
+    let opts = crate::net::store::NetworkOptions {
+        name: "bridge".into(),
+        ..Default::default()
+    };
+    if let Err(e) = crate::net::attach::create_network(root, &opts) {
+        // Another wharf may have made it meanwhile.
+        if store.find("bridge").is_err() {
+            return Err(e).context("creating the default bridge network");
+        }
+    }
+    Ok("bridge".into())
+}
+
+/// `run SERVICE [COMMAND…]`: a one-off container from the service's
+/// configuration, after its dependencies are up; its exit code is ours.
+fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let c = &args.create;
+    let project = &loaded.project;
+    let service = c.image.as_str();
+    if args.service_ports && !c.publish.is_empty() {
+        bail!("--service-ports and --publish are incompatible");
+    }
+    let mut labels = Vec::new();
+    for l in &c.label {
+        let (k, v) = l
+            .split_once('=')
+            .with_context(|| format!("label {l:?} must be set as KEY=VALUE"))?;
+        labels.push((k.to_string(), v.to_string()));
+    }
+    let mut publish = Vec::new();
+    for p in &c.publish {
+        publish.extend(
+            crate::plan::container::parse_publish(p)
+                .map_err(|e| anyhow::anyhow!("invalid -p {p:?}: {e}"))?,
+        );
+    }
+    let mut mounts = Vec::new();
+    for v in &c.volume {
+        mounts.push(oneoff_volume(project, v)?);
+    }
+    let entrypoint = c
+        .entrypoint
+        .as_deref()
+        .map(|e| {
+            crate::compose::convert::split_command(e)
+                .map_err(|m| anyhow::anyhow!("--entrypoint {e:?}: {m}"))
+        })
+        .transpose()?;
+    // Compose allocates a terminal when both ends are one, unless -T.
+    let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tty = c.tty || (!args.no_tty && on_terminal);
+    // Compose's -i is on by default (and cannot be turned off): stdin
+    // reaches the one-off.
+    let interactive = true;
+    let oneoff = crate::plan::container::OneOff {
+        name: c.name.clone(),
+        command: (!c.command.is_empty()).then(|| c.command.clone()),
+        entrypoint,
+        // `-e KEY` takes KEY from here; unset, it is left out (Compose).
+        env: c
+            .env
+            .iter()
+            .map(|e| docker_run::expand_env(e, &host_env))
+            .filter(|e| e.contains('='))
+            .collect(),
+        user: c.user.clone(),
+        working_dir: c.workdir.clone(),
+        tty,
+        interactive,
+        service_ports: args.service_ports,
+        publish,
+        mounts,
+        labels,
+        use_aliases: args.use_aliases,
+        no_deps: args.no_deps,
+        auto_remove: args.rm,
+    };
+    let selected =
+        crate::plan::service_graph(project)?.select(&[service.to_string()], !args.no_deps)?;
+    super::image::pull_for_up(
+        settings,
+        project,
+        &selected,
+        crate::plan::pull::PullPolicy::Missing,
+        args.quiet_pull,
+    )?;
+    let env = Env::open(settings.root(), &settings.runtime)?;
+    let ctx = ProjectContext {
+        working_dir: loaded.working_dir.clone(),
+        config_files: loaded.config_files.clone(),
+    };
+    let progress = Progress::new(ProgressMode::Auto);
+    let created = exec::create_oneoff(&env, project, &ctx, service, &oneoff, &progress)?;
+    let id = created.record.id.clone();
+    if args.detach {
+        if let Err(e) = control::start_detached(&env.containers, &id) {
+            if args.rm {
+                let _ = control::remove_auto(&env.containers, &env.store, &id);
+            }
+            return Ok(fail(e, 125));
+        }
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let attach = monitor::Attach {
+        output: true,
+        stdin: interactive,
+    };
+    let result = monitor::run(&env.containers, &env.store, &id, attach, None);
+    if args.rm {
+        if let Err(e) = control::remove_auto(&env.containers, &env.store, &id) {
+            eprintln!("wharf: removing {}: {e}", created.record.name);
+        }
+    }
+    match result {
+        Ok(code) => Ok(exit(code)),
+        Err(e) => {
+            let code = e.exit_code();
+            Ok(fail(e, code))
+        }
+    }
+}
+
+/// `-v` of `run SERVICE`, compose's short syntax: a path (absolute, or
+/// relative to here) is a bind mount; a name is the project's volume of
+/// that name when it declares one, else a volume of that very name; a
+/// lone target is an anonymous volume. Volumes are made by the executor.
+fn oneoff_volume(project: &crate::compose::types::Project, v: &str) -> anyhow::Result<MountSpec> {
+    let short = ShortVolume::parse(v)?;
+    match short.src {
+        Some(s) if s.starts_with('/') || s.starts_with('.') || s.starts_with('~') => {
+            let s = match s.strip_prefix('~') {
+                Some(rest) => format!("{}{rest}", std::env::var("HOME").unwrap_or_default()),
+                None => s.to_string(),
+            };
+            let source = std::path::absolute(&s).with_context(|| format!("volume source {s:?}"))?;
+            Ok(short.bind(source))
+        }
+        src => {
+            let name = src
+                .map(|n| match project.volumes.get(n) {
+                    Some(decl) => decl
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("{}_{n}", project.name)),
+                    None => n.to_string(),
+                })
+                .unwrap_or_default();
+            Ok(short.volume(name, PathBuf::new()))
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! `up`, `create SERVICE…` (Compose's `up --no-start`) and `scale`: bring
+//! the project to its desired state; in the foreground, follow its output
+//! until it exits or Ctrl-C stops it.
+
+use super::common;
+use crate::cli::args::compose::{ProgressMode, PullPolicy, ScaleArgs, UpArgs};
+use crate::cli::progress::Progress;
+use crate::cli::render::Printer;
+use crate::cli::resolve::Settings;
+use crate::compose::load::Loaded;
+use crate::exec::{self, Env, Kind, ProjectContainer, UpOptions};
+use crate::plan::container::ProjectContext;
+use crate::runtime::container::Status;
+use crate::supervise::logs::Follower;
+use anyhow::{bail, Context as _};
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
+    let mut out = BTreeMap::new();
+    for s in list {
+        let (svc, n) = s
+            .split_once('=')
+            .with_context(|| format!("--scale {s:?}: expected SERVICE=NUM"))?;
+        let n: u32 = n
+            .parse()
+            .with_context(|| format!("--scale {s:?}: {n:?} is not a number"))?;
+        out.insert(svc.to_string(), n);
+    }
+    Ok(out)
+}
+
+/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it
+/// starts) and turns them into a count a watcher thread keeps, so Ctrl-C
+/// can mean "stop gracefully" once and "kill" twice.
+fn catch_interrupts() -> anyhow::Result<Arc<AtomicUsize>> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.thread_block().context("blocking SIGINT")?;
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || loop {
+        if mask.wait().is_ok() {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    Ok(count)
+}
+
+/// `create [SERVICE…]`: Compose's `up --no-start`.
+pub fn create(
+    settings: &Settings,
+    loaded: &Loaded,
+    services: &[String],
+) -> anyhow::Result<ExitCode> {
+    #[derive(clap::Parser)]
+    struct Up {
+        #[command(flatten)]
+        args: UpArgs,
+    }
+    let argv = ["up", "--no-start"]
+        .into_iter()
+        .map(String::from)
+        .chain(services.iter().cloned());
+    let up = <Up as clap::Parser>::try_parse_from(argv)?;
+    self::up(settings, loaded, &up.args)
+}
+
+pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let project = &loaded.project;
+    for s in &args.services {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    let interrupts = catch_interrupts()?;
+    let env = common::env(settings)?.with_hooks(project);
+    let selected = crate::plan::service_graph(project)?.select(&args.services, !args.no_deps)?;
+    super::image::pull_for_up(
+        settings,
+        project,
+        &selected,
+        pull_policy(args.pull),
+        args.quiet_pull,
+    )?;
+
+    let ctx = ProjectContext {
+        working_dir: loaded.working_dir.clone(),
+        config_files: loaded.config_files.clone(),
+    };
+    let opts = UpOptions {
+        services: args.services.clone(),
+        no_deps: args.no_deps,
+        force_recreate: args.force_recreate,
+        no_recreate: args.no_recreate,
+        always_recreate_deps: args.always_recreate_deps,
+        renew_anon_volumes: args.renew_anon_volumes,
+        no_start: args.no_start,
+        remove_orphans: args.remove_orphans,
+        scale: parse_scale(&args.scale)?,
+        timeout: args.timeout.map(Duration::from_secs),
+        // The cancel flag is the interrupt worker's (exec::interrupt).
+        ..UpOptions::default()
+    };
+    let progress = Progress::new(args.progress);
+    let result =
+        exec::interrupt::up_until_interrupted(&env, project, &ctx, &opts, &progress, &interrupts);
+    let started = match result {
+        Ok(Ok(list)) => list,
+        Ok(Err(exec::ExecError::Cancelled)) => {
+            eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            exec::stop(
+                &env,
+                &project.name,
+                &[],
+                args.timeout.map(Duration::from_secs),
+                &progress,
+            )?;
+            return Ok(ExitCode::from(130));
+        }
+        Ok(Err(e)) => return Err(e.into()),
+        Err(_) => bail!("up: a worker thread panicked"),
+    };
+    if args.wait {
+        return wait_ready(
+            &env,
+            &started,
+            args.wait_timeout.map(Duration::from_secs),
+            &interrupts,
+            &progress,
+        );
+    }
+    if args.detach || args.no_start {
+        return Ok(ExitCode::SUCCESS);
+    }
+    attach(&env, project.name.as_str(), started, args, &interrupts)
+}
+
+/// `up --wait`: every container running (healthy, when it has a check)
+/// or, for one-shots, exited 0. Anything else fails with its name.
+fn wait_ready(
+    env: &Env,
+    started: &[ProjectContainer],
+    timeout: Option<Duration>,
+    interrupts: &AtomicUsize,
+    progress: &Progress,
+) -> anyhow::Result<ExitCode> {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    let mut pending: Vec<&ProjectContainer> = started.iter().collect();
+    for c in &pending {
+        exec::Progress::event(progress, Kind::Container, &c.record.name, "Waiting", false);
+    }
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for c in pending {
+            let st = env.containers.state(&c.record.id)?;
+            let name = &c.record.name;
+            let checked = crate::supervise::health::active(&c.record.spec.healthcheck);
+            let health = st.health.as_ref().map(|h| h.status.as_str());
+            match st.status {
+                Status::Running if !checked || health == Some("healthy") => {
+                    let word = if checked { "Healthy" } else { "Running" };
+                    exec::Progress::event(progress, Kind::Container, name, word, true);
+                }
+                Status::Running if health == Some("unhealthy") => {
+                    exec::Progress::event(progress, Kind::Container, name, "Error", true);
+                    bail!("container {name} is unhealthy");
+                }
+                Status::Exited | Status::Dead => {
+                    let code = st.exit_code.unwrap_or(-1);
+                    if code != 0 {
+                        exec::Progress::event(progress, Kind::Container, name, "Error", true);
+                        bail!("container {name} exited ({code})");
+                    }
+                    exec::Progress::event(progress, Kind::Container, name, "Exited", true);
+                }
+                _ => still.push(c),
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            break;
+        }
+        if interrupts.load(Ordering::SeqCst) > 0 {
+            return Ok(ExitCode::from(130));
+        }
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            let names: Vec<&str> = pending.iter().map(|c| c.record.name.as_str()).collect();
+            bail!(
+                "timed out after {} s waiting for {} to be ready",
+                timeout.map(|t| t.as_secs()).unwrap_or(0),
+                names.join(", ")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Foreground `up`: every attached container's output with a colored
+/// prefix until all have exited; Ctrl-C stops the project (twice: kills).
+fn attach(
+    env: &Env,
+    project: &str,
+    started: Vec<ProjectContainer>,
+    args: &UpArgs,
+    interrupts: &AtomicUsize,
+) -> anyhow::Result<ExitCode> {
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let attached: Vec<ProjectContainer> = started
+        .into_iter()
+        .filter(|c| args.attach.is_empty() || args.attach.contains(&c.service))
+        .filter(|c| !args.no_attach.contains(&c.service))
+        .collect();
+    let printer = Printer::new(
+        &attached,
+        project,
+        args.no_color,
+        args.no_log_prefix,
+        args.timestamps,
+    );
+    println!("Attaching to {}", printer.names.join(", "));
+    let mut followers: Vec<Follower> = attached
+        .iter()
+        .map(|c| Follower::new(&env.containers.dir(&c.record.id).log(), false))
+        .collect();
+    let mut exited: Vec<Option<i32>> = vec![None; attached.len()];
+    let mut stopping = 0usize;
+    let mut stopper: Option<std::thread::JoinHandle<()>> = None;
+    let mut aborted_by: Option<usize> = None;
+    let progress = Progress::new(ProgressMode::Plain);
+    let timeout = args.timeout.map(Duration::from_secs);
+    loop {
+        for (i, c) in attached.iter().enumerate() {
+            for l in followers[i].poll() {
+                printer.line(i, &l);
+            }
+            if exited[i].is_none() {
+                let st = env.containers.state(&c.record.id)?;
+                if !matches!(
+                    st.status,
+                    Status::Running | Status::Paused | Status::Created
+                ) {
+                    // Whatever the container wrote last is read before its
+                    // exit is announced.
+                    for l in followers[i].poll() {
+                        printer.line(i, &l);
+                    }
+                    let code = st.exit_code.unwrap_or(-1);
+                    printer.note(i, &format!("exited with code {code}"));
+                    exited[i] = Some(code);
+                    if abort && aborted_by.is_none() && stopping == 0 {
+                        aborted_by = Some(i);
+                    }
+                }
+            }
+        }
+        if exited.iter().all(Option::is_some) {
+            break;
+        }
+        let n = interrupts.load(Ordering::SeqCst);
+        let want_stop = n > stopping || (aborted_by.is_some() && stopper.is_none());
+        if want_stop && stopper.is_none() {
+            stopping = n.max(1);
+            if aborted_by.is_some() && n == 0 {
+                println!("Aborting on container exit...");
+            } else {
+                eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+            }
+            stopper = Some(exec::interrupt::stop_in_background(
+                env,
+                project,
+                timeout,
+                Box::new(Progress::new(ProgressMode::Plain)),
+            ));
+        } else if n > stopping && stopper.is_some() {
+            stopping = n;
+            for c in &attached {
+                let _ = crate::supervise::control::kill(
+                    &env.containers,
+                    &c.record.id,
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                exec::Progress::event(&progress, Kind::Container, &c.record.name, "Killed", true);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if let Some(h) = stopper {
+        let _ = h.join();
+    }
+    if let Some(svc) = &args.exit_code_from {
+        let code = attached
+            .iter()
+            .zip(&exited)
+            .find(|(c, _)| &c.service == svc)
+            .and_then(|(_, e)| *e)
+            .unwrap_or(0);
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    if stopping > 0 && aborted_by.is_none() {
+        return Ok(ExitCode::from(130));
+    }
+    if let Some(i) = aborted_by {
+        let code = exited[i].unwrap_or(0);
+        return Ok(ExitCode::from(code.clamp(0, 255) as u8));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `scale SERVICE=N…`: Compose's `scale`, an `up -d` of those services
+/// with their replica counts replaced (changed containers are recreated,
+/// as Compose's scale does).
+pub fn scale(settings: &Settings, loaded: &Loaded, args: &ScaleArgs) -> anyhow::Result<ExitCode> {
+    let project = &loaded.project;
+    let scale = parse_scale(&args.scale)?;
+    for s in scale.keys() {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    let services: Vec<String> = scale.keys().cloned().collect();
+    let env = common::env(settings)?;
+    let selected = crate::plan::service_graph(project)?.select(&services, !args.no_deps)?;
+    super::image::pull_for_up(
+        settings,
+        project,
+        &selected,
+        crate::plan::pull::PullPolicy::Missing,
+        false,
+    )?;
+    let ctx = ProjectContext {
+        working_dir: loaded.working_dir.clone(),
+        config_files: loaded.config_files.clone(),
+    };
+    let opts = UpOptions {
+        services,
+        no_deps: args.no_deps,
+        scale,
+        ..UpOptions::default()
+    };
+    exec::up(
+        &env,
+        project,
+        &ctx,
+        &opts,
+        &Progress::new(ProgressMode::Auto),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--pull` as the pull decision takes it.
+fn pull_policy(p: PullPolicy) -> crate::plan::pull::PullPolicy {
+    match p {
+        PullPolicy::Always => crate::plan::pull::PullPolicy::Always,
+        PullPolicy::Missing => crate::plan::pull::PullPolicy::Missing,
+        PullPolicy::Never => crate::plan::pull::PullPolicy::Never,
+    }
+}

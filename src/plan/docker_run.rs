@@ -1,0 +1,984 @@
+//! Docker's `run`/`create` flags → `ContainerSpec`, the single-container
+//! counterpart of src/plan/container.rs (compose service → spec).
+//!
+//! The flags arrive as a plain struct (`RunOptions`, filled by the CLI);
+//! what the conversion must learn from the host or the stores (another
+//! container, a network, a volume, an env file) it asks through
+//! `RunLookup`, so the rules here are tested without root or stores.
+
+use crate::compose::convert::parse_bytes;
+use crate::runtime::spec::{
+    ContainerSpec, DeviceMapping, MountSpec, NetworkAttachment, NsMode, Resources, RestartSpec,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The name of Docker's default network.
+const DEFAULT_BRIDGE: &str = "bridge";
+
+/// What a lookup failed with (a store's own error, kept as the source).
+pub type LookupError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DockerRunError {
+    /// A flag value that does not parse; `message` is the whole sentence
+    /// (Docker's wording where it has one).
+    #[error("{message}")]
+    Invalid { flag: String, message: String },
+    #[error("reading env file {}", path.display())]
+    EnvFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("volume source {source_path:?}")]
+    VolumeSource {
+        source_path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A container, network or volume the flags name could not be had.
+    #[error("{what}")]
+    Lookup {
+        what: String,
+        #[source]
+        source: LookupError,
+    },
+    /// A store failed where Docker's message is the store's own.
+    #[error(transparent)]
+    Store(LookupError),
+}
+
+fn invalid(flag: &str, message: impl Into<String>) -> DockerRunError {
+    DockerRunError::Invalid {
+        flag: flag.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Docker's `run`/`create` flags, as given (repeatable flags in order).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub image: String,
+    pub command: Vec<String>,
+    pub entrypoint: Option<String>,
+    pub env: Vec<String>,
+    pub env_file: Vec<PathBuf>,
+    pub volume: Vec<String>,
+    pub tmpfs: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub group_add: Vec<String>,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub tty: bool,
+    pub interactive: bool,
+    pub init: bool,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub security_opt: Vec<String>,
+    pub device: Vec<String>,
+    pub sysctl: Vec<String>,
+    pub ulimit: Vec<String>,
+    pub oom_score_adj: Option<i32>,
+    pub shm_size: Option<String>,
+    pub memory: Option<String>,
+    pub memory_swap: Option<String>,
+    pub memory_reservation: Option<String>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub cpuset_cpus: Option<String>,
+    pub device_read_bps: Vec<String>,
+    pub device_write_bps: Vec<String>,
+    pub device_read_iops: Vec<String>,
+    pub device_write_iops: Vec<String>,
+    pub pids_limit: Option<i64>,
+    pub pid: Option<String>,
+    pub ipc: Option<String>,
+    pub network: Vec<String>,
+    pub network_alias: Vec<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
+    pub mac_address: Option<String>,
+    pub publish: Vec<String>,
+    pub volumes_from: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    pub restart: String,
+    pub label: Vec<String>,
+    pub add_host: Vec<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_option: Vec<String>,
+}
+
+/// What the conversion needs from outside: the host's environment and
+/// files, and the container, network and volume stores. The volume and
+/// bridge calls may create what they name, as `docker run` does.
+pub trait RunLookup {
+    /// A variable of wharf's own environment (`-e KEY` copies it).
+    fn host_env(&self, key: &str) -> Option<String>;
+    fn read_env_file(&self, path: &std::path::Path) -> std::io::Result<String>;
+    /// A host path made absolute against the current directory.
+    fn absolute(&self, path: &str) -> std::io::Result<PathBuf>;
+    /// The container `name` (name or id): its id and its mounts.
+    fn container(&self, name: &str) -> Result<(String, Vec<MountSpec>), LookupError>;
+    /// The user network `name` (name or id): its name.
+    fn network(&self, name: &str) -> Result<String, LookupError>;
+    /// Docker's default `bridge` network, made on first use: its name.
+    fn default_bridge(&self) -> Result<String, LookupError>;
+    /// The volume `name`, made when missing, or a new anonymous volume:
+    /// its name and data directory.
+    fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError>;
+}
+
+/// `-e KEY` takes KEY's value from wharf's own environment, as docker
+/// does; unset, the entry stays a bare KEY.
+pub fn expand_env(e: &str, host_env: &dyn Fn(&str) -> Option<String>) -> String {
+    if e.contains('=') {
+        e.to_string()
+    } else {
+        match host_env(e) {
+            Some(v) => format!("{e}={v}"),
+            None => e.to_string(),
+        }
+    }
+}
+
+/// The container spec `docker run`/`docker create` with these flags makes.
+pub fn container_spec(
+    a: &RunOptions,
+    lookup: &dyn RunLookup,
+) -> Result<ContainerSpec, DockerRunError> {
+    let bytes = |flag: &str, v: &Option<String>| -> Result<Option<i64>, DockerRunError> {
+        v.as_deref()
+            .map(|s| {
+                parse_bytes(s).map_err(|e| invalid(flag, format!("invalid {flag} {s:?}: {e}")))
+            })
+            .transpose()
+    };
+    let host_env = |key: &str| lookup.host_env(key);
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        let text = lookup
+            .read_env_file(f)
+            .map_err(|source| DockerRunError::EnvFile {
+                path: f.clone(),
+                source,
+            })?;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            env.push(expand_env(line, &host_env));
+        }
+    }
+    env.extend(a.env.iter().map(|e| expand_env(e, &host_env)));
+    // What the flags name is made (volumes, the default bridge) only once
+    // every flag has been found good, so a refused command leaves nothing.
+    let volumes = a
+        .volume
+        .iter()
+        .map(|v| ShortVolume::parse(v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tmpfs = Vec::new();
+    for t in &a.tmpfs {
+        tmpfs.push(
+            crate::plan::container::parse_tmpfs(t)
+                .map_err(|e| invalid("--tmpfs", format!("--tmpfs {e}")))?,
+        );
+    }
+    let mut ports = Vec::new();
+    for p in &a.publish {
+        ports.extend(crate::plan::container::parse_publish(p).map_err(|e| {
+            invalid(
+                "--publish",
+                format!("invalid argument {p:?} for \"-p, --publish\" flag: {e}"),
+            )
+        })?);
+    }
+    let devices = a.device.iter().map(|d| device(d)).collect();
+    let mut sysctls = BTreeMap::new();
+    for s in &a.sysctl {
+        let (k, v) = s.split_once('=').ok_or_else(|| {
+            invalid(
+                "--sysctl",
+                format!("invalid --sysctl {s:?}: expected KEY=VALUE"),
+            )
+        })?;
+        sysctls.insert(k.to_string(), v.to_string());
+    }
+    let mut ulimits = BTreeMap::new();
+    for u in &a.ulimit {
+        let (name, vals) = u.split_once('=').ok_or_else(|| {
+            invalid(
+                "--ulimit",
+                format!("invalid --ulimit {u:?}: expected NAME=SOFT[:HARD]"),
+            )
+        })?;
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        let parse = |v: &str| {
+            v.parse::<i64>().map_err(|_| {
+                invalid(
+                    "--ulimit",
+                    format!("invalid --ulimit {u:?}: {v:?} is not a number"),
+                )
+            })
+        };
+        ulimits.insert(name.to_string(), (parse(soft)?, parse(hard)?));
+    }
+    let mut labels = BTreeMap::new();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l, ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let mut extra_hosts = Vec::new();
+    for h in &a.add_host {
+        let (name, ip) = h.split_once(':').ok_or_else(|| {
+            invalid(
+                "--add-host",
+                format!("invalid --add-host {h:?}: expected HOST:IP"),
+            )
+        })?;
+        extra_hosts.push((name.to_string(), ip.to_string()));
+    }
+    // `container:NAME` joins the namespace of another container, found now
+    // (Docker keeps its id) and resolved to its process at each start.
+    let join = |flag: &str, name: &str| -> Result<NsMode, DockerRunError> {
+        let (id, _) = lookup
+            .container(name)
+            .map_err(|source| DockerRunError::Lookup {
+                what: format!("--{flag} container:{name}"),
+                source,
+            })?;
+        Ok(NsMode::Container(id))
+    };
+    let ns = |flag: &str, v: &Option<String>| -> Result<NsMode, DockerRunError> {
+        Ok(match v.as_deref() {
+            None | Some("private") | Some("") | Some("shareable") => NsMode::Private,
+            Some("host") => NsMode::Host,
+            Some(other) => match other.strip_prefix("container:") {
+                Some(name) => join(flag, name)?,
+                None => {
+                    return Err(invalid(
+                        &format!("--{flag}"),
+                        format!(
+                        "--{flag} {other:?} is not supported (use host, private or container:NAME)"
+                    ),
+                    ))
+                }
+            },
+        })
+    };
+    let (net, mut networks, default_bridge) = network_mode(a, lookup, &join)?;
+    if networks.is_empty() && (a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty()) {
+        return Err(invalid(
+            "--network",
+            "--ip, --ip6 and --network-alias need a user-defined --network",
+        ));
+    }
+    let mut shared = Vec::new();
+    for from in &a.volumes_from {
+        let (name, mode) = from.split_once(':').unwrap_or((from, ""));
+        let (_, other_mounts) =
+            lookup
+                .container(name)
+                .map_err(|source| DockerRunError::Lookup {
+                    what: format!("--volumes-from {from}"),
+                    source,
+                })?;
+        shared.extend(shared_mounts(other_mounts, mode));
+    }
+    let shm_size = bytes("--shm-size", &a.shm_size)?.map(|b| b.max(0) as u64);
+    let restart = parse_restart(&a.restart)?;
+    let pid = ns("pid", &a.pid)?;
+    let ipc = ns("ipc", &a.ipc)?;
+    let resources = Resources {
+        memory: bytes("--memory", &a.memory)?,
+        memory_swap: match a.memory_swap.as_deref() {
+            Some("-1") => Some(-1),
+            _ => bytes("--memory-swap", &a.memory_swap)?,
+        },
+        memory_reservation: bytes("--memory-reservation", &a.memory_reservation)?,
+        nano_cpus: a.cpus.map(|c| (c * 1e9).round() as i64),
+        cpu_shares: a.cpu_shares,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        pids_limit: a.pids_limit,
+        blkio_read_bps: throttles("--device-read-bps", &a.device_read_bps, true)?,
+        blkio_write_bps: throttles("--device-write-bps", &a.device_write_bps, true)?,
+        blkio_read_iops: throttles("--device-read-iops", &a.device_read_iops, false)?,
+        blkio_write_iops: throttles("--device-write-iops", &a.device_write_iops, false)?,
+        ..Resources::default()
+    };
+    // Every flag is good: now the volumes and the bridge are made.
+    let mut mounts = Vec::new();
+    for short in &volumes {
+        mounts.push(volume_mount(short, lookup)?);
+    }
+    mounts.extend(tmpfs);
+    mounts.extend(shared);
+    if default_bridge {
+        if let Some(first) = networks.first_mut() {
+            first.network = lookup.default_bridge().map_err(DockerRunError::Store)?;
+        }
+    }
+    let mut spec = ContainerSpec {
+        image: a.image.clone(),
+        entrypoint: a.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                Vec::new()
+            } else {
+                vec![e.clone()]
+            }
+        }),
+        command: if a.command.is_empty() {
+            None
+        } else {
+            Some(a.command.clone())
+        },
+        env,
+        working_dir: a.workdir.clone(),
+        user: a.user.clone(),
+        group_add: a.group_add.clone(),
+        hostname: a.hostname.clone(),
+        domainname: a.domainname.clone(),
+        tty: a.tty,
+        stdin_open: a.interactive,
+        init: a.init,
+        read_only: a.read_only,
+        privileged: a.privileged,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        security_opt: a.security_opt.clone(),
+        devices,
+        sysctls,
+        ulimits,
+        oom_score_adj: a.oom_score_adj,
+        shm_size,
+        stop_signal: a.stop_signal.clone(),
+        stop_timeout: a.stop_timeout,
+        restart,
+        labels,
+        mounts,
+        extra_hosts,
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        dns_opt: a.dns_option.clone(),
+        ports,
+        networks,
+        resources,
+        ..ContainerSpec::default()
+    };
+    spec.namespaces.pid = pid;
+    spec.namespaces.ipc = ipc;
+    spec.namespaces.net = net;
+    Ok(spec)
+}
+
+/// `--device HOST[:CONTAINER[:PERMISSIONS]]`.
+fn device(d: &str) -> DeviceMapping {
+    let mut parts = d.splitn(3, ':');
+    let host = PathBuf::from(parts.next().unwrap_or_default());
+    let container = parts
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| host.clone());
+    let permissions = parts.next().unwrap_or("rwm").to_string();
+    DeviceMapping {
+        host_path: host,
+        container_path: container,
+        permissions,
+    }
+}
+
+/// `--network`: the network namespace, the networks joined, and whether
+/// the first is Docker's default `bridge` (made on first use, by the
+/// caller). wharf joins that bridge when asked by name or when ports are
+/// published, and otherwise keeps a container to loopback only (the
+/// cheapest start).
+fn network_mode(
+    a: &RunOptions,
+    lookup: &dyn RunLookup,
+    join: &dyn Fn(&str, &str) -> Result<NsMode, DockerRunError>,
+) -> Result<(NsMode, Vec<NetworkAttachment>, bool), DockerRunError> {
+    let mut networks = Vec::new();
+    let first_net = a.network.first().map(String::as_str);
+    let default_bridge = a.network.len() <= 1
+        && (first_net == Some("bridge")
+            || (matches!(first_net, None | Some("default")) && !a.publish.is_empty()));
+    let net = match first_net {
+        _ if default_bridge => {
+            networks.push(NetworkAttachment {
+                network: DEFAULT_BRIDGE.to_string(),
+                aliases: a.network_alias.clone(),
+                ipv4_address: a.ip,
+                ipv6_address: a.ip6,
+                mac_address: a.mac_address.clone(),
+                priority: 0,
+            });
+            NsMode::Private
+        }
+        None | Some("none") | Some("default") if a.network.len() <= 1 => NsMode::None,
+        Some("host") if a.network.len() == 1 => NsMode::Host,
+        Some(other) if a.network.len() == 1 && other.starts_with("container:") => {
+            join("network", &other["container:".len()..])?
+        }
+        _ => {
+            for (i, name) in a.network.iter().enumerate() {
+                if matches!(name.as_str(), "none" | "host" | "bridge" | "default")
+                    || name.starts_with("container:")
+                {
+                    return Err(invalid(
+                        "--network",
+                        format!("--network {name}: cannot be combined with other networks"),
+                    ));
+                }
+                // Docker stores the network's name even when given by id.
+                let found = lookup
+                    .network(name)
+                    .map_err(|source| DockerRunError::Lookup {
+                        what: "Error response from daemon".into(),
+                        source,
+                    })?;
+                let first = i == 0;
+                networks.push(NetworkAttachment {
+                    network: found,
+                    aliases: if first {
+                        a.network_alias.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    ipv4_address: a.ip.filter(|_| first),
+                    ipv6_address: a.ip6.filter(|_| first),
+                    mac_address: a.mac_address.clone().filter(|_| first),
+                    priority: 0,
+                });
+            }
+            NsMode::Private
+        }
+    };
+    Ok((net, networks, default_bridge))
+}
+
+/// `--volumes-from NAME[:ro|rw]`: the other container's bind mounts and
+/// volumes (not its tmpfs), read-only as `mode` says, else as they were.
+fn shared_mounts(mounts: Vec<MountSpec>, mode: &str) -> Vec<MountSpec> {
+    let ro = |own: bool| if mode.is_empty() { own } else { mode == "ro" };
+    mounts
+        .into_iter()
+        .filter_map(|m| match m {
+            MountSpec::Bind {
+                read_only,
+                source,
+                target,
+                propagation,
+                create_host_path,
+            } => Some(MountSpec::Bind {
+                read_only: ro(read_only),
+                source,
+                target,
+                propagation,
+                create_host_path,
+            }),
+            MountSpec::Volume {
+                read_only,
+                name,
+                source,
+                target,
+                nocopy,
+                subpath,
+            } => Some(MountSpec::Volume {
+                read_only: ro(read_only),
+                name,
+                source,
+                target,
+                nocopy,
+                subpath,
+            }),
+            MountSpec::Tmpfs { .. } => None,
+        })
+        .collect()
+}
+
+/// `-v SRC:DST[:OPTS]` of `docker run`: a path (absolute or `.`-relative)
+/// is a bind mount, a name a volume (made when missing), a lone target an
+/// anonymous volume.
+fn volume_mount(short: &ShortVolume, lookup: &dyn RunLookup) -> Result<MountSpec, DockerRunError> {
+    match short.src {
+        Some(s) if s.starts_with('/') || s.starts_with('.') => {
+            let source = lookup
+                .absolute(s)
+                .map_err(|source| DockerRunError::VolumeSource {
+                    source_path: s.to_string(),
+                    source,
+                })?;
+            Ok(short.bind(source))
+        }
+        src => {
+            let (name, data) = lookup.volume(src).map_err(DockerRunError::Store)?;
+            Ok(short.volume(name, data))
+        }
+    }
+}
+
+/// `PATH:RATE` of docker's `--device-{read,write}-{bps,iops}`; byte rates
+/// take go-units sizes (`1mb`), operation counts plain numbers.
+pub fn throttles(
+    flag: &str,
+    values: &[String],
+    bytes: bool,
+) -> Result<Vec<(PathBuf, u64)>, DockerRunError> {
+    values
+        .iter()
+        .map(|v| {
+            let bad = || invalid(flag, format!("invalid {flag} {v:?}: expected PATH:RATE"));
+            let (path, rate) = v.rsplit_once(':').ok_or_else(bad)?;
+            if !path.starts_with('/') {
+                return Err(bad());
+            }
+            let rate = if bytes {
+                parse_bytes(rate)
+                    .map_err(|e| invalid(flag, format!("invalid {flag} {v:?}: {e}")))?
+            } else {
+                rate.parse::<i64>().map_err(|_| bad())?
+            };
+            let rate = u64::try_from(rate).map_err(|_| bad())?;
+            Ok((PathBuf::from(path), rate))
+        })
+        .collect()
+}
+
+/// `--restart no|always|unless-stopped|on-failure[:N]`, Docker's forms.
+pub fn parse_restart(r: &str) -> Result<RestartSpec, DockerRunError> {
+    let (name, max) = r.split_once(':').unwrap_or((r, ""));
+    let valid = matches!(name, "no" | "always" | "unless-stopped" | "on-failure");
+    if !valid || (!max.is_empty() && name != "on-failure") {
+        return Err(invalid(
+            "--restart",
+            format!("invalid restart policy {r:?}: use no, always, unless-stopped or on-failure[:max-retries]"),
+        ));
+    }
+    let max_retries = if max.is_empty() {
+        0
+    } else {
+        max.parse().map_err(|_| {
+            invalid(
+                "--restart",
+                format!("invalid restart policy {r:?}: {max:?} is not a number"),
+            )
+        })?
+    };
+    Ok(RestartSpec {
+        name: if name == "no" {
+            String::new()
+        } else {
+            name.to_string()
+        },
+        max_retries,
+    })
+}
+
+/// `-v [SRC:]DST[:OPTS]`, the short syntax `run -v` and `compose run -v`
+/// share; what SRC names (a path, a volume) is up to each.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ShortVolume<'a> {
+    pub src: Option<&'a str>,
+    dst: &'a str,
+    read_only: bool,
+    nocopy: bool,
+}
+
+impl<'a> ShortVolume<'a> {
+    pub fn parse(v: &'a str) -> Result<ShortVolume<'a>, DockerRunError> {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [dst] => (None, *dst, ""),
+            [src, dst] => (Some(*src), *dst, ""),
+            [src, dst, opts] => (Some(*src), *dst, *opts),
+            _ => {
+                return Err(invalid(
+                    "--volume",
+                    format!("invalid volume specification {v:?}"),
+                ))
+            }
+        };
+        if !dst.starts_with('/') {
+            return Err(invalid(
+                "--volume",
+                format!("invalid volume specification {v:?}: the mount point {dst:?} must be an absolute path"),
+            ));
+        }
+        Ok(ShortVolume {
+            src,
+            dst,
+            read_only: opts.split(',').any(|o| o == "ro"),
+            nocopy: opts.split(',').any(|o| o == "nocopy"),
+        })
+    }
+
+    /// A bind mount of the (absolute) host path `source`.
+    pub fn bind(&self, source: PathBuf) -> MountSpec {
+        MountSpec::Bind {
+            source,
+            target: self.dst.to_string(),
+            read_only: self.read_only,
+            propagation: None,
+            create_host_path: true,
+        }
+    }
+
+    /// The volume `name` (its data at `source`, when already known).
+    pub fn volume(&self, name: String, source: PathBuf) -> MountSpec {
+        MountSpec::Volume {
+            source,
+            name,
+            target: self.dst.to_string(),
+            read_only: self.read_only,
+            nocopy: self.nocopy,
+            subpath: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::path::Path;
+
+    /// Stores as a test sets them up; records what it was asked to make.
+    #[derive(Default)]
+    struct Fake {
+        env: BTreeMap<String, String>,
+        files: BTreeMap<PathBuf, String>,
+        containers: BTreeMap<String, (String, Vec<MountSpec>)>,
+        networks: BTreeMap<String, String>,
+        made: RefCell<Vec<String>>,
+    }
+
+    impl RunLookup for Fake {
+        fn host_env(&self, key: &str) -> Option<String> {
+            self.env.get(key).cloned()
+        }
+        fn read_env_file(&self, path: &Path) -> std::io::Result<String> {
+            self.files
+                .get(path)
+                .cloned()
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        }
+        fn absolute(&self, path: &str) -> std::io::Result<PathBuf> {
+            Ok(Path::new("/here").join(path.trim_start_matches("./")))
+        }
+        fn container(&self, name: &str) -> Result<(String, Vec<MountSpec>), LookupError> {
+            self.containers
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("no such container: {name}").into())
+        }
+        fn network(&self, name: &str) -> Result<String, LookupError> {
+            self.networks
+                .get(name)
+                .cloned()
+                .ok_or_else(|| format!("network {name} not found").into())
+        }
+        fn default_bridge(&self) -> Result<String, LookupError> {
+            self.made.borrow_mut().push("network bridge".into());
+            Ok("bridge".into())
+        }
+        fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError> {
+            let name = name.unwrap_or("anon0").to_string();
+            self.made.borrow_mut().push(format!("volume {name}"));
+            Ok((name.clone(), PathBuf::from("/vol").join(&name)))
+        }
+    }
+
+    fn opts(f: impl FnOnce(&mut RunOptions)) -> RunOptions {
+        let mut o = RunOptions {
+            image: "busybox".into(),
+            restart: "no".into(),
+            ..RunOptions::default()
+        };
+        f(&mut o);
+        o
+    }
+
+    fn err(o: &RunOptions, lookup: &Fake) -> String {
+        let e = container_spec(o, lookup).expect_err("refused");
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    }
+
+    #[test]
+    fn env_comes_from_files_then_flags_with_bare_keys_copied() {
+        let mut fake = Fake::default();
+        fake.env.insert("HOME".into(), "/root".into());
+        fake.files.insert(
+            PathBuf::from("/e.env"),
+            "# comment\n\nA=1\n  HOME  \nMISSING\n".into(),
+        );
+        let o = opts(|o| {
+            o.env_file = vec![PathBuf::from("/e.env")];
+            o.env = vec!["B=2".into(), "HOME".into()];
+        });
+        let spec = container_spec(&o, &fake).expect("valid");
+        assert_eq!(
+            spec.env,
+            vec!["A=1", "HOME=/root", "MISSING", "B=2", "HOME=/root"]
+        );
+        let o = opts(|o| o.env_file = vec![PathBuf::from("/none.env")]);
+        assert!(err(&o, &fake).starts_with("reading env file /none.env: "));
+    }
+
+    #[test]
+    fn volumes_are_binds_named_or_anonymous() {
+        let fake = Fake::default();
+        let o = opts(|o| {
+            o.volume = vec!["./data:/data:ro".into(), "cache:/c".into(), "/tmp2".into()];
+        });
+        let spec = container_spec(&o, &fake).expect("valid");
+        assert_eq!(
+            spec.mounts,
+            vec![
+                MountSpec::Bind {
+                    source: PathBuf::from("/here/data"),
+                    target: "/data".into(),
+                    read_only: true,
+                    propagation: None,
+                    create_host_path: true,
+                },
+                MountSpec::Volume {
+                    source: PathBuf::from("/vol/cache"),
+                    name: "cache".into(),
+                    target: "/c".into(),
+                    read_only: false,
+                    nocopy: false,
+                    subpath: None,
+                },
+                MountSpec::Volume {
+                    source: PathBuf::from("/vol/anon0"),
+                    name: "anon0".into(),
+                    target: "/tmp2".into(),
+                    read_only: false,
+                    nocopy: false,
+                    subpath: None,
+                },
+            ]
+        );
+        let o = opts(|o| o.volume = vec!["a:relative".into()]);
+        assert_eq!(
+            err(&o, &fake),
+            "invalid volume specification \"a:relative\": the mount point \"relative\" must be an absolute path"
+        );
+        let o = opts(|o| o.volume = vec!["a:/b:ro:x".into()]);
+        assert_eq!(err(&o, &fake), "invalid volume specification \"a:/b:ro:x\"");
+    }
+
+    #[test]
+    fn default_bridge_only_when_asked_or_publishing() {
+        let fake = Fake::default();
+        let spec = container_spec(&opts(|_| {}), &fake).expect("valid");
+        assert_eq!(spec.namespaces.net, NsMode::None);
+        assert!(spec.networks.is_empty());
+        assert!(fake.made.borrow().is_empty(), "{:?}", fake.made.borrow());
+
+        let spec =
+            container_spec(&opts(|o| o.publish = vec!["8080:80".into()]), &fake).expect("valid");
+        assert_eq!(spec.namespaces.net, NsMode::Private);
+        assert_eq!(spec.networks.len(), 1);
+        assert_eq!(spec.networks[0].network, "bridge");
+        assert_eq!(spec.ports.len(), 1);
+        assert_eq!(fake.made.borrow().as_slice(), ["network bridge"]);
+
+        let spec =
+            container_spec(&opts(|o| o.network = vec!["host".into()]), &fake).expect("valid");
+        assert_eq!(spec.namespaces.net, NsMode::Host);
+    }
+
+    #[test]
+    fn a_refused_command_makes_no_volume_and_no_bridge() {
+        let fake = Fake::default();
+        for bad in [
+            opts(|o| o.restart = "sometimes".into()),
+            opts(|o| o.memory = Some("lots".into())),
+            opts(|o| o.device_read_bps = vec!["sda:1mb".into()]),
+            opts(|o| o.ipc = Some("weird".into())),
+        ] {
+            let o = RunOptions {
+                volume: vec!["cache:/c".into(), "/anon".into()],
+                publish: vec!["8080:80".into()],
+                ..bad
+            };
+            assert!(container_spec(&o, &fake).is_err());
+            assert!(fake.made.borrow().is_empty(), "{:?}", fake.made.borrow());
+        }
+        let o = opts(|o| {
+            o.volume = vec!["cache:/c".into(), "/anon".into()];
+            o.publish = vec!["8080:80".into()];
+        });
+        container_spec(&o, &fake).expect("valid");
+        assert_eq!(
+            fake.made.borrow().as_slice(),
+            ["volume cache", "volume anon0", "network bridge"]
+        );
+    }
+
+    #[test]
+    fn user_networks_take_address_and_aliases_on_the_first() {
+        let mut fake = Fake::default();
+        fake.networks.insert("front".into(), "front".into());
+        fake.networks.insert("0123abcd".into(), "back".into());
+        let o = opts(|o| {
+            o.network = vec!["front".into(), "0123abcd".into()];
+            o.network_alias = vec!["web".into()];
+            o.ip = Some("10.0.0.5".parse().expect("ip"));
+        });
+        let spec = container_spec(&o, &fake).expect("valid");
+        let names: Vec<&str> = spec.networks.iter().map(|n| n.network.as_str()).collect();
+        assert_eq!(names, ["front", "back"]);
+        assert_eq!(spec.networks[0].aliases, ["web"]);
+        assert_eq!(spec.networks[0].ipv4_address, o.ip);
+        assert!(spec.networks[1].aliases.is_empty());
+        assert_eq!(spec.networks[1].ipv4_address, None);
+
+        let o = opts(|o| o.network = vec!["front".into(), "host".into()]);
+        assert_eq!(
+            err(&o, &fake),
+            "--network host: cannot be combined with other networks"
+        );
+        let o = opts(|o| o.network = vec!["nowhere".into()]);
+        assert_eq!(
+            err(&o, &fake),
+            "Error response from daemon: network nowhere not found"
+        );
+        let o = opts(|o| o.network_alias = vec!["x".into()]);
+        assert_eq!(
+            err(&o, &fake),
+            "--ip, --ip6 and --network-alias need a user-defined --network"
+        );
+    }
+
+    #[test]
+    fn namespaces_and_volumes_from_name_other_containers() {
+        let mut fake = Fake::default();
+        let bind = MountSpec::Bind {
+            source: PathBuf::from("/srv"),
+            target: "/srv".into(),
+            read_only: false,
+            propagation: None,
+            create_host_path: true,
+        };
+        let tmp = MountSpec::Tmpfs {
+            target: "/t".into(),
+            size: None,
+            mode: None,
+            read_only: false,
+        };
+        fake.containers
+            .insert("db".into(), ("d".repeat(64), vec![bind.clone(), tmp]));
+        let o = opts(|o| {
+            o.pid = Some("container:db".into());
+            o.ipc = Some("host".into());
+            o.volumes_from = vec!["db:ro".into()];
+        });
+        let spec = container_spec(&o, &fake).expect("valid");
+        assert_eq!(spec.namespaces.pid, NsMode::Container("d".repeat(64)));
+        assert_eq!(spec.namespaces.ipc, NsMode::Host);
+        let MountSpec::Bind { read_only, .. } = &spec.mounts[0] else {
+            panic!("{:?}", spec.mounts);
+        };
+        assert!(*read_only, "ro from --volumes-from db:ro");
+        assert_eq!(spec.mounts.len(), 1, "tmpfs is not shared");
+
+        let o = opts(|o| o.pid = Some("container:ghost".into()));
+        assert_eq!(
+            err(&o, &fake),
+            "--pid container:ghost: no such container: ghost"
+        );
+        let o = opts(|o| o.ipc = Some("weird".into()));
+        assert_eq!(
+            err(&o, &fake),
+            "--ipc \"weird\" is not supported (use host, private or container:NAME)"
+        );
+    }
+
+    #[test]
+    fn limits_and_throttles_parse_dockers_units() {
+        let fake = Fake::default();
+        let o = opts(|o| {
+            o.memory = Some("64m".into());
+            o.memory_swap = Some("-1".into());
+            o.cpus = Some(1.5);
+            o.device_read_bps = vec!["/dev/sda:1mb".into()];
+            o.device_write_iops = vec!["/dev/sda:100".into()];
+            o.ulimit = vec!["nofile=1024:2048".into(), "nproc=10".into()];
+        });
+        let spec = container_spec(&o, &fake).expect("valid");
+        let r = &spec.resources;
+        assert_eq!(r.memory, Some(64 * 1024 * 1024));
+        assert_eq!(r.memory_swap, Some(-1));
+        assert_eq!(r.nano_cpus, Some(1_500_000_000));
+        assert_eq!(
+            r.blkio_read_bps,
+            vec![(PathBuf::from("/dev/sda"), 1024 * 1024)]
+        );
+        assert_eq!(r.blkio_write_iops, vec![(PathBuf::from("/dev/sda"), 100)]);
+        assert_eq!(spec.ulimits.get("nofile"), Some(&(1024, 2048)));
+        assert_eq!(spec.ulimits.get("nproc"), Some(&(10, 10)));
+
+        for (flag, value, expected) in [
+            (
+                "--device-read-bps",
+                "sda:1mb",
+                "invalid --device-read-bps \"sda:1mb\": expected PATH:RATE",
+            ),
+            (
+                "--device-read-bps",
+                "/dev/sda",
+                "invalid --device-read-bps \"/dev/sda\": expected PATH:RATE",
+            ),
+            (
+                "--device-read-iops",
+                "/dev/sda:1k",
+                "invalid --device-read-iops \"/dev/sda:1k\": expected PATH:RATE",
+            ),
+            (
+                "--device-read-iops",
+                "/dev/sda:-1",
+                "invalid --device-read-iops \"/dev/sda:-1\": expected PATH:RATE",
+            ),
+        ] {
+            let bytes = flag.ends_with("bps");
+            let e = throttles(flag, &[value.to_string()], bytes).expect_err(value);
+            assert_eq!(e.to_string(), expected);
+        }
+        let o = opts(|o| o.ulimit = vec!["nofile=many".into()]);
+        assert_eq!(
+            err(&o, &fake),
+            "invalid --ulimit \"nofile=many\": \"many\" is not a number"
+        );
+        let o = opts(|o| o.memory = Some("lots".into()));
+        assert!(err(&o, &fake).starts_with("invalid --memory \"lots\": "));
+    }
+
+    #[test]
+    fn restart_policies_are_dockers() {
+        assert_eq!(parse_restart("no").expect("no").name, "");
+        let r = parse_restart("on-failure:3").expect("on-failure");
+        assert_eq!((r.name.as_str(), r.max_retries), ("on-failure", 3));
+        assert_eq!(parse_restart("always").expect("always").name, "always");
+        assert!(parse_restart("always:3").is_err());
+        assert!(parse_restart("sometimes").is_err());
+        assert_eq!(
+            parse_restart("on-failure:x").expect_err("x").to_string(),
+            "invalid restart policy \"on-failure:x\": \"x\" is not a number"
+        );
+    }
+}
