@@ -9,7 +9,11 @@ use super::resources::{ensure_networks, ensure_volumes};
 use super::{project_containers, Env, ExecError, Kind, Progress, ProjectContainer, Result};
 use crate::compose::types::{DependencyCondition, Project, ServiceConfig};
 use crate::plan::container::{self as pc, ProjectContext};
-use crate::runtime::container::Status;
+use crate::plan::converge::{
+    converge, Action, ConvergeOptions, Desired, DesiredService, ObservedContainer,
+};
+use crate::plan::graph::ServiceGraph;
+use crate::runtime::container::{ContainerError, Status};
 use crate::supervise::control;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -72,42 +76,53 @@ pub fn up(
     }
 
     let existing = project_containers(&env.containers, &project.name)?;
-    let orphans: Vec<&ProjectContainer> = existing
-        .iter()
-        .filter(|c| !c.oneoff && !project.services.contains_key(&c.service))
-        .collect();
-    if !orphans.is_empty() {
-        if opts.remove_orphans {
-            for o in &orphans {
-                remove_container(env, o, false, opts.timeout, progress)?;
-            }
-        } else {
-            let names: Vec<&str> = orphans.iter().map(|o| o.record.name.as_str()).collect();
-            tracing::warn!(
+    let desired = desired_state(env, project, &graph, opts)?;
+    let options = ConvergeOptions::from_flags(
+        opts.force_recreate,
+        opts.no_recreate,
+        opts.always_recreate_deps,
+        opts.remove_orphans,
+        opts.no_start,
+    );
+    let observed: Vec<ObservedContainer> = existing.iter().map(observed_container).collect();
+    for action in converge(&desired, &observed, &options) {
+        match &action {
+            Action::WarnOrphans { containers } => tracing::warn!(
                 "Found orphan containers ({}) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
-                names.join(", ")
-            );
+                containers.join(", ")
+            ),
+            Action::RemoveOrphan { container } => {
+                let c = find_container(&existing, container)?;
+                remove_container(env, c, false, opts.timeout, progress)?;
+            }
+            // The services' actions are planned again when the walker gets
+            // to them, from their containers as they are by then.
+            _ => {}
         }
     }
 
     ensure_volumes(env, project, &selected, progress)?;
     ensure_networks(env, project, &selected, progress)?;
 
-    // Explicitly named services recreate their dependencies only when asked.
-    let explicit: BTreeSet<&str> = opts.services.iter().map(String::as_str).collect();
     let outcome = graph.walk(false, 0, |name| {
         let service = project.services.get(name).ok_or_else(|| ExecError::Other {
             what: "up".into(),
             message: format!("no such service: {name}"),
         })?;
-        let is_dep = !explicit.is_empty() && !explicit.contains(name);
-        let mut o = opts.clone();
-        if is_dep && !opts.always_recreate_deps {
-            o.force_recreate = false;
-        }
-        wait_conditions(env, project, service, &o, progress)?;
+        wait_conditions(env, project, service, opts, progress)?;
         let mine = service_containers(env, &existing, name)?;
-        converge_service(env, project, ctx, service, mine, &o, progress)
+        let mut observed: Vec<ObservedContainer> = existing
+            .iter()
+            .filter(|c| c.service != name)
+            .chain(&mine)
+            .map(observed_container)
+            .collect();
+        observed.sort_by(|a, b| (&a.service, a.number).cmp(&(&b.service, b.number)));
+        let actions: Vec<Action> = converge(&desired, &observed, &options)
+            .into_iter()
+            .filter(|a| a.service() == Some(name))
+            .collect();
+        apply_service(env, project, ctx, service, &mine, &actions, opts, progress)
     });
     outcome.first_error()?;
     let all = project_containers(&env.containers, &project.name)?;
@@ -358,76 +373,146 @@ fn service_containers(
     Ok(out)
 }
 
-/// One service to its desired replicas: create what is missing, recreate
-/// what changed, start what is stopped, remove the surplus.
-fn converge_service(
+/// What `up` wants of each selected service, in start order, plus the
+/// names of all the project's services (a container of any other is an
+/// orphan).
+fn desired_state(
+    _env: &Env,
+    project: &Project,
+    graph: &ServiceGraph,
+    opts: &UpOptions,
+) -> Result<Desired> {
+    // Explicitly named services recreate their dependencies only when asked.
+    let explicit: BTreeSet<&str> = opts.services.iter().map(String::as_str).collect();
+    let mut services = Vec::new();
+    for name in graph.start_order() {
+        let service = project
+            .services
+            .get(&name)
+            .ok_or_else(|| ExecError::Other {
+                what: "up".into(),
+                message: format!("no such service: {name}"),
+            })?;
+        let replicas = opts
+            .scale
+            .get(&name)
+            .copied()
+            .unwrap_or_else(|| service.scale());
+        services.push(DesiredService {
+            targeted: explicit.is_empty() || explicit.contains(name.as_str()),
+            replicas,
+            config_hash: crate::plan::config_hash(service),
+            name,
+        });
+    }
+    Ok(Desired {
+        project_services: project.services.keys().cloned().collect(),
+        services,
+    })
+}
+
+/// What converge needs to know of a container.
+fn observed_container(c: &ProjectContainer) -> ObservedContainer {
+    ObservedContainer {
+        id: c.record.id.clone(),
+        name: c.record.name.clone(),
+        service: c.service.clone(),
+        number: c.number,
+        config_hash: c.label(pc::LABEL_HASH).map(str::to_string),
+        running: c.running(),
+        oneoff: c.oneoff,
+    }
+}
+
+/// The container an action names, among those it was planned from.
+fn find_container<'a>(
+    list: &'a [ProjectContainer],
+    wanted: &ObservedContainer,
+) -> Result<&'a ProjectContainer> {
+    list.iter()
+        .find(|c| c.record.id == wanted.id)
+        .ok_or_else(|| ExecError::Container(ContainerError::NotFound(wanted.id.clone())))
+}
+
+/// Applies one service's actions in order, with Compose's progress words.
+/// `mine` are the service's containers the actions were planned from.
+#[allow(clippy::too_many_arguments)]
+fn apply_service(
     env: &Env,
     project: &Project,
     ctx: &ProjectContext,
     service: &ServiceConfig,
-    existing: Vec<ProjectContainer>,
+    mine: &[ProjectContainer],
+    actions: &[Action],
     opts: &UpOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let replicas = opts
-        .scale
-        .get(&service.name)
-        .copied()
-        .unwrap_or_else(|| service.scale());
-    let hash = crate::plan::config_hash(service);
-    // Surplus replicas go first, highest number first, as Compose does.
-    for c in existing.iter().rev().filter(|c| c.number > replicas) {
-        remove_container(env, c, false, opts.timeout, progress)?;
-    }
     let image = pc::image_name(project, service)?;
-    for number in 1..=replicas {
-        opts.cancelled()?;
-        let current = existing.iter().find(|c| c.number == number);
-        let target = match current {
-            Some(c) => {
-                let changed = c.label(pc::LABEL_HASH) != Some(hash.as_str());
-                if (changed || opts.force_recreate) && !opts.no_recreate {
-                    progress.event(Kind::Container, &c.record.name, "Recreate", false);
-                    let old_anon = anonymous_volumes(env, &c.record.spec);
-                    stop_container(env, c, opts.timeout)?;
-                    control::remove(&env.containers, &env.store, &c.record.id, true)?;
-                    let keep = if opts.renew_anon_volumes {
-                        for v in old_anon.values() {
-                            let _ = env.volumes.remove(v, &[]);
-                        }
-                        BTreeMap::new()
-                    } else {
-                        old_anon
-                    };
-                    let r = create_service_container(
-                        env, project, ctx, service, number, &image, &keep,
-                    )?;
-                    progress.event(Kind::Container, &r.name, "Recreated", true);
-                    r
-                } else if c.running() {
-                    progress.event(Kind::Container, &c.record.name, "Running", true);
-                    continue;
-                } else {
-                    c.record.clone()
-                }
+    for action in actions {
+        let (target, start) = match action {
+            // Not the services' business: handled before the walk.
+            Action::WarnOrphans { .. } | Action::RemoveOrphan { .. } => continue,
+            Action::ScaleDown { container } => {
+                let c = find_container(mine, container)?;
+                remove_container(env, c, false, opts.timeout, progress)?;
+                continue;
             }
-            None => {
-                let name = pc::container_name(project, service, number);
+            Action::KeepRunning { container } => {
+                opts.cancelled()?;
+                progress.event(Kind::Container, &container.name, "Running", true);
+                continue;
+            }
+            Action::KeepStopped { .. } => {
+                opts.cancelled()?;
+                continue;
+            }
+            Action::Start { container } => {
+                opts.cancelled()?;
+                (find_container(mine, container)?.record.clone(), true)
+            }
+            Action::Recreate {
+                container,
+                reason,
+                start,
+            } => {
+                opts.cancelled()?;
+                let c = find_container(mine, container)?;
+                tracing::debug!("recreating {}: {}", container.name, reason.as_str());
+                progress.event(Kind::Container, &c.record.name, "Recreate", false);
+                let old_anon = anonymous_volumes(env, &c.record.spec);
+                stop_container(env, c, opts.timeout)?;
+                control::remove(&env.containers, &env.store, &c.record.id, true)?;
+                let keep = if opts.renew_anon_volumes {
+                    for v in old_anon.values() {
+                        let _ = env.volumes.remove(v, &[]);
+                    }
+                    BTreeMap::new()
+                } else {
+                    old_anon
+                };
+                let r =
+                    create_service_container(env, project, ctx, service, c.number, &image, &keep)?;
+                progress.event(Kind::Container, &r.name, "Recreated", true);
+                (r, *start)
+            }
+            Action::Create { number, start, .. } => {
+                opts.cancelled()?;
+                let name = pc::container_name(project, service, *number);
                 progress.event(Kind::Container, &name, "Creating", false);
                 let r = create_service_container(
                     env,
                     project,
                     ctx,
                     service,
-                    number,
+                    *number,
                     &image,
                     &BTreeMap::new(),
                 )?;
                 progress.event(Kind::Container, &r.name, "Created", true);
-                r
+                (r, *start)
             }
         };
-        if opts.no_start {
+        if !start {
             continue;
         }
         opts.cancelled()?;

@@ -2,6 +2,7 @@
 //! parallelism, cycles) and the config hash that decides recreation.
 
 pub mod container;
+pub mod converge;
 pub mod graph;
 
 use crate::compose::types::{to_go_json, Project, ServiceConfig};
