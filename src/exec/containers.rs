@@ -54,9 +54,9 @@ pub(super) fn create_service_container(
     fill_volumes(env, &mut spec, keep_anon)?;
     let name = spec.name.clone();
     create_container(env, Some(&name), image, &record, spec, false).map_err(|e| {
-        ExecError::Service {
+        ExecError::CreateContainer {
             service: service.name.clone(),
-            message: e.to_string(),
+            source: Box::new(e),
         }
     })
 }

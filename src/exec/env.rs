@@ -74,9 +74,9 @@ impl Env {
             return Ok(());
         }
         // The exec'd process is re-parented to us once the runtime returns.
-        crate::runtime::oci_cli::become_subreaper().map_err(|e| ExecError::Other {
-            what: format!("running the hooks of {}", record.name),
-            message: e.to_string(),
+        crate::runtime::oci_cli::become_subreaper().map_err(|source| ExecError::Subreaper {
+            container: record.name.clone(),
+            source,
         })?;
         for hook in hooks {
             let mut opts = hook.clone();
@@ -121,9 +121,9 @@ impl Env {
     /// `down` never interleave their changes.
     pub fn lock_project(&self, project: &str) -> Result<impl Drop> {
         let dir = self.containers.root().join("projects");
-        std::fs::create_dir_all(&dir).map_err(|e| ExecError::Other {
-            what: format!("creating {}", dir.display()),
-            message: e.to_string(),
+        std::fs::create_dir_all(&dir).map_err(|source| ExecError::CreateDir {
+            path: dir.clone(),
+            source,
         })?;
         Ok(lock_file(&dir.join(format!("{project}.lock")))?)
     }

@@ -54,9 +54,8 @@ pub(super) fn reverse_walk(
             let mut first = Ok(());
             for h in handles {
                 let r = h.join().unwrap_or_else(|_| {
-                    Err(ExecError::Other {
-                        what: service.to_string(),
-                        message: "a worker panicked".into(),
+                    Err(ExecError::WorkerPanicked {
+                        service: service.to_string(),
                     })
                 });
                 if first.is_ok() {

@@ -48,8 +48,25 @@ pub enum ExecError {
     Graph(#[from] crate::plan::graph::GraphError),
     #[error("service {service:?}: image {image:?} is not in the image store (pull it first)")]
     MissingImage { service: String, image: String },
+    /// A service that cannot go on, in Compose's words (a dependency that
+    /// failed, a wait that timed out).
     #[error("service {service:?}: {message}")]
     Service { service: String, message: String },
+    #[error("{verb}: no such service: {service}")]
+    NoSuchService { verb: &'static str, service: String },
+    #[error("service {service:?}")]
+    CreateContainer {
+        service: String,
+        #[source]
+        source: Box<control::ControlError>,
+    },
+    #[error("service {service:?}: starting {container}")]
+    StartContainer {
+        service: String,
+        container: String,
+        #[source]
+        source: Box<control::ControlError>,
+    },
     #[error(transparent)]
     Network(#[from] Box<crate::net::attach::AttachError>),
     #[error("network {0} declared as external, but could not be found")]
@@ -61,8 +78,20 @@ pub enum ExecError {
     /// Compose's words for a lifecycle hook that failed.
     #[error("{service} hook exited with status {code}")]
     Hook { service: String, code: i32 },
-    #[error("{what}: {message}")]
-    Other { what: String, message: String },
+    #[error("running the hooks of {container}")]
+    Subreaper {
+        container: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("creating {}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{service}: a worker panicked")]
+    WorkerPanicked { service: String },
 }
 
 pub type Result<T> = std::result::Result<T, ExecError>;
@@ -226,5 +255,39 @@ pub(crate) mod testing {
             number: 1,
             oneoff: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The CLI prints an error with its chain (`{:#}`): a wrapped failure
+    /// reads as it did when it was flattened into a string, and the
+    /// cause stays reachable.
+    #[test]
+    fn wrapped_errors_keep_their_cause_and_read_as_before() {
+        let e = ExecError::StartContainer {
+            service: "web".into(),
+            container: "demo-web-1".into(),
+            source: Box::new(control::ControlError::NotRunning("demo-web-1".into())),
+        };
+        let cause = std::error::Error::source(&e).map(|s| s.to_string());
+        assert_eq!(
+            cause.as_deref(),
+            Some("Container demo-web-1 is not running")
+        );
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(e)),
+            "service \"web\": starting demo-web-1: Container demo-web-1 is not running"
+        );
+        let e = ExecError::CreateContainer {
+            service: "web".into(),
+            source: Box::new(control::ControlError::NoCommand),
+        };
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(e)),
+            "service \"web\": no command specified"
+        );
     }
 }

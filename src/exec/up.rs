@@ -105,10 +105,13 @@ pub fn up(
     ensure_networks(env, project, &selected, progress)?;
 
     let outcome = graph.walk(false, 0, |name| {
-        let service = project.services.get(name).ok_or_else(|| ExecError::Other {
-            what: "up".into(),
-            message: format!("no such service: {name}"),
-        })?;
+        let service = project
+            .services
+            .get(name)
+            .ok_or_else(|| ExecError::NoSuchService {
+                verb: "up",
+                service: name.to_string(),
+            })?;
         wait_conditions(env, project, service, opts, progress)?;
         let mine = service_containers(env, &existing, name)?;
         let mut observed: Vec<ObservedContainer> = existing
@@ -148,9 +151,9 @@ pub fn create_oneoff(
     let svc = project
         .services
         .get(service)
-        .ok_or_else(|| ExecError::Other {
-            what: "run".into(),
-            message: format!("no such service: {service}"),
+        .ok_or_else(|| ExecError::NoSuchService {
+            verb: "run",
+            service: service.to_string(),
         })?;
     if !run.no_deps {
         let deps: Vec<String> = crate::plan::service_graph(project)?
@@ -191,9 +194,9 @@ pub fn create_oneoff(
         spec,
         run.auto_remove,
     )
-    .map_err(|e| ExecError::Service {
+    .map_err(|e| ExecError::CreateContainer {
         service: service.to_string(),
-        message: e.to_string(),
+        source: Box::new(e),
     })?;
     Ok(ProjectContainer {
         state: env.containers.state(&record.id)?,
@@ -389,9 +392,9 @@ fn desired_state(
         let service = project
             .services
             .get(&name)
-            .ok_or_else(|| ExecError::Other {
-                what: "up".into(),
-                message: format!("no such service: {name}"),
+            .ok_or_else(|| ExecError::NoSuchService {
+                verb: "up",
+                service: name.to_string(),
             })?;
         let replicas = opts
             .scale
@@ -519,9 +522,10 @@ fn apply_service(
         progress.event(Kind::Container, &target.name, "Starting", false);
         if let Err(e) = control::start_detached(&env.containers, &target.id) {
             progress.event(Kind::Container, &target.name, "Error", true);
-            return Err(ExecError::Service {
+            return Err(ExecError::StartContainer {
                 service: service.name.clone(),
-                message: format!("starting {}: {e}", target.name),
+                container: target.name.clone(),
+                source: Box::new(e),
             });
         }
         env.post_start_reported(&target, &service.name, progress)?;
