@@ -71,8 +71,9 @@ pub struct ConvergeOptions {
 impl ConvergeOptions {
     /// The recreate strategy of `up`'s flags, as Compose derives it: for the
     /// services named (or all when none is), `--no-recreate` wins over
-    /// `--force-recreate`; dependencies are forced only together with
-    /// `--always-recreate-deps`.
+    /// `--force-recreate`; dependencies are forced by
+    /// `--always-recreate-deps` (Compose's `dependenciesRecreateStrategy`),
+    /// whatever `--force-recreate` says.
     pub fn from_flags(
         force_recreate: bool,
         no_recreate: bool,
@@ -89,7 +90,7 @@ impl ConvergeOptions {
         };
         let recreate_dependencies = if no_recreate {
             Recreate::Never
-        } else if force_recreate && always_recreate_deps {
+        } else if always_recreate_deps {
             Recreate::Force
         } else {
             Recreate::Diverged
@@ -524,6 +525,16 @@ mod tests {
                 ],
             },
             Case {
+                name: "--always-recreate-deps web: db is recreated, web only if changed",
+                services: vec![dependency(svc("db", 1, "d1")), svc("web", 1, "w1")],
+                observed: vec![ctr("db", 1, "d1", true), ctr("web", 1, "w1", true)],
+                options: ConvergeOptions::from_flags(false, false, true, false, false),
+                want: &[
+                    "recreate demo-db-1 (recreate forced) and start",
+                    "keep running demo-web-1",
+                ],
+            },
+            Case {
                 name: "a changed dependency is recreated even when not named",
                 services: vec![dependency(svc("db", 1, "d2")), svc("web", 1, "w1")],
                 observed: vec![ctr("db", 1, "d1", true), ctr("web", 1, "w1", true)],
@@ -547,6 +558,11 @@ mod tests {
         assert_eq!(
             (o.recreate, o.recreate_dependencies),
             (Recreate::Never, Recreate::Never)
+        );
+        let o = ConvergeOptions::from_flags(false, false, true, false, false);
+        assert_eq!(
+            (o.recreate, o.recreate_dependencies),
+            (Recreate::Diverged, Recreate::Force)
         );
         assert!(!ConvergeOptions::from_flags(false, false, false, false, true).start);
     }
