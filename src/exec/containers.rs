@@ -3,6 +3,7 @@
 
 use super::{Env, ExecError, Kind, Progress, ProjectContainer, Result};
 use crate::compose::types::{Project, ServiceConfig};
+use crate::image::store::ImageRecord;
 use crate::plan::container::{self as pc, ProjectContext};
 use crate::runtime::container::{ContainerRecord, Status};
 use crate::runtime::spec::{ContainerSpec, MountSpec};
@@ -35,18 +36,7 @@ pub(super) fn create_service_container(
     image: &str,
     keep_anon: &BTreeMap<String, String>,
 ) -> Result<ContainerRecord> {
-    // A short name (`proj-app`) is stored in full (`docker.io/library/…`).
-    let full = crate::image::reference::Reference::parse(image)
-        .ok()
-        .map(|r| r.to_string());
-    let record = match env.store.resolve(image)? {
-        Some(r) => Some(r),
-        None => match &full {
-            Some(f) => env.store.resolve(f)?,
-            None => None,
-        },
-    };
-    let record = record.ok_or_else(|| ExecError::MissingImage {
+    let record = service_image(env, image)?.ok_or_else(|| ExecError::MissingImage {
         service: service.name.clone(),
         image: image.to_string(),
     })?;
@@ -59,6 +49,18 @@ pub(super) fn create_service_container(
             source: Box::new(e),
         }
     })
+}
+
+/// The stored image a service's `image` names, if it is there.
+pub(super) fn service_image(env: &Env, image: &str) -> Result<Option<ImageRecord>> {
+    if let Some(r) = env.store.resolve(image)? {
+        return Ok(Some(r));
+    }
+    // A short name (`proj-app`) is stored in full (`docker.io/library/…`).
+    match crate::image::reference::Reference::parse(image) {
+        Ok(full) => Ok(env.store.resolve(&full.to_string())?),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Named volumes get their directory; anonymous ones a fresh volume (or

@@ -3,7 +3,7 @@
 
 use super::containers::{
     anonymous_volumes, create_container, create_service_container, fill_volumes, remove_container,
-    stop_container,
+    service_image, stop_container,
 };
 use super::resources::{ensure_networks, ensure_volumes};
 use super::{project_containers, Env, ExecError, Kind, Progress, ProjectContainer, Result};
@@ -380,7 +380,7 @@ fn service_containers(
 /// names of all the project's services (a container of any other is an
 /// orphan).
 fn desired_state(
-    _env: &Env,
+    env: &Env,
     project: &Project,
     graph: &ServiceGraph,
     opts: &UpOptions,
@@ -401,10 +401,17 @@ fn desired_state(
             .get(&name)
             .copied()
             .unwrap_or_else(|| service.scale());
+        // Not there (not pulled, no image named): creating fails later,
+        // with the error that says so.
+        let image_digest = match pc::image_name(project, service) {
+            Ok(image) => service_image(env, &image)?.map(|r| r.id().to_string()),
+            Err(_) => None,
+        };
         services.push(DesiredService {
             targeted: explicit.is_empty() || explicit.contains(name.as_str()),
             replicas,
             config_hash: crate::plan::config_hash(service),
+            image_digest,
             name,
         });
     }
@@ -422,6 +429,7 @@ fn observed_container(c: &ProjectContainer) -> ObservedContainer {
         service: c.service.clone(),
         number: c.number,
         config_hash: c.label(pc::LABEL_HASH).map(str::to_string),
+        image_digest: c.record.image_id.to_string(),
         running: c.running(),
         oneoff: c.oneoff,
     }

@@ -22,6 +22,9 @@ pub struct DesiredService {
     pub replicas: u32,
     /// `plan::config_hash` of the service, as in the containers' label.
     pub config_hash: String,
+    /// The id of the stored image the service names (`sha256:…`); `None`
+    /// when it is not in the store.
+    pub image_digest: Option<String>,
     /// Named on the command line, or nothing was named: the recreate
     /// flags apply to it as given, else as to a dependency.
     pub targeted: bool,
@@ -37,6 +40,8 @@ pub struct ObservedContainer {
     pub number: u32,
     /// `com.docker.compose.config-hash`.
     pub config_hash: Option<String>,
+    /// The id of the image it was created from.
+    pub image_digest: String,
     /// Running, paused or between two runs of its restart policy.
     pub running: bool,
     /// A `run` container: never touched by converge.
@@ -109,6 +114,9 @@ impl ConvergeOptions {
 pub enum RecreateReason {
     /// The service's configuration differs from the container's label.
     ConfigChanged,
+    /// The service's image now names another image (pulled or built
+    /// since).
+    ImageChanged,
     /// `--force-recreate` (or `--always-recreate-deps` for a dependency).
     Forced,
 }
@@ -117,6 +125,7 @@ impl RecreateReason {
     pub fn as_str(self) -> &'static str {
         match self {
             RecreateReason::ConfigChanged => "configuration changed",
+            RecreateReason::ImageChanged => "image changed",
             RecreateReason::Forced => "recreate forced",
         }
     }
@@ -273,8 +282,20 @@ fn recreate_reason(
     match strategy {
         Recreate::Never => None,
         Recreate::Force => Some(RecreateReason::Forced),
-        Recreate::Diverged => (c.config_hash.as_deref() != Some(service.config_hash.as_str()))
-            .then_some(RecreateReason::ConfigChanged),
+        // Compose's `mustRecreate`: the config hash, then the image.
+        Recreate::Diverged => {
+            if c.config_hash.as_deref() != Some(service.config_hash.as_str()) {
+                Some(RecreateReason::ConfigChanged)
+            } else if service
+                .image_digest
+                .as_ref()
+                .is_some_and(|d| *d != c.image_digest)
+            {
+                Some(RecreateReason::ImageChanged)
+            } else {
+                None
+            }
+        }
     }
 }
 
@@ -288,6 +309,7 @@ mod tests {
             name: name.into(),
             replicas,
             config_hash: hash.into(),
+            image_digest: Some("sha256:i1".into()),
             targeted: true,
         }
     }
@@ -305,6 +327,7 @@ mod tests {
             service: service.into(),
             number,
             config_hash: Some(hash.into()),
+            image_digest: "sha256:i1".into(),
             running,
             oneoff: false,
         }
@@ -410,6 +433,36 @@ mod tests {
                 }],
                 options: up(),
                 want: &["recreate demo-web-1 (configuration changed) and start"],
+            },
+            Case {
+                name: "image digest changed (pulled since): recreated",
+                services: vec![DesiredService {
+                    image_digest: Some("sha256:i2".into()),
+                    ..svc("web", 1, "h1")
+                }],
+                observed: vec![ctr("web", 1, "h1", true)],
+                options: up(),
+                want: &["recreate demo-web-1 (image changed) and start"],
+            },
+            Case {
+                name: "image not in the store: no reason to recreate",
+                services: vec![DesiredService {
+                    image_digest: None,
+                    ..svc("web", 1, "h1")
+                }],
+                observed: vec![ctr("web", 1, "h1", true)],
+                options: up(),
+                want: &["keep running demo-web-1"],
+            },
+            Case {
+                name: "image changed but --no-recreate: kept",
+                services: vec![DesiredService {
+                    image_digest: Some("sha256:i2".into()),
+                    ..svc("web", 1, "h1")
+                }],
+                observed: vec![ctr("web", 1, "h1", true)],
+                options: ConvergeOptions::from_flags(false, true, false, false, false),
+                want: &["keep running demo-web-1"],
             },
             Case {
                 name: "stopped and unchanged: kept and started",
