@@ -141,7 +141,8 @@ pub enum Action {
     /// A container of a service the project no longer has, stopped and
     /// removed (`--remove-orphans`).
     RemoveOrphan { container: ObservedContainer },
-    /// A replica beyond the service's scale, stopped and removed.
+    /// A replica beyond the service's scale (outdated ones first, then
+    /// the highest numbers), stopped and removed.
     ScaleDown { container: ObservedContainer },
     /// Replaced by a new container of the same number, started after
     /// unless `start` is false.
@@ -221,55 +222,63 @@ fn orphans(
     }
 }
 
-/// One service: surplus replicas go (highest number first), then replicas
-/// 1 to `replicas` are recreated, kept, started or created in turn.
+/// One service, as Compose's `ensureService`: up-to-date containers are
+/// kept before outdated ones and low numbers before high ones; whatever
+/// is beyond the service's scale goes (highest first), the rest is kept,
+/// started or recreated, and missing replicas get new numbers after the
+/// highest one found (a number is not reused while a container has it,
+/// nor filled in when a replica was removed by hand).
 fn converge_service(
     service: &DesiredService,
     observed: &[ObservedContainer],
     options: &ConvergeOptions,
 ) -> Vec<Action> {
-    let mut mine: Vec<&ObservedContainer> = observed
-        .iter()
-        .filter(|c| c.service == service.name && !c.oneoff)
-        .collect();
-    mine.sort_by(|a, b| (a.number, &a.name).cmp(&(b.number, &b.name)));
     let strategy = if service.targeted {
         options.recreate
     } else {
         options.recreate_dependencies
     };
-    let mut actions: Vec<Action> = mine
+    let mut mine: Vec<(&ObservedContainer, Option<RecreateReason>)> = observed
+        .iter()
+        .filter(|c| c.service == service.name && !c.oneoff)
+        .map(|c| (c, recreate_reason(service, c, strategy)))
+        .collect();
+    mine.sort_by(|(a, ra), (b, rb)| {
+        (ra.is_some(), a.number, &a.name).cmp(&(rb.is_some(), b.number, &b.name))
+    });
+    let wanted = usize::try_from(service.replicas).unwrap_or(usize::MAX);
+    let (kept, surplus) = mine.split_at(wanted.min(mine.len()));
+    let mut actions: Vec<Action> = surplus
         .iter()
         .rev()
-        .filter(|c| c.number > service.replicas)
-        .map(|c| Action::ScaleDown {
+        .map(|(c, _)| Action::ScaleDown {
             container: (*c).clone(),
         })
         .collect();
-    for number in 1..=service.replicas {
-        let Some(c) = mine.iter().find(|c| c.number == number) else {
-            actions.push(Action::Create {
-                service: service.name.clone(),
-                number,
-                start: options.start,
-            });
-            continue;
-        };
-        let container = (*c).clone();
-        if let Some(reason) = recreate_reason(service, c, strategy) {
-            actions.push(Action::Recreate {
+    let mut kept = kept.to_vec();
+    kept.sort_by(|(a, _), (b, _)| (a.number, &a.name).cmp(&(b.number, &b.name)));
+    for (c, reason) in kept {
+        let container = c.clone();
+        actions.push(match reason {
+            Some(reason) => Action::Recreate {
                 container,
                 reason,
                 start: options.start,
-            });
-        } else if c.running {
-            actions.push(Action::KeepRunning { container });
-        } else if options.start {
-            actions.push(Action::Start { container });
-        } else {
-            actions.push(Action::KeepStopped { container });
-        }
+            },
+            None if c.running => Action::KeepRunning { container },
+            None if options.start => Action::Start { container },
+            None => Action::KeepStopped { container },
+        });
     }
+    let next = mine.iter().map(|(c, _)| c.number).max().unwrap_or(0) + 1;
+    let missing = service
+        .replicas
+        .saturating_sub(u32::try_from(mine.len()).unwrap_or(u32::MAX));
+    actions.extend((next..next + missing).map(|number| Action::Create {
+        service: service.name.clone(),
+        number,
+        start: options.start,
+    }));
     actions
 }
 
@@ -523,6 +532,32 @@ mod tests {
                     "scale down demo-web-3",
                     "scale down demo-web-2",
                     "keep running demo-web-1",
+                ],
+            },
+            Case {
+                name: "scale down: outdated replicas go before up-to-date ones",
+                services: vec![svc("web", 2, "h2")],
+                observed: vec![
+                    ctr("web", 1, "h1", true),
+                    ctr("web", 2, "h2", true),
+                    ctr("web", 3, "h2", true),
+                ],
+                options: up(),
+                want: &[
+                    "scale down demo-web-1",
+                    "keep running demo-web-2",
+                    "keep running demo-web-3",
+                ],
+            },
+            Case {
+                name: "scale up after a replica was removed by hand: numbers follow the highest",
+                services: vec![svc("web", 3, "h1")],
+                observed: vec![ctr("web", 1, "h1", true), ctr("web", 3, "h1", true)],
+                options: up(),
+                want: &[
+                    "keep running demo-web-1",
+                    "keep running demo-web-3",
+                    "create web #4 and start",
                 ],
             },
             Case {
