@@ -125,7 +125,9 @@ pub fn up(
             .into_iter()
             .filter(|a| a.service() == Some(name))
             .collect();
-        apply_service(env, project, ctx, service, &mine, &actions, opts, progress)
+        apply_service(
+            env, project, ctx, service, &mine, &existing, &actions, opts, progress,
+        )
     });
     outcome.first_error()?;
     let all = project_containers(&env.containers, &project.name)?;
@@ -407,7 +409,14 @@ fn desired_state(
             Ok(image) => service_image(env, &image)?.map(|r| r.id().to_string()),
             Err(_) => None,
         };
+        let restart_with = service
+            .depends_on
+            .iter()
+            .filter(|(_, d)| d.restart)
+            .map(|(dep, _)| dep.clone())
+            .collect();
         services.push(DesiredService {
+            restart_with,
             targeted: explicit.is_empty() || explicit.contains(name.as_str()),
             replicas,
             config_hash: crate::plan::config_hash(service),
@@ -446,7 +455,8 @@ fn find_container<'a>(
 }
 
 /// Applies one service's actions in order, with Compose's progress words.
-/// `mine` are the service's containers the actions were planned from.
+/// `mine` are the service's containers the actions were planned from,
+/// `snapshot` the project's as `up` found them.
 #[allow(clippy::too_many_arguments)]
 fn apply_service(
     env: &Env,
@@ -454,6 +464,7 @@ fn apply_service(
     ctx: &ProjectContext,
     service: &ServiceConfig,
     mine: &[ProjectContainer],
+    snapshot: &[ProjectContainer],
     actions: &[Action],
     opts: &UpOptions,
     progress: &dyn Progress,
@@ -466,6 +477,24 @@ fn apply_service(
             Action::ScaleDown { container } => {
                 let c = find_container(mine, container)?;
                 remove_container(env, c, false, opts.timeout, progress)?;
+                continue;
+            }
+            Action::StopDependent { container, .. } => {
+                let c = find_container(snapshot, container)?;
+                let running = match env.containers.state(&c.record.id) {
+                    Ok(state) => matches!(
+                        state.status,
+                        Status::Running | Status::Paused | Status::Restarting
+                    ),
+                    // Removed since (`rm -f`): nothing to stop.
+                    Err(ContainerError::NotFound(_)) => false,
+                    Err(e) => return Err(e.into()),
+                };
+                if running {
+                    progress.event(Kind::Container, &c.record.name, "Stopping", false);
+                    stop_container(env, c, opts.timeout)?;
+                    progress.event(Kind::Container, &c.record.name, "Stopped", true);
+                }
                 continue;
             }
             Action::KeepRunning { container } => {

@@ -25,6 +25,9 @@ pub struct DesiredService {
     /// The id of the stored image the service names (`sha256:…`); `None`
     /// when it is not in the store.
     pub image_digest: Option<String>,
+    /// The services it depends on with `restart: true`: when one of them
+    /// is recreated, this one is stopped first and started again after.
+    pub restart_with: Vec<String>,
     /// Named on the command line, or nothing was named: the recreate
     /// flags apply to it as given, else as to a dependency.
     pub targeted: bool,
@@ -144,6 +147,14 @@ pub enum Action {
     /// A replica beyond the service's scale (outdated ones first, then
     /// the highest numbers), stopped and removed.
     ScaleDown { container: ObservedContainer },
+    /// A running container of a service that depends with `restart: true`
+    /// on `dependency`, stopped before `dependency` is recreated; it is
+    /// started again in its own service's turn. Applied in the turn of
+    /// `dependency`.
+    StopDependent {
+        container: ObservedContainer,
+        dependency: String,
+    },
     /// Replaced by a new container of the same number, started after
     /// unless `start` is false.
     Recreate {
@@ -171,6 +182,7 @@ impl Action {
     pub fn service(&self) -> Option<&str> {
         match self {
             Action::WarnOrphans { .. } | Action::RemoveOrphan { .. } => None,
+            Action::StopDependent { dependency, .. } => Some(dependency),
             Action::ScaleDown { container }
             | Action::Recreate { container, .. }
             | Action::KeepRunning { container }
@@ -189,10 +201,47 @@ pub fn converge(
     options: &ConvergeOptions,
 ) -> Vec<Action> {
     let mut actions = orphans(desired, observed, options);
+    // Containers this plan stops before they are reached: not running by
+    // the time their own service's turn comes.
+    let mut stopped = BTreeSet::new();
     for service in &desired.services {
-        actions.extend(converge_service(service, observed, options));
+        let mut mine = converge_service(service, observed, options, &stopped);
+        if let Some(first) = mine
+            .iter()
+            .position(|a| matches!(a, Action::Recreate { .. }))
+        {
+            let stops = stop_dependents(desired, service, observed, &mut stopped);
+            mine.splice(first..first, stops);
+        }
+        actions.extend(mine);
     }
     actions
+}
+
+/// Compose's `stopDependentContainers`: before `service` is recreated, the
+/// running containers of the services that depend on it with `restart:
+/// true` are stopped (each once); their own turn starts them again.
+fn stop_dependents(
+    desired: &Desired,
+    service: &DesiredService,
+    observed: &[ObservedContainer],
+    stopped: &mut BTreeSet<String>,
+) -> Vec<Action> {
+    let dependents: BTreeSet<&str> = desired
+        .services
+        .iter()
+        .filter(|d| d.restart_with.contains(&service.name))
+        .map(|d| d.name.as_str())
+        .collect();
+    observed
+        .iter()
+        .filter(|c| !c.oneoff && c.running && dependents.contains(c.service.as_str()))
+        .filter(|c| stopped.insert(c.id.clone()))
+        .map(|c| Action::StopDependent {
+            container: c.clone(),
+            dependency: service.name.clone(),
+        })
+        .collect()
 }
 
 /// Containers (one-offs aside) whose service is not in the project.
@@ -232,6 +281,7 @@ fn converge_service(
     service: &DesiredService,
     observed: &[ObservedContainer],
     options: &ConvergeOptions,
+    stopped: &BTreeSet<String>,
 ) -> Vec<Action> {
     let strategy = if service.targeted {
         options.recreate
@@ -265,7 +315,7 @@ fn converge_service(
                 reason,
                 start: options.start,
             },
-            None if c.running => Action::KeepRunning { container },
+            None if c.running && !stopped.contains(&c.id) => Action::KeepRunning { container },
             None if options.start => Action::Start { container },
             None => Action::KeepStopped { container },
         });
@@ -319,6 +369,7 @@ mod tests {
             replicas,
             config_hash: hash.into(),
             image_digest: Some("sha256:i1".into()),
+            restart_with: Vec::new(),
             targeted: true,
         }
     }
@@ -373,6 +424,10 @@ mod tests {
                 reason.as_str(),
                 if *start { " and start" } else { "" }
             ),
+            Action::StopDependent {
+                container,
+                dependency,
+            } => format!("stop {} before {dependency}", container.name),
             Action::KeepRunning { container } => format!("keep running {}", container.name),
             Action::KeepStopped { container } => format!("keep stopped {}", container.name),
             Action::Start { container } => format!("start {}", container.name),
@@ -620,6 +675,78 @@ mod tests {
                 want: &[
                     "recreate demo-db-1 (recreate forced) and start",
                     "keep running demo-web-1",
+                ],
+            },
+            Case {
+                name: "db recreated: app (restart: true) stopped first, started after; other kept",
+                services: vec![
+                    svc("db", 1, "d2"),
+                    DesiredService {
+                        restart_with: vec!["db".into()],
+                        ..svc("app", 2, "a1")
+                    },
+                    svc("other", 1, "o1"),
+                ],
+                observed: vec![
+                    ctr("app", 1, "a1", true),
+                    ctr("app", 2, "a1", false),
+                    ctr("db", 1, "d1", true),
+                    ctr("other", 1, "o1", true),
+                ],
+                options: up(),
+                want: &[
+                    "stop demo-app-1 before db",
+                    "recreate demo-db-1 (configuration changed) and start",
+                    "start demo-app-1",
+                    "start demo-app-2",
+                    "keep running demo-other-1",
+                ],
+            },
+            Case {
+                name: "db unchanged: its restart: true dependent is left alone",
+                services: vec![
+                    svc("db", 1, "d1"),
+                    DesiredService {
+                        restart_with: vec!["db".into()],
+                        ..svc("app", 1, "a1")
+                    },
+                ],
+                observed: vec![ctr("app", 1, "a1", true), ctr("db", 1, "d1", true)],
+                options: up(),
+                want: &["keep running demo-db-1", "keep running demo-app-1"],
+            },
+            Case {
+                name: "db recreated, --no-start: the stopped dependent stays stopped",
+                services: vec![
+                    svc("db", 1, "d2"),
+                    DesiredService {
+                        restart_with: vec!["db".into()],
+                        ..svc("app", 1, "a1")
+                    },
+                ],
+                observed: vec![ctr("app", 1, "a1", true), ctr("db", 1, "d1", true)],
+                options: ConvergeOptions::from_flags(false, false, false, false, true),
+                want: &[
+                    "stop demo-app-1 before db",
+                    "recreate demo-db-1 (configuration changed)",
+                    "keep stopped demo-app-1",
+                ],
+            },
+            Case {
+                name: "db recreated and app changed too: app stopped once, then recreated",
+                services: vec![
+                    svc("db", 1, "d2"),
+                    DesiredService {
+                        restart_with: vec!["db".into()],
+                        ..svc("app", 1, "a2")
+                    },
+                ],
+                observed: vec![ctr("app", 1, "a1", true), ctr("db", 1, "d1", true)],
+                options: up(),
+                want: &[
+                    "stop demo-app-1 before db",
+                    "recreate demo-db-1 (configuration changed) and start",
+                    "recreate demo-app-1 (configuration changed) and start",
                 ],
             },
             Case {
