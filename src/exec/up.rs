@@ -415,8 +415,14 @@ fn desired_state(
             .filter(|(_, d)| d.restart)
             .map(|(dep, _)| dep.clone())
             .collect();
+        let shares_with = [&service.network_mode, &service.ipc, &service.pid]
+            .into_iter()
+            .filter_map(|mode| mode.as_deref()?.strip_prefix("service:"))
+            .map(str::to_string)
+            .collect();
         services.push(DesiredService {
             restart_with,
+            shares_with,
             targeted: explicit.is_empty() || explicit.contains(name.as_str()),
             replicas,
             config_hash: crate::plan::config_hash(service),

@@ -28,6 +28,10 @@ pub struct DesiredService {
     /// The services it depends on with `restart: true`: when one of them
     /// is recreated, this one is stopped first and started again after.
     pub restart_with: Vec<String>,
+    /// The services whose namespaces it joins (`network_mode`, `ipc`,
+    /// `pid`: `service:NAME`): a container of it still points at the
+    /// replaced container once one of them is recreated.
+    pub shares_with: Vec<String>,
     /// Named on the command line, or nothing was named: the recreate
     /// flags apply to it as given, else as to a dependency.
     pub targeted: bool,
@@ -120,6 +124,8 @@ pub enum RecreateReason {
     /// The service's image now names another image (pulled or built
     /// since).
     ImageChanged,
+    /// A service whose namespaces it joins is recreated.
+    SharedNamespaceRecreated,
     /// `--force-recreate` (or `--always-recreate-deps` for a dependency).
     Forced,
 }
@@ -129,6 +135,9 @@ impl RecreateReason {
         match self {
             RecreateReason::ConfigChanged => "configuration changed",
             RecreateReason::ImageChanged => "image changed",
+            RecreateReason::SharedNamespaceRecreated => {
+                "a service whose namespaces it joins is recreated"
+            }
             RecreateReason::Forced => "recreate forced",
         }
     }
@@ -204,12 +213,16 @@ pub fn converge(
     // Containers this plan stops before they are reached: not running by
     // the time their own service's turn comes.
     let mut stopped = BTreeSet::new();
+    // Services with a container recreated by this plan.
+    let mut recreated = BTreeSet::new();
     for service in &desired.services {
-        let mut mine = converge_service(service, observed, options, &stopped);
+        let parent_recreated = service.shares_with.iter().any(|s| recreated.contains(s));
+        let mut mine = converge_service(service, observed, options, &stopped, parent_recreated);
         if let Some(first) = mine
             .iter()
             .position(|a| matches!(a, Action::Recreate { .. }))
         {
+            recreated.insert(service.name.clone());
             let stops = stop_dependents(desired, service, observed, &mut stopped);
             mine.splice(first..first, stops);
         }
@@ -282,6 +295,7 @@ fn converge_service(
     observed: &[ObservedContainer],
     options: &ConvergeOptions,
     stopped: &BTreeSet<String>,
+    parent_recreated: bool,
 ) -> Vec<Action> {
     let strategy = if service.targeted {
         options.recreate
@@ -291,7 +305,7 @@ fn converge_service(
     let mut mine: Vec<(&ObservedContainer, Option<RecreateReason>)> = observed
         .iter()
         .filter(|c| c.service == service.name && !c.oneoff)
-        .map(|c| (c, recreate_reason(service, c, strategy)))
+        .map(|c| (c, recreate_reason(service, c, strategy, parent_recreated)))
         .collect();
     mine.sort_by(|(a, ra), (b, rb)| {
         (ra.is_some(), a.number, &a.name).cmp(&(rb.is_some(), b.number, &b.name))
@@ -337,13 +351,17 @@ fn recreate_reason(
     service: &DesiredService,
     c: &ObservedContainer,
     strategy: Recreate,
+    parent_recreated: bool,
 ) -> Option<RecreateReason> {
     match strategy {
         Recreate::Never => None,
         Recreate::Force => Some(RecreateReason::Forced),
-        // Compose's `mustRecreate`: the config hash, then the image.
+        // Compose's `mustRecreate`: a recreated namespace parent, the
+        // config hash, then the image.
         Recreate::Diverged => {
-            if c.config_hash.as_deref() != Some(service.config_hash.as_str()) {
+            if parent_recreated {
+                Some(RecreateReason::SharedNamespaceRecreated)
+            } else if c.config_hash.as_deref() != Some(service.config_hash.as_str()) {
                 Some(RecreateReason::ConfigChanged)
             } else if service
                 .image_digest
@@ -370,6 +388,7 @@ mod tests {
             config_hash: hash.into(),
             image_digest: Some("sha256:i1".into()),
             restart_with: Vec::new(),
+            shares_with: Vec::new(),
             targeted: true,
         }
     }
@@ -748,6 +767,41 @@ mod tests {
                     "recreate demo-db-1 (configuration changed) and start",
                     "recreate demo-app-1 (configuration changed) and start",
                 ],
+            },
+            Case {
+                name: "network_mode: service:vpn, vpn recreated: app recreated too",
+                services: vec![
+                    svc("vpn", 1, "v2"),
+                    DesiredService {
+                        shares_with: vec!["vpn".into()],
+                        ..svc("app", 1, "a1")
+                    },
+                    svc("other", 1, "o1"),
+                ],
+                observed: vec![
+                    ctr("app", 1, "a1", true),
+                    ctr("other", 1, "o1", true),
+                    ctr("vpn", 1, "v1", true),
+                ],
+                options: up(),
+                want: &[
+                    "recreate demo-vpn-1 (configuration changed) and start",
+                    "recreate demo-app-1 (a service whose namespaces it joins is recreated) and start",
+                    "keep running demo-other-1",
+                ],
+            },
+            Case {
+                name: "network_mode: service:vpn, vpn kept: app kept",
+                services: vec![
+                    svc("vpn", 1, "v1"),
+                    DesiredService {
+                        shares_with: vec!["vpn".into()],
+                        ..svc("app", 1, "a1")
+                    },
+                ],
+                observed: vec![ctr("app", 1, "a1", true), ctr("vpn", 1, "v1", true)],
+                options: up(),
+                want: &["keep running demo-vpn-1", "keep running demo-app-1"],
             },
             Case {
                 name: "a changed dependency is recreated even when not named",
