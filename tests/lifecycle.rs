@@ -312,6 +312,39 @@ services:
     assert_eq!(debian(), 0, "the new container does not run the new image");
 }
 
+/// A recreate that cannot create the new container (its image is not
+/// there) fails `up` naming the image and leaves the old container
+/// running, as Compose's create-then-replace does.
+#[test]
+fn failed_recreate_keeps_the_old_container() {
+    let file = r#"
+services:
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#;
+    let Some(s) = Stack::with(life(), file) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let app = s.name("app-1");
+    let id = s.inspect(&app)["Id"].clone();
+    s.write(&file.replace(
+        "    image: {{busybox}}\n",
+        "    image: wharf-test/not-there:1\n    pull_policy: never\n",
+    ));
+    let out = s.wharf(&["up", "-d", "-t", "0"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("wharf-test/not-there:1"),
+        "{}",
+        out.stderr
+    );
+    let kept = s.inspect(&app);
+    assert_eq!(kept["Id"], id, "the old container was replaced");
+    assert_eq!(kept["State"]["Status"], "running");
+}
+
 /// A service that counts up in /out/count, 20 times a second.
 const COUNTER: &str = r#"
 services:

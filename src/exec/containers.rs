@@ -36,16 +36,58 @@ pub(super) fn create_service_container(
     image: &str,
     keep_anon: &BTreeMap<String, String>,
 ) -> Result<ContainerRecord> {
+    let replica = prepare_replica(env, project, ctx, service, number, image)?;
+    create_replica(env, replica, keep_anon)
+}
+
+/// What creating a replica needs and can fail on before anything is
+/// changed: the stored image and the spec. A recreate gets it before it
+/// removes the old container, so a missing image leaves that one be.
+pub(super) struct Replica {
+    service: String,
+    image_name: String,
+    image: ImageRecord,
+    spec: ContainerSpec,
+}
+
+pub(super) fn prepare_replica(
+    env: &Env,
+    project: &Project,
+    ctx: &ProjectContext,
+    service: &ServiceConfig,
+    number: u32,
+    image: &str,
+) -> Result<Replica> {
     let record = service_image(env, image)?.ok_or_else(|| ExecError::MissingImage {
         service: service.name.clone(),
         image: image.to_string(),
     })?;
-    let mut spec = pc::container_spec(project, ctx, service, number)?;
+    Ok(Replica {
+        service: service.name.clone(),
+        image_name: image.to_string(),
+        image: record,
+        spec: pc::container_spec(project, ctx, service, number)?,
+    })
+}
+
+/// Creates a prepared replica, its anonymous volumes taken from
+/// `keep_anon` (by target) or made anew.
+pub(super) fn create_replica(
+    env: &Env,
+    replica: Replica,
+    keep_anon: &BTreeMap<String, String>,
+) -> Result<ContainerRecord> {
+    let Replica {
+        service,
+        image_name,
+        image,
+        mut spec,
+    } = replica;
     fill_volumes(env, &mut spec, keep_anon)?;
     let name = spec.name.clone();
-    create_container(env, Some(&name), image, &record, spec, false).map_err(|e| {
+    create_container(env, Some(&name), &image_name, &image, spec, false).map_err(|e| {
         ExecError::CreateContainer {
-            service: service.name.clone(),
+            service,
             source: Box::new(e),
         }
     })

@@ -2,8 +2,8 @@
 //! service on the graph's walker once its dependencies are done.
 
 use super::containers::{
-    anonymous_volumes, create_container, create_service_container, fill_volumes, remove_container,
-    service_image, stop_container,
+    anonymous_volumes, create_container, create_replica, create_service_container, fill_volumes,
+    prepare_replica, remove_container, service_image, stop_container,
 };
 use super::resources::{ensure_networks, ensure_volumes};
 use super::{project_containers, Env, ExecError, Kind, Progress, ProjectContainer, Result};
@@ -524,6 +524,7 @@ fn apply_service(
                 opts.cancelled()?;
                 let c = find_container(mine, container)?;
                 tracing::debug!("recreating {}: {}", container.name, reason.as_str());
+                let replica = prepare_replica(env, project, ctx, service, c.number, &image)?;
                 progress.event(Kind::Container, &c.record.name, "Recreate", false);
                 let old_anon = anonymous_volumes(env, &c.record.spec);
                 stop_container(env, c, opts.timeout)?;
@@ -536,8 +537,7 @@ fn apply_service(
                 } else {
                     old_anon
                 };
-                let r =
-                    create_service_container(env, project, ctx, service, c.number, &image, &keep)?;
+                let r = create_replica(env, replica, &keep)?;
                 progress.event(Kind::Container, &r.name, "Recreated", true);
                 (r, *start)
             }
