@@ -217,6 +217,134 @@ services:
     }
 }
 
+/// `up` recreating a service (its file changed) first stops the services
+/// that depend on it with `restart: true`, then starts them again: same
+/// container, new start. A dependent without `restart: true` is left
+/// running, as Compose does.
+#[test]
+fn up_recreating_a_dependency_restarts_its_restart_true_dependents() {
+    let file = r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_started, restart: true}
+  other:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on:
+      db: {condition: service_started}
+"#;
+    let Some(s) = Stack::with(life(), file) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let seen = |svc: &str| {
+        let c = s.inspect(&s.name(&format!("{svc}-1")));
+        let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+        (field(&c["Id"]), field(&c["State"]["StartedAt"]))
+    };
+    let before: Vec<(String, String)> = ["db", "app", "other"].iter().map(|n| seen(n)).collect();
+    s.write(&file.replacen(r#"["sleep", "1000"]"#, r#"["sleep", "1001"]"#, 1));
+    let out = s.wharf(&["up", "-d", "-t", "0"]).ok();
+    assert!(out.stderr.contains("Recreated"), "{}", out.stderr);
+    let after: Vec<(String, String)> = ["db", "app", "other"].iter().map(|n| seen(n)).collect();
+    assert_ne!(before[0].0, after[0].0, "db was not recreated");
+    assert_eq!(before[1].0, after[1].0, "app was recreated, not restarted");
+    assert_ne!(
+        before[1].1, after[1].1,
+        "app (restart: true) was not restarted"
+    );
+    assert_eq!(before[2], after[2], "other (restart: false) was touched");
+    for n in ["db-1", "app-1", "other-1"] {
+        assert_eq!(s.inspect(&s.name(n))["State"]["Status"], "running");
+    }
+}
+
+/// A service whose image name now points at another image (pulled or
+/// tagged since) is recreated by `up`, as Compose does; an `up` with the
+/// same image keeps the container.
+#[test]
+fn up_recreates_a_container_whose_image_changed() {
+    let Some(s) = Stack::with(
+        life(),
+        r#"
+services:
+  app:
+    build: .
+    command: ["sleep", "1000"]
+"#,
+    ) else {
+        return;
+    };
+    let local = format!("{}-app", s.project());
+    let python = s.image("python");
+    s.store(&["pull", &s.busybox()]).ok();
+    s.store(&["pull", &python]).ok();
+    s.store(&["tag", &s.busybox(), &local]).ok();
+    s.wharf(&["up", "-d"]).ok();
+    let app = s.name("app-1");
+    let id = || {
+        s.inspect(&app)["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let first = id();
+    // Debian's marker: in the python image, not in busybox.
+    let debian = || {
+        s.wharf(&["exec", &app, "test", "-e", "/etc/debian_version"])
+            .code
+    };
+    assert_ne!(debian(), 0);
+
+    s.wharf(&["up", "-d"]).ok();
+    assert_eq!(id(), first, "same image: recreated anyway");
+
+    s.store(&["tag", &python, &local]).ok();
+    let out = s.wharf(&["up", "-d", "-t", "0"]).ok();
+    assert!(out.stderr.contains("Recreated"), "{}", out.stderr);
+    assert_ne!(id(), first, "new image: not recreated");
+    assert_eq!(debian(), 0, "the new container does not run the new image");
+}
+
+/// A recreate that cannot create the new container (its image is not
+/// there) fails `up` naming the image and leaves the old container
+/// running, as Compose's create-then-replace does.
+#[test]
+fn failed_recreate_keeps_the_old_container() {
+    let file = r#"
+services:
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#;
+    let Some(s) = Stack::with(life(), file) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let app = s.name("app-1");
+    let id = s.inspect(&app)["Id"].clone();
+    s.write(&file.replace(
+        "    image: {{busybox}}\n",
+        "    image: wharf-test/not-there:1\n    pull_policy: never\n",
+    ));
+    let out = s.wharf(&["up", "-d", "-t", "0"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("wharf-test/not-there:1"),
+        "{}",
+        out.stderr
+    );
+    let kept = s.inspect(&app);
+    assert_eq!(kept["Id"], id, "the old container was replaced");
+    assert_eq!(kept["State"]["Status"], "running");
+}
+
 /// A service that counts up in /out/count, 20 times a second.
 const COUNTER: &str = r#"
 services:

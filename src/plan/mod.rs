@@ -2,6 +2,7 @@
 //! parallelism, cycles) and the config hash that decides recreation.
 
 pub mod container;
+pub mod converge;
 pub mod docker_run;
 pub mod graph;
 pub mod pull;
