@@ -1562,7 +1562,10 @@ pub fn inspect(global: &GlobalArgs, names: &[String]) -> anyhow::Result<ExitCode
 /// The hidden verb a container's healthcheck prober runs as.
 pub fn health_main(global: &GlobalArgs, id: &str) -> anyhow::Result<ExitCode> {
     let containers = Containers::open(global.root())?;
-    Ok(exit(crate::supervise::health::main(&containers, id)))
+    Ok(exit(crate::supervise::control::health_main(
+        &containers,
+        id,
+    )))
 }
 
 fn network_mode(spec: &ContainerSpec) -> String {

@@ -442,13 +442,7 @@ pub(super) fn pull_for_up(
             continue;
         };
         let image = crate::plan::container::image_name(project, svc)?;
-        let present = store.resolve(&image)?.is_some()
-            || Reference::parse(&image)
-                .ok()
-                .map(|r| store.resolve(&r.to_string()))
-                .transpose()?
-                .flatten()
-                .is_some();
+        let present = store.find(&image)?.is_some();
         let service_policy = svc.pull_policy.as_deref();
         let pull = match (policy, service_policy) {
             (PullPolicy::Never, _) | (_, Some("never")) => false,
@@ -1000,10 +994,8 @@ pub(super) fn ensure_image(
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
     let reference =
         Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
-    for query in [name.to_string(), reference.to_string()] {
-        if let Some(found) = store.resolve(&query)? {
-            return Ok(found);
-        }
+    if let Some(found) = store.find(name)? {
+        return Ok(found);
     }
     eprintln!("Unable to find image '{reference}' locally");
     let store = Arc::new(ImageStore::open(global.root())?);

@@ -836,20 +836,13 @@ fn create_service_container(
     keep_anon: &BTreeMap<String, String>,
 ) -> Result<ContainerRecord> {
     // A short name (`proj-app`) is stored in full (`docker.io/library/…`).
-    let full = crate::image::reference::Reference::parse(image)
-        .ok()
-        .map(|r| r.to_string());
-    let record = match env.store.resolve(image)? {
-        Some(r) => Some(r),
-        None => match &full {
-            Some(f) => env.store.resolve(f)?,
-            None => None,
-        },
-    };
-    let record = record.ok_or_else(|| ExecError::MissingImage {
-        service: service.name.clone(),
-        image: image.to_string(),
-    })?;
+    let record = env
+        .store
+        .find(image)?
+        .ok_or_else(|| ExecError::MissingImage {
+            service: service.name.clone(),
+            image: image.to_string(),
+        })?;
     let mut spec = pc::container_spec(project, ctx, service, number)?;
     fill_volumes(env, &mut spec, keep_anon)?;
     let name = spec.name.clone();
@@ -905,12 +898,12 @@ pub fn create_container(
     mut spec: ContainerSpec,
     auto_remove: bool,
 ) -> std::result::Result<ContainerRecord, control::ControlError> {
-    let config = crate::supervise::monitor::image_config(&env.store, image)?;
+    let config = crate::image::config::image_config(&env.store, image)?;
     if spec.stop_signal.is_none() {
         spec.stop_signal = config.stop_signal().clone();
     }
     if spec.healthcheck.is_none() {
-        spec.healthcheck = crate::supervise::monitor::image_healthcheck(&env.store, image);
+        spec.healthcheck = crate::image::config::image_healthcheck(&env.store, image);
     }
     if crate::runtime::bundle::effective_args(&spec, &config).is_empty() {
         return Err(control::ControlError::NoCommand);
