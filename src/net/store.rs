@@ -515,14 +515,8 @@ fn parse_v6(network: &str, req: &IpamRequest) -> Result<Ipv6Config> {
 
 /// Docker's rule for network names (as for containers).
 pub fn validate_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidName(name.to_string()))
-    }
+    crate::runtime::container::validate_name(name)
+        .map_err(|_| StoreError::InvalidName(name.to_string()))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {

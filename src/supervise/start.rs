@@ -460,21 +460,18 @@ impl Launch<'_> {
     /// socket; its path must fit a sockaddr_un, so it lives in the short run
     /// root.
     fn with_terminal(&self, steps: &mut Steps<'_>) -> Result<Launched> {
-        let Launch {
-            containers,
-            runtime,
-            id,
-            record,
-            log,
-            attach,
-        } = *self;
-        let path = containers.run_root().join(format!("{}.console", &id[..12]));
+        let path = self
+            .containers
+            .run_root()
+            .join(format!("{}.console", &self.id[..12]));
         let _ = std::fs::remove_file(&path);
         let sock = crate::runtime::oci_cli::ConsoleSocket::bind(&path)
             .at("binding the console socket", &path)?;
-        let bundle_dir = containers.dir(id).bundle();
-        let created = runtime.create(id, &bundle_dir, ProcessIo::Console(&sock))?;
-        steps.push(Step::RuntimeCreated(runtime.clone()));
+        let bundle_dir = self.containers.dir(self.id).bundle();
+        let created = self
+            .runtime
+            .create(self.id, &bundle_dir, ProcessIo::Console(&sock))?;
+        steps.push(Step::RuntimeCreated(self.runtime.clone()));
         let master = created.pty.ok_or_else(|| {
             PathError::new(
                 "receiving the pty on",
@@ -482,18 +479,20 @@ impl Launch<'_> {
                 io::Error::other("no pty received"),
             )
         })?;
-        if attach.output {
+        if self.attach.output {
             pty::copy_window_size(&master);
         }
-        let pumps = vec![pty::pump_output(&master, Some(log.clone()), attach.output)
-            .at("reading the pty of", &bundle_dir)?];
-        let raw = if attach.stdin && record.spec.stdin_open {
+        let pumps = vec![
+            pty::pump_output(&master, Some(self.log.clone()), self.attach.output)
+                .at("reading the pty of", &bundle_dir)?,
+        ];
+        let raw = if self.attach.stdin && self.record.spec.stdin_open {
             pty::pump_input(&master).at("writing the pty of", &bundle_dir)?;
             Some(pty::RawMode::enter())
         } else {
             None
         };
-        runtime.start(id)?;
+        self.runtime.start(self.id)?;
         Ok(Launched {
             pid: created.pid,
             pumps,
@@ -504,19 +503,11 @@ impl Launch<'_> {
     /// Without a terminal: output through FIFOs (see [`stdio_fifos`]),
     /// input from our stdin (`-i`) or /dev/null.
     fn with_fifos(&self, steps: &mut Steps<'_>) -> Result<Launched> {
-        let Launch {
-            containers,
-            runtime,
-            id,
-            record,
-            log,
-            attach,
-        } = *self;
-        let io_dir = stdio_dir(containers.run_root(), id);
+        let io_dir = stdio_dir(self.containers.run_root(), self.id);
         steps.push(Step::OutputFifos(io_dir.clone()));
         let [(out_w, out_r), (err_w, err_r)] =
             stdio_fifos(&io_dir).at("creating the output FIFOs in", &io_dir)?;
-        let (in_r, in_w) = if attach.stdin && record.spec.stdin_open {
+        let (in_r, in_w) = if self.attach.stdin && self.record.spec.stdin_open {
             let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|source| {
                 StartError::Sys {
                     what: "pipe",
@@ -534,20 +525,20 @@ impl Launch<'_> {
                 .map(OwnedFd::from)
                 .at("opening", dev_null)?,
         };
-        let created = runtime.create(
-            id,
-            &containers.dir(id).bundle(),
+        let created = self.runtime.create(
+            self.id,
+            &self.containers.dir(self.id).bundle(),
             ProcessIo::Inherit {
                 stdin: stdin_fd,
                 stdout: out_w,
                 stderr: err_w,
             },
         )?;
-        steps.push(Step::RuntimeCreated(runtime.clone()));
-        runtime.start(id)?;
+        steps.push(Step::RuntimeCreated(self.runtime.clone()));
+        self.runtime.start(self.id)?;
         let mut pumps = vec![
-            pump(out_r, Stream::Stdout, log.clone(), attach.output),
-            pump(err_r, Stream::Stderr, log.clone(), attach.output),
+            pump(out_r, Stream::Stdout, self.log.clone(), self.attach.output),
+            pump(err_r, Stream::Stderr, self.log.clone(), self.attach.output),
         ];
         if let Some(w) = in_w {
             pumps.push(feed_stdin(w));
