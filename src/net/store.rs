@@ -314,7 +314,7 @@ impl Locked<'_> {
             StoreError::Io(PathError {
                 action: "making an id for",
                 path: self.store.dir.join(name),
-                source: io::Error::other(e.to_string()),
+                source: io::Error::other(e),
             })
         })?;
         let bridge = opts

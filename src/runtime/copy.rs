@@ -4,8 +4,9 @@
 //! symlink is copied as a link unless asked to follow it).
 //!
 //! Safety model: every container path is resolved with `openat2(2)`'s
-//! `RESOLVE_IN_ROOT`, so `..` and symlinks (absolute ones too) stay inside
-//! the container's root, as they would for a process in the container.
+//! `RESOLVE_IN_ROOT` ([`crate::sys::confined`]), so `..` and symlinks
+//! (absolute ones too) stay inside the container's root, as they would for
+//! a process in the container.
 //! Below the resolved directory, the tree is read entry by entry with
 //! `O_NOFOLLOW` and written by the layer unpacker
 //! ([`crate::image::unpack::extract_at`]), which never writes through a

@@ -1,8 +1,9 @@
 //! Who the container process runs as: Docker's `--user` and `--group-add`
 //! resolved against the image's own `/etc/passwd` and `/etc/group`, the way
 //! runc's `GetExecUser` (which Docker uses) does it. The files are read
-//! inside the rootfs with `openat2(RESOLVE_IN_ROOT)`, so a symlinked
-//! `/etc/passwd` in a hostile image resolves inside the image, never on the host.
+//! inside the rootfs with `openat2(RESOLVE_IN_ROOT)` ([`crate::sys::confined`]),
+//! so a symlinked `/etc/passwd` in a hostile image resolves inside the
+//! image, never on the host.
 
 use crate::sys::confined::Confine;
 use nix::fcntl::OFlag;
