@@ -432,6 +432,60 @@ fn exit_codes(rig: &Rig) {
     assert_eq!(rig.wharf(&["ps", "-aq"]).ok().stdout, "");
 }
 
+/// A start that fails at its last step (the runtime finds no such command)
+/// has mounted the rootfs, attached the network, started the DNS resolver,
+/// published a port and written the bundle: each is undone, and the
+/// container can be started (and fail the same way) again, then removed.
+fn a_failed_start_undoes_every_step(rig: &Rig) {
+    let id = rig
+        .wharf(&[
+            "create",
+            "--name",
+            "broken",
+            "-p",
+            "8080",
+            &rig.image,
+            "no-such-command",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    for attempt in 1..=2 {
+        let out = rig.wharf(&["start", "broken"]);
+        assert_ne!(out.code, 0, "attempt {attempt}");
+        assert!(
+            out.stderr.contains("executable file not found"),
+            "attempt {attempt}: {}",
+            out.stderr
+        );
+        let run = rig.root().join("run");
+        assert!(
+            !run.join("netns").join(&id).exists(),
+            "network namespace left"
+        );
+        assert!(!run.join("io").join(&id).exists(), "output FIFOs left");
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        assert!(
+            !mounts.lines().any(|l| l.contains(&id)),
+            "mounts left after attempt {attempt}"
+        );
+        let tables = Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .expect("nft");
+        let ports_table = format!("wharf-ports-{}", &id[..12]);
+        assert!(
+            !String::from_utf8_lossy(&tables.stdout).contains(&ports_table),
+            "published port rules left after attempt {attempt}"
+        );
+        let network = rig.wharf(&["network", "inspect", "bridge"]).ok().stdout;
+        assert!(!network.contains(&id), "still attached: {network}");
+    }
+    // Not running, and nobody thinks so: removed without -f.
+    rig.wharf(&["rm", "broken"]).ok();
+}
+
 fn users_and_env(rig: &Rig) {
     let out = rig.run(&["-u", "nobody"], &["id"]).ok();
     assert!(
@@ -782,6 +836,7 @@ matrix!(
     devices,
     blkio,
     exit_codes,
+    a_failed_start_undoes_every_step,
     users_and_env,
     volumes_persist_and_the_rest_vanishes,
     shared_namespaces,

@@ -91,13 +91,6 @@ struct ConfigFile {
     content: String,
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> LoadError {
-    LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// `NormalizeProjectName`: lower-case, keep `[a-z0-9_-]`, trim leading `_`/`-`.
 pub fn normalize_project_name(s: &str) -> String {
     let lowered = s.to_lowercase();
@@ -277,7 +270,10 @@ impl Context {
                 continue;
             }
             let abs = paths::resolve(&opts.cwd, Path::new(f));
-            let content = std::fs::read_to_string(&abs).map_err(|e| io_err(&abs, e))?;
+            let content = std::fs::read_to_string(&abs).map_err(|source| LoadError::Io {
+                path: abs.clone(),
+                source,
+            })?;
             config_files.push(ConfigFile {
                 display: abs.display().to_string(),
                 path: abs,
@@ -432,7 +428,10 @@ impl Loader<'_> {
         // Extended services from other files are parsed and interpolated the same way.
         let no_interpolate = self.opts.no_interpolate;
         let mut load_other = |p: &Path| -> Result<Node, LoadError> {
-            let content = std::fs::read_to_string(p).map_err(|e| io_err(p, e))?;
+            let content = std::fs::read_to_string(p).map_err(|source| LoadError::Io {
+                path: p.to_path_buf(),
+                source,
+            })?;
             let mut n = yaml::parse(&content, &p.display().to_string())?;
             if !no_interpolate {
                 interpolate::interpolate_node(&mut n, &lookup)?;

@@ -95,14 +95,7 @@ pub(super) fn create_replica(
 
 /// The stored image a service's `image` names, if it is there.
 pub(super) fn service_image(env: &Env, image: &str) -> Result<Option<ImageRecord>> {
-    if let Some(r) = env.store.resolve(image)? {
-        return Ok(Some(r));
-    }
-    // A short name (`proj-app`) is stored in full (`docker.io/library/…`).
-    match crate::image::reference::Reference::parse(image) {
-        Ok(full) => Ok(env.store.resolve(&full.to_string())?),
-        Err(_) => Ok(None),
-    }
+    Ok(env.store.find(image)?)
 }
 
 /// Named volumes get their directory; anonymous ones a fresh volume (or
@@ -149,12 +142,12 @@ pub fn create_container(
     mut spec: ContainerSpec,
     auto_remove: bool,
 ) -> std::result::Result<ContainerRecord, control::ControlError> {
-    let config = crate::supervise::monitor::image_config(&env.store, image)?;
+    let config = crate::image::config::image_config(&env.store, image)?;
     if spec.stop_signal.is_none() {
         spec.stop_signal = config.stop_signal().clone();
     }
     if spec.healthcheck.is_none() {
-        spec.healthcheck = crate::supervise::monitor::image_healthcheck(&env.store, image);
+        spec.healthcheck = crate::image::config::image_healthcheck(&env.store, image);
     }
     if crate::runtime::bundle::effective_args(&spec, &config).is_empty() {
         return Err(control::ControlError::NoCommand);

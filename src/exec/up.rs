@@ -179,7 +179,7 @@ pub fn create_oneoff(
     let image = pc::image_name(project, svc)?;
     let image_record = env
         .store
-        .resolve(&image)?
+        .find(&image)?
         .ok_or_else(|| ExecError::MissingImage {
             service: service.to_string(),
             image: image.clone(),

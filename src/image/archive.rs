@@ -30,6 +30,12 @@ pub enum ArchiveError {
     Io { path: PathBuf, source: io::Error },
     #[error("invalid image archive: {0}")]
     Invalid(String),
+    #[error("invalid image archive: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("invalid image archive: {0}")]
+    Layer(#[source] Box<super::push::PushError>),
+    #[error("invalid image archive: {0}")]
+    TarSplit(#[source] super::tarsplit::TarSplitError),
 }
 
 const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
@@ -84,7 +90,7 @@ fn append_layer_tar(
     let out = tar.get_mut();
     out.write_all(h.as_bytes()).map_err(ArchiveError::Write)?;
     let written = super::push::write_layer_tar(store, layer, out)
-        .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        .map_err(|e| ArchiveError::Layer(Box::new(e)))?;
     if written != size {
         return Err(ArchiveError::Invalid(format!(
             "layer {}: rebuilt {written} bytes, expected {size}",
@@ -140,8 +146,7 @@ pub fn save(
                     "layer {}: its blob is not stored and it has no tar split (pull the image again)",
                     l.diff_id
                 )))?;
-            let size = super::tarsplit::tar_len(&split)
-                .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+            let size = super::tarsplit::tar_len(&split).map_err(ArchiveError::TarSplit)?;
             if !written.contains(&l.diff_id) {
                 append_layer_tar(&mut tar, store, &info, size)?;
                 written.push(l.diff_id.clone());
@@ -167,7 +172,7 @@ pub fn save(
         } else {
             let original = store.read_blob(&record.manifest_digest, true)?;
             let bytes = super::push::rewrite_manifest(record.id(), &original, &changed)
-                .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+                .map_err(|e| ArchiveError::Layer(Box::new(e)))?;
             let d = Digest::sha256_of(&bytes);
             if !written.contains(&d) {
                 append(&mut tar, &blob_name(&d), bytes.len() as u64, &bytes[..])?;
@@ -202,9 +207,9 @@ pub fn save(
         "mediaType": INDEX_MEDIA_TYPE,
         "manifests": index,
     }))
-    .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    .map_err(ArchiveError::Json)?;
     append(&mut tar, "index.json", index.len() as u64, &index[..])?;
-    let legacy = serde_json::to_vec(&legacy).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    let legacy = serde_json::to_vec(&legacy).map_err(ArchiveError::Json)?;
     append(&mut tar, "manifest.json", legacy.len() as u64, &legacy[..])?;
     tar.into_inner()
         .map_err(ArchiveError::Write)?
@@ -329,7 +334,7 @@ pub fn images_in(dir: &Path) -> Result<Vec<ArchivedImage>, ArchiveError> {
             },
             "layers": layers,
         }))
-        .map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        .map_err(ArchiveError::Json)?;
         let (manifest, _) = write_blob(dir, &manifest)?;
         let name = entry["RepoTags"]
             .as_array()

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod config;
 pub mod digest;
 pub mod platform;
 pub mod pull;

@@ -43,6 +43,8 @@
 //! image record is written.
 
 use crate::image::digest::{Algorithm, Digest, Hasher};
+use crate::sys::atomic::AtomicError;
+use crate::sys::path_error::{IoAt, PathError};
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -61,12 +63,8 @@ const LAYER_BLOBS: &str = "blobs.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("locking {path}: {source}")]
     Lock { path: PathBuf, source: Errno },
     #[error("blob {expected}: content has digest {actual} ({size} bytes); discarded")]
@@ -79,9 +77,11 @@ pub enum StoreError {
     MissingBlob { digest: Digest, path: PathBuf },
     #[error("image {image}: layer {diff_id} is not in the store")]
     MissingLayer { image: Digest, diff_id: Digest },
-    #[error("corrupt store record {path}: {source}")]
-    Record {
-        path: PathBuf,
+    #[error(transparent)]
+    State(#[from] AtomicError),
+    #[error("image config of {image}: {source}")]
+    ImageConfig {
+        image: String,
         source: serde_json::Error,
     },
     #[error("corrupt layer {path}: {reason}")]
@@ -101,14 +101,6 @@ pub enum StoreError {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 pub use super::platform::Platform;
 
@@ -250,7 +242,7 @@ impl ImageStore {
             store.root.join("holders"),
             store.root.join("tmp"),
         ] {
-            fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+            fs::create_dir_all(&dir).at("creating", &dir)?;
         }
         let _lock = store.lock(FlockArg::LockExclusive)?;
         store.clean_tmp()?;
@@ -279,7 +271,7 @@ impl ImageStore {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(io_err("opening", &path))?;
+            .at("opening", &path)?;
         Flock::lock(file, arg).map_err(|(_, source)| StoreError::Lock { path, source })
     }
 
@@ -299,8 +291,8 @@ impl ImageStore {
     /// its entry and locking it.
     fn clean_tmp(&self) -> Result<()> {
         let tmp = self.tmp_dir();
-        for entry in fs::read_dir(&tmp).map_err(io_err("reading", &tmp))? {
-            let path = entry.map_err(io_err("reading", &tmp))?.path();
+        for entry in fs::read_dir(&tmp).at("reading", &tmp)? {
+            let path = entry.at("reading", &tmp)?.path();
             let Ok(file) = File::open(&path) else {
                 // Unreadable (e.g. a dir made read-only): nobody can be using it as ours.
                 remove_tree(&path)?;
@@ -321,8 +313,8 @@ impl ImageStore {
         let mapped = self.layer_map()?;
         let mapped_shorts: HashSet<&String> = mapped.values().collect();
         let dir = self.layers_dir();
-        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
-            let entry = entry.map_err(io_err("reading", &dir))?;
+        for entry in fs::read_dir(&dir).at("reading", &dir)? {
+            let entry = entry.at("reading", &dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name == "by-diff-id" || mapped_shorts.contains(&name) {
                 continue;
@@ -332,8 +324,8 @@ impl ImageStore {
         }
         // Temp files of an interrupted mapping write.
         let by_diff_id = dir.join("by-diff-id");
-        for entry in fs::read_dir(&by_diff_id).map_err(io_err("reading", &by_diff_id))? {
-            let path = entry.map_err(io_err("reading", &by_diff_id))?.path();
+        for entry in fs::read_dir(&by_diff_id).at("reading", &by_diff_id)? {
+            let path = entry.at("reading", &by_diff_id)?.path();
             if path.extension().is_some_and(|e| e == "tmp") {
                 remove_file_if_exists(&path)?;
             }
@@ -368,7 +360,7 @@ impl ImageStore {
                 digest: digest.clone(),
                 path,
             }),
-            Err(e) => Err(io_err("reading", &path)(e)),
+            Err(e) => Err(PathError::new("reading", &path, e).into()),
         }
     }
 
@@ -382,7 +374,7 @@ impl ImageStore {
                     path: path.clone(),
                 }
             } else {
-                io_err("opening", &path)(e)
+                PathError::new("opening", &path, e).into()
             }
         })
     }
@@ -393,7 +385,7 @@ impl ImageStore {
         let mut data = Vec::new();
         self.open_blob(digest)?
             .read_to_end(&mut data)
-            .map_err(io_err("reading", &path))?;
+            .at("reading", &path)?;
         if verify {
             let actual = Digest::of(digest.algorithm(), &data);
             if &actual != digest {
@@ -416,7 +408,7 @@ impl ImageStore {
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(io_err("creating", &path))?;
+            .at("creating", &path)?;
         let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| {
             let _ = fs::remove_file(&path);
             StoreError::Lock {
@@ -442,7 +434,7 @@ impl ImageStore {
         }
         let mut writer = self.blob_writer(expected)?;
         let tmp = writer.tmp.clone();
-        io::copy(&mut reader, &mut writer).map_err(io_err("writing", &tmp))?;
+        io::copy(&mut reader, &mut writer).at("writing", &tmp)?;
         writer.commit()
     }
 
@@ -460,8 +452,8 @@ impl ImageStore {
     fn layer_map(&self) -> Result<BTreeMap<Digest, String>> {
         let dir = self.root.join("layers/by-diff-id");
         let mut map = BTreeMap::new();
-        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
-            let path = entry.map_err(io_err("reading", &dir))?.path();
+        for entry in fs::read_dir(&dir).at("reading", &dir)? {
+            let path = entry.at("reading", &dir)?.path();
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().replacen('-', ":", 1))
@@ -469,7 +461,7 @@ impl ImageStore {
             let Ok(diff_id) = name.parse::<Digest>() else {
                 continue; // a temp file of an interrupted mapping write
             };
-            let short = fs::read_to_string(&path).map_err(io_err("reading", &path))?;
+            let short = fs::read_to_string(&path).at("reading", &path)?;
             map.insert(diff_id, short.trim().to_string());
         }
         Ok(map)
@@ -480,7 +472,7 @@ impl ImageStore {
         let short = match fs::read_to_string(&map) {
             Ok(s) => s.trim().to_string(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("reading", &map)(e)),
+            Err(e) => return Err(PathError::new("reading", &map, e).into()),
         };
         if !valid_short_id(&short) {
             return Err(StoreError::CorruptLayer {
@@ -493,7 +485,7 @@ impl ImageStore {
         let size = match fs::read_to_string(&size_path) {
             Ok(s) => s.trim().parse().unwrap_or(0),
             Err(e) if e.kind() == io::ErrorKind::NotFound => tree_size(&dir.join("diff"))?,
-            Err(e) => return Err(io_err("reading", &size_path)(e)),
+            Err(e) => return Err(PathError::new("reading", &size_path, e).into()),
         };
         Ok(Some(LayerInfo {
             diff_id: diff_id.clone(),
@@ -514,9 +506,10 @@ impl ImageStore {
     pub fn begin_layer(&self, diff_id: &Digest) -> Result<LayerBuilder> {
         let dir = self.tmp_path(&format!("layer-{}", &diff_id.hex()[..12]));
         let _lock = self.lock(FlockArg::LockShared)?;
-        fs::create_dir(&dir).map_err(io_err("creating", &dir))?;
+        fs::create_dir(&dir).at("creating", &dir)?;
         let lock = File::open(&dir)
-            .map_err(io_err("opening", &dir))
+            .at("opening", &dir)
+            .map_err(StoreError::from)
             .and_then(|f| {
                 Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, source)| StoreError::Lock {
                     path: dir.clone(),
@@ -533,7 +526,7 @@ impl ImageStore {
         let diff = dir.join("diff");
         if let Err(e) = fs::create_dir(&diff) {
             let _ = remove_tree(&dir);
-            return Err(io_err("creating", &diff)(e));
+            return Err(PathError::new("creating", &diff, e).into());
         }
         Ok(LayerBuilder {
             store: self.clone(),
@@ -558,7 +551,7 @@ impl ImageStore {
             match fs::metadata(&p) {
                 Ok(m) => total += m.len(),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("reading", &p)(e)),
+                Err(e) => return Err(PathError::new("reading", &p, e).into()),
             }
         }
         Ok(total)
@@ -624,7 +617,7 @@ impl ImageStore {
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(io_err("creating", &path))?;
+            .at("creating", &path)?;
         let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| {
             let _ = fs::remove_file(&path);
             StoreError::Lock {
@@ -638,7 +631,7 @@ impl ImageStore {
     /// Renames `layers/<short>` away and deletes it (the mapping is already gone).
     fn delete_layer_dir(&self, dir: &Path) -> Result<()> {
         let doomed = self.tmp_path("deleted-layer");
-        fs::rename(dir, &doomed).map_err(io_err("renaming", dir))?;
+        fs::rename(dir, &doomed).at("renaming", dir)?;
         remove_tree(&doomed)
     }
 
@@ -654,48 +647,25 @@ impl ImageStore {
         self.root.join("holders").join(format!("{holder}.json"))
     }
 
-    /// Writes `value` as JSON to `path` through a temp file and rename.
+    /// Writes `value` as JSON to `path` through a temp file (in the
+    /// store's `tmp/`, cleaned after a crash) and rename.
     fn write_json<T: Serialize>(&self, path: &Path, value: &T) -> Result<()> {
-        let tmp = self.tmp_path("record");
-        let data = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Record {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let res = (|| {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&data)?;
-            f.sync_all()
-        })();
-        if let Err(e) = res {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_err("writing", &tmp)(e));
-        }
-        fs::rename(&tmp, path).map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_err("renaming into", path)(e)
-        })
+        Ok(crate::sys::atomic::write_json_via(
+            &self.tmp_path("record"),
+            path,
+            value,
+        )?)
     }
 
     fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-        match fs::read(path) {
-            Ok(data) => {
-                serde_json::from_slice(&data)
-                    .map(Some)
-                    .map_err(|source| StoreError::Record {
-                        path: path.to_path_buf(),
-                        source,
-                    })
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("reading", path)(e)),
-        }
+        Ok(crate::sys::atomic::read_json(path)?)
     }
 
     fn load_records(&self) -> Result<Vec<ImageRecord>> {
         let dir = self.root.join("images");
         let mut out = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
-            let path = entry.map_err(io_err("reading", &dir))?.path();
+        for entry in fs::read_dir(&dir).at("reading", &dir)? {
+            let path = entry.at("reading", &dir)?.path();
             if path.extension().is_some_and(|e| e == "json") {
                 if let Some(r) = Self::read_json(&path)? {
                     out.push(r);
@@ -708,8 +678,8 @@ impl ImageStore {
     fn load_holders(&self) -> Result<BTreeMap<String, Holder>> {
         let dir = self.root.join("holders");
         let mut out = BTreeMap::new();
-        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
-            let path = entry.map_err(io_err("reading", &dir))?.path();
+        for entry in fs::read_dir(&dir).at("reading", &dir)? {
+            let path = entry.at("reading", &dir)?.path();
             let Some(name) = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -821,6 +791,20 @@ impl ImageStore {
     pub fn resolve(&self, query: &str) -> Result<Option<ImageRecord>> {
         let _lock = self.lock(FlockArg::LockShared)?;
         resolve_in(&self.load_records()?, query)
+    }
+
+    /// Finds an image by the name as given (a short name, an id or digest,
+    /// a prefix), then by its full reference (`busybox` →
+    /// `docker.io/library/busybox:latest`), as `docker run` and Compose
+    /// look an image up.
+    pub fn find(&self, name: &str) -> Result<Option<ImageRecord>> {
+        if let Some(found) = self.resolve(name)? {
+            return Ok(Some(found));
+        }
+        match super::reference::Reference::parse(name) {
+            Ok(full) if full.to_string() != name => self.resolve(&full.to_string()),
+            _ => Ok(None),
+        }
     }
 
     /// All images, newest first.
@@ -981,18 +965,15 @@ impl ImageStore {
             let entries = match fs::read_dir(&dir) {
                 Ok(e) => e,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("reading", &dir)(e)),
+                Err(e) => return Err(PathError::new("reading", &dir, e).into()),
             };
             for entry in entries {
-                let entry = entry.map_err(io_err("reading", &dir))?;
+                let entry = entry.at("reading", &dir)?;
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let Ok(digest) = format!("{}:{name}", algo.as_str()).parse::<Digest>() else {
                     continue;
                 };
-                let len = entry
-                    .metadata()
-                    .map_err(io_err("reading", &entry.path()))?
-                    .len();
+                let len = entry.metadata().at("reading", entry.path())?.len();
                 total += len;
                 out.push((digest, len));
             }
@@ -1214,25 +1195,14 @@ fn remove_file_if_exists(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io_err("removing", path)(e)),
+        Err(e) => Err(PathError::new("removing", path, e).into()),
     }
 }
 
 /// Removes a layer tree with the unpacker's remover, which never follows
 /// symlinks and gets through directories a layer made read-only.
 fn remove_tree(path: &Path) -> Result<()> {
-    super::unpack::remove_tree(path).map_err(|e| match e {
-        super::unpack::UnpackError::Remove { path, source } => StoreError::Io {
-            action: "removing",
-            path,
-            source,
-        },
-        other => StoreError::Io {
-            action: "removing",
-            path: path.to_path_buf(),
-            source: io::Error::other(other.to_string()),
-        },
-    })
+    Ok(super::unpack::remove_tree(path)?)
 }
 
 /// Bytes of regular files and symlinks under `dir`, hard links counted once.
@@ -1241,10 +1211,9 @@ fn tree_size(dir: &Path) -> Result<u64> {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).map_err(io_err("reading", &d))? {
-            let entry = entry.map_err(io_err("reading", &d))?;
-            let meta =
-                fs::symlink_metadata(entry.path()).map_err(io_err("reading", &entry.path()))?;
+        for entry in fs::read_dir(&d).at("reading", &d)? {
+            let entry = entry.at("reading", &d)?;
+            let meta = fs::symlink_metadata(entry.path()).at("reading", entry.path())?;
             if meta.is_dir() {
                 stack.push(entry.path());
             } else if (meta.is_file() || meta.file_type().is_symlink())
@@ -1258,9 +1227,9 @@ fn tree_size(dir: &Path) -> Result<u64> {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
+    Ok(File::open(dir)
         .and_then(|f| f.sync_all())
-        .map_err(io_err("syncing", dir))
+        .at("syncing", dir)?)
 }
 
 /// A blob being written by a caller that pushes bytes. `commit` verifies and
@@ -1285,9 +1254,12 @@ impl BlobWriter {
         let file = self.file.take();
         let hasher = self.hasher.take();
         let (Some(file), Some(hasher)) = (file, hasher) else {
-            return Err(io_err("committing", &self.tmp)(io::Error::other(
-                "blob writer already committed",
-            )));
+            return Err(PathError::new(
+                "committing",
+                &self.tmp,
+                io::Error::other("blob writer already committed"),
+            )
+            .into());
         };
         let actual = hasher.finish();
         if actual != self.expected {
@@ -1298,15 +1270,15 @@ impl BlobWriter {
                 size: self.size,
             });
         }
-        file.sync_all().map_err(io_err("syncing", &self.tmp))?;
+        file.sync_all().at("syncing", &self.tmp)?;
         let target = self.store.blob_path(&self.expected);
         let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
-        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        fs::create_dir_all(&dir).at("creating", &dir)?;
         let _lock = self.store.lock(FlockArg::LockShared)?;
         if target.exists() {
             return Ok(target); // another writer won; ours is dropped
         }
-        fs::rename(&self.tmp, &target).map_err(io_err("renaming into", &target))?;
+        fs::rename(&self.tmp, &target).at("renaming into", &target)?;
         drop(file);
         self.tmp = PathBuf::new();
         sync_dir(&dir)?;
@@ -1387,7 +1359,7 @@ impl LayerBuilder {
     /// Keeps the layer's tar split (compressed) with it.
     pub fn set_tar_split(&self, split: &[u8]) -> Result<()> {
         let p = self.dir.join(TAR_SPLIT);
-        fs::write(&p, split).map_err(io_err("writing", &p))
+        Ok(fs::write(&p, split).at("writing", &p)?)
     }
 
     /// Where `set_tar_split` puts it (to check it before the commit).
@@ -1404,14 +1376,12 @@ impl LayerBuilder {
             ("size", size.to_string()),
         ] {
             let p = self.dir.join(name);
-            fs::write(&p, content).map_err(io_err("writing", &p))?;
+            fs::write(&p, content).at("writing", &p)?;
         }
         // Data of a committed layer must survive a crash like a blob's: one
         // syncfs flushes everything unpacked (cheaper than an fsync per file).
         if let Some(lock) = &self.lock {
-            nix::unistd::syncfs(&**lock).map_err(|e| {
-                io_err("syncing", &self.dir)(io::Error::from_raw_os_error(e as i32))
-            })?;
+            nix::unistd::syncfs(&**lock).at("syncing", &self.dir)?;
         }
         let store = self.store.clone();
         let _lock = store.lock(FlockArg::LockExclusive)?;
@@ -1428,14 +1398,14 @@ impl LayerBuilder {
             })?
             .to_string();
         let target = store.layers_dir().join(&short);
-        fs::rename(&self.dir, &target).map_err(io_err("renaming into", &target))?;
+        fs::rename(&self.dir, &target).at("renaming into", &target)?;
         self.dir = PathBuf::new();
         self.lock = None;
         // The mapping is the commit point (`open()` deletes unmapped layer dirs).
         let map = store.diff_id_map_path(&self.diff_id);
         let tmp = map.with_extension("tmp");
-        fs::write(&tmp, &short).map_err(io_err("writing", &tmp))?;
-        fs::rename(&tmp, &map).map_err(io_err("renaming into", &map))?;
+        fs::write(&tmp, &short).at("writing", &tmp)?;
+        fs::rename(&tmp, &map).at("renaming into", &map)?;
         Ok(LayerInfo {
             diff_id: self.diff_id.clone(),
             path: target.join("diff"),
@@ -1611,8 +1581,7 @@ mod tests {
                     // Bypass the early exists check: every thread really writes.
                     let mut w = store.blob_writer(&digest)?;
                     for chunk in data.chunks(65536) {
-                        w.write_all(chunk)
-                            .map_err(io_err("writing", Path::new("t")))?;
+                        w.write_all(chunk).at("writing", Path::new("t"))?;
                     }
                     w.commit()
                 })
@@ -1637,7 +1606,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let b = store.begin_layer(&diff_id)?;
                     fs::write(b.path().join("who"), format!("{i}"))
-                        .map_err(io_err("writing", Path::new("who")))?;
+                        .at("writing", Path::new("who"))?;
                     barrier.wait();
                     b.commit()
                 })

@@ -292,7 +292,8 @@ pub fn rebuild(split: &Path, layer: &Path, out: &mut dyn Write) -> Result<u64, T
                     file: name.clone(),
                     source,
                 };
-                let file = super::unpack::open_file_beneath(layer, &path).map_err(file_err)?;
+                let file =
+                    crate::sys::confined::open_file_no_follow(layer, &path).map_err(file_err)?;
                 let actual = file.metadata().map_err(file_err)?.len();
                 if actual != size {
                     return Err(TarSplitError::FileChanged {

@@ -3,7 +3,8 @@
 //!
 //! Safety model: every file system operation is relative to a directory file
 //! descriptor that was reached from the layer root one component at a time
-//! with `O_NOFOLLOW | O_DIRECTORY` (a portable equivalent of `openat2`'s
+//! with `O_NOFOLLOW | O_DIRECTORY` ([`crate::sys::confined::walk_dirs`], a
+//! portable equivalent of `openat2`'s
 //! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`, chosen so it works on any kernel
 //! and can name the offending component). Entry names are cleaned lexically
 //! first (`.` dropped, `a/..` folded, a leading `/` stripped as Docker does);
@@ -18,9 +19,11 @@
 
 use crate::image::digest::{Algorithm, Digest, DigestReader};
 use crate::image::tarsplit::Recorder;
+use crate::sys::confined::{create_file_at, open_dir_at, walk_dirs, WalkError};
+use crate::sys::path_error::PathError;
 use crate::sys::xattr::Node;
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{
     fchmod, fchmodat, fstatat, futimens, makedev, mkdirat, mknodat, utimensat, FchmodatFlags, Mode,
     SFlag, UtimensatFlags,
@@ -99,8 +102,6 @@ pub enum UnpackError {
         declared: u64,
         read: u64,
     },
-    #[error("removing {path}: {source}")]
-    Remove { path: PathBuf, source: io::Error },
 }
 
 /// Why an entry was refused (as opposed to failing on I/O).
@@ -522,14 +523,6 @@ struct DirMeta {
     mtime: TimeSpec,
 }
 
-/// Why walking to a directory failed.
-enum WalkError {
-    Symlink(String),
-    NotDir(String),
-    Missing(String),
-    Io(&'static str, io::Error),
-}
-
 struct Unpacker<'o> {
     root: OwnedFd,
     /// A layer (whiteouts and AUFS metadata mean something) rather than a
@@ -590,92 +583,6 @@ fn clean_path(raw: &[u8]) -> Result<Vec<&[u8]>, Refusal> {
 
 fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
-}
-
-fn open_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> nix::Result<OwnedFd> {
-    openat(
-        dir,
-        os(name),
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-}
-
-fn is_symlink_at(dir: BorrowedFd<'_>, name: &[u8]) -> bool {
-    fstatat(dir, os(name), AtFlags::AT_SYMLINK_NOFOLLOW)
-        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFLNK)
-        .unwrap_or(false)
-}
-
-/// Walks from `root` to the directory `comps`, never following a symlink;
-/// missing directories are created (0755, owned by us) when `create`.
-fn walk(root: BorrowedFd<'_>, comps: &[&[u8]], create: bool) -> Result<OwnedFd, WalkError> {
-    let mut cur = root
-        .try_clone_to_owned()
-        .map_err(|e| WalkError::Io("duplicating the root descriptor", e))?;
-    for (i, c) in comps.iter().enumerate() {
-        let here = || lossy(&join(&comps[..=i]));
-        let next = match open_dir_at(cur.as_fd(), c) {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) if create => {
-                match mkdirat(cur.as_fd(), os(c), Mode::from_bits_truncate(0o755)) {
-                    Ok(()) | Err(Errno::EEXIST) => {}
-                    Err(e) => return Err(WalkError::Io("creating a parent directory", e.into())),
-                }
-                let fd = open_dir_at(cur.as_fd(), c)
-                    .map_err(|e| WalkError::Io("opening a parent directory", e.into()))?;
-                // Explicit, so the umask does not decide.
-                fchmod(fd.as_fd(), Mode::from_bits_truncate(0o755))
-                    .map_err(|e| WalkError::Io("chmod of a parent directory", e.into()))?;
-                fd
-            }
-            Err(Errno::ENOENT) => return Err(WalkError::Missing(here())),
-            Err(Errno::ELOOP | Errno::ENOTDIR) => {
-                return Err(if is_symlink_at(cur.as_fd(), c) {
-                    WalkError::Symlink(here())
-                } else {
-                    WalkError::NotDir(here())
-                })
-            }
-            Err(e) => return Err(WalkError::Io("opening a parent directory", e.into())),
-        };
-        cur = next;
-    }
-    Ok(cur)
-}
-
-/// Opens the regular file `path` (relative to `root`, as the unpacker
-/// cleaned it) for reading without following a symlink anywhere on the way.
-pub(crate) fn open_file_beneath(root: &Path, path: &[u8]) -> io::Result<File> {
-    let comps: Vec<&[u8]> = path
-        .split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .collect();
-    let Some((&base, parent)) = comps.split_last() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty path"));
-    };
-    let rootfd = nix::fcntl::open(
-        root,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let dir = walk(rootfd.as_fd(), parent, false).map_err(|e| match e {
-        WalkError::Symlink(c) => io::Error::other(format!("{c} is a symlink")),
-        WalkError::NotDir(c) => io::Error::other(format!("{c} is not a directory")),
-        WalkError::Missing(c) => io::Error::new(io::ErrorKind::NotFound, format!("{c} is missing")),
-        WalkError::Io(_, e) => e,
-    })?;
-    let fd = openat(
-        dir.as_fd(),
-        os(base),
-        OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let file = File::from(fd);
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    Ok(file)
 }
 
 /// Sets an xattr on an open file or directory.
@@ -845,17 +752,8 @@ impl Unpacker<'_> {
             }
             Kind::File => {
                 self.clear_existing(dir, base, &key, false, name)?;
-                let fd = openat(
-                    dir,
-                    os(base),
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )
-                .map_err(|s| ioe("creating the file", s.into()))?;
+                let fd = create_file_at(dir, base, Mode::from_bits_truncate(0o600))
+                    .map_err(|s| ioe("creating the file", s.into()))?;
                 let mut file = File::from(fd);
                 let declared = e.size();
                 if let Some(rec) = &self.split {
@@ -939,7 +837,7 @@ impl Unpacker<'_> {
                 let Some((&tbase, tparent)) = tcomps.split_last() else {
                     return Err(refused(Refusal::LinkTargetMissing { target }));
                 };
-                let tdir = match walk(self.root.as_fd(), tparent, false) {
+                let tdir = match walk_dirs(self.root.as_fd(), tparent, false) {
                     Ok(fd) => fd,
                     Err(WalkError::Symlink(component)) => {
                         return Err(refused(Refusal::LinkThroughSymlink { target, component }))
@@ -1022,7 +920,7 @@ impl Unpacker<'_> {
             entry: entry.to_string(),
             reason,
         };
-        let fd = match walk(self.root.as_fd(), comps, true) {
+        let fd = match walk_dirs(self.root.as_fd(), comps, true) {
             Ok(fd) => fd,
             Err(WalkError::Symlink(component)) => {
                 return Err(refused(Refusal::ThroughSymlink { component }))
@@ -1256,7 +1154,7 @@ impl Unpacker<'_> {
                 op,
                 source,
             };
-            let fd = match walk(self.root.as_fd(), &comps, false) {
+            let fd = match walk_dirs(self.root.as_fd(), &comps, false) {
                 Ok(fd) => fd,
                 Err(WalkError::Io(op, s)) => return Err(ioe(op, s)),
                 Err(_) => {
@@ -1347,11 +1245,8 @@ fn remove_dir_at(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
 /// symlinks, copes with read-only directories, and succeeds if `path` does
 /// not exist. Unpacking never sets immutable/append-only inode flags, so none
 /// need clearing.
-pub fn remove_tree(path: &Path) -> Result<(), UnpackError> {
-    let err = |source: io::Error| UnpackError::Remove {
-        path: path.to_path_buf(),
-        source,
-    };
+pub fn remove_tree(path: &Path) -> Result<(), PathError> {
+    let err = |source: io::Error| PathError::new("removing", path, source);
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

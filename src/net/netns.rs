@@ -8,6 +8,7 @@
 //! a short-lived std::thread, never on a tokio worker or the caller's
 //! thread, so the caller never ends up in the wrong namespace.
 
+use crate::sys::path_error::{IoAt, PathError};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use std::fs::{self, File, OpenOptions};
@@ -17,12 +18,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("{action} {}: {source}", path.display())]
     Sys {
         action: &'static str,
@@ -34,15 +31,6 @@ pub enum NetnsError {
 }
 
 pub type Result<T> = std::result::Result<T, NetnsError>;
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> NetnsError {
-    let path = path.to_path_buf();
-    move |source| NetnsError::Io {
-        action,
-        path,
-        source,
-    }
-}
 
 fn sys_err(action: &'static str, path: &Path) -> impl FnOnce(nix::Error) -> NetnsError {
     let path = path.to_path_buf();
@@ -68,14 +56,14 @@ pub fn netns_path(run_root: &Path, container_id: &str) -> PathBuf {
 pub fn create(path: &Path) -> Result<()> {
     remove(path)?;
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        fs::create_dir_all(dir).at("creating", dir)?;
     }
     OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(io_err("creating", path))?;
+        .at("creating", path)?;
     let target = path.to_path_buf();
     let made = std::thread::spawn(move || -> Result<()> {
         // unshare(CLONE_NEWNET) moves only this thread; it ends right after.
@@ -142,7 +130,7 @@ pub fn remove(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err("removing", path)(e)),
+        Err(e) => Err(PathError::new("removing", path, e).into()),
     }
 }
 
@@ -154,7 +142,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
 {
-    let file = File::open(path).map_err(io_err("opening", path))?;
+    let file = File::open(path).at("opening", path)?;
     let target = path.to_path_buf();
     std::thread::spawn(move || -> Result<T> {
         // CLONE_FS is not shared with a netns switch, so setns on this

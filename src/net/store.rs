@@ -8,27 +8,22 @@
 
 use super::ipam::{self, IpamError, Subnet};
 use super::EndpointRecord;
+use crate::sys::atomic::AtomicError;
+use crate::sys::path_error::{IoAt, PathError};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
-    #[error("corrupt network file {}: {source}", path.display())]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error(transparent)]
+    State(#[from] AtomicError),
     #[error("network {0} not found")]
     NotFound(String),
     #[error("network with name {0} already exists")]
@@ -50,15 +45,6 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
-    let path = path.to_path_buf();
-    move |source| StoreError::Io {
-        action,
-        path,
-        source,
-    }
-}
 
 /// Docker's driver option naming the bridge interface.
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
@@ -156,7 +142,7 @@ pub struct Locked<'a> {
 impl Networks {
     pub fn open(root: &Path) -> Result<Networks> {
         let dir = root.join("networks");
-        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        fs::create_dir_all(&dir).at("creating", &dir)?;
         Ok(Networks { dir })
     }
 
@@ -172,11 +158,13 @@ impl Networks {
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io_err("opening", &path))?;
-        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| StoreError::Io {
-            action: "locking",
-            path: path.clone(),
-            source: e.into(),
+            .at("opening", &path)?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| {
+            StoreError::Io(PathError {
+                action: "locking",
+                path: path.clone(),
+                source: e.into(),
+            })
         })?;
         Ok(Locked {
             store: self,
@@ -189,10 +177,10 @@ impl Networks {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io_err("reading", &self.dir)(e)),
+            Err(e) => return Err(PathError::new("reading", &self.dir, e).into()),
         };
         for e in entries {
-            let e = e.map_err(io_err("reading", &self.dir))?;
+            let e = e.at("reading", &self.dir)?;
             // Skips the lock file; a directory without a record is what a
             // crash during remove leaves, and is not a network.
             if !e.file_type().is_ok_and(|t| t.is_dir()) {
@@ -238,10 +226,10 @@ impl Networks {
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(io_err("reading", &dir)(e)),
+            Err(e) => return Err(PathError::new("reading", &dir, e).into()),
         };
         for e in entries {
-            let e = e.map_err(io_err("reading", &dir))?;
+            let e = e.at("reading", &dir)?;
             let p = e.path();
             if p.extension().is_some_and(|x| x == "json") {
                 if let Some(r) = read_json::<EndpointRecord>(&p)? {
@@ -322,10 +310,12 @@ impl Locked<'_> {
                 (subnet, false, gw, None)
             }
         };
-        let id = crate::runtime::container::random_id().map_err(|e| StoreError::Io {
-            action: "making an id for",
-            path: self.store.dir.join(name),
-            source: io::Error::other(e.to_string()),
+        let id = crate::runtime::container::random_id().map_err(|e| {
+            StoreError::Io(PathError {
+                action: "making an id for",
+                path: self.store.dir.join(name),
+                source: io::Error::other(e),
+            })
         })?;
         let bridge = opts
             .options
@@ -364,7 +354,7 @@ impl Locked<'_> {
             created: crate::time::rfc3339_nanos(std::time::SystemTime::now()),
         };
         let dir = self.store.net_dir(&id);
-        fs::create_dir_all(dir.join("endpoints")).map_err(io_err("creating", &dir))?;
+        fs::create_dir_all(dir.join("endpoints")).at("creating", &dir)?;
         // The allocation state exists from the start, so "back to what it
         // was" after containers leave is visible in the file.
         write_json(&dir.join("ipam.json"), &IpamState::default())?;
@@ -381,12 +371,12 @@ impl Locked<'_> {
         match fs::remove_file(dir.join("network.json")) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("removing", &dir)(e)),
+            Err(e) => return Err(PathError::new("removing", &dir, e).into()),
         }
         match fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("removing", &dir)(e)),
+            Err(e) => Err(PathError::new("removing", &dir, e).into()),
         }
     }
 
@@ -485,7 +475,7 @@ impl Locked<'_> {
 
     pub fn write_endpoint(&self, ep: &EndpointRecord) -> Result<()> {
         let dir = self.store.net_dir(&ep.network_id).join("endpoints");
-        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        fs::create_dir_all(&dir).at("creating", &dir)?;
         write_json(&dir.join(format!("{}.json", ep.container_id)), ep)
     }
 
@@ -498,7 +488,7 @@ impl Locked<'_> {
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("removing", &path)(e)),
+            Err(e) => Err(PathError::new("removing", &path, e).into()),
         }
     }
 }
@@ -525,36 +515,16 @@ fn parse_v6(network: &str, req: &IpamRequest) -> Result<Ipv6Config> {
 
 /// Docker's rule for network names (as for containers).
 pub fn validate_name(name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::InvalidName(name.to_string()))
-    }
+    crate::runtime::container::validate_name(name)
+        .map_err(|_| StoreError::InvalidName(name.to_string()))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    let mut bytes = Vec::new();
-    match File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)) {
-        Ok(_) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| StoreError::Corrupt {
-                path: path.to_path_buf(),
-                source,
-            }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("reading", path)(e)),
-    }
+    Ok(crate::sys::atomic::read_json(path)?)
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Corrupt {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    crate::sys::atomic::write(path, &bytes).map_err(|(action, at, e)| io_err(action, &at)(e))
+    Ok(crate::sys::atomic::write_json(path, value)?)
 }
 
 #[cfg(test)]

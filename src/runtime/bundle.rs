@@ -1124,13 +1124,15 @@ fn tmpfs_size(bytes: u64) -> String {
 /// Resolves `sub` inside `base` without leaving it (symlinks included) and
 /// returns the real path, which must exist.
 fn resolve_beneath(base: &Path, sub: &str) -> std::io::Result<PathBuf> {
-    use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+    use crate::sys::confined::{self, Confine};
+    use std::os::fd::{AsFd, AsRawFd};
     let dir = std::fs::File::open(base)?;
-    let how = OpenHow::new()
-        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let fd = openat2(&dir, sub.trim_start_matches('/'), how).map_err(std::io::Error::from)?;
-    use std::os::fd::AsRawFd;
+    let fd = confined::open(
+        dir.as_fd(),
+        sub.trim_start_matches('/'),
+        nix::fcntl::OFlag::O_PATH,
+        Confine::Beneath,
+    )?;
     std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 

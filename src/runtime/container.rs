@@ -5,6 +5,8 @@
 
 use super::spec::{ContainerSpec, NsMode};
 use crate::image::digest::Digest;
+use crate::sys::atomic::AtomicError;
+use crate::sys::path_error::{IoAt, PathError};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File, OpenOptions};
@@ -21,31 +23,15 @@ pub enum ContainerError {
     NameInUse { name: String, id: String },
     #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")]
     InvalidName(String),
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("cannot join the {kind} namespace of container {other}: it is not running")]
     NotRunning { other: String, kind: &'static str },
-    #[error("corrupt container record {}: {source}", path.display())]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    State(#[from] AtomicError),
 }
 
 pub type Result<T> = std::result::Result<T, ContainerError>;
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ContainerError {
-    let path = path.to_path_buf();
-    move |source| ContainerError::Io {
-        action,
-        path,
-        source,
-    }
-}
 
 /// What the user asked for; written once at create.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,7 +180,7 @@ impl Containers {
             run_root,
         };
         for dir in [c.containers_dir(), c.run_root.clone()] {
-            fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+            fs::create_dir_all(&dir).at("creating", &dir)?;
         }
         Ok(c)
     }
@@ -278,7 +264,7 @@ impl Containers {
             auto_remove,
         };
         let dir = self.dir(&id);
-        fs::create_dir_all(&dir.path).map_err(io_err("creating", &dir.path))?;
+        fs::create_dir_all(&dir.path).at("creating", &dir.path)?;
         write_json(&dir.state(), &ContainerState::default())?;
         // The record goes last: a directory without one is an unfinished
         // create that `list` ignores and `gc` may remove.
@@ -316,8 +302,8 @@ impl Containers {
     pub fn list_records(&self) -> Result<Vec<ContainerRecord>> {
         let dir = self.containers_dir();
         let mut out = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err("reading", &dir))? {
-            let entry = entry.map_err(io_err("reading", &dir))?;
+        for entry in fs::read_dir(&dir).at("reading", &dir)? {
+            let entry = entry.at("reading", &dir)?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;
@@ -402,13 +388,10 @@ impl Containers {
         match fs::remove_file(dir.record()) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("removing", &dir.record())(e)),
+            Err(e) => return Err(PathError::new("removing", dir.record(), e).into()),
         }
-        crate::image::unpack::remove_tree(&dir.path).map_err(|e| ContainerError::Io {
-            action: "removing",
-            path: dir.path.clone(),
-            source: io::Error::other(e.to_string()),
-        })
+        crate::image::unpack::remove_tree(&dir.path)?;
+        Ok(())
     }
 }
 
@@ -419,11 +402,13 @@ pub fn lock_file(path: &Path) -> Result<Flock<File>> {
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(io_err("opening", path))?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| ContainerError::Io {
-        action: "locking",
-        path: path.to_path_buf(),
-        source: e.into(),
+        .at("opening", path)?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| {
+        ContainerError::Io(PathError {
+            action: "locking",
+            path: path.to_path_buf(),
+            source: e.into(),
+        })
     })
 }
 
@@ -484,7 +469,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let path = Path::new("/dev/urandom");
     File::open(path)
         .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(io_err("reading", path))?;
+        .at("reading", path)?;
     Ok(buf)
 }
 
@@ -513,27 +498,12 @@ fn random_name() -> Result<String> {
 }
 
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
-    match fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| ContainerError::Corrupt {
-                    path: path.to_path_buf(),
-                    source,
-                })
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err("reading", path)(e)),
-    }
+    Ok(crate::sys::atomic::read_json(path)?)
 }
 
 /// Write to a temporary file, then rename: readers never see half a file.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes = serde_json::to_vec_pretty(value).map_err(|source| ContainerError::Corrupt {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    crate::sys::atomic::write(path, &bytes).map_err(|(action, at, e)| io_err(action, &at)(e))
+    Ok(crate::sys::atomic::write_json(path, value)?)
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! symlink is copied as a link unless asked to follow it).
 //!
 //! Safety model: every container path is resolved with `openat2(2)`'s
-//! `RESOLVE_IN_ROOT`, so `..` and symlinks (absolute ones too) stay inside
-//! the container's root, as they would for a process in the container.
+//! `RESOLVE_IN_ROOT` ([`crate::sys::confined`]), so `..` and symlinks
+//! (absolute ones too) stay inside the container's root, as they would for
+//! a process in the container.
 //! Below the resolved directory, the tree is read entry by entry with
 //! `O_NOFOLLOW` and written by the layer unpacker
 //! ([`crate::image::unpack::extract_at`]), which never writes through a
@@ -23,8 +24,10 @@ use super::container::{ContainerError, ContainerRecord, Containers, Status};
 use super::rootfs::{self, RootfsError};
 use crate::image::store::{ImageStore, StoreError};
 use crate::image::unpack::{self, UnpackError, UnpackOptions};
+use crate::sys::confined::{self, Confine};
+use crate::sys::path_error::{IoAt, PathError};
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, Flock, OFlag, OpenHow, ResolveFlag, AT_FDCWD};
+use nix::fcntl::{openat, Flock, OFlag, AT_FDCWD};
 use nix::sys::stat::{fstat, FileStat, Mode};
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -58,12 +61,8 @@ pub enum CopyError {
         path: String,
         target: String,
     },
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: String,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("writing {path}: {source}")]
     Extract {
         path: String,
@@ -88,15 +87,6 @@ pub type Result<T> = std::result::Result<T, CopyError>;
 impl From<ContainerError> for CopyError {
     fn from(e: ContainerError) -> Self {
         CopyError::Container(Box::new(e))
-    }
-}
-
-fn io_err(action: &'static str, path: &str) -> impl FnOnce(io::Error) -> CopyError {
-    let path = path.to_string();
-    move |source| CopyError::Io {
-        action,
-        path,
-        source,
     }
 }
 
@@ -190,7 +180,7 @@ impl ContainerFs {
         })?;
         let mut fs = ContainerFs {
             name: record.name.clone(),
-            root: OwnedFd::from(File::open("/dev/null").map_err(io_err("opening", "/dev/null"))?),
+            root: OwnedFd::from(File::open("/dev/null").at("opening", "/dev/null")?),
             unmounted: record
                 .spec
                 .mounts
@@ -205,10 +195,12 @@ impl ContainerFs {
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| CopyError::Io {
-            action: "opening",
-            path: target.display().to_string(),
-            source: e.into(),
+        .map_err(|e| {
+            CopyError::Io(PathError {
+                action: "opening",
+                path: target.display().to_string().into(),
+                source: e.into(),
+            })
         })?;
         Ok(fs)
     }
@@ -260,13 +252,7 @@ impl Fs {
             Fs::Host => openat(AT_FDCWD, path, flags, Mode::empty()),
             Fs::Container(c) => {
                 let path = if path.is_empty() { "/" } else { path };
-                openat2(
-                    c.root.as_fd(),
-                    path,
-                    OpenHow::new()
-                        .flags(flags)
-                        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS),
-                )
+                confined::open(c.root.as_fd(), path, flags, Confine::InRoot)
             }
         }
     }
@@ -344,7 +330,7 @@ fn resolve_source(fs: &Fs, path: &str, follow: bool) -> Result<Source> {
         flags |= OFlag::O_NOFOLLOW;
     }
     let fd = fs.open_existing(path, flags)?;
-    let st = fstat(fd.as_fd()).map_err(|e| io_err("stat of", path)(e.into()))?;
+    let st = fstat(fd.as_fd()).at("stat of", path)?;
     if !is_dir(&st) && (path.ends_with('/') || contents_only) {
         return Err(CopyError::NotADirectory {
             path: path.to_string(),
@@ -388,7 +374,7 @@ fn resolve_dest(
     };
     match fs.open(path, OFlag::O_PATH) {
         Ok(fd) => {
-            let st = fstat(fd.as_fd()).map_err(|e| io_err("stat of", path)(e.into()))?;
+            let st = fstat(fd.as_fd()).at("stat of", path)?;
             if is_dir(&st) {
                 let name = if src.contents_only {
                     None
@@ -444,8 +430,7 @@ pub fn copy(
 ) -> Result<unpack::UnpackStats> {
     let source = resolve_source(src, src_path, opts.follow_link)?;
     let (dir, name) = resolve_dest(dst, dst_path, &source, src_path)?;
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| io_err("creating a pipe for", src_path)(e.into()))?;
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).at("creating a pipe for", src_path)?;
     let label = src_path.to_string();
     let writer = std::thread::spawn(move || -> Result<()> {
         let top = if source.contents_only { None } else { name };
@@ -463,17 +448,17 @@ pub fn copy(
         },
     );
     let written = writer.join().unwrap_or_else(|_| {
-        Err(CopyError::Io {
+        Err(CopyError::Io(PathError {
             action: "archiving",
-            path: src_path.to_string(),
+            path: src_path.to_string().into(),
             source: io::Error::other("the archiving thread panicked"),
-        })
+        }))
     });
     match (written, extracted) {
         (Ok(()), Ok(stats)) => Ok(stats),
         // The extractor stopped reading (it refused an entry or could not
         // write): the archiver's broken pipe is only the echo of that.
-        (Err(CopyError::Io { source, .. }), Err(x))
+        (Err(CopyError::Io(PathError { source, .. })), Err(x))
             if source.kind() == io::ErrorKind::BrokenPipe =>
         {
             Err(CopyError::Extract {
@@ -544,11 +529,8 @@ impl<W: Write> Archiver<W> {
     }
 
     fn finish(self, label: &str) -> Result<()> {
-        let mut w = self
-            .b
-            .into_inner()
-            .map_err(io_err("finishing the archive of", label))?;
-        w.flush().map_err(io_err("finishing the archive of", label))
+        let mut w = self.b.into_inner().at("finishing the archive of", label)?;
+        Ok(w.flush().at("finishing the archive of", label)?)
     }
 
     fn add_top(&mut self, s: Source, name: Option<&str>, label: &str) -> Result<()> {
@@ -559,10 +541,12 @@ impl<W: Write> Archiver<W> {
     }
 
     fn add(&mut self, fd: OwnedFd, st: &FileStat, name: &Path, label: &str) -> Result<()> {
-        let e = |source: io::Error| CopyError::Io {
-            action: "archiving",
-            path: format!("{label} ({})", name.display()),
-            source,
+        let e = |source: io::Error| {
+            CopyError::Io(PathError {
+                action: "archiving",
+                path: format!("{label} ({})", name.display()).into(),
+                source,
+            })
         };
         let mut h = tar::Header::new_gnu();
         h.set_mode(st.st_mode & 0o7777);
@@ -622,10 +606,12 @@ impl<W: Write> Archiver<W> {
     }
 
     fn children(&mut self, dir: BorrowedFd<'_>, name: &Path, label: &str) -> Result<()> {
-        let e = |source: io::Error| CopyError::Io {
-            action: "listing",
-            path: format!("{label} ({})", name.display()),
-            source,
+        let e = |source: io::Error| {
+            CopyError::Io(PathError {
+                action: "listing",
+                path: format!("{label} ({})", name.display()).into(),
+                source,
+            })
         };
         let dfd = openat(
             dir,

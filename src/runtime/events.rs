@@ -9,6 +9,7 @@
 //! kept) under an flock, so two writers never both rotate.
 
 use super::container::{lock_file, ContainerRecord};
+use crate::sys::path_error::{IoAt, PathError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -94,12 +95,8 @@ impl Event {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("locking {}: {source}", path.display())]
     Lock {
         path: PathBuf,
@@ -108,15 +105,6 @@ pub enum EventsError {
 }
 
 pub type Result<T> = std::result::Result<T, EventsError>;
-
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> EventsError {
-    let path = path.to_path_buf();
-    move |source| EventsError::Io {
-        action,
-        path,
-        source,
-    }
-}
 
 /// The events file of a data root.
 pub fn path(root: &Path) -> PathBuf {
@@ -131,8 +119,9 @@ fn rotated(root: &Path) -> PathBuf {
 /// several processes at once.
 pub fn append(root: &Path, event: &Event) -> Result<()> {
     let file = path(root);
-    let mut line =
-        serde_json::to_vec(event).map_err(|e| io_err("encoding an event for", &file)(e.into()))?;
+    let mut line = serde_json::to_vec(event)
+        .map_err(io::Error::from)
+        .at("encoding an event for", &file)?;
     line.push(b'\n');
     if fs::metadata(&file).map(|m| m.len()).unwrap_or(0) >= MAX_BYTES {
         rotate(root)?;
@@ -141,14 +130,12 @@ pub fn append(root: &Path, event: &Event) -> Result<()> {
         .create(true)
         .append(true)
         .open(&file)
-        .map_err(io_err("opening", &file))?;
+        .at("opening", &file)?;
     // One write call: a short write would let another writer's line in.
-    let n = f.write(&line).map_err(io_err("appending to", &file))?;
+    let n = f.write(&line).at("appending to", &file)?;
     if n != line.len() {
-        return Err(io_err("appending to", &file)(io::Error::other(format!(
-            "short write ({n} of {} bytes)",
-            line.len()
-        ))));
+        let short = io::Error::other(format!("short write ({n} of {} bytes)", line.len()));
+        return Err(PathError::new("appending to", &file, short).into());
     }
     Ok(())
 }
@@ -164,7 +151,7 @@ fn rotate(root: &Path) -> Result<()> {
     if fs::metadata(&file).map(|m| m.len()).unwrap_or(0) < MAX_BYTES {
         return Ok(());
     }
-    fs::rename(&file, rotated(root)).map_err(io_err("rotating", &file))
+    Ok(fs::rename(&file, rotated(root)).at("rotating", &file)?)
 }
 
 /// Records a container event; a failure is logged, never fatal, since the
@@ -191,7 +178,7 @@ impl Follower {
         if let Ok(f) = File::open(&old) {
             let mut f = BufReader::new(f);
             let mut partial = String::new();
-            read_lines(&mut f, &mut partial, &mut all).map_err(io_err("reading", &old))?;
+            read_lines(&mut f, &mut partial, &mut all).at("reading", &old)?;
         }
         let mut me = Follower {
             path: path(root),
@@ -207,7 +194,7 @@ impl Follower {
     pub fn poll(&mut self) -> Result<Vec<Event>> {
         let mut out = Vec::new();
         if let Some(f) = self.file.as_mut() {
-            read_lines(f, &mut self.partial, &mut out).map_err(io_err("reading", &self.path))?;
+            read_lines(f, &mut self.partial, &mut out).at("reading", &self.path)?;
         }
         // Rotated (or created): what was appended to the old file is read
         // above; the new one is read from its start.
@@ -216,11 +203,9 @@ impl Follower {
             if let Ok(f) = File::open(&self.path) {
                 self.inode = f.metadata().map(|m| m.ino()).unwrap_or(0);
                 let mut f = BufReader::new(f);
-                f.seek(SeekFrom::Start(0))
-                    .map_err(io_err("reading", &self.path))?;
+                f.seek(SeekFrom::Start(0)).at("reading", &self.path)?;
                 self.partial.clear();
-                read_lines(&mut f, &mut self.partial, &mut out)
-                    .map_err(io_err("reading", &self.path))?;
+                read_lines(&mut f, &mut self.partial, &mut out).at("reading", &self.path)?;
                 self.file = Some(f);
             }
         }

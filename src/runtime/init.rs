@@ -3,9 +3,10 @@
 //! disk once per content; the bundle binds it read-only at
 //! [`CONTAINER_PATH`] and runs `/sbin/wharf-init -- <entrypoint+cmd…>`.
 
+use crate::sys::path_error::{IoAt, PathError};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,23 +20,11 @@ pub const CONTAINER_PATH: &str = "/sbin/wharf-init";
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
 }
 
 type Result<T> = std::result::Result<T, InitError>;
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> InitError + 'a {
-    move |source| InitError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// File name of the embedded init: content addressed, so wharf versions with
 /// different inits never overwrite a binary a running container has mounted.
@@ -61,7 +50,7 @@ pub fn init_binary(root: &Path) -> Result<PathBuf> {
             return Ok(path);
         }
     }
-    fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+    fs::create_dir_all(&dir).at("creating", &dir)?;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let tmp = dir.join(format!(
         ".{}.tmp-{}-{}",
@@ -82,11 +71,11 @@ pub fn init_binary(root: &Path) -> Result<PathBuf> {
     })();
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);
-        return Err(io_err("writing", &tmp)(e));
+        return Err(PathError::new("writing", &tmp, e).into());
     }
     fs::rename(&tmp, &path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        io_err("renaming into", &path)(e)
+        PathError::new("renaming into", &path, e)
     })?;
     Ok(path)
 }

@@ -24,6 +24,7 @@
 //! Docker's words and exit codes ([`OciError::ExecNotFound`] → 127,
 //! [`OciError::ExecPermission`] → 126).
 
+use crate::sys::path_error::{IoAt, PathError};
 use serde::Deserialize;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -75,15 +76,13 @@ pub enum OciError {
         executable: String,
         message: String,
     },
-    #[error("{runtime} {op} {id}: {what} {path}: {source}")]
+    #[error("{runtime} {op} {id}: {source}")]
     Io {
         runtime: String,
         op: &'static str,
         id: String,
-        what: &'static str,
-        path: PathBuf,
         #[source]
-        source: io::Error,
+        source: PathError,
     },
     #[error("{runtime} {op} {id}: unexpected output {output:?}: {reason}")]
     BadOutput {
@@ -402,20 +401,12 @@ impl OciRuntime {
         cmd
     }
 
-    fn io_err(
-        &self,
-        op: &'static str,
-        id: &str,
-        what: &'static str,
-        path: &Path,
-        source: io::Error,
-    ) -> OciError {
+    /// `op` on container `id` failed on a file of ours.
+    fn file_err(&self, op: &'static str, id: &str, source: PathError) -> OciError {
         OciError::Io {
             runtime: self.name.clone(),
             op,
             id: id.into(),
-            what,
-            path: path.into(),
             source,
         }
     }
@@ -486,7 +477,8 @@ impl OciRuntime {
     /// must wait for it.
     pub fn create(&self, id: &str, bundle: &Path, io: ProcessIo<'_>) -> Result<Started, OciError> {
         let scratch = Scratch::new()
-            .map_err(|e| self.io_err("create", id, "scratch dir", &std::env::temp_dir(), e))?;
+            .at("scratch dir", std::env::temp_dir())
+            .map_err(|e| self.file_err("create", id, e))?;
         let pid_file = scratch.0.join("pid");
         let mut args: Vec<OsString> = vec![
             "create".into(),
@@ -584,12 +576,16 @@ impl OciRuntime {
         io: ProcessIo<'_>,
     ) -> Result<Started, OciError> {
         let scratch = Scratch::new()
-            .map_err(|e| self.io_err("exec", id, "scratch dir", &std::env::temp_dir(), e))?;
+            .at("scratch dir", std::env::temp_dir())
+            .map_err(|e| self.file_err("exec", id, e))?;
         let process_file = scratch.0.join("process.json");
         let json = serde_json::to_vec(process)
-            .map_err(|e| self.io_err("exec", id, "writing", &process_file, io::Error::other(e)))?;
+            .map_err(io::Error::other)
+            .at("writing", &process_file)
+            .map_err(|e| self.file_err("exec", id, e))?;
         std::fs::write(&process_file, json)
-            .map_err(|e| self.io_err("exec", id, "writing", &process_file, e))?;
+            .at("writing", &process_file)
+            .map_err(|e| self.file_err("exec", id, e))?;
         let pid_file = scratch.0.join("pid");
         let mut args: Vec<OsString> = vec![
             "exec".into(),
@@ -697,7 +693,8 @@ impl OciRuntime {
             ));
         }
         let text = std::fs::read_to_string(pid_file)
-            .map_err(|e| self.io_err(op, id, "reading pid file", pid_file, e))?;
+            .at("reading pid file", pid_file)
+            .map_err(|e| self.file_err(op, id, e))?;
         let pid = text.trim().parse().map_err(|_| OciError::BadOutput {
             runtime: self.name.clone(),
             op,

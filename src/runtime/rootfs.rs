@@ -16,6 +16,8 @@
 
 use crate::image::digest::Digest;
 use crate::image::store::{ImageRecord, ImageStore, StoreError};
+use crate::sys::confined::{self, Confine};
+use crate::sys::path_error::{IoAt, PathError};
 use crate::sys::xattr::Node;
 use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
@@ -42,12 +44,8 @@ const MOUNT_DATA_MAX: usize = 4095;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RootfsError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("image {image}: {source}")]
     Store { image: Digest, source: StoreError },
     #[error("image {image}: layer {diff_id} is not in the store (pull the image again)")]
@@ -78,14 +76,6 @@ pub enum RootfsError {
 
 type Result<T> = std::result::Result<T, RootfsError>;
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> RootfsError + 'a {
-    move |source| RootfsError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// The per-container directories under `container_dir`.
 pub fn upper_dir(container_dir: &Path) -> PathBuf {
     container_dir.join("upper")
@@ -105,10 +95,10 @@ fn empty_lower_dir(container_dir: &Path) -> PathBuf {
 /// existing directory as it is (a restarted container keeps its upper dir).
 fn make_dir(path: &Path, mode: u32) -> Result<()> {
     match fs::DirBuilder::new().mode(mode).create(path) {
-        Ok(()) => fs::set_permissions(path, fs::Permissions::from_mode(mode))
-            .map_err(io_err("setting the mode of", path)),
+        Ok(()) => Ok(fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .at("setting the mode of", path)?),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(()),
-        Err(e) => Err(io_err("creating", path)(e)),
+        Err(e) => Err(PathError::new("creating", path, e).into()),
     }
 }
 
@@ -143,7 +133,7 @@ pub fn mount_rootfs(
             count: lowers.len(),
         });
     }
-    fs::create_dir_all(container_dir).map_err(io_err("creating", container_dir))?;
+    fs::create_dir_all(container_dir).at("creating", container_dir)?;
     if lowers.is_empty() {
         let empty = empty_lower_dir(container_dir);
         make_dir(&empty, 0o755)?;
@@ -154,7 +144,7 @@ pub fn mount_rootfs(
     make_dir(&upper, 0o755)?;
     make_dir(&work, 0o700)?;
     if !target.is_dir() {
-        fs::create_dir_all(target).map_err(io_err("creating", target))?;
+        fs::create_dir_all(target).at("creating", target)?;
     }
     mount_overlay(&lowers, &upper, &work, target)
 }
@@ -443,7 +433,7 @@ fn open_path_fd(dir: &Path) -> Result<OwnedFd> {
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| io_err("opening", dir)(e.into()))
+    .map_err(|e| PathError::new("opening", dir, e.into()).into())
 }
 
 /// The mount(2) option string: the lowers (top first) through fds, which
@@ -533,7 +523,7 @@ pub fn unmount_rootfs(target: &Path) -> Result<()> {
 /// Whether a mounted overlay names `upper` as its upper dir.
 fn upper_in_use(upper: &Path) -> Result<bool> {
     let mi = Path::new("/proc/self/mountinfo");
-    let text = fs::read_to_string(mi).map_err(io_err("reading", mi))?;
+    let text = fs::read_to_string(mi).at("reading", mi)?;
     let want = upper.as_os_str().to_string_lossy();
     Ok(text.lines().any(|line| {
         let Some((_, rest)) = line.split_once(" - ") else {
@@ -564,71 +554,19 @@ pub fn remove_container_fs(container_dir: &Path) -> Result<()> {
         work_dir(container_dir),
         empty_lower_dir(container_dir),
     ] {
-        crate::image::unpack::remove_tree(&dir).map_err(|e| match e {
-            crate::image::unpack::UnpackError::Remove { path, source } => RootfsError::Io {
-                action: "removing",
-                path,
-                source,
-            },
-            other => RootfsError::Io {
-                action: "removing",
-                path: dir.clone(),
-                source: io::Error::other(other.to_string()),
-            },
-        })?;
+        crate::image::unpack::remove_tree(&dir)?;
     }
     Ok(())
 }
 
 // ---- volume seeding ----
 
-/// Opens `target_in_container` inside `rootfs` as the container would see
-/// it: symlinks are followed, but `/` and `..` stay at `rootfs`
-/// (openat2's RESOLVE_IN_ROOT), so an image's symlink to `/etc` means the
-/// image's /etc, never the host's. `None` when it does not exist.
-fn open_in_root(root: BorrowedFd<'_>, target_in_container: &str) -> io::Result<Option<OwnedFd>> {
-    let path = cstr(target_in_container.as_bytes())?;
-    // SAFETY: open_how is plain data; zero is a valid value for every field.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    for _ in 0..16 {
-        // SAFETY: valid dirfd, NUL-terminated path, open_how of the given size.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                root.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: the syscall just returned this fd.
-            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }));
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::ENOENT) | Some(libc::ENOTDIR) => return Ok(None),
-            // A rename raced the lookup somewhere on the system; retry.
-            Some(libc::EAGAIN) => continue,
-            _ => return Err(e),
-        }
-    }
-    Err(io::Error::from_raw_os_error(libc::EAGAIN))
-}
-
 fn os(b: &[u8]) -> &OsStr {
     OsStr::from_bytes(b)
 }
 
 fn open_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
-    Ok(openat(
-        dir,
-        os(name),
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?)
+    Ok(crate::sys::confined::open_dir_at(dir, name)?)
 }
 
 /// Names in a directory, without `.` and `..`, sorted (for a stable order).
@@ -757,16 +695,7 @@ impl Copier {
                     OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
                     Mode::empty(),
                 )?;
-                let d = openat(
-                    dst,
-                    os(name),
-                    OFlag::O_WRONLY
-                        | OFlag::O_CREAT
-                        | OFlag::O_EXCL
-                        | OFlag::O_NOFOLLOW
-                        | OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o600),
-                )?;
+                let d = confined::create_file_at(dst, name, Mode::from_bits_truncate(0o600))?;
                 let mut sf = fs::File::from(s);
                 let mut df = fs::File::from(d);
                 // std uses copy_file_range/sendfile here when it can.
@@ -866,9 +795,9 @@ pub fn seed_volume(rootfs: &Path, target_in_container: &str, volume_data: &Path)
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| io_err("opening", volume_data)(e.into()))?;
+    .at("opening", volume_data)?;
     if !dir_names(dst_root.as_fd())
-        .map_err(io_err("reading", volume_data))?
+        .at("reading", volume_data)?
         .is_empty()
     {
         return Ok(false);
@@ -878,11 +807,19 @@ pub fn seed_volume(rootfs: &Path, target_in_container: &str, volume_data: &Path)
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| io_err("opening", rootfs)(e.into()))?;
-    let Some(found) =
-        open_in_root(root.as_fd(), target_in_container).map_err(|e| seed_err(PathBuf::new(), e))?
-    else {
-        return Ok(false);
+    .at("opening", rootfs)?;
+    // As the container would see it: symlinks are followed, but `/` and
+    // `..` stay at `rootfs`, so an image's symlink to `/etc` means the
+    // image's /etc, never the host's.
+    let found = match confined::open(
+        root.as_fd(),
+        target_in_container,
+        OFlag::O_PATH,
+        Confine::InRoot,
+    ) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(false),
+        Err(e) => return Err(seed_err(PathBuf::new(), e.into())),
     };
     let st = fstat(found.as_fd()).map_err(|e| seed_err(PathBuf::new(), e.into()))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFDIR {

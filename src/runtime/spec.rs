@@ -103,20 +103,9 @@ impl RestartSpec {
     }
 }
 
-/// A healthcheck as Docker stores it: `test` is `["CMD", args…]`,
-/// `["CMD-SHELL", line]` or `["NONE"]`; durations in nanoseconds, 0 meaning
-/// Docker's default (interval 30 s, timeout 30 s, start interval 5 s,
-/// retries 3).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct HealthSpec {
-    pub test: Vec<String>,
-    pub interval: u64,
-    pub timeout: u64,
-    pub start_period: u64,
-    pub start_interval: u64,
-    pub retries: u32,
-}
+// Docker's healthcheck is one type for images and containers; its home
+// is the image config.
+pub use crate::image::config::HealthSpec;
 
 /// One network a container joins (`networks:` of a service, `--network`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -1,13 +1,15 @@
 //! Who the container process runs as: Docker's `--user` and `--group-add`
 //! resolved against the image's own `/etc/passwd` and `/etc/group`, the way
 //! runc's `GetExecUser` (which Docker uses) does it. The files are read
-//! inside the rootfs with `openat2(RESOLVE_IN_ROOT)`, so a symlinked
-//! `/etc/passwd` in a hostile image resolves inside the image, never on the host.
+//! inside the rootfs with `openat2(RESOLVE_IN_ROOT)` ([`crate::sys::confined`]),
+//! so a symlinked `/etc/passwd` in a hostile image resolves inside the
+//! image, never on the host.
 
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::Mode;
+use crate::sys::confined::Confine;
+use nix::fcntl::OFlag;
 use std::fs::File;
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 /// Largest uid/gid Docker accepts (runc's `maxID`).
@@ -235,11 +237,7 @@ pub fn open_in_root(root: &Path, rel: &str, flags: OFlag) -> Result<Option<File>
         source,
     };
     let dir = File::open(root).map_err(err)?;
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .mode(Mode::empty())
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    match openat2(&dir, rel, how) {
+    match crate::sys::confined::open(dir.as_fd(), rel, flags, Confine::InRoot) {
         Ok(fd) => Ok(Some(File::from(fd))),
         Err(nix::errno::Errno::ENOENT) => Ok(None),
         Err(e) => Err(err(std::io::Error::from(e))),

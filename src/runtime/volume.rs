@@ -1,6 +1,8 @@
 //! Named and anonymous volumes: directories under `<root>/volumes/<name>/_data`
 //! (Docker's layout), with a small JSON record for labels and creation time.
 
+use crate::sys::atomic::AtomicError;
+use crate::sys::path_error::{IoAt, PathError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,17 +17,10 @@ pub enum VolumeError {
     NotFound(String),
     #[error("remove {name}: volume is in use - [{}]", users.join(", "))]
     InUse { name: String, users: Vec<String> },
-    #[error("{action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
-    #[error("corrupt volume record {}: {source}", path.display())]
-    Corrupt {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error(transparent)]
+    State(#[from] AtomicError),
 }
 
 type Result<T> = std::result::Result<T, VolumeError>;
@@ -52,19 +47,10 @@ pub struct Volumes {
     dir: PathBuf,
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> VolumeError {
-    let path = path.to_path_buf();
-    move |source| VolumeError::Io {
-        action,
-        path,
-        source,
-    }
-}
-
 impl Volumes {
     pub fn open(root: &Path) -> Result<Volumes> {
         let dir = root.join("volumes");
-        fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+        fs::create_dir_all(&dir).at("creating", &dir)?;
         Ok(Volumes { dir })
     }
 
@@ -73,14 +59,7 @@ impl Volumes {
     }
 
     pub fn get(&self, name: &str) -> Result<Option<Volume>> {
-        let path = self.record_path(name);
-        match fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|source| VolumeError::Corrupt { path, source }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("reading", &path)(e)),
-        }
+        Ok(crate::sys::atomic::read_json(&self.record_path(name))?)
     }
 
     /// The volume `name`, created if it does not exist (as `docker run -v
@@ -94,10 +73,12 @@ impl Volumes {
     }
 
     pub fn create_anonymous(&self) -> Result<Volume> {
-        let name = super::container::random_id().map_err(|e| VolumeError::Io {
-            action: "naming",
-            path: self.dir.clone(),
-            source: io::Error::other(e.to_string()),
+        let name = super::container::random_id().map_err(|e| {
+            VolumeError::Io(PathError {
+                action: "naming",
+                path: self.dir.clone(),
+                source: io::Error::other(e),
+            })
         })?;
         self.make(&name, VolumeOptions::default(), true)
     }
@@ -105,7 +86,7 @@ impl Volumes {
     fn make(&self, name: &str, opts: VolumeOptions, anonymous: bool) -> Result<Volume> {
         let base = self.dir.join(name);
         let data = base.join("_data");
-        fs::create_dir_all(&data).map_err(io_err("creating", &data))?;
+        fs::create_dir_all(&data).at("creating", &data)?;
         let volume = Volume {
             name: name.to_string(),
             data,
@@ -113,21 +94,14 @@ impl Volumes {
             labels: opts.labels,
             anonymous,
         };
-        let path = self.record_path(name);
-        let tmp = base.join("volume.json.tmp");
-        let bytes = serde_json::to_vec_pretty(&volume).map_err(|source| VolumeError::Corrupt {
-            path: path.clone(),
-            source,
-        })?;
-        fs::write(&tmp, bytes).map_err(io_err("writing", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err("writing", &path))?;
+        crate::sys::atomic::write_json(&self.record_path(name), &volume)?;
         Ok(volume)
     }
 
     pub fn list(&self) -> Result<Vec<Volume>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.dir).map_err(io_err("reading", &self.dir))? {
-            let entry = entry.map_err(io_err("reading", &self.dir))?;
+        for entry in fs::read_dir(&self.dir).at("reading", &self.dir)? {
+            let entry = entry.at("reading", &self.dir)?;
             if let Some(v) = self.get(&entry.file_name().to_string_lossy())? {
                 out.push(v);
             }
@@ -148,12 +122,8 @@ impl Volumes {
             });
         }
         let base = self.dir.join(name);
-        fs::remove_file(self.record_path(name)).map_err(io_err("removing", &base))?;
-        crate::image::unpack::remove_tree(&base).map_err(|e| VolumeError::Io {
-            action: "removing",
-            path: base.clone(),
-            source: io::Error::other(e.to_string()),
-        })
+        fs::remove_file(self.record_path(name)).at("removing", &base)?;
+        Ok(crate::image::unpack::remove_tree(&base)?)
     }
 }
 

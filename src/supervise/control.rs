@@ -33,10 +33,10 @@ pub enum ControlError {
     Network(#[from] crate::net::attach::AttachError),
     #[error(transparent)]
     Volume(#[from] crate::runtime::volume::VolumeError),
-    #[error("reading {}: {message}", path.display())]
+    #[error("reading {}: {source}", path.display())]
     BundleRead {
         path: std::path::PathBuf,
-        message: String,
+        source: oci_spec::OciSpecError,
     },
     #[error("{message}")]
     StartFailed { code: i32, message: String },
@@ -544,10 +544,11 @@ fn exec_target(
         return Err(ControlError::NotRunning(record.name));
     }
     let config = containers.dir(id).bundle().join("config.json");
-    let spec = oci_spec::runtime::Spec::load(&config).map_err(|e| ControlError::BundleRead {
-        path: config,
-        message: e.to_string(),
-    })?;
+    let spec =
+        oci_spec::runtime::Spec::load(&config).map_err(|source| ControlError::BundleRead {
+            path: config,
+            source,
+        })?;
     Ok((record, spec))
 }
 
@@ -566,10 +567,7 @@ pub fn exec(
     // Docker applies the container's group_add again for `exec --user`.
     opts.group_add = record.spec.group_add.clone();
     let process = bundle::exec_process(&spec, &dir.rootfs(), &opts)?;
-    let runtime = OciRuntime::named(
-        &record.runtime,
-        containers.runtime_state_root(&record.runtime),
-    )?;
+    let runtime = runtime_of(containers, &record)?;
     let spawn_err = |source| ControlError::Spawn {
         name: record.name.clone(),
         source,
@@ -642,10 +640,7 @@ pub fn exec_captured(
     let (record, spec) = exec_target(containers, id)?;
     let dir = containers.dir(id);
     let process = bundle::exec_process(&spec, &dir.rootfs(), opts)?;
-    let runtime = OciRuntime::named(
-        &record.runtime,
-        containers.runtime_state_root(&record.runtime),
-    )?;
+    let runtime = runtime_of(containers, &record)?;
     let spawn_err = |source| ControlError::Spawn {
         name: record.name.clone(),
         source,
@@ -704,6 +699,24 @@ pub fn exec_captured(
             ),
         )),
     }
+}
+
+/// The body of `wharf container-health ID`: the health process of
+/// [`super::health`], probing with [`exec_captured`].
+pub fn health_main(containers: &Containers, id: &str) -> i32 {
+    use super::health::Probe;
+    super::health::main(containers, id, &|opts, timeout| {
+        match exec_captured(containers, id, opts, timeout) {
+            Ok((code, output)) => Probe::Ran { code, output },
+            // Docker skips probes while a container is paused.
+            Err(ControlError::PausedExec(_)) => Probe::Paused,
+            Err(ControlError::NotRunning(_)) => Probe::NotRunning,
+            Err(e) => Probe::Ran {
+                code: -1,
+                output: e.to_string(),
+            },
+        }
+    })
 }
 
 /// Waits for a child (or a re-parented orphan) and returns its exit code

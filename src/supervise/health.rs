@@ -129,8 +129,23 @@ fn update(containers: &Containers, id: &str, f: impl FnOnce(Health) -> Health) -
     ok
 }
 
-/// The body of `wharf container-health ID`: probes until the container stops.
-pub fn main(containers: &Containers, id: &str) -> i32 {
+/// What one probe run inside the container came to.
+pub enum Probe {
+    /// It ran: its exit code (-1 when it ran too long or could not run)
+    /// and its output.
+    Ran { code: i32, output: String },
+    /// The container is paused: Docker skips the probe.
+    Paused,
+    /// The container is not running any more: probing ends.
+    NotRunning,
+}
+
+/// Runs one probe process (these options, this time limit) in the container.
+pub type ProbeFn<'a> = &'a dyn Fn(&ExecOptions, Duration) -> Probe;
+
+/// The body of `wharf container-health ID`: probes with `probe` until the
+/// container stops.
+pub fn main(containers: &Containers, id: &str, probe: ProbeFn<'_>) -> i32 {
     let Ok(record) = containers.record(id) else {
         return 1;
     };
@@ -177,12 +192,10 @@ pub fn main(containers: &Containers, id: &str) -> i32 {
         let in_start = started.elapsed() < start_period;
         std::thread::sleep(if in_start { start_interval } else { interval });
         let begin = SystemTime::now();
-        let (code, output) = match super::control::exec_captured(containers, id, &opts, timeout) {
-            Ok(r) => r,
-            // Docker skips probes while a container is paused.
-            Err(super::control::ControlError::PausedExec(_)) => continue,
-            Err(super::control::ControlError::NotRunning(_)) => return 0,
-            Err(e) => (-1, e.to_string()),
+        let (code, output) = match probe(&opts, timeout) {
+            Probe::Ran { code, output } => (code, output),
+            Probe::Paused => continue,
+            Probe::NotRunning => return 0,
         };
         let result = HealthResult {
             start: rfc3339_nanos(begin),
@@ -243,5 +256,56 @@ mod tests {
             test: s(&["NONE"]),
             ..HealthSpec::default()
         })));
+    }
+
+    #[test]
+    fn probes_through_the_given_exec_until_the_container_stops() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let c = Containers::open(dir.path()).expect("open");
+        let spec = crate::runtime::spec::ContainerSpec {
+            healthcheck: Some(HealthSpec {
+                test: vec!["CMD".into(), "check".into(), "--quick".into()],
+                start_period: 60_000_000_000,
+                start_interval: 1_000_000,
+                ..HealthSpec::default()
+            }),
+            ..Default::default()
+        };
+        let id = c
+            .create(
+                Some("db"),
+                "busybox",
+                crate::image::digest::Digest::sha256_of(b"image"),
+                spec,
+                "builtin",
+                false,
+            )
+            .expect("create")
+            .id;
+        let mut state = c.state(&id).expect("state");
+        state.status = Status::Running;
+        c.set_state(&id, &state).expect("set");
+
+        let calls = std::cell::RefCell::new(Vec::new());
+        let code = main(&c, &id, &|opts, _timeout| {
+            calls.borrow_mut().push(opts.args.clone());
+            if calls.borrow().len() == 1 {
+                Probe::Ran {
+                    code: 0,
+                    output: "ok".into(),
+                }
+            } else {
+                Probe::NotRunning
+            }
+        });
+        assert_eq!(code, 0);
+        assert_eq!(
+            calls.into_inner(),
+            vec![vec!["check".to_string(), "--quick".to_string()]; 2]
+        );
+        let health = c.state(&id).expect("state").health.expect("health");
+        assert_eq!(health.status, "healthy");
+        assert_eq!(health.log.len(), 1);
+        assert_eq!(health.log[0].output, "ok");
     }
 }

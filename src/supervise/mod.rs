@@ -7,3 +7,4 @@ pub mod health;
 pub mod logs;
 pub mod monitor;
 pub mod pty;
+pub mod start;

@@ -1,6 +1,6 @@
-//! The monitor: the process that owns one running container. It mounts the
-//! rootfs, writes the bundle, has the OCI runtime create and start the
-//! container, then — as the container's subreaper — stores its output in
+//! The monitor: the process that owns one running container. It starts the
+//! container (see [`super::start`]: rootfs, network, bundle, runtime), then
+//! — as the container's subreaper — stores its output in
 //! the json-file log, forwards signals, collects its exit code, and tears
 //! everything down again (runtime state, cgroups, mounts) when it exits.
 //!
@@ -8,57 +8,41 @@
 //! also copies the output to the terminal; `wharf run -d` and `wharf start`
 //! re-exec wharf as a detached monitor (`setsid`), so no daemon is needed.
 
-use crate::image::store::{ImageRecord, ImageStore};
-use crate::runtime::bundle::{self, BundleInputs};
+use super::start::{self, open_fifo_reader, open_log, spawn_resolver, StartError};
+use crate::image::store::ImageStore;
 use crate::runtime::container::{ContainerRecord, ContainerState, Containers, Status};
-use crate::runtime::oci_cli::{OciRuntime, ProcessIo};
-use crate::runtime::spec::MountSpec;
-use crate::runtime::{etc, init, rootfs};
-use crate::supervise::logs::{LogWriter, Rotation, Stream};
+use crate::runtime::oci_cli::OciRuntime;
+use crate::runtime::rootfs;
+use crate::supervise::logs::{LogWriter, Stream};
 use crate::supervise::pty;
 use crate::time::rfc3339_nanos;
-use nix::sys::signal::{SigSet, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+// Their home is `start`; callers know them by these names too.
+pub use super::start::{bridged, stdio_dir, Attach};
+
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
     #[error(transparent)]
-    Ports(#[from] Box<crate::net::ports::PortError>),
+    Start(Box<StartError>),
     #[error(transparent)]
     Container(#[from] crate::runtime::container::ContainerError),
     #[error(transparent)]
-    Store(#[from] crate::image::store::StoreError),
-    #[error("image {0} is not in the store any more; pull it again")]
-    ImageGone(String),
-    #[error("image config of {image}: {message}")]
-    ImageConfig { image: String, message: String },
-    #[error(transparent)]
-    Rootfs(#[from] rootfs::RootfsError),
-    #[error(transparent)]
-    Bundle(#[from] bundle::BundleError),
-    #[error(transparent)]
-    Etc(#[from] etc::EtcError),
-    #[error(transparent)]
-    Init(#[from] init::InitError),
-    #[error(transparent)]
     Runtime(#[from] crate::runtime::oci_cli::OciError),
-    #[error(transparent)]
-    Log(#[from] crate::supervise::logs::LogError),
-    #[error("{0}: {1}")]
-    Sys(&'static str, nix::Error),
-    #[error(transparent)]
-    Network(#[from] crate::net::attach::AttachError),
-    #[error("container {0} is already running")]
-    AlreadyRunning(String),
-    #[error("container {0} was stopped while it waited to restart")]
-    StoppedWhileRestarting(String),
+    #[error("{what} of container {id}: {source}")]
+    Sys {
+        what: &'static str,
+        id: String,
+        source: nix::Error,
+    },
 }
 
 impl MonitorError {
@@ -67,6 +51,7 @@ impl MonitorError {
     /// 125 for everything else (a failure of wharf itself).
     pub fn exit_code(&self) -> i32 {
         match self {
+            MonitorError::Start(e) => e.exit_code(),
             MonitorError::Runtime(e) => e.exit_code().unwrap_or(125),
             _ => 125,
         }
@@ -75,13 +60,10 @@ impl MonitorError {
 
 type Result<T> = std::result::Result<T, MonitorError>;
 
-/// How the foreground process takes part.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Attach {
-    /// Copy the container's output to this process's stdout/stderr.
-    pub output: bool,
-    /// Copy this process's stdin to the container (`-i`).
-    pub stdin: bool,
+impl From<StartError> for MonitorError {
+    fn from(e: StartError) -> Self {
+        MonitorError::Start(Box::new(e))
+    }
 }
 
 /// Runs container `id` to completion and returns its exit code (128+N
@@ -130,7 +112,11 @@ pub fn adopt(
         Ok(Found::Restart) => {
             match supervise(containers, store, id, Attach::default(), ready, None) {
                 // A `stop` during the back-off: it stays exited, as asked.
-                Err(MonitorError::StoppedWhileRestarting(_)) => Ok(0),
+                Err(MonitorError::Start(e))
+                    if matches!(*e, StartError::StoppedWhileRestarting(_)) =>
+                {
+                    Ok(0)
+                }
                 r => r,
             }
         }
@@ -181,7 +167,9 @@ fn supervise(
         let took_over = adopted.is_some();
         let started = match adopted.take() {
             Some(r) => Ok(r),
-            None => start(containers, store, id, attach),
+            None => start::start(containers, store, id, attach)
+                .map(|s| Running::started(id, s))
+                .map_err(MonitorError::from),
         };
         let running = match started {
             Ok(r) => r,
@@ -243,7 +231,13 @@ fn take_over(containers: &Containers, id: &str) -> Result<Found> {
                 }
                 Ok(_) | Err(nix::errno::Errno::ESRCH) => {}
                 // Not knowing is not "it exited": leave it be.
-                Err(e) => return Err(MonitorError::Sys("pidfd_open", e)),
+                Err(source) => {
+                    return Err(MonitorError::Sys {
+                        what: "pidfd_open",
+                        id: id.to_string(),
+                        source,
+                    })
+                }
             }
         }
     }
@@ -361,328 +355,6 @@ struct Running {
 }
 
 /// Everything up to a running container; on failure, undoes what it did.
-fn start(containers: &Containers, store: &ImageStore, id: &str, attach: Attach) -> Result<Running> {
-    let _lock = containers.lock(id)?;
-    let record = containers.record(id)?;
-    let mut state = containers.state(id)?;
-    if state.status == Status::Running {
-        return Err(MonitorError::AlreadyRunning(record.name.clone()));
-    }
-    if state.status == Status::Restarting && state.manually_stopped {
-        state.status = Status::Exited;
-        state.monitor_pid = None;
-        state.monitor_start = None;
-        let _ = containers.set_state(id, &state);
-        return Err(MonitorError::StoppedWhileRestarting(record.name.clone()));
-    }
-    let me = std::process::id();
-    if state.monitor_pid.is_some_and(|m| m != me) && state.monitor_alive() {
-        // Another monitor owns it (restarting, or starting it right now).
-        return Err(MonitorError::AlreadyRunning(record.name.clone()));
-    }
-    // Recorded before anything is made: if this process dies half-way,
-    // the next command sees a dead monitor and cleans up after it.
-    state.monitor_pid = Some(me);
-    state.monitor_start = crate::runtime::container::process_start_time(me);
-    containers.set_state(id, &state)?;
-    let mut owner = MonitorMark {
-        containers,
-        id,
-        armed: true,
-    };
-    let signals = signal_fd()?;
-    // Orphans of the runtime (the container's init once `create` returns)
-    // are re-parented to us, so waitpid sees the container exit.
-    set_subreaper()?;
-
-    let dir = containers.dir(id);
-    let runtime = OciRuntime::named(
-        &record.runtime,
-        containers.runtime_state_root(&record.runtime),
-    )?;
-    let mut prepared = Prepared {
-        rootfs: None,
-        runtime: (
-            record.runtime.clone(),
-            containers.runtime_state_root(&record.runtime),
-        ),
-        id,
-        created: false,
-        network: None,
-        io_dir: None,
-    };
-    let image = store
-        .resolve(&record.image_id.to_string())?
-        .ok_or_else(|| MonitorError::ImageGone(record.image.clone()))?;
-    let config = image_config(store, &image)?;
-    rootfs::mount_rootfs(store, &image, &dir.path, &dir.rootfs())?;
-    prepared.rootfs = Some(dir.rootfs());
-    let attached = if bridged(&record.spec) {
-        let hostname = record
-            .spec
-            .hostname
-            .clone()
-            .unwrap_or_else(|| id[..12].to_string());
-        // Before the bundle: the runtime joins the finished namespace.
-        prepared.network = Some((
-            containers.root().to_path_buf(),
-            containers.run_root().to_path_buf(),
-        ));
-        Some(crate::net::attach::attach(
-            containers.root(),
-            containers.run_root(),
-            id,
-            &record.name,
-            &hostname,
-            &record.spec.networks,
-        )?)
-    } else {
-        None
-    };
-    let resolver = match &attached {
-        Some(a) => Some(
-            spawn_resolver(containers.root(), &record.spec, a)
-                .map_err(|e| sys_io("starting the DNS resolver", e.into()))?,
-        ),
-        None => None,
-    };
-    let published = match &attached {
-        Some(a) if !record.spec.ports.is_empty() => {
-            Some(publish_ports(containers, id, &record.spec, a)?)
-        }
-        _ => None,
-    };
-    let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref())?;
-    for m in &record.spec.mounts {
-        // Docker makes a missing bind source a directory (compose's
-        // create_host_path, and every `-v /path:/x`).
-        if let MountSpec::Bind {
-            source,
-            create_host_path: true,
-            ..
-        } = m
-        {
-            if !source.exists() {
-                std::fs::create_dir_all(source)
-                    .map_err(|e| sys_io("creating a bind mount source", e))?;
-            }
-        }
-        if let MountSpec::Volume {
-            source,
-            target,
-            nocopy: false,
-            subpath: None,
-            ..
-        } = m
-        {
-            rootfs::seed_volume(&dir.rootfs(), target, source)?;
-        }
-    }
-    let init = if record.spec.init {
-        Some(init::init_binary(containers.root())?)
-    } else {
-        None
-    };
-    // `container:x` / `service:x`: the other container's namespaces as of now.
-    let spec = containers.resolve_namespaces(&record.spec)?;
-    let oci = bundle::build(&BundleInputs {
-        id,
-        spec: &spec,
-        image: &config,
-        rootfs: &dir.rootfs(),
-        etc: Some(etc_files),
-        cgroups_path: crate::runtime::cgroups::container_path(id),
-        init,
-        netns: attached.as_ref().map(|a| a.netns.clone()),
-    })?;
-    std::fs::create_dir_all(dir.bundle()).map_err(|e| {
-        MonitorError::Sys(
-            "creating the bundle directory",
-            nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-        )
-    })?;
-    bundle::write_bundle(&dir.bundle(), &oci)?;
-
-    let log = open_log(&dir, &record)?;
-    let mut pumps = Vec::new();
-    let mut tty = None;
-    let pid = if record.spec.tty {
-        // A terminal: the runtime hands us the pty master over a socket;
-        // its path must fit a sockaddr_un, so it lives in the short run root.
-        let path = containers.run_root().join(format!("{}.console", &id[..12]));
-        let _ = std::fs::remove_file(&path);
-        let sock = crate::runtime::oci_cli::ConsoleSocket::bind(&path)
-            .map_err(|e| sys_io("binding the console socket", e))?;
-        let started = runtime.create(id, &dir.bundle(), ProcessIo::Console(&sock))?;
-        prepared.created = true;
-        let master = started
-            .pty
-            .ok_or_else(|| sys_io("receiving the pty", io::Error::other("no pty received")))?;
-        if attach.output {
-            pty::copy_window_size(&master);
-        }
-        pumps.push(
-            pty::pump_output(&master, Some(log.clone()), attach.output)
-                .map_err(|e| sys_io("reading the pty", e))?,
-        );
-        let raw = if attach.stdin && record.spec.stdin_open {
-            pty::pump_input(&master).map_err(|e| sys_io("writing the pty", e))?;
-            Some(pty::RawMode::enter())
-        } else {
-            None
-        };
-        runtime.start(id)?;
-        tty = Some((master, raw));
-        started.pid
-    } else {
-        let io_dir = stdio_dir(containers.run_root(), id);
-        prepared.io_dir = Some(io_dir.clone());
-        let [(out_w, out_r), (err_w, err_r)] =
-            stdio_fifos(&io_dir).map_err(|e| sys_io("creating the output FIFOs", e))?;
-        let (in_r, in_w) = if attach.stdin && record.spec.stdin_open {
-            let (r, w) = pipe()?;
-            (Some(r), Some(w))
-        } else {
-            (None, None)
-        };
-        let stdin_fd = match in_r {
-            Some(fd) => fd,
-            None => File::open("/dev/null")
-                .map(OwnedFd::from)
-                .map_err(|e| sys_io("opening /dev/null", e))?,
-        };
-        let started = runtime.create(
-            id,
-            &dir.bundle(),
-            ProcessIo::Inherit {
-                stdin: stdin_fd,
-                stdout: out_w,
-                stderr: err_w,
-            },
-        )?;
-        prepared.created = true;
-        runtime.start(id)?;
-        pumps.push(pump(out_r, Stream::Stdout, log.clone(), attach.output));
-        pumps.push(pump(err_r, Stream::Stderr, log.clone(), attach.output));
-        if let Some(w) = in_w {
-            pumps.push(feed_stdin(w));
-        }
-        started.pid
-    };
-    let pid = Pid::from_raw(pid as i32);
-    state.status = Status::Running;
-    state.ports = published
-        .as_ref()
-        .map(|p| p.bindings().to_vec())
-        .unwrap_or_default();
-    state.manually_stopped = false;
-    state.pid = Some(pid.as_raw() as u32);
-    state.monitor_pid = Some(std::process::id());
-    state.pid_start = crate::runtime::container::process_start_time(pid.as_raw() as u32);
-    state.monitor_start = crate::runtime::container::process_start_time(std::process::id());
-    state.started_at = Some(rfc3339_nanos(SystemTime::now()));
-    state.finished_at = None;
-    state.exit_code = None;
-    state.error = None;
-    containers.set_state(id, &state)?;
-    prepared.disarm();
-    owner.armed = false;
-    Ok(Running {
-        id: id.to_string(),
-        record,
-        runtime,
-        pid,
-        pidfd: None,
-        signals,
-        pumps,
-        log,
-        state,
-        tty,
-        resolver,
-        published,
-    })
-}
-
-/// The container's json-file log, rotated as its `logging.options` say.
-fn open_log(
-    dir: &crate::runtime::container::ContainerDir,
-    record: &ContainerRecord,
-) -> Result<Arc<Mutex<LogWriter>>> {
-    Ok(Arc::new(Mutex::new(LogWriter::open(
-        &dir.log(),
-        Rotation {
-            max_size: record.spec.log_max_size.filter(|&s| s > 0),
-            max_files: record.spec.log_max_files.unwrap_or(1).max(1),
-        },
-    )?)))
-}
-
-/// Blocks the signals the monitor forwards or handles and returns a
-/// signalfd for them. Blocked before any thread exists, so every thread
-/// inherits the mask and they all arrive on the signalfd.
-fn signal_fd() -> Result<SignalFd> {
-    let mut mask = SigSet::empty();
-    for s in FORWARDED
-        .iter()
-        .chain([&Signal::SIGCHLD, &Signal::SIGWINCH])
-    {
-        mask.add(*s);
-    }
-    mask.thread_block()
-        .map_err(|e| MonitorError::Sys("blocking signals", e))?;
-    SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(|e| MonitorError::Sys("signalfd", e))
-}
-
-/// Where a container's stdout and stderr FIFOs live.
-pub fn stdio_dir(run_root: &std::path::Path, id: &str) -> std::path::PathBuf {
-    run_root.join("io").join(id)
-}
-
-const STDIO_NAMES: [&str; 2] = ["stdout", "stderr"];
-
-/// A container writes its stdout and stderr to FIFOs rather than pipes,
-/// and holds them read-write: a write never fails for want of a reader,
-/// so the container outlives a killed monitor, and what it writes
-/// meanwhile waits in the FIFO (1 MiB, then the writer blocks) for the
-/// monitor that adopts it. Returns (container end, monitor end) pairs.
-fn stdio_fifos(dir: &std::path::Path) -> io::Result<[(OwnedFd, OwnedFd); 2]> {
-    use nix::sys::stat::Mode;
-    std::fs::create_dir_all(dir)?;
-    let open = |name: &str| -> io::Result<(OwnedFd, OwnedFd)> {
-        let path = dir.join(name);
-        let _ = std::fs::remove_file(&path);
-        nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))?;
-        let writer = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)?;
-        let reader = open_fifo_reader(&path)?;
-        Ok((writer.into(), reader))
-    };
-    Ok([open(STDIO_NAMES[0])?, open(STDIO_NAMES[1])?])
-}
-
-/// Opens a FIFO for reading without waiting for a writer, then makes the
-/// descriptor blocking for the pump, and asks for a 1 MiB buffer (what
-/// the container may write while it has no monitor).
-fn open_fifo_reader(path: &std::path::Path) -> io::Result<OwnedFd> {
-    use nix::fcntl::{fcntl, FcntlArg, OFlag};
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    fcntl(&file, FcntlArg::F_SETFL(OFlag::empty())).map_err(io::Error::from)?;
-    // Best effort: the limit is /proc/sys/fs/pipe-max-size.
-    let _ = fcntl(&file, FcntlArg::F_SETPIPE_SZ(1 << 20));
-    Ok(file.into())
-}
-
-/// The ports as configured, with the host ports the last publish chose
-/// for the random ones (`"8000"`), so an adopted container keeps its
-/// addresses. Configured, not as resolved: one `"8080:80"` became two
-/// bindings (0.0.0.0 and ::) that would collide if published as given.
 fn same_host_ports(
     configured: &[crate::runtime::spec::PortBinding],
     resolved: &[crate::runtime::spec::PortBinding],
@@ -705,208 +377,24 @@ fn same_host_ports(
         .collect()
 }
 
-/// Publishes the container's ports on its first (highest-priority)
-/// network's address, as Docker does.
-fn publish_ports(
-    containers: &Containers,
-    id: &str,
-    spec: &crate::runtime::spec::ContainerSpec,
-    a: &crate::net::attach::Attached,
-) -> Result<crate::net::ports::PublishedPorts> {
-    let Some(first) = a.endpoints.first() else {
-        return Err(sys_io(
-            "publishing ports",
-            io::Error::other("the container is on no network"),
-        ));
-    };
-    let bridge = crate::net::store::Networks::open(containers.root())
-        .and_then(|s| s.find(&first.network_id))
-        .map(|n| n.bridge)
-        .map_err(|e| sys_io("publishing ports", io::Error::other(e.to_string())))?;
-    crate::net::ports::publish(&crate::net::ports::PublishConfig {
-        container_id: id,
-        ipv4: first.ipv4,
-        ipv6: first.ipv6,
-        bridge: &bridge,
-        ports: &spec.ports,
-        mode: crate::net::ports::Mode::Auto,
-    })
-    .map_err(|e| MonitorError::Ports(Box::new(e)))
-}
-
-/// Docker's embedded DNS for a bridged container: names from the networks
-/// it is on, everything else forwarded from here (the host's namespace)
-/// to `dns:` or the host's resolvers — none for internal-only containers,
-/// so names cannot leak out of an internal network.
-fn spawn_resolver(
-    root: &std::path::Path,
-    spec: &crate::runtime::spec::ContainerSpec,
-    a: &crate::net::attach::Attached,
-) -> std::result::Result<crate::net::dns::ResolverHandle, crate::net::dns::DnsError> {
-    use crate::net::dns;
-    let networks: Vec<String> = a.endpoints.iter().map(|e| e.network_id.clone()).collect();
-    let internal_only = crate::net::store::Networks::open(root)
-        .map(|store| {
-            networks
-                .iter()
-                .all(|n| store.find(n).map(|r| r.internal).unwrap_or(false))
-        })
-        .unwrap_or(false);
-    let host = dns::read_resolv_conf(std::path::Path::new("/etc/resolv.conf"))
-        .unwrap_or_else(|_| dns::parse_resolv_conf(""));
-    let mut cfg = dns::ResolverConfig::new(root, networks);
-    cfg.netns = Some(a.netns.clone());
-    cfg.upstreams = if internal_only {
-        Vec::new()
-    } else {
-        dns::upstreams(&spec.dns, &host)?
-    };
-    cfg.search = spec.dns_search.clone();
-    cfg.ndots_set = dns::ndots_set(&spec.dns_opt);
-    dns::Resolver::spawn(cfg)
-}
-
-/// Whether the container gets bridge networking (its own namespace with
-/// veths on user networks) rather than none, the host's or another's.
-pub fn bridged(spec: &crate::runtime::spec::ContainerSpec) -> bool {
-    spec.namespaces.net == crate::runtime::spec::NsMode::Private && !spec.networks.is_empty()
-}
-
-fn sys_io(what: &'static str, e: io::Error) -> MonitorError {
-    MonitorError::Sys(
-        what,
-        nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    )
-}
-
-/// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, kept
-/// in its directory and bind-mounted by the bundle.
-fn write_etc_files(
-    dir: &std::path::Path,
-    spec: &crate::runtime::spec::ContainerSpec,
-    id: &str,
-    attached: Option<&crate::net::attach::Attached>,
-) -> Result<bundle::EtcFiles> {
-    use crate::runtime::spec::NsMode;
-    let hostname = spec
-        .hostname
-        .clone()
-        .unwrap_or_else(|| id[..12].to_string());
-    let files = bundle::EtcFiles {
-        hosts: dir.join("hosts"),
-        hostname: dir.join("hostname"),
-        resolv_conf: dir.join("resolv.conf"),
-    };
-    etc::write_etc_file(&files.hostname, &etc::hostname_file(&hostname))?;
-    let addresses = attached.map(|a| a.addresses()).unwrap_or_default();
-    let ipv6 = addresses.iter().any(|a| a.is_ipv6());
-    let hosts = etc::hosts_file(&etc::Hosts {
-        hostname: &hostname,
-        domainname: spec.domainname.as_deref(),
-        addresses: &addresses,
-        extra_hosts: &spec.extra_hosts,
-        ipv6,
-    });
-    etc::write_etc_file(&files.hosts, &hosts)?;
-    let host_path = std::path::Path::new("/etc/resolv.conf");
-    let host_text = etc::read_host_resolv_conf(host_path)?;
-    let mode = if spec.namespaces.net == NsMode::Host {
-        etc::DnsMode::Host
-    } else if attached.is_some() {
-        // The per-container resolver (net::dns) answers on 127.0.0.11.
-        etc::DnsMode::Embedded {
-            nameserver: std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11)),
-            ipv6,
-        }
-    } else {
-        etc::DnsMode::Direct { ipv6: false }
-    };
-    let overrides = etc::DnsOverrides {
-        dns: &spec.dns,
-        dns_search: &spec.dns_search,
-        dns_opt: &spec.dns_opt,
-    };
-    let resolv = etc::resolv_conf(host_path, &host_text, &overrides, &mode)?;
-    etc::write_etc_file(&files.resolv_conf, &resolv)?;
-    Ok(files)
-}
-
-/// A start that failed leaves no monitor recorded (the error is the
-/// starter's to report; nothing is left to adopt).
-struct MonitorMark<'a> {
-    containers: &'a Containers,
-    id: &'a str,
-    armed: bool,
-}
-
-impl Drop for MonitorMark<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        if let Ok(mut state) = self.containers.state(self.id) {
-            state.monitor_pid = None;
-            state.monitor_start = None;
-            let _ = self.containers.set_state(self.id, &state);
-        }
-    }
-}
-
-/// Undo for a start that failed half-way.
-struct Prepared<'a> {
-    rootfs: Option<std::path::PathBuf>,
-    /// Runtime name and state root.
-    runtime: (String, std::path::PathBuf),
-    id: &'a str,
-    created: bool,
-    /// Data root and run root, once the network attach began.
-    network: Option<(std::path::PathBuf, std::path::PathBuf)>,
-    /// The output FIFOs' directory, once made.
-    io_dir: Option<std::path::PathBuf>,
-}
-
-impl Prepared<'_> {
-    fn disarm(&mut self) {
-        self.io_dir = None;
-        self.rootfs = None;
-        self.created = false;
-        self.network = None;
-    }
-}
-
-impl Drop for Prepared<'_> {
-    fn drop(&mut self) {
-        if self.created {
-            if let Ok(rt) = OciRuntime::named(&self.runtime.0, &self.runtime.1) {
-                let _ = rt.delete(self.id, true);
-            }
-        }
-        if let Some(r) = self.rootfs.take() {
-            let _ = rootfs::unmount_rootfs(&r);
-        }
-        if let Some(d) = self.io_dir.take() {
-            let _ = std::fs::remove_dir_all(d);
-        }
-        if let Some((root, run_root)) = self.network.take() {
-            if let Err(e) = crate::net::attach::detach(&root, &run_root, self.id) {
-                tracing::warn!("undoing the network of {}: {e}", self.id);
-            }
-        }
-    }
-}
-
-/// Signals a user sends to `wharf run` (or the monitor) that reach the
-/// container, as `docker run`'s sig-proxy does.
-const FORWARDED: &[Signal] = &[
-    Signal::SIGINT,
-    Signal::SIGTERM,
-    Signal::SIGHUP,
-    Signal::SIGQUIT,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
-
 impl Running {
+    fn started(id: &str, s: start::Started) -> Running {
+        Running {
+            id: id.to_string(),
+            record: s.record,
+            runtime: s.runtime,
+            pid: s.pid,
+            signals: s.signals,
+            pumps: s.pumps,
+            log: s.log,
+            state: s.state,
+            tty: s.tty,
+            resolver: s.resolver,
+            published: s.published,
+            pidfd: None,
+        }
+    }
+
     /// A container started by a monitor that died. With `pidfd` it still
     /// runs: its output, DNS resolver and published ports are taken up
     /// again; without, only what `finish` needs is set up.
@@ -917,7 +405,7 @@ impl Running {
         mut state: ContainerState,
         pidfd: Option<OwnedFd>,
     ) -> Result<Running> {
-        let signals = signal_fd()?;
+        let signals = start::signal_fd()?;
         let runtime = OciRuntime::named(
             &record.runtime,
             containers.runtime_state_root(&record.runtime),
@@ -954,11 +442,16 @@ impl Running {
             tracing::info!("{id} has a terminal: its output since its monitor died is lost");
         } else {
             let io_dir = stdio_dir(containers.run_root(), id);
-            for (name, stream) in STDIO_NAMES.iter().zip([Stream::Stdout, Stream::Stderr]) {
+            for (name, stream) in start::STDIO_NAMES
+                .iter()
+                .zip([Stream::Stdout, Stream::Stderr])
+            {
                 match open_fifo_reader(&io_dir.join(name)) {
-                    Ok(fd) => running
-                        .pumps
-                        .push(pump(fd, stream, running.log.clone(), false)),
+                    Ok(fd) => {
+                        running
+                            .pumps
+                            .push(start::pump(fd, stream, running.log.clone(), false))
+                    }
                     Err(e) => tracing::warn!("the {name} of {id} is lost: {e}"),
                 }
             }
@@ -975,7 +468,7 @@ impl Running {
                     if !running.record.spec.ports.is_empty() {
                         let mut spec = running.record.spec.clone();
                         spec.ports = same_host_ports(&spec.ports, &state.ports);
-                        match publish_ports(containers, id, &spec, &attached) {
+                        match start::publish_ports(containers, id, &spec, &attached) {
                             Ok(p) => {
                                 state.ports = p.bindings().to_vec();
                                 running.published = Some(p);
@@ -1167,94 +660,6 @@ impl Running {
             tracing::warn!("recording the exit of {}: {e}", self.record.name);
         }
     }
-}
-
-fn pump(
-    fd: OwnedFd,
-    stream: Stream,
-    log: Arc<Mutex<LogWriter>>,
-    echo: bool,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut file = File::from(fd);
-        let mut buf = [0u8; 32 * 1024];
-        loop {
-            let n = match file.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            };
-            if let Ok(mut log) = log.lock() {
-                if let Err(e) = log.write(stream, &buf[..n]) {
-                    tracing::warn!("{e}");
-                }
-            }
-            if echo {
-                let _ = match stream {
-                    Stream::Stdout => io::stdout()
-                        .write_all(&buf[..n])
-                        .and_then(|_| io::stdout().flush()),
-                    Stream::Stderr => io::stderr().write_all(&buf[..n]),
-                };
-            }
-        }
-    })
-}
-
-fn feed_stdin(fd: OwnedFd) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut w = File::from(fd);
-        let _ = io::copy(&mut io::stdin().lock(), &mut w);
-    })
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| MonitorError::Sys("pipe", e))
-}
-
-fn set_subreaper() -> Result<()> {
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag only.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(MonitorError::Sys(
-            "becoming the child subreaper",
-            nix::Error::last(),
-        ))
-    }
-}
-
-/// The image's runtime config (`config` of the config blob).
-/// The image's own healthcheck (Docker's `config.Healthcheck`, which the
-/// OCI config type does not carry).
-pub fn image_healthcheck(
-    store: &ImageStore,
-    image: &ImageRecord,
-) -> Option<crate::runtime::spec::HealthSpec> {
-    let bytes = store.read_blob(&image.config_digest, false).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let h = v.get("config")?.get("Healthcheck")?;
-    let n = |k: &str| h.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-    Some(crate::runtime::spec::HealthSpec {
-        test: serde_json::from_value(h.get("Test")?.clone()).ok()?,
-        interval: n("Interval"),
-        timeout: n("Timeout"),
-        start_period: n("StartPeriod"),
-        start_interval: n("StartInterval"),
-        retries: n("Retries") as u32,
-    })
-}
-
-pub fn image_config(store: &ImageStore, image: &ImageRecord) -> Result<oci_spec::image::Config> {
-    let bytes = store.read_blob(&image.config_digest, false)?;
-    let cfg: oci_spec::image::ImageConfiguration =
-        serde_json::from_slice(&bytes).map_err(|e| MonitorError::ImageConfig {
-            image: image.id().to_string(),
-            message: e.to_string(),
-        })?;
-    Ok(cfg.config().clone().unwrap_or_default())
 }
 
 #[cfg(test)]

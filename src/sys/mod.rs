@@ -2,5 +2,7 @@
 //! that touch the file system directly (image unpacking, container rootfs).
 
 pub mod atomic;
+pub mod confined;
 pub mod mountinfo;
+pub mod path_error;
 pub mod xattr;

@@ -217,14 +217,7 @@ pub fn pull_for_up(
     let services = crate::plan::pull::service_images(project, selected)?;
     let mut present = std::collections::BTreeSet::new();
     for s in &services {
-        let stored = store.resolve(&s.image)?.is_some()
-            || Reference::parse(&s.image)
-                .ok()
-                .map(|r| store.resolve(&r.to_string()))
-                .transpose()?
-                .flatten()
-                .is_some();
-        if stored {
+        if store.find(&s.image)?.is_some() {
             present.insert(s.image.clone());
         }
     }
@@ -648,10 +641,8 @@ pub fn ensure_image(
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
     let reference =
         Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
-    for query in [name.to_string(), reference.to_string()] {
-        if let Some(found) = store.resolve(&query)? {
-            return Ok(found);
-        }
+    if let Some(found) = store.find(name)? {
+        return Ok(found);
     }
     eprintln!("Unable to find image '{reference}' locally");
     let store = Arc::new(ImageStore::open(settings.root())?);
