@@ -1,0 +1,1 @@
+//! The build context: `.dockerignore` filtering, walking, source resolution and hashing.

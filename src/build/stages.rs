@@ -1,0 +1,1 @@
+//! The stage graph: dependencies between stages, `--target` pruning, build order.
