@@ -85,7 +85,7 @@ pub fn substitute_heredoc(
         .map(|(text, _)| text)
 }
 
-/// The variable names `word` refers to, in order (to know which build args
+/// The variable names `word` refers to, each once (to know which build args
 /// a word depends on without expanding it).
 pub fn referenced_variables(word: &str, escape: char) -> Vec<String> {
     let seen = std::cell::RefCell::new(Vec::<String>::new());
@@ -681,5 +681,465 @@ impl Pattern {
             out.extend(&value[pos..]);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    /// BuildKit's shell/envVarTest table (the Unix rows), with its
+    /// environment: each row is (word, expected result or None for an error).
+    #[test]
+    fn buildkit_env_var_table() {
+        let lookup = env(&[
+            ("PWD", "/home"),
+            ("SHELL", "bash"),
+            ("KOREAN", "한국어"),
+            ("NULL", ""),
+        ]);
+        let table: &[(&str, Option<&str>)] = &[
+            ("hello", Some("hello")),
+            ("he'll'o", Some("hello")),
+            ("he'llo", None),
+            ("he\\'llo", Some("he'llo")),
+            ("he\\\\'llo", None),
+            ("abc\\tdef", Some("abctdef")),
+            ("\"abc\\tdef\"", Some("abc\\tdef")),
+            ("\"abc\\\\tdef\"", Some("abc\\tdef")),
+            ("'abc\\tdef'", Some("abc\\tdef")),
+            ("hello\\", Some("hello")),
+            ("hello\\\\", Some("hello\\")),
+            ("\"hello", None),
+            ("\"hello\\\"", None),
+            ("\"hel'lo\"", Some("hel'lo")),
+            ("'hello", None),
+            ("'hello\\'", Some("hello\\")),
+            ("'hello\\there'", Some("hello\\there")),
+            ("'hello\\\\there'", Some("hello\\\\there")),
+            ("\"''\"", Some("''")),
+            ("$.", Some("$.")),
+            ("he$1x", Some("hex")),
+            ("he$.x", Some("he$.x")),
+            ("he$pwd.", Some("he.")),
+            ("he$PWD", Some("he/home")),
+            ("he\\$PWD", Some("he$PWD")),
+            ("he\\\\$PWD", Some("he\\/home")),
+            ("\"he\\$PWD\"", Some("he$PWD")),
+            ("\"he\\\\$PWD\"", Some("he\\/home")),
+            ("\\${}", Some("${}")),
+            ("\\${}aaa", Some("${}aaa")),
+            ("he\\${}", Some("he${}")),
+            ("he\\${}xx", Some("he${}xx")),
+            ("${}", None),
+            ("${}aaa", None),
+            ("he${}", None),
+            ("he${}xx", None),
+            ("he${hi}", Some("he")),
+            ("he${hi}xx", Some("hexx")),
+            ("he${PWD}", Some("he/home")),
+            ("he${.}", None),
+            ("he${XXX:-000}xx", Some("he000xx")),
+            ("he${PWD:-000}xx", Some("he/homexx")),
+            ("he${XXX:-$PWD}xx", Some("he/homexx")),
+            ("he${XXX:-${PWD:-yyy}}xx", Some("he/homexx")),
+            ("he${XXX:-${YYY:-yyy}}xx", Some("heyyyxx")),
+            ("he${XXX:YYY}", None),
+            ("he${XXX?}", None),
+            ("he${XXX:?}", None),
+            ("he${PWD?}", Some("he/home")),
+            ("he${PWD:?}", Some("he/home")),
+            ("he${NULL?}", Some("he")),
+            ("he${NULL:?}", None),
+            ("he${XXX:+${PWD}}xx", Some("hexx")),
+            ("he${PWD:+${XXX}}xx", Some("hexx")),
+            ("he${PWD:+${SHELL}}xx", Some("hebashxx")),
+            ("he${XXX:+000}xx", Some("hexx")),
+            ("he${PWD:+000}xx", Some("he000xx")),
+            ("'he${XX}'", Some("he${XX}")),
+            ("\"he${PWD}\"", Some("he/home")),
+            ("\"he'$PWD'\"", Some("he'/home'")),
+            ("\"$PWD\"", Some("/home")),
+            ("'$PWD'", Some("$PWD")),
+            ("'\\$PWD'", Some("\\$PWD")),
+            ("'\"hello\"'", Some("\"hello\"")),
+            ("he\\$PWD", Some("he$PWD")),
+            ("\"he\\$PWD\"", Some("he$PWD")),
+            ("'he\\$PWD'", Some("he\\$PWD")),
+            ("he${PWD", None),
+            ("he${PWD:=000}xx", None),
+            ("he${PWD:+${PWD}:}xx", Some("he/home:xx")),
+            ("he${XXX:-\\$PWD:}xx", Some("he$PWD:xx")),
+            ("he${XXX:-\\${PWD}z}xx", Some("he${PWDz}xx")),
+            ("안녕하세요", Some("안녕하세요")),
+            ("안'녕'하세요", Some("안녕하세요")),
+            ("안'녕하세요", None),
+            ("안녕\\'하세요", Some("안녕'하세요")),
+            ("안\\\\'녕하세요", None),
+            ("안녕\\t하세요", Some("안녕t하세요")),
+            ("\"안녕\\t하세요\"", Some("안녕\\t하세요")),
+            ("'안녕\\t하세요", None),
+            ("안녕하세요\\", Some("안녕하세요")),
+            ("안녕하세요\\\\", Some("안녕하세요\\")),
+            ("\"안녕하세요", None),
+            ("\"안녕하세요\\\"", None),
+            ("\"안녕'하세요\"", Some("안녕'하세요")),
+            ("'안녕하세요", None),
+            ("'안녕하세요\\'", Some("안녕하세요\\")),
+            ("안녕$1x", Some("안녕x")),
+            ("안녕$.x", Some("안녕$.x")),
+            ("안녕$pwd.", Some("안녕.")),
+            ("안녕$PWD", Some("안녕/home")),
+            ("안녕\\$PWD", Some("안녕$PWD")),
+            ("안녕\\\\$PWD", Some("안녕\\/home")),
+            ("안녕\\${}", Some("안녕${}")),
+            ("안녕\\${}xx", Some("안녕${}xx")),
+            ("안녕${}", None),
+            ("안녕${}xx", None),
+            ("안녕${hi}", Some("안녕")),
+            ("안녕${hi}xx", Some("안녕xx")),
+            ("안녕${PWD}", Some("안녕/home")),
+            ("안녕${.}", None),
+            ("안녕${XXX:-000}xx", Some("안녕000xx")),
+            ("안녕${PWD:-000}xx", Some("안녕/homexx")),
+            ("안녕${XXX:-$PWD}xx", Some("안녕/homexx")),
+            ("안녕${XXX:-${PWD:-yyy}}xx", Some("안녕/homexx")),
+            ("안녕${XXX:-${YYY:-yyy}}xx", Some("안녕yyyxx")),
+            ("안녕${XXX:YYY}", None),
+            ("안녕${XXX:+${PWD}}xx", Some("안녕xx")),
+            ("안녕${PWD:+${XXX}}xx", Some("안녕xx")),
+            ("안녕${PWD:+${SHELL}}xx", Some("안녕bashxx")),
+            ("안녕${XXX:+000}xx", Some("안녕xx")),
+            ("안녕${PWD:+000}xx", Some("안녕000xx")),
+            ("'안녕${XX}'", Some("안녕${XX}")),
+            ("\"안녕${PWD}\"", Some("안녕/home")),
+            ("\"안녕'$PWD'\"", Some("안녕'/home'")),
+            ("'\"안녕\"'", Some("\"안녕\"")),
+            ("안녕\\$PWD", Some("안녕$PWD")),
+            ("\"안녕\\$PWD\"", Some("안녕$PWD")),
+            ("'안녕\\$PWD'", Some("안녕\\$PWD")),
+            ("안녕${PWD", None),
+            ("안녕${PWD:=000}xx", None),
+            ("안녕${PWD:+${PWD}:}xx", Some("안녕/home:xx")),
+            ("안녕${XXX:-\\$PWD:}xx", Some("안녕$PWD:xx")),
+            ("안녕${XXX:-\\${PWD}z}xx", Some("안녕${PWDz}xx")),
+            ("$KOREAN", Some("한국어")),
+            ("안녕$KOREAN", Some("안녕한국어")),
+            ("${{aaa}", None),
+            ("${aaa}}", Some("}")),
+            ("${aaa", None),
+            ("${{aaa:-bbb}", None),
+            ("${aaa:-bbb}}", Some("bbb}")),
+            ("${aaa:-bbb", None),
+            ("${aaa:-bbb}", Some("bbb")),
+            ("${aaa:-${bbb:-ccc}}", Some("ccc")),
+            ("${aaa:-bbb ${foo}", None),
+            ("${aaa:-bbb {foo}", Some("bbb {foo")),
+            ("${:}", None),
+            ("${:-bbb}", None),
+            ("${:+bbb}", None),
+            ("$1", Some("")),
+            ("${1}", Some("")),
+            ("${1:+bbb}", Some("")),
+            ("${1:-bbb}", Some("bbb")),
+            ("$2", Some("")),
+            ("${2}", Some("")),
+            ("${2:+bbb}", Some("")),
+            ("${2:-bbb}", Some("bbb")),
+            ("$3", Some("")),
+            ("${3}", Some("")),
+            ("${3:+bbb}", Some("")),
+            ("${3:-bbb}", Some("bbb")),
+            ("$4", Some("")),
+            ("${4}", Some("")),
+            ("${4:+bbb}", Some("")),
+            ("${4:-bbb}", Some("bbb")),
+            ("$5", Some("")),
+            ("${5}", Some("")),
+            ("${5:+bbb}", Some("")),
+            ("${5:-bbb}", Some("bbb")),
+            ("$6", Some("")),
+            ("${6}", Some("")),
+            ("${6:+bbb}", Some("")),
+            ("${6:-bbb}", Some("bbb")),
+            ("$7", Some("")),
+            ("${7}", Some("")),
+            ("${7:+bbb}", Some("")),
+            ("${7:-bbb}", Some("bbb")),
+            ("$8", Some("")),
+            ("${8}", Some("")),
+            ("${8:+bbb}", Some("")),
+            ("${8:-bbb}", Some("bbb")),
+            ("$9", Some("")),
+            ("${9}", Some("")),
+            ("${9:+bbb}", Some("")),
+            ("${9:-bbb}", Some("bbb")),
+            ("$999", Some("")),
+            ("${999}", Some("")),
+            ("${999:+bbb}", Some("")),
+            ("${999:-bbb}", Some("bbb")),
+            ("$999aaa", Some("aaa")),
+            ("${999}aaa", Some("aaa")),
+            ("${999:+bbb}aaa", Some("aaa")),
+            ("${999:-bbb}aaa", Some("bbbaaa")),
+            ("$001", Some("")),
+            ("${001}", Some("")),
+            ("${001:+bbb}", Some("")),
+            ("${001:-bbb}", Some("bbb")),
+            ("$001aaa", Some("aaa")),
+            ("${001}aaa", Some("aaa")),
+            ("${001:+bbb}aaa", Some("aaa")),
+            ("${001:-bbb}aaa", Some("bbbaaa")),
+            ("$@", Some("")),
+            ("${@}", Some("")),
+            ("${@:+bbb}", Some("")),
+            ("${@:-bbb}", Some("bbb")),
+            ("$@@@", Some("@@")),
+            ("$@aaa", Some("aaa")),
+            ("${@}aaa", Some("aaa")),
+            ("${@:+bbb}aaa", Some("aaa")),
+            ("${@:-bbb}aaa", Some("bbbaaa")),
+            ("$*", Some("")),
+            ("${*}", Some("")),
+            ("${*:+bbb}", Some("")),
+            ("${*:-bbb}", Some("bbb")),
+            ("$#", Some("")),
+            ("${#}", Some("")),
+            ("${#:+bbb}", Some("")),
+            ("${#:-bbb}", Some("bbb")),
+            ("$?", Some("")),
+            ("${?}", Some("")),
+            ("${?:+bbb}", Some("")),
+            ("${?:-bbb}", Some("bbb")),
+            ("$-", Some("")),
+            ("${-}", Some("")),
+            ("${-:+bbb}", Some("")),
+            ("${-:-bbb}", Some("bbb")),
+            ("$$", Some("")),
+            ("${$}", Some("")),
+            ("${$:+bbb}", Some("")),
+            ("${$:-bbb}", Some("bbb")),
+            ("$!", Some("")),
+            ("${!}", Some("")),
+            ("${!:+bbb}", Some("")),
+            ("${!:-bbb}", Some("bbb")),
+            ("$0", Some("")),
+            ("${0}", Some("")),
+            ("${0:+bbb}", Some("")),
+            ("${0:-bbb}", Some("bbb")),
+        ];
+        for (word, expected) in table {
+            let result = substitute(word, '\\', &lookup);
+            match expected {
+                Some(expected) => assert_eq!(result.as_deref(), Ok(*expected), "word {word:?}"),
+                None => assert!(result.is_err(), "word {word:?} should fail, got {result:?}"),
+            }
+        }
+    }
+
+    /// BuildKit's shell/wordsTest table: (how many of the ENV lines are set,
+    /// text, expected words or None for an error).
+    #[test]
+    fn buildkit_words_table() {
+        let envs: &[(&str, &str)] = &[
+            ("hi", "hi"),
+            ("space", "abc  def"),
+            ("leading", "  ab c"),
+            ("trailing", "ab c   "),
+        ];
+        let table: &[(usize, &str, Option<&[&str]>)] = &[
+            (0, "hello", Some(&["hello"][..])),
+            (0, "hello${hi}bye", Some(&["hellobye"][..])),
+            (1, "hello${hi}bye", Some(&["hellohibye"][..])),
+            (2, "hello${space}bye", Some(&["helloabc", "defbye"][..])),
+            (2, "hello\"${space}\"bye", Some(&["helloabc  defbye"][..])),
+            (
+                2,
+                "hello \"${space}\"bye",
+                Some(&["hello", "abc  defbye"][..]),
+            ),
+            (3, "hello${leading}def", Some(&["hello", "ab", "cdef"][..])),
+            (
+                3,
+                "hello\"${leading}\" def",
+                Some(&["hello  ab c", "def"][..]),
+            ),
+            (3, "hello\"${leading}\"", Some(&["hello  ab c"][..])),
+            (3, "hello${leading}", Some(&["hello", "ab", "c"][..])),
+            (4, "hello${trailing}", Some(&["helloab", "c"][..])),
+            (4, "hello${trailing}d", Some(&["helloab", "c", "d"][..])),
+            (4, "hello\"${trailing}\"d", Some(&["helloab c   d"][..])),
+            (4, "hel\"lo${trailing}\"", Some(&["helloab c   "][..])),
+            (4, "hello\" there  \"", Some(&["hello there  "][..])),
+            (4, "hello there", Some(&["hello", "there"][..])),
+            (4, "hello\\ there", Some(&["hello there"][..])),
+            (4, "hello\" there", None),
+            (4, "hello\\\" there", Some(&["hello\"", "there"][..])),
+            (4, "hello\"\\\\there\"", Some(&["hello\\there"][..])),
+            (4, "hello\"\\there\"", Some(&["hello\\there"][..])),
+            (4, "hello'\\\\there'", Some(&["hello\\\\there"][..])),
+            (4, "hello'\\there'", Some(&["hello\\there"][..])),
+            (4, "hello'$there'", Some(&["hello$there"][..])),
+        ];
+        for (set, text, expected) in table {
+            let lookup = env(&envs[..*set]);
+            let result = substitute_words(text, '\\', &lookup);
+            match expected {
+                Some(expected) => {
+                    let words = result.unwrap_or_else(|e| panic!("{text:?}: {e}"));
+                    assert_eq!(words, *expected, "text {text:?}");
+                }
+                None => assert!(result.is_err(), "text {text:?} should fail, got {result:?}"),
+            }
+        }
+    }
+
+    /// BuildKit's ProcessWithMatches cases: `-`/`+`/`?` modifiers, prefix and
+    /// suffix trimming with patterns, and replacement.
+    /// (word, variables, expected result or None for an error)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+
+    #[test]
+    fn modifiers_patterns_and_replacement() {
+        let cases: &[Case] = &[
+            ("x", &[("DUMMY", "dummy")], Some("x")),
+            ("x ${UNUSED}", &[], Some("x ")),
+            ("${FOO-aaa} ${BAR-bbb} ${BAZ-ccc}", &[("FOO", "xxx"), ("BAR", "")], Some("xxx  ccc")),
+            ("${FOO:-aaa} ${BAR:-bbb} ${BAZ:-ccc}", &[("FOO", "xxx"), ("BAR", "")], Some("xxx bbb ccc")),
+            ("${FOO+aaa} ${BAR+bbb} ${BAZ+ccc}", &[("FOO", "xxx"), ("BAR", "")], Some("aaa bbb ")),
+            ("${FOO:+aaa} ${BAR:+bbb} ${BAZ:+ccc}", &[("FOO", "xxx"), ("BAR", "")], Some("aaa  ")),
+            ("${FOO=:aaa}", &[("FOO", "xxx")], None),
+            ("${FOO=}", &[], None),
+            ("${FOO#()[]{\\}^$.\\*\\?|\\\\}", &[("FOO", "()[]{}^$.*?|\\x")], Some("x")),
+            ("${FOO%%\\**}", &[("FOO", "xx**")], Some("xx")),
+            ("${FOO#*x*y}", &[("FOO", "xxyy")], Some("y")),
+            ("${FOO#*}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "x")], Some("xyy")),
+            ("${FOO#$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
+            ("${FOO#}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO##*x}", &[("FOO", "xxyy")], Some("yy")),
+            ("${FOO##}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO#?\\?}", &[("FOO", "???y")], Some("?y")),
+            ("${ABC:-.}${FOO%x}${ABC:-.}", &[("FOO", "xxyy")], Some(".xxyy.")),
+            ("${FOO%%\\**\\*}", &[("FOO", "a***yy*")], Some("a")),
+            ("${FOO%}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO%y}", &[("FOO", "xxyy")], Some("xxy")),
+            ("${FOO%%y*}", &[("FOO", "xxyy")], Some("xx")),
+            ("${FOO%y*}", &[("FOO", "xxyy")], Some("xxy")),
+            ("${FOO%%$BAR}", &[("FOO", "xxyy"), ("BAR", "")], Some("xxyy")),
+            ("${FOO:#}", &[], None),
+            ("${FOO:##}", &[], None),
+            ("${FOO:%}", &[], None),
+            ("${FOO:%%}", &[], None),
+            ("${FOO/$NEEDLE/.} - ${FOO//$NEEDLE/.}", &[("FOO", "/foo*/*/*.txt"), ("NEEDLE", "\\*/")], Some("/foo.*/*.txt - /foo..*.txt")),
+            ("${FOO/$NEEDLE/} - ${FOO//$NEEDLE/}", &[("FOO", "/tmp/tmp/bar.txt"), ("NEEDLE", "/tmp")], Some("/tmp/bar.txt - /bar.txt")),
+            ("${FOO/$NEEDLE/$REPLACEMENT} - ${FOO//$NEEDLE/$REPLACEMENT}", &[("FOO", "/a/foo/b/c.txt"), ("NEEDLE", "/?/"), ("REPLACEMENT", "/")], Some("/foo/b/c.txt - /foo/c.txt")),
+            ("${FOO/$NEEDLE/$REPLACEMENT}", &[("FOO", "http://google.de"), ("NEEDLE", "http://"), ("REPLACEMENT", "https://")], Some("https://google.de")),
+            ("${FOO//\\//\\/}", &[("FOO", "/tmp/foo.txt")], Some("\\/tmp\\/foo.txt")),
+            ("${FOO/$BAR/ww}", &[("FOO", "xxyy"), ("BAR", "")], Some("wwxxyy")),
+            ("${FOO//ww}", &[("FOO", "xxyy")], None),
+            ("${FOO//}", &[("FOO", "xxyy")], None),
+            ("${FOO///}", &[("FOO", "xxyy")], Some("xxyy")),
+            ("${FOO///}", &[], Some("")),
+            (
+                "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+                &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm"), ("TARGETVARIANT", "v7")],
+                Some("something-v1.2.3.linux-arm-v7.tar.gz"),
+            ),
+            (
+                "something-${VERSION}.${TARGETOS}-${TARGETARCH}${TARGETVARIANT:+-${TARGETVARIANT}}.tar.gz",
+                &[("VERSION", "v1.2.3"), ("TARGETOS", "linux"), ("TARGETARCH", "arm64"), ("TARGETVARIANT", "")],
+                Some("something-v1.2.3.linux-arm64.tar.gz"),
+            ),
+        ];
+        for (word, vars, expected) in cases {
+            let result = substitute(word, '\\', &env(vars));
+            match expected {
+                Some(expected) => assert_eq!(
+                    result.as_deref(),
+                    Ok(*expected),
+                    "word {word:?} with {vars:?}"
+                ),
+                None => assert!(result.is_err(), "word {word:?} should fail, got {result:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn required_variables_name_the_variable_and_the_message() {
+        let set = env(&[("VAR", "plain"), ("ARG", "x")]);
+        let empty = env(&[("VAR", ""), ("ARG", "x")]);
+        let unset = env(&[("ARG", "x")]);
+        let no_empty = "${VAR:?message here$ARG}";
+        let no_unset = "${VAR?message here$ARG}";
+        assert_eq!(substitute(no_empty, '\\', &set).as_deref(), Ok("plain"));
+        for lookup in [&empty, &unset] {
+            let error = substitute(no_empty, '\\', lookup).unwrap_err();
+            assert!(error.to_string().contains("VAR: message herex"), "{error}");
+        }
+        assert_eq!(substitute(no_unset, '\\', &set).as_deref(), Ok("plain"));
+        assert_eq!(substitute(no_unset, '\\', &empty).as_deref(), Ok(""));
+        let error = substitute(no_unset, '\\', &unset).unwrap_err();
+        assert!(
+            matches!(&error, SubstError::Required { name, .. } if name == "VAR"),
+            "{error:?}"
+        );
+        let error = substitute("${VAR:?}", '\\', &empty).unwrap_err();
+        assert!(
+            error.to_string().contains("is not allowed to be empty"),
+            "{error}"
+        );
+        let error = substitute("${VAR?}", '\\', &unset).unwrap_err();
+        assert!(
+            error.to_string().contains("is not allowed to be unset"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn backtick_escape_escapes_and_backslash_is_plain() {
+        let lookup = env(&[("PWD", "/home")]);
+        let cases: &[(&str, &str)] = &[
+            ("he`$PWD", "he$PWD"),
+            ("c:\\dir\\$PWD", "c:\\dir\\/home"),
+            ("\"a`\"b\"", "a\"b"),
+            ("a` b", "a b"),
+        ];
+        for (word, expected) in cases {
+            assert_eq!(
+                substitute(word, '`', &lookup).as_deref(),
+                Ok(*expected),
+                "{word:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn heredoc_bodies_expand_variables_and_keep_quotes() {
+        let lookup = env(&[("NAME", "world")]);
+        let body = "hello \"$NAME\" and '${NAME}'\nliteral \\$NAME\n";
+        assert_eq!(
+            substitute_heredoc(body, &lookup).as_deref(),
+            Ok("hello \"world\" and 'world'\nliteral $NAME\n")
+        );
+    }
+
+    #[test]
+    fn referenced_variables_lists_each_name_once() {
+        let mut names = referenced_variables("${A:-$B}/$A/${C#x}'$D'", '\\');
+        names.sort();
+        assert_eq!(
+            names,
+            vec!["A".to_string(), "B".to_string(), "C".to_string()]
+        );
     }
 }
