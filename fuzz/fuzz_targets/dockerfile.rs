@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let escape = dockerfile.directives.escape;
-    let lookup = |name: &str| (name.len() % 2 == 0).then(|| format!("v-{name}"));
+    let lookup = |name: &str| name.len().is_multiple_of(2).then(|| format!("v-{name}"));
     for stage in &dockerfile.stages {
         for located in &stage.instructions {
             let _ = expand_instruction(&located.value, escape, &lookup);

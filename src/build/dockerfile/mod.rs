@@ -29,7 +29,7 @@ mod tests {
     /// pipeline, deterministically).
     #[test]
     fn damaged_dockerfiles_give_errors_not_panics() {
-        let lookup = |name: &str| (name.len() % 2 == 0).then(|| format!("v-{name}"));
+        let lookup = |name: &str| name.len().is_multiple_of(2).then(|| format!("v-{name}"));
         let mut inputs = Vec::new();
         for sample in SAMPLES {
             let boundaries: Vec<usize> = sample.char_indices().map(|(i, _)| i).collect();
