@@ -16,6 +16,8 @@ pub enum ExpandError {
     },
     #[error("RUN --mount={spec}: {message}")]
     Mount { spec: String, message: String },
+    #[error("EXPOSE: invalid port {port:?}: {message}")]
+    Port { port: String, message: String },
 }
 
 type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -311,6 +313,68 @@ pub fn resolve_mount(
         return Err(fail(format!("a {kind} mount needs a target")));
     }
     Ok(mount)
+}
+
+/// The image config's `ExposedPorts` keys (`80/tcp`) for expanded EXPOSE
+/// words, as BuildKit reads them: `port[/proto]`, ranges (`8000-8002/udp`),
+/// and the (tolerated) `[ip:][host:]container` forms; the protocol defaults
+/// to tcp and is lower-cased.
+pub fn exposed_ports(words: &[String]) -> Result<Vec<String>, ExpandError> {
+    let mut ports = Vec::new();
+    for word in words {
+        let fail = |message: String| ExpandError::Port {
+            port: word.clone(),
+            message,
+        };
+        let parts: Vec<&str> = word.split(':').collect();
+        let (ip, host, container) = match parts.as_slice() {
+            [container] => ("".to_string(), "", *container),
+            [host, container] => ("".to_string(), *host, *container),
+            [ip @ .., host, container] => (ip.join(":"), *host, *container),
+            [] => ("".to_string(), "", ""),
+        };
+        let (number, proto) = container.split_once('/').unwrap_or((container, ""));
+        if number.is_empty() {
+            return Err(fail("no port specified".to_string()));
+        }
+        let proto = match proto.to_ascii_lowercase().as_str() {
+            "" => "tcp".to_string(),
+            p @ ("tcp" | "udp" | "sctp") => p.to_string(),
+            _ => return Err(fail(format!("invalid proto: {proto}"))),
+        };
+        if !ip.is_empty() {
+            let bare = ip.trim_start_matches('[').trim_end_matches(']');
+            if bare.parse::<std::net::IpAddr>().is_err() {
+                return Err(fail(format!("invalid IP address: {ip}")));
+            }
+        }
+        let (start, end) =
+            port_range(number).ok_or_else(|| fail(format!("invalid containerPort: {number}")))?;
+        if !host.is_empty() {
+            let (host_start, host_end) =
+                port_range(host).ok_or_else(|| fail(format!("invalid hostPort: {host}")))?;
+            if end - start != host_end - host_start && end != start {
+                return Err(fail(format!(
+                    "invalid ranges specified for container and host Ports: {number} and {host}"
+                )));
+            }
+        }
+        ports.extend((start..=end).map(|p| format!("{p}/{proto}")));
+    }
+    Ok(ports)
+}
+
+/// `80` or `8000-8010` (0-65535).
+fn port_range(text: &str) -> Option<(u32, u32)> {
+    let number = |s: &str| s.parse::<u32>().ok().filter(|p| *p <= 65535);
+    match text.split_once('-') {
+        None => number(text).map(|p| (p, p)),
+        Some((start, end)) if start == end => number(start).map(|p| (p, p)),
+        Some((start, end)) => {
+            let (start, end) = (number(start)?, number(end)?);
+            (start <= end).then_some((start, end))
+        }
+    }
 }
 
 fn kind_name(kind: MountKind) -> &'static str {
@@ -612,6 +676,41 @@ mod tests {
             assert!(
                 message.contains(fragment),
                 "{raw}: {message} (expected {fragment:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn exposed_ports_like_buildkit() {
+        let words = |ws: &[&str]| ws.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            exposed_ports(&words(&[
+                "80",
+                "53/UDP",
+                "8000-8002/udp",
+                "9000:90",
+                "127.0.0.1:8080:80/sctp",
+                "[::1]:1:1"
+            ]))
+            .unwrap(),
+            words(&[
+                "80/tcp", "53/udp", "8000/udp", "8001/udp", "8002/udp", "90/tcp", "80/sctp",
+                "1/tcp"
+            ])
+        );
+        for (bad, fragment) in [
+            ("/tcp", "no port specified"),
+            ("80/icmp", "invalid proto: icmp"),
+            ("70000", "invalid containerPort: 70000"),
+            ("90-80", "invalid containerPort"),
+            ("x", "invalid containerPort"),
+            ("nope:1:1", "invalid IP address: nope"),
+            ("1-3:1-2", "invalid ranges"),
+        ] {
+            let error = exposed_ports(&words(&[bad])).unwrap_err().to_string();
+            assert!(
+                error.contains(fragment) && error.contains(bad),
+                "{bad}: {error}"
             );
         }
     }

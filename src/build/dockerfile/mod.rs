@@ -7,7 +7,7 @@ mod parse;
 pub mod shell;
 
 pub use ast::*;
-pub use expand::{expand_from, expand_instruction, resolve_mount, ExpandError};
+pub use expand::{expand_from, expand_instruction, exposed_ports, resolve_mount, ExpandError};
 pub use parse::{parse, ParseError};
 pub use shell::{
     referenced_variables, substitute, substitute_heredoc, substitute_words, SubstError,

@@ -125,6 +125,8 @@ struct RawInstruction {
     /// The rest of the line after the keyword and flags, trimmed.
     args: String,
     heredocs: Vec<Heredoc>,
+    /// The heredoc bodies as written (before `<<-` tab stripping).
+    raw_bodies: Vec<String>,
 }
 
 struct Scanned {
@@ -272,6 +274,7 @@ fn scan(source: &str) -> Result<Scanned, (usize, String)> {
         let (keyword, flags, args) =
             split_command(&line, directives.escape).map_err(|m| (start_line, m))?;
         let mut heredocs = Vec::new();
+        let mut raw_bodies = Vec::new();
         if can_contain_heredoc(&keyword, &args, directives.escape) && line.contains("<<") {
             for mut heredoc in heredocs_in_line(&line) {
                 let mut content = String::new();
@@ -303,8 +306,9 @@ fn scan(source: &str) -> Result<Scanned, (usize, String)> {
                 heredoc.content = if heredoc.strip_tabs {
                     strip_leading_tabs(&content)
                 } else {
-                    content
+                    content.clone()
                 };
+                raw_bodies.push(content);
                 heredocs.push(heredoc);
             }
         }
@@ -316,6 +320,7 @@ fn scan(source: &str) -> Result<Scanned, (usize, String)> {
             flags,
             args,
             heredocs,
+            raw_bodies,
         });
     }
     Ok(Scanned {
@@ -617,6 +622,7 @@ fn parse_item(raw: &RawInstruction, escape: char) -> Result<Item, String> {
         flags: &raw.flags,
         args: raw.args.as_str(),
         heredocs: &raw.heredocs,
+        raw_bodies: &raw.raw_bodies,
         escape,
         line: raw.line.as_str(),
     };
@@ -632,6 +638,7 @@ struct Request<'a> {
     flags: &'a [String],
     args: &'a str,
     heredocs: &'a [Heredoc],
+    raw_bodies: &'a [String],
     escape: char,
     line: &'a str,
 }
@@ -1195,14 +1202,16 @@ fn parse_onbuild(req: &Request) -> Result<Instruction, String> {
         flags: &flags,
         args: &args,
         heredocs: req.heredocs,
+        raw_bodies: req.raw_bodies,
         escape: req.escape,
         line: req.args,
     };
     let instruction = parse_instruction(&keyword.to_ascii_lowercase(), &inner)?;
     let mut expression = strip_onbuild_keyword(req.line).to_string();
-    for heredoc in req.heredocs {
+    // As BuildKit stores the trigger: bodies as written, then each delimiter.
+    for (heredoc, body) in req.heredocs.iter().zip(req.raw_bodies) {
         expression.push('\n');
-        expression.push_str(&heredoc.content);
+        expression.push_str(body);
         expression.push_str(&heredoc.name);
     }
     Ok(Instruction::Onbuild {
@@ -1769,6 +1778,12 @@ mod tests {
                         security: RunSecurity::Sandbox,
                     })
                 );
+            }
+            other => panic!("{other:?}"),
+        }
+        match one("ONBUILD RUN <<-EOF\n\techo\n\tEOF\n") {
+            Instruction::Onbuild { expression, .. } => {
+                assert_eq!(expression, "RUN <<-EOF\n\techo\nEOF")
             }
             other => panic!("{other:?}"),
         }
