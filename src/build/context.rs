@@ -233,19 +233,15 @@ impl Glob {
 
     fn matches(&self, text: &str) -> bool {
         let text: Vec<char> = text.chars().collect();
-        let mut memo = HashMap::new();
+        // memo[t * (tokens + 1) + p]: whether text[t..] matches tokens[p..].
+        let mut memo = vec![None; (text.len() + 1) * (self.tokens.len() + 1)];
         self.match_at(0, 0, &text, &mut memo)
     }
 
-    fn match_at(
-        &self,
-        t: usize,
-        p: usize,
-        text: &[char],
-        memo: &mut HashMap<(usize, usize), bool>,
-    ) -> bool {
-        if let Some(known) = memo.get(&(t, p)) {
-            return *known;
+    fn match_at(&self, t: usize, p: usize, text: &[char], memo: &mut [Option<bool>]) -> bool {
+        let slot = t * (self.tokens.len() + 1) + p;
+        if let Some(known) = memo[slot] {
+            return known;
         }
         let result = match self.tokens.get(p) {
             None => t == text.len(),
@@ -280,7 +276,7 @@ impl Glob {
             }
             Some(GlobToken::Rest) => true,
         };
-        memo.insert((t, p), result);
+        memo[slot] = Some(result);
         result
     }
 }
@@ -556,6 +552,109 @@ pub struct Entry {
     pub nlink: u64,
     /// For char/block devices.
     pub rdev: u64,
+    /// What tells, without reading it, that a file has not changed.
+    pub stamp: FileStamp,
+}
+
+/// Device, inode, size, and modification and change times in nanoseconds:
+/// a file whose stamp is unchanged has unchanged content (the change time
+/// moves on every write and cannot be set back), so its hash can be reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> FileStamp {
+        let nanos = |secs: i64, nsecs: i64| i128::from(secs) * 1_000_000_000 + i128::from(nsecs);
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Content hashes kept across builds, so an unchanged file is not read
+/// again (the executor keeps one per context, e.g. with [`HashCacheFile`]).
+pub trait ContentHashCache: Send + Sync + std::fmt::Debug {
+    /// The sha256 of `path`'s content if it was hashed with this stamp.
+    fn get(&self, path: &str, stamp: &FileStamp) -> Option<[u8; 32]>;
+    fn put(&self, path: &str, stamp: &FileStamp, hash: [u8; 32]);
+}
+
+/// A [`ContentHashCache`] in a JSON file, replaced atomically on save.
+#[derive(Debug, Default)]
+pub struct HashCacheFile {
+    path: PathBuf,
+    entries: Mutex<HashMap<String, (FileStamp, String)>>,
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+impl HashCacheFile {
+    /// Reads `path`; a missing or unreadable file is an empty cache (it is
+    /// only an optimisation, rebuilt on the next save).
+    pub fn load(path: &Path) -> HashCacheFile {
+        let entries = fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        HashCacheFile {
+            path: path.to_path_buf(),
+            entries: Mutex::new(entries),
+            dirty: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Writes the cache if it changed.
+    pub fn save(&self) -> Result<(), ContextError> {
+        if !self.dirty.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let bytes = {
+            let entries = self.entries.lock().map_err(|_| ContextError::Source {
+                path: self.path.display().to_string(),
+                message: "the hash cache lock was poisoned".to_string(),
+            })?;
+            serde_json::to_vec(&*entries).map_err(|e| ContextError::Io {
+                path: self.path.clone(),
+                source: io::Error::other(e),
+            })?
+        };
+        crate::sys::atomic::write(&self.path, &bytes)
+            .map_err(|(_, path, source)| ContextError::Io { path, source })?;
+        self.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl ContentHashCache for HashCacheFile {
+    fn get(&self, path: &str, stamp: &FileStamp) -> Option<[u8; 32]> {
+        let entries = self.entries.lock().ok()?;
+        let (known, hex) = entries.get(path)?;
+        if known != stamp || hex.len() != 64 {
+            return None;
+        }
+        let mut hash = [0u8; 32];
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(hash)
+    }
+
+    fn put(&self, path: &str, stamp: &FileStamp, hash: [u8; 32]) {
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(path.to_string(), (*stamp, hex));
+            self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 fn entry_from(path: String, meta: &fs::Metadata, full: &Path) -> Result<Entry, ContextError> {
@@ -592,6 +691,7 @@ fn entry_from(path: String, meta: &fs::Metadata, full: &Path) -> Result<Entry, C
         ino: meta.ino(),
         nlink: meta.nlink(),
         rdev: meta.rdev(),
+        stamp: FileStamp::of(meta),
     })
 }
 
@@ -692,6 +792,7 @@ pub struct Context {
     /// Directories the walk listed (excluded ones it could skip are not).
     dirs_read: usize,
     content_hashes: Mutex<HashMap<String, [u8; 32]>>,
+    hash_cache: Option<std::sync::Arc<dyn ContentHashCache>>,
 }
 
 impl Context {
@@ -741,7 +842,14 @@ impl Context {
             size,
             dirs_read,
             content_hashes: Mutex::new(HashMap::new()),
+            hash_cache: None,
         })
+    }
+
+    /// Reuses and records file hashes in `cache` (kept across builds).
+    pub fn with_hash_cache(mut self, cache: std::sync::Arc<dyn ContentHashCache>) -> Context {
+        self.hash_cache = Some(cache);
+        self
     }
 
     /// The context directory (canonical).
@@ -950,6 +1058,13 @@ impl Context {
                 return Ok(*hash);
             }
         }
+        if let Some(hash) = self
+            .hash_cache
+            .as_ref()
+            .and_then(|cache| cache.get(&entry.path, &entry.stamp))
+        {
+            return Ok(hash);
+        }
         let mut file = self.open_file(entry)?;
         let full = self.full_path(entry);
         let mut hasher = Sha256::new();
@@ -964,6 +1079,9 @@ impl Context {
         let hash: [u8; 32] = hasher.finalize().into();
         if let Ok(mut memo) = self.content_hashes.lock() {
             memo.insert(entry.path.clone(), hash);
+        }
+        if let Some(cache) = &self.hash_cache {
+            cache.put(&entry.path, &entry.stamp, hash);
         }
         Ok(hash)
     }
@@ -1404,6 +1522,50 @@ mod tests {
 
         fs::rename(root.join("app/util.py"), root.join("app/helpers.py")).unwrap();
         assert_ne!(digest(root), after_edit, "names count");
+    }
+
+    #[test]
+    fn a_hash_cache_file_saves_reading_unchanged_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ctx");
+        write(&root, "a.txt", "one");
+        write(&root, "b.txt", "two");
+        let cache_path = dir.path().join("hashes.json");
+        let digest_with_cache = || {
+            let cache = std::sync::Arc::new(HashCacheFile::load(&cache_path));
+            let ctx = Context::open(&root, ContextFilter::none(), DEFAULT_SIZE_LIMIT)
+                .unwrap()
+                .with_hash_cache(cache.clone());
+            let digest = ctx.hash_entries(ctx.entries()).unwrap();
+            cache.save().unwrap();
+            digest
+        };
+        let first = digest_with_cache();
+        let saved = fs::read_to_string(&cache_path).unwrap();
+        assert!(
+            saved.contains("a.txt") && saved.contains("b.txt"),
+            "{saved}"
+        );
+
+        // A cached hash is used while the stamp matches: plant a wrong one to see it.
+        let cache = HashCacheFile::load(&cache_path);
+        let ctx = Context::open(&root, ContextFilter::none(), DEFAULT_SIZE_LIMIT).unwrap();
+        let a = ctx.entry("a.txt").unwrap().clone();
+        cache.put("a.txt", &a.stamp, [7u8; 32]);
+        assert_eq!(cache.get("a.txt", &a.stamp), Some([7u8; 32]));
+        let ctx = ctx.with_hash_cache(std::sync::Arc::new(cache));
+        assert_eq!(ctx.content_hash(&a).unwrap(), [7u8; 32]);
+
+        // An edit changes the stamp: the file is read again.
+        fs::write(root.join("b.txt"), "changed").unwrap();
+        let second = digest_with_cache();
+        assert_ne!(second, first);
+        let plain = Context::open(&root, ContextFilter::none(), DEFAULT_SIZE_LIMIT).unwrap();
+        assert_eq!(
+            plain.hash_entries(plain.entries()).unwrap(),
+            second,
+            "cached and fresh hashes agree"
+        );
     }
 
     #[test]
