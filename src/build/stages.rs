@@ -270,10 +270,15 @@ pub fn plan(
             });
         }
         let lower = from.image.to_ascii_lowercase();
-        let base = match by_name.get(lower.as_str()) {
-            Some(&index) if index < stage.index => StageBase::Stage(index),
-            _ if lower == "scratch" => StageBase::Scratch,
-            _ => StageBase::Image(from.image.clone()),
+        // FROM sees the stages above it only (the latest of a repeated name).
+        let earlier = dockerfile.stages[..stage.index]
+            .iter()
+            .rev()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()));
+        let base = match earlier {
+            Some(earlier) => StageBase::Stage(earlier.index),
+            None if lower == "scratch" => StageBase::Scratch,
+            None => StageBase::Image(from.image.clone()),
         };
         let mut depends_on = BTreeSet::new();
         let mut images = BTreeSet::new();

@@ -52,6 +52,16 @@ pub fn parse(source: &str, file: &str) -> Result<Dockerfile, ParseError> {
         match item {
             Item::From { image, name } => {
                 let index = dockerfile.stages.len();
+                if let Some(name) = &name {
+                    if dockerfile.stages.iter().any(|s| s.name.as_ref() == Some(name)) {
+                        dockerfile.warnings.push(ParseWarning {
+                            line: raw.start_line,
+                            message: format!(
+                                "Duplicate stage name {name:?}, stage names should be unique"
+                            ),
+                        });
+                    }
+                }
                 dockerfile.stages.push(Stage {
                     index,
                     name,
@@ -1438,6 +1448,11 @@ mod tests {
         assert_eq!(d.stage("BUILD").map(|s| s.index), Some(0));
         assert_eq!(d.stage("1").map(|s| s.index), Some(1));
         assert!(d.stage("2").is_none());
+        let d = parse_ok("FROM a AS x\nFROM b AS X\n");
+        assert!(d
+            .warnings
+            .iter()
+            .any(|w| w.line == 2 && w.message.contains("Duplicate stage name \"x\"")));
     }
 
     #[test]
