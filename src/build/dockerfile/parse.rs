@@ -1018,7 +1018,9 @@ fn parse_copy(req: &Request, add: bool) -> Result<CopyArgs, String> {
         ));
     }
     let flags = Flags::parse(req.flags, spec)?;
-    let (dest, sources) = words.split_last().unwrap_or((&words[0], &[]));
+    let Some((dest, sources)) = words.split_last() else {
+        return Err(format!("{keyword} requires at least two arguments"));
+    };
     if !json && parse_heredoc_word(dest).is_some() {
         return Err(format!(
             "{keyword} cannot accept a heredoc as a destination"
