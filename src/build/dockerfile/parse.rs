@@ -47,7 +47,18 @@ pub fn parse(source: &str, file: &str) -> Result<Dockerfile, ParseError> {
     }
     for raw in scanned.instructions {
         let keyword = raw.keyword.clone();
-        let fail = |message: String| error(raw.start_line, Some(&keyword), message);
+        // Every message names the instruction: BuildKit's own wording often
+        // does ("COPY requires ..."); where it does not, it is prefixed.
+        let fail = |message: String| {
+            let upper = keyword.to_ascii_uppercase();
+            let message =
+                if message.starts_with(&upper) || message.starts_with("unknown instruction") {
+                    message
+                } else {
+                    format!("{upper}: {message}")
+                };
+            error(raw.start_line, Some(&keyword), message)
+        };
         let item = parse_item(&raw, escape).map_err(fail)?;
         match item {
             Item::From { image, name } => {
@@ -2043,6 +2054,17 @@ mod tests {
                 "{e}"
             );
         }
+        let e = error("FROM a\ncopy --fro=x a b\n");
+        assert_eq!(
+            e.to_string(),
+            "Dockerfile:2: COPY: unknown flag: --fro (did you mean from?)"
+        );
+        let e = error("FROM a\nCOPY a\n");
+        assert!(
+            e.to_string()
+                .starts_with("Dockerfile:2: COPY requires at least two arguments"),
+            "{e}"
+        );
         let e = error("FROM a\nRUNN x\n");
         assert_eq!(e.instruction.as_deref(), Some("RUNN"));
         assert_eq!(
