@@ -3,6 +3,7 @@
 //! Data flows one way: `compose` (files → `Project`) → `plan` (service graph,
 //! actions) → executor → image store / runtime / network. See DESIGN.md.
 
+pub mod build;
 pub mod cli;
 pub mod compose;
 pub mod exec;
