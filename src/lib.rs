@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod compose;
+pub mod convert;
 pub mod exec;
 pub mod image;
 pub mod net;

@@ -4,6 +4,7 @@
 mod compose;
 mod config;
 mod container;
+mod convert;
 mod cp;
 mod events;
 mod image;
@@ -68,6 +69,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
+    /// Convert the compose project to Kubernetes manifests, kustomize or a Helm chart
+    Convert(convert::ConvertArgs),
     /// Pull images (or every service image of the project)
     Pull(image::PullArgs),
     /// List stored images
@@ -269,6 +272,7 @@ fn touches_containers(command: &Command) -> bool {
     !matches!(
         command,
         Command::Config(_)
+            | Command::Convert(_)
             | Command::Pull(_)
             | Command::Images(_)
             | Command::Rmi(_)
@@ -309,6 +313,7 @@ pub fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Command::Config(args) => config::run(&cli.global, args),
+        Command::Convert(args) => convert::run(&cli.global, args),
         Command::Pull(args) => image::pull(&cli.global, args),
         Command::Images(args) => image::images(&cli.global, args),
         Command::Rmi(args) => image::rmi(&cli.global, args),
