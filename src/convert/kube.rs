@@ -425,6 +425,15 @@ pub fn convert(loaded: &Loaded, opts: &Options) -> Result<super::Conversion, Con
             });
         }
     }
+    // By file and line, as a reader goes through the compose file.
+    ctx.warnings.sort_by_cached_key(|w| {
+        let (file, line) = w.location.rsplit_once(':').unwrap_or((&w.location, ""));
+        (
+            file.to_string(),
+            line.parse::<usize>().unwrap_or(0),
+            w.key.clone(),
+        )
+    });
     Ok(super::Conversion {
         project: ctx.project_label.clone(),
         resources,
