@@ -795,3 +795,67 @@ fn output_is_deterministic() {
     );
     assert_eq!(first.stdout, second.stdout);
 }
+
+#[test]
+fn flags_set_namespace_exposure_pull_policy_and_replicas() {
+    let dir = data().join("shop");
+    let out = succeed(
+        &dir,
+        &[
+            "-f",
+            "compose.yaml",
+            "convert",
+            "--to",
+            "kubernetes",
+            "--namespace",
+            "shop-prod",
+            "--expose",
+            "nodeport",
+            "--image-pull-policy",
+            "Always",
+            "--replicas-from-deploy",
+            "false",
+            "--storage-class",
+            "fast",
+        ],
+    );
+    let stream = text(&out.stdout);
+    let docs = docs(&stream);
+    find(&docs, "Namespace", "shop-prod");
+    for doc in &docs {
+        if doc["kind"].as_str() != Some("Namespace") {
+            assert_eq!(doc["metadata"]["namespace"].as_str(), Some("shop-prod"));
+        }
+    }
+    let published = find(&docs, "Service", "proxy-published");
+    assert_eq!(published["spec"]["type"].as_str(), Some("NodePort"));
+    let api = find(&docs, "Deployment", "api");
+    assert_eq!(api["spec"]["replicas"].as_i64(), Some(1));
+    assert_eq!(
+        pod_spec(api)["containers"][0]["imagePullPolicy"].as_str(),
+        Some("Always")
+    );
+    let claim = find(&docs, "PersistentVolumeClaim", "pgdata");
+    assert_eq!(claim["spec"]["storageClassName"].as_str(), Some("fast"));
+
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let file = scratch.path().join("flags.yaml");
+    fs::write(&file, &stream).expect("write");
+    kubernetes_validate(&[file]);
+
+    let bad = wharf(
+        &dir,
+        &[
+            "-f",
+            "compose.yaml",
+            "convert",
+            "--to",
+            "kubernetes",
+            "--namespace",
+            "Shop_Prod",
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("--namespace \"Shop_Prod\" is not a valid namespace name"));
+}

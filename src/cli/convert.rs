@@ -24,10 +24,14 @@ pub enum ExposeArg {
     None,
 }
 
+/// Kubernetes' own spelling, with the lower-case forms as aliases.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum PullPolicyArg {
+    #[value(name = "Always", alias = "always")]
     Always,
+    #[value(name = "IfNotPresent", alias = "if-not-present")]
     IfNotPresent,
+    #[value(name = "Never", alias = "never")]
     Never,
 }
 
@@ -80,6 +84,11 @@ pub fn run(global: &GlobalArgs, args: &ConvertArgs) -> anyhow::Result<ExitCode> 
     };
     if target != Target::Kubernetes && (to_stdout || args.output.is_none()) {
         bail!("--to {} writes a directory: give -o DIR", target.name());
+    }
+    if target == Target::Helm && args.namespace.is_some() {
+        bail!(
+            "--namespace does not apply to --to helm: the release's namespace is helm install's -n"
+        );
     }
     // Refuse before loading, so a bad -o costs nothing and leaves nothing.
     if let Some(dir) = args.output.as_deref().filter(|_| !to_stdout) {

@@ -837,6 +837,17 @@ fn convert_service(ctx: &mut Ctx, svc: &ServiceConfig) -> Result<(), ConvertErro
         match v.volume_type {
             VolumeType::Volume => match v.source.as_deref().filter(|s| !s.is_empty()) {
                 Some(source) => {
+                    if ctx
+                        .project()
+                        .volumes
+                        .get(source)
+                        .is_some_and(|d| d.external)
+                    {
+                        comments.push(format!(
+                            "Volume {source} is external: claim {} must exist in the namespace.",
+                            volume_claim_name(ctx, source).unwrap_or_default()
+                        ));
+                    }
                     let Some(claim) = volume_claim_name(ctx, source) else {
                         ctx.warn(
                             &path,
