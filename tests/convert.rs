@@ -334,6 +334,23 @@ fn one_shot_migration_is_a_job_that_the_api_waits_for() {
         );
     }
 
+    // db and migrate are only on the internal backend network: they reach its
+    // pods and the cluster DNS, nothing else; api is on frontend too.
+    for service in ["db", "migrate"] {
+        let policy = find(&docs, "NetworkPolicy", &format!("{service}-internal"));
+        assert_eq!(strings(&policy["spec"]["policyTypes"]), ["Egress"]);
+        let egress = policy["spec"]["egress"].as_vec().expect("egress");
+        assert_eq!(
+            egress[0]["to"][0]["podSelector"]["matchLabels"]["network.wharf.io/backend"].as_str(),
+            Some("true")
+        );
+        assert_eq!(egress[1]["ports"][0]["port"].as_i64(), Some(53));
+        assert_eq!(egress.len(), 2, "{service}: nothing else is let out");
+    }
+    assert!(!docs
+        .iter()
+        .any(|d| d["metadata"]["name"].as_str() == Some("api-internal")));
+
     // The config and the secret are embedded and mounted where compose puts them.
     let config = find(&docs, "ConfigMap", "nginx-conf");
     assert!(config["data"]["nginx_conf"]

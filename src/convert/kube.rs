@@ -642,6 +642,70 @@ fn pod_networks(ctx: &mut Ctx, svc: &ServiceConfig) -> Vec<String> {
     nets
 }
 
+/// The compose networks (keys) a service's pods join, without warnings.
+fn network_keys(ctx: &Ctx, svc: &ServiceConfig) -> Vec<String> {
+    let source = match svc.network_mode.as_deref() {
+        None => svc,
+        Some(_) => match svc
+            .network_mode_service()
+            .and_then(|o| ctx.project().services.get(o))
+        {
+            Some(o) => o,
+            None => return Vec::new(),
+        },
+    };
+    source.networks.keys().cloned().collect()
+}
+
+/// The pods of a compose network, as a NetworkPolicy peer.
+fn network_members(ctx: &Ctx, label: &str) -> Value {
+    json!({PART_OF: ctx.project_label, format!("{NETWORK_LABEL_PREFIX}{label}"): "true"})
+}
+
+/// Pods only on `internal: true` networks reach nothing but their networks'
+/// pods and the cluster DNS, as compose gives such containers no way out.
+fn internal_egress(
+    ctx: &mut Ctx,
+    svc: &ServiceConfig,
+    name: &str,
+    networks: &[String],
+    origin: &str,
+) {
+    let mut rules: Vec<Value> = vec![json!({"to": networks
+        .iter()
+        .map(|n| json!({"podSelector": {"matchLabels": network_members(ctx, n)}}))
+        .collect::<Vec<_>>()})];
+    rules.push(json!({
+        "to": [{
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+        }],
+        "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+    }));
+    let mut comments = vec![format!(
+        "{} is only on internal networks: it reaches their pods and the cluster DNS (kube-dns in kube-system), nothing else.",
+        svc.name
+    )];
+    if init_waits_for_job(ctx, svc) {
+        rules.push(
+            json!({"ports": [{"port": 443, "protocol": "TCP"}, {"port": 6443, "protocol": "TCP"}]}),
+        );
+        comments.push("Its init container reads a Job through the API: HTTPS to the API server (443, 6443) is let out too.".into());
+    }
+    let policy_name = with_suffix(name, "internal");
+    let manifest = json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": ctx.metadata(&policy_name, &[(NAME, name)]),
+        "spec": {
+            "podSelector": {"matchLabels": selector(ctx, name)},
+            "policyTypes": ["Egress"],
+            "egress": rules,
+        },
+    });
+    ctx.push("NetworkPolicy", &policy_name, origin, comments, manifest);
+}
+
 fn selector(ctx: &Ctx, name: &str) -> Value {
     json!({ NAME: name, PART_OF: ctx.project_label })
 }
@@ -953,6 +1017,14 @@ fn convert_service(ctx: &mut Ctx, svc: &ServiceConfig) -> Result<(), ConvertErro
     let annotations = pod_annotations(ctx, svc);
     if !annotations.is_empty() {
         pod_meta["annotations"] = Value::Object(annotations);
+    }
+    let keys = network_keys(ctx, svc);
+    let internal_only = !keys.is_empty()
+        && keys
+            .iter()
+            .all(|k| ctx.project().networks.get(k).is_some_and(|n| n.internal));
+    if internal_only {
+        internal_egress(ctx, svc, &name, &networks, &path_string(&spath));
     }
     let init = init_containers(ctx, svc, &networks, &mut comments);
     let mut pod = json!({"containers": [container]});
@@ -1970,9 +2042,9 @@ fn convert_networks(ctx: &mut Ctx) -> Result<(), ConvertError> {
             );
         }
         if def.internal {
-            ctx.warn(
-                &path,
-                "internal: pods keep their way out of the cluster (no egress policy is written)",
+            comments.push(
+                "It is internal: services only on internal networks get an egress policy too."
+                    .into(),
             );
         }
         let net_label = format!("{NETWORK_LABEL_PREFIX}{label}");
