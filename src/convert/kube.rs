@@ -143,6 +143,12 @@ const UNMAPPED_SERVICE_KEYS: &[(&str, &str)] = &[
     ),
     ("uts", "pods have their own UTS namespace"),
     ("volumes_from", "pods cannot mount another pod's volumes"),
+    ("models", "model runners are Docker's, not the cluster's"),
+    (
+        "provider",
+        "provider services are run by Compose plugins, not by the cluster",
+    ),
+    ("use_api_socket", "pods have no Docker API socket"),
 ];
 
 /// Deploy keys (swarm orchestration) that have no Kubernetes form here.
@@ -1577,6 +1583,17 @@ fn init_containers(
         let dep_name = ctx.service_names[dep].clone();
         let init_name = with_suffix("wait-for", &dep_name);
         let path = key_path(&["services", &svc.name, "depends_on", dep]);
+        if d.restart {
+            let mut restart_path = path.clone();
+            restart_path.push(PathSeg::Key("restart".into()));
+            ctx.warn(
+                &restart_path,
+                format!(
+                    "Kubernetes does not restart {} when {dep} restarts",
+                    svc.name
+                ),
+            );
+        }
         if ctx.jobs.contains(dep) {
             if d.condition != DependencyCondition::ServiceCompletedSuccessfully {
                 comments.push(format!(
@@ -2140,6 +2157,76 @@ mod tests {
     fn dollar_signs_survive_kubernetes_expansion() {
         assert_eq!(escape_expansion("$(HOME) and $$"), "$$(HOME) and $$$$");
         assert_eq!(escape_expansion("plain"), "plain");
+    }
+
+    fn convert_text(text: &str) -> super::super::Conversion {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yaml"), text).unwrap();
+        let opts = crate::compose::load::LoadOptions {
+            files: vec!["compose.yaml".into()],
+            cwd: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let loaded = crate::compose::load::load(&opts).unwrap();
+        convert(&loaded, &Options::default()).unwrap()
+    }
+
+    fn init_commands(conv: &super::super::Conversion, deployment: &str) -> Vec<String> {
+        let d = conv
+            .resources
+            .iter()
+            .find(|r| r.kind == "Deployment" && r.name == deployment)
+            .unwrap();
+        d.manifest["spec"]["template"]["spec"]["initContainers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["command"][2].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn waits_use_the_first_tcp_port_else_the_name() {
+        let conv = convert_text(
+            "services:\n  app:\n    image: a\n    depends_on: [tcp, udp]\n  \
+             tcp:\n    image: b\n    expose: ['6000', '5432']\n  \
+             udp:\n    image: c\n    expose: ['53/udp']\n",
+        );
+        let waits = init_commands(&conv, "app");
+        assert!(
+            waits[0].contains("until nc -z -w 2 tcp 5432;"),
+            "{}",
+            waits[0]
+        );
+        assert!(waits[1].contains("until nslookup udp "), "{}", waits[1]);
+        assert!(conv.warnings.is_empty(), "{:?}", conv.warnings);
+    }
+
+    #[test]
+    fn no_wait_without_a_shared_network() {
+        let conv = convert_text(
+            "services:\n  app:\n    image: a\n    networks: [front]\n    depends_on: [db]\n  \
+             db:\n    image: b\n    networks: [back]\nnetworks:\n  front:\n  back:\n",
+        );
+        let d = conv.resources.iter().find(|r| r.name == "app").unwrap();
+        assert!(d.manifest["spec"]["template"]["spec"]["initContainers"].is_null());
+        assert_eq!(conv.warnings.len(), 1, "{:?}", conv.warnings);
+        assert_eq!(conv.warnings[0].key, "services.app.depends_on.db");
+        assert!(
+            conv.warnings[0].location.ends_with("compose.yaml:5"),
+            "{:?}",
+            conv.warnings[0]
+        );
+        assert!(conv.warnings[0].message.contains("share no network"));
+    }
+
+    #[test]
+    fn restart_on_dependency_is_reported() {
+        let conv = convert_text(
+            "services:\n  app:\n    image: a\n    depends_on:\n      db:\n        condition: service_started\n        restart: true\n  db:\n    image: b\n",
+        );
+        let keys: Vec<&str> = conv.warnings.iter().map(|w| w.key.as_str()).collect();
+        assert_eq!(keys, ["services.app.depends_on.db.restart"]);
     }
 
     #[test]
