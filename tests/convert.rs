@@ -876,3 +876,57 @@ fn flags_set_namespace_exposure_pull_policy_and_replicas() {
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("--namespace \"Shop_Prod\" is not a valid namespace name"));
 }
+
+#[test]
+fn kubernetes_directory_holds_the_stream_one_file_per_object() {
+    let dir = data().join("shop");
+    let stream = text(
+        &succeed(
+            &dir,
+            &[
+                "-f",
+                "compose.yaml",
+                "convert",
+                "--to",
+                "kubernetes",
+                "-o",
+                "-",
+            ],
+        )
+        .stdout,
+    );
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let out_dir = scratch.path().join("manifests");
+    let out = out_dir.to_string_lossy().into_owned();
+    succeed(
+        &dir,
+        &[
+            "-f",
+            "compose.yaml",
+            "convert",
+            "--to",
+            "kubernetes",
+            "-o",
+            &out,
+        ],
+    );
+    let mut from_files = Vec::new();
+    let mut names: Vec<String> = fs::read_dir(&out_dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in &names {
+        let doc = docs(&fs::read_to_string(out_dir.join(name)).expect("file"));
+        assert_eq!(doc.len(), 1, "{name}: one object per file");
+        let kind = doc[0]["kind"].as_str().expect("kind").to_ascii_lowercase();
+        let object = doc[0]["metadata"]["name"].as_str().expect("name");
+        assert_eq!(name, &format!("{object}-{kind}.yaml"));
+        from_files.extend(doc);
+    }
+    let mut from_stream = docs(&stream);
+    let key = |d: &Yaml| format!("{:?}/{:?}", d["kind"], d["metadata"]["name"]);
+    from_stream.sort_by_key(key);
+    from_files.sort_by_key(key);
+    assert_eq!(from_stream, from_files);
+}
