@@ -559,7 +559,7 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
     };
     let sample =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-samples/python-postgres-redis");
-    for entry in ["compose.yaml", "app/app.py"] {
+    for entry in ["compose.yaml", "app/app.py", "app/healthcheck.py"] {
         let to = s.dir.path().join(entry);
         std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
         std::fs::copy(sample.join(entry), &to).expect("copy sample");
@@ -567,7 +567,7 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
     let port = free_port();
     let up = |s: &Stack| {
         let out = s
-            .cmd(&["up", "-d"])
+            .cmd(&["up", "-d", "--wait"])
             .env("WEB_PORT", port.to_string())
             .env("WHARF_REGISTRY", format!("{}/wharf-fixtures", s.registry))
             .output()
@@ -593,6 +593,8 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
     assert_eq!(ps.len(), 3, "{ps:#?}");
     assert!(ps.iter().all(|c| c["State"] == "running"), "{ps:#?}");
     assert_eq!(Stack::container(&ps, "counter-db-1")["Health"], "healthy");
+    // --wait returned once web's own healthcheck passed: it serves at once.
+    assert_eq!(Stack::container(&ps, "counter-web-1")["Health"], "healthy");
     assert_eq!(http_get(port), "visits: 1\n");
     assert_eq!(http_get(port), "visits: 2\n");
     psql(
@@ -603,6 +605,10 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
     // http.server logs each request on stderr.
     let logs = s.wharf(&["logs", "web"]).ok().stderr;
     assert!(logs.contains("\"GET / HTTP/1.0\" 200"), "{logs}");
+    assert!(
+        !logs.contains("/healthz"),
+        "healthcheck requests logged: {logs}"
+    );
 
     // down keeps named volumes: both stores remember.
     s.wharf(&["down"]).ok();

@@ -656,3 +656,212 @@ fn egress_is_masqueraded_and_internal_has_none() {
     rig.wharf(&["network", "rm", "egress", "sealed"]).ok();
     drop(out);
 }
+
+/// A stand-in for a host where Docker runs: its own network namespace with
+/// br_netfilter on and iptables as dockerd leaves it (FORWARD policy DROP,
+/// an empty DOCKER-USER chain jumped to first), linked by a veth to a "far"
+/// namespace (10.251.0.1 here, 10.251.0.2 there) that plays a client on
+/// the LAN. wharf runs inside it through `nsenter --net`, so mounts stay
+/// shared with the harness. Both namespaces are deleted on drop.
+struct DockerHost {
+    host: String,
+    far: String,
+    far_server: Option<std::process::Child>,
+}
+
+impl DockerHost {
+    fn new(docker_user: bool) -> DockerHost {
+        let pid = std::process::id();
+        let host = format!("wharf-dh{pid}");
+        let far = format!("wharf-far{pid}");
+        let mut me = DockerHost {
+            host: host.clone(),
+            far: far.clone(),
+            far_server: None,
+        };
+        let sh = |script: &str| {
+            let out = Command::new("sh")
+                .args(["-ec", script])
+                .output()
+                .expect("sh");
+            assert!(
+                out.status.success(),
+                "{script}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        sh(&format!(
+            "ip netns add {host}; ip netns add {far}
+             ip -n {host} link set lo up; ip -n {far} link set lo up
+             ip -n {host} link add wh-dh0 type veth peer name wh-dh1 netns {far}
+             ip -n {host} addr add 10.251.0.1/24 dev wh-dh0; ip -n {host} link set wh-dh0 up
+             ip -n {far} addr add 10.251.0.2/24 dev wh-dh1; ip -n {far} link set wh-dh1 up
+             ip netns exec {host} sh -c 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'
+             ip netns exec {host} iptables -P FORWARD DROP"
+        ));
+        if docker_user {
+            sh(&format!(
+                "ip netns exec {host} iptables -N DOCKER-USER
+                 ip netns exec {host} iptables -A DOCKER-USER -j RETURN
+                 ip netns exec {host} iptables -I FORWARD -j DOCKER-USER"
+            ));
+        }
+        // A server on the LAN that answers "far".
+        let code = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('10.251.0.2',7000))\ns.listen()\nwhile True:\n c,a=s.accept()\n c.sendall(b'far\\n')\n c.close()\n";
+        me.far_server = Some(
+            Command::new("ip")
+                .args(["netns", "exec", &far, "python3", "-c", code])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("far server"),
+        );
+        me
+    }
+
+    /// `wharf --root ROOT ARGS` in the host namespace.
+    fn wharf(&self, rig: &Rig, args: &[&str]) -> Run {
+        Run::from(
+            Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{}", self.host))
+                .arg(env!("CARGO_BIN_EXE_wharf"))
+                .arg("--root")
+                .arg(rig.root())
+                .args(args)
+                .env("HOME", rig.root())
+                .output()
+                .expect("run wharf"),
+        )
+    }
+
+    /// `iptables -S` of the host namespace.
+    fn iptables(&self) -> String {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.host, "iptables", "-S"])
+            .output()
+            .expect("iptables");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs `script` in the far namespace.
+    fn far(&self, script: &str) -> Run {
+        Run::from(
+            Command::new("ip")
+                .args(["netns", "exec", &self.far, "sh", "-c", script])
+                .output()
+                .expect("far"),
+        )
+    }
+
+    /// What a TCP client on the LAN reads from `ip:port` (the host has no nc).
+    fn far_read(&self, ip: &str, port: u16) -> String {
+        let code = format!(
+            "import socket,sys\ntry:\n c=socket.create_connection(('{ip}',{port}),timeout=3)\n c.settimeout(3)\n sys.stdout.write(c.recv(64).decode())\nexcept OSError as e:\n sys.stderr.write(str(e))\n"
+        );
+        Run::from(
+            Command::new("ip")
+                .args(["netns", "exec", &self.far, "python3", "-c", &code])
+                .output()
+                .expect("far client"),
+        )
+        .stdout
+    }
+}
+
+impl Drop for DockerHost {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.far_server.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        for ns in [&self.host, &self.far] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// On a host where Docker set the FORWARD policy to DROP (br_netfilter on,
+/// so even bridged frames meet it), containers still reach each other and
+/// the outside, published ports still answer from the LAN, unpublished
+/// ports stay shut from it, and wharf's rules go with its last network.
+fn docker_firewall_lets_wharf_traffic_pass(docker_user: bool) {
+    let Some(rig) = Rig::new() else { return };
+    let dh = DockerHost::new(docker_user);
+    dh.wharf(
+        &rig,
+        &["network", "create", "--subnet", "10.236.0.0/24", "app"],
+    )
+    .ok();
+    dh.wharf(
+        &rig,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "app",
+            "-p",
+            "18081:7000",
+            &rig.image,
+            "sh",
+            "-c",
+            SERVER,
+        ],
+    )
+    .ok();
+    let hook = if docker_user {
+        "DOCKER-USER"
+    } else {
+        "FORWARD"
+    };
+    let rules = dh.iptables();
+    assert!(
+        rules.contains(&format!("-A {hook} -j WHARF-FORWARD")),
+        "{rules}"
+    );
+    let client = dh
+        .wharf(
+            &rig,
+            &[
+                "run", "--rm", "--network", "app", &rig.image, "sh", "-c",
+                "nc -w3 10.236.0.2 7000; nc -w3 10.251.0.2 7000 </dev/null; nc -w3 10.251.0.1 18081",
+            ],
+        )
+        .ok();
+    assert_eq!(
+        client.stdout, "pong\nfar\npong\n",
+        "container to container, to the LAN, to the host's published port"
+    );
+    assert_eq!(
+        dh.far_read("10.251.0.1", 18081),
+        "pong\n",
+        "published port from the LAN"
+    );
+    // The LAN has a route to the container only if it adds one; with it,
+    // the host's DROP policy still keeps the unpublished port shut.
+    dh.far("ip route add 10.236.0.0/24 via 10.251.0.1").ok();
+    assert_eq!(
+        dh.far_read("10.236.0.2", 7000),
+        "",
+        "an unpublished port reached from the LAN"
+    );
+    dh.wharf(&rig, &["rm", "-f", "srv"]).ok();
+    dh.wharf(&rig, &["network", "rm", "app"]).ok();
+    let rules = dh.iptables();
+    assert!(!rules.contains("WHARF-FORWARD"), "{rules}");
+    assert!(rules.contains("-P FORWARD DROP"), "{rules}");
+    if docker_user {
+        assert!(rules.contains("-A FORWARD -j DOCKER-USER"), "{rules}");
+        assert!(rules.contains("-A DOCKER-USER -j RETURN"), "{rules}");
+    }
+}
+
+#[test]
+fn traffic_passes_dockers_forward_drop() {
+    docker_firewall_lets_wharf_traffic_pass(true);
+}
+
+#[test]
+fn traffic_passes_a_forward_drop_policy_without_docker() {
+    docker_firewall_lets_wharf_traffic_pass(false);
+}

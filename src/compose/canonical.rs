@@ -38,6 +38,8 @@ const RULES: &[(&str, Transform)] = &[
     ("services.*.label_file", string_to_list),
     ("services.*.devices.*", device),
     ("services.*.gpus", gpus),
+    // Compose gives a device request with neither count nor ids every device, as for gpus.
+    ("services.*.deploy.resources.reservations.devices", gpus),
     ("services.*.extra_hosts", extra_hosts),
     ("services.*.build.extra_hosts", extra_hosts),
     ("services.*.tmpfs", string_to_list),
@@ -52,7 +54,7 @@ const RULES: &[(&str, Transform)] = &[
 ];
 
 /// Deepest path any rule can match; the walk stops below it.
-const MAX_RULE_DEPTH: usize = 5;
+const MAX_RULE_DEPTH: usize = 6;
 
 /// Rewrites every short syntax in `doc` (a merged, interpolated compose
 /// document) into its long form.
@@ -1071,6 +1073,16 @@ mod tests {
     use super::*;
     use crate::compose::yaml::parse;
     use serde_json::{json, Value as J};
+
+    #[test]
+    fn every_rule_is_within_the_walked_depth() {
+        for (pattern, _) in RULES {
+            assert!(
+                pattern.split('.').count() <= MAX_RULE_DEPTH,
+                "{pattern} is deeper than MAX_RULE_DEPTH"
+            );
+        }
+    }
 
     fn canonical(src: &str) -> Result<J, LoadError> {
         let mut doc = parse(src, "compose.yaml").expect("test YAML parses");

@@ -471,12 +471,19 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
     };
     for (name, s) in enabled {
         let path = format!("services.{name}");
-        if s.get("image").is_none_or(Node::is_null)
+        // An image that interpolated to "" (`image: ${UNSET}`) is no image.
+        let image = s.get("image").filter(|i| !i.is_null());
+        let empty_image = image.is_some_and(|i| i.as_str() == Some(""));
+        if (image.is_none() || empty_image)
             && s.get("build").is_none_or(Node::is_null)
             && s.get("provider").is_none()
         {
+            let (pos, path) = match image {
+                Some(i) if empty_image => (&i.pos, format!("{path}.image")),
+                _ => (&s.pos, path),
+            };
             return invalid(
-                &s.pos,
+                pos,
                 path,
                 format!("service {name:?} has neither an image nor a build context specified"),
             );

@@ -146,6 +146,10 @@ impl Resolver<'_> {
                 if let Some(opts) = opts {
                     if opts.get("o").and_then(Node::as_str) == Some("bind") {
                         if let Some(device) = opts.as_map_mut().and_then(|m| m.get_mut("device")) {
+                            // Compose joins "" to the project directory too.
+                            if device.as_str() == Some("") {
+                                device.value = Value::Str(self.base_dir.display().to_string());
+                            }
                             self.abs_node(device);
                         }
                     }

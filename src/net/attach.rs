@@ -15,6 +15,7 @@
 
 use super::bridge::{self, Netlink};
 use super::ipam;
+use super::iptables;
 use super::netns;
 use super::nft;
 use super::store::{NetworkOptions, NetworkRecord, Networks, StoreError};
@@ -95,7 +96,19 @@ fn setup_network(net: &NetworkRecord) -> Result<()> {
     }
     nl.set_up(&net.bridge, None)?;
     nft::apply(net)?;
+    ensure_forwarding_passes();
     Ok(())
+}
+
+/// Where an iptables firewall (Docker's) drops forwarded traffic, adds
+/// wharf's accept rules; a failure is loud but not fatal, since traffic that
+/// stays on the host (published ports on 127.0.0.1, DNS) still works.
+fn ensure_forwarding_passes() {
+    if let Err(e) = iptables::ensure() {
+        tracing::warn!(
+            "iptables drops forwarded traffic here (Docker's FORWARD policy?) and wharf could not add its accept rules: {e}; containers may not reach each other or the outside"
+        );
+    }
 }
 
 fn teardown_network(net: &NetworkRecord) {
@@ -110,6 +123,9 @@ fn teardown_network(net: &NetworkRecord) {
     }
     if let Err(e) = nft::remove(&net.id) {
         tracing::warn!("removing the nftables table of network {}: {e}", net.name);
+    }
+    if let Err(e) = iptables::release() {
+        tracing::warn!("removing wharf's iptables rules: {e}");
     }
 }
 
@@ -202,6 +218,8 @@ fn attach_inner(
             setup_network(net)?;
         }
     }
+    // Docker may have started (and set its DROP policy) since the networks were made.
+    ensure_forwarding_passes();
     let path = netns::netns_path(run_root, container_id);
     netns::create(&path)?;
     let mut ctr = Netlink::open_in(&path)?;

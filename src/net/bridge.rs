@@ -318,6 +318,24 @@ impl Netlink {
         }
     }
 
+    /// Whether any interface of this namespace is in interface group `group`
+    /// (every wharf bridge is in [`BRIDGE_GROUP`], whichever data root made it).
+    pub fn any_in_group(&mut self, group: u32) -> Result<bool> {
+        let replies = self.request(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+            "listing interfaces",
+            "",
+        )?;
+        Ok(replies.into_iter().any(|r| match r {
+            RouteNetlinkMessage::NewLink(l) => l
+                .attributes
+                .iter()
+                .any(|a| matches!(a, LinkAttribute::Group(g) if *g == group)),
+            _ => false,
+        }))
+    }
+
     /// Every IPv4 route of every table (the local table holds the host's
     /// own addresses), except default routes: what a new subnet must not
     /// overlap.

@@ -40,6 +40,7 @@ pub fn endpoints_dir(root: &Path, network_id: &str) -> PathBuf {
 pub mod attach;
 pub mod bridge;
 pub mod ipam;
+pub mod iptables;
 pub mod netns;
 pub mod nft;
 pub mod store;
