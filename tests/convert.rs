@@ -840,6 +840,12 @@ fn flags_set_namespace_exposure_pull_policy_and_replicas() {
             "false",
             "--storage-class",
             "fast",
+            "--wait-image",
+            "registry.example.com/busybox:1",
+            "--kubectl-image",
+            "registry.example.com/kubectl:1",
+            "--wait-timeout",
+            "60",
         ],
     );
     let stream = text(&out.stdout);
@@ -858,6 +864,17 @@ fn flags_set_namespace_exposure_pull_policy_and_replicas() {
         pod_spec(api)["containers"][0]["imagePullPolicy"].as_str(),
         Some("Always")
     );
+    let init = &pod_spec(api)["initContainers"];
+    assert_eq!(
+        init[0]["image"].as_str(),
+        Some("registry.example.com/busybox:1")
+    );
+    assert!(strings(&init[0]["command"])[2].starts_with("timeout 60 "));
+    assert_eq!(
+        init[1]["image"].as_str(),
+        Some("registry.example.com/kubectl:1")
+    );
+    assert!(strings(&init[1]["command"]).contains(&"--timeout=60s".to_string()));
     let claim = find(&docs, "PersistentVolumeClaim", "pgdata");
     assert_eq!(claim["spec"]["storageClassName"].as_str(), Some("fast"));
 

@@ -70,6 +70,12 @@ pub struct ConvertArgs {
     /// Seconds an init container waits for a dependency
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub wait_timeout: u64,
+    /// Image (with sh, nc, nslookup and timeout) of the init containers that wait for a Service
+    #[arg(long, value_name = "IMAGE")]
+    pub wait_image: Option<String>,
+    /// Image with kubectl, for the init containers that wait for a Job
+    #[arg(long, value_name = "IMAGE")]
+    pub kubectl_image: Option<String>,
 }
 
 pub fn run(global: &GlobalArgs, args: &ConvertArgs) -> anyhow::Result<ExitCode> {
@@ -99,6 +105,7 @@ pub fn run(global: &GlobalArgs, args: &ConvertArgs) -> anyhow::Result<ExitCode> 
     let loaded = load::load(&opts).map_err(anyhow::Error::new)?;
     print_warnings(&loaded.warnings);
 
+    let defaults = Options::default();
     let options = Options {
         target,
         namespace: args.namespace.clone(),
@@ -117,7 +124,8 @@ pub fn run(global: &GlobalArgs, args: &ConvertArgs) -> anyhow::Result<ExitCode> 
         replicas_from_deploy: args.replicas_from_deploy,
         strict: args.strict,
         wait_timeout_secs: args.wait_timeout,
-        ..Options::default()
+        wait_image: args.wait_image.clone().unwrap_or(defaults.wait_image),
+        kubectl_image: args.kubectl_image.clone().unwrap_or(defaults.kubectl_image),
     };
     let conversion = convert::convert(&loaded, &options).map_err(anyhow::Error::new)?;
     let warnings: Vec<String> = conversion
