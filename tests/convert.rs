@@ -399,6 +399,11 @@ fn what_cannot_move_is_said_with_file_line_and_key_and_strict_refuses_it() {
         ["wait-for-worker-1"]
     );
     find(&docs, "Service", "worker-1");
+    // Published on 127.0.0.1 only: not opened to the world on the cluster.
+    assert!(!docs
+        .iter()
+        .any(|d| d["metadata"]["name"].as_str() == Some("my-app-published")));
+    find(&docs, "Service", "my-app");
     // A variable declared without a value and unset stays unset, as in compose.
     assert!(pod_spec(app)["containers"][0]["env"].is_badvalue());
 

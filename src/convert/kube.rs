@@ -552,15 +552,29 @@ fn service_ports(ctx: &mut Ctx, svc: &ServiceConfig) -> Vec<PortSpec> {
             }
             None => None,
         };
+        let mut published = published;
         if let Some(ip) = p
             .host_ip
             .as_deref()
             .filter(|ip| !ip.is_empty() && *ip != "0.0.0.0" && *ip != "::")
         {
-            ctx.warn(
-                &path,
-                format!("host_ip {ip}: the cluster publishes on its own addresses"),
-            );
+            let loopback = ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|a| a.is_loopback());
+            if loopback {
+                // Reachable from the machine only: exposing it to the
+                // world would open what compose kept closed.
+                published = None;
+                ctx.warn(
+                    &path,
+                    format!("host_ip {ip}: published on the loopback only, so it is not exposed outside the cluster (kubectl port-forward reaches it)"),
+                );
+            } else {
+                ctx.warn(
+                    &path,
+                    format!("host_ip {ip}: the cluster publishes on its own addresses"),
+                );
+            }
         }
         out.push(PortSpec {
             target: p.target,
