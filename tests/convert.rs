@@ -32,14 +32,15 @@ fn data() -> PathBuf {
 
 /// Runs wharf in `dir` with only PATH and HOME set (and `env`).
 fn wharf(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let home = std::env::temp_dir().join("wharf-convert-test-home");
-    fs::create_dir_all(&home).expect("test HOME");
+    // Conversion reads nothing from HOME (only `~` in paths expands to it),
+    // so it need not exist and the tests leave no directory behind.
+    let home = "/nonexistent/wharf-convert-home";
     Command::new(env!("CARGO_BIN_EXE_wharf"))
         .args(args)
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
+        .env("HOME", home)
         .envs(env.iter().copied())
         .output()
         .expect("running wharf")
