@@ -6,6 +6,7 @@
 pub mod build;
 pub mod cli;
 pub mod compose;
+pub mod convert;
 pub mod exec;
 pub mod image;
 pub mod net;

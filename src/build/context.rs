@@ -40,6 +40,8 @@ pub enum ContextError {
     MissingSource(MissingSource),
     #[error("{path}: {message}")]
     Source { path: String, message: String },
+    #[error("saving the context hash cache: {0}")]
+    HashCache(#[from] crate::sys::atomic::AtomicError),
 }
 
 /// A COPY/ADD source that matches nothing.
@@ -627,8 +629,7 @@ impl HashCacheFile {
                 source: io::Error::other(e),
             })?
         };
-        crate::sys::atomic::write(&self.path, &bytes)
-            .map_err(|(_, path, source)| ContextError::Io { path, source })?;
+        crate::sys::atomic::write(&self.path, &bytes)?;
         self.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }

@@ -42,6 +42,7 @@ fn touches_containers(command: &Command) -> bool {
     !matches!(
         command,
         Command::Config(_)
+            | Command::Convert(_)
             | Command::Pull(_)
             | Command::Images(_)
             | Command::Rmi(_)
@@ -102,6 +103,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
     let s = settings;
     match command {
         Command::Config(args) => config::run(s, args),
+        Command::Convert(args) => convert::run(s, args),
         Command::Pull(args) => image::pull(s, target, args),
         Command::Images(args) => image::images(s, target, args),
         Command::Rmi(args) => image::rmi(s, args),

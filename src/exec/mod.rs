@@ -13,10 +13,10 @@
 //! `resources.rs`, the verbs on existing containers in `lifecycle.rs` and
 //! `down.rs`.
 
-pub mod interrupt;
 mod containers;
 mod down;
 mod env;
+pub mod interrupt;
 mod lifecycle;
 mod resources;
 mod up;

@@ -5,6 +5,7 @@
 pub mod compose;
 pub mod config;
 pub mod container;
+pub mod convert;
 pub mod cp;
 pub mod events;
 pub mod image;
@@ -66,6 +67,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Parse, resolve and render the compose file in canonical format
     Config(config::ConfigArgs),
+    /// Convert the compose project to Kubernetes manifests, kustomize or a Helm chart
+    Convert(convert::ConvertArgs),
     /// Pull images (or every service image of the project)
     Pull(image::PullArgs),
     /// List stored images

@@ -4,6 +4,7 @@
 
 pub mod common;
 pub mod config;
+pub mod convert;
 pub mod cp;
 pub mod events;
 pub mod exec;

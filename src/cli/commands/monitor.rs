@@ -10,7 +10,10 @@ use std::process::ExitCode;
 /// The hidden verb a container's healthcheck prober runs as.
 pub fn health_main(settings: &Settings, id: &str) -> anyhow::Result<ExitCode> {
     let containers = Containers::open(settings.root())?;
-    Ok(exit(crate::supervise::control::health_main(&containers, id)))
+    Ok(exit(crate::supervise::control::health_main(
+        &containers,
+        id,
+    )))
 }
 
 /// Adopts containers whose monitor died; a failure here must not keep the
