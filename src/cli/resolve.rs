@@ -350,7 +350,7 @@ mod tests {
 
     fn scope_of(line: &str) -> Scope {
         let argv = std::iter::once("wharf").chain(line.split_whitespace());
-        let cli = super::super::Cli::try_parse_from(argv).expect(line);
+        let cli = crate::cli::args::Cli::try_parse_from(argv).expect(line);
         scope(&cli.command)
     }
 
@@ -410,7 +410,7 @@ mod tests {
     fn only_the_verbs_that_create_containers_name_a_runtime() {
         let runtime = |line: &str| {
             let argv = std::iter::once("wharf").chain(line.split_whitespace());
-            let cli = super::super::Cli::try_parse_from(argv).expect(line);
+            let cli = crate::cli::args::Cli::try_parse_from(argv).expect(line);
             runtime_flag(&cli.command).map(str::to_string)
         };
         assert_eq!(runtime("up --runtime crun"), Some("crun".into()));

@@ -1,7 +1,7 @@
 //! Flags of the container verbs (Docker's, plus Compose's forms of the
 //! same verbs on services).
 
-use super::ListFormat;
+use super::format::ListFormat;
 use clap::Args;
 use std::path::PathBuf;
 

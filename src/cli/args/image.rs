@@ -1,6 +1,6 @@
 //! Flags of the image verbs.
 
-use super::ListFormat;
+use super::format::ListFormat;
 use clap::{Args, Subcommand};
 
 #[derive(Args, Debug)]

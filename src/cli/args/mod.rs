@@ -8,11 +8,14 @@ pub mod container;
 pub mod convert;
 pub mod cp;
 pub mod events;
+pub mod format;
 pub mod image;
 pub mod network;
 pub mod volume;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use format::ListFormat;
+
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -183,10 +186,4 @@ pub enum Command {
         #[arg(long)]
         adopt: bool,
     },
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ListFormat {
-    Table,
-    Json,
 }
