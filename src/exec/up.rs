@@ -95,8 +95,7 @@ pub fn up(
                 let c = find_container(&existing, container)?;
                 remove_container(env, c, false, opts.timeout, progress)?;
             }
-            // The services' actions are planned again when the walker gets
-            // to them, from their containers as they are by then.
+            // Each service's actions are planned again in its turn.
             _ => {}
         }
     }
@@ -113,6 +112,10 @@ pub fn up(
                 service: name.to_string(),
             })?;
         wait_conditions(env, project, service, opts, progress)?;
+        // The plan again, from this service's containers as they are now
+        // (a dependency's turn may have stopped them, `rm -f` removed one)
+        // and the others' as `up` found them, so a dependency recreated in
+        // this `up` still counts as recreated for its dependents.
         let mine = service_containers(env, &existing, name)?;
         let mut observed: Vec<ObservedContainer> = existing
             .iter()
