@@ -60,7 +60,9 @@ pub enum PullError {
         diff_ids: usize,
     },
     #[error("unpacking a layer was interrupted: {0}")]
-    Join(String),
+    Join(#[source] tokio::task::JoinError),
+    #[error("unpacking a layer was interrupted: {0}")]
+    Pipe(#[source] std::io::Error),
 }
 
 /// What a pull reports as it goes, for progress bars or plain log lines.
@@ -514,7 +516,7 @@ impl Puller {
                         unpack_into_store(&store, &reference, &blob_owned, &media, &diff)
                     })
                     .await
-                    .map_err(|e| PullError::Join(e.to_string()))??
+                    .map_err(PullError::Join)??
                 } else {
                     self.download_and_unpack(job, progress).await?
                 };
@@ -545,7 +547,7 @@ impl Puller {
             diff_id,
             keep_blob,
         } = *job;
-        let (reader, writer) = std::io::pipe().map_err(|e| PullError::Join(e.to_string()))?;
+        let (reader, writer) = std::io::pipe().map_err(PullError::Pipe)?;
         let store = self.store.clone();
         let (blob_owned, media, diff) = (blob.clone(), media_type.to_string(), diff_id.clone());
         let reference = name.to_string();
@@ -581,7 +583,7 @@ impl Puller {
                 digest: blob.clone(),
             });
         }
-        let unpacked = unpacker.await.map_err(|e| PullError::Join(e.to_string()))?;
+        let unpacked = unpacker.await.map_err(PullError::Join)?;
         fetched?;
         let (builder, actual, rebuilds) = unpacked?;
         check_diff_id(&actual, name, blob, diff_id)?;

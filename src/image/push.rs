@@ -45,7 +45,7 @@ pub enum PushError {
     #[error("image {image}: invalid manifest: {reason}")]
     Manifest { image: Digest, reason: String },
     #[error("making a layer blob was interrupted: {0}")]
-    Join(String),
+    Join(#[source] tokio::task::JoinError),
 }
 
 /// What happened to each blob, for progress lines.
@@ -315,7 +315,7 @@ async fn push_layer(
     let (desc, scratch) =
         tokio::task::spawn_blocking(move || gzip_layer(&store2, &info2, media_type))
             .await
-            .map_err(|e| PushError::Join(e.to_string()))??;
+            .map_err(PushError::Join)??;
     if client
         .blob_exists(target.registry(), target.repository(), &desc.digest)
         .await?
