@@ -595,6 +595,20 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
     assert_eq!(Stack::container(&ps, "counter-db-1")["Health"], "healthy");
     // --wait returned once web's own healthcheck passed: it serves at once.
     assert_eq!(Stack::container(&ps, "counter-web-1")["Health"], "healthy");
+    // COMMAND is what runs, the image's entrypoint and cmd where compose
+    // gives none, as Docker shows it: in full in JSON, cut at 20 in the table.
+    assert_eq!(
+        Stack::container(&ps, "counter-db-1")["Command"],
+        "\"docker-entrypoint.sh postgres\""
+    );
+    assert_eq!(
+        Stack::container(&ps, "counter-redis-1")["Command"],
+        "\"redis-server --protected-mode no\""
+    );
+    let table = s.wharf(&["ps"]).ok().stdout;
+    assert!(table.contains("\"docker-entrypoint.s…\""), "{table}");
+    let full = s.wharf(&["ps", "--no-trunc"]).ok().stdout;
+    assert!(full.contains("\"docker-entrypoint.sh postgres\""), "{full}");
     assert_eq!(http_get(port), "visits: 1\n");
     assert_eq!(http_get(port), "visits: 2\n");
     psql(

@@ -146,10 +146,9 @@ pub fn port_lines(ports: &[PortBinding], private: Option<&str>) -> Result<Vec<St
     }
 }
 
-pub fn command_text(r: &ContainerRecord) -> String {
-    let mut parts = r.spec.entrypoint.clone().unwrap_or_default();
-    parts.extend(r.spec.command.clone().unwrap_or_default());
-    parts.join(" ")
+/// A command line as `ps` shows it: its words joined by spaces.
+pub fn command_text(words: &[String]) -> String {
+    words.join(" ")
 }
 
 pub fn print_table(rows: &[Vec<String>]) {
@@ -320,8 +319,8 @@ impl Printer {
 }
 
 /// The COMMAND column: at most 20 characters unless `--no-trunc`.
-pub fn command_column(r: &ContainerRecord, no_trunc: bool) -> String {
-    let mut cmd = command_text(r);
+pub fn command_column(words: &[String], no_trunc: bool) -> String {
+    let mut cmd = command_text(words);
     if !no_trunc && cmd.chars().count() > 20 {
         cmd = format!("{}…", cmd.chars().take(19).collect::<String>());
     }
@@ -498,11 +497,11 @@ mod tests {
 
     #[test]
     fn commands_and_ids_are_truncated_unless_asked() {
-        let mut c = container("web", "demo-web-1");
-        c.record.spec.command = Some(vec!["sh".into(), "-c".into(), "sleep 1000000000000".into()]);
-        assert_eq!(command_column(&c.record, false), "\"sh -c sleep 1000000…\"");
+        let c = container("web", "demo-web-1");
+        let words: Vec<String> = vec!["sh".into(), "-c".into(), "sleep 1000000000000".into()];
+        assert_eq!(command_column(&words, false), "\"sh -c sleep 1000000…\"");
         assert_eq!(
-            command_column(&c.record, true),
+            command_column(&words, true),
             "\"sh -c sleep 1000000000000\""
         );
         assert_eq!(short_id(&c.record.id, false).len(), 12);

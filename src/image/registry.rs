@@ -651,12 +651,14 @@ impl RegistryClient {
         progress: &dyn Fn(u64),
     ) -> Result<u64> {
         let name = format!("{registry}/{repo}@{digest}");
-        let req = self.req(
-            Method::GET,
-            self.url(registry, &format!("/v2/{repo}/blobs/{digest}"))?,
-        );
+        let url = self.url(registry, &format!("/v2/{repo}/blobs/{digest}"))?;
         let resp = self
-            .send_authed(registry, repo, &[pull_scope(repo)], req)
+            .send_authed(
+                registry,
+                repo,
+                &[pull_scope(repo)],
+                self.req(Method::GET, url.clone()),
+            )
             .await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Err(RegistryError::BlobUnknown {
@@ -669,7 +671,23 @@ impl RegistryClient {
         let expected_len = resp.content_length();
         let mut hasher = Hasher::new(digest.algorithm());
         let mut total: u64 = 0;
-        while let Some(chunk) = resp.chunk().await.map_err(|e| transport(resp.url(), &e))? {
+        let mut resumes = 0;
+        loop {
+            let chunk = match resp.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                // The length check below reports a body that ended short.
+                Ok(None) => break,
+                Err(e) if resumes < self.opts.retries => {
+                    // A stall or a dropped connection mid-blob (a loaded or
+                    // flaky registry) costs a Range request from where it
+                    // broke, not the whole pull, as containerd resumes.
+                    resumes += 1;
+                    tracing::debug!(%url, total, resumes, "resuming a broken blob download: {e}");
+                    resp = self.resume_blob(registry, repo, &url, total, &e).await?;
+                    continue;
+                }
+                Err(e) => return Err(transport(resp.url(), &e)),
+            };
             hasher.update(&chunk);
             sink.write_all(&chunk)
                 .await
@@ -702,6 +720,39 @@ impl RegistryClient {
             }
         }
         Ok(total)
+    }
+
+    /// The rest of a blob from byte `from` on, after `broken` cut its body:
+    /// only a 206 that starts there will do (a 200 would restart the blob,
+    /// which the sink cannot take back), else `broken` is the error.
+    async fn resume_blob(
+        &self,
+        registry: &str,
+        repo: &str,
+        url: &Url,
+        from: u64,
+        broken: &reqwest::Error,
+    ) -> Result<reqwest::Response> {
+        let mut req = self.req(Method::GET, url.clone());
+        req.headers.insert(
+            reqwest::header::RANGE,
+            header_value(&format!("bytes={from}-")),
+        );
+        let resp = self
+            .send_authed(registry, repo, &[pull_scope(repo)], req)
+            .await?;
+        let starts_at = resp
+            .headers()
+            .get(reqwest::header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("bytes "))
+            .and_then(|v| v.split('-').next())
+            .and_then(|v| v.parse::<u64>().ok());
+        if resp.status() == StatusCode::PARTIAL_CONTENT && starts_at == Some(from) {
+            Ok(resp)
+        } else {
+            Err(transport(url, broken))
+        }
     }
 
     pub async fn blob_exists(&self, registry: &str, repo: &str, digest: &Digest) -> Result<bool> {
@@ -1440,6 +1491,85 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, RegistryError::Transport { .. }), "{err}");
         assert!(err.to_string().contains("timed out"), "{err}");
+    }
+
+    /// Serves `body` once in two halves over a connection that breaks after
+    /// the first; a `Range: bytes=N-` request gets the rest as a 206 when
+    /// `ranges` (a registry that honours ranges), the whole body otherwise.
+    async fn breaking_blob_server(body: Vec<u8>, ranges: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut b).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&b[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).to_lowercase();
+                    let from = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("range: bytes="))
+                        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+                    let len = body.len();
+                    let (status, part): (String, &[u8]) = match from {
+                        Some(n) if ranges => (
+                            format!(
+                                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {n}-{}/{len}\r\nContent-Length: {}\r\n\r\n",
+                                len - 1,
+                                len - n
+                            ),
+                            &body[n..],
+                        ),
+                        Some(_) => (
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n"),
+                            &body[..],
+                        ),
+                        // The first request: half the body, then the connection drops.
+                        None => (
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n"),
+                            &body[..len / 2],
+                        ),
+                    };
+                    let _ = conn.write_all(status.as_bytes()).await;
+                    let _ = conn.write_all(part).await;
+                    let _ = conn.flush().await;
+                });
+            }
+        });
+        addr.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_broken_blob_download_resumes_where_it_broke() {
+        let body: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 253) as u8).collect();
+        let digest = Digest::sha256_of(&body);
+        let client = RegistryClient::new(ClientOptions::default()).unwrap();
+        let server = breaking_blob_server(body.clone(), true).await;
+        let mut sink = Vec::new();
+        let n = client
+            .fetch_blob(&server, "r", &digest, &mut sink, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(n, body.len() as u64);
+        assert_eq!(sink, body, "the resumed blob is whole and in order");
+
+        // A registry that ignores Range would restart the blob: refused,
+        // with the original error, rather than written twice.
+        let server = breaking_blob_server(body.clone(), false).await;
+        let mut sink = Vec::new();
+        let err = client
+            .fetch_blob(&server, "r", &digest, &mut sink, &|_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RegistryError::Transport { .. }), "{err}");
+        assert_eq!(sink.len(), body.len() / 2);
     }
 
     #[test]

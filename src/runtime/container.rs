@@ -52,6 +52,27 @@ pub struct ContainerRecord {
     pub auto_remove: bool,
 }
 
+impl ContainerRecord {
+    /// What the container runs, entrypoint then command, the image's where
+    /// the spec gives none: Docker's COMMAND column and `Path` + `Args`.
+    /// With the image gone (or unreadable), only what the spec says.
+    pub fn command_line(&self, store: &crate::image::store::ImageStore) -> Vec<String> {
+        let config = store
+            .resolve(&self.image_id.to_string())
+            .ok()
+            .flatten()
+            .and_then(|image| crate::image::config::image_config(store, &image).ok());
+        match config {
+            Some(config) => super::bundle::effective_args(&self.spec, &config),
+            None => {
+                let mut parts = self.spec.entrypoint.clone().unwrap_or_default();
+                parts.extend(self.spec.command.clone().unwrap_or_default());
+                parts
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {

@@ -31,7 +31,7 @@ pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result
     }
     let filter = PsFilter::parse(args)?;
     let all = args.all || filter.implies_all();
-    let (containers, _store) = open(settings)?;
+    let (containers, store) = open(settings)?;
     let mut rows = Vec::new();
     for r in containers.list_records()?.into_iter().rev() {
         let state = containers.state(&r.id)?;
@@ -55,7 +55,7 @@ pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result
                 "ID": &r.id[..12],
                 "Names": r.name,
                 "Image": r.image,
-                "Command": command_text(r),
+                "Command": command_text(&r.command_line(&store)),
                 "CreatedAt": r.created,
                 "State": s.status.as_str(),
                 "Status": status_text(s),
@@ -79,7 +79,7 @@ pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result
         table.push(vec![
             short_id(&r.id, args.no_trunc).to_string(),
             r.image.clone(),
-            command_column(r, args.no_trunc),
+            command_column(&r.command_line(&store), args.no_trunc),
             status_text(s),
             ports_column(&s.ports),
             r.name.clone(),
@@ -363,7 +363,7 @@ fn ps_services(settings: &Settings, sel: &Project, args: &PsArgs) -> anyhow::Res
     if args.format == ListFormat::Json {
         for c in &list {
             let line = serde_json::json!({
-                "Command": format!("\"{}\"", command_text(&c.record)),
+                "Command": format!("\"{}\"", command_text(&c.record.command_line(&env.store))),
                 "CreatedAt": c.record.created,
                 "ExitCode": c.state.exit_code.unwrap_or(0),
                 "Health": c.state.health.as_ref().map(|h| h.status.clone()).unwrap_or_default(),
@@ -401,7 +401,7 @@ fn ps_services(settings: &Settings, sel: &Project, args: &PsArgs) -> anyhow::Res
         table.push(vec![
             c.record.name.clone(),
             c.record.image.clone(),
-            command_column(&c.record, args.no_trunc),
+            command_column(&c.record.command_line(&env.store), args.no_trunc),
             c.service.clone(),
             ago(&c.record.created),
             status_text(&c.state),
