@@ -1226,7 +1226,7 @@ pub fn print_table(rows: &[Vec<String>]) {
 }
 
 /// The `bridge` network, made on first use.
-fn default_bridge(global: &GlobalArgs) -> anyhow::Result<String> {
+pub(super) fn default_bridge(global: &GlobalArgs) -> anyhow::Result<String> {
     let store = crate::net::store::Networks::open(global.root())?;
     if let Ok(n) = store.find("bridge") {
         return Ok(n.name);

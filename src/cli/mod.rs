@@ -1,6 +1,7 @@
 //! Command-line front end: parses flags (no side effects), resolves them
 //! into load options, then calls the library layers.
 
+mod build;
 mod compose;
 mod config;
 mod container;
@@ -110,6 +111,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: image::ListFormat,
     },
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
     /// Create and run a new container from an image
     Run(container::RunArgs),
     /// Create a new container
@@ -325,6 +328,7 @@ pub fn main() -> ExitCode {
         Command::Restart(args) => container::restart(&cli.global, args),
         Command::Scale(args) => compose::scale(&cli.global, args),
         Command::Ls { all, format } => compose::ls(&cli.global, *all, *format),
+        Command::Build(args) => build::build(&cli.global, args),
         Command::Run(args) => container::run(&cli.global, args),
         Command::Create(args) => container::create(&cli.global, args),
         Command::Start(args) => container::start(&cli.global, args),

@@ -1,0 +1,296 @@
+//! `wharf build` end to end, on the fixture images of the loopback
+//! registry (run through scripts/with-registry): a multi-stage build that
+//! `wharf run` then runs, the cache (what runs again after an edit, and
+//! what does not), failures that say what failed, and nothing left behind.
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/stack.rs"]
+mod stack;
+
+use harness::Run;
+use stack::{Setup, Stack};
+use std::path::{Path, PathBuf};
+
+/// A data root and a context directory; the compose file is only there
+/// for the rig's teardown checks.
+fn rig() -> Option<Stack> {
+    Stack::with(
+        Setup {
+            root_prefix: "wharf-build-",
+            dir_prefix: "bld",
+            out_dir: false,
+        },
+        "services:\n  unused:\n    image: {{busybox}}\n",
+    )
+}
+
+fn write(s: &Stack, name: &str, content: &str) {
+    let p = s.dir.path().join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    let text = content
+        .replace("{{busybox}}", &s.busybox())
+        .replace("{{python}}", &s.image("python"));
+    std::fs::write(p, text).expect("write");
+}
+
+fn build(s: &Stack, extra: &[&str]) -> Run {
+    let mut args = vec!["build", "--progress", "plain"];
+    args.extend_from_slice(extra);
+    args.push(".");
+    s.wharf(&args)
+}
+
+/// `#N CACHED` lines, by the title their step printed.
+fn step_titles(stderr: &str, status: &str) -> Vec<String> {
+    let mut titles = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for l in stderr.lines() {
+        let Some(rest) = l.strip_prefix('#') else {
+            continue;
+        };
+        let Some((n, text)) = rest.split_once(' ') else {
+            continue;
+        };
+        if text.starts_with('[') {
+            titles.insert(n.to_string(), text.to_string());
+        } else if text == status || (status == "DONE" && text.starts_with("DONE ")) {
+            if let Some(t) = titles.get(n) {
+                out.push(t.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The diff ids of an image, bottom first.
+fn layers(s: &Stack, image: &str) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&s.store(&["image", "inspect", image]).ok().stdout).expect("json");
+    let record = if v.is_array() { v[0].clone() } else { v };
+    record["layers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| l["diff_id"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Container ids the data root's event log saw created.
+fn created_containers(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join("events.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["Action"] == "create")
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Cgroups of these containers that still exist.
+fn leftover_cgroups(ids: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if !e.path().is_dir() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ids.contains(&name) {
+                out.push(e.path());
+            } else if d.components().count() < 6 {
+                dirs.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// After the builds: no build container, cgroup, scratch dir or unnamed
+/// intermediate image is left.
+fn assert_clean(s: &Stack) {
+    let ids = created_containers(s.root.path());
+    assert!(!ids.is_empty(), "RUN steps ran as containers");
+    let left = s.wharf(&["ps", "-a", "-q"]).ok().stdout;
+    assert!(left.trim().is_empty(), "build containers left: {left}");
+    let cgroups = leftover_cgroups(&ids);
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    let scratch: Vec<_> = std::fs::read_dir(s.root.path().join("build-tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(scratch.is_empty(), "build scratch left: {scratch:?}");
+    let dangling = s.store(&["images", "-q", "--filter", "dangling=true"]);
+    if dangling.code == 0 {
+        assert!(
+            dangling.stdout.trim().is_empty(),
+            "intermediate images left: {}",
+            dangling.stdout
+        );
+    }
+}
+
+const MULTI_STAGE: &str = "\
+FROM {{busybox}} AS base
+RUN echo built > /built.txt
+
+FROM {{busybox}}
+WORKDIR /app
+COPY --from=base /built.txt ./
+COPY hello.txt .
+RUN cat built.txt hello.txt > combined.txt
+CMD [\"cat\", \"/app/combined.txt\"]
+";
+
+#[test]
+fn multi_stage_build_runs_and_rebuilds_only_what_changed() {
+    let Some(s) = rig() else { return };
+    write(&s, "Dockerfile", MULTI_STAGE);
+    write(&s, "hello.txt", "hello\n");
+
+    let first = build(&s, &["-t", "app:1"]).ok();
+    assert!(
+        step_titles(&first.stderr, "CACHED").is_empty(),
+        "a cold build has nothing cached:\n{}",
+        first.stderr
+    );
+    let out = s.store(&["run", "--rm", "app:1"]).ok().stdout;
+    assert_eq!(out, "built\nhello\n");
+    let layers_1 = layers(&s, "app:1");
+
+    // No change: nothing runs, the same layers come back.
+    let again = build(&s, &["-t", "app:1"]).ok();
+    let ran = step_titles(&again.stderr, "DONE");
+    assert!(
+        ran.iter()
+            .all(|t| !t.contains("RUN") && !t.contains("COPY")),
+        "a no-change rebuild ran {ran:?}:\n{}",
+        again.stderr
+    );
+    assert_eq!(
+        step_titles(&again.stderr, "CACHED").len(),
+        5,
+        "{}",
+        again.stderr
+    );
+    assert_eq!(layers(&s, "app:1"), layers_1);
+
+    // One source changes: its COPY and what follows run again, the rest is cached.
+    write(&s, "hello.txt", "hello again\n");
+    let edited = build(&s, &["-t", "app:2"]).ok();
+    let cached = step_titles(&edited.stderr, "CACHED");
+    let ran = step_titles(&edited.stderr, "DONE");
+    assert!(
+        cached.iter().any(|t| t.contains("RUN echo built")),
+        "{cached:?}"
+    );
+    assert!(
+        cached.iter().any(|t| t.contains("COPY --from=base")),
+        "{cached:?}"
+    );
+    assert!(ran.iter().any(|t| t.contains("COPY hello.txt")), "{ran:?}");
+    assert!(ran.iter().any(|t| t.contains("RUN cat")), "{ran:?}");
+    let layers_2 = layers(&s, "app:2");
+    assert_eq!(layers_2.len(), layers_1.len());
+    let same = layers_1
+        .iter()
+        .zip(&layers_2)
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert_eq!(same, layers_1.len() - 2, "only the last two layers differ");
+    assert_eq!(
+        s.store(&["run", "--rm", "app:2"]).ok().stdout,
+        "built\nhello again\n"
+    );
+
+    // --no-cache runs everything.
+    let fresh = build(&s, &["--no-cache", "-t", "app:3"]).ok();
+    assert!(
+        step_titles(&fresh.stderr, "CACHED").is_empty(),
+        "{}",
+        fresh.stderr
+    );
+    assert_eq!(
+        s.store(&["run", "--rm", "app:3"]).ok().stdout,
+        "built\nhello again\n"
+    );
+    for t in ["app:1", "app:2", "app:3"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}
+
+#[test]
+fn image_config_and_history_follow_the_dockerfile() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nENV GREETING=hi\nARG WHO=world\nRUN echo \"$GREETING $WHO\" > /msg\n\
+         EXPOSE 8080\nLABEL org.example.kind=test\nUSER 65534\nENTRYPOINT [\"cat\"]\nCMD [\"/msg\"]\n",
+    );
+    let iid = s.dir.path().join("iid");
+    let iid_arg = iid.to_string_lossy().into_owned();
+    build(
+        &s,
+        &[
+            "-t",
+            "cfg:1",
+            "--build-arg",
+            "WHO=you",
+            "--iidfile",
+            &iid_arg,
+        ],
+    )
+    .ok();
+    let id = std::fs::read_to_string(&iid).expect("iidfile");
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(s.store(&["run", "--rm", "cfg:1"]).ok().stdout, "hi you\n");
+    let history = s
+        .store(&["image", "history", "--no-trunc", "cfg:1"])
+        .ok()
+        .stdout;
+    assert!(history.contains("EXPOSE map[8080/tcp:{}]"), "{history}");
+    assert!(history.contains("|1 WHO=you /bin/sh -c echo"), "{history}");
+    s.store(&["rmi", "cfg:1"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn a_failing_run_names_its_command_exit_code_and_output() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo about to fail && echo on stderr >&2 && exit 3\n",
+    );
+    let r = build(&s, &["-t", "bad:1"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Dockerfile:2"), "{}", r.stderr);
+    assert!(r.stderr.contains("exit code: 3"), "{}", r.stderr);
+    assert!(r.stderr.contains("about to fail"), "{}", r.stderr);
+    assert!(r.stderr.contains("on stderr"), "{}", r.stderr);
+    assert_ne!(
+        s.store(&["image", "inspect", "bad:1"]).code,
+        0,
+        "no image made"
+    );
+    assert_clean(&s);
+}
+
+#[test]
+fn a_missing_copy_source_is_named() {
+    let Some(s) = rig() else { return };
+    write(&s, "Dockerfile", "FROM {{busybox}}\nCOPY nothere.txt /x\n");
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Dockerfile:2"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothere.txt"), "{}", r.stderr);
+}
