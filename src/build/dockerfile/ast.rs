@@ -92,8 +92,9 @@ pub struct Located<T> {
     pub line: usize,
     /// 1-based line of its last line (continuations and heredocs included).
     pub end_line: usize,
-    /// The instruction as written, continuation lines joined with `\n`
-    /// (heredoc bodies not included).
+    /// The instruction as one logical line, as BuildKit shows it in progress
+    /// output: continuation escapes and comment lines removed, the pieces
+    /// concatenated, surrounding whitespace trimmed (heredoc bodies not included).
     pub text: String,
     pub value: T,
 }

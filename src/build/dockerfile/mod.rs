@@ -7,6 +7,8 @@ mod parse;
 pub mod shell;
 
 pub use ast::*;
-pub use expand::{expand_instruction, resolve_mount, ExpandError};
+pub use expand::{expand_from, expand_instruction, resolve_mount, ExpandError};
 pub use parse::{parse, ParseError};
-pub use shell::{substitute, substitute_words, SubstError};
+pub use shell::{
+    referenced_variables, substitute, substitute_heredoc, substitute_words, SubstError,
+};
