@@ -210,7 +210,8 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::FAILURE);
         }
     };
-    let id = built.image.config_digest.to_string();
+    // wharf names an image by its manifest digest (`images`, `rmi`, `run`).
+    let id = built.image.id().to_string();
     if let Some(p) = &args.iidfile {
         std::fs::write(p, &id).with_context(|| format!("writing --iidfile {}", p.display()))?;
     }
