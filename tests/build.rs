@@ -294,3 +294,45 @@ fn a_missing_copy_source_is_named() {
     assert!(r.stderr.contains("Dockerfile:2"), "{}", r.stderr);
     assert!(r.stderr.contains("nothere.txt"), "{}", r.stderr);
 }
+
+#[test]
+fn dockerignore_keeps_files_out_of_the_image_and_of_the_cache_key() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nCOPY . /src/\nCMD [\"ls\", \"-A\", \"/src\"]\n",
+    );
+    write(&s, ".dockerignore", "secret.txt\nnode_modules\n");
+    write(&s, "keep.txt", "kept\n");
+    write(&s, "secret.txt", "do not ship\n");
+    write(&s, "node_modules/dep/index.js", "1\n");
+    build(&s, &["-t", "ctx:1"]).ok();
+    let listed = s.store(&["run", "--rm", "ctx:1"]).ok().stdout;
+    let mut names: Vec<&str> = listed.lines().collect();
+    names.sort();
+    // compose.yaml is the rig's own file in the context.
+    assert_eq!(
+        names,
+        vec![".dockerignore", "Dockerfile", "compose.yaml", "keep.txt"]
+    );
+
+    // An ignored file changes: the COPY stays cached.
+    write(&s, "node_modules/dep/index.js", "2\n");
+    let again = build(&s, &["-t", "ctx:1"]).ok();
+    assert!(
+        step_titles(&again.stderr, "CACHED")
+            .iter()
+            .any(|t| t.contains("COPY . /src/")),
+        "{}",
+        again.stderr
+    );
+
+    // Naming an ignored file says so.
+    write(&s, "Dockerfile", "FROM {{busybox}}\nCOPY secret.txt /\n");
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("secret.txt"), "{}", r.stderr);
+    assert!(r.stderr.contains(".dockerignore"), "{}", r.stderr);
+    s.store(&["rmi", "ctx:1"]).ok();
+}

@@ -93,6 +93,22 @@ pub enum BuildError {
     },
     #[error("image store: {0}")]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Stages(Box<crate::build::stages::StageError>),
+    #[error("{file}:{line}: {instruction}: {source}")]
+    Context {
+        file: String,
+        line: usize,
+        instruction: &'static str,
+        #[source]
+        source: Box<crate::build::context::ContextError>,
+    },
+    #[error("build context {dir}: {source}")]
+    OpenContext {
+        dir: PathBuf,
+        #[source]
+        source: Box<crate::build::context::ContextError>,
+    },
     #[error("layer {diff_id} of the stage's image is no longer in the store")]
     MissingLayer { diff_id: Digest },
 }
@@ -105,6 +121,8 @@ pub struct BuildRequest {
     pub dockerfile: Dockerfile,
     /// How the user names the Dockerfile in messages (`Dockerfile`).
     pub dockerfile_name: String,
+    /// The Dockerfile on disk, if it is a file (its `<name>.dockerignore` wins).
+    pub dockerfile_path: Option<PathBuf>,
     pub context: PathBuf,
     pub target: Option<String>,
     pub build_args: BTreeMap<String, String>,
@@ -177,8 +195,10 @@ struct Shared<'a> {
     cached: AtomicUsize,
     /// Unnamed images made to run RUN steps on, removed at the end.
     intermediates: Mutex<Vec<Digest>>,
-    /// Global ARGs (before the first FROM), with overrides.
-    global_args: BTreeMap<String, String>,
+    plan: crate::build::stages::BuildPlan,
+    plan_options: crate::build::stages::PlanOptions,
+    /// The build context, walked (through .dockerignore) on first use.
+    context: Mutex<Option<std::sync::Arc<crate::build::context::Context>>>,
     scratch_dir: PathBuf,
     scratch_counter: AtomicUsize,
 }
@@ -206,6 +226,14 @@ pub fn build(
         path: scratch_dir.clone(),
         source,
     })?;
+    let plan_options = crate::build::stages::PlanOptions {
+        build_args: req.build_args.clone(),
+        target: req.target.clone(),
+        build_platform: None,
+        target_platform: Some(req.platform.clone()),
+    };
+    let plan = crate::build::stages::plan(&req.dockerfile, &req.dockerfile_name, &plan_options)
+        .map_err(|e| BuildError::Stages(Box::new(e)))?;
     let shared = Shared {
         req,
         store,
@@ -217,7 +245,9 @@ pub fn build(
         ran: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
         intermediates: Mutex::new(Vec::new()),
-        global_args: global_args(req),
+        plan,
+        plan_options,
+        context: Mutex::new(None),
         scratch_dir: scratch_dir.clone(),
         scratch_counter: AtomicUsize::new(0),
     };
@@ -269,29 +299,6 @@ fn clean_scratch(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn global_args(req: &BuildRequest) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for decls in &req.dockerfile.args_before_from {
-        for d in &decls.value {
-            let lookup = |k: &str| out.get(k).cloned();
-            let value = match req.build_args.get(&d.name) {
-                Some(v) => Some(v.clone()),
-                None => d
-                    .default
-                    .as_deref()
-                    .map(|v| df::substitute(v, req.dockerfile.directives.escape, &lookup))
-                    .transpose()
-                    .ok()
-                    .flatten(),
-            };
-            if let Some(v) = value {
-                out.insert(d.name.clone(), v);
-            }
-        }
-    }
-    out
-}
-
 /// The stage a FROM/--from word names, if it names one defined before `before`.
 fn stage_named(dockerfile: &Dockerfile, word: &str, before: usize) -> Option<usize> {
     let lower = word.to_ascii_lowercase();
@@ -304,80 +311,15 @@ fn stage_named(dockerfile: &Dockerfile, word: &str, before: usize) -> Option<usi
         .or_else(|| word.parse::<usize>().ok().filter(|i| *i < before))
 }
 
-fn expand_from(shared: &Shared<'_>, word: &str) -> String {
-    let lookup = |k: &str| shared.global_args.get(k).cloned();
-    df::substitute(word, shared.req.dockerfile.directives.escape, &lookup)
-        .unwrap_or_else(|_| word.to_string())
-}
-
-/// The stages stage `i` needs first.
-fn stage_deps(shared: &Shared<'_>, i: usize) -> BTreeSet<usize> {
-    let d = &shared.req.dockerfile;
-    let stage = &d.stages[i];
-    let mut deps = BTreeSet::new();
-    if let Some(j) = stage_named(d, &expand_from(shared, &stage.from.value.image), i) {
-        deps.insert(j);
-    }
-    for ins in &stage.instructions {
-        match &ins.value {
-            Instruction::Copy(c) => {
-                if let Some(j) = c.from.as_deref().and_then(|f| stage_named(d, f, i)) {
-                    deps.insert(j);
-                }
-            }
-            Instruction::Run(r) => {
-                for m in &r.mounts {
-                    if let Some(j) = m.from.as_deref().and_then(|f| stage_named(d, f, i)) {
-                        deps.insert(j);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    deps
-}
-
 fn build_target(shared: &Shared<'_>) -> Result<Built> {
-    let d = &shared.req.dockerfile;
-    let target = match &shared.req.target {
-        Some(t) => d
-            .stage(t)
-            .map(|s| s.index)
-            .ok_or_else(|| BuildError::NoTarget { target: t.clone() })?,
-        None => d
-            .stages
-            .len()
-            .checked_sub(1)
-            .ok_or_else(|| BuildError::Invalid {
-                file: shared.req.dockerfile_name.clone(),
-                line: 1,
-                message: "the Dockerfile has no FROM".into(),
-            })?,
-    };
-    // Stages the target needs, each at the level after its deepest dependency.
-    let mut level: BTreeMap<usize, usize> = BTreeMap::new();
-    fn visit(shared: &Shared<'_>, i: usize, level: &mut BTreeMap<usize, usize>) -> usize {
-        if let Some(l) = level.get(&i) {
-            return *l;
-        }
-        let l = stage_deps(shared, i)
-            .into_iter()
-            .map(|j| visit(shared, j, level) + 1)
-            .max()
-            .unwrap_or(0);
-        level.insert(i, l);
-        l
+    let target = shared.plan.target;
+    for unused in &shared.plan.unused_build_args {
+        shared.progress.note(&format!(
+            "build arg {unused:?} was given but no ARG line of the Dockerfile declares it"
+        ));
     }
-    visit(shared, target, &mut level);
-    let depth = level.values().copied().max().unwrap_or(0);
     let results: Mutex<BTreeMap<usize, StageResult>> = Mutex::new(BTreeMap::new());
-    for l in 0..=depth {
-        let stages: Vec<usize> = level
-            .iter()
-            .filter(|(_, v)| **v == l)
-            .map(|(k, _)| *k)
-            .collect();
+    for stages in &shared.plan.groups {
         // Stages of one level depend only on earlier levels: they run side by side.
         let outcomes: Vec<Result<(usize, StageResult)>> = std::thread::scope(|s| {
             let handles: Vec<_> = stages
@@ -481,7 +423,7 @@ fn build_stage(
     let d = &shared.req.dockerfile;
     let stage = &d.stages[index];
     let file = &shared.req.dockerfile_name;
-    let image_word = expand_from(shared, &stage.from.value.image);
+    let base = shared.plan.stages[index].base.clone();
     let label = match &stage.name {
         Some(n) => n.clone(),
         None if d.stages.len() > 1 => format!("stage-{index}"),
@@ -499,36 +441,40 @@ fn build_stage(
             format!("[{label} {pos}/{total}] {text}")
         }
     };
-    let (state, key) = if let Some(j) = stage_named(d, &image_word, index) {
-        let r = done.get(&j).ok_or_else(|| BuildError::Invalid {
-            file: file.clone(),
-            line: stage.from.line,
-            message: format!("stage {image_word:?} was not built"),
-        })?;
-        (r.state.clone(), r.key.child(&["FROM stage"]))
-    } else if image_word.eq_ignore_ascii_case("scratch") {
-        (
-            ImageState::scratch(shared.req.platform.clone()),
-            CacheKey::base(None, &shared.req.platform),
-        )
-    } else {
-        let step = shared.step(title(1, &format!("FROM {image_word}")));
-        shared.progress.started(&step);
-        let began = Instant::now();
-        let record = shared
-            .host
-            .base_image(&image_word)
-            .map_err(|source| BuildError::Base {
+    use crate::build::stages::StageBase;
+    let (state, key) = match base {
+        StageBase::Stage(j) => {
+            let r = done.get(&j).ok_or_else(|| BuildError::Invalid {
                 file: file.clone(),
                 line: stage.from.line,
-                image: image_word.clone(),
-                source,
+                message: format!("stage {j} was not built before stage {index}"),
             })?;
-        shared.progress.done(&step, began.elapsed());
-        (
-            ImageState::from_record(shared.store, &record)?,
-            CacheKey::base(Some(record.id()), &record.platform),
-        )
+            (r.state.clone(), r.key.child(&["FROM stage"]))
+        }
+        StageBase::Scratch => (
+            ImageState::scratch(shared.req.platform.clone()),
+            CacheKey::base(None, &shared.req.platform),
+        ),
+        StageBase::Image(image_word) => {
+            let step = shared.step(title(1, &format!("FROM {image_word}")));
+            shared.progress.started(&step);
+            let began = Instant::now();
+            let record =
+                shared
+                    .host
+                    .base_image(&image_word)
+                    .map_err(|source| BuildError::Base {
+                        file: file.clone(),
+                        line: stage.from.line,
+                        image: image_word.clone(),
+                        source,
+                    })?;
+            shared.progress.done(&step, began.elapsed());
+            (
+                ImageState::from_record(shared.store, &record)?,
+                CacheKey::base(Some(record.id()), &record.platform),
+            )
+        }
     };
     let mut run = StageRun {
         shared,
@@ -575,6 +521,30 @@ impl Shared<'_> {
             source,
         })?;
         Ok(p)
+    }
+
+    /// The build context, walked through its .dockerignore once per build.
+    fn context(&self) -> Result<std::sync::Arc<crate::build::context::Context>> {
+        use crate::build::context::{Context, ContextFilter, DEFAULT_SIZE_LIMIT};
+        let mut slot = self.context.lock().map_err(|_| BuildError::Invalid {
+            file: self.req.dockerfile_name.clone(),
+            line: 0,
+            message: "the build context lock is poisoned".into(),
+        })?;
+        if let Some(c) = slot.as_ref() {
+            return Ok(std::sync::Arc::clone(c));
+        }
+        let open_err = |e| BuildError::OpenContext {
+            dir: self.req.context.clone(),
+            source: Box::new(e),
+        };
+        let filter = ContextFilter::load(&self.req.context, self.req.dockerfile_path.as_deref())
+            .map_err(open_err)?;
+        let ctx = std::sync::Arc::new(
+            Context::open(&self.req.context, filter, DEFAULT_SIZE_LIMIT).map_err(open_err)?,
+        );
+        *slot = Some(std::sync::Arc::clone(&ctx));
+        Ok(ctx)
     }
 
     fn layer_options(&self) -> LayerOptions {
@@ -663,14 +633,11 @@ impl StageRun<'_, '_> {
         match &expanded {
             Instruction::Arg(decls) => {
                 for d in decls {
-                    let value = self
-                        .shared
-                        .req
-                        .build_args
-                        .get(&d.name)
-                        .cloned()
-                        .or_else(|| d.default.clone())
-                        .or_else(|| self.shared.global_args.get(&d.name).cloned());
+                    let value = self.shared.plan.stage_arg_value(
+                        &self.shared.plan_options,
+                        &d.name,
+                        d.default.as_deref(),
+                    );
                     if let Some(v) = value {
                         self.args.insert(d.name.clone(), v);
                     }
@@ -967,6 +934,15 @@ impl StageRun<'_, '_> {
             .filter(|(k, _)| self.state.env_value(k).is_none())
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        // Proxy args need no ARG line and stay out of the history, as in BuildKit.
+        let mut run_env = env.clone();
+        for p in crate::build::stages::PROXY_ARGS {
+            if let Some(v) = self.shared.req.build_args.get(*p) {
+                if !self.args.contains_key(*p) {
+                    run_env.push(format!("{p}={v}"));
+                }
+            }
+        }
         let command_text = match &r.command {
             CommandForm::Exec(v) => v.join(" "),
             CommandForm::Shell(_) => argv.join(" "),
@@ -1039,7 +1015,7 @@ impl StageRun<'_, '_> {
         let req = RunRequest {
             image: &parent,
             argv: argv.clone(),
-            env,
+            env: run_env,
             network: r.network,
             mounts,
             step: &step,
@@ -1190,9 +1166,9 @@ impl StageRun<'_, '_> {
             line: ins.line,
             message,
         };
-        if !c.heredocs.is_empty() || c.parents || !c.exclude.is_empty() {
+        if !c.heredocs.is_empty() || c.parents || (c.from.is_some() && !c.exclude.is_empty()) {
             return Err(invalid(format!(
-                "{instruction}: heredoc sources, --parents and --exclude are not supported yet"
+                "{instruction}: heredoc sources, --parents and --exclude with --from are not supported yet"
             )));
         }
         if c.sources.iter().any(|s| s.contains("://")) {
@@ -1260,23 +1236,42 @@ impl StageRun<'_, '_> {
             None => SourceRoot::Host(&self.shared.req.context),
         };
         let mut sources = Vec::new();
-        for s in &c.sources {
-            let found = match &root {
-                SourceRoot::Host(ctx) => expand_host_glob(ctx, s),
-                SourceRoot::Layers(_) => vec![components(s).iter().collect::<PathBuf>()],
-            };
-            if found.is_empty() {
-                return Err(BuildError::Step {
+        // From the context: what .dockerignore lets through, hashed without
+        // copying anything (a cache hit stages nothing).
+        let mut included = None;
+        let mut context_hash = None;
+        let ctx = match &root {
+            SourceRoot::Host(_) => Some(self.shared.context()?),
+            SourceRoot::Layers(_) => None,
+        };
+        match &ctx {
+            Some(ctx) => {
+                let ctx_err = |e| BuildError::Context {
                     file: file.clone(),
                     line: ins.line,
-                    source: Box::new(StepError::MissingSource {
-                        instruction,
-                        source_path: s.clone(),
-                        place: format!("the build context {}", self.shared.req.context.display()),
-                    }),
-                });
+                    instruction,
+                    source: Box::new(e),
+                };
+                let resolved = ctx
+                    .resolve_sources(&c.sources, &c.exclude)
+                    .map_err(ctx_err)?;
+                context_hash = Some(ctx.hash_sources(&resolved).map_err(ctx_err)?);
+                let mut set = std::collections::HashSet::new();
+                for r in &resolved {
+                    sources.push(CopySource {
+                        rel: PathBuf::from(&r.path),
+                    });
+                    set.extend(r.entries.iter().map(|e| PathBuf::from(&e.path)));
+                }
+                included = Some(set);
             }
-            sources.extend(found.into_iter().map(|rel| CopySource { rel }));
+            None => {
+                for s in &c.sources {
+                    sources.push(CopySource {
+                        rel: components(s).iter().collect::<PathBuf>(),
+                    });
+                }
+            }
         }
         let step = self.shared.step(self.title(&ins.text));
         self.shared.progress.started(&step);
@@ -1290,7 +1285,20 @@ impl StageRun<'_, '_> {
             chmod,
             epoch: self.shared.req.source_date_epoch,
             extract_archives: instruction == "ADD" && c.unpack != Some(false),
+            included,
         };
+        let args_text = ins
+            .text
+            .split_once(char::is_whitespace)
+            .map(|(_, rest)| rest.trim().to_string())
+            .unwrap_or_default();
+        let created_by = format!("{instruction} {args_text} # buildkit");
+        if let Some(hash) = &context_hash {
+            let key = self.key.child(&[&created_by, &dest, &hash.to_string()]);
+            if self.cached(&key, &step) {
+                return Ok(());
+            }
+        }
         let staging = self.shared.scratch()?;
         let step_err = |source| BuildError::Step {
             file: file.clone(),
@@ -1298,13 +1306,11 @@ impl StageRun<'_, '_> {
             source: Box::new(source),
         };
         step::stage_copy(&plan, &view, &staging).map_err(step_err)?;
-        let content = step::tree_hash(&staging).map_err(step_err)?;
-        let args_text = ins
-            .text
-            .split_once(char::is_whitespace)
-            .map(|(_, rest)| rest.trim().to_string())
-            .unwrap_or_default();
-        let created_by = format!("{instruction} {args_text} # buildkit");
+        // From a stage, the staged tree itself is what the key hashes.
+        let content = match context_hash {
+            Some(h) => h,
+            None => step::tree_hash(&staging).map_err(step_err)?,
+        };
         let key = self.key.child(&[&created_by, &dest, &content.to_string()]);
         if self.cached(&key, &step) {
             let _ = crate::image::unpack::remove_tree(&staging);
@@ -1378,88 +1384,9 @@ fn resolve_owner(view: &MergedView, spec: &str) -> std::result::Result<(u32, u32
     Ok((uid, gid))
 }
 
-/// Context paths a COPY source word names: a literal path, or `*`/`?`
-/// wildcards matched component by component. Never outside the context.
-fn expand_host_glob(ctx: &Path, word: &str) -> Vec<PathBuf> {
-    let comps = components(word);
-    let mut found = vec![PathBuf::new()];
-    for c in &comps {
-        let pat = c.to_string_lossy();
-        let mut next = Vec::new();
-        for base in &found {
-            if pat.contains(['*', '?', '[']) {
-                let Ok(entries) = std::fs::read_dir(ctx.join(base)) else {
-                    continue;
-                };
-                let mut names: Vec<String> = entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| wildcard(&pat, n))
-                    .collect();
-                names.sort();
-                next.extend(names.into_iter().map(|n| base.join(n)));
-            } else {
-                let p = base.join(c);
-                if std::fs::symlink_metadata(ctx.join(&p)).is_ok() {
-                    next.push(p);
-                }
-            }
-        }
-        found = next;
-    }
-    if comps.is_empty() {
-        // `.`: the whole context.
-        return vec![PathBuf::new()];
-    }
-    found
-}
-
-/// `*` and `?` matching (no `/` in either).
-fn wildcard(pat: &str, name: &str) -> bool {
-    fn m(p: &[char], n: &[char]) -> bool {
-        match p.split_first() {
-            None => n.is_empty(),
-            Some(('*', rest)) => (0..=n.len()).any(|i| m(rest, &n[i..])),
-            Some(('?', rest)) => !n.is_empty() && m(rest, &n[1..]),
-            Some((c, rest)) => n.first() == Some(c) && m(rest, &n[1..]),
-        }
-    }
-    let p: Vec<char> = pat.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    m(&p, &n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wildcards_match_like_filepath_match() {
-        assert!(wildcard("*.py", "app.py"));
-        assert!(wildcard("package*.json", "package-lock.json"));
-        assert!(wildcard("a?c", "abc"));
-        assert!(!wildcard("*.py", "app.pyc"));
-    }
-
-    #[test]
-    fn host_globs_stay_in_the_context() {
-        let tmp = tempfile::tempdir().expect("tmp");
-        std::fs::write(tmp.path().join("package.json"), b"{}").expect("p");
-        std::fs::write(tmp.path().join("package-lock.json"), b"{}").expect("p");
-        std::fs::write(tmp.path().join("app.js"), b"").expect("a");
-        assert_eq!(
-            expand_host_glob(tmp.path(), "package*.json"),
-            vec![
-                PathBuf::from("package-lock.json"),
-                PathBuf::from("package.json")
-            ]
-        );
-        assert_eq!(
-            expand_host_glob(tmp.path(), "../../app.js"),
-            vec![PathBuf::from("app.js")]
-        );
-        assert!(expand_host_glob(tmp.path(), "missing").is_empty());
-    }
 
     #[test]
     fn history_lists_are_written_as_buildkit_writes_them() {

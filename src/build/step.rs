@@ -101,6 +101,9 @@ pub struct CopyPlan<'a> {
     /// ADD: local tar archives (plain, gzip, zstd) are extracted into the
     /// destination directory instead of copied.
     pub extract_archives: bool,
+    /// From the context: the paths .dockerignore lets through (relative to
+    /// the root); entries of a copied directory not in it are left out.
+    pub included: Option<std::collections::HashSet<PathBuf>>,
 }
 
 /// Creates `path` in the staging tree with the metadata the image already
@@ -298,6 +301,9 @@ fn copy_dir_contents(
         .map_err(io_err("listing", src_rel))?;
     for n in names {
         let s = src_rel.join(&n);
+        if plan.included.as_ref().is_some_and(|inc| !inc.contains(&s)) {
+            continue;
+        }
         let d = dst_rel.join(&n);
         let Some(host) = plan.root.host_path(&s) else {
             continue;
@@ -432,6 +438,7 @@ mod tests {
             chmod: None,
             epoch: None,
             extract_archives: false,
+            included: None,
         }
     }
 

@@ -99,15 +99,18 @@ fn key_values(
     Ok(out)
 }
 
-/// What the Dockerfile is, and how messages name it.
-fn read_dockerfile(context: &Path, file: Option<&str>) -> anyhow::Result<(String, String)> {
+/// What the Dockerfile says, how messages name it, and where it is.
+fn read_dockerfile(
+    context: &Path,
+    file: Option<&str>,
+) -> anyhow::Result<(String, String, Option<PathBuf>)> {
     match file {
         Some("-") => {
             let mut s = String::new();
             std::io::stdin()
                 .read_to_string(&mut s)
                 .context("reading the Dockerfile from standard input")?;
-            Ok((s, "Dockerfile".to_string()))
+            Ok((s, "Dockerfile".to_string(), None))
         }
         Some(f) => {
             let p = PathBuf::from(f);
@@ -117,13 +120,13 @@ fn read_dockerfile(context: &Path, file: Option<&str>) -> anyhow::Result<(String
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| f.to_string());
-            Ok((text, name))
+            Ok((text, name, Some(p)))
         }
         None => {
             let p = context.join("Dockerfile");
             let text = std::fs::read_to_string(&p)
                 .with_context(|| format!("reading the Dockerfile {}", p.display()))?;
-            Ok((text, "Dockerfile".to_string()))
+            Ok((text, "Dockerfile".to_string(), Some(p)))
         }
     }
 }
@@ -167,11 +170,12 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         let r = Reference::parse(t).with_context(|| format!("invalid tag {t:?}"))?;
         tags.push(r.to_string());
     }
-    let (text, dockerfile_name) = read_dockerfile(&context, args.file.as_deref())?;
+    let (text, dockerfile_name, dockerfile_path) = read_dockerfile(&context, args.file.as_deref())?;
     let dockerfile = crate::build::dockerfile::parse(&text, &dockerfile_name)?;
     let req = BuildRequest {
         dockerfile,
         dockerfile_name,
+        dockerfile_path,
         context: context.clone(),
         target: args.target.clone(),
         build_args: key_values("--build-arg", &args.build_args, true)?,
