@@ -336,3 +336,102 @@ fn dockerignore_keeps_files_out_of_the_image_and_of_the_cache_key() {
     assert!(r.stderr.contains(".dockerignore"), "{}", r.stderr);
     s.store(&["rmi", "ctx:1"]).ok();
 }
+
+#[test]
+fn run_mounts_cache_persists_secrets_and_tmpfs_stay_out_of_the_image() {
+    let Some(s) = rig() else { return };
+    let secret = s.dir.path().join("token.txt");
+    std::fs::write(&secret, "s3cr3t").expect("secret");
+    write(&s, ".dockerignore", "token.txt\n");
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\n\
+         ARG RUN_ID\n\
+         RUN --mount=type=cache,target=/var/cache/app echo \"$RUN_ID\" >> /var/cache/app/runs && cat /var/cache/app/runs > /runs-seen\n\
+         RUN --mount=type=secret,id=token cat /run/secrets/token > /token-len-check && wc -c < /run/secrets/token > /token-len && rm /token-len-check\n\
+         RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/t && ls /scratch > /scratch-seen\n\
+         RUN --network=none sh -c 'ip link 2>/dev/null | grep -c \"^[0-9]\" > /links || cat /proc/net/dev | tail -n +3 | wc -l > /links'\n\
+         CMD [\"sh\", \"-c\", \"cat /runs-seen /token-len /scratch-seen /links; for p in /run/secrets /scratch /var/cache/app /token-len-check; do test -e $p && echo present:$p; done; true\"]\n",
+    );
+    let secret_arg = format!("id=token,src={}", secret.display());
+    build(
+        &s,
+        &[
+            "-t",
+            "mnt:1",
+            "--build-arg",
+            "RUN_ID=one",
+            "--secret",
+            &secret_arg,
+        ],
+    )
+    .ok();
+    build(
+        &s,
+        &[
+            "-t",
+            "mnt:2",
+            "--build-arg",
+            "RUN_ID=two",
+            "--secret",
+            &secret_arg,
+        ],
+    )
+    .ok();
+    let out = s.store(&["run", "--rm", "mnt:2"]).ok().stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    // The cache mount kept the first build's line; the image has none of the mounts.
+    assert_eq!(&lines[..3], &["one", "two", "6"], "{out}");
+    assert_eq!(lines[3], "t", "{out}");
+    assert_eq!(lines[4], "1", "only loopback with --network=none: {out}");
+    assert_eq!(lines.len(), 5, "mount points left in the image: {out}");
+    let history = s
+        .store(&["image", "history", "--no-trunc", "mnt:2"])
+        .ok()
+        .stdout;
+    assert!(!history.contains("s3cr3t"), "{history}");
+
+    // A required secret that is not given is an error naming it.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN --mount=type=secret,id=absent,required cat /run/secrets/absent\n",
+    );
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("absent"), "{}", r.stderr);
+    for t in ["mnt:1", "mnt:2"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}
+
+#[test]
+fn source_date_epoch_makes_builds_on_fresh_roots_identical() {
+    let Some(a) = rig() else { return };
+    let Some(b) = rig() else { return };
+    let dockerfile = "FROM {{busybox}}\nCOPY app.txt /app/\nRUN echo made > /app/made.txt && mkdir -p /app/sub\nENV MODE=repro\n";
+    let mut ids = Vec::new();
+    for s in [&a, &b] {
+        write(s, "Dockerfile", dockerfile);
+        write(s, "app.txt", "same content\n");
+        let iid = s.dir.path().join("iid");
+        let iid_arg = iid.to_string_lossy().into_owned();
+        build(
+            s,
+            &[
+                "--source-date-epoch",
+                "1700000000",
+                "--iidfile",
+                &iid_arg,
+                "-t",
+                "repro:1",
+            ],
+        )
+        .ok();
+        ids.push(std::fs::read_to_string(&iid).expect("iid"));
+        s.store(&["rmi", "repro:1"]).ok();
+    }
+    assert_eq!(ids[0], ids[1], "same inputs, same image");
+}

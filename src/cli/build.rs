@@ -4,7 +4,9 @@
 //! container record, a detached monitor, the same isolation defaults).
 
 use super::GlobalArgs;
-use crate::build::builder::{self, BoxError, BuildHost, BuildRequest, RunRequest, RunResult};
+use crate::build::builder::{
+    self, BoxError, BuildHost, BuildRequest, RunRequest, RunResult, Secret,
+};
 use crate::build::dockerfile::RunNetwork;
 use crate::build::progress::{BuildProgress, StepName};
 use crate::image::platform::Platform;
@@ -67,6 +69,9 @@ pub struct BuildArgs {
         value_name = "SECONDS"
     )]
     pub source_date_epoch: Option<u64>,
+    /// Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR
+    #[arg(long = "secret", value_name = "SPEC")]
+    pub secrets: Vec<String>,
     /// OCI runtime of RUN steps: builtin (default), crun, runc, or a path
     #[arg(long, env = "WHARF_RUNTIME", default_value = "builtin")]
     pub runtime: String,
@@ -95,6 +100,45 @@ fn key_values(
                 out.insert(v.clone(), String::new());
             }
         }
+    }
+    Ok(out)
+}
+
+/// `--secret id=x,src=path`, `id=x,env=VAR` (`type=file|env` also accepted,
+/// `source` for `src`), as Docker takes them; an id alone reads the
+/// environment variable of that name.
+fn parse_secrets(values: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        let mut id = None;
+        let mut src = None;
+        let mut env = None;
+        for field in v.split(',') {
+            match field.split_once('=') {
+                Some(("id", x)) => id = Some(x.to_string()),
+                Some(("src" | "source", x)) => src = Some(x.to_string()),
+                Some(("env", x)) => env = Some(x.to_string()),
+                Some(("type", "file" | "env")) => {}
+                _ => {
+                    bail!("--secret {v:?}: unexpected {field:?} (expected id=, src=, env=, type=)")
+                }
+            }
+        }
+        let Some(id) = id else {
+            bail!("--secret {v:?}: id= is required");
+        };
+        let secret = match (src, env) {
+            (Some(p), None) => Secret::File(PathBuf::from(p)),
+            (None, Some(e)) => Secret::Env(e),
+            (None, None) => Secret::Env(id.clone()),
+            (Some(_), Some(_)) => bail!("--secret {v:?}: give src= or env=, not both"),
+        };
+        if let Secret::File(p) = &secret {
+            if !p.is_file() {
+                bail!("--secret {v:?}: {} is not a file", p.display());
+            }
+        }
+        out.insert(id, secret);
     }
     Ok(out)
 }
@@ -184,6 +228,7 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         no_cache: args.no_cache,
         source_date_epoch: args.source_date_epoch,
         platform: host_platform,
+        secrets: parse_secrets(&args.secrets)?,
     };
     let root = global.root();
     let store = ImageStore::open(root)
