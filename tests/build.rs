@@ -435,3 +435,40 @@ fn source_date_epoch_makes_builds_on_fresh_roots_identical() {
     }
     assert_eq!(ids[0], ids[1], "same inputs, same image");
 }
+
+#[test]
+fn heredocs_and_onbuild_triggers_run_as_buildkit_runs_them() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\n\
+         COPY <<EOF /etc/greeting\n\
+         hello from a heredoc\n\
+         EOF\n\
+         RUN <<EOF\n\
+         echo script line one > /script.txt\n\
+         echo script line two >> /script.txt\n\
+         EOF\n\
+         RUN cat <<NOTE > /note.txt\n\
+         noted\n\
+         NOTE\n\
+         ONBUILD RUN echo triggered > /onbuild.txt\n",
+    );
+    build(&s, &["-t", "parent:1"]).ok();
+    write(&s, "Dockerfile", "FROM parent:1\nCMD [\"cat\", \"/etc/greeting\", \"/script.txt\", \"/note.txt\", \"/onbuild.txt\"]\n");
+    let child = build(&s, &["-t", "child:1"]).ok();
+    assert!(
+        child.stderr.contains("RUN echo triggered"),
+        "{}",
+        child.stderr
+    );
+    assert_eq!(
+        s.store(&["run", "--rm", "child:1"]).ok().stdout,
+        "hello from a heredoc\nscript line one\nscript line two\nnoted\ntriggered\n"
+    );
+    for t in ["child:1", "parent:1"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}

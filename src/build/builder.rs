@@ -506,6 +506,33 @@ fn build_stage(
         label,
         done,
     };
+    // The base's ONBUILD triggers run first, then are dropped from the config.
+    if let Some(triggers) = run.state.string_list("OnBuild").filter(|t| !t.is_empty()) {
+        run.state.config_mut().insert("OnBuild".into(), Value::Null);
+        let text: String = triggers.iter().map(|t| format!("{t}\n")).collect();
+        let parsed = df::parse(&format!("FROM scratch\n{text}"), "ONBUILD").map_err(|e| {
+            BuildError::Invalid {
+                file: file.clone(),
+                line: stage.from.line,
+                message: format!("the base image's ONBUILD triggers: {e}"),
+            }
+        })?;
+        let mut instructions = parsed
+            .stages
+            .into_iter()
+            .next()
+            .map(|s| s.instructions)
+            .unwrap_or_default();
+        run.total += instructions.iter().filter(|i| is_vertex(&i.value)).count();
+        for ins in &mut instructions {
+            // Errors point at the FROM that brought the trigger in.
+            ins.line = stage.from.line;
+            ins.end_line = stage.from.line;
+        }
+        for ins in &instructions {
+            run.instruction(ins)?;
+        }
+    }
     for ins in &stage.instructions {
         run.instruction(ins)?;
     }
@@ -928,22 +955,30 @@ impl StageRun<'_, '_> {
             line: ins.line,
             message,
         };
-        let argv = if !r.heredocs.is_empty() {
-            match (&r.command, r.heredocs.as_slice()) {
-                (CommandForm::Shell(s), [h]) if s.trim().starts_with("<<") && !s.contains("&&") => {
-                    let mut v = self.shell();
-                    v.push(h.content.clone());
-                    v
-                }
-                _ => {
-                    return Err(invalid(
-                        "RUN: heredocs other than one script (`RUN <<EOF`) are not supported yet"
-                            .into(),
-                    ))
-                }
+        let argv = match (&r.command, r.heredocs.as_slice()) {
+            (_, []) => self.argv(&r.command),
+            // `RUN <<EOF`: the body is the script.
+            (CommandForm::Shell(s), [h]) if is_lone_heredoc(s, &h.name) => {
+                let mut v = self.shell();
+                v.push(h.content.clone());
+                v
             }
-        } else {
-            self.argv(&r.command)
+            // A command line with heredocs: the shell gets the line and the
+            // bodies, each closed by its delimiter, as one script (BuildKit).
+            (CommandForm::Shell(s), docs) => {
+                let mut script = format!("{s}\n");
+                for h in docs {
+                    script.push_str(&h.content);
+                    script.push_str(&h.name);
+                    script.push('\n');
+                }
+                let mut v = self.shell();
+                v.push(script);
+                v
+            }
+            (CommandForm::Exec(_), _) => {
+                return Err(invalid("RUN: heredocs need the shell form of RUN".into()))
+            }
         };
         // Build args in scope reach the command as environment (not ENV).
         let env: Vec<String> = self
@@ -1350,9 +1385,14 @@ impl StageRun<'_, '_> {
             line: ins.line,
             message,
         };
-        if !c.heredocs.is_empty() || c.parents || (c.from.is_some() && !c.exclude.is_empty()) {
+        if c.parents || (c.from.is_some() && !c.exclude.is_empty()) {
             return Err(invalid(format!(
-                "{instruction}: heredoc sources, --parents and --exclude with --from are not supported yet"
+                "{instruction}: --parents and --exclude with --from are not supported yet"
+            )));
+        }
+        if !c.heredocs.is_empty() && (!c.sources.is_empty() || c.from.is_some()) {
+            return Err(invalid(format!(
+                "{instruction}: heredoc sources mixed with other sources are not supported yet"
             )));
         }
         if c.sources.iter().any(|s| s.contains("://")) {
@@ -1393,10 +1433,29 @@ impl StageRun<'_, '_> {
         // Where the sources come from: another stage, an image, or the context.
         let from_state;
         let from_view;
-        let root = match &c.from {
-            Some(f) => {
-                from_state =
-                    match stage_named(&self.shared.req.dockerfile, f, self.index) {
+        let heredoc_dir;
+        let root =
+            match &c.from {
+                // `COPY <<EOF /dest`: each body is a file named by its delimiter.
+                None if !c.heredocs.is_empty() => {
+                    heredoc_dir = self.shared.scratch()?;
+                    for h in &c.heredocs {
+                        let p = heredoc_dir.join(&h.name);
+                        std::fs::write(&p, &h.content).map_err(|source| BuildError::Scratch {
+                            path: p.clone(),
+                            source,
+                        })?;
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644))
+                            .map_err(|source| BuildError::Scratch {
+                                path: p.clone(),
+                                source,
+                            })?;
+                    }
+                    SourceRoot::Host(&heredoc_dir)
+                }
+                Some(f) => {
+                    from_state = match stage_named(&self.shared.req.dockerfile, f, self.index) {
                         Some(j) => self
                             .done
                             .get(&j)
@@ -1414,19 +1473,19 @@ impl StageRun<'_, '_> {
                             ImageState::from_record(self.shared.store, &record)?
                         }
                     };
-                from_view = view_of(self.shared.store, &from_state)?;
-                SourceRoot::Layers(&from_view)
-            }
-            None => SourceRoot::Host(&self.shared.req.context),
-        };
+                    from_view = view_of(self.shared.store, &from_state)?;
+                    SourceRoot::Layers(&from_view)
+                }
+                None => SourceRoot::Host(&self.shared.req.context),
+            };
         let mut sources = Vec::new();
         // From the context: what .dockerignore lets through, hashed without
         // copying anything (a cache hit stages nothing).
         let mut included = None;
         let mut context_hash = None;
         let ctx = match &root {
-            SourceRoot::Host(_) => Some(self.shared.context()?),
-            SourceRoot::Layers(_) => None,
+            SourceRoot::Host(_) if c.heredocs.is_empty() => Some(self.shared.context()?),
+            _ => None,
         };
         match &ctx {
             Some(ctx) => {
@@ -1453,6 +1512,11 @@ impl StageRun<'_, '_> {
                 for s in &c.sources {
                     sources.push(CopySource {
                         rel: components(s).iter().collect::<PathBuf>(),
+                    });
+                }
+                for h in &c.heredocs {
+                    sources.push(CopySource {
+                        rel: PathBuf::from(&h.name),
                     });
                 }
             }
@@ -1506,6 +1570,17 @@ impl StageRun<'_, '_> {
         self.shared.progress.done(&step, began.elapsed());
         Ok(())
     }
+}
+
+/// Whether a shell-form command is just `<<NAME` (`<<-NAME`, quoted or not).
+fn is_lone_heredoc(command: &str, name: &str) -> bool {
+    let c = command.trim();
+    let Some(rest) = c.strip_prefix("<<") else {
+        return false;
+    };
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    let rest = rest.trim_matches(|ch| ch == '"' || ch == '\'');
+    rest == name
 }
 
 /// Removes from a step's upper dir the empty files and directories the
