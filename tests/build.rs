@@ -472,3 +472,70 @@ fn heredocs_and_onbuild_triggers_run_as_buildkit_runs_them() {
     }
     assert_clean(&s);
 }
+
+/// Serves `body` to every HTTP request on a loopback port, for `count` requests.
+fn serve(body: &'static str, count: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn add_fetches_urls_and_checks_their_checksum() {
+    let Some(s) = rig() else { return };
+    let port = serve("fetched body\n", 2);
+    // sha256 of "fetched body\n".
+    let sum = format!("sha256:{}", sha256_hex(b"fetched body\n"));
+    write(
+        &s,
+        "Dockerfile",
+        &format!("FROM {{{{busybox}}}}\nADD --checksum={sum} http://127.0.0.1:{port}/files/data.txt /srv/\nCMD [\"sh\", \"-c\", \"cat /srv/data.txt; stat -c %a /srv/data.txt\"]\n"),
+    );
+    build(&s, &["-t", "url:1"]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", "url:1"]).ok().stdout,
+        "fetched body\n600\n"
+    );
+
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    write(
+        &s,
+        "Dockerfile",
+        &format!("FROM {{{{busybox}}}}\nADD --checksum={wrong} http://127.0.0.1:{port}/files/data.txt /srv/\n"),
+    );
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("digest mismatch"), "{}", r.stderr);
+    s.store(&["rmi", "url:1"]).ok();
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(data)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

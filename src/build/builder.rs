@@ -178,6 +178,8 @@ pub struct RunResult {
 pub trait BuildHost: Sync {
     /// A base image from the store, pulled when missing.
     fn base_image(&self, reference: &str) -> std::result::Result<ImageRecord, BoxError>;
+    /// Downloads `url` (ADD) into the file `dest`.
+    fn fetch(&self, url: &str, dest: &Path) -> std::result::Result<(), BoxError>;
     /// Runs a RUN step to completion. Once the process has exited and
     /// before anything is cleaned up, `capture` is called with the step's
     /// overlay upper dir (it becomes the layer).
@@ -1395,9 +1397,15 @@ impl StageRun<'_, '_> {
                 "{instruction}: heredoc sources mixed with other sources are not supported yet"
             )));
         }
-        if c.sources.iter().any(|s| s.contains("://")) {
+        let urls = c.sources.iter().filter(|s| is_url(s)).count();
+        if urls > 0 && instruction == "COPY" {
+            return Err(invalid(
+                "COPY: source can't be a URL (use ADD to fetch files)".into(),
+            ));
+        }
+        if urls > 0 && (urls != c.sources.len() || c.from.is_some()) {
             return Err(invalid(format!(
-                "{instruction}: URL sources are not supported yet"
+                "{instruction}: URL sources mixed with other sources are not supported yet"
             )));
         }
         let workdir = self
@@ -1434,28 +1442,74 @@ impl StageRun<'_, '_> {
         let from_state;
         let from_view;
         let heredoc_dir;
-        let root =
-            match &c.from {
-                // `COPY <<EOF /dest`: each body is a file named by its delimiter.
-                None if !c.heredocs.is_empty() => {
-                    heredoc_dir = self.shared.scratch()?;
-                    for h in &c.heredocs {
-                        let p = heredoc_dir.join(&h.name);
-                        std::fs::write(&p, &h.content).map_err(|source| BuildError::Scratch {
+        let url_dir;
+        let mut url_names = Vec::new();
+        let root = match &c.from {
+            // `ADD https://…`: fetched, checked against --checksum, mode 0600 (Docker's).
+            None if urls > 0 => {
+                url_dir = self.shared.scratch()?;
+                for u in &c.sources {
+                    let name = url_file_name(u);
+                    let p = url_dir.join(&name);
+                    self.shared
+                        .host
+                        .fetch(u, &p)
+                        .map_err(|source| BuildError::Run {
+                            file: file.clone(),
+                            line: ins.line,
+                            text: format!("{instruction} {u}"),
+                            source,
+                        })?;
+                    if let Some(want) = &c.checksum {
+                        let data = std::fs::read(&p).map_err(|source| BuildError::Scratch {
                             path: p.clone(),
                             source,
                         })?;
-                        use std::os::unix::fs::PermissionsExt;
-                        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644))
-                            .map_err(|source| BuildError::Scratch {
-                                path: p.clone(),
-                                source,
-                            })?;
+                        let want_digest: Digest = want.parse().map_err(|_| {
+                            invalid(format!(
+                                "{instruction} --checksum={want}: expected sha256:<hex>"
+                            ))
+                        })?;
+                        let got = Digest::of(want_digest.algorithm(), &data);
+                        if got != want_digest {
+                            return Err(invalid(format!(
+                                "{instruction} {u}: digest mismatch: --checksum={want}, the download has {got}"
+                            )));
+                        }
                     }
-                    SourceRoot::Host(&heredoc_dir)
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).map_err(
+                        |source| BuildError::Scratch {
+                            path: p.clone(),
+                            source,
+                        },
+                    )?;
+                    url_names.push(name);
                 }
-                Some(f) => {
-                    from_state = match stage_named(&self.shared.req.dockerfile, f, self.index) {
+                SourceRoot::Host(&url_dir)
+            }
+            // `COPY <<EOF /dest`: each body is a file named by its delimiter.
+            None if !c.heredocs.is_empty() => {
+                heredoc_dir = self.shared.scratch()?;
+                for h in &c.heredocs {
+                    let p = heredoc_dir.join(&h.name);
+                    std::fs::write(&p, &h.content).map_err(|source| BuildError::Scratch {
+                        path: p.clone(),
+                        source,
+                    })?;
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).map_err(
+                        |source| BuildError::Scratch {
+                            path: p.clone(),
+                            source,
+                        },
+                    )?;
+                }
+                SourceRoot::Host(&heredoc_dir)
+            }
+            Some(f) => {
+                from_state =
+                    match stage_named(&self.shared.req.dockerfile, f, self.index) {
                         Some(j) => self
                             .done
                             .get(&j)
@@ -1473,18 +1527,20 @@ impl StageRun<'_, '_> {
                             ImageState::from_record(self.shared.store, &record)?
                         }
                     };
-                    from_view = view_of(self.shared.store, &from_state)?;
-                    SourceRoot::Layers(&from_view)
-                }
-                None => SourceRoot::Host(&self.shared.req.context),
-            };
+                from_view = view_of(self.shared.store, &from_state)?;
+                SourceRoot::Layers(&from_view)
+            }
+            None => SourceRoot::Host(&self.shared.req.context),
+        };
         let mut sources = Vec::new();
         // From the context: what .dockerignore lets through, hashed without
         // copying anything (a cache hit stages nothing).
         let mut included = None;
         let mut context_hash = None;
         let ctx = match &root {
-            SourceRoot::Host(_) if c.heredocs.is_empty() => Some(self.shared.context()?),
+            SourceRoot::Host(_) if c.heredocs.is_empty() && urls == 0 => {
+                Some(self.shared.context()?)
+            }
             _ => None,
         };
         match &ctx {
@@ -1509,9 +1565,16 @@ impl StageRun<'_, '_> {
                 included = Some(set);
             }
             None => {
-                for s in &c.sources {
+                if urls == 0 {
+                    for s in &c.sources {
+                        sources.push(CopySource {
+                            rel: components(s).iter().collect::<PathBuf>(),
+                        });
+                    }
+                }
+                for n in &url_names {
                     sources.push(CopySource {
-                        rel: components(s).iter().collect::<PathBuf>(),
+                        rel: PathBuf::from(n),
                     });
                 }
                 for h in &c.heredocs {
@@ -1532,7 +1595,7 @@ impl StageRun<'_, '_> {
             chown,
             chmod,
             epoch: self.shared.req.source_date_epoch,
-            extract_archives: instruction == "ADD" && c.unpack != Some(false),
+            extract_archives: instruction == "ADD" && urls == 0 && c.unpack != Some(false),
             included,
         };
         let args_text = ins
@@ -1569,6 +1632,21 @@ impl StageRun<'_, '_> {
         self.commit_step(key, &created_by, layer)?;
         self.shared.progress.done(&step, began.elapsed());
         Ok(())
+    }
+}
+
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// The file name ADD gives a download: the URL path's last segment
+/// (`index.html` for none), as Docker does without Content-Disposition.
+fn url_file_name(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let after_host = path.splitn(4, '/').nth(3).unwrap_or("");
+    match after_host.rsplit('/').next() {
+        Some(n) if !n.is_empty() && n != "." && n != ".." => n.to_string(),
+        _ => "index.html".to_string(),
     }
 }
 
@@ -1675,6 +1753,24 @@ fn resolve_owner(view: &MergedView, spec: &str) -> std::result::Result<(u32, u32
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_are_named_by_the_url_path() {
+        assert_eq!(
+            url_file_name("https://example.com/a/b/tool.tar.gz?x=1"),
+            "tool.tar.gz"
+        );
+        assert_eq!(url_file_name("http://127.0.0.1:8080/"), "index.html");
+        assert_eq!(url_file_name("http://127.0.0.1:8080"), "index.html");
+        assert!(is_url("https://x/y") && !is_url("ftp.txt"));
+    }
+
+    #[test]
+    fn lone_heredocs_are_told_from_command_lines() {
+        assert!(is_lone_heredoc("<<EOF", "EOF"));
+        assert!(is_lone_heredoc(" <<-\"EOF\" ", "EOF"));
+        assert!(!is_lone_heredoc("cat <<EOF > /x", "EOF"));
+    }
 
     #[test]
     fn history_lists_are_written_as_buildkit_writes_them() {

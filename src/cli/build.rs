@@ -333,6 +333,25 @@ impl BuildHost for Host<'_> {
         })
     }
 
+    fn fetch(&self, url: &str, dest: &Path) -> Result<(), BoxError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let mut resp = reqwest::Client::new()
+                .get(url)
+                .send()
+                .await?
+                .error_for_status()?;
+            let mut file = std::fs::File::create(dest)?;
+            while let Some(chunk) = resp.chunk().await? {
+                file.write_all(&chunk)?;
+            }
+            file.sync_all()?;
+            Ok::<(), BoxError>(())
+        })
+    }
+
     fn run(
         &self,
         req: &RunRequest<'_>,
