@@ -169,7 +169,7 @@ impl Glob {
                             tokens.push(GlobToken::Literal(*next));
                             i += 1;
                         }
-                        None => tokens.push(GlobToken::Literal('\\')),
+                        None => return Err("syntax error in pattern (trailing \\)".to_string()),
                     }
                 }
                 '[' => {
@@ -187,17 +187,23 @@ impl Glob {
     /// Parses a `[...]` class whose body starts at `i`; returns the token and
     /// the index after `]`.
     fn class(chars: &[char], mut i: usize) -> Result<(GlobToken, usize), String> {
-        let bad = || "syntax error in pattern (unclosed or empty [...])".to_string();
+        let bad = || "syntax error in pattern (bad [...] class)".to_string();
         let negated = chars.get(i) == Some(&'^');
         if negated {
             i += 1;
         }
         let mut ranges = Vec::new();
+        // As Go's filepath.Match: an unescaped `-` or `]` where a character
+        // is expected is a bad pattern.
         let read_char = |i: &mut usize| -> Result<char, String> {
             let mut ch = *chars.get(*i).ok_or_else(bad)?;
-            if ch == '\\' {
-                *i += 1;
-                ch = *chars.get(*i).ok_or_else(bad)?;
+            match ch {
+                '\\' => {
+                    *i += 1;
+                    ch = *chars.get(*i).ok_or_else(bad)?;
+                }
+                '-' | ']' => return Err(bad()),
+                _ => {}
             }
             *i += 1;
             Ok(ch)
@@ -210,7 +216,7 @@ impl Glob {
                 }
                 Some(_) => {
                     let low = read_char(&mut i)?;
-                    let high = if chars.get(i) == Some(&'-') && chars.get(i + 1) != Some(&']') {
+                    let high = if chars.get(i) == Some(&'-') {
                         i += 1;
                         read_char(&mut i)?
                     } else {
@@ -227,19 +233,15 @@ impl Glob {
 
     fn matches(&self, text: &str) -> bool {
         let text: Vec<char> = text.chars().collect();
-        let mut memo = HashMap::new();
+        // memo[t * (tokens + 1) + p]: whether text[t..] matches tokens[p..].
+        let mut memo = vec![None; (text.len() + 1) * (self.tokens.len() + 1)];
         self.match_at(0, 0, &text, &mut memo)
     }
 
-    fn match_at(
-        &self,
-        t: usize,
-        p: usize,
-        text: &[char],
-        memo: &mut HashMap<(usize, usize), bool>,
-    ) -> bool {
-        if let Some(known) = memo.get(&(t, p)) {
-            return *known;
+    fn match_at(&self, t: usize, p: usize, text: &[char], memo: &mut [Option<bool>]) -> bool {
+        let slot = t * (self.tokens.len() + 1) + p;
+        if let Some(known) = memo[slot] {
+            return known;
         }
         let result = match self.tokens.get(p) {
             None => t == text.len(),
@@ -274,7 +276,7 @@ impl Glob {
             }
             Some(GlobToken::Rest) => true,
         };
-        memo.insert((t, p), result);
+        memo[slot] = Some(result);
         result
     }
 }
@@ -550,6 +552,109 @@ pub struct Entry {
     pub nlink: u64,
     /// For char/block devices.
     pub rdev: u64,
+    /// What tells, without reading it, that a file has not changed.
+    pub stamp: FileStamp,
+}
+
+/// Device, inode, size, and modification and change times in nanoseconds:
+/// a file whose stamp is unchanged has unchanged content (the change time
+/// moves on every write and cannot be set back), so its hash can be reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct FileStamp {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> FileStamp {
+        let nanos = |secs: i64, nsecs: i64| i128::from(secs) * 1_000_000_000 + i128::from(nsecs);
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.len(),
+            mtime_ns: nanos(meta.mtime(), meta.mtime_nsec()),
+            ctime_ns: nanos(meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Content hashes kept across builds, so an unchanged file is not read
+/// again (the executor keeps one per context, e.g. with [`HashCacheFile`]).
+pub trait ContentHashCache: Send + Sync + std::fmt::Debug {
+    /// The sha256 of `path`'s content if it was hashed with this stamp.
+    fn get(&self, path: &str, stamp: &FileStamp) -> Option<[u8; 32]>;
+    fn put(&self, path: &str, stamp: &FileStamp, hash: [u8; 32]);
+}
+
+/// A [`ContentHashCache`] in a JSON file, replaced atomically on save.
+#[derive(Debug, Default)]
+pub struct HashCacheFile {
+    path: PathBuf,
+    entries: Mutex<HashMap<String, (FileStamp, String)>>,
+    dirty: std::sync::atomic::AtomicBool,
+}
+
+impl HashCacheFile {
+    /// Reads `path`; a missing or unreadable file is an empty cache (it is
+    /// only an optimisation, rebuilt on the next save).
+    pub fn load(path: &Path) -> HashCacheFile {
+        let entries = fs::read(path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        HashCacheFile {
+            path: path.to_path_buf(),
+            entries: Mutex::new(entries),
+            dirty: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Writes the cache if it changed.
+    pub fn save(&self) -> Result<(), ContextError> {
+        if !self.dirty.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let bytes = {
+            let entries = self.entries.lock().map_err(|_| ContextError::Source {
+                path: self.path.display().to_string(),
+                message: "the hash cache lock was poisoned".to_string(),
+            })?;
+            serde_json::to_vec(&*entries).map_err(|e| ContextError::Io {
+                path: self.path.clone(),
+                source: io::Error::other(e),
+            })?
+        };
+        crate::sys::atomic::write(&self.path, &bytes)
+            .map_err(|(_, path, source)| ContextError::Io { path, source })?;
+        self.dirty.store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl ContentHashCache for HashCacheFile {
+    fn get(&self, path: &str, stamp: &FileStamp) -> Option<[u8; 32]> {
+        let entries = self.entries.lock().ok()?;
+        let (known, hex) = entries.get(path)?;
+        if known != stamp || hex.len() != 64 {
+            return None;
+        }
+        let mut hash = [0u8; 32];
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(hash)
+    }
+
+    fn put(&self, path: &str, stamp: &FileStamp, hash: [u8; 32]) {
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(path.to_string(), (*stamp, hex));
+            self.dirty.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
 }
 
 fn entry_from(path: String, meta: &fs::Metadata, full: &Path) -> Result<Entry, ContextError> {
@@ -586,6 +691,7 @@ fn entry_from(path: String, meta: &fs::Metadata, full: &Path) -> Result<Entry, C
         ino: meta.ino(),
         nlink: meta.nlink(),
         rdev: meta.rdev(),
+        stamp: FileStamp::of(meta),
     })
 }
 
@@ -603,6 +709,7 @@ struct Walk<'a> {
     limit: Option<u64>,
     size: u64,
     entries: Vec<Entry>,
+    dirs_read: usize,
 }
 
 impl Walk<'_> {
@@ -611,6 +718,7 @@ impl Walk<'_> {
     /// excluded itself is added only when something inside it is included.
     fn dir(&mut self, rel: &str) -> Result<(), ContextError> {
         let full = self.root.join(rel);
+        self.dirs_read += 1;
         let mut names: Vec<String> = Vec::new();
         for item in fs::read_dir(&full).map_err(io_error(&full))? {
             let item = item.map_err(io_error(&full))?;
@@ -681,7 +789,10 @@ pub struct Context {
     entries: Vec<Entry>,
     /// Included bytes (regular files).
     size: u64,
+    /// Directories the walk listed (excluded ones it could skip are not).
+    dirs_read: usize,
     content_hashes: Mutex<HashMap<String, [u8; 32]>>,
+    hash_cache: Option<std::sync::Arc<dyn ContentHashCache>>,
 }
 
 impl Context {
@@ -720,16 +831,25 @@ impl Context {
             limit,
             size: 0,
             entries: Vec::new(),
+            dirs_read: 0,
         };
         walk.dir("")?;
-        let (entries, size) = (walk.entries, walk.size);
+        let (entries, size, dirs_read) = (walk.entries, walk.size, walk.dirs_read);
         Ok(Context {
             root,
             filter,
             entries,
             size,
+            dirs_read,
             content_hashes: Mutex::new(HashMap::new()),
+            hash_cache: None,
         })
+    }
+
+    /// Reuses and records file hashes in `cache` (kept across builds).
+    pub fn with_hash_cache(mut self, cache: std::sync::Arc<dyn ContentHashCache>) -> Context {
+        self.hash_cache = Some(cache);
+        self
     }
 
     /// The context directory (canonical).
@@ -749,6 +869,12 @@ impl Context {
     /// Bytes of included regular files.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// How many directories the walk listed: an excluded directory that no
+    /// `!` exception reaches into is never listed.
+    pub fn dirs_read(&self) -> usize {
+        self.dirs_read
     }
 
     /// The entry at `path` (cleaned, relative), if included.
@@ -932,6 +1058,13 @@ impl Context {
                 return Ok(*hash);
             }
         }
+        if let Some(hash) = self
+            .hash_cache
+            .as_ref()
+            .and_then(|cache| cache.get(&entry.path, &entry.stamp))
+        {
+            return Ok(hash);
+        }
         let mut file = self.open_file(entry)?;
         let full = self.full_path(entry);
         let mut hasher = Sha256::new();
@@ -946,6 +1079,9 @@ impl Context {
         let hash: [u8; 32] = hasher.finalize().into();
         if let Ok(mut memo) = self.content_hashes.lock() {
             memo.insert(entry.path.clone(), hash);
+        }
+        if let Some(cache) = &self.hash_cache {
+            cache.put(&entry.path, &entry.stamp, hash);
         }
         Ok(hash)
     }
@@ -1002,5 +1138,449 @@ impl Context {
         }
         hasher.update(&[0]);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn filter(patterns: &[&str]) -> ContextFilter {
+        let text = patterns.join("\n");
+        ContextFilter::parse(&text, Path::new(".dockerignore")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// moby/patternmatcher's single-pattern expectations (a path is matched
+    /// when the pattern matches it or one of its parents).
+    #[test]
+    fn dockerignore_pattern_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("*", "fileutils.go", true),
+            ("*.go", "fileutils.go", true),
+            ("docs", "docs/README.md", true),
+            ("docs/", "docs/README.md", true),
+            ("**", "file", true),
+            ("**/", "file", true),
+            ("**", "dir/file", true),
+            ("**/**", "dir/file", true),
+            ("dir/**", "dir/file", true),
+            ("dir/**", "dir/dir2/file", true),
+            ("**/dir", "dir", true),
+            ("**/dir", "dir/file", true),
+            ("**/dir2/*", "dir/dir2/file", true),
+            ("**/dir2/**", "dir/dir2/dir3/file", true),
+            ("**file", "file", true),
+            ("**file", "dir/file", true),
+            ("**/file", "dir/file", true),
+            ("**file", "dir/dir/file", true),
+            ("**/file*", "dir/dir/file.txt", true),
+            ("**/file*txt", "dir/dir/file.txt", true),
+            ("**/**/*.txt", "dir/dir/file.txt", true),
+            ("**/**/*.txt2", "dir/dir/file.txt", false),
+            ("**/*.txt", "file.txt", true),
+            ("**/**/*.txt", "file.txt", true),
+            ("a**/*.txt", "a/file.txt", true),
+            ("a**/*.txt", "a/dir/file.txt", true),
+            ("a**/*.txt", "a/dir/dir/file.txt", true),
+            ("a/*.txt", "a/dir/file.txt", false),
+            ("a/*.txt", "a/file.txt", true),
+            ("a/*.txt**", "a/file.txt", true),
+            ("a[b-d]e", "ae", false),
+            ("a[b-d]e", "ace", true),
+            ("a[b-d]e", "aae", false),
+            ("a[^b-d]e", "aze", true),
+            (".*", ".foo", true),
+            (".*", "foo", false),
+            ("abc.def", "abcdef", false),
+            ("abc.def", "abc.def", true),
+            ("abc?def", "abcZdef", true),
+            ("abc?def", "abcdef", false),
+            ("a\\\\", "a\\", true),
+            ("**/foo/bar", "foo/bar", true),
+            ("**/foo/bar", "dir/dir2/foo/bar", true),
+            ("abc/**", "abc", false),
+            ("abc/**", "abc/def/ghi", true),
+            ("**/.foo", ".foo", true),
+            ("**/.foo", "bar.foo", false),
+            ("a(b)c/def", "a(b)c/def", true),
+            ("a(b)c/def", "a(b)c/xyz", false),
+            ("a.|)$(}+{bc", "a.|)$(}+{bc", true),
+            (
+                "dist/*.whl",
+                "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+                true,
+            ),
+            ("a\\*b", "a*b", true),
+            ("a\\*b", "ab", false),
+            ("a*/b", "abc/b", true),
+            ("a*/b", "a/c/b", false),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/f", true),
+            ("a*b*c*d*e*/f", "axbxcxdxe/xxx/f", false),
+            ("a*b?c*x", "abxbbxdbxebxczzx", true),
+            ("a*b?c*x", "abxbbxdbxebxczzy", false),
+            ("a?b", "a☺b", true),
+            ("[a-ζ]*", "α", true),
+            ("[\\]a]", "]", true),
+            ("[x\\-]", "-", true),
+            ("[x\\-]", "z", false),
+            ("*x", "xxx", true),
+            ("/abs/path", "abs/path", true),
+            ("./dir/../other", "other", true),
+        ];
+        for (pattern, path, expected) in cases {
+            assert_eq!(
+                filter(&[pattern]).excludes(path),
+                *expected,
+                "pattern {pattern:?} path {path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn exceptions_are_applied_in_order() {
+        let cases: &[(&[&str], &str, bool)] = &[
+            (&["!fileutils.go", "*.go"], "fileutils.go", true),
+            (&["*.go", "!fileutils.go"], "fileutils.go", false),
+            (&["docs", "!docs/README.md"], "docs/README.md", false),
+            (&["docs/*", "!docs/README.md"], "docs/README.md", false),
+            (&["docs", "!docs/README.md"], "docs/other.md", true),
+            (&["**", "!util/docker/web"], "util/docker/web/foo", false),
+            (
+                &["**", "!util/docker/web", "util/docker/web/foo"],
+                "util/docker/web/foo",
+                true,
+            ),
+            (&["**", "!dist/*.whl"], "dist/proxy.whl", false),
+            (
+                &["*.md", "!README*.md", "README-secret.md"],
+                "README-secret.md",
+                true,
+            ),
+            (
+                &["*.md", "!README*.md", "README-secret.md"],
+                "README-public.md",
+                false,
+            ),
+        ];
+        for (patterns, path, expected) in cases {
+            assert_eq!(
+                filter(patterns).excludes(path),
+                *expected,
+                "{patterns:?} {path:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ignore_file_syntax_and_bad_patterns() {
+        let f = ContextFilter::parse(
+            "\u{feff}# comment\n  #not a comment  \n\n  tmp/  \n! keep \n/abs\n",
+            Path::new("ctx/.dockerignore"),
+        )
+        .unwrap();
+        assert!(f.excludes("#not a comment"));
+        assert!(f.excludes("tmp/x"));
+        assert!(f.excludes("abs"));
+        assert!(!f.excludes("keep"));
+        for (text, line) in [
+            ("ok\n!\n", 2),
+            ("a[\n", 1),
+            ("[]a]\n", 1),
+            ("x\ny\n[-x]\n", 3),
+            ("a\\\n", 1),
+            ("[a-b-c]\n", 1),
+        ] {
+            let error = ContextFilter::parse(text, Path::new("ctx/.dockerignore")).unwrap_err();
+            match &error {
+                ContextError::Pattern { line: l, .. } => assert_eq!(*l, line, "{text:?}: {error}"),
+                other => panic!("{text:?}: {other}"),
+            }
+            assert!(
+                error
+                    .to_string()
+                    .starts_with(&format!("ctx/.dockerignore:{line}: ")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dockerfile_specific_ignore_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".dockerignore"), "general\n").unwrap();
+        fs::create_dir(dir.path().join("build")).unwrap();
+        let dockerfile = dir.path().join("build/app.Dockerfile");
+        fs::write(&dockerfile, "FROM a\n").unwrap();
+        let f = ContextFilter::load(dir.path(), Some(&dockerfile)).unwrap();
+        assert!(
+            f.excludes("general") && f.file() == Some(dir.path().join(".dockerignore").as_path())
+        );
+        fs::write(
+            dir.path().join("build/app.Dockerfile.dockerignore"),
+            "specific\n",
+        )
+        .unwrap();
+        let f = ContextFilter::load(dir.path(), Some(&dockerfile)).unwrap();
+        assert!(f.excludes("specific") && !f.excludes("general"));
+        let none = tempfile::tempdir().unwrap();
+        assert!(ContextFilter::load(none.path(), None).unwrap().is_empty());
+    }
+
+    fn write(root: &Path, path: &str, content: &str) {
+        let full = root.join(path);
+        if let Some(parent) = full.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::write(full, content).unwrap();
+    }
+
+    fn paths(entries: &[Entry]) -> Vec<&str> {
+        entries.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn an_excluded_directory_is_not_walked_unless_an_exception_reaches_into_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "app.js", "x");
+        for i in 0..40 {
+            write(root, &format!("node_modules/pkg{i}/index.js"), "module");
+        }
+        let ctx = Context::open(root, filter(&["node_modules"]), DEFAULT_SIZE_LIMIT).unwrap();
+        assert_eq!(paths(ctx.entries()), vec!["app.js"]);
+        assert_eq!(ctx.dirs_read(), 1, "only the root is listed");
+
+        let ctx = Context::open(
+            root,
+            filter(&["node_modules", "!node_modules/pkg7/index.js"]),
+            DEFAULT_SIZE_LIMIT,
+        )
+        .unwrap();
+        assert_eq!(
+            paths(ctx.entries()),
+            vec![
+                "app.js",
+                "node_modules",
+                "node_modules/pkg7",
+                "node_modules/pkg7/index.js"
+            ]
+        );
+        assert_eq!(ctx.size(), 1 + 6);
+    }
+
+    #[test]
+    fn symlinks_are_content_and_never_lead_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "sub/real.txt", "inside");
+        symlink("/etc/passwd", root.join("passwd")).unwrap();
+        symlink("../../..", root.join("sub/up")).unwrap();
+        symlink("sub/real.txt", root.join("alias")).unwrap();
+        symlink("/sub", root.join("absolute")).unwrap();
+        let ctx = Context::open(root, ContextFilter::none(), DEFAULT_SIZE_LIMIT).unwrap();
+        let passwd = ctx.entry("passwd").unwrap();
+        assert_eq!(passwd.kind, EntryKind::Symlink("/etc/passwd".into()));
+        assert_eq!(passwd.size, 0);
+        // A source through a symlink is resolved inside the context.
+        let resolved = ctx.resolve_sources(&["alias".into()], &[]).unwrap();
+        assert_eq!(resolved[0].path, "sub/real.txt");
+        let resolved = ctx
+            .resolve_sources(&["absolute/real.txt".into()], &[])
+            .unwrap();
+        assert_eq!(resolved[0].path, "sub/real.txt");
+        // `..` past the root stays at the root.
+        let resolved = ctx
+            .resolve_sources(&["sub/up/sub/real.txt".into()], &[])
+            .unwrap();
+        assert_eq!(resolved[0].path, "sub/real.txt");
+        let resolved = ctx
+            .resolve_sources(&["../../sub/../alias".into()], &[])
+            .unwrap();
+        assert_eq!(resolved[0].path, "sub/real.txt");
+        // A link to /etc/passwd names the context's own etc/passwd: missing,
+        // whether the link is followed or the path written directly.
+        for source in ["passwd", "../../etc/passwd"] {
+            let error = ctx.resolve_sources(&[source.into()], &[]).unwrap_err();
+            assert!(matches!(error, ContextError::MissingSource(_)), "{error}");
+        }
+        let error = ctx.resolve_sources(&["passwd/x".into()], &[]).unwrap_err();
+        assert!(matches!(error, ContextError::MissingSource(_)), "{error}");
+    }
+
+    #[test]
+    fn the_size_limit_counts_only_included_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "a", &"x".repeat(600));
+        write(root, "big/b", &"x".repeat(600));
+        let error = Context::open(root, ContextFilter::none(), 1000).unwrap_err();
+        assert!(
+            matches!(error, ContextError::TooLarge { limit: 1000, .. }),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("larger than the limit of 1000 bytes"),
+            "{error}"
+        );
+        let ctx = Context::open(root, filter(&["big"]), 1000).unwrap();
+        assert_eq!(ctx.size(), 600);
+    }
+
+    #[test]
+    fn sources_globs_and_missing_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "a.txt", "a");
+        write(root, "b.txt", "b");
+        write(root, "secret.txt", "s");
+        write(root, "src/c.txt", "c");
+        write(root, "src/d.md", "d");
+        write(root, "src/deep/e.md", "e");
+        let ctx = Context::open(
+            root,
+            filter(&["# keep out", "secret.txt"]),
+            DEFAULT_SIZE_LIMIT,
+        )
+        .unwrap();
+
+        let resolved = ctx.resolve_sources(&["*.txt".into()], &[]).unwrap();
+        let matched: Vec<&str> = resolved.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(matched, vec!["a.txt", "b.txt"]);
+        assert!(ctx
+            .resolve_sources(&["*.none".into()], &[])
+            .unwrap()
+            .is_empty());
+
+        let resolved = ctx
+            .resolve_sources(&["./src/".into()], &["*.md".into()])
+            .unwrap();
+        assert_eq!(
+            paths(&resolved[0].entries),
+            vec!["src", "src/c.txt", "src/deep", "src/deep/e.md"]
+        );
+        let resolved = ctx
+            .resolve_sources(&["src".into()], &["**/*.md".into()])
+            .unwrap();
+        assert_eq!(
+            paths(&resolved[0].entries),
+            vec!["src", "src/c.txt", "src/deep"]
+        );
+        let resolved = ctx.resolve_sources(&[".".into()], &[]).unwrap();
+        assert_eq!(resolved[0].path, "");
+        assert_eq!(resolved[0].entries.len(), ctx.entries().len());
+
+        let error = ctx
+            .resolve_sources(&["secret.txt".into()], &[])
+            .unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("\"secret.txt\"") && message.contains("excluded by .dockerignore:2"),
+            "{message}"
+        );
+        let error = ctx
+            .resolve_sources(&["nothing.txt".into()], &[])
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "\"nothing.txt\": not found in the build context"
+        );
+    }
+
+    #[test]
+    fn hashes_follow_content_mode_and_names_but_not_mtimes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "app/main.py", "print(1)");
+        write(root, "app/util.py", "x = 1");
+        let digest = |root: &Path| {
+            let ctx = Context::open(root, ContextFilter::none(), DEFAULT_SIZE_LIMIT).unwrap();
+            let sources = ctx.resolve_sources(&["app".into()], &[]).unwrap();
+            ctx.hash_sources(&sources).unwrap()
+        };
+        let first = digest(root);
+        assert_eq!(digest(root), first, "same tree, same digest");
+
+        let file = fs::File::options()
+            .write(true)
+            .open(root.join("app/main.py"))
+            .unwrap();
+        file.set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+        drop(file);
+        assert_eq!(digest(root), first, "mtimes do not count");
+
+        fs::set_permissions(root.join("app/main.py"), fs::Permissions::from_mode(0o755)).unwrap();
+        let after_chmod = digest(root);
+        assert_ne!(after_chmod, first, "mode counts");
+
+        fs::write(root.join("app/util.py"), "x = 2").unwrap();
+        let after_edit = digest(root);
+        assert_ne!(after_edit, after_chmod, "content counts");
+
+        fs::rename(root.join("app/util.py"), root.join("app/helpers.py")).unwrap();
+        assert_ne!(digest(root), after_edit, "names count");
+    }
+
+    #[test]
+    fn a_hash_cache_file_saves_reading_unchanged_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("ctx");
+        write(&root, "a.txt", "one");
+        write(&root, "b.txt", "two");
+        let cache_path = dir.path().join("hashes.json");
+        let digest_with_cache = || {
+            let cache = std::sync::Arc::new(HashCacheFile::load(&cache_path));
+            let ctx = Context::open(&root, ContextFilter::none(), DEFAULT_SIZE_LIMIT)
+                .unwrap()
+                .with_hash_cache(cache.clone());
+            let digest = ctx.hash_entries(ctx.entries()).unwrap();
+            cache.save().unwrap();
+            digest
+        };
+        let first = digest_with_cache();
+        let saved = fs::read_to_string(&cache_path).unwrap();
+        assert!(
+            saved.contains("a.txt") && saved.contains("b.txt"),
+            "{saved}"
+        );
+
+        // A cached hash is used while the stamp matches: plant a wrong one to see it.
+        let cache = HashCacheFile::load(&cache_path);
+        let ctx = Context::open(&root, ContextFilter::none(), DEFAULT_SIZE_LIMIT).unwrap();
+        let a = ctx.entry("a.txt").unwrap().clone();
+        cache.put("a.txt", &a.stamp, [7u8; 32]);
+        assert_eq!(cache.get("a.txt", &a.stamp), Some([7u8; 32]));
+        let ctx = ctx.with_hash_cache(std::sync::Arc::new(cache));
+        assert_eq!(ctx.content_hash(&a).unwrap(), [7u8; 32]);
+
+        // An edit changes the stamp: the file is read again.
+        fs::write(root.join("b.txt"), "changed").unwrap();
+        let second = digest_with_cache();
+        assert_ne!(second, first);
+        let plain = Context::open(&root, ContextFilter::none(), DEFAULT_SIZE_LIMIT).unwrap();
+        assert_eq!(
+            plain.hash_entries(plain.entries()).unwrap(),
+            second,
+            "cached and fresh hashes agree"
+        );
+    }
+
+    #[test]
+    fn clean_paths_like_go() {
+        let cases = [
+            ("", "."),
+            ("a/b/../c", "a/c"),
+            ("/../a", "/a"),
+            ("../a/./b/", "../a/b"),
+            ("a//b", "a/b"),
+            ("./", "."),
+            ("/", "/"),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(clean_path(path), expected, "{path:?}");
+        }
     }
 }

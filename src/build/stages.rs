@@ -270,10 +270,15 @@ pub fn plan(
             });
         }
         let lower = from.image.to_ascii_lowercase();
-        let base = match by_name.get(lower.as_str()) {
-            Some(&index) if index < stage.index => StageBase::Stage(index),
-            _ if lower == "scratch" => StageBase::Scratch,
-            _ => StageBase::Image(from.image.clone()),
+        // FROM sees the stages above it only (the latest of a repeated name).
+        let earlier = dockerfile.stages[..stage.index]
+            .iter()
+            .rev()
+            .find(|s| s.name.as_deref() == Some(lower.as_str()));
+        let base = match earlier {
+            Some(earlier) => StageBase::Stage(earlier.index),
+            None if lower == "scratch" => StageBase::Scratch,
+            None => StageBase::Image(from.image.clone()),
         };
         let mut depends_on = BTreeSet::new();
         let mut images = BTreeSet::new();
@@ -469,4 +474,198 @@ pub fn unused_build_args(
         })
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::dockerfile::parse;
+    use super::*;
+
+    fn amd64() -> Platform {
+        Platform::new("linux", "amd64", None)
+    }
+
+    fn options(build_args: &[(&str, &str)], target: Option<&str>) -> PlanOptions {
+        PlanOptions {
+            build_args: build_args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            target: target.map(str::to_string),
+            build_platform: Some(amd64()),
+            target_platform: None,
+        }
+    }
+
+    fn plan_of(text: &str, options: &PlanOptions) -> Result<BuildPlan, StageError> {
+        let dockerfile = parse(text, "Dockerfile").unwrap_or_else(|e| panic!("{e}"));
+        plan(&dockerfile, "Dockerfile", options)
+    }
+
+    const FOUR_STAGES: &str = "\
+FROM debian AS deps
+RUN fetch
+FROM alpine AS tools
+RUN build-tools
+FROM deps AS build
+COPY --from=tools /bin/tool /bin/
+RUN --mount=type=bind,from=0,target=/d make
+COPY --from=nginx:alpine /etc/nginx /etc/nginx
+FROM scratch AS unrelated
+COPY --from=busybox /bin/sh /sh
+";
+
+    #[test]
+    fn dependencies_targets_and_parallel_groups() {
+        let plan = plan_of(FOUR_STAGES, &options(&[], Some("build"))).unwrap();
+        let build = &plan.stages[2];
+        assert_eq!(build.base, StageBase::Stage(0));
+        assert_eq!(build.depends_on, vec![0, 1]);
+        assert_eq!(build.images, vec!["nginx:alpine".to_string()]);
+        assert_eq!(plan.target, 2);
+        // deps and tools are independent: one group; build after them; unrelated skipped.
+        assert_eq!(plan.groups, vec![vec![0, 1], vec![2]]);
+        assert_eq!(plan.order(), vec![0, 1, 2]);
+        assert_eq!(plan.stages[3].base, StageBase::Scratch);
+        assert_eq!(plan.stages[0].base, StageBase::Image("debian".into()));
+
+        // No target: the last stage, which needs nothing else.
+        let plan = plan_of(FOUR_STAGES, &options(&[], None)).unwrap();
+        assert_eq!((plan.target, plan.groups.clone()), (3, vec![vec![3]]));
+        // Target names are case-insensitive.
+        assert_eq!(
+            plan_of(FOUR_STAGES, &options(&[], Some("TOOLS")))
+                .unwrap()
+                .groups,
+            vec![vec![1]]
+        );
+    }
+
+    #[test]
+    fn a_stage_named_like_its_base_image_builds_on_the_image() {
+        let plan = plan_of(
+            "FROM alpine AS alpine\nRUN x\nFROM alpine\n",
+            &options(&[], None),
+        )
+        .unwrap();
+        assert_eq!(plan.stages[0].base, StageBase::Image("alpine".into()));
+        assert_eq!(plan.stages[1].base, StageBase::Stage(0));
+        assert_eq!(plan.groups, vec![vec![0], vec![1]]);
+    }
+
+    #[test]
+    fn bad_references_are_errors_with_lines() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            (
+                "FROM a AS one\nCOPY --from=two /x /x\nFROM b AS two\n",
+                None,
+                "Dockerfile:2: COPY --from \"two\" names stage 1 (line 3), which is not defined before this stage",
+            ),
+            ("FROM a\nCOPY --from=0 /x /x\n", None, "Dockerfile:2: COPY --from \"0\" names stage 0"),
+            ("FROM a\nCOPY --from=3 /x /x\n", None, "Dockerfile:2: COPY --from \"3\": invalid stage index (the Dockerfile has 1 stages"),
+            ("FROM a\nCOPY --from=$STAGE /x /x\n", None, "Dockerfile:2: variable expansion is not supported for COPY --from"),
+            (
+                "FROM a AS one\nRUN --mount=from=two,target=/t x\nFROM b AS two\n",
+                None,
+                "Dockerfile:2: RUN --mount from \"two\" names stage 1",
+            ),
+            ("FROM a AS one\n", Some("two"), "target stage \"two\" could not be found (stages: one)"),
+            ("FROM ${EMPTY}\n", None, "Dockerfile:1: FROM: base name (${EMPTY}) should not be blank"),
+            ("ARG V=${X:?need X}\nFROM a:$V\n", None, "Dockerfile:1: ARG: failed to process"),
+        ];
+        for (text, target, expected) in cases {
+            let error = plan_of(text, &options(&[], *target))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(expected),
+                "{text:?}: {error}\nexpected: {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn global_args_expand_from_lines_with_build_arg_overrides() {
+        let text = "\
+ARG REGISTRY=docker.io
+ARG IMAGE=$REGISTRY/library/python
+ARG TAG
+FROM --platform=$BUILDPLATFORM $IMAGE:${TAG:-3.12} AS app
+ARG TAG
+FROM ${REGISTRY}/other:$TARGETARCH
+";
+        let plan = plan_of(text, &options(&[], None)).unwrap();
+        assert_eq!(
+            plan.stages[0].base,
+            StageBase::Image("docker.io/library/python:3.12".into())
+        );
+        assert_eq!(plan.stages[0].platform.as_deref(), Some("linux/amd64"));
+        assert_eq!(
+            plan.stages[1].base,
+            StageBase::Image("docker.io/other:amd64".into())
+        );
+
+        let plan = plan_of(
+            text,
+            &options(
+                &[
+                    ("REGISTRY", "localhost:5000"),
+                    ("TAG", "3.13"),
+                    ("UNUSED", "x"),
+                    ("HTTP_PROXY", "p"),
+                ],
+                None,
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.stages[0].base,
+            StageBase::Image("localhost:5000/library/python:3.13".into())
+        );
+        assert_eq!(
+            plan.global_args.get("IMAGE").map(String::as_str),
+            Some("localhost:5000/library/python")
+        );
+        assert_eq!(plan.unused_build_args, vec!["UNUSED".to_string()]);
+    }
+
+    #[test]
+    fn stage_arg_values() {
+        let text = "ARG VERSION=1\nFROM a\nARG VERSION\nARG TARGETARCH\nARG MODE=dev\n";
+        let opts = options(&[("MODE", "prod")], None);
+        let plan = plan_of(text, &opts).unwrap();
+        assert_eq!(
+            plan.stage_arg_value(&opts, "VERSION", None).as_deref(),
+            Some("1")
+        );
+        assert_eq!(
+            plan.stage_arg_value(&opts, "TARGETARCH", None).as_deref(),
+            Some("amd64")
+        );
+        assert_eq!(
+            plan.stage_arg_value(&opts, "MODE", Some("dev")).as_deref(),
+            Some("prod")
+        );
+        assert_eq!(
+            plan.stage_arg_value(&opts, "OTHER", Some("x")).as_deref(),
+            Some("x")
+        );
+        assert_eq!(plan.stage_arg_value(&opts, "OTHER", None), None);
+    }
+
+    #[test]
+    fn platform_args_name_both_platforms() {
+        let args = platform_args(&amd64(), &Platform::new("linux", "arm", Some("v7")));
+        assert_eq!(args["BUILDPLATFORM"], "linux/amd64");
+        assert_eq!(args["BUILDVARIANT"], "");
+        assert_eq!(args["TARGETPLATFORM"], "linux/arm/v7");
+        assert_eq!(
+            (
+                args["TARGETOS"].as_str(),
+                args["TARGETARCH"].as_str(),
+                args["TARGETVARIANT"].as_str()
+            ),
+            ("linux", "arm", "v7")
+        );
+    }
 }

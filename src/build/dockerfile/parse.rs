@@ -52,6 +52,16 @@ pub fn parse(source: &str, file: &str) -> Result<Dockerfile, ParseError> {
         match item {
             Item::From { image, name } => {
                 let index = dockerfile.stages.len();
+                if let Some(name) = &name {
+                    if dockerfile.stages.iter().any(|s| s.name.as_ref() == Some(name)) {
+                        dockerfile.warnings.push(ParseWarning {
+                            line: raw.start_line,
+                            message: format!(
+                                "Duplicate stage name {name:?}, stage names should be unique"
+                            ),
+                        });
+                    }
+                }
                 dockerfile.stages.push(Stage {
                     index,
                     name,
@@ -125,6 +135,8 @@ struct RawInstruction {
     /// The rest of the line after the keyword and flags, trimmed.
     args: String,
     heredocs: Vec<Heredoc>,
+    /// The heredoc bodies as written (before `<<-` tab stripping).
+    raw_bodies: Vec<String>,
 }
 
 struct Scanned {
@@ -272,6 +284,7 @@ fn scan(source: &str) -> Result<Scanned, (usize, String)> {
         let (keyword, flags, args) =
             split_command(&line, directives.escape).map_err(|m| (start_line, m))?;
         let mut heredocs = Vec::new();
+        let mut raw_bodies = Vec::new();
         if can_contain_heredoc(&keyword, &args, directives.escape) && line.contains("<<") {
             for mut heredoc in heredocs_in_line(&line) {
                 let mut content = String::new();
@@ -303,8 +316,9 @@ fn scan(source: &str) -> Result<Scanned, (usize, String)> {
                 heredoc.content = if heredoc.strip_tabs {
                     strip_leading_tabs(&content)
                 } else {
-                    content
+                    content.clone()
                 };
+                raw_bodies.push(content);
                 heredocs.push(heredoc);
             }
         }
@@ -316,6 +330,7 @@ fn scan(source: &str) -> Result<Scanned, (usize, String)> {
             flags,
             args,
             heredocs,
+            raw_bodies,
         });
     }
     Ok(Scanned {
@@ -617,6 +632,7 @@ fn parse_item(raw: &RawInstruction, escape: char) -> Result<Item, String> {
         flags: &raw.flags,
         args: raw.args.as_str(),
         heredocs: &raw.heredocs,
+        raw_bodies: &raw.raw_bodies,
         escape,
         line: raw.line.as_str(),
     };
@@ -632,6 +648,7 @@ struct Request<'a> {
     flags: &'a [String],
     args: &'a str,
     heredocs: &'a [Heredoc],
+    raw_bodies: &'a [String],
     escape: char,
     line: &'a str,
 }
@@ -1001,7 +1018,9 @@ fn parse_copy(req: &Request, add: bool) -> Result<CopyArgs, String> {
         ));
     }
     let flags = Flags::parse(req.flags, spec)?;
-    let (dest, sources) = words.split_last().unwrap_or((&words[0], &[]));
+    let Some((dest, sources)) = words.split_last() else {
+        return Err(format!("{keyword} requires at least two arguments"));
+    };
     if !json && parse_heredoc_word(dest).is_some() {
         return Err(format!(
             "{keyword} cannot accept a heredoc as a destination"
@@ -1195,14 +1214,16 @@ fn parse_onbuild(req: &Request) -> Result<Instruction, String> {
         flags: &flags,
         args: &args,
         heredocs: req.heredocs,
+        raw_bodies: req.raw_bodies,
         escape: req.escape,
         line: req.args,
     };
     let instruction = parse_instruction(&keyword.to_ascii_lowercase(), &inner)?;
     let mut expression = strip_onbuild_keyword(req.line).to_string();
-    for heredoc in req.heredocs {
+    // As BuildKit stores the trigger: bodies as written, then each delimiter.
+    for (heredoc, body) in req.heredocs.iter().zip(req.raw_bodies) {
         expression.push('\n');
-        expression.push_str(&heredoc.content);
+        expression.push_str(body);
         expression.push_str(&heredoc.name);
     }
     Ok(Instruction::Onbuild {
@@ -1429,6 +1450,11 @@ mod tests {
         assert_eq!(d.stage("BUILD").map(|s| s.index), Some(0));
         assert_eq!(d.stage("1").map(|s| s.index), Some(1));
         assert!(d.stage("2").is_none());
+        let d = parse_ok("FROM a AS x\nFROM b AS X\n");
+        assert!(d
+            .warnings
+            .iter()
+            .any(|w| w.line == 2 && w.message.contains("Duplicate stage name \"x\"")));
     }
 
     #[test]
@@ -1769,6 +1795,12 @@ mod tests {
                         security: RunSecurity::Sandbox,
                     })
                 );
+            }
+            other => panic!("{other:?}"),
+        }
+        match one("ONBUILD RUN <<-EOF\n\techo\n\tEOF\n") {
+            Instruction::Onbuild { expression, .. } => {
+                assert_eq!(expression, "RUN <<-EOF\n\techo\nEOF")
             }
             other => panic!("{other:?}"),
         }
