@@ -219,6 +219,8 @@ struct Shared<'a> {
     plan_options: crate::build::stages::PlanOptions,
     /// The build context, walked (through .dockerignore) on first use.
     context: Mutex<Option<std::sync::Arc<crate::build::context::Context>>>,
+    /// Content hashes of the context's files kept across builds.
+    hash_file: Mutex<Option<std::sync::Arc<crate::build::context::HashCacheFile>>>,
     scratch_dir: PathBuf,
     scratch_counter: AtomicUsize,
 }
@@ -268,6 +270,7 @@ pub fn build(
         plan,
         plan_options,
         context: Mutex::new(None),
+        hash_file: Mutex::new(None),
         scratch_dir: scratch_dir.clone(),
         scratch_counter: AtomicUsize::new(0),
     };
@@ -293,6 +296,11 @@ pub fn build(
         }
     }
     let _ = crate::image::unpack::remove_tree(&scratch_dir);
+    if let Some(h) = shared.hash_file.lock().ok().and_then(|h| h.clone()) {
+        if let Err(e) = h.save() {
+            tracing::warn!("saving the build context's content hashes: {e}");
+        }
+    }
     // The image (or the cache entries) name what must stay; a failed
     // build's layers that nothing names go.
     let released = store.release(&shared.holder);
@@ -587,8 +595,21 @@ impl Shared<'_> {
         };
         let filter = ContextFilter::load(&self.req.context, self.req.dockerfile_path.as_deref())
             .map_err(open_err)?;
+        // One hash file per context directory: its keys are relative paths.
+        let canonical =
+            std::fs::canonicalize(&self.req.context).unwrap_or_else(|_| self.req.context.clone());
+        let hash_path = self.cache.dir().join(format!(
+            "context-{}.json",
+            Digest::sha256_of(canonical.as_os_str().as_encoded_bytes()).hex()
+        ));
+        let hashes = std::sync::Arc::new(crate::build::context::HashCacheFile::load(&hash_path));
+        if let Ok(mut h) = self.hash_file.lock() {
+            *h = Some(std::sync::Arc::clone(&hashes));
+        }
         let ctx = std::sync::Arc::new(
-            Context::open(&self.req.context, filter, DEFAULT_SIZE_LIMIT).map_err(open_err)?,
+            Context::open(&self.req.context, filter, DEFAULT_SIZE_LIMIT)
+                .map_err(open_err)?
+                .with_hash_cache(hashes),
         );
         *slot = Some(std::sync::Arc::clone(&ctx));
         Ok(ctx)
@@ -708,17 +729,17 @@ impl StageRun<'_, '_> {
                 self.metadata(&format!("LABEL {}", text.join(" ")))
             }
             Instruction::Expose(ports) => {
-                let mut keys = BTreeSet::new();
-                for p in ports {
-                    let key = if p.contains('/') {
-                        p.to_ascii_lowercase()
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    self.state.add_to_set("ExposedPorts", &key);
-                    keys.insert(key);
+                let keys = df::exposed_ports(ports).map_err(|source| BuildError::Expand {
+                    file: self.file(),
+                    line: ins.line,
+                    instruction: "EXPOSE",
+                    source: Box::new(source),
+                })?;
+                for k in &keys {
+                    self.state.add_to_set("ExposedPorts", k);
                 }
-                let text: Vec<String> = keys.iter().map(|k| format!("{k}:{{}}")).collect();
+                let sorted: BTreeSet<&String> = keys.iter().collect();
+                let text: Vec<String> = sorted.iter().map(|k| format!("{k}:{{}}")).collect();
                 self.metadata(&format!("EXPOSE map[{}]", text.join(" ")))
             }
             Instruction::User(u) => {
@@ -1610,13 +1631,21 @@ impl StageRun<'_, '_> {
                 return Ok(());
             }
         }
+        // --link: the layer does not depend on what is below (BuildKit's
+        // rebase-able copy): new parent directories get 0755 root, and the
+        // destination is a directory only when written with a trailing /.
+        let stage_view = if c.link {
+            MergedView::default()
+        } else {
+            view.clone()
+        };
         let staging = self.shared.scratch()?;
         let step_err = |source| BuildError::Step {
             file: file.clone(),
             line: ins.line,
             source: Box::new(source),
         };
-        step::stage_copy(&plan, &view, &staging).map_err(step_err)?;
+        step::stage_copy(&plan, &stage_view, &staging).map_err(step_err)?;
         // From a stage, the staged tree itself is what the key hashes.
         let content = match context_hash {
             Some(h) => h,
