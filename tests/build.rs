@@ -225,6 +225,23 @@ fn multi_stage_build_runs_and_rebuilds_only_what_changed() {
         s.store(&["rmi", t]).ok();
     }
     assert_clean(&s);
+
+    // `builder prune` empties the cache: the next build runs every step,
+    // and once its image is gone too no layer is left but the base's.
+    s.store(&["builder", "prune", "-f"]).ok();
+    let after = build(&s, &["-t", "app:4"]).ok();
+    assert!(
+        step_titles(&after.stderr, "CACHED").is_empty(),
+        "{}",
+        after.stderr
+    );
+    s.store(&["rmi", "app:4"]).ok();
+    s.store(&["builder", "prune", "-f"]).ok();
+    let layer_dirs = std::fs::read_dir(s.root.path().join("layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    // by-diff-id plus the busybox fixture's one layer.
+    assert_eq!(layer_dirs, 1 + layers(&s, &s.busybox()).len());
 }
 
 #[test]

@@ -153,6 +153,48 @@ impl BuildCache {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// `builder prune`: drops every entry (and the content-hash files and
+    /// the `RUN --mount=type=cache` directories), then the layers only the
+    /// cache kept. Returns the entries removed and the store's deletions.
+    /// Entries go before their holders, so a build running meanwhile sees a
+    /// miss, never an entry whose layer is gone.
+    pub fn prune(&self) -> Result<(usize, crate::image::store::Removed), CacheError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| CacheError::Io { path, source }
+        };
+        let mut entries = 0;
+        let mut holders = Vec::new();
+        for e in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {
+            let e = e.map_err(io(&self.dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(hex) = name.strip_suffix(".json") {
+                if let Ok(d) = format!("sha256:{hex}").parse::<Digest>() {
+                    holders.push(Self::holder(&CacheKey(d)));
+                    entries += 1;
+                }
+                std::fs::remove_file(e.path()).map_err(io(&e.path()))?;
+            }
+        }
+        let mounts = self.store.root().join("build-cache-mounts");
+        if mounts.exists() {
+            crate::image::unpack::remove_tree(&mounts).map_err(|e| CacheError::Io {
+                path: mounts.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        }
+        let mut removed = crate::image::store::Removed::default();
+        for h in holders {
+            let r = self.store.release(&h).map_err(|source| CacheError::Store {
+                key: h.clone(),
+                source,
+            })?;
+            removed.deleted_layers.extend(r.deleted_layers);
+            removed.deleted_blobs.extend(r.deleted_blobs);
+        }
+        Ok((entries, removed))
+    }
 }
 
 #[cfg(test)]
@@ -189,5 +231,8 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names.len(), 1, "no temp file left: {names:?}");
+        let (pruned, _) = cache.prune().expect("prune");
+        assert_eq!(pruned, 1);
+        assert!(cache.get(&key).is_none());
     }
 }

@@ -77,6 +77,33 @@ pub struct BuildArgs {
     pub runtime: String,
 }
 
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum BuilderCommand {
+    /// Remove the build cache (its entries, cache mounts, and the layers only it kept)
+    Prune {
+        /// Do not ask (wharf never asks; accepted for Docker's scripts)
+        #[arg(short, long)]
+        force: bool,
+    },
+}
+
+pub fn builder(global: &GlobalArgs, cmd: &BuilderCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BuilderCommand::Prune { force: _ } => {
+            let root = global.root();
+            let store = ImageStore::open(root)
+                .with_context(|| format!("opening the image store under {}", root.display()))?;
+            let cache = crate::build::cache::BuildCache::open(&store)?;
+            let (entries, removed) = cache.prune()?;
+            println!(
+                "Deleted build cache objects: {entries} entries, {} layers",
+                removed.deleted_layers.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
 /// `--build-arg` / `--label` values: `KEY=VALUE`, or `KEY` alone (build
 /// args only) for the value in this environment, as Docker does.
 fn key_values(

@@ -113,6 +113,9 @@ pub enum Command {
     },
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Create and run a new container from an image
     Run(container::RunArgs),
     /// Create a new container
@@ -329,6 +332,7 @@ pub fn main() -> ExitCode {
         Command::Scale(args) => compose::scale(&cli.global, args),
         Command::Ls { all, format } => compose::ls(&cli.global, *all, *format),
         Command::Build(args) => build::build(&cli.global, args),
+        Command::Builder(cmd) => build::builder(&cli.global, cmd),
         Command::Run(args) => container::run(&cli.global, args),
         Command::Create(args) => container::create(&cli.global, args),
         Command::Start(args) => container::start(&cli.global, args),
