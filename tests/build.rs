@@ -127,14 +127,18 @@ fn assert_clean(s: &Stack) {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     assert!(scratch.is_empty(), "build scratch left: {scratch:?}");
-    let dangling = s.store(&["images", "-q", "--filter", "dangling=true"]);
-    if dangling.code == 0 {
-        assert!(
-            dangling.stdout.trim().is_empty(),
-            "intermediate images left: {}",
-            dangling.stdout
-        );
-    }
+    // Every built image was removed by its test: what is left is the
+    // fixture images (no unnamed images the RUN steps ran on).
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.store(&["images", "--format", "json"]).ok().stdout)
+            .expect("images json");
+    let others: Vec<&serde_json::Value> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|i| !i["Repository"].to_string().contains("wharf-fixtures"))
+        .collect();
+    assert!(others.is_empty(), "images left: {others:#?}");
 }
 
 const MULTI_STAGE: &str = "\
