@@ -1003,6 +1003,12 @@ impl StageRun<'_, '_> {
                 return Err(invalid("RUN: heredocs need the shell form of RUN".into()))
             }
         };
+        if r.security == df::RunSecurity::Insecure {
+            return Err(invalid(
+                "RUN --security=insecure is not supported (wharf builds only in the sandbox)"
+                    .into(),
+            ));
+        }
         // Build args in scope reach the command as environment (not ENV).
         let env: Vec<String> = self
             .args

@@ -23,6 +23,8 @@ pub enum ImageError {
         #[source]
         source: StoreError,
     },
+    #[error("image {image}: its config is not a JSON object")]
+    NotAnObject { image: String },
     #[error("image {image}: its config is not valid JSON: {source}")]
     Config {
         image: String,
@@ -78,6 +80,9 @@ impl ImageState {
                 image: image.clone(),
                 source,
             })?;
+        if !document.is_object() {
+            return Err(ImageError::NotAnObject { image });
+        }
         if !document["config"].is_object() {
             document["config"] = json!({});
         }
