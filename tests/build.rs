@@ -255,6 +255,7 @@ fn image_config_and_history_follow_the_dockerfile() {
         &s,
         "Dockerfile",
         "FROM {{busybox}}\nENV GREETING=hi\nARG WHO=world\nRUN echo \"$GREETING $WHO\" > /msg\n\
+         RUN grep -q '10.1.2.3.*myhost' /etc/hosts\n\
          EXPOSE 8080\nLABEL org.example.kind=test\nUSER 65534\nENTRYPOINT [\"cat\"]\nCMD [\"/msg\"]\n",
     );
     let iid = s.dir.path().join("iid");
@@ -268,6 +269,8 @@ fn image_config_and_history_follow_the_dockerfile() {
             "WHO=you",
             "--iidfile",
             &iid_arg,
+            "--add-host",
+            "myhost:10.1.2.3",
         ],
     )
     .ok();

@@ -69,6 +69,12 @@ pub struct BuildArgs {
         value_name = "SECONDS"
     )]
     pub source_date_epoch: Option<u64>,
+    /// Extra /etc/hosts line for RUN steps (HOST:IP)
+    #[arg(long = "add-host", value_name = "HOST:IP")]
+    pub add_host: Vec<String>,
+    /// Size of /dev/shm in RUN steps (e.g. 128m)
+    #[arg(long = "shm-size", value_name = "BYTES")]
+    pub shm_size: Option<String>,
     /// Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR
     #[arg(long = "secret", value_name = "SPEC")]
     pub secrets: Vec<String>,
@@ -263,8 +269,26 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<ExitCode> 
     let interrupted = Arc::new(AtomicBool::new(false));
     let running: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     watch_interrupts(root, Arc::clone(&interrupted), Arc::clone(&running))?;
+    let mut extra_hosts = Vec::new();
+    for h in &args.add_host {
+        let (name, ip) = h
+            .split_once(':')
+            .with_context(|| format!("invalid --add-host {h:?}: expected HOST:IP"))?;
+        extra_hosts.push((name.to_string(), ip.to_string()));
+    }
+    let shm_size = match &args.shm_size {
+        Some(v) => Some(
+            crate::compose::convert::parse_bytes(v)
+                .ok()
+                .and_then(|b| u64::try_from(b).ok())
+                .with_context(|| format!("invalid --shm-size {v:?}"))?,
+        ),
+        None => None,
+    };
     let host = Host {
         global,
+        extra_hosts,
+        shm_size,
         store: store.clone(),
         network,
         runtime: args.runtime.clone(),
@@ -344,6 +368,9 @@ fn watch_interrupts(
 
 struct Host<'a> {
     global: &'a GlobalArgs,
+    /// `--add-host` and `--shm-size`, for every RUN.
+    extra_hosts: Vec<(String, String)>,
+    shm_size: Option<u64>,
     store: ImageStore,
     network: RunNetwork,
     runtime: String,
@@ -392,6 +419,8 @@ impl BuildHost for Host<'_> {
             entrypoint: Some(req.argv.clone()),
             env: req.env.clone(),
             mounts: req.mounts.clone(),
+            extra_hosts: self.extra_hosts.clone(),
+            shm_size: self.shm_size,
             // The image's healthcheck is for containers of the result, not its build.
             healthcheck: Some(HealthSpec {
                 test: vec!["NONE".into()],
