@@ -41,7 +41,7 @@ pub enum BuildError {
     },
     #[error("target stage {target:?} could not be found")]
     NoTarget { target: String },
-    #[error("{file}:{line}: base image {image}: {source}")]
+    #[error("{file}:{line}: image {image}: {source}")]
     Base {
         file: String,
         line: usize,
