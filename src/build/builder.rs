@@ -197,6 +197,8 @@ pub struct Built {
     /// Steps that ran / were cached (RUN, COPY, ADD, WORKDIR).
     pub ran: usize,
     pub cached: usize,
+    /// Steps numbered (`#N`) so far: the caller's export step comes next.
+    pub steps: usize,
 }
 
 /// Lines of a failed RUN's output shown in its error.
@@ -396,6 +398,7 @@ fn build_target(shared: &Shared<'_>) -> Result<Built> {
         image,
         ran: shared.ran.load(Ordering::Relaxed),
         cached: shared.cached.load(Ordering::Relaxed),
+        steps: shared.step_counter.load(Ordering::Relaxed),
     })
 }
 

@@ -318,10 +318,14 @@ pub fn build(global: &GlobalArgs, args: &BuildArgs) -> anyhow::Result<ExitCode> 
     if progress_mode == ProgressMode::Quiet {
         println!("{id}");
     } else {
-        eprintln!("#0 writing image {id} done");
+        // BuildKit's last vertex.
+        let n = built.steps + 1;
+        eprintln!("#{n} exporting to image");
+        eprintln!("#{n} writing image {id} done");
         for t in &req.tags {
-            eprintln!("#0 naming to {t} done");
+            eprintln!("#{n} naming to {t} done");
         }
+        eprintln!("#{n} DONE 0.0s");
     }
     Ok(ExitCode::SUCCESS)
 }
