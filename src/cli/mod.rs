@@ -104,6 +104,8 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
     match command {
         Command::Config(args) => config::run(s, args),
         Command::Convert(args) => convert::run(s, args),
+        Command::Build(args) => build::build(s, args),
+        Command::Builder(cmd) => build::builder(s, cmd),
         Command::Pull(args) => image::pull(s, target, args),
         Command::Images(args) => image::images(s, target, args),
         Command::Rmi(args) => image::rmi(s, args),

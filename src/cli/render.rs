@@ -3,7 +3,7 @@
 //! lines, and the look of wharf's own log lines.
 
 use crate::exec::ProjectContainer;
-use crate::runtime::container::{ContainerRecord, ContainerState, Status};
+use crate::runtime::container::{ContainerState, Status};
 use crate::runtime::spec::PortBinding;
 use crate::supervise::logs::{LogLine, Stream};
 use std::io::{IsTerminal, Write};
@@ -375,6 +375,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::container::ContainerRecord;
     use crate::runtime::spec::Protocol;
 
     fn pb(ip: &str, host: u16, container: u16, protocol: Protocol) -> PortBinding {

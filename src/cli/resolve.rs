@@ -126,6 +126,7 @@ fn runtime_flag(command: &Command) -> Option<&str> {
         Command::Up(a) => a.runtime.as_deref(),
         Command::Run(a) => a.create.runtime.as_deref(),
         Command::Create(a) => a.runtime.as_deref(),
+        Command::Build(a) => a.runtime.as_deref(),
         _ => None,
     }
 }

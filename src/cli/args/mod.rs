@@ -2,6 +2,7 @@
 //! the flags mean together (and with the environment) is decided in
 //! src/cli/resolve.rs.
 
+pub mod build;
 pub mod compose;
 pub mod config;
 pub mod container;
@@ -114,6 +115,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: ListFormat,
     },
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// Manage the build cache
+    #[command(subcommand)]
+    Builder(build::BuilderCommand),
     /// Create and run a new container from an image
     Run(container::RunArgs),
     /// Create a new container

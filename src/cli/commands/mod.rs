@@ -2,6 +2,7 @@
 //! `Settings`, the `Target` when it can work on a compose project, and its
 //! own flags.
 
+pub mod build;
 pub mod common;
 pub mod config;
 pub mod convert;

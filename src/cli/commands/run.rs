@@ -220,7 +220,7 @@ impl RunLookup for StoreLookup<'_> {
 }
 
 /// The `bridge` network, made on first use.
-fn default_bridge(root: &Path) -> anyhow::Result<String> {
+pub fn default_bridge(root: &Path) -> anyhow::Result<String> {
     let store = crate::net::store::Networks::open(root)?;
     if let Ok(n) = store.find("bridge") {
         return Ok(n.name);

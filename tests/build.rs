@@ -1,0 +1,565 @@
+//! `wharf build` end to end, on the fixture images of the loopback
+//! registry (run through scripts/with-registry): a multi-stage build that
+//! `wharf run` then runs, the cache (what runs again after an edit, and
+//! what does not), failures that say what failed, and nothing left behind.
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/stack.rs"]
+mod stack;
+
+use harness::Run;
+use stack::{Setup, Stack};
+use std::path::{Path, PathBuf};
+
+/// A data root and a context directory; the compose file is only there
+/// for the rig's teardown checks.
+fn rig() -> Option<Stack> {
+    Stack::with(
+        Setup {
+            root_prefix: "wharf-build-",
+            dir_prefix: "bld",
+            out_dir: false,
+        },
+        "services:\n  unused:\n    image: {{busybox}}\n",
+    )
+}
+
+fn write(s: &Stack, name: &str, content: &str) {
+    let p = s.dir.path().join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    let text = content
+        .replace("{{busybox}}", &s.busybox())
+        .replace("{{python}}", &s.image("python"));
+    std::fs::write(p, text).expect("write");
+}
+
+fn build(s: &Stack, extra: &[&str]) -> Run {
+    let mut args = vec!["build", "--progress", "plain"];
+    args.extend_from_slice(extra);
+    args.push(".");
+    s.wharf(&args)
+}
+
+/// `#N CACHED` lines, by the title their step printed.
+fn step_titles(stderr: &str, status: &str) -> Vec<String> {
+    let mut titles = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for l in stderr.lines() {
+        let Some(rest) = l.strip_prefix('#') else {
+            continue;
+        };
+        let Some((n, text)) = rest.split_once(' ') else {
+            continue;
+        };
+        if text.starts_with('[') {
+            titles.insert(n.to_string(), text.to_string());
+        } else if text == status || (status == "DONE" && text.starts_with("DONE ")) {
+            if let Some(t) = titles.get(n) {
+                out.push(t.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The diff ids of an image, bottom first.
+fn layers(s: &Stack, image: &str) -> Vec<String> {
+    let v: serde_json::Value =
+        serde_json::from_str(&s.store(&["image", "inspect", image]).ok().stdout).expect("json");
+    let record = if v.is_array() { v[0].clone() } else { v };
+    record["layers"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|l| l["diff_id"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Container ids the data root's event log saw created.
+fn created_containers(root: &Path) -> Vec<String> {
+    std::fs::read_to_string(root.join("events.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["Action"] == "create")
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Cgroups of these containers that still exist.
+fn leftover_cgroups(ids: &[String]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if !e.path().is_dir() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ids.contains(&name) {
+                out.push(e.path());
+            } else if d.components().count() < 6 {
+                dirs.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// After the builds: no build container, cgroup, scratch dir or unnamed
+/// intermediate image is left.
+fn assert_clean(s: &Stack) {
+    let ids = created_containers(s.root.path());
+    assert!(!ids.is_empty(), "RUN steps ran as containers");
+    let left = s.wharf(&["ps", "-a", "-q"]).ok().stdout;
+    assert!(left.trim().is_empty(), "build containers left: {left}");
+    let cgroups = leftover_cgroups(&ids);
+    assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    let scratch: Vec<_> = std::fs::read_dir(s.root.path().join("build-tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(scratch.is_empty(), "build scratch left: {scratch:?}");
+    // Every built image was removed by its test: what is left is the
+    // fixture images (no unnamed images the RUN steps ran on).
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.store(&["images", "--format", "json"]).ok().stdout)
+            .expect("images json");
+    let others: Vec<&serde_json::Value> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|i| !i["Repository"].to_string().contains("wharf-fixtures"))
+        .collect();
+    assert!(others.is_empty(), "images left: {others:#?}");
+}
+
+const MULTI_STAGE: &str = "\
+FROM {{busybox}} AS base
+RUN echo built > /built.txt
+
+FROM {{busybox}}
+WORKDIR /app
+COPY --from=base /built.txt ./
+COPY hello.txt .
+RUN cat built.txt hello.txt > combined.txt
+CMD [\"cat\", \"/app/combined.txt\"]
+";
+
+#[test]
+fn multi_stage_build_runs_and_rebuilds_only_what_changed() {
+    let Some(s) = rig() else { return };
+    write(&s, "Dockerfile", MULTI_STAGE);
+    write(&s, "hello.txt", "hello\n");
+
+    let first = build(&s, &["-t", "app:1"]).ok();
+    assert!(
+        step_titles(&first.stderr, "CACHED").is_empty(),
+        "a cold build has nothing cached:\n{}",
+        first.stderr
+    );
+    let out = s.store(&["run", "--rm", "app:1"]).ok().stdout;
+    assert_eq!(out, "built\nhello\n");
+    let layers_1 = layers(&s, "app:1");
+
+    // No change: nothing runs, the same layers come back.
+    let again = build(&s, &["-t", "app:1"]).ok();
+    let ran = step_titles(&again.stderr, "DONE");
+    assert!(
+        ran.iter()
+            .all(|t| !t.contains("RUN") && !t.contains("COPY")),
+        "a no-change rebuild ran {ran:?}:\n{}",
+        again.stderr
+    );
+    assert_eq!(
+        step_titles(&again.stderr, "CACHED").len(),
+        5,
+        "{}",
+        again.stderr
+    );
+    assert_eq!(layers(&s, "app:1"), layers_1);
+
+    // One source changes: its COPY and what follows run again, the rest is cached.
+    write(&s, "hello.txt", "hello again\n");
+    let edited = build(&s, &["-t", "app:2"]).ok();
+    let cached = step_titles(&edited.stderr, "CACHED");
+    let ran = step_titles(&edited.stderr, "DONE");
+    assert!(
+        cached.iter().any(|t| t.contains("RUN echo built")),
+        "{cached:?}"
+    );
+    assert!(
+        cached.iter().any(|t| t.contains("COPY --from=base")),
+        "{cached:?}"
+    );
+    assert!(ran.iter().any(|t| t.contains("COPY hello.txt")), "{ran:?}");
+    assert!(ran.iter().any(|t| t.contains("RUN cat")), "{ran:?}");
+    let layers_2 = layers(&s, "app:2");
+    assert_eq!(layers_2.len(), layers_1.len());
+    let same = layers_1
+        .iter()
+        .zip(&layers_2)
+        .take_while(|(a, b)| a == b)
+        .count();
+    assert_eq!(same, layers_1.len() - 2, "only the last two layers differ");
+    assert_eq!(
+        s.store(&["run", "--rm", "app:2"]).ok().stdout,
+        "built\nhello again\n"
+    );
+
+    // --no-cache runs everything.
+    let fresh = build(&s, &["--no-cache", "-t", "app:3"]).ok();
+    assert!(
+        step_titles(&fresh.stderr, "CACHED").is_empty(),
+        "{}",
+        fresh.stderr
+    );
+    assert_eq!(
+        s.store(&["run", "--rm", "app:3"]).ok().stdout,
+        "built\nhello again\n"
+    );
+    for t in ["app:1", "app:2", "app:3"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+
+    // `builder prune` empties the cache: the next build runs every step,
+    // and once its image is gone too no layer is left but the base's.
+    s.store(&["builder", "prune", "-f"]).ok();
+    let after = build(&s, &["-t", "app:4"]).ok();
+    assert!(
+        step_titles(&after.stderr, "CACHED").is_empty(),
+        "{}",
+        after.stderr
+    );
+    s.store(&["rmi", "app:4"]).ok();
+    s.store(&["builder", "prune", "-f"]).ok();
+    let layer_dirs = std::fs::read_dir(s.root.path().join("layers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    // by-diff-id plus the busybox fixture's one layer.
+    assert_eq!(layer_dirs, 1 + layers(&s, &s.busybox()).len());
+}
+
+#[test]
+fn image_config_and_history_follow_the_dockerfile() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nENV GREETING=hi\nARG WHO=world\nRUN echo \"$GREETING $WHO\" > /msg\n\
+         RUN grep -q '10.1.2.3.*myhost' /etc/hosts\n\
+         EXPOSE 8080\nLABEL org.example.kind=test\nUSER 65534\nENTRYPOINT [\"cat\"]\nCMD [\"/msg\"]\n",
+    );
+    let iid = s.dir.path().join("iid");
+    let iid_arg = iid.to_string_lossy().into_owned();
+    build(
+        &s,
+        &[
+            "-t",
+            "cfg:1",
+            "--build-arg",
+            "WHO=you",
+            "--iidfile",
+            &iid_arg,
+            "--add-host",
+            "myhost:10.1.2.3",
+        ],
+    )
+    .ok();
+    let id = std::fs::read_to_string(&iid).expect("iidfile");
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(s.store(&["run", "--rm", "cfg:1"]).ok().stdout, "hi you\n");
+    let history = s
+        .store(&["image", "history", "--no-trunc", "cfg:1"])
+        .ok()
+        .stdout;
+    assert!(history.contains("EXPOSE map[8080/tcp:{}]"), "{history}");
+    assert!(history.contains("|1 WHO=you /bin/sh -c echo"), "{history}");
+    s.store(&["rmi", "cfg:1"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn a_failing_run_names_its_command_exit_code_and_output() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo about to fail && echo on stderr >&2 && exit 3\n",
+    );
+    let r = build(&s, &["-t", "bad:1"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Dockerfile:2"), "{}", r.stderr);
+    assert!(r.stderr.contains("exit code: 3"), "{}", r.stderr);
+    assert!(r.stderr.contains("about to fail"), "{}", r.stderr);
+    assert!(r.stderr.contains("on stderr"), "{}", r.stderr);
+    assert_ne!(
+        s.store(&["image", "inspect", "bad:1"]).code,
+        0,
+        "no image made"
+    );
+    assert_clean(&s);
+}
+
+#[test]
+fn a_missing_copy_source_is_named() {
+    let Some(s) = rig() else { return };
+    write(&s, "Dockerfile", "FROM {{busybox}}\nCOPY nothere.txt /x\n");
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Dockerfile:2"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothere.txt"), "{}", r.stderr);
+}
+
+#[test]
+fn dockerignore_keeps_files_out_of_the_image_and_of_the_cache_key() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nCOPY . /src/\nCMD [\"ls\", \"-A\", \"/src\"]\n",
+    );
+    write(&s, ".dockerignore", "secret.txt\nnode_modules\n");
+    write(&s, "keep.txt", "kept\n");
+    write(&s, "secret.txt", "do not ship\n");
+    write(&s, "node_modules/dep/index.js", "1\n");
+    build(&s, &["-t", "ctx:1"]).ok();
+    let listed = s.store(&["run", "--rm", "ctx:1"]).ok().stdout;
+    let mut names: Vec<&str> = listed.lines().collect();
+    names.sort();
+    // compose.yaml is the rig's own file in the context.
+    assert_eq!(
+        names,
+        vec![".dockerignore", "Dockerfile", "compose.yaml", "keep.txt"]
+    );
+
+    // An ignored file changes: the COPY stays cached.
+    write(&s, "node_modules/dep/index.js", "2\n");
+    let again = build(&s, &["-t", "ctx:1"]).ok();
+    assert!(
+        step_titles(&again.stderr, "CACHED")
+            .iter()
+            .any(|t| t.contains("COPY . /src/")),
+        "{}",
+        again.stderr
+    );
+
+    // Naming an ignored file says so.
+    write(&s, "Dockerfile", "FROM {{busybox}}\nCOPY secret.txt /\n");
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("secret.txt"), "{}", r.stderr);
+    assert!(r.stderr.contains(".dockerignore"), "{}", r.stderr);
+    s.store(&["rmi", "ctx:1"]).ok();
+}
+
+#[test]
+fn run_mounts_cache_persists_secrets_and_tmpfs_stay_out_of_the_image() {
+    let Some(s) = rig() else { return };
+    let secret = s.dir.path().join("token.txt");
+    std::fs::write(&secret, "s3cr3t").expect("secret");
+    write(&s, ".dockerignore", "token.txt\n");
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\n\
+         ARG RUN_ID\n\
+         RUN --mount=type=cache,target=/var/cache/app echo \"$RUN_ID\" >> /var/cache/app/runs && cat /var/cache/app/runs > /runs-seen\n\
+         RUN --mount=type=secret,id=token cat /run/secrets/token > /token-len-check && wc -c < /run/secrets/token > /token-len && rm /token-len-check\n\
+         RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/t && ls /scratch > /scratch-seen\n\
+         RUN --network=none sh -c 'ip link 2>/dev/null | grep -c \"^[0-9]\" > /links || cat /proc/net/dev | tail -n +3 | wc -l > /links'\n\
+         CMD [\"sh\", \"-c\", \"cat /runs-seen /token-len /scratch-seen /links; for p in /run/secrets /scratch /var/cache/app /token-len-check; do test -e $p && echo present:$p; done; true\"]\n",
+    );
+    let secret_arg = format!("id=token,src={}", secret.display());
+    build(
+        &s,
+        &[
+            "-t",
+            "mnt:1",
+            "--build-arg",
+            "RUN_ID=one",
+            "--secret",
+            &secret_arg,
+        ],
+    )
+    .ok();
+    build(
+        &s,
+        &[
+            "-t",
+            "mnt:2",
+            "--build-arg",
+            "RUN_ID=two",
+            "--secret",
+            &secret_arg,
+        ],
+    )
+    .ok();
+    let out = s.store(&["run", "--rm", "mnt:2"]).ok().stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    // The cache mount kept the first build's line; the image has none of the mounts.
+    assert_eq!(&lines[..3], &["one", "two", "6"], "{out}");
+    assert_eq!(lines[3], "t", "{out}");
+    assert_eq!(lines[4], "1", "only loopback with --network=none: {out}");
+    assert_eq!(lines.len(), 5, "mount points left in the image: {out}");
+    let history = s
+        .store(&["image", "history", "--no-trunc", "mnt:2"])
+        .ok()
+        .stdout;
+    assert!(!history.contains("s3cr3t"), "{history}");
+
+    // A required secret that is not given is an error naming it.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN --mount=type=secret,id=absent,required cat /run/secrets/absent\n",
+    );
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("absent"), "{}", r.stderr);
+    for t in ["mnt:1", "mnt:2"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}
+
+#[test]
+fn source_date_epoch_makes_builds_on_fresh_roots_identical() {
+    let Some(a) = rig() else { return };
+    let Some(b) = rig() else { return };
+    let dockerfile = "FROM {{busybox}}\nCOPY app.txt /app/\nRUN echo made > /app/made.txt && mkdir -p /app/sub\nENV MODE=repro\n";
+    let mut ids = Vec::new();
+    for s in [&a, &b] {
+        write(s, "Dockerfile", dockerfile);
+        write(s, "app.txt", "same content\n");
+        let iid = s.dir.path().join("iid");
+        let iid_arg = iid.to_string_lossy().into_owned();
+        build(
+            s,
+            &[
+                "--source-date-epoch",
+                "1700000000",
+                "--iidfile",
+                &iid_arg,
+                "-t",
+                "repro:1",
+            ],
+        )
+        .ok();
+        ids.push(std::fs::read_to_string(&iid).expect("iid"));
+        s.store(&["rmi", "repro:1"]).ok();
+    }
+    assert_eq!(ids[0], ids[1], "same inputs, same image");
+}
+
+#[test]
+fn heredocs_and_onbuild_triggers_run_as_buildkit_runs_them() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\n\
+         COPY <<EOF /etc/greeting\n\
+         hello from a heredoc\n\
+         EOF\n\
+         RUN <<EOF\n\
+         echo script line one > /script.txt\n\
+         echo script line two >> /script.txt\n\
+         EOF\n\
+         RUN cat <<NOTE > /note.txt\n\
+         noted\n\
+         NOTE\n\
+         ONBUILD RUN echo triggered > /onbuild.txt\n",
+    );
+    build(&s, &["-t", "parent:1"]).ok();
+    write(&s, "Dockerfile", "FROM parent:1\nCMD [\"cat\", \"/etc/greeting\", \"/script.txt\", \"/note.txt\", \"/onbuild.txt\"]\n");
+    let child = build(&s, &["-t", "child:1"]).ok();
+    assert!(
+        child.stderr.contains("RUN echo triggered"),
+        "{}",
+        child.stderr
+    );
+    assert_eq!(
+        s.store(&["run", "--rm", "child:1"]).ok().stdout,
+        "hello from a heredoc\nscript line one\nscript line two\nnoted\ntriggered\n"
+    );
+    for t in ["child:1", "parent:1"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}
+
+/// Serves `body` to every HTTP request on a loopback port, for `count` requests.
+fn serve(body: &'static str, count: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn add_fetches_urls_and_checks_their_checksum() {
+    let Some(s) = rig() else { return };
+    let port = serve("fetched body\n", 2);
+    // sha256 of "fetched body\n".
+    let sum = format!("sha256:{}", sha256_hex(b"fetched body\n"));
+    write(
+        &s,
+        "Dockerfile",
+        &format!("FROM {{{{busybox}}}}\nADD --checksum={sum} http://127.0.0.1:{port}/files/data.txt /srv/\nCMD [\"sh\", \"-c\", \"cat /srv/data.txt; stat -c %a /srv/data.txt\"]\n"),
+    );
+    build(&s, &["-t", "url:1"]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", "url:1"]).ok().stdout,
+        "fetched body\n600\n"
+    );
+
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    write(
+        &s,
+        "Dockerfile",
+        &format!("FROM {{{{busybox}}}}\nADD --checksum={wrong} http://127.0.0.1:{port}/files/data.txt /srv/\n"),
+    );
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("digest mismatch"), "{}", r.stderr);
+    s.store(&["rmi", "url:1"]).ok();
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(data)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
