@@ -1,7 +1,11 @@
 //! wharf: a daemonless, compose-first multi-container orchestrator.
 //!
-//! Data flows one way: `compose` (files → `Project`) → `plan` (service graph,
-//! actions) → executor → image store / runtime / network. See DESIGN.md.
+//! Data flows one way: `cli` (flags → settings and a target) → `compose`
+//! (files → `Project`) → `plan` (service graph, container specs, converge
+//! actions) → `exec` → `build` / `image` / `net` / `runtime` / `supervise`.
+//! ARCHITECTURE.md, at the repository's root, has the layers, what may
+//! import what (enforced by tests/architecture.rs), where state lives and
+//! the life of a container from `up` to `down`.
 
 pub mod build;
 pub mod cli;
