@@ -1379,21 +1379,31 @@ mod tests {
 
     /// A blob server on 127.0.0.1 that sends the body in two parts, `gap`
     /// apart.
+    /// The request line and headers of one HTTP request, lower-cased;
+    /// `None` when the client went away first.
+    async fn request_head(conn: &mut tokio::net::TcpStream) -> Option<String> {
+        use tokio::io::AsyncReadExt;
+        let mut head = Vec::new();
+        let mut b = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match conn.read(&mut b).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => head.extend_from_slice(&b[..n]),
+            }
+        }
+        Some(String::from_utf8_lossy(&head).to_lowercase())
+    }
+
     async fn two_part_blob_server(body: Vec<u8>, gap: Duration) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
                 let body = body.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut b = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut b).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&b[..n]),
-                        }
+                    if request_head(&mut conn).await.is_none() {
+                        return;
                     }
                     let (first, second) = body.split_at(body.len() / 2);
                     let resp = format!(
@@ -1497,22 +1507,16 @@ mod tests {
     /// the first; a `Range: bytes=N-` request gets the rest as a 206 when
     /// `ranges` (a registry that honours ranges), the whole body otherwise.
     async fn breaking_blob_server(body: Vec<u8>, ranges: bool) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
                 let body = body.clone();
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut b = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match conn.read(&mut b).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&b[..n]),
-                        }
-                    }
-                    let head = String::from_utf8_lossy(&head).to_lowercase();
+                    let Some(head) = request_head(&mut conn).await else {
+                        return;
+                    };
                     let from = head
                         .lines()
                         .find_map(|l| l.strip_prefix("range: bytes="))
