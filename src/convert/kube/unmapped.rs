@@ -1,0 +1,149 @@
+//! The compose keys that have no Kubernetes form, each with why: the
+//! warnings `convert` gives for them.
+
+/// Service keys that have no Kubernetes form, with why.
+pub(super) const UNMAPPED_SERVICE_KEYS: &[(&str, &str)] = &[
+    (
+        "blkio_config",
+        "block I/O weights and throttles have no Kubernetes form",
+    ),
+    (
+        "cgroup",
+        "the cgroup namespace mode is the kubelet's to choose",
+    ),
+    (
+        "cgroup_parent",
+        "the cgroup parent is the kubelet's to choose",
+    ),
+    (
+        "container_name",
+        "pods are named by their controller; the Service keeps the service name",
+    ),
+    (
+        "cpu_count",
+        "Kubernetes sets CPU through resources (use cpus or deploy.resources)",
+    ),
+    (
+        "cpu_percent",
+        "Kubernetes sets CPU through resources (use cpus or deploy.resources)",
+    ),
+    ("cpu_period", "the CFS period is the kubelet's to choose"),
+    (
+        "cpu_quota",
+        "Kubernetes sets CPU through resources (use cpus or deploy.resources)",
+    ),
+    (
+        "cpu_rt_period",
+        "real-time scheduling has no Kubernetes form",
+    ),
+    (
+        "cpu_rt_runtime",
+        "real-time scheduling has no Kubernetes form",
+    ),
+    (
+        "cpu_shares",
+        "Kubernetes derives CPU shares from resources.requests",
+    ),
+    (
+        "cpuset",
+        "CPU pinning is the kubelet's CPU manager's to choose",
+    ),
+    (
+        "credential_spec",
+        "Windows credential specs have no place in these manifests",
+    ),
+    (
+        "device_cgroup_rules",
+        "device cgroup rules have no Kubernetes form",
+    ),
+    (
+        "devices",
+        "host devices need a device plugin on the cluster",
+    ),
+    ("domainname", "pods take their domain from the cluster DNS"),
+    (
+        "external_links",
+        "containers outside the project are not on the cluster",
+    ),
+    (
+        "gpus",
+        "GPUs need a device plugin and its resource name on the cluster",
+    ),
+    (
+        "group_add",
+        "supplementary groups are pod-wide in Kubernetes; set supplementalGroups yourself",
+    ),
+    ("init", "Kubernetes runs no init process in the container"),
+    ("ipc", "pods share IPC only between their own containers"),
+    ("isolation", "isolation technologies are Windows-only"),
+    (
+        "logging",
+        "the cluster's log collection replaces logging drivers",
+    ),
+    ("mac_address", "pod interfaces are the network plugin's"),
+    ("mem_swappiness", "swap behaviour is the kubelet's"),
+    ("memswap_limit", "swap behaviour is the kubelet's"),
+    ("oom_kill_disable", "the OOM killer is the kubelet's"),
+    (
+        "oom_score_adj",
+        "the kubelet sets OOM scores from the QoS class",
+    ),
+    (
+        "pid",
+        "pods share a process table only between their own containers",
+    ),
+    (
+        "pids_limit",
+        "the pid limit is the kubelet's (podPidsLimit)",
+    ),
+    (
+        "runtime",
+        "the runtime is chosen by a RuntimeClass on the cluster",
+    ),
+    (
+        "security_opt",
+        "seccomp/AppArmor/SELinux options need the cluster's profiles",
+    ),
+    (
+        "storage_opt",
+        "per-container storage options have no Kubernetes form",
+    ),
+    (
+        "ulimits",
+        "ulimits are the container runtime's defaults on each node",
+    ),
+    (
+        "userns_mode",
+        "user namespaces are set by hostUsers, not a mode",
+    ),
+    ("uts", "pods have their own UTS namespace"),
+    ("volumes_from", "pods cannot mount another pod's volumes"),
+    ("models", "model runners are Docker's, not the cluster's"),
+    (
+        "provider",
+        "provider services are run by Compose plugins, not by the cluster",
+    ),
+    ("use_api_socket", "pods have no Docker API socket"),
+];
+
+/// Deploy keys (swarm orchestration) that have no Kubernetes form here.
+pub(super) const UNMAPPED_DEPLOY_KEYS: &[(&str, &str)] = &[
+    (
+        "mode",
+        "only replicated services are converted (a global service would be a DaemonSet)",
+    ),
+    ("endpoint_mode", "Services choose their own endpoints"),
+    (
+        "placement",
+        "placement constraints are node labels that the cluster may not have",
+    ),
+    (
+        "restart_policy",
+        "the pod restart policy comes from restart",
+    ),
+    (
+        "update_config",
+        "rollouts use the Deployment's default strategy",
+    ),
+    ("rollback_config", "rollbacks are kubectl rollout undo"),
+];
