@@ -1,5 +1,6 @@
 //! The mapping itself: compose services, volumes, configs, secrets and
-//! networks → Kubernetes objects.
+//! networks → Kubernetes objects. This file holds the conversion context,
+//! the entry point and the helpers the concern files below share.
 
 use super::names::{self, dns_label, label_value, with_suffix};
 use super::{ConvertError, Options, Resource, Warning};
@@ -28,16 +29,12 @@ use workload::convert_service;
 
 /// Label every object carries.
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-
 /// The compose project, on every object and pod: NetworkPolicies select by it.
 const PART_OF: &str = "app.kubernetes.io/part-of";
-
 /// The compose service, on its pods: Services and policies select by it.
 const NAME: &str = "app.kubernetes.io/name";
-
 /// Prefix of the pod labels that say which compose networks a pod is on.
 const NETWORK_LABEL_PREFIX: &str = "network.wharf.io/";
-
 /// Annotation naming the variable a ConfigMap or Secret value came from.
 const FROM_ENVIRONMENT: &str = "wharf.io/from-environment";
 

@@ -17,11 +17,8 @@ fn ceil_secs(d: &crate::compose::types::Duration) -> u64 {
 
 /// Docker's healthcheck defaults (`docker run --help`, engine API).
 const HEALTH_INTERVAL_SECS: u64 = 30;
-
 const HEALTH_TIMEOUT_SECS: u64 = 30;
-
 const HEALTH_RETRIES: u64 = 3;
-
 const HEALTH_START_INTERVAL_SECS: u64 = 5;
 
 pub(super) fn probes(
