@@ -1,8 +1,11 @@
 //! Real tar layers built here, unpacked into real directories (as root).
 
 use super::*;
+use nix::sys::stat::makedev;
 use std::collections::BTreeMap;
 use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use tar::{Builder, EntryType, Header};
 

@@ -1,7 +1,10 @@
 use super::*;
-use crate::runtime::spec::{DeviceMapping, Namespaces, Resources};
+use crate::runtime::spec::{DeviceMapping, MountSpec, Namespaces, Resources};
 use oci_spec::image::ConfigBuilder;
-use oci_spec::runtime::LinuxSeccompAction;
+use oci_spec::runtime::{
+    Capabilities, LinuxDeviceType, LinuxNamespaceType, LinuxResources, LinuxSeccomp,
+    LinuxSeccompAction, Mount, PosixRlimitType,
+};
 use std::fs;
 
 const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
