@@ -15,9 +15,6 @@ pub use shell::{
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::build::stages::{plan, PlanOptions};
-
     const SAMPLES: &[&str] = &[
         "ARG BASE=debian\nFROM --platform=$BUILDPLATFORM ${BASE} AS build\nRUN --mount=type=cache,target=/root/.cache <<EOF\nset -e\nmake\nEOF\nCOPY --from=build --chown=1:1 <<A /dest\nhello ${NAME:-x}\nA\nFROM scratch\nCOPY --from=build /out /\nHEALTHCHECK --interval=5s CMD [\"true\"]\nONBUILD RUN echo\n",
         "# escape=`\nFROM a\nRUN dir c:\\ `\n  && echo\nENV A=1 B=\"2 3\" C='4'\nLABEL x=\"${A#1}\" y=${B%%3}\nEXPOSE ${P:-80}/tcp\n",
@@ -29,7 +26,6 @@ mod tests {
     /// pipeline, deterministically).
     #[test]
     fn damaged_dockerfiles_give_errors_not_panics() {
-        let lookup = |name: &str| name.len().is_multiple_of(2).then(|| format!("v-{name}"));
         let mut inputs = Vec::new();
         for sample in SAMPLES {
             let boundaries: Vec<usize> = sample.char_indices().map(|(i, _)| i).collect();
@@ -39,25 +35,10 @@ mod tests {
                 inputs.push(format!("{}{}", &sample[..i], &sample[next..]));
             }
         }
-        let mut parsed = 0;
-        for input in &inputs {
-            let Ok(dockerfile) = parse(input, "Dockerfile") else {
-                continue;
-            };
-            parsed += 1;
-            let escape = dockerfile.directives.escape;
-            for stage in &dockerfile.stages {
-                for located in &stage.instructions {
-                    let _ = expand_instruction(&located.value, escape, &lookup);
-                    if let Instruction::Run(run) = &located.value {
-                        for mount in &run.mounts {
-                            let _ = resolve_mount(mount, escape, &lookup);
-                        }
-                    }
-                }
-            }
-            let _ = plan(&dockerfile, "Dockerfile", &PlanOptions::default());
-        }
+        let parsed = inputs
+            .iter()
+            .filter(|input| crate::build::frontend_pipeline(input))
+            .count();
         // Many damaged inputs still parse, so expansion and planning ran on them too.
         assert!(parsed > inputs.len() / 4, "{parsed} of {}", inputs.len());
     }
