@@ -76,7 +76,10 @@ pub fn run(
     attach: Attach,
     ready: Option<File>,
 ) -> Result<i32> {
-    supervise(containers, store, id, attach, ready, None)
+    // Only a detached monitor applies the restart policy; an attached
+    // `run` hands the exit code to its user.
+    let detached = ready.is_some();
+    supervise(containers, store, id, attach, ready, detached, None)
 }
 
 /// What a new monitor found when it took over a container whose monitor
@@ -106,11 +109,17 @@ pub fn adopt(
 ) -> Result<i32> {
     let mut ready = ready;
     match take_over(containers, id) {
-        Ok(Found::Running(r)) => {
-            supervise(containers, store, id, Attach::default(), ready, Some(*r))
-        }
+        Ok(Found::Running(r)) => supervise(
+            containers,
+            store,
+            id,
+            Attach::default(),
+            ready,
+            true,
+            Some(*r),
+        ),
         Ok(Found::Restart) => {
-            match supervise(containers, store, id, Attach::default(), ready, None) {
+            match supervise(containers, store, id, Attach::default(), ready, true, None) {
                 // A `stop` during the back-off: it stays exited, as asked.
                 Err(MonitorError::Start(e))
                     if matches!(*e, StartError::StoppedWhileRestarting(_)) =>
@@ -129,7 +138,7 @@ pub fn adopt(
         Ok(Found::Exited(code)) => {
             let mut backoff = RESTART_BACKOFF_START;
             if restart_after(containers, id, code, &mut backoff, Duration::ZERO) {
-                supervise(containers, store, id, Attach::default(), ready, None)
+                supervise(containers, store, id, Attach::default(), ready, true, None)
             } else {
                 if let Some(mut r) = ready.take() {
                     let _ = r.write_all(b"ok\n");
@@ -155,12 +164,10 @@ fn supervise(
     id: &str,
     attach: Attach,
     ready: Option<File>,
+    detached: bool,
     adopted: Option<Running>,
 ) -> Result<i32> {
     let mut ready = ready;
-    // Only a detached monitor applies the restart policy; an attached
-    // `run` hands the exit code to its user.
-    let detached = ready.is_some();
     let mut backoff = RESTART_BACKOFF_START;
     let mut adopted = adopted;
     loop {
@@ -252,11 +259,14 @@ fn take_over(containers: &Containers, id: &str) -> Result<Found> {
     // a start: clean up what that monitor would have, under this lock.
     let restarting = state.status == Status::Restarting;
     // Its shim wrote down how it ended (read before the teardown removes it).
+    // (`Dead`: what the state says of a running one whose init and monitor
+    // are both gone.)
     let recorded = match state.status {
-        Status::Running | Status::Paused => exit_from_shim(containers, id, &state),
+        Status::Running | Status::Paused | Status::Dead => exit_from_shim(containers, id, &state),
         _ => None,
     };
-    let running = Running::adopted(containers, id, record, state, None)?;
+    let mut running = Running::adopted(containers, id, record, state, None)?;
+    running.drain_pumps();
     let oom_killed = running.tear_down(containers);
     if restarting {
         return Ok(Found::Restart);
@@ -482,44 +492,18 @@ impl Running {
                     tracing::warn!("removing the published ports of {id}: {e}");
                 }
             }
+            // What it wrote after its monitor died waits in its FIFOs or
+            // terminal: into the log before they go.
+            if matches!(
+                running.state.status,
+                Status::Running | Status::Paused | Status::Dead
+            ) {
+                running.take_up_output(containers);
+            }
             return Ok(running);
         };
         running.pidfd = Some(pidfd);
-        // One with FIFOs has kept writing to them. One with a terminal kept
-        // it if its shim held the pty master for it (only the shim that is
-        // its parent has that one); else its output is lost.
-        if running.record.spec.tty {
-            let held = super::shim::parent()
-                .filter(|s| running.state.shim_pid == Some(s.pid))
-                .and_then(|s| s.take_pty());
-            match held {
-                Some(master) => {
-                    match pty::pump_output(&master, Some(running.log.clone()), false) {
-                        Ok(p) => running.pumps.push(p),
-                        Err(e) => tracing::warn!("the terminal output of {id} is lost: {e}"),
-                    }
-                    running.tty = Some((master, None));
-                }
-                None => {
-                    tracing::info!("{id} has a terminal: its output since its monitor died is lost")
-                }
-            }
-        } else {
-            let io_dir = stdio_dir(containers.run_root(), id);
-            for (name, stream) in start::STDIO_NAMES
-                .iter()
-                .zip([Stream::Stdout, Stream::Stderr])
-            {
-                match open_fifo_reader(&io_dir.join(name)) {
-                    Ok(fd) => {
-                        running
-                            .pumps
-                            .push(start::pump(fd, stream, running.log.clone(), false))
-                    }
-                    Err(e) => tracing::warn!("the {name} of {id} is lost: {e}"),
-                }
-            }
-        }
+        running.take_up_output(containers);
         // Its DNS and published ports matter less than supervising it at
         // all: a failure here is reported and the container kept.
         if bridged(&running.record.spec) {
@@ -551,6 +535,63 @@ impl Running {
         state.monitor_start = crate::runtime::container::process_start_time(std::process::id());
         running.state = state;
         Ok(running)
+    }
+
+    /// Takes up the output of a container whose monitor died.
+    fn take_up_output(&mut self, containers: &Containers) {
+        // One with FIFOs has kept writing to them. One with a terminal kept
+        // it if its shim held the pty master for it (only the shim that is
+        // its parent has that one); else its output is lost.
+        if self.record.spec.tty {
+            let held = super::shim::parent()
+                .filter(|s| self.state.shim_pid == Some(s.pid))
+                .and_then(|s| s.take_pty());
+            match held {
+                Some(master) => {
+                    match pty::pump_output(&master, Some(self.log.clone()), false) {
+                        Ok(p) => self.pumps.push(p),
+                        Err(e) => tracing::warn!("the terminal output of {} is lost: {e}", self.id),
+                    }
+                    self.tty = Some((master, None));
+                }
+                None => {
+                    tracing::info!(
+                        "{} has a terminal: its output since its monitor died is lost",
+                        self.id
+                    )
+                }
+            }
+        } else {
+            let io_dir = stdio_dir(containers.run_root(), &self.id);
+            for (name, stream) in start::STDIO_NAMES
+                .iter()
+                .zip([Stream::Stdout, Stream::Stderr])
+            {
+                match open_fifo_reader(&io_dir.join(name)) {
+                    Ok(fd) => self
+                        .pumps
+                        .push(start::pump(fd, stream, self.log.clone(), false)),
+                    Err(e) => tracing::warn!("the {name} of {} is lost: {e}", self.id),
+                }
+            }
+        }
+    }
+
+    /// Waits for the output pumps to reach EOF (every writer gone), 2 s at
+    /// most: a daemon left behind (pid: host) must not keep us forever.
+    fn drain_pumps(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        for p in std::mem::take(&mut self.pumps) {
+            while !p.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if p.is_finished() {
+                let _ = p.join();
+            }
+        }
+        if let Ok(mut log) = self.log.lock() {
+            let _ = log.flush_partial();
+        }
     }
 
     fn wait(self, containers: &Containers) -> i32 {
@@ -654,20 +695,8 @@ impl Running {
         if let Some((_, raw)) = self.tty.as_mut() {
             raw.take();
         }
-        // The pipes reach EOF when every process holding them is gone; a
-        // daemon left behind (pid: host) must not keep us forever.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        for p in std::mem::take(&mut self.pumps) {
-            while !p.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if p.is_finished() {
-                let _ = p.join();
-            }
-        }
-        if let Ok(mut log) = self.log.lock() {
-            let _ = log.flush_partial();
-        }
+        // The pipes reach EOF when every process holding them is gone.
+        self.drain_pumps();
         let _lock = containers.lock(&self.id);
         let oom_killed = self.tear_down(containers);
         self.record_exit(containers, code, oom_killed, None);
