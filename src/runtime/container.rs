@@ -114,6 +114,11 @@ pub struct ContainerState {
     /// monitor.
     pub pid_start: Option<u64>,
     pub monitor_start: Option<u64>,
+    /// The shim that is the parent of the current run's init (see
+    /// `supervise::shim`) and its start time: while it lives, the exit
+    /// status is not lost, whatever happens to the monitor.
+    pub shim_pid: Option<u32>,
+    pub shim_start: Option<u64>,
     pub exit_code: Option<i32>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -451,6 +456,12 @@ impl ContainerState {
     pub fn monitor_alive(&self) -> bool {
         self.monitor_pid
             .is_some_and(|p| same_process(p, self.monitor_start))
+    }
+
+    /// Whether the shim of the current run still runs.
+    pub fn shim_alive(&self) -> bool {
+        self.shim_pid
+            .is_some_and(|p| same_process(p, self.shim_start))
     }
 
     /// Whether the container's init still runs.

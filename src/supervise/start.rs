@@ -141,6 +141,7 @@ enum Step {
     Resolver(ResolverHandle),
     Ports(PublishedPorts),
     OutputFifos(PathBuf),
+    ExitsDir(PathBuf),
     RuntimeCreated(OciRuntime),
 }
 
@@ -205,7 +206,7 @@ impl<'a> Steps<'a> {
             // Dropping them stops the resolver and removes the port rules.
             Step::Resolver(r) => drop(r),
             Step::Ports(p) => drop(p),
-            Step::OutputFifos(dir) => {
+            Step::OutputFifos(dir) | Step::ExitsDir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
             Step::RuntimeCreated(runtime) => {
@@ -237,8 +238,16 @@ pub fn start(
     steps.push(Step::MonitorMark);
     let signals = signal_fd()?;
     // Orphans of the runtime (the container's init once `create` returns)
-    // are re-parented to us, so waitpid sees the container exit.
-    crate::runtime::oci_cli::become_subreaper().map_err(StartError::Subreaper)?;
+    // are re-parented to the nearest subreaper: our shim, which writes
+    // their exit statuses down where we (or a monitor after us) read them,
+    // or without one (a foreground `run`) us, so waitpid sees them exit.
+    if super::shim::parent().is_some() {
+        let exits = super::shim::exits_dir(containers.run_root(), id);
+        steps.push(Step::ExitsDir(exits.clone()));
+        std::fs::create_dir_all(&exits).at("creating", &exits)?;
+    } else {
+        crate::runtime::oci_cli::become_subreaper().map_err(StartError::Subreaper)?;
+    }
     let dir = containers.dir(id);
     let runtime = OciRuntime::named(
         &record.runtime,
@@ -344,6 +353,10 @@ fn claim(containers: &Containers, id: &str, record: &ContainerRecord) -> Result<
     }
     state.monitor_pid = Some(me);
     state.monitor_start = crate::runtime::container::process_start_time(me);
+    // The shim we run under will be the parent of this run's init.
+    let shim = super::shim::parent();
+    state.shim_pid = shim.map(|s| s.pid);
+    state.shim_start = shim.and_then(|s| s.start);
     containers.set_state(id, &state)?;
     Ok(state)
 }
@@ -481,6 +494,11 @@ impl Launch<'_> {
         })?;
         if self.attach.output {
             pty::copy_window_size(&master);
+        }
+        // Held by the shim too, the terminal outlives this monitor.
+        if let Some(shim) = super::shim::parent() {
+            use std::os::fd::AsFd;
+            shim.hand_pty(master.as_fd());
         }
         let pumps = vec![
             pty::pump_output(&master, Some(self.log.clone()), self.attach.output)

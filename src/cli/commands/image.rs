@@ -488,9 +488,11 @@ pub fn logout(server: Option<&str>) -> anyhow::Result<ExitCode> {
 }
 
 pub fn system(settings: &Settings, cmd: &SystemCommand) -> anyhow::Result<ExitCode> {
-    let store = open_store(settings)?;
     match cmd {
+        SystemCommand::Restore => return super::monitor::restore(settings),
+        SystemCommand::Install { unit_dir } => return super::monitor::install(settings, unit_dir),
         SystemCommand::Df { format } => {
+            let store = open_store(settings)?;
             let du = store.disk_usage().context("measuring disk usage")?;
             if *format == ListFormat::Json {
                 let u = |u: crate::image::store::Usage| serde_json::json!({ "TotalCount": u.count, "Active": u.active, "Size": u.size });
@@ -526,6 +528,7 @@ pub fn system(settings: &Settings, cmd: &SystemCommand) -> anyhow::Result<ExitCo
             println!("Reclaimable: {}", human_size(du.reclaimable));
         }
         SystemCommand::Prune { all } => {
+            let store = open_store(settings)?;
             let removed = store.prune(*all).context("pruning")?;
             for d in &removed.deleted_images {
                 println!("Deleted Images: {d}");
