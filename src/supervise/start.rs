@@ -551,13 +551,24 @@ impl Launch<'_> {
     }
 }
 
+/// Without `logging.options`, a log rotates at this size and keeps
+/// [`DEFAULT_LOG_MAX_FILES`] files (Docker's `local` driver defaults), so a
+/// chatty container cannot fill the disk; `max-size: -1` turns it off.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 << 20;
+pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
+
 /// The container's json-file log, rotated as its `logging.options` say.
 pub fn open_log(dir: &ContainerDir, record: &ContainerRecord) -> Result<Arc<Mutex<LogWriter>>> {
+    let (max_size, default_files) = match record.spec.log_max_size {
+        None => (Some(DEFAULT_LOG_MAX_SIZE), DEFAULT_LOG_MAX_FILES),
+        Some(0) => (None, 1),
+        Some(size) => (Some(size), 1),
+    };
     Ok(Arc::new(Mutex::new(LogWriter::open(
         &dir.log(),
         Rotation {
-            max_size: record.spec.log_max_size.filter(|&s| s > 0),
-            max_files: record.spec.log_max_files.unwrap_or(1).max(1),
+            max_size,
+            max_files: record.spec.log_max_files.unwrap_or(default_files).max(1),
         },
     )?)))
 }

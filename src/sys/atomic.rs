@@ -5,8 +5,9 @@
 use super::path_error::{IoAt, PathError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,7 +41,13 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), AtomicError> {
 /// own where it cleans up after a crash.
 pub fn write_via(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), AtomicError> {
     let written = (|| {
-        let mut f = File::create(temp)?;
+        // State files hold env secrets: only root reads them.
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(super::modes::STATE_FILE_MODE)
+            .open(temp)?;
         f.write_all(bytes)?;
         f.sync_data()
     })();
