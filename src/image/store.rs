@@ -259,6 +259,7 @@ impl ImageStore {
         }
         let _lock = store.lock(FlockArg::LockExclusive)?;
         store.clean_tmp()?;
+        store.reap_dead_pull_holders()?;
         store.clean_orphan_layers()?;
         Ok(store)
     }
@@ -543,6 +544,35 @@ mod tests {
         assert!(dir.path().join("blobs/sha256/x").exists());
         drop(dir);
         assert!(tmp_entries(&store).is_empty());
+    }
+
+    #[test]
+    fn a_killed_pulls_holder_keeps_nothing_alive() {
+        let (d, store) = store();
+        let blob = Digest::sha256_of(b"pinned by a pull");
+        store
+            .put_blob(&blob, &b"pinned by a pull"[..])
+            .expect("put");
+        // A process that has exited: its pid names no process now.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let mine = format!("pull-{}-0", std::process::id());
+        store
+            .retain_blobs(&format!("pull-{dead}-0"), std::slice::from_ref(&blob))
+            .expect("retain");
+        store
+            .retain_blobs(&mine, std::slice::from_ref(&blob))
+            .expect("retain");
+        let holders = d.path().join("root/holders");
+        ImageStore::open(d.path().join("root")).expect("reopen");
+        assert!(!holders.join(format!("pull-{dead}-0.json")).exists());
+        assert!(
+            holders.join(format!("{mine}.json")).exists(),
+            "a live pull keeps its holder"
+        );
+        store.release(&mine).expect("release");
+        assert!(!store.has_blob(&blob), "nothing else holds the blob");
     }
 
     #[test]

@@ -695,29 +695,46 @@ fn feed_stdin(fd: OwnedFd) -> std::thread::JoinHandle<()> {
 }
 
 /// Step 5: publishes the container's ports on its first (highest-priority)
-/// network's address, as Docker does.
+/// non-internal network's address, as Docker does. A container only on
+/// internal networks publishes nothing: no proxy or DNAT may carry traffic
+/// into a network that is meant to be closed.
 pub fn publish_ports(
     containers: &Containers,
     id: &str,
     spec: &ContainerSpec,
     a: &Attached,
 ) -> Result<PublishedPorts> {
-    let Some(first) = a.endpoints.first() else {
+    if a.endpoints.is_empty() {
         return Err(StartError::NoNetwork(id.to_string()));
+    }
+    let port_network = |source| StartError::PortNetwork {
+        id: id.to_string(),
+        source,
     };
-    let bridge = crate::net::store::Networks::open(containers.root())
-        .and_then(|s| s.find(&first.network_id))
-        .map(|n| n.bridge)
-        .map_err(|source| StartError::PortNetwork {
-            id: id.to_string(),
-            source,
-        })?;
+    let networks = crate::net::store::Networks::open(containers.root()).map_err(port_network)?;
+    let mut open = None;
+    for e in &a.endpoints {
+        let net = networks.find(&e.network_id).map_err(port_network)?;
+        if !net.internal {
+            open = Some((e, net.bridge));
+            break;
+        }
+    }
+    let (endpoint, bridge, ports) = match open {
+        Some((e, bridge)) => (e, bridge, spec.ports.as_slice()),
+        None => {
+            tracing::warn!(
+                "container {id}: published ports are ignored: it is only on internal networks"
+            );
+            (&a.endpoints[0], String::new(), &[][..])
+        }
+    };
     crate::net::ports::publish(&crate::net::ports::PublishConfig {
         container_id: id,
-        ipv4: first.ipv4,
-        ipv6: first.ipv6,
+        ipv4: endpoint.ipv4,
+        ipv6: endpoint.ipv6,
         bridge: &bridge,
-        ports: &spec.ports,
+        ports,
         mode: crate::net::ports::Mode::Auto,
     })
     .map_err(|e| StartError::Ports(Box::new(e)))
