@@ -917,9 +917,19 @@ fn docker_firewall_lets_wharf_traffic_pass(docker_user: bool) {
 fn a_named_bridge_is_adopted_only_if_it_is_one_and_never_deleted() {
     let Some(rig) = Rig::new() else { return };
     let tag = std::process::id() % 100000;
-    let (bridge, dummy) = (format!("wh-keep{tag}"), format!("wh-dumb{tag}"));
+    let (bridge, veth) = (format!("wh-keep{tag}"), format!("wh-veth{tag}"));
     harness_ip(&["link", "add", &bridge, "type", "bridge"]);
-    harness_ip(&["link", "add", &dummy, "type", "dummy"]);
+    // A veth end: an interface that is not a bridge (its peer goes with it).
+    harness_ip(&[
+        "link",
+        "add",
+        &veth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("wh-peer{tag}"),
+    ]);
     let exists = |name: &str| {
         Command::new("ip")
             .args(["link", "show", name])
@@ -951,18 +961,18 @@ fn a_named_bridge_is_adopted_only_if_it_is_one_and_never_deleted() {
         "--subnet",
         "10.239.0.0/24",
         "-o",
-        &opt(&dummy),
+        &opt(&veth),
         "taken",
     ]);
     assert_ne!(refused.code, 0);
     assert!(
         refused
             .stderr
-            .contains(&format!("interface {dummy} exists and is not a bridge")),
+            .contains(&format!("interface {veth} exists and is not a bridge")),
         "{}",
         refused.stderr
     );
-    assert!(exists(&dummy));
+    assert!(exists(&veth));
     let listed = rig.wharf(&["network", "ls"]).ok();
     assert!(!listed.stdout.contains("taken"), "{}", listed.stdout);
     let quoted = rig.wharf(&["network", "create", "-o", &opt("x\"; flush ruleset"), "q"]);
@@ -974,7 +984,7 @@ fn a_named_bridge_is_adopted_only_if_it_is_one_and_never_deleted() {
         "{}",
         quoted.stderr
     );
-    for name in [&bridge, &dummy] {
+    for name in [&bridge, &veth] {
         harness_ip(&["link", "del", name]);
     }
 }
