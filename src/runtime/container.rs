@@ -6,6 +6,7 @@
 use super::spec::{ContainerSpec, NsMode};
 use crate::image::digest::Digest;
 use crate::sys::atomic::AtomicError;
+use crate::sys::modes::{restricted_dir, ROOT_DIR_MODE};
 use crate::sys::path_error::{IoAt, PathError};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -205,8 +206,9 @@ impl Containers {
             root: root.to_path_buf(),
             run_root,
         };
-        for dir in [c.containers_dir(), c.run_root.clone()] {
-            fs::create_dir_all(&dir).at("creating", &dir)?;
+        // Only root enters (see sys::modes), also a root an older wharf made.
+        for dir in [c.root.clone(), c.containers_dir(), c.run_root.clone()] {
+            restricted_dir(&dir, ROOT_DIR_MODE)?;
         }
         Ok(c)
     }
@@ -290,7 +292,7 @@ impl Containers {
             auto_remove,
         };
         let dir = self.dir(&id);
-        fs::create_dir_all(&dir.path).at("creating", &dir.path)?;
+        restricted_dir(&dir.path, ROOT_DIR_MODE)?;
         write_json(&dir.state(), &ContainerState::default())?;
         // The record goes last: a directory without one is an unfinished
         // create that `list` ignores and `gc` may remove.

@@ -569,13 +569,24 @@ impl Launch<'_> {
     }
 }
 
+/// Without `logging.options`, a log rotates at this size and keeps
+/// [`DEFAULT_LOG_MAX_FILES`] files (Docker's `local` driver defaults), so a
+/// chatty container cannot fill the disk; `max-size: -1` turns it off.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 << 20;
+pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
+
 /// The container's json-file log, rotated as its `logging.options` say.
 pub fn open_log(dir: &ContainerDir, record: &ContainerRecord) -> Result<Arc<Mutex<LogWriter>>> {
+    let (max_size, default_files) = match record.spec.log_max_size {
+        None => (Some(DEFAULT_LOG_MAX_SIZE), DEFAULT_LOG_MAX_FILES),
+        Some(0) => (None, 1),
+        Some(size) => (Some(size), 1),
+    };
     Ok(Arc::new(Mutex::new(LogWriter::open(
         &dir.log(),
         Rotation {
-            max_size: record.spec.log_max_size.filter(|&s| s > 0),
-            max_files: record.spec.log_max_files.unwrap_or(1).max(1),
+            max_size,
+            max_files: record.spec.log_max_files.unwrap_or(default_files).max(1),
         },
     )?)))
 }
@@ -702,29 +713,46 @@ fn feed_stdin(fd: OwnedFd) -> std::thread::JoinHandle<()> {
 }
 
 /// Step 5: publishes the container's ports on its first (highest-priority)
-/// network's address, as Docker does.
+/// non-internal network's address, as Docker does. A container only on
+/// internal networks publishes nothing: no proxy or DNAT may carry traffic
+/// into a network that is meant to be closed.
 pub fn publish_ports(
     containers: &Containers,
     id: &str,
     spec: &ContainerSpec,
     a: &Attached,
 ) -> Result<PublishedPorts> {
-    let Some(first) = a.endpoints.first() else {
+    if a.endpoints.is_empty() {
         return Err(StartError::NoNetwork(id.to_string()));
+    }
+    let port_network = |source| StartError::PortNetwork {
+        id: id.to_string(),
+        source,
     };
-    let bridge = crate::net::store::Networks::open(containers.root())
-        .and_then(|s| s.find(&first.network_id))
-        .map(|n| n.bridge)
-        .map_err(|source| StartError::PortNetwork {
-            id: id.to_string(),
-            source,
-        })?;
+    let networks = crate::net::store::Networks::open(containers.root()).map_err(port_network)?;
+    let mut open = None;
+    for e in &a.endpoints {
+        let net = networks.find(&e.network_id).map_err(port_network)?;
+        if !net.internal {
+            open = Some((e, net.bridge));
+            break;
+        }
+    }
+    let (endpoint, bridge, ports) = match open {
+        Some((e, bridge)) => (e, bridge, spec.ports.as_slice()),
+        None => {
+            tracing::warn!(
+                "container {id}: published ports are ignored: it is only on internal networks"
+            );
+            (&a.endpoints[0], String::new(), &[][..])
+        }
+    };
     crate::net::ports::publish(&crate::net::ports::PublishConfig {
         container_id: id,
-        ipv4: first.ipv4,
-        ipv6: first.ipv6,
+        ipv4: endpoint.ipv4,
+        ipv6: endpoint.ipv6,
         bridge: &bridge,
-        ports: &spec.ports,
+        ports,
         mode: crate::net::ports::Mode::Auto,
     })
     .map_err(|e| StartError::Ports(Box::new(e)))

@@ -586,8 +586,10 @@ pub fn load(settings: &Settings, args: &LoadArgs) -> anyhow::Result<ExitCode> {
     use crate::image::archive;
     use crate::image::pull::ImageSource;
     let store = open_store(settings)?;
-    let dir = std::env::temp_dir().join(format!("wharf-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // A private directory in the store (not a guessable name in /tmp that
+    // another user could prepare); removed when `scratch` drops.
+    let scratch = store.scratch_dir("load")?;
+    let dir = scratch.path().to_path_buf();
     let result = (|| -> anyhow::Result<()> {
         match &args.input {
             Some(p) => {
@@ -631,7 +633,7 @@ pub fn load(settings: &Settings, args: &LoadArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     })();
-    let _ = crate::image::unpack::remove_tree(&dir);
+    drop(scratch);
     result.map(|()| ExitCode::SUCCESS)
 }
 
