@@ -563,3 +563,220 @@ fn sha256_hex(data: &[u8]) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[test]
+fn outputs_write_the_filesystem_or_the_image_and_push_reaches_the_registry() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo made > /made.txt && ln -s made.txt /link && rm /bin/true\n",
+    );
+    let out = s.dir.path().join("out");
+    build(&s, &["-o", "out"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("made.txt")).expect("made.txt"),
+        "made\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("link")).expect("link"),
+        PathBuf::from("made.txt")
+    );
+    assert!(out.join("bin/busybox").is_file(), "the base image's files");
+    assert!(
+        std::fs::symlink_metadata(out.join("bin/true")).is_err(),
+        "a file the build deleted is not written out"
+    );
+
+    // A tar of the same tree, named from the root down.
+    let fs_tar = s.dir.path().join("fs.tar");
+    build(&s, &["--output", "type=tar,dest=fs.tar"]).ok();
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&fs_tar)
+        .output()
+        .expect("tar -tf");
+    let names = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(names.lines().any(|l| l == "made.txt"), "{names}");
+    assert!(names.lines().any(|l| l == "bin/busybox"), "{names}");
+
+    // The image as an OCI archive, and pushed: pulled back, it runs.
+    let name = format!("{}/wharf-test/built-output:1", s.registry);
+    build(
+        &s,
+        &["-t", &name, "--output", "type=oci,dest=image.tar", "--push"],
+    )
+    .ok();
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(s.dir.path().join("image.tar"))
+        .output()
+        .expect("tar -tf");
+    let names = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(
+        names.lines().any(|l| l == "index.json") && names.lines().any(|l| l == "oci-layout"),
+        "{names}"
+    );
+    s.store(&["rmi", &name]).ok();
+    s.store(&["pull", &name]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", &name, "cat", "/made.txt"])
+            .ok()
+            .stdout,
+        "made\n"
+    );
+    s.store(&["rmi", &name]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn bad_output_and_push_flags_are_refused_before_building() {
+    let Some(s) = rig() else { return };
+    write(&s, "Dockerfile", "FROM {{busybox}}\nRUN echo never\n");
+    for (flags, says) in [
+        (&["--push"][..], "--push needs a name"),
+        (&["--output", "type=local"][..], "type=local needs dest="),
+        (&["--output", "type=ftp,dest=x"][..], "type \"ftp\""),
+        (&["--no-cache-filter", "nosuch"][..], "no such stage"),
+    ] {
+        let r = build(&s, flags);
+        assert_ne!(r.code, 0, "{flags:?}");
+        assert!(r.stderr.contains(says), "{flags:?}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("RUN echo never"),
+            "{flags:?} built: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn pull_takes_the_registry_s_base_and_no_cache_filter_reruns_one_stage() {
+    let Some(s) = rig() else { return };
+    // A base in the registry, then replaced there by another image.
+    let base = format!("{}/wharf-test/pull-base:1", s.registry);
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo one > /version\n",
+    );
+    build(&s, &["-t", &base, "--push"]).ok();
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo two > /version\n",
+    );
+    let second = format!("{}/wharf-test/pull-base-next:1", s.registry);
+    build(&s, &["-t", &second]).ok();
+    // The store still has version one under the base's name; the registry gets two.
+    s.store(&[
+        "tag",
+        &second,
+        &format!("{}/wharf-test/pull-base:1", s.registry),
+    ])
+    .ok();
+    s.store(&["push", &base]).ok();
+    s.store(&["rmi", &base]).ok();
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo one > /version\n",
+    );
+    build(&s, &["-t", &base]).ok();
+
+    write(
+        &s,
+        "Dockerfile",
+        &format!(
+            "FROM {base} AS first\nRUN cat /version > /seen\n\nFROM {{{{busybox}}}}\nCOPY --from=first /seen /seen\nRUN echo final\nCMD [\"cat\", \"/seen\"]\n"
+        ),
+    );
+    build(&s, &["-t", "pulled:1"]).ok();
+    assert_eq!(s.store(&["run", "--rm", "pulled:1"]).ok().stdout, "one\n");
+    let r = build(&s, &["-t", "pulled:1", "--pull"]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", "pulled:1"]).ok().stdout,
+        "two\n",
+        "--pull used the registry's image: {}",
+        r.stderr
+    );
+
+    // --no-cache-filter: the named stage runs again, the other stays cached.
+    let r = build(&s, &["-t", "pulled:1", "--no-cache-filter", "first"]).ok();
+    let ran = step_titles(&r.stderr, "DONE");
+    let cached = step_titles(&r.stderr, "CACHED");
+    assert!(
+        ran.iter().any(|t| t.contains("RUN cat /version")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        cached.iter().any(|t| t.contains("RUN echo final")),
+        "{}",
+        r.stderr
+    );
+    for t in ["pulled:1", &base, &second] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}
+
+#[test]
+fn ssh_forwards_the_agent_socket_into_run_mounts_only() {
+    let Some(s) = rig() else { return };
+    let agent_dir = tempfile::tempdir().expect("tmp");
+    let socket = agent_dir.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo \"$SSH_AUTH_SOCK\" > /seen\nRUN --mount=type=ssh,id=deploy,target=/agent,required=true test -S /agent\nCMD [\"sh\", \"-c\", \"cat /seen; if test -e /run/buildkit -o -e /agent; then echo leaked; fi\"]\n",
+    );
+    let spec = format!("deploy={}", socket.display());
+    let mut cmd = s.cmd(&[
+        "build",
+        "--progress",
+        "plain",
+        "--ssh",
+        "default",
+        "--ssh",
+        &spec,
+        "-t",
+        "ssh:1",
+        ".",
+    ]);
+    cmd.env("SSH_AUTH_SOCK", &socket);
+    let r = harness::Run::from(cmd.output().expect("wharf build"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        s.store(&["run", "--rm", "ssh:1"]).ok().stdout,
+        "/run/buildkit/ssh_agent.0\n",
+        "the socket is not part of the image"
+    );
+
+    // Without the id a required mount is an error naming it.
+    let mut cmd = s.cmd(&[
+        "build",
+        "--progress",
+        "plain",
+        "--no-cache",
+        "--ssh",
+        "default",
+        ".",
+    ]);
+    cmd.env("SSH_AUTH_SOCK", &socket);
+    let r = harness::Run::from(cmd.output().expect("wharf build"));
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("Dockerfile:3") && r.stderr.contains("--ssh deploy"),
+        "{}",
+        r.stderr
+    );
+    // A key file is refused with what to do instead.
+    write(&s, "id_ed25519", "not a socket\n");
+    let r = build(&s, &["--ssh", "default=id_ed25519"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("ssh-add"), "{}", r.stderr);
+    s.store(&["rmi", "ssh:1"]).ok();
+    assert_clean(&s);
+}

@@ -33,6 +33,15 @@ pub fn build(
         path: scratch_dir.clone(),
         source,
     })?;
+    if let Some(unknown) = req
+        .no_cache_filter
+        .iter()
+        .find(|f| req.dockerfile.stage(f).is_none())
+    {
+        return Err(BuildError::NoCacheFilter {
+            stage: unknown.clone(),
+        });
+    }
     let plan_options = crate::build::stages::PlanOptions {
         build_args: req.build_args.clone(),
         target: req.target.clone(),

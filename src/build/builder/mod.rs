@@ -47,6 +47,8 @@ pub enum BuildError {
     },
     #[error("target stage {target:?} could not be found")]
     NoTarget { target: String },
+    #[error("--no-cache-filter {stage:?}: the Dockerfile has no such stage")]
+    NoCacheFilter { stage: String },
     #[error("{file}:{line}: image {image}: {source}")]
     Base {
         file: String,
@@ -137,10 +139,14 @@ pub struct BuildRequest {
     /// Normalized references to tag the result with.
     pub tags: Vec<String>,
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by name or index) whose steps ignore the cache.
+    pub no_cache_filter: Vec<String>,
     pub source_date_epoch: Option<u64>,
     pub platform: Platform,
     /// `--secret id=…,src=…|env=…`: what `RUN --mount=type=secret` reads.
     pub secrets: BTreeMap<String, Secret>,
+    /// `--ssh ID[=SOCKET]`: the agent socket each id forwards to `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// Where a build secret comes from.
@@ -369,6 +375,17 @@ fn go_quoted_list(items: &[String]) -> String {
 }
 
 impl StageRun<'_, '_> {
+    /// `--no-cache`, or `--no-cache-filter` naming this stage.
+    fn no_cache(&self) -> bool {
+        let req = self.shared.req;
+        req.no_cache
+            || req.no_cache_filter.iter().any(|f| {
+                req.dockerfile
+                    .stage(f)
+                    .is_some_and(|s| s.index == self.index)
+            })
+    }
+
     fn file(&self) -> String {
         self.shared.req.dockerfile_name.clone()
     }
@@ -420,7 +437,7 @@ impl StageRun<'_, '_> {
     /// that a rebuild gives the same image.
     fn metadata(&mut self, created_by: &str) -> Result<()> {
         let key = self.key.child(&[created_by]);
-        if !self.shared.req.no_cache {
+        if !self.no_cache() {
             if let Some(state) = self.shared.cache.get(&key) {
                 self.state = state;
                 self.key = key;
@@ -436,7 +453,7 @@ impl StageRun<'_, '_> {
 
     /// Looks the step up in the cache; on a hit, takes its state and says CACHED.
     fn cached(&mut self, key: &CacheKey, step: &StepName) -> bool {
-        if self.shared.req.no_cache {
+        if self.no_cache() {
             return false;
         }
         match self.shared.cache.get(key) {
@@ -497,8 +514,16 @@ impl StageRun<'_, '_> {
 
 /// The merged view of a state's layers.
 fn view_of(store: &ImageStore, state: &ImageState) -> Result<MergedView> {
-    let mut lowers = Vec::with_capacity(state.layers.len());
-    for l in state.layers.iter().rev() {
+    layers_view(store, &state.layers)
+}
+
+/// The merged view of unpacked layers (bottom first, as an image lists them).
+pub fn layers_view(
+    store: &ImageStore,
+    layers: &[crate::image::store::LayerRecord],
+) -> Result<MergedView> {
+    let mut lowers = Vec::with_capacity(layers.len());
+    for l in layers.iter().rev() {
         let info = store
             .layer(&l.diff_id)?
             .ok_or_else(|| BuildError::MissingLayer {

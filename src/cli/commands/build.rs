@@ -108,6 +108,91 @@ fn parse_secrets(values: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> 
     Ok(out)
 }
 
+/// `--ssh default|ID[=SOCKET]`: the agent socket each id forwards. An id
+/// alone (or `default`) forwards `$SSH_AUTH_SOCK`. Key files would need an
+/// agent of wharf's own: they are refused with what to do instead.
+fn parse_ssh(values: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = BTreeMap::new();
+    for v in values {
+        let (id, paths) = match v.split_once('=') {
+            Some((id, p)) => (id, Some(p)),
+            None => (v.as_str(), None),
+        };
+        if id.is_empty() {
+            bail!("--ssh {v:?}: the id is empty (expected default or ID[=SOCKET])");
+        }
+        let socket = match paths {
+            Some(p) if p.contains(',') => bail!(
+                "--ssh {v:?}: key files are not supported; load them into an agent (ssh-add KEY) and pass --ssh {id}"
+            ),
+            Some(p) => PathBuf::from(p),
+            None => match std::env::var_os("SSH_AUTH_SOCK") {
+                Some(s) if !s.is_empty() => PathBuf::from(s),
+                _ => bail!("--ssh {v}: SSH_AUTH_SOCK is not set (start ssh-agent or give ID=SOCKET)"),
+            },
+        };
+        let meta = std::fs::metadata(&socket)
+            .with_context(|| format!("--ssh {v}: {}", socket.display()))?;
+        if !meta.file_type().is_socket() {
+            bail!(
+                "--ssh {v}: {} is not an agent socket (key files are not supported; load them into an agent with ssh-add)",
+                socket.display()
+            );
+        }
+        out.insert(id.to_string(), socket);
+    }
+    Ok(out)
+}
+
+/// Where `--output` writes the result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Output {
+    /// The filesystem as a directory.
+    Local(PathBuf),
+    /// The filesystem as a tar; `None`: standard output.
+    Tar(Option<PathBuf>),
+    /// The image as an archive (`docker save`'s OCI layout, which both
+    /// `docker load` and OCI tools read); `None`: standard output.
+    Archive(Option<PathBuf>),
+}
+
+/// `--output type=local|tar|oci|docker,dest=PATH`, or BuildKit's shorthands:
+/// `-o DIR` (local) and `-o -` (a tar on standard output).
+fn parse_output(spec: &str) -> anyhow::Result<Output> {
+    if spec == "-" {
+        return Ok(Output::Tar(None));
+    }
+    if !spec.contains('=') {
+        return Ok(Output::Local(PathBuf::from(spec)));
+    }
+    let mut kind = None;
+    let mut dest = None;
+    for field in spec.split(',') {
+        match field.split_once('=') {
+            Some(("type", t)) => kind = Some(t),
+            Some(("dest", d)) if !d.is_empty() => dest = Some(d),
+            _ => bail!("--output {spec:?}: unexpected {field:?} (expected type= and dest=)"),
+        }
+    }
+    let file = |d: Option<&str>| d.filter(|d| *d != "-").map(PathBuf::from);
+    match kind {
+        Some("local") => match dest {
+            Some("-") | None => bail!("--output {spec:?}: type=local needs dest=DIRECTORY"),
+            Some(d) => Ok(Output::Local(PathBuf::from(d))),
+        },
+        Some("tar") => Ok(Output::Tar(file(dest))),
+        Some("oci" | "docker") => Ok(Output::Archive(file(dest))),
+        Some("image" | "registry") => {
+            bail!("--output {spec:?}: the image is always stored; use -t NAME (and --push)")
+        }
+        Some(other) => {
+            bail!("--output {spec:?}: type {other:?} (expected local, tar, oci or docker)")
+        }
+        None => bail!("--output {spec:?}: type= is required"),
+    }
+}
+
 /// What the Dockerfile says, how messages name it, and where it is.
 fn read_dockerfile(
     context: &Path,
@@ -179,6 +264,10 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         let r = Reference::parse(t).with_context(|| format!("invalid tag {t:?}"))?;
         tags.push(r.to_string());
     }
+    let output = args.output.as_deref().map(parse_output).transpose()?;
+    if args.push && tags.is_empty() {
+        bail!("--push needs a name to push to: give -t REGISTRY/NAME[:TAG]");
+    }
     let (text, dockerfile_name, dockerfile_path) = read_dockerfile(&context, args.file.as_deref())?;
     let dockerfile = crate::build::dockerfile::parse(&text, &dockerfile_name)?;
     let req = BuildRequest {
@@ -191,9 +280,11 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         labels: key_values("--label", &args.labels, false)?,
         tags,
         no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
         source_date_epoch: args.source_date_epoch,
         platform: host_platform,
         secrets: parse_secrets(&args.secrets)?,
+        ssh: parse_ssh(&args.ssh)?,
     };
     let root = settings.root();
     let store = ImageStore::open(root)
@@ -226,6 +317,8 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         runtime: settings.runtime.clone(),
         running,
         interrupted: Arc::clone(&interrupted),
+        pull: args.pull,
+        pulled: Mutex::new(BTreeMap::new()),
     };
     let progress = PlainProgress {
         quiet: progress_mode == ProgressMode::Quiet,
@@ -247,6 +340,20 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
     if let Some(p) = &args.iidfile {
         std::fs::write(p, &id).with_context(|| format!("writing --iidfile {}", p.display()))?;
     }
+    if let Some(output) = &output {
+        write_output(&store, &built.image, output, &req.tags)?;
+        // The filesystem was what was asked for: an image nobody named need not stay.
+        if matches!(output, Output::Local(_) | Output::Tar(_)) && req.tags.is_empty() {
+            store
+                .remove(&id, false)
+                .with_context(|| format!("removing the unnamed image {id}"))?;
+        }
+    }
+    if args.push {
+        for t in &req.tags {
+            crate::cli::commands::image::push_image(settings, &store, t)?;
+        }
+    }
     if progress_mode == ProgressMode::Quiet {
         println!("{id}");
     } else {
@@ -260,6 +367,31 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         eprintln!("#{n} DONE 0.0s");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_output(
+    store: &ImageStore,
+    image: &ImageRecord,
+    output: &Output,
+    tags: &[String],
+) -> anyhow::Result<()> {
+    use crate::build::export;
+    use crate::cli::commands::image::write_archive;
+    let hint = "give dest=FILE or redirect";
+    match output {
+        Output::Local(dir) => export::write_local(store, image, dir)
+            .with_context(|| format!("--output {}", dir.display())),
+        Output::Tar(file) => write_archive(file.as_deref(), hint, |out| {
+            export::write_tar(store, image, &store.root().join("tmp"), out)
+                .context("writing the filesystem tar")
+        }),
+        Output::Archive(file) => {
+            let named = vec![(tags.first().cloned(), image.clone())];
+            write_archive(file.as_deref(), hint, |out| {
+                crate::image::archive::save(store, &named, out).context("writing the image archive")
+            })
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,16 +445,36 @@ struct Host<'a> {
     /// Ids of RUN containers now running (for Ctrl-C).
     running: Arc<Mutex<Vec<String>>>,
     interrupted: Arc<AtomicBool>,
+    /// `--pull`: FROM images come from their registry, once per build each.
+    pull: bool,
+    pulled: Mutex<BTreeMap<String, ImageRecord>>,
 }
 
 impl BuildHost for Host<'_> {
     fn base_image(&self, reference: &str) -> Result<ImageRecord, BoxError> {
-        crate::cli::commands::image::ensure_image(self.settings, &self.store, reference).map_err(
-            |e| {
-                let b: BoxError = format!("{e:#}").into();
-                b
-            },
-        )
+        let boxed = |e: anyhow::Error| -> BoxError { format!("{e:#}").into() };
+        if !self.pull {
+            return crate::cli::commands::image::ensure_image(
+                self.settings,
+                &self.store,
+                reference,
+            )
+            .map_err(boxed);
+        }
+        let mut pulled = self
+            .pulled
+            .lock()
+            .map_err(|_| "the pull lock is poisoned")?;
+        if let Some(r) = pulled.get(reference) {
+            return Ok(r.clone());
+        }
+        let parsed = Reference::parse(reference)
+            .with_context(|| format!("invalid image reference {reference:?}"))
+            .map_err(boxed)?;
+        let record =
+            crate::cli::commands::image::pull_reference(self.settings, &parsed).map_err(boxed)?;
+        pulled.insert(reference.to_string(), record.clone());
+        Ok(record)
     }
 
     fn fetch(&self, url: &str, dest: &Path) -> Result<(), BoxError> {
