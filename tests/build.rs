@@ -669,12 +669,7 @@ fn pull_takes_the_registry_s_base_and_no_cache_filter_reruns_one_stage() {
     let second = format!("{}/wharf-test/pull-base-next:1", s.registry);
     build(&s, &["-t", &second]).ok();
     // The store still has version one under the base's name; the registry gets two.
-    s.store(&[
-        "tag",
-        &second,
-        &format!("{}/wharf-test/pull-base:1", s.registry),
-    ])
-    .ok();
+    s.store(&["tag", &second, &base]).ok();
     s.store(&["push", &base]).ok();
     s.store(&["rmi", &base]).ok();
     write(
@@ -718,6 +713,8 @@ fn pull_takes_the_registry_s_base_and_no_cache_filter_reruns_one_stage() {
     for t in ["pulled:1", &base, &second] {
         s.store(&["rmi", t]).ok();
     }
+    // The images the moved tags left unnamed.
+    s.store(&["image", "prune"]).ok();
     assert_clean(&s);
 }
 
@@ -778,5 +775,198 @@ fn ssh_forwards_the_agent_socket_into_run_mounts_only() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("ssh-add"), "{}", r.stderr);
     s.store(&["rmi", "ssh:1"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn copy_parents_keeps_paths_and_add_extracts_local_archives() {
+    let Some(s) = rig() else { return };
+    write(&s, "svc/a/go.mod", "module a\n");
+    write(&s, "svc/b/go.mod", "module b\n");
+    write(&s, "svc/b/main.go", "package main\n");
+    write(&s, "payload/inner/file.txt", "from the archive\n");
+    let tar = std::process::Command::new("tar")
+        .args(["czf", "payload.tar.gz", "-C", "payload", "inner"])
+        .current_dir(s.dir.path())
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\n\
+         COPY --parents svc/*/go.mod /all/\n\
+         COPY --parents ./svc/./b/main.go /pivot/\n\
+         ADD payload.tar.gz /unpacked/\n\
+         COPY payload.tar.gz /copied/\n\
+         CMD [\"sh\", \"-c\", \"cd / && find all pivot unpacked copied -type f | sort\"]\n",
+    );
+    build(&s, &["-t", "parents:1"]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", "parents:1"]).ok().stdout,
+        "all/svc/a/go.mod\nall/svc/b/go.mod\ncopied/payload.tar.gz\npivot/b/main.go\nunpacked/inner/file.txt\n"
+    );
+    s.store(&["rmi", "parents:1"]).ok();
+}
+
+/// `build-cache/*.json` entries of the data root.
+fn cache_entries(s: &Stack) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(s.root.path().join("build-cache"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json") && !n.starts_with("context-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn ctrl_c_during_a_run_stops_the_build_and_leaves_no_partial_cache_entry() {
+    use std::io::BufRead;
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo a > /a\nRUN sleep 300 && echo b > /b\n",
+    );
+    let mut child = s
+        .cmd(&["build", "--progress", "plain", "-t", "interrupted:1", "."])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wharf build");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("RUN sleep 300") {
+                let _ = tx.send(None);
+            }
+            seen.push(line);
+        }
+        let _ = tx.send(Some(seen.join("\n")));
+    });
+    assert_eq!(
+        rx.recv().expect("the build reaches the long RUN"),
+        None,
+        "the long RUN started"
+    );
+    // The step's container is running before the interrupt.
+    s.until("the RUN container runs", || {
+        !s.store(&["ps", "-q"]).stdout.trim().is_empty()
+    });
+    let before = cache_entries(&s);
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = child.wait().expect("wait");
+    let output = rx.recv().expect("stderr").unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "{output}");
+    assert!(output.contains("build interrupted"), "{output}");
+    assert_eq!(
+        cache_entries(&s),
+        before,
+        "no entry for the interrupted step"
+    );
+    assert_ne!(
+        s.store(&["image", "inspect", "interrupted:1"]).code,
+        0,
+        "no image made"
+    );
+
+    // The cache still works: the first RUN is reused, the edited one runs.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo a > /a\nRUN echo b > /b\n",
+    );
+    let r = build(&s, &["-t", "interrupted:1"]).ok();
+    assert_eq!(
+        step_titles(&r.stderr, "CACHED"),
+        vec!["[2/3] RUN echo a > /a"]
+    );
+    s.store(&["rmi", "interrupted:1"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn a_context_over_the_size_limit_is_refused_unless_dockerignored() {
+    let Some(s) = rig() else { return };
+    write(&s, "Dockerfile", "FROM {{busybox}}\nCOPY . /src/\n");
+    std::fs::create_dir_all(s.dir.path().join("data")).expect("mkdir");
+    // Sparse: 3 GiB of context that costs no disk.
+    std::fs::File::create(s.dir.path().join("data/huge.bin"))
+        .and_then(|f| f.set_len(3 << 30))
+        .expect("sparse file");
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("larger than the limit") && r.stderr.contains(".dockerignore"),
+        "{}",
+        r.stderr
+    );
+    write(&s, ".dockerignore", "data\n");
+    build(&s, &["-t", "small:1"]).ok();
+    s.store(&["rmi", "small:1"]).ok();
+}
+
+#[test]
+fn cache_from_a_registry_image_reuses_its_run_layers_on_an_empty_cache() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nENV STAGE=one\nRUN cat /proc/sys/kernel/random/uuid > /stamp\nRUN echo next > /next\n",
+    );
+    let name = format!("{}/wharf-test/cache-src:1", s.registry);
+    build(&s, &["-t", &name, "--push"]).ok();
+    let pushed = layers(&s, &name);
+    s.store(&["rmi", &name]).ok();
+    s.wharf(&["builder", "prune", "-f"]).ok();
+
+    // The cache is empty and the image is only in the registry.
+    let r = build(
+        &s,
+        &[
+            "-t",
+            "seeded:1",
+            "--cache-from",
+            &format!("type=registry,ref={name}"),
+        ],
+    )
+    .ok();
+    let cached = step_titles(&r.stderr, "CACHED");
+    assert!(
+        cached.iter().any(|t| t.contains("RUN cat /proc"))
+            && cached.iter().any(|t| t.contains("RUN echo next")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        layers(&s, "seeded:1"),
+        pushed,
+        "the same layers, not new runs"
+    );
+
+    // A changed step and everything after it run again.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nENV STAGE=two\nRUN cat /proc/sys/kernel/random/uuid > /stamp\n",
+    );
+    s.wharf(&["builder", "prune", "-f"]).ok();
+    let r = build(&s, &["-t", "seeded:1", "--cache-from", &name]).ok();
+    assert!(step_titles(&r.stderr, "CACHED").is_empty(), "{}", r.stderr);
+    for t in ["seeded:1", &name] {
+        let _ = s.store(&["rmi", t]);
+    }
     assert_clean(&s);
 }

@@ -44,6 +44,7 @@ fn stage_rootfs(
         root: SourceRoot::Layers(&view),
         sources: vec![CopySource {
             rel: PathBuf::new(),
+            below_dest: None,
         }],
         dest: "/".into(),
         chown: None,
@@ -73,6 +74,7 @@ fn staging_beside(dest: &Path) -> Result<PathBuf, ExportError> {
         dest: staging.clone(),
         source,
     };
+    std::fs::create_dir_all(&parent).map_err(io_err)?;
     if std::fs::symlink_metadata(&staging).is_ok() {
         crate::image::unpack::remove_tree(&staging)
             .map_err(|e| io_err(io::Error::other(e.to_string())))?;

@@ -67,6 +67,11 @@ pub fn build(
         hash_file: Mutex::new(None),
         scratch_dir: scratch_dir.clone(),
         scratch_counter: AtomicUsize::new(0),
+        cache_from: req
+            .cache_from
+            .iter()
+            .map(|r| ImageState::from_record(store, r))
+            .collect::<std::result::Result<_, _>>()?,
     };
     for w in &req.dockerfile.warnings {
         progress.note(&format!(

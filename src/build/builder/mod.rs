@@ -147,6 +147,8 @@ pub struct BuildRequest {
     pub secrets: BTreeMap<String, Secret>,
     /// `--ssh ID[=SOCKET]`: the agent socket each id forwards to `RUN --mount=type=ssh`.
     pub ssh: BTreeMap<String, PathBuf>,
+    /// `--cache-from`: images whose history and layers seed the cache.
+    pub cache_from: Vec<ImageRecord>,
 }
 
 /// Where a build secret comes from.
@@ -225,6 +227,8 @@ struct Shared<'a> {
     hash_file: Mutex<Option<std::sync::Arc<crate::build::context::HashCacheFile>>>,
     scratch_dir: PathBuf,
     scratch_counter: AtomicUsize,
+    /// The `--cache-from` images' states.
+    cache_from: Vec<ImageState>,
 }
 
 /// A finished stage.
@@ -466,6 +470,47 @@ impl StageRun<'_, '_> {
             }
             None => false,
         }
+    }
+
+    /// `--cache-from`: the state after a step written `created_by`, taken
+    /// from an image whose history and layers so far are exactly this
+    /// state's and whose next history entry is that step. Only for RUN:
+    /// a COPY's history does not name its content.
+    fn seeded(&self, created_by: &str) -> Option<ImageState> {
+        let history = |s: &ImageState| {
+            s.document["history"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let ours = history(&self.state);
+        let same = |a: &serde_json::Value, b: &serde_json::Value| {
+            a["created_by"] == b["created_by"]
+                && a["empty_layer"].as_bool().unwrap_or(false)
+                    == b["empty_layer"].as_bool().unwrap_or(false)
+        };
+        self.shared.cache_from.iter().find_map(|from| {
+            let theirs = history(from);
+            let next = theirs.get(ours.len())?;
+            let layers = self.state.layers.len();
+            let prefix_matches = ours.iter().zip(&theirs).all(|(a, b)| same(a, b))
+                && from.layers.len() >= layers
+                && from.layers[..layers]
+                    .iter()
+                    .zip(&self.state.layers)
+                    .all(|(a, b)| a.diff_id == b.diff_id);
+            if !prefix_matches || next["created_by"].as_str() != Some(created_by) {
+                return None;
+            }
+            let empty = next["empty_layer"].as_bool().unwrap_or(false);
+            let mut state = self.state.clone();
+            let created = next["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+            state.add_history(created_by, created, empty);
+            if !empty {
+                state.push_layer(from.layers.get(layers)?.clone());
+            }
+            Some(state)
+        })
     }
 
     /// Records a step that made `layer` (or nothing) and caches the result.

@@ -107,6 +107,20 @@ impl StageRun<'_, '_> {
         if self.cached(&key, &step) {
             return Ok(());
         }
+        if !self.no_cache() {
+            if let Some(state) = self.seeded(&created_by) {
+                // The layer stays the --cache-from image's; a cache entry
+                // whose layer goes with that image counts as a miss.
+                self.shared.cache.put(&key, &state, None)?;
+                self.state = state;
+                self.key = key;
+                self.shared.progress.cached(&step);
+                self.shared
+                    .cached
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+        }
         let began = Instant::now();
         let mut mounts = Vec::new();
         let mut locks = Vec::new();
@@ -368,6 +382,7 @@ impl StageRun<'_, '_> {
                             root: SourceRoot::Layers(&view),
                             sources: vec![CopySource {
                                 rel: comps.iter().collect::<PathBuf>(),
+                                below_dest: None,
                             }],
                             dest: "/content".into(),
                             chown: None,

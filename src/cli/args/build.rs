@@ -65,6 +65,9 @@ pub struct BuildArgs {
     /// Always pull the FROM images again, even when they are in the store
     #[arg(long)]
     pub pull: bool,
+    /// Images (in the store or a registry) whose layers seed the cache: NAME or type=registry,ref=NAME
+    #[arg(long = "cache-from", value_name = "IMAGE")]
+    pub cache_from: Vec<String>,
     /// Do not use the cache for the steps of these stages
     #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
     pub no_cache_filter: Vec<String>,

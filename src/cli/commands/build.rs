@@ -7,8 +7,8 @@ use crate::build::builder::{
     self, BoxError, BuildHost, BuildRequest, RunRequest, RunResult, Secret,
 };
 use crate::build::dockerfile::RunNetwork;
-use crate::build::progress::{BuildProgress, StepName};
 use crate::cli::args::build::{BuildArgs, BuilderCommand};
+use crate::cli::progress::{build_progress, BuildProgressMode};
 use crate::cli::resolve::Settings;
 use crate::image::platform::Platform;
 use crate::image::reference::Reference;
@@ -145,6 +145,39 @@ fn parse_ssh(values: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     Ok(out)
 }
 
+/// `--cache-from NAME` or `type=registry,ref=NAME`: the image from the
+/// store, else pulled. One that cannot be had is a warning, as in BuildKit:
+/// the build then runs without it.
+fn cache_from_images(
+    settings: &Settings,
+    store: &ImageStore,
+    values: &[String],
+) -> anyhow::Result<Vec<ImageRecord>> {
+    let mut out = Vec::new();
+    for v in values {
+        let name = if v.contains('=') {
+            let mut name = None;
+            for field in v.split(',') {
+                match field.split_once('=') {
+                    Some(("type", "registry")) => {}
+                    Some(("ref", r)) => name = Some(r),
+                    _ => bail!(
+                        "--cache-from {v:?}: unexpected {field:?} (only type=registry,ref=NAME or NAME)"
+                    ),
+                }
+            }
+            name.with_context(|| format!("--cache-from {v:?}: ref= is required"))?
+        } else {
+            v.as_str()
+        };
+        match crate::cli::commands::image::ensure_image(settings, store, name) {
+            Ok(r) => out.push(r),
+            Err(e) => eprintln!("WARN: --cache-from {name}: {e:#}; building without it"),
+        }
+    }
+    Ok(out)
+}
+
 /// Where `--output` writes the result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Output {
@@ -254,9 +287,12 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         other => bail!("--network {other:?}: expected default, none or host"),
     };
     let progress_mode = match args.progress.as_str() {
-        _ if args.quiet => ProgressMode::Quiet,
-        "quiet" => ProgressMode::Quiet,
-        "auto" | "plain" | "tty" => ProgressMode::Plain,
+        _ if args.quiet => BuildProgressMode::Quiet,
+        "quiet" => BuildProgressMode::Quiet,
+        "plain" => BuildProgressMode::Plain,
+        "tty" => BuildProgressMode::Tty,
+        "auto" if std::io::IsTerminal::is_terminal(&std::io::stderr()) => BuildProgressMode::Tty,
+        "auto" => BuildProgressMode::Plain,
         other => bail!("--progress {other:?}: expected auto, plain, tty or quiet"),
     };
     let mut tags = Vec::new();
@@ -285,10 +321,15 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         platform: host_platform,
         secrets: parse_secrets(&args.secrets)?,
         ssh: parse_ssh(&args.ssh)?,
+        cache_from: Vec::new(),
     };
     let root = settings.root();
     let store = ImageStore::open(root)
         .with_context(|| format!("opening the image store under {}", root.display()))?;
+    let req = BuildRequest {
+        cache_from: cache_from_images(settings, &store, &args.cache_from)?,
+        ..req
+    };
     let interrupted = Arc::new(AtomicBool::new(false));
     let running: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     watch_interrupts(root, Arc::clone(&interrupted), Arc::clone(&running))?;
@@ -320,11 +361,8 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         pull: args.pull,
         pulled: Mutex::new(BTreeMap::new()),
     };
-    let progress = PlainProgress {
-        quiet: progress_mode == ProgressMode::Quiet,
-        out: Mutex::new(()),
-    };
-    let built = match builder::build(&req, &store, &host, &progress) {
+    let progress = build_progress(progress_mode);
+    let built = match builder::build(&req, &store, &host, progress.as_ref()) {
         Ok(b) => b,
         Err(e) => {
             if interrupted.load(Ordering::SeqCst) {
@@ -354,8 +392,14 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
             crate::cli::commands::image::push_image(settings, &store, t)?;
         }
     }
-    if progress_mode == ProgressMode::Quiet {
+    if progress_mode == BuildProgressMode::Quiet {
         println!("{id}");
+    } else if progress_mode == BuildProgressMode::Tty {
+        eprintln!("=> exporting to image");
+        eprintln!("=> => writing image {id}");
+        for t in &req.tags {
+            eprintln!("=> => naming to {t}");
+        }
     } else {
         // BuildKit's last vertex.
         let n = built.steps + 1;
@@ -392,12 +436,6 @@ fn write_output(
             })
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ProgressMode {
-    Plain,
-    Quiet,
 }
 
 /// Ctrl-C (or SIGTERM) stops the build: the RUN containers are killed,
@@ -573,65 +611,59 @@ impl BuildHost for Host<'_> {
     }
 }
 
-/// BuildKit's plain progress: `#N [2/4] RUN …`, its output, `#N DONE 1.2s`
-/// or `#N CACHED`.
-struct PlainProgress {
-    quiet: bool,
-    /// One step's lines at a time.
-    out: Mutex<()>,
-}
-
-impl PlainProgress {
-    fn print(&self, lines: &[String]) {
-        if self.quiet {
-            return;
-        }
-        let _guard = self.out.lock();
-        let mut err = std::io::stderr().lock();
-        for l in lines {
-            let _ = writeln!(err, "{l}");
-        }
-    }
-}
-
-impl BuildProgress for PlainProgress {
-    fn started(&self, step: &StepName) {
-        self.print(&[format!("#{} {}", step.number, step.title)]);
-    }
-
-    fn cached(&self, step: &StepName) {
-        self.print(&[format!("#{} CACHED", step.number), String::new()]);
-    }
-
-    fn output(&self, step: &StepName, line: &str) {
-        self.print(&[format!("#{} {line}", step.number)]);
-    }
-
-    fn done(&self, step: &StepName, took: Duration) {
-        self.print(&[
-            format!("#{} DONE {:.1}s", step.number, took.as_secs_f64()),
-            String::new(),
-        ]);
-    }
-
-    fn failed(&self, step: &StepName, message: &str) {
-        let mut lines: Vec<String> = message
-            .lines()
-            .map(|l| format!("#{} {l}", step.number))
-            .collect();
-        lines.push(format!("#{} ERROR", step.number));
-        lines.push(String::new());
-        self.print(&lines);
-    }
-
-    fn note(&self, message: &str) {
-        self.print(&[format!("WARN: {message}")]);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_take_buildkit_s_forms_and_refuse_the_rest() {
+        assert_eq!(
+            parse_output("out").expect("dir"),
+            Output::Local("out".into())
+        );
+        assert_eq!(parse_output("-").expect("stdout"), Output::Tar(None));
+        assert_eq!(
+            parse_output("type=local,dest=a/b").expect("local"),
+            Output::Local("a/b".into())
+        );
+        assert_eq!(
+            parse_output("type=tar,dest=fs.tar").expect("tar"),
+            Output::Tar(Some("fs.tar".into()))
+        );
+        assert_eq!(
+            parse_output("type=docker,dest=-").expect("docker"),
+            Output::Archive(None)
+        );
+        assert_eq!(
+            parse_output("dest=i.tar,type=oci").expect("oci"),
+            Output::Archive(Some("i.tar".into()))
+        );
+        for bad in [
+            "type=local",
+            "type=local,dest=-",
+            "type=zip,dest=x",
+            "dest=x",
+            "type=tar,compression=gzip",
+        ] {
+            assert!(parse_output(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ssh_takes_sockets_and_refuses_key_files() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let socket = tmp.path().join("agent.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+        let key = tmp.path().join("id_ed25519");
+        std::fs::write(&key, "key").expect("key");
+        let got = parse_ssh(&[format!("deploy={}", socket.display())]).expect("socket");
+        assert_eq!(got.get("deploy"), Some(&socket));
+        let e = parse_ssh(&[format!("default={}", key.display())]).unwrap_err();
+        assert!(format!("{e:#}").contains("ssh-add"), "{e:#}");
+        let e = parse_ssh(&[format!("default={},{}", key.display(), key.display())]).unwrap_err();
+        assert!(format!("{e:#}").contains("ssh-add"), "{e:#}");
+        assert!(parse_ssh(&["=x".into()]).is_err());
+    }
 
     #[test]
     fn build_args_take_values_or_the_environment() {
