@@ -589,7 +589,7 @@ mod tests {
         fs::create_dir_all(ctx.join("d/e")).expect("ctx");
         fs::write(ctx.join("x/y/a.txt"), b"a").expect("a");
         fs::write(ctx.join("d/e/b.txt"), b"b").expect("b");
-        let mut p = plan(&ctx, &["x/y/a.txt", "d"], "/app");
+        let mut p = plan(&ctx, &["x/y/a.txt", "d"], "/app/");
         for s in &mut p.sources {
             s.below_dest = Some(s.rel.clone());
         }
