@@ -362,7 +362,13 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         pulled: Mutex::new(BTreeMap::new()),
     };
     let progress = build_progress(progress_mode);
-    let built = match builder::build(&req, &store, &host, progress.as_ref()) {
+    let result = builder::build(&req, &store, &host, progress.as_ref());
+    if progress_mode == BuildProgressMode::Tty {
+        // The tree's last line is drawn without a line end.
+        drop(progress);
+        eprintln!();
+    }
+    let built = match result {
         Ok(b) => b,
         Err(e) => {
             if interrupted.load(Ordering::SeqCst) {
