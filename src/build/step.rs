@@ -178,6 +178,11 @@ pub fn dest_is_dir(dest: &str, lower: &MergedView) -> bool {
 
 /// Stages the COPY into `staging` (an empty directory).
 pub fn stage_copy(plan: &CopyPlan<'_>, lower: &MergedView, staging: &Path) -> Result<()> {
+    // Only wildcards that matched nothing leave no source: BuildKit then copies
+    // nothing and does not make the destination either.
+    if plan.sources.is_empty() {
+        return Ok(());
+    }
     let dest_comps = components(&plan.dest);
     let dest_rel: PathBuf = dest_comps.iter().collect();
     let parents_kept = plan.sources.iter().any(|s| s.below_dest.is_some());
@@ -612,6 +617,20 @@ mod tests {
                 "app/x/y/a.txt"
             ]
         );
+    }
+
+    #[test]
+    fn a_copy_without_sources_makes_no_destination() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let staging = tmp.path().join("staging");
+        fs::create_dir(&staging).expect("staging");
+        stage_copy(
+            &plan(tmp.path(), &[], "/x/"),
+            &MergedView::default(),
+            &staging,
+        )
+        .expect("copy");
+        assert!(listing(&staging).is_empty(), "{:?}", listing(&staging));
     }
 
     #[test]
