@@ -1835,3 +1835,121 @@ services:
     s.wharf(&["stop", "flappy"]).ok();
     assert_eq!(s.inspect(&name)["State"]["Status"], "exited");
 }
+
+/// Issue 16: secrets and configs land where Compose puts them — file-backed
+/// ones bound read-only (the host file's owner and mode), `environment:`
+/// and `content:` ones written into the container with `uid`/`gid`/`mode`
+/// (0444 and root by default) — and `host-gateway` names the host's side of
+/// the container's network. Expectations from docker/compose v2.40.3's
+/// pkg/compose/secrets.go and create.go (bind vs. copy, targets, defaults).
+#[test]
+fn secrets_configs_and_host_gateway_as_compose_sets_them_up() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  probe:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    secrets:
+      - pw
+      - {source: token, uid: "1000", mode: 0400}
+      - {source: pw, target: nested/pw}
+    configs:
+      - inline
+      - {source: inline, target: /etc/app.conf, gid: "7"}
+      - {source: fromfile, target: /etc/from-file.conf}
+    extra_hosts:
+      - host.docker.internal:host-gateway
+secrets:
+  pw: {file: ./pw.txt}
+  token: {environment: PROBE_TOKEN}
+configs:
+  inline: {content: "key=value"}
+  fromfile: {file: ./conf.txt}
+"#,
+    ) else {
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let pw = s.dir.path().join("pw.txt");
+    std::fs::write(&pw, "hunter2").expect("write pw");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    std::fs::write(s.dir.path().join("conf.txt"), "from=file").expect("write conf");
+    let up = s
+        .cmd(&["up", "-d"])
+        .env("PROBE_TOKEN", "s3cret")
+        .output()
+        .expect("up");
+    Run::from(up).ok();
+
+    let seen = s.exec(
+        "probe-1",
+        "for f in /run/secrets/pw /run/secrets/token /run/secrets/nested/pw /inline /etc/app.conf /etc/from-file.conf; do echo \"$(stat -c '%u %g %a' $f) $f $(cat $f)\"; done",
+    );
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [
+            "0 0 640 /run/secrets/pw hunter2",
+            "1000 0 400 /run/secrets/token s3cret",
+            "0 0 640 /run/secrets/nested/pw hunter2",
+            "0 0 444 /inline key=value",
+            "0 7 444 /etc/app.conf key=value",
+            "0 0 644 /etc/from-file.conf from=file",
+        ],
+        "{seen}"
+    );
+    // File-backed ones are read-only binds.
+    let write = s
+        .wharf(&[
+            "exec",
+            &s.name("probe-1"),
+            "sh",
+            "-c",
+            "echo x > /run/secrets/pw",
+        ])
+        .code;
+    assert_ne!(write, 0, "a secret file is read-only");
+
+    // host-gateway is the container's default gateway: the host.
+    let gw = s.exec(
+        "probe-1",
+        "ip route | awk '/^default/ {print $3}'; awk '$2 == \"host.docker.internal\" {print $1}' /etc/hosts",
+    );
+    let lines: Vec<&str> = gw.lines().collect();
+    assert_eq!(lines.len(), 2, "{gw}");
+    assert!(lines[0].parse::<std::net::Ipv4Addr>().is_ok(), "{gw}");
+    assert_eq!(lines[0], lines[1], "host.docker.internal is the gateway");
+}
+
+/// Issue 16: a key `up` cannot apply is refused before anything is made,
+/// naming file, line and key; one it only skips is warned about.
+#[test]
+fn unapplied_keys_are_refused_or_warned_with_file_line_and_key() {
+    let Some(s) = Stack::new(
+        "services:\n  web:\n    image: {{busybox}}\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    storage_opt: {size: 1G}\n",
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "-d"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("compose.yaml:6: services.web.storage_opt: not supported"),
+        "{}",
+        out.stderr
+    );
+    assert!(s.wharf(&["ps", "-a", "-q"]).ok().stdout.trim().is_empty());
+    assert!(s.net_ids().is_empty(), "no network made");
+
+    s.write(
+        "services:\n  web:\n    image: {{busybox}}\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    use_api_socket: true\n",
+    );
+    let out = s.wharf(&["up", "-d"]).ok();
+    assert!(
+        out.stderr
+            .contains("compose.yaml:6: services.web.use_api_socket: not applied"),
+        "{}",
+        out.stderr
+    );
+}
