@@ -1840,10 +1840,11 @@ services:
 /// ones bound read-only (the host file's owner and mode), `environment:`
 /// and `content:` ones written into the container with `uid`/`gid`/`mode`
 /// (0444 and root by default) — and `host-gateway` names the host's side of
-/// the container's network. Expectations from docker/compose v2.40.3's
+/// the container's network; `volumes_from: [SERVICE:ro]` shares that
+/// service's mounts read-only; a `links` alias resolves to its service. Expectations from docker/compose v2.40.3's
 /// pkg/compose/secrets.go and create.go (bind vs. copy, targets, defaults).
 #[test]
-fn secrets_configs_and_host_gateway_as_compose_sets_them_up() {
+fn secrets_configs_host_gateway_and_volumes_from_as_compose_sets_them_up() {
     let Some(s) = Stack::new(
         r#"
 services:
@@ -1861,6 +1862,15 @@ services:
       - {source: fromfile, target: /etc/from-file.conf}
     extra_hosts:
       - host.docker.internal:host-gateway
+    volumes_from: ["data:ro"]
+    links: ["data:datastore"]
+  data:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    volumes: ["./shared:/shared", "cache:/cache"]
+volumes:
+  cache: {}
 secrets:
   pw: {file: ./pw.txt}
   token: {environment: PROBE_TOKEN}
@@ -1876,6 +1886,8 @@ configs:
     std::fs::write(&pw, "hunter2").expect("write pw");
     std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).expect("chmod");
     std::fs::write(s.dir.path().join("conf.txt"), "from=file").expect("write conf");
+    std::fs::create_dir(s.dir.path().join("shared")).expect("mkdir shared");
+    std::fs::write(s.dir.path().join("shared/hello"), "hello").expect("write hello");
     let up = s
         .cmd(&["up", "-d"])
         .env("PROBE_TOKEN", "s3cret")
@@ -1911,6 +1923,14 @@ configs:
         .code;
     assert_ne!(write, 0, "a secret file is read-only");
 
+    // volumes_from data:ro: data's bind and volume, read-only here.
+    let shared = s.exec(
+        "probe-1",
+        "cat /shared/hello; touch /shared/x 2>/dev/null && echo writable; touch /cache/x 2>/dev/null && echo writable; true",
+    );
+    assert_eq!(shared.trim(), "hello", "{shared}");
+    s.exec("data-1", "touch /cache/x");
+
     // host-gateway is the container's default gateway: the host.
     let gw = s.exec(
         "probe-1",
@@ -1920,6 +1940,16 @@ configs:
     assert_eq!(lines.len(), 2, "{gw}");
     assert!(lines[0].parse::<std::net::Ipv4Addr>().is_ok(), "{gw}");
     assert_eq!(lines[0], lines[1], "host.docker.internal is the gateway");
+
+    // A link alias answers in the embedded DNS with the service's address.
+    let looked = s.exec(
+        "probe-1",
+        "for n in datastore data; do nslookup $n 127.0.0.11 | awk '/^Address/ {a=$2} END {print a}'; done",
+    );
+    let addrs: Vec<&str> = looked.lines().collect();
+    assert_eq!(addrs.len(), 2, "{looked}");
+    assert!(addrs[0].parse::<std::net::Ipv4Addr>().is_ok(), "{looked}");
+    assert_eq!(addrs[0], addrs[1], "datastore is data");
 }
 
 /// Issue 16: a key `up` cannot apply is refused before anything is made,

@@ -26,30 +26,54 @@ use Support::{Applied, Refused, Warned};
 
 /// Every key of a compose-spec service, by how `up` treats it.
 pub const SERVICE_KEYS: &[(&str, Support)] = &[
-    ("annotations", Warned("OCI annotations are not passed to the runtime")),
-    ("attach", Warned("`up` attaches to every service's output (use `up --attach`)")),
+    (
+        "annotations",
+        Warned("OCI annotations are not passed to the runtime"),
+    ),
+    (
+        "attach",
+        Warned("`up` attaches to every service's output (use `up --attach`)"),
+    ),
     ("blkio_config", Applied),
     ("build", Applied),
     ("cap_add", Applied),
     ("cap_drop", Applied),
     ("cgroup", Applied),
-    ("cgroup_parent", Refused("containers are placed under wharf's own cgroup; a parent cgroup is not supported")),
+    (
+        "cgroup_parent",
+        Refused("containers are placed under wharf's own cgroup; a parent cgroup is not supported"),
+    ),
     ("command", Applied),
     ("configs", Applied),
     ("container_name", Applied),
-    ("cpu_count", Warned("a Windows-only limit; ignored on Linux, as by Docker")),
-    ("cpu_percent", Warned("a Windows-only limit; ignored on Linux, as by Docker")),
+    (
+        "cpu_count",
+        Warned("a Windows-only limit; ignored on Linux, as by Docker"),
+    ),
+    (
+        "cpu_percent",
+        Warned("a Windows-only limit; ignored on Linux, as by Docker"),
+    ),
     ("cpu_period", Applied),
     ("cpu_quota", Applied),
-    ("cpu_rt_period", Warned("real-time CPU scheduling limits are not applied")),
-    ("cpu_rt_runtime", Warned("real-time CPU scheduling limits are not applied")),
+    (
+        "cpu_rt_period",
+        Warned("real-time CPU scheduling limits are not applied"),
+    ),
+    (
+        "cpu_rt_runtime",
+        Warned("real-time CPU scheduling limits are not applied"),
+    ),
     ("cpu_shares", Applied),
     ("cpus", Applied),
     ("cpuset", Applied),
     ("credential_spec", Warned("a Windows-only setting; ignored")),
     ("depends_on", Applied),
     ("deploy", Applied),
-    ("develop", Warned("`develop` (watch) is not applied by `up`")),
+    (
+        "develop",
+        Warned("`develop` (watch) is not applied by `up`"),
+    ),
     ("device_cgroup_rules", Applied),
     ("devices", Applied),
     ("dns", Applied),
@@ -61,9 +85,12 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("environment", Applied),
     ("expose", Applied),
     ("extends", Applied),
-    ("external_links", Warned("external links do not answer in the embedded DNS yet; use a shared network")),
+    ("external_links", Applied),
     ("extra_hosts", Applied),
-    ("gpus", Refused("GPU passthrough is not supported on this host")),
+    (
+        "gpus",
+        Refused("GPU passthrough is not supported on this host"),
+    ),
     ("group_add", Applied),
     ("healthcheck", Applied),
     ("hostname", Applied),
@@ -73,7 +100,7 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("isolation", Warned("a Windows-only setting; ignored")),
     ("label_file", Applied),
     ("labels", Applied),
-    ("links", Warned("link aliases do not answer in the embedded DNS yet (the start order is kept); use the service name or network aliases")),
+    ("links", Applied),
     ("logging", Applied),
     ("mac_address", Applied),
     ("mem_limit", Applied),
@@ -95,10 +122,16 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("profiles", Applied),
     ("provider", Warned("provider services are not run")),
     ("pull_policy", Applied),
-    ("pull_refresh_after", Warned("images are not refreshed on a schedule")),
+    (
+        "pull_refresh_after",
+        Warned("images are not refreshed on a schedule"),
+    ),
     ("read_only", Applied),
     ("restart", Applied),
-    ("runtime", Warned("the runtime is chosen with wharf's --runtime flag, not per service")),
+    (
+        "runtime",
+        Warned("the runtime is chosen with wharf's --runtime flag, not per service"),
+    ),
     ("scale", Applied),
     ("secrets", Applied),
     ("security_opt", Applied),
@@ -106,17 +139,23 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("stdin_open", Applied),
     ("stop_grace_period", Applied),
     ("stop_signal", Applied),
-    ("storage_opt", Refused("the container's layer has no size quota here")),
+    (
+        "storage_opt",
+        Refused("the container's layer has no size quota here"),
+    ),
     ("sysctls", Applied),
     ("tmpfs", Applied),
     ("tty", Applied),
     ("ulimits", Applied),
-    ("use_api_socket", Warned("there is no engine API socket to mount")),
+    (
+        "use_api_socket",
+        Warned("there is no engine API socket to mount"),
+    ),
     ("user", Applied),
     ("userns_mode", Applied),
     ("uts", Applied),
     ("volumes", Applied),
-    ("volumes_from", Warned("the mounts of the named services or containers are not applied yet (the start order is kept)")),
+    ("volumes_from", Applied),
     ("working_dir", Applied),
 ];
 
@@ -358,7 +397,7 @@ mod tests {
     #[test]
     fn unapplied_keys_warn_with_file_line_and_key() {
         let w = checked(
-            "services:\n  web:\n    image: busybox\n    use_api_socket: true\n    links: [db:database]\n  db:\n    image: busybox\n",
+            "services:\n  web:\n    image: busybox\n    use_api_socket: true\n    runtime: runc\n  db:\n    image: busybox\n",
         )
         .expect("no refusal");
         assert_eq!(w.len(), 2, "{w:?}");
@@ -367,7 +406,7 @@ mod tests {
             "{w:?}"
         );
         assert!(
-            w[1].starts_with("compose.yaml:5: services.web.links: not applied"),
+            w[1].starts_with("compose.yaml:5: services.web.runtime: not applied"),
             "{w:?}"
         );
         assert_eq!(

@@ -64,11 +64,13 @@ pub(super) fn prepare_replica(
         service: service.name.clone(),
         image: image.to_string(),
     })?;
+    let mut spec = pc::container_spec(project, ctx, service, number)?;
+    add_volumes_from(env, project, service, &mut spec)?;
     Ok(Replica {
         service: service.name.clone(),
         image_name: image.to_string(),
         image: record,
-        spec: pc::container_spec(project, ctx, service, number)?,
+        spec,
     })
 }
 
@@ -93,6 +95,29 @@ pub(super) fn create_replica(
             source: Box::new(e),
         }
     })
+}
+
+/// `volumes_from`: the named containers' binds and volumes (not their
+/// tmpfs), as they were created; a target the container mounts itself
+/// keeps its own mount, as with Docker.
+pub(super) fn add_volumes_from(
+    env: &Env,
+    project: &Project,
+    service: &ServiceConfig,
+    spec: &mut ContainerSpec,
+) -> Result<()> {
+    for (name, mode) in pc::volumes_from(project, service)? {
+        let other = env.containers.find(&name).map_err(|e| ExecError::Service {
+            service: service.name.clone(),
+            message: format!("volumes_from {name}: {e}"),
+        })?;
+        for m in crate::plan::docker_run::shared_mounts(other.spec.mounts, &mode) {
+            if !spec.mounts.iter().any(|own| own.target() == m.target()) {
+                spec.mounts.push(m);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes `files` (the service's `content:`/`environment:` secrets and

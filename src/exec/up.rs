@@ -2,8 +2,9 @@
 //! service on the graph's walker once its dependencies are done.
 
 use super::containers::{
-    anonymous_volumes, create_container, create_replica, create_service_container, fill_volumes,
-    inject_files, prepare_replica, remove_container, service_image, stop_container,
+    add_volumes_from, anonymous_volumes, create_container, create_replica,
+    create_service_container, fill_volumes, inject_files, prepare_replica, remove_container,
+    service_image, stop_container,
 };
 use super::resources::{ensure_networks, ensure_volumes};
 use super::{project_containers, Env, ExecError, Kind, Progress, ProjectContainer, Result};
@@ -189,6 +190,7 @@ pub fn create_oneoff(
         })?;
     let slug = crate::runtime::container::random_id()?;
     let mut spec = pc::oneoff_spec(project, ctx, svc, run, &slug)?;
+    add_volumes_from(env, project, svc, &mut spec)?;
     let files = pc::injected_files(project, ctx, svc)?;
     fill_volumes(env, &mut spec, &BTreeMap::new())?;
     let name = spec.name.clone();

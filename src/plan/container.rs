@@ -369,6 +369,46 @@ fn network_attachments(
     Ok(out)
 }
 
+/// `volumes_from` as (container name, mode): `SERVICE[:ro|rw]` names
+/// replica 1 of the service (what Compose does), `container:NAME[:ro|rw]`
+/// any container. The executor copies their mounts when it creates this
+/// service's containers, as they exist by then (the graph orders them).
+pub fn volumes_from(
+    project: &Project,
+    service: &ServiceConfig,
+) -> Result<Vec<(String, String)>, SpecError> {
+    let mut out = Vec::new();
+    for entry in &service.volumes_from {
+        let (name, mode) = match entry.strip_prefix("container:") {
+            Some(rest) => {
+                let (name, mode) = rest.split_once(':').unwrap_or((rest, ""));
+                (name.to_string(), mode)
+            }
+            None => {
+                let (svc, mode) = entry.split_once(':').unwrap_or((entry, ""));
+                let other = project
+                    .services
+                    .get(svc)
+                    .ok_or_else(|| SpecError::UnknownService {
+                        service: service.name.clone(),
+                        what: "volumes_from",
+                        target: svc.to_string(),
+                    })?;
+                (container_name(project, other, 1), mode)
+            }
+        };
+        if name.is_empty() || !matches!(mode, "" | "ro" | "rw") {
+            return Err(SpecError::Invalid {
+                service: service.name.clone(),
+                what: "volumes_from",
+                value: entry.clone(),
+            });
+        }
+        out.push((name, mode.to_string()));
+    }
+    Ok(out)
+}
+
 /// Whether a service entry names a top-level `secrets:` or `configs:` item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FileKind {
@@ -688,6 +728,14 @@ pub fn container_spec(
             container_path: PathBuf::from(d.target.clone().unwrap_or(source)),
             permissions: d.permissions.clone().unwrap_or_else(|| "rwm".into()),
         });
+    }
+    // `SERVICE[:ALIAS]` / `CONTAINER[:ALIAS]`: the alias (the name itself
+    // when none is given) answers with the target's addresses.
+    for l in service.links.iter().chain(&service.external_links) {
+        let (target, alias) = l.split_once(':').unwrap_or((l, l));
+        if alias != target {
+            spec.links.push((alias.to_string(), target.to_string()));
+        }
     }
     for (host, ips) in &service.extra_hosts.0 {
         for ip in ips {
@@ -1430,5 +1478,27 @@ services:
         );
         let err = injected_files(&p, &ctx, &p.services["web"]).expect_err("read-only");
         assert!(err.to_string().contains("read_only"), "{err}");
+    }
+
+    #[test]
+    fn volumes_from_names_replica_one_or_the_container_with_its_mode() {
+        let (p, _ctx, _dir) = project(
+            "services:\n  web:\n    image: busybox\n    volumes_from: [\"db:ro\", \"container:raw\", \"container:other:rw\", db]\n  db:\n    image: busybox\n",
+        );
+        let got = volumes_from(&p, &p.services["web"]).expect("valid");
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            got,
+            pairs(&[
+                ("demo-db-1", "ro"),
+                ("raw", ""),
+                ("other", "rw"),
+                ("demo-db-1", ""),
+            ])
+        );
     }
 }

@@ -66,6 +66,9 @@ pub struct ContainerSpec {
     /// [`HOST_GATEWAY`], resolved when the container starts.
     pub extra_hosts: Vec<(String, String)>,
     pub dns: Vec<String>,
+    /// Link aliases the embedded DNS answers for this container only
+    /// (`links`, `external_links`, `--link`): (alias, container or service name).
+    pub links: Vec<(String, String)>,
     pub dns_search: Vec<String>,
     pub dns_opt: Vec<String>,
     /// Bridge networks to join when `namespaces.net` is `Private`, in the

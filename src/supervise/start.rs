@@ -748,6 +748,7 @@ pub fn spawn_resolver(
     };
     cfg.search = spec.dns_search.clone();
     cfg.ndots_set = dns::ndots_set(&spec.dns_opt);
+    cfg.links = spec.links.clone();
     dns::Resolver::spawn(cfg)
 }
 

@@ -135,6 +135,9 @@ pub struct ResolverConfig {
     pub search: Vec<String>,
     /// `ndots` was set explicitly in the container's resolver options.
     pub ndots_set: bool,
+    /// Legacy link aliases only this container resolves (`links: [db:database]`):
+    /// (alias, the name it stands for).
+    pub links: Vec<(String, String)>,
 }
 
 impl ResolverConfig {
@@ -149,6 +152,7 @@ impl ResolverConfig {
             upstreams: Vec::new(),
             search: Vec::new(),
             ndots_set: false,
+            links: Vec::new(),
         }
     }
 }
