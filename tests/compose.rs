@@ -1841,7 +1841,8 @@ services:
 /// and `content:` ones written into the container with `uid`/`gid`/`mode`
 /// (0444 and root by default) — and `host-gateway` names the host's side of
 /// the container's network; `volumes_from: [SERVICE:ro]` shares that
-/// service's mounts read-only; a `links` alias resolves to its service. Expectations from docker/compose v2.40.3's
+/// service's mounts read-only; a `links` alias resolves to its service; `driver_opts` volumes
+/// bind their device or mount a sized tmpfs. Expectations from docker/compose v2.40.3's
 /// pkg/compose/secrets.go and create.go (bind vs. copy, targets, defaults).
 #[test]
 fn secrets_configs_host_gateway_and_volumes_from_as_compose_sets_them_up() {
@@ -1864,6 +1865,7 @@ services:
       - host.docker.internal:host-gateway
     volumes_from: ["data:ro"]
     links: ["data:datastore"]
+    volumes: ["bindvol:/bindvol", "tmpvol:/tmpvol"]
   data:
     image: {{busybox}}
     command: ["sleep", "1000"]
@@ -1871,6 +1873,11 @@ services:
     volumes: ["./shared:/shared", "cache:/cache"]
 volumes:
   cache: {}
+  bindvol:
+    driver: local
+    driver_opts: {type: none, o: bind, device: ./bindsrc}
+  tmpvol:
+    driver_opts: {type: tmpfs, device: tmpfs, o: "size=2m"}
 secrets:
   pw: {file: ./pw.txt}
   token: {environment: PROBE_TOKEN}
@@ -1888,6 +1895,8 @@ configs:
     std::fs::write(s.dir.path().join("conf.txt"), "from=file").expect("write conf");
     std::fs::create_dir(s.dir.path().join("shared")).expect("mkdir shared");
     std::fs::write(s.dir.path().join("shared/hello"), "hello").expect("write hello");
+    std::fs::create_dir(s.dir.path().join("bindsrc")).expect("mkdir bindsrc");
+    std::fs::write(s.dir.path().join("bindsrc/f"), "bound").expect("write f");
     let up = s
         .cmd(&["up", "-d"])
         .env("PROBE_TOKEN", "s3cret")
@@ -1940,6 +1949,17 @@ configs:
     assert_eq!(lines.len(), 2, "{gw}");
     assert!(lines[0].parse::<std::net::Ipv4Addr>().is_ok(), "{gw}");
     assert_eq!(lines[0], lines[1], "host.docker.internal is the gateway");
+
+    // Named volumes with driver_opts: a bind of the device, a sized tmpfs.
+    let vols = s.exec(
+        "probe-1",
+        "cat /bindvol/f; echo; df -k /tmpvol | awk 'NR==2 {print $2}'; awk '$2 == \"/tmpvol\" {print $3}' /proc/mounts",
+    );
+    assert_eq!(
+        vols.lines().collect::<Vec<_>>(),
+        ["bound", "2048", "tmpfs"],
+        "{vols}"
+    );
 
     // A link alias answers in the embedded DNS with the service's address.
     let looked = s.exec(

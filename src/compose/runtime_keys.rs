@@ -299,14 +299,27 @@ fn check_resources(model: &Node) -> Result<(), LoadError> {
                 ));
             }
         }
-        if let Some(o) = v
-            .get("driver_opts")
-            .filter(|o| o.as_map().is_some_and(|m| !m.is_empty()))
-        {
+        let opt = |k: &str| {
+            v.get("driver_opts")
+                .and_then(|o| o.get(k))
+                .and_then(Node::as_str)
+                .unwrap_or_default()
+        };
+        let binds = opt("o").split(',').any(|f| f == "bind" || f == "rbind");
+        let applied = match opt("type") {
+            "none" | "" => binds || opt("o").is_empty() && opt("device").is_empty(),
+            "tmpfs" => true,
+            _ => false,
+        };
+        if let Some(o) = v.get("driver_opts").filter(|_| !applied) {
             return Err(LoadError::invalid(
                 &o.pos,
                 format!("volumes.{key}.driver_opts"),
-                "driver options (bind, tmpfs, nfs volumes) are not supported yet; use a bind mount or a tmpfs mount in the service",
+                format!(
+                    "type={:?} o={:?}: only bind (type: none, o: bind, device: PATH) and tmpfs volumes are supported",
+                    opt("type"),
+                    opt("o")
+                ),
             ));
         }
     }
@@ -439,6 +452,10 @@ mod tests {
                 "compose.yaml:7: volumes.data.driver: volume driver \"flocker\"",
             ),
             (
+                "services:\n  web:\n    image: busybox\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver_opts: {type: nfs, o: \"addr=127.0.0.1\", device: \":/x\"}\n",
+                "compose.yaml:7: volumes.data.driver_opts: type=\"nfs\"",
+            ),
+            (
                 "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    external: true\n",
                 "compose.yaml:7: secrets.s.external: not supported",
             ),
@@ -453,7 +470,7 @@ mod tests {
     fn supported_values_pass() {
         let host = format!("linux/{}", host_arch());
         let yaml = format!(
-            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver: local\n"
+            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n    volumes: [data:/d, b:/b, t:/t]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\n"
         );
         assert_eq!(checked(&yaml), Ok(vec![]));
     }

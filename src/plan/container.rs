@@ -409,6 +409,54 @@ pub fn volumes_from(
     Ok(out)
 }
 
+/// A `driver: local` volume with `driver_opts`, as the mount Docker's local
+/// driver makes of it: `type: none` with `o: bind` and `device: PATH` binds
+/// PATH (the "named bind volume"), `type: tmpfs` mounts a tmpfs with the
+/// `size=`/`mode=` of `o`. `None` for a plain volume. Other types would
+/// need mount(2) with the device's own options: refused (so is any other
+/// driver, at `up`, with its file and line).
+fn local_driver_mount(
+    service: &ServiceConfig,
+    decl: &crate::compose::types::VolumeConfig,
+    target: &str,
+    read_only: bool,
+) -> Result<Option<MountSpec>, SpecError> {
+    if decl.external || decl.driver_opts.is_empty() {
+        return Ok(None);
+    }
+    let bad = |value: String| SpecError::Unsupported {
+        service: service.name.clone(),
+        what: "volume driver_opts",
+        value,
+    };
+    let opt = |k: &str| decl.driver_opts.get(k).map(String::as_str).unwrap_or("");
+    let o = opt("o");
+    match opt("type") {
+        "none" | "" if o.split(',').any(|f| f == "bind" || f == "rbind") => {
+            let device = opt("device");
+            if device.is_empty() {
+                return Err(bad(format!("o={o} without a device")));
+            }
+            Ok(Some(MountSpec::Bind {
+                source: PathBuf::from(device),
+                target: target.to_string(),
+                read_only,
+                propagation: None,
+                // Docker's local driver refuses a missing device too.
+                create_host_path: false,
+            }))
+        }
+        "tmpfs" => {
+            let mut m = parse_tmpfs(&format!("{target}:{o}")).map_err(bad)?;
+            if let MountSpec::Tmpfs { read_only: ro, .. } = &mut m {
+                *ro = *ro || read_only;
+            }
+            Ok(Some(m))
+        }
+        other => Err(bad(format!("type={other} o={o}"))),
+    }
+}
+
 /// Whether a service entry names a top-level `secrets:` or `configs:` item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FileKind {
@@ -786,6 +834,14 @@ pub fn container_spec(
             }
             VolumeType::Volume => {
                 let opts = v.volume.clone().unwrap_or_default();
+                let driver_mount = match v.source.as_deref().and_then(|s| project.volumes.get(s)) {
+                    Some(decl) => local_driver_mount(service, decl, &target, v.read_only)?,
+                    None => None,
+                };
+                if let Some(m) = driver_mount {
+                    spec.mounts.push(m);
+                    continue;
+                }
                 let name = match v.source.as_deref() {
                     // An anonymous volume: the executor makes one per container.
                     None | Some("") => String::new(),
@@ -1499,6 +1555,38 @@ services:
                 ("other", "rw"),
                 ("demo-db-1", ""),
             ])
+        );
+    }
+
+    #[test]
+    fn local_driver_opts_volumes_become_a_bind_or_a_tmpfs() {
+        let (p, ctx, dir) = project(
+            "services:\n  web:\n    image: busybox\n    volumes: [\"bv:/b\", \"tv:/t\", \"plain:/p\"]\nvolumes:\n  bv: {driver: local, driver_opts: {type: none, o: bind, device: ./src}}\n  tv: {driver_opts: {type: tmpfs, device: tmpfs, o: \"size=2m,mode=0700\"}}\n  plain: {}\n",
+        );
+        let spec = container_spec(&p, &ctx, &p.services["web"], 1).expect("spec");
+        assert_eq!(
+            spec.mounts[0],
+            MountSpec::Bind {
+                source: dir.path().join("src"),
+                target: "/b".into(),
+                read_only: false,
+                propagation: None,
+                create_host_path: false,
+            }
+        );
+        assert_eq!(
+            spec.mounts[1],
+            MountSpec::Tmpfs {
+                target: "/t".into(),
+                size: Some(2 << 20),
+                mode: Some(0o700),
+                read_only: false,
+            }
+        );
+        assert!(
+            matches!(&spec.mounts[2], MountSpec::Volume { name, .. } if name == "demo_plain"),
+            "{:?}",
+            spec.mounts[2]
         );
     }
 }
