@@ -1945,6 +1945,54 @@ services:
     image: {{busybox}}
     command: ["sleep", "1000"]
     restart: always
+/// Issue 16: secrets and configs land where Compose puts them — file-backed
+/// ones bound read-only (the host file's owner and mode), `environment:`
+/// and `content:` ones written into the container with `uid`/`gid`/`mode`
+/// (0444 and root by default) — and `host-gateway` names the host's side of
+/// the container's network; `volumes_from: [SERVICE:ro]` shares that
+/// service's mounts read-only; a `links` alias resolves to its service; `driver_opts` volumes
+/// bind their device or mount a sized tmpfs. Expectations from docker/compose v2.40.3's
+/// pkg/compose/secrets.go and create.go (bind vs. copy, targets, defaults).
+#[test]
+fn secrets_configs_host_gateway_and_volumes_from_as_compose_sets_them_up() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  probe:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    secrets:
+      - pw
+      - {source: token, uid: "1000", mode: 0400}
+      - {source: pw, target: nested/pw}
+    configs:
+      - inline
+      - {source: inline, target: /etc/app.conf, gid: "7"}
+      - {source: fromfile, target: /etc/from-file.conf}
+    extra_hosts:
+      - host.docker.internal:host-gateway
+    volumes_from: ["data:ro"]
+    links: ["data:datastore"]
+    volumes: ["bindvol:/bindvol", "tmpvol:/tmpvol"]
+  data:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    volumes: ["./shared:/shared", "cache:/cache"]
+volumes:
+  cache: {}
+  bindvol:
+    driver: local
+    driver_opts: {type: none, o: bind, device: ./bindsrc}
+  tmpvol:
+    driver_opts: {type: tmpfs, device: tmpfs, o: "size=2m"}
+secrets:
+  pw: {file: ./pw.txt}
+  token: {environment: PROBE_TOKEN}
+configs:
+  inline: {content: "key=value"}
+  fromfile: {file: ./conf.txt}
 "#,
     ) else {
         return;
@@ -2088,4 +2136,118 @@ services:
     for id in &ids[..2] {
         assert_eq!(shims_of(id).len(), 1, "a shim for {id}");
     }
+    use std::os::unix::fs::PermissionsExt;
+    let pw = s.dir.path().join("pw.txt");
+    std::fs::write(&pw, "hunter2").expect("write pw");
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    std::fs::write(s.dir.path().join("conf.txt"), "from=file").expect("write conf");
+    std::fs::create_dir(s.dir.path().join("shared")).expect("mkdir shared");
+    std::fs::write(s.dir.path().join("shared/hello"), "hello").expect("write hello");
+    std::fs::create_dir(s.dir.path().join("bindsrc")).expect("mkdir bindsrc");
+    std::fs::write(s.dir.path().join("bindsrc/f"), "bound").expect("write f");
+    let up = s
+        .cmd(&["up", "-d"])
+        .env("PROBE_TOKEN", "s3cret")
+        .output()
+        .expect("up");
+    Run::from(up).ok();
+
+    let seen = s.exec(
+        "probe-1",
+        "for f in /run/secrets/pw /run/secrets/token /run/secrets/nested/pw /inline /etc/app.conf /etc/from-file.conf; do echo \"$(stat -c '%u %g %a' $f) $f $(cat $f)\"; done",
+    );
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [
+            "0 0 640 /run/secrets/pw hunter2",
+            "1000 0 400 /run/secrets/token s3cret",
+            "0 0 640 /run/secrets/nested/pw hunter2",
+            "0 0 444 /inline key=value",
+            "0 7 444 /etc/app.conf key=value",
+            "0 0 644 /etc/from-file.conf from=file",
+        ],
+        "{seen}"
+    );
+    // File-backed ones are read-only binds.
+    let write = s
+        .wharf(&[
+            "exec",
+            &s.name("probe-1"),
+            "sh",
+            "-c",
+            "echo x > /run/secrets/pw",
+        ])
+        .code;
+    assert_ne!(write, 0, "a secret file is read-only");
+
+    // volumes_from data:ro: data's bind and volume, read-only here.
+    let shared = s.exec(
+        "probe-1",
+        "cat /shared/hello; touch /shared/x 2>/dev/null && echo writable; touch /cache/x 2>/dev/null && echo writable; true",
+    );
+    assert_eq!(shared.trim(), "hello", "{shared}");
+    s.exec("data-1", "touch /cache/x");
+
+    // host-gateway is the container's default gateway: the host.
+    let gw = s.exec(
+        "probe-1",
+        "ip route | awk '/^default/ {print $3}'; awk '$2 == \"host.docker.internal\" {print $1}' /etc/hosts",
+    );
+    let lines: Vec<&str> = gw.lines().collect();
+    assert_eq!(lines.len(), 2, "{gw}");
+    assert!(lines[0].parse::<std::net::Ipv4Addr>().is_ok(), "{gw}");
+    assert_eq!(lines[0], lines[1], "host.docker.internal is the gateway");
+
+    // Named volumes with driver_opts: a bind of the device, a sized tmpfs.
+    let vols = s.exec(
+        "probe-1",
+        "cat /bindvol/f; echo; df -k /tmpvol | awk 'NR==2 {print $2}'; awk '$2 == \"/tmpvol\" {print $3}' /proc/mounts",
+    );
+    assert_eq!(
+        vols.lines().collect::<Vec<_>>(),
+        ["bound", "2048", "tmpfs"],
+        "{vols}"
+    );
+
+    // A link alias answers in the embedded DNS with the service's address.
+    let looked = s.exec(
+        "probe-1",
+        "for n in datastore data; do nslookup $n 127.0.0.11 | awk '/^Address/ {a=$2} END {print a}'; done",
+    );
+    let addrs: Vec<&str> = looked.lines().collect();
+    assert_eq!(addrs.len(), 2, "{looked}");
+    assert!(addrs[0].parse::<std::net::Ipv4Addr>().is_ok(), "{looked}");
+    assert_eq!(addrs[0], addrs[1], "datastore is data");
+}
+
+/// Issue 16: a key `up` cannot apply is refused before anything is made,
+/// naming file, line and key; one it only skips is warned about.
+#[test]
+fn unapplied_keys_are_refused_or_warned_with_file_line_and_key() {
+    let Some(s) = Stack::new(
+        "services:\n  web:\n    image: {{busybox}}\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    storage_opt: {size: 1G}\n",
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "-d"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("compose.yaml:6: services.web.storage_opt: not supported"),
+        "{}",
+        out.stderr
+    );
+    assert!(s.wharf(&["ps", "-a", "-q"]).ok().stdout.trim().is_empty());
+    assert!(s.net_ids().is_empty(), "no network made");
+
+    s.write(
+        "services:\n  web:\n    image: {{busybox}}\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    use_api_socket: true\n",
+    );
+    let out = s.wharf(&["up", "-d"]).ok();
+    assert!(
+        out.stderr
+            .contains("compose.yaml:6: services.web.use_api_socket: not applied"),
+        "{}",
+        out.stderr
+    );
 }

@@ -15,6 +15,7 @@ pub mod load;
 pub mod merge;
 pub mod normalize;
 pub mod paths;
+pub mod runtime_keys;
 pub mod schema;
 pub mod types;
 pub mod yaml;

@@ -6,9 +6,11 @@ use crate::compose::types::{Project, ServiceConfig};
 use crate::image::store::ImageRecord;
 use crate::plan::container::{self as pc, ProjectContext};
 use crate::runtime::container::{ContainerRecord, Status};
-use crate::runtime::spec::{ContainerSpec, MountSpec};
+use crate::runtime::copy::{self, ContainerFs, CopyOptions, Fs};
+use crate::runtime::spec::{ContainerSpec, InjectedFile, MountSpec};
 use crate::runtime::volume::VolumeOptions;
 use crate::supervise::control;
+use crate::sys::path_error::IoAt;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -62,11 +64,13 @@ pub(super) fn prepare_replica(
         service: service.name.clone(),
         image: image.to_string(),
     })?;
+    let mut spec = pc::container_spec(project, ctx, service, number)?;
+    add_volumes_from(env, project, service, &mut spec)?;
     Ok(Replica {
         service: service.name.clone(),
         image_name: image.to_string(),
         image: record,
-        spec: pc::container_spec(project, ctx, service, number)?,
+        spec,
     })
 }
 
@@ -91,6 +95,90 @@ pub(super) fn create_replica(
             source: Box::new(e),
         }
     })
+}
+
+/// `volumes_from`: the named containers' binds and volumes (not their
+/// tmpfs), as they were created; a target the container mounts itself
+/// keeps its own mount, as with Docker.
+pub(super) fn add_volumes_from(
+    env: &Env,
+    project: &Project,
+    service: &ServiceConfig,
+    spec: &mut ContainerSpec,
+) -> Result<()> {
+    for (name, mode) in pc::volumes_from(project, service)? {
+        let other = env.containers.find(&name).map_err(|e| ExecError::Service {
+            service: service.name.clone(),
+            message: format!("volumes_from {name}: {e}"),
+        })?;
+        for m in crate::plan::docker_run::shared_mounts(other.spec.mounts, &mode) {
+            if !spec.mounts.iter().any(|own| own.target() == m.target()) {
+                spec.mounts.push(m);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `files` (the service's `content:`/`environment:` secrets and
+/// configs) into the stopped container `record`, as Compose copies them in
+/// before each start: through the container's confined file system, owners
+/// kept, missing parent directories made.
+pub(super) fn inject_files(
+    env: &Env,
+    service: &str,
+    record: &ContainerRecord,
+    files: &[InjectedFile],
+) -> Result<()> {
+    if files.is_empty() {
+        return Ok(());
+    }
+    let failed = |target: &str, source: copy::CopyError| ExecError::InjectFile {
+        service: service.to_string(),
+        container: record.name.clone(),
+        target: target.to_string(),
+        source: Box::new(source),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut archive = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(f.content.len() as u64);
+        h.set_mode(f.mode & 0o7777);
+        h.set_uid(u64::from(f.uid));
+        h.set_gid(u64::from(f.gid));
+        h.set_mtime(now);
+        archive
+            .append_data(
+                &mut h,
+                f.target.trim_start_matches('/'),
+                f.content.as_slice(),
+            )
+            .at("archiving", &f.target)
+            .map_err(|e| failed(&f.target, e.into()))?;
+    }
+    let first = files.first().map_or("/", |f| f.target.as_str());
+    let tar = archive
+        .into_inner()
+        .at("archiving", first)
+        .map_err(|e| failed(first, e.into()))?;
+    let fs =
+        ContainerFs::open(&env.containers, &env.store, record).map_err(|e| failed(first, e))?;
+    copy::extract_to(
+        &Fs::Container(fs),
+        "/",
+        tar.as_slice(),
+        CopyOptions {
+            archive: true,
+            follow_link: false,
+        },
+    )
+    .map_err(|e| failed(first, e))?;
+    Ok(())
 }
 
 /// The stored image a service's `image` names, if it is there.

@@ -91,6 +91,16 @@ pub enum ExecError {
         #[source]
         source: std::io::Error,
     },
+    /// Writing a `content:`/`environment:` secret or config into the
+    /// container before its start.
+    #[error("service {service:?}: writing {target} into {container}")]
+    InjectFile {
+        service: String,
+        container: String,
+        target: String,
+        #[source]
+        source: Box<crate::runtime::copy::CopyError>,
+    },
     #[error("{service}: a worker panicked")]
     WorkerPanicked { service: String },
 }

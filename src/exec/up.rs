@@ -2,8 +2,9 @@
 //! service on the graph's walker once its dependencies are done.
 
 use super::containers::{
-    anonymous_volumes, create_container, create_replica, create_service_container, fill_volumes,
-    prepare_replica, remove_container, service_image, stop_container,
+    add_volumes_from, anonymous_volumes, create_container, create_replica,
+    create_service_container, fill_volumes, inject_files, prepare_replica, remove_container,
+    service_image, stop_container,
 };
 use super::resources::{ensure_networks, ensure_volumes};
 use super::{project_containers, Env, ExecError, Kind, Progress, ProjectContainer, Result};
@@ -189,6 +190,8 @@ pub fn create_oneoff(
         })?;
     let slug = crate::runtime::container::random_id()?;
     let mut spec = pc::oneoff_spec(project, ctx, svc, run, &slug)?;
+    add_volumes_from(env, project, svc, &mut spec)?;
+    let files = pc::injected_files(project, ctx, svc)?;
     fill_volumes(env, &mut spec, &BTreeMap::new())?;
     let name = spec.name.clone();
     let record = create_container(
@@ -203,6 +206,12 @@ pub fn create_oneoff(
         service: service.to_string(),
         source: Box::new(e),
     })?;
+    // `run` starts what this returns: the files go in now, as Compose's
+    // run injects them before its start.
+    if let Err(e) = inject_files(env, service, &record, &files) {
+        let _ = control::remove(&env.containers, &env.store, &record.id, true);
+        return Err(e);
+    }
     Ok(ProjectContainer {
         state: env.containers.state(&record.id)?,
         service: service.to_string(),
@@ -479,6 +488,8 @@ fn apply_service(
     progress: &dyn Progress,
 ) -> Result<()> {
     let image = pc::image_name(project, service)?;
+    // Before any action, so a secret that cannot be written changes nothing.
+    let files = pc::injected_files(project, ctx, service)?;
     for action in actions {
         let (target, start) = match action {
             // Not the services' business: handled before the walk.
@@ -566,6 +577,7 @@ fn apply_service(
         }
         opts.cancelled()?;
         progress.event(Kind::Container, &target.name, "Starting", false);
+        inject_files(env, &service.name, &target, &files)?;
         if let Err(e) = control::start_detached(&env.containers, &target.id) {
             progress.event(Kind::Container, &target.name, "Error", true);
             return Err(ExecError::StartContainer {

@@ -5,8 +5,8 @@
 use crate::compose::types::{Project, ServiceConfig, ServiceHook, ServicePortConfig, VolumeType};
 use crate::runtime::bundle::ExecOptions;
 use crate::runtime::spec::{
-    ContainerSpec, DeviceMapping, HealthSpec, MountSpec, NetworkAttachment, NsMode, PortBinding,
-    Protocol, RestartSpec,
+    ContainerSpec, DeviceMapping, HealthSpec, InjectedFile, MountSpec, NetworkAttachment, NsMode,
+    PortBinding, Protocol, RestartSpec,
 };
 use std::path::PathBuf;
 
@@ -36,6 +36,14 @@ pub enum SpecError {
         what: &'static str,
         target: String,
     },
+    /// A `secrets:`/`configs:` entry Compose would refuse too.
+    #[error("service {service:?}: {kind} {name:?}: {message}")]
+    FileReference {
+        service: String,
+        kind: &'static str,
+        name: String,
+        message: String,
+    },
     #[error("service {service:?}: ports[{index}]: {message}")]
     InvalidPort {
         service: String,
@@ -49,6 +57,20 @@ pub enum SpecError {
 pub struct ProjectContext {
     pub working_dir: PathBuf,
     pub config_files: Vec<PathBuf>,
+    /// The project's environment (`.env`, the process's): where a secret's
+    /// or config's `environment:` variable is read.
+    pub environment: indexmap::IndexMap<String, String>,
+}
+
+impl ProjectContext {
+    /// What the loader found out about `loaded`'s project.
+    pub fn of(loaded: &crate::compose::load::Loaded) -> Self {
+        ProjectContext {
+            working_dir: loaded.working_dir.clone(),
+            config_files: loaded.config_files.clone(),
+            environment: loaded.environment.clone(),
+        }
+    }
 }
 
 pub const LABEL_PROJECT: &str = "com.docker.compose.project";
@@ -347,6 +369,308 @@ fn network_attachments(
     Ok(out)
 }
 
+/// `volumes_from` as (container name, mode): `SERVICE[:ro|rw]` names
+/// replica 1 of the service (what Compose does), `container:NAME[:ro|rw]`
+/// any container. The executor copies their mounts when it creates this
+/// service's containers, as they exist by then (the graph orders them).
+pub fn volumes_from(
+    project: &Project,
+    service: &ServiceConfig,
+) -> Result<Vec<(String, String)>, SpecError> {
+    let mut out = Vec::new();
+    for entry in &service.volumes_from {
+        let (name, mode) = match entry.strip_prefix("container:") {
+            Some(rest) => {
+                let (name, mode) = rest.split_once(':').unwrap_or((rest, ""));
+                (name.to_string(), mode)
+            }
+            None => {
+                let (svc, mode) = entry.split_once(':').unwrap_or((entry, ""));
+                let other = project
+                    .services
+                    .get(svc)
+                    .ok_or_else(|| SpecError::UnknownService {
+                        service: service.name.clone(),
+                        what: "volumes_from",
+                        target: svc.to_string(),
+                    })?;
+                (container_name(project, other, 1), mode)
+            }
+        };
+        if name.is_empty() || !matches!(mode, "" | "ro" | "rw") {
+            return Err(SpecError::Invalid {
+                service: service.name.clone(),
+                what: "volumes_from",
+                value: entry.clone(),
+            });
+        }
+        out.push((name, mode.to_string()));
+    }
+    Ok(out)
+}
+
+/// A `driver: local` volume with `driver_opts`, as the mount Docker's local
+/// driver makes of it: `type: none` with `o: bind` and `device: PATH` binds
+/// PATH (the "named bind volume"), `type: tmpfs` mounts a tmpfs with the
+/// `size=`/`mode=` of `o`. `None` for a plain volume. Other types would
+/// need mount(2) with the device's own options: refused (so is any other
+/// driver, at `up`, with its file and line).
+fn local_driver_mount(
+    service: &ServiceConfig,
+    decl: &crate::compose::types::VolumeConfig,
+    target: &str,
+    read_only: bool,
+) -> Result<Option<MountSpec>, SpecError> {
+    if decl.external || decl.driver_opts.is_empty() {
+        return Ok(None);
+    }
+    let bad = |value: String| SpecError::Unsupported {
+        service: service.name.clone(),
+        what: "volume driver_opts",
+        value,
+    };
+    let opt = |k: &str| decl.driver_opts.get(k).map(String::as_str).unwrap_or("");
+    let o = opt("o");
+    match opt("type") {
+        "none" | "" if o.split(',').any(|f| f == "bind" || f == "rbind") => {
+            let device = opt("device");
+            if device.is_empty() {
+                return Err(bad(format!("o={o} without a device")));
+            }
+            Ok(Some(MountSpec::Bind {
+                source: PathBuf::from(device),
+                target: target.to_string(),
+                read_only,
+                propagation: None,
+                // Docker's local driver refuses a missing device too.
+                create_host_path: false,
+            }))
+        }
+        "tmpfs" => {
+            let mut m = parse_tmpfs(&format!("{target}:{o}")).map_err(bad)?;
+            if let MountSpec::Tmpfs { read_only: ro, .. } = &mut m {
+                *ro = *ro || read_only;
+            }
+            Ok(Some(m))
+        }
+        other => Err(bad(format!("type={other} o={o}"))),
+    }
+}
+
+/// Whether a service entry names a top-level `secrets:` or `configs:` item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FileKind {
+    Secret,
+    Config,
+}
+
+impl FileKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Secret => "secret",
+            FileKind::Config => "config",
+        }
+    }
+}
+
+/// Where a secret's or config's bytes come from.
+#[derive(Clone, Debug, PartialEq)]
+enum FileSource {
+    /// Bound read-only from the host (`file:`).
+    File(PathBuf),
+    /// Written into the container (`content:`, or the named variable of
+    /// the project's environment).
+    Content(Option<String>),
+    Environment(String),
+}
+
+/// One service `secrets:`/`configs:` entry with Compose's target rules
+/// applied: a secret goes to `/run/secrets/<source>` (a relative target
+/// under `/run/secrets`), a config to `/<source>` (a relative target under
+/// `/`).
+struct FileReference {
+    kind: FileKind,
+    name: String,
+    target: String,
+    source: FileSource,
+    uid: Option<String>,
+    gid: Option<String>,
+    mode: Option<u32>,
+}
+
+fn file_references(
+    project: &Project,
+    service: &ServiceConfig,
+) -> Result<Vec<FileReference>, SpecError> {
+    let entries = service
+        .secrets
+        .iter()
+        .map(|e| (FileKind::Secret, e))
+        .chain(service.configs.iter().map(|e| (FileKind::Config, e)));
+    let mut out = Vec::new();
+    for (kind, entry) in entries {
+        let refuse = |message: String| SpecError::FileReference {
+            service: service.name.clone(),
+            kind: kind.as_str(),
+            name: entry.source.clone(),
+            message,
+        };
+        let base = match kind {
+            FileKind::Secret => "/run/secrets/",
+            FileKind::Config => "/",
+        };
+        let target = match entry.target.as_deref() {
+            None | Some("") => format!("{base}{}", entry.source),
+            Some(t) if t.starts_with('/') => t.to_string(),
+            Some(t) => format!("{base}{t}"),
+        };
+        // Both top-level kinds hold the same fields; secrets cannot have
+        // `content` (the loader refuses it).
+        let (file, environment, content, external, driver, template_driver) = match kind {
+            FileKind::Secret => {
+                let d = project.secrets.get(&entry.source).ok_or_else(|| {
+                    refuse("is not declared in the top-level secrets section".into())
+                })?;
+                (
+                    &d.file,
+                    &d.environment,
+                    &d.content,
+                    d.external,
+                    &d.driver,
+                    &d.template_driver,
+                )
+            }
+            FileKind::Config => {
+                let d = project.configs.get(&entry.source).ok_or_else(|| {
+                    refuse("is not declared in the top-level configs section".into())
+                })?;
+                (
+                    &d.file,
+                    &d.environment,
+                    &d.content,
+                    d.external,
+                    &d.driver,
+                    &d.template_driver,
+                )
+            }
+        };
+        let given = |v: &Option<String>| v.as_deref().filter(|v| !v.is_empty()).map(str::to_string);
+        if external {
+            return Err(refuse(format!(
+                "external {}s are a swarm feature; Compose refuses them too",
+                kind.as_str()
+            )));
+        }
+        if given(driver).is_some() {
+            return Err(refuse(format!(
+                "{}s.*.driver is not supported (nor by Compose)",
+                kind.as_str()
+            )));
+        }
+        if given(template_driver).is_some() {
+            return Err(refuse(format!(
+                "{}s.*.template_driver is not supported (nor by Compose)",
+                kind.as_str()
+            )));
+        }
+        let source = match (given(content), given(environment), given(file)) {
+            (Some(c), _, _) => FileSource::Content(Some(c)),
+            (None, Some(var), _) => FileSource::Environment(var),
+            (None, None, Some(f)) => FileSource::File(PathBuf::from(f)),
+            (None, None, None) => FileSource::Content(None),
+        };
+        out.push(FileReference {
+            kind,
+            name: entry.source.clone(),
+            target,
+            source,
+            uid: given(&entry.uid),
+            gid: given(&entry.gid),
+            mode: entry.mode.map(|m| m.0),
+        });
+    }
+    Ok(out)
+}
+
+/// The `content:`/`environment:` secrets and configs of `service`, as the
+/// files to write into its container before each start (Compose's
+/// `injectSecrets`/`injectConfigs`): mode 0444 unless `mode` is given,
+/// owned by `uid`:`gid` (0 for a missing one). File-backed entries are bind
+/// mounts of [`container_spec`] instead; their `uid`/`gid`/`mode` cannot
+/// apply to a bind, so Compose ignores them with a warning, and so do we;
+/// their file must exist.
+pub fn injected_files(
+    project: &Project,
+    ctx: &ProjectContext,
+    service: &ServiceConfig,
+) -> Result<Vec<InjectedFile>, SpecError> {
+    let mut out: Vec<InjectedFile> = Vec::new();
+    for r in file_references(project, service)? {
+        let refuse = |message: String| SpecError::FileReference {
+            service: service.name.clone(),
+            kind: r.kind.as_str(),
+            name: r.name.clone(),
+            message,
+        };
+        let content = match &r.source {
+            FileSource::File(path) => {
+                // Compose warns and the engine then refuses the bind; one
+                // clear error before anything is made instead.
+                if !path.exists() {
+                    return Err(refuse(format!("file {} does not exist", path.display())));
+                }
+                if r.uid.is_some() || r.gid.is_some() || r.mode.is_some() {
+                    tracing::warn!(
+                        "service {:?}: {} {:?}: `uid`, `gid` and `mode` do not apply to a file-backed {} (it is bound read-only); they are ignored, as Compose ignores them",
+                        service.name,
+                        r.kind.as_str(),
+                        r.name,
+                        r.kind.as_str()
+                    );
+                }
+                continue;
+            }
+            // Nothing to write: Compose skips an empty value.
+            FileSource::Content(None) => continue,
+            FileSource::Content(Some(c)) => c.clone(),
+            FileSource::Environment(var) => match ctx.environment.get(var) {
+                Some(v) => v.clone(),
+                None => {
+                    return Err(refuse(format!(
+                        "environment variable {var:?} it is read from is not set"
+                    )))
+                }
+            },
+        };
+        if content.is_empty() {
+            continue;
+        }
+        if service.read_only {
+            return Err(refuse(
+                "cannot be written into a read_only service: `file` is the sole supported source there".into(),
+            ));
+        }
+        let id = |what: &str, v: &Option<String>| -> Result<u32, SpecError> {
+            match v {
+                None => Ok(0),
+                Some(s) => s
+                    .parse()
+                    .map_err(|_| refuse(format!("{what} {s:?} is not a number"))),
+            }
+        };
+        let file = InjectedFile {
+            target: r.target.clone(),
+            content: content.into_bytes(),
+            uid: id("uid", &r.uid)?,
+            gid: id("gid", &r.gid)?,
+            mode: r.mode.unwrap_or(0o444),
+        };
+        out.retain(|f| f.target != file.target);
+        out.push(file);
+    }
+    Ok(out)
+}
+
 /// The spec of replica `number` (1-based) of `service`. Named volumes come
 /// out with an empty `source`: the executor creates them and fills it in.
 pub fn container_spec(
@@ -453,6 +777,14 @@ pub fn container_spec(
             permissions: d.permissions.clone().unwrap_or_else(|| "rwm".into()),
         });
     }
+    // `SERVICE[:ALIAS]` / `CONTAINER[:ALIAS]`: the alias (the name itself
+    // when none is given) answers with the target's addresses.
+    for l in service.links.iter().chain(&service.external_links) {
+        let (target, alias) = l.split_once(':').unwrap_or((l, l));
+        if alias != target {
+            spec.links.push((alias.to_string(), target.to_string()));
+        }
+    }
     for (host, ips) in &service.extra_hosts.0 {
         for ip in ips {
             spec.extra_hosts.push((host.clone(), ip.clone()));
@@ -502,6 +834,14 @@ pub fn container_spec(
             }
             VolumeType::Volume => {
                 let opts = v.volume.clone().unwrap_or_default();
+                let driver_mount = match v.source.as_deref().and_then(|s| project.volumes.get(s)) {
+                    Some(decl) => local_driver_mount(service, decl, &target, v.read_only)?,
+                    None => None,
+                };
+                if let Some(m) = driver_mount {
+                    spec.mounts.push(m);
+                    continue;
+                }
                 let name = match v.source.as_deref() {
                     // An anonymous volume: the executor makes one per container.
                     None | Some("") => String::new(),
@@ -548,6 +888,19 @@ pub fn container_spec(
     for t in &service.tmpfs {
         spec.mounts
             .push(parse_tmpfs(t).map_err(|message| unsupported("tmpfs", &message))?);
+    }
+    for r in file_references(project, service)? {
+        if let FileSource::File(source) = r.source {
+            // A later entry for the same target wins, as in Compose's map.
+            spec.mounts.retain(|m| m.target() != r.target);
+            spec.mounts.push(MountSpec::Bind {
+                source,
+                target: r.target,
+                read_only: true,
+                propagation: None,
+                create_host_path: false,
+            });
+        }
     }
 
     // `service:x` joins replica 1 of service x (what Compose does), by
@@ -779,10 +1132,7 @@ mod tests {
             ..LoadOptions::default()
         })
         .expect("load");
-        let ctx = ProjectContext {
-            working_dir: loaded.working_dir.clone(),
-            config_files: loaded.config_files.clone(),
-        };
+        let ctx = ProjectContext::of(&loaded);
         (loaded.project, ctx, dir)
     }
 
@@ -1082,6 +1432,161 @@ services:
         assert_eq!(
             port_binding(&bad_ip),
             Err("invalid IP address: localhost".to_string())
+        );
+    }
+
+    #[test]
+    fn file_secrets_and_configs_are_read_only_binds_at_composes_targets() {
+        let (p, ctx, dir) = project(
+            "services:\n  web:\n    image: busybox\n    secrets: [pw, {source: pw, target: other}, {source: abs, target: /etc/abs}]\n    configs: [conf, {source: conf, target: rel/c.txt}]\nsecrets:\n  pw: {file: ./pw.txt}\n  abs: {file: ./pw.txt}\nconfigs:\n  conf: {file: ./c.txt}\n",
+        );
+        let spec = container_spec(&p, &ctx, &p.services["web"], 1).expect("spec");
+        let binds: Vec<(String, PathBuf, bool)> = spec
+            .mounts
+            .iter()
+            .map(|m| match m {
+                MountSpec::Bind {
+                    source,
+                    target,
+                    read_only,
+                    create_host_path,
+                    ..
+                } => {
+                    assert!(!create_host_path, "a missing secret file is not made");
+                    (target.clone(), source.clone(), *read_only)
+                }
+                other => panic!("not a bind: {other:?}"),
+            })
+            .collect();
+        let pw = dir.path().join("pw.txt");
+        let c = dir.path().join("c.txt");
+        assert_eq!(
+            binds,
+            [
+                ("/run/secrets/pw".to_string(), pw.clone(), true),
+                ("/run/secrets/other".to_string(), pw, true),
+                ("/etc/abs".to_string(), dir.path().join("pw.txt"), true),
+                ("/conf".to_string(), c.clone(), true),
+                ("/rel/c.txt".to_string(), c, true),
+            ]
+        );
+        // A missing file is named before anything is made.
+        let err = injected_files(&p, &ctx, &p.services["web"]).expect_err("no files yet");
+        assert!(err.to_string().contains("pw.txt"), "{err}");
+        // Nothing to write into the container for file-backed entries.
+        std::fs::write(dir.path().join("pw.txt"), "pw").expect("write");
+        std::fs::write(dir.path().join("c.txt"), "c").expect("write");
+        assert!(injected_files(&p, &ctx, &p.services["web"])
+            .expect("files")
+            .is_empty());
+    }
+
+    #[test]
+    fn content_and_environment_entries_are_written_with_composes_owner_and_mode() {
+        let (p, mut ctx, _dir) = project(
+            "services:\n  web:\n    image: busybox\n    secrets: [{source: token, uid: \"1000\", mode: 0400}]\n    configs: [inline, {source: inline, target: /etc/app.conf, gid: \"7\"}]\nsecrets:\n  token: {environment: TOKEN}\nconfigs:\n  inline: {content: \"key=value\"}\n",
+        );
+        let web = &p.services["web"];
+        ctx.environment.insert("TOKEN".into(), "s3cret".into());
+        let files = injected_files(&p, &ctx, web).expect("files");
+        let seen: Vec<(&str, &[u8], u32, u32, u32)> = files
+            .iter()
+            .map(|f| {
+                (
+                    f.target.as_str(),
+                    f.content.as_slice(),
+                    f.uid,
+                    f.gid,
+                    f.mode,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("/run/secrets/token", b"s3cret".as_slice(), 1000, 0, 0o400),
+                ("/inline", b"key=value".as_slice(), 0, 0, 0o444),
+                ("/etc/app.conf", b"key=value".as_slice(), 0, 7, 0o444),
+            ]
+        );
+        // Written into the container, so never bound.
+        let spec = container_spec(&p, &ctx, web, 1).expect("spec");
+        assert!(spec.mounts.is_empty(), "{:?}", spec.mounts);
+
+        ctx.environment.shift_remove("TOKEN");
+        let err = injected_files(&p, &ctx, web).expect_err("unset variable");
+        assert!(err.to_string().contains("\"TOKEN\""), "{err}");
+    }
+
+    #[test]
+    fn external_secrets_and_content_in_read_only_services_are_refused() {
+        let (p, ctx, _dir) = project(
+            "services:\n  web:\n    image: busybox\n    secrets: [ext]\nsecrets:\n  ext: {external: true}\n",
+        );
+        let err = container_spec(&p, &ctx, &p.services["web"], 1).expect_err("external");
+        assert!(
+            matches!(&err, SpecError::FileReference { kind: "secret", name, .. } if name == "ext"),
+            "{err}"
+        );
+
+        let (p, ctx, _dir) = project(
+            "services:\n  web:\n    image: busybox\n    read_only: true\n    configs: [c]\nconfigs:\n  c: {content: x}\n",
+        );
+        let err = injected_files(&p, &ctx, &p.services["web"]).expect_err("read-only");
+        assert!(err.to_string().contains("read_only"), "{err}");
+    }
+
+    #[test]
+    fn volumes_from_names_replica_one_or_the_container_with_its_mode() {
+        let (p, _ctx, _dir) = project(
+            "services:\n  web:\n    image: busybox\n    volumes_from: [\"db:ro\", \"container:raw\", \"container:other:rw\", db]\n  db:\n    image: busybox\n",
+        );
+        let got = volumes_from(&p, &p.services["web"]).expect("valid");
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            got,
+            pairs(&[
+                ("demo-db-1", "ro"),
+                ("raw", ""),
+                ("other", "rw"),
+                ("demo-db-1", ""),
+            ])
+        );
+    }
+
+    #[test]
+    fn local_driver_opts_volumes_become_a_bind_or_a_tmpfs() {
+        let (p, ctx, dir) = project(
+            "services:\n  web:\n    image: busybox\n    volumes: [\"bv:/b\", \"tv:/t\", \"plain:/p\"]\nvolumes:\n  bv: {driver: local, driver_opts: {type: none, o: bind, device: ./src}}\n  tv: {driver_opts: {type: tmpfs, device: tmpfs, o: \"size=2m,mode=0700\"}}\n  plain: {}\n",
+        );
+        let spec = container_spec(&p, &ctx, &p.services["web"], 1).expect("spec");
+        assert_eq!(
+            spec.mounts[0],
+            MountSpec::Bind {
+                source: dir.path().join("src"),
+                target: "/b".into(),
+                read_only: false,
+                propagation: None,
+                create_host_path: false,
+            }
+        );
+        assert_eq!(
+            spec.mounts[1],
+            MountSpec::Tmpfs {
+                target: "/t".into(),
+                size: Some(2 << 20),
+                mode: Some(0o700),
+                read_only: false,
+            }
+        );
+        assert!(
+            matches!(&spec.mounts[2], MountSpec::Volume { name, .. } if name == "demo_plain"),
+            "{:?}",
+            spec.mounts[2]
         );
     }
 }

@@ -463,9 +463,10 @@ fn network_mode(
     Ok((net, networks, default_bridge))
 }
 
-/// `--volumes-from NAME[:ro|rw]`: the other container's bind mounts and
-/// volumes (not its tmpfs), read-only as `mode` says, else as they were.
-fn shared_mounts(mounts: Vec<MountSpec>, mode: &str) -> Vec<MountSpec> {
+/// `--volumes-from NAME[:ro|rw]` (and compose's `volumes_from`): the other
+/// container's bind mounts and volumes (not its tmpfs), read-only as
+/// `mode` says, else as they were.
+pub fn shared_mounts(mounts: Vec<MountSpec>, mode: &str) -> Vec<MountSpec> {
     let ro = |own: bool| if mode.is_empty() { own } else { mode == "ro" };
     mounts
         .into_iter()

@@ -62,9 +62,13 @@ pub struct ContainerSpec {
     pub mounts: Vec<MountSpec>,
     pub resources: Resources,
     pub namespaces: Namespaces,
-    /// Extra `/etc/hosts` lines: (hostname, address).
+    /// Extra `/etc/hosts` lines: (hostname, address); the address may be
+    /// [`HOST_GATEWAY`], resolved when the container starts.
     pub extra_hosts: Vec<(String, String)>,
     pub dns: Vec<String>,
+    /// Link aliases the embedded DNS answers for this container only
+    /// (`links`, `external_links`, `--link`): (alias, container or service name).
+    pub links: Vec<(String, String)>,
     pub dns_search: Vec<String>,
     pub dns_opt: Vec<String>,
     /// Bridge networks to join when `namespaces.net` is `Private`, in the
@@ -80,6 +84,25 @@ pub struct ContainerSpec {
     /// `max-file` (`logging.options`, `--log-opt`).
     pub log_max_size: Option<u64>,
     pub log_max_files: Option<u32>,
+}
+
+/// The `extra_hosts` address Docker replaces with an address of the host
+/// the container can reach (`host.docker.internal:host-gateway`).
+pub const HOST_GATEWAY: &str = "host-gateway";
+
+/// A file written into the container's own file system before it starts:
+/// a compose secret or config given by `content` or `environment`, which
+/// Compose copies in rather than binds. Not part of the stored record, so a
+/// secret's value is never written to `container.json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InjectedFile {
+    /// Absolute path in the container.
+    pub target: String,
+    pub content: Vec<u8>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Permission bits; Compose's default is 0444.
+    pub mode: u32,
 }
 
 /// Docker's restart policy: `no` (or empty), `always`, `unless-stopped`,

@@ -26,7 +26,7 @@ use crate::runtime::container::{
     ContainerDir, ContainerRecord, ContainerState, Containers, Status,
 };
 use crate::runtime::oci_cli::{OciRuntime, ProcessIo};
-use crate::runtime::spec::{ContainerSpec, MountSpec, NsMode};
+use crate::runtime::spec::{ContainerSpec, MountSpec, NsMode, HOST_GATEWAY};
 use crate::runtime::{etc, init, rootfs};
 use crate::supervise::logs::{LogWriter, Rotation, Stream};
 use crate::supervise::pty;
@@ -74,6 +74,12 @@ pub enum StartError {
     #[error("publishing the ports of {id}: {source}")]
     PortNetwork {
         id: String,
+        source: crate::net::store::StoreError,
+    },
+    #[error("resolving host-gateway in extra_hosts: network {network}: {source}")]
+    HostGateway {
+        network: String,
+        #[source]
         source: crate::net::store::StoreError,
     },
     #[error("publishing the ports of {0}: the container is on no network")]
@@ -276,7 +282,8 @@ pub fn start(
             steps.push(Step::Ports(published));
         }
     }
-    let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref())?;
+    let gateway = host_gateway(containers.root(), &record.spec, attached.as_ref())?;
+    let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref(), gateway)?;
     prepare_mounts(&dir.rootfs(), &record.spec.mounts)?;
     write_bundle(
         containers,
@@ -787,6 +794,7 @@ pub fn spawn_resolver(
     };
     cfg.search = spec.dns_search.clone();
     cfg.ndots_set = dns::ndots_set(&spec.dns_opt);
+    cfg.links = spec.links.clone();
     dns::Resolver::spawn(cfg)
 }
 
@@ -796,6 +804,36 @@ pub fn bridged(spec: &ContainerSpec) -> bool {
     spec.namespaces.net == NsMode::Private && !spec.networks.is_empty()
 }
 
+/// What `host-gateway` in `extra_hosts` stands for: an address of the host
+/// the container reaches. Docker uses its default bridge's gateway; a
+/// bridged container here gets the gateway of its first network (the host's
+/// side of that bridge, so no other network needs to exist), a container on
+/// the host's network the loopback address. Other containers have no route
+/// to the host: `None`.
+fn host_gateway(
+    root: &Path,
+    spec: &ContainerSpec,
+    attached: Option<&Attached>,
+) -> Result<Option<std::net::IpAddr>> {
+    use std::net::{IpAddr, Ipv4Addr};
+    if !spec.extra_hosts.iter().any(|(_, ip)| ip == HOST_GATEWAY) {
+        return Ok(None);
+    }
+    if spec.namespaces.net == NsMode::Host {
+        return Ok(Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+    let Some(first) = attached.and_then(|a| a.endpoints.first()) else {
+        return Ok(None);
+    };
+    let network = crate::net::store::Networks::open(root)
+        .and_then(|store| store.find(&first.network_id))
+        .map_err(|source| StartError::HostGateway {
+            network: first.network_name.clone(),
+            source,
+        })?;
+    Ok(Some(IpAddr::V4(network.gateway)))
+}
+
 /// Step 6: the container's /etc/hostname, /etc/hosts and /etc/resolv.conf,
 /// kept in its directory and bind-mounted by the bundle.
 fn write_etc_files(
@@ -803,6 +841,7 @@ fn write_etc_files(
     spec: &ContainerSpec,
     id: &str,
     attached: Option<&Attached>,
+    gateway: Option<std::net::IpAddr>,
 ) -> Result<bundle::EtcFiles> {
     let hostname = spec
         .hostname
@@ -816,11 +855,21 @@ fn write_etc_files(
     etc::write_etc_file(&files.hostname, &etc::hostname_file(&hostname))?;
     let addresses = attached.map(|a| a.addresses()).unwrap_or_default();
     let ipv6 = addresses.iter().any(|a| a.is_ipv6());
+    let mut extra_hosts = Vec::with_capacity(spec.extra_hosts.len());
+    for (name, ip) in &spec.extra_hosts {
+        match (ip.as_str(), gateway) {
+            (HOST_GATEWAY, Some(g)) => extra_hosts.push((name.clone(), g.to_string())),
+            (HOST_GATEWAY, None) => tracing::warn!(
+                "extra_hosts {name}:{HOST_GATEWAY}: container {id} has no route to the host (network_mode none or container:); left out of /etc/hosts"
+            ),
+            _ => extra_hosts.push((name.clone(), ip.clone())),
+        }
+    }
     let hosts = etc::hosts_file(&etc::Hosts {
         hostname: &hostname,
         domainname: spec.domainname.as_deref(),
         addresses: &addresses,
-        extra_hosts: &spec.extra_hosts,
+        extra_hosts: &extra_hosts,
         ipv6,
     });
     etc::write_etc_file(&files.hosts, &hosts)?;

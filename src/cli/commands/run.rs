@@ -304,6 +304,8 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
     };
     let selected =
         crate::plan::service_graph(project)?.select(&[service.to_string()], !args.no_deps)?;
+    let unapplied = crate::compose::runtime_keys::check(&loaded.model, &selected)?;
+    crate::cli::resolve::print_warnings(&unapplied);
     super::image::pull_for_up(
         settings,
         project,
@@ -312,10 +314,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
         args.quiet_pull,
     )?;
     let env = Env::open(settings.root(), &settings.runtime)?;
-    let ctx = ProjectContext {
-        working_dir: loaded.working_dir.clone(),
-        config_files: loaded.config_files.clone(),
-    };
+    let ctx = ProjectContext::of(loaded);
     let progress = Progress::new(ProgressMode::Auto);
     let created = exec::create_oneoff(&env, project, &ctx, service, &oneoff, &progress)?;
     let id = created.record.id.clone();

@@ -81,6 +81,8 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
     let interrupts = catch_interrupts()?;
     let env = common::env(settings)?.with_hooks(project);
     let selected = crate::plan::service_graph(project)?.select(&args.services, !args.no_deps)?;
+    let unapplied = crate::compose::runtime_keys::check(&loaded.model, &selected)?;
+    crate::cli::resolve::print_warnings(&unapplied);
     super::image::pull_for_up(
         settings,
         project,
@@ -89,10 +91,7 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
         args.quiet_pull,
     )?;
 
-    let ctx = ProjectContext {
-        working_dir: loaded.working_dir.clone(),
-        config_files: loaded.config_files.clone(),
-    };
+    let ctx = ProjectContext::of(loaded);
     let opts = UpOptions {
         services: args.services.clone(),
         no_deps: args.no_deps,
@@ -334,10 +333,7 @@ pub fn scale(settings: &Settings, loaded: &Loaded, args: &ScaleArgs) -> anyhow::
         crate::plan::pull::PullPolicy::Missing,
         false,
     )?;
-    let ctx = ProjectContext {
-        working_dir: loaded.working_dir.clone(),
-        config_files: loaded.config_files.clone(),
-    };
+    let ctx = ProjectContext::of(loaded);
     let opts = UpOptions {
         services,
         no_deps: args.no_deps,

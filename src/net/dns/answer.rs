@@ -25,6 +25,19 @@ pub(crate) struct Policy<'a> {
     /// Whether any upstream server is configured. Without one, a name not
     /// found here does not exist for this container: NXDOMAIN.
     pub has_upstreams: bool,
+    /// (alias, name): a link alias answers with its name's addresses.
+    pub links: &'a [(String, String)],
+}
+
+impl Policy<'_> {
+    /// The name to look up for `qname`: a link alias's target, else itself.
+    fn linked<'q>(&'q self, qname: &'q str) -> &'q str {
+        let q = qname.trim_end_matches('.');
+        self.links
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(q))
+            .map_or(qname, |(_, name)| name.as_str())
+    }
 }
 
 #[derive(Debug)]
@@ -90,31 +103,33 @@ pub(crate) fn decide(query: &Message, records: &Records, policy: &Policy<'_>) ->
     }
     let name = q.name().to_ascii();
     let local = match q.query_type() {
-        RecordType::A | RecordType::AAAA => records.lookup_name(&name, policy.search).map(|f| {
-            let mut resp = reply(query, ResponseCode::NoError);
-            if q.query_type() == RecordType::A {
-                let mut v4 = f.v4;
-                shuffle(&mut v4);
-                for ip in v4 {
-                    resp.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))));
+        RecordType::A | RecordType::AAAA => records
+            .lookup_name(policy.linked(&name), policy.search)
+            .map(|f| {
+                let mut resp = reply(query, ResponseCode::NoError);
+                if q.query_type() == RecordType::A {
+                    let mut v4 = f.v4;
+                    shuffle(&mut v4);
+                    for ip in v4 {
+                        resp.add_answer(Record::from_rdata(q.name().clone(), TTL, RData::A(A(ip))));
+                    }
+                } else {
+                    let mut v6 = f.v6;
+                    shuffle(&mut v6);
+                    for ip in v6 {
+                        resp.add_answer(Record::from_rdata(
+                            q.name().clone(),
+                            TTL,
+                            RData::AAAA(AAAA(ip)),
+                        ));
+                    }
                 }
-            } else {
-                let mut v6 = f.v6;
-                shuffle(&mut v6);
-                for ip in v6 {
-                    resp.add_answer(Record::from_rdata(
-                        q.name().clone(),
-                        TTL,
-                        RData::AAAA(AAAA(ip)),
-                    ));
-                }
-            }
-            resp
-        }),
+                resp
+            }),
         // A local name has no mail exchanger: an empty answer lets mail
         // clients fall back to the name's address (RFC 5321 5.1).
         RecordType::MX => records
-            .lookup_name(&name, policy.search)
+            .lookup_name(policy.linked(&name), policy.search)
             .map(|_| reply(query, ResponseCode::NoError)),
         RecordType::PTR => ptr_addr(q.name())
             .and_then(|ip| records.lookup_ip(ip))

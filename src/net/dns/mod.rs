@@ -135,6 +135,9 @@ pub struct ResolverConfig {
     pub search: Vec<String>,
     /// `ndots` was set explicitly in the container's resolver options.
     pub ndots_set: bool,
+    /// Legacy link aliases only this container resolves (`links: [db:database]`):
+    /// (alias, the name it stands for).
+    pub links: Vec<(String, String)>,
 }
 
 impl ResolverConfig {
@@ -149,6 +152,7 @@ impl ResolverConfig {
             upstreams: Vec::new(),
             search: Vec::new(),
             ndots_set: false,
+            links: Vec::new(),
         }
     }
 }
@@ -195,7 +199,8 @@ pub struct ResolvConf {
 
 /// Answers one raw query (`tcp`: as sent over TCP, without its length
 /// prefix) the way the running server does, from the endpoint records under
-/// `root` on `networks`, but with no sockets and no upstream: `None` when
+/// `root` on `networks` (and one link alias, `database` for `db`), but with
+/// no sockets and no upstream: `None` when
 /// nothing would be sent back or the query would be forwarded. The DNS fuzz
 /// target drives the server's decoding, answering and encoding through this.
 pub fn answer_raw(root: &Path, networks: Vec<String>, raw: &[u8], tcp: bool) -> Option<Vec<u8>> {
@@ -204,6 +209,7 @@ pub fn answer_raw(root: &Path, networks: Vec<String>, raw: &[u8], tcp: bool) -> 
         search: &[],
         ndots_set: false,
         has_upstreams: true,
+        links: &[("database".to_string(), "db".to_string())],
     };
     match answer::incoming(raw, &records, &policy, tcp) {
         answer::Incoming::Reply(bytes) => Some(bytes),

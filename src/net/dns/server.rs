@@ -35,6 +35,7 @@ pub(crate) struct Shared {
     upstreams: Vec<SocketAddr>,
     search: Vec<String>,
     ndots_set: bool,
+    links: Vec<(String, String)>,
     stop: AtomicBool,
     inflight: AtomicUsize,
 }
@@ -44,6 +45,7 @@ impl Shared {
         Policy {
             search: &self.search,
             ndots_set: self.ndots_set,
+            links: &self.links,
             has_upstreams: !self.upstreams.is_empty(),
         }
     }
@@ -100,6 +102,7 @@ pub(crate) fn start(cfg: ResolverConfig) -> Result<Running, DnsError> {
         upstreams,
         search: cfg.search,
         ndots_set: cfg.ndots_set,
+        links: cfg.links,
         stop: AtomicBool::new(false),
         inflight: AtomicUsize::new(0),
     });

@@ -216,6 +216,7 @@ fn policy(has_upstreams: bool, ndots_set: bool) -> Policy<'static> {
         search: &[],
         ndots_set,
         has_upstreams,
+        links: &[],
     }
 }
 
@@ -269,6 +270,31 @@ fn local_answers_carry_every_address_with_docker_ttl() {
         &policy(true, false),
     ));
     assert_eq!(answer_ips(&m), ["fd00::3"]);
+}
+
+#[test]
+fn a_link_alias_answers_with_its_targets_addresses_under_its_own_name() {
+    let (dir, nets) = fixture();
+    let r = Records::new(dir.path().into(), nets);
+    let links = [("database".to_string(), "db".to_string())];
+    let with_links = Policy {
+        links: &links,
+        ..policy(false, false)
+    };
+    let m = local(answer::decide(
+        &query("Database.", RecordType::A),
+        &r,
+        &with_links,
+    ));
+    assert_eq!(answer_ips(&m), ["10.1.0.9"]);
+    assert!(m.answers.iter().all(|a| a.name.to_ascii() == "Database."));
+    // Without the link the alias is no name here.
+    let m = local(answer::decide(
+        &query("database.", RecordType::A),
+        &r,
+        &policy(false, false),
+    ));
+    assert_eq!(m.response_code, ResponseCode::NXDomain);
 }
 
 #[test]

@@ -1,0 +1,477 @@
+//! What `up` does with each service key the loader accepts: applied, only
+//! warned about (the stack may still work without it), or refused (running
+//! without it would break the stack later, somewhere else). One table, so
+//! nothing the schema allows is dropped without a word; a test walks the
+//! compose-spec schema's service properties against it.
+//!
+//! The check runs on the canonical model, whose nodes keep their file and
+//! line, so every warning and refusal names file, line and key.
+
+use super::error::LoadError;
+use super::yaml::{Node, Pos};
+
+/// How `up` treats a service key when it is set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Applied to the container (or used by the loader or `up` itself);
+    /// values it cannot honour are refused by [`check`] or the planner.
+    Applied,
+    /// Not applied: `up` goes on and says so.
+    Warned(&'static str),
+    /// Not applied, and the stack would not behave as written: `up` stops.
+    Refused(&'static str),
+}
+
+use Support::{Applied, Refused, Warned};
+
+/// Every key of a compose-spec service, by how `up` treats it.
+pub const SERVICE_KEYS: &[(&str, Support)] = &[
+    (
+        "annotations",
+        Warned("OCI annotations are not passed to the runtime"),
+    ),
+    (
+        "attach",
+        Warned("`up` attaches to every service's output (use `up --attach`)"),
+    ),
+    ("blkio_config", Applied),
+    ("build", Applied),
+    ("cap_add", Applied),
+    ("cap_drop", Applied),
+    ("cgroup", Applied),
+    (
+        "cgroup_parent",
+        Refused("containers are placed under wharf's own cgroup; a parent cgroup is not supported"),
+    ),
+    ("command", Applied),
+    ("configs", Applied),
+    ("container_name", Applied),
+    (
+        "cpu_count",
+        Warned("a Windows-only limit; ignored on Linux, as by Docker"),
+    ),
+    (
+        "cpu_percent",
+        Warned("a Windows-only limit; ignored on Linux, as by Docker"),
+    ),
+    ("cpu_period", Applied),
+    ("cpu_quota", Applied),
+    (
+        "cpu_rt_period",
+        Warned("real-time CPU scheduling limits are not applied"),
+    ),
+    (
+        "cpu_rt_runtime",
+        Warned("real-time CPU scheduling limits are not applied"),
+    ),
+    ("cpu_shares", Applied),
+    ("cpus", Applied),
+    ("cpuset", Applied),
+    ("credential_spec", Warned("a Windows-only setting; ignored")),
+    ("depends_on", Applied),
+    ("deploy", Applied),
+    (
+        "develop",
+        Warned("`develop` (watch) is not applied by `up`"),
+    ),
+    ("device_cgroup_rules", Applied),
+    ("devices", Applied),
+    ("dns", Applied),
+    ("dns_opt", Applied),
+    ("dns_search", Applied),
+    ("domainname", Applied),
+    ("entrypoint", Applied),
+    ("env_file", Applied),
+    ("environment", Applied),
+    ("expose", Applied),
+    ("extends", Applied),
+    ("external_links", Applied),
+    ("extra_hosts", Applied),
+    (
+        "gpus",
+        Refused("GPU passthrough is not supported on this host"),
+    ),
+    ("group_add", Applied),
+    ("healthcheck", Applied),
+    ("hostname", Applied),
+    ("image", Applied),
+    ("init", Applied),
+    ("ipc", Applied),
+    ("isolation", Warned("a Windows-only setting; ignored")),
+    ("label_file", Applied),
+    ("labels", Applied),
+    ("links", Applied),
+    ("logging", Applied),
+    ("mac_address", Applied),
+    ("mem_limit", Applied),
+    ("mem_reservation", Applied),
+    ("mem_swappiness", Applied),
+    ("memswap_limit", Applied),
+    ("models", Warned("models are not served")),
+    ("network_mode", Applied),
+    ("networks", Applied),
+    ("oom_kill_disable", Applied),
+    ("oom_score_adj", Applied),
+    ("pid", Applied),
+    ("pids_limit", Applied),
+    ("platform", Applied),
+    ("ports", Applied),
+    ("post_start", Applied),
+    ("pre_stop", Applied),
+    ("privileged", Applied),
+    ("profiles", Applied),
+    ("provider", Warned("provider services are not run")),
+    ("pull_policy", Applied),
+    (
+        "pull_refresh_after",
+        Warned("images are not refreshed on a schedule"),
+    ),
+    ("read_only", Applied),
+    ("restart", Applied),
+    (
+        "runtime",
+        Warned("the runtime is chosen with wharf's --runtime flag, not per service"),
+    ),
+    ("scale", Applied),
+    ("secrets", Applied),
+    ("security_opt", Applied),
+    ("shm_size", Applied),
+    ("stdin_open", Applied),
+    ("stop_grace_period", Applied),
+    ("stop_signal", Applied),
+    (
+        "storage_opt",
+        Refused("the container's layer has no size quota here"),
+    ),
+    ("sysctls", Applied),
+    ("tmpfs", Applied),
+    ("tty", Applied),
+    ("ulimits", Applied),
+    (
+        "use_api_socket",
+        Warned("there is no engine API socket to mount"),
+    ),
+    ("user", Applied),
+    ("userns_mode", Applied),
+    ("uts", Applied),
+    ("volumes", Applied),
+    ("volumes_from", Applied),
+    ("working_dir", Applied),
+];
+
+/// Log drivers whose output `logs` reads back.
+const LOG_DRIVERS: &[&str] = &["json-file", "local"];
+
+/// How `key` of a service is treated; `None` for a key the table does not
+/// know (an `x-` extension, or one the schema does not have).
+pub fn support(key: &str) -> Option<Support> {
+    SERVICE_KEYS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, s)| *s)
+}
+
+/// `file:line: path: msg`, as the loader's own messages read.
+fn located(pos: &Pos, path: &str, msg: &str) -> String {
+    LoadError::invalid(pos, path, msg).to_string()
+}
+
+/// Checks what `up` will run: the warnings to print (keys set but not
+/// applied), or the first refusal, each with file, line and key. `model` is
+/// the canonical model of the loaded project; only the `selected` services
+/// are checked (all when it is empty), the top-level resources always.
+pub fn check(model: &Node, selected: &[String]) -> Result<Vec<String>, LoadError> {
+    let mut warnings = Vec::new();
+    let services = model.get("services").and_then(Node::as_map);
+    let chosen = |name: &String| selected.is_empty() || selected.contains(name);
+    for (name, svc) in services.into_iter().flatten().filter(|(n, _)| chosen(n)) {
+        for (key, value) in svc.as_map().into_iter().flatten() {
+            let path = format!("services.{name}.{key}");
+            match support(key) {
+                Some(Warned(why)) => {
+                    warnings.push(located(&value.pos, &path, &format!("not applied: {why}")))
+                }
+                Some(Refused(why)) => {
+                    return Err(LoadError::invalid(
+                        &value.pos,
+                        path,
+                        format!("not supported: {why}"),
+                    ))
+                }
+                Some(Applied) | None => {}
+            }
+        }
+        check_values(name, svc, &mut warnings)?;
+    }
+    check_resources(model)?;
+    Ok(warnings)
+}
+
+/// Values of applied keys that wharf cannot honour.
+fn check_values(name: &str, svc: &Node, warnings: &mut Vec<String>) -> Result<(), LoadError> {
+    let refuse = |n: &Node, key: &str, msg: String| {
+        Err(LoadError::invalid(
+            &n.pos,
+            format!("services.{name}.{key}"),
+            msg,
+        ))
+    };
+    if let Some(d) = svc.get("logging").and_then(|l| l.get("driver")) {
+        match d.as_str().unwrap_or_default() {
+            "" => {}
+            "none" => warnings.push(located(
+                &d.pos,
+                &format!("services.{name}.logging.driver"),
+                "\"none\": the output is still kept in the json-file log",
+            )),
+            other if LOG_DRIVERS.contains(&other) => {}
+            other => {
+                return refuse(
+                    d,
+                    "logging.driver",
+                    format!("log driver {other:?} is not supported (json-file and local are)"),
+                )
+            }
+        }
+    }
+    if let Some(u) = svc.get("userns_mode") {
+        // No user namespace is ever made, so `host` is what runs anyway.
+        if u.as_str().is_some_and(|v| v != "host" && !v.is_empty()) {
+            return refuse(
+                u,
+                "userns_mode",
+                format!(
+                    "{:?}: user namespace remapping is not supported (only \"host\")",
+                    u.as_str().unwrap_or_default()
+                ),
+            );
+        }
+    }
+    if let Some(p) = svc.get("platform").filter(|p| !p.is_null()) {
+        let text = p.as_str().unwrap_or_default();
+        if !text.is_empty() && !same_arch(text) {
+            return refuse(
+                p,
+                "platform",
+                format!(
+                    "{text:?}: only the host's platform ({}) is pulled and run",
+                    host_arch()
+                ),
+            );
+        }
+    }
+    let devices = svc
+        .get("deploy")
+        .and_then(|d| d.get("resources"))
+        .and_then(|r| r.get("reservations"))
+        .and_then(|r| r.get("devices"))
+        .and_then(Node::as_seq);
+    if let Some(d) = devices.into_iter().flatten().next() {
+        return refuse(
+            d,
+            "deploy.resources.reservations.devices",
+            "device reservations (GPUs) are not supported on this host".into(),
+        );
+    }
+    Ok(())
+}
+
+/// Top-level volumes and secrets/configs that `up` cannot create.
+fn check_resources(model: &Node) -> Result<(), LoadError> {
+    for (key, v) in model
+        .get("volumes")
+        .and_then(Node::as_map)
+        .into_iter()
+        .flatten()
+    {
+        if v.get("external")
+            .is_some_and(|e| e.value == super::yaml::Value::Bool(true))
+        {
+            continue;
+        }
+        if let Some(d) = v.get("driver") {
+            let driver = d.as_str().unwrap_or_default();
+            if !driver.is_empty() && driver != "local" {
+                return Err(LoadError::invalid(
+                    &d.pos,
+                    format!("volumes.{key}.driver"),
+                    format!("volume driver {driver:?} is not supported (only \"local\")"),
+                ));
+            }
+        }
+        let opt = |k: &str| {
+            v.get("driver_opts")
+                .and_then(|o| o.get(k))
+                .and_then(Node::as_str)
+                .unwrap_or_default()
+        };
+        let binds = opt("o").split(',').any(|f| f == "bind" || f == "rbind");
+        let applied = match opt("type") {
+            "none" | "" => binds || opt("o").is_empty() && opt("device").is_empty(),
+            "tmpfs" => true,
+            _ => false,
+        };
+        if let Some(o) = v.get("driver_opts").filter(|_| !applied) {
+            return Err(LoadError::invalid(
+                &o.pos,
+                format!("volumes.{key}.driver_opts"),
+                format!(
+                    "type={:?} o={:?}: only bind (type: none, o: bind, device: PATH) and tmpfs volumes are supported",
+                    opt("type"),
+                    opt("o")
+                ),
+            ));
+        }
+    }
+    for kind in ["secrets", "configs"] {
+        for (key, v) in model.get(kind).and_then(Node::as_map).into_iter().flatten() {
+            for field in ["external", "driver", "template_driver"] {
+                let Some(n) = v.get(field) else { continue };
+                let set = match &n.value {
+                    super::yaml::Value::Bool(b) => *b,
+                    super::yaml::Value::Str(s) => !s.is_empty(),
+                    super::yaml::Value::Null => false,
+                    _ => true,
+                };
+                if set {
+                    return Err(LoadError::invalid(
+                        &n.pos,
+                        format!("{kind}.{key}.{field}"),
+                        format!(
+                            "not supported: Compose without swarm refuses {kind}.*.{field} too"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The host's architecture in OCI's words.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+/// Whether `os/arch[/variant]` names the host's architecture.
+fn same_arch(platform: &str) -> bool {
+    let mut parts = platform.split('/');
+    let os = parts.next().unwrap_or_default();
+    let arch = parts.next().unwrap_or_default();
+    os == "linux" && (arch.is_empty() || arch == host_arch())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::load::{load, LoadOptions};
+
+    fn checked(yaml: &str) -> Result<Vec<String>, String> {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("compose.yaml"), yaml).expect("write");
+        let loaded = load(&LoadOptions {
+            cwd: dir.path().to_path_buf(),
+            project_name: Some("demo".into()),
+            ..LoadOptions::default()
+        })
+        .expect("load");
+        // Messages name the file by its full path; the tests by its name.
+        let prefix = format!("{}/", dir.path().display());
+        check(&loaded.model, &[])
+            .map(|w| w.iter().map(|l| l.replace(&prefix, "")).collect())
+            .map_err(|e| e.to_string().replace(&prefix, ""))
+    }
+
+    /// Every service property of the compose-spec schema is in the table,
+    /// and the table has nothing the schema lacks.
+    #[test]
+    fn every_schema_service_property_is_applied_warned_or_refused() {
+        let text = include_str!("../../schemas/compose-spec.json");
+        let schema: serde_json::Value = serde_json::from_str(text).expect("schema");
+        let props = schema["definitions"]["service"]["properties"]
+            .as_object()
+            .expect("service properties");
+        let missing: Vec<&String> = props.keys().filter(|k| support(k).is_none()).collect();
+        assert!(missing.is_empty(), "not in SERVICE_KEYS: {missing:?}");
+        let extra: Vec<&str> = SERVICE_KEYS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| !props.contains_key(*k))
+            .collect();
+        assert!(extra.is_empty(), "not in the schema: {extra:?}");
+    }
+
+    #[test]
+    fn unapplied_keys_warn_with_file_line_and_key() {
+        let w = checked(
+            "services:\n  web:\n    image: busybox\n    use_api_socket: true\n    runtime: runc\n  db:\n    image: busybox\n",
+        )
+        .expect("no refusal");
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].starts_with("compose.yaml:4: services.web.use_api_socket: not applied"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].starts_with("compose.yaml:5: services.web.runtime: not applied"),
+            "{w:?}"
+        );
+        assert_eq!(
+            checked("services:\n  web:\n    image: busybox\n"),
+            Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn refused_keys_and_values_name_file_line_and_key() {
+        let cases = [
+            (
+                "services:\n  web:\n    image: busybox\n    storage_opt: {size: 1G}\n",
+                "compose.yaml:4: services.web.storage_opt: not supported",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    logging:\n      driver: syslog\n",
+                "compose.yaml:5: services.web.logging.driver: log driver \"syslog\"",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    userns_mode: \"ns:x\"\n",
+                "compose.yaml:4: services.web.userns_mode:",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - capabilities: [gpu]\n              count: -1\n",
+                "compose.yaml:8: services.web.deploy.resources.reservations.devices:",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver: flocker\n",
+                "compose.yaml:7: volumes.data.driver: volume driver \"flocker\"",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver_opts: {type: nfs, o: \"addr=127.0.0.1\", device: \":/x\"}\n",
+                "compose.yaml:7: volumes.data.driver_opts: type=\"nfs\"",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    external: true\n",
+                "compose.yaml:7: secrets.s.external: not supported",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let err = checked(yaml).expect_err(yaml);
+            assert!(err.starts_with(want), "{yaml}\n got: {err}\nwant: {want}");
+        }
+    }
+
+    #[test]
+    fn supported_values_pass() {
+        let host = format!("linux/{}", host_arch());
+        let yaml = format!(
+            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n    volumes: [data:/d, b:/b, t:/t]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\n"
+        );
+        assert_eq!(checked(&yaml), Ok(vec![]));
+    }
+}
