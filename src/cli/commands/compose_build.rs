@@ -453,8 +453,9 @@ fn push_built(settings: &Settings, loaded: &Loaded, built: &[BuiltImage]) -> any
         }
         for t in &b.tags {
             if pushed.insert(t.clone()) {
-                super::image::push_image(settings, t)
+                let summary = super::image::push_image(settings, t)
                     .with_context(|| format!("service {}: pushing {t}", b.services.join(", ")))?;
+                eprintln!("{summary}");
             }
         }
     }
