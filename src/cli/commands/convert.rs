@@ -115,7 +115,7 @@ fn push_built_images(settings: &Settings, loaded: &load::Loaded) -> anyhow::Resu
     if built.is_empty() {
         return Ok(());
     }
-    let interrupts = super::up::catch_interrupts()?;
+    let interrupts = super::common::catch_interrupts()?;
     let opts = super::compose_build::ComposeBuildOptions {
         push: true,
         ..Default::default()

@@ -16,7 +16,6 @@ use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
@@ -31,35 +30,6 @@ fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
         out.insert(svc.to_string(), n);
     }
     Ok(out)
-}
-
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it
-/// starts) and turns them into a count a watcher thread keeps, so Ctrl-C
-/// can mean "stop gracefully" once and "kill" twice.
-pub(crate) fn catch_interrupts() -> anyhow::Result<Arc<AtomicUsize>> {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGINT);
-    mask.add(Signal::SIGTERM);
-    mask.thread_block().context("blocking SIGINT")?;
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || loop {
-        if mask.wait().is_ok() {
-            c.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    Ok(count)
-}
-
-/// `up --build` / `--no-build` / neither: when `up` builds.
-pub(crate) fn up_build(build: bool, no_build: bool) -> crate::plan::build::UpBuild {
-    use crate::plan::build::UpBuild;
-    match (build, no_build) {
-        (true, _) => UpBuild::Always,
-        (false, true) => UpBuild::Never,
-        (false, false) => UpBuild::Missing,
-    }
 }
 
 /// `create [SERVICE…]`: Compose's `up --no-start` (with its `--build`,
@@ -97,7 +67,7 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
             bail!("no such service: {s}");
         }
     }
-    let interrupts = catch_interrupts()?;
+    let interrupts = common::catch_interrupts()?;
     let env = common::env(settings)?.with_hooks(project);
     let selected = crate::plan::service_graph(project)?.select(&args.services, !args.no_deps)?;
     // Built first: a service may run the image another one builds.
@@ -105,7 +75,7 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
         settings,
         loaded,
         &selected,
-        up_build(args.build, args.no_build),
+        super::compose_build::up_build(args.build, args.no_build),
         &|| interrupts.load(Ordering::SeqCst) > 0,
     )?;
     super::image::pull_for_up(
