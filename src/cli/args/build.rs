@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
-    /// Build context directory
-    pub context: String,
+    /// Build context directory (as `docker build`), or the compose project's
+    /// services to build (all by default). A directory, `-t` or `-f` means the former.
+    #[arg(value_name = "PATH|SERVICE")]
+    pub targets: Vec<String>,
     /// Name and optionally a tag (name:tag); repeatable
     #[arg(short = 't', long = "tag", value_name = "NAME")]
     pub tags: Vec<String>,
@@ -59,7 +61,7 @@ pub struct BuildArgs {
     /// Write the result out: type=local|tar|oci|docker,dest=PATH (`-o DIR`: local; `-o -`: a tar on stdout)
     #[arg(short = 'o', long = "output", value_name = "SPEC")]
     pub output: Option<String>,
-    /// Push the tagged image to its registry after the build
+    /// Push the tagged image (compose: the services' images) to its registry after the build
     #[arg(long)]
     pub push: bool,
     /// Always pull the FROM images again, even when they are in the store
@@ -74,6 +76,9 @@ pub struct BuildArgs {
     /// SSH agent socket or keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY…]
     #[arg(long = "ssh", value_name = "SPEC")]
     pub ssh: Vec<String>,
+    /// Compose: also build the services the named ones depend on
+    #[arg(long = "with-dependencies")]
+    pub with_dependencies: bool,
     /// OCI runtime of RUN steps: builtin, crun, runc, or a path (default: WHARF_RUNTIME, else builtin)
     #[arg(long, value_name = "RUNTIME")]
     pub runtime: Option<String>,

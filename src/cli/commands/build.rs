@@ -44,7 +44,7 @@ pub fn builder(settings: &Settings, cmd: &BuilderCommand) -> anyhow::Result<Exit
 
 /// `--build-arg` / `--label` values: `KEY=VALUE`, or `KEY` alone (build
 /// args only) for the value in this environment, as Docker does.
-fn key_values(
+pub(crate) fn key_values(
     flag: &str,
     values: &[String],
     from_env: bool,
@@ -259,13 +259,16 @@ fn read_dockerfile(
 }
 
 pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> {
-    if args.context == "-" || args.context.contains("://") || args.context.starts_with("git@") {
-        bail!(
-            "build context {:?}: only a local directory is supported yet",
-            args.context
-        );
+    let [context] = args.targets.as_slice() else {
+        bail!("\"wharf build\" of a directory requires exactly 1 argument (the build context)");
+    };
+    if args.with_dependencies {
+        bail!("--with-dependencies: a flag for the services of a compose project, not a directory");
     }
-    let context = PathBuf::from(&args.context);
+    if context == "-" || context.contains("://") || context.starts_with("git@") {
+        bail!("build context {context:?}: only a local directory is supported yet");
+    }
+    let context = PathBuf::from(context);
     if !context.is_dir() {
         bail!("build context {}: not a directory", context.display());
     }
@@ -349,18 +352,18 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         ),
         None => None,
     };
-    let host = Host {
+    let host = Host::new(
         settings,
-        extra_hosts,
-        shm_size,
-        store: store.clone(),
-        network,
-        runtime: settings.runtime.clone(),
+        store.clone(),
+        RunOptions {
+            network,
+            extra_hosts,
+            shm_size,
+            pull: args.pull,
+        },
         running,
-        interrupted: Arc::clone(&interrupted),
-        pull: args.pull,
-        pulled: Mutex::new(BTreeMap::new()),
-    };
+        Arc::clone(&interrupted),
+    );
     let progress = build_progress(progress_mode);
     let result = builder::build(&req, &store, &host, progress.as_ref());
     if progress_mode == BuildProgressMode::Tty {
@@ -395,7 +398,10 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
     }
     if args.push {
         for t in &req.tags {
-            crate::cli::commands::image::push_image(settings, &store, t)?;
+            println!(
+                "{}",
+                crate::cli::commands::image::push_image(settings, &store, t)?
+            );
         }
     }
     if progress_mode == BuildProgressMode::Quiet {
@@ -463,41 +469,75 @@ fn watch_interrupts(
             return;
         }
         interrupted.store(true, Ordering::SeqCst);
-        let Ok(containers) = Containers::open(&root) else {
-            return;
-        };
-        // Until the build has noticed, kill whatever RUN is going.
-        loop {
-            let ids = running.lock().map(|r| r.clone()).unwrap_or_default();
-            for id in ids {
-                let _ = control::kill(&containers, &id, Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        kill_running_steps(&root, &running);
     });
     Ok(())
 }
 
-struct Host<'a> {
-    settings: &'a Settings,
+/// After an interrupt: until the build has noticed (forever, on its own
+/// thread), kills whatever RUN is going.
+pub(crate) fn kill_running_steps(root: &Path, running: &Mutex<Vec<String>>) {
+    let Ok(containers) = Containers::open(root) else {
+        return;
+    };
+    loop {
+        let ids = running.lock().map(|r| r.clone()).unwrap_or_default();
+        for id in ids {
+            let _ = control::kill(&containers, &id, nix::sys::signal::Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How a build's RUN steps and base images are had: the same for every
+/// step of one build.
+pub(crate) struct RunOptions {
+    pub network: RunNetwork,
     /// `--add-host` and `--shm-size`, for every RUN.
-    extra_hosts: Vec<(String, String)>,
-    shm_size: Option<u64>,
+    pub extra_hosts: Vec<(String, String)>,
+    pub shm_size: Option<u64>,
+    /// `--pull` (compose `build.pull`): FROM images come from their
+    /// registry, once per build each, even when the store has them.
+    pub pull: bool,
+}
+
+pub(crate) struct Host<'a> {
+    settings: &'a Settings,
     store: ImageStore,
-    network: RunNetwork,
+    opts: RunOptions,
     runtime: String,
     /// Ids of RUN containers now running (for Ctrl-C).
     running: Arc<Mutex<Vec<String>>>,
     interrupted: Arc<AtomicBool>,
-    /// `--pull`: FROM images come from their registry, once per build each.
-    pull: bool,
     pulled: Mutex<BTreeMap<String, ImageRecord>>,
+}
+
+impl<'a> Host<'a> {
+    /// A host for one build; `running` and `interrupted` as
+    /// [`watch_interrupts`] keeps them.
+    pub(crate) fn new(
+        settings: &'a Settings,
+        store: ImageStore,
+        opts: RunOptions,
+        running: Arc<Mutex<Vec<String>>>,
+        interrupted: Arc<AtomicBool>,
+    ) -> Self {
+        Host {
+            settings,
+            store,
+            opts,
+            runtime: settings.runtime.clone(),
+            running,
+            interrupted,
+            pulled: Mutex::new(BTreeMap::new()),
+        }
+    }
 }
 
 impl BuildHost for Host<'_> {
     fn base_image(&self, reference: &str) -> Result<ImageRecord, BoxError> {
         let boxed = |e: anyhow::Error| -> BoxError { format!("{e:#}").into() };
-        if !self.pull {
+        if !self.opts.pull {
             return crate::cli::commands::image::ensure_image(
                 self.settings,
                 &self.store,
@@ -516,7 +556,7 @@ impl BuildHost for Host<'_> {
             .with_context(|| format!("invalid image reference {reference:?}"))
             .map_err(boxed)?;
         let record =
-            crate::cli::commands::image::pull_reference(self.settings, &parsed).map_err(boxed)?;
+            crate::cli::commands::image::pull_image(self.settings, &parsed).map_err(boxed)?;
         pulled.insert(reference.to_string(), record.clone());
         Ok(record)
     }
@@ -553,8 +593,8 @@ impl BuildHost for Host<'_> {
             entrypoint: Some(req.argv.clone()),
             env: req.env.clone(),
             mounts: req.mounts.clone(),
-            extra_hosts: self.extra_hosts.clone(),
-            shm_size: self.shm_size,
+            extra_hosts: self.opts.extra_hosts.clone(),
+            shm_size: self.opts.shm_size,
             // The image's healthcheck is for containers of the result, not its build.
             healthcheck: Some(HealthSpec {
                 test: vec!["NONE".into()],
@@ -565,14 +605,14 @@ impl BuildHost for Host<'_> {
         spec.labels
             .insert("com.wharf.build.step".into(), req.step.title.clone());
         // A RUN gets the Dockerfile's network, else the build's (--network).
-        let network = match (req.network, self.network) {
+        let network = match (req.network, self.opts.network) {
             (RunNetwork::Default, n) => n,
             (n, _) => n,
         };
         match network {
             RunNetwork::Default => {
                 spec.networks = vec![NetworkAttachment {
-                    network: crate::cli::commands::run::default_bridge(self.settings.root())
+                    network: crate::cli::commands::common::default_bridge(self.settings.root())
                         .map_err(|e| -> BoxError { format!("{e:#}").into() })?,
                     ..NetworkAttachment::default()
                 }];

@@ -420,13 +420,14 @@ pub fn tag(settings: &Settings, args: &TagArgs) -> anyhow::Result<ExitCode> {
 
 pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(settings)?;
-    push_image(settings, &store, &args.image)?;
+    println!("{}", push_image(settings, &store, &args.image)?);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pushes the stored image `name` to the registry it names, reporting each
-/// blob on stderr and the manifest digest on stdout, as `docker push` does.
-pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow::Result<()> {
+/// Pushes the stored image `name` to the registry it names, saying on
+/// standard error what happened to each blob; returns Docker's summary line
+/// (`TAG: digest: DIGEST`) for the caller to print where it belongs.
+pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow::Result<String> {
     let target =
         Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
     let client = registry_client(settings)?;
@@ -449,8 +450,10 @@ pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow
             crate::image::push::BlobPush::Pushed(d) => eprintln!("{}: pushed", &d.hex()[..12]),
         }
     }
-    println!("{}: digest: {digest}", target.tag().unwrap_or("latest"));
-    Ok(())
+    Ok(format!(
+        "{}: digest: {digest}",
+        target.tag().unwrap_or("latest")
+    ))
 }
 
 pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
@@ -672,11 +675,12 @@ pub fn ensure_image(
         return Ok(found);
     }
     eprintln!("Unable to find image '{reference}' locally");
-    pull_reference(settings, &reference)
+    pull_image(settings, &reference)
 }
 
-/// Pulls `reference` from its registry into the store, whatever the store has.
-pub fn pull_reference(
+/// Pulls `reference` into the store (whether or not it is there), with
+/// the pull progress on standard error.
+pub fn pull_image(
     settings: &Settings,
     reference: &Reference,
 ) -> anyhow::Result<crate::image::store::ImageRecord> {

@@ -27,10 +27,15 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
     if let Some((Project::Loaded(l), _)) = target.project() {
         return run_service(settings, l, args);
     }
-    if args.service_ports || args.no_deps || args.use_aliases {
+    if args.service_ports
+        || args.no_deps
+        || args.use_aliases
+        || args.create.build
+        || args.create.no_build
+    {
         return Ok(fail(
             format!(
-                "--service-ports, --no-deps and --use-aliases need a service of a compose project ({:?} is none)",
+                "--service-ports, --no-deps, --use-aliases, --build and --no-build need a service of a compose project ({:?} is none)",
                 args.create.image
             ),
             125,
@@ -82,7 +87,10 @@ fn cleanup_failed(containers: &Containers, store: &ImageStore, record: &Containe
 pub fn create(settings: &Settings, target: &Target, args: &CreateArgs) -> anyhow::Result<ExitCode> {
     // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
     if let Some((Project::Loaded(l), services)) = target.project() {
-        return super::up::create(settings, l, services);
+        return super::up::create(settings, l, services, args.build, args.no_build);
+    }
+    if args.build || args.no_build {
+        bail!("--build/--no-build: only for the services of a compose project");
     }
     if args.image.is_empty() {
         return Ok(fail("\"wharf create\" requires at least 1 argument", 1));
@@ -206,7 +214,7 @@ impl RunLookup for StoreLookup<'_> {
     }
 
     fn default_bridge(&self) -> Result<String, LookupError> {
-        Ok(default_bridge(self.settings.root())?)
+        Ok(super::common::default_bridge(self.settings.root())?)
     }
 
     fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError> {
@@ -217,25 +225,6 @@ impl RunLookup for StoreLookup<'_> {
         };
         Ok((volume.name, volume.data))
     }
-}
-
-/// The `bridge` network, made on first use.
-pub fn default_bridge(root: &Path) -> anyhow::Result<String> {
-    let store = crate::net::store::Networks::open(root)?;
-    if let Ok(n) = store.find("bridge") {
-        return Ok(n.name);
-    }
-    let opts = crate::net::store::NetworkOptions {
-        name: "bridge".into(),
-        ..Default::default()
-    };
-    if let Err(e) = crate::net::attach::create_network(root, &opts) {
-        // Another wharf may have made it meanwhile.
-        if store.find("bridge").is_err() {
-            return Err(e).context("creating the default bridge network");
-        }
-    }
-    Ok("bridge".into())
 }
 
 /// `run SERVICE [COMMAND…]`: a one-off container from the service's
@@ -306,6 +295,13 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
         crate::plan::service_graph(project)?.select(&[service.to_string()], !args.no_deps)?;
     let unapplied = crate::compose::runtime_keys::check(&loaded.model, &selected)?;
     crate::cli::resolve::print_warnings(&unapplied);
+    super::compose_build::build_for_up(
+        settings,
+        loaded,
+        &selected,
+        super::compose_build::up_build(c.build, c.no_build),
+        &|| false,
+    )?;
     super::image::pull_for_up(
         settings,
         project,

@@ -16,7 +16,6 @@ use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
@@ -33,38 +32,28 @@ fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
     Ok(out)
 }
 
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it
-/// starts) and turns them into a count a watcher thread keeps, so Ctrl-C
-/// can mean "stop gracefully" once and "kill" twice.
-fn catch_interrupts() -> anyhow::Result<Arc<AtomicUsize>> {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGINT);
-    mask.add(Signal::SIGTERM);
-    mask.thread_block().context("blocking SIGINT")?;
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || loop {
-        if mask.wait().is_ok() {
-            c.fetch_add(1, Ordering::SeqCst);
-        }
-    });
-    Ok(count)
-}
-
-/// `create [SERVICE…]`: Compose's `up --no-start`.
+/// `create [SERVICE…]`: Compose's `up --no-start` (with its `--build`,
+/// `--no-build`).
 pub fn create(
     settings: &Settings,
     loaded: &Loaded,
     services: &[String],
+    build: bool,
+    no_build: bool,
 ) -> anyhow::Result<ExitCode> {
     #[derive(clap::Parser)]
     struct Up {
         #[command(flatten)]
         args: UpArgs,
     }
+    let build_flag = match (build, no_build) {
+        (true, _) => Some("--build"),
+        (false, true) => Some("--no-build"),
+        (false, false) => None,
+    };
     let argv = ["up", "--no-start"]
         .into_iter()
+        .chain(build_flag)
         .map(String::from)
         .chain(services.iter().cloned());
     let up = <Up as clap::Parser>::try_parse_from(argv)?;
@@ -78,11 +67,19 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
             bail!("no such service: {s}");
         }
     }
-    let interrupts = catch_interrupts()?;
+    let interrupts = common::catch_interrupts()?;
     let env = common::env(settings)?.with_hooks(project);
     let selected = crate::plan::service_graph(project)?.select(&args.services, !args.no_deps)?;
     let unapplied = crate::compose::runtime_keys::check(&loaded.model, &selected)?;
     crate::cli::resolve::print_warnings(&unapplied);
+    // Built first: a service may run the image another one builds.
+    super::compose_build::build_for_up(
+        settings,
+        loaded,
+        &selected,
+        super::compose_build::up_build(args.build, args.no_build),
+        &|| interrupts.load(Ordering::SeqCst) > 0,
+    )?;
     super::image::pull_for_up(
         settings,
         project,
