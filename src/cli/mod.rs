@@ -14,6 +14,7 @@ mod commands;
 mod progress;
 mod render;
 mod resolve;
+mod template;
 
 pub use args::{Cli, Command, GlobalArgs};
 use clap::Parser;
@@ -124,7 +125,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         },
         Command::Restart(args) => lifecycle::restart(s, target, args),
         Command::Scale(args) => up::scale(s, target.loaded()?, args),
-        Command::Ls { all, format } => project::ls(s, *all, *format),
+        Command::Ls { all, format } => project::ls(s, *all, format),
         Command::Run(args) => run::run(s, target, args),
         Command::Create(args) => run::create(s, target, args),
         Command::Start(args) => lifecycle::start(s, target, args),
@@ -135,7 +136,9 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Rm(args) => lifecycle::rm(s, target, args),
         Command::Exec(args) => exec::exec(s, target, args),
         Command::Attach(args) => logs::attach(s, target, args),
-        Command::Inspect { .. } => inspect::inspect(s, target.containers()),
+        Command::Inspect { format, .. } => {
+            inspect::inspect(s, target.containers(), format.as_deref())
+        }
         Command::Wait { .. } => lifecycle::wait(s, target),
         Command::Top { targets } => ps::top(s, target, targets),
         Command::Pause(_) => lifecycle::pause(s, target, true),

@@ -222,7 +222,8 @@ pub struct PsArgs {
     /// Do not truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
-    #[arg(long, value_enum, default_value = "table")]
+    /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
+    #[arg(long, default_value = "table")]
     pub format: ListFormat,
 }
 
@@ -346,6 +347,7 @@ pub struct StatsArgs {
     /// Print one sample and exit
     #[arg(long = "no-stream")]
     pub no_stream: bool,
-    #[arg(long, value_enum, default_value = "table")]
+    /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
+    #[arg(long, default_value = "table")]
     pub format: ListFormat,
 }

@@ -29,7 +29,8 @@ pub struct ImagesArgs {
     /// Only show image ids
     #[arg(short, long)]
     pub quiet: bool,
-    #[arg(long, value_enum, default_value = "table")]
+    /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
+    #[arg(long, default_value = "table")]
     pub format: ListFormat,
 }
 
@@ -92,7 +93,8 @@ pub enum SystemCommand {
     /// Show disk usage of images and layers
     Df {
         /// `json`: exact byte counts
-        #[arg(long, value_enum, default_value = "table")]
+        /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
+        #[arg(long, default_value = "table")]
         format: ListFormat,
     },
     /// Remove unused images, layers and blobs

@@ -112,7 +112,8 @@ pub enum Command {
         /// Show stopped projects too
         #[arg(short, long)]
         all: bool,
-        #[arg(long, value_enum, default_value = "table")]
+        /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
+        #[arg(long, default_value = "table")]
         format: ListFormat,
     },
     /// Build an image from a Dockerfile
@@ -144,6 +145,9 @@ pub enum Command {
     Inspect {
         #[arg(required = true)]
         containers: Vec<String>,
+        /// A Go template applied to each container (`{{.State.Status}}`, `{{json .Config}}`)
+        #[arg(short = 'f', long = "format")]
+        format: Option<String>,
     },
     /// Block until containers (or the project's services) stop, then print their exit codes
     Wait {

@@ -7,8 +7,9 @@ use crate::cli::args::image::{
 };
 use crate::cli::args::ListFormat;
 use crate::cli::progress::{pull_progress, LineProgress};
-use crate::cli::render::{human_size, print_table};
+use crate::cli::render::{ago, created_at, human_size, print_table, print_template};
 use crate::cli::resolve::{Project, Settings, Target};
+use crate::cli::template::Fields;
 use crate::compose::load::Loaded;
 use crate::image::auth::DockerConfig;
 use crate::image::platform::Platform;
@@ -270,6 +271,11 @@ pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let ListFormat::Template(format) = &args.format {
+        let rows: Vec<serde_json::Value> = records.iter().flat_map(image_rows).collect();
+        print_template(format, &rows, IMAGE_TITLES, Fields::Strict)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if args.format == ListFormat::Json {
         let rows: Vec<serde_json::Value> = records
             .iter()
@@ -308,6 +314,64 @@ pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The columns' titles of `images --format 'table …'`, as Docker's.
+const IMAGE_TITLES: &[(&str, &str)] = &[
+    ("Containers", "CONTAINERS"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("SharedSize", "SHARED SIZE"),
+    ("Size", "SIZE"),
+    ("Tag", "TAG"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+];
+
+/// An image as `docker images --format` sees it: one row per name
+/// (`<none>` when it has none), Docker's fields and their text.
+fn image_rows(r: &crate::image::store::ImageRecord) -> Vec<serde_json::Value> {
+    let names: Vec<(String, String)> = if r.references.is_empty() {
+        vec![("<none>".into(), "<none>".into())]
+    } else {
+        r.references
+            .iter()
+            .map(|n| match Reference::parse(n) {
+                Ok(p) => (p.familiar_name(), p.tag().unwrap_or("<none>").to_string()),
+                Err(_) => (n.clone(), "<none>".into()),
+            })
+            .collect()
+    };
+    let created = r.created.as_deref().unwrap_or_default();
+    names
+        .into_iter()
+        .map(|(repo, tag)| {
+            // The digest this repository was pulled or pushed by.
+            let digest = r
+                .repo_digests
+                .iter()
+                .filter_map(|d| d.split_once('@'))
+                .find(|(name, _)| Reference::parse(name).is_ok_and(|p| p.familiar_name() == repo))
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_else(|| "<none>".into());
+            serde_json::json!({
+                "Containers": "N/A",
+                "CreatedAt": created_at(created),
+                "CreatedSince": ago(created),
+                "Digest": digest,
+                "ID": &r.id().hex()[..12],
+                "Repository": repo,
+                "SharedSize": "N/A",
+                "Size": human_size(r.size),
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(r.size),
+            })
+        })
+        .collect()
 }
 
 /// Accepts `busybox`, `docker.io/library/busybox:latest`, an id or prefix.
@@ -492,6 +556,9 @@ pub fn system(settings: &Settings, cmd: &SystemCommand) -> anyhow::Result<ExitCo
     match cmd {
         SystemCommand::Df { format } => {
             let du = store.disk_usage().context("measuring disk usage")?;
+            if let ListFormat::Template(_) = format {
+                bail!("system df --format: table or json (templates are not supported here)");
+            }
             if *format == ListFormat::Json {
                 let u = |u: crate::image::store::Usage| serde_json::json!({ "TotalCount": u.count, "Active": u.active, "Size": u.size });
                 let v = serde_json::json!({
@@ -702,7 +769,7 @@ fn images_services(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.format == ListFormat::Json {
+    if args.format != ListFormat::Table {
         let v: Vec<serde_json::Value> = rows
             .iter()
             .map(|(name, repo, tag, id, size)| {
@@ -715,7 +782,12 @@ fn images_services(
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        if let ListFormat::Template(format) = &args.format {
+            let titles = [("ContainerName", "CONTAINER"), ("ID", "IMAGE ID")];
+            print_template(format, &v, &titles, Fields::Strict)?;
+        } else {
+            println!("{}", serde_json::Value::Array(v));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![vec![

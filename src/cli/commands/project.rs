@@ -4,8 +4,9 @@ use super::common;
 use crate::cli::args::compose::{DownArgs, RmiMode};
 use crate::cli::args::ListFormat;
 use crate::cli::progress::Progress;
-use crate::cli::render::print_table;
+use crate::cli::render::{print_table, print_template};
 use crate::cli::resolve::{Project, Settings};
+use crate::cli::template::Fields;
 use crate::exec;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -60,7 +61,7 @@ pub fn down(settings: &Settings, sel: &Project, args: &DownArgs) -> anyhow::Resu
 }
 
 /// `wharf ls`: projects that have containers, Compose's columns.
-pub fn ls(settings: &Settings, all: bool, format: ListFormat) -> anyhow::Result<ExitCode> {
+pub fn ls(settings: &Settings, all: bool, format: &ListFormat) -> anyhow::Result<ExitCode> {
     let env = common::env(settings)?;
     let mut rows = Vec::new();
     for (name, list) in exec::projects(&env.containers)? {
@@ -83,12 +84,22 @@ pub fn ls(settings: &Settings, all: bool, format: ListFormat) -> anyhow::Result<
             .unwrap_or_default();
         rows.push((name, status.join(", "), files));
     }
-    if format == ListFormat::Json {
+    if *format != ListFormat::Table {
         let v: Vec<serde_json::Value> = rows
             .iter()
             .map(|(n, s, f)| serde_json::json!({"Name": n, "Status": s, "ConfigFiles": f}))
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        match format {
+            ListFormat::Template(t) => {
+                let titles = [
+                    ("ConfigFiles", "CONFIG FILES"),
+                    ("Name", "NAME"),
+                    ("Status", "STATUS"),
+                ];
+                print_template(t, &v, &titles, Fields::Strict)?;
+            }
+            _ => println!("{}", serde_json::Value::Array(v)),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![vec![
