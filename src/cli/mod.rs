@@ -54,6 +54,7 @@ fn touches_containers(command: &Command) -> bool {
             | Command::Logout { .. }
             | Command::Save(_)
             | Command::Load(_)
+            | Command::Version { .. }
             | Command::ContainerMonitor { .. }
             | Command::ContainerHealth { .. }
     )
@@ -74,7 +75,7 @@ fn keeps_sigpipe(command: &Command) -> bool {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args::without_compose_word(std::env::args_os().collect()));
     // Listing verbs end quietly when their reader goes away (`| head`), as
     // other CLIs do.
     if !keeps_sigpipe(&cli.command) {
@@ -154,6 +155,8 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         } => ps::port(s, target, container, port.as_deref(), *index, protocol),
         Command::Volume(cmd) => volume::run(s, cmd),
         Command::Network(cmd) => network::run(s, cmd),
+        Command::Version { format, short } => Ok(info::version(*format, *short)),
+        Command::Info { format } => info::info(s, format),
         Command::ContainerMonitor { id, adopt } => monitor::monitor_main(s, id, *adopt),
         Command::ContainerHealth { id } => monitor::health_main(s, id),
     }

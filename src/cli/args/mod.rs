@@ -16,7 +16,8 @@ pub mod volume;
 
 pub use format::ListFormat;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -185,6 +186,21 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Display system-wide information (containers, images, data root, host)
+    Info {
+        /// table, json, or a Go template (`{{.ContainersRunning}}`)
+        #[arg(short = 'f', long, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Show the wharf version
+    Version {
+        /// `json` prints {"version": …}, as `docker compose version --format json`
+        #[arg(short = 'f', long, value_enum, default_value = "pretty")]
+        format: VersionFormat,
+        /// Show only the version number
+        #[arg(long)]
+        short: bool,
+    },
     /// The process that runs a container's healthcheck (internal)
     #[command(name = "container-health", hide = true)]
     ContainerHealth { id: String },
@@ -196,4 +212,69 @@ pub enum Command {
         #[arg(long)]
         adopt: bool,
     },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VersionFormat {
+    Pretty,
+    Json,
+}
+
+/// Global flags that take a value (the word after them is not the verb).
+const VALUE_FLAGS: &[&str] = &[
+    "-f",
+    "--file",
+    "-p",
+    "--project-name",
+    "--project-directory",
+    "--env-file",
+    "--profile",
+    "--root",
+    "--log-level",
+];
+
+/// `wharf compose <verb> …` is `wharf <verb> …`, so scripts written for
+/// `docker compose` run through a one-word alias: the word `compose` in the
+/// verb's place is dropped (global flags may come before or after it).
+pub fn without_compose_word(args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
+        if word == "compose" {
+            let mut args = args;
+            args.remove(i);
+            return args;
+        }
+        if VALUE_FLAGS.contains(&word) {
+            i += 2;
+        } else if word.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn compose_word_is_dropped_only_in_the_verbs_place() {
+        let cases = [
+            ("wharf compose up -d", "wharf up -d"),
+            ("wharf -f a.yaml compose -p x ps", "wharf -f a.yaml -p x ps"),
+            ("wharf --root /r compose", "wharf --root /r"),
+            // A compose file or a service called `compose` stays.
+            ("wharf -f compose up", "wharf -f compose up"),
+            ("wharf up compose", "wharf up compose"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(without_compose_word(words(given)), words(want), "{given}");
+        }
+    }
 }

@@ -369,7 +369,7 @@ const STATS_TITLES: &[(&str, &str)] = &[
     ("PIDs", "PIDS"),
 ];
 
-fn host_memory() -> u64 {
+pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
