@@ -75,7 +75,7 @@ fn keeps_sigpipe(command: &Command) -> bool {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(args::without_compose_word(std::env::args_os().collect()));
+    let cli = Cli::parse_from(args::verb_aliases(std::env::args_os().collect()));
     // Listing verbs end quietly when their reader goes away (`| head`), as
     // other CLIs do.
     if !keeps_sigpipe(&cli.command) {
@@ -126,7 +126,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         },
         Command::Restart(args) => lifecycle::restart(s, target, args),
         Command::Scale(args) => up::scale(s, target.loaded()?, args),
-        Command::Ls { all, format } => project::ls(s, *all, format),
+        Command::Ls(args) => project::ls(s, args),
         Command::Run(args) => run::run(s, target, args),
         Command::Create(args) => run::create(s, target, args),
         Command::Start(args) => lifecycle::start(s, target, args),

@@ -198,6 +198,9 @@ pub struct StartArgs {
     /// Attach to the output and return the exit code
     #[arg(short = 'a', long)]
     pub attach: bool,
+    /// Attach standard input too (and the output, as Docker does)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +219,12 @@ pub struct PsArgs {
     /// Display the services of the project (those with a container that passes the filters)
     #[arg(long = "services")]
     pub services_only: bool,
+    /// Show the n last created containers (all states)
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show the latest created container (all states)
+    #[arg(short = 'l', long = "latest")]
+    pub latest: bool,
     /// Only display container ids
     #[arg(short, long)]
     pub quiet: bool,
@@ -265,6 +274,9 @@ pub struct StopArgs {
     /// (default: the container's stop timeout, else 10)
     #[arg(short = 't', long = "time", alias = "timeout")]
     pub time: Option<u64>,
+    /// Signal to stop the containers with (Docker's `stop -s`; default: each one's stop signal)
+    #[arg(short = 's', long = "signal")]
+    pub signal: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -297,6 +309,9 @@ pub struct ExecArgs {
     pub detach: bool,
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines; -e wins)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
     #[arg(short = 'i', long)]
     pub interactive: bool,
     #[arg(short = 't', long)]
@@ -308,7 +323,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pub privileged: bool,
     /// Compose exec: no pseudo-TTY (default: one when stdin and stdout are terminals)
-    #[arg(short = 'T', long = "no-TTY")]
+    #[arg(short = 'T', long = "no-TTY", visible_alias = "no-tty")]
     pub no_tty: bool,
     /// Compose exec: which replica of the service (default: the first running)
     #[arg(long)]

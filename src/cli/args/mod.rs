@@ -109,14 +109,7 @@ pub enum Command {
     /// Scale services of the compose project (SERVICE=REPLICAS)
     Scale(compose::ScaleArgs),
     /// List compose projects that have containers
-    Ls {
-        /// Show stopped projects too
-        #[arg(short, long)]
-        all: bool,
-        /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
-        #[arg(long, default_value = "table")]
-        format: ListFormat,
-    },
+    Ls(compose::LsArgs),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
     /// Manage the build cache
@@ -233,15 +226,52 @@ const VALUE_FLAGS: &[&str] = &[
     "--log-level",
 ];
 
+/// Docker's `container <verb>` forms and the verbs they stand for.
+const CONTAINER_VERBS: &[(&str, &str)] = &[
+    ("ls", "ps"),
+    ("list", "ps"),
+    ("ps", "ps"),
+    ("rm", "rm"),
+    ("remove", "rm"),
+    ("run", "run"),
+    ("create", "create"),
+    ("start", "start"),
+    ("stop", "stop"),
+    ("restart", "restart"),
+    ("kill", "kill"),
+    ("exec", "exec"),
+    ("logs", "logs"),
+    ("inspect", "inspect"),
+    ("attach", "attach"),
+    ("wait", "wait"),
+    ("top", "top"),
+    ("pause", "pause"),
+    ("unpause", "unpause"),
+    ("cp", "cp"),
+    ("stats", "stats"),
+    ("port", "port"),
+];
+
 /// `wharf compose <verb> …` is `wharf <verb> …`, so scripts written for
 /// `docker compose` run through a one-word alias: the word `compose` in the
 /// verb's place is dropped (global flags may come before or after it).
-pub fn without_compose_word(args: Vec<OsString>) -> Vec<OsString> {
+/// Docker's `container <verb>` becomes the verb the same way
+/// (`container ls` → `ps`).
+pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
     let mut i = 1;
     while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
         if word == "compose" {
             let mut args = args;
             args.remove(i);
+            return args;
+        }
+        if word == "container" {
+            let verb = args.get(i + 1).and_then(|a| a.to_str());
+            if let Some((_, to)) = CONTAINER_VERBS.iter().find(|(form, _)| Some(*form) == verb) {
+                let mut args = args;
+                args.splice(i..i + 2, [OsString::from(to)]);
+                return args;
+            }
             return args;
         }
         if VALUE_FLAGS.contains(&word) {
@@ -272,9 +302,16 @@ mod tests {
             // A compose file or a service called `compose` stays.
             ("wharf -f compose up", "wharf -f compose up"),
             ("wharf up compose", "wharf up compose"),
+            ("wharf container ls -a", "wharf ps -a"),
+            (
+                "wharf --root /r container rm -f x",
+                "wharf --root /r rm -f x",
+            ),
+            // Forms wharf does not have stay, for clap to refuse.
+            ("wharf container prune", "wharf container prune"),
         ];
         for (given, want) in cases {
-            assert_eq!(without_compose_word(words(given)), words(want), "{given}");
+            assert_eq!(verb_aliases(words(given)), words(want), "{given}");
         }
     }
 }

@@ -262,17 +262,29 @@ pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow
             args.services.join(", ")
         );
     }
+    let filter = ImageFilter::parse(&args.filter)?;
     let store = open_store(settings)?;
     let mut records = store.list().context("listing images")?;
+    records.retain(|r| filter.keeps(r));
     records.sort_by(|a, b| a.references.cmp(&b.references));
+    let shown_id = |r: &crate::image::store::ImageRecord| {
+        if args.no_trunc {
+            r.id().to_string()
+        } else {
+            r.id().hex()[..12].to_string()
+        }
+    };
     if args.quiet {
         for r in &records {
-            println!("{}", &r.id().hex()[..12]);
+            println!("{}", shown_id(r));
         }
         return Ok(ExitCode::SUCCESS);
     }
     if let ListFormat::Template(format) = &args.format {
-        let rows: Vec<serde_json::Value> = records.iter().flat_map(image_rows).collect();
+        let rows: Vec<serde_json::Value> = records
+            .iter()
+            .flat_map(|r| image_rows(r, &shown_id(r)))
+            .collect();
         print_template(format, &rows, IMAGE_TITLES, Fields::Strict)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -296,6 +308,27 @@ pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if args.digests || args.no_trunc {
+        // Docker's columns, with the digest of each name.
+        let mut table = vec![vec!["REPOSITORY".to_string(), "TAG".into()]];
+        if args.digests {
+            table[0].push("DIGEST".into());
+        }
+        table[0].extend(["IMAGE ID".to_string(), "CREATED".into(), "SIZE".into()]);
+        for r in &records {
+            for row in image_rows(r, &shown_id(r)) {
+                let cell = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+                let mut line = vec![cell("Repository"), cell("Tag")];
+                if args.digests {
+                    line.push(cell("Digest"));
+                }
+                line.extend([cell("ID"), cell("CreatedSince"), cell("Size")]);
+                table.push(line);
+            }
+        }
+        print_table(&table);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("{:<50} {:<14} {:>10}", "REPOSITORY:TAG", "IMAGE ID", "SIZE");
     for r in &records {
         let names = if r.references.is_empty() {
@@ -316,6 +349,50 @@ pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `images --filter` keeps.
+#[derive(Default)]
+struct ImageFilter {
+    dangling: Option<bool>,
+    references: Vec<crate::build::context::Glob>,
+}
+
+impl ImageFilter {
+    fn parse(filters: &[String]) -> anyhow::Result<ImageFilter> {
+        let mut f = ImageFilter::default();
+        for kv in filters {
+            match kv.split_once('=') {
+                Some(("dangling", "true" | "1")) => f.dangling = Some(true),
+                Some(("dangling", "false" | "0")) => f.dangling = Some(false),
+                Some(("dangling", v)) => bail!("--filter dangling={v}: expected true or false"),
+                Some(("reference", pattern)) => f.references.push(
+                    crate::build::context::Glob::compile(pattern, false)
+                        .map_err(|e| anyhow::anyhow!("--filter reference={pattern}: {e}"))?,
+                ),
+                _ => bail!("--filter {kv:?}: images filter by dangling=BOOL or reference=PATTERN"),
+            }
+        }
+        Ok(f)
+    }
+
+    /// A reference pattern matches `repository:tag` or the repository, in
+    /// Docker's short form (`busybox:latest`, `busybox`).
+    fn keeps(&self, r: &crate::image::store::ImageRecord) -> bool {
+        if self.dangling.is_some_and(|d| d != r.references.is_empty()) {
+            return false;
+        }
+        self.references.is_empty()
+            || r.references
+                .iter()
+                .filter_map(|n| Reference::parse(n).ok())
+                .any(|p| {
+                    let (full, name) = (p.familiar(), p.familiar_name());
+                    self.references
+                        .iter()
+                        .any(|g| g.matches(&full) || g.matches(&name))
+                })
+    }
+}
+
 /// The columns' titles of `images --format 'table …'`, as Docker's.
 const IMAGE_TITLES: &[(&str, &str)] = &[
     ("Containers", "CONTAINERS"),
@@ -333,7 +410,7 @@ const IMAGE_TITLES: &[(&str, &str)] = &[
 
 /// An image as `docker images --format` sees it: one row per name
 /// (`<none>` when it has none), Docker's fields and their text.
-fn image_rows(r: &crate::image::store::ImageRecord) -> Vec<serde_json::Value> {
+fn image_rows(r: &crate::image::store::ImageRecord, id: &str) -> Vec<serde_json::Value> {
     let names: Vec<(String, String)> = if r.references.is_empty() {
         vec![("<none>".into(), "<none>".into())]
     } else {
@@ -362,7 +439,7 @@ fn image_rows(r: &crate::image::store::ImageRecord) -> Vec<serde_json::Value> {
                 "CreatedAt": created_at(created),
                 "CreatedSince": ago(created),
                 "Digest": digest,
-                "ID": &r.id().hex()[..12],
+                "ID": id,
                 "Repository": repo,
                 "SharedSize": "N/A",
                 "Size": human_size(r.size),
@@ -410,6 +487,9 @@ pub fn rmi(settings: &Settings, args: &RmiArgs) -> anyhow::Result<ExitCode> {
 
 pub fn image(settings: &Settings, cmd: &ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        // Docker's `image ls` knows no compose project.
+        ImageCommand::Ls(args) => images(settings, &Target::Nothing, args),
+        ImageCommand::Rm(args) => rmi(settings, args),
         ImageCommand::Inspect { images } => {
             let store = open_store(settings)?;
             let mut out = Vec::new();

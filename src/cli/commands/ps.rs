@@ -27,14 +27,22 @@ pub struct PsFilter {
 }
 
 pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    // Docker's -n/-l: the newest containers in any state.
+    let last = if args.latest { Some(1) } else { args.last };
     if let Some((project, _)) = target.project() {
+        if last.is_some() {
+            bail!("ps -n/--last and -l/--latest list containers, not a compose project's services");
+        }
         return ps_services(settings, project, args);
     }
     let filter = PsFilter::parse(args)?;
-    let all = args.all || filter.implies_all();
+    let all = args.all || filter.implies_all() || last.is_some();
     let (containers, store) = open(settings)?;
     let mut rows = Vec::new();
     for r in containers.list_records()?.into_iter().rev() {
+        if last.is_some_and(|n| rows.len() >= n) {
+            break;
+        }
         let state = containers.state(&r.id)?;
         if !all && !matches!(state.status, Status::Running | Status::Paused) {
             continue;
