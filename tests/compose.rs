@@ -1849,7 +1849,7 @@ services:
     command: [sleep, '1000']
   t:
     image: {{busybox}}
-    command: ["sh", "-c", "trap 'exit 7' USR1; trap 'exit 5' TERM; while true; do sleep 0.1; done"]
+    command: ["sh", "-c", "trap 'exit 7' USR1; trap 'exit 5' TERM; touch /tmp/traps-set; while true; do sleep 0.1; done"]
     profiles: [traps]
 "#,
     ) else {
@@ -1939,6 +1939,11 @@ services:
     // `stop -s`: the named signal instead of the container's stop signal.
     s.wharf(&["--profile", "traps", "up", "-d", "t"]).ok();
     let trapper = s.name("t-1");
+    s.until("the traps are set", || {
+        s.wharf_in(root, &["exec", &trapper, "test", "-f", "/tmp/traps-set"])
+            .code
+            == 0
+    });
     s.wharf_in(root, &["stop", "-s", "USR1", &trapper]).ok();
     let code = s
         .wharf_in(root, &["inspect", "-f", "{{.State.ExitCode}}", &trapper])
@@ -1975,6 +1980,28 @@ services:
     assert_eq!(String::from_utf8_lossy(&started.stdout), "got hello\n");
     assert!(started.status.success());
     s.wharf_in(root, &["rm", "-f", &reader]).ok();
+    // `events --format`: Docker's fields by their Go names.
+    let events = s
+        .wharf_in(
+            root,
+            &[
+                "events",
+                "--since",
+                "10m",
+                "--until",
+                "0s",
+                "--format",
+                "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+            ],
+        )
+        .ok()
+        .stdout;
+    assert!(
+        events
+            .lines()
+            .any(|l| l == format!("container start {name}")),
+        "{events}"
+    );
     let listed = s.wharf_in(root, &["container", "ls", "-q"]).ok().stdout;
     assert_eq!(listed, s.wharf_in(root, &["ps", "-q"]).ok().stdout);
     let out = s

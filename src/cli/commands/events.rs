@@ -192,7 +192,7 @@ pub fn events(settings: &Settings, target: &Target, args: &EventsArgs) -> anyhow
         Some(f) => (
             false,
             Some(
-                Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n"))
+                Template::parse(f)
                     .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?,
             ),
         ),

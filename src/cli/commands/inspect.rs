@@ -15,7 +15,7 @@ pub fn inspect(
 ) -> anyhow::Result<ExitCode> {
     // Checked before any container is looked at, as Docker does.
     let template = format
-        .map(|f| Template::parse(&f.replace("\\t", "\t").replace("\\n", "\n")))
+        .map(Template::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
     let (containers, _) = open(settings)?;

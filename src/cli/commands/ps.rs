@@ -505,19 +505,11 @@ fn ps_services(settings: &Settings, sel: &Project, args: &PsArgs) -> anyhow::Res
         if let Some(format) = template {
             // Compose's fields, and those of Docker's rows it also offers.
             for (row, c) in rows.iter_mut().zip(&list) {
+                let docker = container_row(&c.record, &c.state, &env.store, args.no_trunc);
                 if let Some(obj) = row.as_object_mut() {
-                    obj.insert("RunningFor".into(), ago(&c.record.created).into());
-                    obj.insert(
-                        "Networks".into(),
-                        c.record
-                            .spec
-                            .networks
-                            .iter()
-                            .map(|n| n.network.as_str())
-                            .collect::<Vec<_>>()
-                            .join(",")
-                            .into(),
-                    );
+                    for key in ["LocalVolumes", "Mounts", "Networks", "RunningFor"] {
+                        obj.insert(key.into(), docker[key].clone());
+                    }
                 }
             }
             print_template(format, &rows, PS_TITLES, Fields::Strict)?;
