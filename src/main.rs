@@ -5,5 +5,10 @@ fn main() -> std::process::ExitCode {
     if std::env::args_os().nth(1).as_deref() == Some(wharf::runtime::native::SUBCOMMAND.as_ref()) {
         return wharf::runtime::native::main(std::env::args_os());
     }
+    // The shim stays resident beside every detached container: it skips the
+    // parser and everything else, so little of the binary is mapped in.
+    if std::env::args_os().nth(1).as_deref() == Some(wharf::supervise::shim::SUBCOMMAND.as_ref()) {
+        return wharf::supervise::shim::main(std::env::args_os());
+    }
     wharf::cli::main()
 }

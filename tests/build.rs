@@ -563,3 +563,410 @@ fn sha256_hex(data: &[u8]) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[test]
+fn outputs_write_the_filesystem_or_the_image_and_push_reaches_the_registry() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo made > /made.txt && ln -s made.txt /link && rm /bin/true\n",
+    );
+    let out = s.dir.path().join("out");
+    build(&s, &["-o", "out"]).ok();
+    assert_eq!(
+        std::fs::read_to_string(out.join("made.txt")).expect("made.txt"),
+        "made\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("link")).expect("link"),
+        PathBuf::from("made.txt")
+    );
+    assert!(out.join("bin/busybox").is_file(), "the base image's files");
+    assert!(
+        std::fs::symlink_metadata(out.join("bin/true")).is_err(),
+        "a file the build deleted is not written out"
+    );
+
+    // A tar of the same tree, named from the root down.
+    let fs_tar = s.dir.path().join("fs.tar");
+    build(&s, &["--output", "type=tar,dest=fs.tar"]).ok();
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&fs_tar)
+        .output()
+        .expect("tar -tf");
+    let names = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(names.lines().any(|l| l == "made.txt"), "{names}");
+    assert!(names.lines().any(|l| l == "bin/busybox"), "{names}");
+
+    // The image as an OCI archive, and pushed: pulled back, it runs.
+    let name = format!("{}/wharf-test/built-output:1", s.registry);
+    build(
+        &s,
+        &["-t", &name, "--output", "type=oci,dest=image.tar", "--push"],
+    )
+    .ok();
+    let listing = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(s.dir.path().join("image.tar"))
+        .output()
+        .expect("tar -tf");
+    let names = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert!(
+        names.lines().any(|l| l == "index.json") && names.lines().any(|l| l == "oci-layout"),
+        "{names}"
+    );
+    s.store(&["rmi", &name]).ok();
+    s.store(&["pull", &name]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", &name, "cat", "/made.txt"])
+            .ok()
+            .stdout,
+        "made\n"
+    );
+    s.store(&["rmi", &name]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn bad_output_and_push_flags_are_refused_before_building() {
+    let Some(s) = rig() else { return };
+    write(&s, "Dockerfile", "FROM {{busybox}}\nRUN echo never\n");
+    for (flags, says) in [
+        (&["--push"][..], "--push needs a name"),
+        (&["--output", "type=local"][..], "type=local needs dest="),
+        (&["--output", "type=ftp,dest=x"][..], "type \"ftp\""),
+        (&["--no-cache-filter", "nosuch"][..], "no such stage"),
+    ] {
+        let r = build(&s, flags);
+        assert_ne!(r.code, 0, "{flags:?}");
+        assert!(r.stderr.contains(says), "{flags:?}: {}", r.stderr);
+        assert!(
+            !r.stderr.contains("RUN echo never"),
+            "{flags:?} built: {}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn pull_takes_the_registry_s_base_and_no_cache_filter_reruns_one_stage() {
+    let Some(s) = rig() else { return };
+    // A base in the registry, then replaced there by another image.
+    let base = format!("{}/wharf-test/pull-base:1", s.registry);
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo one > /version\n",
+    );
+    build(&s, &["-t", &base, "--push"]).ok();
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo two > /version\n",
+    );
+    let second = format!("{}/wharf-test/pull-base-next:1", s.registry);
+    build(&s, &["-t", &second]).ok();
+    // The store still has version one under the base's name; the registry gets two.
+    s.store(&["tag", &second, &base]).ok();
+    s.store(&["push", &base]).ok();
+    s.store(&["rmi", &base]).ok();
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo one > /version\n",
+    );
+    build(&s, &["-t", &base]).ok();
+
+    write(
+        &s,
+        "Dockerfile",
+        &format!(
+            "FROM {base} AS first\nRUN cat /version > /seen\n\nFROM {{{{busybox}}}}\nCOPY --from=first /seen /seen\nRUN echo final\nCMD [\"cat\", \"/seen\"]\n"
+        ),
+    );
+    build(&s, &["-t", "pulled:1"]).ok();
+    assert_eq!(s.store(&["run", "--rm", "pulled:1"]).ok().stdout, "one\n");
+    let r = build(&s, &["-t", "pulled:1", "--pull"]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", "pulled:1"]).ok().stdout,
+        "two\n",
+        "--pull used the registry's image: {}",
+        r.stderr
+    );
+
+    // --no-cache-filter: the named stage runs again, the other stays cached.
+    let r = build(&s, &["-t", "pulled:1", "--no-cache-filter", "first"]).ok();
+    let ran = step_titles(&r.stderr, "DONE");
+    let cached = step_titles(&r.stderr, "CACHED");
+    assert!(
+        ran.iter().any(|t| t.contains("RUN cat /version")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        cached.iter().any(|t| t.contains("RUN echo final")),
+        "{}",
+        r.stderr
+    );
+    for t in ["pulled:1", &base, &second] {
+        s.store(&["rmi", t]).ok();
+    }
+    // The images the moved tags left unnamed.
+    s.store(&["image", "prune"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn ssh_forwards_the_agent_socket_into_run_mounts_only() {
+    let Some(s) = rig() else { return };
+    let agent_dir = tempfile::tempdir().expect("tmp");
+    let socket = agent_dir.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN --mount=type=ssh test -S \"$SSH_AUTH_SOCK\" && echo \"$SSH_AUTH_SOCK\" > /seen\nRUN --mount=type=ssh,id=deploy,target=/agent,required=true test -S /agent\nCMD [\"sh\", \"-c\", \"cat /seen; if test -e /run/buildkit -o -e /agent; then echo leaked; fi\"]\n",
+    );
+    let spec = format!("deploy={}", socket.display());
+    let mut cmd = s.cmd(&[
+        "build",
+        "--progress",
+        "plain",
+        "--ssh",
+        "default",
+        "--ssh",
+        &spec,
+        "-t",
+        "ssh:1",
+        ".",
+    ]);
+    cmd.env("SSH_AUTH_SOCK", &socket);
+    let r = harness::Run::from(cmd.output().expect("wharf build"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        s.store(&["run", "--rm", "ssh:1"]).ok().stdout,
+        "/run/buildkit/ssh_agent.0\n",
+        "the socket is not part of the image"
+    );
+
+    // Without the id a required mount is an error naming it.
+    let mut cmd = s.cmd(&[
+        "build",
+        "--progress",
+        "plain",
+        "--no-cache",
+        "--ssh",
+        "default",
+        ".",
+    ]);
+    cmd.env("SSH_AUTH_SOCK", &socket);
+    let r = harness::Run::from(cmd.output().expect("wharf build"));
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("Dockerfile:3") && r.stderr.contains("--ssh deploy"),
+        "{}",
+        r.stderr
+    );
+    // A key file is refused with what to do instead.
+    write(&s, "id_ed25519", "not a socket\n");
+    let r = build(&s, &["--ssh", "default=id_ed25519"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("ssh-add"), "{}", r.stderr);
+    s.store(&["rmi", "ssh:1"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn copy_parents_keeps_paths_and_add_extracts_local_archives() {
+    let Some(s) = rig() else { return };
+    write(&s, "svc/a/go.mod", "module a\n");
+    write(&s, "svc/b/go.mod", "module b\n");
+    write(&s, "svc/b/main.go", "package main\n");
+    write(&s, "payload/inner/file.txt", "from the archive\n");
+    let tar = std::process::Command::new("tar")
+        .args(["czf", "payload.tar.gz", "-C", "payload", "inner"])
+        .current_dir(s.dir.path())
+        .status()
+        .expect("tar");
+    assert!(tar.success());
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\n\
+         COPY --parents svc/*/go.mod /all/\n\
+         COPY --parents ./svc/./b/main.go /pivot/\n\
+         ADD payload.tar.gz /unpacked/\n\
+         COPY payload.tar.gz /copied/\n\
+         CMD [\"sh\", \"-c\", \"cd / && find all pivot unpacked copied -type f | sort\"]\n",
+    );
+    build(&s, &["-t", "parents:1"]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", "parents:1"]).ok().stdout,
+        "all/svc/a/go.mod\nall/svc/b/go.mod\ncopied/payload.tar.gz\npivot/b/main.go\nunpacked/inner/file.txt\n"
+    );
+    s.store(&["rmi", "parents:1"]).ok();
+}
+
+/// `build-cache/*.json` entries of the data root.
+fn cache_entries(s: &Stack) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(s.root.path().join("build-cache"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".json") && !n.starts_with("context-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn ctrl_c_during_a_run_stops_the_build_and_leaves_no_partial_cache_entry() {
+    use std::io::BufRead;
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo a > /a\nRUN sleep 300 && echo b > /b\n",
+    );
+    let mut child = s
+        .cmd(&["build", "--progress", "plain", "-t", "interrupted:1", "."])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wharf build");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen: Vec<String> = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("RUN sleep 300") && !seen.iter().any(|l| l.contains("RUN sleep 300")) {
+                let _ = tx.send(None);
+            }
+            seen.push(line);
+        }
+        let _ = tx.send(Some(seen.join("\n")));
+    });
+    assert_eq!(
+        rx.recv().expect("the build reaches the long RUN"),
+        None,
+        "the long RUN started"
+    );
+    // The step's container is running before the interrupt.
+    s.until("the RUN container runs", || {
+        !s.store(&["ps", "-q"]).stdout.trim().is_empty()
+    });
+    let before = cache_entries(&s);
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = child.wait().expect("wait");
+    let output = rx.recv().expect("stderr").unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "{output}");
+    assert!(output.contains("build interrupted"), "{output}");
+    assert_eq!(
+        cache_entries(&s),
+        before,
+        "no entry for the interrupted step"
+    );
+    assert_ne!(
+        s.store(&["image", "inspect", "interrupted:1"]).code,
+        0,
+        "no image made"
+    );
+
+    // The cache still works: the first RUN is reused, the edited one runs.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nRUN echo a > /a\nRUN echo b > /b\n",
+    );
+    let r = build(&s, &["-t", "interrupted:1"]).ok();
+    assert_eq!(
+        step_titles(&r.stderr, "CACHED"),
+        vec!["[2/3] RUN echo a > /a"]
+    );
+    s.store(&["rmi", "interrupted:1"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn a_context_over_the_size_limit_is_refused_unless_dockerignored() {
+    let Some(s) = rig() else { return };
+    write(&s, "Dockerfile", "FROM {{busybox}}\nCOPY . /src/\n");
+    std::fs::create_dir_all(s.dir.path().join("data")).expect("mkdir");
+    // Sparse: 3 GiB of context that costs no disk.
+    std::fs::File::create(s.dir.path().join("data/huge.bin"))
+        .and_then(|f| f.set_len(3 << 30))
+        .expect("sparse file");
+    let r = build(&s, &[]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("larger than the limit") && r.stderr.contains(".dockerignore"),
+        "{}",
+        r.stderr
+    );
+    write(&s, ".dockerignore", "data\n");
+    build(&s, &["-t", "small:1"]).ok();
+    s.store(&["rmi", "small:1"]).ok();
+}
+
+#[test]
+fn cache_from_a_registry_image_reuses_its_run_layers_on_an_empty_cache() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nENV STAGE=one\nRUN cat /proc/sys/kernel/random/uuid > /stamp\nRUN echo next > /next\n",
+    );
+    let name = format!("{}/wharf-test/cache-src:1", s.registry);
+    build(&s, &["-t", &name, "--push"]).ok();
+    let pushed = layers(&s, &name);
+    s.store(&["rmi", &name]).ok();
+    s.wharf(&["builder", "prune", "-f"]).ok();
+
+    // The cache is empty and the image is only in the registry.
+    let r = build(
+        &s,
+        &[
+            "-t",
+            "seeded:1",
+            "--cache-from",
+            &format!("type=registry,ref={name}"),
+        ],
+    )
+    .ok();
+    let cached = step_titles(&r.stderr, "CACHED");
+    assert!(
+        cached.iter().any(|t| t.contains("RUN cat /proc"))
+            && cached.iter().any(|t| t.contains("RUN echo next")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        layers(&s, "seeded:1"),
+        pushed,
+        "the same layers, not new runs"
+    );
+
+    // A changed step and everything after it run again.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nENV STAGE=two\nRUN cat /proc/sys/kernel/random/uuid > /stamp\n",
+    );
+    s.wharf(&["builder", "prune", "-f"]).ok();
+    let r = build(&s, &["-t", "seeded:2", "--cache-from", &name]).ok();
+    assert!(step_titles(&r.stderr, "CACHED").is_empty(), "{}", r.stderr);
+    for t in ["seeded:1", "seeded:2", &name] {
+        let _ = s.store(&["rmi", t]);
+    }
+    assert_clean(&s);
+}

@@ -64,6 +64,7 @@ fn host(cgroup2: bool) -> Host {
         seccomp: Target::host(),
         nofile_hard: None,
         dev_dir: "/dev".into(),
+        apparmor: false,
     }
 }
 

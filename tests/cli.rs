@@ -375,6 +375,60 @@ fn graph_as_dot_lists_edges_with_conditions() {
     assert!(out.stdout.contains("service_healthy"), "{}", out.stdout);
 }
 
+/// `system install` writes the boot unit into the directory given (here a
+/// temporary one: it is never enabled on this host), running `system
+/// restore` for this binary and data root; a directory that is not there
+/// is an error naming it.
+#[test]
+fn system_install_writes_the_restore_unit() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let units = dir.path().join("units");
+    std::fs::create_dir(&units).expect("mkdir");
+    let root = dir.path().join("data root");
+    let (root_s, units_s) = (root.to_string_lossy(), units.to_string_lossy());
+    let out = wharf(
+        dir.path(),
+        &[
+            "--root",
+            &root_s,
+            "system",
+            "install",
+            "--unit-dir",
+            &units_s,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let unit = std::fs::read_to_string(units.join("wharf-restore.service")).expect("unit");
+    let exec = format!(
+        "ExecStart=\"{}\" --root \"{}\" system restore\n",
+        env!("CARGO_BIN_EXE_wharf"),
+        root.display()
+    );
+    assert!(unit.contains(&exec), "{unit}");
+    assert!(
+        unit.contains("[Install]\nWantedBy=multi-user.target\n"),
+        "{unit}"
+    );
+
+    let missing = dir.path().join("missing");
+    let out = wharf(
+        dir.path(),
+        &[
+            "system",
+            "install",
+            "--unit-dir",
+            &missing.to_string_lossy(),
+        ],
+    );
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains(&*missing.to_string_lossy()),
+        "{}",
+        out.stderr
+    );
+    assert!(!missing.exists());
+}
+
 /// `--format` Go templates on the listings (#16), on a private data root.
 #[test]
 fn format_templates_on_listings() {

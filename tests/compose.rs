@@ -1836,6 +1836,260 @@ services:
     assert_eq!(s.inspect(&name)["State"]["Status"], "exited");
 }
 
+/// Processes whose command line is `wharf container-shim …/ID …`.
+fn shims_of(id: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if args.get(1) == Some(&&b"container-shim"[..])
+            && args.iter().any(|a| a.ends_with(id.as_bytes()))
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The container's state file as wharf wrote it: read without running a
+/// wharf command, so nothing but the container's own processes acts.
+fn state_file(s: &Stack, id: &str) -> serde_json::Value {
+    let path = s.root.path().join("containers").join(id).join("state.json");
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("state.json")).expect("state json")
+}
+
+/// A detached container's exit code survives the SIGKILL of its monitor:
+/// 0 and 3 are recorded as such (not 255), `on-failure` leaves the one that
+/// exited 0 alone, and a `tty: true` container keeps its terminal, its
+/// output after the monitor died reaching the log.
+#[test]
+fn exit_codes_survive_a_killed_monitor() {
+    let wait_go = "while [ ! -e /out/go ]; do sleep 0.05; done";
+    let Some(s) = Stack::with(
+        stack::Setup {
+            out_dir: true,
+            ..Default::default()
+        },
+        &format!(
+            r#"
+services:
+  zero:
+    image: {{{{busybox}}}}
+    command: ["sh", "-c", "{wait_go}; exit 0"]
+    volumes: ["./out:/out"]
+    restart: on-failure
+  three:
+    image: {{{{busybox}}}}
+    command: ["sh", "-c", "{wait_go}; exit 3"]
+    volumes: ["./out:/out"]
+  term:
+    image: {{{{busybox}}}}
+    tty: true
+    command: ["sh", "-c", "{wait_go}; echo after the monitor; exit 5"]
+    volumes: ["./out:/out"]
+"#
+        ),
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let ids: Vec<(String, String)> = ["zero-1", "three-1", "term-1"]
+        .iter()
+        .map(|n| {
+            let name = s.name(n);
+            let id = s.inspect(&name)["Id"].as_str().expect("id").to_string();
+            (name, id)
+        })
+        .collect();
+    for (_, id) in &ids {
+        assert_eq!(shims_of(id).len(), 1, "one shim for {id}");
+        let monitors = monitors_of(id);
+        assert_eq!(monitors.len(), 1, "one monitor for {id}: {monitors:?}");
+        sigkill(monitors[0]);
+    }
+    std::fs::write(s.out().join("go"), "").expect("go");
+    for ((name, id), code) in ids.iter().zip([0, 3, 5]) {
+        stack::until(Duration::from_secs(30), &format!("{name} to exit"), || {
+            state_file(&s, id)["status"] == "exited"
+        });
+        let i = s.inspect(name);
+        assert_eq!(i["State"]["ExitCode"], code, "{i:#}");
+        assert_eq!(i["RestartCount"], 0, "{i:#}");
+    }
+    let ps = s.wharf(&["ps", "-a"]).ok().stdout;
+    assert!(ps.contains("Exited (3)"), "{ps}");
+    assert!(!ps.contains("Exited (255)"), "{ps}");
+    let logs = s.wharf(&["logs", "--no-log-prefix", "term"]).ok().stdout;
+    assert!(logs.contains("after the monitor"), "{logs}");
+
+    s.wharf(&["down"]).ok();
+    for (_, id) in &ids {
+        stack::until(Duration::from_secs(10), "the shims to exit", || {
+            shims_of(id).is_empty() && monitors_of(id).is_empty()
+        });
+    }
+}
+
+/// A restart policy acts with no wharf command run: the monitor of a
+/// `restart: always` container is killed, then the container; its shim
+/// starts a new monitor, which brings the container back.
+#[test]
+fn restart_policies_act_without_a_command_after_the_monitor_died() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  keeper:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    restart: always
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let i = s.inspect(&s.name("keeper-1"));
+    let id = i["Id"].as_str().expect("id").to_string();
+    let pid = i["State"]["Pid"].as_u64().expect("pid") as u32;
+    let monitors = monitors_of(&id);
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    sigkill(monitors[0]);
+    sigkill(pid);
+    stack::until(Duration::from_secs(30), "the restart", || {
+        let st = state_file(&s, &id);
+        st["restart_count"] == 1 && st["status"] == "running"
+    });
+    let st = state_file(&s, &id);
+    assert_ne!(st["pid"], pid, "a new process: {st:#}");
+    // The exit that caused it was SIGKILL's, not an unknown one.
+    let events = std::fs::read_to_string(s.root.path().join("events.log")).expect("events");
+    let codes: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["Action"] == "die")
+        .map(|e| e["Actor"]["Attributes"]["exitCode"].clone())
+        .collect();
+    assert_eq!(codes, ["137"], "{events}");
+}
+
+/// A reboot, simulated: every wharf process and container is killed, the
+/// runtime root, the mounts, the bridges and firewall tables go. `system
+/// restore` brings back the `always` and `unless-stopped` containers (with
+/// their network and published port), and not the `restart: no` one nor
+/// the `unless-stopped` one a user had stopped.
+#[test]
+fn system_restore_brings_back_what_docker_would_after_a_reboot() {
+    let port = free_port();
+    let Some(s) = Stack::new(&format!(
+        r#"
+services:
+  web:
+    image: {{{{busybox}}}}
+    command: ["sh", "-c", "mkdir -p /srv && echo served > /srv/index.html && exec httpd -f -p 8000 -h /srv"]
+    ports: ["{port}:8000"]
+    restart: always
+  unless:
+    image: {{{{busybox}}}}
+    command: ["sleep", "1000"]
+    restart: unless-stopped
+  stopped:
+    image: {{{{busybox}}}}
+    command: ["sleep", "1000"]
+    restart: unless-stopped
+  never:
+    image: {{{{busybox}}}}
+    command: ["sleep", "1000"]
+"#
+    )) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    assert!(http_get(port).contains("served"));
+    s.wharf(&["stop", "-t", "0", "stopped"]).ok();
+    let names = ["web-1", "unless-1", "stopped-1", "never-1"].map(|n| s.name(n));
+    let ids: Vec<String> = names
+        .iter()
+        .map(|n| s.inspect(n)["Id"].as_str().expect("id").to_string())
+        .collect();
+    let nets = s.net_ids();
+
+    // The power goes: shims first, so none starts a monitor again.
+    for id in &ids {
+        for p in shims_of(id) {
+            sigkill(p);
+        }
+    }
+    for id in &ids {
+        for p in monitors_of(id) {
+            sigkill(p);
+        }
+        if let Some(pid) = state_file(&s, id)["pid"].as_u64() {
+            sigkill(pid as u32);
+        }
+    }
+    let root = s.root.path().to_string_lossy().into_owned();
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let mut mounts: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| m.starts_with(&root))
+        .collect();
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in mounts {
+        let out = Command::new("umount")
+            .args(["-l", m])
+            .output()
+            .expect("umount");
+        assert!(out.status.success(), "umount {m}");
+    }
+    std::fs::remove_dir_all(s.root.path().join("run")).expect("drop the run root");
+    for o in net_objects_of(&nets) {
+        let done = match o.strip_prefix("table ") {
+            Some(table) => Command::new("sh")
+                .args(["-c", &format!("nft delete table {table}")])
+                .status(),
+            None => Command::new("ip").args(["link", "delete", &o]).status(),
+        };
+        assert!(done.expect("delete").success(), "deleting {o}");
+    }
+    for id in &ids {
+        let _ = Command::new("nft")
+            .args([
+                "delete",
+                "table",
+                "inet",
+                &format!("wharf-ports-{}", &id[..12]),
+            ])
+            .stderr(Stdio::null())
+            .status();
+        let cgroup = Path::new("/sys/fs/cgroup/wharf").join(id);
+        if cgroup.exists() {
+            std::fs::remove_dir(&cgroup).expect("rmdir cgroup");
+        }
+    }
+
+    // The boot: the first wharf command is the hook.
+    s.wharf(&["system", "restore"]).ok();
+    let state = |n: &str| {
+        s.inspect(n)["State"]["Status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(state(&names[0]), "running");
+    assert_eq!(state(&names[1]), "running");
+    assert_eq!(state(&names[2]), "exited");
+    assert_eq!(state(&names[3]), "exited");
+    // It died with the host: Docker's 255.
+    assert_eq!(s.inspect(&names[3])["State"]["ExitCode"], 255);
+    assert!(http_get(port).contains("served"));
+    for id in &ids[..2] {
+        assert_eq!(shims_of(id).len(), 1, "a shim for {id}");
+    }
+}
+
 /// The CLI surface of #16 on a running stack: `ls -q`/`--filter`,
 /// `--format` templates in both `ps` modes, `inspect -f`, and Docker's
 /// `container …`/`image …` forms.

@@ -273,6 +273,40 @@ fn cp_round_trips_a_tree_and_never_escapes_the_container_root() {
     assert_eq!(s.exec("box-1", "cat /tmp/while-stopped"), "evil\n");
 }
 
+/// Out of a container onto the host, `cp` leaves out device nodes and
+/// setuid/setgid bits the container made, unless `-a` asks for them.
+#[test]
+fn cp_to_the_host_drops_devices_and_setuid_unless_archive() {
+    let Some(s) = Stack::with(inside(), CP_STACK) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    s.exec(
+        "box-1",
+        "mkdir /tmp/sp && cp /bin/busybox /tmp/sp/suid && chmod 6755 /tmp/sp/suid \
+         && mknod /tmp/sp/mem c 1 1 && echo plain > /tmp/sp/plain",
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    let safe = work.path().join("safe");
+    s.wharf(&["cp", "box:/tmp/sp", safe.to_str().unwrap()]).ok();
+    assert_eq!(mode(&safe.join("suid")), 0o755);
+    assert!(!safe.join("mem").exists(), "a device node reached the host");
+    assert_eq!(
+        std::fs::read_to_string(safe.join("plain")).unwrap(),
+        "plain\n"
+    );
+    let whole = work.path().join("whole");
+    s.wharf(&["cp", "-a", "box:/tmp/sp", whole.to_str().unwrap()])
+        .ok();
+    assert_eq!(mode(&whole.join("suid")), 0o6755);
+    assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+        &std::fs::symlink_metadata(whole.join("mem"))
+            .unwrap()
+            .file_type()
+    ));
+    s.wharf(&["down", "-v"]).ok();
+}
+
 /// Unix seconds with a fraction, as `--since` takes them.
 fn unix_now() -> String {
     let d = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");

@@ -267,6 +267,49 @@ fn internal_network_has_no_route_out() {
     assert_eq!(v[0]["Internal"], true);
 }
 
+/// Ports published by a container that is only on an internal network
+/// lead nowhere: no proxy listens, no rule forwards (Docker ignores them).
+#[test]
+fn an_internal_only_container_publishes_no_port() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.240.0.0/24",
+        "sealed",
+    ])
+    .ok();
+    rig.daemon(
+        "closed",
+        &["--network", "sealed", "-p", "127.0.0.1:18084:7000"],
+        SERVER,
+    );
+    // The server is up inside (a connection from the network itself).
+    let inside = rig
+        .sh(
+            &["--network", "sealed"],
+            "nc -w3 10.240.0.2 7000 </dev/null",
+        )
+        .ok();
+    assert_eq!(inside.stdout, "pong\n");
+    let reached = std::net::TcpStream::connect("127.0.0.1:18084").and_then(|mut c| {
+        use std::io::Read;
+        c.set_read_timeout(Some(std::time::Duration::from_secs(3)))?;
+        let mut got = String::new();
+        c.read_to_string(&mut got).map(|_| got)
+    });
+    assert!(
+        !matches!(&reached, Ok(got) if got.contains("pong")),
+        "a port of an internal-only container answered: {reached:?}"
+    );
+    let port = rig.wharf(&["port", "closed"]).ok();
+    assert!(port.stdout.trim().is_empty(), "{}", port.stdout);
+    rig.wharf(&["rm", "-f", "closed"]).ok();
+    rig.wharf(&["network", "rm", "sealed"]).ok();
+}
+
 #[test]
 fn networks_are_isolated_from_each_other() {
     let Some(rig) = Rig::new() else { return };
@@ -671,6 +714,13 @@ struct DockerHost {
 
 impl DockerHost {
     fn new(docker_user: bool) -> DockerHost {
+        Self::with_firewall(Some(docker_user))
+    }
+
+    /// `firewall: None` is a plain host: no iptables rules, FORWARD policy
+    /// accept, so only wharf's own rules stand between the LAN and the
+    /// containers.
+    fn with_firewall(firewall: Option<bool>) -> DockerHost {
         let pid = std::process::id();
         let host = format!("wharf-dh{pid}");
         let far = format!("wharf-far{pid}");
@@ -695,11 +745,15 @@ impl DockerHost {
              ip -n {host} link set lo up; ip -n {far} link set lo up
              ip -n {host} link add wh-dh0 type veth peer name wh-dh1 netns {far}
              ip -n {host} addr add 10.251.0.1/24 dev wh-dh0; ip -n {host} link set wh-dh0 up
-             ip -n {far} addr add 10.251.0.2/24 dev wh-dh1; ip -n {far} link set wh-dh1 up
-             ip netns exec {host} sh -c 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'
-             ip netns exec {host} iptables -P FORWARD DROP"
+             ip -n {far} addr add 10.251.0.2/24 dev wh-dh1; ip -n {far} link set wh-dh1 up"
         ));
-        if docker_user {
+        if firewall.is_some() {
+            sh(&format!(
+                "ip netns exec {host} sh -c 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'
+                 ip netns exec {host} iptables -P FORWARD DROP"
+            ));
+        }
+        if firewall == Some(true) {
             sh(&format!(
                 "ip netns exec {host} iptables -N DOCKER-USER
                  ip netns exec {host} iptables -A DOCKER-USER -j RETURN
@@ -854,6 +908,157 @@ fn docker_firewall_lets_wharf_traffic_pass(docker_user: bool) {
         assert!(rules.contains("-A FORWARD -j DOCKER-USER"), "{rules}");
         assert!(rules.contains("-A DOCKER-USER -j RETURN"), "{rules}");
     }
+}
+
+/// `com.docker.network.bridge.name` naming an interface that is already
+/// there: a bridge is used and survives the network's removal; anything
+/// else is refused and left as it was.
+#[test]
+fn a_named_bridge_is_adopted_only_if_it_is_one_and_never_deleted() {
+    let Some(rig) = Rig::new() else { return };
+    let tag = std::process::id() % 100000;
+    let (bridge, veth) = (format!("wh-keep{tag}"), format!("wh-veth{tag}"));
+    harness_ip(&["link", "add", &bridge, "type", "bridge"]);
+    // A veth end: an interface that is not a bridge (its peer goes with it).
+    harness_ip(&[
+        "link",
+        "add",
+        &veth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("wh-peer{tag}"),
+    ]);
+    let exists = |name: &str| {
+        Command::new("ip")
+            .args(["link", "show", name])
+            .output()
+            .expect("ip")
+            .status
+            .success()
+    };
+    let opt = |name: &str| format!("com.docker.network.bridge.name={name}");
+    rig.wharf(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.238.0.0/24",
+        "-o",
+        &opt(&bridge),
+        "adopted",
+    ])
+    .ok();
+    let out = rig
+        .sh(&["--network", "adopted"], "ip -o -4 addr show eth0")
+        .ok();
+    assert!(out.stdout.contains("10.238.0.2/24"), "{}", out.stdout);
+    rig.wharf(&["network", "rm", "adopted"]).ok();
+    assert!(exists(&bridge), "down deleted a bridge wharf did not make");
+    let refused = rig.wharf(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.239.0.0/24",
+        "-o",
+        &opt(&veth),
+        "taken",
+    ]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused
+            .stderr
+            .contains(&format!("interface {veth} exists and is not a bridge")),
+        "{}",
+        refused.stderr
+    );
+    assert!(exists(&veth));
+    let listed = rig.wharf(&["network", "ls"]).ok();
+    assert!(!listed.stdout.contains("taken"), "{}", listed.stdout);
+    let quoted = rig.wharf(&["network", "create", "-o", &opt("x\"; flush ruleset"), "q"]);
+    assert_ne!(quoted.code, 0);
+    assert!(
+        quoted
+            .stderr
+            .contains("invalid com.docker.network.bridge.name"),
+        "{}",
+        quoted.stderr
+    );
+    for name in [&bridge, &veth] {
+        harness_ip(&["link", "del", name]);
+    }
+}
+
+fn harness_ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A neighbour on the LAN that routes the containers' subnet through the
+/// host reaches published ports only, even where no firewall drops
+/// forwarded traffic: wharf's own rules keep the rest shut (moby 28).
+#[test]
+fn routed_neighbours_reach_only_published_ports() {
+    let Some(rig) = Rig::new() else { return };
+    let dh = DockerHost::with_firewall(None);
+    dh.wharf(
+        &rig,
+        &["network", "create", "--subnet", "10.237.0.0/24", "app"],
+    )
+    .ok();
+    dh.wharf(
+        &rig,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "app",
+            "-p",
+            "18082:7000",
+            &rig.image,
+            "sh",
+            "-c",
+            // 7000 is published; 7001 is not.
+            "(while true; do echo open | nc -l -p 7001; done) & while true; do echo pong | nc -l -p 7000; done",
+        ],
+    )
+    .ok();
+    dh.far("ip route add 10.237.0.0/24 via 10.251.0.1").ok();
+    assert_eq!(
+        dh.far_read("10.251.0.1", 18082),
+        "pong\n",
+        "published port from the LAN"
+    );
+    assert_eq!(
+        dh.far_read("10.237.0.2", 7001),
+        "",
+        "an unpublished port reached by routing to the container"
+    );
+    // The container still reaches the LAN, and its replies come back.
+    let client = dh
+        .wharf(
+            &rig,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "app",
+                &rig.image,
+                "sh",
+                "-c",
+                "nc -w3 10.251.0.2 7000 </dev/null",
+            ],
+        )
+        .ok();
+    assert_eq!(client.stdout, "far\n");
+    dh.wharf(&rig, &["rm", "-f", "srv"]).ok();
+    dh.wharf(&rig, &["network", "rm", "app"]).ok();
 }
 
 #[test]

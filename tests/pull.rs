@@ -1190,3 +1190,199 @@ fn token_auth_registry_needs_login_for_pull_and_push() {
         inspect_json(&root, &src)[0]["config_digest"]
     );
 }
+
+/// Every file below `dir` with its bytes, for "nothing here was touched".
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let p = e.expect("entry").path();
+        let name = p.file_name().expect("name").to_string_lossy().into_owned();
+        if p.is_dir() {
+            for (k, v) in snapshot(&p) {
+                out.insert(format!("{name}/{k}"), v);
+            }
+        } else {
+            out.insert(name, std::fs::read(&p).expect("read"));
+        }
+    }
+    out
+}
+
+#[test]
+fn load_refuses_hostile_archives_and_touches_nothing_outside_the_store() {
+    // No registry needed: the archives are made here.
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-load-hostile")
+        .tempdir()
+        .expect("tmp");
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let victim = tmp.path().join("victim");
+    std::fs::create_dir(&victim).expect("mkdir");
+    std::fs::write(victim.join("keep"), "untouched").expect("write");
+    let make = |kind: &str| -> PathBuf {
+        let out = tmp.path().join(format!("{kind}.tar"));
+        sh(Command::new("python3")
+            .arg(here.join("tests/data/hostile-archive.py"))
+            .arg(kind)
+            .arg(&out)
+            .arg(&victim));
+        out
+    };
+    let root = tmp.path().join("root");
+    // A guard against a hang (a FIFO read as a layer), not a timing.
+    let load = |archive: &Path| -> Run {
+        let out = Command::new("timeout")
+            .arg("120")
+            .arg(env!("CARGO_BIN_EXE_wharf"))
+            .arg("--root")
+            .arg(&root)
+            .args(["load", "-i"])
+            .arg(archive)
+            .env("HOME", &root)
+            .output()
+            .expect("run wharf");
+        Run {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    for (kind, says) in [
+        ("blobs-link", "blobs/sha256 is a symlink"),
+        (
+            "config-link",
+            "config.json: a symlink or `..` leads out of the tree",
+        ),
+        (
+            "layer-link",
+            "layer/layer.tar: a symlink or `..` leads out of the tree",
+        ),
+        ("layer-fifo", "layer/layer.tar: not a regular file"),
+    ] {
+        let archive = make(kind);
+        let before = snapshot(&victim);
+        let r = load(&archive);
+        assert!(!r.ok, "{kind}: loaded\n{}", r.stdout);
+        assert!(r.stderr.contains(says), "{kind}: {}", r.stderr);
+        assert_eq!(snapshot(&victim), before, "{kind} touched the victim dir");
+        assert_eq!(
+            std::fs::read_dir(root.join("tmp")).expect("tmp").count(),
+            0,
+            "{kind} left litter in tmp/"
+        );
+        let images = wharf(&root, &["images", "-q"]);
+        assert!(images.stdout.trim().is_empty(), "{kind}: {}", images.stdout);
+    }
+
+    // A directory another user prepared where wharf used to extract
+    // (`$TMPDIR/wharf-load-<pid>`, here a symlink to the victim; `exec`
+    // keeps the shell's pid): the load neither uses nor follows it.
+    let fake_tmp = tmp.path().join("fake-tmp");
+    std::fs::create_dir(&fake_tmp).expect("mkdir");
+    let archive = make("ok");
+    let before = snapshot(&victim);
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ln -s "$VICTIM" "$TMPDIR/wharf-load-$$" && exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(&root)
+        .args(["load", "-i"])
+        .arg(&archive)
+        .env("TMPDIR", &fake_tmp)
+        .env("VICTIM", &victim)
+        .env("HOME", &root)
+        .output()
+        .expect("run wharf");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Loaded image: hostile/test:ok"),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&victim), before, "the prepared dir was used");
+    assert_eq!(std::fs::read_dir(&fake_tmp).expect("fake tmp").count(), 1);
+    assert_eq!(
+        std::fs::read_dir(root.join("tmp")).expect("tmp").count(),
+        0,
+        "litter in tmp/"
+    );
+}
+
+/// Bytes of the regular files below `dir`.
+fn tree_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).expect("read_dir") {
+        let e = e.expect("entry");
+        let meta = e.metadata().expect("stat");
+        if meta.is_dir() {
+            total += tree_bytes(&e.path());
+        } else {
+            total += meta.len();
+        }
+    }
+    total
+}
+
+#[test]
+fn a_registry_sending_more_than_the_descriptor_says_fails_before_filling_the_disk() {
+    use std::io::BufRead;
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-bomb")
+        .tempdir()
+        .expect("tmp");
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut server = Command::new("python3")
+        .arg(here.join("tests/data/fault-registry.py"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("fault registry");
+    let mut port = String::new();
+    std::io::BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut port)
+        .expect("port");
+    let registry = format!("127.0.0.1:{}", port.trim());
+    let root = tmp.path().join("root");
+    let mut results = Vec::new();
+    for (repo, says) in [
+        (
+            "endless-layer",
+            "longer than the 10240 bytes its descriptor says",
+        ),
+        ("endless-config", "bytes its descriptor says"),
+        (
+            "huge-config",
+            "1073741824 bytes, more than the 8388608 allowed",
+        ),
+    ] {
+        // Under a memory cap: nothing of the stream is held in memory.
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 4194304 && exec \"$@\"")
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_wharf"))
+            .arg("--root")
+            .arg(&root)
+            .args(["pull", &format!("{registry}/faults/{repo}:latest")])
+            .env("HOME", &root)
+            .output()
+            .expect("run wharf");
+        results.push((repo, says, out));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    for (repo, says, out) in results {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{repo}: pulled");
+        assert!(stderr.contains(says), "{repo}: {stderr}");
+        assert_eq!(
+            std::fs::read_dir(root.join("tmp")).expect("tmp").count(),
+            0,
+            "{repo}: litter in tmp/"
+        );
+    }
+    // The server streams 256 MiB per blob; what stayed is a manifest or two.
+    let kept = tree_bytes(&root);
+    assert!(kept < 1 << 20, "{kept} bytes in the store");
+}

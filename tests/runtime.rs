@@ -845,3 +845,90 @@ matrix!(
     container_outlives_its_monitor,
     terminals,
 );
+
+/// Runs `script` as nobody (uid/gid 65534, no groups), as a local user
+/// without privileges would; true when it succeeds.
+fn as_nobody(script: &str) -> bool {
+    Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["sh", "-c", script])
+        .output()
+        .expect("setpriv")
+        .status
+        .success()
+}
+
+/// CVE-2021-41091's lesson: while a container holds a setuid binary and a
+/// device node it made, an unprivileged local user reaches none of its
+/// rootfs, upper dir, image layers, records or logs — also when the data
+/// root was made wider by someone else (an older wharf): it is tightened
+/// on open.
+#[test]
+fn data_root_is_closed_to_other_users() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(rig) = Rig::new("builtin") else {
+        return;
+    };
+    let widen = |p: &Path| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod")
+    };
+    // tempfile makes 0700 dirs: open the way down to the root, and widen the
+    // root as an older wharf left it.
+    widen(rig.root());
+    widen(&rig.root().join("layers"));
+    assert!(as_nobody(&format!("ls {}/layers", rig.root().display())));
+    let run = rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "-e",
+        "SECRET=hunter2",
+        &rig.image,
+        "sh",
+        "-c",
+        // busybox runs the applet its name says: a setuid `true`.
+        "mkdir /s && cp /bin/busybox /s/true && chmod 4755 /s/true && mknod /zero c 1 5 \
+         && echo secret-in-log && sleep 300",
+    ]);
+    let run = run.ok();
+    let id = run.stdout.trim().to_string();
+    wait_for(&rig, "holder", "test -u /s/true && test -c /zero");
+    let dir = rig.root().join("containers").join(&id);
+    let layers: Vec<PathBuf> = std::fs::read_dir(rig.root().join("layers"))
+        .expect("layers")
+        .map(|e| e.expect("entry").path().join("diff"))
+        .filter(|p| p.is_dir())
+        .collect();
+    assert!(!layers.is_empty());
+    let log = dir.join(format!("{id}-json.log"));
+    let mut probes = vec![
+        format!("ls {}/rootfs/", dir.display()),
+        format!("{}/rootfs/s/true", dir.display()),
+        format!("head -c1 {}/rootfs/zero", dir.display()),
+        format!("ls {}/upper/", dir.display()),
+        format!("{}/upper/s/true", dir.display()),
+        format!("cat {}/container.json", dir.display()),
+        format!("cat {}/state.json", dir.display()),
+        format!("cat {}", log.display()),
+        format!("ls {}/run/", rig.root().display()),
+    ];
+    probes.extend(layers.iter().map(|l| format!("ls {}/", l.display())));
+    for probe in &probes {
+        // As root each probe works: the path is there.
+        let root_ok = Command::new("sh")
+            .args(["-c", probe])
+            .output()
+            .expect("sh")
+            .status
+            .success();
+        assert!(root_ok, "as root: {probe}");
+        assert!(!as_nobody(probe), "as nobody: {probe} succeeded");
+    }
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode(rig.root()), 0o710);
+    assert_eq!(mode(&dir.join("container.json")), 0o600);
+    assert_eq!(mode(&dir.join("state.json")), 0o600);
+    assert_eq!(mode(&log), 0o640);
+    rig.wharf(&["rm", "-f", "holder"]).ok();
+}

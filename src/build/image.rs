@@ -52,7 +52,8 @@ impl ImageState {
         let mut doc = json!({
             "architecture": platform.architecture,
             "os": platform.os,
-            "config": { "Env": [DEFAULT_PATH] },
+            // BuildKit's empty image: a default PATH and "/" as working dir.
+            "config": { "Env": [DEFAULT_PATH], "WorkingDir": "/" },
             "rootfs": { "type": "layers", "diff_ids": [] },
             "history": [],
         });
@@ -283,6 +284,13 @@ impl ImageState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scratch_works_in_the_root_as_buildkit_s_empty_image() {
+        let s = ImageState::scratch(Platform::new("linux", "amd64", None));
+        assert_eq!(s.document["config"]["WorkingDir"], json!("/"));
+        assert_eq!(s.env(), vec![DEFAULT_PATH]);
+    }
 
     #[test]
     fn env_is_replaced_in_place_and_added_at_the_end() {

@@ -4,6 +4,7 @@ pub mod builder;
 pub mod cache;
 pub mod context;
 pub mod dockerfile;
+pub mod export;
 pub mod image;
 pub mod layer;
 pub mod progress;

@@ -82,6 +82,23 @@ impl SourceRoot<'_> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CopySource {
     pub rel: PathBuf,
+    /// `COPY --parents`: the path the source gets below the destination
+    /// (see [`parents_path`]); `None`: only its name is kept.
+    pub below_dest: Option<PathBuf>,
+}
+
+/// `COPY --parents` (BuildKit's): a matched source keeps its path below the
+/// destination — relative to the root, or to the `/./` pivot written in the
+/// source (`./src/./app/main.go` keeps `app/main.go`).
+pub fn parents_path(written: &str, matched: &Path) -> PathBuf {
+    let written = written.strip_prefix("./").unwrap_or(written);
+    if let Some(i) = written.find("/./") {
+        let pivot: PathBuf = components(&written[..i]).iter().collect();
+        if let Ok(rest) = matched.strip_prefix(&pivot) {
+            return rest.to_path_buf();
+        }
+    }
+    matched.to_path_buf()
 }
 
 /// A COPY/ADD after its words are expanded and its sources resolved.
@@ -161,9 +178,15 @@ pub fn dest_is_dir(dest: &str, lower: &MergedView) -> bool {
 
 /// Stages the COPY into `staging` (an empty directory).
 pub fn stage_copy(plan: &CopyPlan<'_>, lower: &MergedView, staging: &Path) -> Result<()> {
+    // Only wildcards that matched nothing leave no source: BuildKit then copies
+    // nothing and does not make the destination either.
+    if plan.sources.is_empty() {
+        return Ok(());
+    }
     let dest_comps = components(&plan.dest);
     let dest_rel: PathBuf = dest_comps.iter().collect();
-    let into_dir = dest_is_dir(&plan.dest, lower) || plan.sources.len() > 1;
+    let parents_kept = plan.sources.iter().any(|s| s.below_dest.is_some());
+    let into_dir = dest_is_dir(&plan.dest, lower) || plan.sources.len() > 1 || parents_kept;
     if plan.sources.len() > 1 && !(plan.dest.ends_with('/') || lower.is_dir(&plan.dest)) {
         return Err(StepError::DestNotDir {
             instruction: plan.instruction,
@@ -195,6 +218,29 @@ pub fn stage_copy(plan: &CopyPlan<'_>, lower: &MergedView, staging: &Path) -> Re
             })?;
         // A source symlink itself is followed, as Docker does for COPY's arguments.
         let meta = fs::metadata(&host).map_err(io_err("reading", &host))?;
+        if let Some(below) = &src.below_dest {
+            // --parents: the directories between the destination and the
+            // source are made as new directories are (or kept as they are).
+            let target = dest_rel.join(below);
+            let mut rel = dest_rel.clone();
+            let parent_comps: Vec<_> = below
+                .parent()
+                .map(|p| p.components().collect())
+                .unwrap_or_default();
+            for c in parent_comps {
+                rel.push(c);
+                stage_dir(staging, &rel, lower, plan.chown)?;
+            }
+            if meta.is_dir() {
+                if !below.as_os_str().is_empty() {
+                    stage_dir(staging, &target, lower, plan.chown)?;
+                }
+                copy_dir_contents(plan, &src.rel, &target, staging)?;
+            } else {
+                copy_entry(plan, &host, &meta, &staging.join(&target))?;
+            }
+            continue;
+        }
         if meta.is_dir() {
             let target = dest_rel.clone();
             if !target.as_os_str().is_empty() {
@@ -431,6 +477,7 @@ mod tests {
                 .iter()
                 .map(|s| CopySource {
                     rel: PathBuf::from(s),
+                    below_dest: None,
                 })
                 .collect(),
             dest: dest.to_string(),
@@ -517,6 +564,73 @@ mod tests {
         fs::create_dir(&s4).expect("s4");
         let e = stage_copy(&plan(&ctx, &["nope.txt"], "/x"), &lower, &s4).unwrap_err();
         assert!(e.to_string().contains("\"nope.txt\""), "{e}");
+    }
+
+    #[test]
+    fn parents_keep_the_path_from_the_root_or_from_the_pivot() {
+        assert_eq!(
+            parents_path("./a/b/*.txt", Path::new("a/b/c.txt")),
+            PathBuf::from("a/b/c.txt")
+        );
+        assert_eq!(
+            parents_path("./src/./app/main.go", Path::new("src/app/main.go")),
+            PathBuf::from("app/main.go")
+        );
+        assert_eq!(
+            parents_path("src/./*/go.mod", Path::new("src/x/go.mod")),
+            PathBuf::from("x/go.mod")
+        );
+    }
+
+    #[test]
+    fn copy_with_parents_lays_sources_out_below_the_destination() {
+        if !is_root() {
+            eprintln!("skipped: needs root (chown)");
+            return;
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        let ctx = tmp.path().join("ctx");
+        fs::create_dir_all(ctx.join("x/y")).expect("ctx");
+        fs::create_dir_all(ctx.join("d/e")).expect("ctx");
+        fs::write(ctx.join("x/y/a.txt"), b"a").expect("a");
+        fs::write(ctx.join("d/e/b.txt"), b"b").expect("b");
+        let mut p = plan(&ctx, &["x/y/a.txt", "d"], "/app/");
+        for s in &mut p.sources {
+            s.below_dest = Some(s.rel.clone());
+        }
+        let staging = tmp.path().join("s");
+        fs::create_dir(&staging).expect("s");
+        stage_copy(&p, &MergedView::default(), &staging).expect("copy");
+        let got: Vec<String> = listing(&staging)
+            .into_iter()
+            .map(|l| l.split(' ').next().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                "app/",
+                "app/d/",
+                "app/d/e/",
+                "app/d/e/b.txt",
+                "app/x/",
+                "app/x/y/",
+                "app/x/y/a.txt"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_copy_without_sources_makes_no_destination() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let staging = tmp.path().join("staging");
+        fs::create_dir(&staging).expect("staging");
+        stage_copy(
+            &plan(tmp.path(), &[], "/x/"),
+            &MergedView::default(),
+            &staging,
+        )
+        .expect("copy");
+        assert!(listing(&staging).is_empty(), "{:?}", listing(&staging));
     }
 
     #[test]

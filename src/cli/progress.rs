@@ -3,10 +3,11 @@
 //! here only; the layers report through their small traits.
 
 use super::args::compose::ProgressMode;
+use crate::build::progress::{BuildProgress, StepName};
 use crate::exec::{self, Kind};
 use crate::image::pull::{PullEvent, PullProgress};
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -200,5 +201,190 @@ pub fn pull_progress(quiet: bool) -> Box<dyn PullProgress + Send> {
         Box::new(BarProgress::new())
     } else {
         Box::new(LineProgress { quiet })
+    }
+}
+
+/// How `wharf build` reports its steps (`--progress`, `auto` resolved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildProgressMode {
+    Plain,
+    Tty,
+    Quiet,
+}
+
+pub fn build_progress(mode: BuildProgressMode) -> Box<dyn BuildProgress + Send> {
+    match mode {
+        BuildProgressMode::Tty => Box::new(BuildTree::new()),
+        m => Box::new(BuildLines {
+            quiet: m == BuildProgressMode::Quiet,
+            out: Mutex::new(()),
+        }),
+    }
+}
+
+/// BuildKit's plain progress: `#N [2/4] RUN …`, its output, `#N DONE 1.2s`
+/// or `#N CACHED`.
+struct BuildLines {
+    quiet: bool,
+    /// One step's lines at a time.
+    out: Mutex<()>,
+}
+
+impl BuildLines {
+    fn print(&self, lines: &[String]) {
+        if self.quiet {
+            return;
+        }
+        let _guard = self.out.lock();
+        let mut err = std::io::stderr().lock();
+        for l in lines {
+            let _ = writeln!(err, "{l}");
+        }
+    }
+}
+
+impl BuildProgress for BuildLines {
+    fn started(&self, step: &StepName) {
+        self.print(&[format!("#{} {}", step.number, step.title)]);
+    }
+
+    fn cached(&self, step: &StepName) {
+        self.print(&[format!("#{} CACHED", step.number), String::new()]);
+    }
+
+    fn output(&self, step: &StepName, line: &str) {
+        self.print(&[format!("#{} {line}", step.number)]);
+    }
+
+    fn done(&self, step: &StepName, took: Duration) {
+        self.print(&[
+            format!("#{} DONE {:.1}s", step.number, took.as_secs_f64()),
+            String::new(),
+        ]);
+    }
+
+    fn failed(&self, step: &StepName, message: &str) {
+        let mut lines: Vec<String> = message
+            .lines()
+            .map(|l| format!("#{} {l}", step.number))
+            .collect();
+        lines.push(format!("#{} ERROR", step.number));
+        lines.push(String::new());
+        self.print(&lines);
+    }
+
+    fn note(&self, message: &str) {
+        self.print(&[format!("WARN: {message}")]);
+    }
+}
+
+/// On a terminal, BuildKit's live tree: one line per step (`=> [2/4] RUN …`
+/// with a spinner and its time, `=> CACHED …`), the running step's last
+/// output line below it, and a failed step's whole output kept on screen.
+struct BuildTree {
+    multi: indicatif::MultiProgress,
+    /// Per step: its line, the line of its latest output, all its output.
+    steps: Mutex<BTreeMap<usize, TreeStep>>,
+}
+
+struct TreeStep {
+    line: indicatif::ProgressBar,
+    tail: Option<indicatif::ProgressBar>,
+    output: Vec<String>,
+    title: String,
+}
+
+impl BuildTree {
+    fn new() -> BuildTree {
+        BuildTree {
+            multi: indicatif::MultiProgress::with_draw_target(
+                indicatif::ProgressDrawTarget::stderr(),
+            ),
+            steps: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn style(template: &str) -> indicatif::ProgressStyle {
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner())
+    }
+
+    fn with_step(&self, step: &StepName, f: impl FnOnce(&mut TreeStep)) {
+        let mut steps = match self.steps.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let entry = steps.entry(step.number).or_insert_with(|| {
+            let line = self.multi.add(indicatif::ProgressBar::new_spinner());
+            line.set_style(Self::style("{spinner} => {msg} {elapsed:>4}"));
+            line.set_message(step.title.clone());
+            line.enable_steady_tick(Duration::from_millis(100));
+            TreeStep {
+                line,
+                tail: None,
+                output: Vec::new(),
+                title: step.title.clone(),
+            }
+        });
+        f(entry);
+    }
+
+    fn finish(s: &mut TreeStep, text: String) {
+        if let Some(t) = s.tail.take() {
+            t.finish_and_clear();
+        }
+        s.line.set_style(Self::style("{msg}"));
+        s.line.finish_with_message(text);
+    }
+}
+
+impl BuildProgress for BuildTree {
+    fn started(&self, step: &StepName) {
+        self.with_step(step, |_| {});
+    }
+
+    fn cached(&self, step: &StepName) {
+        self.with_step(step, |s| {
+            let text = format!("=> CACHED {}", s.title);
+            Self::finish(s, text);
+        });
+    }
+
+    fn output(&self, step: &StepName, line: &str) {
+        self.with_step(step, |s| {
+            s.output.push(line.to_string());
+            let tail = s.tail.get_or_insert_with(|| {
+                let t = self
+                    .multi
+                    .insert_after(&s.line, indicatif::ProgressBar::new_spinner());
+                t.set_style(Self::style("   {msg}"));
+                t
+            });
+            tail.set_message(line.to_string());
+        });
+    }
+
+    fn done(&self, step: &StepName, took: Duration) {
+        self.with_step(step, |s| {
+            let text = format!("=> {} {:.1}s", s.title, took.as_secs_f64());
+            Self::finish(s, text);
+        });
+    }
+
+    fn failed(&self, step: &StepName, message: &str) {
+        self.with_step(step, |s| {
+            let text = format!("=> ERROR {}", s.title);
+            Self::finish(s, text);
+            for l in &s.output {
+                let _ = self.multi.println(format!("   {l}"));
+            }
+            for l in message.lines() {
+                let _ = self.multi.println(format!("   {l}"));
+            }
+        });
+    }
+
+    fn note(&self, message: &str) {
+        let _ = self.multi.println(format!("WARN: {message}"));
     }
 }

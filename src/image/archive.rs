@@ -12,6 +12,7 @@
 //! not).
 
 use super::digest::{Algorithm, Digest, DigestReader};
+use super::registry::MAX_MANIFEST_BYTES;
 use super::store::{ImageRecord, ImageStore, StoreError};
 use super::unpack::{self, UnpackError, UnpackOptions};
 use serde_json::json;
@@ -236,39 +237,87 @@ pub fn extract(archive: impl Read, dest: &Path) -> Result<(), ArchiveError> {
     Ok(())
 }
 
-fn file_digest(path: &Path) -> Result<(Digest, u64), ArchiveError> {
-    let f = std::fs::File::open(path).map_err(io_at(path))?;
+/// Opens the regular file `name` of the extracted archive `dir`, never
+/// outside it (see `open_regular_beneath`).
+fn open_inside(dir: &Path, name: &str) -> Result<std::fs::File, ArchiveError> {
+    if name.is_empty() {
+        return Err(ArchiveError::Invalid("an empty path".into()));
+    }
+    crate::sys::confined::open_regular_beneath(dir, name).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => ArchiveError::Invalid(format!("{name} is missing")),
+        _ => ArchiveError::Invalid(format!("{name}: {e}")),
+    })
+}
+
+/// Reads the JSON document `name` of the archive, at most `cap` bytes.
+fn read_inside(dir: &Path, name: &str, cap: usize) -> Result<Vec<u8>, ArchiveError> {
+    let file = open_inside(dir, name)?;
+    let mut bytes = Vec::new();
+    file.take(cap as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_at(&dir.join(name)))?;
+    if bytes.len() > cap {
+        return Err(ArchiveError::Invalid(format!(
+            "{name} is larger than {cap} bytes"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The digest and size of the archive's regular file `name`.
+fn file_digest(dir: &Path, name: &str) -> Result<(Digest, u64), ArchiveError> {
+    let f = open_inside(dir, name)?;
     let mut r = DigestReader::new(f, Algorithm::Sha256);
-    io::copy(&mut r, &mut io::sink()).map_err(io_at(path))?;
+    io::copy(&mut r, &mut io::sink()).map_err(io_at(&dir.join(name)))?;
     Ok(r.finish())
 }
 
-/// Files inside the archive are named relative to its root, never outside.
-fn inside(dir: &Path, name: &str) -> Result<PathBuf, ArchiveError> {
-    if name.split('/').any(|c| c == "..") || name.starts_with('/') {
-        return Err(ArchiveError::Invalid(format!(
-            "path {name:?} leaves the archive"
-        )));
+/// Creates `blobs/sha256/<hex>` in `dir` for writing, following no symlink
+/// on the way; `None` when it is already there (the layout reader verifies
+/// every blob by its digest).
+fn create_blob(dir: &Path, d: &Digest) -> Result<Option<std::fs::File>, ArchiveError> {
+    use crate::sys::confined::{create_file_at, walk_dirs, WalkError};
+    use nix::fcntl::OFlag;
+    use std::os::fd::AsFd;
+    let root = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| io_at(dir)(e.into()))?;
+    let algo = d.algorithm().as_str().as_bytes();
+    let blobs = walk_dirs(root.as_fd(), &[b"blobs", algo], true).map_err(|e| match e {
+        WalkError::Symlink(c) => ArchiveError::Invalid(format!("{c} is a symlink")),
+        WalkError::NotDir(c) => ArchiveError::Invalid(format!("{c} is not a directory")),
+        WalkError::Missing(c) => ArchiveError::Invalid(format!("{c} is missing")),
+        WalkError::Io(_, e) => io_at(dir)(e),
+    })?;
+    match create_file_at(
+        blobs.as_fd(),
+        d.hex().as_bytes(),
+        nix::sys::stat::Mode::from_bits_truncate(0o644),
+    ) {
+        Ok(fd) => Ok(Some(std::fs::File::from(fd))),
+        Err(nix::errno::Errno::EEXIST) => Ok(None),
+        Err(e) => Err(io_at(&dir.join(blob_name(d)))(e.into())),
     }
-    Ok(dir.join(name))
 }
 
 fn write_blob(dir: &Path, bytes: &[u8]) -> Result<(Digest, u64), ArchiveError> {
     let d = Digest::sha256_of(bytes);
-    let path = dir.join(blob_name(&d));
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(io_at(parent))?;
+    if let Some(mut f) = create_blob(dir, &d)? {
+        f.write_all(bytes)
+            .map_err(io_at(&dir.join(blob_name(&d))))?;
     }
-    std::fs::write(&path, bytes).map_err(io_at(&path))?;
     Ok((d, bytes.len() as u64))
 }
 
 /// The images of an extracted archive. A legacy docker-archive (no
 /// `index.json`) is turned into an OCI layout in place first.
 pub fn images_in(dir: &Path) -> Result<Vec<ArchivedImage>, ArchiveError> {
-    let index_path = dir.join("index.json");
-    if index_path.is_file() {
-        let text = std::fs::read(&index_path).map_err(io_at(&index_path))?;
+    let has_index = std::fs::symlink_metadata(dir.join("index.json")).is_ok();
+    if has_index {
+        let text = read_inside(dir, "index.json", MAX_MANIFEST_BYTES)?;
         let index: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| ArchiveError::Invalid(format!("index.json: {e}")))?;
         let mut out = Vec::new();
@@ -291,33 +340,34 @@ pub fn images_in(dir: &Path) -> Result<Vec<ArchivedImage>, ArchiveError> {
         }
         return Ok(out);
     }
-    let legacy_path = dir.join("manifest.json");
-    let text = std::fs::read(&legacy_path)
-        .map_err(|_| ArchiveError::Invalid("neither index.json nor manifest.json found".into()))?;
+    if std::fs::symlink_metadata(dir.join("manifest.json")).is_err() {
+        return Err(ArchiveError::Invalid(
+            "neither index.json nor manifest.json found".into(),
+        ));
+    }
+    let text = read_inside(dir, "manifest.json", MAX_MANIFEST_BYTES)?;
     let legacy: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| ArchiveError::Invalid(format!("manifest.json: {e}")))?;
     let mut out = Vec::new();
     for entry in legacy.as_array().into_iter().flatten() {
-        let config_path = inside(dir, entry["Config"].as_str().unwrap_or_default())?;
-        let config = std::fs::read(&config_path).map_err(io_at(&config_path))?;
+        let config = read_inside(
+            dir,
+            entry["Config"].as_str().unwrap_or_default(),
+            super::config::MAX_CONFIG_BYTES,
+        )?;
         let (config_digest, config_size) = write_blob(dir, &config)?;
         let mut layers = Vec::new();
         for l in entry["Layers"].as_array().into_iter().flatten() {
-            let path = inside(dir, l.as_str().unwrap_or_default())?;
-            let (digest, size) = file_digest(&path)?;
-            let target = dir.join(blob_name(&digest));
-            if target != path {
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent).map_err(io_at(parent))?;
-                }
-                std::fs::copy(&path, &target).map_err(io_at(&path))?;
+            let name = l.as_str().unwrap_or_default();
+            let (digest, size) = file_digest(dir, name)?;
+            if let Some(mut target) = create_blob(dir, &digest)? {
+                let mut source = open_inside(dir, name)?;
+                io::copy(&mut source, &mut target).map_err(io_at(&dir.join(name)))?;
             }
             // Old archives hold plain tars; newer ones may hold gzip.
             let mut magic = [0u8; 2];
-            let gz = std::fs::File::open(&path)
-                .and_then(|mut f| f.read_exact(&mut magic))
-                .is_ok()
-                && magic == [0x1f, 0x8b];
+            let gz =
+                open_inside(dir, name)?.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
             layers.push(json!({
                 "mediaType": if gz { "application/vnd.oci.image.layer.v1.tar+gzip" } else { "application/vnd.oci.image.layer.v1.tar" },
                 "digest": digest.to_string(),

@@ -4,6 +4,11 @@
 
 use super::store::{ImageRecord, ImageStore, StoreError};
 
+/// The largest image config read: real ones are kilobytes (a long history
+/// makes a few hundred); more is a broken or hostile image, refused before
+/// it is held in memory.
+pub const MAX_CONFIG_BYTES: usize = 8 << 20;
+
 /// The image's runtime config (`config` of the config blob); the default
 /// config when the blob has none.
 pub fn image_config(

@@ -121,10 +121,19 @@ pub enum ImageSource {
 }
 
 impl ImageSource {
-    fn layout_blob(dir: &std::path::Path, digest: &Digest) -> std::path::PathBuf {
-        dir.join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(digest.hex())
+    /// Opens the layout's blob `digest`: a regular file below `dir`, never
+    /// through a symlink leading out of it (the layout is an untrusted
+    /// archive's content).
+    fn open_layout_blob(
+        dir: &std::path::Path,
+        digest: &Digest,
+    ) -> Result<std::fs::File, PullError> {
+        let name = format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex());
+        crate::sys::confined::open_regular_beneath(dir, &name).map_err(|e| PullError::Invalid {
+            reference: digest.to_string(),
+            what: "image layout",
+            msg: format!("{name}: {e}"),
+        })
     }
 
     async fn get_manifest(
@@ -144,9 +153,21 @@ impl ImageSource {
                 let digest: Digest = reference
                     .parse()
                     .map_err(|e: super::digest::DigestError| invalid(e.to_string()))?;
-                let path = Self::layout_blob(dir, &digest);
-                let bytes = std::fs::read(&path)
-                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(
+                        Self::open_layout_blob(dir, &digest)?,
+                        registry::MAX_MANIFEST_BYTES as u64 + 1,
+                    ),
+                    &mut bytes,
+                )
+                .map_err(|e| invalid(e.to_string()))?;
+                if bytes.len() > registry::MAX_MANIFEST_BYTES {
+                    return Err(invalid(format!(
+                        "manifest is larger than {} bytes",
+                        registry::MAX_MANIFEST_BYTES
+                    )));
+                }
                 digest
                     .verify(&Digest::of(digest.algorithm(), &bytes))
                     .map_err(|e| invalid(e.to_string()))?;
@@ -176,13 +197,12 @@ impl ImageSource {
                 c.fetch_blob(registry, repo, digest, sink, progress).await?;
             }
             ImageSource::Layout(dir) => {
-                let path = Self::layout_blob(dir, digest);
                 let unreadable = |e: std::io::Error| PullError::Invalid {
                     reference: digest.to_string(),
                     what: "image layout",
-                    msg: format!("{}: {e}", path.display()),
+                    msg: e.to_string(),
                 };
-                let mut file = tokio::fs::File::open(&path).await.map_err(unreadable)?;
+                let mut file = tokio::fs::File::from_std(Self::open_layout_blob(dir, digest)?);
                 let n = tokio::io::copy(&mut file, sink).await.map_err(unreadable)?;
                 progress(n);
             }
@@ -361,8 +381,20 @@ impl Puller {
             manifest.config().digest().to_string().parse().map_err(
                 |e: super::digest::DigestError| invalid("image manifest", e.to_string()),
             )?;
+        // A config is read whole into memory: refuse a huge one before
+        // fetching it, and fetch no more than its descriptor says.
+        let config_size = manifest.config().size();
+        if config_size > super::config::MAX_CONFIG_BYTES as u64 {
+            return Err(invalid(
+                "image config",
+                format!(
+                    "{config_size} bytes, more than the {} allowed",
+                    super::config::MAX_CONFIG_BYTES
+                ),
+            ));
+        }
         let config_bytes = self
-            .fetch_small_blob(holder, registry, repo, &config_digest)
+            .fetch_small_blob(holder, registry, repo, &config_digest, config_size)
             .await?;
         let config: ImageConfiguration = serde_json::from_slice(&config_bytes)
             .map_err(|e| invalid("image config", e.to_string()))?;
@@ -470,15 +502,24 @@ impl Puller {
         registry: &str,
         repo: &str,
         digest: &Digest,
+        size: u64,
     ) -> Result<Vec<u8>, PullError> {
         self.store
             .retain_blobs(holder, std::slice::from_ref(digest))?;
         if !self.store.has_blob(digest) {
-            let mut sink = BlobSink::new(self.store.blob_writer(digest)?);
+            let mut sink = BlobSink::new(self.store.blob_writer(digest)?.with_size_limit(size));
             self.client
                 .fetch_blob(registry, repo, digest, &mut sink, &|_| {})
                 .await?;
             sink.blob.commit()?;
+        }
+        let stored = self.store.blob_size(digest)?;
+        if stored != size {
+            return Err(PullError::Invalid {
+                reference: digest.to_string(),
+                what: "image config",
+                msg: format!("{stored} bytes stored, the manifest says {size}"),
+            });
         }
         Ok(self.store.read_blob(digest, false)?)
     }
@@ -560,7 +601,9 @@ impl Puller {
             )
         });
         let mut sink = BlobSink {
-            blob: self.store.blob_writer(blob)?,
+            // A registry streaming past the descriptor's size fails here,
+            // before it fills the disk.
+            blob: self.store.blob_writer(blob)?.with_size_limit(size),
             tee: Some(writer),
         };
         let report = |done: u64| {

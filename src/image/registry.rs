@@ -46,7 +46,7 @@ const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(8);
 const MAX_REDIRECTS: usize = 10;
 /// Manifests are small; a registry sending more is broken or hostile.
-const MAX_MANIFEST_BYTES: usize = 4 << 20;
+pub(crate) const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {

@@ -58,7 +58,7 @@ mod blobs;
 mod images;
 mod layers;
 
-pub use blobs::{BlobWriter, ScratchFile};
+pub use blobs::{BlobWriter, ScratchDir, ScratchFile};
 pub use layers::{lowerdir_option, LayerBuilder};
 
 /// Hex digits of the diff id used for a layer's directory name.
@@ -239,19 +239,27 @@ impl ImageStore {
     /// crashed writer left behind.
     pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore> {
         let store = ImageStore { root: root.into() };
+        // The root and `layers/` (trees with setuid binaries and devices)
+        // only root enters (see sys::modes), also where an older wharf made
+        // them wider; `tmp/` holds archives being loaded.
         for dir in [
             store.root.clone(),
-            store.root.join("blobs"),
             store.layers_dir(),
+            store.root.join("tmp"),
+        ] {
+            crate::sys::modes::restricted_dir(&dir, crate::sys::modes::ROOT_DIR_MODE)?;
+        }
+        for dir in [
+            store.root.join("blobs"),
             store.root.join("layers/by-diff-id"),
             store.root.join("images"),
             store.root.join("holders"),
-            store.root.join("tmp"),
         ] {
             fs::create_dir_all(&dir).at("creating", &dir)?;
         }
         let _lock = store.lock(FlockArg::LockExclusive)?;
         store.clean_tmp()?;
+        store.reap_dead_pull_holders()?;
         store.clean_orphan_layers()?;
         Ok(store)
     }
@@ -504,6 +512,80 @@ mod tests {
         drop(w);
         assert!(tmp_entries(&store).is_empty());
         assert!(!store.has_blob(&other));
+    }
+
+    #[test]
+    fn blob_writer_refuses_bytes_past_the_descriptor_size() {
+        let (_d, store) = store();
+        let digest = Digest::sha256_of(b"twelve bytes");
+        let mut w = store
+            .blob_writer(&digest)
+            .expect("writer")
+            .with_size_limit(12);
+        w.write_all(b"twelve bytes").expect("up to the size");
+        let err = w.write_all(b"and more").expect_err("past the size");
+        assert_eq!(err.kind(), io::ErrorKind::FileTooLarge);
+        assert!(err.to_string().contains("12 bytes"), "{err}");
+        assert_eq!(w.bytes_written(), 12);
+        drop(w);
+        assert!(tmp_entries(&store).is_empty());
+    }
+
+    #[test]
+    fn scratch_dir_is_private_and_removed_on_drop() {
+        let (_d, store) = store();
+        let dir = store.scratch_dir("load").expect("scratch");
+        let mode = fs::metadata(dir.path()).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        fs::create_dir_all(dir.path().join("blobs/sha256")).expect("mkdir");
+        fs::write(dir.path().join("blobs/sha256/x"), b"x").expect("write");
+        // Another `open()` (a concurrent wharf) leaves a live one alone.
+        ImageStore::open(store.root()).expect("reopen");
+        assert!(dir.path().join("blobs/sha256/x").exists());
+        drop(dir);
+        assert!(tmp_entries(&store).is_empty());
+    }
+
+    #[test]
+    fn a_killed_pulls_holder_keeps_nothing_alive() {
+        let (d, store) = store();
+        let blob = Digest::sha256_of(b"pinned by a pull");
+        store
+            .put_blob(&blob, &b"pinned by a pull"[..])
+            .expect("put");
+        // A process that has exited: its pid names no process now.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let mine = format!("pull-{}-0", std::process::id());
+        store
+            .retain_blobs(&format!("pull-{dead}-0"), std::slice::from_ref(&blob))
+            .expect("retain");
+        store
+            .retain_blobs(&mine, std::slice::from_ref(&blob))
+            .expect("retain");
+        let holders = d.path().join("root/holders");
+        ImageStore::open(d.path().join("root")).expect("reopen");
+        assert!(!holders.join(format!("pull-{dead}-0.json")).exists());
+        assert!(
+            holders.join(format!("{mine}.json")).exists(),
+            "a live pull keeps its holder"
+        );
+        store.release(&mine).expect("release");
+        assert!(!store.has_blob(&blob), "nothing else holds the blob");
+    }
+
+    #[test]
+    fn open_tightens_a_root_left_wide() {
+        let (d, store) = store();
+        for p in [store.root().to_path_buf(), store.layers_dir()] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        ImageStore::open(d.path().join("root")).expect("reopen");
+        for p in [store.root().to_path_buf(), store.layers_dir()] {
+            let mode = fs::metadata(&p).expect("stat").permissions().mode();
+            assert_eq!(mode & 0o777, 0o710, "{}", p.display());
+        }
     }
 
     #[test]

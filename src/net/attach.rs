@@ -113,7 +113,7 @@ fn ensure_forwarding_passes() {
 
 fn teardown_network(net: &NetworkRecord) {
     if let Ok(mut nl) = Netlink::open() {
-        if let Err(e) = nl.delete(&net.bridge) {
+        if let Err(e) = nl.delete_own_bridge(&net.bridge) {
             tracing::warn!(
                 "removing bridge {} of network {}: {e}",
                 net.bridge,

@@ -40,6 +40,8 @@ pub enum BridgeError {
     Netns(#[from] super::netns::NetnsError),
     #[error("opening the network namespace {}: {source}", path.display())]
     Open { path: PathBuf, source: io::Error },
+    #[error("interface {name} exists and is not a bridge; wharf will not take it over")]
+    NotABridge { name: String },
 }
 
 pub type Result<T> = std::result::Result<T, BridgeError>;
@@ -144,10 +146,52 @@ impl Netlink {
         }
     }
 
+    /// Interface `name`, if it exists: its index, whether it is a bridge,
+    /// and its interface group.
+    fn link(&mut self, name: &str) -> Result<Option<(u32, bool, u32)>> {
+        let mut m = LinkMessage::default();
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.request(RouteNetlinkMessage::GetLink(m), 0, "looking up", name) {
+            Ok(replies) => Ok(replies.into_iter().find_map(|r| match r {
+                RouteNetlinkMessage::NewLink(l) => {
+                    let bridge = l.attributes.iter().any(|a| match a {
+                        LinkAttribute::LinkInfo(infos) => infos
+                            .iter()
+                            .any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))),
+                        _ => false,
+                    });
+                    let group = l
+                        .attributes
+                        .iter()
+                        .find_map(|a| match a {
+                            LinkAttribute::Group(g) => Some(*g),
+                            _ => None,
+                        })
+                        .unwrap_or(0);
+                    Some((l.header.index, bridge, group))
+                }
+                _ => None,
+            })),
+            Err(BridgeError::Netlink { source, .. })
+                if source.raw_os_error() == Some(libc::ENODEV) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates bridge `name` in [`BRIDGE_GROUP`] and returns its index.
-    /// An existing one is kept.
+    /// An existing bridge is adopted as it is (outside the group, so it is
+    /// never deleted: see [`Netlink::delete_own_bridge`]); any other
+    /// existing interface of that name is refused.
     pub fn add_bridge(&mut self, name: &str, mtu: Option<u32>) -> Result<u32> {
-        if let Some(i) = self.index(name)? {
+        if let Some((i, is_bridge, _)) = self.link(name)? {
+            if !is_bridge {
+                return Err(BridgeError::NotABridge {
+                    name: name.to_string(),
+                });
+            }
             return Ok(i);
         }
         let mut m = LinkMessage::default();
@@ -299,6 +343,16 @@ impl Netlink {
             &gateway.to_string(),
         )?;
         Ok(())
+    }
+
+    /// Deletes bridge `name` if wharf made it (it is in [`BRIDGE_GROUP`]);
+    /// a bridge adopted through `com.docker.network.bridge.name`, or a
+    /// missing one, is left alone.
+    pub fn delete_own_bridge(&mut self, name: &str) -> Result<()> {
+        match self.link(name)? {
+            Some((_, true, BRIDGE_GROUP)) => self.delete(name),
+            _ => Ok(()),
+        }
     }
 
     /// Deletes interface `name`; a missing one is fine.

@@ -6,7 +6,8 @@
 //!   bridge and any other wharf bridge (interface group
 //!   [`super::bridge::BRIDGE_GROUP`]) is dropped both ways — networks and
 //!   projects are isolated from each other; an internal network drops
-//!   everything that enters or leaves the bridge.
+//!   everything that enters or leaves the bridge; into a non-internal one
+//!   from elsewhere only published (DNAT'ed) ports and replies pass.
 //! - postrouting: non-internal networks masquerade their subnet when it
 //!   leaves through another interface (egress).
 
@@ -47,6 +48,16 @@ pub fn ruleset(net: &NetworkRecord) -> String {
         forward.push(format!("iifname \"{br}\" drop"));
         forward.push(format!("oifname \"{br}\" drop"));
     } else {
+        // From elsewhere into the bridge only what a published port DNATs
+        // and replies to the containers' own connections: a neighbour that
+        // routes through the host reaches no unpublished port (as moby 28).
+        forward.push(format!(
+            "oifname \"{br}\" iifname != \"{br}\" ct state established,related accept"
+        ));
+        forward.push(format!(
+            "oifname \"{br}\" iifname != \"{br}\" ct status dnat accept"
+        ));
+        forward.push(format!("oifname \"{br}\" iifname != \"{br}\" drop"));
         post.push(format!(
             "ip saddr {} oifname != \"{br}\" masquerade",
             net.subnet
@@ -124,10 +135,37 @@ pub fn apply(net: &NetworkRecord) -> Result<()> {
     if !net.internal {
         enable_forwarding("/proc/sys/net/ipv4/ip_forward")?;
         if net.ipv6.is_some() {
-            enable_forwarding("/proc/sys/net/ipv6/conf/all/forwarding")?;
+            let v6 = "/proc/sys/net/ipv6/conf/all/forwarding";
+            if !std::fs::read_to_string(v6).is_ok_and(|v| v.trim() == "1") {
+                keep_accepting_router_advertisements();
+            }
+            enable_forwarding(v6)?;
         }
     }
     Ok(())
+}
+
+/// IPv6 forwarding makes the kernel ignore router advertisements on
+/// interfaces with `accept_ra=1`, and the host would lose its IPv6 default
+/// route: before wharf turns it on, such interfaces get `accept_ra=2`
+/// (accept even when forwarding), as Docker does. Best effort: an
+/// interface that refuses keeps its value.
+fn keep_accepting_router_advertisements() {
+    let Ok(dir) = std::fs::read_dir("/proc/sys/net/ipv6/conf") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        if matches!(name.to_str(), Some("all" | "default" | "lo")) {
+            continue;
+        }
+        let path = entry.path().join("accept_ra");
+        if std::fs::read_to_string(&path).is_ok_and(|v| v.trim() == "1") {
+            if let Err(e) = std::fs::write(&path, "2\n") {
+                tracing::warn!(path = %path.display(), "keeping router advertisements: {e}");
+            }
+        }
+    }
 }
 
 fn enable_forwarding(path: &str) -> Result<()> {
@@ -187,6 +225,14 @@ mod tests {
         let open = ruleset(&net(false));
         assert!(open.contains("ip saddr 172.18.0.0/16 oifname != \"br-0123456789ab\" masquerade"));
         assert!(!open.contains("iifname \"br-0123456789ab\" drop"));
+        // Routed in from elsewhere: only DNAT'ed (published) and replies.
+        let dnat = open
+            .find("iifname != \"br-0123456789ab\" ct status dnat accept")
+            .expect("published ports pass");
+        let drop = open
+            .find("oifname \"br-0123456789ab\" iifname != \"br-0123456789ab\" drop")
+            .expect("the rest is dropped");
+        assert!(dnat < drop);
         let internal = ruleset(&net(true));
         assert!(!internal.contains("masquerade"));
         assert!(internal.contains("iifname \"br-0123456789ab\" drop"));

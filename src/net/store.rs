@@ -40,6 +40,10 @@ pub enum StoreError {
     StaticNeedsSubnet { network: String },
     #[error("network {network}: invalid MTU {value:?}")]
     BadMtu { network: String, value: String },
+    #[error(
+        "network {network}: invalid {OPT_BRIDGE_NAME} {value:?} (1 to 15 of A-Z a-z 0-9 _ . -)"
+    )]
+    BadBridgeName { network: String, value: String },
     #[error("network {network}: driver {driver:?} is not supported (only bridge)")]
     Driver { network: String, driver: String },
 }
@@ -317,11 +321,25 @@ impl Locked<'_> {
                 source: io::Error::other(e),
             })
         })?;
-        let bridge = opts
-            .options
-            .get(OPT_BRIDGE_NAME)
-            .cloned()
-            .unwrap_or_else(|| format!("br-{}", &id[..12]));
+        let bridge = match opts.options.get(OPT_BRIDGE_NAME) {
+            // An interface name (IFNAMSIZ) that needs no quoting in nft.
+            Some(b)
+                if (1..=15).contains(&b.len())
+                    && b != "."
+                    && b != ".."
+                    && b.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c)) =>
+            {
+                b.clone()
+            }
+            Some(b) => {
+                return Err(StoreError::BadBridgeName {
+                    network: name.clone(),
+                    value: b.clone(),
+                })
+            }
+            None => format!("br-{}", &id[..12]),
+        };
         let mtu = opts
             .options
             .get(OPT_MTU)
@@ -588,6 +606,14 @@ mod tests {
             l.create(&bad, &[]),
             Err(StoreError::BadMtu { .. })
         ));
+        for name in ["br\"; flush ruleset", "", "sixteen-chars-xx", "..", "a b"] {
+            let mut bad = opts("b");
+            bad.options.insert(OPT_BRIDGE_NAME.into(), name.into());
+            assert!(
+                matches!(l.create(&bad, &[]), Err(StoreError::BadBridgeName { .. })),
+                "{name:?}"
+            );
+        }
         let mut bad = opts("k");
         bad.ipam.push(IpamRequest {
             subnet: Some("10.11.0.3/24".into()),

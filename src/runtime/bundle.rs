@@ -176,6 +176,12 @@ pub enum BundleError {
     UnknownCapability { container: String, name: String },
     #[error("container {container}: invalid --security-opt: {opt:?}")]
     SecurityOpt { container: String, opt: String },
+    #[error("container {container}: --security-opt {opt:?} cannot be applied: {reason}")]
+    SecurityOptUnsupported {
+        container: String,
+        opt: String,
+        reason: String,
+    },
     #[error("container {container}: the working directory '{dir}' is invalid, it needs to be an absolute path")]
     WorkingDir { container: String, dir: String },
     #[error("container {container}: init requested but no init binary was given")]
@@ -291,6 +297,8 @@ pub struct Host {
     pub nofile_hard: Option<u64>,
     /// Where privileged containers' devices come from.
     pub dev_dir: PathBuf,
+    /// AppArmor is enabled (`--security-opt apparmor=PROFILE` can apply).
+    pub apparmor: bool,
 }
 
 impl Host {
@@ -322,6 +330,8 @@ impl Host {
             seccomp: Target::host(),
             nofile_hard: own_nofile_hard(),
             dev_dir: "/dev".into(),
+            apparmor: std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+                .is_ok_and(|v| v.trim() == "Y"),
         })
     }
 
@@ -454,7 +464,7 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
             });
         }
     }
-    let sec = SecurityOpts::parse(&spec.security_opt, &cid)?;
+    let sec = SecurityOpts::parse(&spec.security_opt, &cid, host.apparmor)?;
     if let Some(s) = &spec.stop_signal {
         parse_signal(s).map_err(|_| BundleError::Signal {
             container: cid.clone(),
@@ -547,7 +557,7 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
     // CAP_SYS_ADMIN, which the kernel then refuses. runc and crun read
     // absent as false too.
     process.set_no_new_privileges(sec.no_new_privileges.then_some(true));
-    process.set_apparmor_profile(None);
+    process.set_apparmor_profile(sec.apparmor_profile.clone());
     process.set_selinux_label(None);
     // Docker always writes the score, 0 by default, so a container does not
     // inherit wharf's own.

@@ -6,6 +6,7 @@
 use super::spec::{ContainerSpec, NsMode};
 use crate::image::digest::Digest;
 use crate::sys::atomic::AtomicError;
+use crate::sys::modes::{restricted_dir, ROOT_DIR_MODE};
 use crate::sys::path_error::{IoAt, PathError};
 use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
@@ -114,6 +115,11 @@ pub struct ContainerState {
     /// monitor.
     pub pid_start: Option<u64>,
     pub monitor_start: Option<u64>,
+    /// The shim that is the parent of the current run's init (see
+    /// `supervise::shim`) and its start time: while it lives, the exit
+    /// status is not lost, whatever happens to the monitor.
+    pub shim_pid: Option<u32>,
+    pub shim_start: Option<u64>,
     pub exit_code: Option<i32>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -200,8 +206,9 @@ impl Containers {
             root: root.to_path_buf(),
             run_root,
         };
-        for dir in [c.containers_dir(), c.run_root.clone()] {
-            fs::create_dir_all(&dir).at("creating", &dir)?;
+        // Only root enters (see sys::modes), also a root an older wharf made.
+        for dir in [c.root.clone(), c.containers_dir(), c.run_root.clone()] {
+            restricted_dir(&dir, ROOT_DIR_MODE)?;
         }
         Ok(c)
     }
@@ -285,7 +292,7 @@ impl Containers {
             auto_remove,
         };
         let dir = self.dir(&id);
-        fs::create_dir_all(&dir.path).at("creating", &dir.path)?;
+        restricted_dir(&dir.path, ROOT_DIR_MODE)?;
         write_json(&dir.state(), &ContainerState::default())?;
         // The record goes last: a directory without one is an unfinished
         // create that `list` ignores and `gc` may remove.
@@ -451,6 +458,12 @@ impl ContainerState {
     pub fn monitor_alive(&self) -> bool {
         self.monitor_pid
             .is_some_and(|p| same_process(p, self.monitor_start))
+    }
+
+    /// Whether the shim of the current run still runs.
+    pub fn shim_alive(&self) -> bool {
+        self.shim_pid
+            .is_some_and(|p| same_process(p, self.shim_start))
     }
 
     /// Whether the container's init still runs.

@@ -432,9 +432,14 @@ pub fn copy(
     let (dir, name) = resolve_dest(dst, dst_path, &source, src_path)?;
     let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).at("creating a pipe for", src_path)?;
     let label = src_path.to_string();
+    // Out of a container onto the host, a safer default than Docker's: no
+    // device node an image or container made, no setuid/setgid bit, unless
+    // `-a` asks for the tree as it is.
+    let host_safe = matches!(dst, Fs::Host) && matches!(src, Fs::Container(_)) && !opts.archive;
     let writer = std::thread::spawn(move || -> Result<()> {
         let top = if source.contents_only { None } else { name };
         let mut a = Archiver::new(File::from(w));
+        a.host_safe = host_safe;
         a.add_top(source, top.as_deref(), &label)?;
         a.finish(&label)
     });
@@ -518,6 +523,8 @@ struct Archiver<W: Write> {
     b: tar::Builder<W>,
     /// (dev, ino) → first name, for hard links.
     links: HashMap<(u64, u64), PathBuf>,
+    /// Leave out device nodes and setuid/setgid bits (see `copy`).
+    host_safe: bool,
 }
 
 impl<W: Write> Archiver<W> {
@@ -525,6 +532,7 @@ impl<W: Write> Archiver<W> {
         Archiver {
             b: tar::Builder::new(w),
             links: HashMap::new(),
+            host_safe: false,
         }
     }
 
@@ -548,13 +556,22 @@ impl<W: Write> Archiver<W> {
                 source,
             })
         };
+        let fmt = st.st_mode & libc::S_IFMT;
+        if self.host_safe && (fmt == libc::S_IFCHR || fmt == libc::S_IFBLK) {
+            tracing::debug!(path = %name.display(), "device node left out (cp -a keeps it)");
+            return Ok(());
+        }
         let mut h = tar::Header::new_gnu();
-        h.set_mode(st.st_mode & 0o7777);
+        let special = if self.host_safe {
+            libc::S_ISUID | libc::S_ISGID
+        } else {
+            0
+        };
+        h.set_mode(st.st_mode & 0o7777 & !special);
         h.set_uid(st.st_uid as u64);
         h.set_gid(st.st_gid as u64);
         h.set_mtime(st.st_mtime.max(0) as u64);
         h.set_size(0);
-        let fmt = st.st_mode & libc::S_IFMT;
         if fmt != libc::S_IFDIR && st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {

@@ -10,11 +10,12 @@
 //! exited; the container's first process then no longer has a parent that
 //! will wait for it. The kernel hands it to the nearest ancestor marked
 //! `PR_SET_CHILD_SUBREAPER`. The caller of [`OciRuntime::create`] and
-//! [`OciRuntime::exec`] — wharf's per-container monitor — must therefore be
-//! a subreaper ([`become_subreaper`]) and `waitpid()` the returned pid to get
-//! the exit status (exit code, or 128+signal as Docker reports it). This
-//! holds for runc, crun and the built-in runtime alike (tests/backends.rs
-//! checks it for all three).
+//! [`OciRuntime::exec`], or an ancestor of it, must therefore be a
+//! subreaper ([`become_subreaper`]) and `waitpid()` the returned pid to get
+//! the exit status (exit code, or 128+signal as Docker reports it): a
+//! detached container's shim (`supervise::shim`), the foreground `run`
+//! itself. This holds for runc, crun and the built-in runtime alike
+//! (tests/backends.rs checks it for all three).
 //!
 //! # Errors
 //!

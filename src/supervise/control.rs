@@ -12,7 +12,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +108,9 @@ pub fn start_detached(containers: &Containers, id: &str) -> Result<()> {
 }
 
 /// Re-execs wharf as the detached monitor of `id` (`adopt`: of a container
-/// whose monitor died). The pipe hears from it once the container runs.
+/// whose monitor died), under a shim of its own (see [`super::shim`]): the
+/// returned child is the shim. The pipe hears from the monitor once the
+/// container runs.
 fn spawn_monitor(
     containers: &Containers,
     name: &str,
@@ -122,12 +124,9 @@ fn spawn_monitor(
     let exe = std::env::current_exe().map_err(spawn_err)?;
     let (ready_r, ready_w) = std::io::pipe().map_err(spawn_err)?;
     let ready_fd = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
-    let mut cmd = Command::new(exe);
-    cmd.arg("--root")
-        .arg(containers.root())
-        .args(["container-monitor", id])
-        .args(adopt.then_some("--adopt"))
-        .env("WHARF_READY_FD", "3")
+    let exits = super::shim::exits_dir(containers.run_root(), id);
+    let mut cmd = super::shim::command(&exe, &exits, containers.root(), id, adopt);
+    cmd.env("WHARF_READY_FD", "3")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -175,12 +174,12 @@ fn await_ready(mut ready: std::io::PipeReader, name: &str) -> Result<()> {
     Err(ControlError::StartFailed { code, message })
 }
 
-/// A container whose recorded monitor is gone: it was SIGKILLed,
-/// OOM-killed or crashed.
+/// A container whose recorded monitor is gone (SIGKILLed, OOM-killed,
+/// crashed) and whose shim is too: a live shim starts a monitor itself.
 fn orphaned(state: &ContainerState) -> bool {
     // Any status: a monitor that died half-way through a start left a
     // Created or Exited container with its mounts and endpoints.
-    state.monitor_pid.is_some() && !state.monitor_alive()
+    state.monitor_pid.is_some() && !state.monitor_alive() && !state.shim_alive()
 }
 
 /// Gives every container whose monitor died a new one that adopts it (see
@@ -203,6 +202,7 @@ pub fn recover(containers: &Containers) -> Result<usize> {
                 return Ok(None);
             }
             tracing::info!("{}: its monitor is gone; a new one takes over", record.name);
+            // The new monitor knows itself by its shim's pid, recorded here.
             let (child, ready) = spawn_monitor(containers, &record.name, &record.id, true)?;
             state.monitor_pid = Some(child.id());
             state.monitor_start = crate::runtime::container::process_start_time(child.id());
@@ -224,8 +224,65 @@ pub fn recover(containers: &Containers) -> Result<usize> {
     Ok(n)
 }
 
+/// What `wharf system restore` did.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// Containers whose monitor and shim were gone (they were running when
+    /// the host went down) and that a new monitor took over: each was
+    /// recorded as exited and, if its restart policy says so, started.
+    pub taken_over: usize,
+    /// Stopped containers started because their policy brings them back at
+    /// boot.
+    pub started: Vec<String>,
+}
+
+/// The boot hook (`wharf system restore`, run by the unit `wharf system
+/// install` writes): what a Docker daemon does when it starts. Containers
+/// that were running when the host went down are taken over as after any
+/// monitor's death — their end recorded, their restart policy applied —
+/// and stopped ones come back as Docker's rule for a daemon start says:
+/// `always` even after a manual stop, `unless-stopped` unless one. Networks
+/// and mounts come back with each start.
+pub fn restore(containers: &Containers) -> Result<Restored> {
+    let taken_over = recover(containers)?;
+    let mut started = Vec::new();
+    for record in containers.list_records()? {
+        let state = match containers.state(&record.id) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("restoring {}: {e}", record.name);
+                continue;
+            }
+        };
+        let stopped = state.status == Status::Exited && !state.monitor_alive();
+        if !stopped || !back_at_boot(&record.spec.restart, state.manually_stopped) {
+            continue;
+        }
+        match start_detached(containers, &record.id) {
+            Ok(()) => started.push(record.name),
+            Err(e) => tracing::warn!("restoring {}: {e}", record.name),
+        }
+    }
+    Ok(Restored {
+        taken_over,
+        started,
+    })
+}
+
+/// Whether a stopped container is started when the host (Docker: the
+/// daemon) starts.
+fn back_at_boot(policy: &crate::runtime::spec::RestartSpec, manually_stopped: bool) -> bool {
+    match policy.name.as_str() {
+        "always" => true,
+        "unless-stopped" => !manually_stopped,
+        _ => false,
+    }
+}
+
 /// The body of the hidden `container-monitor` verb.
 pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str, adopt: bool) -> i32 {
+    // Before any thread: the descriptors our shim passed are taken over.
+    let _ = super::shim::parent();
     let ready = std::env::var("WHARF_READY_FD")
         .ok()
         .and_then(|fd| fd.parse::<i32>().ok())
@@ -513,6 +570,7 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
     }
     let dir = containers.dir(id);
     let _ = std::fs::remove_dir_all(monitor::stdio_dir(containers.run_root(), id));
+    let _ = std::fs::remove_dir_all(super::shim::exits_dir(containers.run_root(), id));
     // A container whose monitor died leaves runtime state and mounts.
     if let Ok(runtime) = OciRuntime::named(
         &record.runtime,
@@ -746,5 +804,28 @@ pub fn wait_child(pid: u32) -> i32 {
             Err(nix::errno::Errno::EINTR) => continue,
             Err(_) => return 125,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::spec::RestartSpec;
+
+    #[test]
+    fn at_boot_always_comes_back_and_unless_stopped_unless_stopped() {
+        let policy = |name: &str| RestartSpec {
+            name: name.into(),
+            max_retries: 0,
+        };
+        assert!(back_at_boot(&policy("always"), false));
+        // Docker: a manually stopped `always` container comes back when
+        // the daemon starts.
+        assert!(back_at_boot(&policy("always"), true));
+        assert!(back_at_boot(&policy("unless-stopped"), false));
+        assert!(!back_at_boot(&policy("unless-stopped"), true));
+        assert!(!back_at_boot(&policy("on-failure"), false));
+        assert!(!back_at_boot(&policy("no"), false));
+        assert!(!back_at_boot(&policy(""), false));
     }
 }

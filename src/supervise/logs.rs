@@ -6,6 +6,7 @@
 use crate::time::rfc3339_nanos;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -67,6 +68,7 @@ impl LogWriter {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(crate::sys::modes::LOG_FILE_MODE)
             .open(path)
             .map_err(|source| LogError::Io {
                 action: "opening",
@@ -156,6 +158,7 @@ impl LogWriter {
             .create(true)
             .write(true)
             .truncate(true)
+            .mode(crate::sys::modes::LOG_FILE_MODE)
             .open(&self.path)
             .map_err(io_err(&self.path))?;
         self.size = 0;
@@ -181,6 +184,114 @@ pub fn read_and_follow(path: &Path) -> Result<(Vec<LogLine>, Follower)> {
     let mut lines = read_files(path, false)?;
     lines.extend(follower.poll());
     Ok((lines, follower))
+}
+
+/// The last `n` lines up to now followed by a [`Follower`], as
+/// [`read_and_follow`] but read backwards from the end of the files, so
+/// `logs --tail N` of a huge log reads about N lines, not the log.
+pub fn read_tail_and_follow(path: &Path, n: usize) -> Result<(Vec<LogLine>, Follower)> {
+    use io::{Seek, SeekFrom};
+    let mut follower = Follower::new(path, false);
+    let mut newest_first = Vec::new();
+    if let Some(file) = follower.file.as_mut() {
+        let end = file.seek(SeekFrom::End(0)).map_err(|source| LogError::Io {
+            action: "reading",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        // What follows the last newline is a line still being written: the
+        // follower reads it whole.
+        let done = last_lines(file, end, n, path, &mut newest_first)?;
+        file.seek(SeekFrom::Start(done))
+            .map_err(|source| LogError::Io {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            })?;
+    }
+    let mut k = 1;
+    while newest_first.len() < n {
+        let older = rotated(path, k);
+        let mut file = match File::open(&older) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+            Err(source) => {
+                return Err(LogError::Io {
+                    action: "reading",
+                    path: older,
+                    source,
+                })
+            }
+        };
+        let end = file.seek(SeekFrom::End(0)).map_err(|source| LogError::Io {
+            action: "reading",
+            path: older.clone(),
+            source,
+        })?;
+        last_lines(&mut file, end, n, &older, &mut newest_first)?;
+        k += 1;
+    }
+    newest_first.truncate(n);
+    newest_first.reverse();
+    Ok((newest_first, follower))
+}
+
+/// Reads `file` backwards from `end`, pushing its complete lines (newest
+/// first) onto `out` until it holds `n`; returns the offset just past the
+/// file's last newline.
+fn last_lines(
+    file: &mut File,
+    end: u64,
+    n: usize,
+    path: &Path,
+    out: &mut Vec<LogLine>,
+) -> Result<u64> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 64 << 10;
+    let mut pos = end;
+    // Bytes after `pos` not yet split into lines, in file order.
+    let mut rest: Vec<u8> = Vec::new();
+    let mut last_newline = None;
+    while pos > 0 && (out.len() < n || last_newline.is_none()) {
+        let len = CHUNK.min(pos);
+        pos -= len;
+        let mut chunk = vec![0u8; len as usize];
+        file.read_exact_at(&mut chunk, pos)
+            .map_err(|source| LogError::Io {
+                action: "reading",
+                path: path.to_path_buf(),
+                source,
+            })?;
+        chunk.extend_from_slice(&rest);
+        rest = chunk;
+        if last_newline.is_none() {
+            match rest.iter().rposition(|&b| b == b'\n') {
+                Some(i) => {
+                    last_newline = Some(pos + i as u64 + 1);
+                    rest.truncate(i + 1);
+                }
+                None => continue,
+            }
+        }
+        // Every line but the first is whole; the first may start before `pos`.
+        while out.len() < n {
+            let body = &rest[..rest.len() - 1];
+            let Some(start) = body.iter().rposition(|&b| b == b'\n') else {
+                break;
+            };
+            // A torn line (a crash mid-write) is skipped, as read_files does.
+            if let Ok(l) = serde_json::from_slice::<LogLine>(&rest[start + 1..]) {
+                out.push(l);
+            }
+            rest.truncate(start + 1);
+        }
+    }
+    if pos == 0 && out.len() < n && !rest.is_empty() && last_newline.is_some() {
+        if let Ok(l) = serde_json::from_slice::<LogLine>(&rest) {
+            out.push(l);
+        }
+    }
+    Ok(last_newline.unwrap_or(0))
 }
 
 fn read_files(path: &Path, current: bool) -> Result<Vec<LogLine>> {
@@ -395,5 +506,44 @@ mod tests {
         let got: Vec<String> = seen.iter().map(|l| l.log.clone()).collect();
         let want: Vec<String> = (0..50).map(|i| format!("line {i}\n")).collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn tail_reads_the_last_lines_across_rotation_and_follows_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c-json.log");
+        let mut w = LogWriter::open(
+            &path,
+            Rotation {
+                max_size: Some(2000),
+                max_files: 3,
+            },
+        )
+        .expect("open");
+        for i in 0..60 {
+            w.write(Stream::Stdout, format!("line {i}\n").as_bytes())
+                .expect("write");
+        }
+        // A line the writer still holds (no newline yet) is not in the tail.
+        w.write(Stream::Stdout, b"partial").expect("write");
+        let all: Vec<String> = read_all(&path)
+            .expect("read")
+            .into_iter()
+            .map(|l| l.log)
+            .filter(|l| l.ends_with('\n'))
+            .collect();
+        assert!(rotated(&path, 1).exists());
+        for n in [0, 1, 3, 40, all.len(), all.len() + 5] {
+            let (lines, _) = read_tail_and_follow(&path, n).expect("tail");
+            let got: Vec<String> = lines.into_iter().map(|l| l.log).collect();
+            assert_eq!(got, all[all.len().saturating_sub(n)..], "--tail {n}");
+        }
+        let (_, mut follower) = read_tail_and_follow(&path, 2).expect("tail");
+        w.write(Stream::Stdout, b" done\nnext\n").expect("write");
+        let next: Vec<String> = follower.poll().into_iter().map(|l| l.log).collect();
+        assert_eq!(
+            next,
+            vec!["partial done\n".to_string(), "next\n".to_string()]
+        );
     }
 }

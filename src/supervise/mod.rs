@@ -7,4 +7,5 @@ pub mod health;
 pub mod logs;
 pub mod monitor;
 pub mod pty;
+pub mod shim;
 pub mod start;

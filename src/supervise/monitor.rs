@@ -76,7 +76,10 @@ pub fn run(
     attach: Attach,
     ready: Option<File>,
 ) -> Result<i32> {
-    supervise(containers, store, id, attach, ready, None)
+    // Only a detached monitor applies the restart policy; an attached
+    // `run` hands the exit code to its user.
+    let detached = ready.is_some();
+    supervise(containers, store, id, attach, ready, detached, None)
 }
 
 /// What a new monitor found when it took over a container whose monitor
@@ -106,11 +109,17 @@ pub fn adopt(
 ) -> Result<i32> {
     let mut ready = ready;
     match take_over(containers, id) {
-        Ok(Found::Running(r)) => {
-            supervise(containers, store, id, Attach::default(), ready, Some(*r))
-        }
+        Ok(Found::Running(r)) => supervise(
+            containers,
+            store,
+            id,
+            Attach::default(),
+            ready,
+            true,
+            Some(*r),
+        ),
         Ok(Found::Restart) => {
-            match supervise(containers, store, id, Attach::default(), ready, None) {
+            match supervise(containers, store, id, Attach::default(), ready, true, None) {
                 // A `stop` during the back-off: it stays exited, as asked.
                 Err(MonitorError::Start(e))
                     if matches!(*e, StartError::StoppedWhileRestarting(_)) =>
@@ -129,7 +138,7 @@ pub fn adopt(
         Ok(Found::Exited(code)) => {
             let mut backoff = RESTART_BACKOFF_START;
             if restart_after(containers, id, code, &mut backoff, Duration::ZERO) {
-                supervise(containers, store, id, Attach::default(), ready, None)
+                supervise(containers, store, id, Attach::default(), ready, true, None)
             } else {
                 if let Some(mut r) = ready.take() {
                     let _ = r.write_all(b"ok\n");
@@ -155,12 +164,10 @@ fn supervise(
     id: &str,
     attach: Attach,
     ready: Option<File>,
+    detached: bool,
     adopted: Option<Running>,
 ) -> Result<i32> {
     let mut ready = ready;
-    // Only a detached monitor applies the restart policy; an attached
-    // `run` hands the exit code to its user.
-    let detached = ready.is_some();
     let mut backoff = RESTART_BACKOFF_START;
     let mut adopted = adopted;
     loop {
@@ -214,10 +221,17 @@ fn take_over(containers: &Containers, id: &str) -> Result<Found> {
     let record = containers.record(id)?;
     let state = containers.state(id)?;
     let me = std::process::id();
-    // Whoever spawned us wrote our pid under this lock; another pid means
-    // another monitor won (or the container was removed and recreated).
-    // (It also wrote our start time, which is what `monitor_alive` checks.)
-    if state.monitor_pid != Some(me) {
+    // Whoever spawned us wrote our pid, or that of the shim it started us
+    // under, under this lock; the container's own shim starting us again
+    // writes nothing: it finds the monitor it replaces dead. Anything else
+    // means another monitor won (or the container was removed and
+    // recreated).
+    let parent = std::os::unix::process::parent_id();
+    let our_shim = super::shim::parent().is_some_and(|s| state.shim_pid == Some(s.pid));
+    let ours = state.monitor_pid == Some(me)
+        || state.monitor_pid == Some(parent)
+        || (our_shim && state.shim_alive() && !state.monitor_alive());
+    if !ours {
         return Ok(Found::Taken);
     }
     if let (Some(pid), Status::Running | Status::Paused) = (state.pid, state.status) {
@@ -244,19 +258,50 @@ fn take_over(containers: &Containers, id: &str) -> Result<Found> {
     // It exited while nobody watched, or its monitor died half-way through
     // a start: clean up what that monitor would have, under this lock.
     let restarting = state.status == Status::Restarting;
-    let running = Running::adopted(containers, id, record, state, None)?;
+    // Its shim wrote down how it ended (read before the teardown removes it).
+    // (`Dead`: what the state says of a running one whose init and monitor
+    // are both gone.)
+    let recorded = match state.status {
+        Status::Running | Status::Paused | Status::Dead => exit_from_shim(containers, id, &state),
+        _ => None,
+    };
+    let mut running = Running::adopted(containers, id, record, state, None)?;
+    running.drain_pumps();
     let oom_killed = running.tear_down(containers);
     if restarting {
         return Ok(Found::Restart);
     }
-    running.record_exit(
-        containers,
-        EXIT_CODE_LOST,
-        oom_killed,
-        Some("its monitor was killed; the exit code is unknown"),
-    );
-    Ok(Found::Exited(EXIT_CODE_LOST))
+    let code = recorded.unwrap_or(EXIT_CODE_LOST);
+    let unknown = recorded
+        .is_none()
+        .then_some("its monitor was killed; the exit code is unknown");
+    running.record_exit(containers, code, oom_killed, unknown);
+    Ok(Found::Exited(code))
 }
+
+/// The exit code the shim of the container's run recorded for its init,
+/// once that init is gone. The shim writes it as soon as it has reaped the
+/// init, so while the shim lives it is worth waiting for; a shim that is
+/// gone (or a container started with none) never will.
+fn exit_from_shim(containers: &Containers, id: &str, state: &ContainerState) -> Option<i32> {
+    let pid = state.pid?;
+    let dir = super::shim::exits_dir(containers.run_root(), id);
+    let deadline = std::time::Instant::now() + SHIM_EXIT_WAIT;
+    loop {
+        if let Some(code) = super::shim::recorded_exit(&dir, pid, state.pid_start) {
+            return Some(code);
+        }
+        if !state.shim_alive() || std::time::Instant::now() >= deadline {
+            // It may have written it just before it went.
+            return super::shim::recorded_exit(&dir, pid, state.pid_start);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// How long a live shim gets to write down an exit it has seen; it does so
+/// at once, so only a shim that hangs makes this matter.
+const SHIM_EXIT_WAIT: Duration = Duration::from_secs(30);
 
 fn pidfd_open(pid: u32) -> nix::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
@@ -349,8 +394,11 @@ struct Running {
     resolver: Option<crate::net::dns::ResolverHandle>,
     /// Published ports: the nftables table and the proxy's sockets.
     published: Option<crate::net::ports::PublishedPorts>,
-    /// For a container taken over from a dead monitor (not our child, so
-    /// no waitpid): readable once it exits.
+    /// The init is not our child (a shim is its parent, or it was taken
+    /// over from a dead monitor): its end shows on `pidfd`, its exit code
+    /// comes from the shim.
+    watched: bool,
+    /// Readable once the init exits.
     pidfd: Option<OwnedFd>,
 }
 
@@ -379,6 +427,16 @@ fn same_host_ports(
 
 impl Running {
     fn started(id: &str, s: start::Started) -> Running {
+        // Under a shim the init is the shim's child. The pid may have been
+        // recycled between the start and the open: then it is gone already.
+        let watched = super::shim::parent().is_some();
+        let pidfd = if watched {
+            pidfd_open(s.pid.as_raw() as u32)
+                .ok()
+                .filter(|_| s.state.init_alive())
+        } else {
+            None
+        };
         Running {
             id: id.to_string(),
             record: s.record,
@@ -391,7 +449,8 @@ impl Running {
             tty: s.tty,
             resolver: s.resolver,
             published: s.published,
-            pidfd: None,
+            watched,
+            pidfd,
         }
     }
 
@@ -422,6 +481,7 @@ impl Running {
             tty: None,
             resolver: None,
             published: None,
+            watched: true,
             pidfd: None,
             record,
         };
@@ -432,30 +492,18 @@ impl Running {
                     tracing::warn!("removing the published ports of {id}: {e}");
                 }
             }
+            // What it wrote after its monitor died waits in its FIFOs or
+            // terminal: into the log before they go.
+            if matches!(
+                running.state.status,
+                Status::Running | Status::Paused | Status::Dead
+            ) {
+                running.take_up_output(containers);
+            }
             return Ok(running);
         };
         running.pidfd = Some(pidfd);
-        // One with FIFOs has kept writing to them. A container with a
-        // terminal lost it with its monitor (the pty master was ours alone)
-        // and its output with it.
-        if running.record.spec.tty {
-            tracing::info!("{id} has a terminal: its output since its monitor died is lost");
-        } else {
-            let io_dir = stdio_dir(containers.run_root(), id);
-            for (name, stream) in start::STDIO_NAMES
-                .iter()
-                .zip([Stream::Stdout, Stream::Stderr])
-            {
-                match open_fifo_reader(&io_dir.join(name)) {
-                    Ok(fd) => {
-                        running
-                            .pumps
-                            .push(start::pump(fd, stream, running.log.clone(), false))
-                    }
-                    Err(e) => tracing::warn!("the {name} of {id} is lost: {e}"),
-                }
-            }
-        }
+        running.take_up_output(containers);
         // Its DNS and published ports matter less than supervising it at
         // all: a failure here is reported and the container kept.
         if bridged(&running.record.spec) {
@@ -489,9 +537,66 @@ impl Running {
         Ok(running)
     }
 
+    /// Takes up the output of a container whose monitor died.
+    fn take_up_output(&mut self, containers: &Containers) {
+        // One with FIFOs has kept writing to them. One with a terminal kept
+        // it if its shim held the pty master for it (only the shim that is
+        // its parent has that one); else its output is lost.
+        if self.record.spec.tty {
+            let held = super::shim::parent()
+                .filter(|s| self.state.shim_pid == Some(s.pid))
+                .and_then(|s| s.take_pty());
+            match held {
+                Some(master) => {
+                    match pty::pump_output(&master, Some(self.log.clone()), false) {
+                        Ok(p) => self.pumps.push(p),
+                        Err(e) => tracing::warn!("the terminal output of {} is lost: {e}", self.id),
+                    }
+                    self.tty = Some((master, None));
+                }
+                None => {
+                    tracing::info!(
+                        "{} has a terminal: its output since its monitor died is lost",
+                        self.id
+                    )
+                }
+            }
+        } else {
+            let io_dir = stdio_dir(containers.run_root(), &self.id);
+            for (name, stream) in start::STDIO_NAMES
+                .iter()
+                .zip([Stream::Stdout, Stream::Stderr])
+            {
+                match open_fifo_reader(&io_dir.join(name)) {
+                    Ok(fd) => self
+                        .pumps
+                        .push(start::pump(fd, stream, self.log.clone(), false)),
+                    Err(e) => tracing::warn!("the {name} of {} is lost: {e}", self.id),
+                }
+            }
+        }
+    }
+
+    /// Waits for the output pumps to reach EOF (every writer gone), 2 s at
+    /// most: a daemon left behind (pid: host) must not keep us forever.
+    fn drain_pumps(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        for p in std::mem::take(&mut self.pumps) {
+            while !p.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if p.is_finished() {
+                let _ = p.join();
+            }
+        }
+        if let Ok(mut log) = self.log.lock() {
+            let _ = log.flush_partial();
+        }
+    }
+
     fn wait(self, containers: &Containers) -> i32 {
         let code = loop {
-            if let Some(code) = self.reap() {
+            if let Some(code) = self.reap(containers) {
                 break code;
             }
             // The signalfd wakes us for SIGCHLD; the timeout covers a
@@ -548,21 +653,31 @@ impl Running {
 
     /// Reaps every exited child; returns the container's exit code once
     /// its init is gone.
-    fn reap(&self) -> Option<i32> {
+    fn reap(&self, containers: &Containers) -> Option<i32> {
         let mut result = None;
-        if let Some(p) = &self.pidfd {
-            let mut fds = [nix::poll::PollFd::new(
-                p.as_fd(),
-                nix::poll::PollFlags::POLLIN,
-            )];
-            if nix::poll::poll(&mut fds, 0u16).is_ok_and(|n| n > 0) {
-                result = Some(EXIT_CODE_LOST);
+        if self.watched {
+            let gone = match &self.pidfd {
+                Some(p) => {
+                    let mut fds = [nix::poll::PollFd::new(
+                        p.as_fd(),
+                        nix::poll::PollFlags::POLLIN,
+                    )];
+                    nix::poll::poll(&mut fds, 0u16).is_ok_and(|n| n > 0)
+                }
+                None => !self.state.init_alive(),
+            };
+            if gone {
+                result = Some(
+                    exit_from_shim(containers, &self.id, &self.state).unwrap_or(EXIT_CODE_LOST),
+                );
             }
         }
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, code)) if p == self.pid => result = Some(code),
-                Ok(WaitStatus::Signaled(p, sig, _)) if p == self.pid => {
+                Ok(WaitStatus::Exited(p, code)) if p == self.pid && !self.watched => {
+                    result = Some(code)
+                }
+                Ok(WaitStatus::Signaled(p, sig, _)) if p == self.pid && !self.watched => {
                     result = Some(128 + sig as i32)
                 }
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
@@ -580,20 +695,8 @@ impl Running {
         if let Some((_, raw)) = self.tty.as_mut() {
             raw.take();
         }
-        // The pipes reach EOF when every process holding them is gone; a
-        // daemon left behind (pid: host) must not keep us forever.
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        for p in std::mem::take(&mut self.pumps) {
-            while !p.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if p.is_finished() {
-                let _ = p.join();
-            }
-        }
-        if let Ok(mut log) = self.log.lock() {
-            let _ = log.flush_partial();
-        }
+        // The pipes reach EOF when every process holding them is gone.
+        self.drain_pumps();
         let _lock = containers.lock(&self.id);
         let oom_killed = self.tear_down(containers);
         self.record_exit(containers, code, oom_killed, None);
@@ -610,6 +713,7 @@ impl Running {
             tracing::warn!("removing the runtime state of {}: {e}", self.record.name);
         }
         let _ = std::fs::remove_dir_all(stdio_dir(containers.run_root(), &self.id));
+        let _ = std::fs::remove_dir_all(super::shim::exits_dir(containers.run_root(), &self.id));
         let dir = containers.dir(&self.id);
         if let Err(e) = rootfs::unmount_rootfs(&dir.rootfs()) {
             tracing::warn!("unmounting the rootfs of {}: {e}", self.record.name);

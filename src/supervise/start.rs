@@ -141,6 +141,7 @@ enum Step {
     Resolver(ResolverHandle),
     Ports(PublishedPorts),
     OutputFifos(PathBuf),
+    ExitsDir(PathBuf),
     RuntimeCreated(OciRuntime),
 }
 
@@ -205,7 +206,7 @@ impl<'a> Steps<'a> {
             // Dropping them stops the resolver and removes the port rules.
             Step::Resolver(r) => drop(r),
             Step::Ports(p) => drop(p),
-            Step::OutputFifos(dir) => {
+            Step::OutputFifos(dir) | Step::ExitsDir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
             Step::RuntimeCreated(runtime) => {
@@ -237,8 +238,16 @@ pub fn start(
     steps.push(Step::MonitorMark);
     let signals = signal_fd()?;
     // Orphans of the runtime (the container's init once `create` returns)
-    // are re-parented to us, so waitpid sees the container exit.
-    crate::runtime::oci_cli::become_subreaper().map_err(StartError::Subreaper)?;
+    // are re-parented to the nearest subreaper: our shim, which writes
+    // their exit statuses down where we (or a monitor after us) read them,
+    // or without one (a foreground `run`) us, so waitpid sees them exit.
+    if super::shim::parent().is_some() {
+        let exits = super::shim::exits_dir(containers.run_root(), id);
+        steps.push(Step::ExitsDir(exits.clone()));
+        std::fs::create_dir_all(&exits).at("creating", &exits)?;
+    } else {
+        crate::runtime::oci_cli::become_subreaper().map_err(StartError::Subreaper)?;
+    }
     let dir = containers.dir(id);
     let runtime = OciRuntime::named(
         &record.runtime,
@@ -344,6 +353,10 @@ fn claim(containers: &Containers, id: &str, record: &ContainerRecord) -> Result<
     }
     state.monitor_pid = Some(me);
     state.monitor_start = crate::runtime::container::process_start_time(me);
+    // The shim we run under will be the parent of this run's init.
+    let shim = super::shim::parent();
+    state.shim_pid = shim.map(|s| s.pid);
+    state.shim_start = shim.and_then(|s| s.start);
     containers.set_state(id, &state)?;
     Ok(state)
 }
@@ -482,6 +495,11 @@ impl Launch<'_> {
         if self.attach.output {
             pty::copy_window_size(&master);
         }
+        // Held by the shim too, the terminal outlives this monitor.
+        if let Some(shim) = super::shim::parent() {
+            use std::os::fd::AsFd;
+            shim.hand_pty(master.as_fd());
+        }
         let pumps = vec![
             pty::pump_output(&master, Some(self.log.clone()), self.attach.output)
                 .at("reading the pty of", &bundle_dir)?,
@@ -551,13 +569,24 @@ impl Launch<'_> {
     }
 }
 
+/// Without `logging.options`, a log rotates at this size and keeps
+/// [`DEFAULT_LOG_MAX_FILES`] files (Docker's `local` driver defaults), so a
+/// chatty container cannot fill the disk; `max-size: -1` turns it off.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 << 20;
+pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
+
 /// The container's json-file log, rotated as its `logging.options` say.
 pub fn open_log(dir: &ContainerDir, record: &ContainerRecord) -> Result<Arc<Mutex<LogWriter>>> {
+    let (max_size, default_files) = match record.spec.log_max_size {
+        None => (Some(DEFAULT_LOG_MAX_SIZE), DEFAULT_LOG_MAX_FILES),
+        Some(0) => (None, 1),
+        Some(size) => (Some(size), 1),
+    };
     Ok(Arc::new(Mutex::new(LogWriter::open(
         &dir.log(),
         Rotation {
-            max_size: record.spec.log_max_size.filter(|&s| s > 0),
-            max_files: record.spec.log_max_files.unwrap_or(1).max(1),
+            max_size,
+            max_files: record.spec.log_max_files.unwrap_or(default_files).max(1),
         },
     )?)))
 }
@@ -684,29 +713,46 @@ fn feed_stdin(fd: OwnedFd) -> std::thread::JoinHandle<()> {
 }
 
 /// Step 5: publishes the container's ports on its first (highest-priority)
-/// network's address, as Docker does.
+/// non-internal network's address, as Docker does. A container only on
+/// internal networks publishes nothing: no proxy or DNAT may carry traffic
+/// into a network that is meant to be closed.
 pub fn publish_ports(
     containers: &Containers,
     id: &str,
     spec: &ContainerSpec,
     a: &Attached,
 ) -> Result<PublishedPorts> {
-    let Some(first) = a.endpoints.first() else {
+    if a.endpoints.is_empty() {
         return Err(StartError::NoNetwork(id.to_string()));
+    }
+    let port_network = |source| StartError::PortNetwork {
+        id: id.to_string(),
+        source,
     };
-    let bridge = crate::net::store::Networks::open(containers.root())
-        .and_then(|s| s.find(&first.network_id))
-        .map(|n| n.bridge)
-        .map_err(|source| StartError::PortNetwork {
-            id: id.to_string(),
-            source,
-        })?;
+    let networks = crate::net::store::Networks::open(containers.root()).map_err(port_network)?;
+    let mut open = None;
+    for e in &a.endpoints {
+        let net = networks.find(&e.network_id).map_err(port_network)?;
+        if !net.internal {
+            open = Some((e, net.bridge));
+            break;
+        }
+    }
+    let (endpoint, bridge, ports) = match open {
+        Some((e, bridge)) => (e, bridge, spec.ports.as_slice()),
+        None => {
+            tracing::warn!(
+                "container {id}: published ports are ignored: it is only on internal networks"
+            );
+            (&a.endpoints[0], String::new(), &[][..])
+        }
+    };
     crate::net::ports::publish(&crate::net::ports::PublishConfig {
         container_id: id,
-        ipv4: first.ipv4,
-        ipv6: first.ipv6,
+        ipv4: endpoint.ipv4,
+        ipv6: endpoint.ipv6,
         bridge: &bridge,
-        ports: &spec.ports,
+        ports,
         mode: crate::net::ports::Mode::Auto,
     })
     .map_err(|e| StartError::Ports(Box::new(e)))

@@ -5,8 +5,9 @@
 use super::path_error::{IoAt, PathError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,7 +32,12 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// file. On failure the temporary file is removed.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<(), AtomicError> {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+    // pid and counter alone repeat across pid namespaces and reboots.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temp = path.with_extension(format!("tmp{}-{nanos:08x}-{n}", std::process::id()));
     write_via(&temp, path, bytes)
 }
 
@@ -39,11 +45,17 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), AtomicError> {
 /// `path`), for a writer that keeps its temporary files in a place of its
 /// own where it cleans up after a crash.
 pub fn write_via(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), AtomicError> {
-    let written = (|| {
-        let mut f = File::create(temp)?;
-        f.write_all(bytes)?;
-        f.sync_data()
-    })();
+    // A new file (O_EXCL: never another writer's temp, never through a
+    // symlink); state files hold env secrets, so only root reads them.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(super::modes::STATE_FILE_MODE)
+        .open(temp)
+        .at("creating", temp)?;
+    // From here the temp is ours: removed on any failure (ENOSPC included).
+    let written = f.write_all(bytes).and_then(|()| f.sync_data());
+    drop(f);
     let result = match written {
         Ok(()) => fs::rename(temp, path).at("renaming into", path),
         Err(source) => Err(PathError::new("writing", temp, source)),
@@ -51,7 +63,14 @@ pub fn write_via(temp: &Path, path: &Path, bytes: &[u8]) -> Result<(), AtomicErr
     if result.is_err() {
         let _ = fs::remove_file(temp);
     }
-    Ok(result?)
+    result?;
+    // The rename is durable only once the directory is synced.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .at("syncing", dir)?;
+    }
+    Ok(())
 }
 
 /// Reads the JSON state file `path`; `None` when there is none.
@@ -135,5 +154,32 @@ mod tests {
         ));
         assert!(!temp.exists());
         assert_eq!(fs::read(&p).expect("read"), b"old");
+    }
+
+    #[test]
+    fn a_temp_name_in_use_is_neither_overwritten_nor_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let temp = dir.path().join("temp");
+        fs::write(&temp, b"another writer's").expect("write");
+        let err = write_via(&temp, &dir.path().join("state.json"), b"new").expect_err("taken");
+        assert!(matches!(
+            err,
+            AtomicError::Io(PathError {
+                action: "creating",
+                ..
+            })
+        ));
+        assert_eq!(fs::read(&temp).expect("read"), b"another writer's");
+        assert!(!dir.path().join("state.json").exists());
+    }
+
+    #[test]
+    fn state_files_are_for_root_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("state.json");
+        write(&p, b"{}").expect("write");
+        let mode = fs::metadata(&p).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 }

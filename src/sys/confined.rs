@@ -286,6 +286,38 @@ pub fn open_file_no_follow(root: &Path, path: &[u8]) -> io::Result<File> {
     Ok(file)
 }
 
+/// Opens `path` below `root` for reading, only if it is a regular file:
+/// an untrusted tree (an extracted image archive) read back. The lookup is
+/// [`Confine::Beneath`], so a symlink leading out of the tree is `EXDEV`
+/// while one inside it is followed (Docker's own legacy archives link shared
+/// layers); `O_NONBLOCK` keeps a FIFO from hanging the open, and anything
+/// but a regular file (FIFO, device, directory, socket) is refused.
+pub fn open_regular_beneath(root: &Path, path: &str) -> io::Result<File> {
+    let fd = open_at_path(
+        root,
+        path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+        Confine::Beneath,
+    )
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::EXDEV) => io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "a symlink or `..` leads out of the tree",
+        ),
+        _ => e,
+    })?;
+    let file = File::from(fd);
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    // Back to blocking reads (only a FIFO or device would notice).
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDONLY))?;
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 pub mod atomic;
 pub mod confined;
+pub mod modes;
 pub mod mountinfo;
 pub mod path_error;
 pub mod xattr;

@@ -24,9 +24,14 @@ impl StageRun<'_, '_> {
             line: ins.line,
             message,
         };
-        if c.parents || (c.from.is_some() && !c.exclude.is_empty()) {
+        if c.from.is_some() && !c.exclude.is_empty() {
             return Err(invalid(format!(
-                "{instruction}: --parents and --exclude with --from are not supported yet"
+                "{instruction}: --exclude with --from is not supported yet"
+            )));
+        }
+        if c.parents && (urls_in(&c.sources) > 0 || !c.heredocs.is_empty()) {
+            return Err(invalid(format!(
+                "{instruction} --parents: the sources must be paths, not URLs or heredocs"
             )));
         }
         if !c.heredocs.is_empty() && (!c.sources.is_empty() || c.from.is_some()) {
@@ -34,7 +39,7 @@ impl StageRun<'_, '_> {
                 "{instruction}: heredoc sources mixed with other sources are not supported yet"
             )));
         }
-        let urls = c.sources.iter().filter(|s| is_url(s)).count();
+        let urls = urls_in(&c.sources);
         if urls > 0 && instruction == "COPY" {
             return Err(invalid(
                 "COPY: source can't be a URL (use ADD to fetch files)".into(),
@@ -194,8 +199,10 @@ impl StageRun<'_, '_> {
                 context_hash = Some(ctx.hash_sources(&resolved).map_err(ctx_err)?);
                 let mut set = std::collections::HashSet::new();
                 for r in &resolved {
+                    let rel = PathBuf::from(&r.path);
                     sources.push(CopySource {
-                        rel: PathBuf::from(&r.path),
+                        below_dest: c.parents.then(|| step::parents_path(&r.source, &rel)),
+                        rel,
                     });
                     set.extend(r.entries.iter().map(|e| PathBuf::from(&e.path)));
                 }
@@ -204,19 +211,23 @@ impl StageRun<'_, '_> {
             None => {
                 if urls == 0 {
                     for s in &c.sources {
+                        let rel = components(s).iter().collect::<PathBuf>();
                         sources.push(CopySource {
-                            rel: components(s).iter().collect::<PathBuf>(),
+                            below_dest: c.parents.then(|| step::parents_path(s, &rel)),
+                            rel,
                         });
                     }
                 }
                 for n in &url_names {
                     sources.push(CopySource {
                         rel: PathBuf::from(n),
+                        below_dest: None,
                     });
                 }
                 for h in &c.heredocs {
                     sources.push(CopySource {
                         rel: PathBuf::from(&h.name),
+                        below_dest: None,
                     });
                 }
             }
@@ -278,6 +289,10 @@ impl StageRun<'_, '_> {
         self.shared.progress.done(&step, began.elapsed());
         Ok(())
     }
+}
+
+fn urls_in(sources: &[String]) -> usize {
+    sources.iter().filter(|s| is_url(s)).count()
 }
 
 fn is_url(source: &str) -> bool {

@@ -33,6 +33,15 @@ pub fn build(
         path: scratch_dir.clone(),
         source,
     })?;
+    if let Some(unknown) = req
+        .no_cache_filter
+        .iter()
+        .find(|f| req.dockerfile.stage(f).is_none())
+    {
+        return Err(BuildError::NoCacheFilter {
+            stage: unknown.clone(),
+        });
+    }
     let plan_options = crate::build::stages::PlanOptions {
         build_args: req.build_args.clone(),
         target: req.target.clone(),
@@ -58,6 +67,11 @@ pub fn build(
         hash_file: Mutex::new(None),
         scratch_dir: scratch_dir.clone(),
         scratch_counter: AtomicUsize::new(0),
+        cache_from: req
+            .cache_from
+            .iter()
+            .map(|r| ImageState::from_record(store, r))
+            .collect::<std::result::Result<_, _>>()?,
     };
     for w in &req.dockerfile.warnings {
         progress.note(&format!(

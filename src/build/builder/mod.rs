@@ -47,6 +47,8 @@ pub enum BuildError {
     },
     #[error("target stage {target:?} could not be found")]
     NoTarget { target: String },
+    #[error("--no-cache-filter {stage:?}: the Dockerfile has no such stage")]
+    NoCacheFilter { stage: String },
     #[error("{file}:{line}: image {image}: {source}")]
     Base {
         file: String,
@@ -137,10 +139,16 @@ pub struct BuildRequest {
     /// Normalized references to tag the result with.
     pub tags: Vec<String>,
     pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by name or index) whose steps ignore the cache.
+    pub no_cache_filter: Vec<String>,
     pub source_date_epoch: Option<u64>,
     pub platform: Platform,
     /// `--secret id=…,src=…|env=…`: what `RUN --mount=type=secret` reads.
     pub secrets: BTreeMap<String, Secret>,
+    /// `--ssh ID[=SOCKET]`: the agent socket each id forwards to `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
+    /// `--cache-from`: images whose history and layers seed the cache.
+    pub cache_from: Vec<ImageRecord>,
 }
 
 /// Where a build secret comes from.
@@ -219,6 +227,8 @@ struct Shared<'a> {
     hash_file: Mutex<Option<std::sync::Arc<crate::build::context::HashCacheFile>>>,
     scratch_dir: PathBuf,
     scratch_counter: AtomicUsize,
+    /// The `--cache-from` images' states.
+    cache_from: Vec<ImageState>,
 }
 
 /// A finished stage.
@@ -369,6 +379,17 @@ fn go_quoted_list(items: &[String]) -> String {
 }
 
 impl StageRun<'_, '_> {
+    /// `--no-cache`, or `--no-cache-filter` naming this stage.
+    fn no_cache(&self) -> bool {
+        let req = self.shared.req;
+        req.no_cache
+            || req.no_cache_filter.iter().any(|f| {
+                req.dockerfile
+                    .stage(f)
+                    .is_some_and(|s| s.index == self.index)
+            })
+    }
+
     fn file(&self) -> String {
         self.shared.req.dockerfile_name.clone()
     }
@@ -420,7 +441,7 @@ impl StageRun<'_, '_> {
     /// that a rebuild gives the same image.
     fn metadata(&mut self, created_by: &str) -> Result<()> {
         let key = self.key.child(&[created_by]);
-        if !self.shared.req.no_cache {
+        if !self.no_cache() {
             if let Some(state) = self.shared.cache.get(&key) {
                 self.state = state;
                 self.key = key;
@@ -436,7 +457,7 @@ impl StageRun<'_, '_> {
 
     /// Looks the step up in the cache; on a hit, takes its state and says CACHED.
     fn cached(&mut self, key: &CacheKey, step: &StepName) -> bool {
-        if self.shared.req.no_cache {
+        if self.no_cache() {
             return false;
         }
         match self.shared.cache.get(key) {
@@ -449,6 +470,47 @@ impl StageRun<'_, '_> {
             }
             None => false,
         }
+    }
+
+    /// `--cache-from`: the state after a step written `created_by`, taken
+    /// from an image whose history and layers so far are exactly this
+    /// state's and whose next history entry is that step. Only for RUN:
+    /// a COPY's history does not name its content.
+    fn seeded(&self, created_by: &str) -> Option<ImageState> {
+        let history = |s: &ImageState| {
+            s.document["history"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        let ours = history(&self.state);
+        let same = |a: &serde_json::Value, b: &serde_json::Value| {
+            a["created_by"] == b["created_by"]
+                && a["empty_layer"].as_bool().unwrap_or(false)
+                    == b["empty_layer"].as_bool().unwrap_or(false)
+        };
+        self.shared.cache_from.iter().find_map(|from| {
+            let theirs = history(from);
+            let next = theirs.get(ours.len())?;
+            let layers = self.state.layers.len();
+            let prefix_matches = ours.iter().zip(&theirs).all(|(a, b)| same(a, b))
+                && from.layers.len() >= layers
+                && from.layers[..layers]
+                    .iter()
+                    .zip(&self.state.layers)
+                    .all(|(a, b)| a.diff_id == b.diff_id);
+            if !prefix_matches || next["created_by"].as_str() != Some(created_by) {
+                return None;
+            }
+            let empty = next["empty_layer"].as_bool().unwrap_or(false);
+            let mut state = self.state.clone();
+            let created = next["created"].as_str().unwrap_or("1970-01-01T00:00:00Z");
+            state.add_history(created_by, created, empty);
+            if !empty {
+                state.push_layer(from.layers.get(layers)?.clone());
+            }
+            Some(state)
+        })
     }
 
     /// Records a step that made `layer` (or nothing) and caches the result.
@@ -497,8 +559,16 @@ impl StageRun<'_, '_> {
 
 /// The merged view of a state's layers.
 fn view_of(store: &ImageStore, state: &ImageState) -> Result<MergedView> {
-    let mut lowers = Vec::with_capacity(state.layers.len());
-    for l in state.layers.iter().rev() {
+    layers_view(store, &state.layers)
+}
+
+/// The merged view of unpacked layers (bottom first, as an image lists them).
+pub fn layers_view(
+    store: &ImageStore,
+    layers: &[crate::image::store::LayerRecord],
+) -> Result<MergedView> {
+    let mut lowers = Vec::with_capacity(layers.len());
+    for l in layers.iter().rev() {
         let info = store
             .layer(&l.diff_id)?
             .ok_or_else(|| BuildError::MissingLayer {

@@ -107,14 +107,40 @@ impl StageRun<'_, '_> {
         if self.cached(&key, &step) {
             return Ok(());
         }
+        if !self.no_cache() {
+            if let Some(state) = self.seeded(&created_by) {
+                // The layer stays the --cache-from image's; a cache entry
+                // whose layer goes with that image counts as a miss.
+                self.shared.cache.put(&key, &state, None)?;
+                self.state = state;
+                self.key = key;
+                self.shared.progress.cached(&step);
+                self.shared
+                    .cached
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Ok(());
+            }
+        }
         let began = Instant::now();
         let mut mounts = Vec::new();
         let mut locks = Vec::new();
         let mut run_env = env.clone();
+        let mut ssh_mounts = 0;
         for m in &typed_mounts {
-            let p = self.run_mount(ins, m)?;
+            let mut m = m.clone();
+            let first_ssh = m.kind == df::MountKind::Ssh && ssh_mounts == 0;
+            if m.kind == df::MountKind::Ssh {
+                // BuildKit's defaults: numbered sockets, SSH_AUTH_SOCK naming the first.
+                if m.target.is_none() {
+                    m.target = Some(format!("/run/buildkit/ssh_agent.{ssh_mounts}"));
+                }
+                ssh_mounts += 1;
+            }
+            let p = self.run_mount(ins, &m)?;
             mounts.extend(p.spec);
-            run_env.extend(p.env);
+            if m.kind != df::MountKind::Ssh || first_ssh {
+                run_env.extend(p.env);
+            }
             locks.extend(p.lock);
         }
         // Proxy args need no ARG line and stay out of the history, as in BuildKit.
@@ -356,6 +382,7 @@ impl StageRun<'_, '_> {
                             root: SourceRoot::Layers(&view),
                             sources: vec![CopySource {
                                 rel: comps.iter().collect::<PathBuf>(),
+                                below_dest: None,
                             }],
                             dest: "/content".into(),
                             chown: None,
@@ -452,7 +479,33 @@ impl StageRun<'_, '_> {
                     create_host_path: false,
                 }))
             }
-            df::MountKind::Ssh => Err(invalid("RUN --mount=type=ssh: not supported yet".into())),
+            df::MountKind::Ssh => {
+                let id = m.id.clone().unwrap_or_else(|| "default".into());
+                let Some(socket) = self.shared.req.ssh.get(&id) else {
+                    if m.required {
+                        return Err(invalid(format!(
+                            "RUN --mount=type=ssh: ssh {id:?} is required but was not given (--ssh {id})"
+                        )));
+                    }
+                    return Ok(PreparedMount {
+                        spec: None,
+                        env: None,
+                        lock: None,
+                    });
+                };
+                // The caller gives ssh mounts their numbered default target.
+                Ok(PreparedMount {
+                    spec: Some(M::Bind {
+                        source: socket.clone(),
+                        target: target.clone(),
+                        read_only: false,
+                        propagation: None,
+                        create_host_path: false,
+                    }),
+                    env: Some(format!("SSH_AUTH_SOCK={target}")),
+                    lock: None,
+                })
+            }
         }
     }
 }

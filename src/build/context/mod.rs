@@ -339,6 +339,30 @@ mod tests {
     }
 
     #[test]
+    fn a_file_named_like_a_directory_with_a_suffix_is_found() {
+        // The walk lists `payload/inner` before `payload.tar.gz`, which sorts
+        // the other way round as whole strings.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "payload/inner/file.txt", "x");
+        write(root, "payload.tar.gz", "y");
+        write(root, "svc/b/main.go", "z");
+        let ctx = Context::open(root, ContextFilter::none(), DEFAULT_SIZE_LIMIT).unwrap();
+        for path in [
+            "payload",
+            "payload/inner/file.txt",
+            "payload.tar.gz",
+            "svc/b/main.go",
+        ] {
+            assert!(ctx.entry(path).is_some(), "{path}");
+        }
+        let resolved = ctx
+            .resolve_sources(&["payload.tar.gz".into()], &[])
+            .unwrap();
+        assert_eq!(resolved[0].path, "payload.tar.gz");
+    }
+
+    #[test]
     fn symlinks_are_content_and_never_lead_out() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();

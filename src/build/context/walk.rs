@@ -285,8 +285,10 @@ impl Context {
 
     /// The entry at `path` (cleaned, relative), if included.
     pub fn entry(&self, path: &str) -> Option<&Entry> {
+        // The walk's order compares component by component (`a/b` before
+        // `a.b`), not as whole strings: the search must compare the same way.
         self.entries
-            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .binary_search_by(|e| e.path.split('/').cmp(path.split('/')))
             .ok()
             .map(|i| &self.entries[i])
     }

@@ -56,6 +56,24 @@ pub struct BuildArgs {
     /// Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR
     #[arg(long = "secret", value_name = "SPEC")]
     pub secrets: Vec<String>,
+    /// Write the result out: type=local|tar|oci|docker,dest=PATH (`-o DIR`: local; `-o -`: a tar on stdout)
+    #[arg(short = 'o', long = "output", value_name = "SPEC")]
+    pub output: Option<String>,
+    /// Push the tagged image to its registry after the build
+    #[arg(long)]
+    pub push: bool,
+    /// Always pull the FROM images again, even when they are in the store
+    #[arg(long)]
+    pub pull: bool,
+    /// Images (in the store or a registry) whose layers seed the cache: NAME or type=registry,ref=NAME
+    #[arg(long = "cache-from", value_name = "IMAGE")]
+    pub cache_from: Vec<String>,
+    /// Do not use the cache for the steps of these stages
+    #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
+    pub no_cache_filter: Vec<String>,
+    /// SSH agent socket or keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY…]
+    #[arg(long = "ssh", value_name = "SPEC")]
+    pub ssh: Vec<String>,
     /// OCI runtime of RUN steps: builtin, crun, runc, or a path (default: WHARF_RUNTIME, else builtin)
     #[arg(long, value_name = "RUNTIME")]
     pub runtime: Option<String>,

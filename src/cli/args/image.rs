@@ -120,6 +120,17 @@ pub enum SystemCommand {
         #[arg(short, long)]
         all: bool,
     },
+    /// Bring back containers after a reboot, as a Docker daemon does when it
+    /// starts: `restart: always` and `unless-stopped` ones (run at boot by
+    /// the unit `system install` writes)
+    Restore,
+    /// Write the systemd unit that runs `system restore` at boot
+    /// (enable it with `systemctl enable wharf-restore.service`)
+    Install {
+        /// Where to write the unit
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

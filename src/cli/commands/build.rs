@@ -7,8 +7,8 @@ use crate::build::builder::{
     self, BoxError, BuildHost, BuildRequest, RunRequest, RunResult, Secret,
 };
 use crate::build::dockerfile::RunNetwork;
-use crate::build::progress::{BuildProgress, StepName};
 use crate::cli::args::build::{BuildArgs, BuilderCommand};
+use crate::cli::progress::{build_progress, BuildProgressMode};
 use crate::cli::resolve::Settings;
 use crate::image::platform::Platform;
 use crate::image::reference::Reference;
@@ -108,6 +108,124 @@ fn parse_secrets(values: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> 
     Ok(out)
 }
 
+/// `--ssh default|ID[=SOCKET]`: the agent socket each id forwards. An id
+/// alone (or `default`) forwards `$SSH_AUTH_SOCK`. Key files would need an
+/// agent of wharf's own: they are refused with what to do instead.
+fn parse_ssh(values: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = BTreeMap::new();
+    for v in values {
+        let (id, paths) = match v.split_once('=') {
+            Some((id, p)) => (id, Some(p)),
+            None => (v.as_str(), None),
+        };
+        if id.is_empty() {
+            bail!("--ssh {v:?}: the id is empty (expected default or ID[=SOCKET])");
+        }
+        let socket = match paths {
+            Some(p) if p.contains(',') => bail!(
+                "--ssh {v:?}: key files are not supported; load them into an agent (ssh-add KEY) and pass --ssh {id}"
+            ),
+            Some(p) => PathBuf::from(p),
+            None => match std::env::var_os("SSH_AUTH_SOCK") {
+                Some(s) if !s.is_empty() => PathBuf::from(s),
+                _ => bail!("--ssh {v}: SSH_AUTH_SOCK is not set (start ssh-agent or give ID=SOCKET)"),
+            },
+        };
+        let meta = std::fs::metadata(&socket)
+            .with_context(|| format!("--ssh {v}: {}", socket.display()))?;
+        if !meta.file_type().is_socket() {
+            bail!(
+                "--ssh {v}: {} is not an agent socket (key files are not supported; load them into an agent with ssh-add)",
+                socket.display()
+            );
+        }
+        out.insert(id.to_string(), socket);
+    }
+    Ok(out)
+}
+
+/// `--cache-from NAME` or `type=registry,ref=NAME`: the image from the
+/// store, else pulled. One that cannot be had is a warning, as in BuildKit:
+/// the build then runs without it.
+fn cache_from_images(
+    settings: &Settings,
+    store: &ImageStore,
+    values: &[String],
+) -> anyhow::Result<Vec<ImageRecord>> {
+    let mut out = Vec::new();
+    for v in values {
+        let name = if v.contains('=') {
+            let mut name = None;
+            for field in v.split(',') {
+                match field.split_once('=') {
+                    Some(("type", "registry")) => {}
+                    Some(("ref", r)) => name = Some(r),
+                    _ => bail!(
+                        "--cache-from {v:?}: unexpected {field:?} (only type=registry,ref=NAME or NAME)"
+                    ),
+                }
+            }
+            name.with_context(|| format!("--cache-from {v:?}: ref= is required"))?
+        } else {
+            v.as_str()
+        };
+        match crate::cli::commands::image::ensure_image(settings, store, name) {
+            Ok(r) => out.push(r),
+            Err(e) => eprintln!("WARN: --cache-from {name}: {e:#}; building without it"),
+        }
+    }
+    Ok(out)
+}
+
+/// Where `--output` writes the result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Output {
+    /// The filesystem as a directory.
+    Local(PathBuf),
+    /// The filesystem as a tar; `None`: standard output.
+    Tar(Option<PathBuf>),
+    /// The image as an archive (`docker save`'s OCI layout, which both
+    /// `docker load` and OCI tools read); `None`: standard output.
+    Archive(Option<PathBuf>),
+}
+
+/// `--output type=local|tar|oci|docker,dest=PATH`, or BuildKit's shorthands:
+/// `-o DIR` (local) and `-o -` (a tar on standard output).
+fn parse_output(spec: &str) -> anyhow::Result<Output> {
+    if spec == "-" {
+        return Ok(Output::Tar(None));
+    }
+    if !spec.contains('=') {
+        return Ok(Output::Local(PathBuf::from(spec)));
+    }
+    let mut kind = None;
+    let mut dest = None;
+    for field in spec.split(',') {
+        match field.split_once('=') {
+            Some(("type", t)) => kind = Some(t),
+            Some(("dest", d)) if !d.is_empty() => dest = Some(d),
+            _ => bail!("--output {spec:?}: unexpected {field:?} (expected type= and dest=)"),
+        }
+    }
+    let file = |d: Option<&str>| d.filter(|d| *d != "-").map(PathBuf::from);
+    match kind {
+        Some("local") => match dest {
+            Some("-") | None => bail!("--output {spec:?}: type=local needs dest=DIRECTORY"),
+            Some(d) => Ok(Output::Local(PathBuf::from(d))),
+        },
+        Some("tar") => Ok(Output::Tar(file(dest))),
+        Some("oci" | "docker") => Ok(Output::Archive(file(dest))),
+        Some("image" | "registry") => {
+            bail!("--output {spec:?}: the image is always stored; use -t NAME (and --push)")
+        }
+        Some(other) => {
+            bail!("--output {spec:?}: type {other:?} (expected local, tar, oci or docker)")
+        }
+        None => bail!("--output {spec:?}: type= is required"),
+    }
+}
+
 /// What the Dockerfile says, how messages name it, and where it is.
 fn read_dockerfile(
     context: &Path,
@@ -169,15 +287,22 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         other => bail!("--network {other:?}: expected default, none or host"),
     };
     let progress_mode = match args.progress.as_str() {
-        _ if args.quiet => ProgressMode::Quiet,
-        "quiet" => ProgressMode::Quiet,
-        "auto" | "plain" | "tty" => ProgressMode::Plain,
+        _ if args.quiet => BuildProgressMode::Quiet,
+        "quiet" => BuildProgressMode::Quiet,
+        "plain" => BuildProgressMode::Plain,
+        "tty" => BuildProgressMode::Tty,
+        "auto" if std::io::IsTerminal::is_terminal(&std::io::stderr()) => BuildProgressMode::Tty,
+        "auto" => BuildProgressMode::Plain,
         other => bail!("--progress {other:?}: expected auto, plain, tty or quiet"),
     };
     let mut tags = Vec::new();
     for t in &args.tags {
         let r = Reference::parse(t).with_context(|| format!("invalid tag {t:?}"))?;
         tags.push(r.to_string());
+    }
+    let output = args.output.as_deref().map(parse_output).transpose()?;
+    if args.push && tags.is_empty() {
+        bail!("--push needs a name to push to: give -t REGISTRY/NAME[:TAG]");
     }
     let (text, dockerfile_name, dockerfile_path) = read_dockerfile(&context, args.file.as_deref())?;
     let dockerfile = crate::build::dockerfile::parse(&text, &dockerfile_name)?;
@@ -191,13 +316,20 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         labels: key_values("--label", &args.labels, false)?,
         tags,
         no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
         source_date_epoch: args.source_date_epoch,
         platform: host_platform,
         secrets: parse_secrets(&args.secrets)?,
+        ssh: parse_ssh(&args.ssh)?,
+        cache_from: Vec::new(),
     };
     let root = settings.root();
     let store = ImageStore::open(root)
         .with_context(|| format!("opening the image store under {}", root.display()))?;
+    let req = BuildRequest {
+        cache_from: cache_from_images(settings, &store, &args.cache_from)?,
+        ..req
+    };
     let interrupted = Arc::new(AtomicBool::new(false));
     let running: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     watch_interrupts(root, Arc::clone(&interrupted), Arc::clone(&running))?;
@@ -226,12 +358,17 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         runtime: settings.runtime.clone(),
         running,
         interrupted: Arc::clone(&interrupted),
+        pull: args.pull,
+        pulled: Mutex::new(BTreeMap::new()),
     };
-    let progress = PlainProgress {
-        quiet: progress_mode == ProgressMode::Quiet,
-        out: Mutex::new(()),
-    };
-    let built = match builder::build(&req, &store, &host, &progress) {
+    let progress = build_progress(progress_mode);
+    let result = builder::build(&req, &store, &host, progress.as_ref());
+    if progress_mode == BuildProgressMode::Tty {
+        // The tree's last line is drawn without a line end.
+        drop(progress);
+        eprintln!();
+    }
+    let built = match result {
         Ok(b) => b,
         Err(e) => {
             if interrupted.load(Ordering::SeqCst) {
@@ -247,8 +384,28 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
     if let Some(p) = &args.iidfile {
         std::fs::write(p, &id).with_context(|| format!("writing --iidfile {}", p.display()))?;
     }
-    if progress_mode == ProgressMode::Quiet {
+    if let Some(output) = &output {
+        write_output(&store, &built.image, output, &req.tags)?;
+        // The filesystem was what was asked for: an image nobody named need not stay.
+        if matches!(output, Output::Local(_) | Output::Tar(_)) && req.tags.is_empty() {
+            store
+                .remove(&id, false)
+                .with_context(|| format!("removing the unnamed image {id}"))?;
+        }
+    }
+    if args.push {
+        for t in &req.tags {
+            crate::cli::commands::image::push_image(settings, &store, t)?;
+        }
+    }
+    if progress_mode == BuildProgressMode::Quiet {
         println!("{id}");
+    } else if progress_mode == BuildProgressMode::Tty {
+        eprintln!("=> exporting to image");
+        eprintln!("=> => writing image {id}");
+        for t in &req.tags {
+            eprintln!("=> => naming to {t}");
+        }
     } else {
         // BuildKit's last vertex.
         let n = built.steps + 1;
@@ -262,10 +419,29 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ProgressMode {
-    Plain,
-    Quiet,
+fn write_output(
+    store: &ImageStore,
+    image: &ImageRecord,
+    output: &Output,
+    tags: &[String],
+) -> anyhow::Result<()> {
+    use crate::build::export;
+    use crate::cli::commands::image::write_archive;
+    let hint = "give dest=FILE or redirect";
+    match output {
+        Output::Local(dir) => export::write_local(store, image, dir)
+            .with_context(|| format!("--output {}", dir.display())),
+        Output::Tar(file) => write_archive(file.as_deref(), hint, |out| {
+            export::write_tar(store, image, &store.root().join("tmp"), out)
+                .context("writing the filesystem tar")
+        }),
+        Output::Archive(file) => {
+            let named = vec![(tags.first().cloned(), image.clone())];
+            write_archive(file.as_deref(), hint, |out| {
+                crate::image::archive::save(store, &named, out).context("writing the image archive")
+            })
+        }
+    }
 }
 
 /// Ctrl-C (or SIGTERM) stops the build: the RUN containers are killed,
@@ -313,16 +489,36 @@ struct Host<'a> {
     /// Ids of RUN containers now running (for Ctrl-C).
     running: Arc<Mutex<Vec<String>>>,
     interrupted: Arc<AtomicBool>,
+    /// `--pull`: FROM images come from their registry, once per build each.
+    pull: bool,
+    pulled: Mutex<BTreeMap<String, ImageRecord>>,
 }
 
 impl BuildHost for Host<'_> {
     fn base_image(&self, reference: &str) -> Result<ImageRecord, BoxError> {
-        crate::cli::commands::image::ensure_image(self.settings, &self.store, reference).map_err(
-            |e| {
-                let b: BoxError = format!("{e:#}").into();
-                b
-            },
-        )
+        let boxed = |e: anyhow::Error| -> BoxError { format!("{e:#}").into() };
+        if !self.pull {
+            return crate::cli::commands::image::ensure_image(
+                self.settings,
+                &self.store,
+                reference,
+            )
+            .map_err(boxed);
+        }
+        let mut pulled = self
+            .pulled
+            .lock()
+            .map_err(|_| "the pull lock is poisoned")?;
+        if let Some(r) = pulled.get(reference) {
+            return Ok(r.clone());
+        }
+        let parsed = Reference::parse(reference)
+            .with_context(|| format!("invalid image reference {reference:?}"))
+            .map_err(boxed)?;
+        let record =
+            crate::cli::commands::image::pull_reference(self.settings, &parsed).map_err(boxed)?;
+        pulled.insert(reference.to_string(), record.clone());
+        Ok(record)
     }
 
     fn fetch(&self, url: &str, dest: &Path) -> Result<(), BoxError> {
@@ -421,65 +617,59 @@ impl BuildHost for Host<'_> {
     }
 }
 
-/// BuildKit's plain progress: `#N [2/4] RUN …`, its output, `#N DONE 1.2s`
-/// or `#N CACHED`.
-struct PlainProgress {
-    quiet: bool,
-    /// One step's lines at a time.
-    out: Mutex<()>,
-}
-
-impl PlainProgress {
-    fn print(&self, lines: &[String]) {
-        if self.quiet {
-            return;
-        }
-        let _guard = self.out.lock();
-        let mut err = std::io::stderr().lock();
-        for l in lines {
-            let _ = writeln!(err, "{l}");
-        }
-    }
-}
-
-impl BuildProgress for PlainProgress {
-    fn started(&self, step: &StepName) {
-        self.print(&[format!("#{} {}", step.number, step.title)]);
-    }
-
-    fn cached(&self, step: &StepName) {
-        self.print(&[format!("#{} CACHED", step.number), String::new()]);
-    }
-
-    fn output(&self, step: &StepName, line: &str) {
-        self.print(&[format!("#{} {line}", step.number)]);
-    }
-
-    fn done(&self, step: &StepName, took: Duration) {
-        self.print(&[
-            format!("#{} DONE {:.1}s", step.number, took.as_secs_f64()),
-            String::new(),
-        ]);
-    }
-
-    fn failed(&self, step: &StepName, message: &str) {
-        let mut lines: Vec<String> = message
-            .lines()
-            .map(|l| format!("#{} {l}", step.number))
-            .collect();
-        lines.push(format!("#{} ERROR", step.number));
-        lines.push(String::new());
-        self.print(&lines);
-    }
-
-    fn note(&self, message: &str) {
-        self.print(&[format!("WARN: {message}")]);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outputs_take_buildkit_s_forms_and_refuse_the_rest() {
+        assert_eq!(
+            parse_output("out").expect("dir"),
+            Output::Local("out".into())
+        );
+        assert_eq!(parse_output("-").expect("stdout"), Output::Tar(None));
+        assert_eq!(
+            parse_output("type=local,dest=a/b").expect("local"),
+            Output::Local("a/b".into())
+        );
+        assert_eq!(
+            parse_output("type=tar,dest=fs.tar").expect("tar"),
+            Output::Tar(Some("fs.tar".into()))
+        );
+        assert_eq!(
+            parse_output("type=docker,dest=-").expect("docker"),
+            Output::Archive(None)
+        );
+        assert_eq!(
+            parse_output("dest=i.tar,type=oci").expect("oci"),
+            Output::Archive(Some("i.tar".into()))
+        );
+        for bad in [
+            "type=local",
+            "type=local,dest=-",
+            "type=zip,dest=x",
+            "dest=x",
+            "type=tar,compression=gzip",
+        ] {
+            assert!(parse_output(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ssh_takes_sockets_and_refuses_key_files() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let socket = tmp.path().join("agent.sock");
+        let _l = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
+        let key = tmp.path().join("id_ed25519");
+        std::fs::write(&key, "key").expect("key");
+        let got = parse_ssh(&[format!("deploy={}", socket.display())]).expect("socket");
+        assert_eq!(got.get("deploy"), Some(&socket));
+        let e = parse_ssh(&[format!("default={}", key.display())]).unwrap_err();
+        assert!(format!("{e:#}").contains("ssh-add"), "{e:#}");
+        let e = parse_ssh(&[format!("default={},{}", key.display(), key.display())]).unwrap_err();
+        assert!(format!("{e:#}").contains("ssh-add"), "{e:#}");
+        assert!(parse_ssh(&["=x".into()]).is_err());
+    }
 
     #[test]
     fn build_args_take_values_or_the_environment() {

@@ -563,15 +563,22 @@ pub fn tag(settings: &Settings, args: &TagArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
-    let target = Reference::parse(&args.image)
-        .with_context(|| format!("invalid image reference {:?}", args.image))?;
     let store = open_store(settings)?;
+    push_image(settings, &store, &args.image)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes the stored image `name` to the registry it names, reporting each
+/// blob on stderr and the manifest digest on stdout, as `docker push` does.
+pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow::Result<()> {
+    let target =
+        Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
     let client = registry_client(settings)?;
     let (digest, blobs) = runtime()?
         .block_on(crate::image::push::push(
             &client,
-            &store,
-            &store_name(&args.image),
+            store,
+            &store_name(name),
             &target,
         ))
         .with_context(|| format!("pushing {}", target.familiar()))?;
@@ -587,7 +594,7 @@ pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("{}: digest: {digest}", target.tag().unwrap_or("latest"));
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
@@ -632,9 +639,11 @@ pub fn logout(server: Option<&str>) -> anyhow::Result<ExitCode> {
 }
 
 pub fn system(settings: &Settings, cmd: &SystemCommand) -> anyhow::Result<ExitCode> {
-    let store = open_store(settings)?;
     match cmd {
+        SystemCommand::Restore => return super::monitor::restore(settings),
+        SystemCommand::Install { unit_dir } => return super::monitor::install(settings, unit_dir),
         SystemCommand::Df { format } => {
+            let store = open_store(settings)?;
             let du = store.disk_usage().context("measuring disk usage")?;
             if let ListFormat::Template(_) = format {
                 bail!("system df --format: table or json (templates are not supported here)");
@@ -673,6 +682,7 @@ pub fn system(settings: &Settings, cmd: &SystemCommand) -> anyhow::Result<ExitCo
             println!("Reclaimable: {}", human_size(du.reclaimable));
         }
         SystemCommand::Prune { all } => {
+            let store = open_store(settings)?;
             let removed = store.prune(*all).context("pruning")?;
             for d in &removed.deleted_images {
                 println!("Deleted Images: {d}");
@@ -701,37 +711,54 @@ pub fn save(settings: &Settings, args: &SaveArgs) -> anyhow::Result<ExitCode> {
             .map(|r| r.to_string());
         images.push((recorded, record));
     }
-    match &args.output {
+    write_archive(args.output.as_deref(), "use -o FILE or redirect", |out| {
+        crate::image::archive::save(&store, &images, out).context("saving images")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes an archive with `write` to the file `path`, or to stdout when
+/// there is none (refused on a terminal; `hint` says what to do instead).
+/// A file is written beside its name and renamed: no half archive on failure.
+pub fn write_archive(
+    path: Option<&std::path::Path>,
+    hint: &str,
+    write: impl FnOnce(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    match path {
         Some(path) => {
-            // Written beside the target and renamed: no half archive on failure.
             let tmp = path.with_extension("partial");
             let file = std::fs::File::create(&tmp)
                 .with_context(|| format!("creating {}", tmp.display()))?;
-            let result =
-                crate::image::archive::save(&store, &images, std::io::BufWriter::new(file));
+            let mut out = std::io::BufWriter::new(file);
+            let result = write(&mut out).and_then(|()| {
+                let file = out.into_inner().context("flushing the archive")?;
+                file.sync_all().context("syncing the archive")
+            });
             if let Err(e) = result {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(e).context("saving images");
+                return Err(e);
             }
             std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                bail!("refusing to write an image archive to a terminal; use -o FILE or redirect");
+                bail!("refusing to write an archive to a terminal; {hint}");
             }
-            crate::image::archive::save(&store, &images, std::io::stdout().lock())
-                .context("saving images")?;
+            write(&mut std::io::stdout().lock())?;
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn load(settings: &Settings, args: &LoadArgs) -> anyhow::Result<ExitCode> {
     use crate::image::archive;
     use crate::image::pull::ImageSource;
     let store = open_store(settings)?;
-    let dir = std::env::temp_dir().join(format!("wharf-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // A private directory in the store (not a guessable name in /tmp that
+    // another user could prepare); removed when `scratch` drops.
+    let scratch = store.scratch_dir("load")?;
+    let dir = scratch.path().to_path_buf();
     let result = (|| -> anyhow::Result<()> {
         match &args.input {
             Some(p) => {
@@ -775,7 +802,7 @@ pub fn load(settings: &Settings, args: &LoadArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(())
     })();
-    let _ = crate::image::unpack::remove_tree(&dir);
+    drop(scratch);
     result.map(|()| ExitCode::SUCCESS)
 }
 
@@ -792,6 +819,14 @@ pub fn ensure_image(
         return Ok(found);
     }
     eprintln!("Unable to find image '{reference}' locally");
+    pull_reference(settings, &reference)
+}
+
+/// Pulls `reference` from its registry into the store, whatever the store has.
+pub fn pull_reference(
+    settings: &Settings,
+    reference: &Reference,
+) -> anyhow::Result<crate::image::store::ImageRecord> {
     let store = Arc::new(ImageStore::open(settings.root())?);
     let puller = Puller::new(registry_client(settings)?, store);
     let progress = pull_progress(false);
@@ -799,7 +834,7 @@ pub fn ensure_image(
         platform: None,
         keep_layer_blobs: false,
     };
-    let record = runtime()?.block_on(puller.pull(&reference, &opts, progress.as_ref()))?;
+    let record = runtime()?.block_on(puller.pull(reference, &opts, progress.as_ref()))?;
     Ok(record)
 }
 

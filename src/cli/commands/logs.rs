@@ -13,6 +13,21 @@ use anyhow::{bail, Context as _};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+/// A log's lines so far and a follower for the rest: `--tail N` alone
+/// reads from the end; with `--since`/`--until` the tail is of what they
+/// keep, so the whole log is read.
+fn read_log(
+    path: &std::path::Path,
+    tail: Option<usize>,
+    since: Option<SystemTime>,
+    until: Option<SystemTime>,
+) -> anyhow::Result<(Vec<logs::LogLine>, Follower)> {
+    Ok(match tail {
+        Some(n) if since.is_none() && until.is_none() => logs::read_tail_and_follow(path, n)?,
+        _ => logs::read_and_follow(path)?,
+    })
+}
+
 pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     if let Some((project, _)) = target.project() {
         return logs_services(settings, project, args);
@@ -37,7 +52,7 @@ pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Re
         };
     };
     let (since, until) = time_window(args.since.as_deref(), args.until.as_deref(), parse_when)?;
-    let (lines, mut follower) = logs::read_and_follow(&path)?;
+    let (lines, mut follower) = read_log(&path, tail, since, until)?;
     select_lines(lines, since, until, tail)
         .iter()
         .for_each(print);
@@ -141,7 +156,7 @@ fn logs_services(settings: &Settings, sel: &Project, args: &LogsArgs) -> anyhow:
     let mut followers: Vec<Follower> = Vec::new();
     for (i, c) in list.iter().enumerate() {
         let path = env.containers.dir(&c.record.id).log();
-        let (lines, follower) = crate::supervise::logs::read_and_follow(&path)?;
+        let (lines, follower) = read_log(&path, tail, since, until)?;
         followers.push(follower);
         for l in &select_lines(lines, since, until, tail) {
             printer.line(i, l);

@@ -1,12 +1,13 @@
 //! Blobs: `blobs/<algo>/<hex>`, written through `BlobWriter` (verified,
 //! then renamed into place), and scratch files for blobs of unknown digest.
 
-use super::{ImageStore, Result, StoreError};
+use super::{remove_tree, ImageStore, Result, StoreError};
 use crate::image::digest::{Digest, Hasher};
 use crate::sys::path_error::{IoAt, PathError};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 impl ImageStore {
@@ -90,6 +91,7 @@ impl ImageStore {
             expected: expected.clone(),
             hasher: Some(Hasher::new(expected.algorithm())),
             size: 0,
+            limit: None,
             file: Some(file),
             tmp: path,
         })
@@ -127,6 +129,38 @@ impl ImageStore {
         })?;
         Ok(ScratchFile { path, file })
     }
+
+    /// A private directory in the store's `tmp/` (0700, a fresh name that
+    /// must not exist yet, as mkdtemp), removed with its contents on drop
+    /// and, after a crash, by the next `open()`: where `load` extracts an
+    /// archive, beyond the reach of other users and of a prepared `/tmp`.
+    pub fn scratch_dir(&self, kind: &str) -> Result<ScratchDir> {
+        let path = self.tmp_path(kind);
+        let _lock = self.lock(FlockArg::LockShared)?;
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .at("creating", &path)?;
+        let lock = File::open(&path)
+            .at("opening", &path)
+            .map_err(StoreError::from)
+            .and_then(|f| {
+                // Explicit, so the umask does not decide.
+                f.set_permissions(fs::Permissions::from_mode(0o700))
+                    .at("chmod", &path)?;
+                Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, source)| StoreError::Lock {
+                    path: path.clone(),
+                    source,
+                })
+            });
+        match lock {
+            Ok(lock) => Ok(ScratchDir { path, _lock: lock }),
+            Err(e) => {
+                let _ = remove_tree(&path);
+                Err(e)
+            }
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -142,11 +176,21 @@ pub struct BlobWriter {
     expected: Digest,
     hasher: Option<Hasher>,
     size: u64,
+    /// The most bytes the blob may have (its descriptor's size).
+    limit: Option<u64>,
     file: Option<Flock<File>>,
     tmp: PathBuf,
 }
 
 impl BlobWriter {
+    /// Fails a write that would make the blob longer than `max` bytes (the
+    /// size its descriptor gives), so an endless source cannot fill the
+    /// disk before the digest is checked.
+    pub fn with_size_limit(mut self, max: u64) -> Self {
+        self.limit = Some(max);
+        self
+    }
+
     pub fn bytes_written(&self) -> u64 {
         self.size
     }
@@ -194,6 +238,17 @@ impl Write for BlobWriter {
         let (Some(file), Some(hasher)) = (self.file.as_mut(), self.hasher.as_mut()) else {
             return Err(io::Error::other("blob writer already committed"));
         };
+        if let Some(limit) = self.limit {
+            if self.size + buf.len() as u64 > limit {
+                return Err(io::Error::new(
+                    io::ErrorKind::FileTooLarge,
+                    format!(
+                        "blob {} is longer than the {limit} bytes its descriptor says",
+                        self.expected
+                    ),
+                ));
+            }
+        }
         let n = (&**file).write(buf)?;
         hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -236,5 +291,23 @@ impl ScratchFile {
 impl Drop for ScratchFile {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// A private temp directory in the store, removed on drop.
+pub struct ScratchDir {
+    path: PathBuf,
+    _lock: Flock<File>,
+}
+
+impl ScratchDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = remove_tree(&self.path);
     }
 }

@@ -65,11 +65,34 @@ impl ImageStore {
             else {
                 continue;
             };
+            // A killed pull keeps nothing alive (open() removes its file).
+            if dead_pull_holder(name) {
+                continue;
+            }
             if let Some(h) = Self::read_json(&path)? {
                 out.insert(name.to_string(), h);
             }
         }
         Ok(out)
+    }
+
+    /// Removes the holders of pulls whose process is gone (killed before
+    /// it could release them). Called with the exclusive store lock.
+    pub(super) fn reap_dead_pull_holders(&self) -> Result<()> {
+        let dir = self.root.join("holders");
+        for entry in fs::read_dir(&dir).at("reading", &dir)? {
+            let path = entry.at("reading", &dir)?.path();
+            let dead = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+                .is_some_and(dead_pull_holder);
+            if dead {
+                tracing::debug!(path = %path.display(), "removing the holder of a killed pull");
+                remove_file_if_exists(&path)?;
+            }
+        }
+        Ok(())
     }
 
     /// Records an image. Its manifest and config blobs and every layer must be
@@ -522,6 +545,21 @@ fn resolve_in(records: &[ImageRecord], query: &str) -> Result<Option<ImageRecord
 
 fn short_digest(d: &Digest) -> &str {
     &d.hex()[..12]
+}
+
+/// Whether `holder` is a pull's (`pull-<pid>-<n>`, see image::pull) whose
+/// process no longer exists. A reused pid keeps it alive a while longer,
+/// which errs on the safe side.
+fn dead_pull_holder(holder: &str) -> bool {
+    let Some(pid) = holder
+        .strip_prefix("pull-")
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|p| p.parse::<i32>().ok())
+        .filter(|&p| p > 0)
+    else {
+        return false;
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
 }
 
 fn validate_holder(id: &str) -> Result<()> {

@@ -35,6 +35,44 @@ pub(crate) enum Outcome {
     Forward,
 }
 
+/// What the server does with one raw message from a client.
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    /// Nothing is sent back (a response, which two resolvers could bounce
+    /// forever, or an answer that cannot be encoded).
+    Ignore,
+    /// Too broken to answer: FORMERR built from the raw header, if it has
+    /// one. A TCP client is disconnected after it.
+    Malformed(Option<Vec<u8>>),
+    /// Answered here: the encoded reply.
+    Reply(Vec<u8>),
+    /// Not a local name: forward `query` upstream; a reply may be `max` bytes.
+    Forward { query: Message, max: usize },
+}
+
+/// Decodes one raw message and decides what to send back: the whole of the
+/// server's work on a query but the sockets and the forwarding, so that the
+/// fuzz target (`net::dns::answer_raw`) drives exactly this code.
+pub(crate) fn incoming(raw: &[u8], records: &Records, policy: &Policy<'_>, tcp: bool) -> Incoming {
+    if !tcp && raw.len() > 2 && raw[2] & 0x80 != 0 {
+        return Incoming::Ignore;
+    }
+    let query = match Message::from_vec(raw) {
+        Ok(m) if m.message_type == MessageType::Query => m,
+        Ok(_) if !tcp => return Incoming::Ignore,
+        _ => return Incoming::Malformed(formerr_raw(raw)),
+    };
+    let max = if tcp {
+        TCP_MAX
+    } else {
+        usize::from(query.max_payload())
+    };
+    match decide(&query, records, policy) {
+        Outcome::Local(resp) => encode(resp, max).map_or(Incoming::Ignore, Incoming::Reply),
+        Outcome::Forward => Incoming::Forward { query, max },
+    }
+}
+
 /// Decides how to answer `query` (already decoded).
 pub(crate) fn decide(query: &Message, records: &Records, policy: &Policy<'_>) -> Outcome {
     if query.message_type != MessageType::Query {

@@ -193,6 +193,25 @@ pub struct ResolvConf {
     pub options: Vec<String>,
 }
 
+/// Answers one raw query (`tcp`: as sent over TCP, without its length
+/// prefix) the way the running server does, from the endpoint records under
+/// `root` on `networks`, but with no sockets and no upstream: `None` when
+/// nothing would be sent back or the query would be forwarded. The DNS fuzz
+/// target drives the server's decoding, answering and encoding through this.
+pub fn answer_raw(root: &Path, networks: Vec<String>, raw: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    let records = records::Records::new(root.to_path_buf(), networks);
+    let policy = answer::Policy {
+        search: &[],
+        ndots_set: false,
+        has_upstreams: true,
+    };
+    match answer::incoming(raw, &records, &policy, tcp) {
+        answer::Incoming::Reply(bytes) => Some(bytes),
+        answer::Incoming::Malformed(reply) => reply,
+        answer::Incoming::Ignore | answer::Incoming::Forward { .. } => None,
+    }
+}
+
 /// Parses `resolv.conf` text: `nameserver`, `search` (the last one wins,
 /// as in glibc; `domain` counts as a one-entry search), `options`.
 pub fn parse_resolv_conf(text: &str) -> ResolvConf {

@@ -3,11 +3,11 @@
 //! connections get short-lived worker threads, all scoped to the poll
 //! thread so that joining it joins every one of them.
 
-use super::answer::{self, Outcome, Policy, TCP_MAX};
+use super::answer::{self, Incoming, Policy};
 use super::forward::{self, read_framed, write_framed, SLICE};
 use super::records::Records;
 use super::{DnsError, ResolverConfig};
-use hickory_proto::op::{Message, MessageType, ResponseCode};
+use hickory_proto::op::ResponseCode;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, CloneFlags};
@@ -286,54 +286,36 @@ fn on_udp<'s, 'e>(
     raw: &[u8],
     peer: SocketAddr,
 ) -> Option<ScopedJoinHandle<'s, ()>> {
-    // Never answer a response: two resolvers could bounce it forever.
-    if raw.len() > 2 && raw[2] & 0x80 != 0 {
-        return None;
-    }
-    let query = match Message::from_vec(raw) {
-        Ok(m) => m,
-        Err(_) => {
-            if let Some(r) = answer::formerr_raw(raw) {
-                let _ = udp.send_to(&r, peer);
-            }
+    let (query, max) = match answer::incoming(raw, &shared.records, &shared.policy(), false) {
+        Incoming::Ignore => return None,
+        Incoming::Malformed(reply) => {
+            send_udp(udp, reply, peer);
             return None;
         }
+        Incoming::Reply(bytes) => {
+            send_udp(udp, Some(bytes), peer);
+            return None;
+        }
+        Incoming::Forward { query, max } => (query, max),
     };
-    if query.message_type != MessageType::Query {
+    let Some(slot) = Inflight::take(&shared.inflight) else {
+        let refused = answer::reply(&query, ResponseCode::Refused);
+        send_udp(udp, answer::encode(refused, max), peer);
         return None;
-    }
-    let max = usize::from(query.max_payload());
-    match answer::decide(&query, &shared.records, &shared.policy()) {
-        Outcome::Local(resp) => {
-            send_udp(udp, answer::encode(resp, max), peer);
-            None
-        }
-        Outcome::Forward => {
-            let Some(slot) = Inflight::take(&shared.inflight) else {
-                let refused = answer::reply(&query, ResponseCode::Refused);
-                send_udp(udp, answer::encode(refused, max), peer);
-                return None;
-            };
-            let Ok(out) = udp.try_clone() else {
-                return None;
-            };
-            let raw = raw.to_vec();
-            let spawned = thread::Builder::new()
-                .name("wharf-dns-fwd".into())
-                .spawn_scoped(s, move || {
-                    let _slot = slot;
-                    let resp =
-                        forward::forward(&raw, &query, &shared.upstreams, false, &shared.stop)
-                            .or_else(|| {
-                                answer::encode(answer::reply(&query, ResponseCode::ServFail), max)
-                            });
-                    send_udp(&out, resp, peer);
-                });
-            spawned
-                .map_err(|e| tracing::warn!("dns: cannot start a forwarding thread: {e}"))
-                .ok()
-        }
-    }
+    };
+    let out = udp.try_clone().ok()?;
+    let raw = raw.to_vec();
+    let spawned = thread::Builder::new()
+        .name("wharf-dns-fwd".into())
+        .spawn_scoped(s, move || {
+            let _slot = slot;
+            let resp = forward::forward(&raw, &query, &shared.upstreams, false, &shared.stop)
+                .or_else(|| answer::encode(answer::reply(&query, ResponseCode::ServFail), max));
+            send_udp(&out, resp, peer);
+        });
+    spawned
+        .map_err(|e| tracing::warn!("dns: cannot start a forwarding thread: {e}"))
+        .ok()
 }
 
 fn send_udp(udp: &UdpSocket, bytes: Option<Vec<u8>>, peer: SocketAddr) {
@@ -374,21 +356,18 @@ fn serve_tcp(shared: &Shared, mut stream: TcpStream) -> io::Result<()> {
         let Some(raw) = read_framed(&mut stream, Instant::now() + TCP_IDLE, &shared.stop)? else {
             return Ok(());
         };
-        let query = match Message::from_vec(&raw) {
-            Ok(m) if m.message_type == MessageType::Query => m,
-            _ => {
-                if let Some(r) = answer::formerr_raw(&raw) {
+        let resp = match answer::incoming(&raw, &shared.records, &shared.policy(), true) {
+            Incoming::Ignore => None,
+            Incoming::Malformed(reply) => {
+                if let Some(r) = reply {
                     write_framed(&mut stream, &r)?;
                 }
                 return Ok(());
             }
-        };
-        let resp = match answer::decide(&query, &shared.records, &shared.policy()) {
-            Outcome::Local(resp) => answer::encode(resp, TCP_MAX),
-            Outcome::Forward => {
-                forward::forward(&raw, &query, &shared.upstreams, true, &shared.stop).or_else(
-                    || answer::encode(answer::reply(&query, ResponseCode::ServFail), TCP_MAX),
-                )
+            Incoming::Reply(bytes) => Some(bytes),
+            Incoming::Forward { query, max } => {
+                forward::forward(&raw, &query, &shared.upstreams, true, &shared.stop)
+                    .or_else(|| answer::encode(answer::reply(&query, ResponseCode::ServFail), max))
             }
         };
         match resp {

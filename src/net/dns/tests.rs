@@ -668,3 +668,29 @@ fn garbage_gets_formerr_and_responses_get_nothing() {
         ["10.1.0.9"]
     );
 }
+
+#[test]
+fn answer_raw_answers_as_the_server_does_without_sockets() {
+    let (dir, nets) = fixture();
+    let raw = query("db", RecordType::A).to_vec().unwrap();
+    let reply = answer_raw(dir.path(), nets.clone(), &raw, false).expect("an answer");
+    let msg = Message::from_vec(&reply).unwrap();
+    assert_eq!(msg.id, 4242);
+    assert_eq!(msg.response_code, ResponseCode::NoError);
+    assert_eq!(answer_ips(&msg), ["10.1.0.9"]);
+
+    // A name that is not local would be forwarded: nothing to send here.
+    let raw = query("example.com", RecordType::A).to_vec().unwrap();
+    assert_eq!(answer_raw(dir.path(), nets.clone(), &raw, false), None);
+
+    // Garbage with a header gets FORMERR with its id; a response gets nothing
+    // over UDP (two resolvers could bounce it forever).
+    let mut garbage = vec![0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    garbage.extend_from_slice(&[63; 9]);
+    let formerr = answer_raw(dir.path(), nets.clone(), &garbage, false).expect("FORMERR");
+    assert_eq!(&formerr[..2], &[0xAB, 0xCD]);
+    assert_eq!(formerr[3] & 0x0F, 1, "rcode FORMERR");
+    let mut response = query("db", RecordType::A).to_vec().unwrap();
+    response[2] |= 0x80;
+    assert_eq!(answer_raw(dir.path(), nets, &response, false), None);
+}

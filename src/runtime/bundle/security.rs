@@ -16,6 +16,8 @@ pub(super) struct SecurityOpts {
     seccomp: SeccompChoice,
     /// `systempaths=unconfined`: no masked or read-only /proc paths.
     pub(super) unconfined_paths: bool,
+    /// `apparmor=PROFILE`: the (loaded) profile the runtime applies.
+    pub(super) apparmor_profile: Option<String>,
 }
 
 #[derive(Default)]
@@ -27,10 +29,16 @@ enum SeccompChoice {
 }
 
 impl SecurityOpts {
-    pub(super) fn parse(opts: &[String], cid: &str) -> Result<Self, BundleError> {
+    /// `apparmor` says whether the host has AppArmor enabled.
+    pub(super) fn parse(opts: &[String], cid: &str, apparmor: bool) -> Result<Self, BundleError> {
         let bad = |o: &str| BundleError::SecurityOpt {
             container: cid.to_string(),
             opt: o.to_string(),
+        };
+        let unsupported = |o: &str, reason: &str| BundleError::SecurityOptUnsupported {
+            container: cid.to_string(),
+            opt: o.to_string(),
+            reason: reason.to_string(),
         };
         let mut out = SecurityOpts::default();
         for o in opts {
@@ -50,8 +58,24 @@ impl SecurityOpts {
                 "seccomp" if v == "unconfined" => out.seccomp = SeccompChoice::Unconfined,
                 "seccomp" if !v.is_empty() => out.seccomp = SeccompChoice::File(v.into()),
                 "systempaths" if v == "unconfined" => out.unconfined_paths = true,
-                // Neither is enforced by wharf; accepted so compose files run.
-                "apparmor" | "label" => {}
+                // wharf applies no profile by default: unconfined is what
+                // runs anyway. A named profile is applied by the runtime
+                // where AppArmor is on, and refused where it cannot be.
+                "apparmor" if v == "unconfined" => {}
+                "apparmor" if !v.is_empty() && apparmor => {
+                    out.apparmor_profile = Some(v.to_string());
+                }
+                "apparmor" if !v.is_empty() => {
+                    return Err(unsupported(o, "AppArmor is not enabled on this host"))
+                }
+                // wharf sets no SELinux label, so only `disable` is true.
+                "label" if v == "disable" => {}
+                "label" => {
+                    return Err(unsupported(
+                        o,
+                        "wharf applies no SELinux labels (only label=disable is accepted)",
+                    ))
+                }
                 _ => return Err(bad(o)),
             }
         }

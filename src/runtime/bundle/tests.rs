@@ -52,6 +52,7 @@ fn host() -> Host {
         },
         nofile_hard: None,
         dev_dir: "/dev".into(),
+        apparmor: false,
     }
 }
 
@@ -918,6 +919,34 @@ fn security_opts() {
         ..Default::default()
     });
     assert!(linux(&s).seccomp().is_none());
+    // Without AppArmor on the host (host() says so), a named profile or a
+    // SELinux label cannot be applied: refused, never silently ignored.
+    for unapplicable in ["apparmor=wharf-default", "label=type:svirt_t"] {
+        let e = build_spec(&ContainerSpec {
+            security_opt: strings(&[unapplicable]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("cannot be applied"),
+            "{unapplicable}: {e}"
+        );
+    }
+    // With AppArmor on, the profile goes to the runtime.
+    let f = fixture();
+    let spec = ContainerSpec {
+        security_opt: strings(&["apparmor=wharf-default"]),
+        ..Default::default()
+    };
+    let with_apparmor = Host {
+        apparmor: true,
+        ..host()
+    };
+    let s = build_for(&inputs(&f, &spec), &with_apparmor).unwrap();
+    assert_eq!(
+        process(&s).apparmor_profile().as_deref(),
+        Some("wharf-default")
+    );
     for bad in ["bogus", "no-new-privileges:maybe", "frobnicate=1"] {
         let e = build_spec(&ContainerSpec {
             security_opt: strings(&[bad]),
