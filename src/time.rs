@@ -13,6 +13,17 @@ pub fn rfc3339_nanos(t: SystemTime) -> String {
     )
 }
 
+/// Go's `time.Time.String()` in UTC (`2024-01-02 03:04:05 +0000 UTC`), as
+/// Docker's listings print `CreatedAt`.
+pub fn go_time_text(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let (y, mo, day, h, mi, s) = civil(secs);
+    format!("{y:04}-{mo:02}-{day:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
+}
+
 /// Seconds since the epoch → UTC calendar fields (Howard Hinnant's algorithm).
 fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86400);

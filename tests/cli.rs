@@ -428,3 +428,158 @@ fn system_install_writes_the_restore_unit() {
     );
     assert!(!missing.exists());
 }
+
+/// `--format` Go templates on the listings (#16), on a private data root.
+#[test]
+fn format_templates_on_listings() {
+    let dir = project(&[]);
+    let root = dir.path().join("root");
+    let root = root.to_str().expect("utf-8 path");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--root", root];
+        all.extend_from_slice(args);
+        wharf(dir.path(), &all)
+    };
+    for (name, label) in [("alpha", "tier=db"), ("beta", "tier=web")] {
+        let out = run(&["volume", "create", "-l", label, name]);
+        assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    }
+    // A table: the header row from Docker's titles, columns aligned as its tabwriter does.
+    let out = run(&[
+        "volume",
+        "ls",
+        "--format",
+        "table {{.Name}}\\t{{.Driver}}\\t{{upper .Labels}}",
+    ]);
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "VOLUME NAME   DRIVER    LABELS\n\
+         alpha         local     TIER=DB\n\
+         beta          local     TIER=WEB\n"
+    );
+    // One line per row, filtered by label; json of one field.
+    let out = run(&[
+        "volume",
+        "ls",
+        "--filter",
+        "label=tier=web",
+        "--format",
+        "{{.Name}}:{{json .Scope}}",
+    ]);
+    assert_eq!(out.stdout, "beta:\"local\"\n", "stderr: {}", out.stderr);
+    let out = run(&[
+        "volume",
+        "ls",
+        "-f",
+        "dangling=true",
+        "-f",
+        "name=alp",
+        "-q",
+    ]);
+    assert_eq!(out.stdout, "alpha\n", "stderr: {}", out.stderr);
+    let out = run(&["volume", "ls", "-f", "color=red"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("--filter color"), "{}", out.stderr);
+    // An empty listing still has its header.
+    let out = run(&["ps", "-a", "--format", "table {{.ID}}\\t{{.Names}}"]);
+    assert_eq!(
+        out.stdout, "CONTAINER ID   NAMES\n",
+        "stderr: {}",
+        out.stderr
+    );
+    let out = run(&["images", "--format", "table {{.Repository}}\\t{{.Tag}}"]);
+    assert_eq!(out.stdout, "REPOSITORY   TAG\n", "stderr: {}", out.stderr);
+    // A broken template is an error naming where it broke, before any work.
+    let out = run(&["volume", "ls", "--format", "{{.Name}} {{.Nope}}"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("template: :1:12: executing \"\" at <.Nope>: can't evaluate field Nope"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&["inspect", "-f", "{{.State.Status", "nothing-here"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("template: :1: unclosed action"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&["volume", "ls", "--format", "{{lower}}"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("wrong number of args for lower"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `wharf compose <verb>` is the top-level verb; `version` in Compose's forms (#16).
+#[test]
+fn compose_alias_and_version() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: busybox\n    command: sleep 1\n",
+    )]);
+    let direct = wharf(dir.path(), &["config", "--services"]);
+    assert_eq!(direct.stdout, "web\n", "stderr: {}", direct.stderr);
+    let aliased = wharf(dir.path(), &["compose", "config", "--services"]);
+    assert_eq!(aliased.code, 0, "stderr: {}", aliased.stderr);
+    assert_eq!(aliased.stdout, direct.stdout);
+    let with_flags = wharf(
+        dir.path(),
+        &[
+            "compose",
+            "-f",
+            "compose.yaml",
+            "-p",
+            "other",
+            "config",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(json(&with_flags)["name"], "other");
+
+    let version = env!("CARGO_PKG_VERSION");
+    let out = wharf(dir.path(), &["version"]);
+    assert_eq!(out.stdout, format!("wharf version {version}\n"));
+    let out = wharf(dir.path(), &["compose", "version", "--short"]);
+    assert_eq!(out.stdout, format!("{version}\n"));
+    let out = wharf(dir.path(), &["version", "--format", "json"]);
+    assert_eq!(json(&out)["version"], version);
+    let out = wharf(dir.path(), &["version", "--format", "yaml"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("yaml"), "{}", out.stderr);
+}
+
+/// `info` counts what the data root holds, in Docker's field names (#16).
+#[test]
+fn info_reports_the_data_root() {
+    let dir = project(&[]);
+    let root = dir.path().join("root");
+    let root = root.to_str().expect("utf-8 path");
+    let out = wharf(dir.path(), &["--root", root, "info", "--format", "json"]);
+    let info = json(&out);
+    assert_eq!(info["Containers"], 0);
+    assert_eq!(info["Images"], 0);
+    assert_eq!(info["DockerRootDir"], root);
+    let out = wharf(
+        dir.path(),
+        &[
+            "--root",
+            root,
+            "info",
+            "-f",
+            "{{.ContainersRunning}}/{{.OSType}}",
+        ],
+    );
+    assert_eq!(out.stdout, "0/linux\n", "stderr: {}", out.stderr);
+    let out = wharf(dir.path(), &["--root", root, "info"]);
+    assert!(
+        out.stdout.contains(&format!(" Docker Root Dir: {root}\n")),
+        "{}",
+        out.stdout
+    );
+}

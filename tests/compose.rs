@@ -2257,3 +2257,243 @@ fn unapplied_keys_are_refused_or_warned_with_file_line_and_key() {
         out.stderr
     );
 }
+
+/// The CLI surface of #16 on a running stack: `ls -q`/`--filter`,
+/// `--format` templates in both `ps` modes, `inspect -f`, and Docker's
+/// `container …`/`image …` forms.
+#[test]
+fn ls_filters_and_format_templates_on_a_running_stack() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  a:
+    image: {{busybox}}
+    command: [sleep, '1000']
+  t:
+    image: {{busybox}}
+    command: ["sh", "-c", "trap 'exit 7' USR1; trap 'exit 5' TERM; touch /tmp/traps-set; while true; do sleep 0.1; done"]
+    profiles: [traps]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let project = s.project();
+    let name = s.name("a-1");
+    let ls = s.wharf(&["ls", "-q"]).ok().stdout;
+    assert!(ls.lines().any(|l| l == project), "{ls}");
+    let ls = s
+        .wharf(&["ls", "-q", "--filter", &format!("name={project}")])
+        .ok()
+        .stdout;
+    assert_eq!(ls, format!("{project}\n"));
+    let ls = s
+        .wharf(&["ls", "-q", "--filter", "name=no-such-project-here"])
+        .ok()
+        .stdout;
+    assert_eq!(ls, "");
+    // Compose's ps: its fields, and a table headed by Docker's titles.
+    let out = s
+        .wharf(&["ps", "--format", "{{.Service}} {{.State}} {{.Name}}"])
+        .ok();
+    assert_eq!(out.stdout, format!("a running {name}\n"));
+    let out = s
+        .wharf(&["ps", "--format", "table {{.Service}}\\t{{.State}}"])
+        .ok();
+    assert_eq!(out.stdout, "SERVICE   STATE\na         running\n");
+    // Docker's ps, outside the project directory.
+    let root = Path::new("/");
+    let out = s
+        .wharf_in(
+            root,
+            &[
+                "ps",
+                "--filter",
+                &format!("name={name}"),
+                "--format",
+                "{{.Names}}|{{.State}}|{{.Command}}|{{.Networks}}",
+            ],
+        )
+        .ok();
+    assert_eq!(
+        out.stdout,
+        format!("{name}|running|\"sleep 1000\"|{project}_default\n")
+    );
+    let latest = s
+        .wharf_in(root, &["ps", "-l", "--format", "{{.Names}}"])
+        .ok()
+        .stdout;
+    assert_eq!(latest, format!("{name}\n"));
+    let last = s
+        .wharf_in(root, &["ps", "-n", "5", "--format", "{{.Names}}"])
+        .ok()
+        .stdout;
+    assert_eq!(last, latest);
+    let refused = s.wharf(&["ps", "-n", "1"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("-n/--last"), "{}", refused.stderr);
+    // `exec --env-file` (then -e, which wins), with Compose's `--no-tty`.
+    let env_file = s.dir.path().join("exec.env");
+    std::fs::write(&env_file, "FROM_FILE=yes\n# comment\n\nBOTH=file\n").expect("env file");
+    let env_file = env_file.to_str().expect("utf-8 path");
+    let show = ["sh", "-c", "echo $FROM_FILE $BOTH"];
+    let mut args = vec![
+        "exec",
+        "--no-tty",
+        "--env-file",
+        env_file,
+        "-e",
+        "BOTH=flag",
+        "a",
+    ];
+    args.extend(show);
+    assert_eq!(s.wharf(&args).ok().stdout, "yes flag\n");
+    let mut args = vec!["exec", "--env-file", env_file, name.as_str()];
+    args.extend(show);
+    assert_eq!(s.wharf_in(root, &args).ok().stdout, "yes file\n");
+    let missing = s.wharf_in(root, &["exec", "--env-file", "/no/such.env", &name, "true"]);
+    assert_ne!(missing.code, 0);
+    assert!(
+        missing.stderr.contains("/no/such.env"),
+        "{}",
+        missing.stderr
+    );
+    // `stop -s`: the named signal instead of the container's stop signal.
+    s.wharf(&["--profile", "traps", "up", "-d", "t"]).ok();
+    let trapper = s.name("t-1");
+    s.until("the traps are set", || {
+        s.wharf_in(root, &["exec", &trapper, "test", "-f", "/tmp/traps-set"])
+            .code
+            == 0
+    });
+    s.wharf_in(root, &["stop", "-s", "USR1", &trapper]).ok();
+    let code = s
+        .wharf_in(root, &["inspect", "-f", "{{.State.ExitCode}}", &trapper])
+        .ok();
+    assert_eq!(code.stdout, "7\n");
+    let refused = s.wharf(&["stop", "-s", "KILL"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("-s/--signal"), "{}", refused.stderr);
+    // `start -i`: standard input reaches the container.
+    let reader = format!("{project}-reader");
+    s.wharf_in(
+        root,
+        &[
+            "create",
+            "-i",
+            "--name",
+            &reader,
+            &s.busybox(),
+            "sh",
+            "-c",
+            "read line; echo got $line",
+        ],
+    )
+    .ok();
+    let mut start = s
+        .cmd_in(root, &["start", "-i", &reader])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn start -i");
+    std::io::Write::write_all(&mut start.stdin.take().expect("stdin"), b"hello\n")
+        .expect("write stdin");
+    let started = start.wait_with_output().expect("start -i");
+    assert_eq!(String::from_utf8_lossy(&started.stdout), "got hello\n");
+    assert!(started.status.success());
+    s.wharf_in(root, &["rm", "-f", &reader]).ok();
+    // `events --format`: Docker's fields by their Go names.
+    let events = s
+        .wharf_in(
+            root,
+            &[
+                "events",
+                "--since",
+                "10m",
+                "--until",
+                "0s",
+                "--format",
+                "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+            ],
+        )
+        .ok()
+        .stdout;
+    assert!(
+        events
+            .lines()
+            .any(|l| l == format!("container start {name}")),
+        "{events}"
+    );
+    let listed = s.wharf_in(root, &["container", "ls", "-q"]).ok().stdout;
+    assert_eq!(listed, s.wharf_in(root, &["ps", "-q"]).ok().stdout);
+    let out = s
+        .wharf_in(
+            root,
+            &[
+                "inspect",
+                "-f",
+                "{{.State.Status}} {{.Name}} {{.Nope}}",
+                &name,
+            ],
+        )
+        .ok();
+    assert_eq!(out.stdout, format!("running /{name} <no value>\n"));
+    let images = s
+        .wharf_in(
+            root,
+            &["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+        )
+        .ok()
+        .stdout;
+    let busybox = s.busybox();
+    // images --filter/--no-trunc/--digests
+    let ids = s
+        .wharf_in(
+            root,
+            &[
+                "images",
+                "-q",
+                "--no-trunc",
+                "--filter",
+                "reference=*/*/busybox",
+            ],
+        )
+        .ok()
+        .stdout;
+    assert!(
+        ids.lines().count() == 1 && ids.starts_with("sha256:") && ids.trim().len() == 71,
+        "{ids}"
+    );
+    let none = s
+        .wharf_in(
+            root,
+            &["images", "-q", "--filter", "reference=no-such-image"],
+        )
+        .ok()
+        .stdout;
+    assert_eq!(none, "");
+    let dangling = s
+        .wharf_in(root, &["images", "-q", "--filter", "dangling=true"])
+        .ok()
+        .stdout;
+    assert_eq!(dangling, "");
+    let table = s.wharf_in(root, &["images", "--digests"]).ok().stdout;
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split("   ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]
+    );
+    assert!(table.contains("sha256:"), "{table}");
+    assert!(
+        images.lines().any(|l| l == busybox),
+        "{busybox} not in {images}"
+    );
+    s.wharf(&["--profile", "traps", "down", "-t", "0"]).ok();
+}

@@ -14,6 +14,7 @@ mod commands;
 mod progress;
 mod render;
 mod resolve;
+mod template;
 
 pub use args::{Cli, Command, GlobalArgs};
 use clap::Parser;
@@ -53,6 +54,7 @@ fn touches_containers(command: &Command) -> bool {
             | Command::Logout { .. }
             | Command::Save(_)
             | Command::Load(_)
+            | Command::Version { .. }
             | Command::ContainerMonitor { .. }
             | Command::ContainerHealth { .. }
     )
@@ -73,7 +75,7 @@ fn keeps_sigpipe(command: &Command) -> bool {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args::verb_aliases(std::env::args_os().collect()));
     // Listing verbs end quietly when their reader goes away (`| head`), as
     // other CLIs do.
     if !keeps_sigpipe(&cli.command) {
@@ -127,7 +129,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         },
         Command::Restart(args) => lifecycle::restart(s, target, args),
         Command::Scale(args) => up::scale(s, target.loaded()?, args),
-        Command::Ls { all, format } => project::ls(s, *all, *format),
+        Command::Ls(args) => project::ls(s, args),
         Command::Run(args) => run::run(s, target, args),
         Command::Create(args) => run::create(s, target, args),
         Command::Start(args) => lifecycle::start(s, target, args),
@@ -138,7 +140,9 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Rm(args) => lifecycle::rm(s, target, args),
         Command::Exec(args) => exec::exec(s, target, args),
         Command::Attach(args) => logs::attach(s, target, args),
-        Command::Inspect { .. } => inspect::inspect(s, target.containers()),
+        Command::Inspect { format, .. } => {
+            inspect::inspect(s, target.containers(), format.as_deref())
+        }
         Command::Wait { .. } => lifecycle::wait(s, target),
         Command::Top { targets } => ps::top(s, target, targets),
         Command::Pause(_) => lifecycle::pause(s, target, true),
@@ -154,6 +158,8 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         } => ps::port(s, target, container, port.as_deref(), *index, protocol),
         Command::Volume(cmd) => volume::run(s, cmd),
         Command::Network(cmd) => network::run(s, cmd),
+        Command::Version { format, short } => Ok(info::version(*format, *short)),
+        Command::Info { format } => info::info(s, format),
         Command::ContainerMonitor { id, adopt } => monitor::monitor_main(s, id, *adopt),
         Command::ContainerHealth { id } => monitor::health_main(s, id),
     }

@@ -2,6 +2,7 @@
 //! container status, truncation, the colored prefix of containers' log
 //! lines, and the look of wharf's own log lines.
 
+use crate::cli::template::{Fields, RowFormat};
 use crate::exec::ProjectContainer;
 use crate::runtime::container::{ContainerState, Status};
 use crate::runtime::spec::PortBinding;
@@ -344,6 +345,69 @@ pub fn ago(rfc3339: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Prints `rows` through a `--format` Go template (`table …` or a bare
+/// one; see cli/template.rs). `titles` heads a table's columns field by
+/// field, as Docker's do (`ID` → `CONTAINER ID`); a field not listed is
+/// headed by its name in capitals (`CreatedAt` → `CREATED AT`).
+pub fn print_template(
+    format: &str,
+    rows: &[serde_json::Value],
+    titles: &[(&str, &str)],
+    fields: Fields,
+) -> anyhow::Result<()> {
+    let parsed = RowFormat::parse(format)
+        .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
+    let mut headers = serde_json::Map::new();
+    for key in rows
+        .iter()
+        .filter_map(|r| r.as_object())
+        .flat_map(|r| r.keys())
+    {
+        headers.insert(key.clone(), field_title(key).into());
+    }
+    for (field, title) in titles {
+        headers.insert(field.to_string(), (*title).into());
+    }
+    let text = parsed
+        .render(rows, &headers, fields)
+        .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `CreatedAt` → `CREATED AT`.
+fn field_title(field: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in field.chars() {
+        if c.is_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        out.extend(c.to_uppercase());
+    }
+    out
+}
+
+/// Labels as Docker's listings show them: `k=v,k2=v2`.
+pub fn labels_text(labels: &std::collections::BTreeMap<String, String>) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `CreatedAt` of Docker's listings for an RFC 3339 time (empty when it
+/// does not parse).
+pub fn created_at(rfc3339: &str) -> String {
+    crate::time::parse_rfc3339(rfc3339)
+        .map(crate::time::go_time_text)
+        .unwrap_or_default()
+}
+
 /// Log lines look like Compose's (`WARN[0000] message`), so people and
 /// scripts used to Compose read them the same way.
 pub struct ComposeStyle;
@@ -431,6 +495,13 @@ mod tests {
             vec!["127.0.0.1:5353"]
         );
         assert_eq!(port_lines(&ports, Some("53")), Err("53/tcp".to_string()));
+    }
+
+    #[test]
+    fn fields_are_titled_in_capitals() {
+        assert_eq!(field_title("CreatedAt"), "CREATED AT");
+        assert_eq!(field_title("ID"), "ID");
+        assert_eq!(field_title("MemPerc"), "MEM PERC");
     }
 
     #[test]

@@ -258,7 +258,7 @@ fn scope(command: &Command) -> Scope {
             }
             _ => Nothing,
         },
-        Command::Inspect { containers } => Containers(containers.clone()),
+        Command::Inspect { containers, .. } => Containers(containers.clone()),
         _ => Nothing,
     }
 }

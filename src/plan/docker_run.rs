@@ -136,6 +136,16 @@ pub trait RunLookup {
 
 /// `-e KEY` takes KEY's value from wharf's own environment, as docker
 /// does; unset, the entry stays a bare KEY.
+/// The variables of an `--env-file`: one `KEY=VALUE` (or `KEY`, taken
+/// from the host) a line; blank lines and `#` comments are skipped.
+pub fn env_file_entries(text: &str, host_env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| expand_env(l, host_env))
+        .collect()
+}
+
 pub fn expand_env(e: &str, host_env: &dyn Fn(&str) -> Option<String>) -> String {
     if e.contains('=') {
         e.to_string()
@@ -168,13 +178,7 @@ pub fn container_spec(
                 path: f.clone(),
                 source,
             })?;
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            env.push(expand_env(line, &host_env));
-        }
+        env.extend(env_file_entries(&text, &host_env));
     }
     env.extend(a.env.iter().map(|e| expand_env(e, &host_env)));
     // What the flags name is made (volumes, the default bridge) only once

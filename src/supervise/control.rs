@@ -445,6 +445,17 @@ pub fn catches(pid: u32, signal: Signal) -> bool {
 /// Stops `id`: its stop signal, then SIGKILL after `timeout`. Returns at
 /// once when the container is not running.
 pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> {
+    stop_with(containers, id, timeout, None)
+}
+
+/// [`stop`] with `signal` (`docker stop -s`) instead of the container's own
+/// stop signal.
+pub fn stop_with(
+    containers: &Containers,
+    id: &str,
+    timeout: Duration,
+    signal: Option<Signal>,
+) -> Result<()> {
     let record = containers.record(id)?;
     let state = mark_stopped(containers, id)?;
     if state.status == Status::Restarting {
@@ -457,13 +468,16 @@ pub fn stop(containers: &Containers, id: &str, timeout: Duration) -> Result<()> 
     let Some(pid) = state.pid.filter(|_| up) else {
         return Ok(());
     };
-    let signal = record
-        .spec
-        .stop_signal
-        .as_deref()
-        .map(parse_signal)
-        .transpose()?
-        .unwrap_or(Signal::SIGTERM);
+    let signal = match signal {
+        Some(s) => s,
+        None => record
+            .spec
+            .stop_signal
+            .as_deref()
+            .map(parse_signal)
+            .transpose()?
+            .unwrap_or(Signal::SIGTERM),
+    };
     let private_pid_ns = record.spec.namespaces.pid == crate::runtime::spec::NsMode::Private;
     if timeout.is_zero() || (private_pid_ns && !catches(pid, signal)) {
         tracing::debug!("{} does not handle {signal}; killing at once", record.name);

@@ -26,14 +26,14 @@ enum GlobToken {
 /// A compiled glob: `*`, `?`, `[...]`, `\` escapes, and with `double_star`
 /// the `**` forms of `.dockerignore`.
 #[derive(Debug, Clone)]
-pub(super) struct Glob {
+pub struct Glob {
     tokens: Vec<GlobToken>,
     /// No wildcard or escape: a plain string compare will do.
     literal: bool,
 }
 
 impl Glob {
-    pub(super) fn compile(pattern: &str, double_star: bool) -> Result<Glob, String> {
+    pub fn compile(pattern: &str, double_star: bool) -> Result<Glob, String> {
         let chars: Vec<char> = pattern.chars().collect();
         let mut tokens = Vec::new();
         let mut literal = true;
@@ -133,7 +133,7 @@ impl Glob {
         }
     }
 
-    pub(super) fn matches(&self, text: &str) -> bool {
+    pub fn matches(&self, text: &str) -> bool {
         let text: Vec<char> = text.chars().collect();
         // memo[t * (tokens + 1) + p]: whether text[t..] matches tokens[p..].
         let mut memo = vec![None; (text.len() + 1) * (self.tokens.len() + 1)];

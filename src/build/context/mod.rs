@@ -14,7 +14,7 @@ use std::io::{self};
 use std::path::{Path, PathBuf};
 
 pub use hash_cache::{ContentHashCache, FileStamp, HashCacheFile};
-pub use ignore::ContextFilter;
+pub use ignore::{ContextFilter, Glob};
 pub use walk::{Context, Entry, EntryKind, ResolvedSource};
 
 /// The default context size limit (only included files count).

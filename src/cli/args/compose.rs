@@ -1,5 +1,6 @@
 //! Flags of the compose verbs: `up`, `down`, `scale`.
 
+use super::format::ListFormat;
 use clap::{Args, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -132,4 +133,20 @@ pub struct ScaleArgs {
     /// Do not start the services they depend on
     #[arg(long = "no-deps")]
     pub no_deps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// Show stopped projects too
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only display project names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// name=SUBSTRING (repeatable)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// table, json, or a Go template (`table {{.Name}}\t{{.Status}}`)
+    #[arg(long, default_value = "table")]
+    pub format: ListFormat,
 }

@@ -204,6 +204,9 @@ pub struct StartArgs {
     /// Attach to the output and return the exit code
     #[arg(short = 'a', long)]
     pub attach: bool,
+    /// Attach standard input too (and the output, as Docker does)
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
 }
 
 #[derive(Args, Debug)]
@@ -222,13 +225,20 @@ pub struct PsArgs {
     /// Display the services of the project (those with a container that passes the filters)
     #[arg(long = "services")]
     pub services_only: bool,
+    /// Show the n last created containers (all states)
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show the latest created container (all states)
+    #[arg(short = 'l', long = "latest")]
+    pub latest: bool,
     /// Only display container ids
     #[arg(short, long)]
     pub quiet: bool,
     /// Do not truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
-    #[arg(long, value_enum, default_value = "table")]
+    /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
+    #[arg(long, default_value = "table")]
     pub format: ListFormat,
 }
 
@@ -270,6 +280,9 @@ pub struct StopArgs {
     /// (default: the container's stop timeout, else 10)
     #[arg(short = 't', long = "time", alias = "timeout")]
     pub time: Option<u64>,
+    /// Signal to stop the containers with (Docker's `stop -s`; default: each one's stop signal)
+    #[arg(short = 's', long = "signal")]
+    pub signal: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -302,6 +315,9 @@ pub struct ExecArgs {
     pub detach: bool,
     #[arg(short = 'e', long = "env")]
     pub env: Vec<String>,
+    /// Read environment variables from a file (KEY=VALUE lines; -e wins)
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
     #[arg(short = 'i', long)]
     pub interactive: bool,
     #[arg(short = 't', long)]
@@ -313,7 +329,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pub privileged: bool,
     /// Compose exec: no pseudo-TTY (default: one when stdin and stdout are terminals)
-    #[arg(short = 'T', long = "no-TTY")]
+    #[arg(short = 'T', long = "no-TTY", visible_alias = "no-tty")]
     pub no_tty: bool,
     /// Compose exec: which replica of the service (default: the first running)
     #[arg(long)]
@@ -352,6 +368,7 @@ pub struct StatsArgs {
     /// Print one sample and exit
     #[arg(long = "no-stream")]
     pub no_stream: bool,
-    #[arg(long, value_enum, default_value = "table")]
+    /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
+    #[arg(long, default_value = "table")]
     pub format: ListFormat,
 }

@@ -29,7 +29,20 @@ pub struct ImagesArgs {
     /// Only show image ids
     #[arg(short, long)]
     pub quiet: bool,
-    #[arg(long, value_enum, default_value = "table")]
+    /// Show all images (wharf stores no intermediate images: the same list)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Show digests
+    #[arg(long)]
+    pub digests: bool,
+    /// Do not truncate output (full image ids)
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// dangling=true|false, reference=PATTERN (repository[:tag] glob) (repeatable)
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+    /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
+    #[arg(long, default_value = "table")]
     pub format: ListFormat,
 }
 
@@ -44,6 +57,12 @@ pub struct RmiArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// List stored images (`wharf images`)
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Remove images (`wharf rmi`)
+    #[command(alias = "remove")]
+    Rm(RmiArgs),
     /// Show the stored record of one or more images as JSON
     Inspect { images: Vec<String> },
     /// Show how an image was built, layer by layer (from its config)
@@ -91,8 +110,8 @@ pub struct LoginArgs {
 pub enum SystemCommand {
     /// Show disk usage of images and layers
     Df {
-        /// `json`: exact byte counts
-        #[arg(long, value_enum, default_value = "table")]
+        /// table, or json (exact byte counts)
+        #[arg(long, default_value = "table")]
         format: ListFormat,
     },
     /// Remove unused images, layers and blobs

@@ -16,7 +16,8 @@ pub mod volume;
 
 pub use format::ListFormat;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -108,13 +109,7 @@ pub enum Command {
     /// Scale services of the compose project (SERVICE=REPLICAS)
     Scale(compose::ScaleArgs),
     /// List compose projects that have containers
-    Ls {
-        /// Show stopped projects too
-        #[arg(short, long)]
-        all: bool,
-        #[arg(long, value_enum, default_value = "table")]
-        format: ListFormat,
-    },
+    Ls(compose::LsArgs),
     /// Build an image from a Dockerfile
     Build(build::BuildArgs),
     /// Manage the build cache
@@ -144,6 +139,9 @@ pub enum Command {
     Inspect {
         #[arg(required = true)]
         containers: Vec<String>,
+        /// A Go template applied to each container (`{{.State.Status}}`, `{{json .Config}}`)
+        #[arg(short = 'f', long = "format")]
+        format: Option<String>,
     },
     /// Block until containers (or the project's services) stop, then print their exit codes
     Wait {
@@ -181,6 +179,21 @@ pub enum Command {
     /// Manage networks
     #[command(subcommand)]
     Network(network::NetworkCommand),
+    /// Display system-wide information (containers, images, data root, host)
+    Info {
+        /// table, json, or a Go template (`{{.ContainersRunning}}`)
+        #[arg(short = 'f', long, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Show the wharf version
+    Version {
+        /// `json` prints {"version": …}, as `docker compose version --format json`
+        #[arg(short = 'f', long, value_enum, default_value = "pretty")]
+        format: VersionFormat,
+        /// Show only the version number
+        #[arg(long)]
+        short: bool,
+    },
     /// The process that runs a container's healthcheck (internal)
     #[command(name = "container-health", hide = true)]
     ContainerHealth { id: String },
@@ -192,4 +205,113 @@ pub enum Command {
         #[arg(long)]
         adopt: bool,
     },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VersionFormat {
+    Pretty,
+    Json,
+}
+
+/// Global flags that take a value (the word after them is not the verb).
+const VALUE_FLAGS: &[&str] = &[
+    "-f",
+    "--file",
+    "-p",
+    "--project-name",
+    "--project-directory",
+    "--env-file",
+    "--profile",
+    "--root",
+    "--log-level",
+];
+
+/// Docker's `container <verb>` forms and the verbs they stand for.
+const CONTAINER_VERBS: &[(&str, &str)] = &[
+    ("ls", "ps"),
+    ("list", "ps"),
+    ("ps", "ps"),
+    ("rm", "rm"),
+    ("remove", "rm"),
+    ("run", "run"),
+    ("create", "create"),
+    ("start", "start"),
+    ("stop", "stop"),
+    ("restart", "restart"),
+    ("kill", "kill"),
+    ("exec", "exec"),
+    ("logs", "logs"),
+    ("inspect", "inspect"),
+    ("attach", "attach"),
+    ("wait", "wait"),
+    ("top", "top"),
+    ("pause", "pause"),
+    ("unpause", "unpause"),
+    ("cp", "cp"),
+    ("stats", "stats"),
+    ("port", "port"),
+];
+
+/// `wharf compose <verb> …` is `wharf <verb> …`, so scripts written for
+/// `docker compose` run through a one-word alias: the word `compose` in the
+/// verb's place is dropped (global flags may come before or after it).
+/// Docker's `container <verb>` becomes the verb the same way
+/// (`container ls` → `ps`).
+pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
+        if word == "compose" {
+            let mut args = args;
+            args.remove(i);
+            return args;
+        }
+        if word == "container" {
+            let verb = args.get(i + 1).and_then(|a| a.to_str());
+            if let Some((_, to)) = CONTAINER_VERBS.iter().find(|(form, _)| Some(*form) == verb) {
+                let mut args = args;
+                args.splice(i..i + 2, [OsString::from(to)]);
+                return args;
+            }
+            return args;
+        }
+        if VALUE_FLAGS.contains(&word) {
+            i += 2;
+        } else if word.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<OsString> {
+        line.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn compose_word_is_dropped_only_in_the_verbs_place() {
+        let cases = [
+            ("wharf compose up -d", "wharf up -d"),
+            ("wharf -f a.yaml compose -p x ps", "wharf -f a.yaml -p x ps"),
+            ("wharf --root /r compose", "wharf --root /r"),
+            // A compose file or a service called `compose` stays.
+            ("wharf -f compose up", "wharf -f compose up"),
+            ("wharf up compose", "wharf up compose"),
+            ("wharf container ls -a", "wharf ps -a"),
+            (
+                "wharf --root /r container rm -f x",
+                "wharf --root /r rm -f x",
+            ),
+            // Forms wharf does not have stay, for clap to refuse.
+            ("wharf container prune", "wharf container prune"),
+        ];
+        for (given, want) in cases {
+            assert_eq!(verb_aliases(words(given)), words(want), "{given}");
+        }
+    }
 }

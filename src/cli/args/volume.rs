@@ -1,5 +1,6 @@
 //! `wharf volume …` subcommands and their flags.
 
+use super::format::ListFormat;
 use clap::Subcommand;
 
 #[derive(Subcommand, Debug)]
@@ -15,6 +16,12 @@ pub enum VolumeCommand {
     Ls {
         #[arg(short, long)]
         quiet: bool,
+        /// table, json, or a Go template (`table {{.Name}}\t{{.Mountpoint}}`)
+        #[arg(long, default_value = "table")]
+        format: ListFormat,
+        /// name=SUBSTRING, label=KEY[=VALUE], driver=local, dangling=true|false (repeatable)
+        #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+        filter: Vec<String>,
     },
     /// Show volumes as JSON
     Inspect {

@@ -5,6 +5,7 @@
 use super::common;
 use crate::cli::args::events::EventsArgs;
 use crate::cli::resolve::{Settings, Target};
+use crate::cli::template::{Fields, Template, TemplateError};
 use crate::runtime::events::{Event, Follower};
 use anyhow::bail;
 use std::collections::BTreeMap;
@@ -79,6 +80,8 @@ enum Style {
     Compose {
         json: bool,
     },
+    /// `--format` with a Go template.
+    Template(Box<Template>),
 }
 
 fn attrs_text(e: &Event, skip_compose: bool) -> String {
@@ -105,6 +108,31 @@ fn rfc3339_trimmed(t: SystemTime) -> String {
         }
         None => s,
     }
+}
+
+/// An event through a `--format` template: Docker's fields by their Go
+/// names (`.Type`, `.Action`, `.Actor.Attributes`, `.Time`, `.TimeNano`,
+/// `.ID`, `.Status`, `.From`, `.Scope`).
+fn event_template(t: &Template, e: &Event) -> Result<String, TemplateError> {
+    let fields = match serde_json::to_value(e) {
+        Ok(serde_json::Value::Object(m)) => m
+            .into_iter()
+            .map(|(k, v)| {
+                let go_name = match k.as_str() {
+                    "id" => "ID".to_string(),
+                    other => {
+                        let mut c = other.chars();
+                        c.next()
+                            .map(|f| f.to_uppercase().chain(c).collect())
+                            .unwrap_or_default()
+                    }
+                };
+                (go_name, v)
+            })
+            .collect(),
+        _ => serde_json::Map::new(),
+    };
+    t.render(&serde_json::Value::Object(fields), Fields::Strict)
 }
 
 fn render(style: &Style, e: &Event) -> String {
@@ -140,6 +168,7 @@ fn render(style: &Style, e: &Event) -> String {
             m.insert("type".into(), "container".into());
             serde_json::Value::Object(m).to_string()
         }
+        Style::Template(t) => event_template(t, e).unwrap_or_else(|err| err.to_string()),
         Style::Compose { json: false } => {
             // Go layout "2006-01-02 15:04:05.000000".
             let full = crate::time::rfc3339_nanos(t).replacen('T', " ", 1);
@@ -157,22 +186,32 @@ fn render(style: &Style, e: &Event) -> String {
 pub fn events(settings: &Settings, target: &Target, args: &EventsArgs) -> anyhow::Result<ExitCode> {
     let (since, until) = common::time_window(args.since.as_deref(), args.until.as_deref(), when)?;
     let filters = Filters::parse(&args.filter)?;
-    let docker_json = match args.format.as_deref() {
-        None => false,
-        Some("json" | "{{json .}}") => true,
-        Some(f) => bail!("unsupported --format {f:?}: use json"),
+    let (docker_json, template) = match args.format.as_deref() {
+        None => (false, None),
+        Some("json" | "{{json .}}") => (true, None),
+        Some(f) => (
+            false,
+            Some(
+                Template::parse(f)
+                    .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?,
+            ),
+        ),
     };
     let project = target.project();
+    if project.is_some() && template.is_some() {
+        bail!("--format: a compose project's events print as text or --json only");
+    }
     if project.is_none() && !args.services.is_empty() {
         bail!("no such service: {}", args.services.join(", "));
     }
     let project_name = project.map(|(p, _)| p.name().to_string());
-    let style = match &project_name {
-        Some(_) => Style::Compose {
+    let style = match (&project_name, template) {
+        (None, Some(t)) => Style::Template(Box::new(t)),
+        (Some(_), _) => Style::Compose {
             json: args.json || docker_json,
         },
-        None if args.json || docker_json => Style::DockerJson,
-        None => Style::DockerText,
+        (None, None) if args.json || docker_json => Style::DockerJson,
+        (None, None) => Style::DockerText,
     };
     let keep = |e: &Event| -> bool {
         if let Some(p) = &project_name {
@@ -192,13 +231,27 @@ pub fn events(settings: &Settings, target: &Target, args: &EventsArgs) -> anyhow
     std::fs::create_dir_all(root).ok();
     let (past, mut follower) = Follower::open(root)?;
     let mut out = std::io::stdout().lock();
+    let mut failure = None;
     let mut print = |e: &Event| -> bool {
         if !keep(e) {
             return true;
         }
-        writeln!(out, "{}", render(&style, e))
-            .and_then(|_| out.flush())
-            .is_ok()
+        let line = match &style {
+            Style::Template(t) => match event_template(t, e) {
+                Ok(line) => line,
+                Err(err) => {
+                    failure = Some(err);
+                    return false;
+                }
+            },
+            _ => render(&style, e),
+        };
+        writeln!(out, "{line}").and_then(|_| out.flush()).is_ok()
+    };
+    // A template that fails on an event is the command's error.
+    let done = |failure: Option<TemplateError>| match failure {
+        Some(e) => Err(anyhow::anyhow!("--format: template parsing error: {e}")),
+        None => Ok(ExitCode::SUCCESS),
     };
     // Past events only with --since, as Docker does.
     if let Some(s) = since {
@@ -208,7 +261,7 @@ pub fn events(settings: &Settings, target: &Target, args: &EventsArgs) -> anyhow
                 break;
             }
             if !print(e) {
-                return Ok(ExitCode::SUCCESS);
+                return done(failure);
             }
         }
     }
@@ -224,8 +277,8 @@ pub fn events(settings: &Settings, target: &Target, args: &EventsArgs) -> anyhow
                 continue;
             }
             if !print(&e) {
-                // stdout closed (`| head`): done.
-                return Ok(ExitCode::SUCCESS);
+                // stdout closed (`| head`), or the template failed.
+                return done(failure);
             }
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -3,9 +3,10 @@
 use super::common::{self, exit, fail, host_env, open};
 use crate::cli::args::container::ExecArgs;
 use crate::cli::resolve::{Project, Settings, Target};
-use crate::plan::docker_run::expand_env;
+use crate::plan::docker_run::{env_file_entries, expand_env};
 use crate::runtime::bundle::ExecOptions;
 use crate::supervise::control;
+use anyhow::Context as _;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -20,7 +21,7 @@ pub fn exec(settings: &Settings, target: &Target, args: &ExecArgs) -> anyhow::Re
     };
     let opts = ExecOptions {
         args: args.command.clone(),
-        env: args.env.iter().map(|e| expand_env(e, &host_env)).collect(),
+        env: exec_env(args)?,
         user: args.user.clone(),
         working_dir: args.workdir.clone(),
         tty: args.tty,
@@ -52,7 +53,7 @@ fn exec_service(settings: &Settings, sel: &Project, args: &ExecArgs) -> anyhow::
     let tty = !args.detach && (args.tty || (!args.no_tty && on_terminal));
     let opts = ExecOptions {
         args: args.command.clone(),
-        env: args.env.iter().map(|e| expand_env(e, &host_env)).collect(),
+        env: exec_env(args)?,
         user: args.user.clone(),
         working_dir: args.workdir.clone(),
         tty,
@@ -67,4 +68,16 @@ fn exec_service(settings: &Settings, sel: &Project, args: &ExecArgs) -> anyhow::
             Ok(fail(e, code))
         }
     }
+}
+
+/// `--env-file` entries, then `-e` (which wins, as Docker's order does).
+fn exec_env(args: &ExecArgs) -> anyhow::Result<Vec<String>> {
+    let mut env = Vec::new();
+    for f in &args.env_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("--env-file {}: cannot read it", f.display()))?;
+        env.extend(env_file_entries(&text, &host_env));
+    }
+    env.extend(args.env.iter().map(|e| expand_env(e, &host_env)));
+    Ok(env)
 }

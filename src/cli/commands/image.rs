@@ -7,8 +7,9 @@ use crate::cli::args::image::{
 };
 use crate::cli::args::ListFormat;
 use crate::cli::progress::{pull_progress, LineProgress};
-use crate::cli::render::{human_size, print_table};
+use crate::cli::render::{ago, created_at, human_size, print_table, print_template};
 use crate::cli::resolve::{Project, Settings, Target};
+use crate::cli::template::Fields;
 use crate::compose::load::Loaded;
 use crate::image::auth::DockerConfig;
 use crate::image::platform::Platform;
@@ -261,13 +262,30 @@ pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow
             args.services.join(", ")
         );
     }
+    let filter = ImageFilter::parse(&args.filter)?;
     let store = open_store(settings)?;
     let mut records = store.list().context("listing images")?;
+    records.retain(|r| filter.keeps(r));
     records.sort_by(|a, b| a.references.cmp(&b.references));
+    let shown_id = |r: &crate::image::store::ImageRecord| {
+        if args.no_trunc {
+            r.id().to_string()
+        } else {
+            r.id().hex()[..12].to_string()
+        }
+    };
     if args.quiet {
         for r in &records {
-            println!("{}", &r.id().hex()[..12]);
+            println!("{}", shown_id(r));
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let ListFormat::Template(format) = &args.format {
+        let rows: Vec<serde_json::Value> = records
+            .iter()
+            .flat_map(|r| image_rows(r, &shown_id(r)))
+            .collect();
+        print_template(format, &rows, IMAGE_TITLES, Fields::Strict)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.format == ListFormat::Json {
@@ -290,6 +308,27 @@ pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow
         );
         return Ok(ExitCode::SUCCESS);
     }
+    if args.digests || args.no_trunc {
+        // Docker's columns, with the digest of each name.
+        let mut table = vec![vec!["REPOSITORY".to_string(), "TAG".into()]];
+        if args.digests {
+            table[0].push("DIGEST".into());
+        }
+        table[0].extend(["IMAGE ID".to_string(), "CREATED".into(), "SIZE".into()]);
+        for r in &records {
+            for row in image_rows(r, &shown_id(r)) {
+                let cell = |k: &str| row[k].as_str().unwrap_or_default().to_string();
+                let mut line = vec![cell("Repository"), cell("Tag")];
+                if args.digests {
+                    line.push(cell("Digest"));
+                }
+                line.extend([cell("ID"), cell("CreatedSince"), cell("Size")]);
+                table.push(line);
+            }
+        }
+        print_table(&table);
+        return Ok(ExitCode::SUCCESS);
+    }
     println!("{:<50} {:<14} {:>10}", "REPOSITORY:TAG", "IMAGE ID", "SIZE");
     for r in &records {
         let names = if r.references.is_empty() {
@@ -308,6 +347,108 @@ pub fn images(settings: &Settings, target: &Target, args: &ImagesArgs) -> anyhow
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `images --filter` keeps.
+#[derive(Default)]
+struct ImageFilter {
+    dangling: Option<bool>,
+    references: Vec<crate::build::context::Glob>,
+}
+
+impl ImageFilter {
+    fn parse(filters: &[String]) -> anyhow::Result<ImageFilter> {
+        let mut f = ImageFilter::default();
+        for kv in filters {
+            match kv.split_once('=') {
+                Some(("dangling", "true" | "1")) => f.dangling = Some(true),
+                Some(("dangling", "false" | "0")) => f.dangling = Some(false),
+                Some(("dangling", v)) => bail!("--filter dangling={v}: expected true or false"),
+                Some(("reference", pattern)) => f.references.push(
+                    crate::build::context::Glob::compile(pattern, false)
+                        .map_err(|e| anyhow::anyhow!("--filter reference={pattern}: {e}"))?,
+                ),
+                _ => bail!("--filter {kv:?}: images filter by dangling=BOOL or reference=PATTERN"),
+            }
+        }
+        Ok(f)
+    }
+
+    /// A reference pattern matches `repository:tag` or the repository, in
+    /// Docker's short form (`busybox:latest`, `busybox`).
+    fn keeps(&self, r: &crate::image::store::ImageRecord) -> bool {
+        if self.dangling.is_some_and(|d| d != r.references.is_empty()) {
+            return false;
+        }
+        self.references.is_empty()
+            || r.references
+                .iter()
+                .filter_map(|n| Reference::parse(n).ok())
+                .any(|p| {
+                    let (full, name) = (p.familiar(), p.familiar_name());
+                    self.references
+                        .iter()
+                        .any(|g| g.matches(&full) || g.matches(&name))
+                })
+    }
+}
+
+/// The columns' titles of `images --format 'table …'`, as Docker's.
+const IMAGE_TITLES: &[(&str, &str)] = &[
+    ("Containers", "CONTAINERS"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedSince", "CREATED"),
+    ("Digest", "DIGEST"),
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("SharedSize", "SHARED SIZE"),
+    ("Size", "SIZE"),
+    ("Tag", "TAG"),
+    ("UniqueSize", "UNIQUE SIZE"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+];
+
+/// An image as `docker images --format` sees it: one row per name
+/// (`<none>` when it has none), Docker's fields and their text.
+fn image_rows(r: &crate::image::store::ImageRecord, id: &str) -> Vec<serde_json::Value> {
+    let names: Vec<(String, String)> = if r.references.is_empty() {
+        vec![("<none>".into(), "<none>".into())]
+    } else {
+        r.references
+            .iter()
+            .map(|n| match Reference::parse(n) {
+                Ok(p) => (p.familiar_name(), p.tag().unwrap_or("<none>").to_string()),
+                Err(_) => (n.clone(), "<none>".into()),
+            })
+            .collect()
+    };
+    let created = r.created.as_deref().unwrap_or_default();
+    names
+        .into_iter()
+        .map(|(repo, tag)| {
+            // The digest this repository was pulled or pushed by.
+            let digest = r
+                .repo_digests
+                .iter()
+                .filter_map(|d| d.split_once('@'))
+                .find(|(name, _)| Reference::parse(name).is_ok_and(|p| p.familiar_name() == repo))
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_else(|| "<none>".into());
+            serde_json::json!({
+                "Containers": "N/A",
+                "CreatedAt": created_at(created),
+                "CreatedSince": ago(created),
+                "Digest": digest,
+                "ID": id,
+                "Repository": repo,
+                "SharedSize": "N/A",
+                "Size": human_size(r.size),
+                "Tag": tag,
+                "UniqueSize": "N/A",
+                "VirtualSize": human_size(r.size),
+            })
+        })
+        .collect()
 }
 
 /// Accepts `busybox`, `docker.io/library/busybox:latest`, an id or prefix.
@@ -346,6 +487,9 @@ pub fn rmi(settings: &Settings, args: &RmiArgs) -> anyhow::Result<ExitCode> {
 
 pub fn image(settings: &Settings, cmd: &ImageCommand) -> anyhow::Result<ExitCode> {
     match cmd {
+        // Docker's `image ls` knows no compose project.
+        ImageCommand::Ls(args) => images(settings, &Target::Nothing, args),
+        ImageCommand::Rm(args) => rmi(settings, args),
         ImageCommand::Inspect { images } => {
             let store = open_store(settings)?;
             let mut out = Vec::new();
@@ -504,6 +648,9 @@ pub fn system(settings: &Settings, cmd: &SystemCommand) -> anyhow::Result<ExitCo
         SystemCommand::Df { format } => {
             let store = open_store(settings)?;
             let du = store.disk_usage().context("measuring disk usage")?;
+            if let ListFormat::Template(_) = format {
+                bail!("system df --format: table or json (templates are not supported here)");
+            }
             if *format == ListFormat::Json {
                 let u = |u: crate::image::store::Usage| serde_json::json!({ "TotalCount": u.count, "Active": u.active, "Size": u.size });
                 let v = serde_json::json!({
@@ -741,7 +888,7 @@ fn images_services(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.format == ListFormat::Json {
+    if args.format != ListFormat::Table {
         let v: Vec<serde_json::Value> = rows
             .iter()
             .map(|(name, repo, tag, id, size)| {
@@ -754,7 +901,12 @@ fn images_services(
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        if let ListFormat::Template(format) = &args.format {
+            let titles = [("ContainerName", "CONTAINER"), ("ID", "IMAGE ID")];
+            print_template(format, &v, &titles, Fields::Strict)?;
+        } else {
+            println!("{}", serde_json::Value::Array(v));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![vec![

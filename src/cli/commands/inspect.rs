@@ -2,11 +2,22 @@
 
 use super::common::open;
 use crate::cli::resolve::Settings;
+use crate::cli::template::{Fields, Template};
 use crate::runtime::container::{ContainerRecord, Containers, Status};
 use crate::runtime::spec::{ContainerSpec, NsMode};
 use std::process::ExitCode;
 
-pub fn inspect(settings: &Settings, names: &[String]) -> anyhow::Result<ExitCode> {
+/// `format`: `-f`, a Go template printed once per container.
+pub fn inspect(
+    settings: &Settings,
+    names: &[String],
+    format: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    // Checked before any container is looked at, as Docker does.
+    let template = format
+        .map(Template::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
     let (containers, _) = open(settings)?;
     let mut out = Vec::new();
     for q in names {
@@ -58,6 +69,16 @@ pub fn inspect(settings: &Settings, names: &[String]) -> anyhow::Result<ExitCode
             )?,
             "Spec": r.spec,
         }));
+    }
+    if let Some(t) = template {
+        for c in &out {
+            // Docker falls back to the decoded JSON, where a missing key is `<no value>`.
+            let text = t
+                .render(c, Fields::Loose)
+                .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
+            println!("{text}");
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)

@@ -17,6 +17,9 @@ use std::time::Duration;
 
 pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::Result<ExitCode> {
     if let Some((project, services)) = target.project() {
+        if args.interactive {
+            bail!("start -i attaches to a container, not to a compose project's services");
+        }
         let env = common::env_for(settings, project)?;
         let progress = Progress::new(ProgressMode::Auto);
         exec::start(&env, project.name(), services, &progress)?;
@@ -35,10 +38,10 @@ pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::
                 continue;
             }
         };
-        if args.attach {
+        if args.attach || args.interactive {
             let attach = monitor::Attach {
                 output: true,
-                stdin: false,
+                stdin: args.interactive,
             };
             return match monitor::run(&containers, &store, &record.id, attach, None) {
                 Ok(c) => Ok(exit(c)),
@@ -82,7 +85,15 @@ fn each(
 }
 
 pub fn stop(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    let signal = args
+        .signal
+        .as_deref()
+        .map(control::parse_signal)
+        .transpose()?;
     if let Some((project, services)) = target.project() {
+        if signal.is_some() {
+            bail!("stop -s/--signal: Compose stops services with their stop_signal; name containers to choose one");
+        }
         let env = common::env_for(settings, project)?;
         let progress = Progress::new(ProgressMode::Auto);
         exec::stop(
@@ -97,7 +108,7 @@ pub fn stop(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow::Re
     need_args(target.containers(), "stop")?;
     each(settings, target.containers(), |c, _, r| {
         let secs = args.time.or(r.spec.stop_timeout).unwrap_or(10);
-        control::stop(c, &r.id, Duration::from_secs(secs))
+        control::stop_with(c, &r.id, Duration::from_secs(secs), signal)
     })
 }
 
@@ -134,7 +145,15 @@ fn kill_services(
 }
 
 pub fn restart(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow::Result<ExitCode> {
+    let signal = args
+        .signal
+        .as_deref()
+        .map(control::parse_signal)
+        .transpose()?;
     if let Some((project, services)) = target.project() {
+        if signal.is_some() {
+            bail!("restart -s/--signal: Compose stops services with their stop_signal; name containers to choose one");
+        }
         let env = common::env_for(settings, project)?;
         let progress = Progress::new(ProgressMode::Auto);
         exec::restart(
@@ -156,7 +175,7 @@ pub fn restart(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow:
     need_args(target.containers(), "restart")?;
     each(settings, target.containers(), |c, _, r| {
         let secs = args.time.or(r.spec.stop_timeout).unwrap_or(10);
-        control::stop(c, &r.id, Duration::from_secs(secs))?;
+        control::stop_with(c, &r.id, Duration::from_secs(secs), signal)?;
         control::start_detached(c, &r.id)?;
         crate::runtime::events::emit(c.root(), r, "restart", &[]);
         Ok(())

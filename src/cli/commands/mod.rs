@@ -11,6 +11,7 @@ pub mod cp;
 pub mod events;
 pub mod exec;
 pub mod image;
+pub mod info;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;

@@ -1,8 +1,9 @@
 //! `wharf network create|ls|inspect|rm|prune`.
 
 use crate::cli::args::network::NetworkCommand;
-use crate::cli::render::print_table;
+use crate::cli::render::{labels_text, print_table, print_template};
 use crate::cli::resolve::Settings;
+use crate::cli::template::Fields;
 use crate::net::attach;
 use crate::net::store::{IpamRequest, NetworkOptions, NetworkRecord, Networks};
 use crate::runtime::container::{write_json, Containers, Status};
@@ -105,6 +106,19 @@ pub fn endpoint_id(container_id: &str, network_id: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The columns' titles of `network ls --format 'table …'`, as Docker's.
+const NETWORK_TITLES: &[(&str, &str)] = &[
+    ("CreatedAt", "CREATED"),
+    ("Driver", "DRIVER"),
+    ("ID", "NETWORK ID"),
+    ("IPv4", "IPV4"),
+    ("IPv6", "IPV6"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("Name", "NAME"),
+    ("Scope", "SCOPE"),
+];
+
 pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
     let store = Networks::open(settings.root()).context("opening the network store")?;
     match cmd {
@@ -155,12 +169,11 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                 for n in &nets {
                     println!("{}", id(n));
                 }
-            } else if format.as_deref() == Some("json") {
-                for n in &nets {
-                    let labels: Vec<String> =
-                        n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    println!(
-                        "{}",
+            } else if let Some(format) = format.as_deref().filter(|f| *f != "table") {
+                // Docker's fields of a network row; `json` prints them as they are.
+                let rows: Vec<serde_json::Value> = nets
+                    .iter()
+                    .map(|n| {
                         serde_json::json!({
                             "CreatedAt": n.created,
                             "Driver": n.driver,
@@ -168,14 +181,19 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                             "IPv4": "true",
                             "IPv6": n.enable_ipv6.to_string(),
                             "Internal": n.internal.to_string(),
-                            "Labels": labels.join(","),
+                            "Labels": labels_text(&n.labels),
                             "Name": n.name,
                             "Scope": "local",
                         })
-                    );
+                    })
+                    .collect();
+                if format == "json" {
+                    for row in &rows {
+                        println!("{row}");
+                    }
+                } else {
+                    print_template(format, &rows, NETWORK_TITLES, Fields::Strict)?;
                 }
-            } else if let Some(f) = format {
-                bail!("--format {f:?}: only json is supported");
             } else {
                 let mut rows = vec![vec![
                     "NETWORK ID".to_string(),

@@ -1,12 +1,14 @@
 //! `down` and `ls`: a project as a whole.
 
 use super::common;
-use crate::cli::args::compose::{DownArgs, RmiMode};
+use crate::cli::args::compose::{DownArgs, LsArgs, RmiMode};
 use crate::cli::args::ListFormat;
 use crate::cli::progress::Progress;
-use crate::cli::render::print_table;
+use crate::cli::render::{print_table, print_template};
 use crate::cli::resolve::{Project, Settings};
+use crate::cli::template::Fields;
 use crate::exec;
+use anyhow::bail;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -60,12 +62,23 @@ pub fn down(settings: &Settings, sel: &Project, args: &DownArgs) -> anyhow::Resu
 }
 
 /// `wharf ls`: projects that have containers, Compose's columns.
-pub fn ls(settings: &Settings, all: bool, format: ListFormat) -> anyhow::Result<ExitCode> {
+pub fn ls(settings: &Settings, args: &LsArgs) -> anyhow::Result<ExitCode> {
+    let format = &args.format;
+    let mut names = Vec::new();
+    for kv in &args.filter {
+        match kv.split_once('=') {
+            Some(("name", v)) => names.push(v),
+            _ => bail!("--filter {kv:?}: only name=VALUE filters projects"),
+        }
+    }
     let env = common::env(settings)?;
     let mut rows = Vec::new();
     for (name, list) in exec::projects(&env.containers)? {
         let running = list.iter().filter(|c| c.running()).count();
-        if running == 0 && !all {
+        if running == 0 && !args.all {
+            continue;
+        }
+        if !names.is_empty() && !names.iter().any(|n| name.contains(n)) {
             continue;
         }
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -83,12 +96,28 @@ pub fn ls(settings: &Settings, all: bool, format: ListFormat) -> anyhow::Result<
             .unwrap_or_default();
         rows.push((name, status.join(", "), files));
     }
-    if format == ListFormat::Json {
+    if args.quiet {
+        for (name, _, _) in &rows {
+            println!("{name}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if *format != ListFormat::Table {
         let v: Vec<serde_json::Value> = rows
             .iter()
             .map(|(n, s, f)| serde_json::json!({"Name": n, "Status": s, "ConfigFiles": f}))
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        match format {
+            ListFormat::Template(t) => {
+                let titles = [
+                    ("ConfigFiles", "CONFIG FILES"),
+                    ("Name", "NAME"),
+                    ("Status", "STATUS"),
+                ];
+                print_template(t, &v, &titles, Fields::Strict)?;
+            }
+            _ => println!("{}", serde_json::Value::Array(v)),
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![vec![

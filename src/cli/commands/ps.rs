@@ -5,12 +5,13 @@ use super::common::{self, fail, open};
 use crate::cli::args::container::{PsArgs, StatsArgs};
 use crate::cli::args::ListFormat;
 use crate::cli::render::{
-    ago, command_column, command_text, human_bytes, port_lines, ports_column, print_table,
-    short_id, status_text,
+    ago, command_column, command_text, created_at, human_bytes, labels_text, port_lines,
+    ports_column, print_table, print_template, short_id, status_text,
 };
 use crate::cli::resolve::{Project, Settings, Target};
+use crate::cli::template::Fields;
 use crate::exec::{self, ProjectContainer};
-use crate::runtime::container::{ContainerRecord, Status};
+use crate::runtime::container::{ContainerRecord, ContainerState, Status};
 use crate::runtime::spec::PortBinding;
 use anyhow::{bail, Context as _};
 use std::io::Write as _;
@@ -26,14 +27,22 @@ pub struct PsFilter {
 }
 
 pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result<ExitCode> {
+    // Docker's -n/-l: the newest containers in any state.
+    let last = if args.latest { Some(1) } else { args.last };
     if let Some((project, _)) = target.project() {
+        if last.is_some() {
+            bail!("ps -n/--last and -l/--latest list containers, not a compose project's services");
+        }
         return ps_services(settings, project, args);
     }
     let filter = PsFilter::parse(args)?;
-    let all = args.all || filter.implies_all();
+    let all = args.all || filter.implies_all() || last.is_some();
     let (containers, store) = open(settings)?;
     let mut rows = Vec::new();
     for r in containers.list_records()?.into_iter().rev() {
+        if last.is_some_and(|n| rows.len() >= n) {
+            break;
+        }
         let state = containers.state(&r.id)?;
         if !all && !matches!(state.status, Status::Running | Status::Paused) {
             continue;
@@ -47,6 +56,14 @@ pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result
         for (r, _) in &rows {
             println!("{}", short_id(&r.id, args.no_trunc));
         }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let ListFormat::Template(format) = &args.format {
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(r, s)| container_row(r, s, &store, args.no_trunc))
+            .collect();
+        print_template(format, &rows, PS_TITLES, Fields::Strict)?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.format == ListFormat::Json {
@@ -87,6 +104,69 @@ pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result
     }
     print_table(&table);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The columns' titles of `ps --format 'table …'`, as Docker's.
+const PS_TITLES: &[(&str, &str)] = &[
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("ID", "CONTAINER ID"),
+    ("Image", "IMAGE"),
+    ("Labels", "LABELS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+    ("Mounts", "MOUNTS"),
+    ("Name", "NAME"),
+    ("Names", "NAMES"),
+    ("Networks", "NETWORKS"),
+    ("Ports", "PORTS"),
+    ("Project", "PROJECT"),
+    ("RunningFor", "CREATED"),
+    ("Service", "SERVICE"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+];
+
+/// A container as `docker ps --format` sees it: Docker's fields and their
+/// text (`{{json .}}` prints them, keys sorted as Docker's are).
+pub fn container_row(
+    r: &ContainerRecord,
+    s: &ContainerState,
+    store: &crate::image::store::ImageStore,
+    no_trunc: bool,
+) -> serde_json::Value {
+    use crate::runtime::spec::MountSpec;
+    let mounts: Vec<String> = r
+        .spec
+        .mounts
+        .iter()
+        .filter_map(|m| match m {
+            MountSpec::Volume { name, .. } => Some(name.clone()),
+            MountSpec::Bind { source, .. } => Some(source.display().to_string()),
+            MountSpec::Tmpfs { .. } => None,
+        })
+        .collect();
+    let local_volumes = r
+        .spec
+        .mounts
+        .iter()
+        .filter(|m| matches!(m, MountSpec::Volume { .. }))
+        .count();
+    let networks: Vec<&str> = r.spec.networks.iter().map(|n| n.network.as_str()).collect();
+    serde_json::json!({
+        "Command": command_column(&r.command_line(store), no_trunc),
+        "CreatedAt": created_at(&r.created),
+        "ID": short_id(&r.id, no_trunc),
+        "Image": r.image,
+        "Labels": labels_text(&r.spec.labels),
+        "LocalVolumes": local_volumes.to_string(),
+        "Mounts": mounts.join(","),
+        "Names": r.name,
+        "Networks": networks.join(","),
+        "Ports": ports_column(&s.ports),
+        "RunningFor": ago(&r.created),
+        "State": s.status.as_str(),
+        "Status": status_text(s),
+    })
 }
 
 /// `docker port`: every published port (`80/tcp -> 0.0.0.0:32768`), or
@@ -220,6 +300,7 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
             "PIDS".into(),
         ]];
         let total_mem = host_memory();
+        let mut template_rows = Vec::new();
         for (r, b) in records.iter().zip(before) {
             let Some(now) = cgroups::stats(root, &r.id).ok() else {
                 continue;
@@ -240,6 +321,18 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
             } else {
                 0.0
             };
+            if let ListFormat::Template(_) = &args.format {
+                template_rows.push(serde_json::json!({
+                    "CPUPerc": format!("{cpu:.2}%"),
+                    "Container": &r.id[..12],
+                    "ID": &r.id[..12],
+                    "MemPerc": format!("{mem_pct:.2}%"),
+                    "MemUsage": format!("{} / {}", human_bytes(now.memory_usage), human_bytes(limit)),
+                    "Name": r.name,
+                    "PIDs": now.pids_current.to_string(),
+                }));
+                continue;
+            }
             if args.format == ListFormat::Json {
                 println!(
                     "{}",
@@ -260,8 +353,12 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
                 now.pids_current.to_string(),
             ]);
         }
-        if args.format == ListFormat::Table {
-            print_table(&table);
+        match &args.format {
+            ListFormat::Table => print_table(&table),
+            ListFormat::Template(format) => {
+                print_template(format, &template_rows, STATS_TITLES, Fields::Strict)?
+            }
+            ListFormat::Json => {}
         }
         if args.no_stream {
             return Ok(ExitCode::SUCCESS);
@@ -269,7 +366,18 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
     }
 }
 
-fn host_memory() -> u64 {
+/// The columns' titles of `stats --format 'table …'`, as Docker's.
+const STATS_TITLES: &[(&str, &str)] = &[
+    ("CPUPerc", "CPU %"),
+    ("Container", "CONTAINER"),
+    ("ID", "CONTAINER ID"),
+    ("MemPerc", "MEM %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("Name", "NAME"),
+    ("PIDs", "PIDS"),
+];
+
+pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -360,7 +468,12 @@ fn ps_services(settings: &Settings, sel: &Project, args: &PsArgs) -> anyhow::Res
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if args.format == ListFormat::Json {
+    let template = match &args.format {
+        ListFormat::Template(t) => Some(t),
+        _ => None,
+    };
+    if args.format == ListFormat::Json || template.is_some() {
+        let mut rows = Vec::new();
         for c in &list {
             let line = serde_json::json!({
                 "Command": format!("\"{}\"", command_text(&c.record.command_line(&env.store))),
@@ -384,7 +497,22 @@ fn ps_services(settings: &Settings, sel: &Project, args: &PsArgs) -> anyhow::Res
                 "State": c.state.status.as_str(),
                 "Status": status_text(&c.state),
             });
-            println!("{line}");
+            if template.is_none() {
+                println!("{line}");
+            }
+            rows.push(line);
+        }
+        if let Some(format) = template {
+            // Compose's fields, and those of Docker's rows it also offers.
+            for (row, c) in rows.iter_mut().zip(&list) {
+                let docker = container_row(&c.record, &c.state, &env.store, args.no_trunc);
+                if let Some(obj) = row.as_object_mut() {
+                    for key in ["LocalVolumes", "Mounts", "Networks", "RunningFor"] {
+                        obj.insert(key.into(), docker[key].clone());
+                    }
+                }
+            }
+            print_template(format, &rows, PS_TITLES, Fields::Strict)?;
         }
         return Ok(ExitCode::SUCCESS);
     }

@@ -1,11 +1,15 @@
 //! `wharf volume create|ls|inspect|rm|prune`.
 
 use crate::cli::args::volume::VolumeCommand;
+use crate::cli::args::ListFormat;
+use crate::cli::render::{labels_text, print_template};
 use crate::cli::resolve::Settings;
+use crate::cli::template::Fields;
 use crate::runtime::container::Containers;
 use crate::runtime::spec::MountSpec;
+use crate::runtime::volume::Volume;
 use crate::runtime::volume::{VolumeOptions, Volumes};
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use std::process::ExitCode;
 
 /// Names of the containers that mount volume `name`.
@@ -21,6 +25,81 @@ fn users(containers: &Containers, name: &str) -> anyhow::Result<Vec<String>> {
         })
         .map(|r| r.name)
         .collect())
+}
+
+/// The columns' titles of `volume ls --format 'table …'`, as Docker's.
+const VOLUME_TITLES: &[(&str, &str)] = &[
+    ("Driver", "DRIVER"),
+    ("Labels", "LABELS"),
+    ("Links", "LINKS"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Name", "VOLUME NAME"),
+    ("Scope", "SCOPE"),
+    ("Size", "SIZE"),
+];
+
+/// What `volume ls --filter` keeps: every given key must match (one of its values).
+#[derive(Debug, Default, PartialEq)]
+struct VolumeFilter {
+    names: Vec<String>,
+    labels: Vec<(String, Option<String>)>,
+    dangling: Option<bool>,
+}
+
+impl VolumeFilter {
+    fn parse(filters: &[String]) -> anyhow::Result<VolumeFilter> {
+        let mut f = VolumeFilter::default();
+        for kv in filters {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("--filter {kv:?}: expected KEY=VALUE");
+            };
+            match k {
+                "name" => f.names.push(v.to_string()),
+                "label" => f.labels.push(match v.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (v.to_string(), None),
+                }),
+                "driver" if v == "local" => {}
+                "driver" => bail!("--filter driver={v}: wharf's volumes are all local"),
+                "dangling" => {
+                    f.dangling = Some(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => bail!("--filter dangling={v}: expected true or false"),
+                    })
+                }
+                other => {
+                    bail!("--filter {other}: unknown volume filter (name, label, driver, dangling)")
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// `unused` answers whether no container mounts the volume, asked only
+    /// for a dangling filter.
+    fn keeps(
+        &self,
+        v: &Volume,
+        unused: impl FnOnce() -> anyhow::Result<bool>,
+    ) -> anyhow::Result<bool> {
+        let named = self.names.is_empty() || self.names.iter().any(|n| v.name.contains(n.as_str()));
+        let labelled = self
+            .labels
+            .iter()
+            .all(|(k, want)| match (v.labels.get(k), want) {
+                (Some(have), Some(want)) => have == want,
+                (Some(_), None) => true,
+                (None, _) => false,
+            });
+        if !(named && labelled) {
+            return Ok(false);
+        }
+        match self.dangling {
+            Some(d) => Ok(unused()? == d),
+            None => Ok(true),
+        }
+    }
 }
 
 pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode> {
@@ -39,15 +118,57 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
             };
             println!("{}", v.name);
         }
-        VolumeCommand::Ls { quiet } => {
-            if !quiet {
-                println!("DRIVER    VOLUME NAME");
-            }
+        VolumeCommand::Ls {
+            quiet,
+            format,
+            filter,
+        } => {
+            let filters = VolumeFilter::parse(filter)?;
+            let mut list = Vec::new();
             for v in volumes.list()? {
-                if *quiet {
+                if filters.keeps(&v, || Ok(users(&containers, &v.name)?.is_empty()))? {
+                    list.push(v);
+                }
+            }
+            if *quiet {
+                for v in &list {
                     println!("{}", v.name);
-                } else {
-                    println!("local     {}", v.name);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            match format {
+                ListFormat::Table => {
+                    println!("DRIVER    VOLUME NAME");
+                    for v in &list {
+                        println!("local     {}", v.name);
+                    }
+                }
+                ListFormat::Json | ListFormat::Template(_) => {
+                    // Docker's fields; those a local volume has not are N/A, as in its listing.
+                    let rows: Vec<serde_json::Value> = list
+                        .iter()
+                        .map(|v| {
+                            serde_json::json!({
+                                "Driver": "local",
+                                "Labels": labels_text(&v.labels),
+                                "Links": "N/A",
+                                "Mountpoint": v.data.display().to_string(),
+                                "Name": v.name,
+                                "Scope": "local",
+                                "Size": "N/A",
+                            })
+                        })
+                        .collect();
+                    match format {
+                        ListFormat::Template(t) => {
+                            print_template(t, &rows, VOLUME_TITLES, Fields::Strict)?
+                        }
+                        _ => {
+                            for row in &rows {
+                                println!("{row}");
+                            }
+                        }
+                    }
                 }
             }
         }
