@@ -219,7 +219,7 @@ fn scope(command: &Command) -> Scope {
     use Scope::*;
     match command {
         Command::Pull(a) if a.images.is_empty() => Loaded,
-        Command::Up(_) | Command::Scale(_) => Loaded,
+        Command::Up(_) | Command::Scale(_) | Command::Watch(_) => Loaded,
         Command::Down(_) => Project,
         Command::Images(a) => ServicesOr(a.services.clone()),
         Command::Restart(a) | Command::Stop(a) => ServicesOr(a.containers.clone()),

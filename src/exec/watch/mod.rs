@@ -32,10 +32,10 @@ pub enum WatchError {
     DockerIgnore {
         service: String,
         #[source]
-        source: ContextError,
+        source: Box<ContextError>,
     },
     #[error(transparent)]
-    Notify(#[from] notifier::NotifyError),
+    Notify(#[from] Box<notifier::NotifyError>),
     #[error("{0}")]
     Failed(String),
     #[error("none of the selected services is configured for watch, consider setting a 'develop' section")]
@@ -88,7 +88,7 @@ pub fn rules(project: &Project, services: &[String], log: &dyn Fn(&str)) -> Resu
                     ContextFilter::load(&context, dockerfile.as_deref()).map_err(|source| {
                         WatchError::DockerIgnore {
                             service: name.clone(),
-                            source,
+                            source: Box::new(source),
                         }
                     })?;
                 Some(DockerIgnore { context, filter })
@@ -139,7 +139,7 @@ impl Watch {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let files = notifier::start(&paths, tx)?;
+        let files = notifier::start(&paths, tx).map_err(Box::new)?;
         hooks.log("Watch enabled");
         Ok(Watch {
             rules,

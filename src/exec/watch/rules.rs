@@ -69,7 +69,7 @@ pub struct RuleError {
     pub index: usize,
     pub key: &'static str,
     #[source]
-    pub source: crate::build::context::ContextError,
+    pub source: Box<crate::build::context::ContextError>,
 }
 
 impl WatchRule {
@@ -85,7 +85,7 @@ impl WatchRule {
                 service: service.to_string(),
                 index,
                 key,
-                source,
+                source: Box::new(source),
             }
         };
         let include = if trigger.include.is_empty() {
