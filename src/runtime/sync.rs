@@ -199,6 +199,17 @@ fn make_dirs(fs: &ContainerFs, comps: &[&[u8]], owner: Option<Owner>) -> io::Res
         let next = match open_dir(fs, &comps[..=i])? {
             Some(fd) => fd,
             None => {
+                // A dangling symlink (or a file) in the way is the
+                // container's: left alone, the sync fails.
+                if fstatat(
+                    cur.as_fd(),
+                    OsStr::from_bytes(comps[i]),
+                    AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .is_ok()
+                {
+                    return Err(Errno::ENOTDIR.into());
+                }
                 make_dir_at(cur.as_fd(), comps[i], 0o755, owner)?;
                 open_dir(fs, &comps[..=i])?
                     .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?
@@ -425,13 +436,28 @@ mod tests {
         // container it means <root>/<that path>, not the host's.
         symlink(&outside, root.join("app/link")).expect("symlink");
         std::fs::write(host.join("f"), "data").expect("write");
+        // Dangling in the container: refused, and nothing on the host.
+        sync_path(&fs, &host.join("f"), "/app/link/f", None).expect_err("dangling");
+        assert!(
+            !outside.join("f").exists(),
+            "wrote through a symlink to the host"
+        );
+        assert!(
+            root.join("app/link").is_symlink(),
+            "the container's link was replaced"
+        );
+        // Once the link resolves in the container, the file lands there.
+        let inside = root.join(outside.strip_prefix("/").expect("abs"));
+        std::fs::create_dir_all(&inside).expect("mkdir");
         sync_path(&fs, &host.join("f"), "/app/link/f", None).expect("sync");
         assert!(
             !outside.join("f").exists(),
             "wrote through a symlink to the host"
         );
-        let inside = root.join(outside.strip_prefix("/").expect("abs")).join("f");
-        assert_eq!(std::fs::read_to_string(inside).expect("read"), "data");
+        assert_eq!(
+            std::fs::read_to_string(inside.join("f")).expect("read"),
+            "data"
+        );
     }
 
     #[test]
