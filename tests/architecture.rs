@@ -37,7 +37,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("convert", &["compose", "plan"]),
-    ("plan", &["compose", "runtime", "net"]),
+    ("plan", &["compose", "build", "runtime", "net"]),
     ("build", &["image", "runtime"]),
     ("supervise", &["runtime", "net", "image"]),
     ("net", &["runtime"]),

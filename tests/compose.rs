@@ -559,7 +559,13 @@ fn sample_stack_up_serves_keeps_data_across_down_and_cleans_up() {
     };
     let sample =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("compose-samples/python-postgres-redis");
-    for entry in ["compose.yaml", "app/app.py", "app/healthcheck.py"] {
+    for entry in [
+        "compose.yaml",
+        "app/Dockerfile",
+        "app/.dockerignore",
+        "app/app.py",
+        "app/healthcheck.py",
+    ] {
         let to = s.dir.path().join(entry);
         std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
         std::fs::copy(sample.join(entry), &to).expect("copy sample");

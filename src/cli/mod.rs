@@ -105,7 +105,10 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
     match command {
         Command::Config(args) => config::run(s, args),
         Command::Convert(args) => convert::run(s, args),
-        Command::Build(args) => build::build(s, args),
+        Command::Build(args) => match target.project() {
+            Some((resolve::Project::Loaded(l), _)) => compose_build::build(s, l, args),
+            _ => build::build(s, args),
+        },
         Command::Builder(cmd) => build::builder(s, cmd),
         Command::Pull(args) => image::pull(s, target, args),
         Command::Images(args) => image::images(s, target, args),

@@ -8,7 +8,7 @@ use super::args::{Command, GlobalArgs};
 use crate::compose::error::LoadError;
 use crate::compose::load::{self, LoadOptions, Loaded};
 use anyhow::Context as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where the log filter comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -220,6 +220,8 @@ fn scope(command: &Command) -> Scope {
     match command {
         Command::Pull(a) if a.images.is_empty() => Loaded,
         Command::Up(_) | Command::Scale(_) | Command::Watch(_) => Loaded,
+        Command::Build(a) if builds_a_directory(a) => Nothing,
+        Command::Build(_) => Loaded,
         Command::Down(_) => Project,
         Command::Images(a) => ServicesOr(a.services.clone()),
         Command::Restart(a) | Command::Stop(a) => ServicesOr(a.containers.clone()),
@@ -259,6 +261,16 @@ fn scope(command: &Command) -> Scope {
         Command::Inspect { containers } => Containers(containers.clone()),
         _ => Nothing,
     }
+}
+
+/// `build PATH` is Docker's: a directory (or `-`, a URL), or `-t`/`-f`
+/// given; `build [SERVICE…]` is Compose's.
+fn builds_a_directory(a: &crate::cli::args::build::BuildArgs) -> bool {
+    !a.tags.is_empty()
+        || a.file.is_some()
+        || a.targets.iter().any(|t| {
+            t == "-" || t.contains("://") || t.starts_with("git@") || Path::new(t).is_dir()
+        })
 }
 
 /// Decides what `command` works on, loading the compose project when the
@@ -402,6 +414,12 @@ mod tests {
             ("config --services", Nothing),
             ("volume ls", Nothing),
             ("ls", Nothing),
+            // `build PATH` is Docker's, `build [SERVICE…]` Compose's.
+            ("build .", Nothing),
+            ("build -t app web", Nothing),
+            ("build -f Dockerfile.dev web", Nothing),
+            ("build", Loaded),
+            ("build web db --no-cache", Loaded),
         ] {
             assert_eq!(scope_of(line), expected, "wharf {line}");
         }

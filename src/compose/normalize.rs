@@ -499,6 +499,49 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                     format!("service {name:?} declares mutualy exclusive dockerfile and dockerfile_inline"),
                 );
             }
+            for (add, c) in b
+                .get("additional_contexts")
+                .and_then(Node::as_map)
+                .into_iter()
+                .flatten()
+            {
+                let Some(target) = c.as_str().and_then(|c| c.strip_prefix("service:")) else {
+                    continue;
+                };
+                // Compose's own words, without its usual suffix.
+                let msg = match enabled.get(target) {
+                    None => format!(
+                        "service {name:?} declares unknown service {target:?} as additional contexts {add}"
+                    ),
+                    Some(t) if t.get("build").is_none_or(Node::is_null) => format!(
+                        "service {name:?} declares non-buildable service {target:?} as additional contexts {add}"
+                    ),
+                    Some(_) => continue,
+                };
+                return Err(LoadError::invalid(
+                    &c.pos,
+                    format!("{path}.build.additional_contexts.{add}"),
+                    msg,
+                ));
+            }
+            if let (Some(platforms), Some(platform)) = (
+                b.get("platforms").and_then(Node::as_seq),
+                s.get("platform").and_then(Node::as_str),
+            ) {
+                if !platforms.is_empty()
+                    && !platform.is_empty()
+                    && !platforms.iter().any(|p| p.as_str() == Some(platform))
+                {
+                    let pos = b.get("platforms").map_or(&b.pos, |p| &p.pos);
+                    return invalid(
+                        pos,
+                        format!("{path}.build.platforms"),
+                        format!(
+                            "service.build.platforms MUST include service.platform {platform:?}"
+                        ),
+                    );
+                }
+            }
         }
         if s.get("network_mode").is_some()
             && s.get("networks")
@@ -587,6 +630,24 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
                             format!("service {name:?} refers to undefined volume {src}"),
                         );
                     }
+                }
+            }
+        }
+        for (i, e) in s
+            .get("build")
+            .and_then(|b| b.get("secrets"))
+            .and_then(Node::as_seq)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Some(src) = e.get("source").and_then(Node::as_str) {
+                if !top("secrets").is_some_and(|m| m.contains_key(src)) {
+                    return invalid(
+                        &e.pos,
+                        format!("{path}.build.secrets[{i}]"),
+                        format!("service {name:?} refers to undefined build secret {src}"),
+                    );
                 }
             }
         }

@@ -312,7 +312,7 @@ fn is_windows_abs(p: &str) -> bool {
 }
 
 /// Build contexts that are not local directories (buildkit's rules).
-fn is_remote_context(s: &str) -> bool {
+pub fn is_remote_context(s: &str) -> bool {
     s.contains("://")
         || s.starts_with("service:")
         || [

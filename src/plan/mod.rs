@@ -1,6 +1,7 @@
 //! From a loaded project to what must happen: the service graph (order,
 //! parallelism, cycles) and the config hash that decides recreation.
 
+pub mod build;
 pub mod container;
 pub mod converge;
 pub mod docker_run;

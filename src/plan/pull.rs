@@ -17,9 +17,7 @@ pub enum PullPolicy {
 pub enum PullPlanError {
     #[error(transparent)]
     Spec(#[from] crate::plan::container::SpecError),
-    #[error(
-        "service {service:?}: image {image:?} must be built first (building is not supported yet)"
-    )]
+    #[error("service {service:?}: image {image:?} is not in the store and there is no image to pull (build it: `wharf build {service}`, or `up` without --no-build)")]
     MustBuild { service: String, image: String },
 }
 
@@ -79,11 +77,12 @@ pub fn pulls_for_up(
         let present = present(&s.image);
         let declared = s.declared.is_some();
         let pull = match (policy, s.policy.as_deref()) {
-            (PullPolicy::Never, _) | (_, Some("never")) => false,
+            // `build`: the image comes from the service's build, never a registry.
+            (PullPolicy::Never, _) | (_, Some("never" | "build")) => false,
             (PullPolicy::Always, _) | (_, Some("always")) => declared,
             _ => !present && declared,
         };
-        if !present && !declared {
+        if !present && (!declared || s.policy.as_deref() == Some("build")) {
             return Err(PullPlanError::MustBuild {
                 service: s.service.clone(),
                 image: s.image.clone(),
@@ -208,6 +207,21 @@ mod tests {
         assert!(never.is_empty());
         let everything_stored = pulls_for_up(&services, PullPolicy::Missing, &all).expect("all");
         assert_eq!(pulled(&everything_stored), ["db"]);
+    }
+
+    #[test]
+    fn pull_policy_build_never_pulls_its_declared_image() {
+        let services = [svc("app", "example/app:1", true, Some("build"))];
+        for policy in [PullPolicy::Missing, PullPolicy::Always] {
+            assert_eq!(pulls_for_up(&services, policy, &|_| true), Ok(Vec::new()));
+        }
+        assert_eq!(
+            pulls_for_up(&services, PullPolicy::Missing, &|_| false),
+            Err(PullPlanError::MustBuild {
+                service: "app".into(),
+                image: "example/app:1".into()
+            })
+        );
     }
 
     #[test]

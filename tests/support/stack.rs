@@ -36,7 +36,7 @@ impl Default for Setup {
 }
 
 /// The fixture images a compose file may name as `{{busybox}}` etc.
-const FIXTURES: [&str; 4] = ["busybox", "python", "redis", "postgres"];
+const FIXTURES: [&str; 5] = ["busybox", "python", "redis", "postgres", "node"];
 
 pub struct Stack {
     pub root: tempfile::TempDir,

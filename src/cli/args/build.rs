@@ -5,8 +5,10 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
-    /// Build context directory
-    pub context: String,
+    /// Build context directory (as `docker build`), or the compose project's
+    /// services to build (all by default). A directory, `-t` or `-f` means the former.
+    #[arg(value_name = "PATH|SERVICE")]
+    pub targets: Vec<String>,
     /// Name and optionally a tag (name:tag); repeatable
     #[arg(short = 't', long = "tag", value_name = "NAME")]
     pub tags: Vec<String>,
@@ -56,6 +58,15 @@ pub struct BuildArgs {
     /// Secret for RUN --mount=type=secret: id=ID,src=PATH or id=ID,env=VAR
     #[arg(long = "secret", value_name = "SPEC")]
     pub secrets: Vec<String>,
+    /// Compose: always pull the base images
+    #[arg(long)]
+    pub pull: bool,
+    /// Compose: push the services' images after building them
+    #[arg(long)]
+    pub push: bool,
+    /// Compose: also build the services the named ones depend on
+    #[arg(long = "with-dependencies")]
+    pub with_dependencies: bool,
     /// OCI runtime of RUN steps: builtin, crun, runc, or a path (default: WHARF_RUNTIME, else builtin)
     #[arg(long, value_name = "RUNTIME")]
     pub runtime: Option<String>,

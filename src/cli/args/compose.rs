@@ -52,6 +52,12 @@ pub struct UpArgs {
     /// Seconds to wait for containers to stop when recreating or stopping
     #[arg(short = 't', long = "timeout")]
     pub timeout: Option<u64>,
+    /// Build images before starting containers
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Do not build images, even those missing
+    #[arg(long = "no-build")]
+    pub no_build: bool,
     /// Pull images before starting: always, missing (default) or never
     #[arg(long, value_enum, default_value = "missing")]
     pub pull: PullPolicy,

@@ -8,6 +8,12 @@ use std::path::PathBuf;
 /// The flags `docker run` and `docker create` share.
 #[derive(Args, Debug, Clone, Default)]
 pub struct CreateArgs {
+    /// Compose project: build images before creating containers
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Compose project: do not build images, even those missing
+    #[arg(long = "no-build")]
+    pub no_build: bool,
     /// Assign a name to the container
     #[arg(long)]
     pub name: Option<String>,

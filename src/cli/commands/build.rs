@@ -44,7 +44,7 @@ pub fn builder(settings: &Settings, cmd: &BuilderCommand) -> anyhow::Result<Exit
 
 /// `--build-arg` / `--label` values: `KEY=VALUE`, or `KEY` alone (build
 /// args only) for the value in this environment, as Docker does.
-fn key_values(
+pub(crate) fn key_values(
     flag: &str,
     values: &[String],
     from_env: bool,
@@ -141,13 +141,22 @@ fn read_dockerfile(
 }
 
 pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> {
-    if args.context == "-" || args.context.contains("://") || args.context.starts_with("git@") {
-        bail!(
-            "build context {:?}: only a local directory is supported yet",
-            args.context
-        );
+    let [context] = args.targets.as_slice() else {
+        bail!("\"wharf build\" of a directory requires exactly 1 argument (the build context)");
+    };
+    for (flag, set) in [
+        ("--pull", args.pull),
+        ("--push", args.push),
+        ("--with-dependencies", args.with_dependencies),
+    ] {
+        if set {
+            bail!("{flag}: only supported for the services of a compose project yet");
+        }
     }
-    let context = PathBuf::from(&args.context);
+    if context == "-" || context.contains("://") || context.starts_with("git@") {
+        bail!("build context {context:?}: only a local directory is supported yet");
+    }
+    let context = PathBuf::from(context);
     if !context.is_dir() {
         bail!("build context {}: not a directory", context.display());
     }
@@ -263,7 +272,7 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ProgressMode {
+pub(crate) enum ProgressMode {
     Plain,
     Quiet,
 }
@@ -287,22 +296,27 @@ fn watch_interrupts(
             return;
         }
         interrupted.store(true, Ordering::SeqCst);
-        let Ok(containers) = Containers::open(&root) else {
-            return;
-        };
-        // Until the build has noticed, kill whatever RUN is going.
-        loop {
-            let ids = running.lock().map(|r| r.clone()).unwrap_or_default();
-            for id in ids {
-                let _ = control::kill(&containers, &id, Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        kill_running_steps(&root, &running);
     });
     Ok(())
 }
 
-struct Host<'a> {
+/// After an interrupt: until the build has noticed (forever, on its own
+/// thread), kills whatever RUN is going.
+pub(crate) fn kill_running_steps(root: &Path, running: &Mutex<Vec<String>>) {
+    let Ok(containers) = Containers::open(root) else {
+        return;
+    };
+    loop {
+        let ids = running.lock().map(|r| r.clone()).unwrap_or_default();
+        for id in ids {
+            let _ = control::kill(&containers, &id, nix::sys::signal::Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub(crate) struct Host<'a> {
     settings: &'a Settings,
     /// `--add-host` and `--shm-size`, for every RUN.
     extra_hosts: Vec<(String, String)>,
@@ -313,6 +327,31 @@ struct Host<'a> {
     /// Ids of RUN containers now running (for Ctrl-C).
     running: Arc<Mutex<Vec<String>>>,
     interrupted: Arc<AtomicBool>,
+}
+
+impl<'a> Host<'a> {
+    /// A host for one build: its RUN network, `--add-host`s and
+    /// `--shm-size`; `running` and `interrupted` as [`watch_interrupts`] keeps them.
+    pub(crate) fn new(
+        settings: &'a Settings,
+        store: ImageStore,
+        network: RunNetwork,
+        extra_hosts: Vec<(String, String)>,
+        shm_size: Option<u64>,
+        running: Arc<Mutex<Vec<String>>>,
+        interrupted: Arc<AtomicBool>,
+    ) -> Self {
+        Host {
+            settings,
+            extra_hosts,
+            shm_size,
+            store,
+            network,
+            runtime: settings.runtime.clone(),
+            running,
+            interrupted,
+        }
+    }
 }
 
 impl BuildHost for Host<'_> {
@@ -423,13 +462,20 @@ impl BuildHost for Host<'_> {
 
 /// BuildKit's plain progress: `#N [2/4] RUN …`, its output, `#N DONE 1.2s`
 /// or `#N CACHED`.
-struct PlainProgress {
+pub(crate) struct PlainProgress {
     quiet: bool,
     /// One step's lines at a time.
     out: Mutex<()>,
 }
 
 impl PlainProgress {
+    pub(crate) fn new(quiet: bool) -> Self {
+        PlainProgress {
+            quiet,
+            out: Mutex::new(()),
+        }
+    }
+
     fn print(&self, lines: &[String]) {
         if self.quiet {
             return;

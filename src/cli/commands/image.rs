@@ -419,15 +419,22 @@ pub fn tag(settings: &Settings, args: &TagArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
-    let target = Reference::parse(&args.image)
-        .with_context(|| format!("invalid image reference {:?}", args.image))?;
+    push_image(settings, &args.image)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes the stored image `image` to the registry it names, saying what
+/// happened to each blob as `push` does.
+pub fn push_image(settings: &Settings, image: &str) -> anyhow::Result<()> {
+    let target =
+        Reference::parse(image).with_context(|| format!("invalid image reference {image:?}"))?;
     let store = open_store(settings)?;
     let client = registry_client(settings)?;
     let (digest, blobs) = runtime()?
         .block_on(crate::image::push::push(
             &client,
             &store,
-            &store_name(&args.image),
+            &store_name(image),
             &target,
         ))
         .with_context(|| format!("pushing {}", target.familiar()))?;
@@ -443,7 +450,7 @@ pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("{}: digest: {digest}", target.tag().unwrap_or("latest"));
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {
@@ -645,6 +652,15 @@ pub fn ensure_image(
         return Ok(found);
     }
     eprintln!("Unable to find image '{reference}' locally");
+    pull_image(settings, &reference)
+}
+
+/// Pulls `reference` into the store (whether or not it is there), with
+/// the pull progress on standard error.
+pub fn pull_image(
+    settings: &Settings,
+    reference: &Reference,
+) -> anyhow::Result<crate::image::store::ImageRecord> {
     let store = Arc::new(ImageStore::open(settings.root())?);
     let puller = Puller::new(registry_client(settings)?, store);
     let progress = pull_progress(false);
@@ -652,7 +668,7 @@ pub fn ensure_image(
         platform: None,
         keep_layer_blobs: false,
     };
-    let record = runtime()?.block_on(puller.pull(&reference, &opts, progress.as_ref()))?;
+    let record = runtime()?.block_on(puller.pull(reference, &opts, progress.as_ref()))?;
     Ok(record)
 }
 

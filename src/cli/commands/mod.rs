@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod common;
+pub mod compose_build;
 pub mod config;
 pub mod convert;
 pub mod cp;

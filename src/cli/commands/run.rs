@@ -27,10 +27,15 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
     if let Some((Project::Loaded(l), _)) = target.project() {
         return run_service(settings, l, args);
     }
-    if args.service_ports || args.no_deps || args.use_aliases {
+    if args.service_ports
+        || args.no_deps
+        || args.use_aliases
+        || args.create.build
+        || args.create.no_build
+    {
         return Ok(fail(
             format!(
-                "--service-ports, --no-deps and --use-aliases need a service of a compose project ({:?} is none)",
+                "--service-ports, --no-deps, --use-aliases, --build and --no-build need a service of a compose project ({:?} is none)",
                 args.create.image
             ),
             125,
@@ -82,7 +87,10 @@ fn cleanup_failed(containers: &Containers, store: &ImageStore, record: &Containe
 pub fn create(settings: &Settings, target: &Target, args: &CreateArgs) -> anyhow::Result<ExitCode> {
     // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
     if let Some((Project::Loaded(l), services)) = target.project() {
-        return super::up::create(settings, l, services);
+        return super::up::create(settings, l, services, args.build, args.no_build);
+    }
+    if args.build || args.no_build {
+        bail!("--build/--no-build: only for the services of a compose project");
     }
     if args.image.is_empty() {
         return Ok(fail("\"wharf create\" requires at least 1 argument", 1));
@@ -304,6 +312,13 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
     };
     let selected =
         crate::plan::service_graph(project)?.select(&[service.to_string()], !args.no_deps)?;
+    super::compose_build::build_for_up(
+        settings,
+        loaded,
+        &selected,
+        super::up::up_build(c.build, c.no_build),
+        &|| false,
+    )?;
     super::image::pull_for_up(
         settings,
         project,

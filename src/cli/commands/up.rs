@@ -40,7 +40,9 @@ fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
 /// starts) and turns them into a count a watcher thread keeps, so Ctrl-C
 /// can mean "stop gracefully" once and "kill" twice; `on_signal` is
 /// called after each (a watch loop waiting for events is woken so).
-fn catch_interrupts(on_signal: Option<Box<dyn Fn() + Send>>) -> anyhow::Result<Arc<AtomicUsize>> {
+pub(crate) fn catch_interrupts(
+    on_signal: Option<Box<dyn Fn() + Send>>,
+) -> anyhow::Result<Arc<AtomicUsize>> {
     use nix::sys::signal::{SigSet, Signal};
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGINT);
@@ -59,19 +61,38 @@ fn catch_interrupts(on_signal: Option<Box<dyn Fn() + Send>>) -> anyhow::Result<A
     Ok(count)
 }
 
-/// `create [SERVICE…]`: Compose's `up --no-start`.
+/// `up --build` / `--no-build` / neither: when `up` builds.
+pub(crate) fn up_build(build: bool, no_build: bool) -> crate::plan::build::UpBuild {
+    use crate::plan::build::UpBuild;
+    match (build, no_build) {
+        (true, _) => UpBuild::Always,
+        (false, true) => UpBuild::Never,
+        (false, false) => UpBuild::Missing,
+    }
+}
+
+/// `create [SERVICE…]`: Compose's `up --no-start` (with its `--build`,
+/// `--no-build`).
 pub fn create(
     settings: &Settings,
     loaded: &Loaded,
     services: &[String],
+    build: bool,
+    no_build: bool,
 ) -> anyhow::Result<ExitCode> {
     #[derive(clap::Parser)]
     struct Up {
         #[command(flatten)]
         args: UpArgs,
     }
+    let build_flag = match (build, no_build) {
+        (true, _) => Some("--build"),
+        (false, true) => Some("--no-build"),
+        (false, false) => None,
+    };
     let argv = ["up", "--no-start"]
         .into_iter()
+        .chain(build_flag)
         .map(String::from)
         .chain(services.iter().cloned());
     let up = <Up as clap::Parser>::try_parse_from(argv)?;
@@ -124,6 +145,14 @@ fn up_watching(
     }
     let env = common::env(settings)?.with_hooks(project);
     let selected = crate::plan::service_graph(project)?.select(&args.services, !args.no_deps)?;
+    // Built first: a service may run the image another one builds.
+    super::compose_build::build_for_up(
+        settings,
+        loaded,
+        &selected,
+        up_build(args.build, args.no_build),
+        &|| interrupts.load(Ordering::SeqCst) > 0,
+    )?;
     super::image::pull_for_up(
         settings,
         project,

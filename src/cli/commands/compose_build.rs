@@ -1,0 +1,511 @@
+//! Compose's side of building: `wharf build [SERVICE…]` in a project, and
+//! the builds `up`, `create` and `run` do first (`--build`, `--no-build`,
+//! missing images, `pull_policy: build`). `plan::build` decides what to
+//! build; each build runs through `build::builder` with the same host as
+//! `wharf build PATH` (cli/commands/build.rs). Builds run in parallel,
+//! a bounded number at a time; services with the same build definition
+//! share one build.
+
+use super::build::{key_values, kill_running_steps, Host, PlainProgress};
+use crate::build::builder::{self, BuildRequest};
+use crate::build::progress::{BuildProgress, StepName};
+use crate::cli::args::build::BuildArgs;
+use crate::cli::resolve::Settings;
+use crate::compose::load::Loaded;
+use crate::image::platform::Platform;
+use crate::image::reference::Reference;
+use crate::image::store::{ImageRecord, ImageStore};
+use crate::plan::build::{BuildJob, BuildOverrides, DockerfileSource, UpBuild};
+use anyhow::{bail, Context as _};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How many images build at once: RUN steps are containers, and a build
+/// is mostly CPU-bound.
+const PARALLEL_BUILDS: usize = 4;
+
+/// How a set of services is built.
+#[derive(Clone, Debug, Default)]
+pub struct ComposeBuildOptions {
+    /// `--no-cache`, `--pull`, `--build-arg`.
+    pub overrides: BuildOverrides,
+    /// `-q`: no build progress.
+    pub quiet: bool,
+    /// `--push`: push the images of services that name one.
+    pub push: bool,
+    /// `--with-dependencies`: the named services' dependencies too.
+    pub with_dependencies: bool,
+}
+
+/// One image built.
+#[derive(Clone, Debug)]
+pub struct BuiltImage {
+    /// The services it serves (several share a build definition).
+    pub services: Vec<String>,
+    pub image: ImageRecord,
+    pub tags: Vec<String>,
+}
+
+/// Builds the images of `services` of the project (every service with a
+/// `build:` section when empty), in parallel, each build definition once.
+/// `cancelled` is polled: once it says yes, the RUN steps are killed and
+/// the builds fail (the caller owns the signals). The entry point for
+/// other verbs (watch's rebuild): after it, recreating the services'
+/// containers (`up` with force-recreate) runs the new image.
+pub fn build_services(
+    settings: &Settings,
+    loaded: &Loaded,
+    services: &[String],
+    opts: &ComposeBuildOptions,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<Vec<BuiltImage>> {
+    let jobs = jobs_for(loaded, services, opts)?;
+    let built = run_jobs(settings, &jobs, opts.quiet, cancelled)?;
+    if opts.push {
+        push_built(settings, loaded, &built)?;
+    }
+    Ok(built)
+}
+
+/// The builds `services` need, warnings printed.
+fn jobs_for(
+    loaded: &Loaded,
+    services: &[String],
+    opts: &ComposeBuildOptions,
+) -> anyhow::Result<Vec<BuildJob>> {
+    let project = &loaded.project;
+    for s in services {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    let selected: Vec<String> = if services.is_empty() {
+        project.services.keys().cloned().collect()
+    } else if opts.with_dependencies {
+        crate::plan::service_graph(project)?.select(services, true)?
+    } else {
+        services.to_vec()
+    };
+    let builds = crate::plan::build::service_builds(
+        project,
+        &loaded.model,
+        &selected,
+        &opts.overrides,
+        &is_native,
+    )?;
+    for b in &builds {
+        for w in &b.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+    Ok(crate::plan::build::build_jobs(&builds))
+}
+
+/// Whether a compose `platform`/`platforms` string is this machine's.
+fn is_native(platform: &str) -> bool {
+    Platform::parse(platform).is_ok_and(|p| p.matches(&Platform::host()))
+}
+
+/// Before `up`, `create` and `run`: builds the images of the `selected`
+/// services that `mode` asks for (by default the missing ones and those of
+/// `pull_policy: build`). `cancelled` is polled so Ctrl-C stops a build
+/// (the caller owns the signals).
+pub fn build_for_up(
+    settings: &Settings,
+    loaded: &Loaded,
+    selected: &[String],
+    mode: UpBuild,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<()> {
+    let project = &loaded.project;
+    let builds = crate::plan::build::service_builds(
+        project,
+        &loaded.model,
+        selected,
+        &BuildOverrides::default(),
+        &is_native,
+    )?;
+    if builds.is_empty() || mode == UpBuild::Never {
+        return Ok(());
+    }
+    let store = open_store(settings)?;
+    let mut present = BTreeSet::new();
+    for b in &builds {
+        if store.find(&b.image)?.is_some() {
+            present.insert(b.image.clone());
+        }
+    }
+    let chosen: Vec<_> =
+        crate::plan::build::builds_for_up(project, &builds, mode, &|i| present.contains(i))
+            .into_iter()
+            .cloned()
+            .collect();
+    if chosen.is_empty() {
+        return Ok(());
+    }
+    for b in &chosen {
+        for w in &b.warnings {
+            tracing::warn!("{w}");
+        }
+    }
+    let jobs = crate::plan::build::build_jobs(&chosen);
+    run_jobs(settings, &jobs, false, cancelled)?;
+    Ok(())
+}
+
+fn open_store(settings: &Settings) -> anyhow::Result<ImageStore> {
+    let root = settings.root();
+    ImageStore::open(root)
+        .with_context(|| format!("opening the image store under {}", root.display()))
+}
+
+/// Runs the builds; once `cancelled` says yes, their RUN steps are killed.
+fn run_jobs(
+    settings: &Settings,
+    jobs: &[BuildJob],
+    quiet: bool,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<Vec<BuiltImage>> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let running: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                if cancelled() {
+                    interrupted.store(true, Ordering::SeqCst);
+                    let root = settings.root().to_path_buf();
+                    let running = Arc::clone(&running);
+                    // Detached: it kills RUN containers until the process ends.
+                    std::thread::spawn(move || kill_running_steps(&root, &running));
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let result = run_parallel(settings, jobs, quiet, &interrupted, &running);
+        done.store(true, Ordering::SeqCst);
+        result
+    })
+}
+
+/// Runs the builds, [`PARALLEL_BUILDS`] at a time. Every build runs to its
+/// end; the first failure (in job order) is the error.
+fn run_parallel(
+    settings: &Settings,
+    jobs: &[BuildJob],
+    quiet: bool,
+    interrupted: &Arc<AtomicBool>,
+    running: &Arc<Mutex<Vec<String>>>,
+) -> anyhow::Result<Vec<BuiltImage>> {
+    let store = open_store(settings)?;
+    let progress = PlainProgress::new(quiet);
+    let numbers = StepNumbers::default();
+    let next = AtomicUsize::new(0);
+    let results: Mutex<BTreeMap<usize, anyhow::Result<BuiltImage>>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL_BUILDS.min(jobs.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(i) else { break };
+                let job_progress = ServiceProgress {
+                    inner: &progress,
+                    service: job.services.join(", "),
+                    numbers: &numbers,
+                    job: i,
+                };
+                let result = run_job(settings, &store, job, &job_progress, interrupted, running);
+                if let Ok(mut r) = results.lock() {
+                    r.insert(i, result);
+                }
+            });
+        }
+    });
+    let results = results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("a build thread panicked"))?;
+    if interrupted.load(Ordering::SeqCst) {
+        bail!("build interrupted");
+    }
+    let mut built = Vec::new();
+    for (_, r) in results {
+        let b = r?;
+        if !quiet {
+            for s in &b.services {
+                eprintln!(" {s} Built {}", b.image.id());
+            }
+        }
+        built.push(b);
+    }
+    Ok(built)
+}
+
+/// One build: reads its Dockerfile and drives the builder.
+fn run_job(
+    settings: &Settings,
+    store: &ImageStore,
+    job: &BuildJob,
+    progress: &dyn BuildProgress,
+    interrupted: &Arc<AtomicBool>,
+    running: &Arc<Mutex<Vec<String>>>,
+) -> anyhow::Result<BuiltImage> {
+    let spec = &job.spec;
+    let services = job.services.join(", ");
+    let what = || format!("building service {services}");
+    if !spec.context.is_dir() {
+        bail!(
+            "{}: build context {}: not a directory",
+            what(),
+            spec.context.display()
+        );
+    }
+    let (text, dockerfile_name, dockerfile_path) = match &spec.dockerfile {
+        DockerfileSource::Inline(text) => (text.clone(), "Dockerfile".to_string(), None),
+        DockerfileSource::File(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("{}: reading the Dockerfile {}", what(), path.display())
+            })?;
+            let name = dockerfile_display(&spec.context, path);
+            (text, name, Some(path.clone()))
+        }
+    };
+    let dockerfile = crate::build::dockerfile::parse(&text, &dockerfile_name).with_context(what)?;
+    let mut tags = Vec::new();
+    for t in &spec.tags {
+        let r = Reference::parse(t).with_context(|| format!("{}: invalid tag {t:?}", what()))?;
+        tags.push(r.to_string());
+    }
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => Some(
+            v.parse()
+                .with_context(|| format!("SOURCE_DATE_EPOCH {v:?}: not a number of seconds"))?,
+        ),
+        _ => None,
+    };
+    let req = BuildRequest {
+        dockerfile,
+        dockerfile_name,
+        dockerfile_path,
+        context: spec.context.clone(),
+        target: spec.target.clone(),
+        build_args: spec.build_args.clone(),
+        labels: spec.labels.clone(),
+        tags: tags.clone(),
+        no_cache: spec.no_cache,
+        source_date_epoch,
+        platform: Platform::host(),
+        secrets: spec.secrets.clone(),
+    };
+    let host = Host::new(
+        settings,
+        store.clone(),
+        spec.network,
+        spec.extra_hosts.clone(),
+        spec.shm_size,
+        Arc::clone(running),
+        Arc::clone(interrupted),
+    );
+    let result = if spec.pull {
+        let pulling = PullingHost {
+            inner: &host,
+            settings,
+            pulled: Mutex::new(BTreeSet::new()),
+        };
+        builder::build(&req, store, &pulling, progress)
+    } else {
+        builder::build(&req, store, &host, progress)
+    };
+    let built = result.with_context(what)?;
+    Ok(BuiltImage {
+        services: job.services.clone(),
+        image: built.image,
+        tags,
+    })
+}
+
+/// How messages name a Dockerfile: its path under the context, else as is.
+fn dockerfile_display(context: &Path, path: &Path) -> String {
+    path.strip_prefix(context)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// `pull: true` / `--pull`: each base image is pulled once per run, even
+/// when the store has it.
+struct PullingHost<'a> {
+    inner: &'a Host<'a>,
+    settings: &'a Settings,
+    pulled: Mutex<BTreeSet<String>>,
+}
+
+impl builder::BuildHost for PullingHost<'_> {
+    fn base_image(&self, reference: &str) -> Result<ImageRecord, builder::BoxError> {
+        let first = self
+            .pulled
+            .lock()
+            .map(|mut p| p.insert(reference.to_string()))
+            .unwrap_or(true);
+        if !first {
+            return self.inner.base_image(reference);
+        }
+        let r = Reference::parse(reference)?;
+        super::image::pull_image(self.settings, &r)
+            .map_err(|e| -> builder::BoxError { format!("{e:#}").into() })
+    }
+
+    fn fetch(&self, url: &str, dest: &Path) -> Result<(), builder::BoxError> {
+        self.inner.fetch(url, dest)
+    }
+
+    fn run(
+        &self,
+        req: &builder::RunRequest<'_>,
+        capture: &mut dyn FnMut(&Path) -> Result<(), builder::BoxError>,
+    ) -> Result<builder::RunResult, builder::BoxError> {
+        self.inner.run(req, capture)
+    }
+}
+
+/// `#N` numbers unique across the builds running at once.
+#[derive(Default)]
+struct StepNumbers {
+    next: AtomicUsize,
+    /// (job, the build's own number) → the number shown.
+    shown: Mutex<BTreeMap<(usize, usize), usize>>,
+}
+
+impl StepNumbers {
+    fn get(&self, job: usize, number: usize) -> usize {
+        let Ok(mut shown) = self.shown.lock() else {
+            return number;
+        };
+        *shown
+            .entry((job, number))
+            .or_insert_with(|| self.next.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+}
+
+/// One build's progress among several: the service in each title
+/// (`[web 2/4] RUN …`, as Compose shows it) and numbers that do not collide.
+struct ServiceProgress<'a> {
+    inner: &'a dyn BuildProgress,
+    service: String,
+    numbers: &'a StepNumbers,
+    job: usize,
+}
+
+impl ServiceProgress<'_> {
+    fn step(&self, step: &StepName) -> StepName {
+        let title = match step.title.strip_prefix('[') {
+            Some(rest) => format!("[{} {rest}", self.service),
+            None => format!("[{}] {}", self.service, step.title),
+        };
+        StepName {
+            number: self.numbers.get(self.job, step.number),
+            title,
+        }
+    }
+}
+
+impl BuildProgress for ServiceProgress<'_> {
+    fn started(&self, step: &StepName) {
+        self.inner.started(&self.step(step));
+    }
+    fn cached(&self, step: &StepName) {
+        self.inner.cached(&self.step(step));
+    }
+    fn output(&self, step: &StepName, line: &str) {
+        self.inner.output(&self.step(step), line);
+    }
+    fn done(&self, step: &StepName, took: Duration) {
+        self.inner.done(&self.step(step), took);
+    }
+    fn failed(&self, step: &StepName, message: &str) {
+        self.inner.failed(&self.step(step), message);
+    }
+    fn note(&self, message: &str) {
+        self.inner.note(&format!("{}: {message}", self.service));
+    }
+}
+
+/// `--push`: the images of the built services that name one (`image:`),
+/// with their `build.tags`, as Compose pushes them.
+fn push_built(settings: &Settings, loaded: &Loaded, built: &[BuiltImage]) -> anyhow::Result<()> {
+    let mut pushed = BTreeSet::new();
+    for b in built {
+        let declared = b.services.iter().any(|s| {
+            loaded
+                .project
+                .services
+                .get(s)
+                .is_some_and(|svc| svc.image.is_some())
+        });
+        if !declared {
+            continue;
+        }
+        for t in &b.tags {
+            if pushed.insert(t.clone()) {
+                super::image::push_image(settings, t)
+                    .with_context(|| format!("service {}: pushing {t}", b.services.join(", ")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `wharf build [SERVICE…]` in a compose project.
+pub fn build(settings: &Settings, loaded: &Loaded, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    // Docker's flags that have no meaning for a project's services.
+    for (flag, set) in [
+        ("--target", args.target.is_some()),
+        ("--label", !args.labels.is_empty()),
+        ("--iidfile", args.iidfile.is_some()),
+        ("--platform", args.platform.is_some()),
+        ("--add-host", !args.add_host.is_empty()),
+        ("--shm-size", args.shm_size.is_some()),
+        ("--secret", !args.secrets.is_empty()),
+        ("--network", args.network != "default"),
+    ] {
+        if set {
+            bail!("{flag}: a flag of `wharf build PATH`; set it in the service's build section");
+        }
+    }
+    let quiet = match args.progress.as_str() {
+        _ if args.quiet => true,
+        "quiet" => true,
+        "auto" | "plain" | "tty" => false,
+        other => bail!("--progress {other:?}: expected auto, plain, tty or quiet"),
+    };
+    let build_args = key_values("--build-arg", &args.build_args, true)?;
+    let opts = ComposeBuildOptions {
+        overrides: BuildOverrides {
+            no_cache: args.no_cache,
+            pull: args.pull,
+            build_args,
+        },
+        quiet,
+        push: args.push,
+        with_dependencies: args.with_dependencies,
+    };
+    let interrupts = super::up::catch_interrupts(None)?;
+    let cancelled = || interrupts.load(Ordering::SeqCst) > 0;
+    match build_services(settings, loaded, &args.targets, &opts, &cancelled) {
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(_) if cancelled() => {
+            eprintln!("wharf: build interrupted");
+            Ok(ExitCode::from(130))
+        }
+        Err(e) => {
+            eprintln!("ERROR: {e:#}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}

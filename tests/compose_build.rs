@@ -1,0 +1,341 @@
+//! Compose's side of building, end to end on the fixture images (run
+//! through scripts/with-registry): `up` builds a missing image and serves
+//! it, `up --build` rebuilds after an edit with the steps before the COPY
+//! cached, `wharf build` runs several services' builds at once and a shared
+//! definition once, `pull_policy: build`, a failing build that leaves
+//! nothing behind, the samples, and keys that are refused by file and line.
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/stack.rs"]
+mod stack;
+
+use harness::Run;
+use stack::{Setup, Stack};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn rig(compose: &str) -> Option<Stack> {
+    Stack::with(
+        Setup {
+            root_prefix: "wharf-cbuild-",
+            dir_prefix: "cb",
+            out_dir: false,
+        },
+        compose,
+    )
+}
+
+/// Writes a file of the project; `{{python}}`/`{{busybox}}` become the
+/// fixture images.
+fn write(s: &Stack, name: &str, content: &str) {
+    let p = s.dir.path().join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
+    let text = content
+        .replace("{{busybox}}", &s.busybox())
+        .replace("{{python}}", &s.image("python"));
+    std::fs::write(p, text).expect("write");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `GET /` on 127.0.0.1:port, the body; retried while the app starts.
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
+            c.set_read_timeout(Some(Duration::from_secs(10)))?;
+            c.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+            let mut out = String::new();
+            c.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match attempt {
+            Ok(r) if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") => {
+                return r.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
+            }
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            other => panic!("GET / on port {port}: {other:?}"),
+        }
+    }
+}
+
+/// The titles of the `#N` steps that ended with `status` (`CACHED`, or
+/// `DONE` for those that ran).
+fn steps(stderr: &str, status: &str) -> Vec<String> {
+    let mut titles = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for l in stderr.lines() {
+        let Some((n, text)) = l.strip_prefix('#').and_then(|r| r.split_once(' ')) else {
+            continue;
+        };
+        if text.starts_with('[') {
+            titles.insert(n.to_string(), text.to_string());
+        } else if text == status || (status == "DONE" && text.starts_with("DONE ")) {
+            if let Some(t) = titles.get(n) {
+                out.push(t.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The image id `images` lists for `name`.
+fn image_id(s: &Stack, name: &str) -> Option<String> {
+    let listed: serde_json::Value =
+        serde_json::from_str(&s.store(&["images", "--format", "json"]).ok().stdout)
+            .expect("images json");
+    listed.as_array()?.iter().find_map(|i| {
+        let names = i["Repository"].as_array()?;
+        names
+            .iter()
+            .any(|n| n.as_str().is_some_and(|n| n.contains(name)))
+            .then(|| i["ID"].as_str().unwrap_or_default().to_string())
+    })
+}
+
+const SITE_DOCKERFILE: &str = "\
+FROM {{python}}
+WORKDIR /site
+RUN echo prepared > /prepared.txt
+COPY . .
+CMD [\"python3\", \"-m\", \"http.server\", \"8000\"]
+";
+
+#[test]
+fn up_builds_a_missing_image_and_up_build_rebuilds_only_after_the_copy() {
+    let port = free_port();
+    let Some(s) = rig(&format!(
+        "services:\n  web:\n    build: ./site\n    ports: [\"127.0.0.1:{port}:8000\"]\n"
+    )) else {
+        return;
+    };
+    write(&s, "site/Dockerfile", SITE_DOCKERFILE);
+    write(&s, "site/index.html", "version one\n");
+    write(&s, "site/.dockerignore", "Dockerfile\n");
+    let up = s.wharf(&["up", "-d"]).ok();
+    // Missing, so built, and named as Compose names it.
+    assert!(
+        steps(&up.stderr, "DONE")
+            .iter()
+            .any(|t| t.contains("RUN echo prepared")),
+        "{}",
+        up.stderr
+    );
+    let image = format!("{}-web", s.project());
+    let first = image_id(&s, &image).expect("the built image is listed");
+    assert_eq!(http_get(port), "version one\n");
+
+    // Present: a second up builds nothing.
+    let again = s.wharf(&["up", "-d"]).ok();
+    assert!(steps(&again.stderr, "DONE").is_empty(), "{}", again.stderr);
+
+    write(&s, "site/index.html", "version two\n");
+    let rebuilt = s.wharf(&["up", "-d", "--build"]).ok();
+    let cached = steps(&rebuilt.stderr, "CACHED");
+    assert!(
+        cached.iter().any(|t| t.contains("RUN echo prepared")),
+        "the RUN before the COPY is cached: {}",
+        rebuilt.stderr
+    );
+    assert!(
+        steps(&rebuilt.stderr, "DONE")
+            .iter()
+            .any(|t| t.contains("COPY . .")),
+        "{}",
+        rebuilt.stderr
+    );
+    assert_ne!(image_id(&s, &image), Some(first));
+    // The container was recreated on the new image: the edit is served.
+    assert_eq!(http_get(port), "version two\n");
+}
+
+#[test]
+fn build_runs_services_at_once_and_a_shared_definition_once() {
+    // a's RUN waits for a connection that only b's RUN makes: built one
+    // after the other, the first would give up after 60 s and fail.
+    let port = free_port();
+    let Some(s) = rig(
+        "services:\n  a:\n    build:\n      context: ./a\n      network: host\n  b:\n    build:\n      context: ./b\n      network: host\n  c:\n    build:\n      context: ./a\n      network: host\n",
+    ) else {
+        return;
+    };
+    write(
+        &s,
+        "a/Dockerfile",
+        &format!("FROM {{{{busybox}}}}\nRUN timeout 60 nc -l -p {port} > /greeting\n"),
+    );
+    write(
+        &s,
+        "b/Dockerfile",
+        &format!("FROM {{{{busybox}}}}\nRUN for i in $(seq 300); do echo hello | nc 127.0.0.1 {port} && exit 0; sleep 0.2; done; exit 1\n"),
+    );
+    let built = s.wharf(&["build", "--progress", "plain"]).ok();
+    let project = s.project();
+    let a = image_id(&s, &format!("{project}-a")).expect("a built");
+    let b = image_id(&s, &format!("{project}-b")).expect("b built");
+    let c = image_id(&s, &format!("{project}-c")).expect("c built");
+    assert_eq!(a, c, "a and c share their build definition");
+    assert_ne!(a, b);
+    // One build for a and c: its RUN ran once, titled with both services.
+    let ran = steps(&built.stderr, "DONE");
+    let listens: Vec<&String> = ran.iter().filter(|t| t.contains("nc -l")).collect();
+    assert_eq!(listens.len(), 1, "{}", built.stderr);
+    assert!(listens[0].starts_with("[a, c "), "{listens:?}");
+    let greeting = s
+        .store(&["run", "--rm", &format!("{project}-a"), "cat", "/greeting"])
+        .ok()
+        .stdout;
+    assert_eq!(greeting, "hello\n");
+}
+
+#[test]
+fn pull_policy_build_builds_and_a_failing_build_leaves_nothing() {
+    let Some(s) = rig(
+        "services:\n  app:\n    image: example.invalid/app:1\n    pull_policy: build\n    build: ./app\n    command: [\"sleep\", \"300\"]\n",
+    ) else {
+        return;
+    };
+    write(
+        &s,
+        "app/Dockerfile",
+        "FROM {{busybox}}\nRUN echo made > /made\n",
+    );
+    // The image is nowhere to pull from: it is built.
+    s.wharf(&["up", "-d"]).ok();
+    let ps = s.ps();
+    assert_eq!(ps.len(), 1, "{ps:#?}");
+    assert_eq!(s.exec("app-1", "cat /made").trim(), "made");
+    s.wharf(&["down", "-t", "0"]).ok();
+
+    s.write(
+        "services:\n  app:\n    build: ./broken\n  db:\n    image: {{busybox}}\n    command: [\"sleep\", \"300\"]\n",
+    );
+    write(
+        &s,
+        "broken/Dockerfile",
+        "FROM {{busybox}}\nRUN echo about to fail && exit 3\n",
+    );
+    let failed = s.wharf(&["up", "-d"]);
+    assert_ne!(failed.code, 0, "{}", failed.stderr);
+    assert!(failed.stderr.contains("exit code: 3"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("about to fail"), "{}", failed.stderr);
+    assert!(failed.stderr.contains("Dockerfile:2"), "{}", failed.stderr);
+    // Nothing of the project was made: no container, no network.
+    assert!(s.ps().is_empty(), "{:#?}", s.ps());
+    let nets = s.store(&["network", "ls"]).ok().stdout;
+    assert!(
+        !nets.contains(&format!("{}_default", s.project())),
+        "{nets}"
+    );
+}
+
+#[test]
+fn build_keys_wharf_cannot_apply_are_refused_by_file_line_and_key() {
+    let Some(s) = rig("services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n")
+    else {
+        return;
+    };
+    write(&s, "Dockerfile", "FROM {{busybox}}\n");
+    for verb in [&["build"][..], &["up", "-d"][..]] {
+        let out: Run = s.wharf(verb);
+        assert_ne!(out.code, 0, "{verb:?}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("compose.yaml:5: services.web.build.ssh: not supported yet"),
+            "{verb:?}: {}",
+            out.stderr
+        );
+    }
+    s.write("services:\n  web:\n    build: https://github.com/docker/welcome-to-docker.git\n");
+    let out = s.wharf(&["build"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("services.web.build.context")
+            && out.stderr.contains("not supported yet"),
+        "{}",
+        out.stderr
+    );
+    assert!(s.ps().is_empty());
+}
+
+/// Copies a sample's files (as git has them, no build output) into the
+/// stack's directory.
+fn copy_sample(s: &Stack, sample: &str) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("compose-samples")
+        .join(sample);
+    let mut dirs = vec![from.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read sample").flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(&from).expect("inside");
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                let to = s.dir.path().join(rel);
+                std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+                std::fs::copy(&p, &to).expect("copy");
+            }
+        }
+    }
+}
+
+#[test]
+fn node_sample_builds_and_serves() {
+    let Some(s) = rig("services: {}\n") else {
+        return;
+    };
+    copy_sample(&s, "node-backend");
+    let port = free_port();
+    let up = s
+        .cmd(&["up", "-d", "--build"])
+        .env("WEB_PORT", port.to_string())
+        .env("WHARF_REGISTRY", format!("{}/wharf-fixtures", s.registry))
+        .output()
+        .expect("up");
+    let up = Run::from(up).ok();
+    let ran = steps(&up.stderr, "DONE");
+    assert!(
+        ran.iter().any(|t| t.contains("RUN npm install")),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        ran.iter().any(|t| t.contains("RUN npm run build")),
+        "{}",
+        up.stderr
+    );
+    let page = http_get(port);
+    assert!(page.contains("Hello from wharf"), "{page}");
+
+    // An edit to the code: npm install is cached, the change is served.
+    let server = s.dir.path().join("backend/src/server.js");
+    let text = std::fs::read_to_string(&server).expect("server.js");
+    std::fs::write(&server, text.replace("Hello from wharf", "Hello again")).expect("edit");
+    let rebuilt = s
+        .cmd(&["up", "-d", "--build"])
+        .env("WEB_PORT", port.to_string())
+        .env("WHARF_REGISTRY", format!("{}/wharf-fixtures", s.registry))
+        .output()
+        .expect("up --build");
+    let rebuilt = Run::from(rebuilt).ok();
+    assert!(
+        steps(&rebuilt.stderr, "CACHED")
+            .iter()
+            .any(|t| t.contains("RUN npm install")),
+        "{}",
+        rebuilt.stderr
+    );
+    let page = http_get(port);
+    assert!(page.contains("Hello again"), "{page}");
+}
