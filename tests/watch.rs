@@ -63,8 +63,14 @@ impl Watching {
                 l.lock().expect("lines").push(line);
             }
         });
-        let w = Watching { child, lines };
-        w.wait_for("Watch enabled", 1);
+        let mut w = Watching { child, lines };
+        // `up` first pulls (or builds) the images: minutes on a busy machine.
+        until(Duration::from_secs(900), "Watch enabled", || {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                panic!("wharf ended before watching ({status}): {:#?}", w.lines());
+            }
+            w.count("Watch enabled") >= 1
+        });
         w
     }
 
@@ -326,4 +332,58 @@ services:
     );
     // Nothing was started.
     assert!(s.names(&["-a"]).is_empty());
+}
+
+#[test]
+fn editing_requirements_rebuilds_and_replaces_only_that_service() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    build: ./web
+    command: ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1", "--directory", "/srv"]
+    stop_grace_period: 1s
+    depends_on: [redis]
+    develop:
+      watch:
+        - path: ./web/requirements.txt
+          action: rebuild
+  redis:
+    image: {{redis}}
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    let web = s.dir.path().join("web");
+    write(
+        &web.join("Dockerfile"),
+        &format!(
+            "FROM {}\nCOPY requirements.txt /srv/requirements.txt\n",
+            s.image("python")
+        ),
+    );
+    write(&web.join("requirements.txt"), "flask==1\n");
+    let w = Watching::start(&s, &["watch"]);
+    until(Duration::from_secs(60), "the first image served", || {
+        served(&s, "requirements.txt") == "flask==1\n"
+    });
+    let id = |name: &str| {
+        s.inspect(&s.name(name))["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (web_before, redis_before) = (id("web-1"), id("redis-1"));
+
+    write(&web.join("requirements.txt"), "flask==2\n");
+    w.wait_for("successfully built", 1);
+    until(Duration::from_secs(120), "the rebuilt image served", || {
+        served(&s, "requirements.txt") == "flask==2\n"
+    });
+    assert_ne!(id("web-1"), web_before, "web was not recreated");
+    assert_eq!(id("redis-1"), redis_before, "redis was replaced");
+    let redis = s.inspect(&s.name("redis-1"));
+    assert_eq!(redis["State"]["Running"], true, "{redis:#}");
+    assert_eq!(w.interrupt(), 0);
 }
