@@ -22,8 +22,8 @@ use stack::{until, Stack};
 const STACK: &str = r#"
 services:
   web:
-    image: {{python}}
-    command: ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1", "--directory", "/app"]
+    image: {{busybox}}
+    command: ["sh", "-c", "mkdir -p /app; echo serving; exec httpd -f -p 127.0.0.1:8000 -h /app"]
     stop_grace_period: 1s
     develop:
       watch:
@@ -93,7 +93,7 @@ impl Watching {
     }
 
     /// Ctrl-C, and the exit code.
-    fn interrupt(mut self) -> i32 {
+    fn interrupt(&mut self) -> i32 {
         // SAFETY: a plain kill(2) of our own child.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGINT);
@@ -118,11 +118,9 @@ fn app(s: &Stack) -> PathBuf {
 
 /// `GET /PATH` from the server in the web container.
 fn served(s: &Stack, path: &str) -> String {
-    let script = format!(
-        "import urllib.request as u\ntry:\n print(u.urlopen('http://127.0.0.1:8000/{path}').read().decode(), end='')\nexcept Exception as e:\n print('ERR', e)\n"
-    );
-    let out = s.wharf(&["exec", &s.name("web-1"), "python3", "-c", &script]);
-    out.stdout
+    let script = format!("wget -qO- http://127.0.0.1:8000/{path} || echo ERR");
+    s.wharf(&["exec", &s.name("web-1"), "sh", "-c", &script])
+        .stdout
 }
 
 /// `sh -c` in the web container, its output.
@@ -148,9 +146,11 @@ fn new_stack() -> Option<Stack> {
 #[test]
 fn edits_adds_and_deletes_reach_the_container_and_ignored_files_do_not() {
     let Some(s) = new_stack() else { return };
-    let w = Watching::start(&s, &["watch", "web"]);
+    let mut w = Watching::start(&s, &["watch", "web"]);
     // initial_sync put the tree there before the watch began.
-    assert_eq!(served(&s, "index.html"), "version 1\n");
+    until(Duration::from_secs(60), "the first page", || {
+        served(&s, "index.html") == "version 1\n"
+    });
     assert_eq!(in_web(&s, "cat /app/pkg/mod.py"), "X = 1\n");
 
     // Edit: the served page changes.
@@ -214,17 +214,18 @@ fn edits_adds_and_deletes_reach_the_container_and_ignored_files_do_not() {
         w.lines()
     );
 
-    // Ctrl-C ends the watch and leaves the stack running, as `up` left it.
+    // Ctrl-C ends the watch and leaves the stack as `up web` left it:
+    // web running, redis (not asked for) never started.
     assert_eq!(w.interrupt(), 0);
-    let running = s.names(&[]);
-    assert_eq!(running, vec![s.name("redis-1"), s.name("web-1")]);
+    w.wait_for("Watch disabled", 1);
+    assert_eq!(s.names(&[]), vec![s.name("web-1")]);
 }
 
 #[test]
 fn a_rename_based_save_syncs_once_and_a_burst_is_one_batch() {
     let Some(s) = new_stack() else { return };
     std::fs::create_dir_all(app(&s).join("burst")).expect("mkdir");
-    let w = Watching::start(&s, &["watch"]);
+    let mut w = Watching::start(&s, &["watch"]);
 
     // vim's way: probe file, backup by rename, write anew, drop the backup.
     let syncs = w.count("Syncing service \"web\"");
@@ -274,14 +275,18 @@ fn a_rename_based_save_syncs_once_and_a_burst_is_one_batch() {
 #[test]
 fn up_watch_interleaves_logs_and_ctrl_c_stops_the_stack() {
     let Some(s) = new_stack() else { return };
-    let w = Watching::start(&s, &["up", "--watch", "--no-color"]);
+    let mut w = Watching::start(&s, &["up", "--watch", "--no-color"]);
     write(&app(&s).join("index.html"), "from up --watch\n");
     until(Duration::from_secs(30), "the edited page", || {
         served(&s, "index.html") == "from up --watch\n"
     });
-    // The server's access log and the watch's own lines share the output.
+    // The service's output and the watch's own lines share the output.
     w.wait_for("Syncing service \"web\"", 1);
-    w.wait_for("GET /index.html", 1);
+    until(Duration::from_secs(30), "web's own output", || {
+        w.lines()
+            .iter()
+            .any(|l| l.starts_with("web-1") && l.ends_with("serving"))
+    });
     let code = w.interrupt();
     assert_eq!(code, 130);
     let running = s.names(&[]);
@@ -364,7 +369,7 @@ services:
         ),
     );
     write(&web.join("requirements.txt"), "flask==1\n");
-    let w = Watching::start(&s, &["watch"]);
+    let mut w = Watching::start(&s, &["watch"]);
     until(Duration::from_secs(60), "the first image served", || {
         served(&s, "requirements.txt") == "flask==1\n"
     });
