@@ -346,7 +346,7 @@ fn editing_requirements_rebuilds_and_replaces_only_that_service() {
 services:
   web:
     build: ./web
-    command: ["python3", "-m", "http.server", "8000", "--bind", "127.0.0.1", "--directory", "/srv"]
+    command: ["httpd", "-f", "-p", "127.0.0.1:8000", "-h", "/srv"]
     stop_grace_period: 1s
     depends_on: [redis]
     develop:
@@ -365,7 +365,7 @@ services:
         &web.join("Dockerfile"),
         &format!(
             "FROM {}\nCOPY requirements.txt /srv/requirements.txt\n",
-            s.image("python")
+            s.busybox()
         ),
     );
     write(&web.join("requirements.txt"), "flask==1\n");
