@@ -3,7 +3,8 @@
 //! it, `up --build` rebuilds after an edit with the steps before the COPY
 //! cached, `wharf build` runs several services' builds at once and a shared
 //! definition once, `pull_policy: build`, a failing build that leaves
-//! nothing behind, the samples, and keys that are refused by file and line.
+//! nothing behind, the samples, keys that are refused by file and line, and
+//! `convert --push` (build, push, manifests naming the pushed image).
 
 #[path = "support/harness.rs"]
 mod harness;
@@ -338,4 +339,32 @@ fn node_sample_builds_and_serves() {
     );
     let page = http_get(port);
     assert!(page.contains("Hello again"), "{page}");
+}
+
+#[test]
+fn convert_push_builds_and_pushes_the_images_the_manifests_name() {
+    let Some(registry) = harness::registry() else {
+        return;
+    };
+    let image = format!("{registry}/cbpush/app:1");
+    let Some(s) = rig(&format!(
+        "services:\n  app:\n    image: {image}\n    build: ./app\n    command: [\"sleep\", \"300\"]\n"
+    )) else {
+        return;
+    };
+    write(
+        &s,
+        "app/Dockerfile",
+        "FROM {{busybox}}\nRUN echo pushed > /pushed\n",
+    );
+    let out = s.wharf(&["convert", "--to", "kubernetes", "--push"]).ok();
+    assert!(out.stdout.contains(&image), "{}", out.stdout);
+    // The registry has it: removed here, it is pulled back and runs.
+    s.store(&["rmi", &image]).ok();
+    s.store(&["pull", &image]).ok();
+    let made = s
+        .store(&["run", "--rm", &image, "cat", "/pushed"])
+        .ok()
+        .stdout;
+    assert_eq!(made, "pushed\n");
 }

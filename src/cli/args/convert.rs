@@ -58,6 +58,10 @@ pub struct ConvertArgs {
     /// Replicas from scale/deploy.replicas (false: one per service)
     #[arg(long, action = ArgAction::Set, default_value_t = true, value_name = "BOOL")]
     pub replicas_from_deploy: bool,
+    /// First build the images the stack builds and push them, so the
+    /// manifests name images the cluster can pull
+    #[arg(long)]
+    pub push: bool,
     /// Fail when anything in the compose file cannot be converted
     #[arg(long)]
     pub strict: bool,

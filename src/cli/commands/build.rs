@@ -415,7 +415,7 @@ impl BuildHost for Host<'_> {
         match network {
             RunNetwork::Default => {
                 spec.networks = vec![NetworkAttachment {
-                    network: crate::cli::commands::run::default_bridge(self.settings.root())
+                    network: crate::cli::commands::common::default_bridge(self.settings.root())
                         .map_err(|e| -> BoxError { format!("{e:#}").into() })?,
                     ..NetworkAttachment::default()
                 }];

@@ -168,3 +168,52 @@ pub fn running_container(
         }),
     })
 }
+
+/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it
+/// starts) and turns them into a count a watcher thread keeps, so Ctrl-C
+/// can mean "stop gracefully" once and "kill" twice.
+pub fn catch_interrupts() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
+    catch_interrupts_then(None)
+}
+
+/// [`catch_interrupts`], calling `on_signal` after each signal (a watch
+/// loop waiting for file events is woken so).
+pub fn catch_interrupts_then(
+    on_signal: Option<Box<dyn Fn() + Send>>,
+) -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGTERM);
+    mask.thread_block().context("blocking SIGINT")?;
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || loop {
+        if mask.wait().is_ok() {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Some(f) = &on_signal {
+                f();
+            }
+        }
+    });
+    Ok(count)
+}
+
+/// The `bridge` network, made on first use.
+pub fn default_bridge(root: &std::path::Path) -> anyhow::Result<String> {
+    let store = crate::net::store::Networks::open(root)?;
+    if let Ok(n) = store.find("bridge") {
+        return Ok(n.name);
+    }
+    let opts = crate::net::store::NetworkOptions {
+        name: "bridge".into(),
+        ..Default::default()
+    };
+    if let Err(e) = crate::net::attach::create_network(root, &opts) {
+        // Another wharf may have made it meanwhile.
+        if store.find("bridge").is_err() {
+            return Err(e).context("creating the default bridge network");
+        }
+    }
+    Ok("bridge".into())
+}

@@ -110,6 +110,16 @@ fn is_native(platform: &str) -> bool {
     Platform::parse(platform).is_ok_and(|p| p.matches(&Platform::host()))
 }
 
+/// `up --build` / `--no-build` / neither: when `up` builds.
+pub fn up_build(build: bool, no_build: bool) -> crate::plan::build::UpBuild {
+    use crate::plan::build::UpBuild;
+    match (build, no_build) {
+        (true, _) => UpBuild::Always,
+        (false, true) => UpBuild::Never,
+        (false, false) => UpBuild::Missing,
+    }
+}
+
 /// Before `up`, `create` and `run`: builds the images of the `selected`
 /// services that `mode` asks for (by default the missing ones and those of
 /// `pull_policy: build`). `cancelled` is polled so Ctrl-C stops a build
@@ -453,8 +463,9 @@ fn push_built(settings: &Settings, loaded: &Loaded, built: &[BuiltImage]) -> any
         }
         for t in &b.tags {
             if pushed.insert(t.clone()) {
-                super::image::push_image(settings, t)
+                let summary = super::image::push_image(settings, t)
                     .with_context(|| format!("service {}: pushing {t}", b.services.join(", ")))?;
+                eprintln!("{summary}");
             }
         }
     }
@@ -495,7 +506,7 @@ pub fn build(settings: &Settings, loaded: &Loaded, args: &BuildArgs) -> anyhow::
         push: args.push,
         with_dependencies: args.with_dependencies,
     };
-    let interrupts = super::up::catch_interrupts(None)?;
+    let interrupts = super::common::catch_interrupts()?;
     let cancelled = || interrupts.load(Ordering::SeqCst) > 0;
     match build_services(settings, loaded, &args.targets, &opts, &cancelled) {
         Ok(_) => Ok(ExitCode::SUCCESS),

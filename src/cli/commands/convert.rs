@@ -37,6 +37,10 @@ pub fn run(settings: &Settings, args: &ConvertArgs) -> anyhow::Result<ExitCode> 
     let loaded = load::load(&opts).map_err(anyhow::Error::new)?;
     print_warnings(&loaded.warnings);
 
+    if args.push {
+        push_built_images(settings, &loaded)?;
+    }
+
     let defaults = Options::default();
     let options = Options {
         target,
@@ -84,6 +88,42 @@ pub fn run(settings: &Settings, args: &ConvertArgs) -> anyhow::Result<ExitCode> 
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--push`: builds the images of the services with a build section and
+/// pushes them; each must name its image (`image:`), the name the cluster
+/// pulls.
+fn push_built_images(settings: &Settings, loaded: &load::Loaded) -> anyhow::Result<()> {
+    let built: Vec<String> = loaded
+        .project
+        .services
+        .iter()
+        .filter(|(_, s)| s.build.is_some())
+        .map(|(name, _)| name.clone())
+        .collect();
+    let unnamed: Vec<&str> = built
+        .iter()
+        .filter(|n| loaded.project.services[n.as_str()].image.is_none())
+        .map(String::as_str)
+        .collect();
+    if !unnamed.is_empty() {
+        bail!(
+            "--push: {} build an image without `image:`; name the registry image each pushes to",
+            unnamed.join(", ")
+        );
+    }
+    if built.is_empty() {
+        return Ok(());
+    }
+    let interrupts = super::common::catch_interrupts()?;
+    let opts = super::compose_build::ComposeBuildOptions {
+        push: true,
+        ..Default::default()
+    };
+    super::compose_build::build_services(settings, loaded, &built, &opts, &|| {
+        interrupts.load(std::sync::atomic::Ordering::SeqCst) > 0
+    })?;
+    Ok(())
 }
 
 /// The output directory must not exist yet, or be empty: converting again

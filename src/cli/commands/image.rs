@@ -419,13 +419,14 @@ pub fn tag(settings: &Settings, args: &TagArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
-    push_image(settings, &args.image)?;
+    println!("{}", push_image(settings, &args.image)?);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pushes the stored image `image` to the registry it names, saying what
-/// happened to each blob as `push` does.
-pub fn push_image(settings: &Settings, image: &str) -> anyhow::Result<()> {
+/// Pushes the stored image `image` to the registry it names, saying on
+/// standard error what happened to each blob; returns Docker's summary
+/// line (`TAG: digest: DIGEST`).
+pub fn push_image(settings: &Settings, image: &str) -> anyhow::Result<String> {
     let target =
         Reference::parse(image).with_context(|| format!("invalid image reference {image:?}"))?;
     let store = open_store(settings)?;
@@ -449,8 +450,10 @@ pub fn push_image(settings: &Settings, image: &str) -> anyhow::Result<()> {
             crate::image::push::BlobPush::Pushed(d) => eprintln!("{}: pushed", &d.hex()[..12]),
         }
     }
-    println!("{}: digest: {digest}", target.tag().unwrap_or("latest"));
-    Ok(())
+    Ok(format!(
+        "{}: digest: {digest}",
+        target.tag().unwrap_or("latest")
+    ))
 }
 
 pub fn login(args: &LoginArgs) -> anyhow::Result<ExitCode> {

@@ -214,7 +214,7 @@ impl RunLookup for StoreLookup<'_> {
     }
 
     fn default_bridge(&self) -> Result<String, LookupError> {
-        Ok(default_bridge(self.settings.root())?)
+        Ok(super::common::default_bridge(self.settings.root())?)
     }
 
     fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError> {
@@ -225,25 +225,6 @@ impl RunLookup for StoreLookup<'_> {
         };
         Ok((volume.name, volume.data))
     }
-}
-
-/// The `bridge` network, made on first use.
-pub fn default_bridge(root: &Path) -> anyhow::Result<String> {
-    let store = crate::net::store::Networks::open(root)?;
-    if let Ok(n) = store.find("bridge") {
-        return Ok(n.name);
-    }
-    let opts = crate::net::store::NetworkOptions {
-        name: "bridge".into(),
-        ..Default::default()
-    };
-    if let Err(e) = crate::net::attach::create_network(root, &opts) {
-        // Another wharf may have made it meanwhile.
-        if store.find("bridge").is_err() {
-            return Err(e).context("creating the default bridge network");
-        }
-    }
-    Ok("bridge".into())
 }
 
 /// `run SERVICE [COMMAND…]`: a one-off container from the service's
@@ -316,7 +297,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
         settings,
         loaded,
         &selected,
-        super::up::up_build(c.build, c.no_build),
+        super::compose_build::up_build(c.build, c.no_build),
         &|| false,
     )?;
     super::image::pull_for_up(

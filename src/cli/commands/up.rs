@@ -36,41 +36,6 @@ fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
     Ok(out)
 }
 
-/// Blocks SIGINT and SIGTERM in this thread (and so in every thread it
-/// starts) and turns them into a count a watcher thread keeps, so Ctrl-C
-/// can mean "stop gracefully" once and "kill" twice; `on_signal` is
-/// called after each (a watch loop waiting for events is woken so).
-pub(crate) fn catch_interrupts(
-    on_signal: Option<Box<dyn Fn() + Send>>,
-) -> anyhow::Result<Arc<AtomicUsize>> {
-    use nix::sys::signal::{SigSet, Signal};
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGINT);
-    mask.add(Signal::SIGTERM);
-    mask.thread_block().context("blocking SIGINT")?;
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || loop {
-        if mask.wait().is_ok() {
-            c.fetch_add(1, Ordering::SeqCst);
-            if let Some(f) = &on_signal {
-                f();
-            }
-        }
-    });
-    Ok(count)
-}
-
-/// `up --build` / `--no-build` / neither: when `up` builds.
-pub(crate) fn up_build(build: bool, no_build: bool) -> crate::plan::build::UpBuild {
-    use crate::plan::build::UpBuild;
-    match (build, no_build) {
-        (true, _) => UpBuild::Always,
-        (false, true) => UpBuild::Never,
-        (false, false) => UpBuild::Missing,
-    }
-}
-
 /// `create [SERVICE…]`: Compose's `up --no-start` (with its `--build`,
 /// `--no-build`).
 pub fn create(
@@ -101,7 +66,7 @@ pub fn create(
 
 pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result<ExitCode> {
     if !args.watch {
-        let interrupts = catch_interrupts(None)?;
+        let interrupts = common::catch_interrupts()?;
         return up_with(settings, loaded, args, &interrupts);
     }
     if args.wait {
@@ -113,14 +78,14 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
     crate::compose::develop::check_watch(&loaded.model, &loaded.project, &args.services)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let stop = tx.clone();
-    let interrupts = catch_interrupts(Some(Box::new(move || {
+    let interrupts = common::catch_interrupts_then(Some(Box::new(move || {
         let _ = stop.send(Input::Stop);
     })))?;
     let watch = WatchChannel { tx, rx };
     up_watching(settings, loaded, args, &interrupts, Some(watch))
 }
 
-/// `up` with the interrupt count of the caller's [`catch_interrupts`].
+/// `up` with the interrupt count of the caller's `common::catch_interrupts`.
 fn up_with(
     settings: &Settings,
     loaded: &Loaded,
@@ -150,7 +115,7 @@ fn up_watching(
         settings,
         loaded,
         &selected,
-        up_build(args.build, args.no_build),
+        super::compose_build::up_build(args.build, args.no_build),
         &|| interrupts.load(Ordering::SeqCst) > 0,
     )?;
     super::image::pull_for_up(
@@ -247,7 +212,7 @@ pub fn watch(settings: &Settings, loaded: &Loaded, args: &WatchArgs) -> anyhow::
     crate::compose::develop::check_watch(&loaded.model, project, &args.services)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let stop = tx.clone();
-    let interrupts = catch_interrupts(Some(Box::new(move || {
+    let interrupts = common::catch_interrupts_then(Some(Box::new(move || {
         let _ = stop.send(Input::Stop);
     })))?;
     if !args.no_up {
