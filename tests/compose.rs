@@ -15,7 +15,7 @@ mod harness;
 #[path = "support/stack.rs"]
 mod stack;
 use harness::Run;
-use stack::Stack;
+use stack::{free_port, http_get, Stack};
 
 const STACK: &str = r#"
 services:
@@ -478,39 +478,6 @@ services:
     let i = s.inspect(&steady);
     assert_eq!(i["State"]["Status"], "exited", "{i:#}");
     assert_eq!(i["RestartCount"], count, "a manual stop is respected");
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// `GET /` on 127.0.0.1:port, the body; retried while the app starts.
-fn http_get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
-            c.set_read_timeout(Some(Duration::from_secs(10)))?;
-            c.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-            let mut out = String::new();
-            c.read_to_string(&mut out)?;
-            Ok(out)
-        })();
-        match attempt {
-            Ok(r) if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") => {
-                return r.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
-            }
-            other => {
-                assert!(Instant::now() < deadline, "no answer on {port}: {other:?}");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    }
 }
 
 /// The bridges and nft tables of these networks (by id) that still exist.

@@ -12,9 +12,8 @@ mod harness;
 mod stack;
 
 use harness::Run;
-use stack::{Setup, Stack};
+use stack::{free_port, http_get, Setup, Stack};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 fn rig(compose: &str) -> Option<Stack> {
     Stack::with(
@@ -38,36 +37,6 @@ fn write(s: &Stack, name: &str, content: &str) {
         .replace("{{busybox}}", &s.busybox())
         .replace("{{python}}", &s.image("python"));
     std::fs::write(p, text).expect("write");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// `GET /` on 127.0.0.1:port, the body; retried while the app starts.
-fn http_get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut c = std::net::TcpStream::connect(("127.0.0.1", port))?;
-            c.set_read_timeout(Some(Duration::from_secs(10)))?;
-            c.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-            let mut out = String::new();
-            c.read_to_string(&mut out)?;
-            Ok(out)
-        })();
-        match attempt {
-            Ok(r) if r.starts_with("HTTP/1.0 200") || r.starts_with("HTTP/1.1 200") => {
-                return r.split("\r\n\r\n").nth(1).unwrap_or("").to_string()
-            }
-            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
-            other => panic!("GET / on port {port}: {other:?}"),
-        }
-    }
 }
 
 /// The titles of the `#N` steps that ended with `status` (`CACHED`, or
@@ -173,7 +142,9 @@ fn build_runs_services_at_once_and_a_shared_definition_once() {
     write(
         &s,
         "a/Dockerfile",
-        &format!("FROM {{{{busybox}}}}\nRUN timeout 60 nc -l -p {port} > /greeting\n"),
+        // A stray connection from another test (a port chosen free can be
+        // taken again) is not b's greeting: listen again until it comes.
+        &format!("FROM {{{{busybox}}}}\nRUN for i in 1 2 3 4 5; do timeout 60 nc -l -p {port} > /greeting; grep -q hello /greeting && exit 0; done; exit 1\n"),
     );
     write(
         &s,

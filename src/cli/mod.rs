@@ -69,6 +69,7 @@ fn keeps_sigpipe(command: &Command) -> bool {
             | Command::Start(_)
             | Command::Exec(_)
             | Command::Up(_)
+            | Command::Watch(_)
             | Command::ContainerMonitor { .. }
             | Command::ContainerHealth { .. }
     )
@@ -123,6 +124,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Save(args) => image::save(s, args),
         Command::Load(args) => image::load(s, args),
         Command::Up(args) => up::up(s, target.loaded()?, args),
+        Command::Watch(args) => up::watch(s, target.loaded()?, args),
         Command::Down(args) => match target.project() {
             Some((project, _)) => project::down(s, project, args),
             None => Err(resolve::no_config_file()),

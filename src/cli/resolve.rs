@@ -219,7 +219,7 @@ fn scope(command: &Command) -> Scope {
     use Scope::*;
     match command {
         Command::Pull(a) if a.images.is_empty() => Loaded,
-        Command::Up(_) | Command::Scale(_) => Loaded,
+        Command::Up(_) | Command::Scale(_) | Command::Watch(_) => Loaded,
         Command::Build(a) if builds_a_directory(a) => Nothing,
         Command::Build(_) => Loaded,
         Command::Down(_) => Project,

@@ -7,6 +7,7 @@
 
 pub mod canonical;
 pub mod convert;
+pub mod develop;
 pub mod env;
 pub mod error;
 pub mod extends;

@@ -471,6 +471,7 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
     };
     for (name, s) in enabled {
         let path = format!("services.{name}");
+        check_watch_targets(name, s)?;
         // An image that interpolated to "" (`image: ${UNSET}`) is no image.
         let image = s.get("image").filter(|i| !i.is_null());
         let empty_image = image.is_some_and(|i| i.as_str() == Some(""));
@@ -727,6 +728,29 @@ fn check_consistency(dict: &Node, enabled: &Mapping, disabled: &Mapping) -> Resu
 
 /// Where a dependency on `dep` was declared: `depends_on`, or the
 /// attribute that implied it (`links`, `network_mode`, `volumes_from`, ...).
+/// compose-go's consistency check: only rebuild and restart rules work
+/// without a place in the container.
+fn check_watch_targets(name: &str, svc: &Node) -> Result<(), LoadError> {
+    let watch = svc
+        .get("develop")
+        .and_then(|d| d.get("watch"))
+        .and_then(Node::as_seq);
+    for (i, w) in watch.into_iter().flatten().enumerate() {
+        let action = w.get("action").and_then(Node::as_str);
+        let no_target = w
+            .get("target")
+            .is_none_or(|t| t.as_str().is_none_or(str::is_empty));
+        if no_target && !matches!(action, Some("rebuild" | "restart") | None) {
+            return Err(LoadError::invalid(
+                &w.pos,
+                format!("services.{name}.develop.watch[{i}]"),
+                "target is required for non-rebuild actions: invalid compose project",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn dependency_origin(svc: &Node, dep: &str) -> (Pos, &'static str) {
     let refers = |n: &Node| {
         n.as_str()

@@ -70,10 +70,8 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("credential_spec", Warned("a Windows-only setting; ignored")),
     ("depends_on", Applied),
     ("deploy", Applied),
-    (
-        "develop",
-        Warned("`develop` (watch) is not applied by `up`"),
-    ),
+    // Applied by `wharf watch` and `up --watch`; plain `up` ignores it, as Compose's does.
+    ("develop", Applied),
     ("device_cgroup_rules", Applied),
     ("devices", Applied),
     ("dns", Applied),

@@ -20,6 +20,7 @@ pub mod interrupt;
 mod lifecycle;
 mod resources;
 mod up;
+pub mod watch;
 
 pub use containers::{create_container, remove_container};
 pub use down::{down, images_to_remove, DownOptions, RemoveImages};

@@ -471,7 +471,7 @@ fn list_dir(fd: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, bool)>> {
 /// symlinks. Iterative and holding one directory descriptor at a time (going
 /// back up through `..`), so arbitrarily deep trees cannot exhaust
 /// descriptors.
-fn remove_dir_at(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+pub fn remove_dir_at(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     let mut cur = open_dir_at(parent, name)?;
     // Per level: the name we entered by and the subdirectories still to do.
     let mut stack: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();

@@ -205,9 +205,19 @@ impl ContainerFs {
         Ok(fs)
     }
 
+    /// The container's name (for messages).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The container's root, for lookups confined to it.
+    pub fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+
     /// A directory standing in for a container root (tests).
     #[cfg(test)]
-    fn at_dir(dir: &Path, name: &str) -> ContainerFs {
+    pub(crate) fn at_dir(dir: &Path, name: &str) -> ContainerFs {
         ContainerFs {
             name: name.to_string(),
             root: nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap(),

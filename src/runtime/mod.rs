@@ -15,5 +15,6 @@ pub mod oci_cli;
 pub mod rootfs;
 pub mod seccomp;
 pub mod spec;
+pub mod sync;
 pub mod user;
 pub mod volume;

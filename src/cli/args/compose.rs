@@ -98,6 +98,24 @@ pub struct UpArgs {
     /// Container runtime: builtin, crun, runc or a path (default: WHARF_RUNTIME, else builtin)
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Watch source code and rebuild/refresh containers when files are updated
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Services to watch (all with a develop section by default)
+    pub services: Vec<String>,
+    /// Do not build & start services before watching
+    #[arg(long = "no-up")]
+    pub no_up: bool,
+    /// Prune dangling images on rebuild
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub prune: bool,
+    /// Hide build output
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

@@ -104,6 +104,8 @@ pub enum Command {
     Up(compose::UpArgs),
     /// Stop and remove the containers (and networks; -v volumes) of the compose project
     Down(compose::DownArgs),
+    /// Watch build context for service and rebuild/refresh containers when files are updated
+    Watch(compose::WatchArgs),
     /// Restart the containers of the compose project (or containers)
     Restart(container::StopArgs),
     /// Scale services of the compose project (SERVICE=REPLICAS)

@@ -16,9 +16,14 @@ pub fn open(settings: &Settings) -> anyhow::Result<(Containers, ImageStore)> {
     let root = settings.root();
     let containers = Containers::open(root)
         .with_context(|| format!("opening the container store under {}", root.display()))?;
-    let store = ImageStore::open(root)
-        .with_context(|| format!("opening the image store under {}", root.display()))?;
-    Ok((containers, store))
+    Ok((containers, open_store(settings)?))
+}
+
+/// The image store under the data root.
+pub fn open_store(settings: &Settings) -> anyhow::Result<ImageStore> {
+    let root = settings.root();
+    ImageStore::open(root)
+        .with_context(|| format!("opening the image store under {}", root.display()))
 }
 
 /// A variable of wharf's own environment (`-e KEY` copies it).
@@ -173,6 +178,14 @@ pub fn running_container(
 /// starts) and turns them into a count a watcher thread keeps, so Ctrl-C
 /// can mean "stop gracefully" once and "kill" twice.
 pub fn catch_interrupts() -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
+    catch_interrupts_then(None)
+}
+
+/// [`catch_interrupts`], calling `on_signal` after each signal (a watch
+/// loop waiting for file events is woken so).
+pub fn catch_interrupts_then(
+    on_signal: Option<Box<dyn Fn() + Send>>,
+) -> anyhow::Result<std::sync::Arc<std::sync::atomic::AtomicUsize>> {
     use nix::sys::signal::{SigSet, Signal};
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGINT);
@@ -183,6 +196,9 @@ pub fn catch_interrupts() -> anyhow::Result<std::sync::Arc<std::sync::atomic::At
     std::thread::spawn(move || loop {
         if mask.wait().is_ok() {
             c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if let Some(f) = &on_signal {
+                f();
+            }
         }
     });
     Ok(count)

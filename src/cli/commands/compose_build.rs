@@ -7,6 +7,7 @@
 //! share one build.
 
 use super::build::{key_values, kill_running_steps, Host, RunOptions};
+use super::common::open_store;
 use crate::build::builder::{self, BuildRequest};
 use crate::build::progress::{BuildProgress, StepName};
 use crate::cli::args::build::BuildArgs;
@@ -121,6 +122,21 @@ pub fn up_build(build: bool, no_build: bool) -> crate::plan::build::UpBuild {
     }
 }
 
+/// What `up`, `create` and `run SERVICE` do first, before any pull: refuse
+/// (or warn about, with file, line and key) what they cannot apply, then
+/// build the images `mode` says to.
+pub fn prepare_services(
+    settings: &Settings,
+    loaded: &Loaded,
+    selected: &[String],
+    mode: UpBuild,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> anyhow::Result<()> {
+    let unapplied = crate::compose::runtime_keys::check(&loaded.model, selected)?;
+    crate::cli::resolve::print_warnings(&unapplied);
+    build_for_up(settings, loaded, selected, mode, cancelled)
+}
+
 /// Before `up`, `create` and `run`: builds the images of the `selected`
 /// services that `mode` asks for (by default the missing ones and those of
 /// `pull_policy: build`). `cancelled` is polled so Ctrl-C stops a build
@@ -166,12 +182,6 @@ pub fn build_for_up(
     let jobs = crate::plan::build::build_jobs(&chosen);
     run_jobs(settings, &jobs, false, cancelled)?;
     Ok(())
-}
-
-fn open_store(settings: &Settings) -> anyhow::Result<ImageStore> {
-    let root = settings.root();
-    ImageStore::open(root)
-        .with_context(|| format!("opening the image store under {}", root.display()))
 }
 
 /// Runs the builds; once `cancelled` says yes, their RUN steps are killed.

@@ -23,13 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn open_store(settings: &Settings) -> anyhow::Result<Arc<ImageStore>> {
-    let store = ImageStore::open(settings.root()).with_context(|| {
-        format!(
-            "opening the image store under {}",
-            settings.root().display()
-        )
-    })?;
-    Ok(Arc::new(store))
+    Ok(Arc::new(super::common::open_store(settings)?))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

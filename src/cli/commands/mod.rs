@@ -22,3 +22,4 @@ pub mod ps;
 pub mod run;
 pub mod up;
 pub mod volume;
+pub mod watch;

@@ -293,9 +293,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
     };
     let selected =
         crate::plan::service_graph(project)?.select(&[service.to_string()], !args.no_deps)?;
-    let unapplied = crate::compose::runtime_keys::check(&loaded.model, &selected)?;
-    crate::cli::resolve::print_warnings(&unapplied);
-    super::compose_build::build_for_up(
+    super::compose_build::prepare_services(
         settings,
         loaded,
         &selected,

@@ -1,13 +1,16 @@
-//! `up`, `create SERVICE…` (Compose's `up --no-start`) and `scale`: bring
+//! `up`, `create SERVICE…` (Compose's `up --no-start`), `scale` and `watch`: bring
 //! the project to its desired state; in the foreground, follow its output
 //! until it exits or Ctrl-C stops it.
 
 use super::common;
+use super::watch::WatchChannel;
+use crate::cli::args::compose::WatchArgs;
 use crate::cli::args::compose::{ProgressMode, PullPolicy, ScaleArgs, UpArgs};
 use crate::cli::progress::Progress;
 use crate::cli::render::Printer;
 use crate::cli::resolve::Settings;
 use crate::compose::load::Loaded;
+use crate::exec::watch::debounce::Input;
 use crate::exec::{self, Env, Kind, ProjectContainer, UpOptions};
 use crate::plan::container::ProjectContext;
 use crate::runtime::container::Status;
@@ -16,6 +19,7 @@ use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
@@ -61,19 +65,53 @@ pub fn create(
 }
 
 pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    if !args.watch {
+        let interrupts = common::catch_interrupts()?;
+        return up_with(settings, loaded, args, &interrupts);
+    }
+    if args.wait {
+        bail!("--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+    }
+    if args.detach {
+        bail!("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+    }
+    crate::compose::develop::check_watch(&loaded.model, &loaded.project, &args.services)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = tx.clone();
+    let interrupts = common::catch_interrupts_then(Some(Box::new(move || {
+        let _ = stop.send(Input::Stop);
+    })))?;
+    let watch = WatchChannel { tx, rx };
+    up_watching(settings, loaded, args, &interrupts, Some(watch))
+}
+
+/// `up` with the interrupt count of the caller's `common::catch_interrupts`.
+fn up_with(
+    settings: &Settings,
+    loaded: &Loaded,
+    args: &UpArgs,
+    interrupts: &Arc<AtomicUsize>,
+) -> anyhow::Result<ExitCode> {
+    up_watching(settings, loaded, args, interrupts, None)
+}
+
+fn up_watching(
+    settings: &Settings,
+    loaded: &Loaded,
+    args: &UpArgs,
+    interrupts: &Arc<AtomicUsize>,
+    watch: Option<WatchChannel>,
+) -> anyhow::Result<ExitCode> {
     let project = &loaded.project;
     for s in &args.services {
         if !project.services.contains_key(s) {
             bail!("no such service: {s}");
         }
     }
-    let interrupts = common::catch_interrupts()?;
     let env = common::env(settings)?.with_hooks(project);
     let selected = crate::plan::service_graph(project)?.select(&args.services, !args.no_deps)?;
-    let unapplied = crate::compose::runtime_keys::check(&loaded.model, &selected)?;
-    crate::cli::resolve::print_warnings(&unapplied);
     // Built first: a service may run the image another one builds.
-    super::compose_build::build_for_up(
+    super::compose_build::prepare_services(
         settings,
         loaded,
         &selected,
@@ -105,7 +143,7 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
     };
     let progress = Progress::new(args.progress);
     let result =
-        exec::interrupt::up_until_interrupted(&env, project, &ctx, &opts, &progress, &interrupts);
+        exec::interrupt::up_until_interrupted(&env, project, &ctx, &opts, &progress, interrupts);
     let started = match result {
         Ok(Ok(list)) => list,
         Ok(Err(exec::ExecError::Cancelled)) => {
@@ -127,14 +165,87 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
             &env,
             &started,
             args.wait_timeout.map(Duration::from_secs),
-            &interrupts,
+            interrupts,
             &progress,
         );
     }
     if args.detach || args.no_start {
         return Ok(ExitCode::SUCCESS);
     }
-    attach(&env, project.name.as_str(), started, args, &interrupts)
+    let Some(watch) = watch else {
+        return attach(&env, project.name.as_str(), started, args, interrupts);
+    };
+    // The watch runs beside the attached logs, its messages interleaved
+    // with them; it ends when the stack is stopped (Ctrl-C), and a watch
+    // that fails stops the stack, as Compose's `up --watch` does.
+    let stop = watch.tx.clone();
+    std::thread::scope(|scope| {
+        let WatchChannel { tx, rx } = watch;
+        let services = &args.services;
+        let watcher = scope.spawn(move || {
+            let opts = super::watch::WatchOptions {
+                quiet: false,
+                prune: true,
+            };
+            let r = super::watch::run_watch(settings, loaded, services, opts, tx, &rx);
+            if let Err(e) = &r {
+                eprintln!("{e:#}");
+                interrupts.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let code = attach(&env, project.name.as_str(), started, args, interrupts);
+        let _ = stop.send(Input::Stop);
+        let _ = watcher.join();
+        code
+    })
+}
+
+/// `watch [SERVICE…]`: Compose's `watch` — `up -d` the services (unless
+/// `--no-up`), then the watch loop until Ctrl-C, which leaves the stack as
+/// `up` left it.
+pub fn watch(settings: &Settings, loaded: &Loaded, args: &WatchArgs) -> anyhow::Result<ExitCode> {
+    let project = &loaded.project;
+    for s in &args.services {
+        if !project.services.contains_key(s) {
+            bail!("no such service: {s}");
+        }
+    }
+    crate::compose::develop::check_watch(&loaded.model, project, &args.services)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = tx.clone();
+    let interrupts = common::catch_interrupts_then(Some(Box::new(move || {
+        let _ = stop.send(Input::Stop);
+    })))?;
+    if !args.no_up {
+        #[derive(clap::Parser)]
+        struct Up {
+            #[command(flatten)]
+            args: UpArgs,
+        }
+        let argv = ["up", "--detach"]
+            .into_iter()
+            .map(String::from)
+            .chain(args.services.iter().cloned());
+        let up = <Up as clap::Parser>::try_parse_from(argv)?;
+        let code = up_with(settings, loaded, &up.args, &interrupts)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    let channel = WatchChannel { tx, rx };
+    let opts = super::watch::WatchOptions {
+        quiet: args.quiet,
+        prune: args.prune,
+    };
+    super::watch::run_watch(
+        settings,
+        loaded,
+        &args.services,
+        opts,
+        channel.tx,
+        &channel.rx,
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `up --wait`: every container running (healthy, when it has a check)

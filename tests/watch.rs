@@ -1,0 +1,406 @@
+//! `wharf watch` and `up --watch` on real containers from the fixture
+//! images, used as a developer would: edit files in the project and look
+//! at what the running container serves and sees.
+//!
+//! Needs root and the loopback registry: run through `scripts/with-registry`
+//! (private network and mount namespace). Without it the tests say SKIPPED.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/stack.rs"]
+mod stack;
+use stack::{until, Stack};
+
+/// A web server on the synced directory, and redis beside it (which a
+/// watch of `web` must leave alone).
+const STACK: &str = r#"
+services:
+  web:
+    image: {{busybox}}
+    command: ["sh", "-c", "mkdir -p /app; echo serving; exec httpd -f -p 127.0.0.1:8000 -h /app"]
+    stop_grace_period: 1s
+    develop:
+      watch:
+        - path: ./app
+          action: sync
+          target: /app
+          initial_sync: true
+          ignore:
+            - "*.tmp"
+            - build/
+  redis:
+    image: {{redis}}
+    stop_grace_period: 1s
+"#;
+
+/// A `wharf watch` (or `up --watch`) in the background, its standard
+/// output collected line by line. Killed if a test fails half-way.
+struct Watching {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Watching {
+    fn start(s: &Stack, args: &[&str]) -> Watching {
+        let mut child = s
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn wharf watch");
+        let out = child.stdout.take().expect("stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                l.lock().expect("lines").push(line);
+            }
+        });
+        let mut w = Watching { child, lines };
+        // `up` first pulls (or builds) the images: minutes on a busy machine.
+        until(Duration::from_secs(900), "Watch enabled", || {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                panic!("wharf ended before watching ({status}): {:#?}", w.lines());
+            }
+            w.count("Watch enabled") >= 1
+        });
+        w
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().expect("lines").clone()
+    }
+
+    /// How many lines contain `text`.
+    fn count(&self, text: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(text)).count()
+    }
+
+    /// Waits until `n` lines contain `text`.
+    fn wait_for(&self, text: &str, n: usize) {
+        until(
+            Duration::from_secs(120),
+            &format!("{n} × {text:?}"),
+            || self.count(text) >= n,
+        );
+    }
+
+    /// Ctrl-C, and the exit code.
+    fn interrupt(&mut self) -> i32 {
+        // SAFETY: a plain kill(2) of our own child.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGINT);
+        }
+        let status = self.child.wait().expect("wait");
+        status.code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn app(s: &Stack) -> PathBuf {
+    s.dir.path().join("app")
+}
+
+/// `GET /PATH` from the server in the web container.
+fn served(s: &Stack, path: &str) -> String {
+    let script = format!("wget -qO- http://127.0.0.1:8000/{path} || echo ERR");
+    s.wharf(&["exec", &s.name("web-1"), "sh", "-c", &script])
+        .stdout
+}
+
+/// `sh -c` in the web container, its output.
+fn in_web(s: &Stack, script: &str) -> String {
+    s.wharf(&["exec", &s.name("web-1"), "sh", "-c", script])
+        .stdout
+}
+
+fn write(path: &Path, text: &str) {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("mkdir");
+    }
+    std::fs::write(path, text).expect("write");
+}
+
+fn new_stack() -> Option<Stack> {
+    let s = Stack::new(STACK)?;
+    write(&app(&s).join("index.html"), "version 1\n");
+    write(&app(&s).join("pkg/mod.py"), "X = 1\n");
+    Some(s)
+}
+
+#[test]
+fn edits_adds_and_deletes_reach_the_container_and_ignored_files_do_not() {
+    let Some(s) = new_stack() else { return };
+    let mut w = Watching::start(&s, &["watch", "web"]);
+    // initial_sync put the tree there before the watch began.
+    until(Duration::from_secs(60), "the first page", || {
+        served(&s, "index.html") == "version 1\n"
+    });
+    assert_eq!(in_web(&s, "cat /app/pkg/mod.py"), "X = 1\n");
+
+    // Edit: the served page changes.
+    write(&app(&s).join("index.html"), "version 2\n");
+    until(Duration::from_secs(30), "the edited page", || {
+        served(&s, "index.html") == "version 2\n"
+    });
+
+    // Add a file in a new directory, with a mode to keep; then delete it.
+    let added = app(&s).join("new/deep/tool.sh");
+    write(&added, "#!/bin/sh\necho hi\n");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&added, std::fs::Permissions::from_mode(0o751)).expect("chmod");
+    until(Duration::from_secs(30), "the added file", || {
+        in_web(&s, "/app/new/deep/tool.sh 2>&1") == "hi\n"
+    });
+    assert_eq!(in_web(&s, "stat -c %a /app/new/deep/tool.sh"), "751\n");
+    std::fs::remove_file(&added).expect("rm");
+    until(Duration::from_secs(30), "the deleted file gone", || {
+        in_web(
+            &s,
+            "test -e /app/new/deep/tool.sh && echo there || echo gone",
+        ) == "gone\n"
+    });
+
+    // Ignored files (the rule's `ignore`, editor swap files, .git) never
+    // go, even when a real change in the same batch does.
+    let syncs = w.count("Syncing service \"web\"");
+    write(&app(&s).join("scratch.tmp"), "x");
+    write(&app(&s).join("build/out.o"), "x");
+    write(&app(&s).join(".index.html.swp"), "x");
+    write(&app(&s).join(".git/HEAD"), "ref: x");
+    write(&app(&s).join("marker.txt"), "m");
+    w.wait_for("Syncing service \"web\" after 1 changes were detected", 1);
+    until(Duration::from_secs(30), "the marker", || {
+        in_web(&s, "cat /app/marker.txt 2>/dev/null") == "m"
+    });
+    assert_eq!(
+        w.count("Syncing service \"web\""),
+        syncs + 1,
+        "{:#?}",
+        w.lines()
+    );
+    assert_eq!(
+        in_web(
+            &s,
+            "ls -a /app | grep -E 'scratch|build|swp|git' || echo none"
+        ),
+        "none\n"
+    );
+
+    // Only ignored changes: no sync at all. The marker after them is the
+    // next sync, counting one change.
+    let syncs = w.count("Syncing service \"web\"");
+    write(&app(&s).join("other.tmp"), "x");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        w.count("Syncing service \"web\""),
+        syncs,
+        "{:#?}",
+        w.lines()
+    );
+
+    // Ctrl-C ends the watch and leaves the stack as `up web` left it:
+    // web running, redis (not asked for) never started.
+    assert_eq!(w.interrupt(), 0);
+    w.wait_for("Watch disabled", 1);
+    assert_eq!(s.names(&[]), vec![s.name("web-1")]);
+}
+
+#[test]
+fn a_rename_based_save_syncs_once_and_a_burst_is_one_batch() {
+    let Some(s) = new_stack() else { return };
+    std::fs::create_dir_all(app(&s).join("burst")).expect("mkdir");
+    let mut w = Watching::start(&s, &["watch"]);
+
+    // vim's way: probe file, backup by rename, write anew, drop the backup.
+    let syncs = w.count("Syncing service \"web\"");
+    let page = app(&s).join("index.html");
+    write(&app(&s).join("4913"), "");
+    std::fs::remove_file(app(&s).join("4913")).expect("rm");
+    std::fs::rename(&page, app(&s).join("index.html~")).expect("rename");
+    write(&page, "saved by rename\n");
+    std::fs::remove_file(app(&s).join("index.html~")).expect("rm");
+    until(Duration::from_secs(30), "the renamed save", || {
+        served(&s, "index.html") == "saved by rename\n"
+    });
+    w.wait_for("Syncing service \"web\" after 1 changes were detected", 1);
+    assert_eq!(
+        w.count("Syncing service \"web\""),
+        syncs + 1,
+        "{:#?}",
+        w.lines()
+    );
+    assert_eq!(
+        in_web(&s, "ls -a /app | grep -E '4913|~' || echo none"),
+        "none\n"
+    );
+
+    // A checkout-style burst: 500 files at once arrive whole, in one sync.
+    let syncs = w.count("Syncing service \"web\"");
+    for i in 0..500 {
+        write(
+            &app(&s).join(format!("burst/f{i:03}.txt")),
+            &format!("{i}\n"),
+        );
+    }
+    w.wait_for("Syncing service \"web\" after 500 changes were detected", 1);
+    until(Duration::from_secs(30), "500 files", || {
+        in_web(&s, "ls /app/burst | wc -l").trim() == "500"
+    });
+    assert_eq!(in_web(&s, "cat /app/burst/f499.txt"), "499\n");
+    assert_eq!(
+        w.count("Syncing service \"web\""),
+        syncs + 1,
+        "{:#?}",
+        w.lines()
+    );
+    assert_eq!(w.interrupt(), 0);
+}
+
+#[test]
+fn up_watch_interleaves_logs_and_ctrl_c_stops_the_stack() {
+    let Some(s) = new_stack() else { return };
+    let mut w = Watching::start(&s, &["up", "--watch", "--no-color"]);
+    write(&app(&s).join("index.html"), "from up --watch\n");
+    until(Duration::from_secs(30), "the edited page", || {
+        served(&s, "index.html") == "from up --watch\n"
+    });
+    // The service's output and the watch's own lines share the output.
+    w.wait_for("Syncing service \"web\"", 1);
+    until(Duration::from_secs(30), "web's own output", || {
+        w.lines()
+            .iter()
+            .any(|l| l.starts_with("web-1") && l.ends_with("serving"))
+    });
+    let code = w.interrupt();
+    assert_eq!(code, 130);
+    let running = s.names(&[]);
+    assert!(running.is_empty(), "still running: {running:?}");
+}
+
+#[test]
+fn bad_rules_are_refused_with_file_line_and_key() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    image: {{busybox}}
+    develop:
+      watch:
+        - path: ./src
+          action: rebuild
+"#,
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["watch", "--no-up"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("compose.yaml:8: services.web.develop.watch[0].action: can't watch service \"web\" with action rebuild without a build context"),
+        "{}",
+        out.stderr
+    );
+    s.write(
+        r#"
+services:
+  web:
+    image: {{busybox}}
+    develop:
+      watch:
+        - path: ./src
+          action: sync
+          target: app/src
+"#,
+    );
+    let out = s.wharf(&["watch", "--no-up"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("compose.yaml:9: services.web.develop.watch[0].target"),
+        "{}",
+        out.stderr
+    );
+    // Nothing was started.
+    assert!(s.names(&["-a"]).is_empty());
+}
+
+#[test]
+fn editing_requirements_rebuilds_and_replaces_only_that_service() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    build: ./web
+    command: ["httpd", "-f", "-p", "127.0.0.1:8000", "-h", "/srv"]
+    stop_grace_period: 1s
+    depends_on: [redis]
+    develop:
+      watch:
+        - path: ./web/requirements.txt
+          action: rebuild
+  redis:
+    image: {{redis}}
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    let web = s.dir.path().join("web");
+    write(
+        &web.join("Dockerfile"),
+        &format!(
+            "FROM {}\nCOPY requirements.txt /srv/requirements.txt\n",
+            s.busybox()
+        ),
+    );
+    write(&web.join("requirements.txt"), "flask==1\n");
+    let mut w = Watching::start(&s, &["watch"]);
+    until(Duration::from_secs(60), "the first image served", || {
+        served(&s, "requirements.txt") == "flask==1\n"
+    });
+    let id = |name: &str| {
+        s.inspect(&s.name(name))["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (web_before, redis_before) = (id("web-1"), id("redis-1"));
+    let image_before = s.inspect(&s.name("web-1"))["Image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!image_before.is_empty());
+
+    write(&web.join("requirements.txt"), "flask==2\n");
+    w.wait_for("successfully built", 1);
+    until(Duration::from_secs(120), "the rebuilt image served", || {
+        served(&s, "requirements.txt") == "flask==2\n"
+    });
+    assert_ne!(id("web-1"), web_before, "web was not recreated");
+    assert_eq!(id("redis-1"), redis_before, "redis was replaced");
+    let redis = s.inspect(&s.name("redis-1"));
+    assert_eq!(redis["State"]["Running"], true, "{redis:#}");
+    // `--prune` (the default): the image the rebuild replaced is gone.
+    let images = s.store(&["images", "-q", "--no-trunc"]).ok().stdout;
+    let old = image_before.trim_start_matches("sha256:");
+    assert!(
+        !images.contains(old),
+        "{old} is still in the store:\n{images}"
+    );
+    assert_eq!(w.interrupt(), 0);
+}
