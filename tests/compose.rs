@@ -1918,54 +1918,6 @@ services:
     image: {{busybox}}
     command: ["sleep", "1000"]
     restart: always
-/// Issue 16: secrets and configs land where Compose puts them — file-backed
-/// ones bound read-only (the host file's owner and mode), `environment:`
-/// and `content:` ones written into the container with `uid`/`gid`/`mode`
-/// (0444 and root by default) — and `host-gateway` names the host's side of
-/// the container's network; `volumes_from: [SERVICE:ro]` shares that
-/// service's mounts read-only; a `links` alias resolves to its service; `driver_opts` volumes
-/// bind their device or mount a sized tmpfs. Expectations from docker/compose v2.40.3's
-/// pkg/compose/secrets.go and create.go (bind vs. copy, targets, defaults).
-#[test]
-fn secrets_configs_host_gateway_and_volumes_from_as_compose_sets_them_up() {
-    let Some(s) = Stack::new(
-        r#"
-services:
-  probe:
-    image: {{busybox}}
-    command: ["sleep", "1000"]
-    stop_grace_period: 1s
-    secrets:
-      - pw
-      - {source: token, uid: "1000", mode: 0400}
-      - {source: pw, target: nested/pw}
-    configs:
-      - inline
-      - {source: inline, target: /etc/app.conf, gid: "7"}
-      - {source: fromfile, target: /etc/from-file.conf}
-    extra_hosts:
-      - host.docker.internal:host-gateway
-    volumes_from: ["data:ro"]
-    links: ["data:datastore"]
-    volumes: ["bindvol:/bindvol", "tmpvol:/tmpvol"]
-  data:
-    image: {{busybox}}
-    command: ["sleep", "1000"]
-    stop_grace_period: 1s
-    volumes: ["./shared:/shared", "cache:/cache"]
-volumes:
-  cache: {}
-  bindvol:
-    driver: local
-    driver_opts: {type: none, o: bind, device: ./bindsrc}
-  tmpvol:
-    driver_opts: {type: tmpfs, device: tmpfs, o: "size=2m"}
-secrets:
-  pw: {file: ./pw.txt}
-  token: {environment: PROBE_TOKEN}
-configs:
-  inline: {content: "key=value"}
-  fromfile: {file: ./conf.txt}
 "#,
     ) else {
         return;
@@ -2109,6 +2061,60 @@ services:
     for id in &ids[..2] {
         assert_eq!(shims_of(id).len(), 1, "a shim for {id}");
     }
+}
+
+/// Issue 16: secrets and configs land where Compose puts them — file-backed
+/// ones bound read-only (the host file's owner and mode), `environment:`
+/// and `content:` ones written into the container with `uid`/`gid`/`mode`
+/// (0444 and root by default) — and `host-gateway` names the host's side of
+/// the container's network; `volumes_from: [SERVICE:ro]` shares that
+/// service's mounts read-only; a `links` alias resolves to its service; `driver_opts` volumes
+/// bind their device or mount a sized tmpfs. Expectations from docker/compose v2.40.3's
+/// pkg/compose/secrets.go and create.go (bind vs. copy, targets, defaults).
+#[test]
+fn secrets_configs_host_gateway_and_volumes_from_as_compose_sets_them_up() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  probe:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    secrets:
+      - pw
+      - {source: token, uid: "1000", mode: 0400}
+      - {source: pw, target: nested/pw}
+    configs:
+      - inline
+      - {source: inline, target: /etc/app.conf, gid: "7"}
+      - {source: fromfile, target: /etc/from-file.conf}
+    extra_hosts:
+      - host.docker.internal:host-gateway
+    volumes_from: ["data:ro"]
+    links: ["data:datastore"]
+    volumes: ["bindvol:/bindvol", "tmpvol:/tmpvol"]
+  data:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    volumes: ["./shared:/shared", "cache:/cache"]
+volumes:
+  cache: {}
+  bindvol:
+    driver: local
+    driver_opts: {type: none, o: bind, device: ./bindsrc}
+  tmpvol:
+    driver_opts: {type: tmpfs, device: tmpfs, o: "size=2m"}
+secrets:
+  pw: {file: ./pw.txt}
+  token: {environment: PROBE_TOKEN}
+configs:
+  inline: {content: "key=value"}
+  fromfile: {file: ./conf.txt}
+"#,
+    ) else {
+        return;
+    };
     use std::os::unix::fs::PermissionsExt;
     let pw = s.dir.path().join("pw.txt");
     std::fs::write(&pw, "hunter2").expect("write pw");
