@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// Builds started by this process, numbering their store holders.
+static BUILDS: AtomicUsize = AtomicUsize::new(0);
+
 /// Runs the build and commits (and tags) the image.
 pub fn build(
     req: &BuildRequest,
@@ -24,10 +27,14 @@ pub fn build(
     host: &dyn BuildHost,
     progress: &dyn BuildProgress,
 ) -> Result<Built> {
+    // Compose builds run several at once in one process: each has its own
+    // scratch dir and store holder, so one finishing cannot take away what
+    // another still uses.
+    let number = BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let scratch_dir = store
         .root()
         .join("build-tmp")
-        .join(std::process::id().to_string());
+        .join(format!("{}-{number}", std::process::id()));
     clean_scratch(&store.root().join("build-tmp"))?;
     std::fs::create_dir_all(&scratch_dir).map_err(|source| BuildError::Scratch {
         path: scratch_dir.clone(),
@@ -56,7 +63,7 @@ pub fn build(
         cache: BuildCache::open(store)?,
         host,
         progress,
-        holder: format!("build-{}", std::process::id()),
+        holder: format!("build-{}-{number}", std::process::id()),
         step_counter: AtomicUsize::new(0),
         ran: AtomicUsize::new(0),
         cached: AtomicUsize::new(0),
@@ -108,7 +115,7 @@ pub fn build(
     Ok(built)
 }
 
-/// Removes scratch dirs of builds whose process is gone.
+/// Removes scratch dirs (`<pid>-<n>`) of builds whose process is gone.
 fn clean_scratch(dir: &Path) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
@@ -117,7 +124,8 @@ fn clean_scratch(dir: &Path) -> Result<()> {
         let alive = e
             .file_name()
             .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(|n| n.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
             .is_some_and(crate::runtime::container::process_alive);
         if !alive {
             let _ = crate::image::unpack::remove_tree(&e.path());
