@@ -238,6 +238,16 @@ impl Drop for Stack {
         assert_eq!(down.code, 0, "down: {}", down.stderr);
         let left = self.wharf(&["ps", "-a", "-q"]).stdout;
         assert!(left.trim().is_empty(), "containers left: {left}");
+        // Networks outside the project (`bridge`, made by `run -p` and by
+        // builds' RUN steps) outlive `down`, as Docker's do; the data root
+        // goes with the test, so its bridges must go first or they pile up
+        // in the test namespace and use up the address pools.
+        let nets = self.wharf(&["network", "ls", "-q"]);
+        assert_eq!(nets.code, 0, "network ls: {}", nets.stderr);
+        for id in nets.stdout.split_whitespace() {
+            let rm = self.wharf(&["network", "rm", id]);
+            assert_eq!(rm.code, 0, "network rm {id}: {}", rm.stderr);
+        }
         let root = self.root.path().to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let leftover: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
