@@ -13,6 +13,7 @@ pub mod init;
 pub mod native;
 pub mod oci_cli;
 pub mod rootfs;
+pub mod sealed;
 pub mod seccomp;
 pub mod spec;
 pub mod sync;
