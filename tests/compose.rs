@@ -981,6 +981,206 @@ services:
     );
 }
 
+/// `logging.driver: syslog` sends each line to `syslog-address` (here udp
+/// to a listener the test owns) with Docker's priorities (daemon.info for
+/// stdout, daemon.err for stderr), `syslog-format` and `tag`, and keeps the
+/// local log, so `logs` still reads (Docker's dual logging). `driver: none`
+/// keeps nothing: `logs` of that container fails as Docker's engine does,
+/// and the project's `logs` warns and goes on, as Compose does.
+/// `cgroup_parent` puts the container's cgroup under that parent.
+#[test]
+fn syslog_and_none_log_drivers_and_cgroup_parent() {
+    use wharf::runtime::cgroups;
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp listener");
+    server
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let port = server.local_addr().expect("addr").port();
+    let parent = format!("wharf-test-parent-{}", std::process::id());
+    let Some(s) = Stack::new(
+        &r#"
+services:
+  talk:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo to-stdout; echo to-stderr >&2"]
+    logging:
+      driver: syslog
+      options:
+        syslog-address: "udp://127.0.0.1:PORT"
+        syslog-format: rfc5424
+        tag: "{{.Name}}/x"
+  quiet:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo hidden; sleep 60"]
+    cgroup_parent: /PARENT
+    logging: {driver: none}
+"#
+        .replace("PORT", &port.to_string())
+        .replace("PARENT", &parent),
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    for _ in 0..2 {
+        let n = server.recv(&mut buf).expect("a syslog message");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    got.sort();
+    let tag = format!("{}/x", s.name("talk-1"));
+    // <27> = daemon(3)*8 + err(3); <30> = daemon*8 + info(6).
+    assert!(got[0].starts_with("<27>1 "), "{got:?}");
+    assert!(
+        got[0].ends_with(&format!(" {tag} - to-stderr\n")),
+        "{got:?}"
+    );
+    assert!(got[1].starts_with("<30>1 "), "{got:?}");
+    assert!(
+        got[1].ends_with(&format!(" {tag} - to-stdout\n")),
+        "{got:?}"
+    );
+    let logs = s.wharf(&["logs", "--no-log-prefix", "talk"]).ok().stdout;
+    assert!(logs.contains("to-stdout"), "{logs}");
+
+    let quiet = s.name("quiet-1");
+    s.until("quiet runs", || {
+        Stack::container(&s.ps(), &quiet)["State"] == "running"
+    });
+    let single = s.wharf_in(s.root.path(), &["logs", &quiet]);
+    assert_eq!(single.code, 1, "{}", single.stderr);
+    assert_eq!(
+        single.stderr,
+        "Error response from daemon: configured logging driver does not support reading\n"
+    );
+    let project = s.wharf(&["logs", "quiet"]).ok();
+    assert!(!project.stdout.contains("hidden"), "{}", project.stdout);
+    assert!(
+        project.stderr.contains(
+            "Can't retrieve logs for \"QUIET\": configured logging driver does not support reading"
+                .replace("QUIET", &quiet)
+                .as_str()
+        ),
+        "{}",
+        project.stderr
+    );
+
+    let id = Stack::container(&s.ps(), &quiet)["ID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let full = s.inspect(&quiet)["Id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(full.starts_with(&id), "{full} / {id}");
+    let pids = cgroups::procs(
+        Path::new(cgroups::DEFAULT_ROOT),
+        &format!("/{parent}/{full}"),
+    )
+    .expect("the container's cgroup under its parent");
+    assert!(!pids.is_empty(), "no process in /{parent}/{full}");
+    s.wharf(&["down", "-t", "0"]).ok();
+    // The parent stays after the container, as under Docker; it is ours.
+    for h in std::fs::read_dir(cgroups::DEFAULT_ROOT)
+        .expect("cgroup root")
+        .flatten()
+    {
+        let _ = std::fs::remove_dir(h.path().join(&parent));
+    }
+    let _ = std::fs::remove_dir(Path::new(cgroups::DEFAULT_ROOT).join(&parent));
+}
+
+/// GPUs through CDI: a spec the test writes (WHARF_CDI_SPEC_DIRS) exposes
+/// /dev/null as `nvidia.com/gpu=0` with an environment variable; `gpus:`
+/// and a CDI name under `devices:` give the container that node and
+/// variable. Without a spec, `up` refuses naming the key and makes nothing.
+#[test]
+fn gpus_and_cdi_devices_come_from_cdi_specs() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  train:
+    image: {{busybox}}
+    command: ["sh", "-c", "ls -ln /dev/nvidia0 /dev/fpga; echo mark=$$GPU_MARK"]
+    gpus: all
+    devices: ["example.com/fpga=a"]
+"#,
+    ) else {
+        return;
+    };
+    let cdi = tempfile::tempdir().expect("cdi dir");
+    std::fs::write(
+        cdi.path().join("gpu.yaml"),
+        "cdiVersion: 0.6.0\nkind: nvidia.com/gpu\ndevices:\n  - name: \"0\"\n    containerEdits:\n      deviceNodes: [{path: /dev/nvidia0, hostPath: /dev/null}]\ncontainerEdits:\n  env: [GPU_MARK=from-cdi]\n",
+    )
+    .expect("gpu spec");
+    std::fs::write(
+        cdi.path().join("fpga.json"),
+        r#"{"cdiVersion": "0.6.0", "kind": "example.com/fpga", "devices": [{"name": "a", "containerEdits": {"deviceNodes": [{"path": "/dev/fpga", "hostPath": "/dev/zero"}]}}]}"#,
+    )
+    .expect("fpga spec");
+
+    let none = Run::from(
+        s.cmd(&["up", "-d"])
+            .env("WHARF_CDI_SPEC_DIRS", cdi.path().join("missing"))
+            .output()
+            .expect("up"),
+    );
+    assert_ne!(none.code, 0, "{}", none.stdout);
+    assert!(
+        none.stderr
+            .contains("service \"train\": gpus: no GPU on this host"),
+        "{}",
+        none.stderr
+    );
+    assert!(s.ps().is_empty(), "nothing made: {:?}", s.ps());
+    let nets = s.wharf(&["network", "ls"]).ok().stdout;
+    assert!(!nets.contains(&s.project()), "no network made: {nets}");
+
+    Run::from(
+        s.cmd(&["up", "-d"])
+            .env("WHARF_CDI_SPEC_DIRS", cdi.path())
+            .output()
+            .expect("up"),
+    )
+    .ok();
+    let name = s.name("train-1");
+    s.until("train exits", || {
+        Stack::container(&s.ps(), &name)["State"] == "exited"
+    });
+    let out = s.wharf(&["logs", "--no-log-prefix"]).ok().stdout;
+    // /dev/null is char 1,3 and /dev/zero 1,5, whatever name they have.
+    let line = |dev: &str| {
+        out.lines()
+            .find(|l| l.ends_with(dev))
+            .unwrap_or_else(|| panic!("no {dev} in {out}"))
+            .to_string()
+    };
+    // `crw-rw-rw- 1 0 0 1, 3 … /dev/nvidia0`: type, then major and minor.
+    let node = |dev: &str| {
+        let l = line(dev);
+        let t: Vec<&str> = l.split_whitespace().collect();
+        let major = t.iter().position(|w| w.ends_with(',')).expect("major,");
+        (
+            l.chars().next(),
+            t[major].to_string(),
+            t[major + 1].to_string(),
+        )
+    };
+    assert_eq!(
+        node("/dev/nvidia0"),
+        (Some('c'), "1,".into(), "3".into()),
+        "{out}"
+    );
+    assert_eq!(
+        node("/dev/fpga"),
+        (Some('c'), "1,".into(), "5".into()),
+        "{out}"
+    );
+    assert!(out.contains("mark=from-cdi\n"), "{out}");
+}
+
 /// Processes whose command line is `wharf … container-monitor ID …`.
 fn monitors_of(id: &str) -> Vec<u32> {
     let mut out = Vec::new();

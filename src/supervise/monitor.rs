@@ -707,8 +707,11 @@ impl Running {
     /// network endpoints). Safe to repeat. Whether the kernel's OOM killer
     /// struck, read before its cgroup goes.
     fn tear_down(&self, containers: &Containers) -> bool {
-        let oom_killed =
-            crate::runtime::cgroups::oom_killed(std::path::Path::new("/sys/fs/cgroup"), &self.id);
+        let oom_killed = crate::runtime::cgroups::oom_killed(
+            std::path::Path::new("/sys/fs/cgroup"),
+            &self.record.spec.cgroups_path(&self.id),
+            &self.id,
+        );
         if let Err(e) = self.runtime.delete(&self.id, true) {
             tracing::warn!("removing the runtime state of {}: {e}", self.record.name);
         }
