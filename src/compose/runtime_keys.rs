@@ -165,16 +165,9 @@ pub trait Host {
     /// Why the log `driver` (sending to `address`, its `syslog-address`)
     /// cannot work here, or `None` when it can.
     fn log_driver_missing(&self, driver: &str, address: Option<&str>) -> Option<String>;
-}
-
-/// A host that has everything (what `config` and the tests of other
-/// checks assume).
-pub struct AnyHost;
-
-impl Host for AnyHost {
-    fn log_driver_missing(&self, _: &str, _: Option<&str>) -> Option<String> {
-        None
-    }
+    /// Why containers of `platform` (`linux/arm64`) cannot run here (a
+    /// foreign architecture without binfmt_misc), or `None`.
+    fn platform_missing(&self, platform: &str) -> Option<String>;
 }
 
 /// How `key` of a service is treated; `None` for a key the table does not
@@ -264,15 +257,11 @@ fn check_values(name: &str, svc: &Node, host: &dyn Host) -> Result<(), LoadError
     }
     if let Some(p) = svc.get("platform").filter(|p| !p.is_null()) {
         let text = p.as_str().unwrap_or_default();
-        if !text.is_empty() && !same_arch(text) {
-            return refuse(
-                p,
-                "platform",
-                format!(
-                    "{text:?}: only the host's platform ({}) is pulled and run",
-                    host_arch()
-                ),
-            );
+        if let Some(why) = Some(text)
+            .filter(|t| !t.is_empty())
+            .and_then(|t| host.platform_missing(t))
+        {
+            return refuse(p, "platform", why);
         }
     }
     Ok(())
@@ -350,25 +339,6 @@ fn check_resources(model: &Node) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// The host's architecture in OCI's words.
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
-/// Whether `os/arch[/variant]` names the host's architecture.
-fn same_arch(platform: &str) -> bool {
-    let mut parts = platform.split('/');
-    let os = parts.next().unwrap_or_default();
-    let arch = parts.next().unwrap_or_default();
-    os == "linux" && (arch.is_empty() || arch == host_arch())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +354,10 @@ mod tests {
                 ("syslog", None) => Some("no local syslog socket".into()),
                 _ => None,
             }
+        }
+
+        fn platform_missing(&self, platform: &str) -> Option<String> {
+            (platform != "linux/amd64").then(|| format!("{platform}: cannot run here"))
         }
     }
 
@@ -463,6 +437,10 @@ mod tests {
                 "compose.yaml:4: services.web.logging.driver: log driver \"syslog\": no local syslog socket",
             ),
             (
+                "services:\n  web:\n    image: busybox\n    platform: linux/s390x\n",
+                "compose.yaml:4: services.web.platform: linux/s390x: cannot run here",
+            ),
+            (
                 "services:\n  web:\n    image: busybox\n    userns_mode: \"ns:x\"\n",
                 "compose.yaml:4: services.web.userns_mode:",
             ),
@@ -487,7 +465,7 @@ mod tests {
 
     #[test]
     fn supported_values_pass() {
-        let host = format!("linux/{}", host_arch());
+        let host = "linux/amd64";
         let yaml = format!(
             "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    cgroup_parent: /ci\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n  log:\n    image: busybox\n    logging: {{driver: syslog, options: {{syslog-address: \"udp://127.0.0.1:514\"}}}}\n  quiet:\n    image: busybox\n    logging: {{driver: none}}\n    volumes: [data:/d, b:/b, t:/t]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\n"
         );

@@ -129,6 +129,13 @@ impl crate::compose::runtime_keys::Host for ThisHost {
     fn log_driver_missing(&self, driver: &str, address: Option<&str>) -> Option<String> {
         crate::runtime::log_forward::host_missing(driver, address)
     }
+
+    fn platform_missing(&self, platform: &str) -> Option<String> {
+        match Platform::parse(platform) {
+            Ok(p) => p.runnable_here().err(),
+            Err(e) => Some(e.to_string()),
+        }
+    }
 }
 
 /// What `up`, `create` and `run SERVICE` do first, before any pull: refuse
