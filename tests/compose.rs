@@ -1245,6 +1245,61 @@ fn platform_pulls_that_manifest_and_refuses_a_foreign_arch() {
     assert_eq!(Stack::container(&s.ps(), &name)["ExitCode"], 0);
 }
 
+/// `ipc: shareable` with `ipc: service:x`, `pid: service:x`, `uts: host`
+/// and `userns_mode: host` (no user namespace: wharf's default), as Docker
+/// runs them: b shares a's IPC and PID namespaces, a has the host's name.
+#[test]
+fn shared_ipc_pid_and_host_uts_namespaces() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  a:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    ipc: shareable
+    uts: host
+    userns_mode: host
+  b:
+    image: {{busybox}}
+    command: ["sleep", "1001"]
+    stop_grace_period: 1s
+    ipc: service:a
+    pid: service:a
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let ns = |svc: &str, kind: &str| s.exec(svc, &format!("readlink /proc/self/ns/{kind}"));
+    assert_eq!(
+        ns("a-1", "ipc"),
+        ns("b-1", "ipc"),
+        "b joins a's IPC namespace"
+    );
+    assert_eq!(
+        ns("a-1", "pid"),
+        ns("b-1", "pid"),
+        "b joins a's PID namespace"
+    );
+    let own_ipc = std::fs::read_link("/proc/self/ns/ipc").expect("own ipc ns");
+    assert_ne!(
+        ns("a-1", "ipc").trim(),
+        own_ipc.to_string_lossy(),
+        "a has its own"
+    );
+    let seen = s.exec("b-1", "ps -o args");
+    assert!(seen.contains("sleep 1000"), "b sees a's process: {seen}");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    assert_eq!(s.exec("a-1", "hostname"), host, "uts: host");
+    assert_eq!(
+        ns("a-1", "uts").trim(),
+        std::fs::read_link("/proc/self/ns/uts")
+            .expect("uts")
+            .to_string_lossy()
+    );
+}
+
 /// Processes whose command line is `wharf … container-monitor ID …`.
 fn monitors_of(id: &str) -> Vec<u32> {
     let mut out = Vec::new();
