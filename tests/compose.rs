@@ -986,7 +986,10 @@ services:
 /// stdout, daemon.err for stderr), `syslog-format` and `tag`, and keeps the
 /// local log, so `logs` still reads (Docker's dual logging). `driver: none`
 /// keeps nothing: `logs` of that container fails as Docker's engine does,
-/// and the project's `logs` warns and goes on, as Compose does.
+/// and the project's `logs` warns and goes on, as Compose does (both
+/// messages recorded from docker.io and Compose v2.40.3 in a private engine,
+/// `start_dockerd` of scripts/bench/dockerd.sh, running `docker logs` and
+/// `compose logs` on such a container).
 /// `cgroup_parent` puts the container's cgroup under that parent.
 #[test]
 fn syslog_and_none_log_drivers_and_cgroup_parent() {
@@ -1057,7 +1060,7 @@ services:
     assert!(!project.stdout.contains("hidden"), "{}", project.stdout);
     assert!(
         project.stderr.contains(
-            "Can't retrieve logs for \"QUIET\": configured logging driver does not support reading"
+            "Can't retrieve logs for \"QUIET\": Error response from daemon: configured logging driver does not support reading"
                 .replace("QUIET", &quiet)
                 .as_str()
         ),

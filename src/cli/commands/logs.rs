@@ -160,7 +160,7 @@ fn logs_services(settings: &Settings, sel: &Project, args: &LogsArgs) -> anyhow:
             let kept = keeps_log(&c.record);
             if !kept {
                 tracing::warn!(
-                    "Can't retrieve logs for {:?}: {NOT_READABLE}",
+                    "Can't retrieve logs for {:?}: Error response from daemon: {NOT_READABLE}",
                     c.record.name
                 );
             }
