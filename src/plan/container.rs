@@ -782,6 +782,13 @@ fn device_names(
     Ok(out)
 }
 
+/// A CDI spec in YAML, read with the compose loader's parser.
+fn cdi_yaml(text: &str, path: &std::path::Path) -> Result<serde_json::Value, String> {
+    crate::compose::yaml::parse(text, &path.display().to_string())
+        .map(|n| n.to_json())
+        .map_err(|e| e.to_string())
+}
+
 /// Where CDI specs are looked for, for messages.
 fn cdi_dirs() -> String {
     std::env::var(cdi::SPEC_DIRS_ENV)
@@ -813,7 +820,7 @@ pub fn device_edits(service: &ServiceConfig) -> Result<Option<cdi::ContainerEdit
             message: e.to_string(),
         }
     };
-    let registry = cdi::Registry::load().map_err(failed("devices"))?;
+    let registry = cdi::Registry::load(&cdi_yaml).map_err(failed("devices"))?;
     let names = device_names(service, &registry)?;
     let mut all = Vec::new();
     for (key, name) in names {
@@ -1347,20 +1354,16 @@ mod tests {
         (loaded.project, ctx, dir)
     }
 
-    /// A CDI registry with GPUs 0, 1 and 10 (and nvidia-ctk's `all`).
+    /// A CDI registry with GPUs 0, 1 and 10 (and nvidia-ctk's `all`), in
+    /// YAML as `nvidia-ctk cdi generate` writes it.
     fn gpus() -> (tempfile::TempDir, cdi::Registry) {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(
-            dir.path().join("nvidia.json"),
-            r#"{"cdiVersion": "0.5.0", "kind": "nvidia.com/gpu", "devices": [
-                {"name": "10", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia10", "hostPath": "/dev/null"}]}},
-                {"name": "1", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia1", "hostPath": "/dev/null"}]}},
-                {"name": "0", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia0", "hostPath": "/dev/null"}]}},
-                {"name": "all", "containerEdits": {}}],
-              "containerEdits": {"env": ["NVIDIA_VISIBLE_DEVICES=void"]}}"#,
+            dir.path().join("nvidia.yaml"),
+            "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n  - name: \"10\"\n    containerEdits:\n      deviceNodes: [{path: /dev/nvidia10, hostPath: /dev/null}]\n  - name: \"1\"\n    containerEdits:\n      deviceNodes: [{path: /dev/nvidia1, hostPath: /dev/null}]\n  - name: \"0\"\n    containerEdits:\n      deviceNodes:\n        - path: /dev/nvidia0\n          hostPath: /dev/null\n  - name: all\n    containerEdits: {}\ncontainerEdits:\n  env: [NVIDIA_VISIBLE_DEVICES=void]\n",
         )
         .expect("spec");
-        let r = cdi::Registry::load_from(&[dir.path().to_path_buf()]).expect("registry");
+        let r = cdi::Registry::load_from(&[dir.path().to_path_buf()], &cdi_yaml).expect("registry");
         (dir, r)
     }
 
