@@ -1045,6 +1045,9 @@ services:
     );
     let logs = s.wharf(&["logs", "--no-log-prefix", "talk"]).ok().stdout;
     assert!(logs.contains("to-stdout"), "{logs}");
+    let log_config = &s.inspect(&s.name("talk-1"))["HostConfig"]["LogConfig"];
+    assert_eq!(log_config["Type"], "syslog");
+    assert_eq!(log_config["Config"]["syslog-format"], "rfc5424");
 
     let quiet = s.name("quiet-1");
     s.until("quiet runs", || {
@@ -1076,6 +1079,9 @@ services:
         .as_str()
         .unwrap_or_default()
         .to_string();
+    let host_config = &s.inspect(&quiet)["HostConfig"];
+    assert_eq!(host_config["LogConfig"]["Type"], "none");
+    assert_eq!(host_config["CgroupParent"], format!("/{parent}"));
     assert!(full.starts_with(&id), "{full} / {id}");
     let pids = cgroups::procs(
         Path::new(cgroups::DEFAULT_ROOT),
