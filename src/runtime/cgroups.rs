@@ -38,6 +38,13 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("container {id}: removing {path}: {source}")]
+    Remove {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("container {id}: {path}: unexpected content {content:?}")]
     Parse {
         id: String,
@@ -302,18 +309,8 @@ fn collect_procs(dir: &Path, id: &str, pids: &mut Vec<u32>) -> Result<(), Cgroup
 /// parents themselves stay, as Docker's `/docker` does. Tests call this
 /// after deleting their containers and filter by their own ids.
 pub fn leftovers(root: &Path) -> Vec<PathBuf> {
-    let mut hierarchies = vec![root.to_owned()];
-    if let Ok(entries) = fs::read_dir(root) {
-        for e in entries.flatten() {
-            let p = e.path();
-            // A v1 hierarchy or the hybrid cgroup2 mount; skip v2 control files.
-            if p.join("cgroup.procs").is_file() && !p.starts_with(root.join(PARENT)) {
-                hierarchies.push(p);
-            }
-        }
-    }
     let mut found = Vec::new();
-    for h in hierarchies {
+    for h in hierarchies(root) {
         let Ok(entries) = fs::read_dir(&h) else {
             continue;
         };
@@ -328,6 +325,88 @@ pub fn leftovers(root: &Path) -> Vec<PathBuf> {
     found.sort();
     found.dedup();
     found
+}
+
+/// Every hierarchy under `root`: `root` itself (a v2 tree) and each v1
+/// controller mount or the hybrid cgroup2 mount below it.
+fn hierarchies(root: &Path) -> Vec<PathBuf> {
+    let mut found = vec![root.to_owned()];
+    if let Ok(entries) = fs::read_dir(root) {
+        for e in entries.flatten() {
+            let p = e.path();
+            // A v1 hierarchy or the hybrid cgroup2 mount; skip v2 control files.
+            if p.join("cgroup.procs").is_file() && !p.starts_with(root.join(PARENT)) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// Removes whatever is left of the container `id`'s cgroups, in every
+/// hierarchy under `root`, after its runtime's own removal. That removal
+/// can give up early: youki's v1 manager retries rmdir for ~100 ms and
+/// stops at the first controller that fails, leaving the others, while
+/// SIGKILLed tasks may take longer than that to leave. So: kill what is
+/// still inside, then retry rmdir (deepest first) for up to `patience`.
+/// Nothing there is success.
+pub fn remove(root: &Path, id: &str, patience: std::time::Duration) -> Result<(), CgroupError> {
+    let deadline = std::time::Instant::now() + patience;
+    for h in hierarchies(root) {
+        let top = h.join(PARENT).join(id);
+        if !top.is_dir() {
+            continue;
+        }
+        let mut dirs = vec![top.clone()];
+        collect_dirs(&top, &mut dirs);
+        // Children before parents: rmdir of a cgroup with children fails.
+        for dir in dirs.iter().rev() {
+            remove_one(dir, id, deadline)?;
+        }
+    }
+    Ok(())
+}
+
+fn collect_dirs(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.push(p.clone());
+            collect_dirs(&p, found);
+        }
+    }
+}
+
+fn remove_one(dir: &Path, id: &str, deadline: std::time::Instant) -> Result<(), CgroupError> {
+    let mut delay = std::time::Duration::from_millis(5);
+    loop {
+        if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(CgroupError::Remove {
+                    id: id.to_owned(),
+                    path: dir.to_owned(),
+                    source: e,
+                })
+            }
+            Err(_) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(std::time::Duration::from_millis(100));
+            }
+        }
+    }
 }
 
 fn collect_empty(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -525,6 +604,50 @@ mod tests {
             leftovers(r),
             vec![r.join("memory/wharf/dead"), r.join("unified/wharf/dead")]
         );
+    }
+
+    #[test]
+    fn remove_kills_what_is_left_and_removes_every_hierarchys_dirs() {
+        // On the real tree: the runtimes' removal can leave cgroups behind
+        // with tasks still leaving; `remove` must finish the job everywhere.
+        let root = Path::new(DEFAULT_ROOT);
+        let Ok(mode) = detect(root) else {
+            println!("SKIPPED: no cgroup tree at {DEFAULT_ROOT}");
+            return;
+        };
+        if !nix::unistd::Uid::effective().is_root() {
+            println!("SKIPPED: needs root");
+            return;
+        }
+        let id = format!("unit-remove-{}", std::process::id());
+        let tops: Vec<PathBuf> = match mode {
+            CgroupMode::Unified => vec![root.join(PARENT).join(&id)],
+            _ => ["pids", "memory"]
+                .iter()
+                .map(|c| root.join(c).join(PARENT).join(&id))
+                .collect(),
+        };
+        for t in &tops {
+            fs::create_dir_all(t.join("nested")).unwrap();
+        }
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        fs::write(
+            tops[0].join("nested/cgroup.procs"),
+            sleeper.id().to_string(),
+        )
+        .unwrap();
+        remove(root, &id, std::time::Duration::from_secs(5)).unwrap();
+        for t in &tops {
+            assert!(!t.exists(), "{} is left", t.display());
+        }
+        let status = sleeper.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "the task inside was killed");
+        // Nothing there: still success.
+        remove(root, &id, std::time::Duration::ZERO).unwrap();
     }
 
     #[test]

@@ -220,6 +220,7 @@ impl<'a> Steps<'a> {
             }
             Step::RuntimeCreated(runtime) => {
                 let _ = runtime.delete(id, true);
+                crate::supervise::monitor::remove_cgroups(id, id);
             }
         }
     }
@@ -491,10 +492,12 @@ impl Launch<'_> {
         let sock = crate::runtime::oci_cli::ConsoleSocket::bind(&path)
             .at("binding the console socket", &path)?;
         let bundle_dir = self.containers.dir(self.id).bundle();
+        // Before create: a create that fails half-way can leave state and
+        // cgroups, and a forced delete of nothing succeeds.
+        steps.push(Step::RuntimeCreated(self.runtime.clone()));
         let created = self
             .runtime
             .create(self.id, &bundle_dir, ProcessIo::Console(&sock))?;
-        steps.push(Step::RuntimeCreated(self.runtime.clone()));
         let master = created.pty.ok_or_else(|| {
             PathError::new(
                 "receiving the pty on",
@@ -553,6 +556,8 @@ impl Launch<'_> {
                 .map(OwnedFd::from)
                 .at("opening", dev_null)?,
         };
+        // Before create, as with a terminal.
+        steps.push(Step::RuntimeCreated(self.runtime.clone()));
         let created = self.runtime.create(
             self.id,
             &self.containers.dir(self.id).bundle(),
@@ -562,7 +567,6 @@ impl Launch<'_> {
                 stderr: err_w,
             },
         )?;
-        steps.push(Step::RuntimeCreated(self.runtime.clone()));
         self.runtime.start(self.id)?;
         let mut pumps = vec![
             pump(out_r, Stream::Stdout, self.log.clone(), self.attach.output),
