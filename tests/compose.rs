@@ -1090,11 +1090,14 @@ services:
     .expect("the container's cgroup under its parent");
     assert!(!pids.is_empty(), "no process in /{parent}/{full}");
     s.wharf(&["down", "-t", "0"]).ok();
-    // The parent stays after the container, as under Docker; it is ours.
+    // The container's cgroup goes; the parent stays, as under Docker (it is
+    // this test's to remove).
     for h in std::fs::read_dir(cgroups::DEFAULT_ROOT)
         .expect("cgroup root")
         .flatten()
     {
+        let own = h.path().join(&parent).join(&full);
+        assert!(!own.exists(), "{} left after down", own.display());
         let _ = std::fs::remove_dir(h.path().join(&parent));
     }
     let _ = std::fs::remove_dir(Path::new(cgroups::DEFAULT_ROOT).join(&parent));

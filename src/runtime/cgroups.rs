@@ -343,17 +343,23 @@ fn hierarchies(root: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Removes whatever is left of the container `id`'s cgroups, in every
-/// hierarchy under `root`, after its runtime's own removal. That removal
+/// Removes whatever is left of the container `id`'s cgroups (at its
+/// `cgroupsPath`, `cgroup_path`) in every hierarchy under `root`, after
+/// its runtime's own removal. That removal
 /// can give up early: youki's v1 manager retries rmdir for ~100 ms and
 /// stops at the first controller that fails, leaving the others, while
 /// SIGKILLed tasks may take longer than that to leave. So: kill what is
 /// still inside, then retry rmdir (deepest first) for up to `patience`.
 /// Nothing there is success.
-pub fn remove(root: &Path, id: &str, patience: std::time::Duration) -> Result<(), CgroupError> {
+pub fn remove(
+    root: &Path,
+    cgroup_path: &str,
+    id: &str,
+    patience: std::time::Duration,
+) -> Result<(), CgroupError> {
     let deadline = std::time::Instant::now() + patience;
     for h in hierarchies(root) {
-        let top = h.join(PARENT).join(id);
+        let top = h.join(cgroup_path.trim_start_matches('/'));
         if !top.is_dir() {
             continue;
         }
@@ -639,7 +645,13 @@ mod tests {
             sleeper.id().to_string(),
         )
         .unwrap();
-        remove(root, &id, std::time::Duration::from_secs(5)).unwrap();
+        remove(
+            root,
+            &container_path(&id),
+            &id,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
         for t in &tops {
             assert!(!t.exists(), "{} is left", t.display());
         }
@@ -647,7 +659,7 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(status.signal(), Some(9), "the task inside was killed");
         // Nothing there: still success.
-        remove(root, &id, std::time::Duration::ZERO).unwrap();
+        remove(root, &container_path(&id), &id, std::time::Duration::ZERO).unwrap();
     }
 
     #[test]

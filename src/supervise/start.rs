@@ -151,7 +151,8 @@ enum Step {
     Ports(PublishedPorts),
     OutputFifos(PathBuf),
     ExitsDir(PathBuf),
-    RuntimeCreated(OciRuntime),
+    /// The runtime and the container's `cgroupsPath`.
+    RuntimeCreated(OciRuntime, String),
 }
 
 /// The steps of one start done so far. Dropped before [`Steps::done`], it
@@ -218,9 +219,9 @@ impl<'a> Steps<'a> {
             Step::OutputFifos(dir) | Step::ExitsDir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            Step::RuntimeCreated(runtime) => {
+            Step::RuntimeCreated(runtime, cgroup_path) => {
                 let _ = runtime.delete(id, true);
-                crate::supervise::monitor::remove_cgroups(id, id);
+                crate::supervise::monitor::remove_cgroups(&cgroup_path, id, id);
             }
         }
     }
@@ -494,7 +495,10 @@ impl Launch<'_> {
         let bundle_dir = self.containers.dir(self.id).bundle();
         // Before create: a create that fails half-way can leave state and
         // cgroups, and a forced delete of nothing succeeds.
-        steps.push(Step::RuntimeCreated(self.runtime.clone()));
+        steps.push(Step::RuntimeCreated(
+            self.runtime.clone(),
+            self.record.spec.cgroups_path(self.id),
+        ));
         let created = self
             .runtime
             .create(self.id, &bundle_dir, ProcessIo::Console(&sock))?;
@@ -557,7 +561,10 @@ impl Launch<'_> {
                 .at("opening", dev_null)?,
         };
         // Before create, as with a terminal.
-        steps.push(Step::RuntimeCreated(self.runtime.clone()));
+        steps.push(Step::RuntimeCreated(
+            self.runtime.clone(),
+            self.record.spec.cgroups_path(self.id),
+        ));
         let created = self.runtime.create(
             self.id,
             &self.containers.dir(self.id).bundle(),
