@@ -34,6 +34,15 @@ pub enum PullError {
         // Boxed: unpack errors are large and rare.
         source: Box<UnpackError>,
     },
+    /// Writing the tree failed (a full disk): says where, so the user
+    /// knows which file system filled up.
+    #[error("{reference}: layer {digest}: unpacking into {}: {source}", path.display())]
+    UnpackInto {
+        reference: String,
+        digest: Digest,
+        path: std::path::PathBuf,
+        source: Box<UnpackError>,
+    },
     #[error("{reference}: invalid {what}: {msg}")]
     Invalid {
         reference: String,
@@ -680,9 +689,14 @@ fn unpack_stream(
     let tar =
         unpack::decompress(media_type, std::io::BufReader::new(stream)).map_err(unpack_err)?;
     let builder = store.begin_layer(diff_id)?;
-    let (stats, split) =
-        unpack::unpack_layer_with_split(tar, &builder.path(), &UnpackOptions::default())
-            .map_err(unpack_err)?;
+    let path = builder.path();
+    let (stats, split) = unpack::unpack_layer_with_split(tar, &path, &UnpackOptions::default())
+        .map_err(|source| PullError::UnpackInto {
+            reference: reference.to_string(),
+            digest: blob.clone(),
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
     Ok((builder, stats.diff_id, split))
 }
 
