@@ -196,7 +196,7 @@ fn a_flaky_registry_is_retried_and_the_pull_succeeds() {
         ],
     );
     let root = data_root();
-    let image = proxy.image("python");
+    let image = proxy.image("busybox");
     wharf(root.path(), &["pull", &image]).ok();
     assert_eq!(proxy.count("status 500"), 2, "{}", proxy.log());
     assert_eq!(proxy.count("status 429"), 1, "{}", proxy.log());
@@ -249,7 +249,7 @@ fn sigkill_of_pull_mid_blob_leaves_no_partial_blob() {
     let mut pull = Command::new(env!("CARGO_BIN_EXE_wharf"))
         .arg("--root")
         .arg(root.path())
-        .args(["pull", &proxy.image("python")])
+        .args(["pull", &proxy.image("busybox")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -270,7 +270,7 @@ fn sigkill_of_pull_mid_blob_leaves_no_partial_blob() {
     assert_no_pull_left(root.path());
     wharf(
         root.path(),
-        &["pull", &format!("{registry}/wharf-fixtures/python:latest")],
+        &["pull", &format!("{registry}/wharf-fixtures/busybox:latest")],
     )
     .ok();
     assert_blobs_verify(root.path());

@@ -363,13 +363,18 @@ pub fn kill(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
     let Some(pid) = state.pid.filter(|_| up) else {
         return Err(ControlError::NotRunning(record.name));
     };
-    nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).map_err(|source| {
-        ControlError::Kill {
+    // Through a pidfd: the init may exit and its pid be reused between the
+    // check above and the signal.
+    let sent = crate::sys::pidfd::signal_if_ours(pid, signal, || state.init_alive()).map_err(
+        |source| ControlError::Kill {
             name: record.name.clone(),
             signal: signal.to_string(),
             source,
-        }
-    })?;
+        },
+    )?;
+    if !sent {
+        return Err(ControlError::NotRunning(record.name));
+    }
     let signo = (signal as i32).to_string();
     crate::runtime::events::emit(containers.root(), &record, "kill", &[("signal", signo)]);
     if state.status == Status::Paused {
