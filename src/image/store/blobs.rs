@@ -244,7 +244,10 @@ impl Write for BlobWriter {
                 ));
             }
         }
-        let n = (&**file).write(buf)?;
+        // A full disk names the file it filled, not just the blob.
+        let n = (&**file)
+            .write(buf)
+            .map_err(|e| io::Error::new(e.kind(), PathError::new("writing", &self.tmp, e)))?;
         hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
