@@ -201,8 +201,8 @@ fn up_watching(
 }
 
 /// `watch [SERVICE…]`: Compose's `watch` — `up -d` the services (unless
-/// `--no-up`), then the watch loop until Ctrl-C, which leaves the stack as
-/// `up` left it.
+/// `--no-up`), building those it develops, then the watch loop until
+/// Ctrl-C, which leaves the stack as `up` left it.
 pub fn watch(settings: &Settings, loaded: &Loaded, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let project = &loaded.project;
     for s in &args.services {
@@ -222,12 +222,17 @@ pub fn watch(settings: &Settings, loaded: &Loaded, args: &WatchArgs) -> anyhow::
             #[command(flatten)]
             args: UpArgs,
         }
+        let quiet = args.quiet.then_some("--quiet-pull");
         let argv = ["up", "--detach"]
             .into_iter()
+            .chain(quiet)
             .map(String::from)
             .chain(args.services.iter().cloned());
         let up = <Up as clap::Parser>::try_parse_from(argv)?;
-        let code = up_with(settings, loaded, &up.args, &interrupts)?;
+        // Developed services are built anew, as Compose's watch does.
+        let mut building = loaded.clone();
+        crate::compose::develop::build_watched_services(&mut building.project);
+        let code = up_with(settings, &building, &up.args, &interrupts)?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }
