@@ -51,7 +51,21 @@ impl Watching {
         Watching::spawn(s.cmd(args))
     }
 
-    fn spawn(mut cmd: Command) -> Watching {
+    /// Started, and watching.
+    fn spawn(cmd: Command) -> Watching {
+        let mut w = Watching::launch(cmd);
+        // `up` first pulls (or builds) the images: minutes on a busy machine.
+        until(Duration::from_secs(900), "Watch enabled", || {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                panic!("wharf ended before watching ({status}): {:#?}", w.lines());
+            }
+            w.count("Watch enabled") >= 1
+        });
+        w
+    }
+
+    /// Started only.
+    fn launch(mut cmd: Command) -> Watching {
         let mut child = cmd
             .stdout(Stdio::piped())
             .spawn()
@@ -65,15 +79,23 @@ impl Watching {
                 l.lock().expect("lines").push(line);
             }
         });
-        let mut w = Watching { child, lines };
-        // `up` first pulls (or builds) the images: minutes on a busy machine.
-        until(Duration::from_secs(900), "Watch enabled", || {
-            if let Ok(Some(status)) = w.child.try_wait() {
-                panic!("wharf ended before watching ({status}): {:#?}", w.lines());
-            }
-            w.count("Watch enabled") >= 1
+        Watching { child, lines }
+    }
+
+    /// Waits for wharf to end by itself (60 s at most): its exit code and
+    /// its standard error, when that was piped.
+    fn ended(&mut self) -> (Option<i32>, String) {
+        let mut status = None;
+        until(Duration::from_secs(60), "wharf to end by itself", || {
+            status = self.child.try_wait().expect("wait");
+            status.is_some()
         });
-        w
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            use std::io::Read;
+            e.read_to_string(&mut stderr).expect("stderr");
+        }
+        (status.and_then(|s| s.code()), stderr)
     }
 
     fn lines(&self) -> Vec<String> {
@@ -334,6 +356,15 @@ services:
     assert!(
         out.stderr
             .contains("compose.yaml:9: services.web.develop.watch[0].target"),
+        "{}",
+        out.stderr
+    );
+    // As in Compose: a watch without builds is refused.
+    let out = s.wharf(&["up", "--watch", "--no-build"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("--no-build and --watch are incompatible"),
         "{}",
         out.stderr
     );
@@ -629,9 +660,10 @@ services:
             .env("HOME", s.root.path());
         c
     };
-    let out = limited().output().expect("unshare");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let mut cmd = limited();
+    cmd.stderr(Stdio::piped());
+    let (code, stderr) = Watching::launch(cmd).ended();
+    assert_ne!(code, Some(0), "{stderr}");
     for part in [
         format!("watching {}", tree.display()),
         "fs.inotify.max_user_watches".to_string(),
@@ -649,15 +681,11 @@ services:
     let mut cmd = limited();
     cmd.stderr(Stdio::piped());
     let mut w = Watching::spawn(cmd);
-    let mut err = w.child.stderr.take().expect("stderr");
     for d in 4..40 {
         std::fs::create_dir(tree.join(format!("d{d:02}"))).expect("mkdir");
     }
-    let status = w.child.wait().expect("wait");
-    let mut stderr = String::new();
-    use std::io::Read;
-    err.read_to_string(&mut stderr).expect("stderr");
-    assert_ne!(status.code(), Some(0), "{stderr}");
+    let (code, stderr) = w.ended();
+    assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("fs.inotify.max_user_watches")
             && stderr.contains("sysctl fs.inotify.max_user_watches="),

@@ -75,6 +75,10 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
     if args.detach {
         bail!("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
     }
+    // A rebuild rule could not do its work (Compose's check, for all rules).
+    if args.no_build {
+        bail!("--no-build and --watch are incompatible");
+    }
     crate::compose::develop::check_watch(&loaded.model, &loaded.project, &args.services)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let stop = tx.clone();
