@@ -697,3 +697,64 @@ services:
         machine_limit
     );
 }
+
+/// `watch web` brings up what web depends on but, as Compose's watch,
+/// keeps a dependency's container even when its configuration changed
+/// since it was made (where a plain `up web` recreates it).
+#[test]
+fn watch_keeps_the_containers_of_dependencies_as_they_are() {
+    let compose = |level: &str| {
+        format!(
+            r#"
+services:
+  web:
+    image: {{{{busybox}}}}
+    command: ["sleep", "86400"]
+    stop_grace_period: 1s
+    depends_on: [redis]
+    develop:
+      watch:
+        - path: ./app
+          action: sync
+          target: /app
+  redis:
+    image: {{{{redis}}}}
+    stop_grace_period: 1s
+    environment:
+      LEVEL: "{level}"
+"#
+        )
+    };
+    let Some(s) = Stack::new(&compose("1")) else {
+        return;
+    };
+    std::fs::create_dir_all(app(&s)).expect("mkdir");
+    s.wharf(&["up", "-d"]).ok();
+    let id = |name: &str| {
+        s.inspect(&s.name(name))["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let level = || {
+        s.inspect(&s.name("redis-1"))["Config"]["Env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str())
+            .find_map(|e| e.strip_prefix("LEVEL="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (web, redis) = (id("web-1"), id("redis-1"));
+    s.write(&compose("2"));
+    let mut w = Watching::start(&s, &["watch", "web"]);
+    assert_eq!(id("redis-1"), redis, "the dependency was recreated");
+    assert_eq!(level(), "1");
+    assert_eq!(id("web-1"), web, "web had not changed");
+    assert_eq!(w.interrupt(), 0);
+    // What `up web` does with the same change.
+    s.wharf(&["up", "-d", "web"]).ok();
+    assert_ne!(id("redis-1"), redis);
+    assert_eq!(level(), "2");
+}
