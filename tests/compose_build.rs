@@ -13,7 +13,6 @@ mod stack;
 
 use harness::Run;
 use stack::{free_port, http_get, Setup, Stack};
-use std::path::Path;
 
 fn rig(compose: &str) -> Option<Stack> {
     Stack::with(
@@ -240,34 +239,12 @@ fn build_keys_wharf_cannot_apply_are_refused_by_file_line_and_key() {
     assert!(s.ps().is_empty());
 }
 
-/// Copies a sample's files (as git has them, no build output) into the
-/// stack's directory.
-fn copy_sample(s: &Stack, sample: &str) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("compose-samples")
-        .join(sample);
-    let mut dirs = vec![from.clone()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).expect("read sample").flatten() {
-            let p = e.path();
-            let rel = p.strip_prefix(&from).expect("inside");
-            if p.is_dir() {
-                dirs.push(p);
-            } else {
-                let to = s.dir.path().join(rel);
-                std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
-                std::fs::copy(&p, &to).expect("copy");
-            }
-        }
-    }
-}
-
 #[test]
 fn node_sample_builds_and_serves() {
     let Some(s) = rig("services: {}\n") else {
         return;
     };
-    copy_sample(&s, "node-backend");
+    s.copy_sample("node-backend");
     let port = free_port();
     let up = s
         .cmd(&["up", "-d", "--build"])

@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use std::time::Duration;
 mod harness;
 #[path = "support/stack.rs"]
 mod stack;
-use stack::{until, Stack};
+use stack::{free_port, http_get, until, Stack};
 
 /// A web server on the synced directory, and redis beside it (which a
 /// watch of `web` must leave alone).
@@ -48,10 +48,26 @@ struct Watching {
 
 impl Watching {
     fn start(s: &Stack, args: &[&str]) -> Watching {
-        let mut child = s
-            .cmd(args)
+        Watching::spawn(s.cmd(args))
+    }
+
+    /// Started, and watching.
+    fn spawn(cmd: Command) -> Watching {
+        let mut w = Watching::launch(cmd);
+        // `up` first pulls (or builds) the images: minutes on a busy machine.
+        until(Duration::from_secs(900), "Watch enabled", || {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                panic!("wharf ended before watching ({status}): {:#?}", w.lines());
+            }
+            w.count("Watch enabled") >= 1
+        });
+        w
+    }
+
+    /// Started only.
+    fn launch(mut cmd: Command) -> Watching {
+        let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn wharf watch");
         let out = child.stdout.take().expect("stdout");
@@ -63,15 +79,23 @@ impl Watching {
                 l.lock().expect("lines").push(line);
             }
         });
-        let mut w = Watching { child, lines };
-        // `up` first pulls (or builds) the images: minutes on a busy machine.
-        until(Duration::from_secs(900), "Watch enabled", || {
-            if let Ok(Some(status)) = w.child.try_wait() {
-                panic!("wharf ended before watching ({status}): {:#?}", w.lines());
-            }
-            w.count("Watch enabled") >= 1
+        Watching { child, lines }
+    }
+
+    /// Waits for wharf to end by itself (60 s at most): its exit code and
+    /// its standard error, when that was piped.
+    fn ended(&mut self) -> (Option<i32>, String) {
+        let mut status = None;
+        until(Duration::from_secs(60), "wharf to end by itself", || {
+            status = self.child.try_wait().expect("wait");
+            status.is_some()
         });
-        w
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            use std::io::Read;
+            e.read_to_string(&mut stderr).expect("stderr");
+        }
+        (status.and_then(|s| s.code()), stderr)
     }
 
     fn lines(&self) -> Vec<String> {
@@ -335,6 +359,15 @@ services:
         "{}",
         out.stderr
     );
+    // As in Compose: a watch without builds is refused.
+    let out = s.wharf(&["up", "--watch", "--no-build"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr
+            .contains("--no-build and --watch are incompatible"),
+        "{}",
+        out.stderr
+    );
     // Nothing was started.
     assert!(s.names(&["-a"]).is_empty());
 }
@@ -403,4 +436,325 @@ services:
         "{old} is still in the store:\n{images}"
     );
     assert_eq!(w.interrupt(), 0);
+
+    // Edited while nobody watched: the next `watch` builds web anew (as
+    // Compose's does for a service with `build:` and `develop:`) and
+    // replaces it; redis, unchanged, keeps its container.
+    write(&web.join("requirements.txt"), "flask==3\n");
+    let web_before = id("web-1");
+    let mut w = Watching::start(&s, &["watch"]);
+    until(Duration::from_secs(60), "the image built at start", || {
+        served(&s, "requirements.txt") == "flask==3\n"
+    });
+    assert_ne!(id("web-1"), web_before, "web was not recreated");
+    assert_eq!(id("redis-1"), redis_before, "redis was replaced");
+    assert_eq!(w.interrupt(), 0);
+}
+
+/// The README's sample (compose-samples/python-postgres-redis) with the
+/// `develop.watch` rules it ships: `sync+restart` of the app's code,
+/// `rebuild` on requirements.txt. Used as its developer would: edit, look
+/// at the page, and at what redis and postgres do meanwhile (nothing).
+#[test]
+fn the_sample_app_follows_edits_and_rebuilds_on_requirements() {
+    let Some(s) = Stack::new("services: {}\n") else {
+        return;
+    };
+    s.copy_sample("python-postgres-redis");
+    let port = free_port();
+    let mut cmd = s.cmd(&["watch"]);
+    cmd.env("WEB_PORT", port.to_string())
+        .env("WHARF_REGISTRY", format!("{}/wharf-fixtures", s.registry));
+    let mut w = Watching::spawn(cmd);
+    let app = s.dir.path().join("app");
+    // The sample names its project: `counter`.
+    let id = |name: &str| {
+        s.inspect(name)["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let in_app = |script: &str| {
+        s.wharf(&["exec", "counter-web-1", "sh", "-c", script])
+            .stdout
+    };
+    let (redis, db) = (id("counter-redis-1"), id("counter-db-1"));
+    let web = id("counter-web-1");
+    assert!(http_get(port).starts_with("visits: "));
+
+    // Edit the code: synced, web restarted (the same container), and the
+    // page says what the new code says.
+    let code = std::fs::read_to_string(app.join("app.py")).expect("read app.py");
+    assert!(code.contains("f\"visits: {"), "{code}");
+    write(
+        &app.join("app.py"),
+        &code.replace("f\"visits: {", "f\"hits: {"),
+    );
+    w.wait_for("Syncing service \"web\" after 1 changes were detected", 1);
+    w.wait_for("service(s) [\"web\"] restarted", 1);
+    until(Duration::from_secs(60), "the edited page", || {
+        http_get(port).starts_with("hits: ")
+    });
+    assert_eq!(id("counter-web-1"), web, "restarted, not recreated");
+
+    // Add a file, then delete it: the container sees both.
+    write(&app.join("static/note.txt"), "hello\n");
+    until(Duration::from_secs(60), "the added file", || {
+        in_app("cat /app/static/note.txt 2>/dev/null") == "hello\n"
+    });
+    std::fs::remove_file(app.join("static/note.txt")).expect("rm");
+    until(Duration::from_secs(60), "the deleted file gone", || {
+        in_app("test -e /app/static/note.txt && echo there || echo gone") == "gone\n"
+    });
+
+    // Ignored files (the build context's .dockerignore, editor swap files)
+    // go nowhere: the marker written after them is a batch of one change.
+    w.wait_for("service(s) [\"web\"] restarted", 3);
+    let syncs = w.count("Syncing service \"web\"");
+    write(&app.join("__pycache__/app.cpython-311.pyc"), "x");
+    write(&app.join(".app.py.swp"), "x");
+    write(&app.join("marker.txt"), "m");
+    until(Duration::from_secs(60), "the marker", || {
+        in_app("cat /app/marker.txt 2>/dev/null") == "m"
+    });
+    assert_eq!(
+        w.count("Syncing service \"web\""),
+        syncs + 1,
+        "{:#?}",
+        w.lines()
+    );
+    let last_sync = w
+        .lines()
+        .into_iter()
+        .rfind(|l| l.contains("Syncing service \"web\""))
+        .unwrap_or_default();
+    assert!(
+        last_sync.ends_with("after 1 changes were detected"),
+        "{last_sync}"
+    );
+    assert_eq!(
+        in_app("ls -a /app | grep -E 'pycache|swp' || echo none"),
+        "none\n"
+    );
+
+    // requirements.txt: web is built again and replaced (its new image has
+    // the edited code); redis and postgres keep their containers.
+    let mut reqs = std::fs::read_to_string(app.join("requirements.txt")).expect("read");
+    reqs.push_str("# pinned nothing yet\n");
+    write(&app.join("requirements.txt"), &reqs);
+    w.wait_for("successfully built", 1);
+    until(Duration::from_secs(120), "web replaced", || {
+        id("counter-web-1") != web
+    });
+    assert_eq!(in_app("cat /app/requirements.txt"), reqs);
+    until(Duration::from_secs(60), "the rebuilt app's page", || {
+        http_get(port).starts_with("hits: ")
+    });
+    assert_eq!(id("counter-redis-1"), redis, "redis was replaced");
+    assert_eq!(id("counter-db-1"), db, "db was replaced");
+
+    // Ctrl-C: the stack stays as it is.
+    let running: Vec<String> = ["counter-web-1", "counter-redis-1", "counter-db-1"]
+        .iter()
+        .map(|n| id(n))
+        .collect();
+    assert_eq!(w.interrupt(), 0);
+    w.wait_for("Watch disabled", 1);
+    let ps = s.ps();
+    assert_eq!(ps.len(), 3, "{ps:#?}");
+    assert!(ps.iter().all(|c| c["State"] == "running"), "{ps:#?}");
+    for (name, before) in ["counter-web-1", "counter-redis-1", "counter-db-1"]
+        .iter()
+        .zip(&running)
+    {
+        assert_eq!(&id(name), before, "{name}");
+    }
+}
+
+/// `sync+exec`: the command runs after the files are in place, as the
+/// rule's user, in its working directory, with its environment.
+#[test]
+fn sync_exec_runs_the_command_after_the_sync_as_its_user_where_it_says() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    image: {{busybox}}
+    command: ["sh", "-c", "mkdir -p /out && chmod 777 /out && exec sleep 86400"]
+    stop_grace_period: 1s
+    develop:
+      watch:
+        - path: ./conf
+          target: /etc/app
+          action: sync+exec
+          exec:
+            command: ["sh", "-c", "echo \"$$(id -u)|$$(id -g)|$$(pwd)|$$GREETING|$$(cat /etc/app/level)\" > /out/seen"]
+            user: "1000:1001"
+            working_dir: /etc/app
+            environment:
+              GREETING: hello
+"#,
+    ) else {
+        return;
+    };
+    let conf = s.dir.path().join("conf");
+    write(&conf.join("level"), "1");
+    let mut w = Watching::start(&s, &["watch"]);
+    let seen = || in_web(&s, "cat /out/seen 2>/dev/null");
+    for level in ["2", "3"] {
+        write(&conf.join("level"), level);
+        until(
+            Duration::from_secs(60),
+            &format!("the exec after level {level}"),
+            || seen().trim_end().ends_with(&format!("|{level}")),
+        );
+        let out = seen();
+        let fields: Vec<&str> = out.trim_end().split('|').collect();
+        assert_eq!(fields.len(), 5, "{out:?}");
+        assert_eq!(fields[0], "1000", "user: {out:?}");
+        assert_eq!(fields[1], "1001", "group: {out:?}");
+        assert_eq!(fields[2], "/etc/app", "working_dir: {out:?}");
+        assert_eq!(fields[3], "hello", "environment: {out:?}");
+        // The command read the content the sync had just written.
+        assert_eq!(fields[4], level, "{out:?}");
+    }
+    assert_eq!(w.interrupt(), 0);
+}
+
+/// A tree with more directories than inotify may watch is refused with
+/// the limit's name and how to raise it; a directory made past the limit
+/// while watching ends the watch the same way. Never a silent miss. The
+/// limit is lowered only in a user namespace of the watcher's own
+/// (`user.max_inotify_watches`), so the machine's stays as it is.
+#[test]
+fn a_tree_past_the_inotify_limit_is_refused_naming_the_limit() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    image: {{busybox}}
+    develop:
+      watch:
+        - path: ./tree
+          target: /app
+          action: sync
+"#,
+    ) else {
+        return;
+    };
+    let machine_limit =
+        std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches").expect("read the limit");
+    let tree = s.dir.path().join("tree");
+    for d in 0..40 {
+        std::fs::create_dir_all(tree.join(format!("d{d:02}"))).expect("mkdir");
+    }
+    // wharf watch --no-up, with a watch limit of 16 in its own namespace.
+    let limited = || {
+        let wharf = s.cmd(&["watch", "--no-up"]);
+        let mut c = Command::new("unshare");
+        c.args(["--user", "--map-root-user", "--", "sh", "-c"])
+            .arg("echo 16 > /proc/sys/user/max_inotify_watches && exec \"$0\" \"$@\"")
+            .arg(wharf.get_program())
+            .args(wharf.get_args())
+            .current_dir(s.dir.path())
+            .env("HOME", s.root.path());
+        c
+    };
+    let mut cmd = limited();
+    cmd.stderr(Stdio::piped());
+    let (code, stderr) = Watching::launch(cmd).ended();
+    assert_ne!(code, Some(0), "{stderr}");
+    for part in [
+        format!("watching {}", tree.display()),
+        "fs.inotify.max_user_watches".to_string(),
+        "user.max_inotify_watches = 16".to_string(),
+        "sysctl fs.inotify.max_user_watches=".to_string(),
+    ] {
+        assert!(stderr.contains(&part), "{part:?} not in: {stderr}");
+    }
+
+    // Within the limit it starts; a burst of new directories past it ends
+    // the watch with the same message.
+    for d in 4..40 {
+        std::fs::remove_dir(tree.join(format!("d{d:02}"))).expect("rmdir");
+    }
+    let mut cmd = limited();
+    cmd.stderr(Stdio::piped());
+    let mut w = Watching::spawn(cmd);
+    for d in 4..40 {
+        std::fs::create_dir(tree.join(format!("d{d:02}"))).expect("mkdir");
+    }
+    let (code, stderr) = w.ended();
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("fs.inotify.max_user_watches")
+            && stderr.contains("sysctl fs.inotify.max_user_watches="),
+        "{stderr}"
+    );
+    // The machine's limit is as it was.
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches").expect("read"),
+        machine_limit
+    );
+}
+
+/// `watch web` brings up what web depends on but, as Compose's watch,
+/// keeps a dependency's container even when its configuration changed
+/// since it was made (where a plain `up web` recreates it).
+#[test]
+fn watch_keeps_the_containers_of_dependencies_as_they_are() {
+    let compose = |level: &str| {
+        format!(
+            r#"
+services:
+  web:
+    image: {{{{busybox}}}}
+    command: ["sleep", "86400"]
+    stop_grace_period: 1s
+    depends_on: [redis]
+    develop:
+      watch:
+        - path: ./app
+          action: sync
+          target: /app
+  redis:
+    image: {{{{redis}}}}
+    stop_grace_period: 1s
+    environment:
+      LEVEL: "{level}"
+"#
+        )
+    };
+    let Some(s) = Stack::new(&compose("1")) else {
+        return;
+    };
+    std::fs::create_dir_all(app(&s)).expect("mkdir");
+    s.wharf(&["up", "-d"]).ok();
+    let id = |name: &str| {
+        s.inspect(&s.name(name))["Id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let level = || {
+        s.inspect(&s.name("redis-1"))["Config"]["Env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str())
+            .find_map(|e| e.strip_prefix("LEVEL="))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (web, redis) = (id("web-1"), id("redis-1"));
+    s.write(&compose("2"));
+    let mut w = Watching::start(&s, &["watch", "web"]);
+    assert_eq!(id("redis-1"), redis, "the dependency was recreated");
+    assert_eq!(level(), "1");
+    assert_eq!(id("web-1"), web, "web had not changed");
+    assert_eq!(w.interrupt(), 0);
+    // What `up web` does with the same change.
+    s.wharf(&["up", "-d", "web"]).ok();
+    assert_ne!(id("redis-1"), redis);
+    assert_eq!(level(), "2");
 }

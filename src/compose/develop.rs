@@ -75,6 +75,18 @@ pub fn check_watch(model: &Node, project: &Project, services: &[String]) -> Resu
     Ok(())
 }
 
+/// What `watch` (without `--no-up`) changes before its `up`, as Compose's
+/// `runWatch` does: a service with both `build:` and `develop:` gets
+/// `pull_policy: build`, so its image is built again from the files as they
+/// are now rather than reused from an earlier start.
+pub fn build_watched_services(project: &mut Project) {
+    for svc in project.services.values_mut() {
+        if svc.build.is_some() && svc.develop.is_some() {
+            svc.pull_policy = Some("build".to_string());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +158,27 @@ mod tests {
             e.contains("target is required for non-rebuild actions"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn watch_builds_the_services_it_develops_and_only_those() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(
+            &file,
+            "services:\n  web:\n    build: .\n    develop:\n      watch:\n        - {path: ., action: rebuild}\n  worker:\n    build: .\n  cache:\n    image: redis\n    develop:\n      watch:\n        - {path: ., action: restart}\n",
+        )
+        .expect("write");
+        let opts = LoadOptions {
+            files: vec![file.display().to_string()],
+            cwd: dir.path().to_path_buf(),
+            ..LoadOptions::default()
+        };
+        let mut project = load(&opts).expect("load").project;
+        build_watched_services(&mut project);
+        let policy = |s: &str| project.services[s].pull_policy.clone();
+        assert_eq!(policy("web").as_deref(), Some("build"));
+        assert_eq!(policy("worker"), None);
+        assert_eq!(policy("cache"), None);
     }
 }

@@ -60,7 +60,7 @@ pub struct LoadOptions {
 }
 
 /// A loaded project plus what the user should be told about it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Loaded {
     pub project: Project,
     /// The canonical model the project was decoded from.

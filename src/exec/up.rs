@@ -27,6 +27,10 @@ pub struct UpOptions {
     pub force_recreate: bool,
     pub no_recreate: bool,
     pub always_recreate_deps: bool,
+    /// `watch`'s own `up`: the containers of services brought up only as
+    /// dependencies are kept as they are, diverged or not (Compose's
+    /// `RecreateDependencies: never` in `runWatch`).
+    pub keep_dependencies: bool,
     pub renew_anon_volumes: bool,
     pub no_start: bool,
     pub remove_orphans: bool,
@@ -78,13 +82,16 @@ pub fn up(
 
     let existing = project_containers(&env.containers, &project.name)?;
     let desired = desired_state(env, project, &graph, opts)?;
-    let options = ConvergeOptions::from_flags(
+    let mut options = ConvergeOptions::from_flags(
         opts.force_recreate,
         opts.no_recreate,
         opts.always_recreate_deps,
         opts.remove_orphans,
         opts.no_start,
     );
+    if opts.keep_dependencies {
+        options.recreate_dependencies = crate::plan::converge::Recreate::Never;
+    }
     let observed: Vec<ObservedContainer> = existing.iter().map(observed_container).collect();
     for action in converge(&desired, &observed, &options) {
         match &action {

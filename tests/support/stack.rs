@@ -94,6 +94,28 @@ impl Stack {
         std::fs::write(self.dir.path().join("compose.yaml"), text).expect("write compose.yaml");
     }
 
+    /// Copies a bundled sample's files (compose-samples/SAMPLE, as git has
+    /// them, no build output) into the project directory.
+    pub fn copy_sample(&self, sample: &str) {
+        let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("compose-samples")
+            .join(sample);
+        let mut dirs = vec![from.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).expect("read sample").flatten() {
+                let p = e.path();
+                let rel = p.strip_prefix(&from).expect("inside");
+                if p.is_dir() {
+                    dirs.push(p);
+                } else {
+                    let to = self.dir.path().join(rel);
+                    std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+                    std::fs::copy(&p, &to).expect("copy");
+                }
+            }
+        }
+    }
+
     /// The project directory's `out/` (only with `Setup::out_dir`).
     pub fn out(&self) -> PathBuf {
         self.dir.path().join("out")

@@ -67,13 +67,17 @@ pub fn create(
 pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result<ExitCode> {
     if !args.watch {
         let interrupts = common::catch_interrupts()?;
-        return up_with(settings, loaded, args, &interrupts);
+        return up_with(settings, loaded, args, &interrupts, false);
     }
     if args.wait {
         bail!("--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
     }
     if args.detach {
         bail!("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+    }
+    // A rebuild rule could not do its work (Compose's check, for all rules).
+    if args.no_build {
+        bail!("--no-build and --watch are incompatible");
     }
     crate::compose::develop::check_watch(&loaded.model, &loaded.project, &args.services)?;
     let (tx, rx) = std::sync::mpsc::channel();
@@ -82,17 +86,19 @@ pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result
         let _ = stop.send(Input::Stop);
     })))?;
     let watch = WatchChannel { tx, rx };
-    up_watching(settings, loaded, args, &interrupts, Some(watch))
+    up_watching(settings, loaded, args, &interrupts, Some(watch), false)
 }
 
-/// `up` with the interrupt count of the caller's `common::catch_interrupts`.
+/// `up` with the interrupt count of the caller's `common::catch_interrupts`;
+/// `keep_dependencies` for `watch`'s (see [`UpOptions::keep_dependencies`]).
 fn up_with(
     settings: &Settings,
     loaded: &Loaded,
     args: &UpArgs,
     interrupts: &Arc<AtomicUsize>,
+    keep_dependencies: bool,
 ) -> anyhow::Result<ExitCode> {
-    up_watching(settings, loaded, args, interrupts, None)
+    up_watching(settings, loaded, args, interrupts, None, keep_dependencies)
 }
 
 fn up_watching(
@@ -101,6 +107,7 @@ fn up_watching(
     args: &UpArgs,
     interrupts: &Arc<AtomicUsize>,
     watch: Option<WatchChannel>,
+    keep_dependencies: bool,
 ) -> anyhow::Result<ExitCode> {
     let project = &loaded.project;
     for s in &args.services {
@@ -133,6 +140,7 @@ fn up_watching(
         force_recreate: args.force_recreate,
         no_recreate: args.no_recreate,
         always_recreate_deps: args.always_recreate_deps,
+        keep_dependencies,
         renew_anon_volumes: args.renew_anon_volumes,
         no_start: args.no_start,
         remove_orphans: args.remove_orphans,
@@ -201,8 +209,8 @@ fn up_watching(
 }
 
 /// `watch [SERVICE…]`: Compose's `watch` — `up -d` the services (unless
-/// `--no-up`), then the watch loop until Ctrl-C, which leaves the stack as
-/// `up` left it.
+/// `--no-up`), building those it develops, then the watch loop until
+/// Ctrl-C, which leaves the stack as `up` left it.
 pub fn watch(settings: &Settings, loaded: &Loaded, args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let project = &loaded.project;
     for s in &args.services {
@@ -222,12 +230,18 @@ pub fn watch(settings: &Settings, loaded: &Loaded, args: &WatchArgs) -> anyhow::
             #[command(flatten)]
             args: UpArgs,
         }
+        let quiet = args.quiet.then_some("--quiet-pull");
         let argv = ["up", "--detach"]
             .into_iter()
+            .chain(quiet)
             .map(String::from)
             .chain(args.services.iter().cloned());
         let up = <Up as clap::Parser>::try_parse_from(argv)?;
-        let code = up_with(settings, loaded, &up.args, &interrupts)?;
+        // As Compose's watch: developed services are built anew, and the
+        // containers of dependencies are kept as they are.
+        let mut building = loaded.clone();
+        crate::compose::develop::build_watched_services(&mut building.project);
+        let code = up_with(settings, &building, &up.args, &interrupts, true)?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }

@@ -9,6 +9,9 @@ use std::sync::mpsc::Sender;
 
 /// Where the kernel's limit on inotify watches is read and set.
 const MAX_WATCHES: &str = "/proc/sys/fs/inotify/max_user_watches";
+/// The same limit as a user namespace sets it for itself (a container's
+/// may be lower than the machine's; both apply).
+const NAMESPACE_MAX_WATCHES: &str = "/proc/sys/user/max_inotify_watches";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
@@ -29,15 +32,21 @@ pub struct FileWatcher {
     _watcher: RecommendedWatcher,
 }
 
-/// The kernel's current limit, for messages.
+/// The kernel's current limit, for messages; and the user namespace's
+/// own when it is the lower one, since then it is the one that was hit.
 fn watch_limit() -> String {
-    std::fs::read_to_string(MAX_WATCHES)
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".to_string())
+    let read =
+        |path: &str| -> Option<u64> { std::fs::read_to_string(path).ok()?.trim().parse().ok() };
+    match (read(MAX_WATCHES), read(NAMESPACE_MAX_WATCHES)) {
+        (Some(machine), Some(ns)) if ns < machine => {
+            format!("{machine}; this user namespace's user.max_inotify_watches = {ns}")
+        }
+        (Some(machine), _) => machine.to_string(),
+        (None, _) => "unknown".to_string(),
+    }
 }
 
-fn limit_message(path: Option<&Path>) -> String {
-    let path = path.map(|p| p.display().to_string()).unwrap_or_default();
+fn limit_message(path: &str) -> String {
     NotifyError::WatchLimit {
         path: path.into(),
         limit: watch_limit(),
@@ -50,13 +59,23 @@ fn limit_message(path: Option<&Path>) -> String {
 /// editor's save by rename, which replaces the file, is still seen.
 pub fn start(paths: &[PathBuf], tx: Sender<Input>) -> Result<FileWatcher, NotifyError> {
     let handler_tx = tx.clone();
+    // The kernel does not say which directory it refused: the roots, then.
+    let roots = paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut watcher = RecommendedWatcher::new(
         move |res: notify::Result<Event>| {
             let input = match res {
                 Ok(ev) if matches!(ev.kind, EventKind::Access(_)) => return,
                 Ok(ev) => Input::Changed(ev.paths),
                 Err(e) if matches!(e.kind, ErrorKind::MaxFilesWatch) => {
-                    Input::Failed(limit_message(e.paths.first().map(PathBuf::as_path)))
+                    let path = e
+                        .paths
+                        .first()
+                        .map_or(roots.clone(), |p| p.display().to_string());
+                    Input::Failed(limit_message(&path))
                 }
                 Err(e) => Input::Failed(format!("file watcher: {e}")),
             };
