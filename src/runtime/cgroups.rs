@@ -343,6 +343,16 @@ fn hierarchies(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// [`remove`] at the default root with 5 s of patience, after a runtime's
+/// delete: a failure is reported, not fatal — the container is gone
+/// either way. `name` is the container's, for the message.
+pub fn remove_or_warn(cgroup_path: &str, id: &str, name: &str) {
+    let root = Path::new(DEFAULT_ROOT);
+    if let Err(e) = remove(root, cgroup_path, id, std::time::Duration::from_secs(5)) {
+        tracing::warn!("removing the cgroups of {name}: {e}");
+    }
+}
+
 /// Removes whatever is left of the container `id`'s cgroups (at its
 /// `cgroupsPath`, `cgroup_path`) in every hierarchy under `root`, after
 /// its runtime's own removal. That removal

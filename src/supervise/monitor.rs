@@ -696,7 +696,7 @@ impl Running {
         if let Err(e) = self.runtime.delete(&self.id, true) {
             tracing::warn!("removing the runtime state of {}: {e}", self.record.name);
         }
-        remove_cgroups(
+        crate::runtime::cgroups::remove_or_warn(
             &self.record.spec.cgroups_path(&self.id),
             &self.id,
             &self.record.name,
@@ -752,17 +752,6 @@ impl Running {
         if let Err(e) = containers.set_state(&self.id, &state) {
             tracing::warn!("recording the exit of {}: {e}", self.record.name);
         }
-    }
-}
-
-/// Finishes the removal of `id`'s cgroups (at `cgroup_path`) that its
-/// runtime's delete may have left (see `cgroups::remove`); a failure is
-/// reported, not fatal: the container is gone either way.
-pub(crate) fn remove_cgroups(cgroup_path: &str, id: &str, name: &str) {
-    let root = std::path::Path::new(crate::runtime::cgroups::DEFAULT_ROOT);
-    let patience = std::time::Duration::from_secs(5);
-    if let Err(e) = crate::runtime::cgroups::remove(root, cgroup_path, id, patience) {
-        tracing::warn!("removing the cgroups of {name}: {e}");
     }
 }
 

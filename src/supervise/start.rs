@@ -221,7 +221,7 @@ impl<'a> Steps<'a> {
             }
             Step::RuntimeCreated(runtime, cgroup_path) => {
                 let _ = runtime.delete(id, true);
-                crate::supervise::monitor::remove_cgroups(&cgroup_path, id, id);
+                crate::runtime::cgroups::remove_or_warn(&cgroup_path, id, id);
             }
         }
     }
