@@ -39,7 +39,7 @@ pub fn down(
         .into_iter()
         .filter(|c| opts.remove_orphans || !c.oneoff)
         .collect();
-    reverse_walk(&list, &[], &|c| {
+    reverse_walk(&list, &[], env.parallel, &|c| {
         remove_container(env, c, opts.volumes, opts.timeout, progress)
     })?;
     let store = crate::net::store::Networks::open(env.containers.root())?;

@@ -21,6 +21,8 @@ pub struct Env {
     /// Lifecycle hooks by service. Only known with the compose file at
     /// hand: a project found by its labels alone runs none, as in Compose.
     pub hooks: BTreeMap<String, ServiceHooks>,
+    /// How many services are worked on at once (`--parallel`); 0: no limit.
+    pub parallel: usize,
 }
 
 /// A service's `post_start` and `pre_stop` hooks, ready to exec.
@@ -42,7 +44,14 @@ impl Env {
             volumes: Volumes::open(root)?,
             runtime: runtime.to_string(),
             hooks: BTreeMap::new(),
+            parallel: 0,
         })
+    }
+
+    /// At most `n` services at once (0: no limit).
+    pub fn with_parallel(mut self, n: usize) -> Env {
+        self.parallel = n;
+        self
     }
 
     /// The project's lifecycle hooks, for the verbs that start and stop.

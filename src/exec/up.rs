@@ -104,7 +104,7 @@ pub fn up(
     ensure_volumes(env, project, &selected, progress)?;
     ensure_networks(env, project, &selected, progress)?;
 
-    let outcome = graph.walk(false, 0, |name| {
+    let outcome = graph.walk(false, env.parallel, |name| {
         let service = project
             .services
             .get(name)
