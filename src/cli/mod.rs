@@ -93,7 +93,8 @@ pub fn main() -> ExitCode {
         }
     };
     init_tracing(&settings.log_filter);
-    if touches_containers(&cli.command) {
+    // A dry run changes nothing, not even a dead monitor's container.
+    if touches_containers(&cli.command) && !settings.dry_run {
         monitor::recover(&settings);
     }
     let result = refuse_unsupported(&settings, &cli.command)
@@ -177,6 +178,9 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Convert(args) => convert::run(s, args),
         Command::Build(args) => match target.project() {
             Some((resolve::Project::Loaded(l), _)) => compose_build::build(s, l, args),
+            _ if s.dry_run => Err(anyhow::anyhow!(
+                "--dry-run: only for the services of a compose project (`wharf build PATH` would build)"
+            )),
             _ => build::build(s, args),
         },
         Command::Builder(cmd) => build::builder(s, cmd),

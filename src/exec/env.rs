@@ -23,6 +23,9 @@ pub struct Env {
     pub hooks: BTreeMap<String, ServiceHooks>,
     /// How many services are worked on at once (`--parallel`); 0: no limit.
     pub parallel: usize,
+    /// `--dry-run`: the verbs report what they would do and change
+    /// nothing (containers, volumes, networks, images stay as they are).
+    pub dry_run: bool,
 }
 
 /// A service's `post_start` and `pre_stop` hooks, ready to exec.
@@ -45,7 +48,14 @@ impl Env {
             runtime: runtime.to_string(),
             hooks: BTreeMap::new(),
             parallel: 0,
+            dry_run: false,
         })
+    }
+
+    /// Reports instead of acting (`--dry-run`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Env {
+        self.dry_run = dry_run;
+        self
     }
 
     /// At most `n` services at once (0: no limit).
@@ -117,6 +127,10 @@ impl Env {
         service: &str,
         progress: &dyn Progress,
     ) -> Result<()> {
+        if self.dry_run {
+            progress.event(Kind::Container, &c.name, "Started", true);
+            return Ok(());
+        }
         let ran = match self.hooks.get(service) {
             Some(h) => self.run_hooks(service, c, &h.post_start),
             None => Ok(()),

@@ -99,6 +99,10 @@ pub fn restart(
         }
         for c in list.iter().filter(|c| c.service == service) {
             progress.event(Kind::Container, &c.record.name, "Restarting", false);
+            if env.dry_run {
+                progress.event(Kind::Container, &c.record.name, "Started", true);
+                continue;
+            }
             let state = env.containers.state(&c.record.id)?;
             if matches!(
                 state.status,
@@ -173,10 +177,14 @@ pub fn pause(
             continue;
         }
         if freeze {
-            control::pause(&env.containers, &c.record.id)?;
+            if !env.dry_run {
+                control::pause(&env.containers, &c.record.id)?;
+            }
             progress.event(Kind::Container, &c.record.name, "Paused", true);
         } else {
-            control::unpause(&env.containers, &c.record.id)?;
+            if !env.dry_run {
+                control::unpause(&env.containers, &c.record.id)?;
+            }
             progress.event(Kind::Container, &c.record.name, "Unpaused", true);
         }
     }
@@ -213,7 +221,9 @@ pub fn start(env: &Env, project: &str, services: &[String], progress: &dyn Progr
         for c in list.iter().filter(|c| c.service == service && !c.oneoff) {
             if !c.running() {
                 progress.event(Kind::Container, &c.record.name, "Starting", false);
-                control::start_detached(&env.containers, &c.record.id)?;
+                if !env.dry_run {
+                    control::start_detached(&env.containers, &c.record.id)?;
+                }
                 env.post_start_reported(&c.record, service, progress)?;
             }
         }

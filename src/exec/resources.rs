@@ -52,7 +52,9 @@ pub(super) fn ensure_volumes(
         labels.insert(pc::LABEL_PROJECT.into(), project.name.clone());
         labels.insert("com.docker.compose.volume".into(), key.clone());
         labels.insert(pc::LABEL_VERSION.into(), pc::COMPOSE_VERSION.into());
-        env.volumes.ensure(&name, VolumeOptions { labels })?;
+        if !env.dry_run {
+            env.volumes.ensure(&name, VolumeOptions { labels })?;
+        }
         progress.event(Kind::Volume, &name, "Created", true);
     }
     Ok(())
@@ -89,7 +91,9 @@ pub(super) fn ensure_networks(
             return Err(ExecError::ExternalNetwork(opts.name));
         }
         progress.event(Kind::Network, &opts.name, "Creating", false);
-        crate::net::attach::create_network(env.containers.root(), &opts)?;
+        if !env.dry_run {
+            crate::net::attach::create_network(env.containers.root(), &opts)?;
+        }
         progress.event(Kind::Network, &opts.name, "Created", true);
     }
     Ok(())

@@ -231,6 +231,10 @@ fn wait_conditions(
     opts: &UpOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
+    // A dry run starts nothing to wait for.
+    if env.dry_run {
+        return Ok(());
+    }
     for (dep, d) in &service.depends_on {
         let healthy = match d.condition {
             DependencyCondition::ServiceCompletedSuccessfully => false,
@@ -534,6 +538,32 @@ fn apply_service(
                 container,
                 reason,
                 start,
+            } if env.dry_run => {
+                opts.cancelled()?;
+                tracing::debug!("recreating {}: {}", container.name, reason.as_str());
+                progress.event(Kind::Container, &container.name, "Recreate", false);
+                progress.event(Kind::Container, &container.name, "Recreated", true);
+                if *start {
+                    progress.event(Kind::Container, &container.name, "Starting", false);
+                    progress.event(Kind::Container, &container.name, "Started", true);
+                }
+                continue;
+            }
+            Action::Create { number, start, .. } if env.dry_run => {
+                opts.cancelled()?;
+                let name = pc::container_name(project, service, *number);
+                progress.event(Kind::Container, &name, "Creating", false);
+                progress.event(Kind::Container, &name, "Created", true);
+                if *start {
+                    progress.event(Kind::Container, &name, "Starting", false);
+                    progress.event(Kind::Container, &name, "Started", true);
+                }
+                continue;
+            }
+            Action::Recreate {
+                container,
+                reason,
+                start,
             } => {
                 opts.cancelled()?;
                 let c = find_container(mine, container)?;
@@ -577,6 +607,10 @@ fn apply_service(
         }
         opts.cancelled()?;
         progress.event(Kind::Container, &target.name, "Starting", false);
+        if env.dry_run {
+            progress.event(Kind::Container, &target.name, "Started", true);
+            continue;
+        }
         inject_files(env, &service.name, &target, &files)?;
         if let Err(e) = control::start_detached(&env.containers, &target.id) {
             progress.event(Kind::Container, &target.name, "Error", true);

@@ -124,7 +124,9 @@ pub fn project_list(
 
 /// The executor's layers.
 pub fn env(settings: &Settings) -> anyhow::Result<Env> {
-    Ok(Env::open(settings.root(), &settings.runtime)?.with_parallel(settings.parallel))
+    Ok(Env::open(settings.root(), &settings.runtime)?
+        .with_parallel(settings.parallel)
+        .with_dry_run(settings.dry_run))
 }
 
 /// The executor's layers for a project, with its lifecycle hooks when the

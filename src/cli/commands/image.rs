@@ -279,11 +279,19 @@ pub fn pull_for_up(
     if jobs.is_empty() {
         return Ok(());
     }
+    let prefix = if settings.dry_run { DRY_RUN_PREFIX } else { "" };
     let say = |service: &str, text: &str| {
         if !quiet {
-            eprintln!(" {service} {text}");
+            eprintln!("{prefix} {service} {text}");
         }
     };
+    if settings.dry_run {
+        for (service, _, _) in &jobs {
+            say(service, "Pulling");
+            say(service, "Pulled");
+        }
+        return Ok(());
+    }
     let opts = PullOptions {
         platform: None,
         keep_layer_blobs: false,

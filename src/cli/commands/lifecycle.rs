@@ -14,6 +14,14 @@ use anyhow::bail;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Docker's container verbs have no dry run: refused, not run for real.
+fn refuse_dry_run(settings: &Settings) -> anyhow::Result<()> {
+    if settings.dry_run {
+        bail!("--dry-run: only for the services of a compose project (these are containers)");
+    }
+    Ok(())
+}
+
 pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::Result<ExitCode> {
     if let Some((project, services)) = target.project() {
         if args.interactive {
@@ -26,6 +34,7 @@ pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::
     }
     let names = target.containers();
     need_args(names, "start")?;
+    refuse_dry_run(settings)?;
     let (containers, store) = open(settings)?;
     let mut code = ExitCode::SUCCESS;
     for q in names {
@@ -65,6 +74,7 @@ fn each(
     names: &[String],
     mut f: impl FnMut(&Containers, &ImageStore, &ContainerRecord) -> Result<(), ControlError>,
 ) -> anyhow::Result<ExitCode> {
+    refuse_dry_run(settings)?;
     let (containers, store) = open(settings)?;
     let mut code = ExitCode::SUCCESS;
     for q in names {
@@ -146,7 +156,9 @@ fn kill_services(
             continue;
         }
         progress_event(&progress, &c.record.name, "Killing", false);
-        control::kill(&env.containers, &c.record.id, sig)?;
+        if !settings.dry_run {
+            control::kill(&env.containers, &c.record.id, sig)?;
+        }
         progress_event(&progress, &c.record.name, "Killed", true);
     }
     Ok(ExitCode::SUCCESS)
@@ -219,7 +231,9 @@ fn rm_services(
 ) -> anyhow::Result<ExitCode> {
     let env = common::env_for(settings, project)?;
     let progress = Progress::of(settings);
-    if args.stop {
+    // A dry run stops nothing, so each container's removal says it
+    // would stop it first.
+    if args.stop && !settings.dry_run {
         exec::stop(&env, project.name(), services, None, &progress)?;
     }
     for c in common::containers_of(&env, project, services)? {

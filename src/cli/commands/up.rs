@@ -154,6 +154,9 @@ fn attached_services(
 
 pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result<ExitCode> {
     check_up_flags(args)?;
+    if settings.dry_run && args.watch {
+        bail!("--dry-run cannot be combined with --watch");
+    }
     if !args.watch {
         let interrupts = common::catch_interrupts()?;
         return up_with(settings, loaded, args, &interrupts);
@@ -259,7 +262,8 @@ fn up_watching(
             &progress,
         );
     }
-    if args.detach || args.no_start {
+    // A dry run started nothing to wait for or to follow.
+    if args.detach || args.no_start || settings.dry_run {
         return Ok(ExitCode::SUCCESS);
     }
     let attach_to = attached_services(project, args)?;
