@@ -462,6 +462,22 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn go_table_pads_like_tabwriter() {
+        let rows = vec![
+            vec![
+                "NAME".to_string(),
+                "LONG VALUE HERE!!!".into(),
+                "LAST".into(),
+            ],
+            vec!["A".to_string(), "".into(), "x".into()],
+        ];
+        assert_eq!(
+            go_table(&rows, 20, 3),
+            "NAME                LONG VALUE HERE!!!   LAST\nA                                        x\n"
+        );
+    }
+
     use super::*;
     use crate::runtime::container::ContainerRecord;
     use crate::runtime::spec::Protocol;

@@ -462,6 +462,68 @@ pub fn print_warnings(warnings: &[String]) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn progress_follows_the_flags_and_ansi_as_compose_does() {
+        use super::{resolve_progress, AnsiMode, ProgressMode as P};
+        let ok = |verb, global, ansi| resolve_progress(verb, global, ansi).expect("mode");
+        assert_eq!(ok(None, None, AnsiMode::Auto), P::Auto);
+        assert_eq!(ok(None, Some(P::Json), AnsiMode::Auto), P::Json);
+        // The verb's own flag wins over the global one.
+        assert_eq!(ok(Some(P::Quiet), Some(P::Json), AnsiMode::Auto), P::Quiet);
+        assert_eq!(ok(None, None, AnsiMode::Never), P::Plain);
+        assert_eq!(ok(None, Some(P::Auto), AnsiMode::Always), P::Tty);
+        for (mode, ansi, msg) in [
+            (P::Tty, AnsiMode::Never, "while ANSI support is disabled"),
+            (P::Plain, AnsiMode::Always, "while ANSI support is forced"),
+        ] {
+            let e = resolve_progress(None, Some(mode), ansi).expect_err("refused");
+            assert!(e.to_string().contains(msg), "{e}");
+        }
+    }
+
+    #[test]
+    fn parallel_minus_one_is_no_limit() {
+        assert_eq!(super::resolve_parallel(Some(-1)).expect("n"), 0);
+        assert_eq!(super::resolve_parallel(Some(3)).expect("n"), 3);
+    }
+
+    #[test]
+    fn compose_flags_parse_where_compose_takes_them() {
+        use crate::cli::args::Cli;
+        let parse = |line: &str| {
+            let argv = std::iter::once("wharf").chain(line.split_whitespace());
+            Cli::try_parse_from(argv)
+        };
+        // --dry-run before or after the verb, as Compose's persistent flag.
+        for line in ["--dry-run up -d", "up --dry-run -d", "down --dry-run"] {
+            assert!(parse(line).expect(line).global.dry_run, "{line}");
+        }
+        let cli = parse("--ansi never --progress json --parallel -1 --all-resources ps")
+            .expect("globals");
+        assert_eq!(cli.global.ansi, Some(AnsiMode::Never));
+        assert_eq!(cli.global.progress, Some(ProgressMode::Json));
+        assert_eq!(cli.global.parallel, Some(-1));
+        assert!(cli.global.all_resources);
+        for line in [
+            "ps --orphans=false",
+            "pull --include-deps --ignore-buildable --policy missing web",
+            "restart --no-deps web",
+            "kill --remove-orphans",
+            "stats -a --no-trunc",
+            "up -y --menu=false --abort-on-container-failure --attach-dependencies --quiet-build",
+            "wait --down-project web",
+            "attach --detach-keys ctrl-p web",
+            "create --scale web=2 --pull always --force-recreate --remove-orphans -y --quiet-pull",
+            "config --variables --environment --models",
+            "volumes -q web",
+        ] {
+            assert!(parse(line).is_ok(), "{line}: {:?}", parse(line).err());
+        }
+        assert!(parse("up --attach web --attach-dependencies").is_err());
+        assert!(parse("pull --policy never").is_err());
+        assert!(parse("--ansi sometimes ps").is_err());
+    }
+
     use super::*;
     use clap::Parser as _;
 

@@ -721,6 +721,25 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn variables_are_extracted_as_compose_go_lists_them() {
+        let doc = super::super::yaml::parse(
+            "a: \"x${TAG:-latest}y $$ESC $PLAIN\"\nb: [\"${REQ:?why}\", \"${ALT:+on}\"]\nc: ${N:-${INNER-d}}tail}\n${KEY}: v\n",
+            "t.yaml",
+        )
+        .expect("yaml");
+        let vars = extract_variables(&doc);
+        let names: Vec<&str> = vars.keys().map(String::as_str).collect();
+        // Keys are not read; `$$` escapes; a default's variables count.
+        assert_eq!(names, ["ALT", "INNER", "N", "PLAIN", "REQ", "TAG"]);
+        assert_eq!(vars["TAG"].default_value, "latest");
+        assert!(vars["REQ"].required);
+        assert_eq!(vars["ALT"].presence_value, "on");
+        assert_eq!(vars["N"].default_value, "${INNER-d}");
+        assert_eq!(vars["INNER"].default_value, "d");
+        assert_eq!(vars["PLAIN"], Variable::default());
+    }
+
     use super::*;
     use crate::compose::yaml;
     use std::collections::HashMap;

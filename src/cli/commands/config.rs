@@ -186,10 +186,16 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         return Ok(lines(keys("networks")));
     }
     if args.list_models {
-        // Models are not in the JSON form: listed from the project.
-        let mut names: Vec<String> = project.models.keys().cloned().collect();
-        names.sort();
-        return Ok(lines(names));
+        // Compose prints each model's `model:` (in Go's map order; ours is
+        // the keys'), not the keys; models are not in the JSON form.
+        let mut models: Vec<(&String, &str)> = project
+            .models
+            .iter()
+            .filter_map(|(k, m)| m.model.as_deref().map(|v| (k, v)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        models.sort();
+        return Ok(lines(models.into_iter().map(|(_, v)| v.to_string())));
     }
     if args.list_profiles {
         let mut profiles: Vec<String> = json
@@ -364,5 +370,28 @@ fn go_yaml_scalar(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_yaml_scalar;
+
+    #[test]
+    fn yaml_scalars_are_quoted_as_go_yaml_quotes_them() {
+        // Recorded from `docker compose config --variables --format yaml`.
+        for (value, want) in [
+            ("", "\"\""),
+            ("8080", "\"8080\""),
+            ("1.5", "\"1.5\""),
+            ("true", "\"true\""),
+            ("Y", "\"Y\""),
+            ("latest", "latest"),
+            ("${INNER:-x}", "${INNER:-x}"),
+            ("a: b", "'a: b'"),
+            (" lead", "' lead'"),
+        ] {
+            assert_eq!(go_yaml_scalar(value), want, "{value:?}");
+        }
     }
 }
