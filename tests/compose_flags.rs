@@ -512,3 +512,40 @@ fn global_progress_ansi_and_parallel_apply() {
         compat.stderr
     );
 }
+
+#[test]
+fn all_resources_makes_the_volumes_and_networks_no_service_uses() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+volumes:
+  spare: {}
+networks:
+  extra: {}
+"#,
+    ) else {
+        return;
+    };
+    let p = s.project();
+    s.wharf(&["up", "-d"]).ok();
+    assert_eq!(s.wharf(&["volume", "ls", "-q"]).ok().stdout.trim(), "");
+    let nets = s
+        .wharf(&["network", "ls", "--format", "{{.Name}}"])
+        .ok()
+        .stdout;
+    assert!(!nets.contains(&format!("{p}_extra")), "{nets}");
+    s.wharf(&["--all-resources", "up", "-d"]).ok();
+    assert_eq!(
+        s.wharf(&["volume", "ls", "-q"]).ok().stdout.trim(),
+        format!("{p}_spare")
+    );
+    let nets = s
+        .wharf(&["network", "ls", "--format", "{{.Name}}"])
+        .ok()
+        .stdout;
+    assert!(nets.contains(&format!("{p}_extra")), "{nets}");
+}

@@ -50,6 +50,8 @@ pub struct Settings {
     pub parallel: usize,
     /// `--compatibility`, else COMPOSE_COMPATIBILITY.
     pub compatibility: bool,
+    /// `--all-resources`: the loader keeps unused resources, `up` makes them.
+    pub all_resources: bool,
     /// The compose flags, turned into loader options when a command loads.
     compose: GlobalArgs,
 }
@@ -149,6 +151,7 @@ impl Settings {
             progress,
             parallel: resolve_parallel(global.parallel)?,
             compatibility: global.compatibility || env_true("COMPOSE_COMPATIBILITY"),
+            all_resources: global.all_resources,
             root: global.root.clone(),
             runtime,
             project_name: global

@@ -6,15 +6,19 @@ use crate::plan::container as pc;
 use crate::runtime::volume::VolumeOptions;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Named volumes the selected services use: created with Compose's
-/// labels; external ones must exist.
+/// Named volumes the selected services use (`all`: every declared one):
+/// created with Compose's labels; external ones must exist.
 pub(super) fn ensure_volumes(
     env: &Env,
     project: &Project,
     selected: &[String],
+    all: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let mut used = BTreeSet::new();
+    let mut used: BTreeSet<String> = match all {
+        true => project.volumes.keys().cloned().collect(),
+        false => BTreeSet::new(),
+    };
     for s in selected {
         if let Some(svc) = project.services.get(s) {
             for v in &svc.volumes {
@@ -60,15 +64,19 @@ pub(super) fn ensure_volumes(
     Ok(())
 }
 
-/// The networks the selected services join: created with Compose's
-/// labels; external ones must exist.
+/// The networks the selected services join (`all`: every declared one):
+/// created with Compose's labels; external ones must exist.
 pub(super) fn ensure_networks(
     env: &Env,
     project: &Project,
     selected: &[String],
+    all: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let mut used = BTreeSet::new();
+    let mut used: BTreeSet<String> = match all {
+        true => project.networks.keys().cloned().collect(),
+        false => BTreeSet::new(),
+    };
     for s in selected {
         if let Some(svc) = project.services.get(s) {
             let own = matches!(

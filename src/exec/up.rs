@@ -38,6 +38,9 @@ pub struct UpOptions {
     pub wait_timeout: Option<Duration>,
     /// Set by the CLI on Ctrl-C: no new container is created or started.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// `--all-resources`: every declared volume and network is made, not
+    /// only those the selected services use.
+    pub all_resources: bool,
 }
 
 impl UpOptions {
@@ -101,8 +104,13 @@ pub fn up(
         }
     }
 
-    ensure_volumes(env, project, &selected, progress)?;
-    ensure_networks(env, project, &selected, progress)?;
+    let wanted = if opts.all_resources {
+        project.services.keys().cloned().collect()
+    } else {
+        selected.clone()
+    };
+    ensure_volumes(env, project, &wanted, opts.all_resources, progress)?;
+    ensure_networks(env, project, &wanted, opts.all_resources, progress)?;
 
     let outcome = graph.walk(false, env.parallel, |name| {
         let service = project
@@ -178,8 +186,8 @@ pub fn create_oneoff(
     }
     let _lock = env.lock_project(&project.name)?;
     let only = [service.to_string()];
-    ensure_volumes(env, project, &only, progress)?;
-    ensure_networks(env, project, &only, progress)?;
+    ensure_volumes(env, project, &only, false, progress)?;
+    ensure_networks(env, project, &only, false, progress)?;
     let image = pc::image_name(project, svc)?;
     let image_record = env
         .store

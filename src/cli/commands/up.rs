@@ -231,6 +231,7 @@ fn up_watching(
         remove_orphans: args.remove_orphans,
         scale: parse_scale(&args.scale)?,
         timeout: args.timeout.map(Duration::from_secs),
+        all_resources: settings.all_resources,
         // The cancel flag is the interrupt worker's (exec::interrupt).
         ..UpOptions::default()
     };
