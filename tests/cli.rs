@@ -583,3 +583,171 @@ fn info_reports_the_data_root() {
         out.stdout
     );
 }
+
+/// The compose file and `.env` the `config --variables`/`--environment`
+/// expectations below were recorded with, from Docker Compose v2.40.3
+/// (`env -i PATH=/usr/bin:/bin HOME=DIR docker-compose config …`).
+const VARIABLES_COMPOSE: &str = r#"services:
+  web:
+    image: "nginx:${TAG:-latest}"
+    environment:
+      A: ${FOO}
+      B: ${BAR:?bar is required}
+      C: ${BAZ-dflt}
+      D: ${QUX:+alt}
+      E: $$notavar
+      F: ${NESTED:-${INNER:-x}}
+    ports: ["${PORT:-8080}:80"]
+volumes:
+  unused: {}
+networks:
+  spare: {}
+models:
+  llm:
+    model: ai/smollm2
+"#;
+
+/// `config --variables` (#16): Compose's table, JSON and YAML. Compose
+/// prints the table rows in Go's (random) map order; wharf sorts them by
+/// name, so the expectation is the recorded rows in name order.
+#[test]
+fn config_variables_and_environment_as_compose_prints_them() {
+    let dir = project(&[
+        ("compose.yaml", VARIABLES_COMPOSE),
+        (".env", "FOO=fromdotenv\nBAR=b\n"),
+    ]);
+    let table = wharf(dir.path(), &["config", "--variables"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert_eq!(
+        table.stdout,
+        "NAME                REQUIRED            DEFAULT VALUE       ALTERNATE VALUE\n\
+         BAR                 true                                    \n\
+         BAZ                 false               dflt                \n\
+         FOO                 false                                   \n\
+         INNER               false               x                   \n\
+         NESTED              false               ${INNER:-x}         \n\
+         PORT                false               8080                \n\
+         QUX                 false                                   alt\n\
+         TAG                 false               latest              \n"
+    );
+    let as_json = wharf(dir.path(), &["config", "--variables", "--format", "json"]);
+    assert!(as_json.stdout.ends_with("}\n\n"), "{:?}", as_json.stdout);
+    let v = json(&as_json);
+    assert_eq!(
+        v["NESTED"],
+        serde_json::json!({"Name": "NESTED", "DefaultValue": "${INNER:-x}", "PresenceValue": "", "Required": false})
+    );
+    assert_eq!(v["QUX"]["PresenceValue"], "alt");
+    assert_eq!(v["BAR"]["Required"], true);
+    assert_eq!(v.as_object().map(|o| o.len()), Some(8));
+    let yaml = wharf(dir.path(), &["config", "--variables", "--format", "yaml"]);
+    assert!(
+        yaml.stdout.starts_with(
+            "BAR:\n    name: BAR\n    defaultvalue: \"\"\n    presencevalue: \"\"\n    required: true\n"
+        ),
+        "{}",
+        yaml.stdout
+    );
+    assert!(
+        yaml.stdout
+            .contains("PORT:\n    name: PORT\n    defaultvalue: \"8080\"\n"),
+        "{}",
+        yaml.stdout
+    );
+
+    // The interpolation environment: the process's (only PATH and HOME
+    // here), the .env file's, the project name and PWD, sorted.
+    let env = wharf(dir.path(), &["config", "--environment"]);
+    let path = std::env::var("PATH").unwrap_or_default();
+    let home = dir.path().display();
+    let name = dir
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let mut want = [
+        "BAR=b".to_string(),
+        format!("COMPOSE_PROJECT_NAME={name}"),
+        "FOO=fromdotenv".into(),
+        format!("HOME={home}"),
+        format!("PATH={path}"),
+        format!("PWD={home}"),
+    ];
+    want.sort();
+    assert_eq!(env.stdout, want.join("\n") + "\n", "{}", env.stderr);
+}
+
+/// `--all-resources` keeps what no service uses; `config --models`
+/// prints each model's `model:` (recorded from Compose v2.40.3).
+#[test]
+fn all_resources_and_models() {
+    let dir = project(&[
+        ("compose.yaml", VARIABLES_COMPOSE),
+        (".env", "FOO=x\nBAR=b\n"),
+    ]);
+    let lines = |args: &[&str]| wharf(dir.path(), args).stdout;
+    assert_eq!(lines(&["config", "--volumes"]), "");
+    assert_eq!(lines(&["config", "--networks"]), "default\n");
+    assert_eq!(lines(&["config", "--models"]), "");
+    assert_eq!(
+        lines(&["--all-resources", "config", "--volumes"]),
+        "unused\n"
+    );
+    assert_eq!(
+        lines(&["--all-resources", "config", "--networks"]),
+        "default\nspare\n"
+    );
+    assert_eq!(
+        lines(&["--all-resources", "config", "--models"]),
+        "ai/smollm2\n"
+    );
+}
+
+/// Flags wharf cannot honour are refused with a message naming them,
+/// never accepted and ignored (#16).
+#[test]
+fn unsupported_compose_flags_are_refused_by_name() {
+    let dir = project(&[("compose.yaml", "services:\n  web:\n    image: busybox\n")]);
+    for (args, needle) in [
+        (
+            &["config", "--resolve-image-digests"][..],
+            "--resolve-image-digests",
+        ),
+        (
+            &["config", "--lock-image-digests"][..],
+            "--lock-image-digests",
+        ),
+        (
+            &["attach", "--detach-keys", "ctrl-x", "web"][..],
+            "--detach-keys",
+        ),
+        (&["--compatibility", "ps"][..], "--compatibility"),
+        (&["--dry-run", "exec", "web", "true"][..], "--dry-run"),
+        (
+            &["--ansi", "always", "--progress", "plain", "ps"][..],
+            "ANSI support is forced",
+        ),
+        (&["--parallel", "x", "ps"][..], "--parallel"),
+        (
+            &["restart", "--no-deps", "not-a-container"][..],
+            "--no-deps",
+        ),
+    ] {
+        let out = wharf(dir.path(), args);
+        assert_ne!(out.code, 0, "wharf {args:?} succeeded");
+        assert!(
+            out.stderr.contains(needle),
+            "wharf {args:?}: no {needle:?} in {}",
+            out.stderr
+        );
+    }
+    // In compatibility mode `config` does not normalize (Compose's rule):
+    // the project name Compose adds is not there.
+    let out = wharf(
+        dir.path(),
+        &["--compatibility", "config", "--format", "json"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let normal = json(&wharf(dir.path(), &["config", "--format", "json"]));
+    assert_ne!(json(&out), normal);
+}

@@ -85,12 +85,20 @@ pub fn main() -> ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
-    let settings = Settings::resolve(&cli.global, &cli.command);
+    let settings = match Settings::resolve(&cli.global, &cli.command) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     init_tracing(&settings.log_filter);
-    if touches_containers(&cli.command) {
+    // A dry run changes nothing, not even a dead monitor's container.
+    if touches_containers(&cli.command) && !settings.dry_run {
         monitor::recover(&settings);
     }
-    let result = resolve::target(&settings, &cli.command)
+    let result = refuse_unsupported(&settings, &cli.command)
+        .and_then(|()| resolve::target(&settings, &cli.command))
         .and_then(|target| dispatch(&settings, &target, &cli.command));
     match result {
         Ok(code) => code,
@@ -101,6 +109,67 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Global flags a verb cannot honour are refused before anything is done:
+/// `--dry-run` on the verbs whose dry run is not written (those that only
+/// read take it: they change nothing anyway), and `--compatibility` (Compose
+/// v1's `_` container names) everywhere but `config`.
+fn refuse_unsupported(settings: &Settings, command: &Command) -> anyhow::Result<()> {
+    if settings.dry_run && !dry_run_supported(command) {
+        anyhow::bail!(
+            "--dry-run: not supported by `wharf {}` (it is by up, create, down, start, stop, restart, kill, rm, pause, unpause, pull, build and the verbs that only read)",
+            verb_name(command)
+        );
+    }
+    if settings.compatibility && !matches!(command, Command::Config(_)) {
+        anyhow::bail!(
+            "--compatibility (or COMPOSE_COMPATIBILITY): Compose v1's container names (project_service_1) are not supported; only `wharf config` takes it"
+        );
+    }
+    Ok(())
+}
+
+fn dry_run_supported(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Up(_)
+            | Command::Create(_)
+            | Command::Down(_)
+            | Command::Start(_)
+            | Command::Stop(_)
+            | Command::Restart(_)
+            | Command::Kill(_)
+            | Command::Rm(_)
+            | Command::Pause(_)
+            | Command::Unpause(_)
+            | Command::Pull(_)
+            | Command::Build(_)
+            // Verbs that change nothing.
+            | Command::Config(_)
+            | Command::Convert(_)
+            | Command::Images(_)
+            | Command::Ls(_)
+            | Command::Ps(_)
+            | Command::Logs(_)
+            | Command::Top { .. }
+            | Command::Port { .. }
+            | Command::Events(_)
+            | Command::Stats(_)
+            | Command::Volumes(_)
+            | Command::Inspect { .. }
+            | Command::Version { .. }
+            | Command::Info { .. }
+    )
+}
+
+/// The verb, from the variant's name (`Run(…)` → `run`).
+fn verb_name(command: &Command) -> String {
+    format!("{command:?}")
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
 /// Calls the command; `target` is what it works on.
 fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::Result<ExitCode> {
     let s = settings;
@@ -109,6 +178,9 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Convert(args) => convert::run(s, args),
         Command::Build(args) => match target.project() {
             Some((resolve::Project::Loaded(l), _)) => compose_build::build(s, l, args),
+            _ if s.dry_run => Err(anyhow::anyhow!(
+                "--dry-run: only for the services of a compose project (`wharf build PATH` would build)"
+            )),
             _ => build::build(s, args),
         },
         Command::Builder(cmd) => build::builder(s, cmd),
@@ -130,6 +202,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
             None => Err(resolve::no_config_file()),
         },
         Command::Restart(args) => lifecycle::restart(s, target, args),
+        Command::Volumes(args) => volume::project_volumes(s, target.loaded()?, args),
         Command::Scale(args) => up::scale(s, target.loaded()?, args),
         Command::Ls(args) => project::ls(s, args),
         Command::Run(args) => run::run(s, target, args),
@@ -145,7 +218,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Inspect { format, .. } => {
             inspect::inspect(s, target.containers(), format.as_deref())
         }
-        Command::Wait { .. } => lifecycle::wait(s, target),
+        Command::Wait(args) => lifecycle::wait(s, target, args),
         Command::Top { targets } => ps::top(s, target, targets),
         Command::Pause(_) => lifecycle::pause(s, target, true),
         Command::Unpause(_) => lifecycle::pause(s, target, false),

@@ -14,6 +14,8 @@ use std::time::Duration;
 /// Compose's progress lines, or indicatif spinners on a terminal.
 pub struct Progress {
     mode: ProgressMode,
+    /// `--dry-run`: every line says so, as Compose's do.
+    dry_run: bool,
     multi: indicatif::MultiProgress,
     bars: Mutex<BTreeMap<String, indicatif::ProgressBar>>,
 }
@@ -31,10 +33,33 @@ impl Progress {
         };
         Progress {
             mode,
+            dry_run: false,
             multi: indicatif::MultiProgress::with_draw_target(
                 indicatif::ProgressDrawTarget::stderr(),
             ),
             bars: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+/// What Compose puts before each progress line of a dry run.
+pub const DRY_RUN_PREFIX: &str = " DRY-RUN MODE - ";
+
+impl Progress {
+    /// The progress the settings ask for (`--progress`, `--ansi`,
+    /// `--dry-run`).
+    pub fn of(settings: &crate::cli::resolve::Settings) -> Progress {
+        Progress {
+            dry_run: settings.dry_run,
+            ..Progress::new(settings.progress)
+        }
+    }
+
+    fn prefix(&self) -> &'static str {
+        if self.dry_run {
+            DRY_RUN_PREFIX
+        } else {
+            ""
         }
     }
 }
@@ -44,7 +69,7 @@ impl exec::Progress for Progress {
         match self.mode {
             ProgressMode::Quiet => {}
             ProgressMode::Plain | ProgressMode::Auto => {
-                eprintln!(" {} {name}  {status}", kind.as_str())
+                eprintln!("{} {} {name}  {status}", self.prefix(), kind.as_str())
             }
             ProgressMode::Json => {
                 let line = serde_json::json!({
@@ -55,7 +80,7 @@ impl exec::Progress for Progress {
                 eprintln!("{line}");
             }
             ProgressMode::Tty => {
-                let key = format!("{} {name}", kind.as_str());
+                let key = format!("{}{} {name}", self.prefix(), kind.as_str());
                 let Ok(mut bars) = self.bars.lock() else {
                     return;
                 };

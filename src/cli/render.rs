@@ -7,7 +7,7 @@ use crate::exec::ProjectContainer;
 use crate::runtime::container::{ContainerState, Status};
 use crate::runtime::spec::PortBinding;
 use crate::supervise::logs::{LogLine, Stream};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::SystemTime;
 
 /// `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
@@ -170,6 +170,36 @@ pub fn print_table(rows: &[Vec<String>]) {
     }
 }
 
+/// Rows as Go's `tabwriter.NewWriter(w, minwidth, 1, padding, ' ', 0)`
+/// lays them out (Docker's `formatter` tables): every column but the last
+/// as wide as its widest cell plus `padding`, at least `minwidth`; trailing
+/// padding kept.
+pub fn go_table(rows: &[Vec<String>], minwidth: usize, padding: usize) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols.saturating_sub(1))
+        .map(|c| {
+            let widest = rows
+                .iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count() + padding)
+                .max()
+                .unwrap_or(0);
+            widest.max(minwidth)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        for (c, cell) in row.iter().enumerate() {
+            match widths.get(c) {
+                Some(w) => out.push_str(&format!("{cell:<w$}")),
+                None => out.push_str(cell),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// `12.5MiB`, as docker stats prints sizes.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -230,22 +260,16 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// Colors go by service, in the order services first appear; they are
-    /// used only when asked for and stdout is a terminal.
+    /// Colors go by service, in the order services first appear; `color`
+    /// is the settings' choice (`Settings::colors`).
     pub fn new(
         list: &[ProjectContainer],
         project: &str,
-        no_color: bool,
+        color: bool,
         no_prefix: bool,
         timestamps: bool,
     ) -> Printer {
-        Printer::with_color(
-            list,
-            project,
-            !no_color && std::io::stdout().is_terminal(),
-            !no_prefix,
-            timestamps,
-        )
+        Printer::with_color(list, project, color, !no_prefix, timestamps)
     }
 
     fn with_color(
@@ -438,6 +462,22 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn go_table_pads_like_tabwriter() {
+        let rows = vec![
+            vec![
+                "NAME".to_string(),
+                "LONG VALUE HERE!!!".into(),
+                "LAST".into(),
+            ],
+            vec!["A".to_string(), "".into(), "x".into()],
+        ];
+        assert_eq!(
+            go_table(&rows, 20, 3),
+            "NAME                LONG VALUE HERE!!!   LAST\nA                                        x\n"
+        );
+    }
+
     use super::*;
     use crate::runtime::container::ContainerRecord;
     use crate::runtime::spec::Protocol;

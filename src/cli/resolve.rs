@@ -3,11 +3,12 @@
 //! decide, once, what it works on (`Target`): a compose project, named
 //! containers, or nothing.
 
+use super::args::compose::ProgressMode;
 use super::args::cp::CpEnd;
-use super::args::{Command, GlobalArgs};
+use super::args::{AnsiMode, Command, GlobalArgs};
 use crate::compose::error::LoadError;
 use crate::compose::load::{self, LoadOptions, Loaded};
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use std::path::{Path, PathBuf};
 
 /// Where the log filter comes from.
@@ -37,6 +38,20 @@ pub struct Settings {
     /// Registries reached over plain HTTP (WHARF_INSECURE_REGISTRIES).
     pub insecure_registries: Vec<String>,
     pub log_filter: LogFilter,
+    /// `--dry-run`: print what the verb would do, change nothing.
+    pub dry_run: bool,
+    /// `--ansi`, else COMPOSE_ANSI, else auto.
+    pub ansi: AnsiMode,
+    /// The progress output: the verb's `--progress`, else the global one,
+    /// else COMPOSE_PROGRESS, reconciled with `ansi` as Compose does.
+    pub progress: ProgressMode,
+    /// `--parallel`, else COMPOSE_PARALLEL_LIMIT: how many services (or
+    /// builds) are worked on at once; 0 is no limit (Compose's -1).
+    pub parallel: usize,
+    /// `--compatibility`, else COMPOSE_COMPATIBILITY.
+    pub compatibility: bool,
+    /// `--all-resources`: the loader keeps unused resources, `up` makes them.
+    pub all_resources: bool,
     /// The compose flags, turned into loader options when a command loads.
     compose: GlobalArgs,
 }
@@ -49,8 +64,68 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// A Compose boolean variable (Go's `strconv.ParseBool` truths).
+fn env_true(name: &str) -> bool {
+    env_var(name).is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
+}
+
+/// `--ansi` else COMPOSE_ANSI; an unknown value of the variable is an error
+/// naming it.
+fn resolve_ansi(flag: Option<AnsiMode>) -> anyhow::Result<AnsiMode> {
+    use clap::ValueEnum as _;
+    if let Some(a) = flag {
+        return Ok(a);
+    }
+    match env_var("COMPOSE_ANSI") {
+        None => Ok(AnsiMode::Auto),
+        Some(v) => AnsiMode::from_str(&v, false)
+            .map_err(|_| anyhow::anyhow!("COMPOSE_ANSI={v:?}: expected never, always or auto")),
+    }
+}
+
+/// The progress mode from the flags and COMPOSE_PROGRESS, with Compose's
+/// rules against `--ansi`: `never` turns auto into plain and refuses tty,
+/// `always` turns auto into tty and refuses plain.
+fn resolve_progress(
+    verb: Option<ProgressMode>,
+    global: Option<ProgressMode>,
+    ansi: AnsiMode,
+) -> anyhow::Result<ProgressMode> {
+    use clap::ValueEnum as _;
+    let env = match env_var("COMPOSE_PROGRESS") {
+        None => None,
+        Some(v) => Some(ProgressMode::from_str(&v, false).map_err(|_| {
+            anyhow::anyhow!("unsupported --progress value {v:?} (from COMPOSE_PROGRESS)")
+        })?),
+    };
+    Ok(match (verb.or(global).or(env), ansi) {
+        (Some(ProgressMode::Tty), AnsiMode::Never) => {
+            bail!("can't use --progress tty while ANSI support is disabled")
+        }
+        (Some(ProgressMode::Plain), AnsiMode::Always) => {
+            bail!("can't use --progress plain while ANSI support is forced")
+        }
+        (None | Some(ProgressMode::Auto), AnsiMode::Never) => ProgressMode::Plain,
+        (None | Some(ProgressMode::Auto), AnsiMode::Always) => ProgressMode::Tty,
+        (None, AnsiMode::Auto) => ProgressMode::Auto,
+        (Some(m), _) => m,
+    })
+}
+
+/// `--parallel` else COMPOSE_PARALLEL_LIMIT; -1 (or 0) is no limit.
+fn resolve_parallel(flag: Option<i64>) -> anyhow::Result<usize> {
+    let n = match (flag, env_var("COMPOSE_PARALLEL_LIMIT")) {
+        (Some(n), _) => n,
+        (None, Some(v)) => v.trim().parse().map_err(|_| {
+            anyhow::anyhow!("COMPOSE_PARALLEL_LIMIT must be an integer (found: {v:?})")
+        })?,
+        (None, None) => -1,
+    };
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 impl Settings {
-    pub fn resolve(global: &GlobalArgs, command: &Command) -> Settings {
+    pub fn resolve(global: &GlobalArgs, command: &Command) -> anyhow::Result<Settings> {
         let runtime = runtime_flag(command)
             .map(str::to_string)
             .or_else(|| env_var("WHARF_RUNTIME"))
@@ -68,7 +143,15 @@ impl Settings {
                     .collect()
             })
             .unwrap_or_default();
-        Settings {
+        let ansi = resolve_ansi(global.ansi)?;
+        let progress = resolve_progress(progress_flag(command), global.progress, ansi)?;
+        Ok(Settings {
+            dry_run: global.dry_run,
+            ansi,
+            progress,
+            parallel: resolve_parallel(global.parallel)?,
+            compatibility: global.compatibility || env_true("COMPOSE_COMPATIBILITY"),
+            all_resources: global.all_resources,
             root: global.root.clone(),
             runtime,
             project_name: global
@@ -78,7 +161,17 @@ impl Settings {
             insecure_registries,
             log_filter,
             compose: global.clone(),
+        })
+    }
+
+    /// Whether log lines get colors: not with `--no-color`, `--ansi never`
+    /// or NO_COLOR; always with `--ansi always`; else on a terminal.
+    pub fn colors(&self, no_color: bool) -> bool {
+        use std::io::IsTerminal as _;
+        if no_color || self.ansi == AnsiMode::Never || env_var("NO_COLOR").is_some() {
+            return false;
         }
+        self.ansi == AnsiMode::Always || std::io::stdout().is_terminal()
     }
 
     pub fn root(&self) -> &std::path::Path {
@@ -115,8 +208,18 @@ impl Settings {
             os_env,
             cwd,
             stdin,
+            all_resources: g.all_resources,
             ..LoadOptions::default()
         })
+    }
+}
+
+/// The verbs with their own `--progress` (it wins over the global one).
+fn progress_flag(command: &Command) -> Option<ProgressMode> {
+    match command {
+        Command::Up(a) => a.progress,
+        Command::Down(a) => a.progress,
+        _ => None,
     }
 }
 
@@ -125,7 +228,7 @@ fn runtime_flag(command: &Command) -> Option<&str> {
     match command {
         Command::Up(a) => a.runtime.as_deref(),
         Command::Run(a) => a.create.runtime.as_deref(),
-        Command::Create(a) => a.runtime.as_deref(),
+        Command::Create(a) => a.create.runtime.as_deref(),
         Command::Build(a) => a.runtime.as_deref(),
         _ => None,
     }
@@ -219,12 +322,16 @@ fn scope(command: &Command) -> Scope {
     use Scope::*;
     match command {
         Command::Pull(a) if a.images.is_empty() => Loaded,
+        // `pull SERVICE…` in a project; image references otherwise.
+        Command::Pull(a) => ServicesOr(a.images.clone()),
+        Command::Volumes(_) => Loaded,
         Command::Up(_) | Command::Scale(_) | Command::Watch(_) => Loaded,
         Command::Build(a) if builds_a_directory(a) => Nothing,
         Command::Build(_) => Loaded,
         Command::Down(_) => Project,
         Command::Images(a) => ServicesOr(a.services.clone()),
-        Command::Restart(a) | Command::Stop(a) => ServicesOr(a.containers.clone()),
+        Command::Restart(a) => ServicesOr(a.stop.containers.clone()),
+        Command::Stop(a) => ServicesOr(a.containers.clone()),
         Command::Start(a) => ServicesOr(a.containers.clone()),
         Command::Kill(a) => ServicesOr(a.containers.clone()),
         Command::Rm(a) => ServicesOr(a.containers.clone()),
@@ -232,7 +339,7 @@ fn scope(command: &Command) -> Scope {
         Command::Logs(a) => ServicesOr(a.targets.clone()),
         Command::Top { targets } => ServicesOr(targets.clone()),
         Command::Pause(a) | Command::Unpause(a) => ServicesOr(a.targets.clone()),
-        Command::Wait { containers } => ServicesOr(containers.clone()),
+        Command::Wait(a) => ServicesOr(a.containers.clone()),
         Command::Stats(a) => ServicesOr(a.containers.clone()),
         Command::Events(a) => ServicesOr(a.services.clone()),
         Command::Exec(a) => ServicesOr(vec![a.container.clone()]),
@@ -244,8 +351,8 @@ fn scope(command: &Command) -> Scope {
         Command::Run(a) => ServicesOr(vec![a.create.image.clone()]),
         // `create [SERVICE…]` is Compose's `up --no-start`.
         Command::Create(a) => ServicesOr(
-            std::iter::once(&a.image)
-                .chain(&a.command)
+            std::iter::once(&a.create.image)
+                .chain(&a.create.command)
                 .filter(|s| !s.is_empty())
                 .cloned()
                 .collect(),
@@ -358,6 +465,68 @@ pub fn print_warnings(warnings: &[String]) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn progress_follows_the_flags_and_ansi_as_compose_does() {
+        use super::{resolve_progress, AnsiMode, ProgressMode as P};
+        let ok = |verb, global, ansi| resolve_progress(verb, global, ansi).expect("mode");
+        assert_eq!(ok(None, None, AnsiMode::Auto), P::Auto);
+        assert_eq!(ok(None, Some(P::Json), AnsiMode::Auto), P::Json);
+        // The verb's own flag wins over the global one.
+        assert_eq!(ok(Some(P::Quiet), Some(P::Json), AnsiMode::Auto), P::Quiet);
+        assert_eq!(ok(None, None, AnsiMode::Never), P::Plain);
+        assert_eq!(ok(None, Some(P::Auto), AnsiMode::Always), P::Tty);
+        for (mode, ansi, msg) in [
+            (P::Tty, AnsiMode::Never, "while ANSI support is disabled"),
+            (P::Plain, AnsiMode::Always, "while ANSI support is forced"),
+        ] {
+            let e = resolve_progress(None, Some(mode), ansi).expect_err("refused");
+            assert!(e.to_string().contains(msg), "{e}");
+        }
+    }
+
+    #[test]
+    fn parallel_minus_one_is_no_limit() {
+        assert_eq!(super::resolve_parallel(Some(-1)).expect("n"), 0);
+        assert_eq!(super::resolve_parallel(Some(3)).expect("n"), 3);
+    }
+
+    #[test]
+    fn compose_flags_parse_where_compose_takes_them() {
+        use crate::cli::args::Cli;
+        let parse = |line: &str| {
+            let argv = std::iter::once("wharf").chain(line.split_whitespace());
+            Cli::try_parse_from(argv)
+        };
+        // --dry-run before or after the verb, as Compose's persistent flag.
+        for line in ["--dry-run up -d", "up --dry-run -d", "down --dry-run"] {
+            assert!(parse(line).expect(line).global.dry_run, "{line}");
+        }
+        let cli = parse("--ansi never --progress json --parallel -1 --all-resources ps")
+            .expect("globals");
+        assert_eq!(cli.global.ansi, Some(AnsiMode::Never));
+        assert_eq!(cli.global.progress, Some(ProgressMode::Json));
+        assert_eq!(cli.global.parallel, Some(-1));
+        assert!(cli.global.all_resources);
+        for line in [
+            "ps --orphans=false",
+            "pull --include-deps --ignore-buildable --policy missing web",
+            "restart --no-deps web",
+            "kill --remove-orphans",
+            "stats -a --no-trunc",
+            "up -y --menu=false --abort-on-container-failure --attach-dependencies --quiet-build",
+            "wait --down-project web",
+            "attach --detach-keys ctrl-p web",
+            "create --scale web=2 --pull always --force-recreate --remove-orphans -y --quiet-pull",
+            "config --variables --environment --models",
+            "volumes -q web",
+        ] {
+            assert!(parse(line).is_ok(), "{line}: {:?}", parse(line).err());
+        }
+        assert!(parse("up --attach web --attach-dependencies").is_err());
+        assert!(parse("pull --policy never").is_err());
+        assert!(parse("--ansi sometimes ps").is_err());
+    }
+
     use super::*;
     use clap::Parser as _;
 
@@ -406,7 +575,9 @@ mod tests {
             ("scale web=2", Loaded),
             ("pull", Loaded),
             ("down -v", Project),
-            ("pull busybox", Nothing),
+            // `pull NAME…`: services when the project has them all, else
+            // images (Compose's `pull SERVICE…`, Docker's `pull IMAGE`).
+            ("pull busybox", ServicesOr(names(&["busybox"]))),
             ("run", Nothing),
             ("cp a b", Nothing),
             ("cp web:/a db:/b", Nothing),

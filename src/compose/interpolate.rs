@@ -114,6 +114,110 @@ fn first_brace_closing(b: &[u8]) -> Option<usize> {
     None
 }
 
+/// A variable a compose file uses, as `config --variables` lists it
+/// (compose-go's `template.Variable`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Variable {
+    /// `${VAR:-x}` / `${VAR-x}`: `x`.
+    pub default_value: String,
+    /// `${VAR:+x}` / `${VAR+x}`: `x`.
+    pub presence_value: String,
+    /// `${VAR:?…}` / `${VAR?…}`.
+    pub required: bool,
+}
+
+/// Every variable the string values of `node` use (keys are not read, as
+/// in compose-go's `ExtractVariables`), with the defaults and alternates
+/// written; the names inside a default or alternate count too. A name used
+/// twice keeps its last use.
+pub fn extract_variables(node: &Node) -> std::collections::BTreeMap<String, Variable> {
+    let mut out = std::collections::BTreeMap::new();
+    extract_from_node(node, &mut out, 0);
+    out
+}
+
+fn extract_from_node(
+    node: &Node,
+    out: &mut std::collections::BTreeMap<String, Variable>,
+    depth: usize,
+) {
+    if depth > MAX_NESTING {
+        return;
+    }
+    match &node.value {
+        Value::Str(s) => extract_from_str(s, out, 0),
+        Value::Seq(items) => items
+            .iter()
+            .for_each(|n| extract_from_node(n, out, depth + 1)),
+        Value::Map(m) => m
+            .values()
+            .for_each(|n| extract_from_node(n, out, depth + 1)),
+        _ => {}
+    }
+}
+
+fn extract_from_str(s: &str, out: &mut std::collections::BTreeMap<String, Variable>, depth: usize) {
+    if depth > MAX_NESTING {
+        return;
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'$') => i += 2,
+            Some(&c) if is_name_start(c) => {
+                let end = name_end(b, i + 1);
+                out.insert(s[i + 1..end].to_string(), Variable::default());
+                i = end;
+            }
+            Some(b'{') => {
+                let Some(end) = braced_match_end(b, i) else {
+                    i += 2;
+                    continue;
+                };
+                // The match is cut at its first balanced `}`; what follows
+                // is read again as text (compose-go's recursion).
+                let close = first_brace_closing(&b[i..end]).map_or(end - 1, |c| i + c);
+                let inner = &s[i + 2..close];
+                let name_len = name_end(inner.as_bytes(), 0);
+                let (name, rest) = inner.split_at(name_len);
+                let mut v = Variable::default();
+                for (op, field) in [
+                    (":?", 0),
+                    ("?", 0),
+                    (":-", 1),
+                    ("-", 1),
+                    (":+", 2),
+                    ("+", 2),
+                ] {
+                    if let Some(arg) = rest.strip_prefix(op) {
+                        match field {
+                            0 => v.required = true,
+                            1 => v.default_value = arg.to_string(),
+                            _ => v.presence_value = arg.to_string(),
+                        }
+                        break;
+                    }
+                }
+                let nested = [v.default_value.clone(), v.presence_value.clone()];
+                out.insert(name.to_string(), v);
+                for n in nested.iter().filter(|n| !n.is_empty()) {
+                    extract_from_str(n, out, depth + 1);
+                }
+                if close + 1 < end {
+                    extract_from_str(&s[close + 1..end], out, depth + 1);
+                }
+                i = end;
+            }
+            _ => i += 1,
+        }
+    }
+}
+
 fn lookup_or_unset(
     name: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -617,6 +721,25 @@ fn parse_hex_float(s: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn variables_are_extracted_as_compose_go_lists_them() {
+        let doc = super::super::yaml::parse(
+            "a: \"x${TAG:-latest}y $$ESC $PLAIN\"\nb: [\"${REQ:?why}\", \"${ALT:+on}\"]\nc: ${N:-${INNER-d}}tail}\n${KEY}: v\n",
+            "t.yaml",
+        )
+        .expect("yaml");
+        let vars = extract_variables(&doc);
+        let names: Vec<&str> = vars.keys().map(String::as_str).collect();
+        // Keys are not read; `$$` escapes; a default's variables count.
+        assert_eq!(names, ["ALT", "INNER", "N", "PLAIN", "REQ", "TAG"]);
+        assert_eq!(vars["TAG"].default_value, "latest");
+        assert!(vars["REQ"].required);
+        assert_eq!(vars["ALT"].presence_value, "on");
+        assert_eq!(vars["N"].default_value, "${INNER-d}");
+        assert_eq!(vars["INNER"].default_value, "d");
+        assert_eq!(vars["PLAIN"], Variable::default());
+    }
+
     use super::*;
     use crate::compose::yaml;
     use std::collections::HashMap;

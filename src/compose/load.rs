@@ -57,6 +57,9 @@ pub struct LoadOptions {
     pub no_env_resolution: bool,
     /// Services named on the command line (`config web db`).
     pub services: Vec<String>,
+    /// `--all-resources`: keep networks, volumes, secrets, configs and
+    /// models no service uses.
+    pub all_resources: bool,
 }
 
 /// A loaded project plus what the user should be told about it.
@@ -741,6 +744,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
             selected: &opts.services,
             consistency: !opts.no_consistency,
             resolve_env_files: !opts.no_env_resolution,
+            keep_unused_resources: opts.all_resources,
             working_dir: &m.working_dir,
         },
     )?;

@@ -358,6 +358,8 @@ pub struct Finish<'a> {
     pub consistency: bool,
     /// Fold `env_file` into `environment` (what `config` prints and `up` runs).
     pub resolve_env_files: bool,
+    /// `--all-resources`: unused resources stay.
+    pub keep_unused_resources: bool,
     pub working_dir: &'a Path,
 }
 
@@ -455,7 +457,9 @@ pub fn finish(mut dict: Node, f: &Finish<'_>) -> Result<Node, LoadError> {
         return Ok(dict);
     };
     root.insert("services".into(), Node::synthetic(Value::Map(enabled)));
-    drop_unused_resources(&mut dict);
+    if !f.keep_unused_resources {
+        drop_unused_resources(&mut dict);
+    }
     let _ = f.working_dir;
     Ok(dict)
 }

@@ -261,6 +261,9 @@ pub(super) fn stop_container(
     c: &ProjectContainer,
     timeout: Option<Duration>,
 ) -> Result<()> {
+    if env.dry_run {
+        return Ok(());
+    }
     if let Some(h) = env.hooks.get(&c.service) {
         let state = env.containers.state(&c.record.id)?;
         if state.status == Status::Running {
@@ -294,6 +297,10 @@ pub fn remove_container(
         progress.event(Kind::Container, &c.record.name, "Stopped", true);
     }
     progress.event(Kind::Container, &c.record.name, "Removing", false);
+    if env.dry_run {
+        progress.event(Kind::Container, &c.record.name, "Removed", true);
+        return Ok(());
+    }
     control::remove(&env.containers, &env.store, &c.record.id, true)?;
     if volumes {
         for v in anonymous_volumes(env, &c.record.spec).values() {

@@ -39,13 +39,17 @@ pub fn down(
         .into_iter()
         .filter(|c| opts.remove_orphans || !c.oneoff)
         .collect();
-    reverse_walk(&list, &[], &|c| {
+    reverse_walk(&list, &[], env.parallel, &|c| {
         remove_container(env, c, opts.volumes, opts.timeout, progress)
     })?;
     let store = crate::net::store::Networks::open(env.containers.root())?;
     for n in store.list()? {
         if n.labels.get(pc::LABEL_PROJECT).map(String::as_str) == Some(project) {
             progress.event(Kind::Network, &n.name, "Removing", false);
+            if env.dry_run {
+                progress.event(Kind::Network, &n.name, "Removed", true);
+                continue;
+            }
             match crate::net::attach::remove_network(env.containers.root(), &n.id) {
                 // A one-off `down` left running still uses it (Compose's warning).
                 Err(crate::net::attach::AttachError::InUse { .. }) => {
@@ -68,7 +72,11 @@ pub fn down(
             }
         }
         // One-offs `down` leaves behind keep the volumes they mount.
-        let left = project_containers(&env.containers, project)?;
+        // (A dry run removed none: those it would have removed are out.)
+        let left: Vec<ProjectContainer> = project_containers(&env.containers, project)?
+            .into_iter()
+            .filter(|c| !env.dry_run || !list.iter().any(|g| g.record.id == c.record.id))
+            .collect();
         for n in names {
             let used = left.iter().any(|c| {
                 c.record
@@ -83,7 +91,9 @@ pub fn down(
             }
             if env.volumes.get(&n)?.is_some() {
                 progress.event(Kind::Volume, &n, "Removing", false);
-                env.volumes.remove(&n, &[])?;
+                if !env.dry_run {
+                    env.volumes.remove(&n, &[])?;
+                }
                 progress.event(Kind::Volume, &n, "Removed", true);
             }
         }
@@ -142,6 +152,10 @@ pub fn images_to_remove(
 fn remove_image(env: &Env, image: &str, progress: &dyn Progress) -> Result<()> {
     use crate::image::store::StoreError;
     progress.event(Kind::Image, image, "Removing", false);
+    if env.dry_run {
+        progress.event(Kind::Image, image, "Removed", true);
+        return Ok(());
+    }
     // The store names images in full (`docker.io/library/x:latest`).
     let stored = match crate::image::reference::Reference::parse(image) {
         Ok(r) if r.digest().is_none() => r.to_string(),

@@ -21,6 +21,11 @@ pub struct Env {
     /// Lifecycle hooks by service. Only known with the compose file at
     /// hand: a project found by its labels alone runs none, as in Compose.
     pub hooks: BTreeMap<String, ServiceHooks>,
+    /// How many services are worked on at once (`--parallel`); 0: no limit.
+    pub parallel: usize,
+    /// `--dry-run`: the verbs report what they would do and change
+    /// nothing (containers, volumes, networks, images stay as they are).
+    pub dry_run: bool,
 }
 
 /// A service's `post_start` and `pre_stop` hooks, ready to exec.
@@ -42,7 +47,21 @@ impl Env {
             volumes: Volumes::open(root)?,
             runtime: runtime.to_string(),
             hooks: BTreeMap::new(),
+            parallel: 0,
+            dry_run: false,
         })
+    }
+
+    /// Reports instead of acting (`--dry-run`).
+    pub fn with_dry_run(mut self, dry_run: bool) -> Env {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// At most `n` services at once (0: no limit).
+    pub fn with_parallel(mut self, n: usize) -> Env {
+        self.parallel = n;
+        self
     }
 
     /// The project's lifecycle hooks, for the verbs that start and stop.
@@ -108,6 +127,10 @@ impl Env {
         service: &str,
         progress: &dyn Progress,
     ) -> Result<()> {
+        if self.dry_run {
+            progress.event(Kind::Container, &c.name, "Started", true);
+            return Ok(());
+        }
         let ran = match self.hooks.get(service) {
             Some(h) => self.run_hooks(service, c, &h.post_start),
             None => Ok(()),

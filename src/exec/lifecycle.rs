@@ -41,10 +41,11 @@ fn graph_from_labels(list: &[ProjectContainer]) -> Result<ServiceGraph> {
 pub(super) fn reverse_walk(
     list: &[ProjectContainer],
     services: &[String],
+    max_parallel: usize,
     f: &(dyn Fn(&ProjectContainer) -> Result<()> + Sync),
 ) -> Result<()> {
     let graph = graph_from_labels(list)?;
-    let outcome = graph.walk(true, 0, |service| -> Result<()> {
+    let outcome = graph.walk(true, max_parallel, |service| -> Result<()> {
         if !services.is_empty() && !services.iter().any(|s| s == service) {
             return Ok(());
         }
@@ -72,11 +73,13 @@ pub(super) fn reverse_walk(
 /// and, transitively, every service that depends on one of them with
 /// `restart: true`; dependencies first. Each container runs its
 /// `pre_stop` hooks, is stopped and started again (stopped ones too), then
-/// runs its `post_start` hooks.
+/// runs its `post_start` hooks. `with_dependents` false (`--no-deps`):
+/// the services named only.
 pub fn restart(
     env: &Env,
     project: &str,
     services: &[String],
+    with_dependents: bool,
     timeout: Option<Duration>,
     progress: &dyn Progress,
 ) -> Result<()> {
@@ -84,14 +87,22 @@ pub fn restart(
         .into_iter()
         .filter(|c| !c.oneoff)
         .collect();
-    let chosen = restart_set(&list, services);
+    let chosen = if with_dependents || services.is_empty() {
+        restart_set(&list, services)
+    } else {
+        services.iter().cloned().collect()
+    };
     let graph = graph_from_labels(&list)?;
-    let outcome = graph.walk(false, 0, |service| -> Result<()> {
+    let outcome = graph.walk(false, env.parallel, |service| -> Result<()> {
         if !chosen.contains(service) {
             return Ok(());
         }
         for c in list.iter().filter(|c| c.service == service) {
             progress.event(Kind::Container, &c.record.name, "Restarting", false);
+            if env.dry_run {
+                progress.event(Kind::Container, &c.record.name, "Started", true);
+                continue;
+            }
             let state = env.containers.state(&c.record.id)?;
             if matches!(
                 state.status,
@@ -166,10 +177,14 @@ pub fn pause(
             continue;
         }
         if freeze {
-            control::pause(&env.containers, &c.record.id)?;
+            if !env.dry_run {
+                control::pause(&env.containers, &c.record.id)?;
+            }
             progress.event(Kind::Container, &c.record.name, "Paused", true);
         } else {
-            control::unpause(&env.containers, &c.record.id)?;
+            if !env.dry_run {
+                control::unpause(&env.containers, &c.record.id)?;
+            }
             progress.event(Kind::Container, &c.record.name, "Unpaused", true);
         }
     }
@@ -185,7 +200,7 @@ pub fn stop(
     progress: &dyn Progress,
 ) -> Result<()> {
     let list = project_containers(&env.containers, project)?;
-    reverse_walk(&list, services, &|c| {
+    reverse_walk(&list, services, env.parallel, &|c| {
         if c.running() {
             progress.event(Kind::Container, &c.record.name, "Stopping", false);
             stop_container(env, c, timeout)?;
@@ -199,14 +214,16 @@ pub fn stop(
 pub fn start(env: &Env, project: &str, services: &[String], progress: &dyn Progress) -> Result<()> {
     let list = project_containers(&env.containers, project)?;
     let graph = graph_from_labels(&list)?;
-    let outcome = graph.walk(false, 0, |service| -> Result<()> {
+    let outcome = graph.walk(false, env.parallel, |service| -> Result<()> {
         if !services.is_empty() && !services.iter().any(|s| s == service) {
             return Ok(());
         }
         for c in list.iter().filter(|c| c.service == service && !c.oneoff) {
             if !c.running() {
                 progress.event(Kind::Container, &c.record.name, "Starting", false);
-                control::start_detached(&env.containers, &c.record.id)?;
+                if !env.dry_run {
+                    control::start_detached(&env.containers, &c.record.id)?;
+                }
                 env.post_start_reported(&c.record, service, progress)?;
             }
         }

@@ -6,15 +6,19 @@ use crate::plan::container as pc;
 use crate::runtime::volume::VolumeOptions;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Named volumes the selected services use: created with Compose's
-/// labels; external ones must exist.
+/// Named volumes the selected services use (`all`: every declared one):
+/// created with Compose's labels; external ones must exist.
 pub(super) fn ensure_volumes(
     env: &Env,
     project: &Project,
     selected: &[String],
+    all: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let mut used = BTreeSet::new();
+    let mut used: BTreeSet<String> = match all {
+        true => project.volumes.keys().cloned().collect(),
+        false => BTreeSet::new(),
+    };
     for s in selected {
         if let Some(svc) = project.services.get(s) {
             for v in &svc.volumes {
@@ -52,21 +56,27 @@ pub(super) fn ensure_volumes(
         labels.insert(pc::LABEL_PROJECT.into(), project.name.clone());
         labels.insert("com.docker.compose.volume".into(), key.clone());
         labels.insert(pc::LABEL_VERSION.into(), pc::COMPOSE_VERSION.into());
-        env.volumes.ensure(&name, VolumeOptions { labels })?;
+        if !env.dry_run {
+            env.volumes.ensure(&name, VolumeOptions { labels })?;
+        }
         progress.event(Kind::Volume, &name, "Created", true);
     }
     Ok(())
 }
 
-/// The networks the selected services join: created with Compose's
-/// labels; external ones must exist.
+/// The networks the selected services join (`all`: every declared one):
+/// created with Compose's labels; external ones must exist.
 pub(super) fn ensure_networks(
     env: &Env,
     project: &Project,
     selected: &[String],
+    all: bool,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let mut used = BTreeSet::new();
+    let mut used: BTreeSet<String> = match all {
+        true => project.networks.keys().cloned().collect(),
+        false => BTreeSet::new(),
+    };
     for s in selected {
         if let Some(svc) = project.services.get(s) {
             let own = matches!(
@@ -89,7 +99,9 @@ pub(super) fn ensure_networks(
             return Err(ExecError::ExternalNetwork(opts.name));
         }
         progress.event(Kind::Network, &opts.name, "Creating", false);
-        crate::net::attach::create_network(env.containers.root(), &opts)?;
+        if !env.dry_run {
+            crate::net::attach::create_network(env.containers.root(), &opts)?;
+        }
         progress.event(Kind::Network, &opts.name, "Created", true);
     }
     Ok(())

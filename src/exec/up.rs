@@ -42,6 +42,9 @@ pub struct UpOptions {
     pub wait_timeout: Option<Duration>,
     /// Set by the CLI on Ctrl-C: no new container is created or started.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// `--all-resources`: every declared volume and network is made, not
+    /// only those the selected services use.
+    pub all_resources: bool,
 }
 
 impl UpOptions {
@@ -108,10 +111,15 @@ pub fn up(
         }
     }
 
-    ensure_volumes(env, project, &selected, progress)?;
-    ensure_networks(env, project, &selected, progress)?;
+    let wanted = if opts.all_resources {
+        project.services.keys().cloned().collect()
+    } else {
+        selected.clone()
+    };
+    ensure_volumes(env, project, &wanted, opts.all_resources, progress)?;
+    ensure_networks(env, project, &wanted, opts.all_resources, progress)?;
 
-    let outcome = graph.walk(false, 0, |name| {
+    let outcome = graph.walk(false, env.parallel, |name| {
         let service = project
             .services
             .get(name)
@@ -185,8 +193,8 @@ pub fn create_oneoff(
     }
     let _lock = env.lock_project(&project.name)?;
     let only = [service.to_string()];
-    ensure_volumes(env, project, &only, progress)?;
-    ensure_networks(env, project, &only, progress)?;
+    ensure_volumes(env, project, &only, false, progress)?;
+    ensure_networks(env, project, &only, false, progress)?;
     let image = pc::image_name(project, svc)?;
     let image_record = env
         .store
@@ -238,6 +246,10 @@ fn wait_conditions(
     opts: &UpOptions,
     progress: &dyn Progress,
 ) -> Result<()> {
+    // A dry run starts nothing to wait for.
+    if env.dry_run {
+        return Ok(());
+    }
     for (dep, d) in &service.depends_on {
         let healthy = match d.condition {
             DependencyCondition::ServiceCompletedSuccessfully => false,
@@ -541,6 +553,32 @@ fn apply_service(
                 container,
                 reason,
                 start,
+            } if env.dry_run => {
+                opts.cancelled()?;
+                tracing::debug!("recreating {}: {}", container.name, reason.as_str());
+                progress.event(Kind::Container, &container.name, "Recreate", false);
+                progress.event(Kind::Container, &container.name, "Recreated", true);
+                if *start {
+                    progress.event(Kind::Container, &container.name, "Starting", false);
+                    progress.event(Kind::Container, &container.name, "Started", true);
+                }
+                continue;
+            }
+            Action::Create { number, start, .. } if env.dry_run => {
+                opts.cancelled()?;
+                let name = pc::container_name(project, service, *number);
+                progress.event(Kind::Container, &name, "Creating", false);
+                progress.event(Kind::Container, &name, "Created", true);
+                if *start {
+                    progress.event(Kind::Container, &name, "Starting", false);
+                    progress.event(Kind::Container, &name, "Started", true);
+                }
+                continue;
+            }
+            Action::Recreate {
+                container,
+                reason,
+                start,
             } => {
                 opts.cancelled()?;
                 let c = find_container(mine, container)?;
@@ -584,6 +622,10 @@ fn apply_service(
         }
         opts.cancelled()?;
         progress.event(Kind::Container, &target.name, "Starting", false);
+        if env.dry_run {
+            progress.event(Kind::Container, &target.name, "Started", true);
+            continue;
+        }
         inject_files(env, &service.name, &target, &files)?;
         if let Err(e) = control::start_detached(&env.containers, &target.id) {
             progress.event(Kind::Container, &target.name, "Error", true);

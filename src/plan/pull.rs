@@ -117,27 +117,48 @@ pub enum ServicePull {
     Skip(&'static str),
 }
 
+/// One service as `pull` sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct PullCandidate<'a> {
+    pub service: &'a str,
+    pub image: Option<&'a str>,
+    /// `pull_policy`, or `pull --policy` when given.
+    pub policy: Option<&'a str>,
+    /// Has a `build:` section.
+    pub buildable: bool,
+    /// The image is in the store already.
+    pub present: bool,
+}
+
 /// Per service (in file order): pull, leave to the service that pulls the
-/// same image, or skip (no image; `pull_policy: build` or `never`), as
-/// `docker compose pull` decides.
-pub fn pulls_for_project<'a>(
-    services: impl Iterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+/// same image, or skip (no image; `pull_policy: build` or `never`; policy
+/// `missing` with the image present; `--ignore-buildable` and a `build:`
+/// section), as `docker compose pull` decides, in its order of checks.
+pub fn pulls_for_project(
+    services: &[PullCandidate<'_>],
+    ignore_buildable: bool,
 ) -> Vec<(String, ServicePull)> {
     let mut pulled_by: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
     let mut out = Vec::new();
-    for (name, image, policy) in services {
-        let what = match (image, policy) {
+    for c in services {
+        let what = match (c.image, c.policy) {
             (None, _) => ServicePull::Skip("Skipped - No image to be pulled"),
             (Some(_), Some("build" | "never")) => ServicePull::Skip("Skipped"),
+            (Some(_), Some("missing" | "if_not_present")) if c.present => {
+                ServicePull::Skip("Skipped - Image is already present locally")
+            }
+            (Some(_), _) if ignore_buildable && c.buildable => {
+                ServicePull::Skip("Skipped - Image can be built")
+            }
             (Some(image), _) => match pulled_by.get(image) {
                 Some(other) => ServicePull::SameAs(other.to_string()),
                 None => {
-                    pulled_by.insert(image, name);
+                    pulled_by.insert(image, c.service);
                     ServicePull::Pull(image.to_string())
                 }
             },
         };
-        out.push((name.to_string(), what));
+        out.push((c.service.to_string(), what));
     }
     out
 }
@@ -146,18 +167,32 @@ pub fn pulls_for_project<'a>(
 mod tests {
     use super::*;
 
+    fn candidate<'a>(
+        service: &'a str,
+        image: Option<&'a str>,
+        policy: Option<&'a str>,
+    ) -> PullCandidate<'a> {
+        PullCandidate {
+            service,
+            image,
+            policy,
+            buildable: false,
+            present: false,
+        }
+    }
+
     #[test]
     fn project_pull_plan_skips_like_compose() {
         let plan = pulls_for_project(
-            [
-                ("web", Some("busybox"), None),
-                ("worker", Some("busybox"), Some("always")),
-                ("app", Some("app:dev"), Some("build")),
-                ("local", Some("local:1"), Some("never")),
-                ("built", None, None),
-                ("db", Some("postgres"), Some("missing")),
-            ]
-            .into_iter(),
+            &[
+                candidate("web", Some("busybox"), None),
+                candidate("worker", Some("busybox"), Some("always")),
+                candidate("app", Some("app:dev"), Some("build")),
+                candidate("local", Some("local:1"), Some("never")),
+                candidate("built", None, None),
+                candidate("db", Some("postgres"), Some("missing")),
+            ],
+            false,
         );
         assert_eq!(
             plan,
@@ -171,6 +206,43 @@ mod tests {
                     ServicePull::Skip("Skipped - No image to be pulled")
                 ),
                 ("db".to_string(), ServicePull::Pull("postgres".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn policy_missing_skips_present_images_and_buildable_ones_can_be_ignored() {
+        let present = PullCandidate {
+            present: true,
+            ..candidate("db", Some("postgres"), Some("missing"))
+        };
+        let buildable = PullCandidate {
+            buildable: true,
+            ..candidate("app", Some("app:dev"), None)
+        };
+        // `--policy always` pulls a present image all the same.
+        let always = PullCandidate {
+            policy: Some("always"),
+            ..present
+        };
+        assert_eq!(
+            pulls_for_project(&[present, buildable], true),
+            vec![
+                (
+                    "db".to_string(),
+                    ServicePull::Skip("Skipped - Image is already present locally")
+                ),
+                (
+                    "app".to_string(),
+                    ServicePull::Skip("Skipped - Image can be built")
+                ),
+            ]
+        );
+        assert_eq!(
+            pulls_for_project(&[always, buildable], false),
+            vec![
+                ("db".to_string(), ServicePull::Pull("postgres".into())),
+                ("app".to_string(), ServicePull::Pull("app:dev".into())),
             ]
         );
     }

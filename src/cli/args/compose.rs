@@ -65,9 +65,9 @@ pub struct UpArgs {
     /// Pull without printing progress
     #[arg(long = "quiet-pull")]
     pub quiet_pull: bool,
-    /// Progress output: auto, tty, plain, quiet, json
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressMode,
+    /// Progress output: auto, tty, plain, quiet, json (default: the global --progress)
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressMode>,
     /// Produce monochrome output
     #[arg(long = "no-color")]
     pub no_color: bool,
@@ -86,6 +86,21 @@ pub struct UpArgs {
     /// Stop all containers if any container exits
     #[arg(long = "abort-on-container-exit")]
     pub abort_on_container_exit: bool,
+    /// Stop all containers if any container exits with a failure (non-zero code)
+    #[arg(long = "abort-on-container-failure")]
+    pub abort_on_container_failure: bool,
+    /// Also attach to the output of the services the attached ones depend on
+    #[arg(long = "attach-dependencies", conflicts_with = "attach")]
+    pub attach_dependencies: bool,
+    /// Assume "yes" as answer to all prompts (wharf asks none)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Interactive shortcuts when attached (also COMPOSE_MENU); wharf has none
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub menu: Option<bool>,
+    /// Suppress the build output
+    #[arg(long = "quiet-build")]
+    pub quiet_build: bool,
     /// Return the exit code of this service's container (implies --abort-on-container-exit)
     #[arg(long = "exit-code-from", value_name = "SERVICE")]
     pub exit_code_from: Option<String>,
@@ -129,9 +144,9 @@ pub struct DownArgs {
     /// Seconds to wait for containers to stop
     #[arg(short = 't', long = "timeout")]
     pub timeout: Option<u64>,
-    /// Progress output: auto, tty, plain, quiet, json
-    #[arg(long, value_enum, default_value = "auto")]
-    pub progress: ProgressMode,
+    /// Progress output: auto, tty, plain, quiet, json (default: the global --progress)
+    #[arg(long, value_enum)]
+    pub progress: Option<ProgressMode>,
     /// Remove images used by services: "local" only those without a custom tag, "all" every one
     #[arg(long, value_enum, value_name = "TYPE")]
     pub rmi: Option<RmiMode>,
@@ -165,6 +180,18 @@ pub struct LsArgs {
     #[arg(long = "filter", value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
     /// table, json, or a Go template (`table {{.Name}}\t{{.Status}}`)
+    #[arg(long, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumesArgs {
+    /// Only the volumes of these services
+    pub services: Vec<String>,
+    /// Only display volume names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// table, json, or a Go template (`table {{.Name}}\t{{.Driver}}`)
     #[arg(long, default_value = "table")]
     pub format: ListFormat,
 }

@@ -19,9 +19,9 @@ pub enum GraphFormat {
 pub struct ConfigArgs {
     /// Only these services (and what they depend on)
     pub services: Vec<String>,
-    /// Output format
-    #[arg(long, value_enum, default_value = "yaml")]
-    pub format: Format,
+    /// Output format (default: yaml; a table for --variables)
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Print the service names, one per line
     #[arg(long = "services")]
     pub list_services: bool,
@@ -37,6 +37,21 @@ pub struct ConfigArgs {
     /// Print the image names, one per line
     #[arg(long = "images")]
     pub list_images: bool,
+    /// Print the model names, one per line
+    #[arg(long = "models")]
+    pub list_models: bool,
+    /// Print the model variables and their default values
+    #[arg(long)]
+    pub variables: bool,
+    /// Print the environment used for interpolation
+    #[arg(long)]
+    pub environment: bool,
+    /// Pin image tags to digests
+    #[arg(long = "resolve-image-digests")]
+    pub resolve_image_digests: bool,
+    /// Produce an override file with image digests
+    #[arg(long = "lock-image-digests")]
+    pub lock_image_digests: bool,
     /// Print the service config hash, one per line ("*" for all services)
     #[arg(long, value_name = "SERVICES")]
     pub hash: Option<String>,

@@ -170,6 +170,41 @@ pub struct CreateArgs {
     pub command: Vec<String>,
 }
 
+/// `create`: Docker's flags, and Compose's for `create [SERVICE…]`.
+#[derive(Args, Debug)]
+pub struct CreateCommandArgs {
+    #[command(flatten)]
+    pub compose: ComposeCreateArgs,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+/// Compose's `create [SERVICE…]` flags (its `up --no-start`'s).
+#[derive(Args, Debug, Default)]
+pub struct ComposeCreateArgs {
+    /// Compose project: recreate containers even if their configuration is unchanged
+    #[arg(long = "force-recreate", conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// Compose project: never recreate existing containers
+    #[arg(long = "no-recreate")]
+    pub no_recreate: bool,
+    /// Compose project: pull images before creating: always, missing, never, build
+    #[arg(long, value_name = "POLICY")]
+    pub pull: Option<String>,
+    /// Compose project: pull without printing progress
+    #[arg(long = "quiet-pull")]
+    pub quiet_pull: bool,
+    /// Compose project: remove containers of services no longer in the compose file
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
+    /// Compose project: scale SERVICE to NUM instances (SERVICE=NUM, repeatable)
+    #[arg(long, value_name = "SERVICE=NUM")]
+    pub scale: Vec<String>,
+    /// Compose project: assume "yes" as answer to all prompts (wharf asks none)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Run in the background and print the container id
@@ -237,6 +272,9 @@ pub struct PsArgs {
     /// Do not truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Compose ps: include containers of services the compose file no longer has
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub orphans: bool,
     /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
     #[arg(long, default_value = "table")]
     pub format: ListFormat,
@@ -286,11 +324,23 @@ pub struct StopArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub stop: StopArgs,
+    /// Compose restart: do not restart the services the named ones depend on
+    #[arg(long = "no-deps")]
+    pub no_deps: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct KillArgs {
     /// Containers, or services of the compose project (all by default)
     pub containers: Vec<String>,
     #[arg(short = 's', long, default_value = "KILL")]
     pub signal: String,
+    /// Compose kill: also remove containers of services no longer in the compose file
+    #[arg(long = "remove-orphans")]
+    pub remove_orphans: bool,
 }
 
 #[derive(Args, Debug)]
@@ -353,6 +403,9 @@ pub struct AttachArgs {
     /// Pass SIGINT and SIGTERM received here on to the container
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,
+    /// Key sequence for detaching (wharf attaches output only: nothing to detach from)
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -365,10 +418,26 @@ pub struct PauseArgs {
 pub struct StatsArgs {
     /// Containers (default: all running)
     pub containers: Vec<String>,
+    /// Show all containers (default shows just running)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not truncate output (full container ids)
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
     /// Print one sample and exit
     #[arg(long = "no-stream")]
     pub no_stream: bool,
     /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
     #[arg(long, default_value = "table")]
     pub format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct WaitArgs {
+    /// Containers, or services of the compose project
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Compose wait: take the project down when the first container stops
+    #[arg(long = "down-project")]
+    pub down_project: bool,
 }

@@ -16,10 +16,26 @@ pub struct PullArgs {
     /// With a compose project: keep going when an image fails to pull
     #[arg(long)]
     pub ignore_pull_failures: bool,
+    /// With a compose project: also pull the services the named ones depend on
+    #[arg(long = "include-deps")]
+    pub include_deps: bool,
+    /// With a compose project: skip the services that have a build section
+    #[arg(long = "ignore-buildable")]
+    pub ignore_buildable: bool,
+    /// With a compose project: pull policy for every service with an image
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub policy: Option<PullCommandPolicy>,
     /// Keep the compressed layer blobs after unpacking (more disk; pushes
     /// and saves then keep the image digest without asking the registry)
     #[arg(long)]
     pub keep_layer_blobs: bool,
+}
+
+/// `pull --policy`: Compose's two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullCommandPolicy {
+    Missing,
+    Always,
 }
 
 #[derive(Args, Debug)]

@@ -66,6 +66,33 @@ pub struct GlobalArgs {
     /// Log level: error, warn, info, debug, trace (RUST_LOG also works)
     #[arg(long = "log-level", global = true, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Execute command in dry run mode: print what it would do, change nothing
+    // Compose's is a persistent flag: it may follow the verb too.
+    #[arg(long = "dry-run", global = true)]
+    pub dry_run: bool,
+    /// Control when to print ANSI control characters (also COMPOSE_ANSI)
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub ansi: Option<AnsiMode>,
+    /// Type of progress output: auto, tty, plain, json, quiet (also COMPOSE_PROGRESS)
+    #[arg(long = "progress", value_enum, value_name = "MODE")]
+    pub progress: Option<compose::ProgressMode>,
+    /// Max parallelism, -1 for unlimited (also COMPOSE_PARALLEL_LIMIT)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub parallel: Option<i64>,
+    /// Run compose in backward compatibility mode (also COMPOSE_COMPATIBILITY)
+    #[arg(long)]
+    pub compatibility: bool,
+    /// Include all resources, even those not used by services
+    #[arg(long = "all-resources")]
+    pub all_resources: bool,
+}
+
+/// `--ansi`: Compose's three modes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AnsiMode {
+    Never,
+    Always,
+    Auto,
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,7 +134,7 @@ pub enum Command {
     /// Watch build context for service and rebuild/refresh containers when files are updated
     Watch(compose::WatchArgs),
     /// Restart the containers of the compose project (or containers)
-    Restart(container::StopArgs),
+    Restart(container::RestartArgs),
     /// Scale services of the compose project (SERVICE=REPLICAS)
     Scale(compose::ScaleArgs),
     /// List compose projects that have containers
@@ -120,7 +147,7 @@ pub enum Command {
     /// Create and run a new container from an image
     Run(container::RunArgs),
     /// Create a new container
-    Create(container::CreateArgs),
+    Create(container::CreateCommandArgs),
     /// Start one or more stopped containers
     Start(container::StartArgs),
     /// List containers
@@ -146,10 +173,9 @@ pub enum Command {
         format: Option<String>,
     },
     /// Block until containers (or the project's services) stop, then print their exit codes
-    Wait {
-        #[arg(required = true)]
-        containers: Vec<String>,
-    },
+    Wait(container::WaitArgs),
+    /// List the volumes of the compose project's services
+    Volumes(compose::VolumesArgs),
     /// Display the running processes of a container (or of the compose project's services)
     Top { targets: Vec<String> },
     /// Pause every process of containers (or of the compose project's services)
@@ -226,6 +252,9 @@ const VALUE_FLAGS: &[&str] = &[
     "--profile",
     "--root",
     "--log-level",
+    "--ansi",
+    "--progress",
+    "--parallel",
 ];
 
 /// Docker's `container <verb>` forms and the verbs they stand for.

@@ -124,7 +124,9 @@ pub fn project_list(
 
 /// The executor's layers.
 pub fn env(settings: &Settings) -> anyhow::Result<Env> {
-    Ok(Env::open(settings.root(), &settings.runtime)?)
+    Ok(Env::open(settings.root(), &settings.runtime)?
+        .with_parallel(settings.parallel)
+        .with_dry_run(settings.dry_run))
 }
 
 /// The executor's layers for a project, with its lifecycle hooks when the
@@ -147,6 +149,15 @@ pub fn containers_of(
         .into_iter()
         .filter(|c| services.is_empty() || services.contains(&c.service))
         .collect())
+}
+
+/// Whether `c` belongs to a service the compose file no longer has (a
+/// project known only by name has no file to tell: never).
+pub fn is_orphan(project: &Project, c: &ProjectContainer) -> bool {
+    match project {
+        Project::Loaded(l) => !l.project.services.contains_key(&c.service),
+        Project::Named(_) => false,
+    }
 }
 
 /// The running container of `service` that `exec`/`attach` act on:

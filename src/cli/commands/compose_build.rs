@@ -11,7 +11,7 @@ use super::common::open_store;
 use crate::build::builder::{self, BuildRequest};
 use crate::build::progress::{BuildProgress, StepName};
 use crate::cli::args::build::BuildArgs;
-use crate::cli::progress::BuildProgressMode;
+use crate::cli::progress::{BuildProgressMode, DRY_RUN_PREFIX};
 use crate::cli::resolve::Settings;
 use crate::compose::load::Loaded;
 use crate::image::platform::Platform;
@@ -146,6 +146,7 @@ pub fn prepare_services(
     loaded: &Loaded,
     selected: &[String],
     mode: UpBuild,
+    quiet: bool,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<()> {
     let unapplied = crate::compose::runtime_keys::check(&loaded.model, selected, &ThisHost)?;
@@ -156,7 +157,7 @@ pub fn prepare_services(
         }
     }
     crate::cli::resolve::print_warnings(&unapplied);
-    build_for_up(settings, loaded, selected, mode, cancelled)
+    build_for_up(settings, loaded, selected, mode, quiet, cancelled)
 }
 
 /// Before `up`, `create` and `run`: builds the images of the `selected`
@@ -168,6 +169,7 @@ pub fn build_for_up(
     loaded: &Loaded,
     selected: &[String],
     mode: UpBuild,
+    quiet: bool,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<()> {
     let project = &loaded.project;
@@ -202,7 +204,7 @@ pub fn build_for_up(
         }
     }
     let jobs = crate::plan::build::build_jobs(&chosen);
-    run_jobs(settings, &jobs, false, cancelled)?;
+    run_jobs(settings, &jobs, quiet, cancelled)?;
     Ok(())
 }
 
@@ -214,6 +216,16 @@ fn run_jobs(
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<Vec<BuiltImage>> {
     if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    if settings.dry_run {
+        // Nothing is built: each image is named as it would be.
+        for job in jobs {
+            for image in &job.spec.tags {
+                eprintln!("{DRY_RUN_PREFIX} Image {image}  Building");
+                eprintln!("{DRY_RUN_PREFIX} Image {image}  Built");
+            }
+        }
         return Ok(Vec::new());
     }
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -258,7 +270,11 @@ fn run_parallel(
     let next = AtomicUsize::new(0);
     let results: Mutex<BTreeMap<usize, anyhow::Result<BuiltImage>>> = Mutex::new(BTreeMap::new());
     std::thread::scope(|scope| {
-        for _ in 0..PARALLEL_BUILDS.min(jobs.len()) {
+        let limit = match settings.parallel {
+            0 => PARALLEL_BUILDS,
+            n => n.min(PARALLEL_BUILDS),
+        };
+        for _ in 0..limit.min(jobs.len()) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(job) = jobs.get(i) else { break };

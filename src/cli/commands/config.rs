@@ -10,9 +10,13 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    if args.resolve_image_digests || args.lock_image_digests {
+        bail!("--resolve-image-digests/--lock-image-digests: asking the registries for digests is not supported by `wharf config` yet");
+    }
     let mut opts = settings.load_options()?;
     opts.no_interpolate = args.no_interpolate;
-    opts.no_normalize = args.no_normalize;
+    // Compose's config does not normalize in compatibility mode.
+    opts.no_normalize = args.no_normalize || settings.compatibility;
     opts.no_resolve_paths = args.no_path_resolution;
     opts.no_consistency = args.no_consistency;
     // Compose hashes services before env_file is resolved.
@@ -21,6 +25,15 @@ pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     if args.list_profiles {
         // Profiles are listed across every service, enabled or not.
         opts.profiles = vec!["*".into()];
+    }
+    if args.variables {
+        // The variables are read from the model before interpolation.
+        opts.no_interpolate = true;
+        opts.no_env_resolution = true;
+        let model = load::load_model(&opts).map_err(anyhow::Error::new)?;
+        print_warnings(&model.warnings);
+        let vars = crate::compose::interpolate::extract_variables(&model.dict);
+        return write_output(args, &variables_output(&vars, args.format)?);
     }
     if args.no_interpolate {
         // Without interpolation the model cannot be typed yet: print it raw.
@@ -31,7 +44,7 @@ pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         }
         let mut json = model.dict.to_json();
         sort_keys(&mut json);
-        let out = match args.format {
+        let out = match args.format.unwrap_or(Format::Yaml) {
             Format::Json => {
                 serde_json::to_string_pretty(&json).context("serializing the model")? + "\n"
             }
@@ -44,8 +57,88 @@ pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
+    if args.environment {
+        // Compose prints the interpolation environment sorted, KEY=VALUE.
+        let mut env: Vec<String> = loaded
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        env.sort();
+        return write_output(args, &lines(env));
+    }
     let out = render(&loaded, args)?;
     write_output(args, &out)
+}
+
+/// `config --variables`: Compose's table (NAME, REQUIRED, DEFAULT VALUE,
+/// ALTERNATE VALUE; its order is Go's map order, ours the names'), or the
+/// same map as JSON or YAML with `--format`.
+fn variables_output(
+    vars: &std::collections::BTreeMap<String, crate::compose::interpolate::Variable>,
+    format: Option<Format>,
+) -> anyhow::Result<String> {
+    let as_json = || -> serde_json::Value {
+        serde_json::Value::Object(
+            vars.iter()
+                .map(|(name, v)| {
+                    let mut o = serde_json::Map::new();
+                    o.insert("Name".into(), name.clone().into());
+                    o.insert("DefaultValue".into(), v.default_value.clone().into());
+                    o.insert("PresenceValue".into(), v.presence_value.clone().into());
+                    o.insert("Required".into(), v.required.into());
+                    (name.clone(), serde_json::Value::Object(o))
+                })
+                .collect(),
+        )
+    };
+    Ok(match format {
+        Some(Format::Json) => {
+            // Docker's formatter: four-space indent, then an empty line.
+            let mut buf = Vec::new();
+            let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+            serde::Serialize::serialize(&as_json(), &mut ser)
+                .context("serializing the variables")?;
+            String::from_utf8_lossy(&buf).into_owned() + "\n\n"
+        }
+        Some(Format::Yaml) => {
+            // Go's yaml.Marshal of the map: fields lower-cased, four-space
+            // indent, its quoting.
+            let mut out = String::new();
+            for (name, v) in vars {
+                let name = go_yaml_scalar(name);
+                out.push_str(&format!("{name}:\n    name: {name}\n"));
+                out.push_str(&format!(
+                    "    defaultvalue: {}\n",
+                    go_yaml_scalar(&v.default_value)
+                ));
+                out.push_str(&format!(
+                    "    presencevalue: {}\n",
+                    go_yaml_scalar(&v.presence_value)
+                ));
+                out.push_str(&format!("    required: {}\n", v.required));
+            }
+            out
+        }
+        None => {
+            let mut rows = vec![vec![
+                "NAME".to_string(),
+                "REQUIRED".into(),
+                "DEFAULT VALUE".into(),
+                "ALTERNATE VALUE".into(),
+            ]];
+            for (name, v) in vars {
+                rows.push(vec![
+                    name.clone(),
+                    v.required.to_string(),
+                    v.default_value.clone(),
+                    v.presence_value.clone(),
+                ]);
+            }
+            crate::cli::render::go_table(&rows, 20, 3)
+        }
+    })
 }
 
 fn write_output(args: &ConfigArgs, out: &str) -> anyhow::Result<ExitCode> {
@@ -91,6 +184,18 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
     }
     if args.list_networks {
         return Ok(lines(keys("networks")));
+    }
+    if args.list_models {
+        // Compose prints each model's `model:` (in Go's map order; ours is
+        // the keys'), not the keys; models are not in the JSON form.
+        let mut models: Vec<(&String, &str)> = project
+            .models
+            .iter()
+            .filter_map(|(k, m)| m.model.as_deref().map(|v| (k, v)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        models.sort();
+        return Ok(lines(models.into_iter().map(|(_, v)| v.to_string())));
     }
     if args.list_profiles {
         let mut profiles: Vec<String> = json
@@ -152,7 +257,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
         // output loads back to the same project, as Compose does.
         escape_dollars(&mut json);
     }
-    match args.format {
+    match args.format.unwrap_or(Format::Yaml) {
         Format::Json => Ok(to_go_json(&json, true).context("serializing the project")? + "\n"),
         Format::Yaml => Ok(to_yaml(&json)),
     }
@@ -235,4 +340,58 @@ pub fn to_yaml(v: &serde_json::Value) -> String {
     // Drop the leading document marker the emitter writes.
     let body = out.strip_prefix("---\n").unwrap_or(&out).to_string();
     body + "\n"
+}
+
+/// A string as Go's yaml.v3 writes it: double-quoted when it would read
+/// back as another type (YAML 1.1's `y`, `on`, numbers, null) or holds a
+/// newline, single-quoted when plain text would not parse (indicators,
+/// `: `, ` #`, edge spaces), else plain.
+fn go_yaml_scalar(s: &str) -> String {
+    let lower = s.to_ascii_lowercase();
+    let other_type = matches!(
+        lower.as_str(),
+        "" | "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
+    ) || s.parse::<f64>().is_ok()
+        || s.parse::<i64>().is_ok()
+        || lower.starts_with("0x")
+        || matches!(lower.as_str(), ".inf" | "-.inf" | "+.inf" | ".nan");
+    if other_type || s.contains('\n') {
+        return serde_json::Value::String(s.to_string()).to_string();
+    }
+    let first = s.chars().next().unwrap_or(' ');
+    let plain = !"-?:,[]{}#&*!|>'\"%@`".contains(first)
+        && !s.starts_with(' ')
+        && !s.ends_with(' ')
+        && !s.ends_with(':')
+        && !s.contains(": ")
+        && !s.contains(" #")
+        && !s.contains('\t');
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_yaml_scalar;
+
+    #[test]
+    fn yaml_scalars_are_quoted_as_go_yaml_quotes_them() {
+        // Recorded from `docker compose config --variables --format yaml`.
+        for (value, want) in [
+            ("", "\"\""),
+            ("8080", "\"8080\""),
+            ("1.5", "\"1.5\""),
+            ("true", "\"true\""),
+            ("Y", "\"Y\""),
+            ("latest", "latest"),
+            ("${INNER:-x}", "${INNER:-x}"),
+            ("a: b", "'a: b'"),
+            (" lead", "' lead'"),
+        ] {
+            assert_eq!(go_yaml_scalar(value), want, "{value:?}");
+        }
+    }
 }

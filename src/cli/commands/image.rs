@@ -2,11 +2,11 @@
 //! `login`/`logout`, `system df|prune`, `save`, `load`.
 
 use crate::cli::args::image::{
-    ImageCommand, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PushArgs, RmiArgs, SaveArgs,
-    SystemCommand, TagArgs,
+    ImageCommand, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PullCommandPolicy, PushArgs, RmiArgs,
+    SaveArgs, SystemCommand, TagArgs,
 };
 use crate::cli::args::ListFormat;
-use crate::cli::progress::{pull_progress, LineProgress};
+use crate::cli::progress::{pull_progress, LineProgress, DRY_RUN_PREFIX};
 use crate::cli::render::{ago, created_at, human_size, print_table, print_template};
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::cli::template::Fields;
@@ -67,8 +67,21 @@ pub fn pull(settings: &Settings, target: &Target, args: &PullArgs) -> anyhow::Re
         .map(Platform::parse)
         .transpose()
         .context("--platform")?;
-    if let Some((Project::Loaded(loaded), _)) = target.project() {
-        return pull_project(settings, loaded, args, platform);
+    if let Some((Project::Loaded(loaded), services)) = target.project() {
+        return pull_project(settings, loaded, services, args, platform);
+    }
+    let compose_only = [
+        (args.include_deps, "--include-deps"),
+        (args.ignore_buildable, "--ignore-buildable"),
+        (args.policy.is_some(), "--policy"),
+    ];
+    if let Some((_, flag)) = compose_only.iter().find(|(on, _)| *on) {
+        bail!("pull {flag}: only for the services of a compose project");
+    }
+    if settings.dry_run {
+        bail!(
+            "--dry-run: only for the services of a compose project (`wharf pull IMAGE` would pull)"
+        );
     }
     let mut refs = Vec::new();
     for n in &args.images {
@@ -111,20 +124,49 @@ pub fn pull(settings: &Settings, target: &Target, args: &PullArgs) -> anyhow::Re
 fn pull_project(
     settings: &Settings,
     loaded: &Loaded,
+    services: &[String],
     args: &PullArgs,
     platform: Option<Platform>,
 ) -> anyhow::Result<ExitCode> {
-    let plan =
-        crate::plan::pull::pulls_for_project(loaded.project.services.iter().map(|(name, svc)| {
-            (
-                name.as_str(),
-                svc.image.as_deref(),
-                svc.pull_policy.as_deref(),
-            )
-        }));
+    let project = &loaded.project;
+    // The services named (all when none), with their dependencies only
+    // with --include-deps, as Compose selects them.
+    let selected: Vec<String> = if services.is_empty() {
+        project.services.keys().cloned().collect()
+    } else if args.include_deps {
+        crate::plan::service_graph(project)?.select(services, true)?
+    } else {
+        services.to_vec()
+    };
+    let policy = args.policy.map(|p| match p {
+        PullCommandPolicy::Missing => "missing",
+        PullCommandPolicy::Always => "always",
+    });
+    let store = open_store(settings)?;
+    let mut candidates = Vec::new();
+    for (name, svc) in project
+        .services
+        .iter()
+        .filter(|(n, _)| selected.contains(n))
+    {
+        let present = match &svc.image {
+            Some(image) => store.find(image)?.is_some(),
+            None => false,
+        };
+        candidates.push(crate::plan::pull::PullCandidate {
+            service: name,
+            image: svc.image.as_deref(),
+            // --policy replaces the policy of every service with an image.
+            policy: policy.or(svc.pull_policy.as_deref()),
+            buildable: svc.build.is_some(),
+            present,
+        });
+    }
+    let plan = crate::plan::pull::pulls_for_project(&candidates, args.ignore_buildable);
+    let prefix = if settings.dry_run { DRY_RUN_PREFIX } else { "" };
     let say = |service: &str, text: &str| {
         if !args.quiet {
-            eprintln!(" {service} {text}");
+            eprintln!("{prefix} {service} {text}");
         }
     };
     let mut jobs = Vec::new();
@@ -155,6 +197,13 @@ fn pull_project(
         }
     }
     if jobs.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if settings.dry_run {
+        for (service, ..) in &jobs {
+            say(service, "Pulling");
+            say(service, "Pulled");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let pull_opts = PullOptions {
@@ -267,11 +316,19 @@ pub fn pull_for_up(
     if jobs.is_empty() {
         return Ok(());
     }
+    let prefix = if settings.dry_run { DRY_RUN_PREFIX } else { "" };
     let say = |service: &str, text: &str| {
         if !quiet {
-            eprintln!(" {service} {text}");
+            eprintln!("{prefix} {service} {text}");
         }
     };
+    if settings.dry_run {
+        for (service, ..) in &jobs {
+            say(service, "Pulling");
+            say(service, "Pulled");
+        }
+        return Ok(());
+    }
     let opts = PullOptions {
         platform: None,
         keep_layer_blobs: false,

@@ -2,8 +2,7 @@
 //! project: `start`, `stop`, `restart`, `kill`, `rm`, `pause`/`unpause`, `wait`.
 
 use super::common::{self, exit, fail, need_args, open};
-use crate::cli::args::compose::ProgressMode;
-use crate::cli::args::container::{KillArgs, RmArgs, StartArgs, StopArgs};
+use crate::cli::args::container::{KillArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs};
 use crate::cli::progress::{progress_event, Progress};
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::exec;
@@ -15,18 +14,27 @@ use anyhow::bail;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// Docker's container verbs have no dry run: refused, not run for real.
+fn refuse_dry_run(settings: &Settings) -> anyhow::Result<()> {
+    if settings.dry_run {
+        bail!("--dry-run: only for the services of a compose project (these are containers)");
+    }
+    Ok(())
+}
+
 pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::Result<ExitCode> {
     if let Some((project, services)) = target.project() {
         if args.interactive {
             bail!("start -i attaches to a container, not to a compose project's services");
         }
         let env = common::env_for(settings, project)?;
-        let progress = Progress::new(ProgressMode::Auto);
+        let progress = Progress::of(settings);
         exec::start(&env, project.name(), services, &progress)?;
         return Ok(ExitCode::SUCCESS);
     }
     let names = target.containers();
     need_args(names, "start")?;
+    refuse_dry_run(settings)?;
     let (containers, store) = open(settings)?;
     let mut code = ExitCode::SUCCESS;
     for q in names {
@@ -66,6 +74,7 @@ fn each(
     names: &[String],
     mut f: impl FnMut(&Containers, &ImageStore, &ContainerRecord) -> Result<(), ControlError>,
 ) -> anyhow::Result<ExitCode> {
+    refuse_dry_run(settings)?;
     let (containers, store) = open(settings)?;
     let mut code = ExitCode::SUCCESS;
     for q in names {
@@ -95,7 +104,7 @@ pub fn stop(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow::Re
             bail!("stop -s/--signal: Compose stops services with their stop_signal; name containers to choose one");
         }
         let env = common::env_for(settings, project)?;
-        let progress = Progress::new(ProgressMode::Auto);
+        let progress = Progress::of(settings);
         exec::stop(
             &env,
             project.name(),
@@ -114,7 +123,10 @@ pub fn stop(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow::Re
 
 pub fn kill(settings: &Settings, target: &Target, args: &KillArgs) -> anyhow::Result<ExitCode> {
     if let Some((project, services)) = target.project() {
-        return kill_services(settings, project, services, &args.signal);
+        return kill_services(settings, project, services, args);
+    }
+    if args.remove_orphans {
+        bail!("kill --remove-orphans: only for the services of a compose project");
     }
     need_args(target.containers(), "kill")?;
     let signal = control::parse_signal(&args.signal)?;
@@ -123,28 +135,41 @@ pub fn kill(settings: &Settings, target: &Target, args: &KillArgs) -> anyhow::Re
     })
 }
 
-/// `kill [SERVICE…]`: the signal to every running container of the project.
+/// `kill [SERVICE…]`: the signal to every running container of the
+/// project's services; with `--remove-orphans`, to those of services the
+/// compose file no longer has too (Compose's flag keeps them in the kill;
+/// it removes nothing).
 fn kill_services(
     settings: &Settings,
     project: &Project,
     services: &[String],
-    signal: &str,
+    args: &KillArgs,
 ) -> anyhow::Result<ExitCode> {
     let env = common::env_for(settings, project)?;
-    let sig = control::parse_signal(signal)?;
-    let progress = Progress::new(ProgressMode::Auto);
+    let sig = control::parse_signal(&args.signal)?;
+    let progress = Progress::of(settings);
     for c in common::containers_of(&env, project, services)? {
+        if !args.remove_orphans && common::is_orphan(project, &c) {
+            continue;
+        }
         if !matches!(c.state.status, Status::Running | Status::Paused) {
             continue;
         }
         progress_event(&progress, &c.record.name, "Killing", false);
-        control::kill(&env.containers, &c.record.id, sig)?;
+        if !settings.dry_run {
+            control::kill(&env.containers, &c.record.id, sig)?;
+        }
         progress_event(&progress, &c.record.name, "Killed", true);
     }
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn restart(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow::Result<ExitCode> {
+pub fn restart(
+    settings: &Settings,
+    target: &Target,
+    restart_args: &RestartArgs,
+) -> anyhow::Result<ExitCode> {
+    let args = &restart_args.stop;
     let signal = args
         .signal
         .as_deref()
@@ -155,11 +180,12 @@ pub fn restart(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow:
             bail!("restart -s/--signal: Compose stops services with their stop_signal; name containers to choose one");
         }
         let env = common::env_for(settings, project)?;
-        let progress = Progress::new(ProgressMode::Auto);
+        let progress = Progress::of(settings);
         exec::restart(
             &env,
             project.name(),
             services,
+            !restart_args.no_deps,
             args.time.map(Duration::from_secs),
             &progress,
         )?;
@@ -171,6 +197,9 @@ pub fn restart(settings: &Settings, target: &Target, args: &StopArgs) -> anyhow:
             crate::runtime::events::emit(env.containers.root(), &c.record, "restart", &[]);
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if restart_args.no_deps {
+        bail!("restart --no-deps: only for the services of a compose project");
     }
     need_args(target.containers(), "restart")?;
     each(settings, target.containers(), |c, _, r| {
@@ -201,8 +230,10 @@ fn rm_services(
     args: &RmArgs,
 ) -> anyhow::Result<ExitCode> {
     let env = common::env_for(settings, project)?;
-    let progress = Progress::new(ProgressMode::Auto);
-    if args.stop {
+    let progress = Progress::of(settings);
+    // A dry run stops nothing, so each container's removal says it
+    // would stop it first.
+    if args.stop && !settings.dry_run {
         exec::stop(&env, project.name(), services, None, &progress)?;
     }
     for c in common::containers_of(&env, project, services)? {
@@ -218,7 +249,7 @@ fn rm_services(
 pub fn pause(settings: &Settings, target: &Target, freeze: bool) -> anyhow::Result<ExitCode> {
     if let Some((project, services)) = target.project() {
         let env = common::env_for(settings, project)?;
-        let progress = Progress::new(ProgressMode::Auto);
+        let progress = Progress::of(settings);
         exec::pause(&env, project.name(), services, freeze, &progress)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -235,9 +266,12 @@ pub fn pause(settings: &Settings, target: &Target, freeze: bool) -> anyhow::Resu
     })
 }
 
-pub fn wait(settings: &Settings, target: &Target) -> anyhow::Result<ExitCode> {
+pub fn wait(settings: &Settings, target: &Target, args: &WaitArgs) -> anyhow::Result<ExitCode> {
     if let Some((project, services)) = target.project() {
-        return wait_services(settings, project, services);
+        return wait_services(settings, project, services, args.down_project);
+    }
+    if args.down_project {
+        bail!("wait --down-project: only for the services of a compose project");
     }
     let (containers, _) = open(settings)?;
     let mut code = ExitCode::SUCCESS;
@@ -258,11 +292,14 @@ pub fn wait(settings: &Settings, target: &Target) -> anyhow::Result<ExitCode> {
 }
 
 /// `docker compose wait SERVICE…`: every container of the services, each
-/// reported as it exits; the exit status is the last one's code.
+/// reported as it exits; the exit status is the last one's code. With
+/// `--down-project`, the first exit takes the whole project down (as
+/// `down` with no flags) and ends the wait with that container's code.
 fn wait_services(
     settings: &Settings,
     project: &Project,
     services: &[String],
+    down_project: bool,
 ) -> anyhow::Result<ExitCode> {
     let list = common::project_list(settings, project, services)?;
     if list.is_empty() {
@@ -285,6 +322,10 @@ fn wait_services(
             Ok(code) => {
                 println!("container {id:?} exited with status code {code}");
                 last = code;
+                if down_project {
+                    super::project::down_project(settings, project)?;
+                    break;
+                }
             }
             Err(e) => {
                 eprintln!("{e}");

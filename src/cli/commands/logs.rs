@@ -90,6 +90,11 @@ pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Re
 /// now on, until it exits; its exit code is ours. Signals received here
 /// go to the container unless `--sig-proxy=false`.
 pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow::Result<ExitCode> {
+    if let Some(keys) = &args.detach_keys {
+        // Detach keys are read from the attached stdin, which wharf does
+        // not attach: refused rather than taken and never honoured.
+        anyhow::bail!("--detach-keys {keys:?}: wharf attach streams the output only (no stdin), so there is no key sequence to detach with; Ctrl-C detaches (with --sig-proxy=false)");
+    }
     let (containers, _) = open(settings)?;
     let record = match target.project() {
         Some((sel, _)) => {
@@ -170,7 +175,7 @@ fn logs_services(settings: &Settings, sel: &Project, args: &LogsArgs) -> anyhow:
     let printer = Printer::new(
         &list,
         sel.name(),
-        args.no_color,
+        settings.colors(args.no_color),
         args.no_log_prefix,
         args.timestamps,
     );

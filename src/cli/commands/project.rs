@@ -51,14 +51,21 @@ pub fn down(settings: &Settings, sel: &Project, args: &DownArgs) -> anyhow::Resu
         services: Vec::new(),
         remove_orphans: args.remove_orphans,
     };
-    exec::down(
-        &env,
-        sel.name(),
-        &declared,
-        &opts,
-        &Progress::new(args.progress),
-    )?;
+    exec::down(&env, sel.name(), &declared, &opts, &Progress::of(settings))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `down --remove-orphans` of `sel`, as `wait --down-project` takes the
+/// project down after the first exit.
+pub fn down_project(settings: &Settings, sel: &Project) -> anyhow::Result<ExitCode> {
+    let args = DownArgs {
+        volumes: false,
+        remove_orphans: true,
+        timeout: None,
+        progress: None,
+        rmi: None,
+    };
+    down(settings, sel, &args)
 }
 
 /// `wharf ls`: projects that have containers, Compose's columns.

@@ -35,6 +35,9 @@ pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result
         }
         return ps_services(settings, project, args);
     }
+    if !args.orphans {
+        bail!("ps --orphans: only for the services of a compose project");
+    }
     let filter = PsFilter::parse(args)?;
     let all = args.all || filter.implies_all() || last.is_some();
     let (containers, store) = open(settings)?;
@@ -268,13 +271,13 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
     if let Some((project, services)) = target.project() {
         // `docker compose stats [SERVICE…]`: the project's running containers.
         for c in common::project_list(settings, project, services)? {
-            if c.state.status == Status::Running {
+            if args.all || c.state.status == Status::Running {
                 records.push(c.record);
             }
         }
     } else if args.containers.is_empty() {
         for r in containers.list_records()? {
-            if containers.state(&r.id)?.status == Status::Running {
+            if args.all || containers.state(&r.id)?.status == Status::Running {
                 records.push(r);
             }
         }
@@ -302,8 +305,17 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
         let total_mem = host_memory();
         let mut template_rows = Vec::new();
         for (r, b) in records.iter().zip(before) {
-            let Some(now) = cgroups::stats(root, &r.spec.cgroups_path(&r.id), &r.id).ok() else {
-                continue;
+            // A container that is not running has no cgroup: with --all it
+            // is shown with zeros, as Docker does.
+            let (now, stopped) = match cgroups::stats(root, &r.spec.cgroups_path(&r.id), &r.id) {
+                Ok(now) => (now, false),
+                Err(_) if args.all => (cgroups::Stats::default(), true),
+                Err(_) => continue,
+            };
+            let id = if args.no_trunc {
+                &r.id[..]
+            } else {
+                &r.id[..12]
             };
             let cpu = b
                 .map(|b| {
@@ -312,10 +324,13 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
                         * 100.0
                 })
                 .unwrap_or(0.0);
-            let limit = now
-                .memory_limit
-                .filter(|&l| l < total_mem)
-                .unwrap_or(total_mem);
+            let limit = match stopped {
+                true => 0,
+                false => now
+                    .memory_limit
+                    .filter(|&l| l < total_mem)
+                    .unwrap_or(total_mem),
+            };
             let mem_pct = if limit > 0 {
                 now.memory_usage as f64 / limit as f64 * 100.0
             } else {
@@ -324,8 +339,8 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
             if let ListFormat::Template(_) = &args.format {
                 template_rows.push(serde_json::json!({
                     "CPUPerc": format!("{cpu:.2}%"),
-                    "Container": &r.id[..12],
-                    "ID": &r.id[..12],
+                    "Container": id,
+                    "ID": id,
                     "MemPerc": format!("{mem_pct:.2}%"),
                     "MemUsage": format!("{} / {}", human_bytes(now.memory_usage), human_bytes(limit)),
                     "Name": r.name,
@@ -337,7 +352,7 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
                 println!(
                     "{}",
                     serde_json::json!({
-                        "ID": &r.id[..12], "Name": r.name, "CPUPerc": format!("{cpu:.2}%"),
+                        "ID": id, "Name": r.name, "CPUPerc": format!("{cpu:.2}%"),
                         "MemUsage": now.memory_usage, "MemLimit": limit,
                         "MemPerc": format!("{mem_pct:.2}%"), "PIDs": now.pids_current,
                     })
@@ -345,7 +360,7 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
                 continue;
             }
             table.push(vec![
-                r.id[..12].to_string(),
+                id.to_string(),
                 r.name.clone(),
                 format!("{cpu:.2}%"),
                 format!("{} / {}", human_bytes(now.memory_usage), human_bytes(limit)),
@@ -450,6 +465,8 @@ fn ps_services(settings: &Settings, sel: &Project, args: &PsArgs) -> anyhow::Res
         // One-off containers only with -a, as Compose lists them.
         .filter(|c| args.all || !c.oneoff)
         .filter(|c| args.services.is_empty() || args.services.contains(&c.service))
+        // `--orphans=false`: only the services the compose file declares.
+        .filter(|c| args.orphans || !common::is_orphan(sel, c))
         .filter(|c| filter.keeps(&c.record, c.state.status))
         .collect();
     if args.services_only {

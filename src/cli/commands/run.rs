@@ -2,8 +2,7 @@
 //! (in a compose project) a one-off container of a service.
 
 use super::common::{exit, fail, host_env, open};
-use crate::cli::args::compose::ProgressMode;
-use crate::cli::args::container::{CreateArgs, RunArgs};
+use crate::cli::args::container::{CreateArgs, CreateCommandArgs, RunArgs};
 use crate::cli::progress::Progress;
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::compose::load::Loaded;
@@ -84,13 +83,33 @@ fn cleanup_failed(containers: &Containers, store: &ImageStore, record: &Containe
     }
 }
 
-pub fn create(settings: &Settings, target: &Target, args: &CreateArgs) -> anyhow::Result<ExitCode> {
+pub fn create(
+    settings: &Settings,
+    target: &Target,
+    command: &CreateCommandArgs,
+) -> anyhow::Result<ExitCode> {
+    let args = &command.create;
+    let compose = &command.compose;
     // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
     if let Some((Project::Loaded(l), services)) = target.project() {
-        return super::up::create(settings, l, services, args.build, args.no_build);
+        return super::up::create(settings, l, services, args.build, args.no_build, compose);
     }
-    if args.build || args.no_build {
-        bail!("--build/--no-build: only for the services of a compose project");
+    let compose_only = [
+        (args.build, "--build"),
+        (args.no_build, "--no-build"),
+        (compose.force_recreate, "--force-recreate"),
+        (compose.no_recreate, "--no-recreate"),
+        (compose.pull.is_some(), "--pull"),
+        (compose.quiet_pull, "--quiet-pull"),
+        (compose.remove_orphans, "--remove-orphans"),
+        (!compose.scale.is_empty(), "--scale"),
+        (compose.yes, "--yes"),
+    ];
+    if let Some((_, flag)) = compose_only.iter().find(|(on, _)| *on) {
+        bail!("{flag}: only for the services of a compose project");
+    }
+    if settings.dry_run {
+        bail!("--dry-run: only for the services of a compose project (`wharf create IMAGE` would create a container)");
     }
     if args.image.is_empty() {
         return Ok(fail("\"wharf create\" requires at least 1 argument", 1));
@@ -298,6 +317,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
         loaded,
         &selected,
         super::compose_build::up_build(c.build, c.no_build),
+        false,
         &|| false,
     )?;
     super::image::pull_for_up(
@@ -309,7 +329,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
     )?;
     let env = Env::open(settings.root(), &settings.runtime)?;
     let ctx = ProjectContext::of(loaded);
-    let progress = Progress::new(ProgressMode::Auto);
+    let progress = Progress::of(settings);
     let created = exec::create_oneoff(&env, project, &ctx, service, &oneoff, &progress)?;
     let id = created.record.id.clone();
     if args.detach {

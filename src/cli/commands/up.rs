@@ -6,6 +6,7 @@ use super::common;
 use super::watch::WatchChannel;
 use crate::cli::args::compose::WatchArgs;
 use crate::cli::args::compose::{ProgressMode, PullPolicy, ScaleArgs, UpArgs};
+use crate::cli::args::container::ComposeCreateArgs;
 use crate::cli::progress::Progress;
 use crate::cli::render::Printer;
 use crate::cli::resolve::Settings;
@@ -37,34 +38,125 @@ fn parse_scale(list: &[String]) -> anyhow::Result<BTreeMap<String, u32>> {
 }
 
 /// `create [SERVICE…]`: Compose's `up --no-start` (with its `--build`,
-/// `--no-build`).
+/// `--no-build` and the flags of [`ComposeCreateArgs`]).
 pub fn create(
     settings: &Settings,
     loaded: &Loaded,
     services: &[String],
     build: bool,
     no_build: bool,
+    compose: &ComposeCreateArgs,
 ) -> anyhow::Result<ExitCode> {
     #[derive(clap::Parser)]
     struct Up {
         #[command(flatten)]
         args: UpArgs,
     }
-    let build_flag = match (build, no_build) {
-        (true, _) => Some("--build"),
-        (false, true) => Some("--no-build"),
-        (false, false) => None,
-    };
-    let argv = ["up", "--no-start"]
-        .into_iter()
-        .chain(build_flag)
-        .map(String::from)
-        .chain(services.iter().cloned());
+    let mut argv: Vec<String> = vec!["up".into(), "--no-start".into()];
+    let flags = [
+        (build, "--build"),
+        (no_build && !build, "--no-build"),
+        (compose.force_recreate, "--force-recreate"),
+        (compose.no_recreate, "--no-recreate"),
+        (compose.quiet_pull, "--quiet-pull"),
+        (compose.remove_orphans, "--remove-orphans"),
+    ];
+    argv.extend(
+        flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f.to_string()),
+    );
+    if let Some(p) = &compose.pull {
+        // Compose's create also takes `build`: build the images, pull none.
+        if p == "build" {
+            argv.extend(["--build".into(), "--pull=never".into()]);
+        } else {
+            argv.push(format!("--pull={p}"));
+        }
+    }
+    for s in &compose.scale {
+        argv.extend(["--scale".into(), s.clone()]);
+    }
+    argv.extend(services.iter().cloned());
     let up = <Up as clap::Parser>::try_parse_from(argv)?;
     self::up(settings, loaded, &up.args)
 }
 
+/// Flags `up` refuses before doing anything, with Compose's messages.
+fn check_up_flags(args: &UpArgs) -> anyhow::Result<()> {
+    if args.menu == Some(true) {
+        bail!("--menu: wharf has no interactive shortcuts (leave it off, or --menu=false)");
+    }
+    let cascade_stop = args.abort_on_container_exit
+        || (args.exit_code_from.is_some() && !args.abort_on_container_failure);
+    if cascade_stop && args.abort_on_container_failure {
+        bail!("--abort-on-container-failure cannot be combined with --abort-on-container-exit");
+    }
+    let attaching = args.attach_dependencies || !args.attach.is_empty();
+    if args.wait && (attaching || cascade_stop) {
+        bail!("--wait cannot be combined with --abort-on-container-exit, --attach or --attach-dependencies");
+    }
+    if (args.detach || args.wait) && (attaching || cascade_stop || args.abort_on_container_failure)
+    {
+        if args.wait {
+            bail!("--wait cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+        }
+        bail!("--detach cannot be combined with --abort-on-container-exit, --abort-on-container-failure, --attach, --attach-dependencies or --watch");
+    }
+    Ok(())
+}
+
+/// The services whose output a foreground `up` shows, as Compose picks
+/// them: `--attach`'s (each must be in the project), else the services
+/// named (all when none; with `--attach-dependencies` their dependencies
+/// too) that do not say `attach: false`; minus `--no-attach`'s.
+fn attached_services(
+    project: &crate::compose::types::Project,
+    args: &UpArgs,
+) -> anyhow::Result<Vec<String>> {
+    let mut set: Vec<String> = if !args.attach.is_empty() {
+        let unknown: Vec<&str> = args
+            .attach
+            .iter()
+            .filter(|s| !project.services.contains_key(*s))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            bail!(
+                "cannot attach to services not included in up: {}",
+                unknown.join(", ")
+            );
+        }
+        args.attach.clone()
+    } else {
+        let graph = crate::plan::service_graph(project)?;
+        let chosen = if args.services.is_empty() {
+            project.services.keys().cloned().collect()
+        } else if args.attach_dependencies {
+            graph.select(&args.services, true)?
+        } else {
+            args.services.clone()
+        };
+        chosen
+            .into_iter()
+            .filter(|s| {
+                project
+                    .services
+                    .get(s)
+                    .is_none_or(|c| c.attach != Some(false))
+            })
+            .collect()
+    };
+    set.retain(|s| !args.no_attach.contains(s));
+    Ok(set)
+}
+
 pub fn up(settings: &Settings, loaded: &Loaded, args: &UpArgs) -> anyhow::Result<ExitCode> {
+    check_up_flags(args)?;
+    if settings.dry_run && args.watch {
+        bail!("--dry-run cannot be combined with --watch");
+    }
     if !args.watch {
         let interrupts = common::catch_interrupts()?;
         return up_with(settings, loaded, args, &interrupts, false);
@@ -123,6 +215,7 @@ fn up_watching(
         loaded,
         &selected,
         super::compose_build::up_build(args.build, args.no_build),
+        args.quiet_build,
         &|| interrupts.load(Ordering::SeqCst) > 0,
     )?;
     super::image::pull_for_up(
@@ -146,10 +239,11 @@ fn up_watching(
         remove_orphans: args.remove_orphans,
         scale: parse_scale(&args.scale)?,
         timeout: args.timeout.map(Duration::from_secs),
+        all_resources: settings.all_resources,
         // The cancel flag is the interrupt worker's (exec::interrupt).
         ..UpOptions::default()
     };
-    let progress = Progress::new(args.progress);
+    let progress = Progress::of(settings);
     let result =
         exec::interrupt::up_until_interrupted(&env, project, &ctx, &opts, &progress, interrupts);
     let started = match result {
@@ -177,11 +271,21 @@ fn up_watching(
             &progress,
         );
     }
-    if args.detach || args.no_start {
+    // A dry run started nothing to wait for or to follow.
+    if args.detach || args.no_start || settings.dry_run {
         return Ok(ExitCode::SUCCESS);
     }
+    let attach_to = attached_services(project, args)?;
     let Some(watch) = watch else {
-        return attach(&env, project.name.as_str(), started, args, interrupts);
+        return attach(
+            settings,
+            &env,
+            project.name.as_str(),
+            started,
+            &attach_to,
+            args,
+            interrupts,
+        );
     };
     // The watch runs beside the attached logs, its messages interleaved
     // with them; it ends when the stack is stopped (Ctrl-C), and a watch
@@ -201,7 +305,15 @@ fn up_watching(
                 interrupts.fetch_add(1, Ordering::SeqCst);
             }
         });
-        let code = attach(&env, project.name.as_str(), started, args, interrupts);
+        let code = attach(
+            settings,
+            &env,
+            project.name.as_str(),
+            started,
+            &attach_to,
+            args,
+            interrupts,
+        );
         let _ = stop.send(Input::Stop);
         let _ = watcher.join();
         code
@@ -326,22 +438,23 @@ fn wait_ready(
 /// Foreground `up`: every attached container's output with a colored
 /// prefix until all have exited; Ctrl-C stops the project (twice: kills).
 fn attach(
+    settings: &Settings,
     env: &Env,
     project: &str,
     started: Vec<ProjectContainer>,
+    attach_to: &[String],
     args: &UpArgs,
     interrupts: &AtomicUsize,
 ) -> anyhow::Result<ExitCode> {
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
     let attached: Vec<ProjectContainer> = started
         .into_iter()
-        .filter(|c| args.attach.is_empty() || args.attach.contains(&c.service))
-        .filter(|c| !args.no_attach.contains(&c.service))
+        .filter(|c| attach_to.contains(&c.service))
         .collect();
     let printer = Printer::new(
         &attached,
         project,
-        args.no_color,
+        settings.colors(args.no_color),
         args.no_log_prefix,
         args.timestamps,
     );
@@ -375,7 +488,8 @@ fn attach(
                     let code = st.exit_code.unwrap_or(-1);
                     printer.note(i, &format!("exited with code {code}"));
                     exited[i] = Some(code);
-                    if abort && aborted_by.is_none() && stopping == 0 {
+                    let failed = args.abort_on_container_failure && code != 0;
+                    if (abort || failed) && aborted_by.is_none() && stopping == 0 {
                         aborted_by = Some(i);
                     }
                 }
@@ -462,13 +576,7 @@ pub fn scale(settings: &Settings, loaded: &Loaded, args: &ScaleArgs) -> anyhow::
         scale,
         ..UpOptions::default()
     };
-    exec::up(
-        &env,
-        project,
-        &ctx,
-        &opts,
-        &Progress::new(ProgressMode::Auto),
-    )?;
+    exec::up(&env, project, &ctx, &opts, &Progress::of(settings))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! `wharf volume create|ls|inspect|rm|prune`.
 
+use crate::cli::args::compose::VolumesArgs;
 use crate::cli::args::volume::VolumeCommand;
 use crate::cli::args::ListFormat;
 use crate::cli::render::{labels_text, print_template};
@@ -130,47 +131,7 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
                     list.push(v);
                 }
             }
-            if *quiet {
-                for v in &list {
-                    println!("{}", v.name);
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            match format {
-                ListFormat::Table => {
-                    println!("DRIVER    VOLUME NAME");
-                    for v in &list {
-                        println!("local     {}", v.name);
-                    }
-                }
-                ListFormat::Json | ListFormat::Template(_) => {
-                    // Docker's fields; those a local volume has not are N/A, as in its listing.
-                    let rows: Vec<serde_json::Value> = list
-                        .iter()
-                        .map(|v| {
-                            serde_json::json!({
-                                "Driver": "local",
-                                "Labels": labels_text(&v.labels),
-                                "Links": "N/A",
-                                "Mountpoint": v.data.display().to_string(),
-                                "Name": v.name,
-                                "Scope": "local",
-                                "Size": "N/A",
-                            })
-                        })
-                        .collect();
-                    match format {
-                        ListFormat::Template(t) => {
-                            print_template(t, &rows, VOLUME_TITLES, Fields::Strict)?
-                        }
-                        _ => {
-                            for row in &rows {
-                                println!("{row}");
-                            }
-                        }
-                    }
-                }
-            }
+            print_volumes(&list, *quiet, format)?;
         }
         VolumeCommand::Inspect { names } => {
             let mut out = Vec::new();
@@ -211,5 +172,85 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A volume listing as `volume ls` prints it (`-q`, `--format`).
+fn print_volumes(list: &[Volume], quiet: bool, format: &ListFormat) -> anyhow::Result<()> {
+    if quiet {
+        for v in list {
+            println!("{}", v.name);
+        }
+        return Ok(());
+    }
+    match format {
+        ListFormat::Table => {
+            println!("DRIVER    VOLUME NAME");
+            for v in list {
+                println!("local     {}", v.name);
+            }
+        }
+        ListFormat::Json | ListFormat::Template(_) => {
+            // Docker's fields; those a local volume has not are N/A, as in its listing.
+            let rows: Vec<serde_json::Value> = list
+                .iter()
+                .map(|v| {
+                    serde_json::json!({
+                        "Driver": "local",
+                        "Labels": labels_text(&v.labels),
+                        "Links": "N/A",
+                        "Mountpoint": v.data.display().to_string(),
+                        "Name": v.name,
+                        "Scope": "local",
+                        "Size": "N/A",
+                    })
+                })
+                .collect();
+            match format {
+                ListFormat::Template(t) => print_template(t, &rows, VOLUME_TITLES, Fields::Strict)?,
+                _ => {
+                    for row in &rows {
+                        println!("{row}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Compose's `volumes [SERVICE…]`: the volumes labelled with the project;
+/// with services named, those their containers mount.
+pub fn project_volumes(
+    settings: &Settings,
+    loaded: &crate::compose::load::Loaded,
+    args: &VolumesArgs,
+) -> anyhow::Result<ExitCode> {
+    let project = &loaded.project;
+    if let Some(s) = args
+        .services
+        .iter()
+        .find(|s| !project.services.contains_key(*s))
+    {
+        bail!("no such service: {s}");
+    }
+    let volumes = Volumes::open(settings.root()).context("opening the volume store")?;
+    let containers = Containers::open(settings.root())?;
+    let mounted: Vec<String> = crate::exec::project_containers(&containers, &project.name)?
+        .into_iter()
+        .filter(|c| args.services.contains(&c.service))
+        .flat_map(|c| c.record.spec.mounts)
+        .filter_map(|m| match m {
+            MountSpec::Volume { name, .. } => Some(name),
+            _ => None,
+        })
+        .collect();
+    let list: Vec<Volume> = volumes
+        .list()?
+        .into_iter()
+        .filter(|v| v.labels.get(crate::plan::container::LABEL_PROJECT) == Some(&project.name))
+        .filter(|v| args.services.is_empty() || mounted.contains(&v.name))
+        .collect();
+    print_volumes(&list, args.quiet, &args.format)?;
     Ok(ExitCode::SUCCESS)
 }

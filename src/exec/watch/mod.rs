@@ -207,7 +207,7 @@ impl Watch {
         }
         if !plan.restart.is_empty() {
             let services: Vec<String> = plan.restart.iter().cloned().collect();
-            super::restart(env, &project.name, &services, None, hooks)?;
+            super::restart(env, &project.name, &services, true, None, hooks)?;
             hooks.log(&format!("service(s) {services:?} restarted"));
         }
         for (service, rules) in &plan.exec {

@@ -1,0 +1,551 @@
+//! Compose's command-line flags on real stacks (issue #16): the global
+//! `--dry-run`, `--parallel`, `--progress`/`--ansi`, and the verb flags
+//! `up --abort-on-container-failure --attach-dependencies`, `pull SERVICE
+//! --include-deps --ignore-buildable --policy`, `restart --no-deps`,
+//! `kill --remove-orphans`, `ps --orphans`, `stats -a --no-trunc`,
+//! `wait --down-project`, `create --scale --no-recreate`, `volumes` —
+//! each checked by what a user sees: output lines, `ps`, exit codes.
+//!
+//! The dry-run lines follow Docker Compose v2.40.3's, recorded from the real
+//! binary against a private engine (`DRY-RUN MODE -` before each progress
+//! line); wharf's order is its own executor's (each service created and
+//! started in its turn), where Compose creates all, then starts all.
+//!
+//! Needs root and the loopback registry: run through `scripts/with-registry`.
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/stack.rs"]
+mod stack;
+use stack::Stack;
+
+const TWO: &str = r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    volumes: [data:/data]
+    stop_grace_period: 1s
+  web:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    depends_on: [db]
+    stop_grace_period: 1s
+volumes:
+  data: {}
+"#;
+
+/// The lines of `text` that carry Compose's dry-run prefix, without it.
+fn dry_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(" DRY-RUN MODE - "))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+fn has(lines: &[String], want: &str) -> bool {
+    lines.iter().any(|l| l == want)
+}
+
+#[test]
+fn dry_run_reports_each_action_and_changes_nothing() {
+    let Some(s) = Stack::new(TWO) else {
+        return;
+    };
+    let p = s.project();
+    // Before anything exists: pulls, the volume, the network, both containers.
+    let up = s.wharf(&["--dry-run", "up", "-d"]).ok();
+    let lines = dry_lines(&up.stderr);
+    for want in [
+        "db Pulling".to_string(),
+        "db Pulled".to_string(),
+        format!("Volume {p}_data  Creating"),
+        format!("Network {p}_default  Created"),
+        format!("Container {p}-db-1  Creating"),
+        format!("Container {p}-db-1  Started"),
+        format!("Container {p}-web-1  Created"),
+        format!("Container {p}-web-1  Started"),
+    ] {
+        assert!(has(&lines, &want), "no {want:?} in\n{}", up.stderr);
+    }
+    // Nothing was made: no container, volume, network or image.
+    assert!(s.ps().is_empty(), "{:?}", s.ps());
+    assert_eq!(s.wharf(&["volume", "ls", "-q"]).ok().stdout.trim(), "");
+    assert!(s.net_ids().is_empty());
+    assert_eq!(s.wharf(&["images", "-q"]).ok().stdout.trim(), "");
+    // `create` and `pull` the same; the flag may follow the verb too.
+    let create = s.wharf(&["create", "--dry-run"]).ok();
+    assert!(has(
+        &dry_lines(&create.stderr),
+        &format!("Container {p}-web-1  Created")
+    ));
+    assert!(!create.stderr.contains("Starting"), "{}", create.stderr);
+    let pull = s.wharf(&["--dry-run", "pull"]).ok();
+    assert!(
+        has(
+            &dry_lines(&pull.stderr),
+            "web Skipped - Image is already being pulled by db"
+        ),
+        "{}",
+        pull.stderr
+    );
+    assert!(s.ps().is_empty());
+    assert_eq!(s.wharf(&["images", "-q"]).ok().stdout.trim(), "");
+
+    // On a running stack: every verb says what it would do, nothing moves.
+    s.wharf(&["up", "-d"]).ok();
+    let ids = |s: &Stack| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .ps()
+            .iter()
+            .map(|c| format!("{} {}", c["ID"], c["State"]))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = ids(&s);
+    assert_eq!(before.len(), 2, "{before:?}");
+    for (verb, want) in [
+        (vec!["up", "-d"], format!("Container {p}-db-1  Running")),
+        (
+            vec!["up", "-d", "--force-recreate"],
+            format!("Container {p}-web-1  Recreated"),
+        ),
+        (vec!["stop"], format!("Container {p}-web-1  Stopped")),
+        (vec!["restart"], format!("Container {p}-db-1  Restarting")),
+        (vec!["kill"], format!("Container {p}-db-1  Killed")),
+        (vec!["pause"], format!("Container {p}-web-1  Paused")),
+        (vec!["rm", "-sf"], format!("Container {p}-db-1  Removed")),
+        (vec!["down", "-v"], format!("Volume {p}_data  Removed")),
+    ] {
+        let mut args = vec!["--dry-run"];
+        args.extend(verb.iter());
+        let out = s.wharf(&args).ok();
+        assert!(
+            has(&dry_lines(&out.stderr), &want),
+            "wharf {args:?}: no {want:?} in\n{}",
+            out.stderr
+        );
+        assert_eq!(ids(&s), before, "wharf {args:?} changed the containers");
+    }
+    assert_eq!(
+        s.wharf(&["volume", "ls", "-q"]).ok().stdout.trim(),
+        format!("{p}_data")
+    );
+    // Verbs without a dry run refuse it, naming the flag, and do nothing.
+    let run = s.wharf(&["--dry-run", "run", "web", "true"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("--dry-run"), "{}", run.stderr);
+    let stop = s.wharf(&["--dry-run", "stop", &s.name("db-1")]);
+    assert_ne!(stop.code, 0);
+    assert!(stop.stderr.contains("--dry-run"), "{}", stop.stderr);
+    assert_eq!(ids(&s), before);
+}
+
+#[test]
+fn abort_on_container_failure_stops_on_a_failure_not_on_success() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  ok:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo ok done"]
+  bad:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 1; echo failing; exit 3"]
+  side:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "--abort-on-container-failure", "--no-color"]);
+    // `ok` exiting 0 first did not stop the stack; `bad` exiting 3 did.
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("ok-1 exited with code 0"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("bad-1  | failing"), "{}", out.stdout);
+    assert!(
+        s.ps().iter().all(|c| c["State"] == "exited"),
+        "{:?}",
+        s.ps()
+    );
+    // Compose's refusals, naming the flags.
+    let both = s.wharf(&[
+        "up",
+        "--abort-on-container-failure",
+        "--abort-on-container-exit",
+    ]);
+    assert_ne!(both.code, 0);
+    assert!(
+        both.stderr.contains(
+            "--abort-on-container-failure cannot be combined with --abort-on-container-exit"
+        ),
+        "{}",
+        both.stderr
+    );
+    let detached = s.wharf(&["up", "-d", "--abort-on-container-failure"]);
+    assert_ne!(detached.code, 0);
+    assert!(detached.stderr.contains("--detach cannot be combined"));
+}
+
+#[test]
+fn up_service_attaches_to_it_alone_unless_attach_dependencies() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo db speaks; sleep 1"]
+  web:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 0.5; echo web speaks"]
+    depends_on: [db]
+"#,
+    ) else {
+        return;
+    };
+    let alone = s.wharf(&["up", "web", "--no-color", "-y"]).ok();
+    assert!(
+        alone.stdout.contains("Attaching to web-1\n"),
+        "{}",
+        alone.stdout
+    );
+    assert!(alone.stdout.contains("web speaks"), "{}", alone.stdout);
+    assert!(!alone.stdout.contains("db speaks"), "{}", alone.stdout);
+    s.wharf(&["down", "-t", "0"]).ok();
+    let deps = s
+        .wharf(&["up", "web", "--attach-dependencies", "--no-color"])
+        .ok();
+    assert!(
+        deps.stdout.contains("Attaching to db-1, web-1"),
+        "{}",
+        deps.stdout
+    );
+    assert!(deps.stdout.contains("db-1  | db speaks"), "{}", deps.stdout);
+    let refused = s.wharf(&["up", "--menu"]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("--menu"), "{}", refused.stderr);
+}
+
+#[test]
+fn pull_selects_services_like_compose() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  db:
+    image: {{redis}}
+  web:
+    image: {{busybox}}
+    depends_on: [db]
+  app:
+    image: {{python}}
+    build: .
+"#,
+    ) else {
+        return;
+    };
+    std::fs::write(s.dir.path().join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+    // `pull web`: the service alone (a service name, not an image).
+    let web = s.wharf(&["pull", "web"]).ok();
+    assert!(web.stderr.contains(" web Pulled"), "{}", web.stderr);
+    assert!(!web.stderr.contains(" db "), "{}", web.stderr);
+    // With its dependency.
+    let deps = s.wharf(&["pull", "--include-deps", "web"]).ok();
+    assert!(deps.stderr.contains(" db Pulled"), "{}", deps.stderr);
+    // Buildable services skipped; present images skipped with --policy missing.
+    let rest = s
+        .wharf(&["pull", "--ignore-buildable", "--policy", "missing"])
+        .ok();
+    for want in [
+        " app Skipped - Image can be built",
+        " web Skipped - Image is already present locally",
+        " db Skipped - Image is already present locally",
+    ] {
+        assert!(rest.stderr.contains(want), "no {want:?} in {}", rest.stderr);
+    }
+    let always = s.wharf(&["pull", "--policy", "always", "web"]).ok();
+    assert!(always.stderr.contains(" web Pulled"), "{}", always.stderr);
+    let bad = s.wharf(&["pull", "--policy", "never"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("--policy"), "{}", bad.stderr);
+}
+
+#[test]
+fn restart_no_deps_leaves_restart_true_dependents_alone() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  db:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+  api:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    depends_on:
+      db: {condition: service_started, restart: true}
+"#,
+    ) else {
+        return;
+    };
+    let p = s.project();
+    s.wharf(&["up", "-d"]).ok();
+    let with = s.wharf(&["--progress", "plain", "restart", "db"]).ok();
+    assert!(
+        with.stderr
+            .contains(&format!("Container {p}-api-1  Restarting")),
+        "{}",
+        with.stderr
+    );
+    let without = s
+        .wharf(&["--progress", "plain", "restart", "--no-deps", "db"])
+        .ok();
+    assert!(
+        without
+            .stderr
+            .contains(&format!("Container {p}-db-1  Restarting")),
+        "{}",
+        without.stderr
+    );
+    assert!(!without.stderr.contains("api-1"), "{}", without.stderr);
+}
+
+#[test]
+fn orphans_are_killed_and_listed_only_when_asked() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  keep:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+  gone:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    s.write(
+        r#"
+services:
+  keep:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+"#,
+    );
+    let gone = s.name("gone-1");
+    let keep = s.name("keep-1");
+    assert_eq!(s.names(&["-a"]), [gone.clone(), keep.clone()]);
+    assert_eq!(s.names(&["-a", "--orphans=false"]), vec![keep.clone()]);
+    // Without --remove-orphans, kill leaves the orphan running.
+    s.wharf(&["kill"]).ok();
+    let state = |name: &str| Stack::container(&s.ps(), name)["State"].clone();
+    s.until("keep is killed", || state(&keep) == "exited");
+    assert_eq!(state(&gone), "running");
+    s.wharf(&["kill", "--remove-orphans"]).ok();
+    s.until("the orphan is killed", || state(&gone) == "exited");
+    s.wharf(&["down", "--remove-orphans", "-t", "0"]).ok();
+}
+
+#[test]
+fn stats_all_lists_stopped_containers_with_full_ids() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  up:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+  done:
+    image: {{busybox}}
+    command: ["true"]
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    s.until("done exits", || {
+        Stack::container(&s.ps(), &s.name("done-1"))["State"] == "exited"
+    });
+    let fmt = ["--no-stream", "--format", "{{.ID}} {{.Name}} {{.MemUsage}}"];
+    let running: Vec<String> = s
+        .wharf(&[&["stats"][..], &fmt[..]].concat())
+        .ok()
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(running.len(), 1, "{running:?}");
+    assert!(running[0].contains(&s.name("up-1")));
+    assert_eq!(running[0].split(' ').next().map(str::len), Some(12));
+    let all = s
+        .wharf(&[&["stats", "-a", "--no-trunc"][..], &fmt[..]].concat())
+        .ok()
+        .stdout;
+    let done = all
+        .lines()
+        .find(|l| l.contains(&s.name("done-1")))
+        .unwrap_or_else(|| panic!("no stopped container in {all}"));
+    assert_eq!(done.split(' ').next().map(str::len), Some(64), "{done}");
+    assert!(done.ends_with("0B / 0B"), "{done}");
+}
+
+#[test]
+fn wait_down_project_takes_the_stack_down_after_the_first_exit() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  job:
+    image: {{busybox}}
+    command: ["sh", "-c", "sleep 1; exit 4"]
+  side:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let out = s.wharf(&["wait", "--down-project", "job"]);
+    assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
+    assert!(s.ps().is_empty(), "{:?}", s.ps());
+    assert!(s.net_ids().is_empty());
+}
+
+#[test]
+fn create_takes_compose_flags_and_volumes_lists_the_project_volumes() {
+    let Some(s) = Stack::new(TWO) else {
+        return;
+    };
+    let p = s.project();
+    s.wharf(&["create", "--scale", "web=2", "-y"]).ok();
+    assert_eq!(
+        s.names(&["-a"]),
+        [
+            format!("{p}-db-1"),
+            format!("{p}-web-1"),
+            format!("{p}-web-2")
+        ]
+    );
+    assert!(s.ps().iter().all(|c| c["State"] == "created"));
+    let ids: Vec<String> = s.ps().iter().map(|c| c["ID"].to_string()).collect();
+    // --no-recreate keeps them even with a changed config.
+    s.write(&TWO.replace("\"1000\"]\n    volumes", "\"999\"]\n    volumes"));
+    s.wharf(&["create", "--no-recreate", "--scale", "web=2"])
+        .ok();
+    let again: Vec<String> = s.ps().iter().map(|c| c["ID"].to_string()).collect();
+    assert_eq!(ids, again);
+    let docker_flag = s.store(&["create", "--scale", "x=2", &s.busybox()]);
+    assert_ne!(docker_flag.code, 0);
+    assert!(
+        docker_flag.stderr.contains("--scale"),
+        "{}",
+        docker_flag.stderr
+    );
+
+    assert_eq!(
+        s.wharf(&["volumes", "-q"]).ok().stdout.trim(),
+        format!("{p}_data")
+    );
+    let table = s.wharf(&["volumes"]).ok().stdout;
+    assert_eq!(
+        table,
+        format!("DRIVER    VOLUME NAME\nlocal     {p}_data\n")
+    );
+    assert_eq!(s.wharf(&["volumes", "-q", "web"]).ok().stdout.trim(), "");
+    assert_eq!(
+        s.wharf(&["volumes", "-q", "db"]).ok().stdout.trim(),
+        format!("{p}_data")
+    );
+}
+
+#[test]
+fn global_progress_ansi_and_parallel_apply() {
+    let Some(s) = Stack::new(TWO) else {
+        return;
+    };
+    let p = s.project();
+    // --progress json: one JSON object per event.
+    let json = s
+        .wharf(&["--progress", "json", "--parallel", "1", "up", "-d"])
+        .ok();
+    let event = json
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["id"] == format!("Container {p}-db-1") && v["status"] == "Started");
+    assert!(event.is_some(), "{}", json.stderr);
+    // --progress quiet: nothing.
+    let quiet = s.wharf(&["--progress", "quiet", "stop"]).ok();
+    assert!(!quiet.stderr.contains("Stopped"), "{}", quiet.stderr);
+    // --ansi never: plain lines; with --progress tty, Compose's refusal.
+    let plain = s.wharf(&["--ansi", "never", "start"]).ok();
+    assert!(
+        plain
+            .stderr
+            .contains(&format!(" Container {p}-db-1  Started")),
+        "{}",
+        plain.stderr
+    );
+    let clash = s.wharf(&["--ansi", "never", "--progress", "tty", "ps"]);
+    assert_ne!(clash.code, 0);
+    assert!(
+        clash
+            .stderr
+            .contains("can't use --progress tty while ANSI support is disabled"),
+        "{}",
+        clash.stderr
+    );
+    let compat = s.wharf(&["--compatibility", "up", "-d"]);
+    assert_ne!(compat.code, 0);
+    assert!(
+        compat.stderr.contains("--compatibility"),
+        "{}",
+        compat.stderr
+    );
+}
+
+#[test]
+fn all_resources_makes_the_volumes_and_networks_no_service_uses() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+volumes:
+  spare: {}
+networks:
+  extra: {}
+"#,
+    ) else {
+        return;
+    };
+    let p = s.project();
+    s.wharf(&["up", "-d"]).ok();
+    assert_eq!(s.wharf(&["volume", "ls", "-q"]).ok().stdout.trim(), "");
+    let nets = s
+        .wharf(&["network", "ls", "--format", "{{.Name}}"])
+        .ok()
+        .stdout;
+    assert!(!nets.contains(&format!("{p}_extra")), "{nets}");
+    s.wharf(&["--all-resources", "up", "-d"]).ok();
+    assert_eq!(
+        s.wharf(&["volume", "ls", "-q"]).ok().stdout.trim(),
+        format!("{p}_spare")
+    );
+    let nets = s
+        .wharf(&["network", "ls", "--format", "{{.Name}}"])
+        .ok()
+        .stdout;
+    assert!(nets.contains(&format!("{p}_extra")), "{nets}");
+}
