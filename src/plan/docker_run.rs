@@ -112,6 +112,23 @@ pub struct RunOptions {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_option: Vec<String>,
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpuset_mems: Option<String>,
+    pub memory_swappiness: Option<i64>,
+    pub oom_kill_disable: bool,
+    pub blkio_weight: Option<u16>,
+    pub device_cgroup_rule: Vec<String>,
+    pub health_cmd: Option<String>,
+    pub health_interval: Option<String>,
+    pub health_retries: Option<u32>,
+    pub health_start_period: Option<String>,
+    pub health_start_interval: Option<String>,
+    pub health_timeout: Option<String>,
+    pub no_healthcheck: bool,
+    pub uts: Option<String>,
+    pub cgroupns: Option<String>,
+    pub link: Vec<String>,
 }
 
 /// What the conversion needs from outside: the host's environment and
@@ -315,8 +332,73 @@ pub fn container_spec(
         blkio_write_bps: throttles("--device-write-bps", &a.device_write_bps, true)?,
         blkio_read_iops: throttles("--device-read-iops", &a.device_read_iops, false)?,
         blkio_write_iops: throttles("--device-write-iops", &a.device_write_iops, false)?,
+        cpu_period: a.cpu_period,
+        cpu_quota: a.cpu_quota,
+        cpuset_mems: a.cpuset_mems.clone(),
+        memory_swappiness: match a.memory_swappiness {
+            None | Some(-1) => None,
+            Some(v @ 0..=100) => Some(v as u64),
+            Some(v) => {
+                return Err(invalid(
+                    "--memory-swappiness",
+                    format!(
+                        "invalid --memory-swappiness {v}: valid memory swappiness range is 0-100"
+                    ),
+                ))
+            }
+        },
+        oom_kill_disable: a.oom_kill_disable,
+        blkio_weight: match a.blkio_weight {
+            None | Some(0) => None,
+            Some(w @ 10..=1000) => Some(w),
+            Some(w) => {
+                return Err(invalid(
+                    "--blkio-weight",
+                    format!("invalid --blkio-weight {w}: range of blkio weight is from 10 to 1000"),
+                ))
+            }
+        },
         ..Resources::default()
     };
+    let healthcheck = healthcheck(a)?;
+    let uts = match a.uts.as_deref() {
+        None | Some("") => NsMode::default(),
+        Some("host") => NsMode::Host,
+        Some(other) => {
+            return Err(invalid(
+                "--uts",
+                format!("--uts={other}: invalid UTS mode (host)"),
+            ))
+        }
+    };
+    let cgroupns = match a.cgroupns.as_deref() {
+        None | Some("") => None,
+        Some("host") => Some(NsMode::Host),
+        Some("private") => Some(NsMode::Private),
+        Some(other) => {
+            return Err(invalid(
+                "--cgroupns",
+                format!("--cgroupns={other}: invalid cgroup namespace mode (host, private)"),
+            ))
+        }
+    };
+    let mut links = Vec::new();
+    for l in &a.link {
+        let (name, alias) = l.split_once(':').unwrap_or((l, l));
+        if name.is_empty() || alias.is_empty() {
+            return Err(invalid(
+                "--link",
+                format!("invalid --link {l:?}: expected NAME[:ALIAS]"),
+            ));
+        }
+        lookup
+            .container(name)
+            .map_err(|source| DockerRunError::Lookup {
+                what: format!("--link {l}"),
+                source,
+            })?;
+        links.push((alias.to_string(), name.to_string()));
+    }
     // Every flag is good: now the volumes and the bridge are made.
     let mut mounts = Vec::new();
     for short in &volumes {
@@ -374,12 +456,71 @@ pub fn container_spec(
         ports,
         networks,
         resources,
+        healthcheck,
+        links,
+        device_cgroup_rules: a.device_cgroup_rule.clone(),
         ..ContainerSpec::default()
     };
     spec.namespaces.pid = pid;
     spec.namespaces.ipc = ipc;
     spec.namespaces.net = net;
+    spec.namespaces.uts = uts;
+    spec.namespaces.cgroup = cgroupns;
     Ok(spec)
+}
+
+/// `--health-*` and `--no-healthcheck`, as Docker takes them: a check of
+/// its own needs `--health-cmd` (run by the shell); unset durations are
+/// the defaults (0).
+fn healthcheck(a: &RunOptions) -> Result<Option<crate::image::config::HealthSpec>, DockerRunError> {
+    let timing_given = a.health_interval.is_some()
+        || a.health_retries.is_some()
+        || a.health_start_period.is_some()
+        || a.health_start_interval.is_some()
+        || a.health_timeout.is_some();
+    if a.no_healthcheck {
+        if a.health_cmd.is_some() || timing_given {
+            return Err(invalid(
+                "--no-healthcheck",
+                "--no-healthcheck conflicts with --health-* options",
+            ));
+        }
+        return Ok(Some(crate::image::config::HealthSpec {
+            test: vec!["NONE".into()],
+            interval: 0,
+            timeout: 0,
+            start_period: 0,
+            start_interval: 0,
+            retries: 0,
+        }));
+    }
+    let Some(cmd) = &a.health_cmd else {
+        if timing_given {
+            return Err(invalid(
+                "--health-cmd",
+                "--health-interval, --health-timeout, --health-retries and --health-start-* need --health-cmd",
+            ));
+        }
+        return Ok(None);
+    };
+    let ns = |flag: &str, v: &Option<String>| -> Result<u64, DockerRunError> {
+        v.as_deref()
+            .map(|s| {
+                crate::compose::convert::parse_duration(s)
+                    .map(|d| d.as_nanos() as u64)
+                    .map_err(|e| invalid(flag, format!("invalid {flag} {s:?}: {e}")))
+            })
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Some(crate::image::config::HealthSpec {
+        test: vec!["CMD-SHELL".into(), cmd.clone()],
+        interval: ns("--health-interval", &a.health_interval)?,
+        timeout: ns("--health-timeout", &a.health_timeout)?,
+        start_period: ns("--health-start-period", &a.health_start_period)?,
+        start_interval: ns("--health-start-interval", &a.health_start_interval)?,
+        retries: a.health_retries.unwrap_or(0),
+    }))
 }
 
 /// `--device HOST[:CONTAINER[:PERMISSIONS]]`.

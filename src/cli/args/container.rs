@@ -162,6 +162,69 @@ pub struct CreateArgs {
     /// OCI runtime: builtin, crun, runc, or a path (default: WHARF_RUNTIME, else builtin)
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Memory nodes (MEMs) in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Add a rule to the cgroup allowed devices list (`c 1:3 mr`)
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long)]
+    pub cidfile: Option<PathBuf>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    pub label_file: Vec<PathBuf>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period
+    #[arg(long = "health-start-interval")]
+    pub health_start_interval: Option<String>,
+    /// Maximum time to allow one check to run
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// UTS namespace to use: host
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Cgroup namespace to use: host or private
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Pull image before running: always, missing, never
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Suppress the pull output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
     /// Image to run (in a compose project: services, for `create`)
     #[arg(default_value = "", hide_default_value = true)]
     pub image: String,
@@ -237,6 +300,9 @@ pub struct PsArgs {
     /// Do not truncate output
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
+    /// Display total file sizes: the writable layer (and, as "virtual", with the image)
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
     /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
     #[arg(long, default_value = "table")]
     pub format: ListFormat,
@@ -270,6 +336,11 @@ pub struct LogsArgs {
     /// Show timestamps
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Show extra details provided to logs (the log's attributes; wharf's
+    /// json-file log keeps none, so each line has an empty set, as Docker's
+    /// without `--log-opt labels/env`)
+    #[arg(long)]
+    pub details: bool,
 }
 
 #[derive(Args, Debug)]
@@ -371,4 +442,44 @@ pub struct StatsArgs {
     /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
     #[arg(long, default_value = "table")]
     pub format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub container: String,
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    pub container: String,
+    /// REPOSITORY[:TAG] of the new image (none: an untagged image)
+    pub repository: Option<String>,
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image (CMD, ENTRYPOINT,
+    /// ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
 }

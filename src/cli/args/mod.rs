@@ -94,6 +94,10 @@ pub enum Command {
     /// Disk usage and cleanup
     #[command(subcommand)]
     System(image::SystemCommand),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
     /// Save images to a tar archive (OCI layout + docker manifest.json)
     Save(image::SaveArgs),
     /// Load images from a tar archive (docker save or OCI layout)
@@ -137,13 +141,19 @@ pub enum Command {
     Exec(container::ExecArgs),
     /// Stream a running container's (or a service's) output until it exits
     Attach(container::AttachArgs),
-    /// Show low-level information on containers as JSON
+    /// Show low-level information on containers, images, networks or volumes as JSON
     Inspect {
         #[arg(required = true)]
         containers: Vec<String>,
-        /// A Go template applied to each container (`{{.State.Status}}`, `{{json .Config}}`)
+        /// A Go template applied to each object (`{{.State.Status}}`, `{{json .Config}}`)
         #[arg(short = 'f', long = "format")]
         format: Option<String>,
+        /// Only this type of object: container, image, network or volume
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Display total file sizes (containers: SizeRw and SizeRootFs)
+        #[arg(short = 's', long = "size")]
+        size: bool,
     },
     /// Block until containers (or the project's services) stop, then print their exit codes
     Wait {
@@ -152,6 +162,14 @@ pub enum Command {
     },
     /// Display the running processes of a container (or of the compose project's services)
     Top { targets: Vec<String> },
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(container::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(container::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(container::CommitArgs),
     /// Pause every process of containers (or of the compose project's services)
     Pause(container::PauseArgs),
     /// Unpause paused containers (or the compose project's services)
@@ -252,6 +270,11 @@ const CONTAINER_VERBS: &[(&str, &str)] = &[
     ("cp", "cp"),
     ("stats", "stats"),
     ("port", "port"),
+    ("rename", "rename"),
+    ("diff", "diff"),
+    ("export", "export"),
+    ("commit", "commit"),
+    ("update", "update"),
 ];
 
 /// `wharf compose <verb> …` is `wharf <verb> …`, so scripts written for

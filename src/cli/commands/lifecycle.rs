@@ -3,7 +3,7 @@
 
 use super::common::{self, exit, fail, need_args, open};
 use crate::cli::args::compose::ProgressMode;
-use crate::cli::args::container::{KillArgs, RmArgs, StartArgs, StopArgs};
+use crate::cli::args::container::{KillArgs, RenameArgs, RmArgs, StartArgs, StopArgs};
 use crate::cli::progress::{progress_event, Progress};
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::exec;
@@ -11,7 +11,7 @@ use crate::image::store::ImageStore;
 use crate::runtime::container::{ContainerRecord, Containers, Status};
 use crate::supervise::control::{self, ControlError};
 use crate::supervise::monitor;
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -293,4 +293,33 @@ fn wait_services(
         }
     }
     Ok(ExitCode::from(last.clamp(0, 255) as u8))
+}
+
+/// `docker rename`: the container answers to its new name, in wharf's
+/// commands and in the embedded DNS of its networks.
+pub fn rename(settings: &Settings, args: &RenameArgs) -> anyhow::Result<ExitCode> {
+    let (containers, _) = open(settings)?;
+    let record = containers.find(&args.container)?;
+    let new_name = args.new_name.trim_start_matches('/');
+    if record.name == new_name {
+        bail!("Error response from daemon: Renaming a container with the same name as its current name");
+    }
+    let _lock = containers.lock(&record.id)?;
+    containers.rename(&record.id, new_name)?;
+    let networks =
+        crate::net::store::Networks::open(settings.root()).context("opening the network store")?;
+    let locked = networks.lock()?;
+    for net in networks.list()? {
+        for mut ep in networks.endpoints(&net.id)? {
+            if ep.container_id != record.id {
+                continue;
+            }
+            ep.container_name = new_name.to_string();
+            for n in ep.names.iter_mut().filter(|n| **n == record.name) {
+                *n = new_name.to_string();
+            }
+            locked.write_endpoint(&ep)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -111,17 +111,58 @@ fn create_container(
     args: &CreateArgs,
     auto_remove: bool,
 ) -> anyhow::Result<ContainerRecord> {
-    let image = super::image::ensure_image(settings, store, &args.image)?;
-    let spec = docker_run::container_spec(&run_options(args), &StoreLookup { settings })?;
+    // Docker refuses an existing --cidfile before anything is made.
+    if let Some(f) = &args.cidfile {
+        if f.exists() {
+            bail!(
+                "Container ID file found, make sure the other container isn't running or delete {}",
+                f.display()
+            );
+        }
+    }
+    let mut opts = run_options(args);
+    for f in &args.label_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--label-file {}", f.display()))?;
+        let from_file = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string);
+        // Labels given with -l win over the file's, as Docker's.
+        opts.label = from_file.chain(opts.label).collect();
+    }
+    let image = match args.pull.as_str() {
+        "missing" => super::image::ensure_image_quietly(settings, store, &args.image, args.quiet)?,
+        "always" => {
+            let reference = crate::image::reference::Reference::parse(&args.image)
+                .with_context(|| format!("invalid image reference {:?}", args.image))?;
+            super::image::pull_image_quietly(settings, &reference, args.quiet)?
+        }
+        "never" => store
+            .find(&args.image)?
+            .with_context(|| format!("No such image: {} (--pull never)", args.image))?,
+        other => bail!(
+            "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+        ),
+    };
+    let spec = docker_run::container_spec(&opts, &StoreLookup { settings })?;
     let env = Env::open(settings.root(), &settings.runtime)?;
-    Ok(exec::create_container(
+    let record = exec::create_container(
         &env,
         args.name.as_deref(),
         &args.image,
         &image,
         spec,
         auto_remove,
-    )?)
+    )?;
+    if let Some(f) = &args.cidfile {
+        if let Err(e) = std::fs::write(f, &record.id) {
+            let _ = control::remove(&env.containers, store, &record.id, true);
+            return Err(e).with_context(|| format!("--cidfile {}", f.display()));
+        }
+    }
+    Ok(record)
 }
 
 /// The flags as the conversion to a container spec takes them.
@@ -180,6 +221,23 @@ fn run_options(a: &CreateArgs) -> RunOptions {
         dns: a.dns.clone(),
         dns_search: a.dns_search.clone(),
         dns_option: a.dns_option.clone(),
+        cpu_period: a.cpu_period,
+        cpu_quota: a.cpu_quota,
+        cpuset_mems: a.cpuset_mems.clone(),
+        memory_swappiness: a.memory_swappiness,
+        oom_kill_disable: a.oom_kill_disable,
+        blkio_weight: a.blkio_weight,
+        device_cgroup_rule: a.device_cgroup_rule.clone(),
+        health_cmd: a.health_cmd.clone(),
+        health_interval: a.health_interval.clone(),
+        health_retries: a.health_retries,
+        health_start_period: a.health_start_period.clone(),
+        health_start_interval: a.health_start_interval.clone(),
+        health_timeout: a.health_timeout.clone(),
+        no_healthcheck: a.no_healthcheck,
+        uts: a.uts.clone(),
+        cgroupns: a.cgroupns.clone(),
+        link: a.link.clone(),
     }
 }
 

@@ -102,6 +102,18 @@ impl VolumeFilter {
     }
 }
 
+/// A volume as `volume inspect` shows it.
+pub fn volume_json(v: &Volume) -> serde_json::Value {
+    serde_json::json!({
+        "CreatedAt": v.created,
+        "Driver": "local",
+        "Labels": v.labels,
+        "Mountpoint": v.data,
+        "Name": v.name,
+        "Scope": "local",
+    })
+}
+
 pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode> {
     let volumes = Volumes::open(settings.root()).context("opening the volume store")?;
     let containers = Containers::open(settings.root())?;
@@ -178,14 +190,7 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
                 let v = volumes
                     .get(n)?
                     .with_context(|| format!("get {n}: no such volume"))?;
-                out.push(serde_json::json!({
-                    "CreatedAt": v.created,
-                    "Driver": "local",
-                    "Labels": v.labels,
-                    "Mountpoint": v.data,
-                    "Name": v.name,
-                    "Scope": "local",
-                }));
+                out.push(volume_json(&v));
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

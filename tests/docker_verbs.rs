@@ -1,0 +1,512 @@
+//! Docker's single-container verbs as a user of `alias docker=wharf` sees
+//! them: `diff`, `commit`, `export`, `import`, `history`, `rename`, and the
+//! flags `inspect --type/-s`, `ps -s`, `logs --details`, `network ls
+//! --filter`, `image prune`/`system prune`. Expected outputs recorded from
+//! Docker 28.2 (Debian's docker.io) on the same busybox fixture are in
+//! tests/data/docker-verbs/, made by `scripts/with-registry
+//! scripts/docker-verbs-goldens`; each test says which it compares with.
+//!
+//! Needs root and the loopback registry: run through `scripts/with-registry`
+//! (private network and mount namespace). Without it the tests say SKIPPED.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[path = "support/harness.rs"]
+mod harness;
+use harness::{registry, Run};
+
+/// The changes every recorded container makes (the same script as
+/// scripts/docker-verbs-goldens runs under Docker).
+const CHANGES: &str =
+    "mkdir -p /new/deep && echo x > /new/deep/f && echo me >> /etc/passwd && rm /etc/group && echo hello";
+
+fn golden(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/docker-verbs")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One data root with the busybox fixture pulled. Dropping it removes its
+/// containers and networks and checks that no mount is left.
+struct Rig {
+    root: tempfile::TempDir,
+    image: String,
+}
+
+impl Rig {
+    fn new() -> Option<Rig> {
+        let registry = registry()?;
+        let root = tempfile::Builder::new()
+            .prefix("wharf-dv-")
+            .tempdir()
+            .expect("tempdir");
+        let rig = Rig {
+            root,
+            image: format!("{registry}/wharf-fixtures/busybox:latest"),
+        };
+        rig.wharf(&["pull", "-q", &rig.image]).ok();
+        Some(rig)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        c.arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .env("HOME", self.root.path());
+        c
+    }
+
+    fn wharf(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run wharf"))
+    }
+
+    /// `wharf` with `input` on its standard input.
+    fn wharf_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wharf");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        Run::from(child.wait_with_output().expect("wait wharf"))
+    }
+
+    /// The recorded container: `CHANGES` run to completion, named `name`.
+    fn changed_container(&self, name: &str) {
+        self.wharf(&[
+            "run",
+            "--name",
+            name,
+            "--network",
+            "none",
+            &self.image,
+            "sh",
+            "-c",
+            CHANGES,
+        ])
+        .ok();
+    }
+
+    fn scratch(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let ids = self.wharf(&["ps", "-aq", "--no-trunc"]).stdout;
+        for id in ids.lines().filter(|l| !l.is_empty()) {
+            self.wharf(&["rm", "-f", id]);
+        }
+        let nets = self.wharf(&["network", "ls", "-q"]).stdout;
+        for id in nets.split_whitespace() {
+            self.wharf(&["network", "rm", id]);
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        let root = self.root.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
+        assert!(left.is_empty(), "mounts left behind: {left:#?}");
+        for id in ids.lines().filter(|l| !l.is_empty()) {
+            let cg = Path::new("/sys/fs/cgroup/memory/wharf").join(id);
+            assert!(!cg.exists(), "cgroup left behind: {}", cg.display());
+        }
+    }
+}
+
+/// Names in a tar stream, in order.
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    let mut archive = tar::Archive::new(bytes);
+    archive
+        .entries()
+        .expect("tar entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// `diff` lists what the container changed as Docker does (recorded:
+/// diff.txt), before and after the container is renamed (rename.txt's
+/// names), and a renamed container answers to its new name only.
+#[test]
+fn diff_and_rename_as_docker() {
+    let Some(rig) = Rig::new() else { return };
+    rig.changed_container("dv-ctr");
+    let diff = rig.wharf(&["diff", "dv-ctr"]).ok();
+    assert_eq!(diff.stdout, golden("diff.txt"));
+
+    let same = rig.wharf(&["rename", "dv-ctr", "dv-ctr"]);
+    assert_ne!(same.code, 0);
+    let want = golden("rename-same.txt");
+    let first = want.lines().next().expect("recorded line");
+    assert!(same.stderr.contains(first), "{}", same.stderr);
+
+    rig.wharf(&["rename", "dv-ctr", "dv-renamed"]).ok();
+    let names = rig.wharf(&["ps", "-a", "--format", "{{.Names}}"]).ok();
+    assert_eq!(names.stdout, golden("rename-ps.txt"));
+    assert_ne!(rig.wharf(&["inspect", "dv-ctr"]).code, 0);
+    assert_eq!(
+        rig.wharf(&["diff", "dv-renamed"]).ok().stdout,
+        golden("diff.txt")
+    );
+    // `container rename` is the same verb; a taken name is refused.
+    rig.wharf(&["run", "--name", "other", &rig.image, "true"])
+        .ok();
+    let taken = rig.wharf(&["container", "rename", "dv-renamed", "other"]);
+    assert_ne!(taken.code, 0);
+    assert!(taken.stderr.contains("already in use"), "{}", taken.stderr);
+}
+
+/// `commit` keeps the changes, the container's command and the `-c`
+/// changes, with the author and message (recorded: commit-*.txt); a
+/// `-c` that is not a config instruction is refused with Docker's words
+/// and makes no image.
+#[test]
+fn commit_makes_an_image_as_docker() {
+    let Some(rig) = Rig::new() else { return };
+    rig.changed_container("dv-ctr");
+    let id = rig
+        .wharf(&[
+            "commit",
+            "-m",
+            "a message",
+            "-a",
+            "An Author",
+            "-c",
+            "ENV FOO=bar",
+            "-c",
+            r#"CMD ["cat", "/new/deep/f"]"#,
+            "dv-ctr",
+            "committed:1",
+        ])
+        .ok()
+        .stdout;
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let run = rig
+        .wharf(&["run", "--rm", "--network", "none", "committed:1"])
+        .ok();
+    assert_eq!(run.stdout, golden("commit-run.txt"));
+    let hist = rig
+        .wharf(&[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "committed:1",
+        ])
+        .ok();
+    // The base's history lines are the fixture's own (not Docker's build
+    // of it): only the committed line is compared.
+    assert_eq!(
+        hist.stdout.lines().next(),
+        golden("commit-history.txt").lines().next()
+    );
+    let inspected = rig.wharf(&["image", "inspect", "committed:1"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&inspected.stdout).expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    // The committed image sees the changes: /etc/group is gone.
+    let gone = rig.wharf(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "committed:1",
+        "sh",
+        "-c",
+        "test -e /etc/group || echo gone; tail -1 /etc/passwd; echo $FOO",
+    ]);
+    assert_eq!(gone.ok().stdout, "gone\nme\nbar\n");
+
+    let images_before = rig.wharf(&["images", "-q"]).ok().stdout;
+    let refused = rig.wharf(&["commit", "-c", "RUN true", "dv-ctr", "refused:1"]);
+    assert_ne!(refused.code, 0);
+    let recorded = golden("commit-refused.txt");
+    assert!(
+        refused.stderr.contains("run is not a valid change command"),
+        "{} (Docker: {recorded})",
+        refused.stderr
+    );
+    assert_eq!(rig.wharf(&["images", "-q"]).ok().stdout, images_before);
+}
+
+/// `export` writes the container's filesystem as Docker's tar does (the
+/// recorded list, less the init-layer files Docker adds and wharf mounts
+/// without making: .dockerenv, /etc/hostname…), and `import` makes an
+/// image of it that runs with the `-c` command (recorded: import-*.txt).
+#[test]
+fn export_and_import_as_docker() {
+    let Some(rig) = Rig::new() else { return };
+    rig.changed_container("dv-ctr");
+    let out = rig.scratch("fs.tar");
+    rig.wharf(&["export", "-o", out.to_str().expect("utf-8"), "dv-ctr"])
+        .ok();
+    let bytes = std::fs::read(&out).expect("exported tar");
+    let mut names = tar_names(&bytes);
+    names.sort();
+    let docker_only = [
+        ".dockerenv",
+        "dev/console",
+        "dev/pts/",
+        "dev/shm/",
+        "etc/hostname",
+        "etc/hosts",
+        "etc/mtab",
+        "etc/resolv.conf",
+    ];
+    let mut recorded: Vec<String> = golden("export-list.txt")
+        .lines()
+        .filter(|l| !docker_only.contains(l))
+        .map(str::to_string)
+        .collect();
+    recorded.sort();
+    let extra: Vec<&String> = names.iter().filter(|n| !recorded.contains(n)).collect();
+    let missing: Vec<&String> = recorded.iter().filter(|n| !names.contains(n)).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "extra: {extra:?}\nmissing: {missing:?}"
+    );
+
+    // To standard output when it is not a terminal.
+    let mut child = rig
+        .command(&["container", "export", "dv-ctr"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut streamed = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut streamed)
+        .expect("read");
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(tar_names(&streamed).len(), names.len());
+
+    // `import -` reads the tar from stdin (gzip too).
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &bytes).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let id = rig
+        .wharf_with_stdin(
+            &[
+                "import",
+                "-c",
+                r#"CMD ["cat", "/new/deep/f"]"#,
+                "-",
+                "imported:1",
+            ],
+            &gz,
+        )
+        .ok()
+        .stdout;
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let run = rig
+        .wharf(&["run", "--rm", "--network", "none", "imported:1"])
+        .ok();
+    assert_eq!(run.stdout, golden("import-run.txt"));
+    let hist = rig
+        .wharf(&[
+            "image",
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "imported:1",
+        ])
+        .ok();
+    assert_eq!(hist.stdout, golden("import-history.txt"));
+
+    // A file, and what is not a tar.
+    let from_file = rig.wharf(&["image", "import", out.to_str().expect("utf-8")]);
+    assert!(from_file.ok().stdout.starts_with("sha256:"));
+    let bad = rig.scratch("bad.tar.xz");
+    std::fs::write(&bad, b"\xfd7zXZ\x00rest").expect("write");
+    let refused = rig.wharf(&["import", bad.to_str().expect("utf-8")]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("xz"), "{}", refused.stderr);
+    let url = rig.wharf(&["import", "http://127.0.0.1:9/x.tar"]);
+    assert_ne!(url.code, 0);
+    assert!(url.stderr.contains("URL"), "{}", url.stderr);
+}
+
+/// `history` has Docker's header (recorded: history-header.txt) and `-q`
+/// prints the image id on the newest row.
+#[test]
+fn history_has_docker_s_columns() {
+    let Some(rig) = Rig::new() else { return };
+    let hist = rig.wharf(&["history", &rig.image]).ok();
+    let header = hist.stdout.lines().next().unwrap_or_default();
+    let words = |s: &str| {
+        s.split("  ")
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        words(header),
+        words(golden("history-header.txt").trim_end())
+    );
+    let quiet = rig.wharf(&["history", "-q", &rig.image]).ok().stdout;
+    let ids: Vec<&str> = quiet.lines().collect();
+    let id = rig.wharf(&["images", "-q"]).ok().stdout;
+    assert_eq!(ids.first().copied(), Some(id.trim()));
+    assert!(ids[1..].iter().all(|l| *l == "<missing>"), "{quiet}");
+}
+
+/// `ps -s` and `inspect -s` show the writable layer's size as Docker does
+/// (recorded: ps-size.txt `121B (virtual 1.99MB)`, inspect-size.txt);
+/// `inspect --type` keeps to one kind of object; `logs --details` puts the
+/// (empty) attributes before each line (recorded: logs-details.txt).
+#[test]
+fn sizes_types_and_log_details() {
+    let Some(rig) = Rig::new() else { return };
+    rig.changed_container("dv-ctr");
+    let size = rig
+        .wharf(&["ps", "-a", "-s", "--format", "{{.Size}}"])
+        .ok()
+        .stdout;
+    let recorded = golden("ps-size.txt");
+    let shape = |s: &str| {
+        let s = s.trim();
+        s.ends_with(')') && s.contains("B (virtual ") && s.ends_with("B)")
+    };
+    assert!(shape(&size) && shape(&recorded), "{size} vs {recorded}");
+    let table = rig.wharf(&["ps", "-a", "-s"]).ok().stdout;
+    assert!(
+        table.lines().next().is_some_and(|h| h.ends_with("SIZE")),
+        "{table}"
+    );
+    let sizes = rig
+        .wharf(&[
+            "inspect",
+            "-s",
+            "--format",
+            "{{.SizeRw}} {{.SizeRootFs}}",
+            "dv-ctr",
+        ])
+        .ok()
+        .stdout;
+    let nums: Vec<u64> = sizes
+        .split_whitespace()
+        .map(|n| n.parse().expect("number"))
+        .collect();
+    // The writable layer holds at least the new file and the grown passwd.
+    assert!(
+        nums.len() == 2 && nums[0] >= 2 && nums[1] > nums[0],
+        "{sizes}"
+    );
+
+    // --type: the container is not a volume (Docker's words and exit 1).
+    let typed = rig.wharf(&["inspect", "--type", "volume", "dv-ctr"]);
+    assert_eq!(typed.code, 1);
+    let recorded = golden("inspect-type-refused.txt");
+    assert_eq!(typed.stdout, "[]\n");
+    assert!(
+        recorded.contains(typed.stderr.trim()),
+        "{} vs {recorded}",
+        typed.stderr
+    );
+    // Untyped, an image name finds the image; an unknown name is an error.
+    let image = rig.wharf(&["inspect", "--format", "{{.config_digest}}", &rig.image]);
+    assert!(image.ok().stdout.starts_with("sha256:"));
+    rig.wharf(&["volume", "create", "dv-vol"]).ok();
+    let vol = rig
+        .wharf(&[
+            "inspect",
+            "--type",
+            "volume",
+            "--format",
+            "{{.Name}}",
+            "dv-vol",
+        ])
+        .ok();
+    assert_eq!(vol.stdout, "dv-vol\n");
+    let unknown = rig.wharf(&["inspect", "nothing-here"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("No such object: nothing-here"),
+        "{}",
+        unknown.stderr
+    );
+    let bad_type = rig.wharf(&["inspect", "--type", "plugin", "dv-ctr"]);
+    assert_ne!(bad_type.code, 0);
+
+    let logs = rig.wharf(&["logs", "--details", "dv-ctr"]).ok();
+    assert_eq!(logs.stdout, golden("logs-details.txt"));
+}
+
+/// `network ls --filter` keeps what Docker's filters keep; `image prune
+/// --filter label=` and `system prune` remove only what they name.
+#[test]
+fn network_filters_and_prunes() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--label", "tier=web", "dv-front"])
+        .ok();
+    rig.wharf(&["network", "create", "dv-back"]).ok();
+    let names = |filters: &[&str]| {
+        let mut args = vec!["network", "ls", "--format", "{{.Name}}"];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        let mut v: Vec<String> = rig
+            .wharf(&args)
+            .ok()
+            .stdout
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["name=dv-"]), ["dv-back", "dv-front"]);
+    assert_eq!(names(&["label=tier=web"]), ["dv-front"]);
+    assert_eq!(
+        names(&["name=dv-", "driver=bridge", "type=custom"]),
+        ["dv-back", "dv-front"]
+    );
+    assert!(names(&["driver=overlay"]).is_empty());
+    let bad = rig.wharf(&["network", "ls", "--filter", "color=red"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("color"), "{}", bad.stderr);
+
+    // An untagged labelled image and an unlabelled one: the filter picks.
+    rig.changed_container("dv-ctr");
+    rig.wharf(&["commit", "-c", "LABEL keep=no", "dv-ctr"]).ok();
+    let unlabelled = rig.wharf(&["commit", "dv-ctr"]).ok().stdout;
+    let before = rig.wharf(&["images", "-q", "--no-trunc"]).ok().stdout;
+    assert_eq!(before.lines().count(), 3, "{before}");
+    rig.wharf(&["image", "prune", "-f", "--filter", "label=keep=no"])
+        .ok();
+    let after = rig.wharf(&["images", "-q", "--no-trunc"]).ok().stdout;
+    assert_eq!(after.lines().count(), 2, "{after}");
+    assert!(after.contains(unlabelled.trim()), "{after}");
+
+    // system prune: the stopped container, the unused networks and the
+    // untagged image go; the pulled image stays.
+    let pruned = rig.wharf(&["system", "prune", "-f"]).ok();
+    assert!(
+        pruned.stdout.contains("Deleted Containers:"),
+        "{}",
+        pruned.stdout
+    );
+    assert!(pruned.stdout.contains("dv-front"), "{}", pruned.stdout);
+    assert!(rig.wharf(&["ps", "-aq"]).ok().stdout.trim().is_empty());
+    assert!(names(&["name=dv-"]).is_empty());
+    let left = rig.wharf(&["images", "-q"]).ok().stdout;
+    assert_eq!(left.lines().count(), 1, "{left}");
+}
