@@ -245,8 +245,8 @@ fn commit_makes_an_image_as_docker() {
 }
 
 /// `export` writes the container's filesystem as Docker's tar does (the
-/// recorded list, less the init-layer files Docker adds and wharf mounts
-/// without making: .dockerenv, /etc/hostname…), and `import` makes an
+/// recorded list, less the init-layer files Docker makes and wharf does
+/// not: .dockerenv, /etc/mtab, /dev/console…), and `import` makes an
 /// image of it that runs with the `-c` command (recorded: import-*.txt).
 #[test]
 fn export_and_import_as_docker() {
@@ -263,10 +263,7 @@ fn export_and_import_as_docker() {
         "dev/console",
         "dev/pts/",
         "dev/shm/",
-        "etc/hostname",
-        "etc/hosts",
         "etc/mtab",
-        "etc/resolv.conf",
     ];
     let mut recorded: Vec<String> = golden("export-list.txt")
         .lines()
@@ -509,4 +506,331 @@ fn network_filters_and_prunes() {
     assert!(names(&["name=dv-"]).is_empty());
     let left = rig.wharf(&["images", "-q"]).ok().stdout;
     assert_eq!(left.lines().count(), 1, "{left}");
+}
+
+/// Polls `check` for up to 30 s.
+fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A cgroup v1 file of container `id` (the hosts these tests run on use v1).
+fn cgroup_v1(controller: &str, id: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("wharf")
+            .join(id)
+            .join(file),
+    )
+    .ok()
+    .map(|s| s.trim().to_string())
+}
+
+/// `update` changes a running container's cgroup at once and its record
+/// for the next start; the restart policy too. Bad values are refused.
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    let Some(rig) = Rig::new() else { return };
+    let id = rig
+        .wharf(&[
+            "run",
+            "-d",
+            "--name",
+            "up",
+            "--network",
+            "none",
+            &rig.image,
+            "sleep",
+            "300",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let out = rig
+        .wharf(&[
+            "update",
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "128m",
+            "--pids-limit",
+            "50",
+            "--cpus",
+            "0.5",
+            "--restart",
+            "on-failure:2",
+            "up",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "up\n");
+    let v1 = cgroup_v1("memory", &id, "memory.limit_in_bytes").is_some();
+    if v1 {
+        assert_eq!(
+            cgroup_v1("memory", &id, "memory.limit_in_bytes").as_deref(),
+            Some("67108864")
+        );
+        assert_eq!(cgroup_v1("pids", &id, "pids.max").as_deref(), Some("50"));
+        assert_eq!(
+            cgroup_v1("cpu", &id, "cpu.cfs_quota_us").as_deref(),
+            Some("50000")
+        );
+    }
+    let spec = rig
+        .wharf(&["inspect", "--format", "{{json .Spec}}", "up"])
+        .ok()
+        .stdout;
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("spec json");
+    assert_eq!(spec["resources"]["memory"], 64 << 20);
+    assert_eq!(spec["resources"]["pids_limit"], 50);
+    assert_eq!(spec["restart"]["name"], "on-failure");
+    assert_eq!(spec["restart"]["max_retries"], 2);
+    // The limits outlive a restart.
+    rig.wharf(&["restart", "-t", "1", "up"]).ok();
+    if v1 {
+        assert_eq!(
+            cgroup_v1("memory", &id, "memory.limit_in_bytes").as_deref(),
+            Some("67108864")
+        );
+    }
+    // Nothing to change, a bad value, an unknown container: errors.
+    assert_ne!(rig.wharf(&["update", "up"]).code, 0);
+    let bad = rig.wharf(&["update", "--blkio-weight", "5", "up"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("blkio"), "{}", bad.stderr);
+    let missing = rig.wharf(&["update", "--pids-limit", "10", "nope"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("No such container"),
+        "{}",
+        missing.stderr
+    );
+}
+
+/// The `run`/`create` flags added to Docker's list apply to the container
+/// (its spec, its cgroup, its health) or are refused before anything is
+/// made.
+#[test]
+fn run_flags_apply_or_refuse() {
+    let Some(rig) = Rig::new() else { return };
+    let labels = rig.scratch("labels");
+    std::fs::write(&labels, "# comment\nfrom=file\nboth=file\n").expect("labels");
+    let cid = rig.scratch("cid");
+    let id = rig
+        .wharf(&[
+            "run",
+            "-d",
+            "--name",
+            "flags",
+            "--network",
+            "none",
+            "--cpu-period",
+            "50000",
+            "--cpu-quota",
+            "25000",
+            "--memory-swappiness",
+            "10",
+            "--oom-kill-disable",
+            "--device-cgroup-rule",
+            "c 1:3 mr",
+            "--label-file",
+            labels.to_str().expect("utf-8"),
+            "-l",
+            "both=flag",
+            "--cidfile",
+            cid.to_str().expect("utf-8"),
+            "--health-cmd",
+            "test -e /tmp",
+            "--health-interval",
+            "1s",
+            "--health-start-period",
+            "1s",
+            "--uts",
+            "host",
+            "--pull",
+            "never",
+            "-q",
+            &rig.image,
+            "sleep",
+            "300",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(std::fs::read_to_string(&cid).expect("cidfile"), id);
+    let spec = rig
+        .wharf(&["inspect", "--format", "{{json .Spec}}", "flags"])
+        .ok()
+        .stdout;
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("spec json");
+    assert_eq!(spec["resources"]["cpu_period"], 50000);
+    assert_eq!(spec["resources"]["cpu_quota"], 25000);
+    assert_eq!(spec["resources"]["memory_swappiness"], 10);
+    assert_eq!(spec["resources"]["oom_kill_disable"], true);
+    assert_eq!(spec["device_cgroup_rules"][0], "c 1:3 mr");
+    assert_eq!(spec["labels"]["from"], "file");
+    assert_eq!(spec["labels"]["both"], "flag");
+    assert_eq!(spec["healthcheck"]["test"][0], "CMD-SHELL");
+    if cgroup_v1("cpu", &id, "cpu.cfs_quota_us").is_some() {
+        assert_eq!(
+            cgroup_v1("cpu", &id, "cpu.cfs_quota_us").as_deref(),
+            Some("25000")
+        );
+    }
+    // --uts host: the host's name inside.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let inside = rig.wharf(&["exec", "flags", "hostname"]).ok().stdout;
+    assert_eq!(inside.trim(), host.trim());
+    until("the health check to pass", || {
+        rig.wharf(&["inspect", "--format", "{{.State.Health.Status}}", "flags"])
+            .stdout
+            .trim()
+            == "healthy"
+    });
+    // --link to an existing container is taken (a missing one is refused below).
+    rig.wharf(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--link",
+        "flags:db",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+
+    let before = rig.wharf(&["ps", "-aq"]).ok().stdout;
+    for (flags, needle) in [
+        (
+            vec!["--cidfile", cid.to_str().expect("utf-8")],
+            "Container ID file found",
+        ),
+        (vec!["--memory-swappiness", "200"], "memory-swappiness"),
+        (vec!["--blkio-weight", "5"], "blkio-weight"),
+        (vec!["--health-interval", "1s"], "--health-cmd"),
+        (
+            vec!["--no-healthcheck", "--health-cmd", "true"],
+            "--no-healthcheck",
+        ),
+        (vec!["--uts", "private"], "--uts"),
+        (vec!["--cgroupns", "other"], "--cgroupns"),
+        (vec!["--link", "nobody:x"], "--link"),
+        (vec!["--pull", "sometimes"], "pull"),
+    ] {
+        let mut args = vec!["run", "--network", "none"];
+        args.extend(flags.iter().copied());
+        args.extend([rig.image.as_str(), "true"]);
+        let r = rig.wharf(&args);
+        assert_eq!(r.code, 125, "{flags:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{flags:?}: {}", r.stderr);
+    }
+    let never = rig.wharf(&["run", "--pull", "never", "127.0.0.1:9/not/here:1", "true"]);
+    assert_ne!(never.code, 0);
+    assert!(never.stderr.contains("No such image"), "{}", never.stderr);
+    // Refused runs made nothing.
+    assert_eq!(rig.wharf(&["ps", "-aq"]).ok().stdout, before);
+    // Flags of Docker that wharf does not have are refused by name.
+    let gpus = rig.wharf(&["run", "--gpus", "all", &rig.image, "true"]);
+    assert_ne!(gpus.code, 0);
+    assert!(gpus.stderr.contains("--gpus"), "{}", gpus.stderr);
+}
+
+/// `volume create -d local -o …` makes Docker's local-driver volumes: a
+/// named bind of a host directory and a sized tmpfs; other drivers and
+/// mount types are refused before anything is made.
+#[test]
+fn volume_create_with_local_driver_options() {
+    let Some(rig) = Rig::new() else { return };
+    let host_dir = rig.scratch("bound");
+    std::fs::create_dir(&host_dir).expect("mkdir");
+    let device = format!("device={}", host_dir.display());
+    rig.wharf(&[
+        "volume",
+        "create",
+        "-d",
+        "local",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &device,
+        "bv",
+    ])
+    .ok();
+    rig.wharf(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "o=size=2m",
+        "tv",
+    ])
+    .ok();
+    let opts = rig.wharf(&["volume", "inspect", "bv"]).ok().stdout;
+    let v: serde_json::Value = serde_json::from_str(&opts).expect("json");
+    assert_eq!(v[0]["Options"]["o"], "bind");
+    let out = rig
+        .wharf(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "bv:/data",
+            "-v",
+            "tv:/t",
+            &rig.image,
+            "sh",
+            "-c",
+            "echo hi > /data/f && df -k /t | tail -1",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("f")).expect("bound file"),
+        "hi\n"
+    );
+    let size: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(size.get(1).copied(), Some("2048"), "{out}");
+
+    for (args, needle) in [
+        (
+            vec!["volume", "create", "-d", "nfs-plugin", "x1"],
+            "nfs-plugin",
+        ),
+        (
+            vec![
+                "volume",
+                "create",
+                "-o",
+                "type=nfs",
+                "-o",
+                "o=addr=127.0.0.1",
+                "x2",
+            ],
+            "type=nfs",
+        ),
+        (
+            vec!["volume", "create", "-o", "type=none", "-o", "o=bind", "x3"],
+            "without a device",
+        ),
+        (vec!["volume", "create", "-o", "novalue", "x4"], "KEY=VALUE"),
+    ] {
+        let r = rig.wharf(&args);
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+    let names = rig.wharf(&["volume", "ls", "-q"]).ok().stdout;
+    assert!(!names.contains('x'), "a refused volume was made: {names}");
 }

@@ -52,7 +52,13 @@ pub(super) fn ensure_volumes(
         labels.insert(pc::LABEL_PROJECT.into(), project.name.clone());
         labels.insert("com.docker.compose.volume".into(), key.clone());
         labels.insert(pc::LABEL_VERSION.into(), pc::COMPOSE_VERSION.into());
-        env.volumes.ensure(&name, VolumeOptions { labels })?;
+        env.volumes.ensure(
+            &name,
+            VolumeOptions {
+                labels,
+                ..VolumeOptions::default()
+            },
+        )?;
         progress.event(Kind::Volume, &name, "Created", true);
     }
     Ok(())

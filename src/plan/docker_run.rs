@@ -147,8 +147,16 @@ pub trait RunLookup {
     /// Docker's default `bridge` network, made on first use: its name.
     fn default_bridge(&self) -> Result<String, LookupError>;
     /// The volume `name`, made when missing, or a new anonymous volume:
-    /// its name and data directory.
-    fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError>;
+    /// its name, data directory and local driver options.
+    fn volume(&self, name: Option<&str>) -> Result<VolumeFound, LookupError>;
+}
+
+/// A volume as `-v NAME:…` finds it.
+pub struct VolumeFound {
+    pub name: String,
+    pub data: PathBuf,
+    /// `volume create -o`: mounted as the local driver mounts them.
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// `-e KEY` takes KEY's value from wharf's own environment, as docker
@@ -664,8 +672,19 @@ fn volume_mount(short: &ShortVolume, lookup: &dyn RunLookup) -> Result<MountSpec
             Ok(short.bind(source))
         }
         src => {
-            let (name, data) = lookup.volume(src).map_err(DockerRunError::Store)?;
-            Ok(short.volume(name, data))
+            let found = lookup.volume(src).map_err(DockerRunError::Store)?;
+            if found.driver_opts.is_empty() {
+                return Ok(short.volume(found.name, found.data));
+            }
+            let opt = |k: &str| found.driver_opts.get(k).cloned().unwrap_or_default();
+            crate::plan::container::local_volume_mount(&opt, short.dst, short.read_only).map_err(
+                |e| {
+                    invalid(
+                        "--volume",
+                        format!("volume {}: driver options {e}", found.name),
+                    )
+                },
+            )
         }
     }
 }
@@ -834,10 +853,20 @@ mod tests {
             self.made.borrow_mut().push("network bridge".into());
             Ok("bridge".into())
         }
-        fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError> {
+        fn volume(&self, name: Option<&str>) -> Result<VolumeFound, LookupError> {
             let name = name.unwrap_or("anon0").to_string();
             self.made.borrow_mut().push(format!("volume {name}"));
-            Ok((name.clone(), PathBuf::from("/vol").join(&name)))
+            let mut driver_opts = BTreeMap::new();
+            if name == "bindvol" {
+                driver_opts.insert("type".to_string(), "none".to_string());
+                driver_opts.insert("o".to_string(), "bind".to_string());
+                driver_opts.insert("device".to_string(), "/srv/data".to_string());
+            }
+            Ok(VolumeFound {
+                data: PathBuf::from("/vol").join(&name),
+                name,
+                driver_opts,
+            })
         }
     }
 
@@ -946,6 +975,23 @@ mod tests {
         let spec =
             container_spec(&opts(|o| o.network = vec!["host".into()]), &fake).expect("valid");
         assert_eq!(spec.namespaces.net, NsMode::Host);
+    }
+
+    #[test]
+    fn a_volume_created_with_driver_options_mounts_as_the_local_driver_does() {
+        let fake = Fake::default();
+        let spec = container_spec(&opts(|o| o.volume = vec!["bindvol:/data:ro".into()]), &fake)
+            .expect("valid");
+        assert_eq!(
+            spec.mounts,
+            vec![MountSpec::Bind {
+                source: PathBuf::from("/srv/data"),
+                target: "/data".into(),
+                read_only: true,
+                propagation: None,
+                create_host_path: false,
+            }]
+        );
     }
 
     #[test]

@@ -320,6 +320,19 @@ impl Containers {
         Ok(record)
     }
 
+    /// Rewrites the record of `id` with `change` applied (`docker update`);
+    /// the caller holds the container's lock.
+    pub fn update_record(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
+        let mut record = self.record(id)?;
+        change(&mut record);
+        write_json(&self.dir(id).record(), &record)?;
+        Ok(record)
+    }
+
     fn global_lock(&self) -> Result<Flock<File>> {
         lock_file(&self.containers_dir().join(".lock"))
     }

@@ -164,6 +164,8 @@ pub enum Command {
     Top { targets: Vec<String> },
     /// Rename a container
     Rename(container::RenameArgs),
+    /// Update configuration of one or more containers (limits, restart policy)
+    Update(container::UpdateArgs),
     /// Inspect changes to files or directories on a container's filesystem
     Diff(container::DiffArgs),
     /// Export a container's filesystem as a tar archive

@@ -237,6 +237,11 @@ pub fn commit_container(
     let base = container_image(store, record)?;
     let mut state = ImageState::from_record(store, &base)?;
     container_config(&mut state, record);
+    // Docker's history line is the container's command, before --change.
+    let created_by = state
+        .string_list("Cmd")
+        .map(|c| c.join(" "))
+        .unwrap_or_default();
     apply_changes(&mut state, &args.change)?;
 
     let paused = args.pause && containers.state(&record.id)?.status == Status::Running;
@@ -261,11 +266,6 @@ pub fn commit_container(
     }
     let result = layer.and_then(|layer| {
         let created = crate::time::rfc3339_nanos(std::time::SystemTime::now());
-        // Docker's history line is the container's command.
-        let created_by = state
-            .string_list("Cmd")
-            .map(|c| c.join(" "))
-            .unwrap_or_default();
         let empty = layer.is_none();
         if let Some(l) = layer {
             state.push_layer(l.record);

@@ -7,7 +7,9 @@ use crate::cli::args::image::{
 };
 use crate::cli::args::ListFormat;
 use crate::cli::progress::{pull_progress, LineProgress};
-use crate::cli::render::{ago, created_at, human_size, print_table, print_template};
+use crate::cli::render::{
+    ago, created_at, human_size, print_table, print_template, render_template,
+};
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::cli::template::Fields;
 use crate::compose::load::Loaded;
@@ -19,6 +21,7 @@ use crate::image::registry::{ClientOptions, RegistryClient};
 use crate::image::store::ImageStore;
 use crate::plan::pull::{PullPolicy, ServicePull};
 use anyhow::{bail, Context as _};
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -585,7 +588,12 @@ pub fn history(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitCo
         (ListFormat::Json, false) => "{{json .}}".to_string(),
         (ListFormat::Template(t), false) => t.clone(),
     };
-    print_template(&format, &rows, HISTORY_TITLES, Fields::Strict)?;
+    let text = render_template(&format, &rows, HISTORY_TITLES, Fields::Strict)?;
+    // Rows without a comment end at their size (Docker pads them with blanks).
+    let mut out = std::io::stdout().lock();
+    for line in text.lines() {
+        writeln!(out, "{}", line.trim_end())?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,7 +10,7 @@ use crate::compose::load::Loaded;
 use crate::exec::{self, Env};
 use crate::image::store::ImageStore;
 use crate::plan::container::ProjectContext;
-use crate::plan::docker_run::{self, LookupError, RunLookup, RunOptions, ShortVolume};
+use crate::plan::docker_run::{self, LookupError, RunLookup, RunOptions, ShortVolume, VolumeFound};
 use crate::runtime::container::{ContainerRecord, Containers};
 use crate::runtime::spec::MountSpec;
 use crate::supervise::{control, monitor};
@@ -275,13 +275,17 @@ impl RunLookup for StoreLookup<'_> {
         Ok(super::common::default_bridge(self.settings.root())?)
     }
 
-    fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError> {
+    fn volume(&self, name: Option<&str>) -> Result<VolumeFound, LookupError> {
         let volumes = crate::runtime::volume::Volumes::open(self.settings.root())?;
         let volume = match name {
             Some(name) => volumes.ensure(name, Default::default())?,
             None => volumes.create_anonymous()?,
         };
-        Ok((volume.name, volume.data))
+        Ok(VolumeFound {
+            name: volume.name,
+            data: volume.data,
+            driver_opts: volume.driver_opts,
+        })
     }
 }
 
