@@ -834,3 +834,95 @@ fn volume_create_with_local_driver_options() {
     let names = rig.wharf(&["volume", "ls", "-q"]).ok().stdout;
     assert!(!names.contains('x'), "a refused volume was made: {names}");
 }
+
+/// `--mount` binds, volumes and tmpfs as `-v`/`--tmpfs` would; `-P`
+/// publishes `--expose`d ports on random host ports; `--log-opt` sets the
+/// rotation; what wharf cannot do is refused by name.
+#[test]
+fn mount_publish_all_and_log_flags() {
+    let Some(rig) = Rig::new() else { return };
+    let host_dir = rig.scratch("m");
+    std::fs::create_dir(&host_dir).expect("mkdir");
+    let bind = format!("type=bind,source={},target=/b", host_dir.display());
+    let out = rig
+        .wharf(&[
+            "run", "--rm", "--network", "none", "--mount", &bind, "--mount",
+            "type=volume,source=mv,target=/v", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m",
+            "--mount", "type=volume,source=mv,target=/ro,readonly",
+            &rig.image, "sh", "-c",
+            "echo b > /b/f && echo v > /v/f && cat /ro/f && df -k /t | tail -1 && (touch /ro/x 2>/dev/null || echo ro)",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("f")).expect("bound"),
+        "b\n"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first().copied(), Some("v"), "{out}");
+    assert_eq!(
+        lines.get(1).and_then(|l| l.split_whitespace().nth(1)),
+        Some("1024"),
+        "{out}"
+    );
+    assert_eq!(lines.get(2).copied(), Some("ro"), "{out}");
+    let missing = rig.wharf(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,source=/nonexistent/dv,target=/x",
+        &rig.image,
+        "true",
+    ]);
+    assert_eq!(missing.code, 125);
+    assert!(
+        missing.stderr.contains("bind source path does not exist"),
+        "{}",
+        missing.stderr
+    );
+
+    let id = rig
+        .wharf(&[
+            "run",
+            "-d",
+            "-P",
+            "--expose",
+            "7000",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=2",
+            &rig.image,
+            "sleep",
+            "300",
+        ])
+        .ok()
+        .stdout;
+    let port = rig.wharf(&["port", id.trim(), "7000"]).ok().stdout;
+    let host_port: u16 = port
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no host port: {port}"));
+    assert!(host_port > 0, "{port}");
+    let spec = rig
+        .wharf(&["inspect", "--format", "{{json .Spec}}", id.trim()])
+        .ok()
+        .stdout;
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("spec");
+    assert_eq!(spec["log_max_size"], 1024);
+    assert_eq!(spec["log_max_files"], 2);
+    for (flags, needle) in [
+        (vec!["--expose", "7000"], "--expose"),
+        (vec!["--log-driver", "syslog"], "--log-driver"),
+        (vec!["--userns", "private"], "--userns"),
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(flags.iter().copied());
+        args.extend([rig.image.as_str(), "true"]);
+        let r = rig.wharf(&args);
+        assert_ne!(r.code, 0, "{flags:?}");
+        assert!(r.stderr.contains(needle), "{flags:?}: {}", r.stderr);
+    }
+}

@@ -129,6 +129,10 @@ pub struct RunOptions {
     pub uts: Option<String>,
     pub cgroupns: Option<String>,
     pub link: Vec<String>,
+    pub mount: Vec<String>,
+    pub log_driver: Option<String>,
+    pub log_opt: Vec<String>,
+    pub userns: Option<String>,
 }
 
 /// What the conversion needs from outside: the host's environment and
@@ -213,6 +217,22 @@ pub fn container_spec(
         .iter()
         .map(|v| ShortVolume::parse(v))
         .collect::<Result<Vec<_>, _>>()?;
+    let mount_flags = a
+        .mount
+        .iter()
+        .map(|m| MountFlag::parse(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (log_max_size, log_max_files) = log_options(a)?;
+    if let Some(u) = a
+        .userns
+        .as_deref()
+        .filter(|u| !u.is_empty() && *u != "host")
+    {
+        return Err(invalid(
+            "--userns",
+            format!("--userns={u}: wharf runs containers in the host's user namespace only (host)"),
+        ));
+    }
     let mut tmpfs = Vec::new();
     for t in &a.tmpfs {
         tmpfs.push(
@@ -412,6 +432,9 @@ pub fn container_spec(
     for short in &volumes {
         mounts.push(volume_mount(short, lookup)?);
     }
+    for m in &mount_flags {
+        mounts.push(m.mount(lookup)?);
+    }
     mounts.extend(tmpfs);
     mounts.extend(shared);
     if default_bridge {
@@ -467,6 +490,8 @@ pub fn container_spec(
         healthcheck,
         links,
         device_cgroup_rules: a.device_cgroup_rule.clone(),
+        log_max_size,
+        log_max_files,
         ..ContainerSpec::default()
     };
     spec.namespaces.pid = pid;
@@ -477,10 +502,204 @@ pub fn container_spec(
     Ok(spec)
 }
 
+/// `--log-driver` and `--log-opt`: the json-file log wharf keeps (Docker's
+/// `local` driver is taken as the same file) and its rotation.
+fn log_options(a: &RunOptions) -> Result<(Option<u64>, Option<u32>), DockerRunError> {
+    match a.log_driver.as_deref() {
+        None | Some("json-file") | Some("local") => {}
+        Some(other) => {
+            return Err(invalid(
+                "--log-driver",
+                format!("--log-driver {other}: wharf keeps json-file logs only (json-file, local)"),
+            ))
+        }
+    }
+    let (mut size, mut files) = (None, None);
+    for o in &a.log_opt {
+        match o.split_once('=') {
+            Some(("max-size", v)) => {
+                size = Some(
+                    parse_bytes(v)
+                        .map_err(|e| invalid("--log-opt", format!("--log-opt {o}: {e}")))?
+                        .max(0) as u64,
+                )
+            }
+            Some(("max-file", v)) => {
+                files = Some(v.parse().map_err(|_| {
+                    invalid("--log-opt", format!("--log-opt {o}: max-file is a number"))
+                })?)
+            }
+            _ => {
+                return Err(invalid(
+                    "--log-opt",
+                    format!("--log-opt {o}: unknown log opt (max-size, max-file)"),
+                ))
+            }
+        }
+    }
+    Ok((size, files))
+}
+
+/// What a `--mount` flag asks for, parsed before anything is made.
+#[derive(Debug, PartialEq)]
+struct MountFlag {
+    kind: String,
+    source: Option<String>,
+    target: String,
+    read_only: bool,
+    propagation: Option<String>,
+    nocopy: bool,
+    subpath: Option<String>,
+    tmpfs_size: Option<u64>,
+    tmpfs_mode: Option<u32>,
+}
+
+impl MountFlag {
+    /// Docker's CSV form: `type=bind,source=/src,target=/dst,readonly`.
+    fn parse(text: &str) -> Result<MountFlag, DockerRunError> {
+        let bad = |m: String| {
+            invalid(
+                "--mount",
+                format!("invalid argument {text:?} for \"--mount\" flag: {m}"),
+            )
+        };
+        let mut m = MountFlag {
+            kind: "volume".into(),
+            source: None,
+            target: String::new(),
+            read_only: false,
+            propagation: None,
+            nocopy: false,
+            subpath: None,
+            tmpfs_size: None,
+            tmpfs_mode: None,
+        };
+        let truth = |k: &str, v: Option<&str>| match v {
+            None | Some("1") | Some("true") => Ok(true),
+            Some("0") | Some("false") => Ok(false),
+            Some(v) => Err(bad(format!("invalid value for {k}: {v}"))),
+        };
+        for field in text.split(',').filter(|f| !f.is_empty()) {
+            let (k, v) = match field.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (field, None),
+            };
+            let value = || {
+                v.map(str::to_string)
+                    .ok_or_else(|| bad(format!("invalid field '{field}' must be a key=value pair")))
+            };
+            match k.to_ascii_lowercase().as_str() {
+                "type" => m.kind = value()?,
+                "source" | "src" => m.source = Some(value()?),
+                "target" | "destination" | "dst" => m.target = value()?,
+                "readonly" | "ro" => m.read_only = truth(k, v)?,
+                "bind-propagation" => m.propagation = Some(value()?),
+                "volume-nocopy" => m.nocopy = truth(k, v)?,
+                "volume-subpath" => m.subpath = Some(value()?),
+                "tmpfs-size" => {
+                    let s = value()?;
+                    m.tmpfs_size = Some(
+                        parse_bytes(&s)
+                            .map_err(|e| bad(format!("tmpfs-size {s}: {e}")))?
+                            .max(0) as u64,
+                    )
+                }
+                "tmpfs-mode" => {
+                    let s = value()?;
+                    m.tmpfs_mode = Some(
+                        u32::from_str_radix(&s, 8)
+                            .map_err(|_| bad(format!("tmpfs-mode {s}: not octal")))?,
+                    )
+                }
+                "consistency" => {} // Docker Desktop's; no effect on Linux, as in Docker.
+                other => return Err(bad(format!("unexpected key '{other}' in '{field}'"))),
+            }
+        }
+        if m.target.is_empty() {
+            return Err(bad("target is required".into()));
+        }
+        match m.kind.as_str() {
+            "bind" if m.source.is_none() => {
+                Err(bad("source is required when specifying bind mount".into()))
+            }
+            "bind" | "volume" => Ok(m),
+            "tmpfs" if m.source.is_some() => {
+                Err(bad("source is not supported for tmpfs mounts".into()))
+            }
+            "tmpfs" => Ok(m),
+            other => Err(bad(format!(
+                "mount type {other:?} is not supported (bind, volume, tmpfs)"
+            ))),
+        }
+    }
+
+    /// The mount, making the volume it names if missing (as Docker does).
+    fn mount(&self, lookup: &dyn RunLookup) -> Result<MountSpec, DockerRunError> {
+        match self.kind.as_str() {
+            "bind" => {
+                let src = self.source.as_deref().unwrap_or_default();
+                let source =
+                    lookup
+                        .absolute(src)
+                        .map_err(|source| DockerRunError::VolumeSource {
+                            source_path: src.to_string(),
+                            source,
+                        })?;
+                if !source.exists() {
+                    return Err(invalid(
+                        "--mount",
+                        format!("invalid mount config for type \"bind\": bind source path does not exist: {}", source.display()),
+                    ));
+                }
+                Ok(MountSpec::Bind {
+                    source,
+                    target: self.target.clone(),
+                    read_only: self.read_only,
+                    propagation: self.propagation.clone(),
+                    create_host_path: false,
+                })
+            }
+            "tmpfs" => Ok(MountSpec::Tmpfs {
+                target: self.target.clone(),
+                size: self.tmpfs_size,
+                mode: self.tmpfs_mode,
+                read_only: self.read_only,
+            }),
+            _ => {
+                let found = lookup
+                    .volume(self.source.as_deref())
+                    .map_err(DockerRunError::Store)?;
+                if !found.driver_opts.is_empty() {
+                    let opt = |k: &str| found.driver_opts.get(k).cloned().unwrap_or_default();
+                    return crate::plan::container::local_volume_mount(
+                        &opt,
+                        &self.target,
+                        self.read_only,
+                    )
+                    .map_err(|e| {
+                        invalid(
+                            "--mount",
+                            format!("volume {}: driver options {e}", found.name),
+                        )
+                    });
+                }
+                Ok(MountSpec::Volume {
+                    name: found.name,
+                    source: found.data,
+                    target: self.target.clone(),
+                    read_only: self.read_only,
+                    nocopy: self.nocopy,
+                    subpath: self.subpath.clone(),
+                })
+            }
+        }
+    }
+}
+
 /// `--health-*` and `--no-healthcheck`, as Docker takes them: a check of
 /// its own needs `--health-cmd` (run by the shell); unset durations are
 /// the defaults (0).
-fn healthcheck(a: &RunOptions) -> Result<Option<crate::image::config::HealthSpec>, DockerRunError> {
+fn healthcheck(a: &RunOptions) -> Result<Option<crate::runtime::spec::HealthSpec>, DockerRunError> {
     let timing_given = a.health_interval.is_some()
         || a.health_retries.is_some()
         || a.health_start_period.is_some()
@@ -493,7 +712,7 @@ fn healthcheck(a: &RunOptions) -> Result<Option<crate::image::config::HealthSpec
                 "--no-healthcheck conflicts with --health-* options",
             ));
         }
-        return Ok(Some(crate::image::config::HealthSpec {
+        return Ok(Some(crate::runtime::spec::HealthSpec {
             test: vec!["NONE".into()],
             interval: 0,
             timeout: 0,
@@ -521,7 +740,7 @@ fn healthcheck(a: &RunOptions) -> Result<Option<crate::image::config::HealthSpec
             .transpose()
             .map(Option::unwrap_or_default)
     };
-    Ok(Some(crate::image::config::HealthSpec {
+    Ok(Some(crate::runtime::spec::HealthSpec {
         test: vec!["CMD-SHELL".into(), cmd.clone()],
         interval: ns("--health-interval", &a.health_interval)?,
         timeout: ns("--health-timeout", &a.health_timeout)?,
@@ -975,6 +1194,79 @@ mod tests {
         let spec =
             container_spec(&opts(|o| o.network = vec!["host".into()]), &fake).expect("valid");
         assert_eq!(spec.namespaces.net, NsMode::Host);
+    }
+
+    #[test]
+    fn mount_flags_parse_as_docker_s() {
+        let fake = Fake::default();
+        let spec = container_spec(
+            &opts(|o| {
+                o.mount = vec![
+                    "type=volume,source=cache,target=/c,readonly,volume-nocopy".into(),
+                    "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=700".into(),
+                    "target=/anon".into(),
+                ]
+            }),
+            &fake,
+        )
+        .expect("valid");
+        assert_eq!(
+            spec.mounts,
+            vec![
+                MountSpec::Volume {
+                    name: "cache".into(),
+                    source: PathBuf::from("/vol/cache"),
+                    target: "/c".into(),
+                    read_only: true,
+                    nocopy: true,
+                    subpath: None,
+                },
+                MountSpec::Tmpfs {
+                    target: "/t".into(),
+                    size: Some(1 << 20),
+                    mode: Some(0o700),
+                    read_only: false,
+                },
+                MountSpec::Volume {
+                    name: "anon0".into(),
+                    source: PathBuf::from("/vol/anon0"),
+                    target: "/anon".into(),
+                    read_only: false,
+                    nocopy: false,
+                    subpath: None,
+                },
+            ]
+        );
+        for (bad, needle) in [
+            ("type=bind,target=/x", "source is required"),
+            ("type=volume,source=v", "target is required"),
+            ("type=npipe,target=/x", "npipe"),
+            ("type=tmpfs,source=x,target=/t", "source is not supported"),
+            ("type=volume,target=/x,color=red", "color"),
+            ("type=volume,target=/x,readonly=maybe", "readonly"),
+        ] {
+            let e = container_spec(&opts(|o| o.mount = vec![bad.into()]), &fake)
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        let e = container_spec(&opts(|o| o.log_opt = vec!["labels=x".into()]), &fake)
+            .expect_err("log opt")
+            .to_string();
+        assert!(e.contains("--log-opt labels=x"), "{e}");
+        let e = container_spec(&opts(|o| o.log_driver = Some("syslog".into())), &fake)
+            .expect_err("log driver")
+            .to_string();
+        assert!(e.contains("--log-driver syslog"), "{e}");
+        let spec = container_spec(
+            &opts(|o| o.log_opt = vec!["max-size=1m".into(), "max-file=3".into()]),
+            &fake,
+        )
+        .expect("log opts");
+        assert_eq!(
+            (spec.log_max_size, spec.log_max_files),
+            (Some(1 << 20), Some(3))
+        );
     }
 
     #[test]

@@ -225,6 +225,24 @@ pub struct CreateArgs {
     /// Suppress the pull output
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Attach a filesystem mount: type=bind|volume|tmpfs,source=…,target=…[,readonly]…
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Publish all exposed ports (the image's and --expose's) to random host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports (published by -P)
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Logging driver for the container: json-file (the default) or local
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options: max-size=SIZE, max-file=N
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// User namespace to use: host (wharf's only mode)
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Image to run (in a compose project: services, for `create`)
     #[arg(default_value = "", hide_default_value = true)]
     pub image: String,

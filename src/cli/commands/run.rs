@@ -146,6 +146,17 @@ fn create_container(
             "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
         ),
     };
+    if args.publish_all {
+        // -P: every exposed port (the image's, then --expose's) to a random host port.
+        let exposed = crate::image::config::image_config(store, &image)
+            .ok()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        opts.publish.extend(exposed);
+        opts.publish.extend(args.expose.iter().cloned());
+    } else if !args.expose.is_empty() {
+        bail!("--expose: wharf publishes exposed ports with -P only; give -P (or -p) with it");
+    }
     let spec = docker_run::container_spec(&opts, &StoreLookup { settings })?;
     let env = Env::open(settings.root(), &settings.runtime)?;
     let record = exec::create_container(
@@ -238,6 +249,10 @@ fn run_options(a: &CreateArgs) -> RunOptions {
         uts: a.uts.clone(),
         cgroupns: a.cgroupns.clone(),
         link: a.link.clone(),
+        mount: a.mount.clone(),
+        log_driver: a.log_driver.clone(),
+        log_opt: a.log_opt.clone(),
+        userns: a.userns.clone(),
     }
 }
 
