@@ -171,6 +171,26 @@ fn diff_and_rename_as_docker() {
     let taken = rig.wharf(&["container", "rename", "dv-renamed", "other"]);
     assert_ne!(taken.code, 0);
     assert!(taken.stderr.contains("already in use"), "{}", taken.stderr);
+    // `container prune` removes the stopped ones, keeping a running one.
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        &rig.image,
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let pruned = rig.wharf(&["container", "prune", "-f"]).ok().stdout;
+    assert!(pruned.starts_with("Deleted Containers:"), "{pruned}");
+    let left = rig
+        .wharf(&["ps", "-a", "--format", "{{.Names}}"])
+        .ok()
+        .stdout;
+    assert_eq!(left, "up\n");
 }
 
 /// `commit` keeps the changes, the container's command and the `-c`
@@ -358,6 +378,8 @@ fn history_has_docker_s_columns() {
         words(header),
         words(golden("history-header.txt").trim_end())
     );
+    // `image pull` is `pull`, as in Docker.
+    rig.wharf(&["image", "pull", "-q", &rig.image]).ok();
     let quiet = rig.wharf(&["history", "-q", &rig.image]).ok().stdout;
     let ids: Vec<&str> = quiet.lines().collect();
     let id = rig.wharf(&["images", "-q"]).ok().stdout;

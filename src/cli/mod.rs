@@ -127,6 +127,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::History(args) => image::history(s, args),
         Command::Import(args) => container_fs::import(s, args),
         Command::Rename(args) => lifecycle::rename(s, args),
+        Command::ContainerPrune(args) => prune::container_prune(s, args),
         Command::Update(args) => lifecycle::update(s, args),
         Command::Diff(args) => container_fs::diff(s, args),
         Command::Export(args) => container_fs::export(s, args),

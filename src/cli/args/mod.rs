@@ -162,6 +162,9 @@ pub enum Command {
     },
     /// Display the running processes of a container (or of the compose project's services)
     Top { targets: Vec<String> },
+    /// Remove all stopped containers (`container prune`)
+    #[command(name = "container-prune", hide = true)]
+    ContainerPrune(container::ContainerPruneArgs),
     /// Rename a container
     Rename(container::RenameArgs),
     /// Update configuration of one or more containers (limits, restart policy)
@@ -277,6 +280,18 @@ const CONTAINER_VERBS: &[(&str, &str)] = &[
     ("export", "export"),
     ("commit", "commit"),
     ("update", "update"),
+    ("prune", "container-prune"),
+];
+
+/// Docker's `image <verb>` forms that are top-level verbs here (the others,
+/// `image ls|rm|inspect|history|import|prune`, are `image` subcommands).
+const IMAGE_VERBS: &[(&str, &str)] = &[
+    ("pull", "pull"),
+    ("push", "push"),
+    ("tag", "tag"),
+    ("save", "save"),
+    ("load", "load"),
+    ("build", "build"),
 ];
 
 /// `wharf compose <verb> …` is `wharf <verb> …`, so scripts written for
@@ -292,9 +307,14 @@ pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
             args.remove(i);
             return args;
         }
-        if word == "container" {
+        if word == "container" || word == "image" {
+            let verbs = if word == "container" {
+                CONTAINER_VERBS
+            } else {
+                IMAGE_VERBS
+            };
             let verb = args.get(i + 1).and_then(|a| a.to_str());
-            if let Some((_, to)) = CONTAINER_VERBS.iter().find(|(form, _)| Some(*form) == verb) {
+            if let Some((_, to)) = verbs.iter().find(|(form, _)| Some(*form) == verb) {
                 let mut args = args;
                 args.splice(i..i + 2, [OsString::from(to)]);
                 return args;
@@ -334,8 +354,16 @@ mod tests {
                 "wharf --root /r container rm -f x",
                 "wharf --root /r rm -f x",
             ),
+            ("wharf image pull busybox", "wharf pull busybox"),
+            ("wharf image tag a b", "wharf tag a b"),
+            // `image ls` is a subcommand of `image`, kept as it is.
+            ("wharf image ls -q", "wharf image ls -q"),
+            ("wharf container prune -f", "wharf container-prune -f"),
             // Forms wharf does not have stay, for clap to refuse.
-            ("wharf container prune", "wharf container prune"),
+            (
+                "wharf container checkpoint x",
+                "wharf container checkpoint x",
+            ),
         ];
         for (given, want) in cases {
             assert_eq!(verb_aliases(words(given)), words(want), "{given}");

@@ -5,6 +5,7 @@
 //! the build cache and, with `--volumes`, unused anonymous volumes.
 
 use super::common::{open, parse_when};
+use crate::cli::args::container::ContainerPruneArgs;
 use crate::cli::args::image::{ImagePruneArgs, SystemPruneArgs};
 use crate::cli::resolve::Settings;
 use crate::image::store::{ImageRecord, ImageStore, Removed};
@@ -127,6 +128,41 @@ pub fn image_prune(settings: &Settings, args: &ImagePruneArgs) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
+/// Removes the stopped containers `filter` keeps and says which.
+fn prune_containers(
+    containers: &crate::runtime::container::Containers,
+    store: &ImageStore,
+    filter: &PruneFilter,
+) -> anyhow::Result<()> {
+    let mut deleted = Vec::new();
+    for r in containers.list_records()? {
+        let state = containers.state(&r.id)?;
+        let stopped = matches!(
+            state.status,
+            Status::Created | Status::Exited | Status::Dead
+        );
+        if stopped && filter.keeps(Some(&r.created), &r.spec.labels) {
+            crate::supervise::control::remove(containers, store, &r.id, false)?;
+            deleted.push(r.id);
+        }
+    }
+    if !deleted.is_empty() {
+        println!("Deleted Containers:\n{}\n", deleted.join("\n"));
+    }
+    Ok(())
+}
+
+/// `docker container prune`: every stopped container (`--filter`ed).
+pub fn container_prune(settings: &Settings, args: &ContainerPruneArgs) -> anyhow::Result<ExitCode> {
+    let filter = PruneFilter::parse(&args.filter)?;
+    if !confirmed(args.force, "  - all stopped containers")? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (containers, store) = open(settings)?;
+    prune_containers(&containers, &store, &filter)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn system_prune(settings: &Settings, args: &SystemPruneArgs) -> anyhow::Result<ExitCode> {
     let filter = PruneFilter::parse(&args.filter)?;
     let mut what = vec![
@@ -147,21 +183,7 @@ pub fn system_prune(settings: &Settings, args: &SystemPruneArgs) -> anyhow::Resu
     }
     let (containers, store) = open(settings)?;
 
-    let mut deleted = Vec::new();
-    for r in containers.list_records()? {
-        let state = containers.state(&r.id)?;
-        let stopped = matches!(
-            state.status,
-            Status::Created | Status::Exited | Status::Dead
-        );
-        if stopped && filter.keeps(Some(&r.created), &r.spec.labels) {
-            crate::supervise::control::remove(&containers, &store, &r.id, false)?;
-            deleted.push(r.id);
-        }
-    }
-    if !deleted.is_empty() {
-        println!("Deleted Containers:\n{}\n", deleted.join("\n"));
-    }
+    prune_containers(&containers, &store, &filter)?;
 
     let networks = crate::net::store::Networks::open(settings.root())?;
     let mut deleted = Vec::new();
