@@ -580,6 +580,7 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
             let _ = runtime.delete(id, true);
         }
     }
+    crate::supervise::monitor::remove_cgroups(&record.spec.cgroups_path(id), id, &record.name);
     rootfs::unmount_rootfs(&dir.rootfs())?;
     // A monitor that died cannot have removed its port rules.
     if !record.spec.ports.is_empty() {

@@ -707,11 +707,19 @@ impl Running {
     /// network endpoints). Safe to repeat. Whether the kernel's OOM killer
     /// struck, read before its cgroup goes.
     fn tear_down(&self, containers: &Containers) -> bool {
-        let oom_killed =
-            crate::runtime::cgroups::oom_killed(std::path::Path::new("/sys/fs/cgroup"), &self.id);
+        let oom_killed = crate::runtime::cgroups::oom_killed(
+            std::path::Path::new("/sys/fs/cgroup"),
+            &self.record.spec.cgroups_path(&self.id),
+            &self.id,
+        );
         if let Err(e) = self.runtime.delete(&self.id, true) {
             tracing::warn!("removing the runtime state of {}: {e}", self.record.name);
         }
+        remove_cgroups(
+            &self.record.spec.cgroups_path(&self.id),
+            &self.id,
+            &self.record.name,
+        );
         let _ = std::fs::remove_dir_all(stdio_dir(containers.run_root(), &self.id));
         let _ = std::fs::remove_dir_all(super::shim::exits_dir(containers.run_root(), &self.id));
         let dir = containers.dir(&self.id);
@@ -763,6 +771,17 @@ impl Running {
         if let Err(e) = containers.set_state(&self.id, &state) {
             tracing::warn!("recording the exit of {}: {e}", self.record.name);
         }
+    }
+}
+
+/// Finishes the removal of `id`'s cgroups (at `cgroup_path`) that its
+/// runtime's delete may have left (see `cgroups::remove`); a failure is
+/// reported, not fatal: the container is gone either way.
+pub(crate) fn remove_cgroups(cgroup_path: &str, id: &str, name: &str) {
+    let root = std::path::Path::new(crate::runtime::cgroups::DEFAULT_ROOT);
+    let patience = std::time::Duration::from_secs(5);
+    if let Err(e) = crate::runtime::cgroups::remove(root, cgroup_path, id, patience) {
+        tracing::warn!("removing the cgroups of {name}: {e}");
     }
 }
 
