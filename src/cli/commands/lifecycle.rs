@@ -397,7 +397,13 @@ pub fn update(settings: &Settings, args: &UpdateArgs) -> anyhow::Result<ExitCode
                 if live.memory_swap.is_some() && live.memory.is_none() {
                     live.memory = old.memory;
                 }
-                cgroups::update(root, mode, &record.id, &live)?;
+                crate::runtime::cgroup_update::update(
+                    root,
+                    mode,
+                    &record.id,
+                    &record.spec.cgroups_path(&record.id),
+                    &live,
+                )?;
             }
             containers.update_record(&record.id, |r| {
                 let res = &mut r.spec.resources;
