@@ -70,6 +70,10 @@ type Result<T> = std::result::Result<T, LayerError>;
 pub struct LayerOptions {
     /// Clamp every mtime to this (seconds since the epoch).
     pub source_date_epoch: Option<u64>,
+    /// Paths (relative to the dir) left out when they are an empty file or
+    /// an empty directory: the mount points a container's runtime made,
+    /// which `docker commit` leaves out too (they are in its init layer).
+    pub skip_stubs: Vec<PathBuf>,
 }
 
 /// A layer committed to the store: what a manifest names, and where it is unpacked.
@@ -167,12 +171,22 @@ pub fn commit_dir(
     })
 }
 
+/// An empty file or an empty directory.
+fn is_stub(path: &Path, meta: &fs::Metadata) -> bool {
+    if meta.is_dir() {
+        fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+    } else {
+        meta.is_file() && meta.len() == 0
+    }
+}
+
 /// Writes a tree as layer entries.
 struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
     /// (dev, ino) → the first name written, for hard links.
     links: HashMap<(u64, u64), PathBuf>,
     epoch: Option<u64>,
+    skip_stubs: Vec<PathBuf>,
 }
 
 impl<W: Write> TarWriter<W> {
@@ -181,6 +195,7 @@ impl<W: Write> TarWriter<W> {
             builder: tar::Builder::new(w),
             links: HashMap::new(),
             epoch: opts.source_date_epoch,
+            skip_stubs: opts.skip_stubs.clone(),
         }
     }
 
@@ -225,6 +240,9 @@ impl<W: Write> TarWriter<W> {
         };
         let meta = fs::symlink_metadata(path).map_err(read_err)?;
         let ft = meta.file_type();
+        if self.skip_stubs.iter().any(|s| s == name) && is_stub(path, &meta) {
+            return Ok(());
+        }
         let mut h = self.header(&meta);
         if ft.is_char_device() && meta.rdev() == 0 {
             // An overlay whiteout: Docker writes an empty regular file, mode 0600.
@@ -425,6 +443,7 @@ mod tests {
             &upper,
             &LayerOptions {
                 source_date_epoch: Some(1000),
+                ..LayerOptions::default()
             },
             "build-test",
         )
@@ -471,6 +490,7 @@ mod tests {
             &upper,
             &LayerOptions {
                 source_date_epoch: Some(1000),
+                ..LayerOptions::default()
             },
             "build-test",
         )

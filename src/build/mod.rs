@@ -2,6 +2,7 @@
 
 pub mod builder;
 pub mod cache;
+pub mod container;
 pub mod context;
 pub mod dockerfile;
 pub mod export;

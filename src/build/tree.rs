@@ -55,6 +55,12 @@ impl MergedView {
         }
     }
 
+    /// The same view under one more layer on top (a container's upper dir).
+    pub fn with_top(mut self, top: PathBuf) -> MergedView {
+        self.lowers.insert(0, top);
+        self
+    }
+
     /// The host path of `path` in the topmost layer that has it, or `None`
     /// when no layer has it or a whiteout hides it. Symlinks are not
     /// followed (a symlinked parent directory hides what is below it).

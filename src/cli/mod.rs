@@ -54,6 +54,8 @@ fn touches_containers(command: &Command) -> bool {
             | Command::Logout { .. }
             | Command::Save(_)
             | Command::Load(_)
+            | Command::History(_)
+            | Command::Import(_)
             | Command::Version { .. }
             | Command::ContainerMonitor { .. }
             | Command::ContainerHealth { .. }
@@ -194,6 +196,14 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Logout { server } => image::logout(server.as_deref()),
         Command::System(cmd) => image::system(s, cmd),
         Command::Save(args) => image::save(s, args),
+        Command::History(args) => image::history(s, args),
+        Command::Import(args) => container_fs::import(s, args),
+        Command::Rename(args) => lifecycle::rename(s, args),
+        Command::ContainerPrune(args) => prune::container_prune(s, args),
+        Command::Update(args) => lifecycle::update(s, args),
+        Command::Diff(args) => container_fs::diff(s, args),
+        Command::Export(args) => container_fs::export(s, args),
+        Command::Commit(args) => container_fs::commit(s, args),
         Command::Load(args) => image::load(s, args),
         Command::Up(args) => up::up(s, target.loaded()?, args),
         Command::Watch(args) => up::watch(s, target.loaded()?, args),
@@ -215,9 +225,15 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Rm(args) => lifecycle::rm(s, target, args),
         Command::Exec(args) => exec::exec(s, target, args),
         Command::Attach(args) => logs::attach(s, target, args),
-        Command::Inspect { format, .. } => {
-            inspect::inspect(s, target.containers(), format.as_deref())
-        }
+        Command::Inspect {
+            format, kind, size, ..
+        } => inspect::inspect(
+            s,
+            target.containers(),
+            format.as_deref(),
+            kind.as_deref(),
+            *size,
+        ),
         Command::Wait(args) => lifecycle::wait(s, target, args),
         Command::Top { targets } => ps::top(s, target, targets),
         Command::Pause(_) => lifecycle::pause(s, target, true),

@@ -379,6 +379,20 @@ pub fn print_template(
     titles: &[(&str, &str)],
     fields: Fields,
 ) -> anyhow::Result<()> {
+    let text = render_template(format, rows, titles, fields)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// What [`print_template`] prints, as text.
+pub fn render_template(
+    format: &str,
+    rows: &[serde_json::Value],
+    titles: &[(&str, &str)],
+    fields: Fields,
+) -> anyhow::Result<String> {
     let parsed = RowFormat::parse(format)
         .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
     let mut headers = serde_json::Map::new();
@@ -392,13 +406,9 @@ pub fn print_template(
     for (field, title) in titles {
         headers.insert(field.to_string(), (*title).into());
     }
-    let text = parsed
+    parsed
         .render(rows, &headers, fields)
-        .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    out.flush()?;
-    Ok(())
+        .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))
 }
 
 /// `CreatedAt` → `CREATED AT`.

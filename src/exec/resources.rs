@@ -57,7 +57,13 @@ pub(super) fn ensure_volumes(
         labels.insert("com.docker.compose.volume".into(), key.clone());
         labels.insert(pc::LABEL_VERSION.into(), pc::COMPOSE_VERSION.into());
         if !env.dry_run {
-            env.volumes.ensure(&name, VolumeOptions { labels })?;
+            env.volumes.ensure(
+                &name,
+                VolumeOptions {
+                    labels,
+                    ..VolumeOptions::default()
+                },
+            )?;
         }
         progress.event(Kind::Volume, &name, "Created", true);
     }

@@ -57,6 +57,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod blobs;
 mod images;
 mod layers;
+pub use layers::tree_size;
 
 pub use blobs::{BlobWriter, ScratchDir, ScratchFile};
 pub use layers::{lowerdir_option, LayerBuilder};

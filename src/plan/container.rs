@@ -426,11 +426,8 @@ pub fn volumes_from(
 }
 
 /// A `driver: local` volume with `driver_opts`, as the mount Docker's local
-/// driver makes of it: `type: none` with `o: bind` and `device: PATH` binds
-/// PATH (the "named bind volume"), `type: tmpfs` mounts a tmpfs with the
-/// `size=`/`mode=` of `o`. `None` for a plain volume. Other types would
-/// need mount(2) with the device's own options: refused (so is any other
-/// driver, at `up`, with its file and line).
+/// driver makes of it (see [`local_volume_mount`]); `None` for a plain
+/// volume. Any other driver is refused at `up`, with its file and line.
 fn local_driver_mount(
     service: &ServiceConfig,
     decl: &crate::compose::types::VolumeConfig,
@@ -440,36 +437,51 @@ fn local_driver_mount(
     if decl.external || decl.driver_opts.is_empty() {
         return Ok(None);
     }
-    let bad = |value: String| SpecError::Unsupported {
-        service: service.name.clone(),
-        what: "volume driver_opts",
-        value,
-    };
-    let opt = |k: &str| decl.driver_opts.get(k).map(String::as_str).unwrap_or("");
+    let opt = |k: &str| decl.driver_opts.get(k).cloned().unwrap_or_default();
+    local_volume_mount(&opt, target, read_only)
+        .map(Some)
+        .map_err(|value| SpecError::Unsupported {
+            service: service.name.clone(),
+            what: "volume driver_opts",
+            value,
+        })
+}
+
+/// The mount Docker's `local` volume driver makes of its options (`opt`
+/// gives each, empty when unset), for compose's `driver_opts` and `wharf
+/// volume create -o`: `type: none` with `o: bind` and `device: PATH` binds
+/// PATH (the "named bind volume"), `type: tmpfs` mounts a tmpfs with the
+/// `size=`/`mode=` of `o`. Other types would need mount(2) with the
+/// device's own options: refused. The error is the offending value.
+pub fn local_volume_mount(
+    opt: &dyn Fn(&str) -> String,
+    target: &str,
+    read_only: bool,
+) -> Result<MountSpec, String> {
     let o = opt("o");
-    match opt("type") {
+    match opt("type").as_str() {
         "none" | "" if o.split(',').any(|f| f == "bind" || f == "rbind") => {
             let device = opt("device");
             if device.is_empty() {
-                return Err(bad(format!("o={o} without a device")));
+                return Err(format!("o={o} without a device"));
             }
-            Ok(Some(MountSpec::Bind {
+            Ok(MountSpec::Bind {
                 source: PathBuf::from(device),
                 target: target.to_string(),
                 read_only,
                 propagation: None,
                 // Docker's local driver refuses a missing device too.
                 create_host_path: false,
-            }))
+            })
         }
         "tmpfs" => {
-            let mut m = parse_tmpfs(&format!("{target}:{o}")).map_err(bad)?;
+            let mut m = parse_tmpfs(&format!("{target}:{o}"))?;
             if let MountSpec::Tmpfs { read_only: ro, .. } = &mut m {
                 *ro = *ro || read_only;
             }
-            Ok(Some(m))
+            Ok(m)
         }
-        other => Err(bad(format!("type={other} o={o}"))),
+        other => Err(format!("type={other} o={o}")),
     }
 }
 

@@ -112,6 +112,27 @@ pub struct RunOptions {
     pub dns: Vec<String>,
     pub dns_search: Vec<String>,
     pub dns_option: Vec<String>,
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpuset_mems: Option<String>,
+    pub memory_swappiness: Option<i64>,
+    pub oom_kill_disable: bool,
+    pub blkio_weight: Option<u16>,
+    pub device_cgroup_rule: Vec<String>,
+    pub health_cmd: Option<String>,
+    pub health_interval: Option<String>,
+    pub health_retries: Option<u32>,
+    pub health_start_period: Option<String>,
+    pub health_start_interval: Option<String>,
+    pub health_timeout: Option<String>,
+    pub no_healthcheck: bool,
+    pub uts: Option<String>,
+    pub cgroupns: Option<String>,
+    pub link: Vec<String>,
+    pub mount: Vec<String>,
+    pub log_driver: Option<String>,
+    pub log_opt: Vec<String>,
+    pub userns: Option<String>,
 }
 
 /// What the conversion needs from outside: the host's environment and
@@ -130,8 +151,16 @@ pub trait RunLookup {
     /// Docker's default `bridge` network, made on first use: its name.
     fn default_bridge(&self) -> Result<String, LookupError>;
     /// The volume `name`, made when missing, or a new anonymous volume:
-    /// its name and data directory.
-    fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError>;
+    /// its name, data directory and local driver options.
+    fn volume(&self, name: Option<&str>) -> Result<VolumeFound, LookupError>;
+}
+
+/// A volume as `-v NAME:…` finds it.
+pub struct VolumeFound {
+    pub name: String,
+    pub data: PathBuf,
+    /// `volume create -o`: mounted as the local driver mounts them.
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// `-e KEY` takes KEY's value from wharf's own environment, as docker
@@ -188,6 +217,22 @@ pub fn container_spec(
         .iter()
         .map(|v| ShortVolume::parse(v))
         .collect::<Result<Vec<_>, _>>()?;
+    let mount_flags = a
+        .mount
+        .iter()
+        .map(|m| MountFlag::parse(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (log_max_size, log_max_files) = log_options(a)?;
+    if let Some(u) = a
+        .userns
+        .as_deref()
+        .filter(|u| !u.is_empty() && *u != "host")
+    {
+        return Err(invalid(
+            "--userns",
+            format!("--userns={u}: wharf runs containers in the host's user namespace only (host)"),
+        ));
+    }
     let mut tmpfs = Vec::new();
     for t in &a.tmpfs {
         tmpfs.push(
@@ -315,12 +360,80 @@ pub fn container_spec(
         blkio_write_bps: throttles("--device-write-bps", &a.device_write_bps, true)?,
         blkio_read_iops: throttles("--device-read-iops", &a.device_read_iops, false)?,
         blkio_write_iops: throttles("--device-write-iops", &a.device_write_iops, false)?,
+        cpu_period: a.cpu_period,
+        cpu_quota: a.cpu_quota,
+        cpuset_mems: a.cpuset_mems.clone(),
+        memory_swappiness: match a.memory_swappiness {
+            None | Some(-1) => None,
+            Some(v @ 0..=100) => Some(v as u64),
+            Some(v) => {
+                return Err(invalid(
+                    "--memory-swappiness",
+                    format!(
+                        "invalid --memory-swappiness {v}: valid memory swappiness range is 0-100"
+                    ),
+                ))
+            }
+        },
+        oom_kill_disable: a.oom_kill_disable,
+        blkio_weight: match a.blkio_weight {
+            None | Some(0) => None,
+            Some(w @ 10..=1000) => Some(w),
+            Some(w) => {
+                return Err(invalid(
+                    "--blkio-weight",
+                    format!("invalid --blkio-weight {w}: range of blkio weight is from 10 to 1000"),
+                ))
+            }
+        },
         ..Resources::default()
     };
+    let healthcheck = healthcheck(a)?;
+    let uts = match a.uts.as_deref() {
+        None | Some("") => NsMode::default(),
+        Some("host") => NsMode::Host,
+        Some(other) => {
+            return Err(invalid(
+                "--uts",
+                format!("--uts={other}: invalid UTS mode (host)"),
+            ))
+        }
+    };
+    let cgroupns = match a.cgroupns.as_deref() {
+        None | Some("") => None,
+        Some("host") => Some(NsMode::Host),
+        Some("private") => Some(NsMode::Private),
+        Some(other) => {
+            return Err(invalid(
+                "--cgroupns",
+                format!("--cgroupns={other}: invalid cgroup namespace mode (host, private)"),
+            ))
+        }
+    };
+    let mut links = Vec::new();
+    for l in &a.link {
+        let (name, alias) = l.split_once(':').unwrap_or((l, l));
+        if name.is_empty() || alias.is_empty() {
+            return Err(invalid(
+                "--link",
+                format!("invalid --link {l:?}: expected NAME[:ALIAS]"),
+            ));
+        }
+        lookup
+            .container(name)
+            .map_err(|source| DockerRunError::Lookup {
+                what: format!("--link {l}"),
+                source,
+            })?;
+        links.push((alias.to_string(), name.to_string()));
+    }
     // Every flag is good: now the volumes and the bridge are made.
     let mut mounts = Vec::new();
     for short in &volumes {
         mounts.push(volume_mount(short, lookup)?);
+    }
+    for m in &mount_flags {
+        mounts.push(m.mount(lookup)?);
     }
     mounts.extend(tmpfs);
     mounts.extend(shared);
@@ -374,12 +487,267 @@ pub fn container_spec(
         ports,
         networks,
         resources,
+        healthcheck,
+        links,
+        device_cgroup_rules: a.device_cgroup_rule.clone(),
+        log_max_size,
+        log_max_files,
         ..ContainerSpec::default()
     };
     spec.namespaces.pid = pid;
     spec.namespaces.ipc = ipc;
     spec.namespaces.net = net;
+    spec.namespaces.uts = uts;
+    spec.namespaces.cgroup = cgroupns;
     Ok(spec)
+}
+
+/// `--log-driver` and `--log-opt`: the json-file log wharf keeps (Docker's
+/// `local` driver is taken as the same file) and its rotation.
+fn log_options(a: &RunOptions) -> Result<(Option<u64>, Option<u32>), DockerRunError> {
+    match a.log_driver.as_deref() {
+        None | Some("json-file") | Some("local") => {}
+        Some(other) => {
+            return Err(invalid(
+                "--log-driver",
+                format!("--log-driver {other}: wharf keeps json-file logs only (json-file, local)"),
+            ))
+        }
+    }
+    let (mut size, mut files) = (None, None);
+    for o in &a.log_opt {
+        match o.split_once('=') {
+            Some(("max-size", v)) => {
+                size = Some(
+                    parse_bytes(v)
+                        .map_err(|e| invalid("--log-opt", format!("--log-opt {o}: {e}")))?
+                        .max(0) as u64,
+                )
+            }
+            Some(("max-file", v)) => {
+                files = Some(v.parse().map_err(|_| {
+                    invalid("--log-opt", format!("--log-opt {o}: max-file is a number"))
+                })?)
+            }
+            _ => {
+                return Err(invalid(
+                    "--log-opt",
+                    format!("--log-opt {o}: unknown log opt (max-size, max-file)"),
+                ))
+            }
+        }
+    }
+    Ok((size, files))
+}
+
+/// What a `--mount` flag asks for, parsed before anything is made.
+#[derive(Debug, PartialEq)]
+struct MountFlag {
+    kind: String,
+    source: Option<String>,
+    target: String,
+    read_only: bool,
+    propagation: Option<String>,
+    nocopy: bool,
+    subpath: Option<String>,
+    tmpfs_size: Option<u64>,
+    tmpfs_mode: Option<u32>,
+}
+
+impl MountFlag {
+    /// Docker's CSV form: `type=bind,source=/src,target=/dst,readonly`.
+    fn parse(text: &str) -> Result<MountFlag, DockerRunError> {
+        let bad = |m: String| {
+            invalid(
+                "--mount",
+                format!("invalid argument {text:?} for \"--mount\" flag: {m}"),
+            )
+        };
+        let mut m = MountFlag {
+            kind: "volume".into(),
+            source: None,
+            target: String::new(),
+            read_only: false,
+            propagation: None,
+            nocopy: false,
+            subpath: None,
+            tmpfs_size: None,
+            tmpfs_mode: None,
+        };
+        let truth = |k: &str, v: Option<&str>| match v {
+            None | Some("1") | Some("true") => Ok(true),
+            Some("0") | Some("false") => Ok(false),
+            Some(v) => Err(bad(format!("invalid value for {k}: {v}"))),
+        };
+        for field in text.split(',').filter(|f| !f.is_empty()) {
+            let (k, v) = match field.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (field, None),
+            };
+            let value = || {
+                v.map(str::to_string)
+                    .ok_or_else(|| bad(format!("invalid field '{field}' must be a key=value pair")))
+            };
+            match k.to_ascii_lowercase().as_str() {
+                "type" => m.kind = value()?,
+                "source" | "src" => m.source = Some(value()?),
+                "target" | "destination" | "dst" => m.target = value()?,
+                "readonly" | "ro" => m.read_only = truth(k, v)?,
+                "bind-propagation" => m.propagation = Some(value()?),
+                "volume-nocopy" => m.nocopy = truth(k, v)?,
+                "volume-subpath" => m.subpath = Some(value()?),
+                "tmpfs-size" => {
+                    let s = value()?;
+                    m.tmpfs_size = Some(
+                        parse_bytes(&s)
+                            .map_err(|e| bad(format!("tmpfs-size {s}: {e}")))?
+                            .max(0) as u64,
+                    )
+                }
+                "tmpfs-mode" => {
+                    let s = value()?;
+                    m.tmpfs_mode = Some(
+                        u32::from_str_radix(&s, 8)
+                            .map_err(|_| bad(format!("tmpfs-mode {s}: not octal")))?,
+                    )
+                }
+                "consistency" => {} // Docker Desktop's; no effect on Linux, as in Docker.
+                other => return Err(bad(format!("unexpected key '{other}' in '{field}'"))),
+            }
+        }
+        if m.target.is_empty() {
+            return Err(bad("target is required".into()));
+        }
+        match m.kind.as_str() {
+            "bind" if m.source.is_none() => {
+                Err(bad("source is required when specifying bind mount".into()))
+            }
+            "bind" | "volume" => Ok(m),
+            "tmpfs" if m.source.is_some() => {
+                Err(bad("source is not supported for tmpfs mounts".into()))
+            }
+            "tmpfs" => Ok(m),
+            other => Err(bad(format!(
+                "mount type {other:?} is not supported (bind, volume, tmpfs)"
+            ))),
+        }
+    }
+
+    /// The mount, making the volume it names if missing (as Docker does).
+    fn mount(&self, lookup: &dyn RunLookup) -> Result<MountSpec, DockerRunError> {
+        match self.kind.as_str() {
+            "bind" => {
+                let src = self.source.as_deref().unwrap_or_default();
+                let source =
+                    lookup
+                        .absolute(src)
+                        .map_err(|source| DockerRunError::VolumeSource {
+                            source_path: src.to_string(),
+                            source,
+                        })?;
+                if !source.exists() {
+                    return Err(invalid(
+                        "--mount",
+                        format!("invalid mount config for type \"bind\": bind source path does not exist: {}", source.display()),
+                    ));
+                }
+                Ok(MountSpec::Bind {
+                    source,
+                    target: self.target.clone(),
+                    read_only: self.read_only,
+                    propagation: self.propagation.clone(),
+                    create_host_path: false,
+                })
+            }
+            "tmpfs" => Ok(MountSpec::Tmpfs {
+                target: self.target.clone(),
+                size: self.tmpfs_size,
+                mode: self.tmpfs_mode,
+                read_only: self.read_only,
+            }),
+            _ => {
+                let found = lookup
+                    .volume(self.source.as_deref())
+                    .map_err(DockerRunError::Store)?;
+                if !found.driver_opts.is_empty() {
+                    let opt = |k: &str| found.driver_opts.get(k).cloned().unwrap_or_default();
+                    return crate::plan::container::local_volume_mount(
+                        &opt,
+                        &self.target,
+                        self.read_only,
+                    )
+                    .map_err(|e| {
+                        invalid(
+                            "--mount",
+                            format!("volume {}: driver options {e}", found.name),
+                        )
+                    });
+                }
+                Ok(MountSpec::Volume {
+                    name: found.name,
+                    source: found.data,
+                    target: self.target.clone(),
+                    read_only: self.read_only,
+                    nocopy: self.nocopy,
+                    subpath: self.subpath.clone(),
+                })
+            }
+        }
+    }
+}
+
+/// `--health-*` and `--no-healthcheck`, as Docker takes them: a check of
+/// its own needs `--health-cmd` (run by the shell); unset durations are
+/// the defaults (0).
+fn healthcheck(a: &RunOptions) -> Result<Option<crate::runtime::spec::HealthSpec>, DockerRunError> {
+    let timing_given = a.health_interval.is_some()
+        || a.health_retries.is_some()
+        || a.health_start_period.is_some()
+        || a.health_start_interval.is_some()
+        || a.health_timeout.is_some();
+    if a.no_healthcheck {
+        if a.health_cmd.is_some() || timing_given {
+            return Err(invalid(
+                "--no-healthcheck",
+                "--no-healthcheck conflicts with --health-* options",
+            ));
+        }
+        return Ok(Some(crate::runtime::spec::HealthSpec {
+            test: vec!["NONE".into()],
+            interval: 0,
+            timeout: 0,
+            start_period: 0,
+            start_interval: 0,
+            retries: 0,
+        }));
+    }
+    let Some(cmd) = &a.health_cmd else {
+        if timing_given {
+            return Err(invalid(
+                "--health-cmd",
+                "--health-interval, --health-timeout, --health-retries and --health-start-* need --health-cmd",
+            ));
+        }
+        return Ok(None);
+    };
+    let ns = |flag: &str, v: &Option<String>| -> Result<u64, DockerRunError> {
+        v.as_deref()
+            .map(|s| {
+                crate::compose::convert::parse_duration(s)
+                    .map(|d| d.as_nanos() as u64)
+                    .map_err(|e| invalid(flag, format!("invalid {flag} {s:?}: {e}")))
+            })
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
+    Ok(Some(crate::runtime::spec::HealthSpec {
+        test: vec!["CMD-SHELL".into(), cmd.clone()],
+        interval: ns("--health-interval", &a.health_interval)?,
+        timeout: ns("--health-timeout", &a.health_timeout)?,
+        start_period: ns("--health-start-period", &a.health_start_period)?,
+        start_interval: ns("--health-start-interval", &a.health_start_interval)?,
+        retries: a.health_retries.unwrap_or(0),
+    }))
 }
 
 /// `--device HOST[:CONTAINER[:PERMISSIONS]]`.
@@ -523,8 +891,19 @@ fn volume_mount(short: &ShortVolume, lookup: &dyn RunLookup) -> Result<MountSpec
             Ok(short.bind(source))
         }
         src => {
-            let (name, data) = lookup.volume(src).map_err(DockerRunError::Store)?;
-            Ok(short.volume(name, data))
+            let found = lookup.volume(src).map_err(DockerRunError::Store)?;
+            if found.driver_opts.is_empty() {
+                return Ok(short.volume(found.name, found.data));
+            }
+            let opt = |k: &str| found.driver_opts.get(k).cloned().unwrap_or_default();
+            crate::plan::container::local_volume_mount(&opt, short.dst, short.read_only).map_err(
+                |e| {
+                    invalid(
+                        "--volume",
+                        format!("volume {}: driver options {e}", found.name),
+                    )
+                },
+            )
         }
     }
 }
@@ -693,10 +1072,20 @@ mod tests {
             self.made.borrow_mut().push("network bridge".into());
             Ok("bridge".into())
         }
-        fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError> {
+        fn volume(&self, name: Option<&str>) -> Result<VolumeFound, LookupError> {
             let name = name.unwrap_or("anon0").to_string();
             self.made.borrow_mut().push(format!("volume {name}"));
-            Ok((name.clone(), PathBuf::from("/vol").join(&name)))
+            let mut driver_opts = BTreeMap::new();
+            if name == "bindvol" {
+                driver_opts.insert("type".to_string(), "none".to_string());
+                driver_opts.insert("o".to_string(), "bind".to_string());
+                driver_opts.insert("device".to_string(), "/srv/data".to_string());
+            }
+            Ok(VolumeFound {
+                data: PathBuf::from("/vol").join(&name),
+                name,
+                driver_opts,
+            })
         }
     }
 
@@ -805,6 +1194,96 @@ mod tests {
         let spec =
             container_spec(&opts(|o| o.network = vec!["host".into()]), &fake).expect("valid");
         assert_eq!(spec.namespaces.net, NsMode::Host);
+    }
+
+    #[test]
+    fn mount_flags_parse_as_docker_s() {
+        let fake = Fake::default();
+        let spec = container_spec(
+            &opts(|o| {
+                o.mount = vec![
+                    "type=volume,source=cache,target=/c,readonly,volume-nocopy".into(),
+                    "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=700".into(),
+                    "target=/anon".into(),
+                ]
+            }),
+            &fake,
+        )
+        .expect("valid");
+        assert_eq!(
+            spec.mounts,
+            vec![
+                MountSpec::Volume {
+                    name: "cache".into(),
+                    source: PathBuf::from("/vol/cache"),
+                    target: "/c".into(),
+                    read_only: true,
+                    nocopy: true,
+                    subpath: None,
+                },
+                MountSpec::Tmpfs {
+                    target: "/t".into(),
+                    size: Some(1 << 20),
+                    mode: Some(0o700),
+                    read_only: false,
+                },
+                MountSpec::Volume {
+                    name: "anon0".into(),
+                    source: PathBuf::from("/vol/anon0"),
+                    target: "/anon".into(),
+                    read_only: false,
+                    nocopy: false,
+                    subpath: None,
+                },
+            ]
+        );
+        for (bad, needle) in [
+            ("type=bind,target=/x", "source is required"),
+            ("type=volume,source=v", "target is required"),
+            ("type=npipe,target=/x", "npipe"),
+            ("type=tmpfs,source=x,target=/t", "source is not supported"),
+            ("type=volume,target=/x,color=red", "color"),
+            ("type=volume,target=/x,readonly=maybe", "readonly"),
+        ] {
+            let e = container_spec(&opts(|o| o.mount = vec![bad.into()]), &fake)
+                .expect_err(bad)
+                .to_string();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        let e = container_spec(&opts(|o| o.log_opt = vec!["labels=x".into()]), &fake)
+            .expect_err("log opt")
+            .to_string();
+        assert!(e.contains("--log-opt labels=x"), "{e}");
+        let e = container_spec(&opts(|o| o.log_driver = Some("syslog".into())), &fake)
+            .expect_err("log driver")
+            .to_string();
+        assert!(e.contains("--log-driver syslog"), "{e}");
+        let spec = container_spec(
+            &opts(|o| o.log_opt = vec!["max-size=1m".into(), "max-file=3".into()]),
+            &fake,
+        )
+        .expect("log opts");
+        assert_eq!(
+            (spec.log_max_size, spec.log_max_files),
+            (Some(1 << 20), Some(3))
+        );
+    }
+
+    #[test]
+    fn a_volume_created_with_driver_options_mounts_as_the_local_driver_does() {
+        let fake = Fake::default();
+        let spec = container_spec(&opts(|o| o.volume = vec!["bindvol:/data:ro".into()]), &fake)
+            .expect("valid");
+        assert_eq!(
+            spec.mounts,
+            vec![MountSpec::Bind {
+                source: PathBuf::from("/srv/data"),
+                target: "/data".into(),
+                read_only: true,
+                propagation: None,
+                create_host_path: false,
+            }]
+        );
     }
 
     #[test]

@@ -38,6 +38,20 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("container {id}: writing {value:?} to {path}: {source}")]
+    Write {
+        id: String,
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("container {id}: {what} needs {path}, which this kernel does not have")]
+    Unsupported {
+        id: String,
+        what: &'static str,
+        path: PathBuf,
+    },
     #[error("container {id}: removing {path}: {source}")]
     Remove {
         id: String,

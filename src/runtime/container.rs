@@ -300,6 +300,39 @@ impl Containers {
         Ok(record)
     }
 
+    /// `docker rename`: the container `id` takes the unused name `new_name`
+    /// (checked under the same lock `create` takes); returns the new record.
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<ContainerRecord> {
+        let _lock = self.global_lock()?;
+        let new_name = new_name.trim_start_matches('/');
+        validate_name(new_name)?;
+        let existing = self.list_records()?;
+        if let Some(other) = existing.iter().find(|r| r.name == new_name) {
+            return Err(ContainerError::NameInUse {
+                name: new_name.to_string(),
+                id: other.id.clone(),
+            });
+        }
+        let mut record = self.record(id)?;
+        record.name = new_name.to_string();
+        record.spec.name = new_name.to_string();
+        write_json(&self.dir(id).record(), &record)?;
+        Ok(record)
+    }
+
+    /// Rewrites the record of `id` with `change` applied (`docker update`);
+    /// the caller holds the container's lock.
+    pub fn update_record(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
+        let mut record = self.record(id)?;
+        change(&mut record);
+        write_json(&self.dir(id).record(), &record)?;
+        Ok(record)
+    }
+
     fn global_lock(&self) -> Result<Flock<File>> {
         lock_file(&self.containers_dir().join(".lock"))
     }

@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod cdi;
+pub mod cgroup_update;
 pub mod cgroups;
 pub mod container;
 pub mod copy;

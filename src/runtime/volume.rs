@@ -29,6 +29,8 @@ type Result<T> = std::result::Result<T, VolumeError>;
 #[serde(default)]
 pub struct VolumeOptions {
     pub labels: BTreeMap<String, String>,
+    /// `volume create -o`: the local driver's options (type, o, device).
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +43,10 @@ pub struct Volume {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub anonymous: bool,
+    /// The local driver's options it was created with (`-o type=…`): a
+    /// bind or tmpfs mount instead of `_data`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 pub struct Volumes {
@@ -93,6 +99,7 @@ impl Volumes {
             created: crate::time::rfc3339_nanos(std::time::SystemTime::now()),
             labels: opts.labels,
             anonymous,
+            driver_opts: opts.driver_opts,
         };
         crate::sys::atomic::write_json(&self.record_path(name), &volume)?;
         Ok(volume)

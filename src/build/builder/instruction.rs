@@ -3,6 +3,7 @@
 
 use super::{go_list, go_quoted_list, is_vertex, set_label, BuildError, Result, StageRun};
 use crate::build::dockerfile::{self as df, CommandForm, Instruction, Located};
+use crate::build::image::ImageState;
 
 use crate::build::tree::components;
 use serde_json::{json, Value};
@@ -43,118 +44,24 @@ impl StageRun<'_, '_> {
                 self.key = self.key.child(&[&format!("ARG {:?}", self.args)]);
                 Ok(())
             }
-            Instruction::Env(pairs) => {
-                for (k, v) in pairs {
-                    self.state.set_env(k, v);
-                }
-                let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                self.metadata(&format!("ENV {}", text.join(" ")))
-            }
-            Instruction::Label(pairs) => {
-                for (k, v) in pairs {
-                    set_label(&mut self.state, k, v);
-                }
-                let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                self.metadata(&format!("LABEL {}", text.join(" ")))
-            }
-            Instruction::Expose(ports) => {
-                let keys = df::exposed_ports(ports).map_err(|source| BuildError::Expand {
-                    file: self.file(),
-                    line: ins.line,
-                    instruction: "EXPOSE",
-                    source: Box::new(source),
-                })?;
-                for k in &keys {
-                    self.state.add_to_set("ExposedPorts", k);
-                }
-                let sorted: BTreeSet<&String> = keys.iter().collect();
-                let text: Vec<String> = sorted.iter().map(|k| format!("{k}:{{}}")).collect();
-                self.metadata(&format!("EXPOSE map[{}]", text.join(" ")))
-            }
-            Instruction::User(u) => {
-                self.state.config_mut().insert("User".into(), json!(u));
-                self.metadata(&format!("USER {u}"))
-            }
-            Instruction::Volume(vols) => {
-                for v in vols {
-                    self.state.add_to_set("Volumes", v);
-                }
-                self.metadata(&format!("VOLUME {}", go_list(vols)))
-            }
-            Instruction::Cmd(form) => {
-                let argv = self.argv(form);
-                self.state.config_mut().insert("Cmd".into(), json!(argv));
-                self.cmd_set = true;
-                self.metadata(&format!("CMD {}", go_quoted_list(&argv)))
-            }
-            Instruction::Entrypoint(form) => {
-                let argv = self.argv(form);
-                let cfg = self.state.config_mut();
-                cfg.insert("Entrypoint".into(), json!(argv));
-                if !self.cmd_set {
-                    cfg.insert("Cmd".into(), Value::Null);
-                }
-                self.metadata(&format!("ENTRYPOINT {}", go_quoted_list(&argv)))
-            }
-            Instruction::Shell(sh) => {
-                self.state.config_mut().insert("Shell".into(), json!(sh));
-                self.metadata(&format!("SHELL {}", go_list(sh)))
-            }
-            Instruction::StopSignal(s) => {
-                self.state
-                    .config_mut()
-                    .insert("StopSignal".into(), json!(s));
-                self.metadata(&format!("STOPSIGNAL {s}"))
-            }
-            Instruction::Maintainer(m) => {
-                self.state.document["author"] = json!(m);
-                self.metadata(&format!("MAINTAINER {m}"))
-            }
-            Instruction::Onbuild { expression, .. } => {
-                let mut triggers = self.state.string_list("OnBuild").unwrap_or_default();
-                triggers.push(expression.clone());
-                self.state
-                    .config_mut()
-                    .insert("OnBuild".into(), json!(triggers));
-                self.metadata(&format!("ONBUILD {expression}"))
-            }
-            Instruction::Healthcheck(h) => {
-                let value = match h {
-                    df::Healthcheck::None => json!({ "Test": ["NONE"] }),
-                    df::Healthcheck::Cmd(c) => {
-                        let test = match &c.command {
-                            CommandForm::Exec(v) => {
-                                let mut t = vec!["CMD".to_string()];
-                                t.extend(v.iter().cloned());
-                                t
-                            }
-                            CommandForm::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
-                        };
-                        let mut o = json!({ "Test": test });
-                        for (k, v) in [
-                            ("Interval", c.interval),
-                            ("Timeout", c.timeout),
-                            ("StartPeriod", c.start_period),
-                            ("StartInterval", c.start_interval),
-                        ] {
-                            if let Some(v) = v {
-                                o[k] = json!(v);
-                            }
-                        }
-                        if let Some(r) = c.retries {
-                            o["Retries"] = json!(r);
-                        }
-                        o
-                    }
-                };
-                let text = format!("HEALTHCHECK {value}");
-                self.state.config_mut().insert("Healthcheck".into(), value);
-                self.metadata(&text)
-            }
             Instruction::Workdir(dir) => self.workdir(ins, dir),
             Instruction::Run(r) => self.run(ins, r),
             Instruction::Copy(c) => self.copy(ins, c, "COPY"),
             Instruction::Add(c) => self.copy(ins, c, "ADD"),
+            config => {
+                let shell = self.shell();
+                let text = apply_config(&mut self.state, config, &shell, &mut self.cmd_set)
+                    .map_err(|source| BuildError::Expand {
+                        file: self.file(),
+                        line: ins.line,
+                        instruction: config.keyword(),
+                        source: Box::new(source),
+                    })?;
+                match text {
+                    Some(text) => self.metadata(&text),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -220,5 +127,140 @@ impl StageRun<'_, '_> {
         self.commit_step(key, &created_by, layer)?;
         self.shared.progress.done(&step, began.elapsed());
         Ok(())
+    }
+}
+
+/// Applies a config-only instruction (ENV, LABEL, EXPOSE, USER, VOLUME,
+/// CMD, ENTRYPOINT, SHELL, STOPSIGNAL, MAINTAINER, ONBUILD, HEALTHCHECK) to
+/// `state` and returns its history text; `None` for the others (ARG,
+/// WORKDIR, RUN, COPY, ADD), which are not changes of the config alone.
+/// `shell` runs shell-form commands; `cmd_set` says whether CMD was set
+/// since the base image (ENTRYPOINT then keeps it). The builder's steps and
+/// `commit`/`import --change` share it.
+pub fn apply_config(
+    state: &mut ImageState,
+    instruction: &Instruction,
+    shell: &[String],
+    cmd_set: &mut bool,
+) -> std::result::Result<Option<String>, df::ExpandError> {
+    let argv = |form: &CommandForm| match form {
+        CommandForm::Exec(v) => v.clone(),
+        CommandForm::Shell(s) => {
+            let mut v = shell.to_vec();
+            v.push(s.clone());
+            v
+        }
+    };
+    let text = match instruction {
+        Instruction::Env(pairs) => {
+            for (k, v) in pairs {
+                state.set_env(k, v);
+            }
+            let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("ENV {}", text.join(" "))
+        }
+        Instruction::Label(pairs) => {
+            for (k, v) in pairs {
+                set_label(state, k, v);
+            }
+            let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("LABEL {}", text.join(" "))
+        }
+        Instruction::Expose(ports) => {
+            let keys = df::exposed_ports(ports)?;
+            for k in &keys {
+                state.add_to_set("ExposedPorts", k);
+            }
+            let sorted: BTreeSet<&String> = keys.iter().collect();
+            let text: Vec<String> = sorted.iter().map(|k| format!("{k}:{{}}")).collect();
+            format!("EXPOSE map[{}]", text.join(" "))
+        }
+        Instruction::User(u) => {
+            state.config_mut().insert("User".into(), json!(u));
+            format!("USER {u}")
+        }
+        Instruction::Volume(vols) => {
+            for v in vols {
+                state.add_to_set("Volumes", v);
+            }
+            format!("VOLUME {}", go_list(vols))
+        }
+        Instruction::Cmd(form) => {
+            let argv = argv(form);
+            state.config_mut().insert("Cmd".into(), json!(argv));
+            *cmd_set = true;
+            format!("CMD {}", go_quoted_list(&argv))
+        }
+        Instruction::Entrypoint(form) => {
+            let argv = argv(form);
+            let cfg = state.config_mut();
+            cfg.insert("Entrypoint".into(), json!(argv));
+            if !*cmd_set {
+                cfg.insert("Cmd".into(), Value::Null);
+            }
+            format!("ENTRYPOINT {}", go_quoted_list(&argv))
+        }
+        Instruction::Shell(sh) => {
+            state.config_mut().insert("Shell".into(), json!(sh));
+            format!("SHELL {}", go_list(sh))
+        }
+        Instruction::StopSignal(s) => {
+            state.config_mut().insert("StopSignal".into(), json!(s));
+            format!("STOPSIGNAL {s}")
+        }
+        Instruction::Maintainer(m) => {
+            state.document["author"] = json!(m);
+            format!("MAINTAINER {m}")
+        }
+        Instruction::Onbuild { expression, .. } => {
+            let mut triggers = state.string_list("OnBuild").unwrap_or_default();
+            triggers.push(expression.clone());
+            state.config_mut().insert("OnBuild".into(), json!(triggers));
+            format!("ONBUILD {expression}")
+        }
+        Instruction::Healthcheck(h) => {
+            let value = healthcheck_value(h);
+            let text = format!("HEALTHCHECK {value}");
+            state.config_mut().insert("Healthcheck".into(), value);
+            text
+        }
+        Instruction::Arg(_)
+        | Instruction::Workdir(_)
+        | Instruction::Run(_)
+        | Instruction::Copy(_)
+        | Instruction::Add(_) => return Ok(None),
+    };
+    Ok(Some(text))
+}
+
+/// The image config's `Healthcheck` of a HEALTHCHECK instruction.
+fn healthcheck_value(h: &df::Healthcheck) -> Value {
+    match h {
+        df::Healthcheck::None => json!({ "Test": ["NONE"] }),
+        df::Healthcheck::Cmd(c) => {
+            let test = match &c.command {
+                CommandForm::Exec(v) => {
+                    let mut t = vec!["CMD".to_string()];
+                    t.extend(v.iter().cloned());
+                    t
+                }
+                CommandForm::Shell(s) => vec!["CMD-SHELL".to_string(), s.clone()],
+            };
+            let mut o = json!({ "Test": test });
+            for (k, v) in [
+                ("Interval", c.interval),
+                ("Timeout", c.timeout),
+                ("StartPeriod", c.start_period),
+                ("StartInterval", c.start_interval),
+            ] {
+                if let Some(v) = v {
+                    o[k] = json!(v);
+                }
+            }
+            if let Some(r) = c.retries {
+                o["Retries"] = json!(r);
+            }
+            o
+        }
     }
 }

@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub use driver::build;
+pub use instruction::apply_config;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -360,6 +361,7 @@ impl Shared<'_> {
     fn layer_options(&self) -> LayerOptions {
         LayerOptions {
             source_date_epoch: self.req.source_date_epoch,
+            ..LayerOptions::default()
         }
     }
 }

@@ -162,6 +162,88 @@ pub struct CreateArgs {
     /// OCI runtime: builtin, crun, runc, or a path (default: WHARF_RUNTIME, else builtin)
     #[arg(long)]
     pub runtime: Option<String>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Memory nodes (MEMs) in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Tune container memory swappiness (0 to 100)
+    #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Disable OOM Killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Add a rule to the cgroup allowed devices list (`c 1:3 mr`)
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Write the container ID to the file
+    #[arg(long)]
+    pub cidfile: Option<PathBuf>,
+    /// Read in a line delimited file of labels
+    #[arg(long = "label-file")]
+    pub label_file: Vec<PathBuf>,
+    /// Command to run to check health
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h)
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Consecutive failures needed to report unhealthy
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before starting health-retries countdown
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period
+    #[arg(long = "health-start-interval")]
+    pub health_start_interval: Option<String>,
+    /// Maximum time to allow one check to run
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Disable any container-specified HEALTHCHECK
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
+    /// UTS namespace to use: host
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Cgroup namespace to use: host or private
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Add link to another container (NAME[:ALIAS])
+    #[arg(long)]
+    pub link: Vec<String>,
+    /// Pull image before running: always, missing (default), never; for the
+    /// services of a compose project (`create`) also build
+    #[arg(long, value_name = "POLICY")]
+    pub pull: Option<String>,
+    /// Suppress the pull output
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Attach a filesystem mount: type=bind|volume|tmpfs,source=…,target=…[,readonly]…
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Publish all exposed ports (the image's and --expose's) to random host ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports (published by -P)
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Logging driver for the container: json-file (the default) or local
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options: max-size=SIZE, max-file=N
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
+    /// User namespace to use: host (wharf's only mode)
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Image to run (in a compose project: services, for `create`)
     #[arg(default_value = "", hide_default_value = true)]
     pub image: String,
@@ -188,9 +270,6 @@ pub struct ComposeCreateArgs {
     /// Compose project: never recreate existing containers
     #[arg(long = "no-recreate")]
     pub no_recreate: bool,
-    /// Compose project: pull images before creating: always, missing, never, build
-    #[arg(long, value_name = "POLICY")]
-    pub pull: Option<String>,
     /// Compose project: pull without printing progress
     #[arg(long = "quiet-pull")]
     pub quiet_pull: bool,
@@ -275,6 +354,9 @@ pub struct PsArgs {
     /// Compose ps: include containers of services the compose file no longer has
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub orphans: bool,
+    /// Display total file sizes: the writable layer (and, as "virtual", with the image)
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
     /// table, json, or a Go template (`table {{.ID}}\t{{.Status}}`)
     #[arg(long, default_value = "table")]
     pub format: ListFormat,
@@ -308,6 +390,11 @@ pub struct LogsArgs {
     /// Show timestamps
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Show extra details provided to logs (the log's attributes; wharf's
+    /// json-file log keeps none, so each line has an empty set, as Docker's
+    /// without `--log-opt labels/env`)
+    #[arg(long)]
+    pub details: bool,
 }
 
 #[derive(Args, Debug)]
@@ -440,4 +527,98 @@ pub struct WaitArgs {
     /// Compose wait: take the project down when the first container stops
     #[arg(long = "down-project")]
     pub down_project: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    pub container: String,
+    pub new_name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    pub container: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub container: String,
+    /// Write to a file, instead of STDOUT
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    pub container: String,
+    /// REPOSITORY[:TAG] of the new image (none: an untagged image)
+    pub repository: Option<String>,
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short = 'a', long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image (CMD, ENTRYPOINT,
+    /// ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR)
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// Pause container during commit
+    #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+}
+
+/// `docker update`: new limits for running or stopped containers.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Limit CPU CFS (Completely Fair Scheduler) period
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<u64>,
+    /// Limit CPU CFS (Completely Fair Scheduler) quota
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<u64>,
+    /// Number of CPUs
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPUs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits
+    #[arg(long)]
+    pub restart: Option<String>,
+}
+
+/// `docker container prune`.
+#[derive(Args, Debug)]
+pub struct ContainerPruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE] (repeatable)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }

@@ -82,17 +82,11 @@ pub enum ImageCommand {
     /// Show the stored record of one or more images as JSON
     Inspect { images: Vec<String> },
     /// Show how an image was built, layer by layer (from its config)
-    History {
-        image: String,
-        /// Show full commands
-        #[arg(long)]
-        no_trunc: bool,
-    },
+    History(HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(ImportArgs),
     /// Remove untagged images (with --all: every image no container uses)
-    Prune {
-        #[arg(short, long)]
-        all: bool,
-    },
+    Prune(ImagePruneArgs),
 }
 
 #[derive(Args, Debug)]
@@ -130,12 +124,9 @@ pub enum SystemCommand {
         #[arg(long, default_value = "table")]
         format: ListFormat,
     },
-    /// Remove unused images, layers and blobs
-    Prune {
-        /// Also remove images no container uses (not just untagged ones)
-        #[arg(short, long)]
-        all: bool,
-    },
+    /// Remove stopped containers, unused networks, untagged images and the
+    /// build cache (with --volumes, unused anonymous volumes too)
+    Prune(SystemPruneArgs),
     /// Bring back containers after a reboot, as a Docker daemon does when it
     /// starts: `restart: always` and `unless-stopped` ones (run at boot by
     /// the unit `system install` writes)
@@ -166,4 +157,68 @@ pub struct LoadArgs {
     pub input: Option<std::path::PathBuf>,
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    pub image: String,
+    /// Print sizes and dates in human readable format
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub human: bool,
+    /// Don't truncate output
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// table, json, or a Go template (`table {{.ID}}\t{{.CreatedBy}}`)
+    #[arg(long, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A tar archive (plain, gzip or zstd), or `-` for standard input
+    pub file: String,
+    /// REPOSITORY[:TAG] of the new image (none: an untagged image)
+    pub repository: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Set commit message for imported image
+    #[arg(short = 'm', long)]
+    pub message: Option<String>,
+    /// The image's platform (os/arch[/variant]); default: this machine's
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagePruneArgs {
+    /// Remove all images no container uses, not just untagged ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE] (repeatable)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SystemPruneArgs {
+    /// Remove all images no container uses, not just untagged ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Prune anonymous volumes no container uses
+    #[arg(long)]
+    pub volumes: bool,
+    /// until=TIMESTAMP|DURATION, label=KEY[=VALUE], label!=KEY[=VALUE] (repeatable)
+    #[arg(long = "filter", value_name = "KEY=VALUE")]
+    pub filter: Vec<String>,
 }

@@ -121,6 +121,10 @@ pub enum Command {
     /// Disk usage and cleanup
     #[command(subcommand)]
     System(image::SystemCommand),
+    /// Show the history of an image
+    History(image::HistoryArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(image::ImportArgs),
     /// Save images to a tar archive (OCI layout + docker manifest.json)
     Save(image::SaveArgs),
     /// Load images from a tar archive (docker save or OCI layout)
@@ -164,13 +168,19 @@ pub enum Command {
     Exec(container::ExecArgs),
     /// Stream a running container's (or a service's) output until it exits
     Attach(container::AttachArgs),
-    /// Show low-level information on containers as JSON
+    /// Show low-level information on containers, images, networks or volumes as JSON
     Inspect {
         #[arg(required = true)]
         containers: Vec<String>,
-        /// A Go template applied to each container (`{{.State.Status}}`, `{{json .Config}}`)
+        /// A Go template applied to each object (`{{.State.Status}}`, `{{json .Config}}`)
         #[arg(short = 'f', long = "format")]
         format: Option<String>,
+        /// Only this type of object: container, image, network or volume
+        #[arg(long = "type")]
+        kind: Option<String>,
+        /// Display total file sizes (containers: SizeRw and SizeRootFs)
+        #[arg(short = 's', long = "size")]
+        size: bool,
     },
     /// Block until containers (or the project's services) stop, then print their exit codes
     Wait(container::WaitArgs),
@@ -178,6 +188,19 @@ pub enum Command {
     Volumes(compose::VolumesArgs),
     /// Display the running processes of a container (or of the compose project's services)
     Top { targets: Vec<String> },
+    /// Remove all stopped containers (`container prune`)
+    #[command(name = "container-prune", hide = true)]
+    ContainerPrune(container::ContainerPruneArgs),
+    /// Rename a container
+    Rename(container::RenameArgs),
+    /// Update configuration of one or more containers (limits, restart policy)
+    Update(container::UpdateArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(container::DiffArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(container::ExportArgs),
+    /// Create a new image from a container's changes
+    Commit(container::CommitArgs),
     /// Pause every process of containers (or of the compose project's services)
     Pause(container::PauseArgs),
     /// Unpause paused containers (or the compose project's services)
@@ -281,6 +304,23 @@ const CONTAINER_VERBS: &[(&str, &str)] = &[
     ("cp", "cp"),
     ("stats", "stats"),
     ("port", "port"),
+    ("rename", "rename"),
+    ("diff", "diff"),
+    ("export", "export"),
+    ("commit", "commit"),
+    ("update", "update"),
+    ("prune", "container-prune"),
+];
+
+/// Docker's `image <verb>` forms that are top-level verbs here (the others,
+/// `image ls|rm|inspect|history|import|prune`, are `image` subcommands).
+const IMAGE_VERBS: &[(&str, &str)] = &[
+    ("pull", "pull"),
+    ("push", "push"),
+    ("tag", "tag"),
+    ("save", "save"),
+    ("load", "load"),
+    ("build", "build"),
 ];
 
 /// `wharf compose <verb> …` is `wharf <verb> …`, so scripts written for
@@ -296,9 +336,14 @@ pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
             args.remove(i);
             return args;
         }
-        if word == "container" {
+        if word == "container" || word == "image" {
+            let verbs = if word == "container" {
+                CONTAINER_VERBS
+            } else {
+                IMAGE_VERBS
+            };
             let verb = args.get(i + 1).and_then(|a| a.to_str());
-            if let Some((_, to)) = CONTAINER_VERBS.iter().find(|(form, _)| Some(*form) == verb) {
+            if let Some((_, to)) = verbs.iter().find(|(form, _)| Some(*form) == verb) {
                 let mut args = args;
                 args.splice(i..i + 2, [OsString::from(to)]);
                 return args;
@@ -338,8 +383,16 @@ mod tests {
                 "wharf --root /r container rm -f x",
                 "wharf --root /r rm -f x",
             ),
+            ("wharf image pull busybox", "wharf pull busybox"),
+            ("wharf image tag a b", "wharf tag a b"),
+            // `image ls` is a subcommand of `image`, kept as it is.
+            ("wharf image ls -q", "wharf image ls -q"),
+            ("wharf container prune -f", "wharf container-prune -f"),
             // Forms wharf does not have stay, for clap to refuse.
-            ("wharf container prune", "wharf container prune"),
+            (
+                "wharf container checkpoint x",
+                "wharf container checkpoint x",
+            ),
         ];
         for (given, want) in cases {
             assert_eq!(verb_aliases(words(given)), words(want), "{given}");

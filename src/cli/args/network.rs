@@ -45,6 +45,9 @@ pub enum NetworkCommand {
         format: Option<String>,
         #[arg(long = "no-trunc")]
         no_trunc: bool,
+        /// driver=, id=, label=KEY[=VALUE], name=, scope=local, type=custom|builtin (repeatable)
+        #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE")]
+        filter: Vec<String>,
     },
     /// Show networks as JSON
     Inspect {

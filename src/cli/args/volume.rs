@@ -10,6 +10,12 @@ pub enum VolumeCommand {
         name: Option<String>,
         #[arg(short = 'l', long = "label")]
         label: Vec<String>,
+        /// Volume driver name (only `local`)
+        #[arg(short = 'd', long, default_value = "local")]
+        driver: String,
+        /// The local driver's options: type=none,o=bind,device=PATH or type=tmpfs,o=size=…
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
     },
     /// List volumes
     #[command(alias = "list")]

@@ -2,12 +2,14 @@
 //! `login`/`logout`, `system df|prune`, `save`, `load`.
 
 use crate::cli::args::image::{
-    ImageCommand, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PullCommandPolicy, PushArgs, RmiArgs,
-    SaveArgs, SystemCommand, TagArgs,
+    HistoryArgs, ImageCommand, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PullCommandPolicy,
+    PushArgs, RmiArgs, SaveArgs, SystemCommand, TagArgs,
 };
 use crate::cli::args::ListFormat;
 use crate::cli::progress::{pull_progress, LineProgress, DRY_RUN_PREFIX};
-use crate::cli::render::{ago, created_at, human_size, print_table, print_template};
+use crate::cli::render::{
+    ago, created_at, human_size, print_table, print_template, render_template,
+};
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::cli::template::Fields;
 use crate::compose::load::Loaded;
@@ -19,6 +21,7 @@ use crate::image::registry::{ClientOptions, RegistryClient};
 use crate::image::store::ImageStore;
 use crate::plan::pull::{PullPolicy, ServicePull};
 use anyhow::{bail, Context as _};
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -582,19 +585,10 @@ pub fn image(settings: &Settings, cmd: &ImageCommand) -> anyhow::Result<ExitCode
             let store = open_store(settings)?;
             let mut out = Vec::new();
             for name in images {
-                let Some(r) = store.resolve(&store_name(name))? else {
+                let Some(r) = find_image(&store, name)? else {
                     bail!("no such image: {name}");
                 };
-                // The record names the blobs the registry served; whether the
-                // store still has each compressed layer blob is said apart.
-                let mut v = serde_json::to_value(&r).context("serializing")?;
-                if let Some(layers) = v.get_mut("layers").and_then(|l| l.as_array_mut()) {
-                    for (l, rec) in layers.iter_mut().zip(&r.layers) {
-                        l["blob_stored"] =
-                            serde_json::Value::Bool(store.has_blob(&rec.blob_digest));
-                    }
-                }
-                out.push(v);
+                out.push(image_json(&store, &r)?);
             }
             println!(
                 "{}",
@@ -602,18 +596,44 @@ pub fn image(settings: &Settings, cmd: &ImageCommand) -> anyhow::Result<ExitCode
             );
             Ok(ExitCode::SUCCESS)
         }
-        ImageCommand::History { image, no_trunc } => history(settings, image, *no_trunc),
-        ImageCommand::Prune { all } => system(settings, &SystemCommand::Prune { all: *all }),
+        ImageCommand::History(args) => history(settings, args),
+        ImageCommand::Import(args) => super::container_fs::import(settings, args),
+        ImageCommand::Prune(args) => super::prune::image_prune(settings, args),
     }
 }
 
-/// `docker history`: the config's history, newest first, with layer sizes
-/// for the entries that made a layer.
-fn history(settings: &Settings, image: &str, no_trunc: bool) -> anyhow::Result<ExitCode> {
+/// The stored image `name` (a reference, an id or an id prefix).
+pub fn find_image(
+    store: &ImageStore,
+    name: &str,
+) -> anyhow::Result<Option<crate::image::store::ImageRecord>> {
+    Ok(store.resolve(&store_name(name))?)
+}
+
+/// An image as `image inspect` shows it: the stored record, and whether
+/// the store still has each compressed layer blob (said apart: the record
+/// names the blobs the registry served).
+pub fn image_json(
+    store: &ImageStore,
+    r: &crate::image::store::ImageRecord,
+) -> anyhow::Result<serde_json::Value> {
+    let mut v = serde_json::to_value(r).context("serializing")?;
+    if let Some(layers) = v.get_mut("layers").and_then(|l| l.as_array_mut()) {
+        for (l, rec) in layers.iter_mut().zip(&r.layers) {
+            l["blob_stored"] = serde_json::Value::Bool(store.has_blob(&rec.blob_digest));
+        }
+    }
+    Ok(v)
+}
+
+/// `docker history`: one row per history entry of the image config,
+/// newest first, with Docker's columns (IMAGE is the image's id on the
+/// newest row and `<missing>` on the others, as Docker shows pulled images).
+pub fn history(settings: &Settings, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(settings)?;
-    let record = store
-        .resolve(&store_name(image))?
-        .ok_or_else(|| anyhow::anyhow!("no such image: {image}"))?;
+    let record = store.resolve(&store_name(&args.image))?.ok_or_else(|| {
+        anyhow::anyhow!("Error response from daemon: No such image: {}", args.image)
+    })?;
     let config: oci_spec::image::ImageConfiguration =
         serde_json::from_slice(&store.read_blob(&record.config_digest, true)?)
             .context("reading the image config")?;
@@ -625,20 +645,61 @@ fn history(settings: &Settings, image: &str, no_trunc: bool) -> anyhow::Result<E
         } else {
             sizes.next().unwrap_or(0)
         };
-        let created_by = h.created_by().clone().unwrap_or_default();
-        let shown = if no_trunc || created_by.chars().count() <= 45 {
+        let created = h.created().clone().unwrap_or_default();
+        let created_by = h
+            .created_by()
+            .clone()
+            .unwrap_or_default()
+            .replace('\t', " ");
+        let shown = if args.no_trunc || created_by.chars().count() <= 45 {
             created_by
         } else {
             created_by.chars().take(44).collect::<String>() + "…"
         };
-        rows.push((h.created().clone().unwrap_or_default(), shown, size));
+        rows.push(serde_json::json!({
+            "ID": "<missing>",
+            "CreatedSince": if args.human { ago(&created) } else { created.clone() },
+            "CreatedAt": created,
+            "CreatedBy": shown,
+            "Size": if args.human { human_size(size) } else { size.to_string() },
+            "Comment": h.comment().clone().unwrap_or_default(),
+        }));
     }
-    println!("{:<22} {:<46} {:>10}", "CREATED", "CREATED BY", "SIZE");
-    for (created, by, size) in rows.into_iter().rev() {
-        println!("{:<22} {:<46} {:>10}", created, by, human_size(size));
+    rows.reverse();
+    if let Some(top) = rows.first_mut() {
+        let id = record.id();
+        top["ID"] = serde_json::json!(if args.no_trunc {
+            id.to_string()
+        } else {
+            id.hex()[..12].to_string()
+        });
+    }
+    let format = match (&args.format, args.quiet) {
+        (_, true) => "{{.ID}}".to_string(),
+        (ListFormat::Table, false) => {
+            "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".to_string()
+        }
+        (ListFormat::Json, false) => "{{json .}}".to_string(),
+        (ListFormat::Template(t), false) => t.clone(),
+    };
+    let text = render_template(&format, &rows, HISTORY_TITLES, Fields::Strict)?;
+    // Rows without a comment end at their size (Docker pads them with blanks).
+    let mut out = std::io::stdout().lock();
+    for line in text.lines() {
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The columns' titles of `history --format 'table …'`, as Docker's.
+const HISTORY_TITLES: &[(&str, &str)] = &[
+    ("ID", "IMAGE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
 
 pub fn tag(settings: &Settings, args: &TagArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(settings)?;
@@ -772,19 +833,7 @@ pub fn system(settings: &Settings, cmd: &SystemCommand) -> anyhow::Result<ExitCo
             }
             println!("Reclaimable: {}", human_size(du.reclaimable));
         }
-        SystemCommand::Prune { all } => {
-            let store = open_store(settings)?;
-            let removed = store.prune(*all).context("pruning")?;
-            for d in &removed.deleted_images {
-                println!("Deleted Images: {d}");
-            }
-            println!(
-                "Deleted {} images, {} layers, {} blobs",
-                removed.deleted_images.len(),
-                removed.deleted_layers.len(),
-                removed.deleted_blobs.len()
-            );
-        }
+        SystemCommand::Prune(args) => return super::prune::system_prune(settings, args),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -904,13 +953,25 @@ pub fn ensure_image(
     store: &ImageStore,
     name: &str,
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
+    ensure_image_quietly(settings, store, name, false)
+}
+
+/// [`ensure_image`]; `quiet` (`run -q`) prints nothing of the pull.
+pub fn ensure_image_quietly(
+    settings: &Settings,
+    store: &ImageStore,
+    name: &str,
+    quiet: bool,
+) -> anyhow::Result<crate::image::store::ImageRecord> {
     let reference =
         Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
     if let Some(found) = store.find(name)? {
         return Ok(found);
     }
-    eprintln!("Unable to find image '{reference}' locally");
-    pull_image(settings, &reference)
+    if !quiet {
+        eprintln!("Unable to find image '{reference}' locally");
+    }
+    pull_image_quietly(settings, &reference, quiet)
 }
 
 /// Pulls `reference` into the store (whether or not it is there), with
@@ -919,9 +980,18 @@ pub fn pull_image(
     settings: &Settings,
     reference: &Reference,
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
+    pull_image_quietly(settings, reference, false)
+}
+
+/// [`pull_image`]; `quiet` prints no progress.
+pub fn pull_image_quietly(
+    settings: &Settings,
+    reference: &Reference,
+    quiet: bool,
+) -> anyhow::Result<crate::image::store::ImageRecord> {
     let store = Arc::new(ImageStore::open(settings.root())?);
     let puller = Puller::new(registry_client(settings)?, store);
-    let progress = pull_progress(false);
+    let progress = pull_progress(quiet);
     let opts = PullOptions {
         platform: None,
         keep_layer_blobs: false,

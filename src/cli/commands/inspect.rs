@@ -3,91 +3,166 @@
 use super::common::open;
 use crate::cli::resolve::Settings;
 use crate::cli::template::{Fields, Template};
-use crate::runtime::container::{ContainerRecord, Containers, Status};
+use crate::runtime::container::{ContainerError, ContainerRecord, Containers, Status};
 use crate::runtime::spec::{ContainerSpec, NsMode};
+use anyhow::bail;
 use std::process::ExitCode;
 
-/// `format`: `-f`, a Go template printed once per container.
+/// The `--type` values, in the order an untyped `inspect` tries them
+/// (Docker's: container, image, network, volume).
+const TYPES: &[&str] = &["container", "image", "network", "volume"];
+
+/// `docker inspect [--type T] [-s] [-f TEMPLATE] NAME…`: each object as
+/// JSON (or through the template, once per object). A name found as no
+/// object is an error after the others are printed, as Docker's.
 pub fn inspect(
     settings: &Settings,
     names: &[String],
     format: Option<&str>,
+    kind: Option<&str>,
+    size: bool,
 ) -> anyhow::Result<ExitCode> {
-    // Checked before any container is looked at, as Docker does.
+    // Checked before any object is looked at, as Docker does.
     let template = format
         .map(Template::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
-    let (containers, _) = open(settings)?;
-    let mut out = Vec::new();
-    for q in names {
-        let r = containers.find(q)?;
-        let s = containers.state(&r.id)?;
-        out.push(serde_json::json!({
-            "Id": r.id,
-            "Name": format!("/{}", r.name),
-            "Created": r.created,
-            "Image": r.image_id.to_string(),
-            "Config": {
-                "Image": r.image,
-                "Labels": r.spec.labels,
-                "Env": r.spec.env,
-                "Hostname": r.spec.hostname,
-            },
-            "State": {
-                "Status": s.status.as_str(),
-                "Running": matches!(s.status, Status::Running | Status::Paused),
-                "Paused": s.status == Status::Paused,
-                "Pid": s.pid.unwrap_or(0),
-                "ExitCode": s.exit_code.unwrap_or(0),
-                "OOMKilled": s.oom_killed,
-                "Error": s.error.clone().unwrap_or_default(),
-                "StartedAt": s.started_at,
-                "FinishedAt": s.finished_at,
-                "Restarting": s.status == Status::Restarting,
-                "Health": s.health.as_ref().map(|h| serde_json::json!({
-                    "Status": h.status,
-                    "FailingStreak": h.failing_streak,
-                    "Log": h.log.iter().map(|l| serde_json::json!({
-                        "Start": l.start,
-                        "End": l.end,
-                        "ExitCode": l.exit_code,
-                        "Output": l.output,
-                    })).collect::<Vec<_>>(),
-                })),
-            },
-            "RestartCount": s.restart_count,
-            "HostConfig": {
-                "Runtime": r.runtime,
-                "AutoRemove": r.auto_remove,
-                "NetworkMode": network_mode(&r.spec),
-                // Docker's default driver when none is set.
-                "LogConfig": {
-                    "Type": r.spec.log_driver.as_deref().unwrap_or("json-file"),
-                    "Config": r.spec.log_options,
-                },
-                "CgroupParent": r.spec.cgroup_parent.as_deref().unwrap_or_default(),
-            },
-            "NetworkSettings": network_settings(
-                settings,
-                &r,
-                matches!(s.status, Status::Running | Status::Paused),
-            )?,
-            "Spec": r.spec,
-        }));
-    }
-    if let Some(t) = template {
-        for c in &out {
-            // Docker falls back to the decoded JSON, where a missing key is `<no value>`.
-            let text = t
-                .render(c, Fields::Loose)
-                .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
-            println!("{text}");
+    if let Some(k) = kind {
+        if !TYPES.contains(&k) {
+            bail!("\"{k}\" is not a valid value for --type");
         }
-        return Ok(ExitCode::SUCCESS);
     }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(ExitCode::SUCCESS)
+    let (containers, store) = open(settings)?;
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for q in names {
+        let mut found = None;
+        for t in TYPES.iter().filter(|t| kind.is_none_or(|k| k == **t)) {
+            found = match *t {
+                "container" => match containers.find(q) {
+                    Ok(r) => Some(container_json(settings, &containers, &store, &r, size)?),
+                    Err(ContainerError::NotFound(_)) => None,
+                    Err(e) => return Err(e.into()),
+                },
+                "image" => super::image::find_image(&store, q)?
+                    .map(|r| super::image::image_json(&store, &r))
+                    .transpose()?,
+                "network" => {
+                    let nets = crate::net::store::Networks::open(settings.root())?;
+                    match nets.find(q) {
+                        Ok(n) => Some(super::network::inspect_json(&nets, &n)?),
+                        Err(_) => None,
+                    }
+                }
+                _ => crate::runtime::volume::Volumes::open(settings.root())?
+                    .get(q)?
+                    .map(|v| super::volume::volume_json(&v)),
+            };
+            if found.is_some() {
+                break;
+            }
+        }
+        match found {
+            Some(v) => out.push(v),
+            None => missing.push(q),
+        }
+    }
+    match template {
+        Some(t) => {
+            for c in &out {
+                // Docker falls back to the decoded JSON, where a missing key is `<no value>`.
+                let text = t
+                    .render(c, Fields::Loose)
+                    .map_err(|e| anyhow::anyhow!("--format: template parsing error: {e}"))?;
+                println!("{text}");
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&out)?),
+    }
+    for q in &missing {
+        match kind {
+            Some("container") => eprintln!("Error response from daemon: No such container: {q}"),
+            Some("image") => eprintln!("Error response from daemon: No such image: {q}"),
+            Some("network") => eprintln!("Error response from daemon: network {q} not found"),
+            Some(_) => eprintln!("Error response from daemon: get {q}: no such volume"),
+            None => eprintln!("Error: No such object: {q}"),
+        }
+    }
+    Ok(if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A container as `docker inspect` shows it; with `size`, Docker's
+/// `SizeRw` and `SizeRootFs`.
+fn container_json(
+    settings: &Settings,
+    containers: &Containers,
+    store: &crate::image::store::ImageStore,
+    r: &ContainerRecord,
+    size: bool,
+) -> anyhow::Result<serde_json::Value> {
+    let s = containers.state(&r.id)?;
+    let mut v = serde_json::json!({
+        "Id": r.id,
+        "Name": format!("/{}", r.name),
+        "Created": r.created,
+        "Image": r.image_id.to_string(),
+        "Config": {
+            "Image": r.image,
+            "Labels": r.spec.labels,
+            "Env": r.spec.env,
+            "Hostname": r.spec.hostname,
+        },
+        "State": {
+            "Status": s.status.as_str(),
+            "Running": matches!(s.status, Status::Running | Status::Paused),
+            "Paused": s.status == Status::Paused,
+            "Pid": s.pid.unwrap_or(0),
+            "ExitCode": s.exit_code.unwrap_or(0),
+            "OOMKilled": s.oom_killed,
+            "Error": s.error.clone().unwrap_or_default(),
+            "StartedAt": s.started_at,
+            "FinishedAt": s.finished_at,
+            "Restarting": s.status == Status::Restarting,
+            "Health": s.health.as_ref().map(|h| serde_json::json!({
+                "Status": h.status,
+                "FailingStreak": h.failing_streak,
+                "Log": h.log.iter().map(|l| serde_json::json!({
+                    "Start": l.start,
+                    "End": l.end,
+                    "ExitCode": l.exit_code,
+                    "Output": l.output,
+                })).collect::<Vec<_>>(),
+            })),
+        },
+        "RestartCount": s.restart_count,
+        "HostConfig": {
+            "Runtime": r.runtime,
+            "AutoRemove": r.auto_remove,
+            "NetworkMode": network_mode(&r.spec),
+            // Docker's default driver when none is set.
+            "LogConfig": {
+                "Type": r.spec.log_driver.as_deref().unwrap_or("json-file"),
+                "Config": r.spec.log_options,
+            },
+            "CgroupParent": r.spec.cgroup_parent.as_deref().unwrap_or_default(),
+        },
+        "NetworkSettings": network_settings(
+            settings,
+            r,
+            matches!(s.status, Status::Running | Status::Paused),
+        )?,
+        "Spec": r.spec,
+    });
+    if size {
+        let (rw, rootfs) = super::ps::container_size(containers, store, r)?;
+        v["SizeRw"] = serde_json::json!(rw);
+        v["SizeRootFs"] = serde_json::json!(rootfs);
+    }
+    Ok(v)
 }
 
 fn network_mode(spec: &ContainerSpec) -> String {

@@ -2,7 +2,9 @@
 //! project: `start`, `stop`, `restart`, `kill`, `rm`, `pause`/`unpause`, `wait`.
 
 use super::common::{self, exit, fail, need_args, open};
-use crate::cli::args::container::{KillArgs, RestartArgs, RmArgs, StartArgs, StopArgs, WaitArgs};
+use crate::cli::args::container::{
+    KillArgs, RenameArgs, RestartArgs, RmArgs, StartArgs, StopArgs, UpdateArgs, WaitArgs,
+};
 use crate::cli::progress::{progress_event, Progress};
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::exec;
@@ -10,7 +12,7 @@ use crate::image::store::ImageStore;
 use crate::runtime::container::{ContainerRecord, Containers, Status};
 use crate::supervise::control::{self, ControlError};
 use crate::supervise::monitor;
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -334,4 +336,149 @@ fn wait_services(
         }
     }
     Ok(ExitCode::from(last.clamp(0, 255) as u8))
+}
+
+/// `docker rename`: the container answers to its new name, in wharf's
+/// commands and in the embedded DNS of its networks.
+pub fn rename(settings: &Settings, args: &RenameArgs) -> anyhow::Result<ExitCode> {
+    let (containers, _) = open(settings)?;
+    let record = containers.find(&args.container)?;
+    let new_name = args.new_name.trim_start_matches('/');
+    if record.name == new_name {
+        bail!("Error response from daemon: Renaming a container with the same name as its current name");
+    }
+    let _lock = containers.lock(&record.id)?;
+    containers.rename(&record.id, new_name)?;
+    let networks =
+        crate::net::store::Networks::open(settings.root()).context("opening the network store")?;
+    let locked = networks.lock()?;
+    for net in networks.list()? {
+        for mut ep in networks.endpoints(&net.id)? {
+            if ep.container_id != record.id {
+                continue;
+            }
+            ep.container_name = new_name.to_string();
+            for n in ep.names.iter_mut().filter(|n| **n == record.name) {
+                *n = new_name.to_string();
+            }
+            locked.write_endpoint(&ep)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `docker update`: the new limits go into the container's record (kept
+/// across restarts) and, while it runs, into its cgroup at once; a new
+/// restart policy applies at its next exit. Prints each container as named.
+pub fn update(settings: &Settings, args: &UpdateArgs) -> anyhow::Result<ExitCode> {
+    use crate::runtime::cgroups;
+    use crate::runtime::spec::Resources;
+    let bytes = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
+        v.as_deref()
+            .map(|s| match (flag, s) {
+                ("--memory-swap", "-1") => Ok(-1),
+                _ => crate::compose::convert::parse_bytes(s)
+                    .map_err(|e| anyhow::anyhow!("invalid {flag} {s:?}: {e}")),
+            })
+            .transpose()
+    };
+    if args
+        .blkio_weight
+        .is_some_and(|w| w != 0 && !(10..=1000).contains(&w))
+    {
+        bail!("invalid --blkio-weight: range of blkio weight is from 10 to 1000");
+    }
+    if args.cpus.is_some() && (args.cpu_period.is_some() || args.cpu_quota.is_some()) {
+        bail!(
+            "Conflicting options: --cpus and the CFS --cpu-period/--cpu-quota cannot both be set"
+        );
+    }
+    let changes = Resources {
+        memory: bytes("--memory", &args.memory)?,
+        memory_swap: bytes("--memory-swap", &args.memory_swap)?,
+        memory_reservation: bytes("--memory-reservation", &args.memory_reservation)?,
+        nano_cpus: args.cpus.map(|c| (c * 1e9).round() as i64),
+        cpu_shares: args.cpu_shares,
+        cpu_quota: args.cpu_quota,
+        cpu_period: args.cpu_period,
+        cpuset_cpus: args.cpuset_cpus.clone(),
+        cpuset_mems: args.cpuset_mems.clone(),
+        pids_limit: args.pids_limit,
+        blkio_weight: args.blkio_weight.filter(|w| *w != 0),
+        ..Resources::default()
+    };
+    let restart = args
+        .restart
+        .as_deref()
+        .map(crate::plan::docker_run::parse_restart)
+        .transpose()?;
+    let nothing = changes == Resources::default() && restart.is_none();
+    if nothing {
+        bail!("you must provide one or more flags when using this command");
+    }
+    let (containers, _) = open(settings)?;
+    let mut code = ExitCode::SUCCESS;
+    for q in &args.containers {
+        let result = (|| -> anyhow::Result<()> {
+            let record = containers.find(q)?;
+            let _lock = containers.lock(&record.id)?;
+            let state = containers.state(&record.id)?;
+            let old = &record.spec.resources;
+            // A new memory limit above the old memory+swap limit needs a new swap limit, as Docker says.
+            if let (Some(m), None, Some(sw)) =
+                (changes.memory, changes.memory_swap, old.memory_swap)
+            {
+                if sw > 0 && m > sw {
+                    bail!("Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time");
+                }
+            }
+            if matches!(state.status, Status::Running | Status::Paused) {
+                let root = std::path::Path::new(cgroups::DEFAULT_ROOT);
+                let mode = cgroups::detect(root)?;
+                // v2's swap file needs the memory it is added to.
+                let mut live = changes.clone();
+                if live.memory_swap.is_some() && live.memory.is_none() {
+                    live.memory = old.memory;
+                }
+                crate::runtime::cgroup_update::update(
+                    root,
+                    mode,
+                    &record.id,
+                    &record.spec.cgroups_path(&record.id),
+                    &live,
+                )?;
+            }
+            containers.update_record(&record.id, |r| {
+                let res = &mut r.spec.resources;
+                let c = changes.clone();
+                res.memory = c.memory.or(res.memory);
+                res.memory_swap = c.memory_swap.or(res.memory_swap);
+                res.memory_reservation = c.memory_reservation.or(res.memory_reservation);
+                if c.nano_cpus.is_some() {
+                    res.nano_cpus = c.nano_cpus;
+                    res.cpu_quota = None;
+                    res.cpu_period = None;
+                }
+                res.cpu_shares = c.cpu_shares.or(res.cpu_shares);
+                res.cpu_quota = c.cpu_quota.or(res.cpu_quota);
+                res.cpu_period = c.cpu_period.or(res.cpu_period);
+                res.cpuset_cpus = c.cpuset_cpus.or(res.cpuset_cpus.take());
+                res.cpuset_mems = c.cpuset_mems.or(res.cpuset_mems.take());
+                res.pids_limit = c.pids_limit.or(res.pids_limit);
+                res.blkio_weight = c.blkio_weight.or(res.blkio_weight);
+                if let Some(p) = restart.clone() {
+                    r.spec.restart = p;
+                }
+            })?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => println!("{q}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {e:#}");
+                code = ExitCode::from(1);
+            }
+        }
+    }
+    Ok(code)
 }

@@ -38,6 +38,9 @@ fn read_log(
 
 pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Result<ExitCode> {
     if let Some((project, _)) = target.project() {
+        if args.details {
+            bail!("--details is docker logs' flag: name a container, not a compose service");
+        }
         return logs_services(settings, project, args);
     }
     let [container] = args.targets.as_slice() else {
@@ -53,10 +56,13 @@ pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Re
     let tail = parse_tail(&args.tail)?;
     let print = |l: &logs::LogLine| {
         use std::io::Write as _;
+        // Docker: the timestamp, then the attributes and a space (no
+        // attributes here: the line starts with the space).
+        let details = if args.details { " " } else { "" };
         let text = if args.timestamps {
-            format!("{} {}", l.time, l.log)
+            format!("{} {details}{}", l.time, l.log)
         } else {
-            l.log.clone()
+            format!("{details}{}", l.log)
         };
         let _ = match l.stream {
             logs::Stream::Stdout => std::io::stdout().write_all(text.as_bytes()),

@@ -119,6 +119,67 @@ const NETWORK_TITLES: &[(&str, &str)] = &[
     ("Scope", "SCOPE"),
 ];
 
+/// What `network ls --filter` keeps, as Docker's: values of one key are
+/// alternatives, different keys must all match.
+#[derive(Debug, Default, PartialEq)]
+struct NetworkFilter {
+    drivers: Vec<String>,
+    ids: Vec<String>,
+    labels: Vec<(String, Option<String>)>,
+    names: Vec<String>,
+    scopes: Vec<String>,
+    /// `custom` or `builtin` (Docker's predefined networks: bridge, host, none).
+    types: Vec<String>,
+}
+
+impl NetworkFilter {
+    fn parse(filters: &[String]) -> anyhow::Result<NetworkFilter> {
+        let mut f = NetworkFilter::default();
+        for kv in filters {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("--filter {kv:?}: expected KEY=VALUE");
+            };
+            match k {
+                "driver" => f.drivers.push(v.to_string()),
+                "id" => f.ids.push(v.to_string()),
+                "label" => f.labels.push(match v.split_once('=') {
+                    Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                    None => (v.to_string(), None),
+                }),
+                "name" => f.names.push(v.to_string()),
+                "scope" => f.scopes.push(v.to_string()),
+                "type" if v == "custom" || v == "builtin" => f.types.push(v.to_string()),
+                "type" => bail!("invalid filter: 'type'='{v}' (custom or builtin)"),
+                other => bail!("invalid filter '{other}' (driver, id, label, name, scope, type)"),
+            }
+        }
+        Ok(f)
+    }
+
+    fn keeps(&self, n: &NetworkRecord) -> bool {
+        let any = |list: &[String], ok: &dyn Fn(&str) -> bool| {
+            list.is_empty() || list.iter().any(|v| ok(v))
+        };
+        let builtin = n.name == DEFAULT_BRIDGE;
+        any(&self.drivers, &|d| n.driver == d)
+            && any(&self.ids, &|id| n.id.starts_with(id))
+            && any(&self.names, &|name| n.name.contains(name))
+            && any(&self.scopes, &|s| s == "local")
+            && any(&self.types, &|t| (t == "builtin") == builtin)
+            && self
+                .labels
+                .iter()
+                .all(|(k, want)| match (n.labels.get(k), want) {
+                    (Some(have), Some(want)) => have == want,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                })
+    }
+}
+
+/// Docker's default network, made by the first `run` that needs it.
+const DEFAULT_BRIDGE: &str = "bridge";
+
 pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
     let store = Networks::open(settings.root()).context("opening the network store")?;
     match cmd {
@@ -156,8 +217,11 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
             quiet,
             format,
             no_trunc,
+            filter,
         } => {
-            let nets = store.list()?;
+            let filter = NetworkFilter::parse(filter)?;
+            let mut nets = store.list()?;
+            nets.retain(|n| filter.keeps(n));
             let id = |n: &NetworkRecord| {
                 if *no_trunc {
                     n.id.clone()
@@ -354,4 +418,70 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(name: &str, id: &str, labels: &[(&str, &str)]) -> NetworkRecord {
+        NetworkRecord {
+            id: id.to_string(),
+            name: name.to_string(),
+            driver: "bridge".into(),
+            bridge: format!("br-{}", &id[..12]),
+            mtu: None,
+            internal: false,
+            attachable: false,
+            enable_ipv6: false,
+            subnet: "172.20.0.0/16".parse().expect("subnet"),
+            gateway: "172.20.0.1".parse().expect("gateway"),
+            ip_range: None,
+            user_subnet: false,
+            ipv6: None,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            options: BTreeMap::new(),
+            created: String::new(),
+        }
+    }
+
+    fn kept(filters: &[&str], nets: &[NetworkRecord]) -> Vec<String> {
+        let f = NetworkFilter::parse(&filters.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .expect("filter");
+        nets.iter()
+            .filter(|n| f.keeps(n))
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn network_filters_match_as_docker_s() {
+        let nets = [
+            net("bridge", &"a".repeat(64), &[]),
+            net(
+                "front",
+                &format!("b1{}", "0".repeat(62)),
+                &[("tier", "web")],
+            ),
+            net("back", &format!("b2{}", "0".repeat(62)), &[("tier", "db")]),
+        ];
+        assert_eq!(kept(&[], &nets), ["bridge", "front", "back"]);
+        assert_eq!(kept(&["name=ron"], &nets), ["front"]);
+        assert_eq!(kept(&["id=b"], &nets), ["front", "back"]);
+        // One key's values are alternatives; different keys all apply.
+        assert_eq!(kept(&["name=front", "name=back"], &nets), ["front", "back"]);
+        assert_eq!(kept(&["id=b", "label=tier=db"], &nets), ["back"]);
+        assert_eq!(kept(&["label=tier"], &nets), ["front", "back"]);
+        assert_eq!(kept(&["type=builtin"], &nets), ["bridge"]);
+        assert_eq!(kept(&["type=custom"], &nets), ["front", "back"]);
+        assert_eq!(kept(&["driver=bridge", "scope=local"], &nets).len(), 3);
+        assert!(kept(&["driver=overlay"], &nets).is_empty());
+        assert!(kept(&["scope=swarm"], &nets).is_empty());
+        for bad in ["color=red", "type=other", "name"] {
+            assert!(NetworkFilter::parse(&[bad.to_string()]).is_err(), "{bad}");
+        }
+    }
 }

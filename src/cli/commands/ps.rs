@@ -5,13 +5,13 @@ use super::common::{self, fail, open};
 use crate::cli::args::container::{PsArgs, StatsArgs};
 use crate::cli::args::ListFormat;
 use crate::cli::render::{
-    ago, command_column, command_text, created_at, human_bytes, labels_text, port_lines,
-    ports_column, print_table, print_template, short_id, status_text,
+    ago, command_column, command_text, created_at, human_bytes, human_size, labels_text,
+    port_lines, ports_column, print_table, print_template, short_id, status_text,
 };
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::cli::template::Fields;
 use crate::exec::{self, ProjectContainer};
-use crate::runtime::container::{ContainerRecord, ContainerState, Status};
+use crate::runtime::container::{ContainerRecord, ContainerState, Containers, Status};
 use crate::runtime::spec::PortBinding;
 use anyhow::{bail, Context as _};
 use std::io::Write as _;
@@ -61,11 +61,26 @@ pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Docker reads the sizes when asked, or when the template shows them.
+    let sized = args.size || matches!(&args.format, ListFormat::Template(f) if f.contains(".Size"));
+    let size_of = |r: &ContainerRecord| -> anyhow::Result<String> {
+        let (rw, rootfs) = container_size(&containers, &store, r)?;
+        Ok(format!(
+            "{} (virtual {})",
+            human_size(rw),
+            human_size(rootfs)
+        ))
+    };
     if let ListFormat::Template(format) = &args.format {
-        let rows: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(r, s)| container_row(r, s, &store, args.no_trunc))
-            .collect();
+        let mut out = Vec::new();
+        for (r, s) in &rows {
+            let mut row = container_row(r, s, &store, args.no_trunc);
+            if sized {
+                row["Size"] = serde_json::json!(size_of(r)?);
+            }
+            out.push(row);
+        }
+        let rows = out;
         print_template(format, &rows, PS_TITLES, Fields::Strict)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -95,18 +110,45 @@ pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result
         "PORTS".into(),
         "NAMES".into(),
     ]];
+    if sized {
+        table[0].push("SIZE".into());
+    }
     for (r, s) in &rows {
-        table.push(vec![
+        let mut row = vec![
             short_id(&r.id, args.no_trunc).to_string(),
             r.image.clone(),
             command_column(&r.command_line(&store), args.no_trunc),
             status_text(s),
             ports_column(&s.ports),
             r.name.clone(),
-        ]);
+        ];
+        if sized {
+            row.push(size_of(r)?);
+        }
+        table.push(row);
     }
     print_table(&table);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `docker ps -s`/`inspect -s`: the bytes of the container's writable
+/// layer (`SizeRw`) and of its whole filesystem (`SizeRootFs`: that plus
+/// its image's layers).
+pub fn container_size(
+    containers: &Containers,
+    store: &crate::image::store::ImageStore,
+    r: &ContainerRecord,
+) -> anyhow::Result<(u64, u64)> {
+    let upper = crate::runtime::rootfs::upper_dir(&containers.dir(&r.id).path);
+    let rw = if upper.is_dir() {
+        crate::image::store::tree_size(&upper)?
+    } else {
+        0
+    };
+    let image = store
+        .resolve(&r.image_id.to_string())?
+        .map_or(0, |i| i.size);
+    Ok((rw, rw + image))
 }
 
 /// The columns' titles of `ps --format 'table …'`, as Docker's.
@@ -124,6 +166,7 @@ const PS_TITLES: &[(&str, &str)] = &[
     ("Ports", "PORTS"),
     ("Project", "PROJECT"),
     ("RunningFor", "CREATED"),
+    ("Size", "SIZE"),
     ("Service", "SERVICE"),
     ("State", "STATE"),
     ("Status", "STATUS"),

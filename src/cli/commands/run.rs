@@ -9,7 +9,7 @@ use crate::compose::load::Loaded;
 use crate::exec::{self, Env};
 use crate::image::store::ImageStore;
 use crate::plan::container::ProjectContext;
-use crate::plan::docker_run::{self, LookupError, RunLookup, RunOptions, ShortVolume};
+use crate::plan::docker_run::{self, LookupError, RunLookup, RunOptions, ShortVolume, VolumeFound};
 use crate::runtime::container::{ContainerRecord, Containers};
 use crate::runtime::spec::MountSpec;
 use crate::supervise::{control, monitor};
@@ -92,14 +92,14 @@ pub fn create(
     let compose = &command.compose;
     // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
     if let Some((Project::Loaded(l), services)) = target.project() {
-        return super::up::create(settings, l, services, args.build, args.no_build, compose);
+        let pull = args.pull.as_deref();
+        return super::up::create(settings, l, services, args.build, args.no_build, pull, compose);
     }
     let compose_only = [
         (args.build, "--build"),
         (args.no_build, "--no-build"),
         (compose.force_recreate, "--force-recreate"),
         (compose.no_recreate, "--no-recreate"),
-        (compose.pull.is_some(), "--pull"),
         (compose.quiet_pull, "--quiet-pull"),
         (compose.remove_orphans, "--remove-orphans"),
         (!compose.scale.is_empty(), "--scale"),
@@ -130,17 +130,69 @@ fn create_container(
     args: &CreateArgs,
     auto_remove: bool,
 ) -> anyhow::Result<ContainerRecord> {
-    let image = super::image::ensure_image(settings, store, &args.image)?;
-    let spec = docker_run::container_spec(&run_options(args), &StoreLookup { settings })?;
+    // Docker refuses an existing --cidfile before anything is made.
+    if let Some(f) = &args.cidfile {
+        if f.exists() {
+            bail!(
+                "Container ID file found, make sure the other container isn't running or delete {}",
+                f.display()
+            );
+        }
+    }
+    let mut opts = run_options(args);
+    for f in &args.label_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--label-file {}", f.display()))?;
+        let from_file = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_string);
+        // Labels given with -l win over the file's, as Docker's.
+        opts.label = from_file.chain(opts.label).collect();
+    }
+    let image = match args.pull.as_deref().unwrap_or("missing") {
+        "missing" => super::image::ensure_image_quietly(settings, store, &args.image, args.quiet)?,
+        "always" => {
+            let reference = crate::image::reference::Reference::parse(&args.image)
+                .with_context(|| format!("invalid image reference {:?}", args.image))?;
+            super::image::pull_image_quietly(settings, &reference, args.quiet)?
+        }
+        "never" => store
+            .find(&args.image)?
+            .with_context(|| format!("No such image: {} (--pull never)", args.image))?,
+        other => bail!(
+            "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
+        ),
+    };
+    if args.publish_all {
+        // -P: every exposed port (the image's, then --expose's) to a random host port.
+        let exposed = crate::image::config::image_config(store, &image)
+            .ok()
+            .and_then(|c| c.exposed_ports().clone())
+            .unwrap_or_default();
+        opts.publish.extend(exposed);
+        opts.publish.extend(args.expose.iter().cloned());
+    } else if !args.expose.is_empty() {
+        bail!("--expose: wharf publishes exposed ports with -P only; give -P (or -p) with it");
+    }
+    let spec = docker_run::container_spec(&opts, &StoreLookup { settings })?;
     let env = Env::open(settings.root(), &settings.runtime)?;
-    Ok(exec::create_container(
+    let record = exec::create_container(
         &env,
         args.name.as_deref(),
         &args.image,
         &image,
         spec,
         auto_remove,
-    )?)
+    )?;
+    if let Some(f) = &args.cidfile {
+        if let Err(e) = std::fs::write(f, &record.id) {
+            let _ = control::remove(&env.containers, store, &record.id, true);
+            return Err(e).with_context(|| format!("--cidfile {}", f.display()));
+        }
+    }
+    Ok(record)
 }
 
 /// The flags as the conversion to a container spec takes them.
@@ -199,6 +251,27 @@ fn run_options(a: &CreateArgs) -> RunOptions {
         dns: a.dns.clone(),
         dns_search: a.dns_search.clone(),
         dns_option: a.dns_option.clone(),
+        cpu_period: a.cpu_period,
+        cpu_quota: a.cpu_quota,
+        cpuset_mems: a.cpuset_mems.clone(),
+        memory_swappiness: a.memory_swappiness,
+        oom_kill_disable: a.oom_kill_disable,
+        blkio_weight: a.blkio_weight,
+        device_cgroup_rule: a.device_cgroup_rule.clone(),
+        health_cmd: a.health_cmd.clone(),
+        health_interval: a.health_interval.clone(),
+        health_retries: a.health_retries,
+        health_start_period: a.health_start_period.clone(),
+        health_start_interval: a.health_start_interval.clone(),
+        health_timeout: a.health_timeout.clone(),
+        no_healthcheck: a.no_healthcheck,
+        uts: a.uts.clone(),
+        cgroupns: a.cgroupns.clone(),
+        link: a.link.clone(),
+        mount: a.mount.clone(),
+        log_driver: a.log_driver.clone(),
+        log_opt: a.log_opt.clone(),
+        userns: a.userns.clone(),
     }
 }
 
@@ -236,13 +309,17 @@ impl RunLookup for StoreLookup<'_> {
         Ok(super::common::default_bridge(self.settings.root())?)
     }
 
-    fn volume(&self, name: Option<&str>) -> Result<(String, PathBuf), LookupError> {
+    fn volume(&self, name: Option<&str>) -> Result<VolumeFound, LookupError> {
         let volumes = crate::runtime::volume::Volumes::open(self.settings.root())?;
         let volume = match name {
             Some(name) => volumes.ensure(name, Default::default())?,
             None => volumes.create_anonymous()?,
         };
-        Ok((volume.name, volume.data))
+        Ok(VolumeFound {
+            name: volume.name,
+            data: volume.data,
+            driver_opts: volume.driver_opts,
+        })
     }
 }
 

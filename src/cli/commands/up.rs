@@ -45,6 +45,7 @@ pub fn create(
     services: &[String],
     build: bool,
     no_build: bool,
+    pull: Option<&str>,
     compose: &ComposeCreateArgs,
 ) -> anyhow::Result<ExitCode> {
     #[derive(clap::Parser)]
@@ -67,7 +68,7 @@ pub fn create(
             .filter(|(on, _)| *on)
             .map(|(_, f)| f.to_string()),
     );
-    if let Some(p) = &compose.pull {
+    if let Some(p) = pull {
         // Compose's create also takes `build`: build the images, pull none.
         if p == "build" {
             argv.extend(["--build".into(), "--pull=never".into()]);

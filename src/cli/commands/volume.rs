@@ -103,15 +103,61 @@ impl VolumeFilter {
     }
 }
 
+/// A volume as `volume inspect` shows it.
+pub fn volume_json(v: &Volume) -> serde_json::Value {
+    serde_json::json!({
+        "CreatedAt": v.created,
+        "Driver": "local",
+        "Labels": v.labels,
+        "Mountpoint": v.data,
+        "Name": v.name,
+        "Options": if v.driver_opts.is_empty() { serde_json::Value::Null } else { serde_json::json!(v.driver_opts) },
+        "Scope": "local",
+    })
+}
+
 pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode> {
     let volumes = Volumes::open(settings.root()).context("opening the volume store")?;
     let containers = Containers::open(settings.root())?;
     match cmd {
-        VolumeCommand::Create { name, label } => {
+        VolumeCommand::Create {
+            name,
+            label,
+            driver,
+            opt,
+        } => {
+            if driver != "local" {
+                bail!("error looking up volume plugin {driver}: plugin {driver:?} not found (wharf has the local driver only)");
+            }
             let mut opts = VolumeOptions::default();
             for l in label {
                 let (k, v) = l.split_once('=').unwrap_or((l, ""));
                 opts.labels.insert(k.to_string(), v.to_string());
+            }
+            for o in opt {
+                let Some((k, v)) = o.split_once('=') else {
+                    bail!("invalid option {o:?}: expected KEY=VALUE (-o type=tmpfs)");
+                };
+                opts.driver_opts.insert(k.to_string(), v.to_string());
+            }
+            if !opts.driver_opts.is_empty() {
+                // Checked now, as Docker's local driver does, not at the first mount.
+                let get = |k: &str| opts.driver_opts.get(k).cloned().unwrap_or_default();
+                crate::plan::container::local_volume_mount(&get, "/", false)
+                    .map_err(|e| anyhow::anyhow!("invalid volume options: {e}"))?;
+            }
+            if let Some(existing) = name
+                .as_deref()
+                .map(|n| volumes.get(n))
+                .transpose()?
+                .flatten()
+            {
+                if existing.driver_opts != opts.driver_opts {
+                    bail!(
+                        "volume {:?} already exists with other options",
+                        existing.name
+                    );
+                }
             }
             let v = match name {
                 Some(n) => volumes.ensure(n, opts)?,
@@ -139,14 +185,7 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
                 let v = volumes
                     .get(n)?
                     .with_context(|| format!("get {n}: no such volume"))?;
-                out.push(serde_json::json!({
-                    "CreatedAt": v.created,
-                    "Driver": "local",
-                    "Labels": v.labels,
-                    "Mountpoint": v.data,
-                    "Name": v.name,
-                    "Scope": "local",
-                }));
+                out.push(volume_json(&v));
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }

@@ -323,13 +323,23 @@ impl ImageStore {
     /// Deletes untagged images (`all`: every image no holder uses), then blobs
     /// and layers nothing names.
     pub fn prune(&self, all: bool) -> Result<Removed> {
+        self.prune_matching(all, &|_| true)
+    }
+
+    /// [`prune`](Self::prune) of only the images `matches` accepts
+    /// (`image prune --filter until=…/label=…`).
+    pub fn prune_matching(
+        &self,
+        all: bool,
+        matches: &dyn Fn(&ImageRecord) -> bool,
+    ) -> Result<Removed> {
         let _lock = self.lock(FlockArg::LockExclusive)?;
         let records = self.load_records()?;
         let holders = self.load_holders()?;
         let held: HashSet<&Digest> = holders.values().flat_map(|h| h.images.iter()).collect();
         let doomed: Vec<ImageRecord> = records
             .iter()
-            .filter(|r| !held.contains(r.id()) && (all || r.references.is_empty()))
+            .filter(|r| !held.contains(r.id()) && (all || r.references.is_empty()) && matches(r))
             .cloned()
             .collect();
         let mut removed = Removed::default();

@@ -185,7 +185,7 @@ pub fn lowerdir_option(layers: &[&LayerInfo]) -> String {
 }
 
 /// Bytes of regular files and symlinks under `dir`, hard links counted once.
-fn tree_size(dir: &Path) -> Result<u64> {
+pub fn tree_size(dir: &Path) -> Result<u64> {
     let mut seen = HashSet::new();
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];

@@ -1,0 +1,950 @@
+//! Docker's single-container verbs as a user of `alias docker=wharf` sees
+//! them: `diff`, `commit`, `export`, `import`, `history`, `rename`, and the
+//! flags `inspect --type/-s`, `ps -s`, `logs --details`, `network ls
+//! --filter`, `image prune`/`system prune`. Expected outputs recorded from
+//! Docker 28.2 (Debian's docker.io) on the same busybox fixture are in
+//! tests/data/docker-verbs/, made by `scripts/with-registry
+//! scripts/docker-verbs-goldens`; each test says which it compares with.
+//!
+//! Needs root and the loopback registry: run through `scripts/with-registry`
+//! (private network and mount namespace). Without it the tests say SKIPPED.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[path = "support/harness.rs"]
+mod harness;
+use harness::{registry, Run};
+
+/// The changes every recorded container makes (the same script as
+/// scripts/docker-verbs-goldens runs under Docker).
+const CHANGES: &str =
+    "mkdir -p /new/deep && echo x > /new/deep/f && echo me >> /etc/passwd && rm /etc/group && echo hello";
+
+fn golden(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/docker-verbs")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// One data root with the busybox fixture pulled. Dropping it removes its
+/// containers and networks and checks that no mount is left.
+struct Rig {
+    root: tempfile::TempDir,
+    image: String,
+}
+
+impl Rig {
+    fn new() -> Option<Rig> {
+        let registry = registry()?;
+        let root = tempfile::Builder::new()
+            .prefix("wharf-dv-")
+            .tempdir()
+            .expect("tempdir");
+        let rig = Rig {
+            root,
+            image: format!("{registry}/wharf-fixtures/busybox:latest"),
+        };
+        rig.wharf(&["pull", "-q", &rig.image]).ok();
+        Some(rig)
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_wharf"));
+        c.arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .env("HOME", self.root.path());
+        c
+    }
+
+    fn wharf(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run wharf"))
+    }
+
+    /// `wharf` with `input` on its standard input.
+    fn wharf_with_stdin(&self, args: &[&str], input: &[u8]) -> Run {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wharf");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input).expect("write stdin");
+        drop(stdin);
+        Run::from(child.wait_with_output().expect("wait wharf"))
+    }
+
+    /// The recorded container: `CHANGES` run to completion, named `name`.
+    fn changed_container(&self, name: &str) {
+        self.wharf(&[
+            "run",
+            "--name",
+            name,
+            "--network",
+            "none",
+            &self.image,
+            "sh",
+            "-c",
+            CHANGES,
+        ])
+        .ok();
+    }
+
+    fn scratch(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        let ids = self.wharf(&["ps", "-aq", "--no-trunc"]).stdout;
+        for id in ids.lines().filter(|l| !l.is_empty()) {
+            self.wharf(&["rm", "-f", id]);
+        }
+        let nets = self.wharf(&["network", "ls", "-q"]).stdout;
+        for id in nets.split_whitespace() {
+            self.wharf(&["network", "rm", id]);
+        }
+        if std::thread::panicking() {
+            return;
+        }
+        let root = self.root.path().to_string_lossy().into_owned();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let left: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();
+        assert!(left.is_empty(), "mounts left behind: {left:#?}");
+        for id in ids.lines().filter(|l| !l.is_empty()) {
+            let cg = Path::new("/sys/fs/cgroup/memory/wharf").join(id);
+            assert!(!cg.exists(), "cgroup left behind: {}", cg.display());
+        }
+    }
+}
+
+/// Names in a tar stream, in order.
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    let mut archive = tar::Archive::new(bytes);
+    archive
+        .entries()
+        .expect("tar entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// `diff` lists what the container changed as Docker does (recorded:
+/// diff.txt), before and after the container is renamed (rename.txt's
+/// names), and a renamed container answers to its new name only.
+#[test]
+fn diff_and_rename_as_docker() {
+    let Some(rig) = Rig::new() else { return };
+    rig.changed_container("dv-ctr");
+    let diff = rig.wharf(&["diff", "dv-ctr"]).ok();
+    assert_eq!(diff.stdout, golden("diff.txt"));
+
+    let same = rig.wharf(&["rename", "dv-ctr", "dv-ctr"]);
+    assert_ne!(same.code, 0);
+    let want = golden("rename-same.txt");
+    let first = want.lines().next().expect("recorded line");
+    assert!(same.stderr.contains(first), "{}", same.stderr);
+
+    rig.wharf(&["rename", "dv-ctr", "dv-renamed"]).ok();
+    let names = rig.wharf(&["ps", "-a", "--format", "{{.Names}}"]).ok();
+    assert_eq!(names.stdout, golden("rename-ps.txt"));
+    assert_ne!(rig.wharf(&["inspect", "dv-ctr"]).code, 0);
+    assert_eq!(
+        rig.wharf(&["diff", "dv-renamed"]).ok().stdout,
+        golden("diff.txt")
+    );
+    // `container rename` is the same verb; a taken name is refused.
+    rig.wharf(&["run", "--name", "other", &rig.image, "true"])
+        .ok();
+    let taken = rig.wharf(&["container", "rename", "dv-renamed", "other"]);
+    assert_ne!(taken.code, 0);
+    assert!(taken.stderr.contains("already in use"), "{}", taken.stderr);
+    // `container prune` removes the stopped ones, keeping a running one.
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        &rig.image,
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let pruned = rig.wharf(&["container", "prune", "-f"]).ok().stdout;
+    assert!(pruned.starts_with("Deleted Containers:"), "{pruned}");
+    let left = rig
+        .wharf(&["ps", "-a", "--format", "{{.Names}}"])
+        .ok()
+        .stdout;
+    assert_eq!(left, "up\n");
+}
+
+/// `commit` keeps the changes, the container's command and the `-c`
+/// changes, with the author and message (recorded: commit-*.txt); a
+/// `-c` that is not a config instruction is refused with Docker's words
+/// and makes no image.
+#[test]
+fn commit_makes_an_image_as_docker() {
+    let Some(rig) = Rig::new() else { return };
+    rig.changed_container("dv-ctr");
+    let id = rig
+        .wharf(&[
+            "commit",
+            "-m",
+            "a message",
+            "-a",
+            "An Author",
+            "-c",
+            "ENV FOO=bar",
+            "-c",
+            r#"CMD ["cat", "/new/deep/f"]"#,
+            "dv-ctr",
+            "committed:1",
+        ])
+        .ok()
+        .stdout;
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let run = rig
+        .wharf(&["run", "--rm", "--network", "none", "committed:1"])
+        .ok();
+    assert_eq!(run.stdout, golden("commit-run.txt"));
+    let hist = rig
+        .wharf(&[
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "committed:1",
+        ])
+        .ok();
+    // The base's history lines are the fixture's own (not Docker's build
+    // of it): only the committed line is compared.
+    assert_eq!(
+        hist.stdout.lines().next(),
+        golden("commit-history.txt").lines().next()
+    );
+    let inspected = rig.wharf(&["image", "inspect", "committed:1"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&inspected.stdout).expect("json");
+    assert_eq!(v.as_array().map(Vec::len), Some(1));
+    // The committed image sees the changes: /etc/group is gone.
+    let gone = rig.wharf(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "committed:1",
+        "sh",
+        "-c",
+        "test -e /etc/group || echo gone; tail -1 /etc/passwd; echo $FOO",
+    ]);
+    assert_eq!(gone.ok().stdout, "gone\nme\nbar\n");
+
+    let images_before = rig.wharf(&["images", "-q"]).ok().stdout;
+    let refused = rig.wharf(&["commit", "-c", "RUN true", "dv-ctr", "refused:1"]);
+    assert_ne!(refused.code, 0);
+    let recorded = golden("commit-refused.txt");
+    assert!(
+        refused.stderr.contains("run is not a valid change command"),
+        "{} (Docker: {recorded})",
+        refused.stderr
+    );
+    assert_eq!(rig.wharf(&["images", "-q"]).ok().stdout, images_before);
+}
+
+/// `export` writes the container's filesystem as Docker's tar does (the
+/// recorded list, less the init-layer files Docker makes and wharf does
+/// not: .dockerenv, /etc/mtab, /dev/console…), and `import` makes an
+/// image of it that runs with the `-c` command (recorded: import-*.txt).
+#[test]
+fn export_and_import_as_docker() {
+    let Some(rig) = Rig::new() else { return };
+    rig.changed_container("dv-ctr");
+    let out = rig.scratch("fs.tar");
+    rig.wharf(&["export", "-o", out.to_str().expect("utf-8"), "dv-ctr"])
+        .ok();
+    let bytes = std::fs::read(&out).expect("exported tar");
+    let mut names = tar_names(&bytes);
+    names.sort();
+    let docker_only = [
+        ".dockerenv",
+        "dev/console",
+        "dev/pts/",
+        "dev/shm/",
+        "etc/mtab",
+    ];
+    let mut recorded: Vec<String> = golden("export-list.txt")
+        .lines()
+        .filter(|l| !docker_only.contains(l))
+        .map(str::to_string)
+        .collect();
+    recorded.sort();
+    let extra: Vec<&String> = names.iter().filter(|n| !recorded.contains(n)).collect();
+    let missing: Vec<&String> = recorded.iter().filter(|n| !names.contains(n)).collect();
+    assert!(
+        extra.is_empty() && missing.is_empty(),
+        "extra: {extra:?}\nmissing: {missing:?}"
+    );
+
+    // To standard output when it is not a terminal.
+    let mut child = rig
+        .command(&["container", "export", "dv-ctr"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut streamed = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut streamed)
+        .expect("read");
+    assert!(child.wait().expect("wait").success());
+    assert_eq!(tar_names(&streamed).len(), names.len());
+
+    // `import -` reads the tar from stdin (gzip too).
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &bytes).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let id = rig
+        .wharf_with_stdin(
+            &[
+                "import",
+                "-c",
+                r#"CMD ["cat", "/new/deep/f"]"#,
+                "-",
+                "imported:1",
+            ],
+            &gz,
+        )
+        .ok()
+        .stdout;
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let run = rig
+        .wharf(&["run", "--rm", "--network", "none", "imported:1"])
+        .ok();
+    assert_eq!(run.stdout, golden("import-run.txt"));
+    let hist = rig
+        .wharf(&[
+            "image",
+            "history",
+            "--format",
+            "{{.CreatedBy}}|{{.Comment}}",
+            "imported:1",
+        ])
+        .ok();
+    assert_eq!(hist.stdout, golden("import-history.txt"));
+
+    // A file, and what is not a tar.
+    let from_file = rig.wharf(&["image", "import", out.to_str().expect("utf-8")]);
+    assert!(from_file.ok().stdout.starts_with("sha256:"));
+    let bad = rig.scratch("bad.tar.xz");
+    std::fs::write(&bad, b"\xfd7zXZ\x00rest").expect("write");
+    let refused = rig.wharf(&["import", bad.to_str().expect("utf-8")]);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("xz"), "{}", refused.stderr);
+    let url = rig.wharf(&["import", "http://127.0.0.1:9/x.tar"]);
+    assert_ne!(url.code, 0);
+    assert!(url.stderr.contains("URL"), "{}", url.stderr);
+}
+
+/// `history` has Docker's header (recorded: history-header.txt) and `-q`
+/// prints the image id on the newest row.
+#[test]
+fn history_has_docker_s_columns() {
+    let Some(rig) = Rig::new() else { return };
+    let hist = rig.wharf(&["history", &rig.image]).ok();
+    let header = hist.stdout.lines().next().unwrap_or_default();
+    let words = |s: &str| {
+        s.split("  ")
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        words(header),
+        words(golden("history-header.txt").trim_end())
+    );
+    // `image pull` is `pull`, as in Docker.
+    rig.wharf(&["image", "pull", "-q", &rig.image]).ok();
+    let quiet = rig.wharf(&["history", "-q", &rig.image]).ok().stdout;
+    let ids: Vec<&str> = quiet.lines().collect();
+    let id = rig.wharf(&["images", "-q"]).ok().stdout;
+    assert_eq!(ids.first().copied(), Some(id.trim()));
+    assert!(ids[1..].iter().all(|l| *l == "<missing>"), "{quiet}");
+}
+
+/// `ps -s` and `inspect -s` show the writable layer's size as Docker does
+/// (recorded: ps-size.txt `121B (virtual 1.99MB)`, inspect-size.txt);
+/// `inspect --type` keeps to one kind of object; `logs --details` puts the
+/// (empty) attributes before each line (recorded: logs-details.txt).
+#[test]
+fn sizes_types_and_log_details() {
+    let Some(rig) = Rig::new() else { return };
+    rig.changed_container("dv-ctr");
+    let size = rig
+        .wharf(&["ps", "-a", "-s", "--format", "{{.Size}}"])
+        .ok()
+        .stdout;
+    let recorded = golden("ps-size.txt");
+    let shape = |s: &str| {
+        let s = s.trim();
+        s.ends_with(')') && s.contains("B (virtual ") && s.ends_with("B)")
+    };
+    assert!(shape(&size) && shape(&recorded), "{size} vs {recorded}");
+    let table = rig.wharf(&["ps", "-a", "-s"]).ok().stdout;
+    assert!(
+        table.lines().next().is_some_and(|h| h.ends_with("SIZE")),
+        "{table}"
+    );
+    let sizes = rig
+        .wharf(&[
+            "inspect",
+            "-s",
+            "--format",
+            "{{.SizeRw}} {{.SizeRootFs}}",
+            "dv-ctr",
+        ])
+        .ok()
+        .stdout;
+    let nums: Vec<u64> = sizes
+        .split_whitespace()
+        .map(|n| n.parse().expect("number"))
+        .collect();
+    // The writable layer holds at least the new file and the grown passwd.
+    assert!(
+        nums.len() == 2 && nums[0] >= 2 && nums[1] > nums[0],
+        "{sizes}"
+    );
+
+    // --type: the container is not a volume (Docker's words and exit 1).
+    let typed = rig.wharf(&["inspect", "--type", "volume", "dv-ctr"]);
+    assert_eq!(typed.code, 1);
+    let recorded = golden("inspect-type-refused.txt");
+    assert_eq!(typed.stdout, "[]\n");
+    assert!(
+        recorded.contains(typed.stderr.trim()),
+        "{} vs {recorded}",
+        typed.stderr
+    );
+    // Untyped, an image name finds the image; an unknown name is an error.
+    let image = rig.wharf(&["inspect", "--format", "{{.config_digest}}", &rig.image]);
+    assert!(image.ok().stdout.starts_with("sha256:"));
+    rig.wharf(&["volume", "create", "dv-vol"]).ok();
+    let vol = rig
+        .wharf(&[
+            "inspect",
+            "--type",
+            "volume",
+            "--format",
+            "{{.Name}}",
+            "dv-vol",
+        ])
+        .ok();
+    assert_eq!(vol.stdout, "dv-vol\n");
+    let unknown = rig.wharf(&["inspect", "nothing-here"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("No such object: nothing-here"),
+        "{}",
+        unknown.stderr
+    );
+    let bad_type = rig.wharf(&["inspect", "--type", "plugin", "dv-ctr"]);
+    assert_ne!(bad_type.code, 0);
+
+    let logs = rig.wharf(&["logs", "--details", "dv-ctr"]).ok();
+    assert_eq!(logs.stdout, golden("logs-details.txt"));
+}
+
+/// `network ls --filter` keeps what Docker's filters keep; `image prune
+/// --filter label=` and `system prune` remove only what they name.
+#[test]
+fn network_filters_and_prunes() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&["network", "create", "--label", "tier=web", "dv-front"])
+        .ok();
+    rig.wharf(&["network", "create", "dv-back"]).ok();
+    let names = |filters: &[&str]| {
+        let mut args = vec!["network", "ls", "--format", "{{.Name}}"];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        let mut v: Vec<String> = rig
+            .wharf(&args)
+            .ok()
+            .stdout
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["name=dv-"]), ["dv-back", "dv-front"]);
+    assert_eq!(names(&["label=tier=web"]), ["dv-front"]);
+    assert_eq!(
+        names(&["name=dv-", "driver=bridge", "type=custom"]),
+        ["dv-back", "dv-front"]
+    );
+    assert!(names(&["driver=overlay"]).is_empty());
+    let bad = rig.wharf(&["network", "ls", "--filter", "color=red"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("color"), "{}", bad.stderr);
+
+    // An untagged labelled image and an unlabelled one: the filter picks.
+    rig.changed_container("dv-ctr");
+    rig.wharf(&["commit", "-c", "LABEL keep=no", "dv-ctr"]).ok();
+    let unlabelled = rig.wharf(&["commit", "dv-ctr"]).ok().stdout;
+    let before = rig.wharf(&["images", "-q", "--no-trunc"]).ok().stdout;
+    assert_eq!(before.lines().count(), 3, "{before}");
+    rig.wharf(&["image", "prune", "-f", "--filter", "label=keep=no"])
+        .ok();
+    let after = rig.wharf(&["images", "-q", "--no-trunc"]).ok().stdout;
+    assert_eq!(after.lines().count(), 2, "{after}");
+    assert!(after.contains(unlabelled.trim()), "{after}");
+
+    // system prune: the stopped container, the unused networks and the
+    // untagged image go; the pulled image stays.
+    let pruned = rig.wharf(&["system", "prune", "-f"]).ok();
+    assert!(
+        pruned.stdout.contains("Deleted Containers:"),
+        "{}",
+        pruned.stdout
+    );
+    assert!(pruned.stdout.contains("dv-front"), "{}", pruned.stdout);
+    assert!(rig.wharf(&["ps", "-aq"]).ok().stdout.trim().is_empty());
+    assert!(names(&["name=dv-"]).is_empty());
+    let left = rig.wharf(&["images", "-q"]).ok().stdout;
+    assert_eq!(left.lines().count(), 1, "{left}");
+}
+
+/// Polls `check` for up to 30 s.
+fn until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A cgroup v1 file of container `id` (the hosts these tests run on use v1).
+fn cgroup_v1(controller: &str, id: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("wharf")
+            .join(id)
+            .join(file),
+    )
+    .ok()
+    .map(|s| s.trim().to_string())
+}
+
+/// `update` changes a running container's cgroup at once and its record
+/// for the next start; the restart policy too. Bad values are refused.
+#[test]
+fn update_changes_limits_of_a_running_container() {
+    let Some(rig) = Rig::new() else { return };
+    let id = rig
+        .wharf(&[
+            "run",
+            "-d",
+            "--name",
+            "up",
+            "--network",
+            "none",
+            &rig.image,
+            "sleep",
+            "300",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let out = rig
+        .wharf(&[
+            "update",
+            "--memory",
+            "64m",
+            "--memory-swap",
+            "128m",
+            "--pids-limit",
+            "50",
+            "--cpus",
+            "0.5",
+            "--restart",
+            "on-failure:2",
+            "up",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "up\n");
+    let v1 = cgroup_v1("memory", &id, "memory.limit_in_bytes").is_some();
+    if v1 {
+        assert_eq!(
+            cgroup_v1("memory", &id, "memory.limit_in_bytes").as_deref(),
+            Some("67108864")
+        );
+        assert_eq!(cgroup_v1("pids", &id, "pids.max").as_deref(), Some("50"));
+        assert_eq!(
+            cgroup_v1("cpu", &id, "cpu.cfs_quota_us").as_deref(),
+            Some("50000")
+        );
+    }
+    let spec = rig
+        .wharf(&["inspect", "--format", "{{json .Spec}}", "up"])
+        .ok()
+        .stdout;
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("spec json");
+    assert_eq!(spec["resources"]["memory"], 64 << 20);
+    assert_eq!(spec["resources"]["pids_limit"], 50);
+    assert_eq!(spec["restart"]["name"], "on-failure");
+    assert_eq!(spec["restart"]["max_retries"], 2);
+    // The limits outlive a restart.
+    rig.wharf(&["restart", "-t", "1", "up"]).ok();
+    if v1 {
+        assert_eq!(
+            cgroup_v1("memory", &id, "memory.limit_in_bytes").as_deref(),
+            Some("67108864")
+        );
+    }
+    // Nothing to change, a bad value, an unknown container: errors.
+    assert_ne!(rig.wharf(&["update", "up"]).code, 0);
+    let bad = rig.wharf(&["update", "--blkio-weight", "5", "up"]);
+    assert_ne!(bad.code, 0);
+    assert!(bad.stderr.contains("blkio"), "{}", bad.stderr);
+    let missing = rig.wharf(&["update", "--pids-limit", "10", "nope"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("No such container"),
+        "{}",
+        missing.stderr
+    );
+}
+
+/// The `run`/`create` flags added to Docker's list apply to the container
+/// (its spec, its cgroup, its health) or are refused before anything is
+/// made.
+#[test]
+fn run_flags_apply_or_refuse() {
+    let Some(rig) = Rig::new() else { return };
+    let labels = rig.scratch("labels");
+    std::fs::write(&labels, "# comment\nfrom=file\nboth=file\n").expect("labels");
+    let cid = rig.scratch("cid");
+    let id = rig
+        .wharf(&[
+            "run",
+            "-d",
+            "--name",
+            "flags",
+            "--network",
+            "none",
+            "--cpu-period",
+            "50000",
+            "--cpu-quota",
+            "25000",
+            "--memory-swappiness",
+            "10",
+            "--oom-kill-disable",
+            "--device-cgroup-rule",
+            "c 1:3 mr",
+            "--label-file",
+            labels.to_str().expect("utf-8"),
+            "-l",
+            "both=flag",
+            "--cidfile",
+            cid.to_str().expect("utf-8"),
+            "--health-cmd",
+            "test -e /tmp",
+            "--health-interval",
+            "1s",
+            "--health-start-period",
+            "1s",
+            "--uts",
+            "host",
+            "--pull",
+            "never",
+            "-q",
+            &rig.image,
+            "sleep",
+            "300",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert_eq!(std::fs::read_to_string(&cid).expect("cidfile"), id);
+    let spec = rig
+        .wharf(&["inspect", "--format", "{{json .Spec}}", "flags"])
+        .ok()
+        .stdout;
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("spec json");
+    assert_eq!(spec["resources"]["cpu_period"], 50000);
+    assert_eq!(spec["resources"]["cpu_quota"], 25000);
+    assert_eq!(spec["resources"]["memory_swappiness"], 10);
+    assert_eq!(spec["resources"]["oom_kill_disable"], true);
+    assert_eq!(spec["device_cgroup_rules"][0], "c 1:3 mr");
+    assert_eq!(spec["labels"]["from"], "file");
+    assert_eq!(spec["labels"]["both"], "flag");
+    assert_eq!(spec["healthcheck"]["test"][0], "CMD-SHELL");
+    if cgroup_v1("cpu", &id, "cpu.cfs_quota_us").is_some() {
+        assert_eq!(
+            cgroup_v1("cpu", &id, "cpu.cfs_quota_us").as_deref(),
+            Some("25000")
+        );
+    }
+    // --uts host: the host's name inside.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let inside = rig.wharf(&["exec", "flags", "hostname"]).ok().stdout;
+    assert_eq!(inside.trim(), host.trim());
+    until("the health check to pass", || {
+        rig.wharf(&["inspect", "--format", "{{.State.Health.Status}}", "flags"])
+            .stdout
+            .trim()
+            == "healthy"
+    });
+    // --link to an existing container is taken (a missing one is refused below).
+    rig.wharf(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--link",
+        "flags:db",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+
+    let before = rig.wharf(&["ps", "-aq"]).ok().stdout;
+    for (flags, needle) in [
+        (
+            vec!["--cidfile", cid.to_str().expect("utf-8")],
+            "Container ID file found",
+        ),
+        (vec!["--memory-swappiness", "200"], "memory-swappiness"),
+        (vec!["--blkio-weight", "5"], "blkio-weight"),
+        (vec!["--health-interval", "1s"], "--health-cmd"),
+        (
+            vec!["--no-healthcheck", "--health-cmd", "true"],
+            "--no-healthcheck",
+        ),
+        (vec!["--uts", "private"], "--uts"),
+        (vec!["--cgroupns", "other"], "--cgroupns"),
+        (vec!["--link", "nobody:x"], "--link"),
+        (vec!["--pull", "sometimes"], "pull"),
+    ] {
+        let mut args = vec!["run", "--network", "none"];
+        args.extend(flags.iter().copied());
+        args.extend([rig.image.as_str(), "true"]);
+        let r = rig.wharf(&args);
+        assert_eq!(r.code, 125, "{flags:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{flags:?}: {}", r.stderr);
+    }
+    let never = rig.wharf(&["run", "--pull", "never", "127.0.0.1:9/not/here:1", "true"]);
+    assert_ne!(never.code, 0);
+    assert!(never.stderr.contains("No such image"), "{}", never.stderr);
+    // Refused runs made nothing.
+    assert_eq!(rig.wharf(&["ps", "-aq"]).ok().stdout, before);
+    // Flags of Docker that wharf does not have are refused by name.
+    let gpus = rig.wharf(&["run", "--gpus", "all", &rig.image, "true"]);
+    assert_ne!(gpus.code, 0);
+    assert!(gpus.stderr.contains("--gpus"), "{}", gpus.stderr);
+}
+
+/// `volume create -d local -o …` makes Docker's local-driver volumes: a
+/// named bind of a host directory and a sized tmpfs; other drivers and
+/// mount types are refused before anything is made.
+#[test]
+fn volume_create_with_local_driver_options() {
+    let Some(rig) = Rig::new() else { return };
+    let host_dir = rig.scratch("bound");
+    std::fs::create_dir(&host_dir).expect("mkdir");
+    let device = format!("device={}", host_dir.display());
+    rig.wharf(&[
+        "volume",
+        "create",
+        "-d",
+        "local",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &device,
+        "bv",
+    ])
+    .ok();
+    rig.wharf(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "o=size=2m",
+        "tv",
+    ])
+    .ok();
+    let opts = rig.wharf(&["volume", "inspect", "bv"]).ok().stdout;
+    let v: serde_json::Value = serde_json::from_str(&opts).expect("json");
+    assert_eq!(v[0]["Options"]["o"], "bind");
+    let out = rig
+        .wharf(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "bv:/data",
+            "-v",
+            "tv:/t",
+            &rig.image,
+            "sh",
+            "-c",
+            "echo hi > /data/f && df -k /t | tail -1",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("f")).expect("bound file"),
+        "hi\n"
+    );
+    let size: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(size.get(1).copied(), Some("2048"), "{out}");
+
+    for (args, needle) in [
+        (
+            vec!["volume", "create", "-d", "nfs-plugin", "x1"],
+            "nfs-plugin",
+        ),
+        (
+            vec![
+                "volume",
+                "create",
+                "-o",
+                "type=nfs",
+                "-o",
+                "o=addr=127.0.0.1",
+                "x2",
+            ],
+            "type=nfs",
+        ),
+        (
+            vec!["volume", "create", "-o", "type=none", "-o", "o=bind", "x3"],
+            "without a device",
+        ),
+        (vec!["volume", "create", "-o", "novalue", "x4"], "KEY=VALUE"),
+    ] {
+        let r = rig.wharf(&args);
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(r.stderr.contains(needle), "{args:?}: {}", r.stderr);
+    }
+    let names = rig.wharf(&["volume", "ls", "-q"]).ok().stdout;
+    assert!(!names.contains('x'), "a refused volume was made: {names}");
+}
+
+/// `--mount` binds, volumes and tmpfs as `-v`/`--tmpfs` would; `-P`
+/// publishes `--expose`d ports on random host ports; `--log-opt` sets the
+/// rotation; what wharf cannot do is refused by name.
+#[test]
+fn mount_publish_all_and_log_flags() {
+    let Some(rig) = Rig::new() else { return };
+    let host_dir = rig.scratch("m");
+    std::fs::create_dir(&host_dir).expect("mkdir");
+    let bind = format!("type=bind,source={},target=/b", host_dir.display());
+    let out = rig
+        .wharf(&[
+            "run", "--rm", "--network", "none", "--mount", &bind, "--mount",
+            "type=volume,source=mv,target=/v", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m",
+            "--mount", "type=volume,source=mv,target=/ro,readonly",
+            &rig.image, "sh", "-c",
+            "echo b > /b/f && echo v > /v/f && cat /ro/f && df -k /t | tail -1 && (touch /ro/x 2>/dev/null || echo ro)",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("f")).expect("bound"),
+        "b\n"
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first().copied(), Some("v"), "{out}");
+    assert_eq!(
+        lines.get(1).and_then(|l| l.split_whitespace().nth(1)),
+        Some("1024"),
+        "{out}"
+    );
+    assert_eq!(lines.get(2).copied(), Some("ro"), "{out}");
+    let missing = rig.wharf(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,source=/nonexistent/dv,target=/x",
+        &rig.image,
+        "true",
+    ]);
+    assert_eq!(missing.code, 125);
+    assert!(
+        missing.stderr.contains("bind source path does not exist"),
+        "{}",
+        missing.stderr
+    );
+
+    let id = rig
+        .wharf(&[
+            "run",
+            "-d",
+            "-P",
+            "--expose",
+            "7000",
+            "--log-opt",
+            "max-size=1k",
+            "--log-opt",
+            "max-file=2",
+            &rig.image,
+            "sleep",
+            "300",
+        ])
+        .ok()
+        .stdout;
+    let port = rig.wharf(&["port", id.trim(), "7000"]).ok().stdout;
+    let host_port: u16 = port
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no host port: {port}"));
+    assert!(host_port > 0, "{port}");
+    let spec = rig
+        .wharf(&["inspect", "--format", "{{json .Spec}}", id.trim()])
+        .ok()
+        .stdout;
+    let spec: serde_json::Value = serde_json::from_str(&spec).expect("spec");
+    assert_eq!(spec["log_max_size"], 1024);
+    assert_eq!(spec["log_max_files"], 2);
+    for (flags, needle) in [
+        (vec!["--expose", "7000"], "--expose"),
+        (vec!["--log-driver", "syslog"], "--log-driver"),
+        (vec!["--userns", "private"], "--userns"),
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(flags.iter().copied());
+        args.extend([rig.image.as_str(), "true"]);
+        let r = rig.wharf(&args);
+        assert_ne!(r.code, 0, "{flags:?}");
+        assert!(r.stderr.contains(needle), "{flags:?}: {}", r.stderr);
+    }
+}
