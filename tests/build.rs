@@ -970,3 +970,98 @@ fn cache_from_a_registry_image_reuses_its_run_layers_on_an_empty_cache() {
     }
     assert_clean(&s);
 }
+
+#[test]
+fn build_contexts_replace_stages_and_images_for_from_copy_and_run_mounts() {
+    let Some(s) = rig() else { return };
+    write(&s, "docs-dir/readme.txt", "read me\n");
+    write(&s, "docs-dir/secret.txt", "kept out\n");
+    write(&s, "docs-dir/.dockerignore", "secret.txt\n");
+    write(&s, "rootfs/etc/motd", "from a directory\n");
+    // BuildKit's rules (frontend/dockerfile, dockerui named contexts; 20.10's
+    // BuildKit has no named contexts, so written from the reference): a
+    // context named like a stage replaces the stage, and one named like an
+    // image is used for it in FROM, COPY --from and RUN --mount=from.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}} AS docs\n\
+         RUN echo from-the-stage > /never\n\
+         FROM rootfs AS files\n\
+         FROM base\n\
+         COPY --from=files /etc/motd /motd\n\
+         COPY --from=docs . /docs/\n\
+         RUN --mount=from=docs,target=/m cat /m/readme.txt > /mounted\n\
+         CMD [\"sh\", \"-c\", \"cd / && find docs -type f | sort && cat motd mounted\"]\n",
+    );
+    let contexts = [
+        "--build-context",
+        "docs=./docs-dir",
+        "--build-context",
+        "rootfs=rootfs",
+        "--build-context",
+    ];
+    let base = format!("base=docker-image://{}", s.busybox());
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = contexts.to_vec();
+        args.push(&base);
+        args.extend_from_slice(extra);
+        build(&s, &args)
+    };
+    let r = with(&["-t", "named:1"]).ok();
+    assert!(
+        !r.stderr.contains("from-the-stage"),
+        "the replaced stage ran: {}",
+        r.stderr
+    );
+    assert_eq!(
+        s.store(&["run", "--rm", "named:1"]).ok().stdout,
+        // The .dockerignore itself is content, as in the main context.
+        "docs/.dockerignore\ndocs/readme.txt\nfrom a directory\nread me\n",
+        "only what the context's own .dockerignore lets through"
+    );
+
+    // No change: nothing runs. A changed context file: its COPY and what follows.
+    let r = with(&["-t", "named:1"]).ok();
+    let ran = step_titles(&r.stderr, "DONE");
+    assert!(
+        ran.iter().all(|t| t.contains("] FROM ")),
+        "{ran:?}\n{}",
+        r.stderr
+    );
+    write(&s, "docs-dir/readme.txt", "read me again\n");
+    let r = with(&["-t", "named:2"]).ok();
+    let ran = step_titles(&r.stderr, "DONE");
+    assert!(
+        ran.iter().any(|t| t.contains("COPY --from=docs")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        step_titles(&r.stderr, "CACHED")
+            .iter()
+            .any(|t| t.contains("COPY --from=files")),
+        "{}",
+        r.stderr
+    );
+    assert!(s
+        .store(&["run", "--rm", "named:2"])
+        .ok()
+        .stdout
+        .ends_with("read me again\n"));
+
+    // Values it cannot take are refused before anything is built.
+    for (value, says) in [
+        ("docs=https://example.com/x.git", "only a local directory"),
+        ("docs=./missing", "not a directory"),
+        ("=./docs-dir", "NAME=VALUE"),
+    ] {
+        let r = build(&s, &["--build-context", value]);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains(says), "{value}: {}", r.stderr);
+    }
+    for t in ["named:1", "named:2"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}

@@ -46,6 +46,17 @@ pub enum DockerfileSource {
     Inline(String),
 }
 
+/// A named context of a build (`additional_contexts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdditionalContext {
+    /// A local directory (the loader made it absolute).
+    Dir(PathBuf),
+    /// `docker-image://REF`.
+    Image(String),
+    /// `service:NAME`: the image of that service's build, built first.
+    Service { service: String, image: String },
+}
+
 /// One image build, as the build module's request needs it (the caller
 /// parses the Dockerfile and adds the host's platform).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +75,8 @@ pub struct BuildSpec {
     pub no_cache: bool,
     /// Pull the base images even when the store has them.
     pub pull: bool,
+    /// `additional_contexts`, by name as written.
+    pub additional_contexts: BTreeMap<String, AdditionalContext>,
 }
 
 /// A service's build.
@@ -233,6 +246,37 @@ pub fn service_build(
         secrets.insert(id, secret);
     }
 
+    let mut additional_contexts = BTreeMap::new();
+    for (n, value) in &b.additional_contexts {
+        let refuse_context = |message: String| BuildPlanError::Refused {
+            pos: position(
+                model,
+                &["services", name, "build", "additional_contexts", n],
+            ),
+            key: format!("{}.{n}", key("additional_contexts")),
+            message,
+        };
+        let context = if let Some(image) = value.strip_prefix("docker-image://") {
+            AdditionalContext::Image(image.to_string())
+        } else if let Some(target) = value.strip_prefix("service:") {
+            // The loader checked that the service exists and builds.
+            let Some(svc) = project.services.get(target) else {
+                return Err(refuse_context(format!("unknown service {target:?}")));
+            };
+            AdditionalContext::Service {
+                service: target.to_string(),
+                image: image_name(project, svc)?,
+            }
+        } else if crate::compose::paths::is_remote_context(value) {
+            return Err(refuse_context(format!(
+                "{value:?}: only a local directory, docker-image://REF or service:NAME is supported yet"
+            )));
+        } else {
+            AdditionalContext::Dir(PathBuf::from(value))
+        };
+        additional_contexts.insert(n.clone(), context);
+    }
+
     let mut build_args: BTreeMap<String, String> = b
         .args
         .iter()
@@ -267,6 +311,7 @@ pub fn service_build(
             secrets,
             no_cache: b.no_cache || overrides.no_cache,
             pull: b.pull || overrides.pull,
+            additional_contexts,
         },
         warnings,
     })
@@ -280,9 +325,6 @@ fn refuse_unsupported(
     let not_yet = |k: &str| Err(refuse(k, "not supported yet".to_string()));
     if !b.ssh.is_empty() {
         return not_yet("ssh");
-    }
-    if !b.additional_contexts.is_empty() {
-        return not_yet("additional_contexts");
     }
     if !b.entitlements.is_empty() {
         return not_yet("entitlements");
@@ -303,7 +345,8 @@ fn refuse_unsupported(
 }
 
 /// The builds of the `selected` services that have a `build:` section, in
-/// that order.
+/// that order, each after the builds its `service:` contexts name (which
+/// are added when not selected, as Compose does).
 pub fn service_builds(
     project: &Project,
     model: &Node,
@@ -311,14 +354,57 @@ pub fn service_builds(
     overrides: &BuildOverrides,
     native: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<ServiceBuild>, BuildPlanError> {
-    let mut out = Vec::new();
-    for name in selected {
-        let Some(svc) = project.services.get(name) else {
-            continue;
-        };
-        if svc.build.is_some() {
-            out.push(service_build(project, model, svc, overrides, native)?);
+    let mut out: Vec<ServiceBuild> = Vec::new();
+    // Depth-first: a service's context services first; `visiting` stops a cycle.
+    fn add(
+        name: &str,
+        project: &Project,
+        model: &Node,
+        overrides: &BuildOverrides,
+        native: &dyn Fn(&str) -> bool,
+        visiting: &mut Vec<String>,
+        out: &mut Vec<ServiceBuild>,
+    ) -> Result<(), BuildPlanError> {
+        if out.iter().any(|b| b.service == name) {
+            return Ok(());
         }
+        let Some(svc) = project.services.get(name) else {
+            return Ok(());
+        };
+        if svc.build.is_none() {
+            return Ok(());
+        }
+        if visiting.iter().any(|v| v == name) {
+            return Err(BuildPlanError::Refused {
+                pos: position(model, &["services", name, "build", "additional_contexts"]),
+                key: format!("services.{name}.build.additional_contexts"),
+                message: format!(
+                    "service: contexts form a cycle ({} -> {name})",
+                    visiting.join(" -> ")
+                ),
+            });
+        }
+        let build = service_build(project, model, svc, overrides, native)?;
+        visiting.push(name.to_string());
+        for c in build.spec.additional_contexts.values() {
+            if let AdditionalContext::Service { service, .. } = c {
+                add(service, project, model, overrides, native, visiting, out)?;
+            }
+        }
+        visiting.pop();
+        out.push(build);
+        Ok(())
+    }
+    for name in selected {
+        add(
+            name,
+            project,
+            model,
+            overrides,
+            native,
+            &mut Vec::new(),
+            &mut out,
+        )?;
     }
     Ok(out)
 }
@@ -549,10 +635,10 @@ mod tests {
             "{err}"
         );
         let err = refusal(
-            "services:\n  web:\n    build:\n      context: .\n      additional_contexts: {x: ./y}\n",
+            "services:\n  web:\n    build:\n      context: .\n      additional_contexts:\n        x: https://example.com/x.git\n",
         );
         assert!(
-            err.starts_with("compose.yaml:5: services.web.build.additional_contexts: "),
+            err.starts_with("compose.yaml:6: services.web.build.additional_contexts.x: "),
             "{err}"
         );
         for (k, v) in [
@@ -573,6 +659,56 @@ mod tests {
         );
         assert!(
             err.starts_with("compose.yaml:5: services.web.build.secrets[0]: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn additional_contexts_are_applied_and_service_ones_build_first() {
+        let (l, dir) = loaded(
+            "services:\n  web:\n    build:\n      context: .\n      additional_contexts:\n        - docs=./docs\n        - base=docker-image://example/base:1\n        - app=service:app\n  app:\n    build: ./app\n",
+        );
+        let builds = service_builds(
+            &l.project,
+            &l.model,
+            &["web".to_string()],
+            &BuildOverrides::default(),
+            &native,
+        )
+        .expect("builds");
+        // app is not selected, but web's context needs its image: built before web.
+        let order: Vec<&str> = builds.iter().map(|b| b.service.as_str()).collect();
+        assert_eq!(order, ["app", "web"]);
+        let contexts = &builds[1].spec.additional_contexts;
+        assert_eq!(
+            contexts.get("docs"),
+            Some(&AdditionalContext::Dir(dir.path().join("docs")))
+        );
+        assert_eq!(
+            contexts.get("base"),
+            Some(&AdditionalContext::Image("example/base:1".into()))
+        );
+        assert_eq!(
+            contexts.get("app"),
+            Some(&AdditionalContext::Service {
+                service: "app".into(),
+                image: "demo-app".into()
+            })
+        );
+        let (l, _dir) = loaded(
+            "services:\n  web:\n    build:\n      context: .\n      additional_contexts:\n        a: service:other\n  other:\n    build:\n      context: .\n      additional_contexts:\n        b: service:web\n",
+        );
+        let err = service_builds(
+            &l.project,
+            &l.model,
+            &["web".to_string()],
+            &BuildOverrides::default(),
+            &native,
+        )
+        .expect_err("a cycle")
+        .to_string();
+        assert!(
+            err.contains("services.web.build.additional_contexts: service: contexts form a cycle (web -> other -> web)"),
             "{err}"
         );
     }

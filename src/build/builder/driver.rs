@@ -54,6 +54,7 @@ pub fn build(
         target: req.target.clone(),
         build_platform: None,
         target_platform: Some(req.platform.clone()),
+        named_contexts: req.named_contexts.keys().cloned().collect(),
     };
     let plan = crate::build::stages::plan(&req.dockerfile, &req.dockerfile_name, &plan_options)
         .map_err(|e| BuildError::Stages(Box::new(e)))?;
@@ -79,6 +80,7 @@ pub fn build(
             .iter()
             .map(|r| ImageState::from_record(store, r))
             .collect::<std::result::Result<_, _>>()?,
+        named_dirs: Mutex::new(BTreeMap::new()),
     };
     for w in &req.dockerfile.warnings {
         progress.note(&format!(
@@ -209,11 +211,15 @@ fn build_stage(
         None if d.stages.len() > 1 => format!("stage-{index}"),
         None => String::new(),
     };
-    let total = 1 + stage
-        .instructions
-        .iter()
-        .filter(|i| is_vertex(&i.value))
-        .count();
+    let total = if shared.plan.stages[index].replaced {
+        1
+    } else {
+        1 + stage
+            .instructions
+            .iter()
+            .filter(|i| is_vertex(&i.value))
+            .count()
+    };
     let title = |pos: usize, text: &str| {
         if label.is_empty() {
             format!("[{pos}/{total}] {text}")
@@ -235,6 +241,15 @@ fn build_stage(
             ImageState::scratch(shared.req.platform.clone()),
             CacheKey::base(None, &shared.req.platform),
         ),
+        StageBase::Context(key) => {
+            let text = if shared.plan.stages[index].replaced {
+                format!("FROM context {key}")
+            } else {
+                format!("FROM {}", stage.from.value.image)
+            };
+            let step = shared.step(title(1, &text));
+            shared.context_base(&key, stage.from.line, &step)?
+        }
         StageBase::Image(image_word) => {
             let step = shared.step(title(1, &format!("FROM {image_word}")));
             shared.progress.started(&step);
@@ -268,6 +283,13 @@ fn build_stage(
         label,
         done,
     };
+    // A stage a named context replaces is that context, nothing more.
+    if shared.plan.stages[index].replaced {
+        return Ok(StageResult {
+            state: run.state,
+            key: run.key,
+        });
+    }
     // The base's ONBUILD triggers run first, then are dropped from the config.
     if let Some(triggers) = run.state.string_list("OnBuild").filter(|t| !t.is_empty()) {
         run.state.config_mut().insert("OnBuild".into(), Value::Null);

@@ -7,6 +7,7 @@
 mod copy;
 mod driver;
 mod instruction;
+mod named;
 mod run;
 
 use crate::build::cache::{BuildCache, CacheError, CacheKey};
@@ -26,6 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub use driver::build;
+pub use named::NamedContext;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -149,6 +151,9 @@ pub struct BuildRequest {
     pub ssh: BTreeMap<String, PathBuf>,
     /// `--cache-from`: images whose history and layers seed the cache.
     pub cache_from: Vec<ImageRecord>,
+    /// `--build-context NAME=…` by [`context_key`](crate::build::stages::context_key)
+    /// of NAME: they win over a stage or image of that name.
+    pub named_contexts: BTreeMap<String, NamedContext>,
 }
 
 /// Where a build secret comes from.
@@ -229,6 +234,8 @@ struct Shared<'a> {
     scratch_counter: AtomicUsize,
     /// The `--cache-from` images' states.
     cache_from: Vec<ImageState>,
+    /// Named directory contexts, walked on first use.
+    named_dirs: Mutex<BTreeMap<String, std::sync::Arc<crate::build::context::Context>>>,
 }
 
 /// A finished stage.

@@ -1,9 +1,9 @@
 //! RUN steps: the container request through the [`BuildHost`](super::BuildHost), its typed
 //! `--mount`s, and the layer of what it changed.
 
-use super::{stage_named, view_of, BoxError, BuildError, Result, RunRequest, Secret, StageRun};
+use super::named::FromSource;
+use super::{view_of, BoxError, BuildError, Result, RunRequest, Secret, StageRun};
 use crate::build::dockerfile::{self as df, CommandForm, Instruction, Located};
-use crate::build::image::ImageState;
 use crate::build::layer::{self, LayerError, NewLayer};
 
 use crate::build::step::{self, CopyPlan, CopySource, SourceRoot};
@@ -337,11 +337,7 @@ impl StageRun<'_, '_> {
                     None => {
                         // Through the context: a .dockerignore'd path is not there.
                         let ctx = self.shared.context()?;
-                        let rel = comps
-                            .iter()
-                            .map(|c| c.to_string_lossy().into_owned())
-                            .collect::<Vec<_>>()
-                            .join("/");
+                        let rel = rel_path(&comps);
                         if !rel.is_empty() && ctx.entry(&rel).is_none() {
                             return Err(invalid(format!(
                                 "RUN --mount=type=bind: source {source_rel:?} not found in the build context"
@@ -352,54 +348,46 @@ impl StageRun<'_, '_> {
                             .context
                             .join(comps.iter().collect::<PathBuf>())
                     }
-                    Some(from) => {
+                    Some(from) => match self.source_named(from, ins.line)? {
+                        // A named directory: bound like the build context.
+                        FromSource::Dir(ctx) => {
+                            let rel = rel_path(&comps);
+                            if !rel.is_empty() && ctx.entry(&rel).is_none() {
+                                return Err(invalid(format!(
+                                    "RUN --mount=type=bind: source {source_rel:?} not found in the build context {from:?}"
+                                )));
+                            }
+                            ctx.root().join(comps.iter().collect::<PathBuf>())
+                        }
                         // A stage's (or image's) files, copied out: the
                         // mount may be written to, the stage must not change.
-                        let state = match stage_named(&self.shared.req.dockerfile, from, self.index)
-                        {
-                            Some(j) => {
-                                self.done.get(&j).map(|r| r.state.clone()).ok_or_else(|| {
-                                    invalid(format!("stage {from:?} was not built"))
-                                })?
-                            }
-                            None => {
-                                let record =
-                                    self.shared.host.base_image(from).map_err(|source| {
-                                        BuildError::Base {
-                                            file: self.file(),
-                                            line: ins.line,
-                                            image: from.clone(),
-                                            source,
-                                        }
-                                    })?;
-                                ImageState::from_record(self.shared.store, &record)?
-                            }
-                        };
-                        let view = view_of(self.shared.store, &state)?;
-                        let staging = self.shared.scratch()?;
-                        let plan = CopyPlan {
-                            instruction: "RUN --mount",
-                            root: SourceRoot::Layers(&view),
-                            sources: vec![CopySource {
-                                rel: comps.iter().collect::<PathBuf>(),
-                                below_dest: None,
-                            }],
-                            dest: "/content".into(),
-                            chown: None,
-                            chmod: None,
-                            epoch: None,
-                            extract_archives: false,
-                            included: None,
-                        };
-                        step::stage_copy(&plan, &MergedView::default(), &staging).map_err(
-                            |source| BuildError::Step {
-                                file: self.file(),
-                                line: ins.line,
-                                source: Box::new(source),
-                            },
-                        )?;
-                        staging.join("content")
-                    }
+                        FromSource::State(state) => {
+                            let view = view_of(self.shared.store, &state)?;
+                            let staging = self.shared.scratch()?;
+                            let plan = CopyPlan {
+                                instruction: "RUN --mount",
+                                root: SourceRoot::Layers(&view),
+                                sources: vec![CopySource {
+                                    rel: comps.iter().collect::<PathBuf>(),
+                                    below_dest: None,
+                                }],
+                                dest: "/content".into(),
+                                chown: None,
+                                chmod: None,
+                                epoch: None,
+                                extract_archives: false,
+                                included: None,
+                            };
+                            step::stage_copy(&plan, &MergedView::default(), &staging).map_err(
+                                |source| BuildError::Step {
+                                    file: self.file(),
+                                    line: ins.line,
+                                    source: Box::new(source),
+                                },
+                            )?;
+                            staging.join("content")
+                        }
+                    },
                 };
                 if std::fs::symlink_metadata(&source).is_err() {
                     return Err(invalid(format!(
@@ -508,6 +496,15 @@ impl StageRun<'_, '_> {
             }
         }
     }
+}
+
+/// Path components joined with `/`, as the context names its entries.
+fn rel_path(comps: &[std::ffi::OsString]) -> String {
+    comps
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Whether a shell-form command is just `<<NAME` (`<<-NAME`, quoted or not).

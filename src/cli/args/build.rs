@@ -76,6 +76,9 @@ pub struct BuildArgs {
     /// SSH agent socket or keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY…]
     #[arg(long = "ssh", value_name = "SPEC")]
     pub ssh: Vec<String>,
+    /// Additional named context for FROM, COPY --from and RUN --mount=from: NAME=DIR or NAME=docker-image://REF
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
     /// Compose: also build the services the named ones depend on
     #[arg(long = "with-dependencies")]
     pub with_dependencies: bool,

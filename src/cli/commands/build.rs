@@ -4,7 +4,7 @@
 //! container record, a detached monitor, the same isolation defaults).
 
 use crate::build::builder::{
-    self, BoxError, BuildHost, BuildRequest, RunRequest, RunResult, Secret,
+    self, BoxError, BuildHost, BuildRequest, NamedContext, RunRequest, RunResult, Secret,
 };
 use crate::build::dockerfile::RunNetwork;
 use crate::cli::args::build::{BuildArgs, BuilderCommand};
@@ -143,6 +143,42 @@ fn parse_ssh(values: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
         out.insert(id.to_string(), socket);
     }
     Ok(out)
+}
+
+/// `--build-context NAME=VALUE`: a local directory or `docker-image://REF`,
+/// keyed as FROM and `--from` words look them up.
+fn parse_build_contexts(values: &[String]) -> anyhow::Result<BTreeMap<String, NamedContext>> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        let Some((name, value)) = v.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+            bail!("--build-context {v:?}: expected NAME=VALUE");
+        };
+        let context =
+            named_context(name, value).with_context(|| format!("--build-context {v:?}"))?;
+        out.insert(crate::build::stages::context_key(name), context);
+    }
+    Ok(out)
+}
+
+/// A named context's value: `docker-image://REF`, else a local directory
+/// (made absolute: the build reads it from anywhere). Git, URL and OCI
+/// layout sources are refused.
+pub(crate) fn named_context(name: &str, value: &str) -> anyhow::Result<NamedContext> {
+    if Reference::parse(name).is_err() {
+        bail!("{name:?} is not a valid context name (it must read as an image name)");
+    }
+    if let Some(image) = value.strip_prefix("docker-image://") {
+        let r = Reference::parse(image).with_context(|| format!("invalid image {image:?}"))?;
+        return Ok(NamedContext::Image(r.to_string()));
+    }
+    if value.contains("://") || value.starts_with("git@") || value.starts_with("target:") {
+        bail!("{value:?}: only a local directory or docker-image://REF is supported yet");
+    }
+    let dir = std::path::absolute(value).with_context(|| format!("{value:?}"))?;
+    if !dir.is_dir() {
+        bail!("{}: not a directory", dir.display());
+    }
+    Ok(NamedContext::Dir(dir))
 }
 
 /// `--cache-from NAME` or `type=registry,ref=NAME`: the image from the
@@ -325,6 +361,7 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         secrets: parse_secrets(&args.secrets)?,
         ssh: parse_ssh(&args.ssh)?,
         cache_from: Vec::new(),
+        named_contexts: parse_build_contexts(&args.build_contexts)?,
     };
     let root = settings.root();
     let store = ImageStore::open(root)
