@@ -171,6 +171,40 @@ fn build_runs_services_at_once_and_a_shared_definition_once() {
 }
 
 #[test]
+fn additional_contexts_give_directories_images_and_services_built_first() {
+    let Some(s) = rig(
+        "services:\n  base:\n    build: ./base\n  web:\n    build:\n      context: ./webapp\n      additional_contexts:\n        shared: ./shared\n        base: service:base\n        tools: docker-image://{{busybox}}\n",
+    ) else {
+        return;
+    };
+    write(
+        &s,
+        "base/Dockerfile",
+        "FROM {{busybox}}\nRUN echo from-base > /from-base\n",
+    );
+    write(&s, "shared/note.txt", "shared note\n");
+    write(
+        &s,
+        "webapp/Dockerfile",
+        "FROM base\nCOPY --from=shared note.txt /note.txt\nCOPY --from=tools /bin/busybox /tools/busybox\nCMD [\"sh\", \"-c\", \"cat /from-base /note.txt && test -x /tools/busybox && echo tools\"]\n",
+    );
+    // Only web is named: its service: context is built first, as Compose does.
+    let built = s.wharf(&["build", "--progress", "plain", "web"]).ok();
+    let ran = steps(&built.stderr, "DONE");
+    let position = |needle: &str| ran.iter().position(|t| t.contains(needle));
+    let base_run = position("RUN echo from-base").expect("base built");
+    let web_copy = position("COPY --from=shared").expect("web built");
+    assert!(base_run < web_copy, "{}", built.stderr);
+    let project = s.project();
+    assert_eq!(
+        s.store(&["run", "--rm", &format!("{project}-web")])
+            .ok()
+            .stdout,
+        "from-base\nshared note\ntools\n"
+    );
+}
+
+#[test]
 fn pull_policy_build_builds_and_a_failing_build_leaves_nothing() {
     let Some(s) = rig(
         "services:\n  app:\n    image: example.invalid/app:1\n    pull_policy: build\n    build: ./app\n    command: [\"sleep\", \"300\"]\n",
