@@ -1065,3 +1065,108 @@ fn build_contexts_replace_stages_and_images_for_from_copy_and_run_mounts() {
     }
     assert_clean(&s);
 }
+
+/// `ssh-agent` processes whose socket is under `root` (the build's scratch dir).
+fn agents_under(root: &Path) -> Vec<String> {
+    let root = root.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.starts_with("ssh-agent") && text.contains(&root) {
+            out.push(format!("{}: {text}", e.file_name().to_string_lossy()));
+        }
+    }
+    out
+}
+
+#[test]
+fn ssh_key_files_are_served_by_a_private_agent_that_ends_with_the_build() {
+    use std::io::BufRead;
+    let Some(s) = rig() else { return };
+    let key = s.dir.path().join("id_deploy");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "wharf-test", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    // The agent protocol: SSH_AGENTC_REQUEST_IDENTITIES (11) is answered
+    // by SSH_AGENT_IDENTITIES_ANSWER (12) and the number of keys.
+    let ask = "python3 -c \"import os,socket,struct; s=socket.socket(socket.AF_UNIX); s.connect(os.environ['SSH_AUTH_SOCK']); s.sendall(struct.pack('>IB',1,11)); f=s.makefile('rb'); n=struct.unpack('>I',f.read(4))[0]; d=f.read(n); print(d[0], struct.unpack('>I',d[1:5])[0])\"";
+    write(
+        &s,
+        "Dockerfile",
+        &format!(
+            "FROM {{{{python}}}}\nRUN --mount=type=ssh,id=deploy,required=true {ask} > /identities\nCMD [\"cat\", \"/identities\"]\n"
+        ),
+    );
+    let spec = format!("deploy={}", key.display());
+    build(&s, &["--ssh", &spec, "-t", "sshkey:1"]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", "sshkey:1"]).ok().stdout,
+        "12 1\n",
+        "the container lists the one key through the socket"
+    );
+    assert!(agents_under(s.root.path()).is_empty(), "agent left running");
+
+    // A failing build, and one interrupted in a RUN, leave no agent either.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{python}}\nRUN --mount=type=ssh,id=deploy test -S \"$SSH_AUTH_SOCK\" && exit 7\n",
+    );
+    let r = build(&s, &["--ssh", &spec]);
+    assert!(r.stderr.contains("exit code: 7"), "{}", r.stderr);
+    assert!(agents_under(s.root.path()).is_empty(), "agent left running");
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{python}}\nRUN --mount=type=ssh,id=deploy sleep 300\n",
+    );
+    let mut child = s
+        .cmd(&["build", "--progress", "plain", "--ssh", &spec, "."])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wharf build");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok);
+    assert!(
+        lines.any(|l| l.contains("RUN --mount=type=ssh,id=deploy sleep 300")),
+        "the RUN started"
+    );
+    s.until("the RUN container runs", || {
+        !s.store(&["ps", "-q"]).stdout.trim().is_empty()
+    });
+    assert_eq!(
+        agents_under(s.root.path()).len(),
+        1,
+        "the agent serves the RUN"
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = child.wait().expect("wait");
+    drop(lines);
+    assert_eq!(status.code(), Some(130));
+    assert!(agents_under(s.root.path()).is_empty(), "agent left running");
+
+    // A file that is no key is refused, naming it.
+    std::fs::write(s.dir.path().join("not-a-key"), "hello\n").expect("write");
+    let r = build(&s, &["--ssh", "deploy=not-a-key"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("--ssh deploy") && r.stderr.contains("not-a-key"),
+        "{}",
+        r.stderr
+    );
+    assert!(agents_under(s.root.path()).is_empty(), "agent left running");
+    s.store(&["rmi", "sshkey:1"]).ok();
+    assert_clean(&s);
+}

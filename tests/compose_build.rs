@@ -247,7 +247,7 @@ fn pull_policy_build_builds_and_a_failing_build_leaves_nothing() {
 
 #[test]
 fn build_keys_wharf_cannot_apply_are_refused_by_file_line_and_key() {
-    let Some(s) = rig("services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n")
+    let Some(s) = rig("services:\n  web:\n    build:\n      context: .\n      privileged: true\n")
     else {
         return;
     };
@@ -257,7 +257,7 @@ fn build_keys_wharf_cannot_apply_are_refused_by_file_line_and_key() {
         assert_ne!(out.code, 0, "{verb:?}: {}", out.stderr);
         assert!(
             out.stderr
-                .contains("compose.yaml:5: services.web.build.ssh: not supported yet"),
+                .contains("compose.yaml:5: services.web.build.privileged: not supported yet"),
             "{verb:?}: {}",
             out.stderr
         );

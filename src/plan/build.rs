@@ -77,6 +77,9 @@ pub struct BuildSpec {
     pub pull: bool,
     /// `additional_contexts`, by name as written.
     pub additional_contexts: BTreeMap<String, AdditionalContext>,
+    /// `ssh`, as `wharf build --ssh` takes it: `ID` or `ID=PATH` (the
+    /// loader made paths absolute).
+    pub ssh: Vec<String>,
 }
 
 /// A service's build.
@@ -312,6 +315,14 @@ pub fn service_build(
             no_cache: b.no_cache || overrides.no_cache,
             pull: b.pull || overrides.pull,
             additional_contexts,
+            ssh: b
+                .ssh
+                .iter()
+                .map(|k| match &k.path {
+                    Some(p) => format!("{}={p}", k.id),
+                    None => k.id.clone(),
+                })
+                .collect(),
         },
         warnings,
     })
@@ -323,9 +334,6 @@ fn refuse_unsupported(
     refuse: &dyn Fn(&str, String) -> BuildPlanError,
 ) -> Result<(), BuildPlanError> {
     let not_yet = |k: &str| Err(refuse(k, "not supported yet".to_string()));
-    if !b.ssh.is_empty() {
-        return not_yet("ssh");
-    }
     if !b.entitlements.is_empty() {
         return not_yet("entitlements");
     }
@@ -552,7 +560,7 @@ mod tests {
     #[test]
     fn long_form_keys_are_applied() {
         let b = build_of(
-            "services:\n  web:\n    image: example/web:1\n    build:\n      context: .\n      dockerfile: web.Dockerfile\n      args: {A: '1', B: two}\n      target: runtime\n      tags: ['example/web:latest', 'example/web:1']\n      labels: {team: web}\n      network: none\n      shm_size: 64m\n      extra_hosts: ['mirror:127.0.0.2']\n      secrets: [token, {source: file_secret, target: npm}]\n      no_cache: true\n      pull: true\n      platforms: [linux/amd64]\nsecrets:\n  token:\n    environment: TOKEN_VAR\n  file_secret:\n    file: ./s.txt\n",
+            "services:\n  web:\n    image: example/web:1\n    build:\n      context: .\n      dockerfile: web.Dockerfile\n      args: {A: '1', B: two}\n      target: runtime\n      tags: ['example/web:latest', 'example/web:1']\n      labels: {team: web}\n      network: none\n      shm_size: 64m\n      extra_hosts: ['mirror:127.0.0.2']\n      secrets: [token, {source: file_secret, target: npm}]\n      no_cache: true\n      pull: true\n      platforms: [linux/amd64]\n      ssh: [default, deploy=./id_deploy]\nsecrets:\n  token:\n    environment: TOKEN_VAR\n  file_secret:\n    file: ./s.txt\n",
             "web",
         )
         .expect("build");
@@ -576,6 +584,8 @@ mod tests {
         );
         assert!(matches!(s.secrets.get("npm"), Some(Secret::File(p)) if p.ends_with("s.txt")));
         assert!(s.no_cache && s.pull);
+        assert_eq!(s.ssh[0], "default");
+        assert!(s.ssh[1].starts_with("deploy=/") && s.ssh[1].ends_with("/id_deploy"));
     }
 
     #[test]
@@ -608,10 +618,10 @@ mod tests {
     #[test]
     fn keys_that_cannot_be_applied_are_refused_with_file_line_and_key() {
         let err =
-            refusal("services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n");
+            refusal("services:\n  web:\n    build:\n      context: .\n      privileged: true\n");
         assert_eq!(
             err,
-            "compose.yaml:5: services.web.build.ssh: not supported yet"
+            "compose.yaml:5: services.web.build.privileged: not supported yet"
         );
         let err = refusal(
             "services:\n  web:\n    build:\n      context: https://github.com/docker/app.git\n",

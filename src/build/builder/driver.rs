@@ -58,6 +58,15 @@ pub fn build(
     };
     let plan = crate::build::stages::plan(&req.dockerfile, &req.dockerfile_name, &plan_options)
         .map_err(|e| BuildError::Stages(Box::new(e)))?;
+    // Dropped (the agents killed) when the build ends, however it ends.
+    let agents = super::ssh::SshAgents::start(&req.ssh, &scratch_dir);
+    let agents = match agents {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = crate::image::unpack::remove_tree(&scratch_dir);
+            return Err(e);
+        }
+    };
     let shared = Shared {
         req,
         store,
@@ -81,6 +90,7 @@ pub fn build(
             .map(|r| ImageState::from_record(store, r))
             .collect::<std::result::Result<_, _>>()?,
         named_dirs: Mutex::new(BTreeMap::new()),
+        ssh_sockets: agents.sockets.clone(),
     };
     for w in &req.dockerfile.warnings {
         progress.note(&format!(
@@ -103,6 +113,7 @@ pub fn build(
             Err(e) => tracing::warn!("removing the build's intermediate image {id}: {e}"),
         }
     }
+    drop(agents);
     let _ = crate::image::unpack::remove_tree(&scratch_dir);
     if let Some(h) = shared.hash_file.lock().ok().and_then(|h| h.clone()) {
         if let Err(e) = h.save() {

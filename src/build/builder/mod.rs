@@ -9,6 +9,7 @@ mod driver;
 mod instruction;
 mod named;
 mod run;
+mod ssh;
 
 use crate::build::cache::{BuildCache, CacheError, CacheKey};
 use crate::build::dockerfile::{self as df, CommandForm, Dockerfile, Instruction, Located};
@@ -28,6 +29,7 @@ use std::sync::Mutex;
 
 pub use driver::build;
 pub use named::NamedContext;
+pub use ssh::SshSource;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -119,6 +121,13 @@ pub enum BuildError {
         #[source]
         source: Box<crate::build::context::ContextError>,
     },
+    #[error("--ssh {id}: {message}")]
+    Ssh {
+        id: String,
+        message: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("layer {diff_id} of the stage's image is no longer in the store")]
     MissingLayer { diff_id: Digest },
 }
@@ -147,8 +156,9 @@ pub struct BuildRequest {
     pub platform: Platform,
     /// `--secret id=…,src=…|env=…`: what `RUN --mount=type=secret` reads.
     pub secrets: BTreeMap<String, Secret>,
-    /// `--ssh ID[=SOCKET]`: the agent socket each id forwards to `RUN --mount=type=ssh`.
-    pub ssh: BTreeMap<String, PathBuf>,
+    /// `--ssh ID[=SOCKET|KEY,…]`: the agent socket (or the keys of an agent
+    /// the build starts) each id forwards to `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, SshSource>,
     /// `--cache-from`: images whose history and layers seed the cache.
     pub cache_from: Vec<ImageRecord>,
     /// `--build-context NAME=…` by [`context_key`](crate::build::stages::context_key)
@@ -234,6 +244,8 @@ struct Shared<'a> {
     scratch_counter: AtomicUsize,
     /// The `--cache-from` images' states.
     cache_from: Vec<ImageState>,
+    /// The agent socket of each `--ssh` id.
+    ssh_sockets: BTreeMap<String, PathBuf>,
     /// Named directory contexts, walked on first use.
     named_dirs: Mutex<BTreeMap<String, std::sync::Arc<crate::build::context::Context>>>,
 }

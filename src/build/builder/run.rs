@@ -469,7 +469,7 @@ impl StageRun<'_, '_> {
             }
             df::MountKind::Ssh => {
                 let id = m.id.clone().unwrap_or_else(|| "default".into());
-                let Some(socket) = self.shared.req.ssh.get(&id) else {
+                let Some(socket) = self.shared.ssh_sockets.get(&id) else {
                     if m.required {
                         return Err(invalid(format!(
                             "RUN --mount=type=ssh: ssh {id:?} is required but was not given (--ssh {id})"

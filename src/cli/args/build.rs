@@ -73,7 +73,7 @@ pub struct BuildArgs {
     /// Do not use the cache for the steps of these stages
     #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
     pub no_cache_filter: Vec<String>,
-    /// SSH agent socket or keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY…]
+    /// SSH agent socket or private keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY…]]
     #[arg(long = "ssh", value_name = "SPEC")]
     pub ssh: Vec<String>,
     /// Additional named context for FROM, COPY --from and RUN --mount=from: NAME=DIR or NAME=docker-image://REF

@@ -416,10 +416,10 @@ fn run_job(
         source_date_epoch,
         platform: Platform::host(),
         secrets: spec.secrets.clone(),
-        // Compose's `ssh`, `cache_from` are refused or warned about by
-        // plan::build until they are mapped here.
+        // Compose's `cache_from` is warned about by plan::build until it
+        // is mapped here.
         no_cache_filter: Vec::new(),
-        ssh: Default::default(),
+        ssh: super::build::parse_ssh(&spec.ssh).with_context(what)?,
         cache_from: Vec::new(),
         named_contexts: named_contexts(store, spec, images).with_context(what)?,
     };
