@@ -1170,3 +1170,62 @@ fn ssh_key_files_are_served_by_a_private_agent_that_ends_with_the_build() {
     s.store(&["rmi", "sshkey:1"]).ok();
     assert_clean(&s);
 }
+
+#[test]
+fn cache_from_on_a_fresh_root_reuses_copy_layers_only_when_their_files_match() {
+    let Some(a) = rig() else { return };
+    let Some(b) = rig() else { return };
+    let dockerfile =
+        "FROM {{busybox}}\nCOPY app.txt /app/\nRUN cat /app/app.txt > /copy\nCOPY more.txt /app/\n";
+    for s in [&a, &b] {
+        write(s, "Dockerfile", dockerfile);
+        write(s, "app.txt", "the app\n");
+        write(s, "more.txt", "more\n");
+    }
+    let name = format!("{}/wharf-test/copy-seed:1", a.registry);
+    let iid = |s: &Stack| {
+        std::fs::read_to_string(s.dir.path().join("iid"))
+            .expect("iidfile")
+            .trim()
+            .to_string()
+    };
+    build(&a, &["-t", &name, "--push", "--iidfile", "iid"]).ok();
+    let pushed = iid(&a);
+
+    // Another data root, nothing cached: every step comes from the image.
+    let r = build(
+        &b,
+        &["--cache-from", &name, "-t", "seeded:1", "--iidfile", "iid"],
+    )
+    .ok();
+    let cached = step_titles(&r.stderr, "CACHED");
+    assert_eq!(cached.len(), 3, "{}", r.stderr);
+    assert!(step_titles(&r.stderr, "DONE")
+        .iter()
+        .all(|t| t.contains("] FROM ")));
+    assert_eq!(iid(&b), pushed, "the same image");
+
+    // A file that differs is no hit: its COPY and what follows run again,
+    // the steps before stay seeded.
+    write(&b, "more.txt", "changed\n");
+    let r = build(&b, &["--cache-from", &name, "-t", "seeded:2"]).ok();
+    let cached = step_titles(&r.stderr, "CACHED");
+    assert!(
+        cached.iter().any(|t| t.contains("COPY app.txt"))
+            && !cached.iter().any(|t| t.contains("COPY more.txt")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        b.store(&["run", "--rm", "seeded:2", "cat", "/app/more.txt"])
+            .ok()
+            .stdout,
+        "changed\n"
+    );
+    for t in ["seeded:1", "seeded:2", &name] {
+        let _ = b.store(&["rmi", t]);
+    }
+    let _ = a.store(&["rmi", &name]);
+    assert_clean(&a);
+    assert_clean(&b);
+}

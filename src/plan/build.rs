@@ -80,6 +80,8 @@ pub struct BuildSpec {
     /// `ssh`, as `wharf build --ssh` takes it: `ID` or `ID=PATH` (the
     /// loader made paths absolute).
     pub ssh: Vec<String>,
+    /// `cache_from`, as `wharf build --cache-from` takes it.
+    pub cache_from: Vec<String>,
 }
 
 /// A service's build.
@@ -151,16 +153,11 @@ pub fn service_build(
         warnings.push(format!("{}{}: {message}", located(&pos), key(k)));
     };
     refuse_unsupported(b, &refuse)?;
-    for (k, set) in [
-        ("cache_from", !b.cache_from.is_empty()),
-        ("cache_to", !b.cache_to.is_empty()),
-    ] {
-        if set {
-            warn(
-                k,
-                "ignored: wharf's own build cache is used (external caches are not supported yet)",
-            );
-        }
+    if !b.cache_to.is_empty() {
+        warn(
+            "cache_to",
+            "ignored: wharf's own build cache is used (exporting it is not supported yet)",
+        );
     }
     for (k, set) in [("provenance", &b.provenance), ("sbom", &b.sbom)] {
         if set.as_deref().is_some_and(|v| v != "false") {
@@ -323,6 +320,7 @@ pub fn service_build(
                     None => k.id.clone(),
                 })
                 .collect(),
+            cache_from: b.cache_from.clone(),
         },
         warnings,
     })
@@ -724,15 +722,16 @@ mod tests {
     }
 
     #[test]
-    fn caches_are_warned_about_not_dropped() {
+    fn cache_from_is_applied_and_cache_to_warned_about_not_dropped() {
         let b = build_of(
-            "services:\n  web:\n    build:\n      context: .\n      cache_from: [example/web:cache]\n",
+            "services:\n  web:\n    build:\n      context: .\n      cache_from: [example/web:cache]\n      cache_to: [type=inline]\n",
             "web",
         )
         .expect("build");
+        assert_eq!(b.spec.cache_from, ["example/web:cache"]);
         assert_eq!(b.warnings.len(), 1, "{:?}", b.warnings);
         assert!(
-            b.warnings[0].contains("/compose.yaml:5: services.web.build.cache_from: ignored"),
+            b.warnings[0].contains("/compose.yaml:6: services.web.build.cache_to: ignored"),
             "{:?}",
             b.warnings
         );

@@ -275,6 +275,17 @@ impl StageRun<'_, '_> {
             let _ = crate::image::unpack::remove_tree(&staging);
             return Ok(());
         }
+        // --cache-from: the image's layer for this step, only when its files
+        // are provably what was just staged.
+        if !self.no_cache() {
+            if let Some(state) = self
+                .seeded(&created_by)
+                .filter(|seed| self.seed_matches(seed, &staging))
+            {
+                let _ = crate::image::unpack::remove_tree(&staging);
+                return self.take_seed(key, state, &step);
+            }
+        }
         let layer = self.layer_of(ins, &staging)?;
         let _ = crate::image::unpack::remove_tree(&staging);
         self.commit_step(key, &created_by, layer)?;

@@ -493,8 +493,8 @@ impl StageRun<'_, '_> {
 
     /// `--cache-from`: the state after a step written `created_by`, taken
     /// from an image whose history and layers so far are exactly this
-    /// state's and whose next history entry is that step. Only for RUN:
-    /// a COPY's history does not name its content.
+    /// state's and whose next history entry is that step. A COPY's history
+    /// does not name its content: its caller proves it ([`Self::seed_matches`]).
     fn seeded(&self, created_by: &str) -> Option<ImageState> {
         let history = |s: &ImageState| {
             s.document["history"]
@@ -530,6 +530,43 @@ impl StageRun<'_, '_> {
             }
             Some(state)
         })
+    }
+
+    /// Takes a `--cache-from` image's state for a step, as a cache hit.
+    fn take_seed(&mut self, key: CacheKey, state: ImageState, step: &StepName) -> Result<()> {
+        // The layer stays the --cache-from image's; a cache entry whose
+        // layer goes with that image counts as a miss.
+        self.shared.cache.put(&key, &state, None)?;
+        self.state = state;
+        self.key = key;
+        self.shared.progress.cached(step);
+        self.shared.cached.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether a `--cache-from` state for a COPY/ADD holds exactly what the
+    /// step staged in `staging`: its last layer's files hash as the staged
+    /// tree does (paths, types, modes, owners, contents, link targets), or
+    /// both are empty. Anything that cannot be read is no proof.
+    fn seed_matches(&self, seeded: &ImageState, staging: &Path) -> bool {
+        let staged_empty = layer::is_empty_dir(staging).unwrap_or(false);
+        let seed_empty = seeded.layers.len() == self.state.layers.len();
+        if staged_empty || seed_empty {
+            return staged_empty && seed_empty;
+        }
+        let Some(last) = seeded.layers.last() else {
+            return false;
+        };
+        let Ok(Some(info)) = self.shared.store.layer(&last.diff_id) else {
+            return false;
+        };
+        match (
+            crate::build::step::tree_hash(&info.path),
+            crate::build::step::tree_hash(staging),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
     }
 
     /// Records a step that made `layer` (or nothing) and caches the result.

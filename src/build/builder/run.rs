@@ -109,15 +109,7 @@ impl StageRun<'_, '_> {
         }
         if !self.no_cache() {
             if let Some(state) = self.seeded(&created_by) {
-                // The layer stays the --cache-from image's; a cache entry
-                // whose layer goes with that image counts as a miss.
-                self.shared.cache.put(&key, &state, None)?;
-                self.state = state;
-                self.key = key;
-                self.shared.progress.cached(&step);
-                self.shared
-                    .cached
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.take_seed(key, state, &step)?;
                 return Ok(());
             }
         }

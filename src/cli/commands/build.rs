@@ -199,7 +199,7 @@ pub(crate) fn named_context(name: &str, value: &str) -> anyhow::Result<NamedCont
 /// `--cache-from NAME` or `type=registry,ref=NAME`: the image from the
 /// store, else pulled. One that cannot be had is a warning, as in BuildKit:
 /// the build then runs without it.
-fn cache_from_images(
+pub(crate) fn cache_from_images(
     settings: &Settings,
     store: &ImageStore,
     values: &[String],

@@ -416,11 +416,10 @@ fn run_job(
         source_date_epoch,
         platform: Platform::host(),
         secrets: spec.secrets.clone(),
-        // Compose's `cache_from` is warned about by plan::build until it
-        // is mapped here.
         no_cache_filter: Vec::new(),
         ssh: super::build::parse_ssh(&spec.ssh).with_context(what)?,
-        cache_from: Vec::new(),
+        cache_from: super::build::cache_from_images(settings, store, &spec.cache_from)
+            .with_context(what)?,
         named_contexts: named_contexts(store, spec, images).with_context(what)?,
     };
     let host = Host::new(
