@@ -1229,3 +1229,109 @@ fn cache_from_on_a_fresh_root_reuses_copy_layers_only_when_their_files_match() {
     assert_clean(&a);
     assert_clean(&b);
 }
+
+/// A terminal's output as text: escape sequences dropped, carriage returns
+/// as line ends.
+fn strip_terminal_codes(raw: &str) -> String {
+    let mut out = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    // Parameters, then one final byte in @..~.
+                    for p in chars.by_ref() {
+                        if ('@'..='~').contains(&p) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\r' => out.push('\n'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn tty_progress_draws_each_step_and_its_final_state() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nCOPY hello.txt /\nRUN echo ran-in-a-step\n",
+    );
+    write(&s, "hello.txt", "hi\n");
+    // `script` (util-linux's, Debian's bsdutils) gives the build a terminal.
+    // indicatif pads its lines to the terminal's width and lets them wrap:
+    // the text is searched as one stream, not line by line.
+    let tty_build = |tag: &str| -> String {
+        let command = format!(
+            "{} --root {} build --progress tty -t {tag} .",
+            env!("CARGO_BIN_EXE_wharf"),
+            s.root.path().display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .current_dir(s.dir.path())
+            .env("HOME", s.root.path())
+            .output()
+            .expect("script");
+        let text = strip_terminal_codes(&String::from_utf8_lossy(&out.stdout));
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    // `text` shows `step` finished with its time (`… 0.1s`).
+    let finished_timed = |text: &str, step: &str| {
+        text.match_indices(step).any(|(at, _)| {
+            let rest = &text[at + step.len()..];
+            let Some(time) = rest.strip_prefix(' ') else {
+                return false;
+            };
+            let digits: String = time
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            digits.contains('.') && time[digits.len()..].starts_with('s')
+        })
+    };
+    let first = tty_build("tty:1");
+    for step in [
+        "=> [2/3] COPY hello.txt /",
+        "=> [3/3] RUN echo ran-in-a-step",
+    ] {
+        assert!(
+            finished_timed(&first, step),
+            "{step:?} with its time in {first}"
+        );
+    }
+    for line in [
+        "=> exporting to image",
+        "=> => naming to docker.io/library/tty:1",
+    ] {
+        assert!(first.contains(line), "{line:?} in {first}");
+    }
+    // The step's output is shown while it runs (not only in its title).
+    assert!(
+        first.matches("ran-in-a-step").count() > first.matches("echo ran-in-a-step").count(),
+        "{first}"
+    );
+
+    let again = tty_build("tty:1");
+    for step in [
+        "=> CACHED [2/3] COPY hello.txt /",
+        "=> CACHED [3/3] RUN echo ran-in-a-step",
+    ] {
+        assert!(again.contains(step), "{step:?} in {again}");
+    }
+    assert!(
+        !finished_timed(&again, "=> [3/3] RUN echo ran-in-a-step"),
+        "{again}"
+    );
+    s.store(&["rmi", "tty:1"]).ok();
+    assert_clean(&s);
+}
