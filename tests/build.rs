@@ -1335,3 +1335,55 @@ fn tty_progress_draws_each_step_and_its_final_state() {
     s.store(&["rmi", "tty:1"]).ok();
     assert_clean(&s);
 }
+
+#[test]
+fn run_bind_mounts_run_again_when_what_they_show_changes() {
+    let Some(s) = rig() else { return };
+    write(&s, "data.txt", "one\n");
+    write(&s, "docs-dir/readme.txt", "first\n");
+    write(&s, "unrelated.txt", "x\n");
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\n\
+         RUN --mount=type=bind,source=data.txt,target=/d cat /d > /from-context\n\
+         RUN --mount=from=docs,target=/m cat /m/readme.txt > /from-named\n",
+    );
+    // Each build its own tag, so every image made is removed at the end.
+    let run = |tag: &str| build(&s, &["--build-context", "docs=docs-dir", "-t", tag]).ok();
+    let ran_steps = |r: &Run| -> Vec<String> {
+        step_titles(&r.stderr, "DONE")
+            .into_iter()
+            .filter(|t| t.contains(" RUN "))
+            .collect()
+    };
+    run("binds:1");
+    // A file no mount shows changes nothing.
+    write(&s, "unrelated.txt", "y\n");
+    assert!(ran_steps(&run("binds:1")).is_empty());
+    // The named directory's file: only its RUN.
+    write(&s, "docs-dir/readme.txt", "second\n");
+    let ran = ran_steps(&run("binds:2"));
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert!(ran[0].contains("--mount=from=docs"), "{ran:?}");
+    // The context's bound file: its RUN and the one after it.
+    write(&s, "data.txt", "two\n");
+    assert_eq!(ran_steps(&run("binds:3")).len(), 2);
+    assert_eq!(
+        s.store(&[
+            "run",
+            "--rm",
+            "binds:3",
+            "cat",
+            "/from-context",
+            "/from-named"
+        ])
+        .ok()
+        .stdout,
+        "two\nsecond\n"
+    );
+    for t in ["binds:1", "binds:2", "binds:3"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}

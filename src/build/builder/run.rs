@@ -99,9 +99,18 @@ impl StageRun<'_, '_> {
             typed_mounts.push(typed);
         }
         let network = format!("{:?}", r.network);
-        let key = self
-            .key
-            .child(&[&created_by, &mount_texts.join("\n"), &network]);
+        let mut parts = vec![created_by.clone(), mount_texts.join("\n"), network];
+        // What bind mounts show the step is part of its key (a step without
+        // one keeps the key it always had).
+        let bound: Vec<String> = typed_mounts
+            .iter()
+            .filter(|m| m.kind == df::MountKind::Bind)
+            .map(|m| self.bind_input(ins, m))
+            .collect::<Result<_>>()?;
+        if !bound.is_empty() {
+            parts.push(bound.join("\n"));
+        }
+        let key = self.key.child(&parts);
         let step = self.shared.step(self.title(&ins.text));
         self.shared.progress.started(&step);
         if self.cached(&key, &step) {
@@ -245,6 +254,42 @@ impl StageRun<'_, '_> {
         self.commit_step(key, &created_by, layer)?;
         self.shared.progress.done(&step, began.elapsed());
         Ok(())
+    }
+
+    /// What a bind mount shows the step, for its cache key: the content
+    /// hash of the bound context (or named directory) path, the key of the
+    /// bound stage, or the image named.
+    fn bind_input(&self, ins: &Located<Instruction>, m: &df::RunMount) -> Result<String> {
+        let source = m.source.clone().unwrap_or_default();
+        let hash_in = |ctx: &crate::build::context::Context| -> Result<String> {
+            let ctx_err = |e| BuildError::Context {
+                file: self.file(),
+                line: ins.line,
+                instruction: "RUN",
+                source: Box::new(e),
+            };
+            let word = if source.is_empty() { "." } else { &source };
+            let resolved = ctx
+                .resolve_sources(&[word.to_string()], &[])
+                .map_err(ctx_err)?;
+            Ok(ctx.hash_sources(&resolved).map_err(ctx_err)?.to_string())
+        };
+        let Some(from) = &m.from else {
+            return hash_in(&*self.shared.context()?);
+        };
+        if let Some(j) = super::stage_named(&self.shared.req.dockerfile, from, self.index) {
+            return Ok(self
+                .done
+                .get(&j)
+                .map(|r| r.key.0.to_string())
+                .unwrap_or_default());
+        }
+        match self.shared.named_context(from) {
+            Some((key, super::NamedContext::Dir(dir))) => {
+                hash_in(&*self.shared.named_dir(&key, dir)?)
+            }
+            _ => Ok(format!("image {from}")),
+        }
     }
 
     /// A typed `--mount` made ready for the container.
