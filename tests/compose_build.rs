@@ -205,6 +205,44 @@ fn additional_contexts_give_directories_images_and_services_built_first() {
 }
 
 #[test]
+fn build_ssh_keys_reach_run_mounts_through_an_agent_that_ends_with_the_build() {
+    let Some(s) = rig(
+        "services:\n  app:\n    build:\n      context: ./app\n      ssh:\n        - deploy=./id_deploy\n",
+    ) else {
+        return;
+    };
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(s.dir.path().join("id_deploy"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    write(
+        &s,
+        "app/Dockerfile",
+        "FROM {{busybox}}\nRUN --mount=type=ssh,id=deploy,required=true test -S \"$SSH_AUTH_SOCK\" && echo agent > /seen\n",
+    );
+    s.wharf(&["build", "--progress", "plain"]).ok();
+    let project = s.project();
+    assert_eq!(
+        s.store(&["run", "--rm", &format!("{project}-app"), "cat", "/seen"])
+            .ok()
+            .stdout,
+        "agent\n"
+    );
+    // No ssh-agent of the build is left (its socket was under the data root).
+    let root = s.root.path().to_string_lossy().into_owned();
+    let agents: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("ssh-agent") && c.contains(&root))
+        .collect();
+    assert!(agents.is_empty(), "{agents:?}");
+}
+
+#[test]
 fn pull_policy_build_builds_and_a_failing_build_leaves_nothing() {
     let Some(s) = rig(
         "services:\n  app:\n    image: example.invalid/app:1\n    pull_policy: build\n    build: ./app\n    command: [\"sleep\", \"300\"]\n",
