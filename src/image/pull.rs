@@ -283,10 +283,10 @@ struct LayerJob<'a> {
 
 impl Puller {
     pub fn new(client: RegistryClient, store: Arc<ImageStore>) -> Self {
-        Self::source_named(ImageSource::Registry(client), store)
+        Self::from_source(ImageSource::Registry(client), store)
     }
 
-    pub fn source_named(client: ImageSource, store: Arc<ImageStore>) -> Self {
+    pub fn from_source(client: ImageSource, store: Arc<ImageStore>) -> Self {
         Puller {
             client,
             store,

@@ -769,7 +769,7 @@ pub fn load(settings: &Settings, args: &LoadArgs) -> anyhow::Result<ExitCode> {
         if images.is_empty() {
             bail!("the archive holds no image");
         }
-        let puller = Puller::source_named(ImageSource::Layout(dir.clone()), store.clone());
+        let puller = Puller::from_source(ImageSource::Layout(dir.clone()), store.clone());
         let rt = runtime()?;
         let progress = LineProgress { quiet: true };
         for img in images {
