@@ -24,6 +24,39 @@ pub fn go_time_text(t: SystemTime) -> String {
     format!("{y:04}-{mo:02}-{day:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
 }
 
+/// Go's `time.Stamp` (`Jan  2 15:04:05`) in UTC, as syslog's BSD
+/// timestamps read.
+pub fn syslog_stamp(t: SystemTime) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs() as i64;
+    let (_, mo, day, h, mi, s) = civil(secs);
+    let month = MONTHS[(mo as usize).saturating_sub(1) % 12];
+    format!("{month} {day:>2} {h:02}:{mi:02}:{s:02}")
+}
+
+/// Go's `time.RFC3339` in UTC: whole seconds, `Z`.
+pub fn rfc3339_seconds(t: SystemTime) -> String {
+    let text = rfc3339_nanos(t);
+    format!("{}Z", &text[..19])
+}
+
+/// Go's `2006-01-02T15:04:05.999999Z07:00` in UTC: microseconds with
+/// trailing zeros (and a bare dot) dropped.
+pub fn rfc3339_micros(t: SystemTime) -> String {
+    let text = rfc3339_nanos(t);
+    let frac = text[20..26].trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{}Z", &text[..19])
+    } else {
+        format!("{}.{frac}Z", &text[..19])
+    }
+}
+
 /// Seconds since the epoch → UTC calendar fields (Howard Hinnant's algorithm).
 fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = secs.div_euclid(86400);

@@ -436,7 +436,12 @@ fn exercise(name: &str) {
         !own_cgroups(&id).is_empty(),
         "{name}: no cgroup /wharf/{id}"
     );
-    let stats = cgroups::stats(Path::new(cgroups::DEFAULT_ROOT), &id).unwrap();
+    let stats = cgroups::stats(
+        Path::new(cgroups::DEFAULT_ROOT),
+        &cgroups::container_path(&id),
+        &id,
+    )
+    .unwrap();
     assert_eq!(
         stats.memory_limit,
         Some(MEMORY_LIMIT as u64),

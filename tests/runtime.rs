@@ -932,3 +932,91 @@ fn data_root_is_closed_to_other_users() {
     assert_eq!(mode(&log), 0o640);
     rig.wharf(&["rm", "-f", "holder"]).ok();
 }
+
+/// Issue 18, CVE-2019-5736: a process in the container can reach the
+/// runtime's binary through `/proc/<pid>/exe` while the runtime enters the
+/// container. The built-in runtime re-executes itself from a read-only view
+/// of its binary first, so the container's init — waiting for `start`, still
+/// the runtime's own image — names a file on a read-only mount: nothing in
+/// the container can rewrite wharf on the host through it.
+#[test]
+fn the_builtin_runtime_enters_containers_from_a_read_only_view_of_its_binary() {
+    use std::process::Stdio;
+    if !nix::unistd::Uid::effective().is_root() || !Path::new("/bin/busybox").exists() {
+        eprintln!("SKIPPED: needs root and /bin/busybox");
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let rootfs = work.path().join("rootfs");
+    std::fs::create_dir_all(rootfs.join("bin")).expect("mkdir");
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox");
+    let id = format!("exe-view-{}", std::process::id());
+    let cgroup = format!("/wharf-test-{id}");
+    let mut spec = oci_spec::runtime::Spec::default();
+    spec.set_root(Some(
+        oci_spec::runtime::RootBuilder::default()
+            .path(&rootfs)
+            .readonly(false)
+            .build()
+            .expect("root"),
+    ));
+    let mut process = spec.process().clone().expect("process");
+    process.set_args(Some(vec![
+        "/bin/busybox".into(),
+        "sleep".into(),
+        "100".into(),
+    ]));
+    process.set_terminal(Some(false));
+    spec.set_process(Some(process));
+    let mut linux = spec.linux().clone().expect("linux");
+    linux.set_cgroups_path(Some(cgroup.clone().into()));
+    spec.set_linux(Some(linux));
+    spec.save(work.path().join("config.json"))
+        .expect("config.json");
+    let state_root = work.path().join("state");
+    let runtime = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .arg("oci-runtime")
+            .arg("--root")
+            .arg(&state_root)
+            .args(args)
+            // The waiting init holds whatever it inherits: no pipes.
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("wharf oci-runtime")
+    };
+    let bundle = work.path().to_string_lossy().into_owned();
+    let created = runtime(&["create", "--bundle", &bundle, &id]);
+    let check = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert!(created.success(), "create failed");
+        let state = Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .args(["oci-runtime", "--root"])
+            .arg(&state_root)
+            .args(["state", &id])
+            .output()
+            .expect("state");
+        let state: serde_json::Value = serde_json::from_slice(&state.stdout).expect("state json");
+        assert_eq!(state["status"], "created", "{state}");
+        let pid = state["pid"].as_u64().expect("pid");
+        let exe = std::fs::File::open(format!("/proc/{pid}/exe")).expect("the init's exe");
+        let flags = nix::sys::statvfs::fstatvfs(&exe).expect("fstatvfs").flags();
+        assert!(
+            flags.contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+            "the waiting init's binary is on a writable mount"
+        );
+    }));
+    let deleted = runtime(&["delete", "--force", &id]);
+    for dir in ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .iter()
+        .flat_map(|b| std::fs::read_dir(b).into_iter().flatten().flatten())
+        .map(|e| e.path().join(cgroup.trim_start_matches('/')))
+    {
+        let _ = std::fs::remove_dir(dir);
+    }
+    if let Err(panic) = check {
+        std::panic::resume_unwind(panic);
+    }
+    assert!(deleted.success(), "delete failed");
+}

@@ -39,10 +39,7 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("cap_add", Applied),
     ("cap_drop", Applied),
     ("cgroup", Applied),
-    (
-        "cgroup_parent",
-        Refused("containers are placed under wharf's own cgroup; a parent cgroup is not supported"),
-    ),
+    ("cgroup_parent", Applied),
     ("command", Applied),
     ("configs", Applied),
     ("container_name", Applied),
@@ -85,10 +82,8 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("extends", Applied),
     ("external_links", Applied),
     ("extra_hosts", Applied),
-    (
-        "gpus",
-        Refused("GPU passthrough is not supported on this host"),
-    ),
+    // Through CDI specs; a host without them is refused by the planner.
+    ("gpus", Applied),
     ("group_add", Applied),
     ("healthcheck", Applied),
     ("hostname", Applied),
@@ -137,9 +132,12 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("stdin_open", Applied),
     ("stop_grace_period", Applied),
     ("stop_signal", Applied),
+    // Docker applies `size` on overlay2 only over xfs with project quotas;
+    // wharf's writable layer is a plain directory under the data root, with
+    // no quota to set, so a limit would silently not hold.
     (
         "storage_opt",
-        Refused("the container's layer has no size quota here"),
+        Refused("the container's writable layer is a directory of the data root, which has no size quota to set"),
     ),
     ("sysctls", Applied),
     ("tmpfs", Applied),
@@ -157,8 +155,20 @@ pub const SERVICE_KEYS: &[(&str, Support)] = &[
     ("working_dir", Applied),
 ];
 
-/// Log drivers whose output `logs` reads back.
-const LOG_DRIVERS: &[&str] = &["json-file", "local"];
+/// Log drivers `up` runs: the file ones `logs` reads back, `none`, and the
+/// ones that forward (and keep the file too).
+const LOG_DRIVERS: &[&str] = &["json-file", "local", "none", "syslog", "journald"];
+
+/// What the host offers, for the checks that depend on it: the CLI answers
+/// from the runtime layer, tests with fixed answers.
+pub trait Host {
+    /// Why the log `driver` (sending to `address`, its `syslog-address`)
+    /// cannot work here, or `None` when it can.
+    fn log_driver_missing(&self, driver: &str, address: Option<&str>) -> Option<String>;
+    /// Why containers of `platform` (`linux/arm64`) cannot run here (a
+    /// foreign architecture without binfmt_misc), or `None`.
+    fn platform_missing(&self, platform: &str) -> Option<String>;
+}
 
 /// How `key` of a service is treated; `None` for a key the table does not
 /// know (an `x-` extension, or one the schema does not have).
@@ -178,7 +188,7 @@ fn located(pos: &Pos, path: &str, msg: &str) -> String {
 /// applied), or the first refusal, each with file, line and key. `model` is
 /// the canonical model of the loaded project; only the `selected` services
 /// are checked (all when it is empty), the top-level resources always.
-pub fn check(model: &Node, selected: &[String]) -> Result<Vec<String>, LoadError> {
+pub fn check(model: &Node, selected: &[String], host: &dyn Host) -> Result<Vec<String>, LoadError> {
     let mut warnings = Vec::new();
     let services = model.get("services").and_then(Node::as_map);
     let chosen = |name: &String| selected.is_empty() || selected.contains(name);
@@ -199,14 +209,14 @@ pub fn check(model: &Node, selected: &[String]) -> Result<Vec<String>, LoadError
                 Some(Applied) | None => {}
             }
         }
-        check_values(name, svc, &mut warnings)?;
+        check_values(name, svc, host)?;
     }
     check_resources(model)?;
     Ok(warnings)
 }
 
-/// Values of applied keys that wharf cannot honour.
-fn check_values(name: &str, svc: &Node, warnings: &mut Vec<String>) -> Result<(), LoadError> {
+/// Values of applied keys that wharf (or this host) cannot honour.
+fn check_values(name: &str, svc: &Node, host: &dyn Host) -> Result<(), LoadError> {
     let refuse = |n: &Node, key: &str, msg: String| {
         Err(LoadError::invalid(
             &n.pos,
@@ -215,21 +225,21 @@ fn check_values(name: &str, svc: &Node, warnings: &mut Vec<String>) -> Result<()
         ))
     };
     if let Some(d) = svc.get("logging").and_then(|l| l.get("driver")) {
-        match d.as_str().unwrap_or_default() {
-            "" => {}
-            "none" => warnings.push(located(
-                &d.pos,
-                &format!("services.{name}.logging.driver"),
-                "\"none\": the output is still kept in the json-file log",
-            )),
-            other if LOG_DRIVERS.contains(&other) => {}
-            other => {
-                return refuse(
-                    d,
-                    "logging.driver",
-                    format!("log driver {other:?} is not supported (json-file and local are)"),
-                )
-            }
+        let driver = d.as_str().unwrap_or_default();
+        if !driver.is_empty() && !LOG_DRIVERS.contains(&driver) {
+            return refuse(
+                d,
+                "logging.driver",
+                format!("log driver {driver:?} is not supported (json-file, local, none, syslog and journald are)"),
+            );
+        }
+        let address = svc
+            .get("logging")
+            .and_then(|l| l.get("options"))
+            .and_then(|o| o.get("syslog-address"))
+            .and_then(Node::as_str);
+        if let Some(why) = host.log_driver_missing(driver, address) {
+            return refuse(d, "logging.driver", format!("log driver {driver:?}: {why}"));
         }
     }
     if let Some(u) = svc.get("userns_mode") {
@@ -247,29 +257,12 @@ fn check_values(name: &str, svc: &Node, warnings: &mut Vec<String>) -> Result<()
     }
     if let Some(p) = svc.get("platform").filter(|p| !p.is_null()) {
         let text = p.as_str().unwrap_or_default();
-        if !text.is_empty() && !same_arch(text) {
-            return refuse(
-                p,
-                "platform",
-                format!(
-                    "{text:?}: only the host's platform ({}) is pulled and run",
-                    host_arch()
-                ),
-            );
+        if let Some(why) = Some(text)
+            .filter(|t| !t.is_empty())
+            .and_then(|t| host.platform_missing(t))
+        {
+            return refuse(p, "platform", why);
         }
-    }
-    let devices = svc
-        .get("deploy")
-        .and_then(|d| d.get("resources"))
-        .and_then(|r| r.get("reservations"))
-        .and_then(|r| r.get("devices"))
-        .and_then(Node::as_seq);
-    if let Some(d) = devices.into_iter().flatten().next() {
-        return refuse(
-            d,
-            "deploy.resources.reservations.devices",
-            "device reservations (GPUs) are not supported on this host".into(),
-        );
     }
     Ok(())
 }
@@ -346,29 +339,27 @@ fn check_resources(model: &Node) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// The host's architecture in OCI's words.
-fn host_arch() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
-/// Whether `os/arch[/variant]` names the host's architecture.
-fn same_arch(platform: &str) -> bool {
-    let mut parts = platform.split('/');
-    let os = parts.next().unwrap_or_default();
-    let arch = parts.next().unwrap_or_default();
-    os == "linux" && (arch.is_empty() || arch == host_arch())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::compose::load::{load, LoadOptions};
+
+    /// A host with no journald and no local syslog socket.
+    struct Bare;
+
+    impl Host for Bare {
+        fn log_driver_missing(&self, driver: &str, address: Option<&str>) -> Option<String> {
+            match (driver, address) {
+                ("journald", _) => Some("no journald socket".into()),
+                ("syslog", None) => Some("no local syslog socket".into()),
+                _ => None,
+            }
+        }
+
+        fn platform_missing(&self, platform: &str) -> Option<String> {
+            (platform != "linux/amd64").then(|| format!("{platform}: cannot run here"))
+        }
+    }
 
     fn checked(yaml: &str) -> Result<Vec<String>, String> {
         let dir = tempfile::tempdir().expect("tmp");
@@ -381,7 +372,7 @@ mod tests {
         .expect("load");
         // Messages name the file by its full path; the tests by its name.
         let prefix = format!("{}/", dir.path().display());
-        check(&loaded.model, &[])
+        check(&loaded.model, &[], &Bare)
             .map(|w| w.iter().map(|l| l.replace(&prefix, "")).collect())
             .map_err(|e| e.to_string().replace(&prefix, ""))
     }
@@ -434,16 +425,24 @@ mod tests {
                 "compose.yaml:4: services.web.storage_opt: not supported",
             ),
             (
-                "services:\n  web:\n    image: busybox\n    logging:\n      driver: syslog\n",
-                "compose.yaml:5: services.web.logging.driver: log driver \"syslog\"",
+                "services:\n  web:\n    image: busybox\n    logging:\n      driver: gelf\n",
+                "compose.yaml:5: services.web.logging.driver: log driver \"gelf\" is not supported",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    logging:\n      driver: journald\n",
+                "compose.yaml:5: services.web.logging.driver: log driver \"journald\": no journald socket",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    logging: {driver: syslog, options: {tag: x}}\n",
+                "compose.yaml:4: services.web.logging.driver: log driver \"syslog\": no local syslog socket",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    platform: linux/s390x\n",
+                "compose.yaml:4: services.web.platform: linux/s390x: cannot run here",
             ),
             (
                 "services:\n  web:\n    image: busybox\n    userns_mode: \"ns:x\"\n",
                 "compose.yaml:4: services.web.userns_mode:",
-            ),
-            (
-                "services:\n  web:\n    image: busybox\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - capabilities: [gpu]\n              count: -1\n",
-                "compose.yaml:8: services.web.deploy.resources.reservations.devices:",
             ),
             (
                 "services:\n  web:\n    image: busybox\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver: flocker\n",
@@ -466,9 +465,9 @@ mod tests {
 
     #[test]
     fn supported_values_pass() {
-        let host = format!("linux/{}", host_arch());
+        let host = "linux/amd64";
         let yaml = format!(
-            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n    volumes: [data:/d, b:/b, t:/t]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\n"
+            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    cgroup_parent: /ci\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n  log:\n    image: busybox\n    logging: {{driver: syslog, options: {{syslog-address: \"udp://127.0.0.1:514\"}}}}\n  quiet:\n    image: busybox\n    logging: {{driver: none}}\n    volumes: [data:/d, b:/b, t:/t]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\n"
         );
         assert_eq!(checked(&yaml), Ok(vec![]));
     }

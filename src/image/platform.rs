@@ -175,6 +175,47 @@ impl Platform {
             .map(|(_, i)| i)
     }
 
+    /// Whether containers of this platform run on this host: its own
+    /// platform and the ones it runs natively ([`Platform::matches`]), and a
+    /// foreign architecture only through an enabled binfmt_misc handler
+    /// for it (qemu-user's `qemu-aarch64`, …). The error says why not.
+    pub fn runnable_here(&self) -> Result<(), String> {
+        self.runnable_on(&Platform::host(), std::path::Path::new(BINFMT_MISC))
+    }
+
+    fn runnable_on(&self, host: &Platform, binfmt: &std::path::Path) -> Result<(), String> {
+        if normalize_os(&self.os) != "linux" {
+            return Err(format!("{self}: only linux containers run on this host"));
+        }
+        if host.matches(self) {
+            return Ok(());
+        }
+        let qemu = format!("qemu-{}", qemu_arch(&self.normalized().architecture));
+        let handled = std::fs::read_dir(binfmt)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let enabled = text.lines().next() == Some("enabled");
+                let interpreter = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("interpreter "))
+                    .and_then(|p| p.rsplit('/').next())
+                    .unwrap_or_default();
+                enabled
+                    && (e.file_name().to_string_lossy() == qemu.as_str()
+                        || interpreter.starts_with(&qemu))
+            });
+        if handled {
+            return Ok(());
+        }
+        Err(format!(
+            "{self}: this {host} host has no enabled binfmt_misc handler for {qemu} under {} to run its binaries (qemu-user-static registers one)",
+            binfmt.display()
+        ))
+    }
+
     /// Picks the manifest for this platform from an image index / manifest
     /// list. Entries without a platform are skipped (attestations and
     /// other artifacts).
@@ -243,6 +284,21 @@ impl FromStr for Platform {
 
 /// containerd's `platformVector`: the platform followed by the older ones
 /// it can also run, best first. `p` must be normalised.
+/// Where the kernel lists its binfmt_misc handlers.
+pub const BINFMT_MISC: &str = "/proc/sys/fs/binfmt_misc";
+
+/// qemu-user's name for an OCI architecture (`arm64` → `aarch64`).
+fn qemu_arch(arch: &str) -> &str {
+    match arch {
+        "amd64" => "x86_64",
+        "arm64" => "aarch64",
+        "386" => "i386",
+        "mips64le" => "mips64el",
+        "mipsle" => "mipsel",
+        other => other,
+    }
+}
+
 fn platform_vector(p: &Platform) -> Vec<Platform> {
     let mut vector = vec![p.clone()];
     let with_variant = |arch: &str, variant: String| Platform::new(&p.os, arch, Some(&variant));
@@ -474,6 +530,41 @@ fn arm_variant_from_cpuinfo(cpuinfo: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn foreign_platforms_run_only_through_binfmt_misc() {
+        let host = Platform::new("linux", "amd64", None);
+        let dir = tempfile::tempdir().unwrap();
+        let arm64 = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(
+            Platform::parse("linux/386")
+                .unwrap()
+                .runnable_on(&host, dir.path()),
+            Ok(())
+        );
+        let err = arm64.runnable_on(&host, dir.path()).unwrap_err();
+        assert!(
+            err.contains("no enabled binfmt_misc handler for qemu-aarch64"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("qemu-aarch64"),
+            "disabled\ninterpreter /usr/bin/qemu-aarch64-static\n",
+        )
+        .unwrap();
+        assert!(arm64.runnable_on(&host, dir.path()).is_err());
+        // Registered under another name; the interpreter tells.
+        std::fs::write(
+            dir.path().join("arm64"),
+            "enabled\ninterpreter /usr/libexec/qemu-binfmt/qemu-aarch64-binfmt-P\nflags: POCF\n",
+        )
+        .unwrap();
+        assert_eq!(arm64.runnable_on(&host, dir.path()), Ok(()));
+        assert!(Platform::parse("windows/amd64")
+            .unwrap()
+            .runnable_on(&host, dir.path())
+            .is_err());
+    }
 
     fn p(s: &str) -> Platform {
         match Platform::parse(s) {

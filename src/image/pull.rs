@@ -14,6 +14,8 @@ use super::store::{ImageRecord, ImageStore, LayerRecord, StoreError};
 use super::unpack::{self, UnpackError, UnpackOptions};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -30,6 +32,15 @@ pub enum PullError {
         reference: String,
         digest: Digest,
         // Boxed: unpack errors are large and rare.
+        source: Box<UnpackError>,
+    },
+    /// Writing the tree failed (a full disk): says where, so the user
+    /// knows which file system filled up.
+    #[error("{reference}: layer {digest}: unpacking into {}: {source}", path.display())]
+    UnpackInto {
+        reference: String,
+        digest: Digest,
+        path: std::path::PathBuf,
         source: Box<UnpackError>,
     },
     #[error("{reference}: invalid {what}: {msg}")]
@@ -223,12 +234,15 @@ pub struct Puller {
 }
 
 /// `AsyncWrite` over the store's synchronous blob writer, optionally
-/// copying every byte into a pipe that an unpacker reads at the same time
+/// copying every byte into a socket that an unpacker reads at the same time
 /// (decompression runs while the download goes on). Writes go to a local
-/// file and a pipe drained by another thread, which do not block for long.
+/// file and a socket drained by another thread, which do not block for long.
+/// A socket rather than a pipe: its writes can say MSG_NOSIGNAL, so an
+/// unpacker that stops early (a full disk, a corrupt tar) gives EPIPE, not a
+/// SIGPIPE that kills the verbs that keep its default disposition (`pull`).
 struct BlobSink {
     blob: super::store::BlobWriter,
-    tee: Option<std::io::PipeWriter>,
+    tee: Option<UnixStream>,
 }
 
 impl BlobSink {
@@ -247,10 +261,10 @@ impl tokio::io::AsyncWrite for BlobSink {
             Ok(n) => n,
             Err(e) => return Poll::Ready(Err(e)),
         };
-        if let Some(pipe) = self.tee.as_mut() {
+        if let Some(socket) = self.tee.as_ref() {
             // The unpacker stopped reading (it failed, or the tar ended):
             // keep storing the blob; its error is reported on join.
-            if std::io::Write::write_all(pipe, &buf[..n]).is_err() {
+            if send_all(socket, &buf[..n]).is_err() {
                 self.tee = None;
             }
         }
@@ -264,6 +278,19 @@ impl tokio::io::AsyncWrite for BlobSink {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.poll_flush(cx)
     }
+}
+
+/// Writes all of `buf` to `socket` without raising SIGPIPE.
+fn send_all(socket: &UnixStream, mut buf: &[u8]) -> nix::Result<()> {
+    use nix::sys::socket::{send, MsgFlags};
+    while !buf.is_empty() {
+        match send(socket.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL) {
+            Ok(n) => buf = &buf[n..],
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// One layer of an image being pulled.
@@ -588,7 +615,7 @@ impl Puller {
             diff_id,
             keep_blob,
         } = *job;
-        let (reader, writer) = std::io::pipe().map_err(PullError::Pipe)?;
+        let (reader, writer) = UnixStream::pair().map_err(PullError::Pipe)?;
         let store = self.store.clone();
         let (blob_owned, media, diff) = (blob.clone(), media_type.to_string(), diff_id.clone());
         let reference = name.to_string();
@@ -662,9 +689,14 @@ fn unpack_stream(
     let tar =
         unpack::decompress(media_type, std::io::BufReader::new(stream)).map_err(unpack_err)?;
     let builder = store.begin_layer(diff_id)?;
-    let (stats, split) =
-        unpack::unpack_layer_with_split(tar, &builder.path(), &UnpackOptions::default())
-            .map_err(unpack_err)?;
+    let path = builder.path();
+    let (stats, split) = unpack::unpack_layer_with_split(tar, &path, &UnpackOptions::default())
+        .map_err(|source| PullError::UnpackInto {
+            reference: reference.to_string(),
+            digest: blob.clone(),
+            path: path.clone(),
+            source: Box::new(source),
+        })?;
     Ok((builder, stats.diff_id, split))
 }
 

@@ -4,6 +4,7 @@
 
 use crate::compose::types::{Project, ServiceConfig, ServiceHook, ServicePortConfig, VolumeType};
 use crate::runtime::bundle::ExecOptions;
+use crate::runtime::cdi;
 use crate::runtime::spec::{
     ContainerSpec, DeviceMapping, HealthSpec, InjectedFile, MountSpec, NetworkAttachment, NsMode,
     PortBinding, Protocol, RestartSpec,
@@ -44,6 +45,18 @@ pub enum SpecError {
         name: String,
         message: String,
     },
+    /// A GPU or CDI device this host cannot give (`gpus`, `devices`,
+    /// `deploy.resources.reservations.devices`).
+    #[error("service {service:?}: {key}: {message}")]
+    Device {
+        service: String,
+        key: &'static str,
+        message: String,
+    },
+    /// A log driver or option Docker would refuse (validation only, so
+    /// the message is all there is).
+    #[error("service {service:?}: logging: {message}")]
+    Logging { service: String, message: String },
     #[error("service {service:?}: ports[{index}]: {message}")]
     InvalidPort {
         service: String,
@@ -373,6 +386,9 @@ fn network_attachments(
 /// replica 1 of the service (what Compose does), `container:NAME[:ro|rw]`
 /// any container. The executor copies their mounts when it creates this
 /// service's containers, as they exist by then (the graph orders them).
+/// The mode is checked and then dropped, as Compose v2 drops it when it
+/// resolves the entry to a container id (`resolveVolumeFrom`): the mounts
+/// keep their own modes (recorded with scripts/record-compose-probe).
 pub fn volumes_from(
     project: &Project,
     service: &ServiceConfig,
@@ -404,7 +420,7 @@ pub fn volumes_from(
                 value: entry.clone(),
             });
         }
-        out.push((name, mode.to_string()));
+        out.push((name, String::new()));
     }
     Ok(out)
 }
@@ -671,6 +687,183 @@ pub fn injected_files(
     Ok(out)
 }
 
+/// The CDI device names a service asks for, each with the key that asks:
+/// `devices:` entries that are CDI names, and the GPU requests of `gpus:`
+/// and `deploy.resources.reservations.devices`, which Docker's `--gpus`
+/// turns into `nvidia.com/gpu=…` (every GPU for `count: -1`/`all` or no
+/// count, the first N for `count: N`, the named ones for `device_ids`;
+/// `driver: cdi` takes `device_ids` as full CDI names).
+fn device_names(
+    service: &ServiceConfig,
+    registry: &cdi::Registry,
+) -> Result<Vec<(&'static str, String)>, SpecError> {
+    use crate::compose::types::DeviceCount;
+    let mut out = Vec::new();
+    for d in &service.devices {
+        if let Some(source) = d.source.as_deref().filter(|s| cdi::is_device_name(s)) {
+            out.push(("devices", source.to_string()));
+        }
+    }
+    let reservations = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.reservations.as_ref())
+        .map(|r| r.devices.as_slice())
+        .unwrap_or_default();
+    let requests = service.gpus.iter().map(|r| ("gpus", r)).chain(
+        reservations
+            .iter()
+            .map(|r| ("deploy.resources.reservations.devices", r)),
+    );
+    for (key, r) in requests {
+        let fail = |message: String| SpecError::Device {
+            service: service.name.clone(),
+            key,
+            message,
+        };
+        match r.driver.as_deref() {
+            Some("cdi") => {
+                for id in &r.device_ids {
+                    if !cdi::is_device_name(id) {
+                        return Err(fail(format!("device_ids: {id:?} is not a CDI device name")));
+                    }
+                    out.push((key, id.clone()));
+                }
+                continue;
+            }
+            None | Some("") | Some("nvidia") => {}
+            Some(other) => {
+                return Err(fail(format!(
+                    "driver {other:?} is not supported (nvidia and cdi are)"
+                )))
+            }
+        }
+        // `gpus:` asks for GPUs whatever it says; reservations say so.
+        if key != "gpus" && !r.capabilities.iter().any(|c| c == "gpu") {
+            return Err(fail(format!(
+                "could not select device driver with capabilities {:?} (only [gpu] is served)",
+                r.capabilities
+            )));
+        }
+        let kind = cdi::NVIDIA_GPU_KIND;
+        if !r.device_ids.is_empty() {
+            out.extend(r.device_ids.iter().map(|id| (key, format!("{kind}={id}"))));
+            continue;
+        }
+        let known: Vec<String> = registry
+            .devices_of(kind)
+            .into_iter()
+            .filter(|n| n != "all")
+            .collect();
+        if known.is_empty() {
+            return Err(fail(format!(
+                "no GPU on this host: no CDI spec lists a {kind} device (looked in {})",
+                cdi_dirs()
+            )));
+        }
+        let take = match r.count {
+            None | Some(DeviceCount::All) => known.len(),
+            Some(DeviceCount::Count(n)) => n as usize,
+        };
+        if take > known.len() {
+            return Err(fail(format!(
+                "count {take}: this host has {} GPU(s) ({})",
+                known.len(),
+                known.join(", ")
+            )));
+        }
+        out.extend(
+            known
+                .into_iter()
+                .take(take)
+                .map(|n| (key, format!("{kind}={n}"))),
+        );
+    }
+    Ok(out)
+}
+
+/// A CDI spec in YAML, read with the compose loader's parser.
+fn cdi_yaml(text: &str, path: &std::path::Path) -> Result<serde_json::Value, String> {
+    crate::compose::yaml::parse(text, &path.display().to_string())
+        .map(|n| n.to_json())
+        .map_err(|e| e.to_string())
+}
+
+/// Where CDI specs are looked for, for messages.
+fn cdi_dirs() -> String {
+    std::env::var(cdi::SPEC_DIRS_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| cdi::SPEC_DIRS.join(":"))
+}
+
+/// The CDI edits of every device `service` asks for, `None` when it asks
+/// for none. An unknown device or a host without CDI specs is an error
+/// naming the key: a container is never started without its GPU.
+pub fn device_edits(service: &ServiceConfig) -> Result<Option<cdi::ContainerEdits>, SpecError> {
+    let reserved = service
+        .deploy
+        .as_ref()
+        .and_then(|d| d.resources.reservations.as_ref())
+        .is_some_and(|r| !r.devices.is_empty());
+    let named = service
+        .devices
+        .iter()
+        .any(|d| d.source.as_deref().is_some_and(cdi::is_device_name));
+    if service.gpus.is_empty() && !reserved && !named {
+        return Ok(None);
+    }
+    let failed = |key: &'static str| {
+        move |e: cdi::CdiError| SpecError::Device {
+            service: service.name.clone(),
+            key,
+            message: e.to_string(),
+        }
+    };
+    let registry = cdi::Registry::load(&cdi_yaml).map_err(failed("devices"))?;
+    let names = device_names(service, &registry)?;
+    let mut all = Vec::new();
+    for (key, name) in names {
+        // One by one first, so an unknown device names the key that asked.
+        registry
+            .edits(std::slice::from_ref(&name))
+            .map_err(failed(key))?;
+        if !all.contains(&name) {
+            all.push(name);
+        }
+    }
+    registry.edits(&all).map(Some).map_err(failed("devices"))
+}
+
+/// A device's edits in the spec's own terms: device nodes, bind mounts,
+/// environment (after the service's, so CDI's win as in its runtime) and
+/// OCI hooks.
+fn apply_device_edits(spec: &mut ContainerSpec, edits: cdi::ContainerEdits) {
+    for n in edits.device_nodes {
+        spec.devices.push(DeviceMapping {
+            host_path: PathBuf::from(n.host_path.as_deref().unwrap_or(&n.path)),
+            container_path: PathBuf::from(&n.path),
+            permissions: n.permissions.unwrap_or_else(|| "rwm".into()),
+        });
+    }
+    for m in edits.mounts {
+        spec.mounts.push(MountSpec::Bind {
+            source: PathBuf::from(&m.host_path),
+            target: m.container_path.clone(),
+            read_only: m.options.iter().any(|o| o == "ro"),
+            propagation: None,
+            create_host_path: false,
+        });
+    }
+    for e in edits.env {
+        let key = e.split('=').next().unwrap_or_default().to_string();
+        spec.env
+            .retain(|x| x.split('=').next() != Some(key.as_str()));
+        spec.env.push(e);
+    }
+    spec.hooks.extend(edits.hooks);
+}
+
 /// The spec of replica `number` (1-based) of `service`. Named volumes come
 /// out with an empty `source`: the executor creates them and fills it in.
 pub fn container_spec(
@@ -759,8 +952,27 @@ pub fn container_spec(
         dns: service.dns.clone(),
         dns_search: service.dns_search.clone(),
         dns_opt: service.dns_opt.clone(),
+        cgroup_parent: service.cgroup_parent.clone().filter(|p| !p.is_empty()),
         ..ContainerSpec::default()
     };
+    if let Some(l) = &service.logging {
+        let driver = l.driver.clone().unwrap_or_default();
+        // json-file's rotation options are the spec's own fields.
+        let file_driver = matches!(driver.as_str(), "" | "json-file" | "local");
+        spec.log_options = l
+            .options
+            .iter()
+            .filter(|(k, _)| !(file_driver && matches!(k.as_str(), "max-size" | "max-file")))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        crate::runtime::log_forward::validate(&driver, &spec.log_options).map_err(|e| {
+            SpecError::Logging {
+                service: service.name.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        spec.log_driver = (!driver.is_empty()).then_some(driver);
+    }
     for (index, p) in service.ports.iter().enumerate() {
         let binding = port_binding(p).map_err(|message| SpecError::InvalidPort {
             service: service.name.clone(),
@@ -769,8 +981,14 @@ pub fn container_spec(
         })?;
         spec.ports.push(binding);
     }
+    if let Some(edits) = device_edits(service)? {
+        apply_device_edits(&mut spec, edits);
+    }
     for d in &service.devices {
         let source = d.source.clone().unwrap_or_default();
+        if crate::runtime::cdi::is_device_name(&source) {
+            continue;
+        }
         spec.devices.push(DeviceMapping {
             host_path: PathBuf::from(&source),
             container_path: PathBuf::from(d.target.clone().unwrap_or(source)),
@@ -1134,6 +1352,112 @@ mod tests {
         .expect("load");
         let ctx = ProjectContext::of(&loaded);
         (loaded.project, ctx, dir)
+    }
+
+    /// A CDI registry with GPUs 0, 1 and 10 (and nvidia-ctk's `all`), in
+    /// YAML as `nvidia-ctk cdi generate` writes it.
+    fn gpus() -> (tempfile::TempDir, cdi::Registry) {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("nvidia.yaml"),
+            "cdiVersion: 0.5.0\nkind: nvidia.com/gpu\ndevices:\n  - name: \"10\"\n    containerEdits:\n      deviceNodes: [{path: /dev/nvidia10, hostPath: /dev/null}]\n  - name: \"1\"\n    containerEdits:\n      deviceNodes: [{path: /dev/nvidia1, hostPath: /dev/null}]\n  - name: \"0\"\n    containerEdits:\n      deviceNodes:\n        - path: /dev/nvidia0\n          hostPath: /dev/null\n  - name: all\n    containerEdits: {}\ncontainerEdits:\n  env: [NVIDIA_VISIBLE_DEVICES=void]\n",
+        )
+        .expect("spec");
+        let r = cdi::Registry::load_from(&[dir.path().to_path_buf()], &cdi_yaml).expect("registry");
+        (dir, r)
+    }
+
+    #[test]
+    fn gpu_requests_become_cdi_names_as_dockers_gpus_flag() {
+        let (_d, r) = gpus();
+        let names = |yaml: &str| {
+            let (p, _ctx, _dir) = project(yaml);
+            device_names(&p.services["web"], &r).map(|v| {
+                v.into_iter()
+                    .map(|(k, n)| format!("{k}:{n}"))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let all = names("services:\n  web:\n    image: x\n    gpus: all\n").expect("all");
+        assert_eq!(
+            all,
+            [
+                "gpus:nvidia.com/gpu=0",
+                "gpus:nvidia.com/gpu=1",
+                "gpus:nvidia.com/gpu=10"
+            ]
+        );
+        let two = names("services:\n  web:\n    image: x\n    deploy:\n      resources:\n        reservations:\n          devices: [{capabilities: [gpu], count: 2}]\n").expect("2");
+        assert_eq!(
+            two,
+            [
+                "deploy.resources.reservations.devices:nvidia.com/gpu=0",
+                "deploy.resources.reservations.devices:nvidia.com/gpu=1"
+            ]
+        );
+        let ids = names("services:\n  web:\n    image: x\n    devices: [\"vendor.example/fpga=a\", \"/dev/null:/dev/n\"]\n    gpus: [{device_ids: [\"1\"]}, {driver: cdi, device_ids: [\"nvidia.com/gpu=10\"]}]\n").expect("ids");
+        assert_eq!(
+            ids,
+            [
+                "devices:vendor.example/fpga=a",
+                "gpus:nvidia.com/gpu=1",
+                "gpus:nvidia.com/gpu=10"
+            ]
+        );
+        let err =
+            names("services:\n  web:\n    image: x\n    gpus: [{count: 4}]\n").expect_err("4");
+        assert!(
+            err.to_string()
+                .contains("gpus: count 4: this host has 3 GPU(s)"),
+            "{err}"
+        );
+        let err = names("services:\n  web:\n    image: x\n    deploy:\n      resources:\n        reservations:\n          devices: [{capabilities: [tpu]}]\n").expect_err("tpu");
+        assert!(err.to_string().contains("capabilities [\"tpu\"]"), "{err}");
+        let none = cdi::Registry::default();
+        let (p, _ctx, _dir) = project("services:\n  web:\n    image: x\n    gpus: all\n");
+        let err = device_names(&p.services["web"], &none).expect_err("no gpu");
+        assert!(
+            err.to_string().contains("gpus: no GPU on this host"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn device_edits_land_in_the_spec() {
+        let (_d, r) = gpus();
+        let mut spec = ContainerSpec {
+            env: vec!["NVIDIA_VISIBLE_DEVICES=all".into(), "A=1".into()],
+            ..ContainerSpec::default()
+        };
+        let edits = r.edits(&["nvidia.com/gpu=0".into()]).expect("edits");
+        apply_device_edits(&mut spec, edits);
+        assert_eq!(spec.env, ["A=1", "NVIDIA_VISIBLE_DEVICES=void"]);
+        assert_eq!(spec.devices.len(), 1);
+        assert_eq!(spec.devices[0].host_path, PathBuf::from("/dev/null"));
+        assert_eq!(
+            spec.devices[0].container_path,
+            PathBuf::from("/dev/nvidia0")
+        );
+        assert_eq!(spec.devices[0].permissions, "rwm");
+    }
+
+    #[test]
+    fn cgroup_parent_and_log_driver_reach_the_spec() {
+        let (p, ctx, _dir) = project(
+            "services:\n  web:\n    image: busybox\n    cgroup_parent: /ci\n    logging:\n      driver: syslog\n      options: {syslog-address: \"udp://127.0.0.1:5514\", tag: \"{{.Name}}\"}\n  bad:\n    image: busybox\n    logging:\n      driver: syslog\n      options: {max-size: 1m}\n",
+        );
+        let s = container_spec(&p, &ctx, &p.services["web"], 1).expect("spec");
+        assert_eq!(s.cgroup_parent.as_deref(), Some("/ci"));
+        assert_eq!(s.cgroups_path("abc"), "/ci/abc");
+        assert_eq!(s.log_driver.as_deref(), Some("syslog"));
+        assert_eq!(s.log_options["tag"], "{{.Name}}");
+        let err = container_spec(&p, &ctx, &p.services["bad"], 1).expect_err("max-size");
+        assert!(
+            err.to_string().contains(
+                "logging: log driver \"syslog\": option max-size=\"1m\": unknown log opt"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
@@ -1537,7 +1861,7 @@ services:
     }
 
     #[test]
-    fn volumes_from_names_replica_one_or_the_container_with_its_mode() {
+    fn volumes_from_names_replica_one_or_the_container_without_its_mode() {
         let (p, _ctx, _dir) = project(
             "services:\n  web:\n    image: busybox\n    volumes_from: [\"db:ro\", \"container:raw\", \"container:other:rw\", db]\n  db:\n    image: busybox\n",
         );
@@ -1549,10 +1873,11 @@ services:
         };
         assert_eq!(
             got,
+            // Compose drops `:ro`/`:rw` (recorded: scripts/record-compose-probe).
             pairs(&[
-                ("demo-db-1", "ro"),
+                ("demo-db-1", ""),
                 ("raw", ""),
-                ("other", "rw"),
+                ("other", ""),
                 ("demo-db-1", ""),
             ])
         );

@@ -97,4 +97,33 @@ mod tests {
         assert_ne!(config_hash(&a), config_hash(&c));
         assert_eq!(config_hash(&a).len(), 64);
     }
+
+    /// `count: -1`/`all` of GPU requests is kept as -1, so the hash is
+    /// Compose's. Expected hashes recorded from Docker Compose v2.40.3:
+    /// `scripts/reference-compose config --hash '*'` in a directory
+    /// `rk2hash` holding this file.
+    #[test]
+    fn gpu_count_all_hashes_as_compose_does() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  web:\n    image: busybox\n    gpus: all\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - capabilities: [gpu]\n              count: -1\n  two:\n    image: busybox\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - capabilities: [gpu]\n              count: all\n              driver: nvidia\n",
+        )
+        .expect("write");
+        let loaded = crate::compose::load::load(&crate::compose::load::LoadOptions {
+            cwd: dir.path().to_path_buf(),
+            project_name: Some("rk2hash".into()),
+            ..Default::default()
+        })
+        .expect("load");
+        let hash = |s: &str| config_hash(&loaded.project.services[s]);
+        assert_eq!(
+            hash("web"),
+            "3239f08c176eb7407a0667ea518ad188d1bb9f6ad8cc492d725aec21030eb2ed"
+        );
+        assert_eq!(
+            hash("two"),
+            "2b9d749ef392f57de17b81c84f6d4f5f4985f482abfabebd4d1403f0074582ae"
+        );
+    }
 }

@@ -32,6 +32,8 @@ pub struct ServiceImage {
     pub declared: Option<String>,
     /// The service's `pull_policy`.
     pub policy: Option<String>,
+    /// The service's `platform` (`linux/arm64`), pulled instead of the host's.
+    pub platform: Option<String>,
 }
 
 /// The images of the `selected` services, in that order.
@@ -49,6 +51,7 @@ pub fn service_images(
             image: crate::plan::container::image_name(project, svc)?,
             declared: svc.image.clone(),
             policy: svc.pull_policy.clone(),
+            platform: svc.platform.clone().filter(|p| !p.is_empty()),
         });
     }
     Ok(out)
@@ -61,6 +64,8 @@ pub struct UpPull {
     pub service: String,
     pub image: String,
     pub declared: String,
+    /// The platform to pull, when the service names one.
+    pub platform: Option<String>,
 }
 
 /// Before `up`/`run`: the pulls `policy` and each service's `pull_policy`
@@ -95,6 +100,7 @@ pub fn pulls_for_up(
             service: s.service.clone(),
             image: s.image.clone(),
             declared: s.declared.clone().unwrap_or_default(),
+            platform: s.platform.clone(),
         });
     }
     Ok(jobs)
@@ -175,6 +181,7 @@ mod tests {
             image: image.into(),
             declared: declared.then(|| image.to_string()),
             policy: policy.map(str::to_string),
+            platform: None,
         }
     }
 

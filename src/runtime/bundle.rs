@@ -600,9 +600,40 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
     out.set_hostname(own_uts.then_some(hostname));
     out.set_domainname(spec.domainname.clone().filter(|d| own_uts && !d.is_empty()));
     out.set_annotations(Some(annotations));
-    out.set_hooks(None);
+    out.set_hooks(hooks(&spec.hooks));
     out.set_linux(Some(linux));
     Ok(out)
+}
+
+/// The OCI hooks of the spec (CDI devices' edits), by stage.
+fn hooks(list: &[super::cdi::Hook]) -> Option<oci_spec::runtime::Hooks> {
+    if list.is_empty() {
+        return None;
+    }
+    let mut out = oci_spec::runtime::Hooks::default();
+    for (stage, hooks) in super::cdi::hooks_by_stage(list) {
+        let oci: Vec<oci_spec::runtime::Hook> = hooks
+            .iter()
+            .map(|h| {
+                let mut o = oci_spec::runtime::Hook::default();
+                o.set_path(PathBuf::from(&h.path));
+                o.set_args((!h.args.is_empty()).then(|| h.args.clone()));
+                o.set_env((!h.env.is_empty()).then(|| h.env.clone()));
+                o.set_timeout(h.timeout);
+                o
+            })
+            .collect();
+        match stage.as_str() {
+            "prestart" => out.set_prestart(Some(oci)),
+            "createRuntime" => out.set_create_runtime(Some(oci)),
+            "createContainer" => out.set_create_container(Some(oci)),
+            "startContainer" => out.set_start_container(Some(oci)),
+            "poststart" => out.set_poststart(Some(oci)),
+            // The CDI spec was checked on load: nothing else is left.
+            _ => out.set_poststop(Some(oci)),
+        };
+    }
+    Some(out)
 }
 
 /// Writes `dir/config.json` atomically (temp file, fsync, rename), with

@@ -38,6 +38,13 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
+    #[error("container {id}: removing {path}: {source}")]
+    Remove {
+        id: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("container {id}: {path}: unexpected content {content:?}")]
     Parse {
         id: String,
@@ -61,6 +68,31 @@ pub enum CgroupMode {
 /// `cgroupsPath` for the container `id`; the same for every runtime.
 pub fn container_path(id: &str) -> String {
     format!("/{PARENT}/{id}")
+}
+
+/// `cgroupsPath` for the container `id` placed under `parent`
+/// (`cgroup_parent`, `--cgroup-parent`), or wharf's own parent without one.
+/// Docker joins the parent and the id the same way; a relative parent is
+/// taken from the hierarchy's root here (runc takes it from PID 1's
+/// cgroup, which is the root on a host without systemd's v2 tree).
+pub fn container_path_under(parent: Option<&str>, id: &str) -> String {
+    match parent
+        .map(|p| p.trim_matches('/'))
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => format!("/{p}/{id}"),
+        None => container_path(id),
+    }
+}
+
+/// The directory of `cgroup_path` (as in `cgroupsPath`) in the hierarchy
+/// that holds `controller` (the one v2 tree, or that v1 controller's).
+fn controller_dir(root: &Path, mode: CgroupMode, controller: &str, cgroup_path: &str) -> PathBuf {
+    let rel = cgroup_path.trim_start_matches('/');
+    match mode {
+        CgroupMode::Unified => root.join(rel),
+        CgroupMode::Legacy | CgroupMode::Hybrid => root.join(controller).join(rel),
+    }
 }
 
 /// Detects the layout under `root` by file system type, as runc does.
@@ -144,25 +176,27 @@ pub struct Stats {
 
 /// Whether the kernel's OOM killer killed a process of container `id`
 /// (`oom_kill` in memory.oom_control on v1, memory.events on v2). Read it
-/// before the runtime deletes the cgroup.
-pub fn oom_killed(root: &Path, id: &str) -> bool {
+/// before the runtime deletes the cgroup. `cgroup_path` is the container's
+/// `cgroupsPath`.
+pub fn oom_killed(root: &Path, cgroup_path: &str, id: &str) -> bool {
     let file = match detect(root) {
-        Ok(CgroupMode::Unified) => root.join(PARENT).join(id).join("memory.events"),
-        Ok(_) => root
-            .join("memory")
-            .join(PARENT)
-            .join(id)
-            .join("memory.oom_control"),
+        Ok(mode @ CgroupMode::Unified) => {
+            controller_dir(root, mode, "memory", cgroup_path).join("memory.events")
+        }
+        Ok(mode) => controller_dir(root, mode, "memory", cgroup_path).join("memory.oom_control"),
         Err(_) => return false,
     };
     matches!(stat_field(&file, "oom_kill", id), Ok(Some(n)) if n > 0)
 }
 
-/// Reads the stats of container `id` from the cgroup tree at `root`.
-pub fn stats(root: &Path, id: &str) -> Result<Stats, CgroupError> {
+/// Reads the stats of container `id`, whose `cgroupsPath` is
+/// `cgroup_path`, from the cgroup tree at `root`.
+pub fn stats(root: &Path, cgroup_path: &str, id: &str) -> Result<Stats, CgroupError> {
     match detect(root)? {
-        CgroupMode::Unified => stats_v2(&root.join(PARENT).join(id), id),
-        CgroupMode::Legacy | CgroupMode::Hybrid => stats_v1(root, id),
+        mode @ CgroupMode::Unified => stats_v2(&controller_dir(root, mode, "", cgroup_path), id),
+        mode @ (CgroupMode::Legacy | CgroupMode::Hybrid) => {
+            stats_v1(|c| controller_dir(root, mode, c, cgroup_path), id)
+        }
     }
 }
 
@@ -185,8 +219,7 @@ fn stats_v2(dir: &Path, id: &str) -> Result<Stats, CgroupError> {
     })
 }
 
-fn stats_v1(root: &Path, id: &str) -> Result<Stats, CgroupError> {
-    let dir = |controller: &str| root.join(controller).join(PARENT).join(id);
+fn stats_v1(dir: impl Fn(&str) -> PathBuf, id: &str) -> Result<Stats, CgroupError> {
     let memory = dir("memory");
     let usage = read_u64(&memory.join("memory.usage_in_bytes"), id)?;
     let inactive = stat_field(&memory.join("memory.stat"), "total_inactive_file", id)?.unwrap_or(0);
@@ -240,14 +273,13 @@ fn stat_field(path: &Path, key: &str, id: &str) -> Result<Option<u64>, CgroupErr
 /// Pids in the cgroup `cgroup_path` (as in `cgroupsPath`) and below it.
 /// On v1 the `pids` hierarchy is read (any one holds every task).
 pub fn procs(root: &Path, cgroup_path: &str) -> Result<Vec<u32>, CgroupError> {
-    let rel = cgroup_path.trim_start_matches('/');
     let dir = match detect(root)? {
-        CgroupMode::Unified => root.join(rel),
-        CgroupMode::Legacy | CgroupMode::Hybrid => ["pids", "memory", "cpu"]
+        mode @ CgroupMode::Unified => controller_dir(root, mode, "", cgroup_path),
+        mode @ (CgroupMode::Legacy | CgroupMode::Hybrid) => ["pids", "memory", "cpu"]
             .iter()
-            .map(|c| root.join(c).join(rel))
+            .map(|c| controller_dir(root, mode, c, cgroup_path))
             .find(|d| d.is_dir())
-            .unwrap_or_else(|| root.join("pids").join(rel)),
+            .unwrap_or_else(|| controller_dir(root, mode, "pids", cgroup_path)),
     };
     let mut pids = Vec::new();
     collect_procs(&dir, cgroup_path, &mut pids)?;
@@ -277,18 +309,8 @@ fn collect_procs(dir: &Path, id: &str, pids: &mut Vec<u32>) -> Result<(), Cgroup
 /// parents themselves stay, as Docker's `/docker` does. Tests call this
 /// after deleting their containers and filter by their own ids.
 pub fn leftovers(root: &Path) -> Vec<PathBuf> {
-    let mut hierarchies = vec![root.to_owned()];
-    if let Ok(entries) = fs::read_dir(root) {
-        for e in entries.flatten() {
-            let p = e.path();
-            // A v1 hierarchy or the hybrid cgroup2 mount; skip v2 control files.
-            if p.join("cgroup.procs").is_file() && !p.starts_with(root.join(PARENT)) {
-                hierarchies.push(p);
-            }
-        }
-    }
     let mut found = Vec::new();
-    for h in hierarchies {
+    for h in hierarchies(root) {
         let Ok(entries) = fs::read_dir(&h) else {
             continue;
         };
@@ -303,6 +325,94 @@ pub fn leftovers(root: &Path) -> Vec<PathBuf> {
     found.sort();
     found.dedup();
     found
+}
+
+/// Every hierarchy under `root`: `root` itself (a v2 tree) and each v1
+/// controller mount or the hybrid cgroup2 mount below it.
+fn hierarchies(root: &Path) -> Vec<PathBuf> {
+    let mut found = vec![root.to_owned()];
+    if let Ok(entries) = fs::read_dir(root) {
+        for e in entries.flatten() {
+            let p = e.path();
+            // A v1 hierarchy or the hybrid cgroup2 mount; skip v2 control files.
+            if p.join("cgroup.procs").is_file() && !p.starts_with(root.join(PARENT)) {
+                found.push(p);
+            }
+        }
+    }
+    found
+}
+
+/// Removes whatever is left of the container `id`'s cgroups (at its
+/// `cgroupsPath`, `cgroup_path`) in every hierarchy under `root`, after
+/// its runtime's own removal. That removal
+/// can give up early: youki's v1 manager retries rmdir for ~100 ms and
+/// stops at the first controller that fails, leaving the others, while
+/// SIGKILLed tasks may take longer than that to leave. So: kill what is
+/// still inside, then retry rmdir (deepest first) for up to `patience`.
+/// Nothing there is success.
+pub fn remove(
+    root: &Path,
+    cgroup_path: &str,
+    id: &str,
+    patience: std::time::Duration,
+) -> Result<(), CgroupError> {
+    let deadline = std::time::Instant::now() + patience;
+    for h in hierarchies(root) {
+        let top = h.join(cgroup_path.trim_start_matches('/'));
+        if !top.is_dir() {
+            continue;
+        }
+        let mut dirs = vec![top.clone()];
+        collect_dirs(&top, &mut dirs);
+        // Children before parents: rmdir of a cgroup with children fails.
+        for dir in dirs.iter().rev() {
+            remove_one(dir, id, deadline)?;
+        }
+    }
+    Ok(())
+}
+
+fn collect_dirs(dir: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            found.push(p.clone());
+            collect_dirs(&p, found);
+        }
+    }
+}
+
+fn remove_one(dir: &Path, id: &str, deadline: std::time::Instant) -> Result<(), CgroupError> {
+    let mut delay = std::time::Duration::from_millis(5);
+    loop {
+        if let Ok(procs) = fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if std::time::Instant::now() >= deadline => {
+                return Err(CgroupError::Remove {
+                    id: id.to_owned(),
+                    path: dir.to_owned(),
+                    source: e,
+                })
+            }
+            Err(_) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(std::time::Duration::from_millis(100));
+            }
+        }
+    }
 }
 
 fn collect_empty(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -388,6 +498,38 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroup_parent_replaces_wharfs_own() {
+        assert_eq!(container_path_under(None, "abc"), "/wharf/abc");
+        assert_eq!(container_path_under(Some(""), "abc"), "/wharf/abc");
+        assert_eq!(
+            container_path_under(Some("/ci/jobs/"), "abc"),
+            "/ci/jobs/abc"
+        );
+        assert_eq!(container_path_under(Some("ci"), "abc"), "/ci/abc");
+    }
+
+    #[test]
+    fn v2_stats_and_oom_are_read_under_a_cgroup_parent() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("ci/jobs/c1");
+        write(&d.join("memory.current"), "4096\n");
+        write(&d.join("memory.stat"), "inactive_file 0\n");
+        write(&d.join("memory.max"), "8192\n");
+        write(&d.join("cpu.stat"), "usage_usec 2\n");
+        write(&d.join("pids.current"), "1\n");
+        let path = container_path_under(Some("/ci/jobs"), "c1");
+        let dir = controller_dir(t.path(), CgroupMode::Unified, "", &path);
+        assert_eq!(dir, d);
+        let s = stats_v2(&dir, "c1").unwrap();
+        assert_eq!((s.memory_usage, s.memory_limit), (4096, Some(8192)));
+        // v1 puts the same path under each controller's hierarchy.
+        assert_eq!(
+            controller_dir(t.path(), CgroupMode::Legacy, "memory", &path),
+            t.path().join("memory/ci/jobs/c1")
+        );
+    }
+
+    #[test]
     fn v2_stats_subtract_inactive_file_and_read_max() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().join("wharf/c1");
@@ -428,7 +570,8 @@ mod tests {
         );
         write(&r.join("cpuacct/wharf/c1/cpuacct.usage"), "123456789\n");
         write(&r.join("pids/wharf/c1/pids.current"), "1\n");
-        let s = stats_v1(r, "c1").unwrap();
+        let dir = |c: &str| r.join(c).join("wharf/c1");
+        let s = stats_v1(dir, "c1").unwrap();
         assert_eq!(s.memory_usage, 1500);
         assert_eq!(s.memory_limit, None);
         assert_eq!(s.cpu_usage_ns, 123456789);
@@ -437,7 +580,7 @@ mod tests {
             &r.join("memory/wharf/c1/memory.limit_in_bytes"),
             "1048576\n",
         );
-        assert_eq!(stats_v1(r, "c1").unwrap().memory_limit, Some(1048576));
+        assert_eq!(stats_v1(dir, "c1").unwrap().memory_limit, Some(1048576));
     }
 
     #[test]
@@ -467,6 +610,56 @@ mod tests {
             leftovers(r),
             vec![r.join("memory/wharf/dead"), r.join("unified/wharf/dead")]
         );
+    }
+
+    #[test]
+    fn remove_kills_what_is_left_and_removes_every_hierarchys_dirs() {
+        // On the real tree: the runtimes' removal can leave cgroups behind
+        // with tasks still leaving; `remove` must finish the job everywhere.
+        let root = Path::new(DEFAULT_ROOT);
+        let Ok(mode) = detect(root) else {
+            println!("SKIPPED: no cgroup tree at {DEFAULT_ROOT}");
+            return;
+        };
+        if !nix::unistd::Uid::effective().is_root() {
+            println!("SKIPPED: needs root");
+            return;
+        }
+        let id = format!("unit-remove-{}", std::process::id());
+        let tops: Vec<PathBuf> = match mode {
+            CgroupMode::Unified => vec![root.join(PARENT).join(&id)],
+            _ => ["pids", "memory"]
+                .iter()
+                .map(|c| root.join(c).join(PARENT).join(&id))
+                .collect(),
+        };
+        for t in &tops {
+            fs::create_dir_all(t.join("nested")).unwrap();
+        }
+        let mut sleeper = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        fs::write(
+            tops[0].join("nested/cgroup.procs"),
+            sleeper.id().to_string(),
+        )
+        .unwrap();
+        remove(
+            root,
+            &container_path(&id),
+            &id,
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
+        for t in &tops {
+            assert!(!t.exists(), "{} is left", t.display());
+        }
+        let status = sleeper.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "the task inside was killed");
+        // Nothing there: still success.
+        remove(root, &container_path(&id), &id, std::time::Duration::ZERO).unwrap();
     }
 
     #[test]

@@ -407,6 +407,42 @@ impl Containers {
         Ok(file)
     }
 
+    /// Removes container directories that have no record: a create or a
+    /// removal killed half-way. Nothing lists them, so nothing else would.
+    /// Skipped while a create holds the containers' lock (its directory has
+    /// no record yet), for a directory whose lock a removal holds, and for
+    /// one with anything mounted below it. Returns how many went.
+    pub fn remove_unfinished(&self) -> Result<usize> {
+        let Some(_creating) = try_lock_file(&self.containers_dir().join(".lock"))? else {
+            return Ok(0);
+        };
+        let containers = self.containers_dir();
+        let mut removed = 0;
+        for entry in fs::read_dir(&containers).at("reading", &containers)? {
+            let entry = entry.at("reading", &containers)?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let dir = self.dir(&name);
+            if fs::symlink_metadata(dir.record()).is_ok() {
+                continue;
+            }
+            let Some(_removing) = try_lock_file(&dir.lock())? else {
+                continue;
+            };
+            if crate::sys::mountinfo::has_mount_under(&dir.path)
+                .at("reading", "/proc/self/mountinfo")?
+            {
+                continue;
+            }
+            tracing::debug!(id = %name, "removing the directory of an unfinished create or removal");
+            crate::image::unpack::remove_tree(&dir.path)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Deletes the container's directory; the caller has already stopped
     /// it, unmounted its rootfs and released its image.
     pub fn remove_dir(&self, id: &str) -> Result<()> {
@@ -425,19 +461,36 @@ impl Containers {
 
 /// An exclusive flock on `path` (created if missing), held until dropped.
 pub fn lock_file(path: &Path) -> Result<Flock<File>> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .at("opening", path)?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| {
+    Flock::lock(open_lock_file(path)?, FlockArg::LockExclusive).map_err(|(_, e)| {
         ContainerError::Io(PathError {
             action: "locking",
             path: path.to_path_buf(),
             source: e.into(),
         })
     })
+}
+
+/// An exclusive flock on `path` (created if missing), or `None` when
+/// another holds it.
+fn try_lock_file(path: &Path) -> Result<Option<Flock<File>>> {
+    match Flock::lock(open_lock_file(path)?, FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(ContainerError::Io(PathError {
+            action: "locking",
+            path: path.to_path_buf(),
+            source: e.into(),
+        })),
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    Ok(OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .at("opening", path)?)
 }
 
 /// Docker's rule for container names.
@@ -661,6 +714,43 @@ mod tests {
         assert_eq!(c.list_records().expect("list").len(), 2);
         c.remove_dir(&a.id).expect("rm");
         assert!(matches!(c.find("web"), Err(ContainerError::NotFound(_))));
+    }
+
+    /// A create killed before its record, a removal killed after dropping
+    /// it: both directories go; a whole container and a directory whose
+    /// removal still holds its lock stay.
+    #[test]
+    fn unfinished_directories_are_removed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let c = Containers::open(dir.path()).expect("open");
+        let whole = c
+            .create(
+                Some("web"),
+                "busybox",
+                digest(),
+                ContainerSpec::default(),
+                "builtin",
+                false,
+            )
+            .expect("create");
+        let killed_create = c.dir(&"a".repeat(64));
+        fs::create_dir(&killed_create.path).expect("mkdir");
+        write_json(&killed_create.state(), &ContainerState::default()).expect("state");
+        fs::write(killed_create.path.join("container.tmp1-2-3"), "{").expect("temp record");
+        let removing = c.dir(&"b".repeat(64));
+        fs::create_dir(&removing.path).expect("mkdir");
+        let held = lock_file(&removing.lock()).expect("lock");
+        {
+            let _creating = c.global_lock().expect("lock");
+            assert_eq!(c.remove_unfinished().expect("gc"), 0, "a create is running");
+        }
+        assert_eq!(c.remove_unfinished().expect("gc"), 1);
+        assert!(!killed_create.path.exists());
+        assert!(removing.path.exists());
+        assert_eq!(c.find("web").expect("whole").id, whole.id);
+        drop(held);
+        assert_eq!(c.remove_unfinished().expect("gc"), 1);
+        assert!(!removing.path.exists());
     }
 
     #[test]

@@ -4,15 +4,18 @@
 //! wharf) or an installed `crun`/`runc`, driven through the same CLI.
 
 pub mod bundle;
+pub mod cdi;
 pub mod cgroups;
 pub mod container;
 pub mod copy;
 pub mod etc;
 pub mod events;
 pub mod init;
+pub mod log_forward;
 pub mod native;
 pub mod oci_cli;
 pub mod rootfs;
+pub mod sealed;
 pub mod seccomp;
 pub mod spec;
 pub mod sync;

@@ -146,7 +146,8 @@ fn reset_signals() {
 /// Entry point for `wharf oci-runtime …`; `args` starts with the program
 /// name as `std::env::args_os()` does, followed by `oci-runtime`.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let mut args: Vec<_> = args.into_iter().collect();
+    let original: Vec<_> = args.into_iter().collect();
+    let mut args = original.clone();
     // Drop "oci-runtime" so clap sees `wharf-oci-runtime --root …`.
     if args.len() > 1 {
         args.remove(1);
@@ -154,6 +155,20 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let args = Args::parse_from(args);
     reset_signals();
     let log = Log::new(args.log.as_deref(), args.log_format);
+    let enters = matches!(args.command, Cmd::Create { .. } | Cmd::Exec { .. });
+    if enters && !super::sealed::reexecuted() {
+        // Returns only when the protection could not be set up: then the
+        // container is not entered at all.
+        let err: Result<(), String> = create_root(&args.root).and_then(|()| {
+            let exe = super::sealed::readonly_view(Path::new("/proc/self/exe"), &args.root)
+                .map_err(|e| e.to_string())?;
+            Err(super::sealed::reexec(&exe, &original).to_string())
+        });
+        if let Err(message) = err {
+            log.error(&message);
+            return ExitCode::FAILURE;
+        }
+    }
     match run(&args) {
         Ok(code) => code,
         Err(message) => {

@@ -84,6 +84,23 @@ pub struct ContainerSpec {
     /// `max-file` (`logging.options`, `--log-opt`).
     pub log_max_size: Option<u64>,
     pub log_max_files: Option<u32>,
+    /// `logging.driver`, `--log-driver`: `json-file` (also for `None` and
+    /// `local`), `none`, `syslog` or `journald`.
+    pub log_driver: Option<String>,
+    /// The driver's other options (`syslog-address`, `tag`, …).
+    pub log_options: BTreeMap<String, String>,
+    /// `cgroup_parent`, `--cgroup-parent`: the cgroup the container's goes
+    /// under instead of wharf's own.
+    pub cgroup_parent: Option<String>,
+    /// OCI hooks a CDI device's edits ask for (GPUs), run by the runtime.
+    pub hooks: Vec<super::cdi::Hook>,
+}
+
+impl ContainerSpec {
+    /// The `cgroupsPath` of container `id` made from this spec.
+    pub fn cgroups_path(&self, id: &str) -> String {
+        super::cgroups::container_path_under(self.cgroup_parent.as_deref(), id)
+    }
 }
 
 /// The `extra_hosts` address Docker replaces with an address of the host

@@ -188,6 +188,11 @@ fn orphaned(state: &ContainerState) -> bool {
 /// the container's lock while the new pid is recorded makes two commands
 /// at once spawn one monitor, not two.
 pub fn recover(containers: &Containers) -> Result<usize> {
+    // The leftovers of a command killed mid-create or mid-removal go too,
+    // or their directories would stay for good.
+    if let Err(e) = containers.remove_unfinished() {
+        tracing::warn!("removing unfinished container directories: {e}");
+    }
     let mut waiting = Vec::new();
     for record in containers.list_records()? {
         // One container that cannot be taken over (removed meanwhile, …)
@@ -358,13 +363,18 @@ pub fn kill(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
     let Some(pid) = state.pid.filter(|_| up) else {
         return Err(ControlError::NotRunning(record.name));
     };
-    nix::sys::signal::kill(Pid::from_raw(pid as i32), signal).map_err(|source| {
-        ControlError::Kill {
+    // Through a pidfd: the init may exit and its pid be reused between the
+    // check above and the signal.
+    let sent = crate::sys::pidfd::signal_if_ours(pid, signal, || state.init_alive()).map_err(
+        |source| ControlError::Kill {
             name: record.name.clone(),
             signal: signal.to_string(),
             source,
-        }
-    })?;
+        },
+    )?;
+    if !sent {
+        return Err(ControlError::NotRunning(record.name));
+    }
     let signo = (signal as i32).to_string();
     crate::runtime::events::emit(containers.root(), &record, "kill", &[("signal", signo)]);
     if state.status == Status::Paused {
@@ -549,25 +559,41 @@ pub fn wait(containers: &Containers, id: &str) -> Result<i32> {
 /// (the runtime's delete), the writable layer, and its claim on the image.
 pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool) -> Result<()> {
     let record = containers.record(id)?;
-    let state = containers.state(id)?;
-    if matches!(
-        state.status,
-        Status::Running | Status::Paused | Status::Restarting
-    ) {
-        if !force {
-            return Err(ControlError::RunningNoForce(record.name));
+    // A monitor may be starting it right now (its `up` was killed after
+    // spawning it), holding the lock until it runs: what the state says is
+    // checked again under the lock, and a container that runs by then is
+    // stopped first, or its monitor would wait for an exit code that the
+    // removal took away.
+    let mut attempts = 0;
+    let _lock = loop {
+        let state = containers.state(id)?;
+        if matches!(
+            state.status,
+            Status::Running | Status::Paused | Status::Restarting
+        ) {
+            if !force {
+                return Err(ControlError::RunningNoForce(record.name));
+            }
+            stop(containers, id, Duration::ZERO)?;
         }
-        stop(containers, id, Duration::ZERO)?;
-    }
-    let _lock = match containers.lock(id) {
-        Ok(l) => l,
-        // Removed meanwhile (a `--rm` monitor, another `rm`): done.
-        Err(_) if containers.record(id).is_err() => return Ok(()),
-        Err(e) => return Err(e.into()),
+        let lock = match containers.lock(id) {
+            Ok(l) => l,
+            // Removed meanwhile (a `--rm` monitor, another `rm`): done.
+            Err(_) if containers.record(id).is_err() => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        if containers.record(id).is_err() {
+            return Ok(());
+        }
+        let now = containers.state(id)?;
+        let started_meanwhile = matches!(now.status, Status::Running | Status::Paused)
+            && now.init_alive()
+            && now.monitor_alive();
+        attempts += 1;
+        if !started_meanwhile || attempts >= 3 {
+            break lock;
+        }
     };
-    if containers.record(id).is_err() {
-        return Ok(());
-    }
     let dir = containers.dir(id);
     let _ = std::fs::remove_dir_all(monitor::stdio_dir(containers.run_root(), id));
     let _ = std::fs::remove_dir_all(super::shim::exits_dir(containers.run_root(), id));
@@ -580,6 +606,7 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
             let _ = runtime.delete(id, true);
         }
     }
+    crate::supervise::monitor::remove_cgroups(&record.spec.cgroups_path(id), id, &record.name);
     rootfs::unmount_rootfs(&dir.rootfs())?;
     // A monitor that died cannot have removed its port rules.
     if !record.spec.ports.is_empty() {

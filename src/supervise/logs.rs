@@ -55,7 +55,10 @@ impl Default for Rotation {
 
 pub struct LogWriter {
     path: PathBuf,
-    file: File,
+    /// `None` with `logging.driver: none`: nothing is kept.
+    file: Option<File>,
+    /// syslog or journald, which get every line too.
+    forward: Option<crate::runtime::log_forward::Forwarder>,
     size: u64,
     rotation: Rotation,
     /// Partial lines per stream, held until their newline arrives so that
@@ -78,11 +81,33 @@ impl LogWriter {
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(LogWriter {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
+            forward: None,
             size,
             rotation,
             pending: [Vec::new(), Vec::new()],
         })
+    }
+
+    /// A writer that keeps nothing (`logging.driver: none`).
+    pub fn discard(path: &Path) -> LogWriter {
+        LogWriter {
+            path: path.to_path_buf(),
+            file: None,
+            forward: None,
+            size: 0,
+            rotation: Rotation::default(),
+            pending: [Vec::new(), Vec::new()],
+        }
+    }
+
+    /// Sends every line to `forward` as well.
+    pub fn forwarding(
+        mut self,
+        forward: Option<crate::runtime::log_forward::Forwarder>,
+    ) -> LogWriter {
+        self.forward = forward;
+        self
     }
 
     /// Appends raw output; complete lines are written at once, a trailing
@@ -114,6 +139,16 @@ impl LogWriter {
     }
 
     fn append(&mut self, stream: Stream, bytes: &[u8]) -> Result<()> {
+        if let Some(f) = self.forward.as_mut() {
+            // A lost line is not worth stopping the container for; Docker
+            // logs the failure and goes on too.
+            if let Err(e) = f.send(stream == Stream::Stderr, bytes) {
+                tracing::warn!("forwarding a log line of {}: {e}", self.path.display());
+            }
+        }
+        if self.file.is_none() {
+            return Ok(());
+        }
         let line = LogLine {
             log: String::from_utf8_lossy(bytes).into_owned(),
             stream,
@@ -126,7 +161,10 @@ impl LogWriter {
                 self.rotate()?;
             }
         }
-        self.file.write_all(&json).map_err(|source| LogError::Io {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        file.write_all(&json).map_err(|source| LogError::Io {
             action: "writing",
             path: self.path.clone(),
             source,
@@ -154,13 +192,15 @@ impl LogWriter {
             }
             fs::rename(&self.path, rotated(&self.path, 1)).map_err(io_err(&self.path))?;
         }
-        self.file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(crate::sys::modes::LOG_FILE_MODE)
-            .open(&self.path)
-            .map_err(io_err(&self.path))?;
+        self.file = Some(
+            OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(crate::sys::modes::LOG_FILE_MODE)
+                .open(&self.path)
+                .map_err(io_err(&self.path))?,
+        );
         self.size = 0;
         Ok(())
     }

@@ -22,7 +22,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -236,7 +236,7 @@ fn take_over(containers: &Containers, id: &str) -> Result<Found> {
     }
     if let (Some(pid), Status::Running | Status::Paused) = (state.pid, state.status) {
         if state.init_alive() {
-            match pidfd_open(pid) {
+            match crate::sys::pidfd::open(pid) {
                 // The pid may have been recycled between the check and the open.
                 Ok(fd) if state.init_alive() => {
                     let running = Running::adopted(containers, id, record, state, Some(fd))?;
@@ -302,16 +302,6 @@ fn exit_from_shim(containers: &Containers, id: &str, state: &ContainerState) -> 
 /// How long a live shim gets to write down an exit it has seen; it does so
 /// at once, so only a shim that hangs makes this matter.
 const SHIM_EXIT_WAIT: Duration = Duration::from_secs(30);
-
-fn pidfd_open(pid: u32) -> nix::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(nix::Error::last());
-    }
-    // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) })
-}
 
 /// Docker's back-off: 100 ms doubling to one minute, reset once a
 /// container has stayed up for 10 s.
@@ -431,7 +421,7 @@ impl Running {
         // recycled between the start and the open: then it is gone already.
         let watched = super::shim::parent().is_some();
         let pidfd = if watched {
-            pidfd_open(s.pid.as_raw() as u32)
+            crate::sys::pidfd::open(s.pid.as_raw() as u32)
                 .ok()
                 .filter(|_| s.state.init_alive())
         } else {
@@ -632,16 +622,7 @@ impl Running {
     fn signal(&self, signo: i32) {
         match &self.pidfd {
             Some(fd) => {
-                // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
-                let _ = unsafe {
-                    libc::syscall(
-                        libc::SYS_pidfd_send_signal,
-                        fd.as_raw_fd(),
-                        signo,
-                        std::ptr::null::<libc::siginfo_t>(),
-                        0,
-                    )
-                };
+                let _ = crate::sys::pidfd::send_signal(fd.as_fd(), signo);
             }
             None => {
                 if let Ok(sig) = Signal::try_from(signo) {
@@ -707,11 +688,19 @@ impl Running {
     /// network endpoints). Safe to repeat. Whether the kernel's OOM killer
     /// struck, read before its cgroup goes.
     fn tear_down(&self, containers: &Containers) -> bool {
-        let oom_killed =
-            crate::runtime::cgroups::oom_killed(std::path::Path::new("/sys/fs/cgroup"), &self.id);
+        let oom_killed = crate::runtime::cgroups::oom_killed(
+            std::path::Path::new("/sys/fs/cgroup"),
+            &self.record.spec.cgroups_path(&self.id),
+            &self.id,
+        );
         if let Err(e) = self.runtime.delete(&self.id, true) {
             tracing::warn!("removing the runtime state of {}: {e}", self.record.name);
         }
+        remove_cgroups(
+            &self.record.spec.cgroups_path(&self.id),
+            &self.id,
+            &self.record.name,
+        );
         let _ = std::fs::remove_dir_all(stdio_dir(containers.run_root(), &self.id));
         let _ = std::fs::remove_dir_all(super::shim::exits_dir(containers.run_root(), &self.id));
         let dir = containers.dir(&self.id);
@@ -763,6 +752,17 @@ impl Running {
         if let Err(e) = containers.set_state(&self.id, &state) {
             tracing::warn!("recording the exit of {}: {e}", self.record.name);
         }
+    }
+}
+
+/// Finishes the removal of `id`'s cgroups (at `cgroup_path`) that its
+/// runtime's delete may have left (see `cgroups::remove`); a failure is
+/// reported, not fatal: the container is gone either way.
+pub(crate) fn remove_cgroups(cgroup_path: &str, id: &str, name: &str) {
+    let root = std::path::Path::new(crate::runtime::cgroups::DEFAULT_ROOT);
+    let patience = std::time::Duration::from_secs(5);
+    if let Err(e) = crate::runtime::cgroups::remove(root, cgroup_path, id, patience) {
+        tracing::warn!("removing the cgroups of {name}: {e}");
     }
 }
 

@@ -25,6 +25,7 @@ use crate::runtime::bundle::{self, BundleInputs};
 use crate::runtime::container::{
     ContainerDir, ContainerRecord, ContainerState, Containers, Status,
 };
+use crate::runtime::log_forward;
 use crate::runtime::oci_cli::{OciRuntime, ProcessIo};
 use crate::runtime::spec::{ContainerSpec, MountSpec, NsMode, HOST_GATEWAY};
 use crate::runtime::{etc, init, rootfs};
@@ -64,6 +65,8 @@ pub enum StartError {
     Runtime(#[from] crate::runtime::oci_cli::OciError),
     #[error(transparent)]
     Log(#[from] crate::supervise::logs::LogError),
+    #[error(transparent)]
+    LogForward(#[from] crate::runtime::log_forward::ForwardError),
     #[error(transparent)]
     Network(#[from] crate::net::attach::AttachError),
     #[error("starting the DNS resolver of {id}: {source}")]
@@ -148,7 +151,8 @@ enum Step {
     Ports(PublishedPorts),
     OutputFifos(PathBuf),
     ExitsDir(PathBuf),
-    RuntimeCreated(OciRuntime),
+    /// The runtime and the container's `cgroupsPath`.
+    RuntimeCreated(OciRuntime, String),
 }
 
 /// The steps of one start done so far. Dropped before [`Steps::done`], it
@@ -215,8 +219,9 @@ impl<'a> Steps<'a> {
             Step::OutputFifos(dir) | Step::ExitsDir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
-            Step::RuntimeCreated(runtime) => {
+            Step::RuntimeCreated(runtime, cgroup_path) => {
                 let _ = runtime.delete(id, true);
+                crate::supervise::monitor::remove_cgroups(&cgroup_path, id, id);
             }
         }
     }
@@ -447,7 +452,7 @@ fn write_bundle(
         image: config,
         rootfs: &dir.rootfs(),
         etc: Some(etc_files),
-        cgroups_path: crate::runtime::cgroups::container_path(id),
+        cgroups_path: record.spec.cgroups_path(id),
         init,
         netns: attached.map(|a| a.netns.clone()),
     })?;
@@ -488,10 +493,15 @@ impl Launch<'_> {
         let sock = crate::runtime::oci_cli::ConsoleSocket::bind(&path)
             .at("binding the console socket", &path)?;
         let bundle_dir = self.containers.dir(self.id).bundle();
+        // Before create: a create that fails half-way can leave state and
+        // cgroups, and a forced delete of nothing succeeds.
+        steps.push(Step::RuntimeCreated(
+            self.runtime.clone(),
+            self.record.spec.cgroups_path(self.id),
+        ));
         let created = self
             .runtime
             .create(self.id, &bundle_dir, ProcessIo::Console(&sock))?;
-        steps.push(Step::RuntimeCreated(self.runtime.clone()));
         let master = created.pty.ok_or_else(|| {
             PathError::new(
                 "receiving the pty on",
@@ -550,6 +560,11 @@ impl Launch<'_> {
                 .map(OwnedFd::from)
                 .at("opening", dev_null)?,
         };
+        // Before create, as with a terminal.
+        steps.push(Step::RuntimeCreated(
+            self.runtime.clone(),
+            self.record.spec.cgroups_path(self.id),
+        ));
         let created = self.runtime.create(
             self.id,
             &self.containers.dir(self.id).bundle(),
@@ -559,7 +574,6 @@ impl Launch<'_> {
                 stderr: err_w,
             },
         )?;
-        steps.push(Step::RuntimeCreated(self.runtime.clone()));
         self.runtime.start(self.id)?;
         let mut pumps = vec![
             pump(out_r, Stream::Stdout, self.log.clone(), self.attach.output),
@@ -582,20 +596,41 @@ impl Launch<'_> {
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 << 20;
 pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
 
-/// The container's json-file log, rotated as its `logging.options` say.
+/// The container's json-file log, rotated as its `logging.options` say,
+/// and its syslog or journald connection (`logging.driver`); nothing at
+/// all for the `none` driver.
 pub fn open_log(dir: &ContainerDir, record: &ContainerRecord) -> Result<Arc<Mutex<LogWriter>>> {
+    let driver = record.spec.log_driver.as_deref().unwrap_or_default();
+    if driver == "none" {
+        return Ok(Arc::new(Mutex::new(LogWriter::discard(&dir.log()))));
+    }
     let (max_size, default_files) = match record.spec.log_max_size {
         None => (Some(DEFAULT_LOG_MAX_SIZE), DEFAULT_LOG_MAX_FILES),
         Some(0) => (None, 1),
         Some(size) => (Some(size), 1),
     };
-    Ok(Arc::new(Mutex::new(LogWriter::open(
-        &dir.log(),
-        Rotation {
-            max_size,
-            max_files: record.spec.log_max_files.unwrap_or(default_files).max(1),
-        },
-    )?)))
+    let origin = log_forward::Origin {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        image: record.image.clone(),
+        image_id: record.image_id.hex().to_string(),
+    };
+    let forward = log_forward::Forwarder::open(
+        driver,
+        &record.spec.log_options,
+        &origin,
+        std::path::Path::new(log_forward::JOURNALD_SOCKET),
+    )?;
+    Ok(Arc::new(Mutex::new(
+        LogWriter::open(
+            &dir.log(),
+            Rotation {
+                max_size,
+                max_files: record.spec.log_max_files.unwrap_or(default_files).max(1),
+            },
+        )?
+        .forwarding(forward),
+    )))
 }
 
 /// Signals a user sends to `wharf run` (or the monitor) that reach the

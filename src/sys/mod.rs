@@ -6,4 +6,5 @@ pub mod confined;
 pub mod modes;
 pub mod mountinfo;
 pub mod path_error;
+pub mod pidfd;
 pub mod xattr;

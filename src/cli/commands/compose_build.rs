@@ -122,6 +122,22 @@ pub fn up_build(build: bool, no_build: bool) -> crate::plan::build::UpBuild {
     }
 }
 
+/// This machine, as the compose checks ask about it.
+struct ThisHost;
+
+impl crate::compose::runtime_keys::Host for ThisHost {
+    fn log_driver_missing(&self, driver: &str, address: Option<&str>) -> Option<String> {
+        crate::runtime::log_forward::host_missing(driver, address)
+    }
+
+    fn platform_missing(&self, platform: &str) -> Option<String> {
+        match Platform::parse(platform) {
+            Ok(p) => p.runnable_here().err(),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+}
+
 /// What `up`, `create` and `run SERVICE` do first, before any pull: refuse
 /// (or warn about, with file, line and key) what they cannot apply, then
 /// build the images `mode` says to.
@@ -132,7 +148,13 @@ pub fn prepare_services(
     mode: UpBuild,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> anyhow::Result<()> {
-    let unapplied = crate::compose::runtime_keys::check(&loaded.model, selected)?;
+    let unapplied = crate::compose::runtime_keys::check(&loaded.model, selected, &ThisHost)?;
+    // GPUs and CDI devices this host lacks, before anything is made.
+    for service in loaded.project.services.values() {
+        if selected.is_empty() || selected.contains(&service.name) {
+            crate::plan::container::device_edits(service)?;
+        }
+    }
     crate::cli::resolve::print_warnings(&unapplied);
     build_for_up(settings, loaded, selected, mode, cancelled)
 }

@@ -139,7 +139,18 @@ fn pull_project(
                 let r = Reference::parse(image).with_context(|| {
                     format!("service {service}: invalid image reference {image:?}")
                 })?;
-                jobs.push((service.as_str(), image.as_str(), r));
+                let own = loaded
+                    .project
+                    .services
+                    .get(service)
+                    .and_then(|s| s.platform.as_deref())
+                    .filter(|p| !p.is_empty());
+                jobs.push((
+                    service.as_str(),
+                    image.as_str(),
+                    r,
+                    service_platform(service, own)?,
+                ));
             }
         }
     }
@@ -166,11 +177,23 @@ fn pull_project(
     Ok(ExitCode::FAILURE)
 }
 
+/// One pull of a project: service, image as declared, its reference and
+/// the service's `platform`.
+type PullJob<'a> = (&'a str, &'a str, Reference, Option<Platform>);
+
+/// A service's `platform:`, parsed.
+fn service_platform(service: &str, platform: Option<&str>) -> anyhow::Result<Option<Platform>> {
+    platform
+        .map(Platform::parse)
+        .transpose()
+        .with_context(|| format!("service {service}: platform"))
+}
+
 /// Pulls each (service, image) job concurrently, saying Compose's
 /// per-service lines; the failures, one message each.
 fn pull_services(
     settings: &Settings,
-    jobs: &[(&str, &str, Reference)],
+    jobs: &[PullJob],
     pull_opts: &PullOptions,
     say: &dyn Fn(&str, &str),
 ) -> anyhow::Result<Vec<String>> {
@@ -180,14 +203,22 @@ fn pull_services(
     // output is per service too.
     let progress = LineProgress { quiet: true };
     let rt = runtime()?;
-    let results = rt.block_on(futures_util::future::join_all(jobs.iter().map(
-        |(service, _, r)| {
+    // A service's own `platform` wins over `--platform`'s (none: the host's).
+    let opts: Vec<PullOptions> = jobs
+        .iter()
+        .map(|(_, _, _, platform)| PullOptions {
+            platform: platform.clone().or_else(|| pull_opts.platform.clone()),
+            keep_layer_blobs: pull_opts.keep_layer_blobs,
+        })
+        .collect();
+    let results = rt.block_on(futures_util::future::join_all(jobs.iter().zip(&opts).map(
+        |((service, _, r, _), o)| {
             say(service, "Pulling");
-            puller.pull(r, pull_opts, &progress)
+            puller.pull(r, o, &progress)
         },
     )));
     let mut errors = Vec::new();
-    for ((service, image, _), res) in jobs.iter().zip(results) {
+    for ((service, image, _, _), res) in jobs.iter().zip(results) {
         match res {
             Ok(_) => say(service, "Pulled"),
             Err(e) => {
@@ -212,12 +243,17 @@ pub fn pull_for_up(
     let services = crate::plan::pull::service_images(project, selected)?;
     let mut present = std::collections::BTreeSet::new();
     for s in &services {
-        if store.find(&s.image)?.is_some() {
+        let wanted = service_platform(&s.service, s.platform.as_deref())?;
+        // An image stored for another platform is missing for this service.
+        if store
+            .find(&s.image)?
+            .is_some_and(|r| wanted.as_ref().is_none_or(|p| p.matches(&r.platform)))
+        {
             present.insert(s.image.clone());
         }
     }
     let pulls = crate::plan::pull::pulls_for_up(&services, policy, &|i| present.contains(i))?;
-    let mut jobs: Vec<(&str, &str, Reference)> = Vec::new();
+    let mut jobs: Vec<PullJob> = Vec::new();
     for p in &pulls {
         let r = Reference::parse(&p.image).with_context(|| {
             format!(
@@ -225,7 +261,8 @@ pub fn pull_for_up(
                 p.service, p.image
             )
         })?;
-        jobs.push((p.service.as_str(), p.declared.as_str(), r));
+        let platform = service_platform(&p.service, p.platform.as_deref())?;
+        jobs.push((p.service.as_str(), p.declared.as_str(), r, platform));
     }
     if jobs.is_empty() {
         return Ok(());

@@ -61,6 +61,12 @@ pub fn inspect(
                 "Runtime": r.runtime,
                 "AutoRemove": r.auto_remove,
                 "NetworkMode": network_mode(&r.spec),
+                // Docker's default driver when none is set.
+                "LogConfig": {
+                    "Type": r.spec.log_driver.as_deref().unwrap_or("json-file"),
+                    "Config": r.spec.log_options,
+                },
+                "CgroupParent": r.spec.cgroup_parent.as_deref().unwrap_or_default(),
             },
             "NetworkSettings": network_settings(
                 settings,

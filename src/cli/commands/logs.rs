@@ -13,6 +13,14 @@ use anyhow::{bail, Context as _};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+/// What Docker's engine answers for a log it does not keep.
+const NOT_READABLE: &str = "configured logging driver does not support reading";
+
+/// Whether the container's output is kept for `logs` (all drivers but `none`).
+fn keeps_log(record: &crate::runtime::container::ContainerRecord) -> bool {
+    record.spec.log_driver.as_deref() != Some("none")
+}
+
 /// A log's lines so far and a follower for the rest: `--tail N` alone
 /// reads from the end; with `--since`/`--until` the tail is of what they
 /// keep, so the whole log is read.
@@ -37,6 +45,10 @@ pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Re
     };
     let (containers, _store) = open(settings)?;
     let record = containers.find(container)?;
+    if !keeps_log(&record) {
+        eprintln!("Error response from daemon: {NOT_READABLE}");
+        return Ok(exit(1));
+    }
     let path = containers.dir(&record.id).log();
     let tail = parse_tail(&args.tail)?;
     let print = |l: &logs::LogLine| {
@@ -143,6 +155,17 @@ fn logs_services(settings: &Settings, sel: &Project, args: &LogsArgs) -> anyhow:
         .into_iter()
         .filter(|c| args.targets.is_empty() || args.targets.contains(&c.service))
         .filter(|c| args.index.is_none_or(|i| c.number == i))
+        // Compose warns about such a container and goes on with the others.
+        .filter(|c| {
+            let kept = keeps_log(&c.record);
+            if !kept {
+                tracing::warn!(
+                    "Can't retrieve logs for {:?}: Error response from daemon: {NOT_READABLE}",
+                    c.record.name
+                );
+            }
+            kept
+        })
         .collect();
     let printer = Printer::new(
         &list,

@@ -233,7 +233,7 @@ pub fn top(settings: &Settings, target: &Target, targets: &[String]) -> anyhow::
     if !matches!(state.status, Status::Running | Status::Paused) {
         return Ok(fail(format!("container {} is not running", record.name), 1));
     }
-    Ok(if print_top(&record.id)? {
+    Ok(if print_top(&record)? {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -241,10 +241,10 @@ pub fn top(settings: &Settings, target: &Target, targets: &[String]) -> anyhow::
 }
 
 /// ps(1) on the processes of a container's cgroup; whether it succeeded.
-pub fn print_top(id: &str) -> anyhow::Result<bool> {
+pub fn print_top(record: &ContainerRecord) -> anyhow::Result<bool> {
     let pids = crate::runtime::cgroups::procs(
         std::path::Path::new("/sys/fs/cgroup"),
-        &crate::runtime::cgroups::container_path(id),
+        &record.spec.cgroups_path(&record.id),
     )?;
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
     let status = std::process::Command::new("ps")
@@ -288,7 +288,7 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
         let interval = Duration::from_millis(500);
         let before: Vec<Option<cgroups::Stats>> = records
             .iter()
-            .map(|r| cgroups::stats(root, &r.id).ok())
+            .map(|r| cgroups::stats(root, &r.spec.cgroups_path(&r.id), &r.id).ok())
             .collect();
         std::thread::sleep(interval);
         let mut table = vec![vec![
@@ -302,7 +302,7 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
         let total_mem = host_memory();
         let mut template_rows = Vec::new();
         for (r, b) in records.iter().zip(before) {
-            let Some(now) = cgroups::stats(root, &r.id).ok() else {
+            let Some(now) = cgroups::stats(root, &r.spec.cgroups_path(&r.id), &r.id).ok() else {
                 continue;
             };
             let cpu = b
@@ -555,7 +555,7 @@ fn top_services(
         }
         println!("{}", c.record.name);
         std::io::stdout().flush()?;
-        ok &= print_top(&c.record.id)?;
+        ok &= print_top(&c.record)?;
         println!();
     }
     Ok(if ok {

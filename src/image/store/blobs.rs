@@ -71,21 +71,7 @@ impl ImageStore {
 
     /// A writer for a blob whose digest is known in advance.
     pub fn blob_writer(&self, expected: &Digest) -> Result<BlobWriter> {
-        let path = self.tmp_path(&format!("blob-{}", &expected.hex()[..12]));
-        // Shared lock: `open()`'s cleaner (exclusive) cannot see the file before it is flock'ed.
-        let _lock = self.lock(FlockArg::LockShared)?;
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .at("creating", &path)?;
-        let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| {
-            let _ = fs::remove_file(&path);
-            StoreError::Lock {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        let (path, file) = self.locked_tmp_file(&format!("blob-{}", &expected.hex()[..12]))?;
         Ok(BlobWriter {
             store: self.clone(),
             expected: expected.clone(),
@@ -112,7 +98,16 @@ impl ImageStore {
     /// A temp file in the store (removed on drop), for a blob whose digest is
     /// known only once it is written.
     pub fn scratch_file(&self) -> Result<ScratchFile> {
-        let path = self.tmp_path("scratch");
+        let (path, file) = self.locked_tmp_file("scratch")?;
+        Ok(ScratchFile { path, file })
+    }
+
+    /// A new file in the store's `tmp/` (read-write, a name that must not
+    /// exist yet), flock'ed exclusively so `open()`'s cleaner leaves it
+    /// alone; the shared store lock is held until then, so the cleaner
+    /// (exclusive) cannot see the file before it is flock'ed.
+    fn locked_tmp_file(&self, kind: &str) -> Result<(PathBuf, Flock<fs::File>)> {
+        let path = self.tmp_path(kind);
         let _lock = self.lock(FlockArg::LockShared)?;
         let file = OpenOptions::new()
             .read(true)
@@ -127,7 +122,7 @@ impl ImageStore {
                 source,
             }
         })?;
-        Ok(ScratchFile { path, file })
+        Ok((path, file))
     }
 
     /// A private directory in the store's `tmp/` (0700, a fresh name that
@@ -249,7 +244,10 @@ impl Write for BlobWriter {
                 ));
             }
         }
-        let n = (&**file).write(buf)?;
+        // A full disk names the file it filled, not just the blob.
+        let n = (&**file)
+            .write(buf)
+            .map_err(|e| io::Error::new(e.kind(), PathError::new("writing", &self.tmp, e)))?;
         hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)

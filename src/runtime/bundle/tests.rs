@@ -1797,3 +1797,43 @@ fn privileged_gets_only_the_capabilities_wharf_holds() {
     assert_eq!(eff.len(), 40);
     assert!(!eff.iter().any(|c| format!("{c:?}").contains("SysResource")));
 }
+
+#[test]
+fn cdi_hooks_land_in_their_oci_stages() {
+    let hook = |stage: &str, path: &str| crate::runtime::cdi::Hook {
+        hook_name: stage.into(),
+        path: path.into(),
+        args: vec![path.into(), "update-ldcache".into()],
+        env: Vec::new(),
+        timeout: Some(5),
+    };
+    assert!(ok(&ContainerSpec::default()).hooks().is_none());
+    let spec = ContainerSpec {
+        hooks: vec![
+            hook("createContainer", "/usr/bin/a"),
+            hook("createContainer", "/usr/bin/b"),
+            hook("poststop", "/usr/bin/c"),
+        ],
+        ..ContainerSpec::default()
+    };
+    let s = ok(&spec);
+    let hooks = s.hooks().as_ref().unwrap();
+    let paths = |h: &Option<Vec<oci_spec::runtime::Hook>>| -> Vec<String> {
+        h.iter()
+            .flatten()
+            .map(|h| h.path().display().to_string())
+            .collect()
+    };
+    assert_eq!(
+        paths(hooks.create_container()),
+        ["/usr/bin/a", "/usr/bin/b"]
+    );
+    assert_eq!(paths(hooks.poststop()), ["/usr/bin/c"]);
+    assert!(hooks.prestart().is_none() && hooks.start_container().is_none());
+    let first = &hooks.create_container().as_ref().unwrap()[0];
+    assert_eq!(
+        first.args().as_deref(),
+        Some(&strings(&["/usr/bin/a", "update-ldcache"])[..])
+    );
+    assert_eq!(first.timeout(), Some(5));
+}
