@@ -970,3 +970,420 @@ fn cache_from_a_registry_image_reuses_its_run_layers_on_an_empty_cache() {
     }
     assert_clean(&s);
 }
+
+#[test]
+fn build_contexts_replace_stages_and_images_for_from_copy_and_run_mounts() {
+    let Some(s) = rig() else { return };
+    write(&s, "docs-dir/readme.txt", "read me\n");
+    write(&s, "docs-dir/secret.txt", "kept out\n");
+    write(&s, "docs-dir/.dockerignore", "secret.txt\n");
+    write(&s, "rootfs/etc/motd", "from a directory\n");
+    // BuildKit's rules (frontend/dockerfile, dockerui named contexts; 20.10's
+    // BuildKit has no named contexts, so written from the reference): a
+    // context named like a stage replaces the stage, and one named like an
+    // image is used for it in FROM, COPY --from and RUN --mount=from.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}} AS docs\n\
+         RUN echo from-the-stage > /never\n\
+         FROM rootfs AS files\n\
+         FROM base\n\
+         COPY --from=files /etc/motd /motd\n\
+         COPY --from=docs . /docs/\n\
+         RUN --mount=from=docs,target=/m cat /m/readme.txt > /mounted\n\
+         CMD [\"sh\", \"-c\", \"cd / && find docs -type f | sort && cat motd mounted\"]\n",
+    );
+    let contexts = [
+        "--build-context",
+        "docs=./docs-dir",
+        "--build-context",
+        "rootfs=rootfs",
+        "--build-context",
+    ];
+    let base = format!("base=docker-image://{}", s.busybox());
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = contexts.to_vec();
+        args.push(&base);
+        args.extend_from_slice(extra);
+        build(&s, &args)
+    };
+    let r = with(&["-t", "named:1"]).ok();
+    assert!(
+        !r.stderr.contains("from-the-stage"),
+        "the replaced stage ran: {}",
+        r.stderr
+    );
+    assert_eq!(
+        s.store(&["run", "--rm", "named:1"]).ok().stdout,
+        // The .dockerignore itself is content, as in the main context.
+        "docs/.dockerignore\ndocs/readme.txt\nfrom a directory\nread me\n",
+        "only what the context's own .dockerignore lets through"
+    );
+
+    // No change: nothing runs. A changed context file: its COPY and what follows.
+    let r = with(&["-t", "named:1"]).ok();
+    let ran = step_titles(&r.stderr, "DONE");
+    assert!(
+        ran.iter().all(|t| t.contains("] FROM ")),
+        "{ran:?}\n{}",
+        r.stderr
+    );
+    write(&s, "docs-dir/readme.txt", "read me again\n");
+    let r = with(&["-t", "named:2"]).ok();
+    let ran = step_titles(&r.stderr, "DONE");
+    assert!(
+        ran.iter().any(|t| t.contains("COPY --from=docs")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        step_titles(&r.stderr, "CACHED")
+            .iter()
+            .any(|t| t.contains("COPY --from=files")),
+        "{}",
+        r.stderr
+    );
+    assert!(s
+        .store(&["run", "--rm", "named:2"])
+        .ok()
+        .stdout
+        .ends_with("read me again\n"));
+
+    // Values it cannot take are refused before anything is built.
+    for (value, says) in [
+        ("docs=https://example.com/x.git", "only a local directory"),
+        ("docs=./missing", "not a directory"),
+        ("=./docs-dir", "NAME=VALUE"),
+    ] {
+        let r = build(&s, &["--build-context", value]);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains(says), "{value}: {}", r.stderr);
+    }
+    for t in ["named:1", "named:2"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}
+
+/// `ssh-agent` processes whose socket is under `root` (the build's scratch dir).
+fn agents_under(root: &Path) -> Vec<String> {
+    let root = root.to_string_lossy().into_owned();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if text.starts_with("ssh-agent") && text.contains(&root) {
+            out.push(format!("{}: {text}", e.file_name().to_string_lossy()));
+        }
+    }
+    out
+}
+
+#[test]
+fn ssh_key_files_are_served_by_a_private_agent_that_ends_with_the_build() {
+    use std::io::BufRead;
+    let Some(s) = rig() else { return };
+    let key = s.dir.path().join("id_deploy");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "wharf-test", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    // The agent protocol: SSH_AGENTC_REQUEST_IDENTITIES (11) is answered
+    // by SSH_AGENT_IDENTITIES_ANSWER (12) and the number of keys.
+    let ask = "python3 -c \"import os,socket,struct; s=socket.socket(socket.AF_UNIX); s.connect(os.environ['SSH_AUTH_SOCK']); s.sendall(struct.pack('>IB',1,11)); f=s.makefile('rb'); n=struct.unpack('>I',f.read(4))[0]; d=f.read(n); print(d[0], struct.unpack('>I',d[1:5])[0])\"";
+    write(
+        &s,
+        "Dockerfile",
+        &format!(
+            "FROM {{{{python}}}}\nRUN --mount=type=ssh,id=deploy,required=true {ask} > /identities\nCMD [\"cat\", \"/identities\"]\n"
+        ),
+    );
+    let spec = format!("deploy={}", key.display());
+    build(&s, &["--ssh", &spec, "-t", "sshkey:1"]).ok();
+    assert_eq!(
+        s.store(&["run", "--rm", "sshkey:1"]).ok().stdout,
+        "12 1\n",
+        "the container lists the one key through the socket"
+    );
+    assert!(agents_under(s.root.path()).is_empty(), "agent left running");
+
+    // A failing build, and one interrupted in a RUN, leave no agent either.
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{python}}\nRUN --mount=type=ssh,id=deploy test -S \"$SSH_AUTH_SOCK\" && exit 7\n",
+    );
+    let r = build(&s, &["--ssh", &spec]);
+    assert!(r.stderr.contains("exit code: 7"), "{}", r.stderr);
+    assert!(agents_under(s.root.path()).is_empty(), "agent left running");
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{python}}\nRUN --mount=type=ssh,id=deploy sleep 300\n",
+    );
+    let mut child = s
+        .cmd(&["build", "--progress", "plain", "--ssh", &spec, "."])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wharf build");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = std::io::BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok);
+    assert!(
+        lines.any(|l| l.contains("RUN --mount=type=ssh,id=deploy sleep 300")),
+        "the RUN started"
+    );
+    s.until("the RUN container runs", || {
+        !s.store(&["ps", "-q"]).stdout.trim().is_empty()
+    });
+    assert_eq!(
+        agents_under(s.root.path()).len(),
+        1,
+        "the agent serves the RUN"
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = child.wait().expect("wait");
+    drop(lines);
+    assert_eq!(status.code(), Some(130));
+    assert!(agents_under(s.root.path()).is_empty(), "agent left running");
+
+    // A file that is no key is refused, naming it.
+    std::fs::write(s.dir.path().join("not-a-key"), "hello\n").expect("write");
+    let r = build(&s, &["--ssh", "deploy=not-a-key"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains("--ssh deploy") && r.stderr.contains("not-a-key"),
+        "{}",
+        r.stderr
+    );
+    assert!(agents_under(s.root.path()).is_empty(), "agent left running");
+    s.store(&["rmi", "sshkey:1"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn cache_from_on_a_fresh_root_reuses_copy_layers_only_when_their_files_match() {
+    let Some(a) = rig() else { return };
+    let Some(b) = rig() else { return };
+    let dockerfile =
+        "FROM {{busybox}}\nCOPY app.txt /app/\nRUN cat /app/app.txt > /copy\nCOPY more.txt /app/\n";
+    for s in [&a, &b] {
+        write(s, "Dockerfile", dockerfile);
+        write(s, "app.txt", "the app\n");
+        write(s, "more.txt", "more\n");
+    }
+    let name = format!("{}/wharf-test/copy-seed:1", a.registry);
+    let iid = |s: &Stack| {
+        std::fs::read_to_string(s.dir.path().join("iid"))
+            .expect("iidfile")
+            .trim()
+            .to_string()
+    };
+    build(&a, &["-t", &name, "--push", "--iidfile", "iid"]).ok();
+    let pushed = iid(&a);
+
+    // Another data root, nothing cached: every step comes from the image.
+    let r = build(
+        &b,
+        &["--cache-from", &name, "-t", "seeded:1", "--iidfile", "iid"],
+    )
+    .ok();
+    let cached = step_titles(&r.stderr, "CACHED");
+    assert_eq!(cached.len(), 3, "{}", r.stderr);
+    assert!(step_titles(&r.stderr, "DONE")
+        .iter()
+        .all(|t| t.contains("] FROM ")));
+    assert_eq!(iid(&b), pushed, "the same image");
+
+    // A file that differs is no hit: its COPY and what follows run again,
+    // the steps before stay seeded.
+    write(&b, "more.txt", "changed\n");
+    let r = build(&b, &["--cache-from", &name, "-t", "seeded:2"]).ok();
+    let cached = step_titles(&r.stderr, "CACHED");
+    assert!(
+        cached.iter().any(|t| t.contains("COPY app.txt"))
+            && !cached.iter().any(|t| t.contains("COPY more.txt")),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        b.store(&["run", "--rm", "seeded:2", "cat", "/app/more.txt"])
+            .ok()
+            .stdout,
+        "changed\n"
+    );
+    for t in ["seeded:1", "seeded:2", &name] {
+        let _ = b.store(&["rmi", t]);
+    }
+    let _ = a.store(&["rmi", &name]);
+    assert_clean(&a);
+    assert_clean(&b);
+}
+
+/// A terminal's output as text: escape sequences dropped, carriage returns
+/// as line ends.
+fn strip_terminal_codes(raw: &str) -> String {
+    let mut out = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x1b' => {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    // Parameters, then one final byte in @..~.
+                    for p in chars.by_ref() {
+                        if ('@'..='~').contains(&p) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\r' => out.push('\n'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn tty_progress_draws_each_step_and_its_final_state() {
+    let Some(s) = rig() else { return };
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\nCOPY hello.txt /\nRUN echo ran-in-a-step\n",
+    );
+    write(&s, "hello.txt", "hi\n");
+    // `script` (util-linux's, Debian's bsdutils) gives the build a terminal.
+    // indicatif pads its lines to the terminal's width and lets them wrap:
+    // the text is searched as one stream, not line by line.
+    let tty_build = |tag: &str| -> String {
+        let command = format!(
+            "{} --root {} build --progress tty -t {tag} .",
+            env!("CARGO_BIN_EXE_wharf"),
+            s.root.path().display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .current_dir(s.dir.path())
+            .env("HOME", s.root.path())
+            .output()
+            .expect("script");
+        let text = strip_terminal_codes(&String::from_utf8_lossy(&out.stdout));
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    // `text` shows `step` finished with its time (`… 0.1s`).
+    let finished_timed = |text: &str, step: &str| {
+        text.match_indices(step).any(|(at, _)| {
+            let rest = &text[at + step.len()..];
+            let Some(time) = rest.strip_prefix(' ') else {
+                return false;
+            };
+            let digits: String = time
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            digits.contains('.') && time[digits.len()..].starts_with('s')
+        })
+    };
+    let first = tty_build("tty:1");
+    for step in [
+        "=> [2/3] COPY hello.txt /",
+        "=> [3/3] RUN echo ran-in-a-step",
+    ] {
+        assert!(
+            finished_timed(&first, step),
+            "{step:?} with its time in {first}"
+        );
+    }
+    for line in [
+        "=> exporting to image",
+        "=> => naming to docker.io/library/tty:1",
+    ] {
+        assert!(first.contains(line), "{line:?} in {first}");
+    }
+    // The step's output is shown while it runs (not only in its title).
+    assert!(
+        first.matches("ran-in-a-step").count() > first.matches("echo ran-in-a-step").count(),
+        "{first}"
+    );
+
+    let again = tty_build("tty:1");
+    for step in [
+        "=> CACHED [2/3] COPY hello.txt /",
+        "=> CACHED [3/3] RUN echo ran-in-a-step",
+    ] {
+        assert!(again.contains(step), "{step:?} in {again}");
+    }
+    assert!(
+        !finished_timed(&again, "=> [3/3] RUN echo ran-in-a-step"),
+        "{again}"
+    );
+    s.store(&["rmi", "tty:1"]).ok();
+    assert_clean(&s);
+}
+
+#[test]
+fn run_bind_mounts_run_again_when_what_they_show_changes() {
+    let Some(s) = rig() else { return };
+    write(&s, "data.txt", "one\n");
+    write(&s, "docs-dir/readme.txt", "first\n");
+    write(&s, "unrelated.txt", "x\n");
+    write(
+        &s,
+        "Dockerfile",
+        "FROM {{busybox}}\n\
+         RUN --mount=type=bind,source=data.txt,target=/d cat /d > /from-context\n\
+         RUN --mount=from=docs,target=/m cat /m/readme.txt > /from-named\n",
+    );
+    // Each build its own tag, so every image made is removed at the end.
+    let run = |tag: &str| build(&s, &["--build-context", "docs=docs-dir", "-t", tag]).ok();
+    let ran_steps = |r: &Run| -> Vec<String> {
+        step_titles(&r.stderr, "DONE")
+            .into_iter()
+            .filter(|t| t.contains(" RUN "))
+            .collect()
+    };
+    run("binds:1");
+    // A file no mount shows changes nothing.
+    write(&s, "unrelated.txt", "y\n");
+    assert!(ran_steps(&run("binds:1")).is_empty());
+    // The named directory's file: only its RUN.
+    write(&s, "docs-dir/readme.txt", "second\n");
+    let ran = ran_steps(&run("binds:2"));
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert!(ran[0].contains("--mount=from=docs"), "{ran:?}");
+    // The context's bound file: its RUN and the one after it.
+    write(&s, "data.txt", "two\n");
+    assert_eq!(ran_steps(&run("binds:3")).len(), 2);
+    assert_eq!(
+        s.store(&[
+            "run",
+            "--rm",
+            "binds:3",
+            "cat",
+            "/from-context",
+            "/from-named"
+        ])
+        .ok()
+        .stdout,
+        "two\nsecond\n"
+    );
+    for t in ["binds:1", "binds:2", "binds:3"] {
+        s.store(&["rmi", t]).ok();
+    }
+    assert_clean(&s);
+}

@@ -170,6 +170,78 @@ fn build_runs_services_at_once_and_a_shared_definition_once() {
 }
 
 #[test]
+fn additional_contexts_give_directories_images_and_services_built_first() {
+    let Some(s) = rig(
+        "services:\n  base:\n    build: ./base\n  web:\n    build:\n      context: ./webapp\n      additional_contexts:\n        shared: ./shared\n        base: service:base\n        tools: docker-image://{{busybox}}\n",
+    ) else {
+        return;
+    };
+    write(
+        &s,
+        "base/Dockerfile",
+        "FROM {{busybox}}\nRUN echo from-base > /from-base\n",
+    );
+    write(&s, "shared/note.txt", "shared note\n");
+    write(
+        &s,
+        "webapp/Dockerfile",
+        "FROM base\nCOPY --from=shared note.txt /note.txt\nCOPY --from=tools /bin/busybox /tools/busybox\nCMD [\"sh\", \"-c\", \"cat /from-base /note.txt && test -x /tools/busybox && echo tools\"]\n",
+    );
+    // Only web is named: its service: context is built first, as Compose does.
+    let built = s.wharf(&["build", "--progress", "plain", "web"]).ok();
+    let ran = steps(&built.stderr, "DONE");
+    let position = |needle: &str| ran.iter().position(|t| t.contains(needle));
+    let base_run = position("RUN echo from-base").expect("base built");
+    let web_copy = position("COPY --from=shared").expect("web built");
+    assert!(base_run < web_copy, "{}", built.stderr);
+    let project = s.project();
+    assert_eq!(
+        s.store(&["run", "--rm", &format!("{project}-web")])
+            .ok()
+            .stdout,
+        "from-base\nshared note\ntools\n"
+    );
+}
+
+#[test]
+fn build_ssh_keys_reach_run_mounts_through_an_agent_that_ends_with_the_build() {
+    let Some(s) = rig(
+        "services:\n  app:\n    build:\n      context: ./app\n      ssh:\n        - deploy=./id_deploy\n",
+    ) else {
+        return;
+    };
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(s.dir.path().join("id_deploy"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    write(
+        &s,
+        "app/Dockerfile",
+        "FROM {{busybox}}\nRUN --mount=type=ssh,id=deploy,required=true test -S \"$SSH_AUTH_SOCK\" && echo agent > /seen\n",
+    );
+    s.wharf(&["build", "--progress", "plain"]).ok();
+    let project = s.project();
+    assert_eq!(
+        s.store(&["run", "--rm", &format!("{project}-app"), "cat", "/seen"])
+            .ok()
+            .stdout,
+        "agent\n"
+    );
+    // No ssh-agent of the build is left (its socket was under the data root).
+    let root = s.root.path().to_string_lossy().into_owned();
+    let agents: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("ssh-agent") && c.contains(&root))
+        .collect();
+    assert!(agents.is_empty(), "{agents:?}");
+}
+
+#[test]
 fn pull_policy_build_builds_and_a_failing_build_leaves_nothing() {
     let Some(s) = rig(
         "services:\n  app:\n    image: example.invalid/app:1\n    pull_policy: build\n    build: ./app\n    command: [\"sleep\", \"300\"]\n",
@@ -212,7 +284,7 @@ fn pull_policy_build_builds_and_a_failing_build_leaves_nothing() {
 
 #[test]
 fn build_keys_wharf_cannot_apply_are_refused_by_file_line_and_key() {
-    let Some(s) = rig("services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n")
+    let Some(s) = rig("services:\n  web:\n    build:\n      context: .\n      privileged: true\n")
     else {
         return;
     };
@@ -222,7 +294,7 @@ fn build_keys_wharf_cannot_apply_are_refused_by_file_line_and_key() {
         assert_ne!(out.code, 0, "{verb:?}: {}", out.stderr);
         assert!(
             out.stderr
-                .contains("compose.yaml:5: services.web.build.ssh: not supported yet"),
+                .contains("compose.yaml:5: services.web.build.privileged: not supported yet"),
             "{verb:?}: {}",
             out.stderr
         );

@@ -92,6 +92,9 @@ pub enum StageBase {
     Stage(usize),
     /// An image reference (FROM expanded with the global args).
     Image(String),
+    /// A named context (`--build-context`, compose `additional_contexts`),
+    /// by its key ([`context_key`]).
+    Context(String),
 }
 
 /// Where a `COPY --from` / `RUN --mount=from=` reads.
@@ -99,6 +102,8 @@ pub enum StageBase {
 pub enum SourceRef {
     Stage(usize),
     Image(String),
+    /// A named context, by its key ([`context_key`]).
+    Context(String),
 }
 
 /// One stage as the build sees it.
@@ -113,6 +118,9 @@ pub struct PlannedStage {
     pub depends_on: Vec<usize>,
     /// Images named by COPY --from / RUN --mount from (not stages), sorted.
     pub images: Vec<String>,
+    /// A named context of the stage's name replaces the stage: its base is
+    /// that context and its instructions are not run (BuildKit's rule).
+    pub replaced: bool,
 }
 
 /// Inputs of the plan.
@@ -127,6 +135,9 @@ pub struct PlanOptions {
     pub build_platform: Option<Platform>,
     /// The platform built for (`TARGETPLATFORM`); None = the build platform.
     pub target_platform: Option<Platform>,
+    /// Keys ([`context_key`]) of the named contexts: a stage, FROM or
+    /// `--from` word with one of these names reads that context instead.
+    pub named_contexts: BTreeSet<String>,
 }
 
 /// The stages to build, in dependency order.
@@ -275,10 +286,20 @@ pub fn plan(
             .iter()
             .rev()
             .find(|s| s.name.as_deref() == Some(lower.as_str()));
-        let base = match earlier {
-            Some(earlier) => StageBase::Stage(earlier.index),
-            None if lower == "scratch" => StageBase::Scratch,
-            None => StageBase::Image(from.image.clone()),
+        let named = |word: &str| {
+            let key = context_key(word);
+            options.named_contexts.contains(&key).then_some(key)
+        };
+        let replaced_by = stage.name.as_deref().and_then(named);
+        let replaced = replaced_by.is_some();
+        let base = match (replaced_by, earlier) {
+            (Some(key), _) => StageBase::Context(key),
+            (None, Some(earlier)) => StageBase::Stage(earlier.index),
+            (None, None) if lower == "scratch" => StageBase::Scratch,
+            (None, None) => match named(&from.image) {
+                Some(key) => StageBase::Context(key),
+                None => StageBase::Image(from.image.clone()),
+            },
         };
         let mut depends_on = BTreeSet::new();
         let mut images = BTreeSet::new();
@@ -286,7 +307,13 @@ pub fn plan(
             depends_on.insert(index);
         }
         let mut references: Vec<(usize, &'static str, &str)> = Vec::new();
-        for located in &stage.instructions {
+        // A replaced stage runs none of its instructions.
+        let instructions = if replaced {
+            &[][..]
+        } else {
+            &stage.instructions[..]
+        };
+        for located in instructions {
             match &located.value {
                 Instruction::Copy(copy) => {
                     if let Some(from) = &copy.from {
@@ -316,9 +343,13 @@ pub fn plan(
                 SourceRef::Stage(index) => {
                     depends_on.insert(index);
                 }
-                SourceRef::Image(image) => {
-                    images.insert(image);
-                }
+                SourceRef::Image(image) => match named(&image) {
+                    Some(_) => {}
+                    None => {
+                        images.insert(image);
+                    }
+                },
+                SourceRef::Context(_) => {}
             }
         }
         stages.push(PlannedStage {
@@ -328,6 +359,7 @@ pub fn plan(
             platform: from.platform,
             depends_on: depends_on.into_iter().collect(),
             images: images.into_iter().collect(),
+            replaced,
         });
     }
 
@@ -357,6 +389,21 @@ pub fn plan(
         platform_args,
         unused_build_args,
     })
+}
+
+/// How a named context is looked up, as BuildKit does: a FROM or `--from`
+/// word is read as an image reference in Docker's short form, without
+/// `:latest` (`docker.io/library/alpine:latest` and `alpine` are one name).
+pub fn context_key(word: &str) -> String {
+    let lower = word.to_ascii_lowercase();
+    let short = lower
+        .strip_prefix("docker.io/library/")
+        .or_else(|| lower.strip_prefix("index.docker.io/library/"))
+        .or_else(|| lower.strip_prefix("docker.io/"))
+        .or_else(|| lower.strip_prefix("index.docker.io/"))
+        .unwrap_or(&lower);
+    let short = short.strip_suffix(":latest").unwrap_or(short);
+    short.to_string()
 }
 
 /// Resolves a `--from` word of stage `current`: a stage name, a stage
@@ -494,6 +541,7 @@ mod tests {
             target: target.map(str::to_string),
             build_platform: Some(amd64()),
             target_platform: None,
+            named_contexts: BTreeSet::new(),
         }
     }
 
@@ -539,6 +587,33 @@ COPY --from=busybox /bin/sh /sh
                 .groups,
             vec![vec![1]]
         );
+    }
+
+    #[test]
+    fn named_contexts_win_over_images_and_replace_stages() {
+        let mut opts = options(&[], Some("build"));
+        opts.named_contexts = ["deps", "nginx:alpine", "debian"]
+            .map(String::from)
+            .into_iter()
+            .collect();
+        let plan = plan_of(FOUR_STAGES, &opts).unwrap();
+        // The stage named deps is the context: nothing of it runs, no image is needed.
+        assert_eq!(plan.stages[0].base, StageBase::Context("deps".into()));
+        assert!(plan.stages[0].replaced && !plan.stages[1].replaced);
+        let build = &plan.stages[2];
+        assert_eq!(build.base, StageBase::Stage(0));
+        assert_eq!(build.depends_on, vec![0, 1]);
+        // COPY --from=nginx:alpine reads the context, not the image.
+        assert!(build.images.is_empty(), "{:?}", build.images);
+        // FROM words are looked up in Docker's short form, without :latest.
+        opts.target = None;
+        let plan = plan_of("FROM docker.io/library/debian:latest\nRUN x\n", &opts).unwrap();
+        assert_eq!(plan.stages[0].base, StageBase::Context("debian".into()));
+        assert!(!plan.stages[0].replaced);
+        let plan = plan_of("FROM debian:12\n", &opts).unwrap();
+        assert_eq!(plan.stages[0].base, StageBase::Image("debian:12".into()));
+        assert_eq!(context_key("Docker.io/Foo/Bar:latest"), "foo/bar");
+        assert_eq!(context_key("127.0.0.1:5000/x:latest"), "127.0.0.1:5000/x");
     }
 
     #[test]

@@ -46,6 +46,17 @@ pub enum DockerfileSource {
     Inline(String),
 }
 
+/// A named context of a build (`additional_contexts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AdditionalContext {
+    /// A local directory (the loader made it absolute).
+    Dir(PathBuf),
+    /// `docker-image://REF`.
+    Image(String),
+    /// `service:NAME`: the image of that service's build, built first.
+    Service { service: String, image: String },
+}
+
 /// One image build, as the build module's request needs it (the caller
 /// parses the Dockerfile and adds the host's platform).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +75,13 @@ pub struct BuildSpec {
     pub no_cache: bool,
     /// Pull the base images even when the store has them.
     pub pull: bool,
+    /// `additional_contexts`, by name as written.
+    pub additional_contexts: BTreeMap<String, AdditionalContext>,
+    /// `ssh`, as `wharf build --ssh` takes it: `ID` or `ID=PATH` (the
+    /// loader made paths absolute).
+    pub ssh: Vec<String>,
+    /// `cache_from`, as `wharf build --cache-from` takes it.
+    pub cache_from: Vec<String>,
 }
 
 /// A service's build.
@@ -135,16 +153,11 @@ pub fn service_build(
         warnings.push(format!("{}{}: {message}", located(&pos), key(k)));
     };
     refuse_unsupported(b, &refuse)?;
-    for (k, set) in [
-        ("cache_from", !b.cache_from.is_empty()),
-        ("cache_to", !b.cache_to.is_empty()),
-    ] {
-        if set {
-            warn(
-                k,
-                "ignored: wharf's own build cache is used (external caches are not supported yet)",
-            );
-        }
+    if !b.cache_to.is_empty() {
+        warn(
+            "cache_to",
+            "ignored: wharf's own build cache is used (exporting it is not supported yet)",
+        );
     }
     for (k, set) in [("provenance", &b.provenance), ("sbom", &b.sbom)] {
         if set.as_deref().is_some_and(|v| v != "false") {
@@ -233,6 +246,37 @@ pub fn service_build(
         secrets.insert(id, secret);
     }
 
+    let mut additional_contexts = BTreeMap::new();
+    for (n, value) in &b.additional_contexts {
+        let refuse_context = |message: String| BuildPlanError::Refused {
+            pos: position(
+                model,
+                &["services", name, "build", "additional_contexts", n],
+            ),
+            key: format!("{}.{n}", key("additional_contexts")),
+            message,
+        };
+        let context = if let Some(image) = value.strip_prefix("docker-image://") {
+            AdditionalContext::Image(image.to_string())
+        } else if let Some(target) = value.strip_prefix("service:") {
+            // The loader checked that the service exists and builds.
+            let Some(svc) = project.services.get(target) else {
+                return Err(refuse_context(format!("unknown service {target:?}")));
+            };
+            AdditionalContext::Service {
+                service: target.to_string(),
+                image: image_name(project, svc)?,
+            }
+        } else if crate::compose::paths::is_remote_context(value) {
+            return Err(refuse_context(format!(
+                "{value:?}: only a local directory, docker-image://REF or service:NAME is supported yet"
+            )));
+        } else {
+            AdditionalContext::Dir(PathBuf::from(value))
+        };
+        additional_contexts.insert(n.clone(), context);
+    }
+
     let mut build_args: BTreeMap<String, String> = b
         .args
         .iter()
@@ -267,6 +311,16 @@ pub fn service_build(
             secrets,
             no_cache: b.no_cache || overrides.no_cache,
             pull: b.pull || overrides.pull,
+            additional_contexts,
+            ssh: b
+                .ssh
+                .iter()
+                .map(|k| match &k.path {
+                    Some(p) => format!("{}={p}", k.id),
+                    None => k.id.clone(),
+                })
+                .collect(),
+            cache_from: b.cache_from.clone(),
         },
         warnings,
     })
@@ -278,12 +332,6 @@ fn refuse_unsupported(
     refuse: &dyn Fn(&str, String) -> BuildPlanError,
 ) -> Result<(), BuildPlanError> {
     let not_yet = |k: &str| Err(refuse(k, "not supported yet".to_string()));
-    if !b.ssh.is_empty() {
-        return not_yet("ssh");
-    }
-    if !b.additional_contexts.is_empty() {
-        return not_yet("additional_contexts");
-    }
     if !b.entitlements.is_empty() {
         return not_yet("entitlements");
     }
@@ -303,7 +351,8 @@ fn refuse_unsupported(
 }
 
 /// The builds of the `selected` services that have a `build:` section, in
-/// that order.
+/// that order, each after the builds its `service:` contexts name (which
+/// are added when not selected, as Compose does).
 pub fn service_builds(
     project: &Project,
     model: &Node,
@@ -311,14 +360,57 @@ pub fn service_builds(
     overrides: &BuildOverrides,
     native: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<ServiceBuild>, BuildPlanError> {
-    let mut out = Vec::new();
-    for name in selected {
-        let Some(svc) = project.services.get(name) else {
-            continue;
-        };
-        if svc.build.is_some() {
-            out.push(service_build(project, model, svc, overrides, native)?);
+    let mut out: Vec<ServiceBuild> = Vec::new();
+    // Depth-first: a service's context services first; `visiting` stops a cycle.
+    fn add(
+        name: &str,
+        project: &Project,
+        model: &Node,
+        overrides: &BuildOverrides,
+        native: &dyn Fn(&str) -> bool,
+        visiting: &mut Vec<String>,
+        out: &mut Vec<ServiceBuild>,
+    ) -> Result<(), BuildPlanError> {
+        if out.iter().any(|b| b.service == name) {
+            return Ok(());
         }
+        let Some(svc) = project.services.get(name) else {
+            return Ok(());
+        };
+        if svc.build.is_none() {
+            return Ok(());
+        }
+        if visiting.iter().any(|v| v == name) {
+            return Err(BuildPlanError::Refused {
+                pos: position(model, &["services", name, "build", "additional_contexts"]),
+                key: format!("services.{name}.build.additional_contexts"),
+                message: format!(
+                    "service: contexts form a cycle ({} -> {name})",
+                    visiting.join(" -> ")
+                ),
+            });
+        }
+        let build = service_build(project, model, svc, overrides, native)?;
+        visiting.push(name.to_string());
+        for c in build.spec.additional_contexts.values() {
+            if let AdditionalContext::Service { service, .. } = c {
+                add(service, project, model, overrides, native, visiting, out)?;
+            }
+        }
+        visiting.pop();
+        out.push(build);
+        Ok(())
+    }
+    for name in selected {
+        add(
+            name,
+            project,
+            model,
+            overrides,
+            native,
+            &mut Vec::new(),
+            &mut out,
+        )?;
     }
     Ok(out)
 }
@@ -466,7 +558,7 @@ mod tests {
     #[test]
     fn long_form_keys_are_applied() {
         let b = build_of(
-            "services:\n  web:\n    image: example/web:1\n    build:\n      context: .\n      dockerfile: web.Dockerfile\n      args: {A: '1', B: two}\n      target: runtime\n      tags: ['example/web:latest', 'example/web:1']\n      labels: {team: web}\n      network: none\n      shm_size: 64m\n      extra_hosts: ['mirror:127.0.0.2']\n      secrets: [token, {source: file_secret, target: npm}]\n      no_cache: true\n      pull: true\n      platforms: [linux/amd64]\nsecrets:\n  token:\n    environment: TOKEN_VAR\n  file_secret:\n    file: ./s.txt\n",
+            "services:\n  web:\n    image: example/web:1\n    build:\n      context: .\n      dockerfile: web.Dockerfile\n      args: {A: '1', B: two}\n      target: runtime\n      tags: ['example/web:latest', 'example/web:1']\n      labels: {team: web}\n      network: none\n      shm_size: 64m\n      extra_hosts: ['mirror:127.0.0.2']\n      secrets: [token, {source: file_secret, target: npm}]\n      no_cache: true\n      pull: true\n      platforms: [linux/amd64]\n      ssh: [default, deploy=./id_deploy]\nsecrets:\n  token:\n    environment: TOKEN_VAR\n  file_secret:\n    file: ./s.txt\n",
             "web",
         )
         .expect("build");
@@ -490,6 +582,8 @@ mod tests {
         );
         assert!(matches!(s.secrets.get("npm"), Some(Secret::File(p)) if p.ends_with("s.txt")));
         assert!(s.no_cache && s.pull);
+        assert_eq!(s.ssh[0], "default");
+        assert!(s.ssh[1].starts_with("deploy=/") && s.ssh[1].ends_with("/id_deploy"));
     }
 
     #[test]
@@ -522,10 +616,10 @@ mod tests {
     #[test]
     fn keys_that_cannot_be_applied_are_refused_with_file_line_and_key() {
         let err =
-            refusal("services:\n  web:\n    build:\n      context: .\n      ssh: [default]\n");
+            refusal("services:\n  web:\n    build:\n      context: .\n      privileged: true\n");
         assert_eq!(
             err,
-            "compose.yaml:5: services.web.build.ssh: not supported yet"
+            "compose.yaml:5: services.web.build.privileged: not supported yet"
         );
         let err = refusal(
             "services:\n  web:\n    build:\n      context: https://github.com/docker/app.git\n",
@@ -549,10 +643,10 @@ mod tests {
             "{err}"
         );
         let err = refusal(
-            "services:\n  web:\n    build:\n      context: .\n      additional_contexts: {x: ./y}\n",
+            "services:\n  web:\n    build:\n      context: .\n      additional_contexts:\n        x: https://example.com/x.git\n",
         );
         assert!(
-            err.starts_with("compose.yaml:5: services.web.build.additional_contexts: "),
+            err.starts_with("compose.yaml:6: services.web.build.additional_contexts.x: "),
             "{err}"
         );
         for (k, v) in [
@@ -578,15 +672,66 @@ mod tests {
     }
 
     #[test]
-    fn caches_are_warned_about_not_dropped() {
+    fn additional_contexts_are_applied_and_service_ones_build_first() {
+        let (l, dir) = loaded(
+            "services:\n  web:\n    build:\n      context: .\n      additional_contexts:\n        - docs=./docs\n        - base=docker-image://example/base:1\n        - app=service:app\n  app:\n    build: ./app\n",
+        );
+        let builds = service_builds(
+            &l.project,
+            &l.model,
+            &["web".to_string()],
+            &BuildOverrides::default(),
+            &native,
+        )
+        .expect("builds");
+        // app is not selected, but web's context needs its image: built before web.
+        let order: Vec<&str> = builds.iter().map(|b| b.service.as_str()).collect();
+        assert_eq!(order, ["app", "web"]);
+        let contexts = &builds[1].spec.additional_contexts;
+        assert_eq!(
+            contexts.get("docs"),
+            Some(&AdditionalContext::Dir(dir.path().join("docs")))
+        );
+        assert_eq!(
+            contexts.get("base"),
+            Some(&AdditionalContext::Image("example/base:1".into()))
+        );
+        assert_eq!(
+            contexts.get("app"),
+            Some(&AdditionalContext::Service {
+                service: "app".into(),
+                image: "demo-app".into()
+            })
+        );
+        let (l, _dir) = loaded(
+            "services:\n  web:\n    build:\n      context: .\n      additional_contexts:\n        a: service:other\n  other:\n    build:\n      context: .\n      additional_contexts:\n        b: service:web\n",
+        );
+        let err = service_builds(
+            &l.project,
+            &l.model,
+            &["web".to_string()],
+            &BuildOverrides::default(),
+            &native,
+        )
+        .expect_err("a cycle")
+        .to_string();
+        assert!(
+            err.contains("services.web.build.additional_contexts: service: contexts form a cycle (web -> other -> web)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cache_from_is_applied_and_cache_to_warned_about_not_dropped() {
         let b = build_of(
-            "services:\n  web:\n    build:\n      context: .\n      cache_from: [example/web:cache]\n",
+            "services:\n  web:\n    build:\n      context: .\n      cache_from: [example/web:cache]\n      cache_to: [type=inline]\n",
             "web",
         )
         .expect("build");
+        assert_eq!(b.spec.cache_from, ["example/web:cache"]);
         assert_eq!(b.warnings.len(), 1, "{:?}", b.warnings);
         assert!(
-            b.warnings[0].contains("/compose.yaml:5: services.web.build.cache_from: ignored"),
+            b.warnings[0].contains("/compose.yaml:6: services.web.build.cache_to: ignored"),
             "{:?}",
             b.warnings
         );

@@ -1,9 +1,9 @@
 //! COPY and ADD: sources from the context, another stage, an image or a URL,
 //! written straight into a layer.
 
-use super::{stage_named, view_of, BuildError, Result, StageRun};
+use super::named::FromSource;
+use super::{view_of, BuildError, Result, StageRun};
 use crate::build::dockerfile::{self as df, Instruction, Located};
-use crate::build::image::ImageState;
 
 use crate::build::step::{self, CopyPlan, CopySource, SourceRoot};
 use crate::build::tree::{components, MergedView};
@@ -81,8 +81,11 @@ impl StageRun<'_, '_> {
             None => None,
         };
         // Where the sources come from: another stage, an image, or the context.
-        let from_state;
         let from_view;
+        let from_source = match &c.from {
+            Some(f) => Some(self.source_named(f, ins.line)?),
+            None => None,
+        };
         let heredoc_dir;
         let url_dir;
         let mut url_names = Vec::new();
@@ -149,29 +152,14 @@ impl StageRun<'_, '_> {
                 }
                 SourceRoot::Host(&heredoc_dir)
             }
-            Some(f) => {
-                from_state =
-                    match stage_named(&self.shared.req.dockerfile, f, self.index) {
-                        Some(j) => self
-                            .done
-                            .get(&j)
-                            .map(|r| r.state.clone())
-                            .ok_or_else(|| invalid(format!("stage {f:?} was not built")))?,
-                        None => {
-                            let record = self.shared.host.base_image(f).map_err(|source| {
-                                BuildError::Base {
-                                    file: file.clone(),
-                                    line: ins.line,
-                                    image: f.clone(),
-                                    source,
-                                }
-                            })?;
-                            ImageState::from_record(self.shared.store, &record)?
-                        }
-                    };
-                from_view = view_of(self.shared.store, &from_state)?;
-                SourceRoot::Layers(&from_view)
-            }
+            Some(_) => match &from_source {
+                Some(FromSource::State(state)) => {
+                    from_view = view_of(self.shared.store, state)?;
+                    SourceRoot::Layers(&from_view)
+                }
+                Some(FromSource::Dir(ctx)) => SourceRoot::Host(ctx.root()),
+                None => SourceRoot::Host(&self.shared.req.context),
+            },
             None => SourceRoot::Host(&self.shared.req.context),
         };
         let mut sources = Vec::new();
@@ -180,6 +168,10 @@ impl StageRun<'_, '_> {
         let mut included = None;
         let mut context_hash = None;
         let ctx = match &root {
+            SourceRoot::Host(_) if c.from.is_some() => match &from_source {
+                Some(FromSource::Dir(ctx)) => Some(std::sync::Arc::clone(ctx)),
+                _ => None,
+            },
             SourceRoot::Host(_) if c.heredocs.is_empty() && urls == 0 => {
                 Some(self.shared.context()?)
             }
@@ -282,6 +274,17 @@ impl StageRun<'_, '_> {
         if self.cached(&key, &step) {
             let _ = crate::image::unpack::remove_tree(&staging);
             return Ok(());
+        }
+        // --cache-from: the image's layer for this step, only when its files
+        // are provably what was just staged.
+        if !self.no_cache() {
+            if let Some(state) = self
+                .seeded(&created_by)
+                .filter(|seed| self.seed_matches(seed, &staging))
+            {
+                let _ = crate::image::unpack::remove_tree(&staging);
+                return self.take_seed(key, state, &step);
+            }
         }
         let layer = self.layer_of(ins, &staging)?;
         let _ = crate::image::unpack::remove_tree(&staging);

@@ -54,9 +54,19 @@ pub fn build(
         target: req.target.clone(),
         build_platform: None,
         target_platform: Some(req.platform.clone()),
+        named_contexts: req.named_contexts.keys().cloned().collect(),
     };
     let plan = crate::build::stages::plan(&req.dockerfile, &req.dockerfile_name, &plan_options)
         .map_err(|e| BuildError::Stages(Box::new(e)))?;
+    // Dropped (the agents killed) when the build ends, however it ends.
+    let agents = super::ssh::SshAgents::start(&req.ssh, &scratch_dir);
+    let agents = match agents {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = crate::image::unpack::remove_tree(&scratch_dir);
+            return Err(e);
+        }
+    };
     let shared = Shared {
         req,
         store,
@@ -79,6 +89,8 @@ pub fn build(
             .iter()
             .map(|r| ImageState::from_record(store, r))
             .collect::<std::result::Result<_, _>>()?,
+        named_dirs: Mutex::new(BTreeMap::new()),
+        ssh_sockets: agents.sockets.clone(),
     };
     for w in &req.dockerfile.warnings {
         progress.note(&format!(
@@ -101,6 +113,7 @@ pub fn build(
             Err(e) => tracing::warn!("removing the build's intermediate image {id}: {e}"),
         }
     }
+    drop(agents);
     let _ = crate::image::unpack::remove_tree(&scratch_dir);
     if let Some(h) = shared.hash_file.lock().ok().and_then(|h| h.clone()) {
         if let Err(e) = h.save() {
@@ -209,11 +222,15 @@ fn build_stage(
         None if d.stages.len() > 1 => format!("stage-{index}"),
         None => String::new(),
     };
-    let total = 1 + stage
-        .instructions
-        .iter()
-        .filter(|i| is_vertex(&i.value))
-        .count();
+    let total = if shared.plan.stages[index].replaced {
+        1
+    } else {
+        1 + stage
+            .instructions
+            .iter()
+            .filter(|i| is_vertex(&i.value))
+            .count()
+    };
     let title = |pos: usize, text: &str| {
         if label.is_empty() {
             format!("[{pos}/{total}] {text}")
@@ -235,6 +252,15 @@ fn build_stage(
             ImageState::scratch(shared.req.platform.clone()),
             CacheKey::base(None, &shared.req.platform),
         ),
+        StageBase::Context(key) => {
+            let text = if shared.plan.stages[index].replaced {
+                format!("FROM context {key}")
+            } else {
+                format!("FROM {}", stage.from.value.image)
+            };
+            let step = shared.step(title(1, &text));
+            shared.context_base(&key, stage.from.line, &step)?
+        }
         StageBase::Image(image_word) => {
             let step = shared.step(title(1, &format!("FROM {image_word}")));
             shared.progress.started(&step);
@@ -268,6 +294,13 @@ fn build_stage(
         label,
         done,
     };
+    // A stage a named context replaces is that context, nothing more.
+    if shared.plan.stages[index].replaced {
+        return Ok(StageResult {
+            state: run.state,
+            key: run.key,
+        });
+    }
     // The base's ONBUILD triggers run first, then are dropped from the config.
     if let Some(triggers) = run.state.string_list("OnBuild").filter(|t| !t.is_empty()) {
         run.state.config_mut().insert("OnBuild".into(), Value::Null);

@@ -7,7 +7,9 @@
 mod copy;
 mod driver;
 mod instruction;
+mod named;
 mod run;
+mod ssh;
 
 use crate::build::cache::{BuildCache, CacheError, CacheKey};
 use crate::build::dockerfile::{self as df, CommandForm, Dockerfile, Instruction, Located};
@@ -27,6 +29,8 @@ use std::sync::Mutex;
 
 pub use driver::build;
 pub use instruction::apply_config;
+pub use named::NamedContext;
+pub use ssh::SshSource;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -118,6 +122,13 @@ pub enum BuildError {
         #[source]
         source: Box<crate::build::context::ContextError>,
     },
+    #[error("--ssh {id}: {message}")]
+    Ssh {
+        id: String,
+        message: String,
+        #[source]
+        source: Option<std::io::Error>,
+    },
     #[error("layer {diff_id} of the stage's image is no longer in the store")]
     MissingLayer { diff_id: Digest },
 }
@@ -146,10 +157,14 @@ pub struct BuildRequest {
     pub platform: Platform,
     /// `--secret id=…,src=…|env=…`: what `RUN --mount=type=secret` reads.
     pub secrets: BTreeMap<String, Secret>,
-    /// `--ssh ID[=SOCKET]`: the agent socket each id forwards to `RUN --mount=type=ssh`.
-    pub ssh: BTreeMap<String, PathBuf>,
+    /// `--ssh ID[=SOCKET|KEY,…]`: the agent socket (or the keys of an agent
+    /// the build starts) each id forwards to `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, SshSource>,
     /// `--cache-from`: images whose history and layers seed the cache.
     pub cache_from: Vec<ImageRecord>,
+    /// `--build-context NAME=…` by [`context_key`](crate::build::stages::context_key)
+    /// of NAME: they win over a stage or image of that name.
+    pub named_contexts: BTreeMap<String, NamedContext>,
 }
 
 /// Where a build secret comes from.
@@ -230,6 +245,10 @@ struct Shared<'a> {
     scratch_counter: AtomicUsize,
     /// The `--cache-from` images' states.
     cache_from: Vec<ImageState>,
+    /// The agent socket of each `--ssh` id.
+    ssh_sockets: BTreeMap<String, PathBuf>,
+    /// Named directory contexts, walked on first use.
+    named_dirs: Mutex<BTreeMap<String, std::sync::Arc<crate::build::context::Context>>>,
 }
 
 /// A finished stage.
@@ -476,8 +495,8 @@ impl StageRun<'_, '_> {
 
     /// `--cache-from`: the state after a step written `created_by`, taken
     /// from an image whose history and layers so far are exactly this
-    /// state's and whose next history entry is that step. Only for RUN:
-    /// a COPY's history does not name its content.
+    /// state's and whose next history entry is that step. A COPY's history
+    /// does not name its content: its caller proves it ([`Self::seed_matches`]).
     fn seeded(&self, created_by: &str) -> Option<ImageState> {
         let history = |s: &ImageState| {
             s.document["history"]
@@ -513,6 +532,43 @@ impl StageRun<'_, '_> {
             }
             Some(state)
         })
+    }
+
+    /// Takes a `--cache-from` image's state for a step, as a cache hit.
+    fn take_seed(&mut self, key: CacheKey, state: ImageState, step: &StepName) -> Result<()> {
+        // The layer stays the --cache-from image's; a cache entry whose
+        // layer goes with that image counts as a miss.
+        self.shared.cache.put(&key, &state, None)?;
+        self.state = state;
+        self.key = key;
+        self.shared.progress.cached(step);
+        self.shared.cached.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether a `--cache-from` state for a COPY/ADD holds exactly what the
+    /// step staged in `staging`: its last layer's files hash as the staged
+    /// tree does (paths, types, modes, owners, contents, link targets), or
+    /// both are empty. Anything that cannot be read is no proof.
+    fn seed_matches(&self, seeded: &ImageState, staging: &Path) -> bool {
+        let staged_empty = layer::is_empty_dir(staging).unwrap_or(false);
+        let seed_empty = seeded.layers.len() == self.state.layers.len();
+        if staged_empty || seed_empty {
+            return staged_empty && seed_empty;
+        }
+        let Some(last) = seeded.layers.last() else {
+            return false;
+        };
+        let Ok(Some(info)) = self.shared.store.layer(&last.diff_id) else {
+            return false;
+        };
+        match (
+            crate::build::step::tree_hash(&info.path),
+            crate::build::step::tree_hash(staging),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
     }
 
     /// Records a step that made `layer` (or nothing) and caches the result.

@@ -1,9 +1,9 @@
 //! RUN steps: the container request through the [`BuildHost`](super::BuildHost), its typed
 //! `--mount`s, and the layer of what it changed.
 
-use super::{stage_named, view_of, BoxError, BuildError, Result, RunRequest, Secret, StageRun};
+use super::named::FromSource;
+use super::{view_of, BoxError, BuildError, Result, RunRequest, Secret, StageRun};
 use crate::build::dockerfile::{self as df, CommandForm, Instruction, Located};
-use crate::build::image::ImageState;
 use crate::build::layer::{self, LayerError, NewLayer};
 
 use crate::build::step::{self, CopyPlan, CopySource, SourceRoot};
@@ -99,9 +99,18 @@ impl StageRun<'_, '_> {
             typed_mounts.push(typed);
         }
         let network = format!("{:?}", r.network);
-        let key = self
-            .key
-            .child(&[&created_by, &mount_texts.join("\n"), &network]);
+        let mut parts = vec![created_by.clone(), mount_texts.join("\n"), network];
+        // What bind mounts show the step is part of its key (a step without
+        // one keeps the key it always had).
+        let bound: Vec<String> = typed_mounts
+            .iter()
+            .filter(|m| m.kind == df::MountKind::Bind)
+            .map(|m| self.bind_input(ins, m))
+            .collect::<Result<_>>()?;
+        if !bound.is_empty() {
+            parts.push(bound.join("\n"));
+        }
+        let key = self.key.child(&parts);
         let step = self.shared.step(self.title(&ins.text));
         self.shared.progress.started(&step);
         if self.cached(&key, &step) {
@@ -109,15 +118,7 @@ impl StageRun<'_, '_> {
         }
         if !self.no_cache() {
             if let Some(state) = self.seeded(&created_by) {
-                // The layer stays the --cache-from image's; a cache entry
-                // whose layer goes with that image counts as a miss.
-                self.shared.cache.put(&key, &state, None)?;
-                self.state = state;
-                self.key = key;
-                self.shared.progress.cached(&step);
-                self.shared
-                    .cached
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.take_seed(key, state, &step)?;
                 return Ok(());
             }
         }
@@ -255,6 +256,42 @@ impl StageRun<'_, '_> {
         Ok(())
     }
 
+    /// What a bind mount shows the step, for its cache key: the content
+    /// hash of the bound context (or named directory) path, the key of the
+    /// bound stage, or the image named.
+    fn bind_input(&self, ins: &Located<Instruction>, m: &df::RunMount) -> Result<String> {
+        let source = m.source.clone().unwrap_or_default();
+        let hash_in = |ctx: &crate::build::context::Context| -> Result<String> {
+            let ctx_err = |e| BuildError::Context {
+                file: self.file(),
+                line: ins.line,
+                instruction: "RUN",
+                source: Box::new(e),
+            };
+            let word = if source.is_empty() { "." } else { &source };
+            let resolved = ctx
+                .resolve_sources(&[word.to_string()], &[])
+                .map_err(ctx_err)?;
+            Ok(ctx.hash_sources(&resolved).map_err(ctx_err)?.to_string())
+        };
+        let Some(from) = &m.from else {
+            return hash_in(&*self.shared.context()?);
+        };
+        if let Some(j) = super::stage_named(&self.shared.req.dockerfile, from, self.index) {
+            return Ok(self
+                .done
+                .get(&j)
+                .map(|r| r.key.0.to_string())
+                .unwrap_or_default());
+        }
+        match self.shared.named_context(from) {
+            Some((key, super::NamedContext::Dir(dir))) => {
+                hash_in(&*self.shared.named_dir(&key, dir)?)
+            }
+            _ => Ok(format!("image {from}")),
+        }
+    }
+
     /// A typed `--mount` made ready for the container.
     fn run_mount(&self, ins: &Located<Instruction>, m: &df::RunMount) -> Result<PreparedMount> {
         use crate::runtime::spec::MountSpec as M;
@@ -337,11 +374,7 @@ impl StageRun<'_, '_> {
                     None => {
                         // Through the context: a .dockerignore'd path is not there.
                         let ctx = self.shared.context()?;
-                        let rel = comps
-                            .iter()
-                            .map(|c| c.to_string_lossy().into_owned())
-                            .collect::<Vec<_>>()
-                            .join("/");
+                        let rel = rel_path(&comps);
                         if !rel.is_empty() && ctx.entry(&rel).is_none() {
                             return Err(invalid(format!(
                                 "RUN --mount=type=bind: source {source_rel:?} not found in the build context"
@@ -352,54 +385,46 @@ impl StageRun<'_, '_> {
                             .context
                             .join(comps.iter().collect::<PathBuf>())
                     }
-                    Some(from) => {
+                    Some(from) => match self.source_named(from, ins.line)? {
+                        // A named directory: bound like the build context.
+                        FromSource::Dir(ctx) => {
+                            let rel = rel_path(&comps);
+                            if !rel.is_empty() && ctx.entry(&rel).is_none() {
+                                return Err(invalid(format!(
+                                    "RUN --mount=type=bind: source {source_rel:?} not found in the build context {from:?}"
+                                )));
+                            }
+                            ctx.root().join(comps.iter().collect::<PathBuf>())
+                        }
                         // A stage's (or image's) files, copied out: the
                         // mount may be written to, the stage must not change.
-                        let state = match stage_named(&self.shared.req.dockerfile, from, self.index)
-                        {
-                            Some(j) => {
-                                self.done.get(&j).map(|r| r.state.clone()).ok_or_else(|| {
-                                    invalid(format!("stage {from:?} was not built"))
-                                })?
-                            }
-                            None => {
-                                let record =
-                                    self.shared.host.base_image(from).map_err(|source| {
-                                        BuildError::Base {
-                                            file: self.file(),
-                                            line: ins.line,
-                                            image: from.clone(),
-                                            source,
-                                        }
-                                    })?;
-                                ImageState::from_record(self.shared.store, &record)?
-                            }
-                        };
-                        let view = view_of(self.shared.store, &state)?;
-                        let staging = self.shared.scratch()?;
-                        let plan = CopyPlan {
-                            instruction: "RUN --mount",
-                            root: SourceRoot::Layers(&view),
-                            sources: vec![CopySource {
-                                rel: comps.iter().collect::<PathBuf>(),
-                                below_dest: None,
-                            }],
-                            dest: "/content".into(),
-                            chown: None,
-                            chmod: None,
-                            epoch: None,
-                            extract_archives: false,
-                            included: None,
-                        };
-                        step::stage_copy(&plan, &MergedView::default(), &staging).map_err(
-                            |source| BuildError::Step {
-                                file: self.file(),
-                                line: ins.line,
-                                source: Box::new(source),
-                            },
-                        )?;
-                        staging.join("content")
-                    }
+                        FromSource::State(state) => {
+                            let view = view_of(self.shared.store, &state)?;
+                            let staging = self.shared.scratch()?;
+                            let plan = CopyPlan {
+                                instruction: "RUN --mount",
+                                root: SourceRoot::Layers(&view),
+                                sources: vec![CopySource {
+                                    rel: comps.iter().collect::<PathBuf>(),
+                                    below_dest: None,
+                                }],
+                                dest: "/content".into(),
+                                chown: None,
+                                chmod: None,
+                                epoch: None,
+                                extract_archives: false,
+                                included: None,
+                            };
+                            step::stage_copy(&plan, &MergedView::default(), &staging).map_err(
+                                |source| BuildError::Step {
+                                    file: self.file(),
+                                    line: ins.line,
+                                    source: Box::new(source),
+                                },
+                            )?;
+                            staging.join("content")
+                        }
+                    },
                 };
                 if std::fs::symlink_metadata(&source).is_err() {
                     return Err(invalid(format!(
@@ -481,7 +506,7 @@ impl StageRun<'_, '_> {
             }
             df::MountKind::Ssh => {
                 let id = m.id.clone().unwrap_or_else(|| "default".into());
-                let Some(socket) = self.shared.req.ssh.get(&id) else {
+                let Some(socket) = self.shared.ssh_sockets.get(&id) else {
                     if m.required {
                         return Err(invalid(format!(
                             "RUN --mount=type=ssh: ssh {id:?} is required but was not given (--ssh {id})"
@@ -508,6 +533,15 @@ impl StageRun<'_, '_> {
             }
         }
     }
+}
+
+/// Path components joined with `/`, as the context names its entries.
+fn rel_path(comps: &[std::ffi::OsString]) -> String {
+    comps
+        .iter()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Whether a shell-form command is just `<<NAME` (`<<-NAME`, quoted or not).

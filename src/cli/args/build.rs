@@ -73,9 +73,12 @@ pub struct BuildArgs {
     /// Do not use the cache for the steps of these stages
     #[arg(long = "no-cache-filter", value_name = "STAGE", value_delimiter = ',')]
     pub no_cache_filter: Vec<String>,
-    /// SSH agent socket or keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY…]
+    /// SSH agent socket or private keys for RUN --mount=type=ssh: default|ID[=SOCKET|KEY[,KEY…]]
     #[arg(long = "ssh", value_name = "SPEC")]
     pub ssh: Vec<String>,
+    /// Additional named context for FROM, COPY --from and RUN --mount=from: NAME=DIR or NAME=docker-image://REF
+    #[arg(long = "build-context", value_name = "NAME=VALUE")]
+    pub build_contexts: Vec<String>,
     /// Compose: also build the services the named ones depend on
     #[arg(long = "with-dependencies")]
     pub with_dependencies: bool,

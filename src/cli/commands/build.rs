@@ -4,7 +4,7 @@
 //! container record, a detached monitor, the same isolation defaults).
 
 use crate::build::builder::{
-    self, BoxError, BuildHost, BuildRequest, RunRequest, RunResult, Secret,
+    self, BoxError, BuildHost, BuildRequest, NamedContext, RunRequest, RunResult, Secret, SshSource,
 };
 use crate::build::dockerfile::RunNetwork;
 use crate::cli::args::build::{BuildArgs, BuilderCommand};
@@ -108,10 +108,10 @@ fn parse_secrets(values: &[String]) -> anyhow::Result<BTreeMap<String, Secret>> 
     Ok(out)
 }
 
-/// `--ssh default|ID[=SOCKET]`: the agent socket each id forwards. An id
-/// alone (or `default`) forwards `$SSH_AUTH_SOCK`. Key files would need an
-/// agent of wharf's own: they are refused with what to do instead.
-fn parse_ssh(values: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+/// `--ssh default|ID[=SOCKET|KEY[,KEY…]]`, as buildx takes it: an id alone
+/// (or `default`) forwards `$SSH_AUTH_SOCK`; one socket is forwarded as it
+/// is; key files are loaded into an agent the build starts for that id.
+pub(crate) fn parse_ssh(values: &[String]) -> anyhow::Result<BTreeMap<String, SshSource>> {
     use std::os::unix::fs::FileTypeExt;
     let mut out = BTreeMap::new();
     for v in values {
@@ -120,35 +120,86 @@ fn parse_ssh(values: &[String]) -> anyhow::Result<BTreeMap<String, PathBuf>> {
             None => (v.as_str(), None),
         };
         if id.is_empty() {
-            bail!("--ssh {v:?}: the id is empty (expected default or ID[=SOCKET])");
+            bail!("--ssh {v:?}: the id is empty (expected default or ID[=SOCKET|KEY,…])");
         }
-        let socket = match paths {
-            Some(p) if p.contains(',') => bail!(
-                "--ssh {v:?}: key files are not supported; load them into an agent (ssh-add KEY) and pass --ssh {id}"
-            ),
-            Some(p) => PathBuf::from(p),
+        let paths: Vec<PathBuf> = match paths {
+            Some(p) => p.split(',').filter(|p| !p.is_empty()).map(PathBuf::from).collect(),
             None => match std::env::var_os("SSH_AUTH_SOCK") {
-                Some(s) if !s.is_empty() => PathBuf::from(s),
-                _ => bail!("--ssh {v}: SSH_AUTH_SOCK is not set (start ssh-agent or give ID=SOCKET)"),
+                Some(s) if !s.is_empty() => vec![PathBuf::from(s)],
+                _ => bail!("--ssh {v}: SSH_AUTH_SOCK is not set (start ssh-agent, or give ID=SOCKET or ID=KEYFILE)"),
             },
         };
-        let meta = std::fs::metadata(&socket)
-            .with_context(|| format!("--ssh {v}: {}", socket.display()))?;
-        if !meta.file_type().is_socket() {
-            bail!(
-                "--ssh {v}: {} is not an agent socket (key files are not supported; load them into an agent with ssh-add)",
-                socket.display()
-            );
+        let mut keys = Vec::new();
+        for p in &paths {
+            let meta =
+                std::fs::metadata(p).with_context(|| format!("--ssh {v}: {}", p.display()))?;
+            if meta.file_type().is_socket() {
+                if paths.len() > 1 {
+                    bail!(
+                        "--ssh {v}: {} is a socket: give one socket or key files, not both",
+                        p.display()
+                    );
+                }
+                out.insert(id.to_string(), SshSource::Socket(p.clone()));
+            } else if meta.is_file() {
+                keys.push(
+                    std::path::absolute(p)
+                        .with_context(|| format!("--ssh {v}: {}", p.display()))?,
+                );
+            } else {
+                bail!(
+                    "--ssh {v}: {} is neither an agent socket nor a key file",
+                    p.display()
+                );
+            }
         }
-        out.insert(id.to_string(), socket);
+        if !keys.is_empty() {
+            out.insert(id.to_string(), SshSource::Keys(keys));
+        }
     }
     Ok(out)
+}
+
+/// `--build-context NAME=VALUE`: a local directory or `docker-image://REF`,
+/// keyed as FROM and `--from` words look them up.
+fn parse_build_contexts(values: &[String]) -> anyhow::Result<BTreeMap<String, NamedContext>> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        let Some((name, value)) = v.split_once('=').filter(|(n, _)| !n.is_empty()) else {
+            bail!("--build-context {v:?}: expected NAME=VALUE");
+        };
+        let context =
+            named_context(name, value).with_context(|| format!("--build-context {v:?}"))?;
+        out.insert(crate::build::stages::context_key(name), context);
+    }
+    Ok(out)
+}
+
+/// A named context's value: `docker-image://REF`, else a local directory
+/// (made absolute: the build reads it from anywhere). Git, URL and OCI
+/// layout sources are refused.
+pub(crate) fn named_context(name: &str, value: &str) -> anyhow::Result<NamedContext> {
+    if Reference::parse(name).is_err() {
+        bail!("{name:?} is not a valid context name (it must read as an image name)");
+    }
+    if let Some(image) = value.strip_prefix("docker-image://") {
+        let r = Reference::parse(image).with_context(|| format!("invalid image {image:?}"))?;
+        return Ok(NamedContext::Image(r.to_string()));
+    }
+    if value.contains("://") || value.starts_with("git@") || value.starts_with("target:") {
+        bail!("{value:?}: only a local directory or docker-image://REF is supported yet");
+    }
+    let dir = std::path::absolute(value).with_context(|| format!("{value:?}"))?;
+    if !dir.is_dir() {
+        bail!("{}: not a directory", dir.display());
+    }
+    Ok(NamedContext::Dir(dir))
 }
 
 /// `--cache-from NAME` or `type=registry,ref=NAME`: the image from the
 /// store, else pulled. One that cannot be had is a warning, as in BuildKit:
 /// the build then runs without it.
-fn cache_from_images(
+pub(crate) fn cache_from_images(
     settings: &Settings,
     store: &ImageStore,
     values: &[String],
@@ -325,6 +376,7 @@ pub fn build(settings: &Settings, args: &BuildArgs) -> anyhow::Result<ExitCode> 
         secrets: parse_secrets(&args.secrets)?,
         ssh: parse_ssh(&args.ssh)?,
         cache_from: Vec::new(),
+        named_contexts: parse_build_contexts(&args.build_contexts)?,
     };
     let root = settings.root();
     let store = ImageStore::open(root)
@@ -696,18 +748,28 @@ mod tests {
     }
 
     #[test]
-    fn ssh_takes_sockets_and_refuses_key_files() {
+    fn ssh_takes_a_socket_or_key_files() {
         let tmp = tempfile::tempdir().expect("tmp");
         let socket = tmp.path().join("agent.sock");
         let _l = std::os::unix::net::UnixListener::bind(&socket).expect("bind");
         let key = tmp.path().join("id_ed25519");
         std::fs::write(&key, "key").expect("key");
         let got = parse_ssh(&[format!("deploy={}", socket.display())]).expect("socket");
-        assert_eq!(got.get("deploy"), Some(&socket));
-        let e = parse_ssh(&[format!("default={}", key.display())]).unwrap_err();
-        assert!(format!("{e:#}").contains("ssh-add"), "{e:#}");
-        let e = parse_ssh(&[format!("default={},{}", key.display(), key.display())]).unwrap_err();
-        assert!(format!("{e:#}").contains("ssh-add"), "{e:#}");
+        assert_eq!(got.get("deploy"), Some(&SshSource::Socket(socket.clone())));
+        let got =
+            parse_ssh(&[format!("default={},{}", key.display(), key.display())]).expect("keys");
+        assert_eq!(
+            got.get("default"),
+            Some(&SshSource::Keys(vec![key.clone(), key.clone()]))
+        );
+        let e = parse_ssh(&[format!("x={},{}", socket.display(), key.display())]).unwrap_err();
+        assert!(format!("{e:#}").contains("not both"), "{e:#}");
+        let missing = tmp.path().join("nope");
+        let e = parse_ssh(&[format!("x={}", missing.display())]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains(&missing.display().to_string()),
+            "{e:#}"
+        );
         assert!(parse_ssh(&["=x".into()]).is_err());
     }
 

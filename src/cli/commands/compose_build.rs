@@ -8,7 +8,7 @@
 
 use super::build::{key_values, kill_running_steps, Host, RunOptions};
 use super::common::open_store;
-use crate::build::builder::{self, BuildRequest};
+use crate::build::builder::{self, BuildRequest, NamedContext};
 use crate::build::progress::{BuildProgress, StepName};
 use crate::cli::args::build::BuildArgs;
 use crate::cli::progress::{BuildProgressMode, DRY_RUN_PREFIX};
@@ -17,7 +17,7 @@ use crate::compose::load::Loaded;
 use crate::image::platform::Platform;
 use crate::image::reference::Reference;
 use crate::image::store::{ImageRecord, ImageStore};
-use crate::plan::build::{BuildJob, BuildOverrides, DockerfileSource, UpBuild};
+use crate::plan::build::{AdditionalContext, BuildJob, BuildOverrides, DockerfileSource, UpBuild};
 use anyhow::{bail, Context as _};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -251,8 +251,46 @@ fn run_jobs(
     })
 }
 
-/// Runs the builds, [`PARALLEL_BUILDS`] at a time. Every build runs to its
-/// end; the first failure (in job order) is the error.
+/// The jobs in waves: a job whose `service:` contexts name services that
+/// other jobs build comes in a later wave than those jobs.
+fn waves(jobs: &[BuildJob]) -> Vec<Vec<usize>> {
+    let mut level: Vec<Option<usize>> = vec![None; jobs.len()];
+    // Every pass settles at least one job (plan::build refuses cycles).
+    for _ in 0..jobs.len() {
+        for i in 0..jobs.len() {
+            if level[i].is_some() {
+                continue;
+            }
+            let mut deepest = Some(0);
+            for c in jobs[i].spec.additional_contexts.values() {
+                let AdditionalContext::Service { service, .. } = c else {
+                    continue;
+                };
+                let Some(j) = jobs.iter().position(|j| j.services.contains(service)) else {
+                    continue;
+                };
+                deepest = match (deepest, level[j]) {
+                    (Some(d), Some(l)) => Some(d.max(l + 1)),
+                    _ => None,
+                };
+            }
+            level[i] = deepest;
+        }
+    }
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for (i, l) in level.into_iter().enumerate() {
+        let l = l.unwrap_or(0);
+        if out.len() <= l {
+            out.resize(l + 1, Vec::new());
+        }
+        out[l].push(i);
+    }
+    out
+}
+
+/// Runs the builds, [`PARALLEL_BUILDS`] at a time, wave by wave (a build
+/// whose `service:` context another builds waits for it). Every build of
+/// a wave runs to its end; the first failure (in job order) is the error.
 fn run_parallel(
     settings: &Settings,
     jobs: &[BuildJob],
@@ -267,47 +305,98 @@ fn run_parallel(
         BuildProgressMode::Plain
     });
     let numbers = StepNumbers::default();
-    let next = AtomicUsize::new(0);
-    let results: Mutex<BTreeMap<usize, anyhow::Result<BuiltImage>>> = Mutex::new(BTreeMap::new());
-    std::thread::scope(|scope| {
-        let limit = match settings.parallel {
-            0 => PARALLEL_BUILDS,
-            n => n.min(PARALLEL_BUILDS),
-        };
-        for _ in 0..limit.min(jobs.len()) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(job) = jobs.get(i) else { break };
-                let job_progress = ServiceProgress {
-                    inner: progress.as_ref(),
-                    service: job.services.join(", "),
-                    numbers: &numbers,
-                    job: i,
-                };
-                let result = run_job(settings, &store, job, &job_progress, interrupted, running);
-                if let Ok(mut r) = results.lock() {
-                    r.insert(i, result);
-                }
-            });
-        }
-    });
-    let results = results
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("a build thread panicked"))?;
-    if interrupted.load(Ordering::SeqCst) {
-        bail!("build interrupted");
-    }
+    // --parallel (COMPOSE_PARALLEL_LIMIT) lowers the number of builds at once.
+    let limit = match settings.parallel {
+        0 => PARALLEL_BUILDS,
+        n => n.min(PARALLEL_BUILDS),
+    };
     let mut built = Vec::new();
-    for (_, r) in results {
-        let b = r?;
-        if !quiet {
-            for s in &b.services {
-                eprintln!(" {s} Built {}", b.image.id());
+    // The images built so far, by service: what `service:` contexts use.
+    let mut images: BTreeMap<String, ImageRecord> = BTreeMap::new();
+    for wave in waves(jobs) {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<BTreeMap<usize, anyhow::Result<BuiltImage>>> =
+            Mutex::new(BTreeMap::new());
+        let images_now = &images;
+        std::thread::scope(|scope| {
+            for _ in 0..limit.min(wave.len()) {
+                scope.spawn(|| loop {
+                    let n = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&i) = wave.get(n) else { break };
+                    let job = &jobs[i];
+                    let job_progress = ServiceProgress {
+                        inner: progress.as_ref(),
+                        service: job.services.join(", "),
+                        numbers: &numbers,
+                        job: i,
+                    };
+                    let result = run_job(
+                        settings,
+                        &store,
+                        job,
+                        images_now,
+                        &job_progress,
+                        interrupted,
+                        running,
+                    );
+                    if let Ok(mut r) = results.lock() {
+                        r.insert(i, result);
+                    }
+                });
             }
+        });
+        let results = results
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("a build thread panicked"))?;
+        if interrupted.load(Ordering::SeqCst) {
+            bail!("build interrupted");
         }
-        built.push(b);
+        for (_, r) in results {
+            let b = r?;
+            if !quiet {
+                for s in &b.services {
+                    eprintln!(" {s} Built {}", b.image.id());
+                }
+            }
+            for s in &b.services {
+                images.insert(s.clone(), b.image.clone());
+            }
+            built.push(b);
+        }
     }
     Ok(built)
+}
+
+/// A job's named contexts for the builder: directories checked, `service:`
+/// ones the image just built (else the one in the store).
+fn named_contexts(
+    store: &ImageStore,
+    spec: &crate::plan::build::BuildSpec,
+    images: &BTreeMap<String, ImageRecord>,
+) -> anyhow::Result<BTreeMap<String, NamedContext>> {
+    let mut out = BTreeMap::new();
+    for (name, c) in &spec.additional_contexts {
+        let context = match c {
+            AdditionalContext::Dir(dir) => {
+                super::build::named_context(name, &dir.to_string_lossy())
+                    .with_context(|| format!("additional_contexts {name}"))?
+            }
+            AdditionalContext::Image(image) => {
+                super::build::named_context(name, &format!("docker-image://{image}"))
+                    .with_context(|| format!("additional_contexts {name}"))?
+            }
+            AdditionalContext::Service { service, image } => match images.get(service) {
+                Some(r) => NamedContext::Stored(Box::new(r.clone())),
+                None => NamedContext::Stored(Box::new(store.find(image)?.with_context(|| {
+                    format!(
+                        "additional_contexts {name}: service {service}'s image {image} is not built"
+                    )
+                })?)),
+            },
+        };
+        out.insert(crate::build::stages::context_key(name), context);
+    }
+    Ok(out)
 }
 
 /// One build: reads its Dockerfile and drives the builder.
@@ -315,6 +404,7 @@ fn run_job(
     settings: &Settings,
     store: &ImageStore,
     job: &BuildJob,
+    images: &BTreeMap<String, ImageRecord>,
     progress: &dyn BuildProgress,
     interrupted: &Arc<AtomicBool>,
     running: &Arc<Mutex<Vec<String>>>,
@@ -365,11 +455,11 @@ fn run_job(
         source_date_epoch,
         platform: Platform::host(),
         secrets: spec.secrets.clone(),
-        // Compose's `ssh`, `cache_from` are refused or warned about by
-        // plan::build until they are mapped here.
         no_cache_filter: Vec::new(),
-        ssh: Default::default(),
-        cache_from: Vec::new(),
+        ssh: super::build::parse_ssh(&spec.ssh).with_context(what)?,
+        cache_from: super::build::cache_from_images(settings, store, &spec.cache_from)
+            .with_context(what)?,
+        named_contexts: named_contexts(store, spec, images).with_context(what)?,
     };
     let host = Host::new(
         settings,
