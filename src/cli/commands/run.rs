@@ -93,7 +93,15 @@ pub fn create(
     // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
     if let Some((Project::Loaded(l), services)) = target.project() {
         let pull = args.pull.as_deref();
-        return super::up::create(settings, l, services, args.build, args.no_build, pull, compose);
+        return super::up::create(
+            settings,
+            l,
+            services,
+            args.build,
+            args.no_build,
+            pull,
+            compose,
+        );
     }
     let compose_only = [
         (args.build, "--build"),
