@@ -3,15 +3,13 @@
 //! tar (`docker export`), and the paths `docker commit` and `diff` leave
 //! out because Docker keeps them in a container's init layer.
 
-use crate::build::tree::MergedView;
+use crate::build::tree::{is_opaque, is_whiteout, MergedView};
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-
-const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
 
 /// What Docker puts in a container's init layer, below its writable layer
 /// (moby's `initlayer`): mount points for the runtime's own mounts. They
@@ -83,19 +81,6 @@ impl ChangeKind {
 pub struct Change {
     pub kind: ChangeKind,
     pub path: String,
-}
-
-fn is_whiteout(meta: &fs::Metadata) -> bool {
-    meta.file_type().is_char_device() && meta.rdev() == 0
-}
-
-fn is_opaque(dir: &Path) -> bool {
-    let Ok(f) = fs::File::open(dir) else {
-        return false;
-    };
-    crate::sys::xattr::Node::Fd(std::os::fd::AsFd::as_fd(&f))
-        .get(OPAQUE_XATTR)
-        .is_ok_and(|v| v == b"y")
 }
 
 /// Docker's rule for a directory found in both: unchanged when size, mode

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const WHITEOUT_OPAQUE: &str = ".wh..wh..opq";
-const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+use crate::build::tree::is_opaque;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayerError {
@@ -367,18 +367,10 @@ impl<W: Write> TarWriter<W> {
     }
 }
 
-fn is_opaque(dir: &Path) -> bool {
-    let Ok(f) = File::open(dir) else {
-        return false;
-    };
-    crate::sys::xattr::Node::Fd(std::os::fd::AsFd::as_fd(&f))
-        .get(OPAQUE_XATTR)
-        .is_ok_and(|v| v == b"y")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::tree::OPAQUE_XATTR;
     use std::os::unix::fs::PermissionsExt;
 
     fn entries(blob: &Path) -> Vec<(String, char, u32, u64)> {

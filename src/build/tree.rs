@@ -11,7 +11,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 
-const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
+/// The xattr overlayfs marks an opaque directory with (value `y`).
+pub(crate) const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
 
 /// Layer directories, top first.
 #[derive(Clone, Debug, Default)]
@@ -35,11 +36,13 @@ pub fn components(path: &str) -> Vec<OsString> {
     out
 }
 
-fn is_whiteout(meta: &fs::Metadata) -> bool {
+/// An overlayfs whiteout: a 0/0 character device.
+pub(crate) fn is_whiteout(meta: &fs::Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
-fn is_opaque(dir: &Path) -> bool {
+/// Whether overlayfs marked `dir` opaque (it hides what lies below).
+pub(crate) fn is_opaque(dir: &Path) -> bool {
     let Ok(f) = fs::File::open(dir) else {
         return false;
     };
