@@ -537,6 +537,34 @@ fn the_sample_app_follows_edits_and_rebuilds_on_requirements() {
         "none\n"
     );
 
+    // A vim-style save of app.py (probe file, backup by rename, write anew,
+    // drop the backup) is one sync of the final content.
+    w.wait_for("service(s) [\"web\"] restarted", 4);
+    let syncs = w.count("Syncing service \"web\"");
+    let saved = format!(
+        "{}\n# saved by rename\n",
+        code.replace("f\"visits: {", "f\"hits: {")
+    );
+    write(&app.join("4913"), "");
+    std::fs::remove_file(app.join("4913")).expect("rm 4913");
+    std::fs::rename(app.join("app.py"), app.join("app.py~")).expect("backup");
+    write(&app.join("app.py"), &saved);
+    std::fs::remove_file(app.join("app.py~")).expect("rm backup");
+    until(Duration::from_secs(60), "the renamed save", || {
+        in_app("cat /app/app.py") == saved
+    });
+    w.wait_for("service(s) [\"web\"] restarted", 5);
+    assert_eq!(
+        w.count("Syncing service \"web\""),
+        syncs + 1,
+        "{:#?}",
+        w.lines()
+    );
+    assert_eq!(
+        in_app("ls -a /app | grep -E '4913|~' || echo none"),
+        "none\n"
+    );
+
     // requirements.txt: web is built again and replaced (its new image has
     // the edited code); redis and postgres keep their containers.
     let mut reqs = std::fs::read_to_string(app.join("requirements.txt")).expect("read");
