@@ -99,6 +99,19 @@ mod tests {
     fn installed() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = init_binary(dir.path()).expect("init_binary");
+        // A child another test thread forked while the binary was being
+        // written holds the write descriptor until its exec (ETXTBSY).
+        // Once one exec succeeds no writer is left, so later ones cannot
+        // fail that way.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match Command::new(&path).args(["--", "true"]).output() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                _ => break,
+            }
+        }
         (dir, path)
     }
 
