@@ -549,3 +549,133 @@ networks:
         .stdout;
     assert!(nets.contains(&format!("{p}_extra")), "{nets}");
 }
+
+/// The file `path` in the tar at `tar`, if the tar holds it.
+fn file_in_tar(tar: &std::path::Path, path: &str) -> Option<String> {
+    let file = std::fs::File::open(tar).expect("open tar");
+    let mut archive = tar::Archive::new(file);
+    for entry in archive.entries().expect("tar entries") {
+        let mut entry = entry.expect("tar entry");
+        let name = entry
+            .path()
+            .expect("entry path")
+            .to_string_lossy()
+            .into_owned();
+        if name.trim_start_matches("./") == path {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).expect("read entry");
+            return Some(text);
+        }
+    }
+    None
+}
+
+/// `export SERVICE` and `commit SERVICE [REPO[:TAG]]` are Compose's forms
+/// (v2.40.3's export.go/commit.go): the service's running container, the
+/// first unless `--index N`; commit tells the new id in its progress line,
+/// not on stdout. Errors are Compose's words (exit 1) for a service with no
+/// running container; a name that is no service is a container name, as
+/// for `exec`.
+#[test]
+fn export_and_commit_take_a_service_and_its_replica() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo one > /marker; sleep 1000"]
+    scale: 2
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    s.until("both replicas wrote /marker", || {
+        ["1", "2"].iter().all(|i| {
+            s.wharf(&["exec", "--index", i, "web", "cat", "/marker"])
+                .stdout
+                .trim()
+                == "one"
+        })
+    });
+    s.wharf(&[
+        "exec",
+        "--index",
+        "2",
+        "web",
+        "sh",
+        "-c",
+        "echo two > /marker",
+    ])
+    .ok();
+
+    let first = s.dir.path().join("first.tar");
+    let second = s.dir.path().join("second.tar");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_string();
+    let out = s.wharf(&["export", "-o", &path(&first), "web"]).ok();
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert_eq!(file_in_tar(&first, "marker").as_deref(), Some("one\n"));
+    s.wharf(&["export", "--index", "2", "--output", &path(&second), "web"])
+        .ok();
+    assert_eq!(file_in_tar(&second, "marker").as_deref(), Some("two\n"));
+
+    let committed = s
+        .wharf(&[
+            "--progress",
+            "plain",
+            "commit",
+            "-m",
+            "from web",
+            "web",
+            "webimg:v1",
+        ])
+        .ok();
+    assert!(committed.stdout.is_empty(), "{}", committed.stdout);
+    let line = format!("Container {}  Committed as sha256:", s.name("web-1"));
+    assert!(committed.stderr.contains(&line), "{}", committed.stderr);
+    s.wharf(&["commit", "--index", "2", "web", "webimg:v2"])
+        .ok();
+    for (tag, want) in [("webimg:v1", "one"), ("webimg:v2", "two")] {
+        let run = s
+            .wharf(&["run", "--rm", "--network", "none", tag, "cat", "/marker"])
+            .ok();
+        assert_eq!(run.stdout.trim(), want, "{tag}");
+    }
+
+    let no_replica = s.wharf(&["export", "-o", &path(&first), "--index", "3", "web"]);
+    assert_eq!(no_replica.code, 1);
+    assert!(
+        no_replica
+            .stderr
+            .contains("service \"web\" is not running container #3"),
+        "{}",
+        no_replica.stderr
+    );
+    let unknown = s.wharf(&["commit", "nosuch"]);
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("nosuch"), "{}", unknown.stderr);
+
+    s.wharf(&["stop"]).ok();
+    let stopped = std::fs::metadata(&first).expect("first.tar").modified();
+    for args in [
+        &["export", "-o", &path(&first), "web"][..],
+        &["commit", "web"],
+    ] {
+        let refused = s.wharf(args);
+        assert_eq!(refused.code, 1, "{args:?}");
+        assert!(
+            refused.stderr.contains("service \"web\" is not running"),
+            "{args:?}: {}",
+            refused.stderr
+        );
+    }
+    // The refused export left the earlier file alone.
+    assert_eq!(
+        std::fs::metadata(&first)
+            .expect("first.tar")
+            .modified()
+            .ok(),
+        stopped.ok()
+    );
+}

@@ -344,6 +344,8 @@ fn scope(command: &Command) -> Scope {
         Command::Events(a) => ServicesOr(a.services.clone()),
         Command::Exec(a) => ServicesOr(vec![a.container.clone()]),
         Command::Attach(a) => ServicesOr(vec![a.container.clone()]),
+        Command::Export(a) => ServicesOr(vec![a.container.clone()]),
+        Command::Commit(a) => ServicesOr(vec![a.container.clone()]),
         Command::Port { container, .. } => ServicesOr(vec![container.clone()]),
         // `run SERVICE` is Compose's one-off run; with no image it fails
         // before anything is loaded.
@@ -553,6 +555,11 @@ mod tests {
             ("port web 80", ServicesOr(names(&["web"]))),
             ("wait web", ServicesOr(names(&["web"]))),
             ("unpause web", ServicesOr(names(&["web"]))),
+            (
+                "export -o fs.tar --index 2 web",
+                ServicesOr(names(&["web"])),
+            ),
+            ("commit -m msg web app:v1", ServicesOr(names(&["web"]))),
             ("events", ServicesOr(vec![])),
             ("images", ServicesOr(vec![])),
             // `run SERVICE` / `create SERVICE…` are Compose's in a project.

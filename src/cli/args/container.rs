@@ -542,14 +542,19 @@ pub struct DiffArgs {
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// A container, or a service of the compose project
     pub container: String,
     /// Write to a file, instead of STDOUT
     #[arg(short = 'o', long = "output")]
     pub output: Option<PathBuf>,
+    /// Compose export: which replica of the service (default: the first running)
+    #[arg(long)]
+    pub index: Option<u32>,
 }
 
 #[derive(Args, Debug)]
 pub struct CommitArgs {
+    /// A container, or a service of the compose project
     pub container: String,
     /// REPOSITORY[:TAG] of the new image (none: an untagged image)
     pub repository: Option<String>,
@@ -567,6 +572,9 @@ pub struct CommitArgs {
     #[arg(short = 'p', long, default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub pause: bool,
+    /// Compose commit: which replica of the service (default: the first running)
+    #[arg(long)]
+    pub index: Option<u32>,
 }
 
 /// `docker update`: new limits for running or stopped containers.

@@ -2,7 +2,7 @@
 //! changes), `export` (its whole tree as a tar), `commit` (its changes as a
 //! new image) and `import` (a tar as a new image).
 
-use super::common::{open, open_store};
+use super::common::{self, fail, open, open_store};
 use crate::build::builder::{apply_config, layers_view};
 use crate::build::container::{self as fs_view, init_paths};
 use crate::build::dockerfile::{self as df, Instruction};
@@ -10,7 +10,8 @@ use crate::build::image::ImageState;
 use crate::build::layer::{commit_dir, LayerOptions, NewLayer};
 use crate::cli::args::container::{CommitArgs, DiffArgs, ExportArgs};
 use crate::cli::args::image::ImportArgs;
-use crate::cli::resolve::Settings;
+use crate::cli::progress::{progress_event, Progress};
+use crate::cli::resolve::{Settings, Target};
 use crate::image::platform::Platform;
 use crate::image::reference::Reference;
 use crate::image::store::{ImageRecord, ImageStore};
@@ -59,15 +60,54 @@ pub fn diff(settings: &Settings, args: &DiffArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The container an `export`/`commit` acts on: with a compose project, the
+/// running container of the service (`--index N`, else the first; Compose's
+/// choice), else the container named. `Err` is Compose's message for a
+/// service with no running container.
+fn chosen_container(
+    settings: &Settings,
+    target: &Target,
+    containers: &Containers,
+    name: &str,
+    index: Option<u32>,
+) -> anyhow::Result<Result<ContainerRecord, String>> {
+    match target.project() {
+        Some((project, _)) => {
+            let env = common::env(settings)?;
+            Ok(common::running_container(&env, project, name, index)?.map(|c| c.record))
+        }
+        None if index.is_some() => bail!(
+            "--index is for a service of a compose project; {name:?} is none (a container has no replicas)"
+        ),
+        None => Ok(Ok(containers.find(name)?)),
+    }
+}
+
 /// `docker export`: the container's filesystem (without its volumes) as a
 /// tar, to `-o FILE` (removed again on failure) or standard output.
-pub fn export(settings: &Settings, args: &ExportArgs) -> anyhow::Result<ExitCode> {
+/// `export SERVICE` is Compose's: the service's running container.
+pub fn export(settings: &Settings, target: &Target, args: &ExportArgs) -> anyhow::Result<ExitCode> {
     let (containers, store) = open(settings)?;
-    let record = containers.find(&args.container)?;
+    let record = match chosen_container(settings, target, &containers, &args.container, args.index)?
+    {
+        Ok(r) => r,
+        Err(msg) => return Ok(fail(msg, 1)),
+    };
     if args.output.is_none() && std::io::stdout().is_terminal() {
+        // Each tool's own words.
+        if target.project().is_some() {
+            bail!("output option is required when exporting to terminal");
+        }
         bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
     }
+    let progress = target.project().map(|_| Progress::of(settings));
+    if let Some(p) = &progress {
+        progress_event(p, &record.name, "Exporting", false);
+    }
     export_container(&containers, &store, &record, args.output.as_deref())?;
+    if let Some(p) = &progress {
+        progress_event(p, &record.name, "Exported", true);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -217,12 +257,30 @@ fn layer_of(
 /// `docker commit`: the container's changes on top of its image, with
 /// the container's config (command, env, working dir, user, labels) and
 /// the `--change` lines; the container is paused meanwhile unless
-/// `--pause=false`. Prints the new image's id.
-pub fn commit(settings: &Settings, args: &CommitArgs) -> anyhow::Result<ExitCode> {
+/// `--pause=false`. Prints the new image's id. `commit SERVICE` is
+/// Compose's: the service's running container, and the id is told in
+/// its progress line ("Committed as …") instead.
+pub fn commit(settings: &Settings, target: &Target, args: &CommitArgs) -> anyhow::Result<ExitCode> {
     let (containers, store) = open(settings)?;
-    let record = containers.find(&args.container)?;
+    let record = match chosen_container(settings, target, &containers, &args.container, args.index)?
+    {
+        Ok(r) => r,
+        Err(msg) => return Ok(fail(msg, 1)),
+    };
+    if target.project().is_none() {
+        let image = commit_container(&containers, &store, &record, args)?;
+        println!("{}", image.id());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let progress = Progress::of(settings);
+    progress_event(&progress, &record.name, "Committing", false);
     let image = commit_container(&containers, &store, &record, args)?;
-    println!("{}", image.id());
+    progress_event(
+        &progress,
+        &record.name,
+        &format!("Committed as {}", image.id()),
+        true,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
