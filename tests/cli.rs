@@ -717,9 +717,10 @@ fn unsupported_compose_flags_are_refused_by_name() {
             &["config", "--lock-image-digests"][..],
             "--lock-image-digests",
         ),
+        // A spec moby's term.ToBytes does not read: the engine's words.
         (
-            &["attach", "--detach-keys", "ctrl-x", "web"][..],
-            "--detach-keys",
+            &["attach", "--detach-keys", "ctrl-xx", "web"][..],
+            "Invalid detach keys (ctrl-xx) provided",
         ),
         (&["--compatibility", "ps"][..], "--compatibility"),
         (&["--dry-run", "exec", "web", "true"][..], "--dry-run"),

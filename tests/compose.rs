@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/pty.rs"]
+mod pty;
 #[path = "support/stack.rs"]
 mod stack;
 use harness::Run;
+use pty::Pty;
 use stack::{free_port, http_get, Stack};
 
 const STACK: &str = r#"
@@ -1776,102 +1779,18 @@ fn run_publishes_ports_only_with_service_ports_or_p() {
     s.wharf(&["down", "--remove-orphans", "-t", "0"]).ok();
 }
 
-/// The pty pair a test drives `wharf exec` through, like a user's terminal.
-struct Pty {
-    master: std::fs::File,
-    slave: Option<std::os::fd::OwnedFd>,
-    seen: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Pty {
-    fn open(rows: u16, cols: u16) -> Pty {
-        let pair = nix::pty::openpty(None, None).expect("openpty");
-        let ws = libc::winsize {
-            ws_row: rows,
-            ws_col: cols,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCSWINSZ reads one winsize from the struct we pass.
-        let rc = unsafe {
-            libc::ioctl(
-                std::os::fd::AsRawFd::as_raw_fd(&pair.slave),
-                libc::TIOCSWINSZ,
-                &ws,
-            )
-        };
-        assert_eq!(rc, 0, "TIOCSWINSZ");
-        let master = std::fs::File::from(pair.master);
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut reader = master.try_clone().expect("clone master");
-        let sink = seen.clone();
-        std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 4096];
-            // EIO once every slave fd is closed.
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        });
-        Pty {
-            master,
-            slave: Some(pair.slave),
-            seen,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        use std::io::Write;
-        self.master.write_all(bytes).expect("write to pty");
-    }
-
-    /// Waits until the output has `what` after the first `from` bytes;
-    /// returns where it ends.
-    fn expect(&self, what: &str, from: usize, within: Duration) -> usize {
-        let deadline = Instant::now() + within;
-        loop {
-            let text = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
-            if let Some(i) = text.get(from..).and_then(|t| t.find(what)) {
-                return from + i + what.len();
-            }
-            assert!(Instant::now() < deadline, "no {what:?} in {text:?}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 /// `exec` on a service from a terminal: a tty of its own with our window
 /// size, Ctrl-C interrupts the container's foreground command, the
 /// shell's exit code is wharf's.
 #[test]
 fn exec_it_on_a_service_through_a_pty() {
-    use std::os::unix::process::CommandExt;
     let Some(s) = Stack::new(&ONEOFF.replace("PORT", &free_port().to_string())) else {
         return;
     };
     s.wharf(&["up", "-d"]).ok();
     let mut pty = Pty::open(33, 101);
-    let mut cmd = s.cmd(&["exec", "web", "sh"]);
-    let slave = pty.slave.take().expect("slave");
-    let dup = || Stdio::from(slave.try_clone().expect("dup slave"));
-    cmd.stdin(dup()).stdout(dup()).stderr(dup());
-    // SAFETY: setsid and TIOCSCTTY are async-signal-safe; the slave is fd 0.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            libc::ioctl(0, libc::TIOCSCTTY, 0);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("spawn exec");
-    // Only the child holds the slave now.
-    drop(cmd);
-    drop(slave);
+    let cmd = s.cmd(&["exec", "web", "sh"]);
+    let mut child = pty.spawn(cmd);
     let wait = Duration::from_secs(30);
     pty.send(b"tty\n");
     let at = pty.expect("/dev/pts/", 0, wait);
@@ -1897,7 +1816,7 @@ fn exec_it_on_a_service_through_a_pty() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("exec did not end: {:?}", pty.seen.lock().map(|s| s.clone()));
+            panic!("exec did not end: {:?}", pty.seen());
         }
         std::thread::sleep(Duration::from_millis(50));
     };

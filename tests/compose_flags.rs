@@ -15,8 +15,11 @@
 
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/pty.rs"]
+mod pty;
 #[path = "support/stack.rs"]
 mod stack;
+use pty::Pty;
 use stack::Stack;
 
 const TWO: &str = r#"
@@ -678,4 +681,58 @@ services:
             .ok(),
         stopped.ok()
     );
+}
+
+/// `attach --detach-keys` from a terminal (Compose's form; it runs docker
+/// attach's code): what is typed reaches the service's shell, a partial
+/// sequence followed by other bytes is passed on unchanged, the whole
+/// sequence detaches with "read escape sequence" and exit code 1 while the
+/// container runs on (recorded from Compose v2.40.3 and Docker CLI 28.2.2
+/// against a private engine through a pty). A spec moby's term.ToBytes does
+/// not read is refused (exit 1) before anything is attached.
+#[test]
+fn attach_detach_keys_leave_the_service_running() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  shell:
+    image: {{busybox}}
+    command: ["sh"]
+    tty: true
+    stdin_open: true
+    network_mode: none
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let bad = s.wharf(&["attach", "--detach-keys", "ctrl-P", "shell"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("Invalid detach keys (ctrl-P) provided"),
+        "{}",
+        bad.stderr
+    );
+
+    let mut pty = Pty::open(24, 80);
+    let mut child = pty.spawn(s.cmd(&["attach", "--detach-keys", "x,y", "shell"]));
+    let wait = std::time::Duration::from_secs(30);
+    // "x" then " ": the partial sequence goes on, so the file holds "ax";
+    // the quotes keep the echo of the typed line from matching "ready".
+    pty.send(b"echo ax > /typed; echo re''ady\r");
+    pty.expect("ready\r\n", 0, wait);
+    pty.send(b"xy");
+    let status = pty.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(1), "{:?}", pty.seen());
+    assert!(
+        pty.seen().contains("read escape sequence"),
+        "{:?}",
+        pty.seen()
+    );
+    let name = s.name("shell-1");
+    assert_eq!(Stack::container(&s.ps(), &name)["State"], "running");
+    let typed = s.wharf(&["exec", "-T", "shell", "cat", "/typed"]).ok();
+    assert_eq!(typed.stdout, "ax\n");
+    s.wharf(&["down", "-t", "0"]).ok();
 }

@@ -15,6 +15,8 @@ use std::process::{Command, Stdio};
 
 #[path = "support/harness.rs"]
 mod harness;
+#[path = "support/pty.rs"]
+mod pty;
 use harness::{registry, Run};
 
 /// The changes every recorded container makes (the same script as
@@ -947,4 +949,44 @@ fn mount_publish_all_and_log_flags() {
         assert_ne!(r.code, 0, "{flags:?}");
         assert!(r.stderr.contains(needle), "{flags:?}: {}", r.stderr);
     }
+}
+
+/// `docker attach` to a `-dit` container from a terminal: the default
+/// detach keys (ctrl-p,ctrl-q) detach with "read escape sequence" and exit
+/// code 1, the container runs on, and what was typed before reached its
+/// shell (recorded from Docker CLI 28.2.2 through a pty).
+#[test]
+fn attach_detaches_with_the_default_keys() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&[
+        "run",
+        "-dit",
+        "--name",
+        "dv-sh",
+        "--network",
+        "none",
+        &rig.image,
+        "sh",
+    ])
+    .ok();
+    let mut term = pty::Pty::open(24, 80);
+    let mut child = term.spawn(rig.command(&["attach", "dv-sh"]));
+    let wait = std::time::Duration::from_secs(30);
+    term.send(b"echo hi > /typed; echo re''ady\r");
+    term.expect("ready\r\n", 0, wait);
+    term.send(b"\x10\x11");
+    let status = term.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(1), "{:?}", term.seen());
+    assert!(
+        term.seen().contains("read escape sequence"),
+        "{:?}",
+        term.seen()
+    );
+    let state = rig
+        .wharf(&["inspect", "-f", "{{.State.Status}}", "dv-sh"])
+        .ok()
+        .stdout;
+    assert_eq!(state.trim(), "running");
+    let typed = rig.wharf(&["exec", "dv-sh", "cat", "/typed"]).ok();
+    assert_eq!(typed.stdout, "hi\n");
 }

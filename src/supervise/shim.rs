@@ -131,6 +131,38 @@ impl Parent {
     }
 }
 
+/// A copy of the pty master that shim `pid` (started at `start`) holds for
+/// its `tty: true` container, taken with pidfd_getfd: how `attach` types
+/// into a container that runs detached. `None` when it holds none (or is
+/// gone, or another process has its pid now).
+pub fn held_pty(pid: u32, start: Option<u64>) -> std::io::Result<Option<OwnedFd>> {
+    use nix::errno::Errno;
+    let pidfd = match crate::sys::pidfd::open(pid) {
+        Ok(fd) => fd,
+        Err(Errno::ESRCH) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    // Checked after the open: the pidfd names the process checked.
+    if start.is_some_and(|s| crate::runtime::container::process_start_time(pid) != Some(s)) {
+        return Ok(None);
+    }
+    let dir = PathBuf::from(format!("/proc/{pid}/fd"));
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        let is_master = std::fs::read_link(entry.path())
+            .is_ok_and(|l| l.file_name().is_some_and(|n| n == "ptmx"));
+        let fd = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<RawFd>().ok());
+        if let (true, Some(fd)) = (is_master, fd) {
+            return crate::sys::pidfd::get_fd(pidfd.as_fd(), fd)
+                .map(Some)
+                .map_err(std::io::Error::from);
+        }
+    }
+    Ok(None)
+}
+
 /// The body of `wharf container-shim`.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();

@@ -17,6 +17,18 @@ pub fn open(pid: u32) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// `pidfd_getfd(pidfd, target, 0)`: a copy of the process's fd `target`
+/// (Linux 5.6+; needs the right to ptrace it), close-on-exec.
+pub fn get_fd(pidfd: BorrowedFd<'_>, target: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: a valid pidfd, an fd number of that process, no flags.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the kernel just gave us this descriptor; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 /// `pidfd_send_signal(fd, signo, NULL, 0)`: ESRCH once the process is gone.
 pub fn send_signal(fd: BorrowedFd<'_>, signo: i32) -> nix::Result<()> {
     // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.

@@ -484,13 +484,13 @@ pub struct AttachArgs {
     /// Compose attach: which replica of the service (default: the first running)
     #[arg(long)]
     pub index: Option<u32>,
-    /// Do not attach stdin (wharf attaches output only)
+    /// Do not attach STDIN
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
     /// Pass SIGINT and SIGTERM received here on to the container
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set)]
     pub sig_proxy: bool,
-    /// Key sequence for detaching (wharf attaches output only: nothing to detach from)
+    /// Override the key sequence for detaching from a container (default ctrl-p,ctrl-q)
     #[arg(long = "detach-keys", value_name = "KEYS")]
     pub detach_keys: Option<String>,
 }

@@ -6,11 +6,14 @@ use crate::cli::args::container::{AttachArgs, LogsArgs};
 use crate::cli::render::Printer;
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::exec::{self, ProjectContainer};
-use crate::runtime::container::{Containers, Status};
-use crate::supervise::control;
+use crate::runtime::container::{ContainerRecord, ContainerState, Containers, Status};
 use crate::supervise::logs::{self, Follower};
+use crate::supervise::{control, pty, shim};
 use anyhow::{bail, Context as _};
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// What Docker's engine answers for a log it does not keep.
@@ -96,11 +99,17 @@ pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Re
 /// now on, until it exits; its exit code is ours. Signals received here
 /// go to the container unless `--sig-proxy=false`.
 pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow::Result<ExitCode> {
-    if let Some(keys) = &args.detach_keys {
-        // Detach keys are read from the attached stdin, which wharf does
-        // not attach: refused rather than taken and never honoured.
-        anyhow::bail!("--detach-keys {keys:?}: wharf attach streams the output only (no stdin), so there is no key sequence to detach with; Ctrl-C detaches (with --sig-proxy=false)");
-    }
+    // Refused before attaching, as Docker's engine does; an empty spec is
+    // the default one.
+    let spec = args
+        .detach_keys
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .unwrap_or(pty::DEFAULT_DETACH_KEYS);
+    let keys = match pty::detach_keys(spec) {
+        Ok(k) => k,
+        Err(e) => return Ok(fail(e, 1)),
+    };
     let (containers, _) = open(settings)?;
     let record = match target.project() {
         Some((sel, _)) => {
@@ -115,12 +124,20 @@ pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow
             Err(e) => return Ok(fail(e, 1)),
         },
     };
-    if containers.state(&record.id)?.status != Status::Running {
+    let state = containers.state(&record.id)?;
+    if state.status != Status::Running {
         return Ok(fail(
             "You cannot attach to a stopped container, start it first",
             1,
         ));
     }
+    // Docker attaches stdin only to a container that keeps it open (-i,
+    // `stdin_open`), and reads the detach keys from it.
+    let input = if !args.no_stdin && record.spec.stdin_open {
+        Some(attach_input(&record, &state, keys)?)
+    } else {
+        None
+    };
     let mut follower = logs::Follower::new(&containers.dir(&record.id).log(), true);
     if args.sig_proxy {
         use nix::sys::signal::{SigSet, Signal};
@@ -145,10 +162,17 @@ pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow
             logs::Stream::Stdout => std::io::stdout().write_all(l.log.as_bytes()),
             logs::Stream::Stderr => std::io::stderr().write_all(l.log.as_bytes()),
         };
+        let _ = std::io::stdout().flush();
     };
     loop {
         let state = containers.state(&record.id)?;
         follower.poll().iter().for_each(print);
+        let detached = input
+            .as_ref()
+            .is_some_and(|(d, _)| d.load(std::sync::atomic::Ordering::SeqCst));
+        if detached {
+            return Ok(detach(input));
+        }
         if !matches!(state.status, Status::Running | Status::Restarting) {
             // What it wrote last is read before its exit is reported.
             follower.poll().iter().for_each(print);
@@ -156,6 +180,53 @@ pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `docker attach` and `docker compose attach` report a detach as their
+/// error "read escape sequence" and exit 1 (recorded: Docker CLI 28.2.2,
+/// Compose v2.40.3, with a terminal), though the container runs on.
+const DETACHED_EXIT_CODE: i32 = 1;
+
+/// Our terminal back as it was, and Docker's word for a detach; the
+/// container runs on.
+fn detach(input: Option<(Arc<AtomicBool>, Option<pty::RawMode>)>) -> ExitCode {
+    drop(input);
+    eprintln!("{}", pty::DETACHED_MESSAGE);
+    exit(DETACHED_EXIT_CODE)
+}
+
+/// Our stdin, attached: typed into a `tty: true` container's terminal
+/// (a copy of the master its shim holds; our terminal raw meanwhile, as
+/// Docker's), or, without a terminal, only watched for the detach keys:
+/// a detached container's stdin is not kept open by wharf, so the input
+/// is not delivered, and this says so.
+fn attach_input(
+    record: &ContainerRecord,
+    state: &ContainerState,
+    keys: Vec<u8>,
+) -> anyhow::Result<(Arc<AtomicBool>, Option<pty::RawMode>)> {
+    let master = match (record.spec.tty, state.shim_pid) {
+        (true, Some(pid)) => shim::held_pty(pid, state.shim_start)
+            .with_context(|| format!("taking the terminal of {} from its shim", record.name))?,
+        _ => None,
+    };
+    let raw = match &master {
+        Some(m) => {
+            if std::io::stdout().is_terminal() {
+                pty::copy_window_size(m);
+            }
+            Some(pty::RawMode::enter())
+        }
+        None => {
+            tracing::warn!(
+                "{}: input is not delivered (wharf keeps a detached container's stdin open only with tty: true); stdin is read for the detach keys only",
+                record.name
+            );
+            None
+        }
+    };
+    let detached = pty::pump_input_until_detach(master.map(std::fs::File::from), keys);
+    Ok((detached, raw))
 }
 
 /// `logs [SERVICE…]` for a project: every container's lines with the
