@@ -954,7 +954,8 @@ fn mount_publish_all_and_log_flags() {
 /// `docker attach` to a `-dit` container from a terminal: the default
 /// detach keys (ctrl-p,ctrl-q) detach with "read escape sequence" and exit
 /// code 1, the container runs on, and what was typed before reached its
-/// shell (recorded from Docker CLI 28.2.2 through a pty).
+/// shell (recorded from Docker CLI 28.2.2 through a pty). A `-di`
+/// container's attach detaches on the keys from a pipe too.
 #[test]
 fn attach_detaches_with_the_default_keys() {
     let Some(rig) = Rig::new() else { return };
@@ -989,4 +990,36 @@ fn attach_detaches_with_the_default_keys() {
     assert_eq!(state.trim(), "running");
     let typed = rig.wharf(&["exec", "dv-sh", "cat", "/typed"]).ok();
     assert_eq!(typed.stdout, "hi\n");
+
+    // Without a terminal (-di) the keys are read all the same; the input
+    // itself cannot be delivered (wharf keeps no stdin open for a detached
+    // container without one), and attach says so.
+    rig.wharf(&[
+        "run",
+        "-di",
+        "--name",
+        "dv-cat",
+        "--network",
+        "none",
+        &rig.image,
+        "cat",
+    ])
+    .ok();
+    let out = rig.wharf_with_stdin(&["attach", "dv-cat"], b"hello\n\x10\x11");
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("read escape sequence"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("input is not delivered"),
+        "{}",
+        out.stderr
+    );
+    let state = rig
+        .wharf(&["inspect", "-f", "{{.State.Status}}", "dv-cat"])
+        .ok()
+        .stdout;
+    assert_eq!(state.trim(), "running");
 }

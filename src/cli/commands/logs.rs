@@ -218,8 +218,13 @@ fn attach_input(
             Some(pty::RawMode::enter())
         }
         None => {
+            let why = if record.spec.tty {
+                "no shim holds its terminal"
+            } else {
+                "wharf keeps a detached container's stdin open only with a terminal (tty: true, -t)"
+            };
             tracing::warn!(
-                "{}: input is not delivered (wharf keeps a detached container's stdin open only with tty: true); stdin is read for the detach keys only",
+                "{}: input is not delivered ({why}); stdin is read for the detach keys only",
                 record.name
             );
             None
