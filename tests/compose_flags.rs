@@ -231,9 +231,12 @@ services:
         deps.stdout
     );
     assert!(deps.stdout.contains("db-1  | db speaks"), "{}", deps.stdout);
-    let refused = s.wharf(&["up", "--menu"]);
-    assert_ne!(refused.code, 0);
-    assert!(refused.stderr.contains("--menu"), "{}", refused.stderr);
+    s.wharf(&["down", "-t", "0"]).ok();
+    // Without a terminal `--menu` is the plain attached `up` (Compose's
+    // rule: the menu needs one).
+    let plain = s.wharf(&["up", "--menu", "web", "--no-color"]).ok();
+    assert!(plain.stdout.contains("web speaks"), "{}", plain.stdout);
+    assert!(!plain.stdout.contains("Detach"), "{}", plain.stdout);
 }
 
 #[test]
@@ -734,5 +737,53 @@ services:
     assert_eq!(Stack::container(&s.ps(), &name)["State"], "running");
     let typed = s.wharf(&["exec", "-T", "shell", "cat", "/typed"]).ok();
     assert_eq!(typed.stdout, "ax\n");
+    s.wharf(&["down", "-t", "0"]).ok();
+}
+
+/// `up --menu` in a terminal: Compose's navigation menu under the logs
+/// ("w Enable Watch   d Detach", its v2.40.3 text without the Docker
+/// Desktop entries); `w` starts the watch (its initial sync copies the
+/// file in) and stops it, `d` detaches with exit code 0 and the
+/// containers running.
+#[test]
+fn up_menu_toggles_the_watch_and_detaches() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  web:
+    image: {{busybox}}
+    command: ["sh", "-c", "mkdir -p /app; echo serving; exec sleep 86400"]
+    stop_grace_period: 1s
+    develop:
+      watch:
+        - path: ./app
+          action: sync
+          target: /app
+          initial_sync: true
+"#,
+    ) else {
+        return;
+    };
+    std::fs::create_dir(s.dir.path().join("app")).expect("mkdir app");
+    std::fs::write(s.dir.path().join("app/hello"), "hi\n").expect("write");
+    let mut term = Pty::open(24, 120);
+    let mut child = term.spawn(s.cmd(&["up", "--menu"]));
+    let wait = std::time::Duration::from_secs(60);
+    let at = term.expect("serving", 0, wait);
+    let at = term.expect("Enable Watch", at, wait);
+    term.send(b"w");
+    let at = term.expect("Disable Watch", at, wait);
+    s.until("the watch synced app/hello", || {
+        s.wharf(&["exec", "-T", "web", "cat", "/app/hello"]).stdout == "hi\n"
+    });
+    term.send(b"w");
+    term.expect("Enable Watch", at, wait);
+    term.send(b"d");
+    let status = term.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(0), "{:?}", term.seen());
+    assert_eq!(
+        Stack::container(&s.ps(), &s.name("web-1"))["State"],
+        "running"
+    );
     s.wharf(&["down", "-t", "0"]).ok();
 }

@@ -32,6 +32,29 @@ impl RawMode {
     }
 }
 
+impl RawMode {
+    /// Keys one at a time, unechoed, Ctrl-C as a byte, but output still
+    /// processed (newlines stay newlines): for a keyboard menu beside
+    /// line output, where [`RawMode::enter`] is for a container's terminal.
+    pub fn keys() -> RawMode {
+        use termios::{LocalFlags, SpecialCharacterIndices as C};
+        let stdin = io::stdin();
+        if !stdin.is_terminal() {
+            return RawMode { saved: None };
+        }
+        let Ok(saved) = termios::tcgetattr(stdin.as_fd()) else {
+            return RawMode { saved: None };
+        };
+        let mut keys = saved.clone();
+        keys.local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO | LocalFlags::ISIG);
+        keys.control_chars[C::VMIN as usize] = 1;
+        keys.control_chars[C::VTIME as usize] = 0;
+        let _ = termios::tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &keys);
+        RawMode { saved: Some(saved) }
+    }
+}
+
 impl Drop for RawMode {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {

@@ -95,8 +95,9 @@ pub struct UpArgs {
     /// Assume "yes" as answer to all prompts (wharf asks none)
     #[arg(short = 'y', long)]
     pub yes: bool,
-    /// Interactive shortcuts when attached (also COMPOSE_MENU); wharf has none
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    /// Interactive shortcuts when attached in a terminal: w toggles the watch, d detaches (also COMPOSE_MENU)
+    // `--menu web` is the flag and a service, as with Compose's bool flags.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub menu: Option<bool>,
     /// Suppress the build output
     #[arg(long = "quiet-build")]

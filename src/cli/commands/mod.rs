@@ -16,6 +16,7 @@ pub mod info;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod menu;
 pub mod monitor;
 pub mod network;
 pub mod project;

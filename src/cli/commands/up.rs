@@ -86,9 +86,6 @@ pub fn create(
 
 /// Flags `up` refuses before doing anything, with Compose's messages.
 fn check_up_flags(args: &UpArgs) -> anyhow::Result<()> {
-    if args.menu == Some(true) {
-        bail!("--menu: wharf has no interactive shortcuts (leave it off, or --menu=false)");
-    }
     let cascade_stop = args.abort_on_container_exit
         || (args.exit_code_from.is_some() && !args.abort_on_container_failure);
     if cascade_stop && args.abort_on_container_failure {
@@ -277,6 +274,11 @@ fn up_watching(
         return Ok(ExitCode::SUCCESS);
     }
     let attach_to = attached_services(project, args)?;
+    if super::menu::wanted(args.menu) {
+        return up_with_menu(
+            settings, loaded, args, interrupts, watch, &env, started, &attach_to,
+        );
+    }
     let Some(watch) = watch else {
         return attach(
             settings,
@@ -286,6 +288,7 @@ fn up_watching(
             &attach_to,
             args,
             interrupts,
+            None,
         );
     };
     // The watch runs beside the attached logs, its messages interleaved
@@ -314,9 +317,93 @@ fn up_watching(
             &attach_to,
             args,
             interrupts,
+            None,
         );
         let _ = stop.send(Input::Stop);
         let _ = watcher.join();
+        code
+    })
+}
+
+/// The keyboard menu and how its `w` turns the watch on or off (an error
+/// is the message to show).
+struct MenuCtl<'a> {
+    menu: super::menu::Menu,
+    toggle_watch: &'a mut dyn FnMut(bool) -> Result<(), String>,
+}
+
+/// Foreground `up` with the navigation menu: the watch (on with `--watch`)
+/// runs in a thread that `w` starts and stops; `d` leaves the containers
+/// running.
+#[allow(clippy::too_many_arguments)]
+fn up_with_menu(
+    settings: &Settings,
+    loaded: &Loaded,
+    args: &UpArgs,
+    interrupts: &Arc<AtomicUsize>,
+    watch: Option<WatchChannel>,
+    env: &Env,
+    started: Vec<ProjectContainer>,
+    attach_to: &[String],
+) -> anyhow::Result<ExitCode> {
+    let project = &loaded.project;
+    let services = &args.services;
+    let can_watch = crate::compose::develop::check_watch(&loaded.model, project, services).is_ok();
+    std::thread::scope(|scope| {
+        let mut first = watch;
+        let mut running: Option<(
+            std::sync::mpsc::Sender<Input>,
+            std::thread::ScopedJoinHandle<'_, ()>,
+        )> = None;
+        let mut toggle = |on: bool| -> Result<(), String> {
+            if !on {
+                if let Some((stop, handle)) = running.take() {
+                    let _ = stop.send(Input::Stop);
+                    let _ = handle.join();
+                }
+                return Ok(());
+            }
+            if !can_watch {
+                return Err("Watch: watch is not yet configured. Learn more: https://docs.docker.com/compose/file-watch/".into());
+            }
+            let WatchChannel { tx, rx } = first.take().unwrap_or_else(|| {
+                let (tx, rx) = std::sync::mpsc::channel();
+                WatchChannel { tx, rx }
+            });
+            let stop = tx.clone();
+            let handle = scope.spawn(move || {
+                let opts = super::watch::WatchOptions {
+                    quiet: false,
+                    prune: true,
+                };
+                // A watch that fails stops the stack, as with `up --watch`.
+                if let Err(e) = super::watch::run_watch(settings, loaded, services, opts, tx, &rx) {
+                    eprintln!("{e:#}");
+                    interrupts.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            running = Some((stop, handle));
+            Ok(())
+        };
+        if args.watch {
+            toggle(true).map_err(anyhow::Error::msg)?;
+        }
+        let mut ctl = MenuCtl {
+            menu: super::menu::Menu::start(args.watch),
+            toggle_watch: &mut toggle,
+        };
+        let code = attach(
+            settings,
+            env,
+            project.name.as_str(),
+            started,
+            attach_to,
+            args,
+            interrupts,
+            Some(&mut ctl),
+        );
+        drop(ctl);
+        let _ = toggle(false);
         code
     })
 }
@@ -438,6 +525,8 @@ fn wait_ready(
 
 /// Foreground `up`: every attached container's output with a colored
 /// prefix until all have exited; Ctrl-C stops the project (twice: kills).
+/// With the menu, its line stays under the output and its keys act.
+#[allow(clippy::too_many_arguments)]
 fn attach(
     settings: &Settings,
     env: &Env,
@@ -446,6 +535,7 @@ fn attach(
     attach_to: &[String],
     args: &UpArgs,
     interrupts: &AtomicUsize,
+    mut menu: Option<&mut MenuCtl<'_>>,
 ) -> anyhow::Result<ExitCode> {
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
     let attached: Vec<ProjectContainer> = started
@@ -472,7 +562,11 @@ fn attach(
     let timeout = args.timeout.map(Duration::from_secs);
     loop {
         for (i, c) in attached.iter().enumerate() {
-            for l in followers[i].poll() {
+            let lines = followers[i].poll();
+            if let (Some(m), false) = (menu.as_deref_mut(), lines.is_empty()) {
+                m.menu.hide();
+            }
+            for l in lines {
                 printer.line(i, &l);
             }
             if exited[i].is_none() {
@@ -481,6 +575,9 @@ fn attach(
                     st.status,
                     Status::Running | Status::Paused | Status::Created
                 ) {
+                    if let Some(m) = menu.as_deref_mut() {
+                        m.menu.hide();
+                    }
                     // Whatever the container wrote last is read before its
                     // exit is announced.
                     for l in followers[i].poll() {
@@ -499,9 +596,36 @@ fn attach(
         if exited.iter().all(Option::is_some) {
             break;
         }
+        if let Some(m) = menu.as_deref_mut() {
+            for key in m.menu.keys() {
+                match key {
+                    super::menu::Key::Interrupt => {
+                        interrupts.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Compose's detach: the output is left, the containers
+                    // run on.
+                    super::menu::Key::Detach if stopping == 0 => {
+                        m.menu.hide();
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    super::menu::Key::Detach => {}
+                    super::menu::Key::ToggleWatch => {
+                        let on = !m.menu.watching;
+                        m.menu.hide();
+                        match (m.toggle_watch)(on) {
+                            Ok(()) => m.menu.watching = on,
+                            Err(msg) => eprintln!("{msg}"),
+                        }
+                    }
+                }
+            }
+        }
         let n = interrupts.load(Ordering::SeqCst);
         let want_stop = n > stopping || (aborted_by.is_some() && stopper.is_none());
         if want_stop && stopper.is_none() {
+            if let Some(m) = menu.as_deref_mut() {
+                m.menu.hide();
+            }
             stopping = n.max(1);
             if aborted_by.is_some() && n == 0 {
                 println!("Aborting on container exit...");
@@ -523,6 +647,11 @@ fn attach(
                     nix::sys::signal::Signal::SIGKILL,
                 );
                 exec::Progress::event(&progress, Kind::Container, &c.record.name, "Killed", true);
+            }
+        }
+        if let Some(m) = menu.as_deref_mut() {
+            if stopping == 0 {
+                m.menu.show();
             }
         }
         std::thread::sleep(Duration::from_millis(50));
