@@ -993,19 +993,21 @@ fn attach_detaches_with_the_default_keys() {
 
     // Without a terminal (-di) the keys are read all the same; the input
     // itself cannot be delivered (wharf keeps no stdin open for a detached
-    // container without one), and attach says so.
+    // container without one), and attach says so. (`sleep`: a detached
+    // `cat` would end as soon as its stdin does.)
     rig.wharf(&[
         "run",
         "-di",
         "--name",
-        "dv-cat",
+        "dv-sleep",
         "--network",
         "none",
         &rig.image,
-        "cat",
+        "sleep",
+        "300",
     ])
     .ok();
-    let out = rig.wharf_with_stdin(&["attach", "dv-cat"], b"hello\n\x10\x11");
+    let out = rig.wharf_with_stdin(&["attach", "dv-sleep"], b"hello\n\x10\x11");
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("read escape sequence"),
@@ -1018,7 +1020,7 @@ fn attach_detaches_with_the_default_keys() {
         out.stderr
     );
     let state = rig
-        .wharf(&["inspect", "-f", "{{.State.Status}}", "dv-cat"])
+        .wharf(&["inspect", "-f", "{{.State.Status}}", "dv-sleep"])
         .ok()
         .stdout;
     assert_eq!(state.trim(), "running");

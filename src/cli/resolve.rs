@@ -65,7 +65,7 @@ fn env_var(name: &str) -> Option<String> {
 }
 
 /// A Compose boolean variable (Go's `strconv.ParseBool` truths).
-fn env_true(name: &str) -> bool {
+pub fn env_true(name: &str) -> bool {
     env_var(name).is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
 }
 

@@ -114,23 +114,10 @@ pub fn pump_output(
     }))
 }
 
-/// Copies our stdin into the master. The thread is left to die with the
-/// process: a read from a terminal cannot be interrupted portably.
+/// Copies our stdin into the master (no detach keys: `run -it` and
+/// `exec -it` are the container's foreground).
 pub fn pump_input(master: &OwnedFd) -> io::Result<()> {
-    let mut writer = File::from(master.try_clone()?);
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        loop {
-            match io::stdin().lock().read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if writer.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    pump_input_until_detach(Some(File::from(master.try_clone()?)), Vec::new());
     Ok(())
 }
 
@@ -213,7 +200,8 @@ impl EscapeFilter {
 /// Copies our stdin through an [`EscapeFilter`] into `sink` (none: the
 /// input is only watched for the sequence) until the sequence is typed,
 /// which the returned flag then tells; stdin's end or a write error ends
-/// the copy without it. Like [`pump_input`], the thread dies with us.
+/// the copy without it. The thread is left to die with the process: a
+/// read from a terminal cannot be interrupted portably.
 pub fn pump_input_until_detach(
     mut sink: Option<File>,
     keys: Vec<u8>,

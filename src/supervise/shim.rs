@@ -11,7 +11,8 @@
 //!   gone for good: the monitor waits for that file;
 //! - it holds a copy of a `tty: true` container's pty master, so the
 //!   terminal outlives a monitor (the container would get SIGHUP with the
-//!   master's last close), and hands it to the next monitor;
+//!   master's last close), and hands it to the next monitor; `attach`
+//!   takes a copy of it too ([`held_pty`]) to type into the container;
 //! - when the monitor is killed it starts a new one (`--adopt`) at once, so
 //!   restart policies act without waiting for a wharf command; when the
 //!   monitor exits, its work is done and so is the shim's.

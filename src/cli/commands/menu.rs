@@ -12,10 +12,7 @@ use std::sync::mpsc::{channel, Receiver};
 /// default in a terminal; wharf waits to be asked, so a plain `up` keeps
 /// its terminal as it was.
 pub fn wanted(flag: Option<bool>) -> bool {
-    let asked = flag.unwrap_or_else(|| {
-        std::env::var("COMPOSE_MENU")
-            .is_ok_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
-    });
+    let asked = flag.unwrap_or_else(|| crate::cli::resolve::env_true("COMPOSE_MENU"));
     asked && std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
