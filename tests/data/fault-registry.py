@@ -17,7 +17,7 @@ fills its disk with that much, not forever.
 import hashlib, http.server, io, json, random, sys, tarfile, threading
 
 STREAM_CAP = 256 << 20
-SPLIT_BOMB_PART = 128 << 20
+SPLIT_BOMB_PART = 32 << 20
 CHUNK = 1 << 20
 
 def tar_bytes():
