@@ -633,6 +633,14 @@ fn volume_subpath_is_mounted_as_checked(rig: &Rig) {
     }
     let out = rig.sh(&["--mount", &subpath("real")], "cat /x/marker").ok();
     assert_eq!(out.stdout, "in-volume\n");
+    // A start that fails after staging unstages.
+    let out = rig.run(&["--mount", &subpath("real")], &["no-such-command"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("executable file not found"),
+        "{}",
+        out.stderr
+    );
     // Staging mounts went with each start.
     let staging = rig.root().join("run/subpaths");
     assert_eq!(mounts_under(&staging), Vec::<String>::new());
