@@ -24,6 +24,7 @@ mod security;
 
 use devices::devices;
 use mounts::mounts;
+pub use mounts::{clear_staged_subpaths, stage_subpath, StagedSubpath};
 use namespaces::{namespaces, sysctls};
 use resources::resources;
 use security::{cap_set, caps_for_user, rlimits, seccomp, tweak_caps, SecurityOpts};
@@ -191,6 +192,13 @@ pub enum BundleError {
         container: String,
         target: String,
         reason: String,
+    },
+    #[error("container {container}: staging a volume subpath at {path}: {source}")]
+    SubpathStaging {
+        container: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("container {container}: device {path}: {reason}")]
     Device {

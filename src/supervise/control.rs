@@ -597,6 +597,15 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
     let dir = containers.dir(id);
     let _ = std::fs::remove_dir_all(monitor::stdio_dir(containers.run_root(), id));
     let _ = std::fs::remove_dir_all(super::shim::exits_dir(containers.run_root(), id));
+    // A start killed half-way leaves staged subpaths (mounts: never
+    // remove_dir_all them, that would empty the volume).
+    let staging = super::start::subpath_staging_dir(containers.run_root(), id);
+    if let Err(e) = bundle::clear_staged_subpaths(&staging) {
+        tracing::warn!(
+            "removing the staged volume subpaths of {}: {e}",
+            record.name
+        );
+    }
     // A container whose monitor died leaves runtime state and mounts.
     if let Ok(runtime) = OciRuntime::named(
         &record.runtime,
