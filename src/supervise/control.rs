@@ -406,25 +406,21 @@ pub fn kill_and_wait(containers: &Containers, id: &str, signal: Signal) -> Resul
     if signal != Signal::SIGKILL {
         return Ok(());
     }
-    let deadline = Instant::now() + KILL_WAIT;
-    loop {
-        let state = containers.state(id)?;
+    let recorded = poll_state(containers, id, KILL_WAIT, |state| {
         let same_run = state.pid == killed.pid && state.pid_start == killed.pid_start;
         let unrecorded = matches!(
             state.status,
             Status::Running | Status::Paused | Status::Dead
         );
-        if !(same_run && unrecorded && (state.monitor_alive() || state.shim_alive())) {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(ControlError::StopTimeout {
-                name: containers.record(id)?.name,
-                secs: KILL_WAIT.as_secs(),
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        same_run && unrecorded && (state.monitor_alive() || state.shim_alive())
+    })?;
+    if recorded {
+        return Ok(());
     }
+    Err(ControlError::StopTimeout {
+        name: containers.record(id)?.name,
+        secs: KILL_WAIT.as_secs(),
+    })
 }
 
 /// How long a SIGKILLed container gets to be recorded as exited.
@@ -563,22 +559,31 @@ fn mark_stopped(containers: &Containers, id: &str) -> Result<ContainerState> {
 /// Polls until the container is no longer running and, while anyone can
 /// still record how it ended, until its exit is recorded; false on timeout.
 fn wait_stopped(containers: &Containers, id: &str, timeout: Duration) -> Result<bool> {
+    // Without a live monitor (its adoption failed) the container's own
+    // process says whether it still runs. A live shim whose monitor was
+    // killed starts another that records the exit (the shim wrote it
+    // down), so until then the container is not stopped yet: the state
+    // says `Dead`, or `Running` with its init gone.
+    poll_state(containers, id, timeout, |state| match state.status {
+        Status::Running | Status::Paused | Status::Restarting => {
+            state.monitor_alive() || state.init_alive() || state.shim_alive()
+        }
+        Status::Dead => state.shim_alive(),
+        _ => false,
+    })
+}
+
+/// Reads the container's state every 20 ms while `pending` says so; false
+/// when `timeout` passed first.
+fn poll_state(
+    containers: &Containers,
+    id: &str,
+    timeout: Duration,
+    pending: impl Fn(&ContainerState) -> bool,
+) -> Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
-        let state = containers.state(id)?;
-        // Without a live monitor (its adoption failed) the container's own
-        // process says whether it still runs. A live shim whose monitor was
-        // killed starts another that records the exit (the shim wrote it
-        // down), so until then the container is not stopped yet: the state
-        // says `Dead`, or `Running` with its init gone.
-        let pending = match state.status {
-            Status::Running | Status::Paused | Status::Restarting => {
-                state.monitor_alive() || state.init_alive() || state.shim_alive()
-            }
-            Status::Dead => state.shim_alive(),
-            _ => false,
-        };
-        if !pending {
+        if !pending(&containers.state(id)?) {
             return Ok(true);
         }
         if Instant::now() >= deadline {
