@@ -281,6 +281,22 @@ fn limits(rig: &Rig) {
     assert_eq!(inspect[0]["State"]["ExitCode"], 137);
 }
 
+/// `--oom-kill-disable` (compose `oom_kill_disable`) reaches the kernel:
+/// the container's v1 memory cgroup says `oom_kill_disable 1` in
+/// `memory.oom_control`, and 0 without the flag. (Cgroup v2 has no such
+/// knob; Docker drops the flag there, and so does wharf.)
+fn oom_kill_disable(rig: &Rig) {
+    if !Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("SKIPPED: no cgroup v1 memory controller on this host");
+        return;
+    }
+    let read = "grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control";
+    let out = rig.sh(&["--oom-kill-disable", "-m", "64m"], read).ok();
+    assert_eq!(out.stdout.trim(), "oom_kill_disable 1");
+    let out = rig.sh(&["-m", "64m"], read).ok();
+    assert_eq!(out.stdout.trim(), "oom_kill_disable 0");
+}
+
 /// A loop device over a probe file in a temp dir, detached on drop: a disk
 /// of the host a container must not read unless it is mapped in.
 struct LoopDisk {
@@ -919,6 +935,7 @@ matrix!(
     pid_namespace,
     filesystems,
     limits,
+    oom_kill_disable,
     devices,
     blkio,
     exit_codes,

@@ -1254,6 +1254,22 @@ fn memory_limits() {
     let m = linux(&s).resources().clone().unwrap().memory().unwrap();
     assert_eq!(m.swap(), None);
 
+    // Cgroup v2 has no OOM-killer switch: Docker drops the flag there.
+    let spec = ContainerSpec {
+        resources: Resources {
+            memory: Some(64 << 20),
+            oom_kill_disable: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut h = host();
+    h.cgroup2 = true;
+    let s = build_for(&inputs(&f, &spec), &h).unwrap();
+    let m = linux(&s).resources().clone().unwrap().memory().unwrap();
+    assert_eq!(m.disable_oom_killer(), None);
+    assert_eq!(m.limit(), Some(64 << 20));
+
     assert!(res(&ContainerSpec::default()).memory().is_none());
     for bad in [
         Resources {
