@@ -583,6 +583,10 @@ fn a_verb_right_after_the_monitor_was_killed_sees_the_exit_recorded() {
         Vec::<String>::new(),
         "processes left"
     );
-    assert_eq!(harness::cgroups_of(&ids), Vec::<PathBuf>::new(), "cgroups left");
+    assert_eq!(
+        harness::cgroups_of(&ids),
+        Vec::<PathBuf>::new(),
+        "cgroups left"
+    );
     wharf(root.path(), &["system", "prune", "-a"]).ok();
 }
