@@ -63,16 +63,6 @@ impl Rig {
     fn new() -> Option<Rig> {
         let registry = registry()?;
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        // The harness namespace plays a host that forwards already, whose
-        // FORWARD policy wharf leaves alone (so the ruleset compared on
-        // drop is the host's own); a host where wharf turns forwarding on
-        // itself is a DockerHost (forwarding_wharf_turns_on_...).
-        for knob in [
-            "/proc/sys/net/ipv4/ip_forward",
-            "/proc/sys/net/ipv6/conf/all/forwarding",
-        ] {
-            std::fs::write(knob, "1").expect("forwarding on in the harness namespace");
-        }
         let root = tempfile::Builder::new()
             .prefix("wharf-net-")
             .tempdir()
@@ -1164,13 +1154,35 @@ fn forwarding_wharf_turns_on_drops_what_is_not_wharfs(iptables: bool) {
         dh.hide_iptables(tools.path());
     }
     dh.add_beyond();
-    let forwarding = || dh.host("cat /proc/sys/net/ipv4/ip_forward").ok().stdout;
-    // What the FORWARD chain says (the same chain whichever tool made it).
-    let forward = || dh.host("nft list chain ip filter FORWARD").stdout;
-    assert_eq!(forwarding(), "0\n", "a fresh namespace forwards nothing");
+    let forwarding = || {
+        dh.host("cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding")
+            .ok()
+            .stdout
+    };
+    // What a FORWARD chain says (the same chain whichever tool made it).
+    let forward = |family: &str| {
+        dh.host(&format!("nft list chain {family} filter FORWARD"))
+            .stdout
+    };
+    let accept_ra = || {
+        dh.host("cat /proc/sys/net/ipv6/conf/wh-dh0/accept_ra")
+            .ok()
+            .stdout
+    };
+    assert_eq!(forwarding(), "0\n0\n", "a fresh namespace forwards nothing");
+    assert_eq!(accept_ra(), "1\n");
     dh.wharf(
         &rig,
-        &["network", "create", "--subnet", "10.240.0.0/24", "app"],
+        &[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd00:240::/64",
+            "--subnet",
+            "10.240.0.0/24",
+            "app",
+        ],
     )
     .ok();
     dh.wharf(
@@ -1192,10 +1204,15 @@ fn forwarding_wharf_turns_on_drops_what_is_not_wharfs(iptables: bool) {
         ],
     )
     .ok();
-    assert_eq!(forwarding(), "1\n");
-    let chain = forward();
-    assert!(chain.contains("policy drop;"), "{chain}");
-    assert!(chain.contains("WHARF-FORWARD"), "{chain}");
+    assert_eq!(forwarding(), "1\n1\n");
+    // IPv6 forwarding would make the kernel ignore the host's router
+    // advertisements on this link: wharf keeps them accepted.
+    assert_eq!(accept_ra(), "2\n");
+    for family in ["ip", "ip6"] {
+        let chain = forward(family);
+        assert!(chain.contains("policy drop;"), "{family}: {chain}");
+        assert!(chain.contains("WHARF-FORWARD"), "{family}: {chain}");
+    }
     if iptables {
         let rules = dh.iptables();
         assert!(rules.contains("-P FORWARD DROP"), "{rules}");
@@ -1232,11 +1249,17 @@ fn forwarding_wharf_turns_on_drops_what_is_not_wharfs(iptables: bool) {
     );
     dh.wharf(&rig, &["rm", "-f", "srv"]).ok();
     dh.wharf(&rig, &["network", "rm", "app"]).ok();
-    assert_eq!(forwarding(), "1\n", "down turned forwarding off");
-    let chain = forward();
-    assert!(chain.contains("policy drop;"), "{chain}");
+    assert_eq!(forwarding(), "1\n1\n", "down turned forwarding off");
+    for family in ["ip", "ip6"] {
+        let chain = forward(family);
+        assert!(chain.contains("policy drop;"), "{family}: {chain}");
+    }
     let ruleset = dh.host("nft list ruleset").ok().stdout;
     assert!(!ruleset.contains("WHARF-FORWARD"), "{ruleset}");
+    // The policy was all that kept the LAN from routing through the host.
+    dh.host("nft add chain ip filter FORWARD '{ type filter hook forward priority 0 ; policy accept ; }'")
+        .ok();
+    assert_eq!(dh.far_read("10.252.0.2", 7000), "beyond\n");
 }
 
 #[test]
