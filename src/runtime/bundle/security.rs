@@ -63,9 +63,14 @@ impl SecurityOpts {
                 // Where the host has no AppArmor, unconfined is what runs
                 // anyway; a named profile is applied by the runtime where
                 // AppArmor is on, and refused where it cannot be.
-                "apparmor" if v == "unconfined" => out.apparmor_unconfined = true,
+                // The last apparmor= wins, as in Docker.
+                "apparmor" if v == "unconfined" => {
+                    out.apparmor_unconfined = true;
+                    out.apparmor_named = None;
+                }
                 "apparmor" if !v.is_empty() && apparmor => {
                     out.apparmor_named = Some(v.to_string());
+                    out.apparmor_unconfined = false;
                 }
                 "apparmor" if !v.is_empty() => {
                     return Err(unsupported(o, "AppArmor is not enabled on this host"))

@@ -1866,6 +1866,23 @@ fn apparmor_profile_follows_moby() {
     assert_eq!(profile(&["apparmor:unconfined"], false, &full), None);
     assert_eq!(profile(&[], true, &full), None);
     assert_eq!(
+        profile(
+            &["apparmor=my-profile", "apparmor=unconfined"],
+            false,
+            &full
+        ),
+        None
+    );
+    assert_eq!(
+        profile(
+            &["apparmor=unconfined", "apparmor=my-profile"],
+            false,
+            &full
+        )
+        .as_deref(),
+        Some("my-profile")
+    );
+    assert_eq!(
         profile(&["apparmor=my-profile"], true, &full).as_deref(),
         Some("my-profile")
     );
