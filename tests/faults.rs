@@ -352,24 +352,6 @@ fn processes_of(root: &Path) -> Vec<String> {
     found
 }
 
-/// The container cgroups (`<controller>/wharf/<id>`, or `wharf/<id>` on
-/// v2) of `ids` that still exist.
-fn cgroups_of(ids: &[String]) -> Vec<PathBuf> {
-    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup/wharf")];
-    for c in entries(Path::new("/sys/fs/cgroup")) {
-        dirs.push(Path::new("/sys/fs/cgroup").join(c).join("wharf"));
-    }
-    let mut left = Vec::new();
-    for d in dirs {
-        for id in ids {
-            if d.join(id).exists() {
-                left.push(d.join(id));
-            }
-        }
-    }
-    left
-}
-
 /// The ids of the containers in the stack's data root.
 fn container_ids(s: &Stack) -> Vec<String> {
     entries(&s.root.path().join("containers"))
@@ -393,7 +375,11 @@ fn assert_down_leaves_nothing(s: &Stack, ids: &[String]) {
         Vec::<String>::new(),
         "processes left"
     );
-    assert_eq!(cgroups_of(ids), Vec::<PathBuf>::new(), "cgroups left");
+    assert_eq!(
+        harness::cgroups_of(ids),
+        Vec::<PathBuf>::new(),
+        "cgroups left"
+    );
 }
 
 fn faults() -> Setup {

@@ -88,7 +88,7 @@ impl Drop for Rig {
         // Removed containers keep no cgroup; the --rm ones (not listed
         // here) are covered by scripts/check-leaks after the whole suite.
         let ids: Vec<String> = ids.lines().map(str::to_string).collect();
-        let cgroups = leftover_cgroups(&ids);
+        let cgroups = harness::cgroups_of(&ids);
         assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:#?}");
         let state = self.root().join("run/runtime");
         let states: Vec<_> = walk(&state);
@@ -115,26 +115,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
             } else {
                 out.push(p);
             }
-        }
-    }
-    out
-}
-
-/// Cgroups (ours are `…/wharf/<id>`) of the given containers that still exist.
-fn leftover_cgroups(ids: &[String]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return out;
-    };
-    for c in controllers.flatten() {
-        let dir = c.path().join("wharf");
-        if let Ok(children) = std::fs::read_dir(&dir) {
-            out.extend(
-                children
-                    .flatten()
-                    .filter(|e| ids.iter().any(|id| e.file_name().to_string_lossy() == *id))
-                    .map(|e| e.path()),
-            );
         }
     }
     out

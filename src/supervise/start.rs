@@ -596,13 +596,23 @@ impl Launch<'_> {
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 << 20;
 pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
 
+/// With the `none` driver the output still streams to whoever is attached
+/// (`up` in the foreground, `attach`), as Docker's attach does; only this
+/// much is kept at a time, in two files, for the followers to read from,
+/// and `logs` refuses to read it.
+const LIVE_ONLY_LOG_SIZE: u64 = 512 << 10;
+
 /// The container's json-file log, rotated as its `logging.options` say,
-/// and its syslog or journald connection (`logging.driver`); nothing at
-/// all for the `none` driver.
+/// and its syslog or journald connection (`logging.driver`); for the `none`
+/// driver only a small rolling window for attached followers.
 pub fn open_log(dir: &ContainerDir, record: &ContainerRecord) -> Result<Arc<Mutex<LogWriter>>> {
     let driver = record.spec.log_driver.as_deref().unwrap_or_default();
     if driver == "none" {
-        return Ok(Arc::new(Mutex::new(LogWriter::discard(&dir.log()))));
+        let window = Rotation {
+            max_size: Some(LIVE_ONLY_LOG_SIZE),
+            max_files: 2,
+        };
+        return Ok(Arc::new(Mutex::new(LogWriter::open(&dir.log(), window)?)));
     }
     let (max_size, default_files) = match record.spec.log_max_size {
         None => (Some(DEFAULT_LOG_MAX_SIZE), DEFAULT_LOG_MAX_FILES),
