@@ -793,6 +793,49 @@ impl DockerHost {
         Run::from(cmd.output().expect("run wharf"))
     }
 
+    /// `wharf run -d --name srv --network app -p HOST_PORT:7000 busybox
+    /// sh -c SCRIPT` in the host namespace.
+    fn run_server(&self, rig: &Rig, host_port: u16, script: &str) {
+        let publish = format!("{host_port}:7000");
+        self.wharf(
+            rig,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "srv",
+                "--network",
+                "app",
+                "-p",
+                &publish,
+                &rig.image,
+                "sh",
+                "-c",
+                script,
+            ],
+        )
+        .ok();
+    }
+
+    /// `wharf run --rm --network app busybox sh -c SCRIPT` in the host
+    /// namespace, which must succeed.
+    fn run_client(&self, rig: &Rig, script: &str) -> Run {
+        self.wharf(
+            rig,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "app",
+                &rig.image,
+                "sh",
+                "-c",
+                script,
+            ],
+        )
+        .ok()
+    }
+
     /// Runs `script` in the host namespace (not through wharf).
     fn host(&self, script: &str) -> Run {
         Run::from(
@@ -919,24 +962,7 @@ fn docker_firewall_lets_wharf_traffic_pass(docker_user: bool) {
         &["network", "create", "--subnet", "10.236.0.0/24", "app"],
     )
     .ok();
-    dh.wharf(
-        &rig,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "srv",
-            "--network",
-            "app",
-            "-p",
-            "18081:7000",
-            &rig.image,
-            "sh",
-            "-c",
-            SERVER,
-        ],
-    )
-    .ok();
+    dh.run_server(&rig, 18081, SERVER);
     let hook = if docker_user {
         "DOCKER-USER"
     } else {
@@ -947,15 +973,10 @@ fn docker_firewall_lets_wharf_traffic_pass(docker_user: bool) {
         rules.contains(&format!("-A {hook} -j WHARF-FORWARD")),
         "{rules}"
     );
-    let client = dh
-        .wharf(
-            &rig,
-            &[
-                "run", "--rm", "--network", "app", &rig.image, "sh", "-c",
-                "nc -w3 10.236.0.2 7000; nc -w3 10.251.0.2 7000 </dev/null; nc -w3 10.251.0.1 18081",
-            ],
-        )
-        .ok();
+    let client = dh.run_client(
+        &rig,
+        "nc -w3 10.236.0.2 7000; nc -w3 10.251.0.2 7000 </dev/null; nc -w3 10.251.0.1 18081",
+    );
     assert_eq!(
         client.stdout, "pong\nfar\npong\n",
         "container to container, to the LAN, to the host's published port"
@@ -1072,6 +1093,27 @@ fn harness_ip(args: &[&str]) {
     );
 }
 
+/// A server whose port 7000 the tests publish and 7001 they do not.
+const TWO_PORTS: &str = "(while true; do echo open | nc -l -p 7001; done) & while true; do echo pong | nc -l -p 7000; done";
+
+/// The LAN, given a route to the `net`.0/24 of a container at `net`.2
+/// running [`TWO_PORTS`] through the host, reaches its port published on
+/// the host's `host_port` and not its unpublished 7001.
+fn lan_reaches_only_published(dh: &DockerHost, net: &str, host_port: u16) {
+    dh.far(&format!("ip route add {net}.0/24 via 10.251.0.1"))
+        .ok();
+    assert_eq!(
+        dh.far_read("10.251.0.1", host_port),
+        "pong\n",
+        "published port from the LAN"
+    );
+    assert_eq!(
+        dh.far_read(&format!("{net}.2"), 7001),
+        "",
+        "an unpublished port reached by routing to the container"
+    );
+}
+
 /// A neighbour on the LAN that routes the containers' subnet through the
 /// host reaches published ports only, even where no firewall drops
 /// forwarded traffic: wharf's own rules keep the rest shut (moby 28).
@@ -1087,52 +1129,10 @@ fn routed_neighbours_reach_only_published_ports() {
         &["network", "create", "--subnet", "10.237.0.0/24", "app"],
     )
     .ok();
-    dh.wharf(
-        &rig,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "srv",
-            "--network",
-            "app",
-            "-p",
-            "18082:7000",
-            &rig.image,
-            "sh",
-            "-c",
-            // 7000 is published; 7001 is not.
-            "(while true; do echo open | nc -l -p 7001; done) & while true; do echo pong | nc -l -p 7000; done",
-        ],
-    )
-    .ok();
-    dh.far("ip route add 10.237.0.0/24 via 10.251.0.1").ok();
-    assert_eq!(
-        dh.far_read("10.251.0.1", 18082),
-        "pong\n",
-        "published port from the LAN"
-    );
-    assert_eq!(
-        dh.far_read("10.237.0.2", 7001),
-        "",
-        "an unpublished port reached by routing to the container"
-    );
+    dh.run_server(&rig, 18082, TWO_PORTS);
+    lan_reaches_only_published(&dh, "10.237.0", 18082);
     // The container still reaches the LAN, and its replies come back.
-    let client = dh
-        .wharf(
-            &rig,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "app",
-                &rig.image,
-                "sh",
-                "-c",
-                "nc -w3 10.251.0.2 7000 </dev/null",
-            ],
-        )
-        .ok();
+    let client = dh.run_client(&rig, "nc -w3 10.251.0.2 7000 </dev/null");
     assert_eq!(client.stdout, "far\n");
     dh.wharf(&rig, &["rm", "-f", "srv"]).ok();
     dh.wharf(&rig, &["network", "rm", "app"]).ok();
@@ -1185,25 +1185,7 @@ fn forwarding_wharf_turns_on_drops_what_is_not_wharfs(iptables: bool) {
         ],
     )
     .ok();
-    dh.wharf(
-        &rig,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "srv",
-            "--network",
-            "app",
-            "-p",
-            "18083:7000",
-            &rig.image,
-            "sh",
-            "-c",
-            // 7000 is published; 7001 is not.
-            "(while true; do echo open | nc -l -p 7001; done) & while true; do echo pong | nc -l -p 7000; done",
-        ],
-    )
-    .ok();
+    dh.run_server(&rig, 18083, TWO_PORTS);
     assert_eq!(forwarding(), "1\n1\n");
     // IPv6 forwarding would make the kernel ignore the host's router
     // advertisements on this link: wharf keeps them accepted.
@@ -1218,31 +1200,13 @@ fn forwarding_wharf_turns_on_drops_what_is_not_wharfs(iptables: bool) {
         assert!(rules.contains("-P FORWARD DROP"), "{rules}");
         assert!(rules.contains("-A FORWARD -j WHARF-FORWARD"), "{rules}");
     }
-    dh.far("ip route add 10.240.0.0/24 via 10.251.0.1").ok();
+    lan_reaches_only_published(&dh, "10.240.0", 18083);
     assert_eq!(
         dh.far_read("10.252.0.2", 7000),
         "",
         "the host routed the LAN's traffic to a non-wharf address"
     );
-    assert_eq!(
-        dh.far_read("10.240.0.2", 7001),
-        "",
-        "an unpublished port reached by routing to the container"
-    );
-    assert_eq!(
-        dh.far_read("10.251.0.1", 18083),
-        "pong\n",
-        "published port from the LAN"
-    );
-    let client = dh
-        .wharf(
-            &rig,
-            &[
-                "run", "--rm", "--network", "app", &rig.image, "sh", "-c",
-                "nc -w3 10.240.0.2 7000; nc -w3 10.252.0.2 7000 </dev/null; nc -w3 10.251.0.2 7000 </dev/null",
-            ],
-        )
-        .ok();
+    let client = dh.run_client(&rig, "nc -w3 10.240.0.2 7000; nc -w3 10.252.0.2 7000 </dev/null; nc -w3 10.251.0.2 7000 </dev/null");
     assert_eq!(
         client.stdout, "pong\nbeyond\nfar\n",
         "container to container, and out through the host both ways"

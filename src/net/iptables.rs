@@ -252,15 +252,24 @@ fn lock() -> Result<nix::fcntl::Flock<File>> {
 /// drop it (Docker's FORWARD policy). Called after a wharf bridge exists.
 pub fn ensure() -> Result<()> {
     let _lock = lock()?;
+    each_family(ensure_commands, nft_fallback::ensure)
+}
+
+/// For each family, runs `commands` of its iptables listing, or `fallback`
+/// where its iptables binary is not installed.
+fn each_family(
+    commands: fn(&Listing) -> Vec<Vec<String>>,
+    fallback: fn(Family) -> Result<()>,
+) -> Result<()> {
     for family in Family::ALL {
         let tool = family.tool();
         let Some(l) = listing(tool) else {
             if !installed(tool) {
-                nft_fallback::ensure(family)?;
+                fallback(family)?;
             }
             continue;
         };
-        for cmd in ensure_commands(&l) {
+        for cmd in commands(&l) {
             run(tool, &cmd)?;
         }
     }
@@ -291,19 +300,7 @@ pub fn release() -> Result<()> {
     if Netlink::open()?.any_in_group(BRIDGE_GROUP)? {
         return Ok(());
     }
-    for family in Family::ALL {
-        let tool = family.tool();
-        let Some(l) = listing(tool) else {
-            if !installed(tool) {
-                nft_fallback::release(family)?;
-            }
-            continue;
-        };
-        for cmd in release_commands(&l) {
-            run(tool, &cmd)?;
-        }
-    }
-    Ok(())
+    each_family(release_commands, nft_fallback::release)
 }
 
 /// The same policy and accepts where no iptables binary is installed,
