@@ -279,8 +279,8 @@ fn up_watching(
             settings, loaded, args, interrupts, watch, &env, started, &attach_to,
         );
     }
-    let Some(watch) = watch else {
-        return attach(
+    let follow = || {
+        attach(
             settings,
             &env,
             project.name.as_str(),
@@ -289,7 +289,10 @@ fn up_watching(
             args,
             interrupts,
             None,
-        );
+        )
+    };
+    let Some(watch) = watch else {
+        return follow();
     };
     // The watch runs beside the attached logs, its messages interleaved
     // with them; it ends when the stack is stopped (Ctrl-C), and a watch
@@ -309,16 +312,7 @@ fn up_watching(
                 interrupts.fetch_add(1, Ordering::SeqCst);
             }
         });
-        let code = attach(
-            settings,
-            &env,
-            project.name.as_str(),
-            started,
-            &attach_to,
-            args,
-            interrupts,
-            None,
-        );
+        let code = follow();
         let _ = stop.send(Input::Stop);
         let _ = watcher.join();
         code
