@@ -605,6 +605,9 @@ impl Launch<'_> {
         let dev_null = Path::new("/dev/null");
         let stdin_fd = match in_r {
             Some(fd) => fd,
+            None if self.record.spec.stdin_open => {
+                stdin_fifo(&io_dir).at("creating the stdin FIFO in", &io_dir)?
+            }
             None => File::open(dev_null)
                 .map(OwnedFd::from)
                 .at("opening", dev_null)?,
@@ -753,6 +756,26 @@ fn stdio_fifos(dir: &Path) -> io::Result<[(OwnedFd, OwnedFd); 2]> {
         Ok((writer.into(), reader))
     };
     Ok([open(STDIO_NAMES[0])?, open(STDIO_NAMES[1])?])
+}
+
+/// The FIFO a detached `stdin_open` (`-i`) container without a terminal
+/// reads its input from: `attach` opens it to type into the container.
+pub const STDIN_NAME: &str = "stdin";
+
+/// Docker keeps a detached `-i` container's stdin open (a `cat` waits for
+/// input instead of reading end-of-file at once). The container gets the
+/// FIFO read-write: it is a writer itself, so its reads never see the end
+/// of input, whoever comes and goes to write into it.
+fn stdin_fifo(dir: &Path) -> io::Result<OwnedFd> {
+    use nix::sys::stat::Mode;
+    let path = dir.join(STDIN_NAME);
+    let _ = std::fs::remove_file(&path);
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))?;
+    let fd = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)?;
+    Ok(fd.into())
 }
 
 /// Opens a FIFO for reading without waiting for a writer, then makes the

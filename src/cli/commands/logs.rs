@@ -134,7 +134,9 @@ pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow
     // Docker attaches stdin only to a container that keeps it open (-i,
     // `stdin_open`), and reads the detach keys from it.
     let input = if !args.no_stdin && record.spec.stdin_open {
-        Some(attach_input(&record, &state, keys)?)
+        let fifo = crate::supervise::start::stdio_dir(containers.run_root(), &record.id)
+            .join(crate::supervise::start::STDIN_NAME);
+        Some(attach_input(&record, &state, &fifo, keys)?)
     } else {
         None
     };
@@ -197,41 +199,61 @@ fn detach(input: Option<(Arc<AtomicBool>, Option<pty::RawMode>)>) -> ExitCode {
 
 /// Our stdin, attached: typed into a `tty: true` container's terminal
 /// (a copy of the master its shim holds; our terminal raw meanwhile, as
-/// Docker's), or, without a terminal, only watched for the detach keys:
-/// a detached container's stdin is not kept open by wharf, so the input
-/// is not delivered, and this says so.
+/// Docker's), or, without a terminal, into the stdin FIFO a detached `-i`
+/// container reads (`stdin_fifo`); input that cannot be delivered is
+/// still watched for the detach keys, and this says so.
 fn attach_input(
     record: &ContainerRecord,
     state: &ContainerState,
+    fifo: &std::path::Path,
     keys: Vec<u8>,
 ) -> anyhow::Result<(Arc<AtomicBool>, Option<pty::RawMode>)> {
-    let master = match (record.spec.tty, state.shim_pid) {
-        (true, Some(pid)) => shim::held_pty(pid, state.shim_start)
-            .with_context(|| format!("taking the terminal of {} from its shim", record.name))?,
-        _ => None,
-    };
-    let raw = match &master {
-        Some(m) => {
+    let (input, raw) = if record.spec.tty {
+        let master = match state.shim_pid {
+            Some(pid) => shim::held_pty(pid, state.shim_start)
+                .with_context(|| format!("taking the terminal of {} from its shim", record.name))?,
+            None => None,
+        };
+        let raw = master.as_ref().map(|m| {
             if std::io::stdout().is_terminal() {
                 pty::copy_window_size(m);
             }
-            Some(pty::RawMode::enter())
-        }
-        None => {
-            let why = if record.spec.tty {
-                "no shim holds its terminal"
-            } else {
-                "wharf keeps a detached container's stdin open only with a terminal (tty: true, -t)"
-            };
-            tracing::warn!(
-                "{}: input is not delivered ({why}); stdin is read for the detach keys only",
-                record.name
-            );
-            None
-        }
+            pty::RawMode::enter()
+        });
+        (master.map(std::fs::File::from), raw)
+    } else {
+        (open_stdin_fifo(fifo), None)
     };
-    let detached = pty::pump_input_until_detach(master.map(std::fs::File::from), keys);
+    if input.is_none() {
+        let why = if record.spec.tty {
+            "no shim holds its terminal"
+        } else {
+            "it was not started detached with its stdin kept open"
+        };
+        tracing::warn!(
+            "{}: input is not delivered ({why}); stdin is read for the detach keys only",
+            record.name
+        );
+    }
+    let detached = pty::pump_input_until_detach(input, keys);
     Ok((detached, raw))
+}
+
+/// The writing end of a container's stdin FIFO, or `None` when it has
+/// none (started attached, or by an older wharf). Opened without waiting:
+/// the container holds the reading end.
+fn open_stdin_fifo(path: &std::path::Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    // Blocking again for the pump: a full FIFO waits for the container.
+    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL).ok()?;
+    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags)).ok()?;
+    Some(file)
 }
 
 /// `logs [SERVICE…]` for a project: every container's lines with the
