@@ -937,7 +937,10 @@ fn mount_publish_all_and_log_flags() {
     assert_eq!(spec["log_max_files"], 2);
     for (flags, needle) in [
         (vec!["--expose", "7000"], "--expose"),
-        (vec!["--log-driver", "syslog"], "--log-driver"),
+        (
+            vec!["--log-driver", "fluentd"],
+            "error looking up logging plugin fluentd: plugin \"fluentd\" not found",
+        ),
         (vec!["--userns", "private"], "--userns"),
     ] {
         let mut args = vec!["run", "--rm", "--network", "none"];

@@ -284,6 +284,10 @@ pub struct Namespaces {
     /// `cgroupns: host|private`; Docker's default is private on cgroup v2,
     /// host on v1.
     pub cgroup: Option<NsMode>,
+    /// `ipc: shareable`: other containers may join this one's IPC
+    /// namespace. Docker refuses to join a `private` one (its default).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ipc_shareable: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

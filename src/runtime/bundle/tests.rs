@@ -431,6 +431,7 @@ fn namespaces_per_mode() {
             uts: NsMode::Private,
             net: NsMode::Private,
             cgroup: Some(NsMode::Private),
+            ipc_shareable: false,
         },
         ..Default::default()
     };
