@@ -564,11 +564,30 @@ fn log_options(a: &RunOptions) -> Result<RunLogging, DockerRunError> {
         out.driver = a.log_driver.clone().filter(|d| !d.is_empty());
         return Ok(out);
     }
+    // Docker's own drivers that wharf lacks say so; any other name is what
+    // Docker says of a driver nobody has (recorded in
+    // tests/data/docker-verbs/log-driver-unknown.txt).
+    const DOCKER_DRIVERS: [&str; 7] = [
+        "awslogs",
+        "etwlogs",
+        "fluentd",
+        "gcplogs",
+        "gelf",
+        "logentries",
+        "splunk",
+    ];
     crate::runtime::log_forward::validate(driver, &out.options).map_err(|e| match e {
-        crate::runtime::log_forward::ForwardError::UnknownDriver { .. } => invalid(
-            "--log-driver",
-            format!("error looking up logging plugin {driver}: plugin {driver:?} not found"),
-        ),
+        crate::runtime::log_forward::ForwardError::UnknownDriver { .. }
+            if !DOCKER_DRIVERS.contains(&driver) =>
+        {
+            invalid(
+                "--log-driver",
+                format!("error looking up logging plugin {driver}: plugin {driver:?} not found"),
+            )
+        }
+        e @ crate::runtime::log_forward::ForwardError::UnknownDriver { .. } => {
+            invalid("--log-driver", e.to_string())
+        }
         other => invalid("--log-opt", other.to_string()),
     })?;
     out.driver = Some(driver.to_string());
@@ -1291,11 +1310,18 @@ mod tests {
         assert!(e.contains("--log-opt labels=x"), "{e}");
         // Docker's words for a driver it does not have, and for options
         // given to none; compose's drivers and their options are taken.
-        let e = container_spec(&opts(|o| o.log_driver = Some("fluentd".into())), &fake)
+        let e = container_spec(&opts(|o| o.log_driver = Some("nosuch".into())), &fake)
             .expect_err("log driver")
             .to_string();
         assert!(
-            e.contains("error looking up logging plugin fluentd: plugin \"fluentd\" not found"),
+            e.contains("error looking up logging plugin nosuch: plugin \"nosuch\" not found"),
+            "{e}"
+        );
+        let e = container_spec(&opts(|o| o.log_driver = Some("fluentd".into())), &fake)
+            .expect_err("docker's driver")
+            .to_string();
+        assert!(
+            e.contains("log driver \"fluentd\" is not supported (json-file, local, none, syslog and journald are)"),
             "{e}"
         );
         let e = container_spec(
