@@ -937,7 +937,7 @@ fn mount_publish_all_and_log_flags() {
     assert_eq!(spec["log_max_files"], 2);
     for (flags, needle) in [
         (vec!["--expose", "7000"], "--expose"),
-        (vec!["--log-driver", "fluentd"], "--log-driver"),
+        (vec!["--log-driver", "fluentd"], "--log-driver fluentd"),
         (vec!["--userns", "private"], "--userns"),
     ] {
         let mut args = vec!["run", "--rm", "--network", "none"];

@@ -585,9 +585,10 @@ fn log_options(a: &RunOptions) -> Result<RunLogging, DockerRunError> {
                 format!("error looking up logging plugin {driver}: plugin {driver:?} not found"),
             )
         }
-        e @ crate::runtime::log_forward::ForwardError::UnknownDriver { .. } => {
-            invalid("--log-driver", e.to_string())
-        }
+        crate::runtime::log_forward::ForwardError::UnknownDriver { .. } => invalid(
+            "--log-driver",
+            format!("--log-driver {driver}: not supported by wharf (json-file, local, none, syslog and journald are)"),
+        ),
         other => invalid("--log-opt", other.to_string()),
     })?;
     out.driver = Some(driver.to_string());
@@ -1321,7 +1322,7 @@ mod tests {
             .expect_err("docker's driver")
             .to_string();
         assert!(
-            e.contains("log driver \"fluentd\" is not supported (json-file, local, none, syslog and journald are)"),
+            e.contains("--log-driver fluentd: not supported by wharf (json-file, local, none, syslog and journald are)"),
             "{e}"
         );
         let e = container_spec(
