@@ -1254,7 +1254,7 @@ pub fn container_spec(
     };
     spec.namespaces.pid = ns("pid", &service.pid)?;
     spec.namespaces.ipc = ns("ipc", &service.ipc)?;
-    spec.namespaces.ipc_shareable = service.ipc.as_deref() == Some("shareable");
+    spec.namespaces.ipc_shareable = Some(service.ipc.as_deref() == Some("shareable"));
     spec.namespaces.uts = ns("uts", &service.uts)?;
     spec.namespaces.cgroup = match service.cgroup.as_deref() {
         None => None,

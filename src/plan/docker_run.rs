@@ -498,7 +498,7 @@ pub fn container_spec(
     };
     spec.namespaces.pid = pid;
     spec.namespaces.ipc = ipc;
-    spec.namespaces.ipc_shareable = a.ipc.as_deref() == Some("shareable");
+    spec.namespaces.ipc_shareable = Some(a.ipc.as_deref() == Some("shareable"));
     spec.namespaces.net = net;
     spec.namespaces.uts = uts;
     spec.namespaces.cgroup = cgroupns;

@@ -439,7 +439,7 @@ impl Containers {
         // host's, or one the donor itself joined) may be joined.
         let donor = &record.spec.namespaces;
         if kind == "ipc"
-            && !donor.ipc_shareable
+            && donor.ipc_shareable == Some(false)
             && !matches!(
                 donor.ipc,
                 NsMode::Host | NsMode::Container(_) | NsMode::Path(_)
@@ -656,7 +656,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let c = Containers::open(dir.path()).expect("open");
         let mut shareable = ContainerSpec::default();
-        shareable.namespaces.ipc_shareable = true;
+        shareable.namespaces.ipc_shareable = Some(true);
         let a = c
             .create(Some("db"), "busybox", digest(), shareable, "builtin", false)
             .expect("create");
@@ -738,18 +738,27 @@ mod tests {
             c.set_state(&r.id, &running).expect("state");
             r.id
         };
-        let private = donor("private", Namespaces::default());
-        let shareable = donor(
-            "shareable",
+        let private = donor(
+            "private",
             Namespaces {
-                ipc_shareable: true,
+                ipc_shareable: Some(false),
                 ..Namespaces::default()
             },
         );
+        let shareable = donor(
+            "shareable",
+            Namespaces {
+                ipc_shareable: Some(true),
+                ..Namespaces::default()
+            },
+        );
+        // Recorded before wharf kept the mode: joined as it was then.
+        donor("older", Namespaces::default());
         donor(
             "host",
             Namespaces {
                 ipc: NsMode::Host,
+                ipc_shareable: Some(false),
                 ..Namespaces::default()
             },
         );
@@ -757,6 +766,7 @@ mod tests {
             "joined",
             Namespaces {
                 ipc: NsMode::Container(shareable.clone()),
+                ipc_shareable: Some(false),
                 ..Namespaces::default()
             },
         );
@@ -776,6 +786,7 @@ mod tests {
             ("shareable", "private"),
             ("host", "private"),
             ("joined", "private"),
+            ("older", "private"),
         ] {
             let r = join(ipc, net).expect(ipc);
             assert_eq!(
