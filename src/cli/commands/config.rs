@@ -50,12 +50,14 @@ pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         // Without interpolation the model cannot be typed yet: print it raw.
         let model = load::load_model(&opts).map_err(anyhow::Error::new)?;
         print_warnings(&model.warnings);
-        if args.quiet {
-            return Ok(ExitCode::SUCCESS);
-        }
         let mut json = model.dict.to_json();
+        // Compose resolves before `-q` is looked at: a digest that cannot
+        // be resolved fails the check.
         if pin {
             pin_model_images(settings, &mut json)?;
+        }
+        if args.quiet {
+            return Ok(ExitCode::SUCCESS);
         }
         if args.lock_image_digests && pin {
             json = lock_model(json);
