@@ -1353,6 +1353,108 @@ services:
     );
 }
 
+/// `ipc: service:x` when x's IPC is private (Docker's default): Compose
+/// v2.40.3 against a private engine starts x, creates the joiner, then
+/// fails its start with the engine's words and exit 1 (recorded by hand:
+/// `Error response from daemon: can't join IPC of container <x's id>:
+/// non-shareable IPC (hint: use IpcMode:shareable for the donor
+/// container)`; wharf has no daemon, so no "Error response" prefix).
+#[test]
+fn joining_a_private_ipc_namespace_is_refused_as_docker_refuses_it() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  donor:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+  user:
+    image: {{busybox}}
+    command: ["sleep", "1001"]
+    stop_grace_period: 1s
+    ipc: service:donor
+"#,
+    ) else {
+        return;
+    };
+    let up = s.wharf(&["up", "-d"]);
+    assert_eq!(up.code, 1, "{}", up.stderr);
+    let donor = s.name("donor-1");
+    let id = s.inspect(&donor)["Id"]
+        .as_str()
+        .expect("donor id")
+        .to_string();
+    let want = format!("can't join IPC of container {id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)");
+    assert!(up.stderr.contains(&want), "{want:?} not in {}", up.stderr);
+    let ps = s.ps();
+    assert_eq!(Stack::container(&ps, &donor)["State"], "running");
+    assert_eq!(Stack::container(&ps, &s.name("user-1"))["State"], "created");
+}
+
+/// GPUs without a CDI spec: as Docker falls back to it, the
+/// nvidia-container-toolkit hook found on PATH runs at prestart with the
+/// OCI state on its standard input, and the container gets
+/// NVIDIA_VISIBLE_DEVICES and NVIDIA_DRIVER_CAPABILITIES. This machine has
+/// no GPU: the hook is a script that records how it was called.
+#[test]
+fn gpus_without_cdi_specs_run_the_nvidia_hook() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  train:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo visible=$$NVIDIA_VISIBLE_DEVICES caps=$$NVIDIA_DRIVER_CAPABILITIES"]
+    deploy:
+      resources:
+        reservations:
+          devices: [{capabilities: [gpu, utility], count: 2}]
+"#,
+    ) else {
+        return;
+    };
+    let bin = tempfile::tempdir().expect("bin dir");
+    let hook = bin.path().join("nvidia-container-runtime-hook");
+    let calls = bin.path().join("calls");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {0}\ncat > {0}.state\n",
+            calls.display()
+        ),
+    )
+    .expect("hook");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Run::from(
+        s.cmd(&["up", "-d"])
+            .env("PATH", &path)
+            .env("WHARF_CDI_SPEC_DIRS", bin.path().join("no-cdi"))
+            .output()
+            .expect("up"),
+    )
+    .ok();
+    let name = s.name("train-1");
+    s.until("train exits", || {
+        Stack::container(&s.ps(), &name)["State"] == "exited"
+    });
+    let out = s.wharf(&["logs", "--no-log-prefix"]).ok().stdout;
+    assert_eq!(out, "visible=0,1 caps=utility\n");
+    assert_eq!(
+        std::fs::read_to_string(&calls).expect("the hook ran"),
+        "prestart\n"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(calls.with_extension("state")).expect("state"),
+    )
+    .expect("OCI state on stdin");
+    assert!(state["pid"].as_u64().is_some_and(|p| p > 0), "{state}");
+}
+
 /// Processes whose command line is `wharf … container-monitor ID …`.
 fn monitors_of(id: &str) -> Vec<u32> {
     let mut out = Vec::new();

@@ -3,7 +3,8 @@
 //! `up --abort-on-container-failure --attach-dependencies`, `pull SERVICE
 //! --include-deps --ignore-buildable --policy`, `restart --no-deps`,
 //! `kill --remove-orphans`, `ps --orphans`, `stats -a --no-trunc`,
-//! `wait --down-project`, `create --scale --no-recreate`, `volumes` —
+//! `wait --down-project`, `create --scale --no-recreate`, `volumes`,
+//! `config --resolve-image-digests --lock-image-digests` —
 //! each checked by what a user sees: output lines, `ps`, exit codes.
 //!
 //! The dry-run lines follow Docker Compose v2.40.3's, recorded from the real
@@ -21,6 +22,8 @@ mod pty;
 mod stack;
 use pty::Pty;
 use stack::Stack;
+use std::path::Path;
+use yaml_rust2::{Yaml, YamlLoader};
 
 const TWO: &str = r#"
 services:
@@ -786,4 +789,123 @@ services:
         "running"
     );
     s.wharf(&["down", "-t", "0"]).ok();
+}
+
+/// A file of tests/data/config-digests/ (recorded from Docker Compose v2.40.3
+/// with a private engine by scripts/config-digests-goldens), its registry,
+/// fixture digests and project directory filled in.
+fn digests_golden(file: &str, registry: &str, dir: &Path) -> String {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/config-digests");
+    let text = std::fs::read_to_string(data.join(file)).expect("golden");
+    let cache = std::env::var("WHARF_FIXTURES_CACHE")
+        .unwrap_or_else(|_| "/var/cache/wharf-fixtures".into());
+    // The digest each fixture was pushed under: its layout's top manifest.
+    let digest = |name: &str| -> String {
+        let index = std::fs::read(Path::new(&cache).join("oci").join(name).join("index.json"))
+            .expect("fixture layout");
+        let index: serde_json::Value = serde_json::from_slice(&index).expect("index.json");
+        index["manifests"][0]["digest"]
+            .as_str()
+            .expect("digest")
+            .to_string()
+    };
+    text.replace("{{registry}}", registry)
+        .replace("{{digest:busybox}}", &digest("busybox"))
+        .replace("{{digest:multiarch}}", &digest("multiarch"))
+        .replace("{{dir}}", &dir.display().to_string())
+}
+
+fn yaml(text: &str) -> Yaml {
+    YamlLoader::load_from_str(text)
+        .expect("YAML")
+        .pop()
+        .expect("a document")
+}
+
+#[test]
+fn config_pins_images_to_the_digests_compose_resolves() {
+    let Some(registry) = harness::registry() else {
+        return;
+    };
+    let Some(s) = Stack::new("services: {}\n") else {
+        return;
+    };
+    let dir = s.dir.path();
+    s.write(&digests_golden("compose.yaml", &registry, dir));
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\n").expect("Dockerfile");
+    let golden = |file: &str| digests_golden(file, &registry, dir);
+
+    // The lock files: the pinned images alone (the multi-arch image by its
+    // index's digest, the pinned one without its tag, the build-only service
+    // empty). JSON byte for byte, but for the newline wharf ends it with;
+    // YAML as data, since wharf's emitter quotes the images Go's does not.
+    for (file, args) in [
+        (
+            "lock.json",
+            &["--lock-image-digests", "--format", "json"][..],
+        ),
+        (
+            "lock-no-interpolate.json",
+            &[
+                "--no-interpolate",
+                "--lock-image-digests",
+                "--format",
+                "json",
+            ],
+        ),
+    ] {
+        let out = s.wharf(&[&["config"], args].concat()).ok();
+        assert_eq!(out.stdout.trim_end(), golden(file), "{file}");
+    }
+    let lock = s.wharf(&["config", "--lock-image-digests"]).ok();
+    assert_eq!(yaml(&lock.stdout), yaml(&golden("lock.yaml")));
+    // Resolving changes the images and nothing else.
+    let resolved = yaml(&s.wharf(&["config", "--resolve-image-digests"]).ok().stdout);
+    let Yaml::Hash(mut plain) = yaml(&s.wharf(&["config"]).ok().stdout) else {
+        panic!("config is not a map");
+    };
+    let compose = yaml(&golden("resolve.yaml"));
+    let services = Yaml::String("services".into());
+    let Some(Yaml::Hash(svcs)) = plain.get_mut(&services) else {
+        panic!("no services");
+    };
+    for (name, svc) in svcs.iter_mut() {
+        let image = &compose["services"][name.as_str().expect("name")]["image"];
+        if let Some(own) = svc
+            .as_mut_hash()
+            .and_then(|h| h.get_mut(&Yaml::String("image".into())))
+        {
+            *own = image.clone();
+        }
+    }
+    assert_eq!(resolved, Yaml::Hash(plain));
+
+    // A build service whose image was never pushed, and a registry that does
+    // not answer: Compose's first words naming the image (the rest is the
+    // engine's there, the registry client's here), exit 1, and no file
+    // half-written by -o.
+    for (file, flag, compose) in [
+        (
+            "not-pushed.txt",
+            "--resolve-image-digests",
+            format!("services:\n  app:\n    image: {registry}/wharf-fixtures/notpushed:1\n    build: .\n"),
+        ),
+        (
+            "unreachable.txt",
+            "--lock-image-digests",
+            "services:\n  gone:\n    image: 127.0.0.1:5999/wharf-fixtures/busybox:1\n".to_string(),
+        ),
+    ] {
+        s.write(&compose);
+        let want = golden(file);
+        let prefix = want
+            .split(": Error response from daemon: ")
+            .next()
+            .expect("prefix");
+        let lock_file = dir.join("lock.yaml");
+        let out = s.wharf(&["config", flag, "-o", "lock.yaml"]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.starts_with(&format!("{prefix}: ")), "{file}: {}", out.stderr);
+        assert!(!lock_file.exists(), "{file}: lock.yaml was written");
+    }
 }

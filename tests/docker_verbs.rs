@@ -939,7 +939,7 @@ fn mount_publish_all_and_log_flags() {
     assert_eq!(spec["log_max_files"], 2);
     for (flags, needle) in [
         (vec!["--expose", "7000"], "--expose"),
-        (vec!["--log-driver", "syslog"], "--log-driver"),
+        (vec!["--log-driver", "fluentd"], "--log-driver fluentd"),
         (vec!["--userns", "private"], "--userns"),
     ] {
         let mut args = vec!["run", "--rm", "--network", "none"];
@@ -1033,4 +1033,136 @@ fn attach_detaches_with_the_default_keys() {
         .ok()
         .stdout;
     assert_eq!(state.trim(), "running");
+}
+
+/// Docker's refusals recorded by scripts/docker-verbs-goldens (run-flags):
+/// joining the IPC namespace of a container whose IPC is private (Docker's
+/// default), `logs` of a container run with `--log-driver none`, and a log
+/// driver nobody has. The lines compared are the engine's; Docker's CLI
+/// wraps them in `docker: …` and a help hint, which wharf does not.
+#[test]
+fn ipc_and_log_driver_refusals_are_dockers() {
+    let Some(rig) = Rig::new() else { return };
+    let engine_line = |file: &str| -> String {
+        golden(file)
+            .lines()
+            .next()
+            .expect("a line")
+            .trim_start_matches("docker: ")
+            .to_string()
+    };
+
+    let donor = rig
+        .wharf(&[
+            "run",
+            "-d",
+            "--name",
+            "donor",
+            "--network",
+            "none",
+            &rig.image,
+            "sleep",
+            "300",
+        ])
+        .ok()
+        .stdout;
+    let joined = rig.wharf(&[
+        "run",
+        "--network",
+        "none",
+        "--ipc",
+        "container:donor",
+        &rig.image,
+        "true",
+    ]);
+    assert_eq!(joined.code, 125, "{}", joined.stderr);
+    // No daemon here: the engine's words without its "Error response" prefix.
+    let want = engine_line("ipc-non-shareable.txt")
+        .trim_start_matches("Error response from daemon: ")
+        .replace("DONOR_ID", donor.trim());
+    assert!(
+        joined.stderr.contains(&want),
+        "{want:?} not in {}",
+        joined.stderr
+    );
+    // A shareable donor is joined: the same IPC namespace.
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "sdonor",
+        "--ipc",
+        "shareable",
+        "--network",
+        "none",
+        &rig.image,
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let ns = |args: &[&str]| -> String {
+        let mut all = vec!["run", "--rm", "--network", "none"];
+        all.extend_from_slice(args);
+        all.extend([rig.image.as_str(), "readlink", "/proc/self/ns/ipc"]);
+        rig.wharf(&all).ok().stdout
+    };
+    let theirs = rig
+        .wharf(&["exec", "sdonor", "readlink", "/proc/1/ns/ipc"])
+        .ok()
+        .stdout;
+    assert_eq!(ns(&["--ipc", "container:sdonor"]), theirs);
+    assert_ne!(ns(&[]), theirs);
+
+    // `--log-driver none`: the output is not kept, and `logs` says so.
+    let run = rig
+        .wharf(&[
+            "run",
+            "--name",
+            "nolog",
+            "--network",
+            "none",
+            "--log-driver",
+            "none",
+            &rig.image,
+            "echo",
+            "hi",
+        ])
+        .ok();
+    assert_eq!(run.stdout, "hi\n");
+    let logs = rig.wharf(&["logs", "nolog"]);
+    assert_eq!(logs.code, 1);
+    assert_eq!(logs.stderr.trim_end(), engine_line("logs-none.txt"));
+    assert!(logs.stdout.is_empty(), "{}", logs.stdout);
+
+    let unknown = rig.wharf(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--log-driver",
+        "nosuchdriver",
+        &rig.image,
+        "true",
+    ]);
+    assert_eq!(unknown.code, 125, "{}", unknown.stderr);
+    let want = engine_line("log-driver-unknown.txt")
+        .trim_start_matches("Error response from daemon: ")
+        .to_string();
+    assert!(
+        unknown.stderr.contains(&want),
+        "{want:?} not in {}",
+        unknown.stderr
+    );
+    let names = rig
+        .wharf(&["ps", "-a", "--format", "{{.Names}}"])
+        .ok()
+        .stdout;
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    // As under Docker: the joiner is left created (its start failed, its
+    // name a generated one); nothing is made for the unknown driver.
+    assert_eq!(names.len(), 4, "{names:?}");
+    for name in ["donor", "nolog", "sdonor"] {
+        assert!(names.contains(&name), "{name} not in {names:?}");
+    }
 }

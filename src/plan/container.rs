@@ -699,21 +699,48 @@ pub fn injected_files(
     Ok(out)
 }
 
+/// The nvidia-container-toolkit's OCI hook, which Docker's `--gpus` falls
+/// back to when no CDI spec serves the request (moby
+/// daemon/devices_nvidia_linux.go, `injectNVIDIARuntimeHook`).
+const NVIDIA_HOOK: &str = "nvidia-container-runtime-hook";
+
+/// NVIDIA's driver capabilities (containerd's `allCaps`, which moby copies):
+/// the ones among a request's capabilities that reach
+/// NVIDIA_DRIVER_CAPABILITIES.
+const NVIDIA_DRIVER_CAPS: [&str; 6] = [
+    "compute", "compat32", "graphics", "utility", "video", "display",
+];
+
+/// What a service's device requests come to.
+#[derive(Debug, Default)]
+struct DeviceRequests {
+    /// CDI device names, each with the key that asks.
+    names: Vec<(&'static str, String)>,
+    /// GPUs for the nvidia hook (`NVIDIA_VISIBLE_DEVICES` entries; `all`
+    /// for every GPU), when no CDI spec lists one.
+    hook_devices: Vec<String>,
+    /// The NVIDIA driver capabilities those requests name, in order.
+    hook_caps: Vec<String>,
+}
+
 /// The CDI device names a service asks for, each with the key that asks:
 /// `devices:` entries that are CDI names, and the GPU requests of `gpus:`
 /// and `deploy.resources.reservations.devices`, which Docker's `--gpus`
 /// turns into `nvidia.com/gpu=…` (every GPU for `count: -1`/`all` or no
 /// count, the first N for `count: N`, the named ones for `device_ids`;
-/// `driver: cdi` takes `device_ids` as full CDI names).
+/// `driver: cdi` takes `device_ids` as full CDI names). When no CDI spec
+/// lists an NVIDIA GPU and `hook` (the nvidia-container-runtime-hook) is
+/// installed, the GPU requests go to it instead, as Docker's do.
 fn device_names(
     service: &ServiceConfig,
     registry: &cdi::Registry,
-) -> Result<Vec<(&'static str, String)>, SpecError> {
+    hook: Option<&std::path::Path>,
+) -> Result<DeviceRequests, SpecError> {
     use crate::compose::types::DeviceCount;
-    let mut out = Vec::new();
+    let mut out = DeviceRequests::default();
     for d in &service.devices {
         if let Some(source) = d.source.as_deref().filter(|s| cdi::is_device_name(s)) {
-            out.push(("devices", source.to_string()));
+            out.names.push(("devices", source.to_string()));
         }
     }
     let reservations = service
@@ -727,6 +754,12 @@ fn device_names(
             .iter()
             .map(|r| ("deploy.resources.reservations.devices", r)),
     );
+    let kind = cdi::NVIDIA_GPU_KIND;
+    let known: Vec<String> = registry
+        .devices_of(kind)
+        .into_iter()
+        .filter(|n| n != "all")
+        .collect();
     for (key, r) in requests {
         let fail = |message: String| SpecError::Device {
             service: service.name.clone(),
@@ -739,7 +772,7 @@ fn device_names(
                     if !cdi::is_device_name(id) {
                         return Err(fail(format!("device_ids: {id:?} is not a CDI device name")));
                     }
-                    out.push((key, id.clone()));
+                    out.names.push((key, id.clone()));
                 }
                 continue;
             }
@@ -757,19 +790,38 @@ fn device_names(
                 r.capabilities
             )));
         }
-        let kind = cdi::NVIDIA_GPU_KIND;
-        if !r.device_ids.is_empty() {
-            out.extend(r.device_ids.iter().map(|id| (key, format!("{kind}={id}"))));
+        if let (true, Some(_)) = (known.is_empty(), hook) {
+            // moby's getRequestedDevicesIDs: the IDs, the first N, or all.
+            let devices = match (&r.count, r.device_ids.is_empty()) {
+                (Some(_), false) => {
+                    return Err(fail(
+                        "cannot set both Count and DeviceIDs on device request".into(),
+                    ))
+                }
+                (_, false) => r.device_ids.clone(),
+                (None | Some(DeviceCount::All), true) => vec!["all".to_string()],
+                (Some(DeviceCount::Count(n)), true) => (0..*n).map(|i| i.to_string()).collect(),
+            };
+            for d in devices {
+                if !out.hook_devices.contains(&d) {
+                    out.hook_devices.push(d);
+                }
+            }
+            for c in &r.capabilities {
+                if NVIDIA_DRIVER_CAPS.contains(&c.as_str()) && !out.hook_caps.contains(c) {
+                    out.hook_caps.push(c.clone());
+                }
+            }
             continue;
         }
-        let known: Vec<String> = registry
-            .devices_of(kind)
-            .into_iter()
-            .filter(|n| n != "all")
-            .collect();
+        if !r.device_ids.is_empty() {
+            out.names
+                .extend(r.device_ids.iter().map(|id| (key, format!("{kind}={id}"))));
+            continue;
+        }
         if known.is_empty() {
             return Err(fail(format!(
-                "no GPU on this host: no CDI spec lists a {kind} device (looked in {})",
+                "no GPU on this host: no CDI spec lists a {kind} device (looked in {}) and {NVIDIA_HOOK} is not on PATH",
                 cdi_dirs()
             )));
         }
@@ -784,14 +836,43 @@ fn device_names(
                 known.join(", ")
             )));
         }
-        out.extend(
+        out.names.extend(
             known
-                .into_iter()
+                .iter()
                 .take(take)
                 .map(|n| (key, format!("{kind}={n}"))),
         );
     }
     Ok(out)
+}
+
+/// What the nvidia hook needs in the container: the GPUs and driver
+/// capabilities in its environment, and the hook itself at prestart, with
+/// the arguments Docker gives it. Docker hands the hook the daemon's
+/// environment; wharf's is the user's shell, so the hook gets only PATH
+/// (to find nvidia-container-cli and ldconfig).
+fn nvidia_hook_edits(
+    hook: &std::path::Path,
+    devices: &[String],
+    caps: &[String],
+) -> cdi::ContainerEdits {
+    let mut env = vec![format!("NVIDIA_VISIBLE_DEVICES={}", devices.join(","))];
+    if !caps.is_empty() {
+        env.push(format!("NVIDIA_DRIVER_CAPABILITIES={}", caps.join(",")));
+    }
+    let path =
+        std::env::var("PATH").unwrap_or_else(|_| crate::runtime::bundle::DEFAULT_PATH.to_string());
+    cdi::ContainerEdits {
+        env,
+        hooks: vec![cdi::Hook {
+            hook_name: "prestart".into(),
+            path: hook.display().to_string(),
+            args: vec![NVIDIA_HOOK.into(), "prestart".into()],
+            env: vec![format!("PATH={path}")],
+            timeout: None,
+        }],
+        ..cdi::ContainerEdits::default()
+    }
 }
 
 /// A CDI spec in YAML, read with the compose loader's parser.
@@ -833,9 +914,10 @@ pub fn device_edits(service: &ServiceConfig) -> Result<Option<cdi::ContainerEdit
         }
     };
     let registry = cdi::Registry::load(&cdi_yaml).map_err(failed("devices"))?;
-    let names = device_names(service, &registry)?;
+    let hook = crate::runtime::oci_cli::find_in_path(NVIDIA_HOOK);
+    let requests = device_names(service, &registry, hook.as_deref())?;
     let mut all = Vec::new();
-    for (key, name) in names {
+    for (key, name) in requests.names {
         // One by one first, so an unknown device names the key that asked.
         registry
             .edits(std::slice::from_ref(&name))
@@ -844,7 +926,13 @@ pub fn device_edits(service: &ServiceConfig) -> Result<Option<cdi::ContainerEdit
             all.push(name);
         }
     }
-    registry.edits(&all).map(Some).map_err(failed("devices"))
+    let mut edits = registry.edits(&all).map_err(failed("devices"))?;
+    if let (Some(hook), false) = (&hook, requests.hook_devices.is_empty()) {
+        let nvidia = nvidia_hook_edits(hook, &requests.hook_devices, &requests.hook_caps);
+        edits.env.extend(nvidia.env);
+        edits.hooks.extend(nvidia.hooks);
+    }
+    Ok(Some(edits))
 }
 
 /// A device's edits in the spec's own terms: device nodes, bind mounts,
@@ -1166,6 +1254,7 @@ pub fn container_spec(
     };
     spec.namespaces.pid = ns("pid", &service.pid)?;
     spec.namespaces.ipc = ns("ipc", &service.ipc)?;
+    spec.namespaces.ipc_shareable = Some(service.ipc.as_deref() == Some("shareable"));
     spec.namespaces.uts = ns("uts", &service.uts)?;
     spec.namespaces.cgroup = match service.cgroup.as_deref() {
         None => None,
@@ -1384,8 +1473,9 @@ mod tests {
         let (_d, r) = gpus();
         let names = |yaml: &str| {
             let (p, _ctx, _dir) = project(yaml);
-            device_names(&p.services["web"], &r).map(|v| {
-                v.into_iter()
+            device_names(&p.services["web"], &r, None).map(|v| {
+                v.names
+                    .into_iter()
                     .map(|(k, n)| format!("{k}:{n}"))
                     .collect::<Vec<_>>()
             })
@@ -1427,11 +1517,88 @@ mod tests {
         assert!(err.to_string().contains("capabilities [\"tpu\"]"), "{err}");
         let none = cdi::Registry::default();
         let (p, _ctx, _dir) = project("services:\n  web:\n    image: x\n    gpus: all\n");
-        let err = device_names(&p.services["web"], &none).expect_err("no gpu");
+        let err = device_names(&p.services["web"], &none, None).expect_err("no gpu");
         assert!(
             err.to_string().contains("gpus: no GPU on this host"),
             "{err}"
         );
+    }
+
+    /// No GPU here: the hook's path is made up and nothing runs it; what
+    /// is checked is the spec Docker's fallback would give the runtime.
+    #[test]
+    fn gpus_without_cdi_specs_go_to_the_nvidia_hook_as_dockers_do() {
+        let hook = std::path::Path::new("/usr/bin/nvidia-container-runtime-hook");
+        let none = cdi::Registry::default();
+        let requests = |yaml: &str| {
+            let (p, _ctx, _dir) = project(yaml);
+            device_names(&p.services["web"], &none, Some(hook))
+                .map(|r| (r.names, r.hook_devices, r.hook_caps))
+        };
+        // `gpus: all`: every GPU, no driver capability named.
+        let (names, devices, caps) =
+            requests("services:\n  web:\n    image: x\n    gpus: all\n").expect("all");
+        assert!(names.is_empty(), "{names:?}");
+        assert_eq!(devices, ["all"]);
+        assert!(caps.is_empty(), "{caps:?}");
+        // A count is the first N; IDs are kept; only NVIDIA's capabilities
+        // reach the hook, in the request's order.
+        let (_, devices, caps) = requests("services:\n  web:\n    image: x\n    deploy:\n      resources:\n        reservations:\n          devices: [{capabilities: [gpu, utility, tpu, compute], count: 2}]\n").expect("2");
+        assert_eq!(devices, ["0", "1"]);
+        assert_eq!(caps, ["utility", "compute"]);
+        let (_, devices, _) = requests(
+            "services:\n  web:\n    image: x\n    gpus: [{device_ids: [\"3\", \"GPU-ab\"]}]\n",
+        )
+        .expect("ids");
+        assert_eq!(devices, ["3", "GPU-ab"]);
+        // CDI names still go to CDI.
+        let (names, devices, _) = requests("services:\n  web:\n    image: x\n    devices: [\"vendor.example/fpga=a\"]\n    gpus: all\n").expect("cdi");
+        assert_eq!(names, [("devices", "vendor.example/fpga=a".to_string())]);
+        assert_eq!(devices, ["all"]);
+        // Docker's refusal of both a count and IDs.
+        let err = requests("services:\n  web:\n    image: x\n    deploy:\n      resources:\n        reservations:\n          devices: [{capabilities: [gpu], count: 1, device_ids: [\"0\"]}]\n").expect_err("both");
+        assert!(
+            err.to_string()
+                .contains("cannot set both Count and DeviceIDs on device request"),
+            "{err}"
+        );
+        // CDI specs that list GPUs win over the hook.
+        let (_d, r) = gpus();
+        let (p, _ctx, _dir) = project("services:\n  web:\n    image: x\n    gpus: all\n");
+        let cdi_first = device_names(&p.services["web"], &r, Some(hook)).expect("cdi first");
+        assert_eq!(cdi_first.names.len(), 3);
+        assert!(cdi_first.hook_devices.is_empty());
+
+        // The spec: the variables after the service's (overriding them) and
+        // the hook at prestart, as moby's injectNVIDIARuntimeHook writes it.
+        let mut spec = ContainerSpec {
+            env: vec!["NVIDIA_VISIBLE_DEVICES=void".into(), "A=1".into()],
+            ..ContainerSpec::default()
+        };
+        apply_device_edits(
+            &mut spec,
+            nvidia_hook_edits(hook, &["0".into(), "1".into()], &["utility".into()]),
+        );
+        assert_eq!(
+            spec.env,
+            [
+                "A=1",
+                "NVIDIA_VISIBLE_DEVICES=0,1",
+                "NVIDIA_DRIVER_CAPABILITIES=utility"
+            ]
+        );
+        assert_eq!(spec.hooks.len(), 1);
+        let h = &spec.hooks[0];
+        assert_eq!(h.hook_name, "prestart");
+        assert_eq!(h.path, "/usr/bin/nvidia-container-runtime-hook");
+        assert_eq!(h.args, ["nvidia-container-runtime-hook", "prestart"]);
+        assert_eq!(h.env.len(), 1);
+        assert!(h.env[0].starts_with("PATH=/"), "{:?}", h.env);
+        assert!(spec.devices.is_empty() && spec.mounts.is_empty());
+        // No capability named: no NVIDIA_DRIVER_CAPABILITIES (the hook's
+        // own default applies).
+        let all = nvidia_hook_edits(hook, &["all".into()], &[]);
+        assert_eq!(all.env, ["NVIDIA_VISIBLE_DEVICES=all"]);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum ContainerError {
     Io(#[from] PathError),
     #[error("cannot join the {kind} namespace of container {other}: it is not running")]
     NotRunning { other: String, kind: &'static str },
+    /// Docker's words (moby `getIPCContainer`), with the donor's full id.
+    #[error("can't join IPC of container {id}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)")]
+    NonShareableIpc { id: String },
     #[error(transparent)]
     State(#[from] AtomicError),
 }
@@ -432,6 +435,20 @@ impl Containers {
             .pid
             .filter(|&pid| state.status == Status::Running && process_alive(pid))
             .ok_or_else(not_running)?;
+        // As Docker: only an IPC namespace made to be shared (or the
+        // host's, or one the donor itself joined) may be joined.
+        let donor = &record.spec.namespaces;
+        if kind == "ipc"
+            && donor.ipc_shareable == Some(false)
+            && !matches!(
+                donor.ipc,
+                NsMode::Host | NsMode::Container(_) | NsMode::Path(_)
+            )
+        {
+            return Err(ContainerError::NonShareableIpc {
+                id: record.id.clone(),
+            });
+        }
         let file = PathBuf::from(format!("/proc/{pid}/ns/{kind}"));
         // It may have exited since its state was read.
         if !file.exists() {
@@ -638,15 +655,10 @@ mod tests {
     fn shared_namespaces_resolve_to_the_running_process_at_start() {
         let dir = tempfile::tempdir().expect("tmp");
         let c = Containers::open(dir.path()).expect("open");
+        let mut shareable = ContainerSpec::default();
+        shareable.namespaces.ipc_shareable = Some(true);
         let a = c
-            .create(
-                Some("db"),
-                "busybox",
-                digest(),
-                ContainerSpec::default(),
-                "builtin",
-                false,
-            )
+            .create(Some("db"), "busybox", digest(), shareable, "builtin", false)
             .expect("create");
         let mut spec = ContainerSpec::default();
         spec.namespaces.ipc = NsMode::Container("db".into());
@@ -701,6 +713,87 @@ mod tests {
         missing.namespaces.pid = NsMode::Container("nope".into());
         let err = c.resolve_namespaces(&missing).expect_err("missing");
         assert!(err.to_string().contains("No such container: nope"), "{err}");
+    }
+
+    #[test]
+    fn only_a_shareable_ipc_namespace_is_joined_as_docker_joins_it() {
+        use crate::runtime::spec::Namespaces;
+        let dir = tempfile::tempdir().expect("tmp");
+        let c = Containers::open(dir.path()).expect("open");
+        let me = std::process::id();
+        let running = ContainerState {
+            status: Status::Running,
+            pid: Some(me),
+            monitor_pid: Some(me),
+            ..ContainerState::default()
+        };
+        let donor = |name: &str, ns: Namespaces| {
+            let spec = ContainerSpec {
+                namespaces: ns,
+                ..ContainerSpec::default()
+            };
+            let r = c
+                .create(Some(name), "busybox", digest(), spec, "builtin", false)
+                .expect("create");
+            c.set_state(&r.id, &running).expect("state");
+            r.id
+        };
+        let private = donor(
+            "private",
+            Namespaces {
+                ipc_shareable: Some(false),
+                ..Namespaces::default()
+            },
+        );
+        let shareable = donor(
+            "shareable",
+            Namespaces {
+                ipc_shareable: Some(true),
+                ..Namespaces::default()
+            },
+        );
+        // Recorded before wharf kept the mode: joined as it was then.
+        donor("older", Namespaces::default());
+        donor(
+            "host",
+            Namespaces {
+                ipc: NsMode::Host,
+                ipc_shareable: Some(false),
+                ..Namespaces::default()
+            },
+        );
+        donor(
+            "joined",
+            Namespaces {
+                ipc: NsMode::Container(shareable.clone()),
+                ipc_shareable: Some(false),
+                ..Namespaces::default()
+            },
+        );
+        let join = |ipc: &str, net: &str| {
+            let mut spec = ContainerSpec::default();
+            spec.namespaces.ipc = NsMode::Container(ipc.into());
+            spec.namespaces.net = NsMode::Container(net.into());
+            c.resolve_namespaces(&spec)
+        };
+        let err = join("private", "shareable").expect_err("private ipc");
+        assert_eq!(
+            err.to_string(),
+            format!("can't join IPC of container {private}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)")
+        );
+        // Only IPC is guarded: the private one's network is joined.
+        for (ipc, net) in [
+            ("shareable", "private"),
+            ("host", "private"),
+            ("joined", "private"),
+            ("older", "private"),
+        ] {
+            let r = join(ipc, net).expect(ipc);
+            assert_eq!(
+                r.namespaces.ipc,
+                NsMode::Path(format!("/proc/{me}/ns/ipc").into())
+            );
+        }
     }
 
     #[test]

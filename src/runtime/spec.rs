@@ -285,6 +285,11 @@ pub struct Namespaces {
     /// `cgroupns: host|private`; Docker's default is private on cgroup v2,
     /// host on v1.
     pub cgroup: Option<NsMode>,
+    /// `ipc: shareable`: whether other containers may join this one's IPC
+    /// namespace (Docker refuses a `private` one, its default). `None` in
+    /// the records of a wharf that did not keep it: joined as then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ipc_shareable: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

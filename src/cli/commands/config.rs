@@ -4,15 +4,26 @@ use crate::cli::args::config::{ConfigArgs, Format, GraphFormat};
 use crate::cli::resolve::{print_warnings, Settings};
 use crate::compose::load::{self, Loaded};
 use crate::compose::types::to_go_json;
+use crate::image::reference::Reference;
 use crate::plan;
 use anyhow::{bail, Context as _};
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::process::ExitCode;
 
 pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
-    if args.resolve_image_digests || args.lock_image_digests {
-        bail!("--resolve-image-digests/--lock-image-digests: asking the registries for digests is not supported by `wharf config` yet");
-    }
+    // Compose pins images only when it prints the project: the listing
+    // flags ignore both digest flags.
+    let listing = args.list_services
+        || args.list_volumes
+        || args.list_networks
+        || args.list_models
+        || args.list_profiles
+        || args.list_images
+        || args.hash.is_some()
+        || args.environment
+        || args.graph.is_some();
+    let pin = (args.resolve_image_digests || args.lock_image_digests) && !listing;
     let mut opts = settings.load_options()?;
     opts.no_interpolate = args.no_interpolate;
     // Compose's config does not normalize in compatibility mode.
@@ -39,10 +50,18 @@ pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         // Without interpolation the model cannot be typed yet: print it raw.
         let model = load::load_model(&opts).map_err(anyhow::Error::new)?;
         print_warnings(&model.warnings);
+        let mut json = model.dict.to_json();
+        // Compose resolves before `-q` is looked at: a digest that cannot
+        // be resolved fails the check.
+        if pin {
+            pin_model_images(settings, &mut json)?;
+        }
         if args.quiet {
             return Ok(ExitCode::SUCCESS);
         }
-        let mut json = model.dict.to_json();
+        if args.lock_image_digests && pin {
+            json = lock_model(json);
+        }
         sort_keys(&mut json);
         let out = match args.format.unwrap_or(Format::Yaml) {
             Format::Json => {
@@ -52,8 +71,19 @@ pub fn run(settings: &Settings, args: &ConfigArgs) -> anyhow::Result<ExitCode> {
         };
         return write_output(args, &out);
     }
-    let loaded = load::load(&opts).map_err(anyhow::Error::new)?;
+    let mut loaded = load::load(&opts).map_err(anyhow::Error::new)?;
     print_warnings(&loaded.warnings);
+    if pin {
+        pin_project_images(settings, &mut loaded)?;
+        if args.lock_image_digests {
+            let out = lock_output(&loaded, args.format.unwrap_or(Format::Yaml))?;
+            return if args.quiet {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                write_output(args, &out)
+            };
+        }
+    }
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
@@ -138,6 +168,138 @@ fn variables_output(
             }
             crate::cli::render::go_table(&rows, 20, 3)
         }
+    })
+}
+
+/// Each image pinned as Compose pins it (compose-go's `WithImagesResolved`
+/// with Docker's distribution inspect): the normalised name with its tag
+/// and the digest the registry serves for that tag — an index's own digest
+/// for a multi-arch image, as `docker pull` records it. A reference that
+/// already has a digest keeps the digest alone and is not looked up.
+/// Returns the pinned form of each distinct image.
+fn pin_images<'a>(
+    settings: &Settings,
+    images: impl IntoIterator<Item = &'a str>,
+) -> anyhow::Result<HashMap<String, String>> {
+    let mut pinned = HashMap::new();
+    let client = super::image::registry_client(settings)?;
+    let rt = super::image::runtime()?;
+    for image in images {
+        if pinned.contains_key(image) {
+            continue;
+        }
+        let reference = Reference::parse(image).with_context(|| format!("image {image:?}"))?;
+        let pin = if reference.digest().is_some() {
+            reference.without_tag()
+        } else {
+            let fetched = rt
+                .block_on(client.get_manifest(
+                    reference.registry(),
+                    reference.repository(),
+                    &reference.manifest_reference(),
+                ))
+                // Compose's words, so scripts that match them keep working.
+                .with_context(|| format!("failed to resolve digest for {reference}"))?;
+            reference.with_digest(fetched.digest)
+        };
+        pinned.insert(image.to_string(), pin.to_string());
+    }
+    Ok(pinned)
+}
+
+/// `--resolve-image-digests` on the loaded project. Services with no
+/// `image:` (build only) are left as they are, as Compose leaves them.
+fn pin_project_images(settings: &Settings, loaded: &mut Loaded) -> anyhow::Result<()> {
+    let images: Vec<String> = loaded
+        .project
+        .services
+        .values()
+        .filter_map(|s| s.image.clone())
+        .collect();
+    let pinned = pin_images(settings, images.iter().map(String::as_str))?;
+    for service in loaded.project.services.values_mut() {
+        if let Some(image) = &mut service.image {
+            if let Some(p) = pinned.get(image.as_str()) {
+                *image = p.clone();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--resolve-image-digests --no-interpolate`: the raw model's
+/// `services.*.image` strings pinned (Compose parses them as they are, so
+/// an unexpanded `${VAR}` is an invalid reference there as here).
+fn pin_model_images(settings: &Settings, model: &mut serde_json::Value) -> anyhow::Result<()> {
+    let Some(services) = model.get_mut("services").and_then(|s| s.as_object_mut()) else {
+        return Ok(());
+    };
+    let images: Vec<String> = services
+        .values()
+        .filter_map(|s| s.get("image").and_then(|i| i.as_str()).map(str::to_string))
+        .collect();
+    let pinned = pin_images(settings, images.iter().map(String::as_str))?;
+    for service in services.values_mut() {
+        if let Some(image) = service.get_mut("image") {
+            if let Some(p) = image.as_str().and_then(|i| pinned.get(i)) {
+                *image = p.clone().into();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--lock-image-digests --no-interpolate`: the model cut down to
+/// `services.*.image`.
+fn lock_model(model: serde_json::Value) -> serde_json::Value {
+    let services = model
+        .get("services")
+        .and_then(|s| s.as_object())
+        .map(|services| {
+            services
+                .iter()
+                .map(|(name, s)| {
+                    let mut kept = serde_json::Map::new();
+                    if let Some(image) = s.get("image") {
+                        kept.insert("image".into(), image.clone());
+                    }
+                    (name.clone(), serde_json::Value::Object(kept))
+                })
+                .collect::<serde_json::Map<_, _>>()
+        })
+        .unwrap_or_default();
+    serde_json::json!({ "services": services })
+}
+
+/// `--lock-image-digests`: an override file holding each service's pinned
+/// image and nothing else (a build-only service is an empty map). Compose
+/// prints it from an otherwise empty project, so its JSON form carries the
+/// project's empty `name` and each service's `command`/`entrypoint` as null
+/// (Go's encoding of those empty fields); the YAML form omits them.
+fn lock_output(loaded: &Loaded, format: Format) -> anyhow::Result<String> {
+    let json = format == Format::Json;
+    let mut services = serde_json::Map::new();
+    for (name, service) in &loaded.project.services {
+        let mut kept = serde_json::Map::new();
+        if json {
+            kept.insert("command".into(), serde_json::Value::Null);
+            kept.insert("entrypoint".into(), serde_json::Value::Null);
+        }
+        if let Some(image) = &service.image {
+            kept.insert("image".into(), image.clone().into());
+        }
+        services.insert(name.clone(), serde_json::Value::Object(kept));
+    }
+    let mut lock = serde_json::Map::new();
+    if json {
+        lock.insert("name".into(), "".into());
+    }
+    lock.insert("services".into(), serde_json::Value::Object(services));
+    let mut lock = serde_json::Value::Object(lock);
+    sort_keys(&mut lock);
+    Ok(match format {
+        Format::Json => to_go_json(&lock, true).context("serializing the lock file")? + "\n",
+        Format::Yaml => to_yaml(&lock),
     })
 }
 

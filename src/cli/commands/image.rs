@@ -29,7 +29,7 @@ fn open_store(settings: &Settings) -> anyhow::Result<Arc<ImageStore>> {
     Ok(Arc::new(super::common::open_store(settings)?))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,7 +38,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Credentials come from the Docker CLI's config; a broken helper only
 /// costs authentication (as with docker), so it is a warning.
-fn registry_client(settings: &Settings) -> anyhow::Result<RegistryClient> {
+pub(super) fn registry_client(settings: &Settings) -> anyhow::Result<RegistryClient> {
     let config = match DockerConfig::load() {
         Ok(c) => Some(c),
         Err(e) => {

@@ -185,6 +185,14 @@ fn create_container(
         bail!("--expose: wharf publishes exposed ports with -P only; give -P (or -p) with it");
     }
     let spec = docker_run::container_spec(&opts, &StoreLookup { settings })?;
+    // A driver this host lacks is refused before anything is made, as `up`
+    // refuses compose's `logging:`.
+    if let Some(driver) = &spec.log_driver {
+        let address = spec.log_options.get("syslog-address").map(String::as_str);
+        if let Some(why) = crate::runtime::log_forward::host_missing(driver, address) {
+            bail!("--log-driver {driver}: {why}");
+        }
+    }
     let env = Env::open(settings.root(), &settings.runtime)?;
     let record = exec::create_container(
         &env,

@@ -432,6 +432,7 @@ fn namespaces_per_mode() {
             uts: NsMode::Private,
             net: NsMode::Private,
             cgroup: Some(NsMode::Private),
+            ipc_shareable: None,
         },
         ..Default::default()
     };
