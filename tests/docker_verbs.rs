@@ -1166,3 +1166,78 @@ fn ipc_and_log_driver_refusals_are_dockers() {
         assert!(names.contains(&name), "{name} not in {names:?}");
     }
 }
+
+/// `--log-driver journald` against a real journald: systemd-journald runs
+/// in a private mount namespace (a tmpfs over /run there, so the host's
+/// /run is untouched and no journald of the host is needed), the container
+/// runs in it, and journalctl reads back what wharf sent: the message and
+/// Docker's journal fields. The local log is kept too (Docker's dual
+/// logging), so `logs` still reads.
+#[test]
+fn journald_log_driver_reaches_a_real_journald() {
+    let Some(rig) = Rig::new() else { return };
+    let script = r#"
+set -e
+mount --make-rprivate /
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd /run/log
+/lib/systemd/systemd-journald & journald=$!
+i=0
+while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+"$WHARF" --root "$ROOT" run --name dv-journal --network none --log-driver journald \
+    --log-opt tag=dv-tag "$IMAGE" sh -c 'echo to-journal; echo err-journal >&2'
+echo "--- logs"
+"$WHARF" --root "$ROOT" logs dv-journal 2>&1
+"$WHARF" --root "$ROOT" rm dv-journal >/dev/null
+sleep 0.5
+echo "--- journal"
+journalctl -D /run/log/journal --no-pager -o export CONTAINER_NAME=dv-journal
+kill $journald
+wait $journald || true
+"#;
+    let out = Command::new("unshare")
+        .args(["--mount", "--fork", "sh", "-c", script])
+        .env("WHARF", env!("CARGO_BIN_EXE_wharf"))
+        .env("ROOT", rig.root.path())
+        .env("IMAGE", &rig.image)
+        .env("HOME", rig.root.path())
+        .output()
+        .expect("unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (logs, journal) = stdout
+        .split_once("--- journal\n")
+        .expect("the script ran to the journal");
+    assert!(
+        logs.contains("to-journal") && logs.contains("err-journal"),
+        "{logs}"
+    );
+    let entries: Vec<&str> = journal.split("\n\n").collect();
+    let entry = |message: &str| {
+        entries
+            .iter()
+            .find(|e| e.lines().any(|l| l == format!("MESSAGE={message}")))
+            .unwrap_or_else(|| panic!("no journal entry {message:?} in {journal}"))
+            .lines()
+            .collect::<Vec<_>>()
+    };
+    let out_entry = entry("to-journal");
+    for field in [
+        "CONTAINER_NAME=dv-journal",
+        "CONTAINER_TAG=dv-tag",
+        "SYSLOG_IDENTIFIER=dv-tag",
+        "PRIORITY=6",
+    ] {
+        assert!(out_entry.contains(&field), "{field} in {out_entry:?}");
+    }
+    assert!(
+        out_entry
+            .iter()
+            .any(|l| l.starts_with("CONTAINER_ID_FULL=")
+                && l.len() == "CONTAINER_ID_FULL=".len() + 64),
+        "{out_entry:?}"
+    );
+    // stderr lines go in at err priority, as Docker's driver sends them.
+    assert!(entry("err-journal").contains(&"PRIORITY=3"), "{journal}");
+}
