@@ -15,7 +15,8 @@ mod harness;
 use harness::{registry, Run};
 
 /// One wharf data root with the busybox fixture pulled, for one runtime.
-/// Dropping it removes every container and checks nothing is left.
+/// Dropping it removes every container and network and checks nothing is
+/// left.
 struct Rig {
     root: tempfile::TempDir,
     runtime: &'static str,
@@ -78,6 +79,7 @@ impl Drop for Rig {
         for id in ids.lines().filter(|l| !l.is_empty()) {
             self.wharf(&["rm", "-f", id]);
         }
+        harness::remove_networks(self.root());
         if std::thread::panicking() {
             return;
         }
