@@ -212,8 +212,17 @@ fn lock() -> Result<nix::fcntl::Flock<File>> {
 /// drop it (Docker's FORWARD policy). Called after a wharf bridge exists.
 pub fn ensure() -> Result<()> {
     let _lock = lock()?;
-    for tool in TOOLS {
-        let Some(l) = listing(tool) else { continue };
+    // Every container start on a bridge lists both tables: side by side,
+    // the two spawns cost one.
+    let listings: Vec<(&'static str, Option<Listing>)> = std::thread::scope(|s| {
+        let listed: Vec<_> = TOOLS
+            .map(|tool| s.spawn(move || (tool, listing(tool))))
+            .into_iter()
+            .collect();
+        listed.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (tool, l) in listings {
+        let Some(l) = l else { continue };
         for cmd in ensure_commands(&l) {
             run(tool, &cmd)?;
         }
