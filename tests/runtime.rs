@@ -435,9 +435,10 @@ fn exit_codes(rig: &Rig) {
 }
 
 /// A start that fails at its last step (the runtime finds no such command)
-/// has mounted the rootfs, attached the network, started the DNS resolver,
-/// published a port and written the bundle: each is undone, and the
-/// container can be started (and fail the same way) again, then removed.
+/// has mounted the rootfs, attached the network (Docker's default bridge,
+/// without embedded DNS), published a port and written the bundle: each is
+/// undone, and the container can be started (and fail the same way) again,
+/// then removed.
 fn a_failed_start_undoes_every_step(rig: &Rig) {
     let id = rig
         .wharf(&[
