@@ -6,6 +6,9 @@
 //! Needs root; run it in a private network and mount namespace:
 //! `unshare --net --mount --propagation private cargo test --test backends`.
 
+#[path = "support/harness.rs"]
+mod harness;
+
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -220,24 +223,6 @@ fn gone(pid: u32) -> bool {
     kill(Pid::from_raw(pid as i32), None).is_err()
 }
 
-fn own_cgroups(id: &str) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(cgroups::DEFAULT_ROOT) {
-        for e in entries.flatten() {
-            for p in [e.path().join("wharf").join(id), e.path().join(id)] {
-                if p.exists() && p.to_string_lossy().contains("wharf") {
-                    found.push(p);
-                }
-            }
-        }
-    }
-    let v2 = Path::new(cgroups::DEFAULT_ROOT).join("wharf").join(id);
-    if v2.exists() {
-        found.push(v2);
-    }
-    found
-}
-
 fn assert_nothing_left(rt: &OciRuntime, id: &str, pids: &[u32]) {
     assert!(
         rt.state(id).unwrap().is_none(),
@@ -255,7 +240,7 @@ fn assert_nothing_left(rt: &OciRuntime, id: &str, pids: &[u32]) {
         .filter(|p| p.ends_with(id))
         .collect();
     assert!(left.is_empty(), "{}: cgroups left: {left:?}", rt.name());
-    let own = own_cgroups(id);
+    let own = harness::cgroups_of(&[id]);
     assert!(own.is_empty(), "{}: cgroups left: {own:?}", rt.name());
     for p in pids {
         assert!(gone(*p), "{}: process {p} of {id} still alive", rt.name());
@@ -433,7 +418,7 @@ fn exercise(name: &str) {
     );
     // The runtime put it in /wharf/<id>, where `wharf stats` reads it.
     assert!(
-        !own_cgroups(&id).is_empty(),
+        !harness::cgroups_of(&[&id]).is_empty(),
         "{name}: no cgroup /wharf/{id}"
     );
     let stats = cgroups::stats(

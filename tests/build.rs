@@ -91,29 +91,6 @@ fn created_containers(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Cgroups of these containers that still exist.
-fn leftover_cgroups(ids: &[String]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup")];
-    while let Some(d) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if !e.path().is_dir() {
-                continue;
-            }
-            let name = e.file_name().to_string_lossy().into_owned();
-            if ids.contains(&name) {
-                out.push(e.path());
-            } else if d.components().count() < 6 {
-                dirs.push(e.path());
-            }
-        }
-    }
-    out
-}
-
 /// After the builds: no build container, cgroup, scratch dir or unnamed
 /// intermediate image is left.
 fn assert_clean(s: &Stack) {
@@ -121,7 +98,7 @@ fn assert_clean(s: &Stack) {
     assert!(!ids.is_empty(), "RUN steps ran as containers");
     let left = s.wharf(&["ps", "-a", "-q"]).ok().stdout;
     assert!(left.trim().is_empty(), "build containers left: {left}");
-    let cgroups = leftover_cgroups(&ids);
+    let cgroups = harness::cgroups_of(&ids);
     assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
     let scratch: Vec<_> = std::fs::read_dir(s.root.path().join("build-tmp"))
         .map(|d| d.flatten().map(|e| e.path()).collect())

@@ -65,6 +65,7 @@ fn host(cgroup2: bool) -> Host {
         nofile_hard: None,
         dev_dir: "/dev".into(),
         apparmor: false,
+        apparmor_parser: None,
     }
 }
 

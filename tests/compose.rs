@@ -1103,6 +1103,44 @@ services:
     let _ = std::fs::remove_dir(Path::new(cgroups::DEFAULT_ROOT).join(&parent));
 }
 
+/// `logging.driver: none` keeps no log, but the output still reaches a
+/// foreground `up`, as Compose's attach streams it from Docker (the attach
+/// API does not go through the log driver); `logs` still refuses.
+#[test]
+fn none_log_driver_still_streams_to_a_foreground_up() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  quiet:
+    image: {{busybox}}
+    command: ["sh", "-c", "echo seen-while-attached; echo on-stderr >&2"]
+    logging: {driver: none}
+"#,
+    ) else {
+        return;
+    };
+    let up = s.wharf(&["up", "--no-color"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    // Container stderr goes to up's stderr, as Compose's log consumer does.
+    for (line, out) in [
+        ("quiet-1 | seen-while-attached", &up.stdout),
+        ("quiet-1 | on-stderr", &up.stderr),
+    ] {
+        assert!(out.lines().any(|l| l == line), "{line:?} in {out}");
+    }
+    let logs = s.wharf(&["logs", "quiet"]);
+    assert!(
+        !logs.stdout.contains("seen-while-attached"),
+        "{}",
+        logs.stdout
+    );
+    assert!(
+        logs.stderr.contains("does not support reading"),
+        "{}",
+        logs.stderr
+    );
+}
+
 /// GPUs through CDI: a spec the test writes (WHARF_CDI_SPEC_DIRS) exposes
 /// /dev/null as `nvidia.com/gpu=0` with an environment variable; `gpus:`
 /// and a CDI name under `devices:` give the container that node and

@@ -944,3 +944,45 @@ fn kubernetes_directory_holds_the_stream_one_file_per_object() {
     from_files.sort_by_key(key);
     assert_eq!(from_stream, from_files);
 }
+
+/// The README's coverage table is what a user reads to learn what convert
+/// does with a key: it must have a row for every service property of the
+/// compose-spec schema wharf validates against.
+#[test]
+fn readme_coverage_table_has_a_row_for_every_service_key() {
+    let readme = fs::read_to_string(root().join("README.md")).expect("README.md");
+    let start = readme
+        .find("## Kubernetes coverage")
+        .expect("README has a Kubernetes coverage section");
+    let section = &readme[start..];
+    let end = section[2..].find("\n## ").map_or(section.len(), |i| i + 2);
+    // Keys are the back-quoted words of each row's first cell, up to the
+    // first `.`, `:` or space (`deploy.replicas`, `network_mode: host`);
+    // `cpu_*` stands for every key with that prefix.
+    let mut named: Vec<String> = Vec::new();
+    for row in section[..end].lines().filter(|l| l.starts_with("| `")) {
+        let first = row.split('|').nth(1).unwrap_or("");
+        for quoted in first.split('`').skip(1).step_by(2) {
+            let key = quoted.split(['.', ':', ' ']).next().unwrap_or("");
+            named.push(key.to_string());
+        }
+    }
+    let schema: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root().join("schemas/compose-spec.json")).expect("schema"),
+    )
+    .expect("schema is JSON");
+    let props = schema["definitions"]["service"]["properties"]
+        .as_object()
+        .expect("service properties");
+    let covered = |key: &str| {
+        named.iter().any(|n| match n.strip_suffix('*') {
+            Some(prefix) => key.starts_with(prefix),
+            None => n == key,
+        })
+    };
+    let missing: Vec<&String> = props.keys().filter(|k| !covered(k)).collect();
+    assert!(
+        missing.is_empty(),
+        "README coverage table has no row for: {missing:?}"
+    );
+}

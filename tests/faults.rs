@@ -209,6 +209,33 @@ fn a_flaky_registry_is_retried_and_the_pull_succeeds() {
     assert_blobs_verify(root.path());
 }
 
+/// A registry that does not honour Range (it answers a resume with the
+/// whole blob again, 200) and cuts two blob downloads: the pull starts
+/// each cut blob again from byte 0, as containerd's does, keeping what it
+/// already has, and succeeds with every blob whole and nothing in tmp/.
+/// (One that cuts every time fails: the last case of the next test.)
+#[test]
+fn a_cut_blob_from_a_registry_without_range_support_is_fetched_again() {
+    let Some(registry) = harness::registry() else {
+        return;
+    };
+    let proxy = FaultProxy::start(&registry, &["cut:blobs:2", "noranges:blobs:0"]);
+    let root = data_root();
+    let image = proxy.image("busybox");
+    wharf(root.path(), &["pull", &image]).ok();
+    assert_eq!(proxy.count("cut"), 2, "{}", proxy.log());
+    let images = wharf(root.path(), &["images"]).ok();
+    assert!(
+        images.stdout.contains(image.trim_end_matches(":latest")),
+        "{}",
+        images.stdout
+    );
+    assert_eq!(entries(&root.path().join("tmp")), Vec::<String>::new());
+    assert_eq!(entries(&root.path().join("holders")), Vec::<String>::new());
+    assert_blobs_verify(root.path());
+    assert_prune_empties(root.path());
+}
+
 /// A registry that keeps failing: the pull gives up after its retries with
 /// an error naming what failed, and stores nothing but whole blobs, which
 /// `system prune` then removes.
@@ -223,7 +250,8 @@ fn a_registry_that_keeps_failing_fails_the_pull_clearly_and_stores_nothing() {
             &["/manifests/latest", "HTTP 500"],
         ),
         (&["status:blobs:0:503"], &["/blobs/sha256:", "HTTP 503"]),
-        // No Range support: a cut blob cannot resume.
+        // No Range support and every download cut: starting the blob
+        // again from byte 0 never gets past the cut.
         (&["cut:blobs:0", "noranges:blobs:0"], &["/blobs/sha256:"]),
     ];
     for (rules, says) in cases {
@@ -352,24 +380,6 @@ fn processes_of(root: &Path) -> Vec<String> {
     found
 }
 
-/// The container cgroups (`<controller>/wharf/<id>`, or `wharf/<id>` on
-/// v2) of `ids` that still exist.
-fn cgroups_of(ids: &[String]) -> Vec<PathBuf> {
-    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup/wharf")];
-    for c in entries(Path::new("/sys/fs/cgroup")) {
-        dirs.push(Path::new("/sys/fs/cgroup").join(c).join("wharf"));
-    }
-    let mut left = Vec::new();
-    for d in dirs {
-        for id in ids {
-            if d.join(id).exists() {
-                left.push(d.join(id));
-            }
-        }
-    }
-    left
-}
-
 /// The ids of the containers in the stack's data root.
 fn container_ids(s: &Stack) -> Vec<String> {
     entries(&s.root.path().join("containers"))
@@ -393,7 +403,11 @@ fn assert_down_leaves_nothing(s: &Stack, ids: &[String]) {
         Vec::<String>::new(),
         "processes left"
     );
-    assert_eq!(cgroups_of(ids), Vec::<PathBuf>::new(), "cgroups left");
+    assert_eq!(
+        harness::cgroups_of(ids),
+        Vec::<PathBuf>::new(),
+        "cgroups left"
+    );
 }
 
 fn faults() -> Setup {
@@ -501,4 +515,78 @@ fn sigkill_of_shims_and_monitors_then_down_leaves_nothing() {
     let running = s.names(&[]);
     assert_eq!(running, vec![s.name("db-1"), s.name("web-1")]);
     assert_down_leaves_nothing(&s, &ids);
+}
+
+/// The pid of the monitor of container `id` (`wharf container-monitor ID`).
+fn monitor_of(root: &Path, id: &str) -> Option<i32> {
+    processes_of(root)
+        .iter()
+        .find(|p| p.contains("container-monitor") && p.contains(id))
+        .and_then(|p| p.split(':').next()?.parse().ok())
+}
+
+/// SIGKILL of a container's monitor, then at once `stop -t 0`, `kill` or
+/// `rm -f`: the verb returns only once the exit is recorded (the shim
+/// starts a new monitor, which reads the code the shim wrote down), so
+/// `ps -a` and `inspect` run right after it show `Exited (137)`, never a
+/// dead or unknown container, and `rm -f` leaves nothing.
+#[test]
+fn a_verb_right_after_the_monitor_was_killed_sees_the_exit_recorded() {
+    let Some(registry) = harness::registry() else {
+        return;
+    };
+    let root = data_root();
+    let image = format!("{registry}/wharf-fixtures/busybox:latest");
+    let mut ids = Vec::new();
+    for verb in [&["stop", "-t", "0"][..], &["kill"], &["rm", "-f"]] {
+        let id = wharf(
+            root.path(),
+            &["run", "-d", "--name", "victim", &image, "sleep", "3600"],
+        )
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+        ids.push(id.clone());
+        let monitor = monitor_of(root.path(), &id).expect("the container's monitor");
+        // SAFETY: kill(2) with a pid and a signal number.
+        unsafe {
+            libc::kill(monitor, libc::SIGKILL);
+        }
+        let mut args = verb.to_vec();
+        args.push("victim");
+        wharf(root.path(), &args).ok();
+        if verb[0] == "rm" {
+            assert_eq!(wharf(root.path(), &["ps", "-aq"]).ok().stdout.trim(), "");
+            continue;
+        }
+        let status = wharf(root.path(), &["ps", "-a", "--format", "{{.Status}}"])
+            .ok()
+            .stdout;
+        assert!(
+            status.trim().starts_with("Exited (137)"),
+            "after {verb:?}: {status}"
+        );
+        let inspect: serde_json::Value =
+            serde_json::from_str(&wharf(root.path(), &["inspect", "victim"]).ok().stdout)
+                .expect("inspect json");
+        assert_eq!(inspect[0]["State"]["Status"], "exited", "{verb:?}");
+        assert_eq!(inspect[0]["State"]["ExitCode"], 137, "{verb:?}");
+        wharf(root.path(), &["rm", "victim"]).ok();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !processes_of(root.path()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        processes_of(root.path()),
+        Vec::<String>::new(),
+        "processes left"
+    );
+    assert_eq!(
+        harness::cgroups_of(&ids),
+        Vec::<PathBuf>::new(),
+        "cgroups left"
+    );
+    wharf(root.path(), &["system", "prune", "-a"]).ok();
 }

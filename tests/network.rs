@@ -707,6 +707,10 @@ struct DockerHost {
     host: String,
     far: String,
     far_server: Option<std::process::Child>,
+    /// A namespace beyond the host that is no container (`add_beyond`).
+    beyond: Option<(String, std::process::Child)>,
+    /// PATH for wharf, when it must not find some tools.
+    path: Option<std::ffi::OsString>,
 }
 
 impl DockerHost {
@@ -725,6 +729,8 @@ impl DockerHost {
             host: host.clone(),
             far: far.clone(),
             far_server: None,
+            beyond: None,
+            path: None,
         };
         let sh = |script: &str| {
             let out = Command::new("sh")
@@ -771,17 +777,123 @@ impl DockerHost {
 
     /// `wharf --root ROOT ARGS` in the host namespace.
     fn wharf(&self, rig: &Rig, args: &[&str]) -> Run {
-        Run::from(
-            Command::new("nsenter")
-                .arg(format!("--net=/run/netns/{}", self.host))
-                .arg(env!("CARGO_BIN_EXE_wharf"))
-                .arg("--root")
-                .arg(rig.root())
-                .args(args)
-                .env("HOME", rig.root())
-                .output()
-                .expect("run wharf"),
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.host))
+            .arg(env!("CARGO_BIN_EXE_wharf"))
+            .arg("--root")
+            .arg(rig.root())
+            .args(args)
+            .env("HOME", rig.root());
+        if let Some(path) = &self.path {
+            cmd.env("PATH", path);
+        }
+        Run::from(cmd.output().expect("run wharf"))
+    }
+
+    /// `wharf run -d --name srv --network app -p HOST_PORT:7000 busybox
+    /// sh -c SCRIPT` in the host namespace.
+    fn run_server(&self, rig: &Rig, host_port: u16, script: &str) {
+        let publish = format!("{host_port}:7000");
+        self.wharf(
+            rig,
+            &[
+                "run",
+                "-d",
+                "--name",
+                "srv",
+                "--network",
+                "app",
+                "-p",
+                &publish,
+                &rig.image,
+                "sh",
+                "-c",
+                script,
+            ],
         )
+        .ok();
+    }
+
+    /// `wharf run --rm --network app busybox sh -c SCRIPT` in the host
+    /// namespace, which must succeed.
+    fn run_client(&self, rig: &Rig, script: &str) -> Run {
+        self.wharf(
+            rig,
+            &[
+                "run",
+                "--rm",
+                "--network",
+                "app",
+                &rig.image,
+                "sh",
+                "-c",
+                script,
+            ],
+        )
+        .ok()
+    }
+
+    /// Runs `script` in the host namespace (not through wharf).
+    fn host(&self, script: &str) -> Run {
+        Run::from(
+            Command::new("ip")
+                .args(["netns", "exec", &self.host, "sh", "-c", script])
+                .output()
+                .expect("host"),
+        )
+    }
+
+    /// A namespace behind a second link of the host (10.252.0.1 here,
+    /// 10.252.0.2 there, routed back through the host) with a server on
+    /// 10.252.0.2:7000 that answers "beyond": somewhere the LAN could
+    /// reach through the host if it routed for anyone.
+    fn add_beyond(&mut self) {
+        let ns = format!("wharf-by{}", std::process::id());
+        let (host, far) = (&self.host, &self.far);
+        let ok = Command::new("sh")
+            .args([
+                "-ec",
+                &format!(
+                    "ip netns add {ns}; ip -n {ns} link set lo up
+                     ip -n {host} link add wh-by0 type veth peer name wh-by1 netns {ns}
+                     ip -n {host} addr add 10.252.0.1/24 dev wh-by0; ip -n {host} link set wh-by0 up
+                     ip -n {ns} addr add 10.252.0.2/24 dev wh-by1; ip -n {ns} link set wh-by1 up
+                     ip -n {ns} route add default via 10.252.0.1
+                     ip -n {far} route add 10.252.0.0/24 via 10.251.0.1"
+                ),
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "making the beyond namespace");
+        let code = "import socket\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('10.252.0.2',7000))\ns.listen()\nwhile True:\n c,a=s.accept()\n c.sendall(b'beyond\\n')\n c.close()\n";
+        let server = Command::new("ip")
+            .args(["netns", "exec", &ns, "python3", "-c", code])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("beyond server");
+        self.beyond = Some((ns, server));
+    }
+
+    /// wharf will find no iptables or ip6tables: PATH is a directory of
+    /// links to every other program of the harness's PATH.
+    fn hide_iptables(&mut self, dir: &Path) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        for d in std::env::split_paths(&path) {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let hidden = name
+                    .to_str()
+                    .is_some_and(|n| n.starts_with("iptables") || n.starts_with("ip6tables"));
+                let link = dir.join(&name);
+                if !hidden && !link.exists() {
+                    std::os::unix::fs::symlink(e.path(), link).expect("link a tool");
+                }
+            }
+        }
+        self.path = Some(dir.as_os_str().to_owned());
     }
 
     /// `iptables -S` of the host namespace.
@@ -824,6 +936,11 @@ impl Drop for DockerHost {
             let _ = s.kill();
             let _ = s.wait();
         }
+        if let Some((ns, mut s)) = self.beyond.take() {
+            let _ = s.kill();
+            let _ = s.wait();
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
         for ns in [&self.host, &self.far] {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
@@ -842,24 +959,7 @@ fn docker_firewall_lets_wharf_traffic_pass(docker_user: bool) {
         &["network", "create", "--subnet", "10.236.0.0/24", "app"],
     )
     .ok();
-    dh.wharf(
-        &rig,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "srv",
-            "--network",
-            "app",
-            "-p",
-            "18081:7000",
-            &rig.image,
-            "sh",
-            "-c",
-            SERVER,
-        ],
-    )
-    .ok();
+    dh.run_server(&rig, 18081, SERVER);
     let hook = if docker_user {
         "DOCKER-USER"
     } else {
@@ -870,15 +970,10 @@ fn docker_firewall_lets_wharf_traffic_pass(docker_user: bool) {
         rules.contains(&format!("-A {hook} -j WHARF-FORWARD")),
         "{rules}"
     );
-    let client = dh
-        .wharf(
-            &rig,
-            &[
-                "run", "--rm", "--network", "app", &rig.image, "sh", "-c",
-                "nc -w3 10.236.0.2 7000; nc -w3 10.251.0.2 7000 </dev/null; nc -w3 10.251.0.1 18081",
-            ],
-        )
-        .ok();
+    let client = dh.run_client(
+        &rig,
+        "nc -w3 10.236.0.2 7000; nc -w3 10.251.0.2 7000 </dev/null; nc -w3 10.251.0.1 18081",
+    );
     assert_eq!(
         client.stdout, "pong\nfar\npong\n",
         "container to container, to the LAN, to the host's published port"
@@ -995,6 +1090,27 @@ fn harness_ip(args: &[&str]) {
     );
 }
 
+/// A server whose port 7000 the tests publish and 7001 they do not.
+const TWO_PORTS: &str = "(while true; do echo open | nc -l -p 7001; done) & while true; do echo pong | nc -l -p 7000; done";
+
+/// The LAN, given a route to the `net`.0/24 of a container at `net`.2
+/// running [`TWO_PORTS`] through the host, reaches its port published on
+/// the host's `host_port` and not its unpublished 7001.
+fn lan_reaches_only_published(dh: &DockerHost, net: &str, host_port: u16) {
+    dh.far(&format!("ip route add {net}.0/24 via 10.251.0.1"))
+        .ok();
+    assert_eq!(
+        dh.far_read("10.251.0.1", host_port),
+        "pong\n",
+        "published port from the LAN"
+    );
+    assert_eq!(
+        dh.far_read(&format!("{net}.2"), 7001),
+        "",
+        "an unpublished port reached by routing to the container"
+    );
+}
+
 /// A neighbour on the LAN that routes the containers' subnet through the
 /// host reaches published ports only, even where no firewall drops
 /// forwarded traffic: wharf's own rules keep the rest shut (moby 28).
@@ -1002,60 +1118,119 @@ fn harness_ip(args: &[&str]) {
 fn routed_neighbours_reach_only_published_ports() {
     let Some(rig) = Rig::new() else { return };
     let dh = DockerHost::with_firewall(None);
+    // A host that forwarded before wharf: its FORWARD policy (accept) is
+    // its owner's, and wharf's own table alone keeps the ports shut.
+    dh.host("echo 1 > /proc/sys/net/ipv4/ip_forward").ok();
     dh.wharf(
         &rig,
         &["network", "create", "--subnet", "10.237.0.0/24", "app"],
     )
     .ok();
-    dh.wharf(
-        &rig,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "srv",
-            "--network",
-            "app",
-            "-p",
-            "18082:7000",
-            &rig.image,
-            "sh",
-            "-c",
-            // 7000 is published; 7001 is not.
-            "(while true; do echo open | nc -l -p 7001; done) & while true; do echo pong | nc -l -p 7000; done",
-        ],
-    )
-    .ok();
-    dh.far("ip route add 10.237.0.0/24 via 10.251.0.1").ok();
-    assert_eq!(
-        dh.far_read("10.251.0.1", 18082),
-        "pong\n",
-        "published port from the LAN"
-    );
-    assert_eq!(
-        dh.far_read("10.237.0.2", 7001),
-        "",
-        "an unpublished port reached by routing to the container"
-    );
+    dh.run_server(&rig, 18082, TWO_PORTS);
+    lan_reaches_only_published(&dh, "10.237.0", 18082);
     // The container still reaches the LAN, and its replies come back.
-    let client = dh
-        .wharf(
-            &rig,
-            &[
-                "run",
-                "--rm",
-                "--network",
-                "app",
-                &rig.image,
-                "sh",
-                "-c",
-                "nc -w3 10.251.0.2 7000 </dev/null",
-            ],
-        )
-        .ok();
+    let client = dh.run_client(&rig, "nc -w3 10.251.0.2 7000 </dev/null");
     assert_eq!(client.stdout, "far\n");
     dh.wharf(&rig, &["rm", "-f", "srv"]).ok();
     dh.wharf(&rig, &["network", "rm", "app"]).ok();
+    let rules = dh.iptables();
+    assert!(rules.contains("-P FORWARD ACCEPT"), "{rules}");
+}
+
+/// On a host that did not forward, wharf turns forwarding on and, as
+/// dockerd does, sets the FORWARD policy to DROP first: the host routes
+/// nothing for the LAN but wharf's own traffic (published ports, replies,
+/// containers' egress and traffic between them), and `down` leaves the
+/// policy and forwarding as Docker leaves them. Where no iptables binary is
+/// installed the same chains are made with nft under iptables-nft's names.
+fn forwarding_wharf_turns_on_drops_what_is_not_wharfs(iptables: bool) {
+    let Some(rig) = Rig::new() else { return };
+    let tools = tempfile::tempdir().expect("tempdir");
+    let mut dh = DockerHost::with_firewall(None);
+    if !iptables {
+        dh.hide_iptables(tools.path());
+    }
+    dh.add_beyond();
+    let forwarding = || {
+        dh.host("cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding")
+            .ok()
+            .stdout
+    };
+    // What a FORWARD chain says (the same chain whichever tool made it).
+    let forward = |family: &str| {
+        dh.host(&format!("nft list chain {family} filter FORWARD"))
+            .stdout
+    };
+    let accept_ra = || {
+        dh.host("cat /proc/sys/net/ipv6/conf/wh-dh0/accept_ra")
+            .ok()
+            .stdout
+    };
+    assert_eq!(forwarding(), "0\n0\n", "a fresh namespace forwards nothing");
+    assert_eq!(accept_ra(), "1\n");
+    dh.wharf(
+        &rig,
+        &[
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "fd00:240::/64",
+            "--subnet",
+            "10.240.0.0/24",
+            "app",
+        ],
+    )
+    .ok();
+    dh.run_server(&rig, 18083, TWO_PORTS);
+    assert_eq!(forwarding(), "1\n1\n");
+    // IPv6 forwarding would make the kernel ignore the host's router
+    // advertisements on this link: wharf keeps them accepted.
+    assert_eq!(accept_ra(), "2\n");
+    for family in ["ip", "ip6"] {
+        let chain = forward(family);
+        assert!(chain.contains("policy drop;"), "{family}: {chain}");
+        assert!(chain.contains("WHARF-FORWARD"), "{family}: {chain}");
+    }
+    if iptables {
+        let rules = dh.iptables();
+        assert!(rules.contains("-P FORWARD DROP"), "{rules}");
+        assert!(rules.contains("-A FORWARD -j WHARF-FORWARD"), "{rules}");
+    }
+    lan_reaches_only_published(&dh, "10.240.0", 18083);
+    assert_eq!(
+        dh.far_read("10.252.0.2", 7000),
+        "",
+        "the host routed the LAN's traffic to a non-wharf address"
+    );
+    let client = dh.run_client(&rig, "nc -w3 10.240.0.2 7000; nc -w3 10.252.0.2 7000 </dev/null; nc -w3 10.251.0.2 7000 </dev/null");
+    assert_eq!(
+        client.stdout, "pong\nbeyond\nfar\n",
+        "container to container, and out through the host both ways"
+    );
+    dh.wharf(&rig, &["rm", "-f", "srv"]).ok();
+    dh.wharf(&rig, &["network", "rm", "app"]).ok();
+    assert_eq!(forwarding(), "1\n1\n", "down turned forwarding off");
+    for family in ["ip", "ip6"] {
+        let chain = forward(family);
+        assert!(chain.contains("policy drop;"), "{family}: {chain}");
+    }
+    let ruleset = dh.host("nft list ruleset").ok().stdout;
+    assert!(!ruleset.contains("WHARF-FORWARD"), "{ruleset}");
+    // The policy was all that kept the LAN from routing through the host.
+    dh.host("nft add chain ip filter FORWARD '{ type filter hook forward priority 0 ; policy accept ; }'")
+        .ok();
+    assert_eq!(dh.far_read("10.252.0.2", 7000), "beyond\n");
+}
+
+#[test]
+fn forwarding_wharf_turns_on_drops_what_is_not_wharfs_with_iptables() {
+    forwarding_wharf_turns_on_drops_what_is_not_wharfs(true);
+}
+
+#[test]
+fn forwarding_wharf_turns_on_drops_what_is_not_wharfs_without_iptables() {
+    forwarding_wharf_turns_on_drops_what_is_not_wharfs(false);
 }
 
 #[test]

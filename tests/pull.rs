@@ -1386,3 +1386,66 @@ fn a_registry_sending_more_than_the_descriptor_says_fails_before_filling_the_dis
     let kept = tree_bytes(&root);
     assert!(kept < 1 << 20, "{kept} bytes in the store");
 }
+
+/// A layer that is honest (digest and size right) but mostly what a tar
+/// split must record: 32 MiB of incompressible directory payload and as
+/// much after the end-of-archive blocks. Under a memory cap that the split
+/// held in memory does not fit in, it is pulled: the split spills to an
+/// unnamed file. The split is kept (it rebuilds the layer) and `tmp/` is
+/// left clean. (Before the spill, wharf aborted here on a failed
+/// allocation and left its temp blob and layer in `tmp/`.)
+#[test]
+fn a_layer_whose_tar_split_is_huge_is_pulled_with_bounded_memory() {
+    use std::io::BufRead;
+    let tmp = tempfile::Builder::new()
+        .prefix("wharf-split-bomb")
+        .tempdir()
+        .expect("tmp");
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut server = Command::new("python3")
+        .arg(here.join("tests/data/fault-registry.py"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("fault registry");
+    let mut port = String::new();
+    std::io::BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut port)
+        .expect("port");
+    let registry = format!("127.0.0.1:{}", port.trim());
+    let root = tmp.path().join("root");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {} && exec \"$@\"", SPLIT_BOMB_VM_KIB))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(&root)
+        .args(["pull", &format!("{registry}/faults/split-bomb:latest")])
+        .env("HOME", &root)
+        // Thread stacks count against `ulimit -v`: as many on every machine.
+        .env("TOKIO_WORKER_THREADS", "2")
+        .output()
+        .expect("run wharf");
+    let _ = server.kill();
+    let _ = server.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(root.join("tmp")).expect("tmp").count(),
+        0,
+        "litter in tmp/"
+    );
+    let splits: Vec<u64> = std::fs::read_dir(root.join("layers"))
+        .expect("layers")
+        .flatten()
+        .filter_map(|e| std::fs::metadata(e.path().join("tar-split.gz")).ok())
+        .map(|m| m.len())
+        .collect();
+    assert_eq!(splits.len(), 1, "{splits:?}");
+    assert!(splits[0] > 64 << 20, "a split of {} bytes", splits[0]);
+}
+
+/// `ulimit -v` for the split bomb, in KiB: what `wharf pull` maps for its
+/// code, heap and two workers' stacks (under 80 MiB, debug build) with room
+/// to work, but not for the 64 MiB split besides.
+const SPLIT_BOMB_VM_KIB: u64 = 112 << 10;

@@ -90,7 +90,7 @@ impl Drop for Rig {
         // Removed containers keep no cgroup; the --rm ones (not listed
         // here) are covered by scripts/check-leaks after the whole suite.
         let ids: Vec<String> = ids.lines().map(str::to_string).collect();
-        let cgroups = leftover_cgroups(&ids);
+        let cgroups = harness::cgroups_of(&ids);
         assert!(cgroups.is_empty(), "cgroups left behind: {cgroups:#?}");
         let state = self.root().join("run/runtime");
         let states: Vec<_> = walk(&state);
@@ -117,26 +117,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
             } else {
                 out.push(p);
             }
-        }
-    }
-    out
-}
-
-/// Cgroups (ours are `…/wharf/<id>`) of the given containers that still exist.
-fn leftover_cgroups(ids: &[String]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return out;
-    };
-    for c in controllers.flatten() {
-        let dir = c.path().join("wharf");
-        if let Ok(children) = std::fs::read_dir(&dir) {
-            out.extend(
-                children
-                    .flatten()
-                    .filter(|e| ids.iter().any(|id| e.file_name().to_string_lossy() == *id))
-                    .map(|e| e.path()),
-            );
         }
     }
     out
@@ -301,6 +281,22 @@ fn limits(rig: &Rig) {
         serde_json::from_str(&rig.wharf(&["inspect", "hog"]).ok().stdout).expect("json");
     assert_eq!(inspect[0]["State"]["OOMKilled"], true, "{inspect}");
     assert_eq!(inspect[0]["State"]["ExitCode"], 137);
+}
+
+/// `--oom-kill-disable` (compose `oom_kill_disable`) reaches the kernel:
+/// the container's v1 memory cgroup says `oom_kill_disable 1` in
+/// `memory.oom_control`, and 0 without the flag. (Cgroup v2 has no such
+/// knob; Docker drops the flag there, and so does wharf.)
+fn oom_kill_disable(rig: &Rig) {
+    if !Path::new("/sys/fs/cgroup/memory").is_dir() {
+        eprintln!("SKIPPED: no cgroup v1 memory controller on this host");
+        return;
+    }
+    let read = "grep oom_kill_disable /sys/fs/cgroup/memory/memory.oom_control";
+    let out = rig.sh(&["--oom-kill-disable", "-m", "64m"], read).ok();
+    assert_eq!(out.stdout.trim(), "oom_kill_disable 1");
+    let out = rig.sh(&["-m", "64m"], read).ok();
+    assert_eq!(out.stdout.trim(), "oom_kill_disable 0");
 }
 
 /// A loop device over a probe file in a temp dir, detached on drop: a disk
@@ -546,6 +542,112 @@ fn volumes_persist_and_the_rest_vanishes(rig: &Rig) {
         out.stdout
     );
     rig.wharf(&["volume", "rm", "data"]).ok();
+}
+
+/// Mount points under `dir` in this (the harness's) mount namespace.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy().into_owned();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&dir)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A volume `subpath` is mounted as it was checked: one that is a symlink
+/// out of the volume is refused, and a container sharing the volume that
+/// swaps the subpath for such a symlink while others start never gets the
+/// host's `/etc` mounted (the subpath is mounted through the descriptor
+/// opened beneath the volume, not by its path). No staging mount stays.
+fn volume_subpath_is_mounted_as_checked(rig: &Rig) {
+    rig.sh(
+        &["-v", "shared:/v"],
+        "mkdir /v/real && echo in-volume > /v/real/marker && ln -s /etc /v/evil",
+    )
+    .ok();
+    let subpath = |sub: &str| format!("type=volume,src=shared,dst=/x,volume-subpath={sub}");
+    let out = rig.sh(&["--mount", &subpath("evil")], "ls /x");
+    assert_ne!(
+        out.code, 0,
+        "a symlink out of the volume was mounted: {}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("subpath"), "{}", out.stderr);
+    assert!(!out.stdout.contains("passwd"), "{}", out.stdout);
+
+    // What a second container on the volume could do: swap the checked
+    // directory and the symlink, atomically, as fast as it can.
+    let data = rig.root().join("volumes/shared/_data");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (data, stop) = (data.clone(), std::sync::Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                nix::fcntl::renameat2(
+                    nix::fcntl::AT_FDCWD,
+                    &data.join("real"),
+                    nix::fcntl::AT_FDCWD,
+                    &data.join("evil"),
+                    nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+                )
+                .expect("swap");
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let mut results = Vec::new();
+    for _ in 0..12 {
+        results.push(rig.sh(&["--mount", &subpath("real")], "ls /x"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().expect("swapper");
+    assert!(swaps > 0);
+    for r in &results {
+        // Either refused (it was the symlink when opened) or the volume's
+        // directory: never the host's /etc.
+        assert!(
+            !r.stdout.contains("passwd"),
+            "host /etc mounted: {}",
+            r.stdout
+        );
+        if r.code == 0 {
+            assert_eq!(r.stdout, "marker\n");
+        } else {
+            assert!(r.stderr.contains("subpath"), "{}", r.stderr);
+        }
+    }
+    // Back in place, the subpath mounts.
+    if !data.join("real/marker").exists() {
+        nix::fcntl::renameat2(
+            nix::fcntl::AT_FDCWD,
+            &data.join("real"),
+            nix::fcntl::AT_FDCWD,
+            &data.join("evil"),
+            nix::fcntl::RenameFlags::RENAME_EXCHANGE,
+        )
+        .expect("swap back");
+    }
+    let out = rig.sh(&["--mount", &subpath("real")], "cat /x/marker").ok();
+    assert_eq!(out.stdout, "in-volume\n");
+    // A start that fails after staging unstages.
+    let out = rig.run(&["--mount", &subpath("real")], &["no-such-command"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("executable file not found"),
+        "{}",
+        out.stderr
+    );
+    // Staging mounts went with each start.
+    let staging = rig.root().join("run/subpaths");
+    assert_eq!(mounts_under(&staging), Vec::<String>::new());
+    let left: Vec<_> = std::fs::read_dir(&staging)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert_eq!(left, Vec::<PathBuf>::new());
+    rig.wharf(&["volume", "rm", "shared"]).ok();
 }
 
 /// `--ipc/--network container:NAME`: the second container is in the first
@@ -836,12 +938,14 @@ matrix!(
     pid_namespace,
     filesystems,
     limits,
+    oom_kill_disable,
     devices,
     blkio,
     exit_codes,
     a_failed_start_undoes_every_step,
     users_and_env,
     volumes_persist_and_the_rest_vanishes,
+    volume_subpath_is_mounted_as_checked,
     shared_namespaces,
     detached_lifecycle,
     stop_waits_for_a_handler,

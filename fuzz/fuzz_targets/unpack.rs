@@ -18,6 +18,7 @@ fn base() -> &'static PathBuf {
         let base = std::env::temp_dir().join(format!("wharf-fuzz-unpack-{}", std::process::id()));
         fs::create_dir_all(base.join("outside")).expect("base");
         fs::write(base.join("outside/canary"), b"canary").expect("canary");
+        fs::create_dir_all(base.join("scratch")).expect("scratch");
         base
     })
 }
@@ -30,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         allow_devices: false,
         preserve_owners: false,
     };
-    let _ = unpack_layer_with_split(data, &dest, &opts);
+    let _ = unpack_layer_with_split(data, &dest, &base.join("scratch"), &opts);
     remove_tree(&dest).expect("removing the destination");
     let mut left: Vec<String> = fs::read_dir(base)
         .expect("base")
@@ -39,8 +40,13 @@ fuzz_target!(|data: &[u8]| {
     left.sort();
     assert_eq!(
         left,
-        ["outside"],
+        ["outside", "scratch"],
         "something was written beside the destination"
+    );
+    assert_eq!(
+        fs::read_dir(base.join("scratch")).expect("scratch").count(),
+        0,
+        "a tar split spill file was left"
     );
     let outside: Vec<_> = fs::read_dir(base.join("outside"))
         .expect("outside")

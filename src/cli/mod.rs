@@ -90,7 +90,7 @@ pub fn main() -> ExitCode {
     let settings = match Settings::resolve(&cli.global, &cli.command) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{e:#}");
+            eprintln!("{}", render::error_text(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -105,7 +105,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{e:#}");
+            eprintln!("{}", render::error_text(&e));
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,24 @@ use crate::supervise::logs::{LogLine, Stream};
 use std::io::Write;
 use std::time::SystemTime;
 
+/// An error and its causes as `{:#}` prints them (`a: b: c`), except that a
+/// cause is left out when the message before it already ends with its text:
+/// many library errors put their `#[source]` in their own message, and the
+/// chain would print it twice.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// `Up 5 seconds`, `Exited (0) 2 minutes ago`, `Created`.
 pub fn status_text(state: &ContainerState) -> String {
     let since = |t: &Option<String>| {
@@ -628,5 +646,29 @@ mod tests {
         );
         assert_eq!(short_id(&c.record.id, false).len(), 12);
         assert_eq!(short_id(&c.record.id, true).len(), 64);
+    }
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    use super::error_text;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("reading /x: {source}")]
+    struct Repeats {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_ends_with_is_printed_once() {
+        let io = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let e = anyhow::Error::new(Repeats { source: io }).context("converting");
+        assert_eq!(
+            error_text(&e),
+            "converting: reading /x: No such file or directory (os error 2)"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&plain), "outer: inner");
     }
 }

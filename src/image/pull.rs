@@ -11,6 +11,7 @@ use super::platform::Platform;
 use super::reference::Reference;
 use super::registry::{self, RegistryClient, RegistryError};
 use super::store::{ImageRecord, ImageStore, LayerRecord, StoreError};
+use super::tarsplit::Split;
 use super::unpack::{self, UnpackError, UnpackOptions};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use std::collections::HashMap;
@@ -670,7 +671,7 @@ impl Puller {
 
 /// A layer unpacked but not committed, the digest of its tar, and its tar
 /// split (or why it has none).
-type Unpacked = (super::store::LayerBuilder, Digest, Result<Vec<u8>, String>);
+type Unpacked = (super::store::LayerBuilder, Digest, Result<Split, String>);
 
 /// Unpacks a layer from a stream into a new, not yet committed, layer.
 fn unpack_stream(
@@ -690,13 +691,22 @@ fn unpack_stream(
         unpack::decompress(media_type, std::io::BufReader::new(stream)).map_err(unpack_err)?;
     let builder = store.begin_layer(diff_id)?;
     let path = builder.path();
-    let (stats, split) = unpack::unpack_layer_with_split(tar, &path, &UnpackOptions::default())
-        .map_err(|source| PullError::UnpackInto {
+    let (stats, split) = unpack::unpack_layer_with_split(
+        tar,
+        &path,
+        builder.scratch_dir(),
+        &UnpackOptions::default(),
+    )
+    .map_err(|source| match source {
+        // Not about the file system it was unpacked into.
+        UnpackError::SplitTooLarge { .. } => unpack_err(source),
+        source => PullError::UnpackInto {
             reference: reference.to_string(),
             digest: blob.clone(),
             path: path.clone(),
             source: Box::new(source),
-        })?;
+        },
+    })?;
     Ok((builder, stats.diff_id, split))
 }
 
@@ -705,7 +715,7 @@ fn unpack_stream(
 /// cache); only then may the compressed blob go.
 fn keeps_split(
     builder: &super::store::LayerBuilder,
-    split: Result<Vec<u8>, String>,
+    split: Result<Split, String>,
     diff_id: &Digest,
 ) -> bool {
     let split = match split {
@@ -715,11 +725,12 @@ fn keeps_split(
             return false;
         }
     };
-    if let Err(e) = builder.set_tar_split(&split) {
+    let path = builder.tar_split_path();
+    if let Err(e) = split.persist(&path) {
         tracing::debug!(%diff_id, "{e}");
+        let _ = std::fs::remove_file(&path);
         return false;
     }
-    let path = builder.tar_split_path();
     let mut hasher = HashingSink(super::digest::Hasher::new(diff_id.algorithm()));
     match super::tarsplit::rebuild(&path, &builder.path(), &mut hasher) {
         Ok(_) if &hasher.0.finish() == diff_id => true,

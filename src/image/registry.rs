@@ -860,10 +860,20 @@ mod tests {
         assert!(err.to_string().contains("timed out"), "{err}");
     }
 
-    /// Serves `body` once in two halves over a connection that breaks after
-    /// the first; a `Range: bytes=N-` request gets the rest as a 206 when
-    /// `ranges` (a registry that honours ranges), the whole body otherwise.
-    async fn breaking_blob_server(body: Vec<u8>, ranges: bool) -> String {
+    /// How `breaking_blob_server` answers a request after the first.
+    #[derive(Clone, Copy)]
+    enum Retried {
+        /// A `Range: bytes=N-` request gets the rest as a 206.
+        Ranges,
+        /// Range is ignored: the whole body, as a 200.
+        Whole,
+        /// Range is ignored and the body breaks at half again.
+        BreaksAgain,
+    }
+
+    /// Serves `body` in two halves over a connection that breaks after the
+    /// first; what a retry gets is `retried`.
+    async fn breaking_blob_server(body: Vec<u8>, retried: Retried) -> String {
         use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -879,8 +889,9 @@ mod tests {
                         .find_map(|l| l.strip_prefix("range: bytes="))
                         .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
                     let len = body.len();
-                    let (status, part): (String, &[u8]) = match from {
-                        Some(n) if ranges => (
+                    let whole = format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n");
+                    let (status, part): (String, &[u8]) = match (from, retried) {
+                        (Some(n), Retried::Ranges) => (
                             format!(
                                 "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {n}-{}/{len}\r\nContent-Length: {}\r\n\r\n",
                                 len - 1,
@@ -888,15 +899,9 @@ mod tests {
                             ),
                             &body[n..],
                         ),
-                        Some(_) => (
-                            format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n"),
-                            &body[..],
-                        ),
+                        (Some(_), Retried::Whole) => (whole, &body[..]),
                         // The first request: half the body, then the connection drops.
-                        None => (
-                            format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n"),
-                            &body[..len / 2],
-                        ),
+                        (None, _) | (Some(_), Retried::BreaksAgain) => (whole, &body[..len / 2]),
                     };
                     let _ = conn.write_all(status.as_bytes()).await;
                     let _ = conn.write_all(part).await;
@@ -912,7 +917,7 @@ mod tests {
         let body: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 253) as u8).collect();
         let digest = Digest::sha256_of(&body);
         let client = RegistryClient::new(ClientOptions::default()).unwrap();
-        let server = breaking_blob_server(body.clone(), true).await;
+        let server = breaking_blob_server(body.clone(), Retried::Ranges).await;
         let mut sink = Vec::new();
         let n = client
             .fetch_blob(&server, "r", &digest, &mut sink, &|_| {})
@@ -920,17 +925,35 @@ mod tests {
             .unwrap();
         assert_eq!(n, body.len() as u64);
         assert_eq!(sink, body, "the resumed blob is whole and in order");
+    }
 
-        // A registry that ignores Range would restart the blob: refused,
-        // with the original error, rather than written twice.
-        let server = breaking_blob_server(body.clone(), false).await;
+    /// A registry that ignores Range sends the whole blob again: its first
+    /// half, which the sink already has, is dropped rather than written
+    /// twice. One that breaks every time fails after the retries, the sink
+    /// holding the first half once.
+    #[tokio::test]
+    async fn a_broken_blob_download_restarts_where_range_is_ignored() {
+        let body: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 253) as u8).collect();
+        let digest = Digest::sha256_of(&body);
+        let client = RegistryClient::new(ClientOptions::default()).unwrap();
+        let server = breaking_blob_server(body.clone(), Retried::Whole).await;
+        let mut sink = Vec::new();
+        let n = client
+            .fetch_blob(&server, "r", &digest, &mut sink, &|_| {})
+            .await
+            .unwrap();
+        assert_eq!(n, body.len() as u64);
+        assert_eq!(sink, body, "the restarted blob is whole and in order");
+
+        let server = breaking_blob_server(body.clone(), Retried::BreaksAgain).await;
         let mut sink = Vec::new();
         let err = client
             .fetch_blob(&server, "r", &digest, &mut sink, &|_| {})
             .await
             .unwrap_err();
         assert!(matches!(err, RegistryError::Transport { .. }), "{err}");
-        assert_eq!(sink.len(), body.len() / 2);
+        assert!(err.to_string().contains("/blobs/sha256:"), "{err}");
+        assert_eq!(sink, body[..body.len() / 2]);
     }
 
     #[test]

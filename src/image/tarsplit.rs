@@ -23,6 +23,27 @@ const RAW_CHUNK: usize = 64 << 10;
 /// Longest path a record may carry (Linux's PATH_MAX, as the unpacker enforces).
 const MAX_PATH: usize = 4096;
 
+/// How much of a split (compressed) is kept in memory and how much a layer may
+/// have at all. Real splits are headers: kilobytes to a few MiB. But all of a
+/// tar that is not regular-file content is split, and a hostile layer can
+/// carry gigabytes of directory payload or data after the end-of-archive
+/// blocks; past `memory` the split goes to an unnamed file, past `cap` the
+/// layer is refused.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SplitLimits {
+    pub(crate) memory: u64,
+    pub(crate) cap: u64,
+}
+
+impl Default for SplitLimits {
+    fn default() -> Self {
+        SplitLimits {
+            memory: 4 << 20,
+            cap: 1 << 30,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TarSplitError {
     #[error("tar split {path}: {source}")]
@@ -44,13 +65,119 @@ pub enum TarSplitError {
     },
     #[error("writing the layer tar: {0}")]
     Write(io::Error),
+    #[error("tar split {path}: {source}")]
+    Persist { path: PathBuf, source: io::Error },
+}
+
+/// Where the compressed split accumulates: memory first, then an unnamed
+/// file in the layer's private scratch directory (gone with its descriptor,
+/// on every path, a crash included).
+struct SpillBuf {
+    memory: Vec<u8>,
+    file: Option<File>,
+    dir: PathBuf,
+    len: u64,
+    limits: SplitLimits,
+    over_cap: bool,
+}
+
+impl SpillBuf {
+    fn spill(&mut self) -> io::Result<&mut File> {
+        let mut f = unnamed_file(&self.dir)?;
+        f.write_all(&self.memory)?;
+        self.memory = Vec::new();
+        Ok(self.file.insert(f))
+    }
+}
+
+impl Write for SpillBuf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len() as u64;
+        if self.len + n > self.limits.cap {
+            self.over_cap = true;
+            return Err(io::Error::other(format!(
+                "the tar split exceeds {} bytes",
+                self.limits.cap
+            )));
+        }
+        let file = match self.file.as_mut() {
+            Some(f) => Some(f),
+            None if self.len + n > self.limits.memory => Some(self.spill()?),
+            None => None,
+        };
+        match file {
+            Some(f) => f.write_all(buf)?,
+            None => self.memory.extend_from_slice(buf),
+        }
+        self.len += n;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A file with no name in `dir` (`O_TMPFILE`); where the file system lacks
+/// it, a fresh name unlinked at once (`dir` is private to this writer).
+fn unnamed_file(dir: &Path) -> io::Result<File> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    let flags = OFlag::O_RDWR | OFlag::O_CLOEXEC;
+    match open(
+        dir,
+        flags | OFlag::O_TMPFILE,
+        Mode::from_bits_truncate(0o600),
+    ) {
+        Ok(fd) => return Ok(File::from(fd)),
+        Err(nix::errno::Errno::EOPNOTSUPP | nix::errno::Errno::EISDIR) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let path = dir.join(format!(".split-spill-{}", std::process::id()));
+    let fd = open(
+        &path,
+        flags | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    std::fs::remove_file(&path)?;
+    Ok(File::from(fd))
+}
+
+/// A finished split: the compressed bytes, in memory or in an unnamed file.
+pub struct Split {
+    memory: Vec<u8>,
+    file: Option<File>,
+}
+
+impl Split {
+    /// Writes the split to `path` (a new file in the layer being built).
+    pub fn persist(self, path: &Path) -> Result<(), TarSplitError> {
+        let err = |source| TarSplitError::Persist {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(err)?;
+        match self.file {
+            Some(mut f) => {
+                use std::io::Seek;
+                f.rewind().map_err(err)?;
+                io::copy(&mut f, &mut out).map_err(err)?;
+            }
+            None => out.write_all(&self.memory).map_err(err)?,
+        }
+        Ok(())
+    }
 }
 
 /// Collects the split while the tar stream passes through [`Recorder::observe`];
 /// the unpacker calls [`Recorder::file`] when it is about to read an entry's
 /// content into a regular file.
 pub(crate) struct Recorder {
-    enc: GzEncoder<Vec<u8>>,
+    enc: GzEncoder<SpillBuf>,
     raw: Vec<u8>,
     /// Bytes of the tar stream seen so far.
     pos: u64,
@@ -61,9 +188,19 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new() -> Self {
+    /// A recorder that spills to an unnamed file in `scratch` (a directory
+    /// private to the layer being unpacked) once the split outgrows memory.
+    pub(crate) fn new(scratch: &Path, limits: SplitLimits) -> Self {
+        let buf = SpillBuf {
+            memory: Vec::new(),
+            file: None,
+            dir: scratch.to_path_buf(),
+            len: 0,
+            limits,
+            over_cap: false,
+        };
         Recorder {
-            enc: GzEncoder::new(Vec::new(), flate2::Compression::fast()),
+            enc: GzEncoder::new(buf, flate2::Compression::fast()),
             raw: Vec::new(),
             pos: 0,
             skip: None,
@@ -95,8 +232,16 @@ impl Recorder {
         }
     }
 
-    /// Bytes of the tar stream, in order, as the tar reader reads them.
-    pub(crate) fn observe(&mut self, data: &[u8]) {
+    /// The split outgrew its cap: the layer must be refused (its bytes
+    /// would otherwise have to be kept somewhere unbounded).
+    pub(crate) fn over_cap(&self) -> Option<u64> {
+        let buf = self.enc.get_ref();
+        buf.over_cap.then_some(buf.limits.cap)
+    }
+
+    /// Bytes of the tar stream, in order, as the tar reader reads them; an
+    /// error once the split is over its cap.
+    pub(crate) fn observe(&mut self, data: &[u8]) -> io::Result<()> {
         let mut off = 0usize;
         while off < data.len() {
             let abs = self.pos + off as u64;
@@ -122,6 +267,12 @@ impl Recorder {
             }
         }
         self.pos += data.len() as u64;
+        match self.over_cap() {
+            Some(cap) => Err(io::Error::other(format!(
+                "the layer's tar split exceeds {cap} bytes"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The next `size` bytes at stream offset `start` are the content of the
@@ -158,14 +309,19 @@ impl Recorder {
     }
 
     /// The compressed split, or why there is none.
-    pub(crate) fn finish(mut self) -> Result<Vec<u8>, String> {
+    pub(crate) fn finish(mut self) -> Result<Split, String> {
         self.flush_raw();
         if let Some(why) = self.broken {
             return Err(why);
         }
-        self.enc
+        let buf = self
+            .enc
             .finish()
-            .map_err(|e| format!("compressing the split: {e}"))
+            .map_err(|e| format!("compressing the split: {e}"))?;
+        Ok(Split {
+            memory: buf.memory,
+            file: buf.file,
+        })
     }
 }
 
@@ -333,7 +489,9 @@ pub fn rebuild(split: &Path, layer: &Path, out: &mut dyn Write) -> Result<u64, T
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::unpack::{unpack_layer_with_split, UnpackOptions};
+    use crate::image::unpack::{
+        unpack_layer_with_split, unpack_layer_with_split_limits, UnpackError, UnpackOptions,
+    };
 
     /// The path goes in with `append_data`/`append_link` (GNU long names).
     fn header(kind: tar::EntryType, size: u64) -> tar::Header {
@@ -383,11 +541,107 @@ mod tests {
         let d = tempfile::tempdir().expect("tmp");
         let tree = d.path().join("diff");
         std::fs::create_dir(&tree).expect("mkdir");
-        let (_, split) =
-            unpack_layer_with_split(tar, &tree, &UnpackOptions::default()).expect("unpack");
+        let (_, split) = unpack_layer_with_split(tar, &tree, d.path(), &UnpackOptions::default())
+            .expect("unpack");
         let split_path = d.path().join("tar-split.gz");
-        std::fs::write(&split_path, split.expect("a split")).expect("write");
+        split.expect("a split").persist(&split_path).expect("write");
         (d, tree, split_path)
+    }
+
+    /// A cheap stand-in for random bytes: incompressible enough that the
+    /// split grows with it.
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// A layer whose split is mostly payload: a directory entry carrying
+    /// data, and data after the end-of-archive blocks.
+    fn payload_layer(dir_payload: usize, trailing: usize) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = header(tar::EntryType::Directory, dir_payload as u64);
+        b.append_data(&mut h, "d/", &noise(dir_payload, 1)[..])
+            .expect("dir");
+        let mut h = header(tar::EntryType::Regular, 5);
+        b.append_data(&mut h, "d/f", &b"hello"[..]).expect("file");
+        let mut tar = b.into_inner().expect("tar");
+        tar.extend(noise(trailing, 2));
+        tar
+    }
+
+    fn scratch_entries(dir: &Path) -> Vec<std::ffi::OsString> {
+        std::fs::read_dir(dir)
+            .expect("scratch")
+            .map(|e| e.expect("entry").file_name())
+            .collect()
+    }
+
+    #[test]
+    fn a_split_past_the_memory_bound_spills_to_an_unnamed_file_and_still_rebuilds() {
+        let tar = payload_layer(300_000, 200_000);
+        let d = tempfile::tempdir().expect("tmp");
+        let (tree, scratch) = (d.path().join("diff"), d.path().join("scratch"));
+        std::fs::create_dir(&tree).expect("mkdir");
+        std::fs::create_dir(&scratch).expect("mkdir");
+        let limits = SplitLimits {
+            memory: 64 << 10,
+            cap: 8 << 20,
+        };
+        let (_, split) = unpack_layer_with_split_limits(
+            &tar[..],
+            &tree,
+            &scratch,
+            &UnpackOptions::default(),
+            limits,
+        )
+        .expect("unpack");
+        let split = split.expect("a split");
+        assert!(split.file.is_some(), "the split stayed in memory");
+        assert!(split.memory.is_empty(), "memory kept after the spill");
+        // The spill file has no name: nothing to clean up, whatever happens.
+        assert!(scratch_entries(&scratch).is_empty());
+        let path = d.path().join("tar-split.gz");
+        split.persist(&path).expect("persist");
+        let mut out = Vec::new();
+        rebuild(&path, &tree, &mut out).expect("rebuild");
+        assert!(out == tar, "rebuilt tar differs");
+    }
+
+    #[test]
+    fn a_split_past_its_cap_refuses_the_layer_and_leaves_no_file() {
+        let d = tempfile::tempdir().expect("tmp");
+        let (tree, scratch) = (d.path().join("diff"), d.path().join("scratch"));
+        std::fs::create_dir(&scratch).expect("mkdir");
+        let limits = SplitLimits {
+            memory: 16 << 10,
+            cap: 256 << 10,
+        };
+        for (dir_payload, trailing) in [(1 << 20, 0), (0, 1 << 20)] {
+            std::fs::create_dir(&tree).expect("mkdir");
+            let tar = payload_layer(dir_payload, trailing);
+            let err = unpack_layer_with_split_limits(
+                &tar[..],
+                &tree,
+                &scratch,
+                &UnpackOptions::default(),
+                limits,
+            )
+            .map(|_| ())
+            .expect_err("over the cap");
+            assert!(
+                matches!(err, UnpackError::SplitTooLarge { cap } if cap == 256 << 10),
+                "{err}"
+            );
+            assert!(scratch_entries(&scratch).is_empty());
+            std::fs::remove_dir_all(&tree).expect("rm");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //! use it as a layer.
 
 use crate::image::digest::Digest;
-use crate::image::tarsplit::Recorder;
+use crate::image::tarsplit::{Recorder, Split, SplitLimits};
 use crate::sys::confined::open_dir_at;
 use crate::sys::path_error::PathError;
 use crate::sys::xattr::Node;
@@ -100,6 +100,12 @@ pub enum UnpackError {
         declared: u64,
         read: u64,
     },
+    #[error(
+        "refused: what the layer tar holds besides file contents (headers, directory \
+         payload, data after its end) exceeds {} MiB compressed",
+        cap >> 20
+    )]
+    SplitTooLarge { cap: u64 },
 }
 
 /// Why an entry was refused (as opposed to failing on I/O).
@@ -301,14 +307,35 @@ pub fn unpack_layer(
 
 /// [`unpack_layer`], also recording the layer's tar split (see
 /// [`super::tarsplit`]): `Err(reason)` in the second value when this tar
-/// cannot be rebuilt from its tree.
+/// cannot be rebuilt from its tree. A large split spills to an unnamed file
+/// in `scratch`, a directory private to this layer.
 pub fn unpack_layer_with_split(
     tar: impl Read,
     dest: &Path,
+    scratch: &Path,
     opts: &UnpackOptions,
-) -> Result<(UnpackStats, Result<Vec<u8>, String>), UnpackError> {
-    let rec = Rc::new(RefCell::new(Recorder::new()));
-    let stats = unpack(tar, dest, opts, Some(Rc::clone(&rec)))?;
+) -> Result<(UnpackStats, Result<Split, String>), UnpackError> {
+    unpack_layer_with_split_limits(tar, dest, scratch, opts, SplitLimits::default())
+}
+
+pub(crate) fn unpack_layer_with_split_limits(
+    tar: impl Read,
+    dest: &Path,
+    scratch: &Path,
+    opts: &UnpackOptions,
+    limits: SplitLimits,
+) -> Result<(UnpackStats, Result<Split, String>), UnpackError> {
+    let rec = Rc::new(RefCell::new(Recorder::new(scratch, limits)));
+    let stats = match unpack(tar, dest, opts, Some(Rc::clone(&rec))) {
+        Ok(stats) => stats,
+        // Whichever read hit the cap, the cap is the reason.
+        Err(e) => {
+            return Err(match rec.borrow().over_cap() {
+                Some(cap) => UnpackError::SplitTooLarge { cap },
+                None => e,
+            })
+        }
+    };
     let split = match Rc::try_unwrap(rec) {
         Ok(cell) => cell.into_inner().finish(),
         Err(_) => Err("the split recorder is still shared".to_string()),
@@ -326,7 +353,7 @@ impl<R: Read> Read for Recording<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(rec) = &self.rec {
-            rec.borrow_mut().observe(&buf[..n]);
+            rec.borrow_mut().observe(&buf[..n])?;
         }
         Ok(n)
     }

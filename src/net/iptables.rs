@@ -19,6 +19,16 @@
 //! Nothing of Docker's networks or of the host's INPUT is opened. The chain
 //! and its jumps go with the last wharf bridge of the network namespace.
 //! Nothing is touched where no iptables firewall drops forwarded traffic.
+//!
+//! When wharf itself turns forwarding on, it first sets the FORWARD policy
+//! to DROP, as dockerd does, so the host does not become a router for
+//! everyone ([`drop_forwarded`]); the policy and forwarding stay after
+//! `down`, as Docker leaves them. It is set in iptables' own table (legacy
+//! or nft), where a later Docker adds its accepts next to wharf's: a drop
+//! policy in a base chain of its own would be final for Docker's traffic
+//! too. With no iptables binary, the same chain is made with nft under the
+//! names iptables-nft uses (`ip filter FORWARD`), and wharf's accepts go
+//! there ([`nft_fallback`]).
 
 use super::bridge::{Netlink, BRIDGE_GROUP};
 use std::fs::{self, File};
@@ -32,7 +42,32 @@ const DOCKER_USER: &str = "DOCKER-USER";
 /// Serializes wharf processes of every data root: removing the rules when
 /// the last bridge goes must not race a new network adding them.
 const LOCK: &str = "/run/lock/wharf-iptables.lock";
-const TOOLS: [&str; 2] = ["iptables", "ip6tables"];
+
+/// An address family: its iptables tool and its nftables table family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    fn tool(self) -> &'static str {
+        match self {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        }
+    }
+
+    /// The nftables family iptables-nft keeps this family's tables in.
+    fn nft(self) -> &'static str {
+        match self {
+            Family::V4 => "ip",
+            Family::V6 => "ip6",
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IptablesError {
@@ -153,7 +188,12 @@ fn run(tool: &'static str, args: &[String]) -> Result<Option<String>> {
         "filter".into(),
     ];
     full.extend(args.iter().cloned());
-    let out = match Command::new(tool).args(&full).stdin(Stdio::null()).output() {
+    exec(tool, &full)
+}
+
+/// Runs `tool args`: its stdout, or `None` where the tool is not installed.
+fn exec(tool: &'static str, args: &[String]) -> Result<Option<String>> {
+    let out = match Command::new(tool).args(args).stdin(Stdio::null()).output() {
         Ok(out) => out,
         // No such tool: no firewall of that family can be in the way.
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -212,22 +252,54 @@ fn lock() -> Result<nix::fcntl::Flock<File>> {
 /// drop it (Docker's FORWARD policy). Called after a wharf bridge exists.
 pub fn ensure() -> Result<()> {
     let _lock = lock()?;
-    // Every container start on a bridge lists both tables: side by side,
-    // the two spawns cost one.
-    let listings: Vec<(&'static str, Option<Listing>)> = std::thread::scope(|s| {
-        let listed: Vec<_> = TOOLS
-            .map(|tool| s.spawn(move || (tool, listing(tool))))
+    each_family(ensure_commands, nft_fallback::ensure)
+}
+
+/// For each family, runs `commands` of its iptables listing, or `fallback`
+/// where its iptables binary is not installed.
+fn each_family(
+    commands: fn(&Listing) -> Vec<Vec<String>>,
+    fallback: fn(Family) -> Result<()>,
+) -> Result<()> {
+    // Every container start on a bridge lists both families' tables: side
+    // by side, the two spawns cost one.
+    let listings: Vec<(Family, Option<Listing>)> = std::thread::scope(|s| {
+        let listed: Vec<_> = Family::ALL
+            .map(|family| s.spawn(move || (family, listing(family.tool()))))
             .into_iter()
             .collect();
         listed.into_iter().filter_map(|h| h.join().ok()).collect()
     });
-    for (tool, l) in listings {
-        let Some(l) = l else { continue };
-        for cmd in ensure_commands(&l) {
+    for (family, l) in listings {
+        let tool = family.tool();
+        let Some(l) = l else {
+            if !installed(tool) {
+                fallback(family)?;
+            }
+            continue;
+        };
+        for cmd in commands(&l) {
             run(tool, &cmd)?;
         }
     }
     Ok(())
+}
+
+/// Sets the FORWARD policy of `family` to DROP. Called only by whoever
+/// turns that family's forwarding on, before it does (dockerd's rule: a
+/// host that already forwarded keeps the policy its owner chose).
+pub fn drop_forwarded(family: Family) -> Result<()> {
+    let _lock = lock()?;
+    match run(family.tool(), &words("-P FORWARD DROP"))? {
+        Some(_) => Ok(()),
+        None => nft_fallback::drop_forwarded(family),
+    }
+}
+
+/// Whether `tool` runs at all (it may run and still fail to list, without
+/// kernel support; then nothing of it is in the way either).
+fn installed(tool: &'static str) -> bool {
+    !matches!(exec(tool, &["--version".to_string()]), Ok(None))
 }
 
 /// Removes wharf's chain and jumps once no wharf bridge is left in this
@@ -237,13 +309,104 @@ pub fn release() -> Result<()> {
     if Netlink::open()?.any_in_group(BRIDGE_GROUP)? {
         return Ok(());
     }
-    for tool in TOOLS {
-        let Some(l) = listing(tool) else { continue };
-        for cmd in release_commands(&l) {
-            run(tool, &cmd)?;
-        }
+    each_family(release_commands, nft_fallback::release)
+}
+
+/// The same policy and accepts where no iptables binary is installed,
+/// through `nft`, in the table and chain names iptables-nft would use so
+/// that a later iptables-nft (a Docker installed afterwards) shares them.
+mod nft_fallback {
+    use super::{exec, words, Family, Result, BRIDGE_GROUP, CHAIN};
+
+    fn nft(args: &str) -> Result<Option<String>> {
+        exec("nft", &words(args))
     }
-    Ok(())
+
+    /// `nft list chain FAMILY filter NAME`; `None` where it does not exist
+    /// (or nft is missing: then there is no table to be in the way).
+    fn chain(family: Family, name: &str, handles: bool) -> Option<String> {
+        let a = if handles { "-a " } else { "" };
+        nft(&format!("{a}list chain {} filter {name}", family.nft()))
+            .ok()
+            .flatten()
+    }
+
+    /// The base chain as iptables-nft declares it, with policy drop.
+    pub(super) fn drop_policy_commands(family: Family) -> Vec<String> {
+        let f = family.nft();
+        vec![
+            format!("add table {f} filter"),
+            format!(
+                "add chain {f} filter FORWARD {{ type filter hook forward priority 0 ; policy drop ; }}"
+            ),
+        ]
+    }
+
+    /// wharf's chain, as [`super::chain_rules`] says in iptables' terms,
+    /// and the jump to it at the top of FORWARD.
+    pub(super) fn accept_commands(family: Family, jump: bool) -> Vec<String> {
+        let f = family.nft();
+        let g = BRIDGE_GROUP;
+        let mut out = vec![
+            format!("add chain {f} filter {CHAIN}"),
+            format!("flush chain {f} filter {CHAIN}"),
+            format!("add rule {f} filter {CHAIN} iifgroup {g:#x} accept"),
+            format!(
+                "add rule {f} filter {CHAIN} oifgroup {g:#x} ct state established,related accept"
+            ),
+            format!("add rule {f} filter {CHAIN} oifgroup {g:#x} ct status dnat accept"),
+        ];
+        if jump {
+            out.push(format!("insert rule {f} filter FORWARD jump {CHAIN}"));
+        }
+        out
+    }
+
+    /// The handles of the rules in `listing` (of `nft -a list chain`)
+    /// that jump to [`CHAIN`].
+    pub(super) fn jump_handles(listing: &str) -> Vec<String> {
+        let jump = format!("jump {CHAIN} ");
+        listing
+            .lines()
+            .filter(|l| l.contains(&jump))
+            .filter_map(|l| l.rsplit_once("# handle "))
+            .map(|(_, h)| h.trim().to_string())
+            .collect()
+    }
+
+    pub(super) fn drop_forwarded(family: Family) -> Result<()> {
+        for cmd in drop_policy_commands(family) {
+            nft(&cmd)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn ensure(family: Family) -> Result<()> {
+        let Some(forward) = chain(family, "FORWARD", false) else {
+            return Ok(());
+        };
+        let jump = !forward.contains(&format!("jump {CHAIN}"));
+        if !forward.contains("policy drop") || (!jump && chain(family, CHAIN, false).is_some()) {
+            return Ok(());
+        }
+        for cmd in accept_commands(family, jump) {
+            nft(&cmd)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn release(family: Family) -> Result<()> {
+        let f = family.nft();
+        if let Some(forward) = chain(family, "FORWARD", true) {
+            for h in jump_handles(&forward) {
+                nft(&format!("delete rule {f} filter FORWARD handle {h}"))?;
+            }
+        }
+        if chain(family, CHAIN, false).is_some() {
+            nft(&format!("delete chain {f} filter {CHAIN}"))?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -330,5 +493,49 @@ mod tests {
                 "-X WHARF-FORWARD"
             ]
         );
+    }
+    #[test]
+    fn without_iptables_the_drop_policy_is_declared_as_iptables_nft_names_it() {
+        assert_eq!(
+            nft_fallback::drop_policy_commands(Family::V4),
+            [
+                "add table ip filter",
+                "add chain ip filter FORWARD { type filter hook forward priority 0 ; policy drop ; }"
+            ]
+        );
+        let v6 = nft_fallback::drop_policy_commands(Family::V6);
+        assert!(v6.iter().all(|c| c.contains(" ip6 filter")), "{v6:?}");
+    }
+
+    #[test]
+    fn without_iptables_the_accepts_mirror_the_iptables_chain() {
+        let cmds = nft_fallback::accept_commands(Family::V4, true);
+        assert_eq!(cmds[0], "add chain ip filter WHARF-FORWARD");
+        assert_eq!(cmds[1], "flush chain ip filter WHARF-FORWARD");
+        // One nft rule per iptables rule of chain_rules(), same matches.
+        assert_eq!(cmds.len() - 3, chain_rules().len());
+        assert!(cmds[2].ends_with("iifgroup 0x77687266 accept"), "{cmds:?}");
+        assert!(cmds[3].ends_with("oifgroup 0x77687266 ct state established,related accept"));
+        assert!(cmds[4].ends_with("oifgroup 0x77687266 ct status dnat accept"));
+        assert_eq!(
+            cmds.last().map(String::as_str),
+            Some("insert rule ip filter FORWARD jump WHARF-FORWARD")
+        );
+        let no_jump = nft_fallback::accept_commands(Family::V4, false);
+        assert!(!no_jump.iter().any(|c| c.contains("jump")), "{no_jump:?}");
+    }
+
+    #[test]
+    fn without_iptables_release_finds_every_jump_by_handle() {
+        let listing = "table ip filter {
+	chain FORWARD { # handle 1
+		type filter hook forward priority filter; policy drop;
+		jump WHARF-FORWARD # handle 7
+		iifname \"eth0\" accept # handle 8
+		jump WHARF-FORWARD # handle 12
+	}
+}
+";
+        assert_eq!(nft_fallback::jump_handles(listing), ["7", "12"]);
     }
 }

@@ -12,6 +12,7 @@
 //!   leaves through another interface (egress).
 
 use super::bridge::BRIDGE_GROUP;
+use super::iptables::{self, Family};
 use super::store::NetworkRecord;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -25,6 +26,11 @@ pub enum NftError {
     Failed { table: String, message: String },
     #[error("setting {}: {source}", path.display())]
     Sysctl { path: PathBuf, source: io::Error },
+    #[error("setting the FORWARD policy to DROP before turning on {}: {source}", path.display())]
+    ForwardPolicy {
+        path: PathBuf,
+        source: super::iptables::IptablesError,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, NftError>;
@@ -133,13 +139,9 @@ pub fn apply(net: &NetworkRecord) -> Result<()> {
     let table = table_name(&net.id);
     nft(&table, &["-f", "-"], Some(&ruleset(net)))?;
     if !net.internal {
-        enable_forwarding("/proc/sys/net/ipv4/ip_forward")?;
+        enable_forwarding("/proc/sys/net/ipv4/ip_forward", Family::V4)?;
         if net.ipv6.is_some() {
-            let v6 = "/proc/sys/net/ipv6/conf/all/forwarding";
-            if !std::fs::read_to_string(v6).is_ok_and(|v| v.trim() == "1") {
-                keep_accepting_router_advertisements();
-            }
-            enable_forwarding(v6)?;
+            enable_forwarding("/proc/sys/net/ipv6/conf/all/forwarding", Family::V6)?;
         }
     }
     Ok(())
@@ -168,10 +170,21 @@ fn keep_accepting_router_advertisements() {
     }
 }
 
-fn enable_forwarding(path: &str) -> Result<()> {
+/// Turns forwarding of `family` on at `path` unless it is on already.
+/// Whoever turns it on owns the consequences, as dockerd does: the FORWARD
+/// policy becomes DROP first (a failure leaves forwarding off), and IPv6
+/// keeps accepting router advertisements.
+fn enable_forwarding(path: &str, family: Family) -> Result<()> {
     let p = PathBuf::from(path);
     if std::fs::read_to_string(&p).is_ok_and(|v| v.trim() == "1") {
         return Ok(());
+    }
+    iptables::drop_forwarded(family).map_err(|source| NftError::ForwardPolicy {
+        path: p.clone(),
+        source,
+    })?;
+    if family == Family::V6 {
+        keep_accepting_router_advertisements();
     }
     std::fs::write(&p, "1\n").map_err(|source| NftError::Sysctl { path: p, source })
 }

@@ -6,6 +6,7 @@
 //! Everything the runtimes would otherwise add on their own (HOME, the
 //! default device allow-list) is written out so the three agree.
 
+use super::apparmor;
 use super::seccomp::{SeccompError, Target};
 use super::spec::{ContainerSpec, NsMode};
 use super::user::{self, UserError};
@@ -24,6 +25,7 @@ mod security;
 
 use devices::devices;
 use mounts::mounts;
+pub use mounts::{clear_staged_subpaths, stage_subpath, StagedSubpath};
 use namespaces::{namespaces, sysctls};
 use resources::resources;
 use security::{cap_set, caps_for_user, rlimits, seccomp, tweak_caps, SecurityOpts};
@@ -174,6 +176,12 @@ pub enum BundleError {
     },
     #[error("container {container}: unknown capability: {name:?}")]
     UnknownCapability { container: String, name: String },
+    #[error("container {container}: {source}")]
+    AppArmor {
+        container: String,
+        #[source]
+        source: apparmor::AppArmorError,
+    },
     #[error("container {container}: invalid --security-opt: {opt:?}")]
     SecurityOpt { container: String, opt: String },
     #[error("container {container}: --security-opt {opt:?} cannot be applied: {reason}")]
@@ -191,6 +199,13 @@ pub enum BundleError {
         container: String,
         target: String,
         reason: String,
+    },
+    #[error("container {container}: staging a volume subpath at {path}: {source}")]
+    SubpathStaging {
+        container: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
     },
     #[error("container {container}: device {path}: {reason}")]
     Device {
@@ -299,6 +314,9 @@ pub struct Host {
     pub dev_dir: PathBuf,
     /// AppArmor is enabled (`--security-opt apparmor=PROFILE` can apply).
     pub apparmor: bool,
+    /// `apparmor_parser`, which loads `wharf-default`: with [`Host::apparmor`]
+    /// it makes `wharf-default` every unprivileged container's profile.
+    pub apparmor_parser: Option<PathBuf>,
 }
 
 impl Host {
@@ -330,8 +348,8 @@ impl Host {
             seccomp: Target::host(),
             nofile_hard: own_nofile_hard(),
             dev_dir: "/dev".into(),
-            apparmor: std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
-                .is_ok_and(|v| v.trim() == "Y"),
+            apparmor: apparmor::enabled(),
+            apparmor_parser: apparmor::parser(),
         })
     }
 
@@ -439,7 +457,21 @@ pub fn parse_signal(s: &str) -> Result<Signal, BundleError> {
 }
 
 pub fn build(inputs: &BundleInputs) -> Result<Spec, BundleError> {
-    build_for(inputs, &Host::detect()?)
+    let host = Host::detect()?;
+    let spec = build_for(inputs, &host)?;
+    let profile = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.apparmor_profile().clone());
+    if profile.as_deref() == Some(apparmor::DEFAULT_PROFILE) {
+        apparmor::ensure_default_loaded(host.apparmor_parser.as_deref()).map_err(|source| {
+            BundleError::AppArmor {
+                container: inputs.id.to_string(),
+                source,
+            }
+        })?;
+    }
+    Ok(spec)
 }
 
 /// [`build`] against given host facts.
@@ -557,7 +589,7 @@ pub fn build_for(inputs: &BundleInputs, host: &Host) -> Result<Spec, BundleError
     // CAP_SYS_ADMIN, which the kernel then refuses. runc and crun read
     // absent as false too.
     process.set_no_new_privileges(sec.no_new_privileges.then_some(true));
-    process.set_apparmor_profile(sec.apparmor_profile.clone());
+    process.set_apparmor_profile(sec.apparmor_profile(spec.privileged, host));
     process.set_selinux_label(None);
     // Docker always writes the score, 0 by default, so a container does not
     // inherit wharf's own.

@@ -203,6 +203,27 @@ pub fn oom_killed(root: &Path, cgroup_path: &str, id: &str) -> bool {
     matches!(stat_field(&file, "oom_kill", id), Ok(Some(n)) if n > 0)
 }
 
+/// Turns the OOM killer off for container `id` (the OCI
+/// `linux.resources.memory.disableOOMKiller`): `memory.oom_control` = 1 in
+/// its v1 memory cgroup, which libcontainer 0.7 always leaves at 0. Cgroup
+/// v2 has no such knob: `false`, nothing written (runc ignores the field
+/// there, crun refuses it; Docker drops it before the runtime with a
+/// warning, as the bundle does).
+pub fn disable_oom_killer(root: &Path, cgroup_path: &str, id: &str) -> Result<bool, CgroupError> {
+    let mode = detect(root)?;
+    if mode == CgroupMode::Unified {
+        return Ok(false);
+    }
+    let path = controller_dir(root, mode, "memory", cgroup_path).join("memory.oom_control");
+    fs::write(&path, "1").map_err(|source| CgroupError::Write {
+        id: id.to_string(),
+        path,
+        value: "1".to_string(),
+        source,
+    })?;
+    Ok(true)
+}
+
 /// Reads the stats of container `id`, whose `cgroupsPath` is
 /// `cgroup_path`, from the cgroup tree at `root`.
 pub fn stats(root: &Path, cgroup_path: &str, id: &str) -> Result<Stats, CgroupError> {

@@ -3,6 +3,7 @@
 //! runs: the built-in one (libcontainer, in a single-threaded re-exec of
 //! wharf) or an installed `crun`/`runc`, driven through the same CLI.
 
+pub mod apparmor;
 pub mod bundle;
 pub mod cdi;
 pub mod cgroup_update;

@@ -269,6 +269,12 @@ fn run(args: &Args) -> Result<ExitCode, String> {
                     reap_orphans();
                     format!("create {id}: {}", chain(&e))
                 })?;
+            // Before `start`: the init waits, so nothing ran without it.
+            if let Err(e) = apply_disable_oom_killer(bundle, id) {
+                discard(root, id);
+                reap_orphans();
+                return Err(format!("create {id}: {e}"));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Start { id } => {
@@ -372,6 +378,36 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The bundle's `disableOOMKiller`, which libcontainer 0.7 does not pass
+/// to its cgroup manager (it always writes `memory.oom_control` = 0),
+/// written into the container's cgroup as runc and crun do on cgroup v1.
+fn apply_disable_oom_killer(bundle: &Path, id: &str) -> Result<(), String> {
+    let config = bundle.join("config.json");
+    let spec = Spec::load(&config).map_err(|e| format!("reading {}: {e}", config.display()))?;
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let disable = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.disable_oom_killer())
+        .unwrap_or(false);
+    if !disable {
+        return Ok(());
+    }
+    let cgroup_path = linux
+        .cgroups_path()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| super::cgroups::container_path(id));
+    let root = Path::new(super::cgroups::DEFAULT_ROOT);
+    if !super::cgroups::disable_oom_killer(root, &cgroup_path, id).map_err(|e| e.to_string())? {
+        tracing::warn!("{id}: cgroup v2 has no memory.oom_control; disableOOMKiller ignored");
+    }
+    Ok(())
 }
 
 fn create_root(root: &Path) -> Result<(), String> {

@@ -723,7 +723,8 @@ impl OciRuntime {
     }
 }
 
-fn find_in_path(name: &str) -> Option<PathBuf> {
+/// `name` in the directories of `PATH` (a default one where it is unset).
+pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")
         .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
     std::env::split_paths(&path)

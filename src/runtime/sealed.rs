@@ -124,17 +124,17 @@ pub fn reexecuted() -> bool {
     std::env::var_os(MARKER_ENV).is_some()
 }
 
-/// Whether `fd` lies on a read-only mount.
-pub fn on_readonly_mount(fd: &OwnedFd) -> Result<bool, nix::Error> {
-    let st = nix::sys::statvfs::fstatvfs(fd)?;
-    Ok(st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
     use std::os::fd::AsRawFd;
+
+    /// Whether `fd` lies on a read-only mount.
+    fn on_readonly_mount(fd: &OwnedFd) -> Result<bool, nix::Error> {
+        let st = nix::sys::statvfs::fstatvfs(fd)?;
+        Ok(st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+    }
 
     #[test]
     fn the_view_cannot_be_written_and_leaves_no_mount() {

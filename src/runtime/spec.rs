@@ -42,7 +42,8 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     /// `no-new-privileges[:true]`, `seccomp=unconfined`, `seccomp=/path.json`,
-    /// `label=…` and `apparmor=…` (accepted, ignored).
+    /// `label=disable`, `apparmor=unconfined|PROFILE` (`wharf-default` is
+    /// the default where the host has AppArmor; runtime::apparmor).
     pub security_opt: Vec<String>,
     pub devices: Vec<DeviceMapping>,
     /// Device cgroup rules (`c 1:3 mr`).

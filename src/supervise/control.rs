@@ -395,6 +395,37 @@ pub fn kill(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
     Ok(())
 }
 
+/// `wharf kill`: [`kill`], and for SIGKILL, as Docker's engine does, the
+/// wait until the end of the run it killed is recorded (exited, or
+/// restarted by its policy), so what runs next (`ps`, `inspect`, `rm`)
+/// sees its exit code. A live shim whose monitor was killed starts one
+/// that records it; with neither, the next command's `recover` does.
+pub fn kill_and_wait(containers: &Containers, id: &str, signal: Signal) -> Result<()> {
+    let killed = containers.state(id)?;
+    kill(containers, id, signal)?;
+    if signal != Signal::SIGKILL {
+        return Ok(());
+    }
+    let recorded = poll_state(containers, id, KILL_WAIT, |state| {
+        let same_run = state.pid == killed.pid && state.pid_start == killed.pid_start;
+        let unrecorded = matches!(
+            state.status,
+            Status::Running | Status::Paused | Status::Dead
+        );
+        same_run && unrecorded && (state.monitor_alive() || state.shim_alive())
+    })?;
+    if recorded {
+        return Ok(());
+    }
+    Err(ControlError::StopTimeout {
+        name: containers.record(id)?.name,
+        secs: KILL_WAIT.as_secs(),
+    })
+}
+
+/// How long a SIGKILLed container gets to be recorded as exited.
+const KILL_WAIT: Duration = Duration::from_secs(30);
+
 /// Freezes every process of a running container (`docker pause`).
 pub fn pause(containers: &Containers, id: &str) -> Result<()> {
     let record = containers.record(id)?;
@@ -500,13 +531,13 @@ pub fn stop_with(
         }
     }
     let _ = kill(containers, id, Signal::SIGKILL);
-    if wait_stopped(containers, id, Duration::from_secs(30))? {
+    if wait_stopped(containers, id, KILL_WAIT)? {
         crate::runtime::events::emit(containers.root(), &record, "stop", &[]);
         Ok(())
     } else {
         Err(ControlError::StopTimeout {
             name: record.name,
-            secs: 30,
+            secs: KILL_WAIT.as_secs(),
         })
     }
 }
@@ -525,18 +556,34 @@ fn mark_stopped(containers: &Containers, id: &str) -> Result<ContainerState> {
     Ok(state)
 }
 
-/// Polls until the container is no longer running; false on timeout.
+/// Polls until the container is no longer running and, while anyone can
+/// still record how it ended, until its exit is recorded; false on timeout.
 fn wait_stopped(containers: &Containers, id: &str, timeout: Duration) -> Result<bool> {
+    // Without a live monitor (its adoption failed) the container's own
+    // process says whether it still runs. A live shim whose monitor was
+    // killed starts another that records the exit (the shim wrote it
+    // down), so until then the container is not stopped yet: the state
+    // says `Dead`, or `Running` with its init gone.
+    poll_state(containers, id, timeout, |state| match state.status {
+        Status::Running | Status::Paused | Status::Restarting => {
+            state.monitor_alive() || state.init_alive() || state.shim_alive()
+        }
+        Status::Dead => state.shim_alive(),
+        _ => false,
+    })
+}
+
+/// Reads the container's state every 20 ms while `pending` says so; false
+/// when `timeout` passed first.
+fn poll_state(
+    containers: &Containers,
+    id: &str,
+    timeout: Duration,
+    pending: impl Fn(&ContainerState) -> bool,
+) -> Result<bool> {
     let deadline = Instant::now() + timeout;
     loop {
-        let state = containers.state(id)?;
-        // Without a live monitor (its adoption failed) the container's own
-        // process says whether it still runs.
-        let running = matches!(
-            state.status,
-            Status::Running | Status::Paused | Status::Restarting
-        ) && (state.monitor_alive() || state.init_alive());
-        if !running {
+        if !pending(&containers.state(id)?) {
             return Ok(true);
         }
         if Instant::now() >= deadline {
@@ -597,6 +644,15 @@ pub fn remove(containers: &Containers, store: &ImageStore, id: &str, force: bool
     let dir = containers.dir(id);
     let _ = std::fs::remove_dir_all(monitor::stdio_dir(containers.run_root(), id));
     let _ = std::fs::remove_dir_all(super::shim::exits_dir(containers.run_root(), id));
+    // A start killed half-way leaves staged subpaths (mounts: never
+    // remove_dir_all them, that would empty the volume).
+    let staging = super::start::subpath_staging_dir(containers.run_root(), id);
+    if let Err(e) = bundle::clear_staged_subpaths(&staging) {
+        tracing::warn!(
+            "removing the staged volume subpaths of {}: {e}",
+            record.name
+        );
+    }
     // A container whose monitor died leaves runtime state and mounts.
     if let Ok(runtime) = OciRuntime::named(
         &record.runtime,

@@ -89,18 +89,6 @@ impl LogWriter {
         })
     }
 
-    /// A writer that keeps nothing (`logging.driver: none`).
-    pub fn discard(path: &Path) -> LogWriter {
-        LogWriter {
-            path: path.to_path_buf(),
-            file: None,
-            forward: None,
-            size: 0,
-            rotation: Rotation::default(),
-            pending: [Vec::new(), Vec::new()],
-        }
-    }
-
     /// Sends every line to `forward` as well.
     pub fn forwarding(
         mut self,

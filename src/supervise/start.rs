@@ -154,6 +154,8 @@ enum Step {
     ExitsDir(PathBuf),
     /// The runtime and the container's `cgroupsPath`.
     RuntimeCreated(OciRuntime, String),
+    /// Dropped (after the start, or to undo it), it unmounts itself.
+    SubpathStaged(bundle::StagedSubpath),
 }
 
 /// The steps of one start done so far. Dropped before [`Steps::done`], it
@@ -178,7 +180,8 @@ impl<'a> Steps<'a> {
     }
 
     /// The start succeeded: nothing is undone, and the resolver and the
-    /// published ports go on with the running container.
+    /// published ports go on with the running container. Staged subpaths
+    /// go: the runtime's mounts of them are in the container now.
     fn done(mut self) -> (Option<ResolverHandle>, Option<PublishedPorts>) {
         let (mut resolver, mut published) = (None, None);
         for step in std::mem::take(&mut self.done) {
@@ -214,9 +217,11 @@ impl<'a> Steps<'a> {
                     tracing::warn!("undoing the network of {id}: {e}");
                 }
             }
-            // Dropping them stops the resolver and removes the port rules.
+            // Dropping them stops the resolver, removes the port rules,
+            // unmounts the staged subpath.
             Step::Resolver(r) => drop(r),
             Step::Ports(p) => drop(p),
+            Step::SubpathStaged(s) => drop(s),
             Step::OutputFifos(dir) | Step::ExitsDir(dir) => {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -293,10 +298,12 @@ pub fn start(
     let gateway = host_gateway(containers.root(), &record.spec, attached.as_ref())?;
     let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref(), gateway)?;
     prepare_mounts(&dir.rootfs(), &record.spec.mounts)?;
+    let mounts = stage_subpaths(&mut steps, containers, id, &record.spec.mounts)?;
     write_bundle(
         containers,
         id,
         &record,
+        &mounts,
         &config,
         &dir,
         etc_files,
@@ -432,11 +439,52 @@ fn prepare_mounts(rootfs_dir: &Path, mounts: &[MountSpec]) -> Result<()> {
     Ok(())
 }
 
-/// Step 8: the OCI bundle (`config.json`) the runtime runs.
+/// Where a container's volume subpaths are staged while it starts.
+pub fn subpath_staging_dir(run_root: &Path, id: &str) -> PathBuf {
+    run_root.join("subpaths").join(id)
+}
+
+/// Step 7b: the container's mounts, each volume `subpath` replaced by its
+/// staged mount (see [`bundle::StagedSubpath`]).
+fn stage_subpaths(
+    steps: &mut Steps<'_>,
+    containers: &Containers,
+    id: &str,
+    mounts: &[MountSpec],
+) -> Result<Vec<MountSpec>> {
+    let dir = subpath_staging_dir(containers.run_root(), id);
+    bundle::clear_staged_subpaths(&dir).at("clearing", &dir)?;
+    let mut out = mounts.to_vec();
+    for (i, m) in out.iter_mut().enumerate() {
+        let MountSpec::Volume {
+            source,
+            subpath,
+            name,
+            target,
+            ..
+        } = m
+        else {
+            continue;
+        };
+        let Some(sub) = subpath.take().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let staged =
+            bundle::stage_subpath(id, target, name, source, &sub, &dir.join(i.to_string()))?;
+        *source = staged.path().to_path_buf();
+        steps.push(Step::SubpathStaged(staged));
+    }
+    Ok(out)
+}
+
+/// Step 8: the OCI bundle (`config.json`) the runtime runs, with `mounts`
+/// for the spec's.
+#[allow(clippy::too_many_arguments)]
 fn write_bundle(
     containers: &Containers,
     id: &str,
     record: &ContainerRecord,
+    mounts: &[MountSpec],
     config: &oci_spec::image::Config,
     dir: &ContainerDir,
     etc_files: bundle::EtcFiles,
@@ -448,7 +496,8 @@ fn write_bundle(
         None
     };
     // `container:x` / `service:x`: the other container's namespaces as of now.
-    let spec = containers.resolve_namespaces(&record.spec)?;
+    let mut spec = containers.resolve_namespaces(&record.spec)?;
+    spec.mounts = mounts.to_vec();
     let oci = bundle::build(&BundleInputs {
         id,
         spec: &spec,
@@ -599,13 +648,23 @@ impl Launch<'_> {
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 20 << 20;
 pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
 
+/// With the `none` driver the output still streams to whoever is attached
+/// (`up` in the foreground, `attach`), as Docker's attach does; only this
+/// much is kept at a time, in two files, for the followers to read from,
+/// and `logs` refuses to read it.
+const LIVE_ONLY_LOG_SIZE: u64 = 512 << 10;
+
 /// The container's json-file log, rotated as its `logging.options` say,
-/// and its syslog or journald connection (`logging.driver`); nothing at
-/// all for the `none` driver.
+/// and its syslog or journald connection (`logging.driver`); for the `none`
+/// driver only a small rolling window for attached followers.
 pub fn open_log(dir: &ContainerDir, record: &ContainerRecord) -> Result<Arc<Mutex<LogWriter>>> {
     let driver = record.spec.log_driver.as_deref().unwrap_or_default();
     if driver == "none" {
-        return Ok(Arc::new(Mutex::new(LogWriter::discard(&dir.log()))));
+        let window = Rotation {
+            max_size: Some(LIVE_ONLY_LOG_SIZE),
+            max_files: 2,
+        };
+        return Ok(Arc::new(Mutex::new(LogWriter::open(&dir.log(), window)?)));
     }
     let (max_size, default_files) = match record.spec.log_max_size {
         None => (Some(DEFAULT_LOG_MAX_SIZE), DEFAULT_LOG_MAX_FILES),

@@ -7,12 +7,18 @@ Repositories (the image's tag does not matter):
   endless-layer   the layer blob streams far past its descriptor's size
   endless-config  the config blob streams far past its descriptor's size
   huge-config     the manifest declares a 1 GiB config
+  split-bomb      an honest layer (digest and size right) whose tar is
+                  mostly what a tar split must record: a directory entry
+                  carrying SPLIT_BOMB_PART bytes and as many after the
+                  end-of-archive blocks, all incompressible
 Each stream stops after STREAM_CAP bytes, so a client without a bound
 fills its disk with that much, not forever.
 """
-import hashlib, http.server, io, json, sys, tarfile
+import hashlib, http.server, io, json, random, sys, tarfile, threading
 
 STREAM_CAP = 256 << 20
+SPLIT_BOMB_PART = 32 << 20
+CHUNK = 1 << 20
 
 def tar_bytes():
     buf = io.BytesIO()
@@ -29,15 +35,53 @@ CONFIG = json.dumps({"architecture": "amd64", "os": "linux",
                      "rootfs": {"type": "layers", "diff_ids": [DIFF_ID]}}).encode()
 digest = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()
 
+def split_bomb_chunks():
+    """The split-bomb layer tar, generated the same way on every call."""
+    head = tarfile.TarInfo("payload/")
+    head.type, head.size, head.mode = tarfile.DIRTYPE, SPLIT_BOMB_PART, 0o755
+    yield head.tobuf(format=tarfile.GNU_FORMAT)
+    noise = lambda seed: random.Random(seed).randbytes(CHUNK)
+    for i in range(SPLIT_BOMB_PART // CHUNK):
+        yield noise(i)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        info = tarfile.TarInfo("payload/hello.txt")
+        info.size = 6
+        t.addfile(info, io.BytesIO(b"hello\n"))
+    yield buf.getvalue()
+    for i in range(SPLIT_BOMB_PART // CHUNK):
+        yield noise(1_000_000 + i)
+
+_split_bomb = None
+_split_bomb_lock = threading.Lock()
+
+def split_bomb():
+    """(digest, size, config) of the split-bomb layer, computed once."""
+    global _split_bomb
+    with _split_bomb_lock:
+        if _split_bomb is None:
+            h, n = hashlib.sha256(), 0
+            for c in split_bomb_chunks():
+                h.update(c)
+                n += len(c)
+            d = "sha256:" + h.hexdigest()
+            config = json.dumps({"architecture": "amd64", "os": "linux",
+                                 "rootfs": {"type": "layers", "diff_ids": [d]}}).encode()
+            _split_bomb = (d, n, config)
+        return _split_bomb
+
 def manifest(repo):
-    config_size = (1 << 30) if repo == "huge-config" else len(CONFIG)
+    config, layer_digest, layer_size = CONFIG, digest(LAYER), len(LAYER)
+    if repo == "split-bomb":
+        layer_digest, layer_size, config = split_bomb()
+    config_size = (1 << 30) if repo == "huge-config" else len(config)
     return json.dumps({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": digest(CONFIG), "size": config_size},
+                   "digest": digest(config), "size": config_size},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": digest(LAYER), "size": len(LAYER)}],
+                    "digest": layer_digest, "size": layer_size}],
     }).encode()
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -82,6 +126,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             body = manifest(repo)
             return self.send(200, body, "application/vnd.oci.image.manifest.v1+json",
                              [("Docker-Content-Digest", digest(body))])
+        if repo == "split-bomb" and kind == "blobs":
+            layer_digest, layer_size, config = split_bomb()
+            if ref == digest(config):
+                return self.send(200, config, "application/octet-stream")
+            if ref == layer_digest:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(layer_size))
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                try:
+                    for c in split_bomb_chunks():
+                        self.wfile.write(c)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                return
         if kind == "blobs" and ref == digest(LAYER):
             return self.endless(LAYER) if repo == "endless-layer" else self.send(200, LAYER, "application/octet-stream")
         if kind == "blobs" and ref == digest(CONFIG):

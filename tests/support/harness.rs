@@ -4,7 +4,35 @@
 
 #![allow(dead_code)]
 
+use std::path::PathBuf;
 use std::process::Output;
+
+/// The cgroup directories left of the containers `ids`, in every
+/// hierarchy (the v2 tree and each v1 controller), wherever they sit within
+/// two levels below a hierarchy's root (`wharf/<id>`, a `cgroup_parent`'s
+/// `<parent>/<id>`).
+pub fn cgroups_of<S: AsRef<str>>(ids: &[S]) -> Vec<PathBuf> {
+    let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+    let mut out = Vec::new();
+    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if !e.path().is_dir() {
+                continue;
+            }
+            let name = e.file_name().to_string_lossy().into_owned();
+            if ids.contains(&name.as_str()) {
+                out.push(e.path());
+            } else if d.components().count() < 6 {
+                dirs.push(e.path());
+            }
+        }
+    }
+    out
+}
 
 /// The harness's registry, or `None` (and SKIPPED printed) outside it.
 pub fn registry() -> Option<String> {

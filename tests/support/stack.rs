@@ -265,7 +265,8 @@ impl Drop for Stack {
         assert_eq!(down.code, 0, "down: {}", down.stderr);
         let left = self.wharf(&["ps", "-a", "-q"]).stdout;
         assert!(left.trim().is_empty(), "containers left: {left}");
-        let cgroups: Vec<PathBuf> = ids.split_whitespace().flat_map(cgroups_of).collect();
+        let cgroups: Vec<PathBuf> =
+            crate::harness::cgroups_of(&ids.split_whitespace().collect::<Vec<_>>());
         assert!(cgroups.is_empty(), "cgroups left after down: {cgroups:#?}");
         let root = self.root.path().to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -276,18 +277,6 @@ impl Drop for Stack {
             .unwrap_or(0);
         assert_eq!(volumes, 0, "volumes left after down -v");
     }
-}
-
-/// The cgroup directories of container `id` in every hierarchy: the v2
-/// tree's `wharf/<id>` and each v1 controller's.
-pub fn cgroups_of(id: &str) -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    let mut found: Vec<PathBuf> = vec![root.join("wharf").join(id)];
-    if let Ok(entries) = std::fs::read_dir(root) {
-        found.extend(entries.flatten().map(|e| e.path().join("wharf").join(id)));
-    }
-    found.retain(|p| p.is_dir());
-    found
 }
 
 /// A loopback port nothing listens on now (another may take it later).

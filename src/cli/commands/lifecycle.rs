@@ -133,7 +133,7 @@ pub fn kill(settings: &Settings, target: &Target, args: &KillArgs) -> anyhow::Re
     need_args(target.containers(), "kill")?;
     let signal = control::parse_signal(&args.signal)?;
     each(settings, target.containers(), |c, _, r| {
-        control::kill(c, &r.id, signal)
+        control::kill_and_wait(c, &r.id, signal)
     })
 }
 
@@ -159,7 +159,7 @@ fn kill_services(
         }
         progress_event(&progress, &c.record.name, "Killing", false);
         if !settings.dry_run {
-            control::kill(&env.containers, &c.record.id, sig)?;
+            control::kill_and_wait(&env.containers, &c.record.id, sig)?;
         }
         progress_event(&progress, &c.record.name, "Killed", true);
     }

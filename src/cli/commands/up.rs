@@ -277,8 +277,8 @@ fn up_watching(
         return Ok(ExitCode::SUCCESS);
     }
     let attach_to = attached_services(project, args)?;
-    let Some(watch) = watch else {
-        return attach(
+    let follow = || {
+        attach(
             settings,
             &env,
             project.name.as_str(),
@@ -286,7 +286,10 @@ fn up_watching(
             &attach_to,
             args,
             interrupts,
-        );
+        )
+    };
+    let Some(watch) = watch else {
+        return follow();
     };
     // The watch runs beside the attached logs, its messages interleaved
     // with them; it ends when the stack is stopped (Ctrl-C), and a watch
@@ -306,15 +309,7 @@ fn up_watching(
                 interrupts.fetch_add(1, Ordering::SeqCst);
             }
         });
-        let code = attach(
-            settings,
-            &env,
-            project.name.as_str(),
-            started,
-            &attach_to,
-            args,
-            interrupts,
-        );
+        let code = follow();
         let _ = stop.send(Input::Stop);
         let _ = watcher.join();
         code

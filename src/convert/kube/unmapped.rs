@@ -4,6 +4,18 @@
 /// Service keys that have no Kubernetes form, with why.
 pub(super) const UNMAPPED_SERVICE_KEYS: &[(&str, &str)] = &[
     (
+        "attach",
+        "which services `up` attaches to has no cluster form; `kubectl logs` reads any pod",
+    ),
+    (
+        "develop",
+        "develop.watch is for `wharf watch` on this machine; the cluster runs the images as built",
+    ),
+    (
+        "pull_refresh_after",
+        "the kubelet pulls by imagePullPolicy, on no schedule",
+    ),
+    (
         "blkio_config",
         "block I/O weights and throttles have no Kubernetes form",
     ),
@@ -126,6 +138,63 @@ pub(super) const UNMAPPED_SERVICE_KEYS: &[(&str, &str)] = &[
     ("use_api_socket", "pods have no Docker API socket"),
 ];
 
+/// Service keys the converter maps (see docs/convert.md and the README's
+/// coverage table); with `UNMAPPED_SERVICE_KEYS` and `LOADER_KEYS` they
+/// must name every service property of the compose-spec schema, so a key
+/// the schema gains is never dropped without a word.
+#[cfg(test)]
+const MAPPED_SERVICE_KEYS: &[&str] = &[
+    "annotations",
+    "build",
+    "cap_add",
+    "cap_drop",
+    "command",
+    "configs",
+    "cpus",
+    "depends_on",
+    "deploy",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "entrypoint",
+    "environment",
+    "expose",
+    "extra_hosts",
+    "healthcheck",
+    "hostname",
+    "image",
+    "labels",
+    "links",
+    "mem_limit",
+    "mem_reservation",
+    "network_mode",
+    "networks",
+    "platform",
+    "ports",
+    "post_start",
+    "pre_stop",
+    "privileged",
+    "pull_policy",
+    "read_only",
+    "restart",
+    "scale",
+    "secrets",
+    "shm_size",
+    "stdin_open",
+    "stop_grace_period",
+    "stop_signal",
+    "sysctls",
+    "tmpfs",
+    "tty",
+    "user",
+    "volumes",
+    "working_dir",
+];
+
+/// Service keys the loader resolves before the converter sees the model.
+#[cfg(test)]
+const LOADER_KEYS: &[&str] = &["env_file", "extends", "label_file", "profiles"];
+
 /// Deploy keys (swarm orchestration) that have no Kubernetes form here.
 pub(super) const UNMAPPED_DEPLOY_KEYS: &[(&str, &str)] = &[
     (
@@ -147,3 +216,37 @@ pub(super) const UNMAPPED_DEPLOY_KEYS: &[(&str, &str)] = &[
     ),
     ("rollback_config", "rollbacks are kubectl rollout undo"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn every_schema_service_property_is_mapped_warned_or_resolved_by_the_loader() {
+        let schema: serde_json::Value =
+            serde_json::from_str(crate::compose::schema::COMPOSE_SPEC_SCHEMA).expect("schema");
+        let props = schema["definitions"]["service"]["properties"]
+            .as_object()
+            .expect("service properties");
+        let unmapped: BTreeSet<&str> = UNMAPPED_SERVICE_KEYS.iter().map(|(k, _)| *k).collect();
+        let mapped: BTreeSet<&str> = MAPPED_SERVICE_KEYS.iter().copied().collect();
+        let loader: BTreeSet<&str> = LOADER_KEYS.iter().copied().collect();
+        let unknown: Vec<&String> = props
+            .keys()
+            .filter(|k| {
+                let k = k.as_str();
+                !unmapped.contains(k) && !mapped.contains(k) && !loader.contains(k)
+            })
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "service keys convert neither maps nor warns about: {unknown:?}"
+        );
+        let twice: Vec<&&str> = unmapped.intersection(&mapped).collect();
+        assert!(
+            twice.is_empty(),
+            "keys both mapped and warned about: {twice:?}"
+        );
+    }
+}

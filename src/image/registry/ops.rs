@@ -145,8 +145,11 @@ impl RegistryClient {
         let mut hasher = Hasher::new(digest.algorithm());
         let mut total: u64 = 0;
         let mut resumes = 0;
+        // Bytes of the current response the sink already has: a registry
+        // that ignores Range sends the blob again from byte 0.
+        let mut skip: u64 = 0;
         loop {
-            let chunk = match resp.chunk().await {
+            let mut chunk = match resp.chunk().await {
                 Ok(Some(chunk)) => chunk,
                 // The length check below reports a body that ended short.
                 Ok(None) => break,
@@ -156,11 +159,22 @@ impl RegistryClient {
                     // broke, not the whole pull, as containerd resumes.
                     resumes += 1;
                     tracing::debug!(%url, total, resumes, "resuming a broken blob download: {e}");
-                    resp = self.resume_blob(registry, repo, &url, total, &e).await?;
+                    let (next, restarted) =
+                        self.resume_blob(registry, repo, &url, total, &e).await?;
+                    resp = next;
+                    skip = if restarted { total } else { 0 };
                     continue;
                 }
                 Err(e) => return Err(transport(resp.url(), &e)),
             };
+            if skip > 0 {
+                let dropped = skip.min(chunk.len() as u64);
+                skip -= dropped;
+                chunk = chunk.split_off(dropped as usize);
+                if chunk.is_empty() {
+                    continue;
+                }
+            }
             hasher.update(&chunk);
             sink.write_all(&chunk)
                 .await
@@ -196,8 +210,10 @@ impl RegistryClient {
     }
 
     /// The rest of a blob from byte `from` on, after `broken` cut its body:
-    /// only a 206 that starts there will do (a 200 would restart the blob,
-    /// which the sink cannot take back), else `broken` is the error.
+    /// a 206 that starts there, or, from a registry that does not honour
+    /// Range, a 200 with the whole blob again (then `true`: the caller
+    /// drops its first `from` bytes, which the sink already has, as
+    /// containerd's fetcher does). Anything else fails with `broken`.
     async fn resume_blob(
         &self,
         registry: &str,
@@ -205,7 +221,7 @@ impl RegistryClient {
         url: &Url,
         from: u64,
         broken: &reqwest::Error,
-    ) -> Result<reqwest::Response> {
+    ) -> Result<(reqwest::Response, bool)> {
         let mut req = self.req(Method::GET, url.clone());
         req.headers.insert(
             reqwest::header::RANGE,
@@ -221,10 +237,10 @@ impl RegistryClient {
             .and_then(|v| v.strip_prefix("bytes "))
             .and_then(|v| v.split('-').next())
             .and_then(|v| v.parse::<u64>().ok());
-        if resp.status() == StatusCode::PARTIAL_CONTENT && starts_at == Some(from) {
-            Ok(resp)
-        } else {
-            Err(transport(url, broken))
+        match resp.status() {
+            StatusCode::PARTIAL_CONTENT if starts_at == Some(from) => Ok((resp, false)),
+            StatusCode::OK => Ok((resp, true)),
+            _ => Err(transport(url, broken)),
         }
     }
 

@@ -225,13 +225,13 @@ impl LayerBuilder {
         &self.diff_id
     }
 
-    /// Keeps the layer's tar split (compressed) with it.
-    pub fn set_tar_split(&self, split: &[u8]) -> Result<()> {
-        let p = self.dir.join(TAR_SPLIT);
-        Ok(fs::write(&p, split).at("writing", &p)?)
+    /// A directory private to this layer for its scratch files (removed
+    /// with the layer if it is not committed).
+    pub fn scratch_dir(&self) -> &Path {
+        &self.dir
     }
 
-    /// Where `set_tar_split` puts it (to check it before the commit).
+    /// Where the layer's tar split (compressed) is kept with it.
     pub fn tar_split_path(&self) -> PathBuf {
         self.dir.join(TAR_SPLIT)
     }

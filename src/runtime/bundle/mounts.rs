@@ -47,19 +47,147 @@ fn tmpfs_size(bytes: u64) -> String {
     format!("size={bytes}")
 }
 
-/// Resolves `sub` inside `base` without leaving it (symlinks included) and
-/// returns the real path, which must exist.
-fn resolve_beneath(base: &Path, sub: &str) -> std::io::Result<PathBuf> {
+/// Opens `sub` inside `base` without leaving it (symlinks that stay inside
+/// are followed, as Docker's `EvalSymlinks` does; `..` above it or an
+/// absolute symlink fail with `EXDEV`). The descriptor is what was checked.
+fn open_beneath(base: &Path, sub: &str) -> std::io::Result<std::os::fd::OwnedFd> {
     use crate::sys::confined::{self, Confine};
-    use std::os::fd::{AsFd, AsRawFd};
+    use std::os::fd::AsFd;
     let dir = std::fs::File::open(base)?;
-    let fd = confined::open(
+    Ok(confined::open(
         dir.as_fd(),
         sub.trim_start_matches('/'),
         nix::fcntl::OFlag::O_PATH,
         Confine::Beneath,
-    )?;
+    )?)
+}
+
+/// Resolves `sub` inside `base` without leaving it and returns the real
+/// path, which must exist. Only for a bundle whose subpaths were not staged
+/// (a path can be swapped after this check: see [`stage_subpath`]).
+fn resolve_beneath(base: &Path, sub: &str) -> std::io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let fd = open_beneath(base, sub)?;
     std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// A volume subpath bind-mounted onto a staging path of ours through the
+/// descriptor that was opened beneath the volume, so the runtime mounts
+/// what was checked: a container sharing the volume can swap the subpath for
+/// a symlink to the host's `/etc` between the check and the mount, but not
+/// what a descriptor points at (moby's `safepath` does the same). Dropping it
+/// unmounts and removes the staging path; the runtime's own bind in the
+/// container's mount namespace stays.
+#[derive(Debug)]
+pub struct StagedSubpath {
+    path: PathBuf,
+}
+
+impl StagedSubpath {
+    /// What the bundle names as the mount's source.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StagedSubpath {
+    fn drop(&mut self) {
+        if let Err(e) = remove_staging(&self.path) {
+            tracing::warn!(
+                "removing the staged volume subpath {}: {e}",
+                self.path.display()
+            );
+        }
+        // The last one out takes the container's staging directory.
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Unmounts and removes one staging path (a directory or an empty file);
+/// one that is not there, or not mounted, is fine.
+fn remove_staging(path: &Path) -> std::io::Result<()> {
+    use nix::mount::{umount2, MntFlags};
+    match umount2(path, MntFlags::MNT_DETACH | MntFlags::UMOUNT_NOFOLLOW) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes what a start killed half-way left in a container's staging
+/// directory `dir` (run before staging anew).
+pub fn clear_staged_subpaths(dir: &Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        remove_staging(&entry?.path())?;
+    }
+    std::fs::remove_dir(dir)
+}
+
+/// Stages `sub` of the volume at `source` (named `name`, mounted at
+/// `target` of container `cid`) at `staging`, a path in a directory private
+/// to wharf: see [`StagedSubpath`].
+pub fn stage_subpath(
+    cid: &str,
+    target: &str,
+    name: &str,
+    source: &Path,
+    sub: &str,
+    staging: &Path,
+) -> Result<StagedSubpath, BundleError> {
+    use nix::mount::{mount, MsFlags};
+    use std::os::fd::AsRawFd;
+    let fd = open_beneath(source, sub).map_err(|e| BundleError::Mount {
+        container: cid.to_string(),
+        target: target.to_string(),
+        reason: format!("cannot access subpath {sub:?} of volume {name}: {e}"),
+    })?;
+    let staging_err = |source: std::io::Error| BundleError::SubpathStaging {
+        container: cid.to_string(),
+        path: staging.to_path_buf(),
+        source,
+    };
+    let is_dir = nix::sys::stat::fstat(&fd)
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .map_err(|e| staging_err(e.into()))?;
+    if let Some(parent) = staging.parent() {
+        std::fs::create_dir_all(parent).map_err(staging_err)?;
+    }
+    // The mount point takes the kind of what is mounted on it.
+    if is_dir {
+        std::fs::create_dir(staging).map_err(staging_err)?;
+    } else {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(staging)
+            .map_err(staging_err)?;
+    }
+    // From here on, dropping it cleans up.
+    let staged = StagedSubpath {
+        path: staging.to_path_buf(),
+    };
+    let proc_fd = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    mount(
+        Some(proc_fd.as_str()),
+        staging,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| staging_err(e.into()))?;
+    Ok(staged)
 }
 
 type MountList = (Vec<Mount>, Option<String>);

@@ -48,7 +48,12 @@ pub(super) fn resources(
         }
         mem.set_swappiness(Some(s));
     }
-    if r.oom_kill_disable {
+    // Cgroup v2 has no knob for it: Docker drops it there with this
+    // warning rather than hand it to runc (which ignores it) or crun
+    // (which refuses it).
+    if r.oom_kill_disable && host.cgroup2 {
+        tracing::warn!("Your kernel does not support OomKillDisable. OomKillDisable discarded.");
+    } else if r.oom_kill_disable {
         mem.set_disable_oom_killer(Some(true));
     }
     if mem != LinuxMemory::default() {

@@ -17,7 +17,9 @@ pub(super) struct SecurityOpts {
     /// `systempaths=unconfined`: no masked or read-only /proc paths.
     pub(super) unconfined_paths: bool,
     /// `apparmor=PROFILE`: the (loaded) profile the runtime applies.
-    pub(super) apparmor_profile: Option<String>,
+    apparmor_named: Option<String>,
+    /// `apparmor=unconfined`: no profile, not even the default.
+    apparmor_unconfined: bool,
 }
 
 #[derive(Default)]
@@ -58,12 +60,17 @@ impl SecurityOpts {
                 "seccomp" if v == "unconfined" => out.seccomp = SeccompChoice::Unconfined,
                 "seccomp" if !v.is_empty() => out.seccomp = SeccompChoice::File(v.into()),
                 "systempaths" if v == "unconfined" => out.unconfined_paths = true,
-                // wharf applies no profile by default: unconfined is what
-                // runs anyway. A named profile is applied by the runtime
-                // where AppArmor is on, and refused where it cannot be.
-                "apparmor" if v == "unconfined" => {}
+                // Where the host has no AppArmor, unconfined is what runs
+                // anyway; a named profile is applied by the runtime where
+                // AppArmor is on, and refused where it cannot be.
+                // The last apparmor= wins, as in Docker.
+                "apparmor" if v == "unconfined" => {
+                    out.apparmor_unconfined = true;
+                    out.apparmor_named = None;
+                }
                 "apparmor" if !v.is_empty() && apparmor => {
-                    out.apparmor_profile = Some(v.to_string());
+                    out.apparmor_named = Some(v.to_string());
+                    out.apparmor_unconfined = false;
                 }
                 "apparmor" if !v.is_empty() => {
                     return Err(unsupported(o, "AppArmor is not enabled on this host"))
@@ -80,6 +87,18 @@ impl SecurityOpts {
             }
         }
         Ok(out)
+    }
+
+    /// The AppArmor profile of the container's process, as moby picks it:
+    /// the one named, else none for `unconfined` or a privileged container,
+    /// else `wharf-default` where the host can load and apply it.
+    pub(super) fn apparmor_profile(&self, privileged: bool, host: &Host) -> Option<String> {
+        if self.apparmor_named.is_some() {
+            return self.apparmor_named.clone();
+        }
+        let default = host.apparmor && host.apparmor_parser.is_some();
+        (!self.apparmor_unconfined && !privileged && default)
+            .then(|| crate::runtime::apparmor::DEFAULT_PROFILE.to_string())
     }
 }
 

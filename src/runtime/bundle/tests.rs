@@ -53,6 +53,7 @@ fn host() -> Host {
         nofile_hard: None,
         dev_dir: "/dev".into(),
         apparmor: false,
+        apparmor_parser: None,
     }
 }
 
@@ -1254,6 +1255,22 @@ fn memory_limits() {
     let m = linux(&s).resources().clone().unwrap().memory().unwrap();
     assert_eq!(m.swap(), None);
 
+    // Cgroup v2 has no OOM-killer switch: Docker drops the flag there.
+    let spec = ContainerSpec {
+        resources: Resources {
+            memory: Some(64 << 20),
+            oom_kill_disable: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut h = host();
+    h.cgroup2 = true;
+    let s = build_for(&inputs(&f, &spec), &h).unwrap();
+    let m = linux(&s).resources().clone().unwrap().memory().unwrap();
+    assert_eq!(m.disable_oom_killer(), None);
+    assert_eq!(m.limit(), Some(64 << 20));
+
     assert!(res(&ContainerSpec::default()).memory().is_none());
     for bad in [
         Resources {
@@ -1836,4 +1853,83 @@ fn cdi_hooks_land_in_their_oci_stages() {
         Some(&strings(&["/usr/bin/a", "update-ldcache"])[..])
     );
     assert_eq!(first.timeout(), Some(5));
+}
+
+/// moby's choice of AppArmor profile: `wharf-default` (its docker-default)
+/// for every unprivileged container where the host can load and apply it,
+/// none for `apparmor=unconfined` or `--privileged`, a named profile as is;
+/// where the host has no AppArmor, no profile and nothing refused but a name.
+#[test]
+fn apparmor_profile_follows_moby() {
+    let f = fixture();
+    let profile = |opts: &[&str], privileged: bool, h: &Host| {
+        let spec = ContainerSpec {
+            security_opt: strings(opts),
+            privileged,
+            ..Default::default()
+        };
+        let s = build_for(&inputs(&f, &spec), h).unwrap();
+        process(&s).apparmor_profile().clone()
+    };
+    let full = Host {
+        apparmor: true,
+        apparmor_parser: Some("/sbin/apparmor_parser".into()),
+        ..host()
+    };
+    let default = Some("wharf-default".to_string());
+    assert_eq!(profile(&[], false, &full), default);
+    assert_eq!(profile(&["apparmor=unconfined"], false, &full), None);
+    assert_eq!(profile(&["apparmor:unconfined"], false, &full), None);
+    assert_eq!(profile(&[], true, &full), None);
+    assert_eq!(
+        profile(
+            &["apparmor=my-profile", "apparmor=unconfined"],
+            false,
+            &full
+        ),
+        None
+    );
+    assert_eq!(
+        profile(
+            &["apparmor=unconfined", "apparmor=my-profile"],
+            false,
+            &full
+        )
+        .as_deref(),
+        Some("my-profile")
+    );
+    assert_eq!(
+        profile(&["apparmor=my-profile"], true, &full).as_deref(),
+        Some("my-profile")
+    );
+    // AppArmor on, but nothing to load wharf-default with: no default
+    // (Docker logs the same and runs unconfined); a named profile still
+    // applies, since it was loaded by whoever named it.
+    let no_parser = Host {
+        apparmor: true,
+        ..host()
+    };
+    assert_eq!(profile(&[], false, &no_parser), None);
+    assert_eq!(
+        profile(&["apparmor=my-profile"], false, &no_parser).as_deref(),
+        Some("my-profile")
+    );
+    // No AppArmor: the default and unconfined are no-ops, as with Docker.
+    let none = Host {
+        apparmor_parser: Some("/sbin/apparmor_parser".into()),
+        ..host()
+    };
+    assert_eq!(profile(&[], false, &none), None);
+    assert_eq!(profile(&["apparmor=unconfined"], false, &none), None);
+    let spec = ContainerSpec {
+        security_opt: strings(&["apparmor=my-profile"]),
+        ..Default::default()
+    };
+    let e = build_for(&inputs(&f, &spec), &none).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "\"apparmor=my-profile\" cannot be applied: AppArmor is not enabled on this host"
+        ),
+        "{e}"
+    );
 }
