@@ -10,6 +10,7 @@
 //! (private network and mount namespace). Without it the tests say SKIPPED.
 
 use std::io::Read as _;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -109,10 +110,7 @@ impl Drop for Rig {
         for id in ids.lines().filter(|l| !l.is_empty()) {
             self.wharf(&["rm", "-f", id]);
         }
-        let nets = self.wharf(&["network", "ls", "-q"]).stdout;
-        for id in nets.split_whitespace() {
-            self.wharf(&["network", "rm", id]);
-        }
+        harness::remove_networks(self.root.path());
         if std::thread::panicking() {
             return;
         }
@@ -1240,4 +1238,142 @@ wait $journald || true
     );
     // stderr lines go in at err priority, as Docker's driver sends them.
     assert!(entry("err-journal").contains(&"PRIORITY=3"), "{journal}");
+}
+
+/// `run` without `--network` joins Docker's default `bridge`, as `docker
+/// run` does: eth0 with an address in the bridge's subnet, a default route
+/// through its gateway, other containers on it reachable by address, and,
+/// with no embedded DNS there, the host's resolvers in /etc/resolv.conf and
+/// the container's address and short id last in /etc/hosts (both recorded
+/// from Docker 28.2's `docker run --rm busybox cat /etc/resolv.conf
+/// /etc/hosts` on its default bridge). `--network none` has only `lo`.
+#[test]
+fn plain_run_joins_the_default_bridge() {
+    let Some(rig) = Rig::new() else { return };
+    let mut ids = Vec::new();
+    for name in ["dv-one", "dv-two"] {
+        let id = rig
+            .wharf(&["run", "-d", "--name", name, &rig.image, "sleep", "60"])
+            .ok()
+            .stdout;
+        ids.push(id.trim().to_string());
+    }
+    let inspected = rig.wharf(&["network", "inspect", "bridge"]).ok().stdout;
+    let net: serde_json::Value = serde_json::from_str(&inspected).expect("network json");
+    let config = &net[0]["IPAM"]["Config"][0];
+    let (subnet, gateway) = (
+        config["Subnet"].as_str().expect("Subnet"),
+        config["Gateway"].as_str().expect("Gateway"),
+    );
+    let mut attached: Vec<&str> = net[0]["Containers"]
+        .as_object()
+        .expect("Containers")
+        .values()
+        .filter_map(|c| c["Name"].as_str())
+        .collect();
+    attached.sort();
+    assert_eq!(attached, ["dv-one", "dv-two"], "{inspected}");
+
+    let address = |name: &str| {
+        let out = rig
+            .wharf(&[
+                "inspect",
+                "--format",
+                "{{.NetworkSettings.Networks.bridge.IPAddress}}",
+                name,
+            ])
+            .ok();
+        out.stdout
+            .trim()
+            .parse::<Ipv4Addr>()
+            .expect("an IPv4 address")
+    };
+    let (one, two) = (address("dv-one"), address("dv-two"));
+    let (base, prefix) = subnet.split_once('/').expect("CIDR");
+    let (base, prefix): (Ipv4Addr, u32) = (
+        base.parse().expect("subnet"),
+        prefix.parse().expect("prefix"),
+    );
+    let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+    for ip in [one, two] {
+        assert_eq!(
+            u32::from(ip) & mask,
+            u32::from(base),
+            "{ip} not in {subnet}"
+        );
+    }
+    assert_ne!(one, two);
+
+    let seen = rig
+        .wharf(&[
+            "exec",
+            "dv-one",
+            "sh",
+            "-c",
+            "ip -o -4 addr show eth0; ip route",
+        ])
+        .ok()
+        .stdout;
+    assert!(seen.contains(&format!("inet {one}/{prefix}")), "{seen}");
+    assert!(
+        seen.contains(&format!("default via {gateway} dev eth0")),
+        "{seen}"
+    );
+    rig.wharf(&["exec", "dv-two", "ping", "-c1", "-W2", &one.to_string()])
+        .ok();
+
+    let resolv = rig
+        .wharf(&["exec", "dv-one", "cat", "/etc/resolv.conf"])
+        .ok()
+        .stdout;
+    let servers = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("nameserver"))
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    // Docker leaves out the host's loopback and IPv6 servers (unreachable
+    // from the bridge) and falls back to Google's when none is left.
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut expected: Vec<String> = servers(&host)
+        .into_iter()
+        .filter(|s| s.parse::<Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback()))
+        .collect();
+    if expected.is_empty() {
+        expected = vec!["8.8.8.8".into(), "8.8.4.4".into()];
+    }
+    assert_eq!(servers(&resolv), expected, "{resolv}");
+    let hosts = rig
+        .wharf(&["exec", "dv-one", "cat", "/etc/hosts"])
+        .ok()
+        .stdout;
+    assert_eq!(
+        hosts.lines().last(),
+        Some(format!("{one}\t{}", &ids[0][..12]).as_str()),
+        "{hosts}"
+    );
+
+    let none = rig
+        .wharf(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &rig.image,
+            "ls",
+            "/sys/class/net",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(none.split_whitespace().collect::<Vec<_>>(), ["lo"]);
+
+    // As Docker's, the default bridge takes no address or alias of the user's.
+    for flags in [["--ip", "172.17.0.9"], ["--network-alias", "web"]] {
+        let mut args = vec!["run", "--rm"];
+        args.extend(flags);
+        args.extend([rig.image.as_str(), "true"]);
+        let r = rig.wharf(&args);
+        assert_eq!(r.code, 125, "{flags:?}: {}", r.stderr);
+        assert!(r.stderr.contains("user-defined --network"), "{}", r.stderr);
+    }
 }

@@ -150,10 +150,7 @@ impl Rig {
         for id in ids.lines().filter(|l| !l.is_empty()) {
             self.wharf(&["rm", "-f", id]);
         }
-        let nets = self.wharf(&["network", "ls", "-q"]).stdout;
-        for n in nets.lines().filter(|l| !l.is_empty()) {
-            self.wharf(&["network", "rm", n]);
-        }
+        harness::remove_networks(self.root());
     }
 }
 

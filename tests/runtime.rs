@@ -15,7 +15,8 @@ mod harness;
 use harness::{registry, Run};
 
 /// One wharf data root with the busybox fixture pulled, for one runtime.
-/// Dropping it removes every container and checks nothing is left.
+/// Dropping it removes every container and network and checks nothing is
+/// left.
 struct Rig {
     root: tempfile::TempDir,
     runtime: &'static str,
@@ -78,6 +79,7 @@ impl Drop for Rig {
         for id in ids.lines().filter(|l| !l.is_empty()) {
             self.wharf(&["rm", "-f", id]);
         }
+        harness::remove_networks(self.root());
         if std::thread::panicking() {
             return;
         }
@@ -429,9 +431,10 @@ fn exit_codes(rig: &Rig) {
 }
 
 /// A start that fails at its last step (the runtime finds no such command)
-/// has mounted the rootfs, attached the network, started the DNS resolver,
-/// published a port and written the bundle: each is undone, and the
-/// container can be started (and fail the same way) again, then removed.
+/// has mounted the rootfs, attached the network (Docker's default bridge,
+/// without embedded DNS), published a port and written the bundle: each is
+/// undone, and the container can be started (and fail the same way) again,
+/// then removed.
 fn a_failed_start_undoes_every_step(rig: &Rig) {
     let id = rig
         .wharf(&[

@@ -211,17 +211,24 @@ fn attach_inner(
         }
         nets.push(net);
     }
-    let mut host = Netlink::open()?;
-    for net in &nets {
-        // A reboot (or a crash in create) may have lost the bridge.
-        if host.index(&net.bridge)?.is_none() || !nft::exists(&net.id) {
-            setup_network(net)?;
-        }
-    }
-    // Docker may have started (and set its DROP policy) since the networks were made.
-    ensure_forwarding_passes();
     let path = netns::netns_path(run_root, container_id);
-    netns::create(&path)?;
+    let mut host = Netlink::open()?;
+    // The checks below spawn nft and iptables, most of what a bridge adds
+    // to a container's start: side by side, they cost one spawn.
+    std::thread::scope(|s| -> Result<()> {
+        // Docker may have started (and set its DROP policy) since the
+        // networks were made.
+        let forwarding = s.spawn(ensure_forwarding_passes);
+        for net in &nets {
+            // A reboot (or a crash in create) may have lost the bridge.
+            if host.index(&net.bridge)?.is_none() || !nft::exists(&net.id) {
+                setup_network(net)?;
+            }
+        }
+        netns::create(&path)?;
+        let _ = forwarding.join();
+        Ok(())
+    })?;
     let mut ctr = Netlink::open_in(&path)?;
     let mut endpoints = Vec::new();
     for (i, (a, net)) in wanted.iter().zip(&nets).enumerate() {

@@ -261,9 +261,18 @@ fn each_family(
     commands: fn(&Listing) -> Vec<Vec<String>>,
     fallback: fn(Family) -> Result<()>,
 ) -> Result<()> {
-    for family in Family::ALL {
+    // Every container start on a bridge lists both families' tables: side
+    // by side, the two spawns cost one.
+    let listings: Vec<(Family, Option<Listing>)> = std::thread::scope(|s| {
+        let listed: Vec<_> = Family::ALL
+            .map(|family| s.spawn(move || (family, listing(family.tool()))))
+            .into_iter()
+            .collect();
+        listed.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (family, l) in listings {
         let tool = family.tool();
-        let Some(l) = listing(tool) else {
+        let Some(l) = l else {
             if !installed(tool) {
                 fallback(family)?;
             }

@@ -50,6 +50,9 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// The name of Docker's default network: what `run` joins without
+/// `--network`; it has no embedded DNS, and prunes keep it.
+pub const DEFAULT_BRIDGE: &str = "bridge";
 /// Docker's driver option naming the bridge interface.
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 /// Docker's driver option for the MTU of the bridge and veths.

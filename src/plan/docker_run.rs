@@ -7,14 +7,12 @@
 //! `RunLookup`, so the rules here are tested without root or stores.
 
 use crate::compose::convert::parse_bytes;
+use crate::net::store::DEFAULT_BRIDGE;
 use crate::runtime::spec::{
     ContainerSpec, DeviceMapping, MountSpec, NetworkAttachment, NsMode, Resources, RestartSpec,
 };
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// The name of Docker's default network.
-const DEFAULT_BRIDGE: &str = "bridge";
 
 /// What a lookup failed with (a store's own error, kept as the source).
 pub type LookupError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -323,7 +321,10 @@ pub fn container_spec(
         })
     };
     let (net, mut networks, default_bridge) = network_mode(a, lookup, &join)?;
-    if networks.is_empty() && (a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty()) {
+    // Docker refuses them on its default bridge too.
+    if (networks.is_empty() || default_bridge)
+        && (a.ip.is_some() || a.ip6.is_some() || !a.network_alias.is_empty())
+    {
         return Err(invalid(
             "--network",
             "--ip, --ip6 and --network-alias need a user-defined --network",
@@ -823,9 +824,8 @@ fn device(d: &str) -> DeviceMapping {
 
 /// `--network`: the network namespace, the networks joined, and whether
 /// the first is Docker's default `bridge` (made on first use, by the
-/// caller). wharf joins that bridge when asked by name or when ports are
-/// published, and otherwise keeps a container to loopback only (the
-/// cheapest start).
+/// caller). As Docker's, a container given no `--network` (or `default`,
+/// or `bridge`) joins that bridge; `none` keeps it to loopback only.
 fn network_mode(
     a: &RunOptions,
     lookup: &dyn RunLookup,
@@ -833,9 +833,8 @@ fn network_mode(
 ) -> Result<(NsMode, Vec<NetworkAttachment>, bool), DockerRunError> {
     let mut networks = Vec::new();
     let first_net = a.network.first().map(String::as_str);
-    let default_bridge = a.network.len() <= 1
-        && (first_net == Some("bridge")
-            || (matches!(first_net, None | Some("default")) && !a.publish.is_empty()));
+    let default_bridge =
+        a.network.len() <= 1 && matches!(first_net, None | Some("default" | "bridge"));
     let net = match first_net {
         _ if default_bridge => {
             networks.push(NetworkAttachment {
@@ -848,7 +847,7 @@ fn network_mode(
             });
             NsMode::Private
         }
-        None | Some("none") | Some("default") if a.network.len() <= 1 => NsMode::None,
+        Some("none") if a.network.len() == 1 => NsMode::None,
         Some("host") if a.network.len() == 1 => NsMode::Host,
         Some(other) if a.network.len() == 1 && other.starts_with("container:") => {
             join("network", &other["container:".len()..])?
@@ -1231,9 +1230,25 @@ mod tests {
     }
 
     #[test]
-    fn default_bridge_only_when_asked_or_publishing() {
+    fn default_bridge_unless_another_network_is_named() {
+        // As `docker run`: no --network (or `default`, `bridge`) is the
+        // default bridge, made on first use.
+        for network in [
+            vec![],
+            vec!["default".to_string()],
+            vec!["bridge".to_string()],
+        ] {
+            let fake = Fake::default();
+            let o = opts(|o| o.network = network.clone());
+            let spec = container_spec(&o, &fake).expect("valid");
+            assert_eq!(spec.namespaces.net, NsMode::Private, "{network:?}");
+            let names: Vec<&str> = spec.networks.iter().map(|n| n.network.as_str()).collect();
+            assert_eq!(names, ["bridge"], "{network:?}");
+            assert_eq!(fake.made.borrow().as_slice(), ["network bridge"]);
+        }
         let fake = Fake::default();
-        let spec = container_spec(&opts(|_| {}), &fake).expect("valid");
+        let spec =
+            container_spec(&opts(|o| o.network = vec!["none".into()]), &fake).expect("valid");
         assert_eq!(spec.namespaces.net, NsMode::None);
         assert!(spec.networks.is_empty());
         assert!(fake.made.borrow().is_empty(), "{:?}", fake.made.borrow());
@@ -1450,6 +1465,20 @@ mod tests {
         assert_eq!(
             err(&o, &fake),
             "--ip, --ip6 and --network-alias need a user-defined --network"
+        );
+        // Docker refuses them on its default bridge, named or not.
+        let o = opts(|o| {
+            o.network = vec!["bridge".into()];
+            o.ip = Some("172.17.0.9".parse().expect("ip"));
+        });
+        assert_eq!(
+            err(&o, &fake),
+            "--ip, --ip6 and --network-alias need a user-defined --network"
+        );
+        let o = opts(|o| o.network = vec!["bridge".into(), "front".into()]);
+        assert_eq!(
+            err(&o, &fake),
+            "--network bridge: cannot be combined with other networks"
         );
     }
 

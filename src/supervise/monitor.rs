@@ -500,7 +500,7 @@ impl Running {
             match crate::net::attach::current(containers.root(), containers.run_root(), id) {
                 Ok(attached) => {
                     match spawn_resolver(containers.root(), &running.record.spec, &attached) {
-                        Ok(r) => running.resolver = Some(r),
+                        Ok(r) => running.resolver = r,
                         Err(e) => tracing::warn!("the DNS resolver of {id}: {e}"),
                     }
                     if !running.record.spec.ports.is_empty() {

@@ -6,7 +6,8 @@
 //! 1. the state names this process as the container's monitor
 //! 2. the rootfs is mounted
 //! 3. the network namespace is made and attached (bridge networks only)
-//! 4. its DNS resolver on 127.0.0.11 runs (bridge networks only)
+//! 4. its DNS resolver on 127.0.0.11 runs (bridge networks other than Docker's
+//!    default `bridge` only)
 //! 5. its ports are published (bridge networks only)
 //! 6. its /etc/hostname, /etc/hosts and /etc/resolv.conf are written
 //! 7. missing bind sources are made and empty volumes seeded from the image
@@ -285,7 +286,9 @@ pub fn start(
                 source,
             }
         })?;
-        steps.push(Step::Resolver(resolver));
+        if let Some(resolver) = resolver {
+            steps.push(Step::Resolver(resolver));
+        }
         if !record.spec.ports.is_empty() {
             let published = publish_ports(containers, id, &record.spec, a)?;
             ports = published.bindings().to_vec();
@@ -885,13 +888,17 @@ pub fn publish_ports(
 /// Step 4: Docker's embedded DNS for a bridged container: names from the
 /// networks it is on, everything else forwarded from here (the host's
 /// namespace) to `dns:` or the host's resolvers — none for internal-only
-/// containers, so names cannot leak out of an internal network.
+/// containers, so names cannot leak out of an internal network. `None`
+/// for a container without one (see [`embedded_dns`]).
 pub fn spawn_resolver(
     root: &Path,
     spec: &ContainerSpec,
     a: &Attached,
-) -> std::result::Result<ResolverHandle, crate::net::dns::DnsError> {
+) -> std::result::Result<Option<ResolverHandle>, crate::net::dns::DnsError> {
     use crate::net::dns;
+    if !embedded_dns(spec) {
+        return Ok(None);
+    }
     let networks: Vec<String> = a.endpoints.iter().map(|e| e.network_id.clone()).collect();
     let internal_only = crate::net::store::Networks::open(root)
         .map(|store| {
@@ -912,7 +919,20 @@ pub fn spawn_resolver(
     cfg.search = spec.dns_search.clone();
     cfg.ndots_set = dns::ndots_set(&spec.dns_opt);
     cfg.links = spec.links.clone();
-    dns::Resolver::spawn(cfg)
+    dns::Resolver::spawn(cfg).map(Some)
+}
+
+/// Whether a bridged container gets the resolver on 127.0.0.11. As Docker,
+/// not when Docker's default `bridge` is its only network: its
+/// /etc/resolv.conf lists the host's resolvers, and other containers are
+/// reached by address. `--link` aliases still need the resolver here
+/// (Docker writes them into /etc/hosts instead).
+pub fn embedded_dns(spec: &ContainerSpec) -> bool {
+    !spec.links.is_empty()
+        || spec
+            .networks
+            .iter()
+            .any(|n| n.network != crate::net::store::DEFAULT_BRIDGE)
 }
 
 /// Whether the container gets bridge networking (its own namespace with
@@ -994,12 +1014,14 @@ fn write_etc_files(
     let host_text = etc::read_host_resolv_conf(host_path)?;
     let mode = if spec.namespaces.net == NsMode::Host {
         etc::DnsMode::Host
-    } else if attached.is_some() {
+    } else if attached.is_some() && embedded_dns(spec) {
         // The per-container resolver (net::dns) answers on 127.0.0.11.
         etc::DnsMode::Embedded {
             nameserver: std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11)),
             ipv6,
         }
+    } else if attached.is_some() {
+        etc::DnsMode::Direct { ipv6 }
     } else {
         etc::DnsMode::Direct { ipv6: false }
     };
@@ -1029,6 +1051,27 @@ mod tests {
         )
         .expect("create")
         .id
+    }
+
+    #[test]
+    fn the_default_bridge_alone_has_no_embedded_dns() {
+        let on = |names: &[&str]| ContainerSpec {
+            networks: names
+                .iter()
+                .map(|n| crate::runtime::spec::NetworkAttachment {
+                    network: n.to_string(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..ContainerSpec::default()
+        };
+        assert!(!embedded_dns(&on(&["bridge"])));
+        assert!(embedded_dns(&on(&["proj_default"])));
+        assert!(embedded_dns(&on(&["bridge", "front"])));
+        // `--link` aliases are answered by the resolver.
+        let mut linked = on(&["bridge"]);
+        linked.links = vec![("db".into(), "postgres".into())];
+        assert!(embedded_dns(&linked));
     }
 
     #[test]

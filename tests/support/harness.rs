@@ -71,3 +71,54 @@ impl Run {
         self
     }
 }
+
+/// Removes every network of the data root `root` (`wharf network rm`; its
+/// containers must be gone), then checks that none of their bridges is
+/// left in this namespace. Every rig calls it before its temporary root is
+/// thrown away: `run` makes Docker's default `bridge` there, and bridges
+/// (with their nftables tables and subnets from the shared pools) that
+/// outlive their root pile up until the pools run out.
+pub fn remove_networks(root: &std::path::Path) {
+    let wharf = |args: &[&str]| {
+        Run::from(
+            std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+                .arg("--root")
+                .arg(root)
+                .args(args)
+                .env("HOME", root)
+                .output()
+                .expect("run wharf"),
+        )
+    };
+    let bridges = bridges_of(root);
+    let ls = wharf(&["network", "ls", "-q", "--no-trunc"]);
+    let mut failed = Vec::new();
+    for id in ls.stdout.split_whitespace() {
+        let rm = wharf(&["network", "rm", id]);
+        if rm.code != 0 {
+            failed.push(format!("network rm {id}: {}", rm.stderr.trim()));
+        }
+    }
+    if std::thread::panicking() {
+        return;
+    }
+    assert_eq!(ls.code, 0, "network ls: {}", ls.stderr);
+    assert!(failed.is_empty(), "{failed:#?}");
+    let left: Vec<&String> = bridges
+        .iter()
+        .filter(|b| std::path::Path::new("/sys/class/net").join(b).exists())
+        .collect();
+    assert!(left.is_empty(), "bridges left after network rm: {left:?}");
+}
+
+/// The bridge interfaces of the networks recorded under `root`.
+fn bridges_of(root: &std::path::Path) -> Vec<String> {
+    let Ok(dirs) = std::fs::read_dir(root.join("networks")) else {
+        return Vec::new();
+    };
+    dirs.flatten()
+        .filter_map(|d| std::fs::read_to_string(d.path().join("network.json")).ok())
+        .filter_map(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .filter_map(|v| v["bridge"].as_str().map(str::to_string))
+        .collect()
+}

@@ -255,6 +255,10 @@ impl Drop for Stack {
     fn drop(&mut self) {
         let ids = self.wharf(&["ps", "-a", "-q", "--no-trunc"]).stdout;
         let down = self.wharf(&["down", "-v", "-t", "0"]);
+        // Networks outside the project (`bridge`, made by `run` and by
+        // builds' RUN steps) outlive `down`, as Docker's do; the data root
+        // goes with the test, so they go first.
+        crate::harness::remove_networks(self.root.path());
         if std::thread::panicking() {
             return;
         }
@@ -264,16 +268,6 @@ impl Drop for Stack {
         let cgroups: Vec<PathBuf> =
             crate::harness::cgroups_of(&ids.split_whitespace().collect::<Vec<_>>());
         assert!(cgroups.is_empty(), "cgroups left after down: {cgroups:#?}");
-        // Networks outside the project (`bridge`, made by `run -p` and by
-        // builds' RUN steps) outlive `down`, as Docker's do; the data root
-        // goes with the test, so its bridges must go first or they pile up
-        // in the test namespace and use up the address pools.
-        let nets = self.wharf(&["network", "ls", "-q"]);
-        assert_eq!(nets.code, 0, "network ls: {}", nets.stderr);
-        for id in nets.stdout.split_whitespace() {
-            let rm = self.wharf(&["network", "rm", id]);
-            assert_eq!(rm.code, 0, "network rm {id}: {}", rm.stderr);
-        }
         let root = self.root.path().to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let leftover: Vec<&str> = mounts.lines().filter(|l| l.contains(&root)).collect();

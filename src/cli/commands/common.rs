@@ -217,19 +217,20 @@ pub fn catch_interrupts_then(
 
 /// The `bridge` network, made on first use.
 pub fn default_bridge(root: &std::path::Path) -> anyhow::Result<String> {
+    use crate::net::store::DEFAULT_BRIDGE;
     let store = crate::net::store::Networks::open(root)?;
-    if let Ok(n) = store.find("bridge") {
+    if let Ok(n) = store.find(DEFAULT_BRIDGE) {
         return Ok(n.name);
     }
     let opts = crate::net::store::NetworkOptions {
-        name: "bridge".into(),
+        name: DEFAULT_BRIDGE.into(),
         ..Default::default()
     };
     if let Err(e) = crate::net::attach::create_network(root, &opts) {
         // Another wharf may have made it meanwhile.
-        if store.find("bridge").is_err() {
+        if store.find(DEFAULT_BRIDGE).is_err() {
             return Err(e).context("creating the default bridge network");
         }
     }
-    Ok("bridge".into())
+    Ok(DEFAULT_BRIDGE.into())
 }

@@ -5,7 +5,7 @@ use crate::cli::render::{labels_text, print_table, print_template};
 use crate::cli::resolve::Settings;
 use crate::cli::template::Fields;
 use crate::net::attach;
-use crate::net::store::{IpamRequest, NetworkOptions, NetworkRecord, Networks};
+use crate::net::store::{IpamRequest, NetworkOptions, NetworkRecord, Networks, DEFAULT_BRIDGE};
 use crate::runtime::container::{write_json, Containers, Status};
 use crate::runtime::spec::{NetworkAttachment, NsMode};
 use anyhow::{bail, Context as _};
@@ -176,9 +176,6 @@ impl NetworkFilter {
                 })
     }
 }
-
-/// Docker's default network, made by the first `run` that needs it.
-const DEFAULT_BRIDGE: &str = "bridge";
 
 pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
     let store = Networks::open(settings.root()).context("opening the network store")?;

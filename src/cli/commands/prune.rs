@@ -188,7 +188,7 @@ pub fn system_prune(settings: &Settings, args: &SystemPruneArgs) -> anyhow::Resu
     let networks = crate::net::store::Networks::open(settings.root())?;
     let mut deleted = Vec::new();
     for n in networks.list()? {
-        if n.name != "bridge"
+        if n.name != crate::net::store::DEFAULT_BRIDGE
             && networks.endpoints(&n.id)?.is_empty()
             && filter.keeps(Some(&n.created), &n.labels)
         {
