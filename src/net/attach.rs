@@ -24,6 +24,7 @@ use crate::runtime::spec::NetworkAttachment;
 use sha2::{Digest as _, Sha256};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachError {
@@ -45,6 +46,12 @@ pub enum AttachError {
     BadMac { container: String, mac: String },
     #[error("container {container} is already attached to network {network}")]
     Duplicate { container: String, network: String },
+    #[error("choosing a subnet for network {name}: {source}")]
+    SubnetLock {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, AttachError>;
@@ -76,6 +83,14 @@ impl Attached {
 pub fn create_network(root: &Path, opts: &NetworkOptions) -> Result<NetworkRecord> {
     let store = Networks::open(root)?;
     let locked = store.lock()?;
+    // Other data roots in this namespace pick from the same routes: from
+    // reading them until our bridge holds its address, no one else picks.
+    let _picking = crate::sys::netns_lock::lock("wharf-subnet", Duration::from_secs(60)).map_err(
+        |source| AttachError::SubnetLock {
+            name: opts.name.clone(),
+            source,
+        },
+    )?;
     let routes = Netlink::open()?.ipv4_routes()?;
     let net = locked.create(opts, &routes)?;
     if let Err(e) = setup_network(&net) {

@@ -5,6 +5,7 @@ pub mod atomic;
 pub mod confined;
 pub mod modes;
 pub mod mountinfo;
+pub mod netns_lock;
 pub mod path_error;
 pub mod pidfd;
 pub mod xattr;
