@@ -1325,24 +1325,64 @@ fn tree_bytes(dir: &Path) -> u64 {
     total
 }
 
+/// tests/data/fault-registry.py on a loopback port; killed when dropped.
+struct FaultRegistry {
+    server: std::process::Child,
+    address: String,
+}
+
+impl FaultRegistry {
+    fn start() -> FaultRegistry {
+        use std::io::BufRead;
+        let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut server = Command::new("python3")
+            .arg(here.join("tests/data/fault-registry.py"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("fault registry");
+        let mut port = String::new();
+        std::io::BufReader::new(server.stdout.take().expect("stdout"))
+            .read_line(&mut port)
+            .expect("port");
+        FaultRegistry {
+            server,
+            address: format!("127.0.0.1:{}", port.trim()),
+        }
+    }
+}
+
+impl Drop for FaultRegistry {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// `wharf --root ROOT pull IMAGE` under `ulimit -v KIB`.
+fn pull_under_memory_cap(root: &Path, kib: u64, image: &str) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$@\""))
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--root")
+        .arg(root)
+        .args(["pull", image])
+        .env("HOME", root)
+        // Thread stacks count against `ulimit -v`: as many on every machine.
+        .env("TOKIO_WORKER_THREADS", "2")
+        .output()
+        .expect("run wharf")
+}
+
 #[test]
 fn a_registry_sending_more_than_the_descriptor_says_fails_before_filling_the_disk() {
-    use std::io::BufRead;
     let tmp = tempfile::Builder::new()
         .prefix("wharf-bomb")
         .tempdir()
         .expect("tmp");
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut server = Command::new("python3")
-        .arg(here.join("tests/data/fault-registry.py"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("fault registry");
-    let mut port = String::new();
-    std::io::BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut port)
-        .expect("port");
-    let registry = format!("127.0.0.1:{}", port.trim());
+    let server = FaultRegistry::start();
+    let registry = server.address.clone();
     let root = tmp.path().join("root");
     let mut results = Vec::new();
     for (repo, says) in [
@@ -1357,21 +1397,11 @@ fn a_registry_sending_more_than_the_descriptor_says_fails_before_filling_the_dis
         ),
     ] {
         // Under a memory cap: nothing of the stream is held in memory.
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -v 4194304 && exec \"$@\"")
-            .arg("sh")
-            .arg(env!("CARGO_BIN_EXE_wharf"))
-            .arg("--root")
-            .arg(&root)
-            .args(["pull", &format!("{registry}/faults/{repo}:latest")])
-            .env("HOME", &root)
-            .output()
-            .expect("run wharf");
+        let image = format!("{registry}/faults/{repo}:latest");
+        let out = pull_under_memory_cap(&root, 4 << 20, &image);
         results.push((repo, says, out));
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     for (repo, says, out) in results {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{repo}: pulled");
@@ -1396,38 +1426,15 @@ fn a_registry_sending_more_than_the_descriptor_says_fails_before_filling_the_dis
 /// allocation and left its temp blob and layer in `tmp/`.)
 #[test]
 fn a_layer_whose_tar_split_is_huge_is_pulled_with_bounded_memory() {
-    use std::io::BufRead;
     let tmp = tempfile::Builder::new()
         .prefix("wharf-split-bomb")
         .tempdir()
         .expect("tmp");
-    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut server = Command::new("python3")
-        .arg(here.join("tests/data/fault-registry.py"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("fault registry");
-    let mut port = String::new();
-    std::io::BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut port)
-        .expect("port");
-    let registry = format!("127.0.0.1:{}", port.trim());
+    let server = FaultRegistry::start();
     let root = tmp.path().join("root");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("ulimit -v {} && exec \"$@\"", SPLIT_BOMB_VM_KIB))
-        .arg("sh")
-        .arg(env!("CARGO_BIN_EXE_wharf"))
-        .arg("--root")
-        .arg(&root)
-        .args(["pull", &format!("{registry}/faults/split-bomb:latest")])
-        .env("HOME", &root)
-        // Thread stacks count against `ulimit -v`: as many on every machine.
-        .env("TOKIO_WORKER_THREADS", "2")
-        .output()
-        .expect("run wharf");
-    let _ = server.kill();
-    let _ = server.wait();
+    let image = format!("{}/faults/split-bomb:latest", server.address);
+    let out = pull_under_memory_cap(&root, SPLIT_BOMB_VM_KIB, &image);
+    drop(server);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(
