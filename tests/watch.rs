@@ -532,6 +532,9 @@ fn the_sample_app_follows_edits_and_rebuilds_on_requirements() {
         last_sync.ends_with("after 1 changes were detected"),
         "{last_sync}"
     );
+    // The marker's sync restarts web (sync+restart): exec once it is back,
+    // not in the moment it is stopped.
+    w.wait_for("service(s) [\"web\"] restarted", 4);
     assert_eq!(
         in_app("ls -a /app | grep -E 'pycache|swp' || echo none"),
         "none\n"
@@ -539,7 +542,6 @@ fn the_sample_app_follows_edits_and_rebuilds_on_requirements() {
 
     // A vim-style save of app.py (probe file, backup by rename, write anew,
     // drop the backup) is one sync of the final content.
-    w.wait_for("service(s) [\"web\"] restarted", 4);
     let syncs = w.count("Syncing service \"web\"");
     let saved = format!(
         "{}\n# saved by rename\n",
