@@ -183,8 +183,21 @@ impl Scratch {
     fn new() -> io::Result<Scratch> {
         let n = SCRATCH.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("wharf-oci-{}-{n}", std::process::id()));
-        std::fs::create_dir(&dir)?;
+        create_fresh(&dir)?;
         Ok(Scratch(dir))
+    }
+}
+
+/// Makes the empty directory `dir`. One already there was left by an
+/// earlier process with our pid that was killed: the name is ours now
+/// (our pid, our counter), so it is stale and is replaced.
+fn create_fresh(dir: &Path) -> io::Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_dir_all(dir)?;
+            std::fs::create_dir(dir)
+        }
+        other => other,
     }
 }
 
@@ -837,6 +850,21 @@ pub fn set_window_size(pty: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scratch_dir_left_by_a_killed_process_with_our_pid_is_replaced() {
+        // As a killed earlier holder of our pid would have left it.
+        let tmp = tempfile::tempdir().unwrap();
+        let stale = tmp.path().join("wharf-oci-1-0");
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::write(stale.join("pid"), "1").unwrap();
+        create_fresh(&stale).unwrap();
+        assert!(stale.is_dir());
+        assert!(!stale.join("pid").exists(), "the stale content is gone");
+        let fresh = tmp.path().join("wharf-oci-1-1");
+        create_fresh(&fresh).unwrap();
+        assert!(fresh.is_dir());
+    }
 
     #[test]
     fn log_message_takes_error_lines_of_json_logs() {
