@@ -743,6 +743,46 @@ services:
     s.wharf(&["down", "-t", "0"]).ok();
 }
 
+/// `run SERVICE` from a terminal gets one (Compose's default) and is
+/// attached as `docker run -it` is: the prompt shows before any newline,
+/// ctrl-p,ctrl-q detach it with exit code 0 (Compose runs docker's
+/// `start` code, which takes the detach as a success) and the one-off runs
+/// on; `attach` then types into it and takes its exit code.
+#[test]
+fn run_from_a_terminal_detaches_and_runs_on() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  shell:
+    image: {{busybox}}
+    command: ["sh"]
+    network_mode: none
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    let wait = std::time::Duration::from_secs(30);
+    let mut pty = Pty::open(24, 80);
+    let mut child = pty.spawn(s.cmd(&["run", "--name", "oneoff-it", "shell"]));
+    pty.expect("/ # ", 0, wait);
+    pty.send(b"\x10\x11");
+    let status = pty.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(0), "{:?}", pty.seen());
+    let state = s
+        .wharf(&["inspect", "-f", "{{.State.Status}}", "oneoff-it"])
+        .ok()
+        .stdout;
+    assert_eq!(state.trim(), "running");
+    let mut pty = Pty::open(24, 80);
+    let mut child = pty.spawn(s.cmd(&["attach", "oneoff-it"]));
+    pty.send(b"exit 5\r");
+    let status = pty.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(5), "{:?}", pty.seen());
+    s.wharf(&["down", "--remove-orphans", "-t", "0"]).ok();
+    s.wharf(&["rm", "-f", "oneoff-it"]);
+}
+
 /// `up --menu` in a terminal: Compose's navigation menu under the logs
 /// ("w Enable Watch   d Detach", its v2.40.3 text without the Docker
 /// Desktop entries); `w` starts the watch (its initial sync copies the

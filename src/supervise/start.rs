@@ -42,7 +42,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -116,6 +116,11 @@ impl StartError {
 }
 
 type Result<T> = std::result::Result<T, StartError>;
+
+/// How long a detached monitor waits for the `run -it` that started it to
+/// attach; it connects at once, so only a starter that died makes this
+/// matter.
+const ATTACH_WAIT: Duration = Duration::from_secs(30);
 
 /// How the foreground process takes part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -569,10 +574,19 @@ impl Launch<'_> {
             use std::os::fd::AsFd;
             shim.hand_pty(master.as_fd());
         }
-        let pumps = vec![
-            pty::pump_output(&master, Some(self.log.clone()), self.attach.output)
-                .at("reading the pty of", &bundle_dir)?,
-        ];
+        // Listening once the shim holds the terminal: a client that got in
+        // can take its copy of the master at once.
+        let hub = super::attach::Hub::get(self.containers.run_root(), self.id);
+        let pumps = vec![pty::pump_output(
+            &master,
+            Some(self.log.clone()),
+            hub.clone(),
+            self.attach.output,
+        )
+        .at("reading the pty of", &bundle_dir)?];
+        if let Some(hub) = &hub {
+            hub.wait_for_first_client(&master, ATTACH_WAIT);
+        }
         let raw = if self.attach.stdin && self.record.spec.stdin_open {
             pty::pump_input(&master).at("writing the pty of", &bundle_dir)?;
             Some(pty::RawMode::enter())
@@ -755,7 +769,7 @@ fn stdio_fifos(dir: &Path) -> io::Result<[(OwnedFd, OwnedFd); 2]> {
             .read(true)
             .write(true)
             .open(&path)?;
-        let reader = open_fifo_reader(&path)?;
+        let reader = open_fifo(&path, Fifo::Read)?;
         Ok((writer.into(), reader))
     };
     Ok([open(STDIO_NAMES[0])?, open(STDIO_NAMES[1])?])
@@ -781,19 +795,31 @@ fn stdin_fifo(dir: &Path) -> io::Result<OwnedFd> {
     Ok(fd.into())
 }
 
-/// Opens a FIFO for reading without waiting for a writer, then makes the
-/// descriptor blocking for the pump, and asks for a 1 MiB buffer (what
+/// Which end of a FIFO to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fifo {
+    Read,
+    Write,
+}
+
+/// Opens a FIFO without waiting for the other end (for writing: fails when
+/// nobody reads it), then makes the descriptor blocking for the pump: a
+/// full FIFO waits for its reader. A reader asks for a 1 MiB buffer (what
 /// the container may write while it has no monitor).
-pub fn open_fifo_reader(path: &Path) -> io::Result<OwnedFd> {
+pub fn open_fifo(path: &Path, end: Fifo) -> io::Result<OwnedFd> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
-        .read(true)
+        .read(end == Fifo::Read)
+        .write(end == Fifo::Write)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
-    fcntl(&file, FcntlArg::F_SETFL(OFlag::empty())).map_err(io::Error::from)?;
-    // Best effort: the limit is /proc/sys/fs/pipe-max-size.
-    let _ = fcntl(&file, FcntlArg::F_SETPIPE_SZ(1 << 20));
+    let flags = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?) & !OFlag::O_NONBLOCK;
+    fcntl(&file, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    if end == Fifo::Read {
+        // Best effort: the limit is /proc/sys/fs/pipe-max-size.
+        let _ = fcntl(&file, FcntlArg::F_SETPIPE_SZ(1 << 20));
+    }
     Ok(file.into())
 }
 
