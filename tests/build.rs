@@ -691,7 +691,7 @@ fn pull_takes_the_registry_s_base_and_no_cache_filter_reruns_one_stage() {
         s.store(&["rmi", t]).ok();
     }
     // The images the moved tags left unnamed.
-    s.store(&["image", "prune"]).ok();
+    s.store(&["image", "prune", "-f"]).ok();
     assert_clean(&s);
 }
 

@@ -58,6 +58,8 @@ fn host(cgroup2: bool) -> Host {
         own_bounding: u64::MAX,
         cgroup2,
         swap_limit: true,
+        blkio_weight: true,
+        blkio_weight_device: true,
         hostname: "h".into(),
         ping_group_range: true,
         unprivileged_port_start: true,

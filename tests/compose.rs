@@ -2627,6 +2627,93 @@ fn unapplied_keys_are_refused_or_warned_with_file_line_and_key() {
     );
 }
 
+/// Issue 16: what `up` used to refuse only once networks and volumes were
+/// made is refused by the pre-flight, naming file, line and key, and
+/// nothing of the project is left: no container, network or volume.
+#[test]
+fn refusals_come_before_anything_is_made() {
+    // A network and a named volume that `up` would make first.
+    let base = "services:\n  web:\n    image: {{busybox}}\n    command: [sleep, '1000']\n    networks: [front]\n    volumes: [data:/data]\n";
+    let tail = "volumes:\n  data:\nnetworks:\n  front:\n";
+    let cases = [
+        (
+            format!("{base}  img:\n    image: {{{{busybox}}}}\n    volumes:\n      - type: image\n        source: {{{{busybox}}}}\n        target: /i\n{tail}"),
+            "compose.yaml:10: services.img.volumes[0].type: volume type \"image\" is not supported",
+        ),
+        (
+            format!("{base}  u:\n    image: {{{{busybox}}}}\n    uts: \"container:web\"\n{tail}"),
+            "compose.yaml:9: services.u.uts: \"container:web\" is not supported",
+        ),
+        (
+            format!("{base}  b:\n    image: {{{{busybox}}}}\n    networks: [back]\n{tail}  back:\n    driver: overlay\n"),
+            "compose.yaml:15: networks.back.driver: network driver \"overlay\" is not supported",
+        ),
+        (
+            // No CDI spec and no nvidia hook on the test host.
+            format!("{base}  gpu:\n    image: {{{{busybox}}}}\n    gpus: all\n{tail}"),
+            "compose.yaml:9: services.gpu.gpus:",
+        ),
+    ];
+    let Some(s) = Stack::new(&cases[0].0) else {
+        return;
+    };
+    for (yaml, want) in &cases {
+        s.write(yaml);
+        let out = s.wharf(&["up", "-d"]);
+        assert_ne!(out.code, 0, "{yaml}");
+        assert!(out.stderr.contains(want), "want {want}\n{}", out.stderr);
+        assert!(s.wharf(&["ps", "-a", "-q"]).ok().stdout.trim().is_empty());
+        assert!(s.net_ids().is_empty(), "no network made: {yaml}");
+        let vols = s.wharf(&["volume", "ls", "-q"]).ok().stdout;
+        assert!(vols.trim().is_empty(), "no volume made: {vols}");
+        assert!(s.wharf(&["ls", "-a", "-q"]).ok().stdout.trim().is_empty());
+    }
+}
+
+/// `ipc: none` runs, as Docker runs it: an IPC namespace of its own and no
+/// /dev/shm mount (from moby's source: its spec leaves /dev/shm out for IpcMode none).
+#[test]
+fn ipc_none_runs_without_dev_shm() {
+    let Some(s) = Stack::new(
+        "services:\n  web:\n    image: {{busybox}}\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    ipc: none\n",
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let shm = s.exec(
+        "web-1",
+        "awk '$2 == \"/dev/shm\"' /proc/mounts | wc -l; readlink /proc/1/ns/ipc",
+    );
+    let lines: Vec<&str> = shm.lines().collect();
+    assert_eq!(lines.first().map(|l| l.trim()), Some("0"), "{shm}");
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").expect("own ipc ns");
+    assert_ne!(lines.get(1).copied(), host_ipc.to_str(), "{shm}");
+    s.wharf(&["down"]).ok();
+}
+
+/// Issue 16: `blkio_config.weight` where the v1 blkio controller has no
+/// weight file: discarded with Docker's warning, and the stack runs.
+#[test]
+fn blkio_weight_is_discarded_with_a_warning_where_unsupported() {
+    let v1 = Path::new("/sys/fs/cgroup/blkio");
+    if !v1.is_dir() || v1.join("blkio.weight").exists() || v1.join("blkio.bfq.weight").exists() {
+        return;
+    }
+    let Some(s) = Stack::new(
+        "services:\n  web:\n    image: {{busybox}}\n    command: [sleep, '1000']\n    stop_grace_period: 1s\n    blkio_config:\n      weight: 300\n",
+    ) else {
+        return;
+    };
+    let out = s.wharf(&["up", "-d"]).ok();
+    assert!(
+        out.stderr.contains("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(s.exec("web-1", "echo up"), "up\n");
+    s.wharf(&["down"]).ok();
+}
+
 /// The CLI surface of #16 on a running stack: `ls -q`/`--filter`,
 /// `--format` templates in both `ps` modes, `inspect -f`, and Docker's
 /// `container …`/`image …` forms.

@@ -197,6 +197,82 @@ fn diff_and_rename_as_docker() {
 /// changes, with the author and message (recorded: commit-*.txt); a
 /// `-c` that is not a config instruction is refused with Docker's words
 /// and makes no image.
+/// Issue 16: a prune without `-f` asks on stdout and reads the answer from
+/// stdin whatever it is: EOF or `n` cancel (exit 0, nothing removed), `y`
+/// goes on. Prompts recorded from Docker 28.2.2 (`docker volume prune -a
+/// </dev/null`, `docker system prune`).
+#[test]
+fn prune_asks_and_reads_the_answer_from_stdin() {
+    let Some(rig) = Rig::new() else {
+        return;
+    };
+    rig.wharf(&["volume", "create", "keepme"]).ok();
+    let volumes = || rig.wharf(&["volume", "ls", "-q"]).ok().stdout;
+    for answer in [&b""[..], b"n\n", b"yes\n"] {
+        let out = rig
+            .wharf_with_stdin(&["volume", "prune", "-a"], answer)
+            .ok();
+        assert_eq!(
+            out.stdout,
+            "WARNING! This will remove all local volumes not used by at least one container.\nAre you sure you want to continue? [y/N] \n"
+        );
+        assert_eq!(volumes(), "keepme\n", "cancelled by {answer:?}");
+    }
+    let out = rig.wharf_with_stdin(&["system", "prune"], b"").ok();
+    assert!(
+        out.stdout.starts_with("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - all dangling images\n  - unused build cache\n\nAre you sure you want to continue? [y/N] "),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(volumes(), "keepme\n");
+    let out = rig
+        .wharf_with_stdin(&["volume", "prune", "-a"], b"y\n")
+        .ok();
+    assert!(out.stdout.ends_with("keepme\n"), "{}", out.stdout);
+    assert_eq!(volumes(), "");
+}
+
+/// Whether the v1 blkio controller lacks a weight file (this CI host):
+/// where Docker discards a blkio weight with a warning.
+fn blkio_weight_missing() -> bool {
+    let v1 = Path::new("/sys/fs/cgroup/blkio");
+    v1.is_dir()
+        && !["blkio.weight", "blkio.bfq.weight"]
+            .iter()
+            .any(|f| v1.join(f).exists())
+}
+
+/// Issue 16: `--blkio-weight` on a blkio controller without a weight file
+/// runs, with Docker's warning (moby's verifyPlatformContainerResources).
+#[test]
+fn blkio_weight_without_a_weight_file_is_discarded_with_a_warning() {
+    if !blkio_weight_missing() {
+        return;
+    }
+    let Some(rig) = Rig::new() else {
+        return;
+    };
+    let out = rig
+        .wharf(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--blkio-weight",
+            "300",
+            &rig.image,
+            "echo",
+            "ran",
+        ])
+        .ok();
+    assert_eq!(out.stdout, "ran\n");
+    assert!(
+        out.stderr.contains("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn commit_makes_an_image_as_docker() {
     let Some(rig) = Rig::new() else { return };

@@ -149,7 +149,7 @@ fn assert_no_pull_left(root: &Path) {
 
 /// `system prune -a` takes the store back to empty: no blob, no layer.
 fn assert_prune_empties(root: &Path) {
-    wharf(root, &["system", "prune", "-a"]).ok();
+    wharf(root, &["system", "prune", "-a", "-f"]).ok();
     assert_eq!(
         entries(&root.join("blobs/sha256")),
         Vec::<String>::new(),
@@ -588,5 +588,5 @@ fn a_verb_right_after_the_monitor_was_killed_sees_the_exit_recorded() {
         Vec::<PathBuf>::new(),
         "cgroups left"
     );
-    wharf(root.path(), &["system", "prune", "-a"]).ok();
+    wharf(root.path(), &["system", "prune", "-a", "-f"]).ok();
 }

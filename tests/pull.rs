@@ -264,7 +264,7 @@ fn concurrent_pulls_share_layers_and_rmi_removes_only_what_is_unused() {
         hist.stdout
     );
     // Prune without --all keeps tagged images.
-    assert!(wharf(&root, &["image", "prune"])
+    assert!(wharf(&root, &["image", "prune", "-f"])
         .stdout
         .contains("Deleted 0 images"));
 
@@ -409,7 +409,7 @@ fn tag_push_login_and_pull_back_keep_the_digest() {
     for name in [&src, &unique, &private] {
         assert!(wharf(&root, &["rmi", name]).ok);
     }
-    let pruned = wharf(&root, &["system", "prune", "--all"]);
+    let pruned = wharf(&root, &["system", "prune", "--all", "-f"]);
     assert!(pruned.ok, "{}", pruned.stderr);
     let blobs = std::fs::read_dir(root.join("blobs/sha256"))
         .map(|d| d.count())

@@ -210,8 +210,10 @@ pub fn check(model: &Node, selected: &[String], host: &dyn Host) -> Result<Vec<S
             }
         }
         check_values(name, svc, host)?;
+        check_logging_options(name, svc, &mut warnings)?;
+        check_network_entries(name, svc, &mut warnings);
     }
-    check_resources(model)?;
+    check_resources(model, &mut warnings)?;
     Ok(warnings)
 }
 
@@ -255,6 +257,37 @@ fn check_values(name: &str, svc: &Node, host: &dyn Host) -> Result<(), LoadError
             );
         }
     }
+    // Mount types other than these (image, npipe, cluster) have no home in
+    // the runtime; found here, before any network or volume is made.
+    for (i, m) in svc
+        .get("volumes")
+        .and_then(Node::as_seq)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some(t) = m.get("type") else { continue };
+        let kind = t.as_str().unwrap_or_default();
+        if !matches!(kind, "" | "bind" | "volume" | "tmpfs") {
+            return refuse(
+                t,
+                &format!("volumes[{i}].type"),
+                format!("volume type {kind:?} is not supported (bind, volume and tmpfs are)"),
+            );
+        }
+    }
+    // `container:X`/`service:X` would join another UTS namespace, which
+    // the planner does not resolve for uts (it does for ipc, pid, network).
+    if let Some(u) = svc.get("uts") {
+        let v = u.as_str().unwrap_or_default();
+        if !matches!(v, "" | "host" | "private" | "shareable") {
+            return refuse(
+                u,
+                "uts",
+                format!("{v:?} is not supported (only \"host\" or the container's own)"),
+            );
+        }
+    }
     if let Some(p) = svc.get("platform").filter(|p| !p.is_null()) {
         let text = p.as_str().unwrap_or_default();
         if let Some(why) = Some(text)
@@ -267,8 +300,134 @@ fn check_values(name: &str, svc: &Node, host: &dyn Host) -> Result<(), LoadError
     Ok(())
 }
 
+/// The log options Docker's driver takes (moby's `ValidateLogOpt` of each),
+/// and which of them wharf applies; `None` for a driver `check_values`
+/// refuses.
+fn log_options(driver: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    const FILE_APPLIED: &[&str] = &["max-size", "max-file"];
+    Some(match driver {
+        "" | "json-file" => (
+            &[
+                "max-size",
+                "max-file",
+                "compress",
+                "labels",
+                "labels-regex",
+                "env",
+                "env-regex",
+                "tag",
+            ],
+            FILE_APPLIED,
+        ),
+        "local" => (&["max-size", "max-file", "compress"], FILE_APPLIED),
+        "syslog" => (
+            &[
+                "syslog-address",
+                "syslog-facility",
+                "syslog-tls-ca-cert",
+                "syslog-tls-cert",
+                "syslog-tls-key",
+                "syslog-tls-skip-verify",
+                "tag",
+                "syslog-format",
+                "env",
+                "env-regex",
+                "labels",
+                "labels-regex",
+            ],
+            &["syslog-address", "syslog-facility", "syslog-format", "tag"],
+        ),
+        "journald" => (
+            &["tag", "labels", "labels-regex", "env", "env-regex"],
+            &["tag"],
+        ),
+        _ => return None,
+    })
+}
+
+/// `logging.options`: a key the driver does not take is refused with
+/// Docker's words; one Docker applies and wharf does not is warned about
+/// (TLS to syslog is refused: the lines would go out in clear).
+fn check_logging_options(
+    name: &str,
+    svc: &Node,
+    warnings: &mut Vec<String>,
+) -> Result<(), LoadError> {
+    let Some(logging) = svc.get("logging") else {
+        return Ok(());
+    };
+    let driver = logging
+        .get("driver")
+        .and_then(Node::as_str)
+        .unwrap_or_default();
+    let Some((docker, applied)) = log_options(driver) else {
+        return Ok(());
+    };
+    let shown = if driver.is_empty() {
+        "json-file"
+    } else {
+        driver
+    };
+    for (key, value) in logging
+        .get("options")
+        .and_then(Node::as_map)
+        .into_iter()
+        .flatten()
+    {
+        let path = format!("services.{name}.logging.options.{key}");
+        if !docker.contains(&key.as_str()) {
+            return Err(LoadError::invalid(
+                &value.pos,
+                path,
+                format!("unknown log opt '{key}' for {shown} log driver"),
+            ));
+        }
+        if key.starts_with("syslog-tls-") {
+            return Err(LoadError::invalid(
+                &value.pos,
+                path,
+                "not supported: wharf sends to syslog without TLS",
+            ));
+        }
+        if !applied.contains(&key.as_str()) {
+            warnings.push(located(
+                &value.pos,
+                &path,
+                &format!("not applied: wharf's {shown} log driver does not take it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A service's entries under `networks:` that the bridge setup does not use.
+fn check_network_entries(name: &str, svc: &Node, warnings: &mut Vec<String>) {
+    for (net, entry) in svc
+        .get("networks")
+        .and_then(Node::as_map)
+        .into_iter()
+        .flatten()
+    {
+        const UNUSED: [&str; 4] = [
+            "link_local_ips",
+            "gw_priority",
+            "interface_name",
+            "driver_opts",
+        ];
+        for (key, v) in entry.as_map().into_iter().flatten() {
+            if UNUSED.contains(&key.as_str()) && !v.is_null() {
+                warnings.push(located(
+                    &v.pos,
+                    &format!("services.{name}.networks.{net}.{key}"),
+                    "not applied: the container's interface is set up without it",
+                ));
+            }
+        }
+    }
+}
+
 /// Top-level volumes and secrets/configs that `up` cannot create.
-fn check_resources(model: &Node) -> Result<(), LoadError> {
+fn check_resources(model: &Node, warnings: &mut Vec<String>) -> Result<(), LoadError> {
     for (key, v) in model
         .get("volumes")
         .and_then(Node::as_map)
@@ -312,6 +471,56 @@ fn check_resources(model: &Node) -> Result<(), LoadError> {
                     opt("o")
                 ),
             ));
+        }
+    }
+    for (key, n) in model
+        .get("networks")
+        .and_then(Node::as_map)
+        .into_iter()
+        .flatten()
+    {
+        if n.get("external")
+            .is_some_and(|e| e.value == super::yaml::Value::Bool(true))
+        {
+            continue;
+        }
+        if let Some(d) = n.get("driver") {
+            let driver = d.as_str().unwrap_or_default();
+            if !driver.is_empty() && driver != "bridge" {
+                return Err(LoadError::invalid(
+                    &d.pos,
+                    format!("networks.{key}.driver"),
+                    format!("network driver {driver:?} is not supported (only \"bridge\")"),
+                ));
+            }
+        }
+        // wharf's own IPAM hands out the subnets; these are not read.
+        let ipam = n.get("ipam");
+        let unread = [
+            (
+                "ipam.driver",
+                ipam.and_then(|i| i.get("driver"))
+                    .filter(|d| !matches!(d.as_str(), None | Some("" | "default"))),
+            ),
+            (
+                "ipam.options",
+                ipam.and_then(|i| i.get("options"))
+                    .filter(|o| o.as_map().is_some_and(|m| !m.is_empty())),
+            ),
+            (
+                "enable_ipv4",
+                n.get("enable_ipv4")
+                    .filter(|e| e.value == super::yaml::Value::Bool(false)),
+            ),
+        ];
+        for (field, node) in unread {
+            if let Some(node) = node {
+                warnings.push(located(
+                    &node.pos,
+                    &format!("networks.{key}.{field}"),
+                    "not applied: wharf's bridge networks always get an IPv4 subnet from its own IPAM",
+                ));
+            }
         }
     }
     for kind in ["secrets", "configs"] {
@@ -418,6 +627,35 @@ mod tests {
     }
 
     #[test]
+    fn parsed_but_unapplied_values_warn_with_file_line_and_key() {
+        let w = checked(
+            "services:\n  web:\n    image: busybox\n    logging:\n      options:\n        max-size: 1m\n        compress: \"true\"\n    networks:\n      front:\n        interface_name: eth7\n        gw_priority: 3\nnetworks:\n  front:\n    enable_ipv4: false\n    ipam:\n      driver: dhcp\n      options: {a: b}\n",
+        )
+        .expect("no refusal");
+        let want = [
+            "compose.yaml:7: services.web.logging.options.compress: not applied",
+            "compose.yaml:10: services.web.networks.front.interface_name: not applied",
+            "compose.yaml:11: services.web.networks.front.gw_priority: not applied",
+            "compose.yaml:16: networks.front.ipam.driver: not applied",
+            "compose.yaml:17: networks.front.ipam.options: not applied",
+            "compose.yaml:14: networks.front.enable_ipv4: not applied",
+        ];
+        assert_eq!(w.len(), want.len(), "{w:?}");
+        for (got, want) in w.iter().zip(want) {
+            assert!(got.starts_with(want), "{got}\nwant: {want}");
+        }
+        // Docker's words for an option no driver of that name takes.
+        let err = checked(
+            "services:\n  web:\n    image: busybox\n    logging:\n      driver: local\n      options:\n        labels: a\n",
+        )
+        .expect_err("local takes no labels");
+        assert_eq!(
+            err,
+            "compose.yaml:7: services.web.logging.options.labels: unknown log opt 'labels' for local log driver"
+        );
+    }
+
+    #[test]
     fn refused_keys_and_values_name_file_line_and_key() {
         let cases = [
             (
@@ -453,6 +691,18 @@ mod tests {
                 "compose.yaml:7: volumes.data.driver_opts: type=\"nfs\"",
             ),
             (
+                "services:\n  web:\n    image: busybox\n    volumes:\n      - /a:/a\n      - type: image\n        source: alpine\n        target: /i\n",
+                "compose.yaml:6: services.web.volumes[1].type: volume type \"image\" is not supported",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    uts: \"container:x\"\n",
+                "compose.yaml:4: services.web.uts: \"container:x\" is not supported",
+            ),
+            (
+                "services:\n  web:\n    image: busybox\n    networks: [front]\nnetworks:\n  front:\n    driver: overlay\n",
+                "compose.yaml:7: networks.front.driver: network driver \"overlay\" is not supported",
+            ),
+            (
                 "services:\n  web:\n    image: busybox\n    secrets: [s]\nsecrets:\n  s:\n    external: true\n",
                 "compose.yaml:7: secrets.s.external: not supported",
             ),
@@ -467,7 +717,7 @@ mod tests {
     fn supported_values_pass() {
         let host = "linux/amd64";
         let yaml = format!(
-            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    cgroup_parent: /ci\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n  log:\n    image: busybox\n    logging: {{driver: syslog, options: {{syslog-address: \"udp://127.0.0.1:514\"}}}}\n  quiet:\n    image: busybox\n    logging: {{driver: none}}\n    volumes: [data:/d, b:/b, t:/t]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\n"
+            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    cgroup_parent: /ci\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n  log:\n    image: busybox\n    logging: {{driver: syslog, options: {{syslog-address: \"udp://127.0.0.1:514\"}}}}\n  quiet:\n    image: busybox\n    uts: host\n    ipc: none\n    logging: {{driver: none}}\n    volumes: [data:/d, b:/b, t:/t]\n    networks: [n, ext]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\nnetworks:\n  n:\n    driver: bridge\n  ext:\n    external: true\n"
         );
         assert_eq!(checked(&yaml), Ok(vec![]));
     }

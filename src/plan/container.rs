@@ -1246,6 +1246,8 @@ pub fn container_spec(
         match v.as_deref() {
             None | Some("") | Some("private") | Some("shareable") => Ok(NsMode::Private),
             Some("host") => Ok(NsMode::Host),
+            // Docker's `ipc: none`: a private IPC namespace without /dev/shm.
+            Some("none") if what == "ipc" => Ok(NsMode::None),
             Some(other) if what != "uts" => {
                 shared(what, other)?.ok_or_else(|| unsupported(what, other))
             }
@@ -1788,6 +1790,15 @@ mod tests {
         assert_eq!(s.namespaces.uts, NsMode::Private);
         let db = container_spec(&p, &ctx, &p.services["db"], 1).expect("spec");
         assert_eq!(db.namespaces.ipc, NsMode::Private);
+    }
+
+    #[test]
+    fn ipc_none_is_a_private_namespace_without_shm() {
+        let (p, ctx, _d) = project("services:\n  a:\n    image: x\n    ipc: none\n");
+        let s = container_spec(&p, &ctx, &p.services["a"], 1).expect("spec");
+        // The bundle makes NsMode::None a new IPC namespace and leaves /dev/shm out.
+        assert_eq!(s.namespaces.ipc, NsMode::None);
+        assert_eq!(s.namespaces.ipc_shareable, Some(false));
     }
 
     #[test]

@@ -302,6 +302,11 @@ pub struct Host {
     pub cgroup2: bool,
     /// Swap limits work (memsw on v1); Docker drops memory-swap otherwise.
     pub swap_limit: bool,
+    /// The blkio controller takes a weight, and a weight per device (on v1
+    /// its `blkio.weight`/`blkio.bfq.weight` files exist); Docker discards
+    /// the setting with a warning otherwise.
+    pub blkio_weight: bool,
+    pub blkio_weight_device: bool,
     /// The host's hostname, for `network_mode: host` / `uts: host`.
     pub hostname: String,
     /// net.ipv4.ping_group_range and ip_unprivileged_port_start exist.
@@ -336,7 +341,16 @@ impl Host {
         } else {
             Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
         };
+        // moby's sysinfo: either file of the v1 controller; v2 as before.
+        let blkio = |files: [&str; 2]| {
+            cgroup2
+                || files
+                    .iter()
+                    .any(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists())
+        };
         Ok(Host {
+            blkio_weight: blkio(["blkio.weight", "blkio.bfq.weight"]),
+            blkio_weight_device: blkio(["blkio.weight_device", "blkio.bfq.weight_device"]),
             cap_last_cap,
             own_bounding: own_bounding(),
             cgroup2,

@@ -153,11 +153,37 @@ pub fn prepare_services(
     // GPUs and CDI devices this host lacks, before anything is made.
     for service in loaded.project.services.values() {
         if selected.is_empty() || selected.contains(&service.name) {
-            crate::plan::container::device_edits(service)?;
+            crate::plan::container::device_edits(service)
+                .map_err(|e| located_device_error(&loaded.model, &service.name, e))?;
         }
     }
     crate::cli::resolve::print_warnings(&unapplied);
     build_for_up(settings, loaded, selected, mode, quiet, cancelled)
+}
+
+/// A device refusal of the planner, with the file and line of the
+/// service key that asked for the device (the model keeps positions).
+fn located_device_error(
+    model: &crate::compose::yaml::Node,
+    service: &str,
+    e: crate::plan::container::SpecError,
+) -> anyhow::Error {
+    let crate::plan::container::SpecError::Device { key, message, .. } = &e else {
+        return e.into();
+    };
+    let mut node = model.get("services").and_then(|s| s.get(service));
+    for k in key.split('.') {
+        node = node.and_then(|n| n.get(k));
+    }
+    match node {
+        Some(n) => crate::compose::error::LoadError::invalid(
+            &n.pos,
+            format!("services.{service}.{key}"),
+            message.clone(),
+        )
+        .into(),
+        None => e.into(),
+    }
 }
 
 /// Before `up`, `create` and `run`: builds the images of the `selected`

@@ -391,13 +391,11 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
             write_json(&containers.dir(&record.id).record(), &record)?;
         }
         NetworkCommand::Prune { force } => {
-            if !force {
-                eprint!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                    return Ok(ExitCode::SUCCESS);
-                }
+            if !super::prune::confirmed(
+                *force,
+                "WARNING! This will remove all custom networks not used by at least one container.",
+            )? {
+                return Ok(ExitCode::SUCCESS);
             }
             let mut removed = Vec::new();
             for n in store.list()? {

@@ -13,7 +13,7 @@ use crate::runtime::container::Status;
 use crate::runtime::spec::MountSpec;
 use anyhow::bail;
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -73,17 +73,26 @@ impl PruneFilter {
     }
 }
 
-/// Docker's question before a prune, asked only on a terminal: scripts
-/// (stdin not a terminal) go on as with `-f`.
-fn confirmed(force: bool, what: &str) -> anyhow::Result<bool> {
-    if force || !std::io::stdin().is_terminal() {
+/// Docker's question before a prune (`prompt.Confirm` of docker/cli): the
+/// `warning` and "[y/N]" on stdout, then one line of stdin, terminal or
+/// not; only `y`/`Y` goes on, anything else (EOF too) cancels, which is
+/// exit 0 with nothing removed, as with Docker 28.
+pub fn confirmed(force: bool, warning: &str) -> anyhow::Result<bool> {
+    if force {
         return Ok(true);
     }
-    eprint!("WARNING! This will remove:\n{what}\nAre you sure you want to continue? [y/N] ");
-    std::io::stderr().flush()?;
+    let mut out = std::io::stdout().lock();
+    write!(out, "{warning}\nAre you sure you want to continue? [y/N] ")?;
+    out.flush()?;
+    drop(out);
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+    let yes = answer.trim().eq_ignore_ascii_case("y");
+    if !yes {
+        // The prompt has no newline of its own.
+        println!();
+    }
+    Ok(yes)
 }
 
 /// The image config's labels.
@@ -115,12 +124,12 @@ fn print_images(removed: &Removed) {
 
 pub fn image_prune(settings: &Settings, args: &ImagePruneArgs) -> anyhow::Result<ExitCode> {
     let filter = PruneFilter::parse(&args.filter)?;
-    let what = if args.all {
-        "  - all images without at least one container associated to them"
+    let warning = if args.all {
+        "WARNING! This will remove all images without at least one container associated to them."
     } else {
-        "  - all dangling images"
+        "WARNING! This will remove all dangling images."
     };
-    if !confirmed(args.force, what)? {
+    if !confirmed(args.force, warning)? {
         return Ok(ExitCode::SUCCESS);
     }
     let store = super::common::open_store(settings)?;
@@ -155,7 +164,10 @@ fn prune_containers(
 /// `docker container prune`: every stopped container (`--filter`ed).
 pub fn container_prune(settings: &Settings, args: &ContainerPruneArgs) -> anyhow::Result<ExitCode> {
     let filter = PruneFilter::parse(&args.filter)?;
-    if !confirmed(args.force, "  - all stopped containers")? {
+    if !confirmed(
+        args.force,
+        "WARNING! This will remove all stopped containers.",
+    )? {
         return Ok(ExitCode::SUCCESS);
     }
     let (containers, store) = open(settings)?;
@@ -177,8 +189,13 @@ pub fn system_prune(settings: &Settings, args: &SystemPruneArgs) -> anyhow::Resu
     } else {
         "  - all dangling images"
     });
-    what.push("  - all build cache");
-    if !confirmed(args.force, &what.join("\n"))? {
+    what.push(if args.all {
+        "  - all build cache"
+    } else {
+        "  - unused build cache"
+    });
+    let warning = format!("WARNING! This will remove:\n{}\n", what.join("\n"));
+    if !confirmed(args.force, &warning)? {
         return Ok(ExitCode::SUCCESS);
     }
     let (containers, store) = open(settings)?;

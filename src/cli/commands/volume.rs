@@ -202,7 +202,15 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
             }
             return Ok(code);
         }
-        VolumeCommand::Prune { all, force: _ } => {
+        VolumeCommand::Prune { all, force } => {
+            let warning = if *all {
+                "WARNING! This will remove all local volumes not used by at least one container."
+            } else {
+                "WARNING! This will remove anonymous local volumes not used by at least one container."
+            };
+            if !super::prune::confirmed(*force, warning)? {
+                return Ok(ExitCode::SUCCESS);
+            }
             for v in volumes.list()? {
                 if (*all || v.anonymous) && users(&containers, &v.name)?.is_empty() {
                     volumes.remove(&v.name, &[])?;

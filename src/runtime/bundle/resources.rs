@@ -118,15 +118,26 @@ pub(super) fn resources(
         };
     let weight_ok = |w: u16| (10..=1000).contains(&w);
     let mut blkio = LinuxBlockIo::default();
-    if let Some(w) = r.blkio_weight.filter(|w| *w > 0) {
+    // Docker's words and order: discarded (and run) before the range is checked.
+    let mut weight = r.blkio_weight.filter(|w| *w > 0);
+    if weight.is_some() && !host.blkio_weight {
+        tracing::warn!("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.");
+        weight = None;
+    }
+    let mut weight_device = r.blkio_weight_device.as_slice();
+    if !weight_device.is_empty() && !host.blkio_weight_device {
+        tracing::warn!("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.");
+        weight_device = &[];
+    }
+    if let Some(w) = weight {
         if !weight_ok(w) {
             return Err(bad("range of blkio weight is from 10 to 1000"));
         }
         blkio.set_weight(Some(w));
     }
-    if !r.blkio_weight_device.is_empty() {
+    if !weight_device.is_empty() {
         let mut wd = Vec::new();
-        for (p, w) in &r.blkio_weight_device {
+        for (p, w) in weight_device {
             if !weight_ok(*w) {
                 return Err(bad("range of blkio weight is from 10 to 1000"));
             }

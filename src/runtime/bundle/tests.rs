@@ -42,6 +42,8 @@ fn host() -> Host {
         own_bounding: u64::MAX,
         cgroup2: false,
         swap_limit: true,
+        blkio_weight: true,
+        blkio_weight_device: true,
         hostname: "the-host".into(),
         ping_group_range: true,
         unprivileged_port_start: true,
@@ -1374,6 +1376,35 @@ fn blkio_with_device_numbers() {
         }),
         Err(BundleError::Resources { .. })
     ));
+}
+
+#[test]
+fn blkio_weight_is_discarded_where_the_controller_has_no_weight_file() {
+    let f = fixture();
+    let spec = ContainerSpec {
+        resources: Resources {
+            blkio_weight: Some(300),
+            blkio_weight_device: vec![("/dev/null".into(), 200)],
+            blkio_read_bps: vec![("/dev/zero".into(), 1 << 20)],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let h = Host {
+        blkio_weight: false,
+        blkio_weight_device: false,
+        ..host()
+    };
+    let s = build_for(&inputs(&f, &spec), &h).expect("runs without the weights");
+    let b = linux(&s)
+        .resources()
+        .clone()
+        .and_then(|r| r.block_io().clone())
+        .expect("block io");
+    assert_eq!(b.weight(), None);
+    assert_eq!(b.weight_device(), &None);
+    // What the controller has is still applied.
+    assert!(b.throttle_read_bps_device().is_some());
 }
 
 // ------------------------------------------------------------------ signals, files
