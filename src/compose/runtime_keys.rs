@@ -168,6 +168,9 @@ pub trait Host {
     /// Why containers of `platform` (`linux/arm64`) cannot run here (a
     /// foreign architecture without binfmt_misc), or `None`.
     fn platform_missing(&self, platform: &str) -> Option<String>;
+    /// Docker's warning when this host's blkio controller has no weight
+    /// (`per_device`: no weight per device) and the setting is discarded.
+    fn blkio_weight_discarded(&self, per_device: bool) -> Option<&'static str>;
 }
 
 /// How `key` of a service is treated; `None` for a key the table does not
@@ -211,6 +214,7 @@ pub fn check(model: &Node, selected: &[String], host: &dyn Host) -> Result<Vec<S
         }
         check_values(name, svc, host)?;
         check_logging_options(name, svc, &mut warnings)?;
+        check_blkio(name, svc, host, &mut warnings);
         check_network_entries(name, svc, &mut warnings);
     }
     check_resources(model, &mut warnings)?;
@@ -400,6 +404,31 @@ fn check_logging_options(
     Ok(())
 }
 
+/// `blkio_config` weights this host drops, as Docker does, with its words:
+/// said here, by the command the user ran, since the container's monitor
+/// that builds the runtime spec has no terminal.
+fn check_blkio(name: &str, svc: &Node, host: &dyn Host, warnings: &mut Vec<String>) {
+    let blkio = svc.get("blkio_config");
+    let weight = blkio
+        .and_then(|b| b.get("weight"))
+        .filter(|w| w.scalar_string().is_some_and(|v| v != "0"));
+    let per_device = blkio
+        .and_then(|b| b.get("weight_device"))
+        .filter(|d| d.as_seq().is_some_and(|s| !s.is_empty()));
+    for (node, key, device) in [
+        (weight, "weight", false),
+        (per_device, "weight_device", true),
+    ] {
+        if let (Some(n), Some(why)) = (node, host.blkio_weight_discarded(device)) {
+            warnings.push(located(
+                &n.pos,
+                &format!("services.{name}.blkio_config.{key}"),
+                why,
+            ));
+        }
+    }
+}
+
 /// A service's entries under `networks:` that the bridge setup does not use.
 fn check_network_entries(name: &str, svc: &Node, warnings: &mut Vec<String>) {
     for (net, entry) in svc
@@ -568,6 +597,10 @@ mod tests {
         fn platform_missing(&self, platform: &str) -> Option<String> {
             (platform != "linux/amd64").then(|| format!("{platform}: cannot run here"))
         }
+
+        fn blkio_weight_discarded(&self, per_device: bool) -> Option<&'static str> {
+            (!per_device).then_some("Weight discarded.")
+        }
     }
 
     fn checked(yaml: &str) -> Result<Vec<String>, String> {
@@ -644,6 +677,15 @@ mod tests {
         for (got, want) in w.iter().zip(want) {
             assert!(got.starts_with(want), "{got}\nwant: {want}");
         }
+        // A host without the weight file (Bare): weight dropped, per device kept.
+        let w = checked(
+            "services:\n  web:\n    image: busybox\n    blkio_config:\n      weight: 300\n      weight_device: [{path: /dev/null, weight: 200}]\n",
+        )
+        .expect("no refusal");
+        assert_eq!(
+            w,
+            ["compose.yaml:5: services.web.blkio_config.weight: Weight discarded."]
+        );
         // Docker's words for an option no driver of that name takes.
         let err = checked(
             "services:\n  web:\n    image: busybox\n    logging:\n      driver: local\n      options:\n        labels: a\n",

@@ -307,6 +307,8 @@ pub fn container_spec(
         Ok(match v.as_deref() {
             None | Some("private") | Some("") | Some("shareable") => NsMode::Private,
             Some("host") => NsMode::Host,
+            // As Docker: an IPC namespace of its own without /dev/shm.
+            Some("none") if flag == "ipc" => NsMode::None,
             Some(other) => match other.strip_prefix("container:") {
                 Some(name) => join(flag, name)?,
                 None => {
@@ -1519,6 +1521,13 @@ mod tests {
             err(&o, &fake),
             "--pid container:ghost: no such container: ghost"
         );
+        let o = opts(|o| o.ipc = Some("none".into()));
+        assert_eq!(
+            container_spec(&o, &fake).expect("ipc none").namespaces.ipc,
+            NsMode::None
+        );
+        let o = opts(|o| o.pid = Some("none".into()));
+        assert!(err(&o, &fake).contains("--pid \"none\" is not supported"));
         let o = opts(|o| o.ipc = Some("weird".into()));
         assert_eq!(
             err(&o, &fake),

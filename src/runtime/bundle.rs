@@ -341,16 +341,10 @@ impl Host {
         } else {
             Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
         };
-        // moby's sysinfo: either file of the v1 controller; v2 as before.
-        let blkio = |files: [&str; 2]| {
-            cgroup2
-                || files
-                    .iter()
-                    .any(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists())
-        };
+        let (blkio_weight, blkio_weight_device) = blkio_weights();
         Ok(Host {
-            blkio_weight: blkio(["blkio.weight", "blkio.bfq.weight"]),
-            blkio_weight_device: blkio(["blkio.weight_device", "blkio.bfq.weight_device"]),
+            blkio_weight,
+            blkio_weight_device,
             cap_last_cap,
             own_bounding: own_bounding(),
             cgroup2,
@@ -373,6 +367,30 @@ impl Host {
 }
 
 /// The capabilities up to `last` whose bit is set in `bounding`.
+/// Whether this host's blkio controller takes a weight and a weight per
+/// device: as moby's sysinfo, either file of the v1 controller; always on
+/// cgroup v2.
+pub fn blkio_weights() -> (bool, bool) {
+    let cgroup2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false);
+    let has = |files: [&str; 2]| {
+        cgroup2
+            || files
+                .iter()
+                .any(|f| Path::new("/sys/fs/cgroup/blkio").join(f).exists())
+    };
+    (
+        has(["blkio.weight", "blkio.bfq.weight"]),
+        has(["blkio.weight_device", "blkio.bfq.weight_device"]),
+    )
+}
+
+/// Docker's warnings when [`blkio_weights`] says no; the setting is dropped.
+pub const BLKIO_WEIGHT_DISCARDED: &str =
+    "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.";
+pub const BLKIO_WEIGHT_DEVICE_DISCARDED: &str = "Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.";
+
 fn held_caps(last: u32, bounding: u64) -> Vec<&'static str> {
     ALL_CAPS
         .iter()

@@ -136,6 +136,15 @@ impl crate::compose::runtime_keys::Host for ThisHost {
             Err(e) => Some(e.to_string()),
         }
     }
+
+    fn blkio_weight_discarded(&self, per_device: bool) -> Option<&'static str> {
+        use crate::runtime::bundle;
+        let (weight, weight_device) = bundle::blkio_weights();
+        match per_device {
+            false => (!weight).then_some(bundle::BLKIO_WEIGHT_DISCARDED),
+            true => (!weight_device).then_some(bundle::BLKIO_WEIGHT_DEVICE_DISCARDED),
+        }
+    }
 }
 
 /// What `up`, `create` and `run SERVICE` do first, before any pull: refuse

@@ -121,12 +121,12 @@ pub(super) fn resources(
     // Docker's words and order: discarded (and run) before the range is checked.
     let mut weight = r.blkio_weight.filter(|w| *w > 0);
     if weight.is_some() && !host.blkio_weight {
-        tracing::warn!("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.");
+        tracing::warn!("{}", super::BLKIO_WEIGHT_DISCARDED);
         weight = None;
     }
     let mut weight_device = r.blkio_weight_device.as_slice();
     if !weight_device.is_empty() && !host.blkio_weight_device {
-        tracing::warn!("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.");
+        tracing::warn!("{}", super::BLKIO_WEIGHT_DEVICE_DISCARDED);
         weight_device = &[];
     }
     if let Some(w) = weight {
