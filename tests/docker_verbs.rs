@@ -1377,3 +1377,150 @@ fn plain_run_joins_the_default_bridge() {
         assert!(r.stderr.contains("user-defined --network"), "{}", r.stderr);
     }
 }
+
+/// Docker's predefined networks stay: `network prune` and `system prune`
+/// keep the unused default `bridge` (it is still listed), and `network rm`
+/// refuses it (by name or id, with or without -f), `host` and `none` with
+/// Docker's words and exit code. Recorded from Docker 20.10 by
+/// `scripts/docker-verbs-goldens default-bridge` (network-rm-predefined.txt,
+/// network-prune-predefined.txt; its CLI's extra "exit status 1" line is
+/// not compared).
+#[test]
+fn the_predefined_networks_are_never_removed() {
+    let Some(rig) = Rig::new() else { return };
+    // Makes the default bridge; nothing uses it afterwards.
+    rig.wharf(&["run", "--rm", &rig.image, "true"]).ok();
+    let names = || {
+        rig.wharf(&["network", "ls", "--format", "{{.Name}}"])
+            .ok()
+            .stdout
+    };
+    assert_eq!(names(), "bridge\n");
+    let inspected = rig.wharf(&["network", "inspect", "bridge"]).ok().stdout;
+    let inspected: serde_json::Value = serde_json::from_str(&inspected).expect("network json");
+    let id = inspected[0]["Id"]
+        .as_str()
+        .expect("the bridge's Id")
+        .to_string();
+
+    let recorded = golden("network-prune-predefined.txt");
+    let pruned = rig.wharf(&["network", "prune", "-f"]).ok();
+    assert!(!pruned.stdout.contains("bridge"), "{}", pruned.stdout);
+    let pruned = rig.wharf(&["system", "prune", "-f"]).ok();
+    assert!(!pruned.stdout.contains("bridge"), "{}", pruned.stdout);
+    assert!(recorded.lines().any(|l| l == "bridge"), "{recorded}");
+    assert_eq!(names(), "bridge\n");
+
+    let recorded = golden("network-rm-predefined.txt");
+    let refusals: Vec<&str> = recorded
+        .lines()
+        .filter(|l| l.starts_with("Error response"))
+        .collect();
+    let cases: [&[&str]; 5] = [
+        &["bridge"],
+        &["-f", "bridge"],
+        &["host"],
+        &["none"],
+        &[&id[..12]],
+    ];
+    assert_eq!(refusals.len(), 4, "{recorded}");
+    let expected = [0, 1, 2, 3, 0].map(|i| refusals[i]);
+    for (args, expected) in cases.iter().zip(expected) {
+        let mut rm = vec!["network", "rm"];
+        rm.extend_from_slice(args);
+        let r = rig.wharf(&rm);
+        assert_eq!(
+            (r.code, r.stderr.trim_end()),
+            (1, expected),
+            "network rm {args:?}"
+        );
+        assert!(r.stdout.is_empty(), "{}", r.stdout);
+    }
+    // Docker exits 1 on each.
+    assert_eq!(recorded.lines().filter(|l| *l == "exit 1").count(), 4);
+    assert_eq!(names(), "bridge\n");
+}
+
+/// A container on the default bridge alone uses the host's resolvers; once
+/// `network connect`ed to a user network it gets the resolver on
+/// 127.0.0.11 and resolves that network's names at once, as Docker does.
+/// Docker 20.10, recorded by `scripts/docker-verbs-goldens default-bridge`
+/// (connect-default-bridge-dns.txt): resolv.conf becomes `nameserver
+/// 127.0.0.11` / `options ndots:0`, `nslookup cb` answers from 127.0.0.11,
+/// both containers ping each other by name, and a neighbour on the default
+/// bridge still has no name.
+#[test]
+fn a_default_bridge_container_resolves_names_once_connected() {
+    let Some(rig) = Rig::new() else { return };
+    let recorded = golden("connect-default-bridge-dns.txt");
+    let (before, after) = recorded
+        .split_once("# docker network connect n ca\n")
+        .expect("the connect marker");
+    let recorded_resolv: Vec<&str> = after
+        .lines()
+        .take_while(|l| !l.starts_with("Server:"))
+        .collect();
+    assert_eq!(
+        recorded_resolv,
+        ["nameserver 127.0.0.11", "options ndots:0"]
+    );
+    assert!(before.contains("nameserver HOST_RESOLVER"), "{before}");
+    assert!(after.contains("Name:\tcb\n"), "{after}");
+    assert!(
+        after.contains("ping cb: ok\nping ca from cb: ok"),
+        "{after}"
+    );
+    assert!(after.contains("nslookup cc: failed"), "{after}");
+
+    for name in ["ca", "cc"] {
+        rig.wharf(&["run", "-d", "--name", name, &rig.image, "sleep", "600"])
+            .ok();
+    }
+    rig.wharf(&["network", "create", "n"]).ok();
+    rig.wharf(&[
+        "run", "-d", "--net", "n", "--name", "cb", &rig.image, "sleep", "600",
+    ])
+    .ok();
+    let resolv = || {
+        let text = rig
+            .wharf(&["exec", "ca", "cat", "/etc/resolv.conf"])
+            .ok()
+            .stdout;
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let host = resolv();
+    assert!(
+        !host.iter().any(|l| l == "nameserver 127.0.0.11"),
+        "{host:?}"
+    );
+    let unknown = rig.wharf(&["exec", "ca", "nslookup", "cb"]);
+    assert_ne!(unknown.code, 0, "{}", unknown.stdout);
+
+    rig.wharf(&["network", "connect", "n", "ca"]).ok();
+    assert_eq!(resolv(), recorded_resolv);
+    let cb = rig
+        .wharf(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.Networks.n.IPAddress}}",
+            "cb",
+        ])
+        .ok()
+        .stdout;
+    let found = rig.wharf(&["exec", "ca", "nslookup", "cb"]).ok().stdout;
+    assert!(found.contains("Server:\t\t127.0.0.11"), "{found}");
+    assert!(found.contains("Name:\tcb\n"), "{found}");
+    assert!(
+        found.contains(&format!("Address: {}", cb.trim())),
+        "{found}"
+    );
+    rig.wharf(&["exec", "ca", "ping", "-c1", "-W2", "cb"]).ok();
+    rig.wharf(&["exec", "cb", "ping", "-c1", "-W2", "ca"]).ok();
+    // cc is on the default bridge alone: its name is not served, even to
+    // ca, which is on the default bridge too.
+    let neighbour = rig.wharf(&["exec", "ca", "nslookup", "cc"]);
+    assert_ne!(neighbour.code, 0, "{}", neighbour.stdout);
+}

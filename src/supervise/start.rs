@@ -899,7 +899,7 @@ pub fn spawn_resolver(
     if !embedded_dns(spec) {
         return Ok(None);
     }
-    let networks: Vec<String> = a.endpoints.iter().map(|e| e.network_id.clone()).collect();
+    let networks = resolver_networks(spec, &a.endpoints);
     let internal_only = crate::net::store::Networks::open(root)
         .map(|store| {
             networks
@@ -920,6 +920,21 @@ pub fn spawn_resolver(
     cfg.ndots_set = dns::ndots_set(&spec.dns_opt);
     cfg.links = spec.links.clone();
     dns::Resolver::spawn(cfg).map(Some)
+}
+
+/// The ids of the networks whose names the resolver of a container on
+/// `endpoints` serves. As Docker's, the default bridge gives no names
+/// (recorded in tests/data/docker-verbs/connect-default-bridge-dns.txt):
+/// it is searched only for the targets of `--link`s.
+fn resolver_networks(
+    spec: &ContainerSpec,
+    endpoints: &[crate::net::EndpointRecord],
+) -> Vec<String> {
+    endpoints
+        .iter()
+        .filter(|e| e.network_name != crate::net::store::DEFAULT_BRIDGE || !spec.links.is_empty())
+        .map(|e| e.network_id.clone())
+        .collect()
 }
 
 /// Whether a bridged container gets the resolver on 127.0.0.11. As Docker,
@@ -971,6 +986,80 @@ fn host_gateway(
     Ok(Some(IpAddr::V4(network.gateway)))
 }
 
+/// The resolv.conf of a container whose resolver (net::dns) answers on
+/// 127.0.0.11.
+fn embedded_mode(ipv6: bool) -> etc::DnsMode {
+    etc::DnsMode::Embedded {
+        nameserver: std::net::IpAddr::V4(EMBEDDED_NAMESERVER),
+        ipv6,
+    }
+}
+
+/// The container's resolv.conf in its directory.
+const RESOLV_CONF: &str = "resolv.conf";
+
+/// The address the embedded resolver answers on inside the container.
+const EMBEDDED_NAMESERVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
+
+/// Writes the container's /etc/resolv.conf (`path`, in its directory) for
+/// `mode`, from the host's and the spec's `dns`, `dns_search`, `dns_opt`.
+fn write_resolv_conf(path: &Path, spec: &ContainerSpec, mode: &etc::DnsMode) -> Result<()> {
+    let host_path = Path::new("/etc/resolv.conf");
+    let host_text = etc::read_host_resolv_conf(host_path)?;
+    let overrides = etc::DnsOverrides {
+        dns: &spec.dns,
+        dns_search: &spec.dns_search,
+        dns_opt: &spec.dns_opt,
+    };
+    let resolv = etc::resolv_conf(host_path, &host_text, &overrides, mode)?;
+    etc::write_etc_file(path, &resolv)?;
+    Ok(())
+}
+
+/// The resolver of a running container that had none: one on Docker's
+/// default bridge alone, since `network connect`ed to a user network
+/// (`spec`, its record now). As Docker does then, it gets the resolver on
+/// 127.0.0.11, listening before its resolv.conf (written here) points
+/// there; the servers that file listed become the resolver's upstreams.
+/// `None` when `spec` still needs no resolver.
+pub fn resolver_after_connect(
+    containers: &Containers,
+    id: &str,
+    spec: &ContainerSpec,
+) -> Result<Option<ResolverHandle>> {
+    let attached = crate::net::attach::current(containers.root(), containers.run_root(), id)?;
+    let resolver =
+        spawn_resolver(containers.root(), spec, &attached).map_err(|source| StartError::Dns {
+            id: id.to_string(),
+            source,
+        })?;
+    if resolver.is_some() {
+        let ipv6 = attached.addresses().iter().any(|a| a.is_ipv6());
+        write_resolv_conf(
+            &resolv_conf_path(containers, id),
+            spec,
+            &embedded_mode(ipv6),
+        )?;
+    }
+    Ok(resolver)
+}
+
+/// The container's /etc/resolv.conf, as kept in its directory.
+fn resolv_conf_path(containers: &Containers, id: &str) -> PathBuf {
+    containers.dir(id).path.join(RESOLV_CONF)
+}
+
+/// Whether the resolv.conf of container `id` points at its embedded
+/// resolver: what `network connect` waits for after the monitor was to
+/// start one ([`resolver_after_connect`]).
+pub fn resolv_conf_is_embedded(containers: &Containers, id: &str) -> bool {
+    std::fs::read_to_string(resolv_conf_path(containers, id)).is_ok_and(|text| {
+        crate::net::dns::parse_resolv_conf(&text)
+            .nameservers
+            .contains(&std::net::IpAddr::V4(EMBEDDED_NAMESERVER))
+    })
+}
+
 /// Step 6: the container's /etc/hostname, /etc/hosts and /etc/resolv.conf,
 /// kept in its directory and bind-mounted by the bundle.
 fn write_etc_files(
@@ -987,7 +1076,7 @@ fn write_etc_files(
     let files = bundle::EtcFiles {
         hosts: dir.join("hosts"),
         hostname: dir.join("hostname"),
-        resolv_conf: dir.join("resolv.conf"),
+        resolv_conf: dir.join(RESOLV_CONF),
     };
     etc::write_etc_file(&files.hostname, &etc::hostname_file(&hostname))?;
     let addresses = attached.map(|a| a.addresses()).unwrap_or_default();
@@ -1010,28 +1099,16 @@ fn write_etc_files(
         ipv6,
     });
     etc::write_etc_file(&files.hosts, &hosts)?;
-    let host_path = Path::new("/etc/resolv.conf");
-    let host_text = etc::read_host_resolv_conf(host_path)?;
     let mode = if spec.namespaces.net == NsMode::Host {
         etc::DnsMode::Host
     } else if attached.is_some() && embedded_dns(spec) {
-        // The per-container resolver (net::dns) answers on 127.0.0.11.
-        etc::DnsMode::Embedded {
-            nameserver: std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11)),
-            ipv6,
-        }
+        embedded_mode(ipv6)
     } else if attached.is_some() {
         etc::DnsMode::Direct { ipv6 }
     } else {
         etc::DnsMode::Direct { ipv6: false }
     };
-    let overrides = etc::DnsOverrides {
-        dns: &spec.dns,
-        dns_search: &spec.dns_search,
-        dns_opt: &spec.dns_opt,
-    };
-    let resolv = etc::resolv_conf(host_path, &host_text, &overrides, &mode)?;
-    etc::write_etc_file(&files.resolv_conf, &resolv)?;
+    write_resolv_conf(&files.resolv_conf, spec, &mode)?;
     Ok(files)
 }
 
@@ -1054,7 +1131,7 @@ mod tests {
     }
 
     #[test]
-    fn the_default_bridge_alone_has_no_embedded_dns() {
+    fn the_default_bridge_alone_has_no_embedded_dns_and_gives_no_names() {
         let on = |names: &[&str]| ContainerSpec {
             networks: names
                 .iter()
@@ -1072,6 +1149,25 @@ mod tests {
         let mut linked = on(&["bridge"]);
         linked.links = vec![("db".into(), "postgres".into())];
         assert!(embedded_dns(&linked));
+
+        let endpoint = |network: &str| crate::net::EndpointRecord {
+            container_id: "c".into(),
+            container_name: "ca".into(),
+            network_id: format!("id-{network}"),
+            network_name: network.into(),
+            names: vec!["ca".into()],
+            ipv4: None,
+            ipv6: None,
+            mac: String::new(),
+            ifname: String::new(),
+        };
+        let endpoints = [endpoint("bridge"), endpoint("front")];
+        let spec = on(&["bridge", "front"]);
+        assert_eq!(resolver_networks(&spec, &endpoints), ["id-front"]);
+        assert_eq!(
+            resolver_networks(&linked, &endpoints),
+            ["id-bridge", "id-front"]
+        );
     }
 
     #[test]
