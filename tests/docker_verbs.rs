@@ -1448,7 +1448,9 @@ fn the_predefined_networks_are_never_removed() {
 /// (connect-default-bridge-dns.txt): resolv.conf becomes `nameserver
 /// 127.0.0.11` / `options ndots:0`, `nslookup cb` answers from 127.0.0.11,
 /// both containers ping each other by name, and a neighbour on the default
-/// bridge still has no name.
+/// bridge still has no name. A container already on a user network
+/// connected to another resolves its names at once; after `disconnect`
+/// resolv.conf is unchanged and the names are gone.
 #[test]
 fn a_default_bridge_container_resolves_names_once_connected() {
     let Some(rig) = Rig::new() else { return };
@@ -1523,4 +1525,37 @@ fn a_default_bridge_container_resolves_names_once_connected() {
     // ca, which is on the default bridge too.
     let neighbour = rig.wharf(&["exec", "ca", "nslookup", "cc"]);
     assert_ne!(neighbour.code, 0, "{}", neighbour.stdout);
+
+    // cb, which had the resolver from its start, connected to a second
+    // network: that network's names resolve at once too.
+    assert!(
+        after.contains("# docker network connect m cb\nName:\tcm\n"),
+        "{after}"
+    );
+    rig.wharf(&["network", "create", "m"]).ok();
+    rig.wharf(&[
+        "run", "-d", "--net", "m", "--name", "cm", &rig.image, "sleep", "600",
+    ])
+    .ok();
+    rig.wharf(&["network", "connect", "m", "cb"]).ok();
+    let found = rig.wharf(&["exec", "cb", "nslookup", "cm"]).ok().stdout;
+    assert!(found.contains("Name:\tcm\n"), "{found}");
+
+    // Disconnected again: resolv.conf stays as it is, n's names go.
+    let (_, disconnected) = after
+        .split_once("# docker network disconnect n ca\n")
+        .expect("the disconnect marker");
+    rig.wharf(&["network", "disconnect", "n", "ca"]).ok();
+    let kept: Vec<String> = recorded_resolv.iter().map(|l| l.to_string()).collect();
+    assert!(
+        disconnected.starts_with(&format!("{}\n", kept.join("\n"))),
+        "{disconnected}"
+    );
+    assert_eq!(resolv(), kept);
+    assert!(
+        disconnected.contains("nslookup cb: failed"),
+        "{disconnected}"
+    );
+    let gone = rig.wharf(&["exec", "ca", "nslookup", "cb"]);
+    assert_ne!(gone.code, 0, "{}", gone.stdout);
 }

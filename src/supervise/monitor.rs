@@ -512,7 +512,7 @@ impl Running {
         if bridged(&running.record.spec) {
             match crate::net::attach::current(containers.root(), containers.run_root(), id) {
                 Ok(attached) => {
-                    match spawn_resolver(containers.root(), &running.record.spec, &attached) {
+                    match spawn_resolver(containers.root(), id, &running.record.spec, &attached) {
                         Ok(r) => running.resolver = r,
                         Err(e) => tracing::warn!("the DNS resolver of {id}: {e}"),
                     }
