@@ -390,8 +390,9 @@ struct Running {
     watched: bool,
     /// Readable once the init exits.
     pidfd: Option<OwnedFd>,
-    /// The record file's inode and mtime when last read: `network connect`
-    /// rewrites it (see [`Running::start_resolver_on_connect`]).
+    /// The record file's inode and mtime when last read (`None`: not yet):
+    /// `network connect` rewrites it (see
+    /// [`Running::start_resolver_on_connect`]).
     record_stamp: Option<(u64, SystemTime)>,
 }
 
@@ -598,7 +599,6 @@ impl Running {
     }
 
     fn wait(mut self, containers: &Containers) -> i32 {
-        self.record_stamp = record_stamp(containers, &self.id);
         let code = loop {
             if let Some(code) = self.reap(containers) {
                 break code;
@@ -637,7 +637,8 @@ impl Running {
     /// network gives it one on 127.0.0.11 at once, as Docker does (recorded
     /// in tests/data/docker-verbs/connect-default-bridge-dns.txt). The
     /// connect rewrites the record, which is checked here each turn of the
-    /// loop (a stat) while there is no resolver.
+    /// loop (a stat) while there is no resolver; read once at first, for a
+    /// connect made while the container was still starting.
     fn start_resolver_on_connect(&mut self, containers: &Containers) {
         if self.resolver.is_some() || !bridged(&self.record.spec) {
             return;

@@ -1022,6 +1022,9 @@ pub fn resolver_after_connect(
     id: &str,
     spec: &ContainerSpec,
 ) -> Result<Option<ResolverHandle>> {
+    if !embedded_dns(spec) {
+        return Ok(None);
+    }
     let attached = crate::net::attach::current(containers.root(), containers.run_root(), id)?;
     let resolver = spawn_resolver(containers.root(), id, spec, &attached).map_err(|source| {
         StartError::Dns {
