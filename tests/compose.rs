@@ -2458,56 +2458,23 @@ services:
 /// and `content:` ones written into the container with `uid`/`gid`/`mode`
 /// (0444 and root by default) — and `host-gateway` names the host's side of
 /// the container's network; `volumes_from: [SERVICE:ro]` shares that
-/// service's mounts with their own modes (Compose drops the `:ro`); a `links` alias resolves to its service; `driver_opts` volumes
-/// bind their device or mount a sized tmpfs. Expectations recorded from the real
-/// Docker engine (Debian docker.io) and Docker Compose v2.40.3 running the same
-/// stack and probe commands: `scripts/record-compose-probe` (its output is
-/// quoted below where it matters). One difference is kept on purpose:
-/// Docker resolves `host-gateway` to docker0's address (172.17.0.1 there,
-/// while the default route was 172.18.0.1); wharf has no docker0, so it
-/// gives the gateway of the container's own network, which is the host too.
+/// service's mounts with their own modes (Compose drops the `:ro`); a
+/// `links` alias resolves to its service; `driver_opts` volumes bind their
+/// device or mount a sized tmpfs. The stack and the probe commands are
+/// tests/data/compose-probe/{compose.yaml,probes}; what the real Docker
+/// engine (Debian docker.io) and Docker Compose v2.40.3 printed for them is
+/// tests/data/compose-probe/recorded.txt, written by
+/// `scripts/record-compose-probe`, and wharf must print the same, addresses
+/// aside (they are the engine's to choose). One difference is kept on
+/// purpose: Docker resolves `host-gateway` to docker0's address (172.17.0.1
+/// there, while the default route was 172.18.0.1); wharf has no docker0, so
+/// it gives the gateway of the container's own network, which is the host
+/// too.
 #[test]
 fn secrets_configs_host_gateway_and_volumes_from_as_compose_sets_them_up() {
-    let Some(s) = Stack::new(
-        r#"
-services:
-  probe:
-    image: {{busybox}}
-    command: ["sleep", "1000"]
-    stop_grace_period: 1s
-    secrets:
-      - pw
-      - {source: token, uid: "1000", mode: 0400}
-      - {source: pw, target: nested/pw}
-    configs:
-      - inline
-      - {source: inline, target: /etc/app.conf, gid: "7"}
-      - {source: fromfile, target: /etc/from-file.conf}
-    extra_hosts:
-      - host.docker.internal:host-gateway
-    volumes_from: ["data:ro"]
-    links: ["data:datastore"]
-    volumes: ["bindvol:/bindvol", "tmpvol:/tmpvol"]
-  data:
-    image: {{busybox}}
-    command: ["sleep", "1000"]
-    stop_grace_period: 1s
-    volumes: ["./shared:/shared", "cache:/cache"]
-volumes:
-  cache: {}
-  bindvol:
-    driver: local
-    driver_opts: {type: none, o: bind, device: ./bindsrc}
-  tmpvol:
-    driver_opts: {type: tmpfs, device: tmpfs, o: "size=2m"}
-secrets:
-  pw: {file: ./pw.txt}
-  token: {environment: PROBE_TOKEN}
-configs:
-  inline: {content: "key=value"}
-  fromfile: {file: ./conf.txt}
-"#,
-    ) else {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/compose-probe");
+    let read = |name: &str| std::fs::read_to_string(data.join(name)).expect("probe data");
+    let Some(s) = Stack::new(&read("compose.yaml")) else {
         return;
     };
     use std::os::unix::fs::PermissionsExt;
@@ -2526,73 +2493,41 @@ configs:
         .expect("up");
     Run::from(up).ok();
 
-    let seen = s.exec(
-        "probe-1",
-        "for f in /run/secrets/pw /run/secrets/token /run/secrets/nested/pw /inline /etc/app.conf /etc/from-file.conf; do echo \"$(stat -c '%u %g %a' $f) $f $(cat $f)\"; done",
-    );
+    let probes = read("probes");
+    let lines: Vec<&str> = probes.lines().collect();
+    let mut seen = String::new();
+    for pair in lines.chunks(2) {
+        seen.push_str(pair[0]);
+        seen.push('\n');
+        seen.push_str(&s.exec("probe-1", pair[1]));
+    }
+    let mask = |text: &str| -> String {
+        text.lines()
+            .map(|l| match l.parse::<std::net::Ipv4Addr>() {
+                Ok(_) => "ADDRESS",
+                Err(_) => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(
-        seen.lines().collect::<Vec<_>>(),
-        [
-            "0 0 640 /run/secrets/pw hunter2",
-            "1000 0 400 /run/secrets/token s3cret",
-            "0 0 640 /run/secrets/nested/pw hunter2",
-            "0 0 444 /inline key=value",
-            "0 7 444 /etc/app.conf key=value",
-            "0 0 644 /etc/from-file.conf from=file",
-        ],
-        "{seen}"
+        mask(&seen),
+        mask(&read("recorded.txt")),
+        "wharf saw:\n{seen}"
     );
-    // File-backed ones are read-only binds.
-    let write = s
-        .wharf(&[
-            "exec",
-            &s.name("probe-1"),
-            "sh",
-            "-c",
-            "echo x > /run/secrets/pw",
-        ])
-        .code;
-    assert_ne!(write, 0, "a secret file is read-only");
 
-    // volumes_from data:ro: data's bind and volume, with their own
-    // (read-write) modes; recorded from Compose: "hellowritable\nwritable".
-    let shared = s.exec(
-        "probe-1",
-        "cat /shared/hello; touch /shared/x 2>/dev/null && echo writable; touch /cache/x 2>/dev/null && echo writable; true",
-    );
-    assert_eq!(shared, "hellowritable\nwritable\n", "{shared}");
-    s.exec("data-1", "touch /cache/x");
-
+    let section = |title: &str| -> Vec<String> {
+        seen.split("## ")
+            .find(|s| s.starts_with(title))
+            .map(|s| s.lines().skip(1).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
     // host-gateway is the container's default gateway: the host.
-    let gw = s.exec(
-        "probe-1",
-        "ip route | awk '/^default/ {print $3}'; awk '$2 == \"host.docker.internal\" {print $1}' /etc/hosts",
-    );
-    let lines: Vec<&str> = gw.lines().collect();
-    assert_eq!(lines.len(), 2, "{gw}");
-    assert!(lines[0].parse::<std::net::Ipv4Addr>().is_ok(), "{gw}");
-    assert_eq!(lines[0], lines[1], "host.docker.internal is the gateway");
-
-    // Named volumes with driver_opts: a bind of the device, a sized tmpfs.
-    let vols = s.exec(
-        "probe-1",
-        "cat /bindvol/f; echo; df -k /tmpvol | awk 'NR==2 {print $2}'; awk '$2 == \"/tmpvol\" {print $3}' /proc/mounts",
-    );
-    assert_eq!(
-        vols.lines().collect::<Vec<_>>(),
-        ["bound", "2048", "tmpfs"],
-        "{vols}"
-    );
-
+    let gw = section("gateway");
+    assert_eq!(gw[0], gw[1], "host.docker.internal is the gateway: {gw:?}");
     // A link alias answers in the embedded DNS with the service's address.
-    let looked = s.exec(
-        "probe-1",
-        "for n in datastore data; do nslookup $n 127.0.0.11 | awk '/^Address/ {a=$2} END {print a}'; done",
-    );
-    let addrs: Vec<&str> = looked.lines().collect();
-    assert_eq!(addrs.len(), 2, "{looked}");
-    assert!(addrs[0].parse::<std::net::Ipv4Addr>().is_ok(), "{looked}");
-    assert_eq!(addrs[0], addrs[1], "datastore is data");
+    let dns = section("datastore");
+    assert_eq!(dns[0], dns[1], "datastore is data: {dns:?}");
 }
 
 /// Issue 16: a key `up` cannot apply is refused before anything is made,
