@@ -1455,22 +1455,6 @@ services:
     assert!(state["pid"].as_u64().is_some_and(|p| p > 0), "{state}");
 }
 
-/// Processes whose command line is `wharf … container-monitor ID …`.
-fn monitors_of(id: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if args.contains(&&b"container-monitor"[..]) && args.contains(&id.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 fn sigkill(pid: u32) {
     nix_kill(pid, 9);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1524,7 +1508,10 @@ services:
         })
         .collect();
     let random_port = s.wharf(&["port", "web", "8001"]).ok().stdout;
-    let old_monitors: Vec<u32> = before.iter().flat_map(|(id, _)| monitors_of(id)).collect();
+    let old_monitors: Vec<u32> = before
+        .iter()
+        .flat_map(|(id, _)| harness::monitors_of(id))
+        .collect();
     assert_eq!(old_monitors.len(), 3, "one monitor per container");
     for m in &old_monitors {
         sigkill(*m);
@@ -1544,7 +1531,7 @@ services:
         assert_eq!(Stack::container(&ps, n)["State"], "running", "{ps:#?}");
     }
     for (id, pid) in &before {
-        let now = monitors_of(id);
+        let now = harness::monitors_of(id);
         assert_eq!(now.len(), 1, "one new monitor for {id}: {now:?}");
         assert!(!old_monitors.contains(&now[0]));
         assert_eq!(
@@ -1590,7 +1577,7 @@ services:
     // ...and both it and its monitor: the next command cleans up after
     // them and brings it back.
     let id = before[2].0.clone();
-    let monitor = monitors_of(&id);
+    let monitor = harness::monitors_of(&id);
     assert_eq!(monitor.len(), 1);
     sigkill(monitor[0]);
     sigkill(i["State"]["Pid"].as_u64().expect("pid") as u32);
@@ -1600,7 +1587,7 @@ services:
     s.wharf(&["down", "-t", "1"]).ok();
     for (id, pid) in &before {
         assert!(
-            monitors_of(id).is_empty(),
+            harness::monitors_of(id).is_empty(),
             "a monitor of {id} outlived down"
         );
         assert!(
@@ -2179,7 +2166,7 @@ services:
         assert!(Instant::now() < deadline, "never restarting: {i:#}");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let monitors = monitors_of(&id);
+    let monitors = harness::monitors_of(&id);
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     sigkill(monitors[0]);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -2192,7 +2179,7 @@ services:
         assert!(Instant::now() < deadline, "the restarts stopped: {i:#}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let now = monitors_of(&id);
+    let now = harness::monitors_of(&id);
     assert_eq!(now.len(), 1, "{now:?}");
     assert_ne!(now[0], monitors[0]);
     s.wharf(&["stop", "flappy"]).ok();
@@ -2269,7 +2256,7 @@ services:
         .collect();
     for (_, id) in &ids {
         assert_eq!(shims_of(id).len(), 1, "one shim for {id}");
-        let monitors = monitors_of(id);
+        let monitors = harness::monitors_of(id);
         assert_eq!(monitors.len(), 1, "one monitor for {id}: {monitors:?}");
         sigkill(monitors[0]);
     }
@@ -2291,7 +2278,7 @@ services:
     s.wharf(&["down"]).ok();
     for (_, id) in &ids {
         stack::until(Duration::from_secs(10), "the shims to exit", || {
-            shims_of(id).is_empty() && monitors_of(id).is_empty()
+            shims_of(id).is_empty() && harness::monitors_of(id).is_empty()
         });
     }
 }
@@ -2316,7 +2303,7 @@ services:
     let i = s.inspect(&s.name("keeper-1"));
     let id = i["Id"].as_str().expect("id").to_string();
     let pid = i["State"]["Pid"].as_u64().expect("pid") as u32;
-    let monitors = monitors_of(&id);
+    let monitors = harness::monitors_of(&id);
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     sigkill(monitors[0]);
     sigkill(pid);
@@ -2385,7 +2372,7 @@ services:
         }
     }
     for id in &ids {
-        for p in monitors_of(id) {
+        for p in harness::monitors_of(id) {
             sigkill(p);
         }
         if let Some(pid) = state_file(&s, id)["pid"].as_u64() {

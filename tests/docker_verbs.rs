@@ -1068,13 +1068,44 @@ fn run_it_detaches_with_the_keys_and_attach_takes_it_up() {
     let typed = rig.wharf(&["exec", "dv-it", "cat", "/typed"]).ok();
     assert_eq!(typed.stdout, "hi\n");
 
-    // attach: what is typed echoes before Enter; the exit code is attach's.
+    // attach: what is typed echoes before Enter; the exit code is attach's,
+    // even when the monitor it was attached through was killed meanwhile
+    // (it attaches again to the one the shim starts in its place).
     let mut term = pty::Pty::open(24, 80);
     let mut child = term.spawn(rig.command(&["attach", "dv-it"]));
     term.send(b"ec");
     let at = term.expect("ec", 0, wait);
     term.send(b"ho again\r");
     let at = term.expect("again\r\n", at, wait);
+    let at = term.expect("/ # ", at, wait);
+    let id = rig
+        .wharf(&["inspect", "-f", "{{.Id}}", "dv-it"])
+        .ok()
+        .stdout;
+    let monitors = harness::monitors_of(id.trim());
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitors[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the monitor");
+    let deadline = std::time::Instant::now() + wait;
+    while harness::monitors_of(id.trim()) == monitors || harness::monitors_of(id.trim()).is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "no new monitor");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The reconnect takes a moment: type until the echo comes back.
+    let mut at = at;
+    loop {
+        term.send(b"echo af''ter\r");
+        if let Some(i) = term.seen().get(at..).and_then(|s| s.find("after\r\n")) {
+            at += i;
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", term.seen());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
     term.expect("/ # ", at, wait);
     term.send(b"exit 3\r");
     let status = term.wait(&mut child, wait);
