@@ -2788,3 +2788,73 @@ services:
     );
     s.wharf(&["--profile", "traps", "down", "-t", "0"]).ok();
 }
+
+/// Issue 16: `external_links` names a container that is not the project's
+/// (it answers under the alias in the embedded DNS), and `volumes_from:
+/// container:NAME` mounts that container's volumes, as Compose runs them:
+/// with their own modes, the entry's `:ro` dropped (Compose v2 resolves
+/// `container:NAME:MODE` to `NAME` alone: pkg/compose/convergence.go,
+/// `service.VolumesFrom[i] = spec[1]`).
+#[test]
+fn external_links_and_volumes_from_a_container() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    external_links: ["ext16-c:extalias"]
+    volumes_from: ["container:data16-c:ro"]
+networks:
+  default:
+    name: ext16-net
+    external: true
+"#,
+    ) else {
+        return;
+    };
+    let image = s.busybox();
+    s.wharf(&["network", "create", "ext16-net"]).ok();
+    s.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "ext16-c",
+        "--network",
+        "ext16-net",
+        &image,
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    s.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "data16-c",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        &image,
+        "sh",
+        "-c",
+        "echo kept > /data/f; exec sleep 1000",
+    ])
+    .ok();
+    s.wharf(&["up", "-d"]).ok();
+    let ext = s.wharf(&["exec", "ext16-c", "hostname", "-i"]).ok().stdout;
+    let seen = s.exec(
+        "app-1",
+        "nslookup extalias 127.0.0.11 | awk '/^Address/ {a=$2} END {print a}'; cat /data/f; touch /data/g && echo writable",
+    );
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [ext.trim(), "kept", "writable"],
+        "{seen}"
+    );
+    s.wharf(&["down", "-t", "0"]).ok();
+    s.wharf(&["rm", "-f", "-v", "ext16-c", "data16-c"]).ok();
+    s.wharf(&["network", "rm", "ext16-net"]).ok();
+}

@@ -1520,3 +1520,121 @@ fn plain_run_joins_the_default_bridge() {
         assert!(r.stderr.contains("user-defined --network"), "{}", r.stderr);
     }
 }
+
+/// The everyday verbs the issue lists that no other test reached, each
+/// checked for what a user would see: `restart -s` sends that signal;
+/// `--link` on the default bridge names the linked container; `images -a`
+/// and the `image rm` form; `system prune --volumes` removes unused
+/// anonymous volumes and keeps named ones (Docker 23+).
+#[test]
+fn restart_signal_link_image_rm_and_prune_volumes() {
+    let Some(rig) = Rig::new() else { return };
+    // restart -s USR1: the trap sees it and ends; it runs again after.
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "dv-sig",
+        "--network",
+        "none",
+        &rig.image,
+        "sh",
+        "-c",
+        "trap 'echo got-usr1; exit 0' USR1; echo up; while :; do sleep 0.1; done",
+    ])
+    .ok();
+    until("dv-sig to start", || {
+        rig.wharf(&["logs", "dv-sig"]).stdout.contains("up")
+    });
+    rig.wharf(&["restart", "-s", "USR1", "-t", "20", "dv-sig"])
+        .ok();
+    let logs = rig.wharf(&["logs", "dv-sig"]).ok().stdout;
+    assert!(logs.contains("got-usr1"), "{logs}");
+    let status = rig
+        .wharf(&["inspect", "-f", "{{.State.Status}}", "dv-sig"])
+        .ok()
+        .stdout;
+    assert_eq!(status.trim(), "running");
+    rig.wharf(&["rm", "-f", "dv-sig"]).ok();
+
+    // --link NAME:ALIAS on the default bridge: the alias is the container.
+    rig.wharf(&["run", "-d", "--name", "dv-lk", &rig.image, "sleep", "300"])
+        .ok();
+    let addr = rig.wharf(&["exec", "dv-lk", "hostname", "-i"]).ok().stdout;
+    let seen = rig
+        .wharf(&[
+            "run",
+            "--rm",
+            "--link",
+            "dv-lk:dbalias",
+            &rig.image,
+            "sh",
+            "-c",
+            "ping -c1 -W5 dbalias | head -1",
+        ])
+        .ok()
+        .stdout;
+    assert!(
+        seen.contains(&format!("({})", addr.trim())),
+        "{seen} / {addr}"
+    );
+    rig.wharf(&["rm", "-f", "dv-lk"]).ok();
+
+    // images -a lists it; `image rm` untags a second name.
+    let all = rig.wharf(&["images", "-a"]).ok().stdout;
+    assert!(all.contains("wharf-fixtures/busybox"), "{all}");
+    rig.wharf(&["tag", &rig.image, "dv-extra:1"]).ok();
+    let untagged = rig.wharf(&["image", "rm", "dv-extra:1"]).ok().stdout;
+    assert!(untagged.contains("Untagged: dv-extra:1"), "{untagged}");
+    let left = rig.wharf(&["images"]).ok().stdout;
+    assert!(!left.contains("dv-extra"), "{left}");
+
+    // system prune --volumes: the anonymous volume of a removed container
+    // goes, the named one stays.
+    rig.wharf(&["volume", "create", "dv-named"]).ok();
+    rig.wharf(&[
+        "run",
+        "--name",
+        "dv-anon",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+    let anon = rig
+        .wharf(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Name}}{{end}}",
+            "dv-anon",
+        ])
+        .ok()
+        .stdout;
+    rig.wharf(&["rm", "dv-anon"]).ok();
+    let volumes = || rig.wharf(&["volume", "ls", "-q"]).ok().stdout;
+    let before = volumes();
+    assert!(before.contains("dv-named"), "{before}");
+    assert_eq!(before.lines().count(), 2, "{before} (anonymous {anon})");
+    // rm -v takes a container's anonymous volume with it (plain rm did not).
+    rig.wharf(&[
+        "run",
+        "--name",
+        "dv-anon2",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+    assert_eq!(volumes().lines().count(), 3);
+    rig.wharf(&["rm", "-v", "dv-anon2"]).ok();
+    assert_eq!(volumes(), before);
+    rig.wharf(&["system", "prune", "-f", "--volumes"]).ok();
+    let after = volumes();
+    assert_eq!(after.trim(), "dv-named", "{after}");
+}
