@@ -949,3 +949,50 @@ fn config_pins_images_to_the_digests_compose_resolves() {
         assert!(!lock_file.exists(), "{file}: lock.yaml was written");
     }
 }
+
+/// `--parallel 1` works on one service at a time: each one's start has
+/// ended ("Started") before the next begins ("Starting"); with room for
+/// three, the three independent services (each held in its start by a
+/// `post_start` hook) are started side by side.
+#[test]
+fn parallel_limits_how_many_services_start_at_once() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  a: &svc
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    network_mode: none
+    stop_grace_period: 1s
+    post_start:
+      - command: ["sleep", "1"]
+  b: *svc
+  c: *svc
+"#,
+    ) else {
+        return;
+    };
+    // The most services between "Starting" and "Started" at any moment.
+    let most_at_once = |parallel: &str| -> usize {
+        let up = s
+            .wharf(&["--progress", "json", "--parallel", parallel, "up", "-d"])
+            .ok();
+        let (mut now, mut most) = (0usize, 0usize);
+        for v in up
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        {
+            match v["status"].as_str() {
+                Some("Starting") => now += 1,
+                Some("Started") => now = now.saturating_sub(1),
+                _ => {}
+            }
+            most = most.max(now);
+        }
+        s.wharf(&["down", "-t", "0"]).ok();
+        most
+    };
+    assert_eq!(most_at_once("1"), 1);
+    assert_eq!(most_at_once("3"), 3);
+}
