@@ -996,3 +996,21 @@ services:
     assert_eq!(most_at_once("1"), 1);
     assert_eq!(most_at_once("3"), 3);
 }
+
+/// `ps -l` / `ps -n N` are Docker's flags: in a project's directory they
+/// list the newest containers as `docker ps -l` does (so `alias
+/// docker=wharf` holds there), not the project's services.
+#[test]
+fn docker_ps_latest_works_in_a_project_directory() {
+    let Some(s) = Stack::new(TWO) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let latest = s.wharf(&["ps", "-l", "--format", "{{.Names}}"]).ok().stdout;
+    assert_eq!(latest.lines().count(), 1, "{latest}");
+    let two = s.wharf(&["ps", "-n", "2", "-q"]).ok().stdout;
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let named = s.wharf(&["ps", "-l", "db"]);
+    assert_ne!(named.code, 0);
+    s.wharf(&["down", "-t", "0"]).ok();
+}
