@@ -1570,13 +1570,26 @@ fn restart_signal_link_image_rm_and_prune_volumes() {
             &rig.image,
             "sh",
             "-c",
-            "ping -c1 -W5 dbalias | head -1",
+            "ping -c1 -W5 dbalias | head -1; grep dbalias /etc/hosts",
         ])
         .ok()
         .stdout;
     assert!(
         seen.contains(&format!("({})", addr.trim())),
         "{seen} / {addr}"
+    );
+    // And Docker's /etc/hosts line: address, alias, hostname, name.
+    let lk_id = rig
+        .wharf(&["inspect", "-f", "{{.Id}}", "dv-lk"])
+        .ok()
+        .stdout;
+    assert!(
+        seen.contains(&format!(
+            "{}\tdbalias {} dv-lk",
+            addr.trim(),
+            &lk_id.trim()[..12]
+        )),
+        "{seen}"
     );
     rig.wharf(&["rm", "-f", "dv-lk"]).ok();
 

@@ -301,7 +301,15 @@ pub fn start(
         }
     }
     let gateway = host_gateway(containers.root(), &record.spec, attached.as_ref())?;
-    let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref(), gateway)?;
+    let links = legacy_links(containers, &record.spec, attached.as_ref());
+    let etc_files = write_etc_files(
+        &dir.path,
+        &record.spec,
+        id,
+        attached.as_ref(),
+        gateway,
+        links,
+    )?;
     prepare_mounts(&dir.rootfs(), &record.spec.mounts)?;
     let mounts = stage_subpaths(&mut steps, containers, id, &record.spec.mounts)?;
     write_bundle(
@@ -997,6 +1005,55 @@ fn host_gateway(
     Ok(Some(IpAddr::V4(network.gateway)))
 }
 
+/// Docker's legacy links (`--link` on the default bridge) are in
+/// /etc/hosts too, after `extra_hosts`: `ADDR\tALIAS HOSTNAME NAME` (the
+/// name only when the alias is not it), as (names, address). Links on
+/// other networks are names in the embedded DNS only, as with Docker.
+fn legacy_links(
+    containers: &Containers,
+    spec: &ContainerSpec,
+    attached: Option<&Attached>,
+) -> Vec<(String, String)> {
+    let bridge = attached.and_then(|a| {
+        a.endpoints
+            .iter()
+            .find(|e| e.network_name == crate::net::store::DEFAULT_BRIDGE)
+    });
+    let Some(bridge) = bridge else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (alias, name) in &spec.links {
+        let Ok(child) = containers.find(name) else {
+            continue;
+        };
+        let address =
+            crate::net::attach::current(containers.root(), containers.run_root(), &child.id)
+                .ok()
+                .and_then(|a| {
+                    a.endpoints
+                        .into_iter()
+                        .find(|e| e.network_id == bridge.network_id)
+                        .and_then(|e| e.ipv4)
+                });
+        let Some(address) = address else {
+            continue;
+        };
+        let hostname = child
+            .spec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| child.id[..12].to_string());
+        let mut names = format!("{alias} {hostname}");
+        if *alias != child.name {
+            names.push(' ');
+            names.push_str(&child.name);
+        }
+        out.push((names, address.to_string()));
+    }
+    out
+}
+
 /// Step 6: the container's /etc/hostname, /etc/hosts and /etc/resolv.conf,
 /// kept in its directory and bind-mounted by the bundle.
 fn write_etc_files(
@@ -1005,6 +1062,7 @@ fn write_etc_files(
     id: &str,
     attached: Option<&Attached>,
     gateway: Option<std::net::IpAddr>,
+    links: Vec<(String, String)>,
 ) -> Result<bundle::EtcFiles> {
     let hostname = spec
         .hostname
@@ -1028,6 +1086,7 @@ fn write_etc_files(
             _ => extra_hosts.push((name.clone(), ip.clone())),
         }
     }
+    extra_hosts.extend(links);
     let hosts = etc::hosts_file(&etc::Hosts {
         hostname: &hostname,
         domainname: spec.domainname.as_deref(),
