@@ -743,6 +743,46 @@ services:
     s.wharf(&["down", "-t", "0"]).ok();
 }
 
+/// `run SERVICE` from a terminal gets one (Compose's default) and is
+/// attached as `docker run -it` is: the prompt shows before any newline,
+/// ctrl-p,ctrl-q detach it with exit code 0 (Compose runs docker's
+/// `start` code, which takes the detach as a success) and the one-off runs
+/// on; `attach` then types into it and takes its exit code.
+#[test]
+fn run_from_a_terminal_detaches_and_runs_on() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  shell:
+    image: {{busybox}}
+    command: ["sh"]
+    network_mode: none
+    stop_grace_period: 1s
+"#,
+    ) else {
+        return;
+    };
+    let wait = std::time::Duration::from_secs(30);
+    let mut pty = Pty::open(24, 80);
+    let mut child = pty.spawn(s.cmd(&["run", "--name", "oneoff-it", "shell"]));
+    pty.expect("/ # ", 0, wait);
+    pty.send(b"\x10\x11");
+    let status = pty.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(0), "{:?}", pty.seen());
+    let state = s
+        .wharf(&["inspect", "-f", "{{.State.Status}}", "oneoff-it"])
+        .ok()
+        .stdout;
+    assert_eq!(state.trim(), "running");
+    let mut pty = Pty::open(24, 80);
+    let mut child = pty.spawn(s.cmd(&["attach", "oneoff-it"]));
+    pty.send(b"exit 5\r");
+    let status = pty.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(5), "{:?}", pty.seen());
+    s.wharf(&["down", "--remove-orphans", "-t", "0"]).ok();
+    s.wharf(&["rm", "-f", "oneoff-it"]);
+}
+
 /// `up --menu` in a terminal: Compose's navigation menu under the logs
 /// ("w Enable Watch   d Detach", its v2.40.3 text without the Docker
 /// Desktop entries); `w` starts the watch (its initial sync copies the
@@ -908,4 +948,69 @@ fn config_pins_images_to_the_digests_compose_resolves() {
         assert!(out.stderr.starts_with(&format!("{prefix}: ")), "{file}: {}", out.stderr);
         assert!(!lock_file.exists(), "{file}: lock.yaml was written");
     }
+}
+
+/// `--parallel 1` works on one service at a time: each one's start has
+/// ended ("Started") before the next begins ("Starting"); with room for
+/// three, the three independent services (each held in its start by a
+/// `post_start` hook) are started side by side.
+#[test]
+fn parallel_limits_how_many_services_start_at_once() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  a: &svc
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    network_mode: none
+    stop_grace_period: 1s
+    post_start:
+      - command: ["sleep", "1"]
+  b: *svc
+  c: *svc
+"#,
+    ) else {
+        return;
+    };
+    // The most services between "Starting" and "Started" at any moment.
+    let most_at_once = |parallel: &str| -> usize {
+        let up = s
+            .wharf(&["--progress", "json", "--parallel", parallel, "up", "-d"])
+            .ok();
+        let (mut now, mut most) = (0usize, 0usize);
+        for v in up
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        {
+            match v["status"].as_str() {
+                Some("Starting") => now += 1,
+                Some("Started") => now = now.saturating_sub(1),
+                _ => {}
+            }
+            most = most.max(now);
+        }
+        s.wharf(&["down", "-t", "0"]).ok();
+        most
+    };
+    assert_eq!(most_at_once("1"), 1);
+    assert_eq!(most_at_once("3"), 3);
+}
+
+/// `ps -l` / `ps -n N` are Docker's flags: in a project's directory they
+/// list the newest containers as `docker ps -l` does (so `alias
+/// docker=wharf` holds there), not the project's services.
+#[test]
+fn docker_ps_latest_works_in_a_project_directory() {
+    let Some(s) = Stack::new(TWO) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let latest = s.wharf(&["ps", "-l", "--format", "{{.Names}}"]).ok().stdout;
+    assert_eq!(latest.lines().count(), 1, "{latest}");
+    let two = s.wharf(&["ps", "-n", "2", "-q"]).ok().stdout;
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let named = s.wharf(&["ps", "-l", "db"]);
+    assert_ne!(named.code, 0);
+    s.wharf(&["down", "-t", "0"]).ok();
 }

@@ -992,7 +992,10 @@ fn attach_detaches_with_the_default_keys() {
 
     // Without a terminal (-di): Docker keeps the detached container's stdin
     // open — a shell reading commands from it waits rather than ending at
-    // once — and attach types into it; the keys are read all the same.
+    // once — and attach types into it, every byte: Docker looks for the
+    // detach keys only in a terminal's input (moby's attach copies a
+    // non-tty stdin as is), so ctrl-p,ctrl-q reach the shell here, and
+    // attach ends when the container does.
     rig.wharf(&[
         "run",
         "-di",
@@ -1005,32 +1008,172 @@ fn attach_detaches_with_the_default_keys() {
     ])
     .ok();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let out = rig.wharf_with_stdin(&["attach", "dv-sleep"], b"echo hi2 > /typed2\n\x10\x11");
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = rig.wharf_with_stdin(
+        &["attach", "dv-sleep"],
+        b"printf 'hi2\\n\x10\x11\\n' > /typed2\nexit 4\n",
+    );
+    assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(
-        out.stderr.contains("read escape sequence"),
+        !out.stderr.contains("read escape sequence"),
         "{}",
         out.stderr
     );
+    // It has exited: the file comes out with cp.
+    let out = tempfile::tempdir().expect("tmp");
+    let copy = out.path().join("typed2");
+    rig.wharf(&["cp", "dv-sleep:/typed2", &copy.to_string_lossy()])
+        .ok();
+    let typed = std::fs::read(&copy).expect("typed2");
+    assert_eq!(typed, b"hi2\n\x10\x11\n");
+}
+
+/// `run -it` is attached the way Docker's is: the prompt shows before a
+/// newline (output byte for byte, not the log's lines), ctrl-p,ctrl-q
+/// detach it silently with exit code 0 and leave the container running
+/// (`--detach-keys` changes them), `attach` types into it again and
+/// takes its exit code; under `--rm` the container is gone once `run`
+/// returns, whether it exited there or after a detach; `start -ai`
+/// detaches the same way. A bad spec is refused before anything is made.
+#[test]
+fn run_it_detaches_with_the_keys_and_attach_takes_it_up() {
+    let Some(rig) = Rig::new() else { return };
+    let wait = std::time::Duration::from_secs(30);
+    let run_it = |extra: &[&str], cmd: &[&str]| {
+        let mut args = vec!["run", "-it", "--network", "none"];
+        args.extend_from_slice(extra);
+        args.push(&rig.image);
+        args.extend_from_slice(cmd);
+        let mut term = pty::Pty::open(24, 80);
+        let child = term.spawn(rig.command(&args));
+        (term, child)
+    };
+
+    let (mut term, mut child) = run_it(&["--name", "dv-it"], &["sh"]);
+    // busybox's prompt, with no newline after it.
+    let at = term.expect("/ # ", 0, wait);
+    term.send(b"stty size; echo hi > /typed; echo re''ady\r");
+    let at = term.expect("24 80", at, wait);
+    term.expect("ready\r\n", at, wait);
+    term.send(b"\x10\x11");
+    let status = term.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(0), "{:?}", term.seen());
+    assert!(!term.seen().contains("read escape sequence"));
+    let state = |name: &str| {
+        rig.wharf(&["inspect", "-f", "{{.State.Status}}", name])
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_eq!(state("dv-it"), "running");
+    let typed = rig.wharf(&["exec", "dv-it", "cat", "/typed"]).ok();
+    assert_eq!(typed.stdout, "hi\n");
+
+    // attach: what is typed echoes before Enter; the exit code is attach's,
+    // even when the monitor it was attached through was killed meanwhile
+    // (it attaches again to the one the shim starts in its place).
+    let mut term = pty::Pty::open(24, 80);
+    let mut child = term.spawn(rig.command(&["attach", "dv-it"]));
+    term.send(b"ec");
+    let at = term.expect("ec", 0, wait);
+    term.send(b"ho again\r");
+    let at = term.expect("again\r\n", at, wait);
+    let at = term.expect("/ # ", at, wait);
+    let id = rig
+        .wharf(&["inspect", "-f", "{{.Id}}", "dv-it"])
+        .ok()
+        .stdout;
+    let monitors = harness::monitors_of(id.trim());
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitors[0] as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the monitor");
     let deadline = std::time::Instant::now() + wait;
+    while harness::monitors_of(id.trim()) == monitors || harness::monitors_of(id.trim()).is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "no new monitor");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // The reconnect takes a moment: type until the echo comes back.
+    let mut at = at;
     loop {
-        let typed = rig.wharf(&["exec", "dv-sleep", "cat", "/typed2"]);
-        if typed.code == 0 && typed.stdout == "hi2\n" {
+        term.send(b"echo af''ter\r");
+        if let Some(i) = term.seen().get(at..).and_then(|s| s.find("after\r\n")) {
+            at += i;
             break;
         }
+        assert!(std::time::Instant::now() < deadline, "{:?}", term.seen());
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    term.expect("/ # ", at, wait);
+    term.send(b"exit 3\r");
+    let status = term.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(3), "{:?}", term.seen());
+    assert_eq!(state("dv-it"), "exited");
+
+    // start -ai with keys of its own.
+    let mut term = pty::Pty::open(24, 80);
+    let mut child =
+        term.spawn(rig.command(&["start", "-ai", "--detach-keys", "ctrl-a,x", "dv-it"]));
+    term.expect("/ # ", 0, wait);
+    term.send(b"\x01x");
+    let status = term.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(0), "{:?}", term.seen());
+    assert_eq!(state("dv-it"), "running");
+    rig.wharf(&["rm", "-f", "dv-it"]).ok();
+
+    // --rm: an exit returns with the code, the container gone.
+    let (term, mut child) = run_it(
+        &["--rm", "--name", "dv-rm"],
+        &["sh", "-c", "echo one; exit 7"],
+    );
+    let status = term.wait(&mut child, wait);
+    assert_eq!(status.code(), Some(7), "{:?}", term.seen());
+    assert!(term.seen().contains("one\r\n"), "{:?}", term.seen());
+    let gone = rig.wharf(&["inspect", "dv-rm"]);
+    assert_ne!(gone.code, 0, "{}", gone.stdout);
+
+    // --rm and a detach: removed when it exits later.
+    let (mut term, mut child) =
+        run_it(&["--rm", "--name", "dv-rm2", "--detach-keys", "z"], &["sh"]);
+    term.expect("/ # ", 0, wait);
+    term.send(b"z");
+    assert_eq!(
+        term.wait(&mut child, wait).code(),
+        Some(0),
+        "{:?}",
+        term.seen()
+    );
+    assert_eq!(state("dv-rm2"), "running");
+    rig.wharf(&["stop", "-t", "0", "dv-rm2"]).ok();
+    let deadline = std::time::Instant::now() + wait;
+    while rig.wharf(&["inspect", "dv-rm2"]).code == 0 {
         assert!(
             std::time::Instant::now() < deadline,
-            "the typed line never ran: {} {}",
-            typed.stdout,
-            typed.stderr
+            "dv-rm2 was not removed"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let state = rig
-        .wharf(&["inspect", "-f", "{{.State.Status}}", "dv-sleep"])
-        .ok()
-        .stdout;
-    assert_eq!(state.trim(), "running");
+
+    // A bad spec: the engine's words, nothing created.
+    let bad = rig.wharf(&[
+        "run",
+        "-it",
+        "--name",
+        "dv-bad",
+        "--detach-keys",
+        "ctrl-P",
+        &rig.image,
+        "sh",
+    ]);
+    assert_eq!(bad.code, 125);
+    assert!(
+        bad.stderr.contains("Invalid detach keys (ctrl-P) provided"),
+        "{}",
+        bad.stderr
+    );
+    assert_ne!(rig.wharf(&["inspect", "dv-bad"]).code, 0);
 }
 
 /// Docker's refusals recorded by scripts/docker-verbs-goldens (run-flags):
@@ -1558,4 +1701,135 @@ fn a_default_bridge_container_resolves_names_once_connected() {
     );
     let gone = rig.wharf(&["exec", "ca", "nslookup", "cb"]);
     assert_ne!(gone.code, 0, "{}", gone.stdout);
+}
+
+/// The everyday verbs the issue lists that no other test reached, each
+/// checked for what a user would see: `restart -s` sends that signal;
+/// `--link` on the default bridge names the linked container; `images -a`
+/// and the `image rm` form; `system prune --volumes` removes unused
+/// anonymous volumes and keeps named ones (Docker 23+).
+#[test]
+fn restart_signal_link_image_rm_and_prune_volumes() {
+    let Some(rig) = Rig::new() else { return };
+    // restart -s USR1: the trap sees it and ends; it runs again after.
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "dv-sig",
+        "--network",
+        "none",
+        &rig.image,
+        "sh",
+        "-c",
+        "trap 'echo got-usr1; exit 0' USR1; echo up; while :; do sleep 0.1; done",
+    ])
+    .ok();
+    until("dv-sig to start", || {
+        rig.wharf(&["logs", "dv-sig"]).stdout.contains("up")
+    });
+    rig.wharf(&["restart", "-s", "USR1", "-t", "20", "dv-sig"])
+        .ok();
+    let logs = rig.wharf(&["logs", "dv-sig"]).ok().stdout;
+    assert!(logs.contains("got-usr1"), "{logs}");
+    let status = rig
+        .wharf(&["inspect", "-f", "{{.State.Status}}", "dv-sig"])
+        .ok()
+        .stdout;
+    assert_eq!(status.trim(), "running");
+    rig.wharf(&["rm", "-f", "dv-sig"]).ok();
+
+    // --link NAME:ALIAS on the default bridge: the alias is the container.
+    rig.wharf(&["run", "-d", "--name", "dv-lk", &rig.image, "sleep", "300"])
+        .ok();
+    let addr = rig.wharf(&["exec", "dv-lk", "hostname", "-i"]).ok().stdout;
+    let seen = rig
+        .wharf(&[
+            "run",
+            "--rm",
+            "--link",
+            "dv-lk:dbalias",
+            &rig.image,
+            "sh",
+            "-c",
+            "ping -c1 -W5 dbalias | head -1; grep dbalias /etc/hosts",
+        ])
+        .ok()
+        .stdout;
+    assert!(
+        seen.contains(&format!("({})", addr.trim())),
+        "{seen} / {addr}"
+    );
+    // And Docker's /etc/hosts line: address, alias, hostname, name.
+    let lk_id = rig
+        .wharf(&["inspect", "-f", "{{.Id}}", "dv-lk"])
+        .ok()
+        .stdout;
+    assert!(
+        seen.contains(&format!(
+            "{}\tdbalias {} dv-lk",
+            addr.trim(),
+            &lk_id.trim()[..12]
+        )),
+        "{seen}"
+    );
+    rig.wharf(&["rm", "-f", "dv-lk"]).ok();
+
+    // images -a lists it; `image rm` untags a second name.
+    let all = rig.wharf(&["images", "-a"]).ok().stdout;
+    assert!(all.contains("wharf-fixtures/busybox"), "{all}");
+    rig.wharf(&["tag", &rig.image, "dv-extra:1"]).ok();
+    let untagged = rig.wharf(&["image", "rm", "dv-extra:1"]).ok().stdout;
+    assert!(untagged.contains("Untagged: dv-extra:1"), "{untagged}");
+    let left = rig.wharf(&["images"]).ok().stdout;
+    assert!(!left.contains("dv-extra"), "{left}");
+
+    // system prune --volumes: the anonymous volume of a removed container
+    // goes, the named one stays.
+    rig.wharf(&["volume", "create", "dv-named"]).ok();
+    rig.wharf(&[
+        "run",
+        "--name",
+        "dv-anon",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+    let anon = rig
+        .wharf(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{.Name}}{{end}}",
+            "dv-anon",
+        ])
+        .ok()
+        .stdout;
+    rig.wharf(&["rm", "dv-anon"]).ok();
+    let volumes = || rig.wharf(&["volume", "ls", "-q"]).ok().stdout;
+    let before = volumes();
+    assert!(before.contains("dv-named"), "{before}");
+    assert_eq!(before.lines().count(), 2, "{before} (anonymous {anon})");
+    // rm -v takes a container's anonymous volume with it (plain rm did not).
+    rig.wharf(&[
+        "run",
+        "--name",
+        "dv-anon2",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+    assert_eq!(volumes().lines().count(), 3);
+    rig.wharf(&["rm", "-v", "dv-anon2"]).ok();
+    assert_eq!(volumes(), before);
+    rig.wharf(&["system", "prune", "-f", "--volumes"]).ok();
+    let after = volumes();
+    assert_eq!(after.trim(), "dv-named", "{after}");
 }

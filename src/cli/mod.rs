@@ -224,7 +224,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Kill(args) => lifecycle::kill(s, target, args),
         Command::Rm(args) => lifecycle::rm(s, target, args),
         Command::Exec(args) => exec::exec(s, target, args),
-        Command::Attach(args) => logs::attach(s, target, args),
+        Command::Attach(args) => attach::attach(s, target, args),
         Command::Inspect {
             format, kind, size, ..
         } => inspect::inspect(

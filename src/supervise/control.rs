@@ -103,8 +103,50 @@ pub fn start_detached(containers: &Containers, id: &str) -> Result<()> {
     if state.status == Status::Paused {
         return Err(ControlError::PausedStart(record.name));
     }
-    let (_child, ready) = spawn_monitor(containers, &record.name, id, false)?;
+    let (_child, ready) = spawn_monitor(containers, &record.name, id, false, None)?;
     await_ready(ready, &record.name)
+}
+
+/// Starts `id` as [`start_detached`] does, attached before it runs, as
+/// Docker's `run -it` attaches before it starts: the monitor waits for
+/// our connection, so not a byte of the terminal's output is missed.
+/// `size`: our terminal's, the container's gets it first.
+pub fn start_attached(
+    containers: &Containers,
+    id: &str,
+    size: Option<(u16, u16)>,
+) -> Result<super::attach::Client> {
+    let record = containers.record(id)?;
+    let state = containers.state(id)?;
+    if state.status == Status::Paused {
+        return Err(ControlError::PausedStart(record.name));
+    }
+    let never_listened = |name: &str| ControlError::StartFailed {
+        code: 125,
+        message: format!("attaching to {name}: its monitor does not listen"),
+    };
+    // Running already (`start -ai` of a running one): Docker attaches.
+    if state.status == Status::Running {
+        return super::attach::Client::connect(containers.run_root(), id)
+            .map_err(|_| never_listened(&record.name));
+    }
+    let wait = super::attach::wait_value(size);
+    let (mut shim, ready) = spawn_monitor(containers, &record.name, id, false, Some(&wait))?;
+    // The socket appears once the monitor has the terminal; a monitor that
+    // fails before that ends, and so does its shim.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let client = loop {
+        if let Ok(c) = super::attach::Client::connect(containers.run_root(), id) {
+            break Some(c);
+        }
+        let ended = shim.try_wait().map_or(true, |s| s.is_some());
+        if ended || std::time::Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    await_ready(ready, &record.name)?;
+    client.ok_or_else(|| never_listened(&record.name))
 }
 
 /// Re-execs wharf as the detached monitor of `id` (`adopt`: of a container
@@ -116,6 +158,7 @@ fn spawn_monitor(
     name: &str,
     id: &str,
     adopt: bool,
+    attach_wait: Option<&str>,
 ) -> Result<(std::process::Child, std::io::PipeReader)> {
     let spawn_err = |source| ControlError::Spawn {
         name: name.to_string(),
@@ -126,6 +169,9 @@ fn spawn_monitor(
     let ready_fd = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
     let exits = super::shim::exits_dir(containers.run_root(), id);
     let mut cmd = super::shim::command(&exe, &exits, containers.root(), id, adopt);
+    if let Some(wait) = attach_wait {
+        cmd.env(super::attach::WAIT_ENV, wait);
+    }
     cmd.env("WHARF_READY_FD", "3")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -208,7 +254,7 @@ pub fn recover(containers: &Containers) -> Result<usize> {
             }
             tracing::info!("{}: its monitor is gone; a new one takes over", record.name);
             // The new monitor knows itself by its shim's pid, recorded here.
-            let (child, ready) = spawn_monitor(containers, &record.name, &record.id, true)?;
+            let (child, ready) = spawn_monitor(containers, &record.name, &record.id, true, None)?;
             state.monitor_pid = Some(child.id());
             state.monitor_start = crate::runtime::container::process_start_time(child.id());
             containers.set_state(&record.id, &state)?;
@@ -330,14 +376,26 @@ pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str, adopt
 /// What `--rm` does once a container exits: removes it and its anonymous
 /// volumes (named volumes stay), as Docker does.
 pub fn remove_auto(containers: &Containers, store: &ImageStore, id: &str) -> Result<()> {
+    remove_with_volumes(containers, store, id, true)
+}
+
+/// `rm -v`: the container, then its anonymous volumes that no other
+/// container mounts (Docker keeps those, and says so).
+pub fn remove_with_volumes(
+    containers: &Containers,
+    store: &ImageStore,
+    id: &str,
+    force: bool,
+) -> Result<()> {
     let record = containers.record(id)?;
-    remove(containers, store, id, true)?;
+    remove(containers, store, id, force)?;
     let volumes = crate::runtime::volume::Volumes::open(containers.root())?;
     for m in &record.spec.mounts {
         if let crate::runtime::spec::MountSpec::Volume { name, .. } = m {
             if let Ok(Some(v)) = volumes.get(name) {
                 if v.anonymous {
-                    if let Err(e) = volumes.remove(name, &[]) {
+                    let users = containers.mounting(name).unwrap_or_default();
+                    if let Err(e) = volumes.remove(name, &users) {
                         tracing::warn!("removing anonymous volume {name}: {e}");
                     }
                 }
@@ -742,7 +800,7 @@ pub fn exec(
             return Err(spawn_err(std::io::Error::other("the runtime sent no pty")));
         };
         super::pty::copy_window_size(&master);
-        let output = super::pty::pump_output(&master, None, true).map_err(spawn_err)?;
+        let output = super::pty::pump_output(&master, None, None, true).map_err(spawn_err)?;
         let raw = if interactive {
             super::pty::pump_input(&master).map_err(spawn_err)?;
             Some(super::pty::RawMode::enter())

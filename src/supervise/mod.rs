@@ -2,6 +2,7 @@
 //! codes, stores logs). Today one monitor per container; the per-project
 //! supervisor of `up -d` builds on it.
 
+pub mod attach;
 pub mod control;
 pub mod health;
 pub mod logs;

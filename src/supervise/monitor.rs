@@ -8,7 +8,7 @@
 //! also copies the output to the terminal; `wharf run -d` and `wharf start`
 //! re-exec wharf as a detached monitor (`setsid`), so no daemon is needed.
 
-use super::start::{self, open_fifo_reader, open_log, spawn_resolver, StartError};
+use super::start::{self, open_fifo, open_log, spawn_resolver, Fifo, StartError};
 use crate::image::store::ImageStore;
 use crate::runtime::container::{ContainerRecord, ContainerState, Containers, Status};
 use crate::runtime::oci_cli::OciRuntime;
@@ -79,7 +79,16 @@ pub fn run(
     // Only a detached monitor applies the restart policy; an attached
     // `run` hands the exit code to its user.
     let detached = ready.is_some();
-    supervise(containers, store, id, attach, ready, detached, None)
+    let result = supervise(containers, store, id, attach, ready, detached, None);
+    close_attach_socket();
+    result
+}
+
+/// The monitor is done: nobody can attach through it any more.
+fn close_attach_socket() {
+    if let Some(hub) = super::attach::Hub::current() {
+        hub.close();
+    }
 }
 
 /// What a new monitor found when it took over a container whose monitor
@@ -102,6 +111,17 @@ enum Found {
 /// and published ports come back — and one that exited meanwhile is
 /// cleaned up and, if its restart policy says so, started again.
 pub fn adopt(
+    containers: &Containers,
+    store: &ImageStore,
+    id: &str,
+    ready: Option<File>,
+) -> Result<i32> {
+    let result = adopt_and_supervise(containers, store, id, ready);
+    close_attach_socket();
+    result
+}
+
+fn adopt_and_supervise(
     containers: &Containers,
     store: &ImageStore,
     id: &str,
@@ -552,7 +572,8 @@ impl Running {
                 .and_then(|s| s.take_pty());
             match held {
                 Some(master) => {
-                    match pty::pump_output(&master, Some(self.log.clone()), false) {
+                    let hub = super::attach::Hub::get(containers.run_root(), &self.id);
+                    match pty::pump_output(&master, Some(self.log.clone()), hub, false) {
                         Ok(p) => self.pumps.push(p),
                         Err(e) => tracing::warn!("the terminal output of {} is lost: {e}", self.id),
                     }
@@ -571,7 +592,7 @@ impl Running {
                 .iter()
                 .zip([Stream::Stdout, Stream::Stderr])
             {
-                match open_fifo_reader(&io_dir.join(name)) {
+                match open_fifo(&io_dir.join(name), Fifo::Read) {
                     Ok(fd) => self
                         .pumps
                         .push(start::pump(fd, stream, self.log.clone(), false)),
@@ -721,6 +742,10 @@ impl Running {
         let _lock = containers.lock(&self.id);
         let oom_killed = self.tear_down(containers);
         self.record_exit(containers, code, oom_killed, None);
+        // After the record: a client that looks finds it exited.
+        if let Some(hub) = super::attach::Hub::current() {
+            hub.exited(code);
+        }
     }
 
     /// Under the container's lock: what a container that is gone leaves

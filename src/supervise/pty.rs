@@ -83,11 +83,12 @@ pub fn copy_window_size(master: &OwnedFd) {
     }
 }
 
-/// Copies the master's output to the log and (with `echo`) our stdout,
-/// until the container side closes.
+/// Copies the master's output to the log, the attach socket's clients
+/// (`hub`) and (with `echo`) our stdout, until the container side closes.
 pub fn pump_output(
     master: &OwnedFd,
     log: Option<Arc<Mutex<LogWriter>>>,
+    hub: Option<Arc<super::attach::Hub>>,
     echo: bool,
 ) -> io::Result<JoinHandle<()>> {
     let mut reader = File::from(master.try_clone()?);
@@ -105,6 +106,9 @@ pub fn pump_output(
                 if let Ok(mut l) = log.lock() {
                     let _ = l.write(Stream::Stdout, &buf[..n]);
                 }
+            }
+            if let Some(hub) = &hub {
+                hub.output(&buf[..n]);
             }
             if echo {
                 let mut out = io::stdout().lock();

@@ -412,7 +412,8 @@ impl Shim {
             if !rest.iter().any(|a| a == "--adopt") {
                 cmd.arg("--adopt");
             }
-            cmd.env_remove("WHARF_READY_FD");
+            cmd.env_remove("WHARF_READY_FD")
+                .env_remove(super::attach::WAIT_ENV);
         }
         match &pty {
             Some(_) => cmd.env(PTY_ENV, PTY_FD.to_string()),

@@ -42,7 +42,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -116,6 +116,11 @@ impl StartError {
 }
 
 type Result<T> = std::result::Result<T, StartError>;
+
+/// How long a detached monitor waits for the `run -it` that started it to
+/// attach; it connects at once, so only a starter that died makes this
+/// matter.
+const ATTACH_WAIT: Duration = Duration::from_secs(30);
 
 /// How the foreground process takes part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -297,7 +302,15 @@ pub fn start(
         }
     }
     let gateway = host_gateway(containers.root(), &record.spec, attached.as_ref())?;
-    let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref(), gateway)?;
+    let links = legacy_links(containers, &record.spec, attached.as_ref());
+    let etc_files = write_etc_files(
+        &dir.path,
+        &record.spec,
+        id,
+        attached.as_ref(),
+        gateway,
+        links,
+    )?;
     prepare_mounts(&dir.rootfs(), &record.spec.mounts)?;
     let mounts = stage_subpaths(&mut steps, containers, id, &record.spec.mounts)?;
     write_bundle(
@@ -570,10 +583,19 @@ impl Launch<'_> {
             use std::os::fd::AsFd;
             shim.hand_pty(master.as_fd());
         }
-        let pumps = vec![
-            pty::pump_output(&master, Some(self.log.clone()), self.attach.output)
-                .at("reading the pty of", &bundle_dir)?,
-        ];
+        // Listening once the shim holds the terminal: a client that got in
+        // can take its copy of the master at once.
+        let hub = super::attach::Hub::get(self.containers.run_root(), self.id);
+        let pumps = vec![pty::pump_output(
+            &master,
+            Some(self.log.clone()),
+            hub.clone(),
+            self.attach.output,
+        )
+        .at("reading the pty of", &bundle_dir)?];
+        if let Some(hub) = &hub {
+            hub.wait_for_first_client(&master, ATTACH_WAIT);
+        }
         let raw = if self.attach.stdin && self.record.spec.stdin_open {
             pty::pump_input(&master).at("writing the pty of", &bundle_dir)?;
             Some(pty::RawMode::enter())
@@ -756,7 +778,7 @@ fn stdio_fifos(dir: &Path) -> io::Result<[(OwnedFd, OwnedFd); 2]> {
             .read(true)
             .write(true)
             .open(&path)?;
-        let reader = open_fifo_reader(&path)?;
+        let reader = open_fifo(&path, Fifo::Read)?;
         Ok((writer.into(), reader))
     };
     Ok([open(STDIO_NAMES[0])?, open(STDIO_NAMES[1])?])
@@ -782,19 +804,31 @@ fn stdin_fifo(dir: &Path) -> io::Result<OwnedFd> {
     Ok(fd.into())
 }
 
-/// Opens a FIFO for reading without waiting for a writer, then makes the
-/// descriptor blocking for the pump, and asks for a 1 MiB buffer (what
+/// Which end of a FIFO to open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fifo {
+    Read,
+    Write,
+}
+
+/// Opens a FIFO without waiting for the other end (for writing: fails when
+/// nobody reads it), then makes the descriptor blocking for the pump: a
+/// full FIFO waits for its reader. A reader asks for a 1 MiB buffer (what
 /// the container may write while it has no monitor).
-pub fn open_fifo_reader(path: &Path) -> io::Result<OwnedFd> {
+pub fn open_fifo(path: &Path, end: Fifo) -> io::Result<OwnedFd> {
     use nix::fcntl::{fcntl, FcntlArg, OFlag};
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
-        .read(true)
+        .read(end == Fifo::Read)
+        .write(end == Fifo::Write)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
-    fcntl(&file, FcntlArg::F_SETFL(OFlag::empty())).map_err(io::Error::from)?;
-    // Best effort: the limit is /proc/sys/fs/pipe-max-size.
-    let _ = fcntl(&file, FcntlArg::F_SETPIPE_SZ(1 << 20));
+    let flags = OFlag::from_bits_truncate(fcntl(&file, FcntlArg::F_GETFL)?) & !OFlag::O_NONBLOCK;
+    fcntl(&file, FcntlArg::F_SETFL(flags)).map_err(io::Error::from)?;
+    if end == Fifo::Read {
+        // Best effort: the limit is /proc/sys/fs/pipe-max-size.
+        let _ = fcntl(&file, FcntlArg::F_SETPIPE_SZ(1 << 20));
+    }
     Ok(file.into())
 }
 
@@ -1059,6 +1093,55 @@ pub fn resolv_conf_is_embedded(containers: &Containers, id: &str) -> bool {
     })
 }
 
+/// Docker's legacy links (`--link` on the default bridge) are in
+/// /etc/hosts too, after `extra_hosts`: `ADDR\tALIAS HOSTNAME NAME` (the
+/// name only when the alias is not it), as (names, address). Links on
+/// other networks are names in the embedded DNS only, as with Docker.
+fn legacy_links(
+    containers: &Containers,
+    spec: &ContainerSpec,
+    attached: Option<&Attached>,
+) -> Vec<(String, String)> {
+    let bridge = attached.and_then(|a| {
+        a.endpoints
+            .iter()
+            .find(|e| e.network_name == crate::net::store::DEFAULT_BRIDGE)
+    });
+    let Some(bridge) = bridge else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (alias, name) in &spec.links {
+        let Ok(child) = containers.find(name) else {
+            continue;
+        };
+        let address =
+            crate::net::attach::current(containers.root(), containers.run_root(), &child.id)
+                .ok()
+                .and_then(|a| {
+                    a.endpoints
+                        .into_iter()
+                        .find(|e| e.network_id == bridge.network_id)
+                        .and_then(|e| e.ipv4)
+                });
+        let Some(address) = address else {
+            continue;
+        };
+        let hostname = child
+            .spec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| child.id[..12].to_string());
+        let mut names = format!("{alias} {hostname}");
+        if *alias != child.name {
+            names.push(' ');
+            names.push_str(&child.name);
+        }
+        out.push((names, address.to_string()));
+    }
+    out
+}
+
 /// Step 6: the container's /etc/hostname, /etc/hosts and /etc/resolv.conf,
 /// kept in its directory and bind-mounted by the bundle.
 fn write_etc_files(
@@ -1067,6 +1150,7 @@ fn write_etc_files(
     id: &str,
     attached: Option<&Attached>,
     gateway: Option<std::net::IpAddr>,
+    links: Vec<(String, String)>,
 ) -> Result<bundle::EtcFiles> {
     let hostname = spec
         .hostname
@@ -1090,6 +1174,7 @@ fn write_etc_files(
             _ => extra_hosts.push((name.clone(), ip.clone())),
         }
     }
+    extra_hosts.extend(links);
     let hosts = etc::hosts_file(&etc::Hosts {
         hostname: &hostname,
         domainname: spec.domainname.as_deref(),

@@ -124,3 +124,19 @@ fn bridges_of(root: &std::path::Path) -> Vec<String> {
         .filter_map(|v| v["bridge"].as_str().map(str::to_string))
         .collect()
 }
+
+/// Processes whose command line is `wharf … container-monitor ID …`.
+pub fn monitors_of(id: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if args.contains(&&b"container-monitor"[..]) && args.contains(&id.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}

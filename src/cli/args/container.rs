@@ -307,6 +307,9 @@ pub struct RunArgs {
     /// Compose run: pull without printing progress
     #[arg(long = "quiet-pull")]
     pub quiet_pull: bool,
+    /// Override the key sequence for detaching a container (with -it; default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -321,6 +324,9 @@ pub struct StartArgs {
     /// Attach standard input too (and the output, as Docker does)
     #[arg(short = 'i', long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container (with a terminal; default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
 }
 
 #[derive(Args, Debug)]

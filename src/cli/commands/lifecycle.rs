@@ -37,6 +37,10 @@ pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::
     let names = target.containers();
     need_args(names, "start")?;
     refuse_dry_run(settings)?;
+    let keys = match super::attach::parse_keys(args.detach_keys.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return Ok(fail(e, 1)),
+    };
     let (containers, store) = open(settings)?;
     let mut code = ExitCode::SUCCESS;
     for q in names {
@@ -48,6 +52,14 @@ pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::
                 continue;
             }
         };
+        if args.interactive && record.spec.tty && record.spec.stdin_open {
+            return Ok(
+                match super::attach::foreground(&containers, &record, keys) {
+                    Ok(ended) => super::run::ended_run(ended),
+                    Err(e) => fail(&e, e.exit_code()),
+                },
+            );
+        }
         if args.attach || args.interactive {
             let attach = monitor::Attach {
                 output: true,
@@ -219,7 +231,11 @@ pub fn rm(settings: &Settings, target: &Target, args: &RmArgs) -> anyhow::Result
     }
     need_args(target.containers(), "rm")?;
     each(settings, target.containers(), |c, s, r| {
-        control::remove(c, s, &r.id, args.force)
+        if args.volumes {
+            control::remove_with_volumes(c, s, &r.id, args.force)
+        } else {
+            control::remove(c, s, &r.id, args.force)
+        }
     })
 }
 

@@ -1,19 +1,15 @@
-//! `logs` and `attach`: a container's output (or the project's, each line
-//! tagged with its container).
+//! `logs`: a container's output (or the project's, each line tagged with
+//! its container).
 
-use super::common::{self, exit, fail, open, parse_tail, parse_when, select_lines, time_window};
-use crate::cli::args::container::{AttachArgs, LogsArgs};
+use super::common::{self, exit, open, parse_tail, parse_when, select_lines, time_window};
+use crate::cli::args::container::LogsArgs;
 use crate::cli::render::Printer;
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::exec::{self, ProjectContainer};
-use crate::runtime::container::{ContainerRecord, ContainerState, Containers, Status};
+use crate::runtime::container::Status;
 use crate::supervise::logs::{self, Follower};
-use crate::supervise::{control, pty, shim};
-use anyhow::{bail, Context as _};
-use std::io::IsTerminal as _;
+use anyhow::bail;
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 /// What Docker's engine answers for a log it does not keep.
@@ -93,167 +89,6 @@ pub fn logs(settings: &Settings, target: &Target, args: &LogsArgs) -> anyhow::Re
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `attach`: the output of a running container (or a service's) from
-/// now on, until it exits; its exit code is ours. Signals received here
-/// go to the container unless `--sig-proxy=false`.
-pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow::Result<ExitCode> {
-    // Refused before attaching, as Docker's engine does; an empty spec is
-    // the default one.
-    let spec = args
-        .detach_keys
-        .as_deref()
-        .filter(|k| !k.is_empty())
-        .unwrap_or(pty::DEFAULT_DETACH_KEYS);
-    let keys = match pty::detach_keys(spec) {
-        Ok(k) => k,
-        Err(e) => return Ok(fail(e, 1)),
-    };
-    let (containers, _) = open(settings)?;
-    let record = match target.project() {
-        Some((sel, _)) => {
-            let env = common::env(settings)?;
-            match common::running_container(&env, sel, &args.container, args.index)? {
-                Ok(c) => c.record,
-                Err(msg) => return Ok(fail(msg, 1)),
-            }
-        }
-        None => match containers.find(&args.container) {
-            Ok(r) => r,
-            Err(e) => return Ok(fail(e, 1)),
-        },
-    };
-    let state = containers.state(&record.id)?;
-    if state.status != Status::Running {
-        return Ok(fail(
-            "You cannot attach to a stopped container, start it first",
-            1,
-        ));
-    }
-    // Docker attaches stdin only to a container that keeps it open (-i,
-    // `stdin_open`), and reads the detach keys from it.
-    let input = if !args.no_stdin && record.spec.stdin_open {
-        let fifo = crate::supervise::start::stdio_dir(containers.run_root(), &record.id)
-            .join(crate::supervise::start::STDIN_NAME);
-        Some(attach_input(&record, &state, &fifo, keys)?)
-    } else {
-        None
-    };
-    let mut follower = logs::Follower::new(&containers.dir(&record.id).log(), true);
-    if args.sig_proxy {
-        use nix::sys::signal::{SigSet, Signal};
-        let mut mask = SigSet::empty();
-        mask.add(Signal::SIGINT);
-        mask.add(Signal::SIGTERM);
-        mask.thread_block().context("blocking SIGINT")?;
-        let root = settings.root().to_path_buf();
-        let id = record.id.clone();
-        std::thread::spawn(move || {
-            let Ok(containers) = Containers::open(&root) else {
-                return;
-            };
-            while let Ok(sig) = mask.wait() {
-                let _ = control::kill(&containers, &id, sig);
-            }
-        });
-    }
-    let print = |l: &logs::LogLine| {
-        use std::io::Write as _;
-        let _ = match l.stream {
-            logs::Stream::Stdout => std::io::stdout().write_all(l.log.as_bytes()),
-            logs::Stream::Stderr => std::io::stderr().write_all(l.log.as_bytes()),
-        };
-        let _ = std::io::stdout().flush();
-    };
-    loop {
-        let state = containers.state(&record.id)?;
-        follower.poll().iter().for_each(print);
-        let detached = input
-            .as_ref()
-            .is_some_and(|(d, _)| d.load(std::sync::atomic::Ordering::SeqCst));
-        if detached {
-            return Ok(detach(input));
-        }
-        if !matches!(state.status, Status::Running | Status::Restarting) {
-            // What it wrote last is read before its exit is reported.
-            follower.poll().iter().for_each(print);
-            return Ok(exit(state.exit_code.unwrap_or(0)));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// `docker attach` and `docker compose attach` report a detach as their
-/// error "read escape sequence" and exit 1 (recorded: Docker CLI 28.2.2,
-/// Compose v2.40.3, with a terminal), though the container runs on.
-const DETACHED_EXIT_CODE: i32 = 1;
-
-/// Our terminal back as it was, and Docker's word for a detach; the
-/// container runs on.
-fn detach(input: Option<(Arc<AtomicBool>, Option<pty::RawMode>)>) -> ExitCode {
-    drop(input);
-    eprintln!("{}", pty::DETACHED_MESSAGE);
-    exit(DETACHED_EXIT_CODE)
-}
-
-/// Our stdin, attached: typed into a `tty: true` container's terminal
-/// (a copy of the master its shim holds; our terminal raw meanwhile, as
-/// Docker's), or, without a terminal, into the stdin FIFO a detached `-i`
-/// container reads (`stdin_fifo`); input that cannot be delivered is
-/// still watched for the detach keys, and this says so.
-fn attach_input(
-    record: &ContainerRecord,
-    state: &ContainerState,
-    fifo: &std::path::Path,
-    keys: Vec<u8>,
-) -> anyhow::Result<(Arc<AtomicBool>, Option<pty::RawMode>)> {
-    let (input, raw) = if record.spec.tty {
-        let master = match state.shim_pid {
-            Some(pid) => shim::held_pty(pid, state.shim_start)
-                .with_context(|| format!("taking the terminal of {} from its shim", record.name))?,
-            None => None,
-        };
-        let raw = master.as_ref().map(|m| {
-            if std::io::stdout().is_terminal() {
-                pty::copy_window_size(m);
-            }
-            pty::RawMode::enter()
-        });
-        (master.map(std::fs::File::from), raw)
-    } else {
-        (open_stdin_fifo(fifo), None)
-    };
-    if input.is_none() {
-        let why = if record.spec.tty {
-            "no shim holds its terminal"
-        } else {
-            "it was not started detached with its stdin kept open"
-        };
-        tracing::warn!(
-            "{}: input is not delivered ({why}); stdin is read for the detach keys only",
-            record.name
-        );
-    }
-    let detached = pty::pump_input_until_detach(input, keys);
-    Ok((detached, raw))
-}
-
-/// The writing end of a container's stdin FIFO, or `None` when it has
-/// none (started attached, or by an older wharf). Opened without waiting:
-/// the container holds the reading end.
-fn open_stdin_fifo(path: &std::path::Path) -> Option<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    // Blocking again for the pump: a full FIFO waits for the container.
-    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL).ok()?;
-    let flags = nix::fcntl::OFlag::from_bits_truncate(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
-    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags)).ok()?;
-    Some(file)
 }
 
 /// `logs [SERVICE…]` for a project: every container's lines with the

@@ -2,6 +2,7 @@
 //! `Settings`, the `Target` when it can work on a compose project, and its
 //! own flags.
 
+pub mod attach;
 pub mod build;
 pub mod common;
 pub mod compose_build;

@@ -40,6 +40,12 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
             125,
         ));
     }
+    // Refused before anything is made (Docker's engine refuses them at
+    // attach, after the create).
+    let keys = match super::attach::parse_keys(args.detach_keys.as_deref()) {
+        Ok(k) => k,
+        Err(e) => return Ok(fail(e, 125)),
+    };
     let (containers, store) = open(settings)?;
     let record = match create_container(settings, &store, &args.create, args.rm) {
         Ok(r) => r,
@@ -53,6 +59,18 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
         }
         println!("{}", record.id);
         return Ok(ExitCode::SUCCESS);
+    }
+    if record.spec.tty && record.spec.stdin_open {
+        return Ok(
+            match super::attach::foreground(&containers, &record, keys) {
+                Ok(ended) => ended_run(ended),
+                Err(e) => {
+                    let code = e.exit_code();
+                    cleanup_failed(&containers, &store, &record, args.rm);
+                    fail(e, code)
+                }
+            },
+        );
     }
     let attach = monitor::Attach {
         output: true,
@@ -73,6 +91,15 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
         }
     }
     Ok(exit(code))
+}
+
+/// `docker run -it` (and `start -ai`) end silently with 0 on a detach:
+/// the container runs on; otherwise with its exit code.
+pub fn ended_run(ended: super::attach::Ended) -> ExitCode {
+    match ended {
+        super::attach::Ended::Exited(code) => exit(code),
+        super::attach::Ended::Detached => ExitCode::SUCCESS,
+    }
 }
 
 /// A container that never started is removed again under `--rm`, and
@@ -348,6 +375,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
     if args.service_ports && !c.publish.is_empty() {
         bail!("--service-ports and --publish are incompatible");
     }
+    let keys = super::attach::parse_keys(args.detach_keys.as_deref())?;
     let mut labels = Vec::new();
     for l in &c.label {
         let (k, v) = l
@@ -434,6 +462,20 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
         }
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
+    }
+    if created.record.spec.tty && created.record.spec.stdin_open {
+        return Ok(
+            match super::attach::foreground(&env.containers, &created.record, keys) {
+                Ok(ended) => ended_run(ended),
+                Err(e) => {
+                    if args.rm {
+                        let _ = control::remove_auto(&env.containers, &env.store, &id);
+                    }
+                    let code = e.exit_code();
+                    fail(e, code)
+                }
+            },
+        );
     }
     let attach = monitor::Attach {
         output: true,
