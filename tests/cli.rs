@@ -714,7 +714,6 @@ fn unsupported_compose_flags_are_refused_by_name() {
             &["attach", "--detach-keys", "ctrl-xx", "web"][..],
             "Invalid detach keys (ctrl-xx) provided",
         ),
-        (&["--compatibility", "ps"][..], "--compatibility"),
         (&["--dry-run", "exec", "web", "true"][..], "--dry-run"),
         (
             &["--ansi", "always", "--progress", "plain", "ps"][..],

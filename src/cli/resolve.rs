@@ -209,6 +209,7 @@ impl Settings {
             cwd,
             stdin,
             all_resources: g.all_resources,
+            compatibility: self.compatibility,
             ..LoadOptions::default()
         })
     }
@@ -324,6 +325,9 @@ fn scope(command: &Command) -> Scope {
         Command::Pull(a) if a.images.is_empty() => Loaded,
         // `pull SERVICE…` in a project; image references otherwise.
         Command::Pull(a) => ServicesOr(a.images.clone()),
+        // `push [SERVICE…]` in a project; Docker's `push IMAGE` otherwise.
+        Command::Push(a) if a.images.is_empty() => Loaded,
+        Command::Push(a) => ServicesOr(a.images.clone()),
         Command::Volumes(_) => Loaded,
         Command::Up(_) | Command::Scale(_) | Command::Watch(_) => Loaded,
         Command::Build(a) if builds_a_directory(a) => Nothing,

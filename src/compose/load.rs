@@ -60,6 +60,9 @@ pub struct LoadOptions {
     /// `--all-resources`: keep networks, volumes, secrets, configs and
     /// models no service uses.
     pub all_resources: bool,
+    /// `--compatibility`: Compose v1's `_` in the names of containers and
+    /// built images (see [`Project::name_separator`]).
+    pub compatibility: bool,
 }
 
 /// A loaded project plus what the user should be told about it.
@@ -748,7 +751,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
             working_dir: &m.working_dir,
         },
     )?;
-    let project = decode_project(&model)?;
+    let mut project = decode_project(&model)?;
+    project.compatibility = opts.compatibility;
     Ok(Loaded {
         project,
         model,

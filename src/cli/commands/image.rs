@@ -132,15 +132,7 @@ fn pull_project(
     platform: Option<Platform>,
 ) -> anyhow::Result<ExitCode> {
     let project = &loaded.project;
-    // The services named (all when none), with their dependencies only
-    // with --include-deps, as Compose selects them.
-    let selected: Vec<String> = if services.is_empty() {
-        project.services.keys().cloned().collect()
-    } else if args.include_deps {
-        crate::plan::service_graph(project)?.select(services, true)?
-    } else {
-        services.to_vec()
-    };
+    let selected = selected_services(project, services, args.include_deps)?;
     let policy = args.policy.map(|p| match p {
         PullCommandPolicy::Missing => "missing",
         PullCommandPolicy::Always => "always",
@@ -227,6 +219,22 @@ fn pull_project(
         eprintln!("Error: {e}");
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// The services named (all when none), with their dependencies only with
+/// `--include-deps`, as Compose's `pull` and `push` select them.
+fn selected_services(
+    project: &crate::compose::types::Project,
+    services: &[String],
+    include_deps: bool,
+) -> anyhow::Result<Vec<String>> {
+    Ok(if services.is_empty() {
+        project.services.keys().cloned().collect()
+    } else if include_deps {
+        crate::plan::service_graph(project)?.select(services, true)?
+    } else {
+        services.to_vec()
+    })
 }
 
 /// One pull of a project: service, image as declared, its reference and
@@ -711,9 +719,78 @@ pub fn tag(settings: &Settings, args: &TagArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
+pub fn push(settings: &Settings, target: &Target, args: &PushArgs) -> anyhow::Result<ExitCode> {
+    if let Some((Project::Loaded(loaded), services)) = target.project() {
+        return push_project(settings, loaded, services, args);
+    }
+    let compose_only = [
+        (args.include_deps, "--include-deps"),
+        (args.ignore_push_failures, "--ignore-push-failures"),
+    ];
+    if let Some((_, flag)) = compose_only.iter().find(|(on, _)| *on) {
+        bail!("push {flag}: only for the services of a compose project");
+    }
+    let [image] = args.images.as_slice() else {
+        bail!(
+            "\"push\" requires exactly 1 argument: an image (or, in a compose project, services)"
+        );
+    };
     let store = open_store(settings)?;
-    println!("{}", push_image(settings, &store, &args.image)?);
+    if args.quiet {
+        // As docker push -q: nothing but the full reference.
+        push_reporting(settings, &store, image, &|_, _| {})?;
+        let r = Reference::parse(image)
+            .with_context(|| format!("invalid image reference {image:?}"))?;
+        println!("{r}");
+    } else {
+        println!("{}", push_image(settings, &store, image)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `push [SERVICE…]` in a compose project, as Compose does it: the image
+/// (and `build.tags`) of each selected service that has both a build
+/// section and an `image:` name; the others are skipped. A failure ends the
+/// push with it, unless `--ignore-push-failures` makes it a warning.
+fn push_project(
+    settings: &Settings,
+    loaded: &Loaded,
+    services: &[String],
+    args: &PushArgs,
+) -> anyhow::Result<ExitCode> {
+    let project = &loaded.project;
+    let selected = selected_services(project, services, args.include_deps)?;
+    let store = open_store(settings)?;
+    let quiet = args.quiet;
+    let mut pushed = std::collections::BTreeSet::new();
+    for (name, svc) in project
+        .services
+        .iter()
+        .filter(|(n, _)| selected.contains(n))
+    {
+        let (Some(image), Some(build)) = (&svc.image, &svc.build) else {
+            if !quiet {
+                eprintln!(" {name} Skipped");
+            }
+            continue;
+        };
+        for tag in std::iter::once(image).chain(&build.tags) {
+            if !pushed.insert(tag.clone()) {
+                continue;
+            }
+            // Compose's plain progress: one line per blob, under the tag.
+            let report = |short: &str, status: &str| {
+                if !quiet {
+                    eprintln!(" Pushing {tag}: {short} {status}");
+                }
+            };
+            match push_reporting(settings, &store, tag, &report) {
+                Ok(_) => {}
+                Err(e) if args.ignore_push_failures => eprintln!("Pushing {name}: {e:#}"),
+                Err(e) => return Err(e.context(format!("service {name}"))),
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -721,6 +798,21 @@ pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
 /// standard error what happened to each blob; returns Docker's summary line
 /// (`TAG: digest: DIGEST`) for the caller to print where it belongs.
 pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow::Result<String> {
+    push_reporting(settings, store, name, &|short, status| {
+        eprintln!("{short}: {}", status.to_lowercase())
+    })
+}
+
+/// Pushes the stored image `name`, giving `report` each blob's short id
+/// and what happened to it in the engine's words (`Pushed`, `Layer already
+/// exists`, `Mounted from REPO`); returns Docker's summary line.
+fn push_reporting(
+    settings: &Settings,
+    store: &ImageStore,
+    name: &str,
+    report: &dyn Fn(&str, &str),
+) -> anyhow::Result<String> {
+    use crate::image::push::BlobPush;
     let target =
         Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
     let client = registry_client(settings)?;
@@ -733,15 +825,12 @@ pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow
         ))
         .with_context(|| format!("pushing {}", target.familiar()))?;
     for b in blobs {
-        match b {
-            crate::image::push::BlobPush::Exists(d) => {
-                eprintln!("{}: layer already exists", &d.hex()[..12])
-            }
-            crate::image::push::BlobPush::Mounted { digest, from } => {
-                eprintln!("{}: mounted from {from}", &digest.hex()[..12])
-            }
-            crate::image::push::BlobPush::Pushed(d) => eprintln!("{}: pushed", &d.hex()[..12]),
-        }
+        let (d, status) = match b {
+            BlobPush::Exists(d) => (d, "Layer already exists".to_string()),
+            BlobPush::Mounted { digest, from } => (digest, format!("Mounted from {from}")),
+            BlobPush::Pushed(d) => (d, "Pushed".to_string()),
+        };
+        report(&d.hex()[..12], &status);
     }
     Ok(format!(
         "{}: digest: {digest}",
