@@ -172,6 +172,10 @@ fn listing_flags_hash_and_output_file() {
         .expect("name");
     let images = wharf(d, &["config", "--images"]).stdout;
     assert_eq!(images, format!("nginx\n{prefix}-worker\n"));
+    // Compose v1's `_` with --compatibility (recorded from Compose v2.40.3:
+    // `-p p --compatibility config --images` prints `p_web`).
+    let v1 = wharf(d, &["--compatibility", "config", "--images"]).stdout;
+    assert_eq!(v1, format!("nginx\n{prefix}_worker\n"));
     let hash = wharf(d, &["config", "--hash", "web"]).stdout;
     let parts: Vec<&str> = hash.split_whitespace().collect();
     assert_eq!(parts.len(), 2, "{hash}");
