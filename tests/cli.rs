@@ -764,3 +764,29 @@ fn unsupported_compose_flags_are_refused_by_name() {
     let normal = json(&wharf(dir.path(), &["config", "--format", "json"]));
     assert_ne!(json(&out), normal);
 }
+
+/// Docker's `push IMAGE` outside a project takes one image, and refuses
+/// Compose's `push` flags by name rather than ignoring them.
+#[test]
+fn push_outside_a_project_takes_one_image_and_no_compose_flags() {
+    let dir = project(&[]);
+    let root = dir.path().join("root");
+    let root = root.to_str().expect("utf-8 path");
+    for (args, needle) in [
+        (&["push", "a", "b"][..], "requires exactly 1 argument"),
+        (&["push", "--include-deps", "a"][..], "--include-deps"),
+        (
+            &["push", "--ignore-push-failures", "a"][..],
+            "--ignore-push-failures",
+        ),
+    ] {
+        let argv: Vec<&str> = ["--root", root].iter().chain(args).copied().collect();
+        let out = wharf(dir.path(), &argv);
+        assert_ne!(out.code, 0, "wharf {argv:?} succeeded");
+        assert!(
+            out.stderr.contains(needle),
+            "wharf {argv:?}: no {needle:?} in {}",
+            out.stderr
+        );
+    }
+}

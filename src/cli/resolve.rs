@@ -589,6 +589,9 @@ mod tests {
             // `pull NAME…`: services when the project has them all, else
             // images (Compose's `pull SERVICE…`, Docker's `pull IMAGE`).
             ("pull busybox", ServicesOr(names(&["busybox"]))),
+            // `push` the same: Compose's `push [SERVICE…]`, Docker's `push IMAGE`.
+            ("push", Loaded),
+            ("push -q --include-deps web", ServicesOr(names(&["web"]))),
             ("run", Nothing),
             ("cp a b", Nothing),
             ("cp web:/a db:/b", Nothing),
