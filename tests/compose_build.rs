@@ -451,6 +451,16 @@ fn push_sends_the_built_images_of_the_services_named() {
         "{}",
         with_deps.stderr
     );
+    // db's base layers are in the registry already: mounted, and named by
+    // their repository's path as the engine does (`Mounted from a/b`).
+    assert!(
+        with_deps.stderr.contains(" Mounted from ")
+            && !with_deps
+                .stderr
+                .contains(&format!("Mounted from {registry}")),
+        "{}",
+        with_deps.stderr
+    );
     // All services: the one without a build section is skipped; the blobs
     // are in the registry by now.
     let all = s.wharf(&["push"]).ok();

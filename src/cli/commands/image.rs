@@ -16,6 +16,7 @@ use crate::compose::load::Loaded;
 use crate::image::auth::DockerConfig;
 use crate::image::platform::Platform;
 use crate::image::pull::{PullOptions, Puller};
+use crate::image::push::BlobPush;
 use crate::image::reference::Reference;
 use crate::image::registry::{ClientOptions, RegistryClient};
 use crate::image::store::ImageStore;
@@ -779,9 +780,9 @@ fn push_project(
                 continue;
             }
             // Compose's plain progress: one line per blob, under the tag.
-            let report = |short: &str, status: &str| {
+            let report = |short: &str, blob: &BlobPush| {
                 if !quiet {
-                    eprintln!(" Pushing {tag}: {short} {status}");
+                    eprintln!(" Pushing {tag}: {short} {}", engine_words(blob));
                 }
             };
             match push_reporting(settings, &store, tag, &report) {
@@ -798,21 +799,36 @@ fn push_project(
 /// standard error what happened to each blob; returns Docker's summary line
 /// (`TAG: digest: DIGEST`) for the caller to print where it belongs.
 pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow::Result<String> {
-    push_reporting(settings, store, name, &|short, status| {
-        eprintln!("{short}: {}", status.to_lowercase())
+    push_reporting(settings, store, name, &|short, blob| match blob {
+        BlobPush::Exists(_) => eprintln!("{short}: layer already exists"),
+        BlobPush::Mounted { from, .. } => eprintln!("{short}: mounted from {from}"),
+        BlobPush::Pushed(_) => eprintln!("{short}: pushed"),
     })
 }
 
+/// What happened to a blob, in the engine's progress words (`Pushed`,
+/// `Layer already exists`, `Mounted from REPO` with the repository's path
+/// on the registry, as Docker Compose prints them).
+fn engine_words(blob: &BlobPush) -> String {
+    match blob {
+        BlobPush::Exists(_) => "Layer already exists".into(),
+        BlobPush::Mounted { from, .. } => {
+            // `from` is `registry/repo`: both ends are on that registry.
+            let path = from.split_once('/').map_or(from.as_str(), |(_, p)| p);
+            format!("Mounted from {path}")
+        }
+        BlobPush::Pushed(_) => "Pushed".into(),
+    }
+}
+
 /// Pushes the stored image `name`, giving `report` each blob's short id
-/// and what happened to it in the engine's words (`Pushed`, `Layer already
-/// exists`, `Mounted from REPO`); returns Docker's summary line.
+/// and what happened to it; returns Docker's summary line.
 fn push_reporting(
     settings: &Settings,
     store: &ImageStore,
     name: &str,
-    report: &dyn Fn(&str, &str),
+    report: &dyn Fn(&str, &BlobPush),
 ) -> anyhow::Result<String> {
-    use crate::image::push::BlobPush;
     let target =
         Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
     let client = registry_client(settings)?;
@@ -824,13 +840,12 @@ fn push_reporting(
             &target,
         ))
         .with_context(|| format!("pushing {}", target.familiar()))?;
-    for b in blobs {
-        let (d, status) = match b {
-            BlobPush::Exists(d) => (d, "Layer already exists".to_string()),
-            BlobPush::Mounted { digest, from } => (digest, format!("Mounted from {from}")),
-            BlobPush::Pushed(d) => (d, "Pushed".to_string()),
+    for b in &blobs {
+        let d = match b {
+            BlobPush::Exists(d) | BlobPush::Pushed(d) => d,
+            BlobPush::Mounted { digest, .. } => digest,
         };
-        report(&d.hex()[..12], &status);
+        report(&d.hex()[..12], b);
     }
     Ok(format!(
         "{}: digest: {digest}",
