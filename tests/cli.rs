@@ -172,6 +172,10 @@ fn listing_flags_hash_and_output_file() {
         .expect("name");
     let images = wharf(d, &["config", "--images"]).stdout;
     assert_eq!(images, format!("nginx\n{prefix}-worker\n"));
+    // Compose v1's `_` with --compatibility (recorded from Compose v2.40.3:
+    // `-p p --compatibility config --images` prints `p_web`).
+    let v1 = wharf(d, &["--compatibility", "config", "--images"]).stdout;
+    assert_eq!(v1, format!("nginx\n{prefix}_worker\n"));
     let hash = wharf(d, &["config", "--hash", "web"]).stdout;
     let parts: Vec<&str> = hash.split_whitespace().collect();
     assert_eq!(parts.len(), 2, "{hash}");
@@ -714,7 +718,6 @@ fn unsupported_compose_flags_are_refused_by_name() {
             &["attach", "--detach-keys", "ctrl-xx", "web"][..],
             "Invalid detach keys (ctrl-xx) provided",
         ),
-        (&["--compatibility", "ps"][..], "--compatibility"),
         (&["--dry-run", "exec", "web", "true"][..], "--dry-run"),
         (
             &["--ansi", "always", "--progress", "plain", "ps"][..],
@@ -760,4 +763,30 @@ fn unsupported_compose_flags_are_refused_by_name() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let normal = json(&wharf(dir.path(), &["config", "--format", "json"]));
     assert_ne!(json(&out), normal);
+}
+
+/// Docker's `push IMAGE` outside a project takes one image, and refuses
+/// Compose's `push` flags by name rather than ignoring them.
+#[test]
+fn push_outside_a_project_takes_one_image_and_no_compose_flags() {
+    let dir = project(&[]);
+    let root = dir.path().join("root");
+    let root = root.to_str().expect("utf-8 path");
+    for (args, needle) in [
+        (&["push", "a", "b"][..], "requires exactly 1 argument"),
+        (&["push", "--include-deps", "a"][..], "--include-deps"),
+        (
+            &["push", "--ignore-push-failures", "a"][..],
+            "--ignore-push-failures",
+        ),
+    ] {
+        let argv: Vec<&str> = ["--root", root].iter().chain(args).copied().collect();
+        let out = wharf(dir.path(), &argv);
+        assert_ne!(out.code, 0, "wharf {argv:?} succeeded");
+        assert!(
+            out.stderr.contains(needle),
+            "wharf {argv:?}: no {needle:?} in {}",
+            out.stderr
+        );
+    }
 }

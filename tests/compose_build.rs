@@ -3,8 +3,9 @@
 //! it, `up --build` rebuilds after an edit with the steps before the COPY
 //! cached, `wharf build` runs several services' builds at once and a shared
 //! definition once, `pull_policy: build`, a failing build that leaves
-//! nothing behind, the samples, keys that are refused by file and line, and
-//! `convert --push` (build, push, manifests naming the pushed image).
+//! nothing behind, the samples, keys that are refused by file and line,
+//! `convert --push` (build, push, manifests naming the pushed image) and
+//! `push [SERVICE…]`.
 
 #[path = "support/harness.rs"]
 mod harness;
@@ -387,4 +388,149 @@ fn convert_push_builds_and_pushes_the_images_the_manifests_name() {
         .ok()
         .stdout;
     assert_eq!(made, "pushed\n");
+}
+
+/// `push [SERVICE…]` in a project, as Compose v2.40.3's: its lines and exit
+/// codes were recorded from the real binary (a private engine, the loopback
+/// registry, the same compose file shape). The images of the services with
+/// a build section and an `image:` name go; the others say `Skipped`;
+/// dependencies only with `--include-deps`; a failure ends the push with
+/// exit 1, unless `--ignore-push-failures` turns it into a `Pushing
+/// SERVICE: …` line and exit 0; `-q` prints nothing.
+#[test]
+fn push_sends_the_built_images_of_the_services_named() {
+    let Some(registry) = harness::registry() else {
+        return;
+    };
+    let web = format!("{registry}/cbpushp/web:1");
+    let db = format!("{registry}/cbpushp/db:1");
+    // Nothing listens on loopback port 1: that push fails.
+    let bad = "127.0.0.1:1/cbpushp/bad:1";
+    let Some(s) = rig(&format!(
+        "services:
+  web:
+    image: {web}
+    build: ./web
+    depends_on: [db]
+  db:
+    image: {db}
+    build: ./db
+  cache:
+    image: {{{{busybox}}}}
+  bad:
+    image: {bad}
+    build: ./db
+    profiles: [bad]
+"
+    )) else {
+        return;
+    };
+    write(
+        &s,
+        "web/Dockerfile",
+        "FROM {{busybox}}\nRUN echo web > /made\n",
+    );
+    write(
+        &s,
+        "db/Dockerfile",
+        "FROM {{busybox}}\nRUN echo db > /made\n",
+    );
+    s.wharf(&["--profile", "bad", "build"]).ok();
+
+    let only_web = s.wharf(&["push", "web"]).ok();
+    assert!(
+        only_web.stderr.contains(&format!(" Pushing {web}: ")),
+        "{}",
+        only_web.stderr
+    );
+    assert!(!only_web.stderr.contains(&db), "{}", only_web.stderr);
+    assert!(!only_web.stderr.contains("cache"), "{}", only_web.stderr);
+    let with_deps = s.wharf(&["push", "--include-deps", "web"]).ok();
+    assert!(
+        with_deps.stderr.contains(&format!(" Pushing {db}: ")),
+        "{}",
+        with_deps.stderr
+    );
+    // db's base layers are in the registry already: mounted, and named by
+    // their repository's path as the engine does (`Mounted from a/b`).
+    assert!(
+        with_deps.stderr.contains(" Mounted from ")
+            && !with_deps
+                .stderr
+                .contains(&format!("Mounted from {registry}")),
+        "{}",
+        with_deps.stderr
+    );
+    // All services: the one without a build section is skipped; the blobs
+    // are in the registry by now.
+    let all = s.wharf(&["push"]).ok();
+    assert!(all.stderr.contains(" cache Skipped"), "{}", all.stderr);
+    assert!(
+        all.stderr.contains(&format!(" Pushing {web}: ")),
+        "{}",
+        all.stderr
+    );
+    assert!(
+        all.stderr.contains("Layer already exists"),
+        "{}",
+        all.stderr
+    );
+    let quiet = s.wharf(&["push", "-q"]).ok();
+    assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str()), ("", ""));
+
+    let failed = s.wharf(&["--profile", "bad", "push", "bad"]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(failed.stderr.contains("127.0.0.1:1"), "{}", failed.stderr);
+    let failed_quietly = s.wharf(&["--profile", "bad", "push", "-q", "bad"]);
+    assert_eq!(failed_quietly.code, 1, "{}", failed_quietly.stderr);
+    assert!(
+        failed_quietly.stderr.contains("127.0.0.1:1"),
+        "{}",
+        failed_quietly.stderr
+    );
+    let ignored = s
+        .wharf(&[
+            "--profile",
+            "bad",
+            "push",
+            "--ignore-push-failures",
+            "bad",
+            "web",
+        ])
+        .ok();
+    assert!(
+        ignored.stderr.contains("Pushing bad: "),
+        "{}",
+        ignored.stderr
+    );
+    assert!(
+        ignored.stderr.contains(&format!(" Pushing {web}: ")),
+        "{}",
+        ignored.stderr
+    );
+
+    // Under a fresh data root, each image comes back from the registry and
+    // runs what its own build made.
+    let fresh = tempfile::Builder::new()
+        .prefix("wharf-cbpush-")
+        .tempdir()
+        .expect("tempdir");
+    let in_fresh = |args: &[&str]| {
+        Run::from(
+            std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+                .arg("--root")
+                .arg(fresh.path())
+                .args(args)
+                .current_dir(fresh.path())
+                .env("HOME", fresh.path())
+                .output()
+                .expect("run wharf"),
+        )
+    };
+    for (image, made) in [(&web, "web\n"), (&db, "db\n")] {
+        in_fresh(&["pull", image]).ok();
+        let out = in_fresh(&["run", "--rm", "--network", "none", image, "cat", "/made"]).ok();
+        assert_eq!(out.stdout, made, "{image}");
+    }
+    harness::remove_networks(fresh.path());
 }

@@ -113,18 +113,12 @@ pub fn main() -> ExitCode {
 
 /// Global flags a verb cannot honour are refused before anything is done:
 /// `--dry-run` on the verbs whose dry run is not written (those that only
-/// read take it: they change nothing anyway), and `--compatibility` (Compose
-/// v1's `_` container names) everywhere but `config`.
+/// read take it: they change nothing anyway).
 fn refuse_unsupported(settings: &Settings, command: &Command) -> anyhow::Result<()> {
     if settings.dry_run && !dry_run_supported(command) {
         anyhow::bail!(
             "--dry-run: not supported by `wharf {}` (it is by up, create, down, start, stop, restart, kill, rm, pause, unpause, pull, build and the verbs that only read)",
             verb_name(command)
-        );
-    }
-    if settings.compatibility && !matches!(command, Command::Config(_)) {
-        anyhow::bail!(
-            "--compatibility (or COMPOSE_COMPATIBILITY): Compose v1's container names (project_service_1) are not supported; only `wharf config` takes it"
         );
     }
     Ok(())
@@ -191,7 +185,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Rmi(args) => image::rmi(s, args),
         Command::Image(cmd) => image::image(s, cmd),
         Command::Tag(args) => image::tag(s, args),
-        Command::Push(args) => image::push(s, args),
+        Command::Push(args) => image::push(s, target, args),
         Command::Login(args) => image::login(args),
         Command::Logout { server } => image::logout(server.as_deref()),
         Command::System(cmd) => image::system(s, cmd),

@@ -258,9 +258,13 @@ pub fn human_size(bytes: u64) -> String {
 pub const COLORS: [&str; 10] = ["36", "33", "32", "35", "34", "96", "93", "92", "95", "94"];
 
 /// `web-1`: the container name without the project prefix, as Compose
-/// prints it.
+/// prints it; `web_1` for a container named in compatibility mode
+/// (`p_web_1`).
 pub fn prefix_name(c: &ProjectContainer, project: &str) -> String {
     let name = c.record.name.as_str();
+    if name == format!("{project}_{}_{}", c.service, c.number) {
+        return name[project.len() + 1..].to_string();
+    }
     name.strip_prefix(&format!("{project}-"))
         .unwrap_or(name)
         .to_string()

@@ -209,6 +209,7 @@ impl Settings {
             cwd,
             stdin,
             all_resources: g.all_resources,
+            compatibility: self.compatibility,
             ..LoadOptions::default()
         })
     }
@@ -324,6 +325,9 @@ fn scope(command: &Command) -> Scope {
         Command::Pull(a) if a.images.is_empty() => Loaded,
         // `pull SERVICE…` in a project; image references otherwise.
         Command::Pull(a) => ServicesOr(a.images.clone()),
+        // `push [SERVICE…]` in a project; Docker's `push IMAGE` otherwise.
+        Command::Push(a) if a.images.is_empty() => Loaded,
+        Command::Push(a) => ServicesOr(a.images.clone()),
         Command::Volumes(_) => Loaded,
         Command::Up(_) | Command::Scale(_) | Command::Watch(_) => Loaded,
         Command::Build(a) if builds_a_directory(a) => Nothing,
@@ -585,6 +589,9 @@ mod tests {
             // `pull NAME…`: services when the project has them all, else
             // images (Compose's `pull SERVICE…`, Docker's `pull IMAGE`).
             ("pull busybox", ServicesOr(names(&["busybox"]))),
+            // `push` the same: Compose's `push [SERVICE…]`, Docker's `push IMAGE`.
+            ("push", Loaded),
+            ("push -q --include-deps web", ServicesOr(names(&["web"]))),
             ("run", Nothing),
             ("cp a b", Nothing),
             ("cp web:/a db:/b", Nothing),

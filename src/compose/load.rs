@@ -60,6 +60,9 @@ pub struct LoadOptions {
     /// `--all-resources`: keep networks, volumes, secrets, configs and
     /// models no service uses.
     pub all_resources: bool,
+    /// `--compatibility`: Compose v1's `_` in the names of containers and
+    /// built images (see [`Project::name_separator`]).
+    pub compatibility: bool,
 }
 
 /// A loaded project plus what the user should be told about it.
@@ -732,6 +735,15 @@ pub fn load_model(opts: &LoadOptions) -> Result<Model, LoadError> {
     })
 }
 
+/// Compose's `utils.StringToBool`: Go's `strconv.ParseBool` truths after
+/// trimming and lowercasing, and `y`.
+fn compose_bool(value: &str) -> bool {
+    matches!(
+        value.trim().to_lowercase().as_str(),
+        "1" | "t" | "true" | "y"
+    )
+}
+
 /// Loads a project the way `docker compose` does.
 pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let m = load_model(opts)?;
@@ -748,7 +760,13 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, LoadError> {
             working_dir: &m.working_dir,
         },
     )?;
-    let project = decode_project(&model)?;
+    let mut project = decode_project(&model)?;
+    // Compose reads COMPOSE_COMPATIBILITY from the project's environment,
+    // its `.env` file included, not only from the process's.
+    project.compatibility = opts.compatibility
+        || m.environment
+            .get("COMPOSE_COMPATIBILITY")
+            .is_some_and(|v| compose_bool(v));
     Ok(Loaded {
         project,
         model,
@@ -765,4 +783,38 @@ pub fn decode_project(model: &Node) -> Result<Project, LoadError> {
         let pos = model.find(&e.path).pos.clone();
         e.into_load_error(&pos)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compatibility_comes_from_the_flag_or_the_projects_environment() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(
+            dir.path().join("compose.yaml"),
+            "services:\n  web:\n    image: busybox\n",
+        )
+        .expect("write");
+        let opts = LoadOptions {
+            cwd: dir.path().to_path_buf(),
+            ..LoadOptions::default()
+        };
+        let compatible = |opts: &LoadOptions| load(opts).expect("load").project.compatibility;
+        assert!(!compatible(&opts));
+        assert!(compatible(&LoadOptions {
+            compatibility: true,
+            ..opts.clone()
+        }));
+        // Compose's StringToBool: ` Y ` counts, `yes` does not.
+        for (value, want) in [(" Y ", true), ("TRUE", true), ("yes", false), ("0", false)] {
+            std::fs::write(
+                dir.path().join(".env"),
+                format!("COMPOSE_COMPATIBILITY='{value}'\n"),
+            )
+            .expect("write .env");
+            assert_eq!(compatible(&opts), want, "{value:?}");
+        }
+    }
 }

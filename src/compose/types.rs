@@ -51,6 +51,11 @@ pub struct Project {
     pub models: IndexMap<String, ModelConfig>,
     #[serde(flatten)]
     pub extensions: Extensions,
+    /// `--compatibility` (COMPOSE_COMPATIBILITY): the names Compose makes
+    /// join their parts with v1's `_` (`p_web_1`). Not part of the file,
+    /// so never printed.
+    #[serde(skip)]
+    pub compatibility: bool,
 }
 
 /// Why a canonical document did not decode into a [`Project`]: the path of
@@ -79,6 +84,17 @@ fn display_path(path: &[PathSeg]) -> String {
 }
 
 impl Project {
+    /// What joins project, service and number in the names of containers
+    /// and built images: `-`, or `_` in compatibility mode, as Compose's
+    /// `api.Separator`. Network and volume names always take `_`.
+    pub fn name_separator(&self) -> &'static str {
+        if self.compatibility {
+            "_"
+        } else {
+            "-"
+        }
+    }
+
     /// Decodes the canonical document, naming the failing path on error.
     pub fn from_value(value: Value) -> Result<Project, DecodeError> {
         serde_path_to_error::deserialize(value).map_err(|err| {

@@ -198,12 +198,14 @@ pub fn port_binding(p: &ServicePortConfig) -> Result<PortBinding, String> {
     })
 }
 
-/// `<project>-<service>-<n>`, or `container_name:` when set.
+/// `<project>-<service>-<n>` (`_` with `--compatibility`), or
+/// `container_name:` when set.
 pub fn container_name(project: &Project, service: &ServiceConfig, number: u32) -> String {
+    let sep = project.name_separator();
     service
         .container_name
         .clone()
-        .unwrap_or_else(|| format!("{}-{}-{number}", project.name, service.name))
+        .unwrap_or_else(|| format!("{}{sep}{}{sep}{number}", project.name, service.name))
 }
 
 /// The image a service runs: `image:`, or `<project>-<service>` for a
@@ -211,7 +213,12 @@ pub fn container_name(project: &Project, service: &ServiceConfig, number: u32) -
 pub fn image_name(project: &Project, service: &ServiceConfig) -> Result<String, SpecError> {
     match (&service.image, &service.build) {
         (Some(i), _) => Ok(i.clone()),
-        (None, Some(_)) => Ok(format!("{}-{}", project.name, service.name)),
+        (None, Some(_)) => Ok(format!(
+            "{}{}{}",
+            project.name,
+            project.name_separator(),
+            service.name
+        )),
         (None, None) => Err(SpecError::NoImage {
             service: service.name.clone(),
         }),
@@ -1364,10 +1371,12 @@ pub struct OneOff {
     pub auto_remove: bool,
 }
 
-/// `<project>-<service>-run-<first 12 of slug>`, Compose's one-off name.
+/// `<project>-<service>-run-<first 12 of slug>` (`_` with
+/// `--compatibility`), Compose's one-off name.
 pub fn oneoff_name(project: &Project, service: &ServiceConfig, slug: &str) -> String {
     let short: String = slug.chars().take(12).collect();
-    format!("{}-{}-run-{short}", project.name, service.name)
+    let sep = project.name_separator();
+    format!("{}{sep}{}{sep}run{sep}{short}", project.name, service.name)
 }
 
 /// The spec of a one-off container of `service` (`wharf run SERVICE`):
@@ -1652,6 +1661,42 @@ mod tests {
         assert_eq!(o.working_dir.as_deref(), Some("/tmp"));
         assert!(o.privileged && !o.tty);
         assert_eq!(o.env, ["A=1"]);
+    }
+
+    #[test]
+    fn compatibility_joins_generated_names_with_underscores() {
+        let (mut p, _ctx, _d) = project(
+            "services:\n  web:\n    build: .\n  fixed:\n    image: busybox\n    container_name: mine\n",
+        );
+        let slug = "0123456789abcdef";
+        let names = |p: &Project| {
+            let web = &p.services["web"];
+            (
+                container_name(p, web, 2),
+                image_name(p, web).expect("image"),
+                oneoff_name(p, web, slug),
+                container_name(p, &p.services["fixed"], 1),
+            )
+        };
+        assert_eq!(
+            names(&p),
+            (
+                "demo-web-2".into(),
+                "demo-web".into(),
+                "demo-web-run-0123456789ab".into(),
+                "mine".into()
+            )
+        );
+        p.compatibility = true;
+        assert_eq!(
+            names(&p),
+            (
+                "demo_web_2".into(),
+                "demo_web".into(),
+                "demo_web_run_0123456789ab".into(),
+                "mine".into()
+            )
+        );
     }
 
     #[test]

@@ -99,8 +99,20 @@ pub struct TagArgs {
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
-    /// Image to push, by the name it should have in the registry
-    pub image: String,
+    /// Image to push, by the name it should have in the registry; in a
+    /// compose project, the services whose images to push (none: all)
+    pub images: Vec<String>,
+    /// With a compose project: also push the images of the services the
+    /// named ones depend on
+    #[arg(long = "include-deps")]
+    pub include_deps: bool,
+    /// With a compose project: push what it can, and only warn about the
+    /// images that fail
+    #[arg(long = "ignore-push-failures")]
+    pub ignore_push_failures: bool,
+    /// Print no progress (an image: only its reference, as `docker push -q`)
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

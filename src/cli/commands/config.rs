@@ -384,7 +384,7 @@ fn render(loaded: &Loaded, args: &ConfigArgs) -> anyhow::Result<String> {
                 .get("image")
                 .and_then(|i| i.as_str())
                 .map(str::to_string)
-                .unwrap_or_else(|| format!("{name}-{svc}"));
+                .unwrap_or_else(|| format!("{name}{}{svc}", project.name_separator()));
             images.push(image);
         }
         return Ok(lines(images));

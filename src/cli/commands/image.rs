@@ -16,6 +16,7 @@ use crate::compose::load::Loaded;
 use crate::image::auth::DockerConfig;
 use crate::image::platform::Platform;
 use crate::image::pull::{PullOptions, Puller};
+use crate::image::push::BlobPush;
 use crate::image::reference::Reference;
 use crate::image::registry::{ClientOptions, RegistryClient};
 use crate::image::store::ImageStore;
@@ -132,15 +133,7 @@ fn pull_project(
     platform: Option<Platform>,
 ) -> anyhow::Result<ExitCode> {
     let project = &loaded.project;
-    // The services named (all when none), with their dependencies only
-    // with --include-deps, as Compose selects them.
-    let selected: Vec<String> = if services.is_empty() {
-        project.services.keys().cloned().collect()
-    } else if args.include_deps {
-        crate::plan::service_graph(project)?.select(services, true)?
-    } else {
-        services.to_vec()
-    };
+    let selected = selected_services(project, services, args.include_deps)?;
     let policy = args.policy.map(|p| match p {
         PullCommandPolicy::Missing => "missing",
         PullCommandPolicy::Always => "always",
@@ -227,6 +220,22 @@ fn pull_project(
         eprintln!("Error: {e}");
     }
     Ok(ExitCode::FAILURE)
+}
+
+/// The services named (all when none), with their dependencies only with
+/// `--include-deps`, as Compose's `pull` and `push` select them.
+fn selected_services(
+    project: &crate::compose::types::Project,
+    services: &[String],
+    include_deps: bool,
+) -> anyhow::Result<Vec<String>> {
+    Ok(if services.is_empty() {
+        project.services.keys().cloned().collect()
+    } else if include_deps {
+        crate::plan::service_graph(project)?.select(services, true)?
+    } else {
+        services.to_vec()
+    })
 }
 
 /// One pull of a project: service, image as declared, its reference and
@@ -713,9 +722,78 @@ pub fn tag(settings: &Settings, args: &TagArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
+pub fn push(settings: &Settings, target: &Target, args: &PushArgs) -> anyhow::Result<ExitCode> {
+    if let Some((Project::Loaded(loaded), services)) = target.project() {
+        return push_project(settings, loaded, services, args);
+    }
+    let compose_only = [
+        (args.include_deps, "--include-deps"),
+        (args.ignore_push_failures, "--ignore-push-failures"),
+    ];
+    if let Some((_, flag)) = compose_only.iter().find(|(on, _)| *on) {
+        bail!("push {flag}: only for the services of a compose project");
+    }
+    let [image] = args.images.as_slice() else {
+        bail!(
+            "\"push\" requires exactly 1 argument: an image (or, in a compose project, services)"
+        );
+    };
     let store = open_store(settings)?;
-    println!("{}", push_image(settings, &store, &args.image)?);
+    if args.quiet {
+        // As docker push -q: nothing but the full reference.
+        push_reporting(settings, &store, image, &|_, _| {})?;
+        let r = Reference::parse(image)
+            .with_context(|| format!("invalid image reference {image:?}"))?;
+        println!("{r}");
+    } else {
+        println!("{}", push_image(settings, &store, image)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `push [SERVICE…]` in a compose project, as Compose does it: the image
+/// (and `build.tags`) of each selected service that has both a build
+/// section and an `image:` name; the others are skipped. A failure ends the
+/// push with it, unless `--ignore-push-failures` makes it a warning.
+fn push_project(
+    settings: &Settings,
+    loaded: &Loaded,
+    services: &[String],
+    args: &PushArgs,
+) -> anyhow::Result<ExitCode> {
+    let project = &loaded.project;
+    let selected = selected_services(project, services, args.include_deps)?;
+    let store = open_store(settings)?;
+    let quiet = args.quiet;
+    let mut pushed = std::collections::BTreeSet::new();
+    for (name, svc) in project
+        .services
+        .iter()
+        .filter(|(n, _)| selected.contains(n))
+    {
+        let (Some(image), Some(build)) = (&svc.image, &svc.build) else {
+            if !quiet {
+                eprintln!(" {name} Skipped");
+            }
+            continue;
+        };
+        for tag in std::iter::once(image).chain(&build.tags) {
+            if !pushed.insert(tag.clone()) {
+                continue;
+            }
+            // Compose's plain progress: one line per blob, under the tag.
+            let report = |short: &str, blob: &BlobPush| {
+                if !quiet {
+                    eprintln!(" Pushing {tag}: {short} {}", engine_words(blob));
+                }
+            };
+            match push_reporting(settings, &store, tag, &report) {
+                Ok(_) => {}
+                Err(e) if args.ignore_push_failures => eprintln!("Pushing {name}: {e:#}"),
+                Err(e) => return Err(e.context(format!("service {name}"))),
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -723,6 +801,36 @@ pub fn push(settings: &Settings, args: &PushArgs) -> anyhow::Result<ExitCode> {
 /// standard error what happened to each blob; returns Docker's summary line
 /// (`TAG: digest: DIGEST`) for the caller to print where it belongs.
 pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow::Result<String> {
+    push_reporting(settings, store, name, &|short, blob| match blob {
+        BlobPush::Exists(_) => eprintln!("{short}: layer already exists"),
+        BlobPush::Mounted { from, .. } => eprintln!("{short}: mounted from {from}"),
+        BlobPush::Pushed(_) => eprintln!("{short}: pushed"),
+    })
+}
+
+/// What happened to a blob, in the engine's progress words (`Pushed`,
+/// `Layer already exists`, `Mounted from REPO` with the repository's path
+/// on the registry, as Docker Compose prints them).
+fn engine_words(blob: &BlobPush) -> String {
+    match blob {
+        BlobPush::Exists(_) => "Layer already exists".into(),
+        BlobPush::Mounted { from, .. } => {
+            // `from` is `registry/repo`: both ends are on that registry.
+            let path = from.split_once('/').map_or(from.as_str(), |(_, p)| p);
+            format!("Mounted from {path}")
+        }
+        BlobPush::Pushed(_) => "Pushed".into(),
+    }
+}
+
+/// Pushes the stored image `name`, giving `report` each blob's short id
+/// and what happened to it; returns Docker's summary line.
+fn push_reporting(
+    settings: &Settings,
+    store: &ImageStore,
+    name: &str,
+    report: &dyn Fn(&str, &BlobPush),
+) -> anyhow::Result<String> {
     let target =
         Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
     let client = registry_client(settings)?;
@@ -734,16 +842,12 @@ pub fn push_image(settings: &Settings, store: &ImageStore, name: &str) -> anyhow
             &target,
         ))
         .with_context(|| format!("pushing {}", target.familiar()))?;
-    for b in blobs {
-        match b {
-            crate::image::push::BlobPush::Exists(d) => {
-                eprintln!("{}: layer already exists", &d.hex()[..12])
-            }
-            crate::image::push::BlobPush::Mounted { digest, from } => {
-                eprintln!("{}: mounted from {from}", &digest.hex()[..12])
-            }
-            crate::image::push::BlobPush::Pushed(d) => eprintln!("{}: pushed", &d.hex()[..12]),
-        }
+    for b in &blobs {
+        let d = match b {
+            BlobPush::Exists(d) | BlobPush::Pushed(d) => d,
+            BlobPush::Mounted { digest, .. } => digest,
+        };
+        report(&d.hex()[..12], b);
     }
     Ok(format!(
         "{}: digest: {digest}",
