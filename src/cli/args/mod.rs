@@ -361,9 +361,101 @@ pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
     args
 }
 
+/// The help of Docker's `container` and `image` groups (`wharf container
+/// --help`, or the word alone), which are not clap commands here: their
+/// verbs are top-level ones. `None` for any other command line.
+pub fn group_help(args: &[OsString]) -> Option<String> {
+    use clap::CommandFactory as _;
+    let mut i = 1;
+    while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
+        if word == "container" || word == "image" {
+            let next = args.get(i + 1).and_then(|a| a.to_str());
+            if !matches!(next, None | Some("--help" | "-h" | "help")) {
+                return None;
+            }
+            let cli = Cli::command();
+            let about = |verb: &str| {
+                cli.find_subcommand(verb)
+                    .and_then(|c| c.get_about())
+                    .map(|a| a.to_string())
+                    .unwrap_or_default()
+            };
+            let mut rows: Vec<(String, String)> = Vec::new();
+            let (title, verbs) = if word == "container" {
+                ("Manage containers", CONTAINER_VERBS)
+            } else {
+                ("Manage images", IMAGE_VERBS)
+            };
+            for (form, to) in verbs {
+                // One line a verb: `ls`, not its aliases `list` and `ps`.
+                if !rows.iter().any(|(_, t)| t == to) {
+                    rows.push((form.to_string(), to.to_string()));
+                }
+            }
+            let mut rows: Vec<(String, String)> = rows
+                .into_iter()
+                .map(|(form, to)| (form, about(&to)))
+                .collect();
+            if let Some(image) = cli.find_subcommand("image") {
+                if word == "image" {
+                    rows.extend(image.get_subcommands().map(|c| {
+                        (
+                            c.get_name().to_string(),
+                            c.get_about().map(|a| a.to_string()).unwrap_or_default(),
+                        )
+                    }));
+                }
+            }
+            rows.sort();
+            let width = rows.iter().map(|(f, _)| f.len()).max().unwrap_or(0);
+            let mut text = format!("Usage:  wharf {word} COMMAND\n\n{title}\n\nCommands:\n");
+            for (form, about) in rows {
+                text.push_str(&format!("  {form:width$}  {about}\n"));
+            }
+            text.push_str(&format!(
+                "\nRun 'wharf {word} COMMAND --help' for more information on a command.\n"
+            ));
+            return Some(text);
+        }
+        if VALUE_FLAGS.contains(&word) {
+            i += 2;
+        } else if word.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_and_image_groups_have_a_help_listing_their_verbs() {
+        let help = group_help(&words("wharf container --help")).expect("container help");
+        assert!(
+            help.starts_with("Usage:  wharf container COMMAND"),
+            "{help}"
+        );
+        for verb in ["ls ", "run ", "prune ", "stop "] {
+            assert!(help.contains(&format!("\n  {verb}")), "{verb}: {help}");
+        }
+        // One line a verb: its aliases are not listed again.
+        assert!(!help.contains("\n  list "), "{help}");
+        assert!(help.contains("List containers"), "{help}");
+        assert_eq!(
+            group_help(&words("wharf --root /r container")),
+            Some(help.clone())
+        );
+        let image = group_help(&words("wharf image -h")).expect("image help");
+        for verb in ["pull ", "push ", "ls ", "prune ", "tag "] {
+            assert!(image.contains(&format!("\n  {verb}")), "{verb}: {image}");
+        }
+        assert_eq!(group_help(&words("wharf container ls --help")), None);
+        assert_eq!(group_help(&words("wharf ps --help")), None);
+    }
 
     fn words(line: &str) -> Vec<OsString> {
         line.split(' ').map(OsString::from).collect()
