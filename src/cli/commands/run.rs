@@ -159,6 +159,10 @@ pub fn create(
     let compose = &command.compose;
     // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
     if let Some((Project::Loaded(l), services)) = target.project() {
+        // Docker's create has --rm; Compose's does not.
+        if args.rm {
+            bail!("--rm: only for `wharf create IMAGE`, not for the services of a compose project");
+        }
         let pull = args.pull.as_deref();
         return super::up::create(
             settings,
@@ -179,7 +183,6 @@ pub fn create(
         (compose.remove_orphans, "--remove-orphans"),
         (!compose.scale.is_empty(), "--scale"),
         (compose.yes, "--yes"),
-        (args.rm, "--rm"),
     ];
     if let Some((_, flag)) = compose_only.iter().find(|(on, _)| *on) {
         bail!("{flag}: only for the services of a compose project");
