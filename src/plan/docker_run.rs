@@ -536,7 +536,7 @@ pub fn container_spec(
 /// of `all` or a count, `count=`, `device=` (IDs, so quoted when more than
 /// one: `'"device=0,1"'`), `capabilities=` (`gpu` added) and `driver=`;
 /// one GPU when neither a count nor devices are named.
-fn gpu_request(text: &str) -> Result<crate::compose::types::DeviceRequest, DockerRunError> {
+pub fn gpu_request(text: &str) -> Result<crate::compose::types::DeviceRequest, DockerRunError> {
     use crate::compose::types::{DeviceCount, DeviceRequest};
     let bad = |m: String| {
         invalid(

@@ -232,6 +232,10 @@ fn create_container(
         // Labels given with -l win over the file's, as Docker's.
         opts.label = from_file.chain(opts.label).collect();
     }
+    // Docker's CLI reads --gpus with the other flags, before any pull.
+    if let Some(g) = &args.gpus {
+        docker_run::gpu_request(g)?;
+    }
     let platform = args
         .platform
         .as_deref()
@@ -449,6 +453,17 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
     let service = c.image.as_str();
     if args.service_ports && !c.publish.is_empty() {
         bail!("--service-ports and --publish are incompatible");
+    }
+    // Docker's flags that Compose's run does not have.
+    let docker_only = [
+        (c.gpus.is_some(), "--gpus"),
+        (c.platform.is_some(), "--platform"),
+        (c.cgroup_parent.is_some(), "--cgroup-parent"),
+        (!c.attach.is_empty(), "--attach"),
+        (!args.sig_proxy, "--sig-proxy"),
+    ];
+    if let Some((_, flag)) = docker_only.iter().find(|(on, _)| *on) {
+        bail!("{flag}: only for `wharf run IMAGE`, not for a service of a compose project (set it in the compose file)");
     }
     let keys = super::attach::parse_keys(args.detach_keys.as_deref())?;
     let mut labels = Vec::new();
