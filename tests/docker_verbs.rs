@@ -900,15 +900,7 @@ fn run_streams_signals_cgroup_parent_and_platform() {
         .stdout;
     assert_eq!(shown.trim(), slash_parent);
     rig.wharf(&["rm", "-f", "cg"]).ok();
-    for h in std::fs::read_dir(cgroups::DEFAULT_ROOT)
-        .expect("cgroup root")
-        .flatten()
-    {
-        let own = h.path().join(&parent).join(&id);
-        assert!(!own.exists(), "{} left after rm", own.display());
-        let _ = std::fs::remove_dir(h.path().join(&parent));
-    }
-    let _ = std::fs::remove_dir(Path::new(cgroups::DEFAULT_ROOT).join(&parent));
+    harness::remove_cgroup_parent(&parent, &id);
 
     // create --rm: AutoRemove, and gone once it has run.
     rig.wharf(&[

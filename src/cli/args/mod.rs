@@ -329,36 +329,45 @@ const IMAGE_VERBS: &[(&str, &str)] = &[
 /// Docker's `container <verb>` becomes the verb the same way
 /// (`container ls` → `ps`).
 pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
+    let Some(i) = verb_index(&args) else {
+        return args;
+    };
+    let word = args.get(i).and_then(|a| a.to_str()).unwrap_or_default();
+    if word == "compose" {
+        let mut args = args;
+        args.remove(i);
+        return args;
+    }
+    if word == "container" || word == "image" {
+        let verbs = if word == "container" {
+            CONTAINER_VERBS
+        } else {
+            IMAGE_VERBS
+        };
+        let verb = args.get(i + 1).and_then(|a| a.to_str());
+        if let Some((_, to)) = verbs.iter().find(|(form, _)| Some(*form) == verb) {
+            let mut args = args;
+            args.splice(i..i + 2, [OsString::from(to)]);
+            return args;
+        }
+    }
+    args
+}
+
+/// Where the verb is: the first word after the global flags (and their
+/// values), if there is one.
+fn verb_index(args: &[OsString]) -> Option<usize> {
     let mut i = 1;
     while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
-        if word == "compose" {
-            let mut args = args;
-            args.remove(i);
-            return args;
-        }
-        if word == "container" || word == "image" {
-            let verbs = if word == "container" {
-                CONTAINER_VERBS
-            } else {
-                IMAGE_VERBS
-            };
-            let verb = args.get(i + 1).and_then(|a| a.to_str());
-            if let Some((_, to)) = verbs.iter().find(|(form, _)| Some(*form) == verb) {
-                let mut args = args;
-                args.splice(i..i + 2, [OsString::from(to)]);
-                return args;
-            }
-            return args;
-        }
         if VALUE_FLAGS.contains(&word) {
             i += 2;
         } else if word.starts_with('-') {
             i += 1;
         } else {
-            break;
+            return Some(i);
         }
     }
-    args
+    None
 }
 
 /// The help of Docker's `container` and `image` groups (`wharf container
@@ -366,66 +375,50 @@ pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
 /// verbs are top-level ones. `None` for any other command line.
 pub fn group_help(args: &[OsString]) -> Option<String> {
     use clap::CommandFactory as _;
-    let mut i = 1;
-    while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
-        if word == "container" || word == "image" {
-            let next = args.get(i + 1).and_then(|a| a.to_str());
-            if !matches!(next, None | Some("--help" | "-h" | "help")) {
-                return None;
-            }
-            let cli = Cli::command();
-            let about = |verb: &str| {
-                cli.find_subcommand(verb)
-                    .and_then(|c| c.get_about())
-                    .map(|a| a.to_string())
-                    .unwrap_or_default()
-            };
-            let mut rows: Vec<(String, String)> = Vec::new();
-            let (title, verbs) = if word == "container" {
-                ("Manage containers", CONTAINER_VERBS)
-            } else {
-                ("Manage images", IMAGE_VERBS)
-            };
-            for (form, to) in verbs {
-                // One line a verb: `ls`, not its aliases `list` and `ps`.
-                if !rows.iter().any(|(_, t)| t == to) {
-                    rows.push((form.to_string(), to.to_string()));
-                }
-            }
-            let mut rows: Vec<(String, String)> = rows
-                .into_iter()
-                .map(|(form, to)| (form, about(&to)))
-                .collect();
-            if let Some(image) = cli.find_subcommand("image") {
-                if word == "image" {
-                    rows.extend(image.get_subcommands().map(|c| {
-                        (
-                            c.get_name().to_string(),
-                            c.get_about().map(|a| a.to_string()).unwrap_or_default(),
-                        )
-                    }));
-                }
-            }
-            rows.sort();
-            let width = rows.iter().map(|(f, _)| f.len()).max().unwrap_or(0);
-            let mut text = format!("Usage:  wharf {word} COMMAND\n\n{title}\n\nCommands:\n");
-            for (form, about) in rows {
-                text.push_str(&format!("  {form:width$}  {about}\n"));
-            }
-            text.push_str(&format!(
-                "\nRun 'wharf {word} COMMAND --help' for more information on a command.\n"
-            ));
-            return Some(text);
-        }
-        if VALUE_FLAGS.contains(&word) {
-            i += 2;
-        } else if word.starts_with('-') {
-            i += 1;
-        } else {
-            break;
+    let i = verb_index(args)?;
+    let word = args.get(i).and_then(|a| a.to_str())?;
+    let next = args.get(i + 1).and_then(|a| a.to_str());
+    if !matches!(word, "container" | "image")
+        || !matches!(next, None | Some("--help" | "-h" | "help"))
+    {
+        return None;
+    }
+    let cli = Cli::command();
+    let about = |c: &clap::Command| c.get_about().map(|a| a.to_string()).unwrap_or_default();
+    let (title, verbs) = if word == "container" {
+        ("Manage containers", CONTAINER_VERBS)
+    } else {
+        ("Manage images", IMAGE_VERBS)
+    };
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (form, to) in verbs {
+        // One line a verb: `ls`, not its aliases `list` and `ps`.
+        if !seen.contains(to) {
+            seen.push(to);
+            let text = cli.find_subcommand(to).map(about).unwrap_or_default();
+            rows.push((form.to_string(), text));
         }
     }
-    None
+    if word == "image" {
+        if let Some(image) = cli.find_subcommand("image") {
+            rows.extend(
+                image
+                    .get_subcommands()
+                    .map(|c| (c.get_name().to_string(), about(c))),
+            );
+        }
+    }
+    rows.sort();
+    let width = rows.iter().map(|(f, _)| f.len()).max().unwrap_or(0);
+    let mut text = format!("Usage:  wharf {word} COMMAND\n\n{title}\n\nCommands:\n");
+    for (form, about) in rows {
+        text.push_str(&format!("  {form:width$}  {about}\n"));
+    }
+    text.push_str(&format!(
+        "\nRun 'wharf {word} COMMAND --help' for more information on a command.\n"
+    ));
+    Some(text)
 }
 
 #[cfg(test)]
