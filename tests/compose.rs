@@ -1095,15 +1095,7 @@ services:
     s.wharf(&["down", "-t", "0"]).ok();
     // The container's cgroup goes; the parent stays, as under Docker (it is
     // this test's to remove).
-    for h in std::fs::read_dir(cgroups::DEFAULT_ROOT)
-        .expect("cgroup root")
-        .flatten()
-    {
-        let own = h.path().join(&parent).join(&full);
-        assert!(!own.exists(), "{} left after down", own.display());
-        let _ = std::fs::remove_dir(h.path().join(&parent));
-    }
-    let _ = std::fs::remove_dir(Path::new(cgroups::DEFAULT_ROOT).join(&parent));
+    harness::remove_cgroup_parent(&parent, &full);
 }
 
 /// `logging.driver: none` keeps no log, but the output still reaches a

@@ -836,10 +836,220 @@ fn run_flags_apply_or_refuse() {
     assert!(never.stderr.contains("No such image"), "{}", never.stderr);
     // Refused runs made nothing.
     assert_eq!(rig.wharf(&["ps", "-aq"]).ok().stdout, before);
-    // Flags of Docker that wharf does not have are refused by name.
+    // --gpus on this host without GPUs (no CDI spec, no nvidia hook): a
+    // clear error naming the flag, and nothing made.
     let gpus = rig.wharf(&["run", "--gpus", "all", &rig.image, "true"]);
-    assert_ne!(gpus.code, 0);
-    assert!(gpus.stderr.contains("--gpus"), "{}", gpus.stderr);
+    assert_eq!(gpus.code, 125, "{}", gpus.stderr);
+    assert!(gpus.stderr.contains("--gpus all: "), "{}", gpus.stderr);
+    assert_eq!(rig.wharf(&["ps", "-aq"]).ok().stdout, before);
+}
+
+/// Whether `signal` waits in `pid`'s pending sets (/proc/PID/status).
+fn signal_pending(pid: u32, signal: i32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("SigPnd:\t")
+                .or_else(|| l.strip_prefix("ShdPnd:\t"))
+        })
+        .filter_map(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .any(|mask| mask & (1 << (signal - 1)) != 0)
+}
+
+/// Docker's `run`/`create` flags for streams, signals, cgroup, removal and
+/// platform, as a user checks them: `-a STDERR` prints only stderr
+/// (`-a` with `-d` is Docker's error), `--sig-proxy=false` keeps a SIGTERM
+/// sent to `run` from the container, `--cgroup-parent` puts its cgroup
+/// under that parent, `create --rm` is AutoRemove (gone after it ran
+/// once), `--platform` of another platform than the fixture's is Docker's
+/// error with nothing made. Messages from Docker CLI 28 / moby's source.
+#[test]
+fn run_streams_signals_cgroup_parent_and_platform() {
+    let Some(rig) = Rig::new() else { return };
+    let base = ["--network", "none", "--pull", "never", "-q"];
+    let run = |flags: &[&str], command: &[&str]| {
+        let mut args = vec!["run"];
+        args.extend(flags);
+        args.extend(base);
+        args.push(&rig.image);
+        args.extend(command);
+        rig.wharf(&args)
+    };
+    let both = ["sh", "-c", "echo out; echo err >&2"];
+    let only_err = run(&["--rm", "-a", "STDERR"], &both).ok();
+    assert_eq!(only_err.stdout, "");
+    assert!(only_err.stderr.contains("err\n"), "{}", only_err.stderr);
+    assert!(!only_err.stderr.contains("out"), "{}", only_err.stderr);
+    let only_out = run(&["--rm", "-a", "stdout"], &both).ok();
+    assert_eq!(only_out.stdout, "out\n");
+    assert!(!only_out.stderr.contains("err"), "{}", only_out.stderr);
+
+    let before = rig.wharf(&["ps", "-aq"]).ok().stdout;
+    let conflict = run(&["-d", "-a", "STDOUT"], &["true"]);
+    assert_eq!(conflict.code, 125);
+    assert!(
+        conflict.stderr.contains("Conflicting options: -a and -d"),
+        "{}",
+        conflict.stderr
+    );
+    let bad = run(&["-a", "STDWHAT"], &["true"]);
+    assert_eq!(bad.code, 125);
+    assert!(
+        bad.stderr
+            .contains("valid streams are STDIN, STDOUT and STDERR"),
+        "{}",
+        bad.stderr
+    );
+    // Another platform than the fixture's (linux/amd64 only).
+    let arm = rig.wharf(&[
+        "run",
+        "--platform",
+        "linux/arm64",
+        "--network",
+        "none",
+        "-q",
+        &rig.image,
+        "true",
+    ]);
+    assert_eq!(arm.code, 125, "{}", arm.stderr);
+    assert!(arm.stderr.contains("linux/arm64"), "{}", arm.stderr);
+    assert_eq!(rig.wharf(&["ps", "-aq"]).ok().stdout, before);
+    // The host's own platform is taken.
+    run(&["--rm", "--platform", "linux/amd64"], &["true"]).ok();
+
+    // A SIGTERM to `run` reaches the container (its trap says so) unless
+    // --sig-proxy=false: then it runs on until told to stop.
+    let script = "trap 'echo got TERM; exit 7' TERM; echo up; while [ ! -e /tmp/stop ]; do sleep 0.1; done; echo done";
+    for (proxy, code, said) in [
+        ("--sig-proxy=true", 7, "got TERM"),
+        ("--sig-proxy=false", 0, "done"),
+    ] {
+        let name = if code == 7 { "proxied" } else { "kept" };
+        let mut args = vec!["run", proxy, "--rm", "--name", name];
+        args.extend(base);
+        args.extend([rig.image.as_str(), "sh", "-c", script]);
+        let child = rig
+            .command(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn run");
+        until("the trap to be set", || {
+            rig.wharf(&["logs", name]).stdout.contains("up")
+        });
+        let pid = child.id();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("kill");
+        until("run to take the signal", || {
+            !signal_pending(pid, libc::SIGTERM)
+        });
+        if code == 0 {
+            rig.wharf(&["exec", name, "touch", "/tmp/stop"]).ok();
+        }
+        let out = Run::from(child.wait_with_output().expect("wait run"));
+        assert_eq!(out.code, code, "{proxy}: {}", out.stderr);
+        assert!(out.stdout.contains(said), "{proxy}: {}", out.stdout);
+    }
+
+    // --cgroup-parent: the container's cgroup is under the parent.
+    use wharf::runtime::cgroups;
+    let parent = format!("wharf-test-runparent-{}", std::process::id());
+    let slash_parent = format!("/{parent}");
+    let id = run(
+        &["-d", "--name", "cg", "--cgroup-parent", &slash_parent],
+        &["sleep", "300"],
+    )
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    let procs = cgroups::procs(Path::new(cgroups::DEFAULT_ROOT), &format!("/{parent}/{id}"))
+        .expect("the container's cgroup under its parent");
+    assert!(!procs.is_empty(), "no process in /{parent}/{id}");
+    let shown = rig
+        .wharf(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", "cg"])
+        .ok()
+        .stdout;
+    assert_eq!(shown.trim(), slash_parent);
+    rig.wharf(&["rm", "-f", "cg"]).ok();
+    harness::remove_cgroup_parent(&parent, &id);
+
+    // create --rm: AutoRemove, and gone once it has run.
+    rig.wharf(&[
+        "create",
+        "--rm",
+        "--name",
+        "auto",
+        "--network",
+        "none",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+    let auto = rig
+        .wharf(&["inspect", "-f", "{{.HostConfig.AutoRemove}}", "auto"])
+        .ok()
+        .stdout;
+    assert_eq!(auto.trim(), "true");
+    rig.wharf(&["start", "auto"]).ok();
+    until("the --rm container to be removed", || {
+        rig.wharf(&["inspect", "auto"]).code != 0
+    });
+}
+
+/// Docker's help and short flags: `container --help` and `image --help`
+/// list their verbs, `stop`/`restart --help` show `-t, --timeout` (the
+/// old `--time` still works), `ps -f` and `container ls -f` filter.
+#[test]
+fn group_help_timeout_and_ps_filter_short_flag() {
+    let Some(rig) = Rig::new() else { return };
+    let container = rig.wharf(&["container", "--help"]).ok().stdout;
+    assert!(container.contains("Manage containers"), "{container}");
+    assert!(container.contains("\n  ls "), "{container}");
+    let image = rig.wharf(&["image", "--help"]).ok().stdout;
+    assert!(image.contains("\n  pull "), "{image}");
+    for verb in ["stop", "restart"] {
+        let help = rig.wharf(&[verb, "--help"]).ok().stdout;
+        assert!(help.contains("-t, --timeout <"), "{verb}: {help}");
+    }
+    for name in ["fx", "fy"] {
+        rig.wharf(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            &rig.image,
+            "sleep",
+            "300",
+        ])
+        .ok();
+    }
+    rig.wharf(&["stop", "--time", "0", "fy"]).ok();
+    let fx = rig
+        .wharf(&["ps", "-a", "-f", "name=fx", "--format", "{{.Names}}"])
+        .ok()
+        .stdout;
+    assert_eq!(fx, "fx\n");
+    let fy = rig
+        .wharf(&[
+            "container",
+            "ls",
+            "-a",
+            "-f",
+            "name=fy",
+            "--format",
+            "{{.Names}}",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(fy, "fy\n");
+    rig.wharf(&["stop", "-t", "0", "fx"]).ok();
 }
 
 /// `volume create -d local -o …` makes Docker's local-driver volumes: a

@@ -78,7 +78,12 @@ fn keeps_sigpipe(command: &Command) -> bool {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(args::verb_aliases(std::env::args_os().collect()));
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(help) = args::group_help(&argv) {
+        print!("{help}");
+        return ExitCode::SUCCESS;
+    }
+    let cli = Cli::parse_from(args::verb_aliases(argv));
     // Listing verbs end quietly when their reader goes away (`| head`), as
     // other CLIs do.
     if !keeps_sigpipe(&cli.command) {

@@ -945,7 +945,7 @@ pub fn device_edits(service: &ServiceConfig) -> Result<Option<cdi::ContainerEdit
 /// A device's edits in the spec's own terms: device nodes, bind mounts,
 /// environment (after the service's, so CDI's win as in its runtime) and
 /// OCI hooks.
-fn apply_device_edits(spec: &mut ContainerSpec, edits: cdi::ContainerEdits) {
+pub fn apply_device_edits(spec: &mut ContainerSpec, edits: cdi::ContainerEdits) {
     for n in edits.device_nodes {
         spec.devices.push(DeviceMapping {
             host_path: PathBuf::from(n.host_path.as_deref().unwrap_or(&n.path)),

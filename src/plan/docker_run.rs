@@ -131,6 +131,9 @@ pub struct RunOptions {
     pub log_driver: Option<String>,
     pub log_opt: Vec<String>,
     pub userns: Option<String>,
+    /// `--gpus`, Docker's syntax (`all`, `2`, `"device=0,1"`, …).
+    pub gpus: Option<String>,
+    pub cgroup_parent: Option<String>,
 }
 
 /// What the conversion needs from outside: the host's environment and
@@ -231,6 +234,7 @@ pub fn container_spec(
             format!("--userns={u}: wharf runs containers in the host's user namespace only (host)"),
         ));
     }
+    let gpus = a.gpus.as_deref().map(gpu_request).transpose()?;
     let mut tmpfs = Vec::new();
     for t in &a.tmpfs {
         tmpfs.push(
@@ -430,6 +434,24 @@ pub fn container_spec(
             })?;
         links.push((alias.to_string(), name.to_string()));
     }
+    // What the GPUs come to on this host (CDI or the nvidia hook), found
+    // as compose's `gpus:` finds it; a host without one is refused here.
+    let gpu_edits = match (&gpus, a.gpus.as_deref()) {
+        (Some(request), Some(text)) => {
+            let service = crate::compose::types::ServiceConfig {
+                name: a.image.clone(),
+                gpus: vec![request.clone()],
+                ..Default::default()
+            };
+            crate::plan::container::device_edits(&service).map_err(|e| match e {
+                crate::plan::container::SpecError::Device { message, .. } => {
+                    invalid("--gpus", format!("--gpus {text}: {message}"))
+                }
+                other => invalid("--gpus", format!("--gpus {text}: {other}")),
+            })?
+        }
+        _ => None,
+    };
     // Every flag is good: now the volumes and the bridge are made.
     let mut mounts = Vec::new();
     for short in &volumes {
@@ -497,8 +519,12 @@ pub fn container_spec(
         log_max_files: logging.max_files,
         log_driver: logging.driver,
         log_options: logging.options,
+        cgroup_parent: a.cgroup_parent.clone().filter(|p| !p.is_empty()),
         ..ContainerSpec::default()
     };
+    if let Some(edits) = gpu_edits {
+        crate::plan::container::apply_device_edits(&mut spec, edits);
+    }
     spec.namespaces.pid = pid;
     spec.namespaces.ipc = ipc;
     spec.namespaces.ipc_shareable = Some(a.ipc.as_deref() == Some("shareable"));
@@ -506,6 +532,73 @@ pub fn container_spec(
     spec.namespaces.uts = uts;
     spec.namespaces.cgroup = cgroupns;
     Ok(spec)
+}
+
+/// `--gpus` as Docker's CLI reads it (cli/opts/gpus.go): one CSV record
+/// of `all` or a count, `count=`, `device=` (IDs, so quoted when more than
+/// one: `'"device=0,1"'`), `capabilities=` (`gpu` added) and `driver=`;
+/// one GPU when neither a count nor devices are named.
+pub fn gpu_request(text: &str) -> Result<crate::compose::types::DeviceRequest, DockerRunError> {
+    use crate::compose::types::{DeviceCount, DeviceRequest};
+    let bad = |m: String| {
+        invalid(
+            "--gpus",
+            format!("invalid argument {text:?} for \"--gpus\" flag: {m}"),
+        )
+    };
+    let count = |v: &str| -> Result<DeviceCount, DockerRunError> {
+        if v == "all" {
+            return Ok(DeviceCount::All);
+        }
+        match v.parse::<i64>() {
+            Ok(-1) => Ok(DeviceCount::All),
+            Ok(n) if n >= 0 => Ok(DeviceCount::Count(n as u64)),
+            _ => Err(bad("count must be an integer".into())),
+        }
+    };
+    let fields = crate::build::dockerfile::csv_fields(text).map_err(bad)?;
+    let mut request = DeviceRequest::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for field in &fields {
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (field.as_str(), None),
+        };
+        if seen.contains(&key) {
+            return Err(bad(format!(
+                "gpu request key '{key}' can be specified only once"
+            )));
+        }
+        seen.push(key);
+        let Some(value) = value else {
+            seen.push("count");
+            request.count = Some(count(key)?);
+            continue;
+        };
+        match key {
+            "driver" => request.driver = Some(value.to_string()),
+            "count" => request.count = Some(count(value)?),
+            "device" => request.device_ids = value.split(',').map(str::to_string).collect(),
+            "capabilities" => {
+                request.capabilities = value.split(',').map(str::to_string).collect();
+                request.capabilities.push("gpu".into());
+            }
+            "options" => {
+                for o in crate::build::dockerfile::csv_fields(value).map_err(bad)? {
+                    let (k, v) = o.split_once('=').unwrap_or((&o, ""));
+                    request.options.insert(k.to_string(), v.to_string());
+                }
+            }
+            other => return Err(bad(format!("unexpected key '{other}' in '{field}'"))),
+        }
+    }
+    if !seen.contains(&"count") && request.device_ids.is_empty() {
+        request.count = Some(DeviceCount::Count(1));
+    }
+    if request.capabilities.is_empty() {
+        request.capabilities = vec!["gpu".into()];
+    }
+    Ok(request)
 }
 
 /// What `--log-driver` and `--log-opt` come to, in the spec's terms.
@@ -1592,6 +1685,65 @@ mod tests {
         );
         let o = opts(|o| o.memory = Some("lots".into()));
         assert!(err(&o, &fake).starts_with("invalid --memory \"lots\": "));
+    }
+
+    /// Docker's CLI parsing of `--gpus` (cli/opts/gpus.go), written from
+    /// its source and its tests (opts/gpus_test.go).
+    #[test]
+    fn gpu_requests_parse_as_dockers() {
+        use crate::compose::types::DeviceCount;
+        let all = gpu_request("all").expect("all");
+        assert_eq!(all.count, Some(DeviceCount::All));
+        assert_eq!(all.capabilities, vec!["gpu"]);
+        assert_eq!(
+            gpu_request("2").expect("2").count,
+            Some(DeviceCount::Count(2))
+        );
+        let ids = gpu_request("\"device=0,1\"").expect("ids");
+        assert_eq!(
+            (ids.count, ids.device_ids),
+            (None, vec!["0".into(), "1".into()])
+        );
+        let caps = gpu_request("driver=nvidia,\"capabilities=compute,utility\"").expect("caps");
+        assert_eq!(caps.driver.as_deref(), Some("nvidia"));
+        assert_eq!(caps.capabilities, vec!["compute", "utility", "gpu"]);
+        // Neither a count nor devices: one GPU.
+        assert_eq!(caps.count, Some(DeviceCount::Count(1)));
+        for (bad, why) in [
+            ("many", "count must be an integer"),
+            ("count=x", "count must be an integer"),
+            (
+                "all,count=2",
+                "gpu request key 'count' can be specified only once",
+            ),
+            ("vendor=x", "unexpected key 'vendor' in 'vendor=x'"),
+        ] {
+            let e = gpu_request(bad).expect_err(bad).to_string();
+            assert!(
+                e.starts_with(&format!("invalid argument {bad:?} for \"--gpus\" flag: ")),
+                "{e}"
+            );
+            assert!(e.ends_with(why), "{bad}: {e}");
+        }
+        // A bad request is refused before anything is made.
+        let fake = Fake::default();
+        let o = opts(|o| {
+            o.gpus = Some("many".into());
+            o.volume = vec!["data:/d".into()];
+        });
+        assert!(err(&o, &fake).contains("--gpus"));
+        assert!(fake.made.borrow().is_empty());
+    }
+
+    #[test]
+    fn cgroup_parent_reaches_the_spec() {
+        let fake = Fake::default();
+        let spec =
+            container_spec(&opts(|o| o.cgroup_parent = Some("/ci".into())), &fake).expect("spec");
+        assert_eq!(spec.cgroup_parent.as_deref(), Some("/ci"));
+        let spec =
+            container_spec(&opts(|o| o.cgroup_parent = Some(String::new())), &fake).expect("spec");
+        assert_eq!(spec.cgroup_parent, None);
     }
 
     #[test]

@@ -195,7 +195,10 @@ fn supervise(
         let started = match adopted.take() {
             Some(r) => Ok(r),
             None => start::start(containers, store, id, attach)
-                .map(|s| Running::started(id, s))
+                .map(|s| Running {
+                    keep_signals: attach.keep_signals,
+                    ..Running::started(id, s)
+                })
                 .map_err(MonitorError::from),
         };
         let running = match started {
@@ -410,6 +413,8 @@ struct Running {
     watched: bool,
     /// Readable once the init exits.
     pidfd: Option<OwnedFd>,
+    /// `run --sig-proxy=false`: signals sent to us are not passed on.
+    keep_signals: bool,
     /// The record file's inode and mtime when last read (`None`: not yet):
     /// `network connect` rewrites it (see
     /// [`Running::start_resolver_on_connect`]).
@@ -473,6 +478,7 @@ impl Running {
             published: s.published,
             watched,
             pidfd,
+            keep_signals: false,
             record_stamp: None,
         }
     }
@@ -506,6 +512,7 @@ impl Running {
             published: None,
             watched: true,
             pidfd: None,
+            keep_signals: false,
             record_stamp: None,
             record,
         };
@@ -644,7 +651,7 @@ impl Running {
                     if let Some((master, _)) = &self.tty {
                         pty::copy_window_size(master);
                     }
-                } else if signo != Signal::SIGCHLD as i32 {
+                } else if signo != Signal::SIGCHLD as i32 && !self.keep_signals {
                     self.signal(signo);
                 }
             }

@@ -125,10 +125,32 @@ const ATTACH_WAIT: Duration = Duration::from_secs(30);
 /// How the foreground process takes part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Attach {
-    /// Copy the container's output to this process's stdout/stderr.
-    pub output: bool,
+    /// Copy the container's stdout to this process's (`-a STDOUT`).
+    pub stdout: bool,
+    /// Copy the container's stderr to this process's (`-a STDERR`).
+    pub stderr: bool,
     /// Copy this process's stdin to the container (`-i`).
     pub stdin: bool,
+    /// Signals received here stay here (`run --sig-proxy=false`): the
+    /// container does not get them.
+    pub keep_signals: bool,
+}
+
+impl Attach {
+    /// Docker's foreground run: both output streams, stdin with `-i`.
+    pub fn output(stdin: bool) -> Attach {
+        Attach {
+            stdout: true,
+            stderr: true,
+            stdin,
+            keep_signals: false,
+        }
+    }
+
+    /// Any output at all (a terminal's is one stream).
+    pub fn any_output(&self) -> bool {
+        self.stdout || self.stderr
+    }
 }
 
 /// A container that runs, and what its monitor holds for it.
@@ -575,7 +597,7 @@ impl Launch<'_> {
                 io::Error::other("no pty received"),
             )
         })?;
-        if self.attach.output {
+        if self.attach.any_output() {
             pty::copy_window_size(&master);
         }
         // Held by the shim too, the terminal outlives this monitor.
@@ -590,7 +612,7 @@ impl Launch<'_> {
             &master,
             Some(self.log.clone()),
             hub.clone(),
-            self.attach.output,
+            self.attach.any_output(),
         )
         .at("reading the pty of", &bundle_dir)?];
         if let Some(hub) = &hub {
@@ -654,8 +676,8 @@ impl Launch<'_> {
         )?;
         self.runtime.start(self.id)?;
         let mut pumps = vec![
-            pump(out_r, Stream::Stdout, self.log.clone(), self.attach.output),
-            pump(err_r, Stream::Stderr, self.log.clone(), self.attach.output),
+            pump(out_r, Stream::Stdout, self.log.clone(), self.attach.stdout),
+            pump(err_r, Stream::Stderr, self.log.clone(), self.attach.stderr),
         ];
         if let Some(w) = in_w {
             pumps.push(feed_stdin(w));

@@ -125,6 +125,19 @@ fn bridges_of(root: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// After a `cgroup_parent`/`--cgroup-parent` test: container `id`'s cgroup
+/// must be gone from under `parent` in every hierarchy; the parent, which
+/// stays as under Docker, is the test's to remove.
+pub fn remove_cgroup_parent(parent: &str, id: &str) {
+    let root = std::path::Path::new(wharf::runtime::cgroups::DEFAULT_ROOT);
+    for h in std::fs::read_dir(root).expect("cgroup root").flatten() {
+        let own = h.path().join(parent).join(id);
+        assert!(!own.exists(), "{} left behind", own.display());
+        let _ = std::fs::remove_dir(h.path().join(parent));
+    }
+    let _ = std::fs::remove_dir(root.join(parent));
+}
+
 /// Processes whose command line is `wharf … container-monitor ID …`.
 pub fn monitors_of(id: &str) -> Vec<u32> {
     let mut out = Vec::new();

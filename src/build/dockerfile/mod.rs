@@ -8,6 +8,7 @@ pub mod shell;
 
 pub use ast::*;
 pub use expand::{expand_from, expand_instruction, exposed_ports, resolve_mount, ExpandError};
+pub(crate) use parse::csv_fields;
 pub use parse::{parse, ParseError};
 pub use shell::{
     referenced_variables, substitute, substitute_heredoc, substitute_words, SubstError,

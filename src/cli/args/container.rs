@@ -244,6 +244,21 @@ pub struct CreateArgs {
     /// User namespace to use: host (wharf's only mode)
     #[arg(long)]
     pub userns: Option<String>,
+    /// GPU devices to add: all, N, device=ID[,ID…] (quoted: '"device=0,1"'), capabilities=…, driver=…
+    #[arg(long, value_name = "GPU-REQUEST")]
+    pub gpus: Option<String>,
+    /// Set platform if server is multi-platform capable (os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Optional parent cgroup for the container
+    #[arg(long = "cgroup-parent")]
+    pub cgroup_parent: Option<String>,
+    /// Attach to STDIN, STDOUT or STDERR (repeatable; default: STDOUT and STDERR)
+    #[arg(short = 'a', long = "attach", value_name = "STREAM")]
+    pub attach: Vec<String>,
+    /// Automatically remove the container and its anonymous volumes when it exits
+    #[arg(long)]
+    pub rm: bool,
     /// Image to run (in a compose project: services, for `create`)
     #[arg(default_value = "", hide_default_value = true)]
     pub image: String,
@@ -289,9 +304,9 @@ pub struct RunArgs {
     /// Run in the background and print the container id
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// Remove the container when it exits
-    #[arg(long)]
-    pub rm: bool,
+    /// Proxy received signals to the process (not with a terminal)
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub sig_proxy: bool,
     /// Compose run: no pseudo-TTY (default: one when stdin and stdout are terminals)
     #[arg(short = 'T', long = "no-TTY")]
     pub no_tty: bool,
@@ -337,7 +352,7 @@ pub struct PsArgs {
     #[arg(short, long)]
     pub all: bool,
     /// Filter by KEY=VALUE: status=STATUS, service=SERVICE (repeatable)
-    #[arg(long, value_name = "KEY=VALUE")]
+    #[arg(short = 'f', long, value_name = "KEY=VALUE")]
     pub filter: Vec<String>,
     /// Only containers in this status (created, running, paused, restarting, exited, dead; repeatable)
     #[arg(long)]
@@ -409,7 +424,7 @@ pub struct StopArgs {
     pub containers: Vec<String>,
     /// Seconds to wait before killing the container
     /// (default: the container's stop timeout, else 10)
-    #[arg(short = 't', long = "time", alias = "timeout")]
+    #[arg(short = 't', long = "timeout", alias = "time")]
     pub time: Option<u64>,
     /// Signal to stop the containers with (Docker's `stop -s`; default: each one's stop signal)
     #[arg(short = 's', long = "signal")]

@@ -329,41 +329,126 @@ const IMAGE_VERBS: &[(&str, &str)] = &[
 /// Docker's `container <verb>` becomes the verb the same way
 /// (`container ls` → `ps`).
 pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
-    let mut i = 1;
-    while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
-        if word == "compose" {
-            let mut args = args;
-            args.remove(i);
-            return args;
-        }
-        if word == "container" || word == "image" {
-            let verbs = if word == "container" {
-                CONTAINER_VERBS
-            } else {
-                IMAGE_VERBS
-            };
-            let verb = args.get(i + 1).and_then(|a| a.to_str());
-            if let Some((_, to)) = verbs.iter().find(|(form, _)| Some(*form) == verb) {
-                let mut args = args;
-                args.splice(i..i + 2, [OsString::from(to)]);
-                return args;
-            }
-            return args;
-        }
-        if VALUE_FLAGS.contains(&word) {
-            i += 2;
-        } else if word.starts_with('-') {
-            i += 1;
+    let Some(i) = verb_index(&args) else {
+        return args;
+    };
+    let word = args.get(i).and_then(|a| a.to_str()).unwrap_or_default();
+    if word == "compose" {
+        let mut args = args;
+        args.remove(i);
+        return args;
+    }
+    if word == "container" || word == "image" {
+        let verbs = if word == "container" {
+            CONTAINER_VERBS
         } else {
-            break;
+            IMAGE_VERBS
+        };
+        let verb = args.get(i + 1).and_then(|a| a.to_str());
+        if let Some((_, to)) = verbs.iter().find(|(form, _)| Some(*form) == verb) {
+            let mut args = args;
+            args.splice(i..i + 2, [OsString::from(to)]);
+            return args;
         }
     }
     args
 }
 
+/// Where the verb is: the first word after the global flags (and their
+/// values), if there is one.
+fn verb_index(args: &[OsString]) -> Option<usize> {
+    let mut i = 1;
+    while let Some(word) = args.get(i).and_then(|a| a.to_str()) {
+        if VALUE_FLAGS.contains(&word) {
+            i += 2;
+        } else if word.starts_with('-') {
+            i += 1;
+        } else {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// The help of Docker's `container` and `image` groups (`wharf container
+/// --help`, or the word alone), which are not clap commands here: their
+/// verbs are top-level ones. `None` for any other command line.
+pub fn group_help(args: &[OsString]) -> Option<String> {
+    use clap::CommandFactory as _;
+    let i = verb_index(args)?;
+    let word = args.get(i).and_then(|a| a.to_str())?;
+    let next = args.get(i + 1).and_then(|a| a.to_str());
+    if !matches!(word, "container" | "image")
+        || !matches!(next, None | Some("--help" | "-h" | "help"))
+    {
+        return None;
+    }
+    let cli = Cli::command();
+    let about = |c: &clap::Command| c.get_about().map(|a| a.to_string()).unwrap_or_default();
+    let (title, verbs) = if word == "container" {
+        ("Manage containers", CONTAINER_VERBS)
+    } else {
+        ("Manage images", IMAGE_VERBS)
+    };
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (form, to) in verbs {
+        // One line a verb: `ls`, not its aliases `list` and `ps`.
+        if !seen.contains(to) {
+            seen.push(to);
+            let text = cli.find_subcommand(to).map(about).unwrap_or_default();
+            rows.push((form.to_string(), text));
+        }
+    }
+    if word == "image" {
+        if let Some(image) = cli.find_subcommand("image") {
+            rows.extend(
+                image
+                    .get_subcommands()
+                    .map(|c| (c.get_name().to_string(), about(c))),
+            );
+        }
+    }
+    rows.sort();
+    let width = rows.iter().map(|(f, _)| f.len()).max().unwrap_or(0);
+    let mut text = format!("Usage:  wharf {word} COMMAND\n\n{title}\n\nCommands:\n");
+    for (form, about) in rows {
+        text.push_str(&format!("  {form:width$}  {about}\n"));
+    }
+    text.push_str(&format!(
+        "\nRun 'wharf {word} COMMAND --help' for more information on a command.\n"
+    ));
+    Some(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_and_image_groups_have_a_help_listing_their_verbs() {
+        let help = group_help(&words("wharf container --help")).expect("container help");
+        assert!(
+            help.starts_with("Usage:  wharf container COMMAND"),
+            "{help}"
+        );
+        for verb in ["ls ", "run ", "prune ", "stop "] {
+            assert!(help.contains(&format!("\n  {verb}")), "{verb}: {help}");
+        }
+        // One line a verb: its aliases are not listed again.
+        assert!(!help.contains("\n  list "), "{help}");
+        assert!(help.contains("List containers"), "{help}");
+        assert_eq!(
+            group_help(&words("wharf --root /r container")),
+            Some(help.clone())
+        );
+        let image = group_help(&words("wharf image -h")).expect("image help");
+        for verb in ["pull ", "push ", "ls ", "prune ", "tag "] {
+            assert!(image.contains(&format!("\n  {verb}")), "{verb}: {image}");
+        }
+        assert_eq!(group_help(&words("wharf container ls --help")), None);
+        assert_eq!(group_help(&words("wharf ps --help")), None);
+    }
 
     fn words(line: &str) -> Vec<OsString> {
         line.split(' ').map(OsString::from).collect()

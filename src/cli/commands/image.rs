@@ -1059,7 +1059,7 @@ pub fn ensure_image(
     store: &ImageStore,
     name: &str,
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
-    ensure_image_quietly(settings, store, name, false)
+    ensure_image_quietly(settings, store, name, None, false)
 }
 
 /// [`ensure_image`]; `quiet` (`run -q`) prints nothing of the pull.
@@ -1067,17 +1067,22 @@ pub fn ensure_image_quietly(
     settings: &Settings,
     store: &ImageStore,
     name: &str,
+    platform: Option<&Platform>,
     quiet: bool,
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
     let reference =
         Reference::parse(name).with_context(|| format!("invalid image reference {name:?}"))?;
-    if let Some(found) = store.find(name)? {
+    // An image stored for another platform than the one asked is missing.
+    if let Some(found) = store
+        .find(name)?
+        .filter(|r| platform.is_none_or(|p| p.matches(&r.platform)))
+    {
         return Ok(found);
     }
     if !quiet {
         eprintln!("Unable to find image '{reference}' locally");
     }
-    pull_image_quietly(settings, &reference, quiet)
+    pull_image_quietly(settings, &reference, platform, quiet)
 }
 
 /// Pulls `reference` into the store (whether or not it is there), with
@@ -1086,20 +1091,22 @@ pub fn pull_image(
     settings: &Settings,
     reference: &Reference,
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
-    pull_image_quietly(settings, reference, false)
+    pull_image_quietly(settings, reference, None, false)
 }
 
-/// [`pull_image`]; `quiet` prints no progress.
+/// [`pull_image`] for `platform` (default: this host's); `quiet` prints
+/// no progress.
 pub fn pull_image_quietly(
     settings: &Settings,
     reference: &Reference,
+    platform: Option<&Platform>,
     quiet: bool,
 ) -> anyhow::Result<crate::image::store::ImageRecord> {
     let store = Arc::new(ImageStore::open(settings.root())?);
     let puller = Puller::new(registry_client(settings)?, store);
     let progress = pull_progress(quiet);
     let opts = PullOptions {
-        platform: None,
+        platform: platform.cloned(),
         keep_layer_blobs: false,
     };
     let record = runtime()?.block_on(puller.pull(reference, &opts, progress.as_ref()))?;

@@ -61,10 +61,7 @@ pub fn start(settings: &Settings, target: &Target, args: &StartArgs) -> anyhow::
             );
         }
         if args.attach || args.interactive {
-            let attach = monitor::Attach {
-                output: true,
-                stdin: args.interactive,
-            };
+            let attach = monitor::Attach::output(args.interactive);
             return match monitor::run(&containers, &store, &record.id, attach, None) {
                 Ok(c) => Ok(exit(c)),
                 Err(e) => Ok(fail(&e, e.exit_code())),

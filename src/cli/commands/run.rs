@@ -7,6 +7,7 @@ use crate::cli::progress::Progress;
 use crate::cli::resolve::{Project, Settings, Target};
 use crate::compose::load::Loaded;
 use crate::exec::{self, Env};
+use crate::image::platform::Platform;
 use crate::image::store::ImageStore;
 use crate::plan::container::ProjectContext;
 use crate::plan::docker_run::{self, LookupError, RunLookup, RunOptions, ShortVolume, VolumeFound};
@@ -46,15 +47,23 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
         Ok(k) => k,
         Err(e) => return Ok(fail(e, 125)),
     };
+    let streams = match attached_streams(&args.create) {
+        Ok(s) => s,
+        Err(e) => return Ok(fail(e, 125)),
+    };
+    if args.detach && streams.is_some() {
+        return Ok(fail("Conflicting options: -a and -d", 125));
+    }
+    let rm = args.create.rm;
     let (containers, store) = open(settings)?;
-    let record = match create_container(settings, &store, &args.create, args.rm) {
+    let record = match create_container(settings, &store, &args.create) {
         Ok(r) => r,
         Err(e) => return Ok(fail(format!("{e:#}"), 125)),
     };
     if args.detach {
         if let Err(e) = control::start_detached(&containers, &record.id) {
             let code = e.exit_code();
-            cleanup_failed(&containers, &store, &record, args.rm);
+            cleanup_failed(&containers, &store, &record, rm);
             return Ok(fail(e, code));
         }
         println!("{}", record.id);
@@ -66,31 +75,62 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
                 Ok(ended) => ended_run(ended),
                 Err(e) => {
                     let code = e.exit_code();
-                    cleanup_failed(&containers, &store, &record, args.rm);
+                    cleanup_failed(&containers, &store, &record, rm);
                     fail(e, code)
                 }
             },
         );
     }
+    // Docker attaches the streams -a names, else stdout and stderr (and
+    // stdin with -i); --sig-proxy=false keeps our signals from it.
+    let attach = match streams {
+        Some(s) => monitor::Attach {
+            stdin: s.stdin && args.create.interactive,
+            ..s
+        },
+        None => monitor::Attach::output(args.create.interactive),
+    };
     let attach = monitor::Attach {
-        output: true,
-        stdin: args.create.interactive,
+        keep_signals: !args.sig_proxy,
+        ..attach
     };
     let result = monitor::run(&containers, &store, &record.id, attach, None);
     let code = match result {
         Ok(code) => code,
         Err(e) => {
             let code = e.exit_code();
-            cleanup_failed(&containers, &store, &record, args.rm);
+            cleanup_failed(&containers, &store, &record, rm);
             return Ok(fail(e, code));
         }
     };
-    if args.rm {
+    if rm {
         if let Err(e) = control::remove_auto(&containers, &store, &record.id) {
             eprintln!("wharf: removing {}: {e}", record.name);
         }
     }
     Ok(exit(code))
+}
+
+/// The streams `-a` names (Docker's STDIN, STDOUT, STDERR in any case),
+/// `None` without `-a`.
+fn attached_streams(args: &CreateArgs) -> Result<Option<monitor::Attach>, String> {
+    if args.attach.is_empty() {
+        return Ok(None);
+    }
+    let mut streams = monitor::Attach::default();
+    for a in &args.attach {
+        match a.to_ascii_lowercase().as_str() {
+            "stdin" => streams.stdin = true,
+            "stdout" => streams.stdout = true,
+            "stderr" => streams.stderr = true,
+            _ => {
+                return Err(format!(
+                    "invalid argument {a:?} for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"
+                ))
+            }
+        }
+    }
+    Ok(Some(streams))
 }
 
 /// `docker run -it` (and `start -ai`) end silently with 0 on a detach:
@@ -119,6 +159,10 @@ pub fn create(
     let compose = &command.compose;
     // `create [SERVICE…]` in a compose project is Compose's: `up --no-start`.
     if let Some((Project::Loaded(l), services)) = target.project() {
+        // Docker's create has --rm; Compose's does not.
+        if args.rm {
+            bail!("--rm: only for `wharf create IMAGE`, not for the services of a compose project");
+        }
         let pull = args.pull.as_deref();
         return super::up::create(
             settings,
@@ -149,8 +193,11 @@ pub fn create(
     if args.image.is_empty() {
         return Ok(fail("\"wharf create\" requires at least 1 argument", 1));
     }
+    if let Err(e) = attached_streams(args) {
+        return Ok(fail(e, 125));
+    }
     let (_, store) = open(settings)?;
-    match create_container(settings, &store, args, false) {
+    match create_container(settings, &store, args) {
         Ok(r) => {
             println!("{}", r.id);
             Ok(ExitCode::SUCCESS)
@@ -163,7 +210,6 @@ fn create_container(
     settings: &Settings,
     store: &ImageStore,
     args: &CreateArgs,
-    auto_remove: bool,
 ) -> anyhow::Result<ContainerRecord> {
     // Docker refuses an existing --cidfile before anything is made.
     if let Some(f) = &args.cidfile {
@@ -186,12 +232,28 @@ fn create_container(
         // Labels given with -l win over the file's, as Docker's.
         opts.label = from_file.chain(opts.label).collect();
     }
+    // Docker's CLI reads --gpus with the other flags, before any pull.
+    if let Some(g) = &args.gpus {
+        docker_run::gpu_request(g)?;
+    }
+    let platform = args
+        .platform
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(|p| Platform::parse(p).with_context(|| format!("--platform {p}")))
+        .transpose()?;
     let image = match args.pull.as_deref().unwrap_or("missing") {
-        "missing" => super::image::ensure_image_quietly(settings, store, &args.image, args.quiet)?,
+        "missing" => super::image::ensure_image_quietly(
+            settings,
+            store,
+            &args.image,
+            platform.as_ref(),
+            args.quiet,
+        )?,
         "always" => {
             let reference = crate::image::reference::Reference::parse(&args.image)
                 .with_context(|| format!("invalid image reference {:?}", args.image))?;
-            super::image::pull_image_quietly(settings, &reference, args.quiet)?
+            super::image::pull_image_quietly(settings, &reference, platform.as_ref(), args.quiet)?
         }
         "never" => store
             .find(&args.image)?
@@ -200,6 +262,21 @@ fn create_container(
             "invalid pull option: '{other}': must be one of \"always\", \"missing\" or \"never\""
         ),
     };
+    if let Some(p) = &platform {
+        // A registry's single-platform image is pulled whatever was asked:
+        // Docker's engine refuses it then, in these words.
+        if !p.matches(&image.platform) {
+            bail!(
+                "image with reference {} was found but does not match the specified platform: wanted {p}, actual: {}",
+                args.image,
+                image.platform
+            );
+        }
+        // The image is right; can this host run it (binfmt for a foreign
+        // architecture), as compose's `platform:` is checked?
+        p.runnable_here()
+            .map_err(|why| anyhow::anyhow!("--platform {p}: {why}"))?;
+    }
     if args.publish_all {
         // -P: every exposed port (the image's, then --expose's) to a random host port.
         let exposed = crate::image::config::image_config(store, &image)
@@ -227,7 +304,7 @@ fn create_container(
         &args.image,
         &image,
         spec,
-        auto_remove,
+        args.rm,
     )?;
     if let Some(f) = &args.cidfile {
         if let Err(e) = std::fs::write(f, &record.id) {
@@ -315,6 +392,8 @@ fn run_options(a: &CreateArgs) -> RunOptions {
         log_driver: a.log_driver.clone(),
         log_opt: a.log_opt.clone(),
         userns: a.userns.clone(),
+        gpus: a.gpus.clone(),
+        cgroup_parent: a.cgroup_parent.clone(),
     }
 }
 
@@ -375,6 +454,17 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
     if args.service_ports && !c.publish.is_empty() {
         bail!("--service-ports and --publish are incompatible");
     }
+    // Docker's flags that Compose's run does not have.
+    let docker_only = [
+        (c.gpus.is_some(), "--gpus"),
+        (c.platform.is_some(), "--platform"),
+        (c.cgroup_parent.is_some(), "--cgroup-parent"),
+        (!c.attach.is_empty(), "--attach"),
+        (!args.sig_proxy, "--sig-proxy"),
+    ];
+    if let Some((_, flag)) = docker_only.iter().find(|(on, _)| *on) {
+        bail!("{flag}: only for `wharf run IMAGE`, not for a service of a compose project (set it in the compose file)");
+    }
     let keys = super::attach::parse_keys(args.detach_keys.as_deref())?;
     let mut labels = Vec::new();
     for l in &c.label {
@@ -429,7 +519,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
         labels,
         use_aliases: args.use_aliases,
         no_deps: args.no_deps,
-        auto_remove: args.rm,
+        auto_remove: c.rm,
     };
     let selected =
         crate::plan::service_graph(project)?.select(&[service.to_string()], !args.no_deps)?;
@@ -455,7 +545,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
     let id = created.record.id.clone();
     if args.detach {
         if let Err(e) = control::start_detached(&env.containers, &id) {
-            if args.rm {
+            if c.rm {
                 let _ = control::remove_auto(&env.containers, &env.store, &id);
             }
             return Ok(fail(e, 125));
@@ -468,7 +558,7 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
             match super::attach::foreground(&env.containers, &created.record, keys) {
                 Ok(ended) => ended_run(ended),
                 Err(e) => {
-                    if args.rm {
+                    if c.rm {
                         let _ = control::remove_auto(&env.containers, &env.store, &id);
                     }
                     let code = e.exit_code();
@@ -477,12 +567,9 @@ fn run_service(settings: &Settings, loaded: &Loaded, args: &RunArgs) -> anyhow::
             },
         );
     }
-    let attach = monitor::Attach {
-        output: true,
-        stdin: interactive,
-    };
+    let attach = monitor::Attach::output(interactive);
     let result = monitor::run(&env.containers, &env.store, &id, attach, None);
-    if args.rm {
+    if c.rm {
         if let Err(e) = control::remove_auto(&env.containers, &env.store, &id) {
             eprintln!("wharf: removing {}: {e}", created.record.name);
         }
