@@ -637,6 +637,77 @@ fn inspect_has_dockers_keys_and_values() {
     assert!(unknown.stderr.contains("No such image: nothing-here"));
 }
 
+/// `{{.Label "a"}}` on `ps`, `volume ls` and `network ls` rows gives the
+/// label's value ("" for one the object lacks), a value with a comma
+/// whole (recorded: label-method.txt); `ps`'s default table has Docker's
+/// columns, CREATED among them (recorded: ps-header.txt).
+#[test]
+fn label_method_and_ps_created_column() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&[
+        "create",
+        "--name",
+        "dv-label",
+        "--network",
+        "none",
+        "--label",
+        "a=1",
+        "--label",
+        "b=x,y",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+    rig.wharf(&["volume", "create", "--label", "a=2", "dv-label-vol"])
+        .ok();
+    rig.wharf(&["network", "create", "--label", "a=3", "dv-label-net"])
+        .ok();
+    let mut out = rig
+        .wharf(&[
+            "ps",
+            "-a",
+            "--filter",
+            "name=dv-label",
+            "--format",
+            r#"{{.Names}} [{{.Label "a"}}] [{{.Label "b"}}] [{{.Label "zz"}}]"#,
+        ])
+        .ok()
+        .stdout;
+    for kind in ["volume", "network"] {
+        let name = format!("name=dv-label-{}", &kind[..3]);
+        let listed = rig.wharf(&[
+            kind,
+            "ls",
+            "--filter",
+            &name,
+            "--format",
+            r#"{{.Name}} [{{.Label "a"}}] [{{.Label "zz"}}]"#,
+        ]);
+        out += &listed.ok().stdout;
+    }
+    assert_eq!(out, golden("label-method.txt"));
+
+    let table = rig.wharf(&["ps", "-a"]).ok().stdout;
+    let titles = |line: &str| -> Vec<String> {
+        line.split("  ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let recorded = golden("ps-header.txt");
+    assert_eq!(
+        titles(table.lines().next().unwrap_or_default()),
+        titles(&recorded),
+        "{table}"
+    );
+    // The row's CREATED cell says how long ago, as Docker's.
+    let created = table.find("CREATED").expect("CREATED column");
+    let row = table.lines().nth(1).expect("a row");
+    assert!(row[created..].contains(" ago"), "{table}");
+    rig.wharf(&["volume", "rm", "dv-label-vol"]).ok();
+}
+
 /// `network ls --filter` keeps what Docker's filters keep; `image prune
 /// --filter label=` and `system prune` remove only what they name.
 #[test]
