@@ -249,7 +249,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         } => ps::port(s, target, container, port.as_deref(), *index, protocol),
         Command::Volume(cmd) => volume::run(s, cmd),
         Command::Network(cmd) => network::run(s, cmd),
-        Command::Version { format, short } => Ok(info::version(*format, *short)),
+        Command::Version { format, short } => info::version(format, *short),
         Command::Info { format } => info::info(s, format),
         Command::ContainerMonitor { id, adopt } => monitor::monitor_main(s, id, *adopt),
         Command::ContainerHealth { id } => monitor::health_main(s, id),

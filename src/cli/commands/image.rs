@@ -688,7 +688,7 @@ fn docker_image_json(
         "Size": r.size,
         "VirtualSize": r.size,
         "GraphDriver": {
-            "Name": "overlay",
+            "Name": "overlay2",
             "Data": image_layer_dirs(store, r),
         },
         "RootFS": { "Type": "layers", "Layers": layers },

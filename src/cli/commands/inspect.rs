@@ -154,7 +154,7 @@ fn container_json(
         "HostsPath": dir.path.join("hosts"),
         "LogPath": if logs_to_file { dir.log().display().to_string() } else { String::new() },
         "RestartCount": s.restart_count,
-        "Driver": "overlay",
+        "Driver": "overlay2",
         "Platform": "linux",
         "MountLabel": "",
         "ProcessLabel": "",
@@ -162,7 +162,7 @@ fn container_json(
         "ExecIDs": serde_json::Value::Null,
         "HostConfig": host_config(r),
         "GraphDriver": {
-            "Name": "overlay",
+            "Name": "overlay2",
             "Data": {
                 "LowerDir": image_lower_dirs(store, r),
                 "MergedDir": dir.rootfs(),
