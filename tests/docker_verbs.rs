@@ -1,7 +1,8 @@
 //! Docker's single-container verbs as a user of `alias docker=wharf` sees
 //! them: `diff`, `commit`, `export`, `import`, `history`, `rename`, and the
-//! flags `inspect --type/-s`, `ps -s`, `logs --details`, `network ls
-//! --filter`, `image prune`/`system prune`. Expected outputs recorded from
+//! flags `inspect --type/-s` (and Docker's inspect keys), `{{.Label}}`,
+//! `ps -s`, `logs --details`, `network ls --filter`, `image prune`/`system
+//! prune`. Expected outputs recorded from
 //! Docker 28.2 (Debian's docker.io) on the same busybox fixture are in
 //! tests/data/docker-verbs/, made by `scripts/with-registry
 //! scripts/docker-verbs-goldens`; each test says which it compares with.
