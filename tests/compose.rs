@@ -1455,22 +1455,6 @@ services:
     assert!(state["pid"].as_u64().is_some_and(|p| p > 0), "{state}");
 }
 
-/// Processes whose command line is `wharf … container-monitor ID …`.
-fn monitors_of(id: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if args.contains(&&b"container-monitor"[..]) && args.contains(&id.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
-}
-
 fn sigkill(pid: u32) {
     nix_kill(pid, 9);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -1524,7 +1508,10 @@ services:
         })
         .collect();
     let random_port = s.wharf(&["port", "web", "8001"]).ok().stdout;
-    let old_monitors: Vec<u32> = before.iter().flat_map(|(id, _)| monitors_of(id)).collect();
+    let old_monitors: Vec<u32> = before
+        .iter()
+        .flat_map(|(id, _)| harness::monitors_of(id))
+        .collect();
     assert_eq!(old_monitors.len(), 3, "one monitor per container");
     for m in &old_monitors {
         sigkill(*m);
@@ -1544,7 +1531,7 @@ services:
         assert_eq!(Stack::container(&ps, n)["State"], "running", "{ps:#?}");
     }
     for (id, pid) in &before {
-        let now = monitors_of(id);
+        let now = harness::monitors_of(id);
         assert_eq!(now.len(), 1, "one new monitor for {id}: {now:?}");
         assert!(!old_monitors.contains(&now[0]));
         assert_eq!(
@@ -1590,7 +1577,7 @@ services:
     // ...and both it and its monitor: the next command cleans up after
     // them and brings it back.
     let id = before[2].0.clone();
-    let monitor = monitors_of(&id);
+    let monitor = harness::monitors_of(&id);
     assert_eq!(monitor.len(), 1);
     sigkill(monitor[0]);
     sigkill(i["State"]["Pid"].as_u64().expect("pid") as u32);
@@ -1600,7 +1587,7 @@ services:
     s.wharf(&["down", "-t", "1"]).ok();
     for (id, pid) in &before {
         assert!(
-            monitors_of(id).is_empty(),
+            harness::monitors_of(id).is_empty(),
             "a monitor of {id} outlived down"
         );
         assert!(
@@ -2179,7 +2166,7 @@ services:
         assert!(Instant::now() < deadline, "never restarting: {i:#}");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let monitors = monitors_of(&id);
+    let monitors = harness::monitors_of(&id);
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     sigkill(monitors[0]);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -2192,7 +2179,7 @@ services:
         assert!(Instant::now() < deadline, "the restarts stopped: {i:#}");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let now = monitors_of(&id);
+    let now = harness::monitors_of(&id);
     assert_eq!(now.len(), 1, "{now:?}");
     assert_ne!(now[0], monitors[0]);
     s.wharf(&["stop", "flappy"]).ok();
@@ -2269,7 +2256,7 @@ services:
         .collect();
     for (_, id) in &ids {
         assert_eq!(shims_of(id).len(), 1, "one shim for {id}");
-        let monitors = monitors_of(id);
+        let monitors = harness::monitors_of(id);
         assert_eq!(monitors.len(), 1, "one monitor for {id}: {monitors:?}");
         sigkill(monitors[0]);
     }
@@ -2291,7 +2278,7 @@ services:
     s.wharf(&["down"]).ok();
     for (_, id) in &ids {
         stack::until(Duration::from_secs(10), "the shims to exit", || {
-            shims_of(id).is_empty() && monitors_of(id).is_empty()
+            shims_of(id).is_empty() && harness::monitors_of(id).is_empty()
         });
     }
 }
@@ -2316,7 +2303,7 @@ services:
     let i = s.inspect(&s.name("keeper-1"));
     let id = i["Id"].as_str().expect("id").to_string();
     let pid = i["State"]["Pid"].as_u64().expect("pid") as u32;
-    let monitors = monitors_of(&id);
+    let monitors = harness::monitors_of(&id);
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     sigkill(monitors[0]);
     sigkill(pid);
@@ -2385,7 +2372,7 @@ services:
         }
     }
     for id in &ids {
-        for p in monitors_of(id) {
+        for p in harness::monitors_of(id) {
             sigkill(p);
         }
         if let Some(pid) = state_file(&s, id)["pid"].as_u64() {
@@ -2458,56 +2445,23 @@ services:
 /// and `content:` ones written into the container with `uid`/`gid`/`mode`
 /// (0444 and root by default) — and `host-gateway` names the host's side of
 /// the container's network; `volumes_from: [SERVICE:ro]` shares that
-/// service's mounts with their own modes (Compose drops the `:ro`); a `links` alias resolves to its service; `driver_opts` volumes
-/// bind their device or mount a sized tmpfs. Expectations recorded from the real
-/// Docker engine (Debian docker.io) and Docker Compose v2.40.3 running the same
-/// stack and probe commands: `scripts/record-compose-probe` (its output is
-/// quoted below where it matters). One difference is kept on purpose:
-/// Docker resolves `host-gateway` to docker0's address (172.17.0.1 there,
-/// while the default route was 172.18.0.1); wharf has no docker0, so it
-/// gives the gateway of the container's own network, which is the host too.
+/// service's mounts with their own modes (Compose drops the `:ro`); a
+/// `links` alias resolves to its service; `driver_opts` volumes bind their
+/// device or mount a sized tmpfs. The stack and the probe commands are
+/// tests/data/compose-probe/{compose.yaml,probes}; what the real Docker
+/// engine (Debian docker.io) and Docker Compose v2.40.3 printed for them is
+/// tests/data/compose-probe/recorded.txt, written by
+/// `scripts/record-compose-probe`, and wharf must print the same, addresses
+/// aside (they are the engine's to choose). One difference is kept on
+/// purpose: Docker resolves `host-gateway` to docker0's address (172.17.0.1
+/// there, while the default route was 172.18.0.1); wharf has no docker0, so
+/// it gives the gateway of the container's own network, which is the host
+/// too.
 #[test]
 fn secrets_configs_host_gateway_and_volumes_from_as_compose_sets_them_up() {
-    let Some(s) = Stack::new(
-        r#"
-services:
-  probe:
-    image: {{busybox}}
-    command: ["sleep", "1000"]
-    stop_grace_period: 1s
-    secrets:
-      - pw
-      - {source: token, uid: "1000", mode: 0400}
-      - {source: pw, target: nested/pw}
-    configs:
-      - inline
-      - {source: inline, target: /etc/app.conf, gid: "7"}
-      - {source: fromfile, target: /etc/from-file.conf}
-    extra_hosts:
-      - host.docker.internal:host-gateway
-    volumes_from: ["data:ro"]
-    links: ["data:datastore"]
-    volumes: ["bindvol:/bindvol", "tmpvol:/tmpvol"]
-  data:
-    image: {{busybox}}
-    command: ["sleep", "1000"]
-    stop_grace_period: 1s
-    volumes: ["./shared:/shared", "cache:/cache"]
-volumes:
-  cache: {}
-  bindvol:
-    driver: local
-    driver_opts: {type: none, o: bind, device: ./bindsrc}
-  tmpvol:
-    driver_opts: {type: tmpfs, device: tmpfs, o: "size=2m"}
-secrets:
-  pw: {file: ./pw.txt}
-  token: {environment: PROBE_TOKEN}
-configs:
-  inline: {content: "key=value"}
-  fromfile: {file: ./conf.txt}
-"#,
-    ) else {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/compose-probe");
+    let read = |name: &str| std::fs::read_to_string(data.join(name)).expect("probe data");
+    let Some(s) = Stack::new(&read("compose.yaml")) else {
         return;
     };
     use std::os::unix::fs::PermissionsExt;
@@ -2526,73 +2480,41 @@ configs:
         .expect("up");
     Run::from(up).ok();
 
-    let seen = s.exec(
-        "probe-1",
-        "for f in /run/secrets/pw /run/secrets/token /run/secrets/nested/pw /inline /etc/app.conf /etc/from-file.conf; do echo \"$(stat -c '%u %g %a' $f) $f $(cat $f)\"; done",
-    );
+    let probes = read("probes");
+    let lines: Vec<&str> = probes.lines().collect();
+    let mut seen = String::new();
+    for pair in lines.chunks(2) {
+        seen.push_str(pair[0]);
+        seen.push('\n');
+        seen.push_str(&s.exec("probe-1", pair[1]));
+    }
+    let mask = |text: &str| -> String {
+        text.lines()
+            .map(|l| match l.parse::<std::net::Ipv4Addr>() {
+                Ok(_) => "ADDRESS",
+                Err(_) => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(
-        seen.lines().collect::<Vec<_>>(),
-        [
-            "0 0 640 /run/secrets/pw hunter2",
-            "1000 0 400 /run/secrets/token s3cret",
-            "0 0 640 /run/secrets/nested/pw hunter2",
-            "0 0 444 /inline key=value",
-            "0 7 444 /etc/app.conf key=value",
-            "0 0 644 /etc/from-file.conf from=file",
-        ],
-        "{seen}"
+        mask(&seen),
+        mask(&read("recorded.txt")),
+        "wharf saw:\n{seen}"
     );
-    // File-backed ones are read-only binds.
-    let write = s
-        .wharf(&[
-            "exec",
-            &s.name("probe-1"),
-            "sh",
-            "-c",
-            "echo x > /run/secrets/pw",
-        ])
-        .code;
-    assert_ne!(write, 0, "a secret file is read-only");
 
-    // volumes_from data:ro: data's bind and volume, with their own
-    // (read-write) modes; recorded from Compose: "hellowritable\nwritable".
-    let shared = s.exec(
-        "probe-1",
-        "cat /shared/hello; touch /shared/x 2>/dev/null && echo writable; touch /cache/x 2>/dev/null && echo writable; true",
-    );
-    assert_eq!(shared, "hellowritable\nwritable\n", "{shared}");
-    s.exec("data-1", "touch /cache/x");
-
+    let section = |title: &str| -> Vec<String> {
+        seen.split("## ")
+            .find(|s| s.starts_with(title))
+            .map(|s| s.lines().skip(1).map(str::to_string).collect())
+            .unwrap_or_default()
+    };
     // host-gateway is the container's default gateway: the host.
-    let gw = s.exec(
-        "probe-1",
-        "ip route | awk '/^default/ {print $3}'; awk '$2 == \"host.docker.internal\" {print $1}' /etc/hosts",
-    );
-    let lines: Vec<&str> = gw.lines().collect();
-    assert_eq!(lines.len(), 2, "{gw}");
-    assert!(lines[0].parse::<std::net::Ipv4Addr>().is_ok(), "{gw}");
-    assert_eq!(lines[0], lines[1], "host.docker.internal is the gateway");
-
-    // Named volumes with driver_opts: a bind of the device, a sized tmpfs.
-    let vols = s.exec(
-        "probe-1",
-        "cat /bindvol/f; echo; df -k /tmpvol | awk 'NR==2 {print $2}'; awk '$2 == \"/tmpvol\" {print $3}' /proc/mounts",
-    );
-    assert_eq!(
-        vols.lines().collect::<Vec<_>>(),
-        ["bound", "2048", "tmpfs"],
-        "{vols}"
-    );
-
+    let gw = section("gateway");
+    assert_eq!(gw[0], gw[1], "host.docker.internal is the gateway: {gw:?}");
     // A link alias answers in the embedded DNS with the service's address.
-    let looked = s.exec(
-        "probe-1",
-        "for n in datastore data; do nslookup $n 127.0.0.11 | awk '/^Address/ {a=$2} END {print a}'; done",
-    );
-    let addrs: Vec<&str> = looked.lines().collect();
-    assert_eq!(addrs.len(), 2, "{looked}");
-    assert!(addrs[0].parse::<std::net::Ipv4Addr>().is_ok(), "{looked}");
-    assert_eq!(addrs[0], addrs[1], "datastore is data");
+    let dns = section("datastore");
+    assert_eq!(dns[0], dns[1], "datastore is data: {dns:?}");
 }
 
 /// Issue 16: a key `up` cannot apply is refused before anything is made,
@@ -2865,4 +2787,74 @@ services:
         "{busybox} not in {images}"
     );
     s.wharf(&["--profile", "traps", "down", "-t", "0"]).ok();
+}
+
+/// Issue 16: `external_links` names a container that is not the project's
+/// (it answers under the alias in the embedded DNS), and `volumes_from:
+/// container:NAME` mounts that container's volumes, as Compose runs them:
+/// with their own modes, the entry's `:ro` dropped (Compose v2 resolves
+/// `container:NAME:MODE` to `NAME` alone: pkg/compose/convergence.go,
+/// `service.VolumesFrom[i] = spec[1]`).
+#[test]
+fn external_links_and_volumes_from_a_container() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    external_links: ["ext16-c:extalias"]
+    volumes_from: ["container:data16-c:ro"]
+networks:
+  default:
+    name: ext16-net
+    external: true
+"#,
+    ) else {
+        return;
+    };
+    let image = s.busybox();
+    s.wharf(&["network", "create", "ext16-net"]).ok();
+    s.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "ext16-c",
+        "--network",
+        "ext16-net",
+        &image,
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    s.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "data16-c",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        &image,
+        "sh",
+        "-c",
+        "echo kept > /data/f; exec sleep 1000",
+    ])
+    .ok();
+    s.wharf(&["up", "-d"]).ok();
+    let ext = s.wharf(&["exec", "ext16-c", "hostname", "-i"]).ok().stdout;
+    let seen = s.exec(
+        "app-1",
+        "nslookup extalias 127.0.0.11 | awk '/^Address/ {a=$2} END {print a}'; cat /data/f; touch /data/g && echo writable",
+    );
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        [ext.trim(), "kept", "writable"],
+        "{seen}"
+    );
+    s.wharf(&["down", "-t", "0"]).ok();
+    s.wharf(&["rm", "-f", "-v", "ext16-c", "data16-c"]).ok();
+    s.wharf(&["network", "rm", "ext16-net"]).ok();
 }

@@ -949,3 +949,68 @@ fn config_pins_images_to_the_digests_compose_resolves() {
         assert!(!lock_file.exists(), "{file}: lock.yaml was written");
     }
 }
+
+/// `--parallel 1` works on one service at a time: each one's start has
+/// ended ("Started") before the next begins ("Starting"); with room for
+/// three, the three independent services (each held in its start by a
+/// `post_start` hook) are started side by side.
+#[test]
+fn parallel_limits_how_many_services_start_at_once() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  a: &svc
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    network_mode: none
+    stop_grace_period: 1s
+    post_start:
+      - command: ["sleep", "1"]
+  b: *svc
+  c: *svc
+"#,
+    ) else {
+        return;
+    };
+    // The most services between "Starting" and "Started" at any moment.
+    let most_at_once = |parallel: &str| -> usize {
+        let up = s
+            .wharf(&["--progress", "json", "--parallel", parallel, "up", "-d"])
+            .ok();
+        let (mut now, mut most) = (0usize, 0usize);
+        for v in up
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        {
+            match v["status"].as_str() {
+                Some("Starting") => now += 1,
+                Some("Started") => now = now.saturating_sub(1),
+                _ => {}
+            }
+            most = most.max(now);
+        }
+        s.wharf(&["down", "-t", "0"]).ok();
+        most
+    };
+    assert_eq!(most_at_once("1"), 1);
+    assert_eq!(most_at_once("3"), 3);
+}
+
+/// `ps -l` / `ps -n N` are Docker's flags: in a project's directory they
+/// list the newest containers as `docker ps -l` does (so `alias
+/// docker=wharf` holds there), not the project's services.
+#[test]
+fn docker_ps_latest_works_in_a_project_directory() {
+    let Some(s) = Stack::new(TWO) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let latest = s.wharf(&["ps", "-l", "--format", "{{.Names}}"]).ok().stdout;
+    assert_eq!(latest.lines().count(), 1, "{latest}");
+    let two = s.wharf(&["ps", "-n", "2", "-q"]).ok().stdout;
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let named = s.wharf(&["ps", "-l", "db"]);
+    assert_ne!(named.code, 0);
+    s.wharf(&["down", "-t", "0"]).ok();
+}

@@ -53,6 +53,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// The name of Docker's default network: what `run` joins without
 /// `--network`; it has no embedded DNS, and prunes keep it.
 pub const DEFAULT_BRIDGE: &str = "bridge";
+/// Docker's predefined networks: never pruned, and `network rm` refuses
+/// them. Only [`DEFAULT_BRIDGE`] has a record here (`host` and `none` are
+/// network modes).
+pub const PREDEFINED: [&str; 3] = [DEFAULT_BRIDGE, "host", "none"];
 /// Docker's driver option naming the bridge interface.
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 /// Docker's driver option for the MTU of the bridge and veths.

@@ -370,6 +370,20 @@ impl Containers {
         write_json(&self.dir(id).state(), state)
     }
 
+    /// The names of the containers that mount volume `volume`.
+    pub fn mounting(&self, volume: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_records()?
+            .into_iter()
+            .filter(|r| {
+                r.spec.mounts.iter().any(
+                    |m| matches!(m, crate::runtime::spec::MountSpec::Volume { name, .. } if name == volume),
+                )
+            })
+            .map(|r| r.name)
+            .collect())
+    }
+
     /// Every container, oldest first.
     pub fn list_records(&self) -> Result<Vec<ContainerRecord>> {
         let dir = self.containers_dir();

@@ -376,14 +376,26 @@ pub fn monitor_main(containers: &Containers, store: &ImageStore, id: &str, adopt
 /// What `--rm` does once a container exits: removes it and its anonymous
 /// volumes (named volumes stay), as Docker does.
 pub fn remove_auto(containers: &Containers, store: &ImageStore, id: &str) -> Result<()> {
+    remove_with_volumes(containers, store, id, true)
+}
+
+/// `rm -v`: the container, then its anonymous volumes that no other
+/// container mounts (Docker keeps those, and says so).
+pub fn remove_with_volumes(
+    containers: &Containers,
+    store: &ImageStore,
+    id: &str,
+    force: bool,
+) -> Result<()> {
     let record = containers.record(id)?;
-    remove(containers, store, id, true)?;
+    remove(containers, store, id, force)?;
     let volumes = crate::runtime::volume::Volumes::open(containers.root())?;
     for m in &record.spec.mounts {
         if let crate::runtime::spec::MountSpec::Volume { name, .. } = m {
             if let Ok(Some(v)) = volumes.get(name) {
                 if v.anonymous {
-                    if let Err(e) = volumes.remove(name, &[]) {
+                    let users = containers.mounting(name).unwrap_or_default();
+                    if let Err(e) = volumes.remove(name, &users) {
                         tracing::warn!("removing anonymous volume {name}: {e}");
                     }
                 }

@@ -410,6 +410,18 @@ struct Running {
     watched: bool,
     /// Readable once the init exits.
     pidfd: Option<OwnedFd>,
+    /// The record file's inode and mtime when last read (`None`: not yet):
+    /// `network connect` rewrites it (see
+    /// [`Running::start_resolver_on_connect`]).
+    record_stamp: Option<(u64, SystemTime)>,
+}
+
+/// What identifies one version of container `id`'s record file: it is
+/// replaced by rename, so the inode changes even within one mtime tick.
+fn record_stamp(containers: &Containers, id: &str) -> Option<(u64, SystemTime)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(containers.dir(id).record()).ok()?;
+    Some((meta.ino(), meta.modified().ok()?))
 }
 
 /// Everything up to a running container; on failure, undoes what it did.
@@ -461,6 +473,7 @@ impl Running {
             published: s.published,
             watched,
             pidfd,
+            record_stamp: None,
         }
     }
 
@@ -493,6 +506,7 @@ impl Running {
             published: None,
             watched: true,
             pidfd: None,
+            record_stamp: None,
             record,
         };
         let Some(pidfd) = pidfd else {
@@ -519,7 +533,7 @@ impl Running {
         if bridged(&running.record.spec) {
             match crate::net::attach::current(containers.root(), containers.run_root(), id) {
                 Ok(attached) => {
-                    match spawn_resolver(containers.root(), &running.record.spec, &attached) {
+                    match spawn_resolver(containers.root(), id, &running.record.spec, &attached) {
                         Ok(r) => running.resolver = r,
                         Err(e) => tracing::warn!("the DNS resolver of {id}: {e}"),
                     }
@@ -605,11 +619,12 @@ impl Running {
         }
     }
 
-    fn wait(self, containers: &Containers) -> i32 {
+    fn wait(mut self, containers: &Containers) -> i32 {
         let code = loop {
             if let Some(code) = self.reap(containers) {
                 break code;
             }
+            self.start_resolver_on_connect(containers);
             // The signalfd wakes us for SIGCHLD; the timeout covers a
             // SIGCHLD taken by a thread that did not block it.
             let mut fds = vec![nix::poll::PollFd::new(
@@ -636,6 +651,31 @@ impl Running {
         };
         self.finish(containers, code);
         code
+    }
+
+    /// A container on Docker's default bridge alone has no resolver (its
+    /// resolv.conf lists the host's servers); `network connect` to a user
+    /// network gives it one on 127.0.0.11 at once, as Docker does (recorded
+    /// in tests/data/docker-verbs/connect-default-bridge-dns.txt). The
+    /// connect rewrites the record, which is checked here each turn of the
+    /// loop (a stat) while there is no resolver; read once at first, for a
+    /// connect made while the container was still starting.
+    fn start_resolver_on_connect(&mut self, containers: &Containers) {
+        if self.resolver.is_some() || !bridged(&self.record.spec) {
+            return;
+        }
+        let stamp = record_stamp(containers, &self.id);
+        if stamp == self.record_stamp {
+            return;
+        }
+        self.record_stamp = stamp;
+        let Ok(record) = containers.record(&self.id) else {
+            return;
+        };
+        match start::resolver_after_connect(containers, &self.id, &record.spec) {
+            Ok(resolver) => self.resolver = resolver,
+            Err(e) => tracing::warn!("the DNS resolver of {}: {e}", self.id),
+        }
     }
 
     /// Forwards a signal to the container's init: through the pidfd when it

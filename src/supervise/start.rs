@@ -285,12 +285,13 @@ pub fn start(
     let attached = attach_network(&mut steps, containers, id, &record)?;
     let mut ports = Vec::new();
     if let Some(a) = &attached {
-        let resolver = spawn_resolver(containers.root(), &record.spec, a).map_err(|source| {
-            StartError::Dns {
-                id: id.to_string(),
-                source,
-            }
-        })?;
+        let resolver =
+            spawn_resolver(containers.root(), id, &record.spec, a).map_err(|source| {
+                StartError::Dns {
+                    id: id.to_string(),
+                    source,
+                }
+            })?;
         if let Some(resolver) = resolver {
             steps.push(Step::Resolver(resolver));
         }
@@ -301,7 +302,15 @@ pub fn start(
         }
     }
     let gateway = host_gateway(containers.root(), &record.spec, attached.as_ref())?;
-    let etc_files = write_etc_files(&dir.path, &record.spec, id, attached.as_ref(), gateway)?;
+    let links = legacy_links(containers, &record.spec, attached.as_ref());
+    let etc_files = write_etc_files(
+        &dir.path,
+        &record.spec,
+        id,
+        attached.as_ref(),
+        gateway,
+        links,
+    )?;
     prepare_mounts(&dir.rootfs(), &record.spec.mounts)?;
     let mounts = stage_subpaths(&mut steps, containers, id, &record.spec.mounts)?;
     write_bundle(
@@ -918,6 +927,7 @@ pub fn publish_ports(
 /// for a container without one (see [`embedded_dns`]).
 pub fn spawn_resolver(
     root: &Path,
+    id: &str,
     spec: &ContainerSpec,
     a: &Attached,
 ) -> std::result::Result<Option<ResolverHandle>, crate::net::dns::DnsError> {
@@ -945,6 +955,14 @@ pub fn spawn_resolver(
     cfg.search = spec.dns_search.clone();
     cfg.ndots_set = dns::ndots_set(&spec.dns_opt);
     cfg.links = spec.links.clone();
+    // The networks it is on as `network connect`/`disconnect` change them;
+    // as Docker's, the default bridge gives no names (recorded in
+    // tests/data/docker-verbs/connect-default-bridge-dns.txt), it is
+    // searched only for `--link` targets.
+    cfg.follow = Some(dns::Follow {
+        container_id: id.to_string(),
+        default_bridge: !spec.links.is_empty(),
+    });
     dns::Resolver::spawn(cfg).map(Some)
 }
 
@@ -997,6 +1015,133 @@ fn host_gateway(
     Ok(Some(IpAddr::V4(network.gateway)))
 }
 
+/// The resolv.conf of a container whose resolver (net::dns) answers on
+/// 127.0.0.11.
+fn embedded_mode(ipv6: bool) -> etc::DnsMode {
+    etc::DnsMode::Embedded {
+        nameserver: std::net::IpAddr::V4(EMBEDDED_NAMESERVER),
+        ipv6,
+    }
+}
+
+/// The container's resolv.conf in its directory.
+const RESOLV_CONF: &str = "resolv.conf";
+
+/// The address the embedded resolver answers on inside the container.
+const EMBEDDED_NAMESERVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 11);
+
+/// Writes the container's /etc/resolv.conf (`path`, in its directory) for
+/// `mode`, from the host's and the spec's `dns`, `dns_search`, `dns_opt`.
+fn write_resolv_conf(path: &Path, spec: &ContainerSpec, mode: &etc::DnsMode) -> Result<()> {
+    let host_path = Path::new("/etc/resolv.conf");
+    let host_text = etc::read_host_resolv_conf(host_path)?;
+    let overrides = etc::DnsOverrides {
+        dns: &spec.dns,
+        dns_search: &spec.dns_search,
+        dns_opt: &spec.dns_opt,
+    };
+    let resolv = etc::resolv_conf(host_path, &host_text, &overrides, mode)?;
+    etc::write_etc_file(path, &resolv)?;
+    Ok(())
+}
+
+/// The resolver of a running container that had none: one on Docker's
+/// default bridge alone, since `network connect`ed to a user network
+/// (`spec`, its record now). As Docker does then, it gets the resolver on
+/// 127.0.0.11, listening before its resolv.conf (written here) points
+/// there; the servers that file listed become the resolver's upstreams.
+/// `None` when `spec` still needs no resolver.
+pub fn resolver_after_connect(
+    containers: &Containers,
+    id: &str,
+    spec: &ContainerSpec,
+) -> Result<Option<ResolverHandle>> {
+    if !embedded_dns(spec) {
+        return Ok(None);
+    }
+    let attached = crate::net::attach::current(containers.root(), containers.run_root(), id)?;
+    let resolver = spawn_resolver(containers.root(), id, spec, &attached).map_err(|source| {
+        StartError::Dns {
+            id: id.to_string(),
+            source,
+        }
+    })?;
+    if resolver.is_some() {
+        let ipv6 = attached.addresses().iter().any(|a| a.is_ipv6());
+        write_resolv_conf(
+            &resolv_conf_path(containers, id),
+            spec,
+            &embedded_mode(ipv6),
+        )?;
+    }
+    Ok(resolver)
+}
+
+/// The container's /etc/resolv.conf, as kept in its directory.
+fn resolv_conf_path(containers: &Containers, id: &str) -> PathBuf {
+    containers.dir(id).path.join(RESOLV_CONF)
+}
+
+/// Whether the resolv.conf of container `id` points at its embedded
+/// resolver: what `network connect` waits for after the monitor was to
+/// start one ([`resolver_after_connect`]).
+pub fn resolv_conf_is_embedded(containers: &Containers, id: &str) -> bool {
+    std::fs::read_to_string(resolv_conf_path(containers, id)).is_ok_and(|text| {
+        crate::net::dns::parse_resolv_conf(&text)
+            .nameservers
+            .contains(&std::net::IpAddr::V4(EMBEDDED_NAMESERVER))
+    })
+}
+
+/// Docker's legacy links (`--link` on the default bridge) are in
+/// /etc/hosts too, after `extra_hosts`: `ADDR\tALIAS HOSTNAME NAME` (the
+/// name only when the alias is not it), as (names, address). Links on
+/// other networks are names in the embedded DNS only, as with Docker.
+fn legacy_links(
+    containers: &Containers,
+    spec: &ContainerSpec,
+    attached: Option<&Attached>,
+) -> Vec<(String, String)> {
+    let bridge = attached.and_then(|a| {
+        a.endpoints
+            .iter()
+            .find(|e| e.network_name == crate::net::store::DEFAULT_BRIDGE)
+    });
+    let Some(bridge) = bridge else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (alias, name) in &spec.links {
+        let Ok(child) = containers.find(name) else {
+            continue;
+        };
+        let address =
+            crate::net::attach::current(containers.root(), containers.run_root(), &child.id)
+                .ok()
+                .and_then(|a| {
+                    a.endpoints
+                        .into_iter()
+                        .find(|e| e.network_id == bridge.network_id)
+                        .and_then(|e| e.ipv4)
+                });
+        let Some(address) = address else {
+            continue;
+        };
+        let hostname = child
+            .spec
+            .hostname
+            .clone()
+            .unwrap_or_else(|| child.id[..12].to_string());
+        let mut names = format!("{alias} {hostname}");
+        if *alias != child.name {
+            names.push(' ');
+            names.push_str(&child.name);
+        }
+        out.push((names, address.to_string()));
+    }
+    out
+}
+
 /// Step 6: the container's /etc/hostname, /etc/hosts and /etc/resolv.conf,
 /// kept in its directory and bind-mounted by the bundle.
 fn write_etc_files(
@@ -1005,6 +1150,7 @@ fn write_etc_files(
     id: &str,
     attached: Option<&Attached>,
     gateway: Option<std::net::IpAddr>,
+    links: Vec<(String, String)>,
 ) -> Result<bundle::EtcFiles> {
     let hostname = spec
         .hostname
@@ -1013,7 +1159,7 @@ fn write_etc_files(
     let files = bundle::EtcFiles {
         hosts: dir.join("hosts"),
         hostname: dir.join("hostname"),
-        resolv_conf: dir.join("resolv.conf"),
+        resolv_conf: dir.join(RESOLV_CONF),
     };
     etc::write_etc_file(&files.hostname, &etc::hostname_file(&hostname))?;
     let addresses = attached.map(|a| a.addresses()).unwrap_or_default();
@@ -1028,6 +1174,7 @@ fn write_etc_files(
             _ => extra_hosts.push((name.clone(), ip.clone())),
         }
     }
+    extra_hosts.extend(links);
     let hosts = etc::hosts_file(&etc::Hosts {
         hostname: &hostname,
         domainname: spec.domainname.as_deref(),
@@ -1036,28 +1183,16 @@ fn write_etc_files(
         ipv6,
     });
     etc::write_etc_file(&files.hosts, &hosts)?;
-    let host_path = Path::new("/etc/resolv.conf");
-    let host_text = etc::read_host_resolv_conf(host_path)?;
     let mode = if spec.namespaces.net == NsMode::Host {
         etc::DnsMode::Host
     } else if attached.is_some() && embedded_dns(spec) {
-        // The per-container resolver (net::dns) answers on 127.0.0.11.
-        etc::DnsMode::Embedded {
-            nameserver: std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11)),
-            ipv6,
-        }
+        embedded_mode(ipv6)
     } else if attached.is_some() {
         etc::DnsMode::Direct { ipv6 }
     } else {
         etc::DnsMode::Direct { ipv6: false }
     };
-    let overrides = etc::DnsOverrides {
-        dns: &spec.dns,
-        dns_search: &spec.dns_search,
-        dns_opt: &spec.dns_opt,
-    };
-    let resolv = etc::resolv_conf(host_path, &host_text, &overrides, &mode)?;
-    etc::write_etc_file(&files.resolv_conf, &resolv)?;
+    write_resolv_conf(&files.resolv_conf, spec, &mode)?;
     Ok(files)
 }
 

@@ -72,7 +72,8 @@ impl Run {
     }
 }
 
-/// Removes every network of the data root `root` (`wharf network rm`; its
+/// Removes every network of the data root `root` (`wharf network rm
+/// --predefined`, the default bridge included; its
 /// containers must be gone), then checks that none of their bridges is
 /// left in this namespace. Every rig calls it before its temporary root is
 /// thrown away: `run` makes Docker's default `bridge` there, and bridges
@@ -94,7 +95,8 @@ pub fn remove_networks(root: &std::path::Path) {
     let ls = wharf(&["network", "ls", "-q", "--no-trunc"]);
     let mut failed = Vec::new();
     for id in ls.stdout.split_whitespace() {
-        let rm = wharf(&["network", "rm", id]);
+        // The default `bridge` too, which a plain `network rm` refuses.
+        let rm = wharf(&["network", "rm", "--predefined", id]);
         if rm.code != 0 {
             failed.push(format!("network rm {id}: {}", rm.stderr.trim()));
         }
@@ -121,4 +123,20 @@ fn bridges_of(root: &std::path::Path) -> Vec<String> {
         .filter_map(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .filter_map(|v| v["bridge"].as_str().map(str::to_string))
         .collect()
+}
+
+/// Processes whose command line is `wharf … container-monitor ID …`.
+pub fn monitors_of(id: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+        if args.contains(&&b"container-monitor"[..]) && args.contains(&id.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
 }

@@ -61,6 +61,11 @@ pub enum NetworkCommand {
         networks: Vec<String>,
         #[arg(short, long)]
         force: bool,
+        /// Remove the default `bridge` too, which Docker (and a plain
+        /// `network rm`) refuses: for a data root being thrown away, whose
+        /// bridge interface and nftables table would outlive it (tests)
+        #[arg(long, hide = true)]
+        predefined: bool,
     },
     /// Connect a container to a network
     Connect {

@@ -556,8 +556,10 @@ pub fn rmi(settings: &Settings, args: &RmiArgs) -> anyhow::Result<ExitCode> {
     for name in &args.images {
         match store.remove(&store_name(name), args.force) {
             Ok(removed) => {
+                // Docker names them in the familiar form (`busybox:latest`).
                 for u in &removed.untagged {
-                    println!("Untagged: {u}");
+                    let shown = Reference::parse(u).map_or_else(|_| u.clone(), |r| r.familiar());
+                    println!("Untagged: {shown}");
                 }
                 for d in &removed.deleted_images {
                     println!("Deleted: {d}");

@@ -231,7 +231,11 @@ pub fn rm(settings: &Settings, target: &Target, args: &RmArgs) -> anyhow::Result
     }
     need_args(target.containers(), "rm")?;
     each(settings, target.containers(), |c, s, r| {
-        control::remove(c, s, &r.id, args.force)
+        if args.volumes {
+            control::remove_with_volumes(c, s, &r.id, args.force)
+        } else {
+            control::remove(c, s, &r.id, args.force)
+        }
     })
 }
 

@@ -5,9 +5,12 @@ use crate::cli::render::{labels_text, print_table, print_template};
 use crate::cli::resolve::Settings;
 use crate::cli::template::Fields;
 use crate::net::attach;
-use crate::net::store::{IpamRequest, NetworkOptions, NetworkRecord, Networks, DEFAULT_BRIDGE};
+use crate::net::store::{
+    IpamRequest, NetworkOptions, NetworkRecord, Networks, DEFAULT_BRIDGE, PREDEFINED,
+};
 use crate::runtime::container::{write_json, Containers, Status};
 use crate::runtime::spec::{NetworkAttachment, NsMode};
+use crate::supervise::start::{embedded_dns, resolv_conf_is_embedded};
 use anyhow::{bail, Context as _};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -177,6 +180,37 @@ impl NetworkFilter {
     }
 }
 
+/// Waits (a few seconds at most) for the monitor of running container
+/// `id` to point its resolv.conf at the resolver it starts after a connect
+/// (see `supervise::start::resolver_after_connect`); a warning if it does not.
+fn await_resolver(containers: &Containers, id: &str, name: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !resolv_conf_is_embedded(containers, id) {
+        if std::time::Instant::now() > deadline
+            || containers
+                .state(id)
+                .map(|s| s.status != Status::Running)
+                .unwrap_or(true)
+        {
+            eprintln!("WARNING: {name}: its DNS resolver did not start; names on the network resolve after a restart");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The predefined network `query` (a name, or the default bridge's id or
+/// id prefix) stands for, if any. A user network that happens to be
+/// named `host` or `none` (Docker refuses those names, older wharf did not)
+/// is the user's to remove.
+fn predefined_name(store: &Networks, query: &str) -> Option<&'static str> {
+    match store.find(query) {
+        Ok(n) if n.name == DEFAULT_BRIDGE => Some(DEFAULT_BRIDGE),
+        Ok(_) => None,
+        Err(_) => PREDEFINED.into_iter().find(|p| *p == query),
+    }
+}
+
 pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode> {
     let store = Networks::open(settings.root()).context("opening the network store")?;
     match cmd {
@@ -288,9 +322,19 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
             println!("{}", serde_json::to_string_pretty(&out)?);
             return Ok(code);
         }
-        NetworkCommand::Rm { networks, force } => {
+        NetworkCommand::Rm {
+            networks,
+            force,
+            predefined,
+        } => {
             let mut code = ExitCode::SUCCESS;
             for q in networks {
+                if let Some(name) = predefined_name(&store, q).filter(|_| !predefined) {
+                    // Docker's words and exit code, with or without -f.
+                    eprintln!("Error response from daemon: {name} is a pre-defined network and cannot be removed");
+                    code = ExitCode::from(1);
+                    continue;
+                }
                 match attach::remove_network(settings.root(), q) {
                     Ok(_) => println!("{q}"),
                     Err(attach::AttachError::Store(crate::net::store::StoreError::NotFound(_)))
@@ -342,7 +386,8 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                 mac_address: None,
                 priority: 0,
             };
-            if containers.state(&record.id)?.status == Status::Running {
+            let running = containers.state(&record.id)?.status == Status::Running;
+            if running {
                 let hostname = record
                     .spec
                     .hostname
@@ -361,8 +406,15 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
                 }
             }
             // Kept in the record so the next start joins it too.
+            let had_resolver = embedded_dns(&record.spec);
             record.spec.networks.push(a);
             write_json(&containers.dir(&record.id).record(), &record)?;
+            if running && !had_resolver && embedded_dns(&record.spec) {
+                // Off the default bridge alone: its monitor starts the
+                // resolver on seeing the record change; names on the
+                // network resolve once connect returns, as Docker's.
+                await_resolver(&containers, &record.id, &record.name);
+            }
         }
         NetworkCommand::Disconnect {
             network,
@@ -401,7 +453,7 @@ pub fn run(settings: &Settings, cmd: &NetworkCommand) -> anyhow::Result<ExitCode
             }
             let mut removed = Vec::new();
             for n in store.list()? {
-                if store.endpoints(&n.id)?.is_empty() {
+                if n.name != DEFAULT_BRIDGE && store.endpoints(&n.id)?.is_empty() {
                     attach::remove_network(settings.root(), &n.id)?;
                     removed.push(n.name);
                 }

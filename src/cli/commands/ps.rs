@@ -29,11 +29,16 @@ pub struct PsFilter {
 pub fn ps(settings: &Settings, target: &Target, args: &PsArgs) -> anyhow::Result<ExitCode> {
     // Docker's -n/-l: the newest containers in any state.
     let last = if args.latest { Some(1) } else { args.last };
-    if let Some((project, _)) = target.project() {
-        if last.is_some() {
-            bail!("ps -n/--last and -l/--latest list containers, not a compose project's services");
+    if let Some((project, services)) = target.project() {
+        // Docker's own flags: `docker ps -l` in a project's directory is
+        // Docker's listing, which takes no names.
+        match (last, services.is_empty()) {
+            (None, _) => return ps_services(settings, project, args),
+            (Some(_), false) => bail!(
+                "ps -n/--last and -l/--latest list containers, not a compose project's services"
+            ),
+            (Some(_), true) => {}
         }
-        return ps_services(settings, project, args);
     }
     if !args.orphans {
         bail!("ps --orphans: only for the services of a compose project");

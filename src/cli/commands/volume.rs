@@ -13,21 +13,6 @@ use crate::runtime::volume::{VolumeOptions, Volumes};
 use anyhow::{bail, Context as _};
 use std::process::ExitCode;
 
-/// Names of the containers that mount volume `name`.
-fn users(containers: &Containers, name: &str) -> anyhow::Result<Vec<String>> {
-    Ok(containers
-        .list_records()?
-        .into_iter()
-        .filter(|r| {
-            r.spec
-                .mounts
-                .iter()
-                .any(|m| matches!(m, MountSpec::Volume { name: n, .. } if n == name))
-        })
-        .map(|r| r.name)
-        .collect())
-}
-
 /// The columns' titles of `volume ls --format 'table …'`, as Docker's.
 const VOLUME_TITLES: &[(&str, &str)] = &[
     ("Driver", "DRIVER"),
@@ -173,7 +158,7 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
             let filters = VolumeFilter::parse(filter)?;
             let mut list = Vec::new();
             for v in volumes.list()? {
-                if filters.keeps(&v, || Ok(users(&containers, &v.name)?.is_empty()))? {
+                if filters.keeps(&v, || Ok(containers.mounting(&v.name)?.is_empty()))? {
                     list.push(v);
                 }
             }
@@ -192,7 +177,7 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
         VolumeCommand::Rm { names, force: _ } => {
             let mut code = ExitCode::SUCCESS;
             for n in names {
-                match volumes.remove(n, &users(&containers, n)?) {
+                match volumes.remove(n, &containers.mounting(n)?) {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
                         eprintln!("Error response from daemon: {e}");
@@ -204,7 +189,7 @@ pub fn run(settings: &Settings, cmd: &VolumeCommand) -> anyhow::Result<ExitCode>
         }
         VolumeCommand::Prune { all, force: _ } => {
             for v in volumes.list()? {
-                if (*all || v.anonymous) && users(&containers, &v.name)?.is_empty() {
+                if (*all || v.anonymous) && containers.mounting(&v.name)?.is_empty() {
                     volumes.remove(&v.name, &[])?;
                     println!("{}", v.name);
                 }

@@ -129,6 +129,10 @@ pub struct ResolverConfig {
     pub root: PathBuf,
     /// Ids of the networks the container is on: only their names answer.
     pub networks: Vec<String>,
+    /// When set, the networks are instead those the container has an
+    /// endpoint on at each query, so `network connect`/`disconnect` while
+    /// it runs change what it resolves at once, as in Docker.
+    pub follow: Option<Follow>,
     /// Where names that are not local go, tried in order.
     pub upstreams: Vec<SocketAddr>,
     /// Search domains: `name.<domain>` resolves as `name`.
@@ -149,12 +153,22 @@ impl ResolverConfig {
             listen: DEFAULT_LISTEN,
             root: root.into(),
             networks,
+            follow: None,
             upstreams: Vec::new(),
             search: Vec::new(),
             ndots_set: false,
             links: Vec::new(),
         }
     }
+}
+
+/// The container whose networks a resolver serves as they change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Follow {
+    pub container_id: String,
+    /// Whether Docker's default `bridge` gives names: it gives none (as
+    /// Docker's), except to find `--link` targets.
+    pub default_bridge: bool,
 }
 
 /// The embedded resolver. See the module documentation.

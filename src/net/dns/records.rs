@@ -1,6 +1,7 @@
 //! The names a container can resolve: the [`EndpointRecord`] files of the
 //! networks it is on, re-read when a network's endpoint directory changes.
 
+use super::Follow;
 use crate::net::{endpoints_dir, EndpointRecord};
 use std::collections::HashMap;
 use std::fs;
@@ -45,6 +46,8 @@ pub(crate) struct Found {
 pub(crate) struct Records {
     root: PathBuf,
     networks: Vec<String>,
+    /// Instead of `networks`: the ones this container is on at each query.
+    follow: Option<Follow>,
     cache: Mutex<HashMap<String, CachedDir>>,
 }
 
@@ -53,8 +56,40 @@ impl Records {
         Records {
             root,
             networks,
+            follow: None,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub(crate) fn following(mut self, follow: Option<Follow>) -> Records {
+        self.follow = follow;
+        self
+    }
+
+    /// The ids of the networks whose names are served now: with `follow`,
+    /// every network with an endpoint file of the container (written
+    /// before `network connect` returns, removed by `disconnect`).
+    fn network_ids(&self) -> Vec<String> {
+        let Some(follow) = &self.follow else {
+            return self.networks.clone();
+        };
+        let Ok(entries) = fs::read_dir(self.root.join("networks")) else {
+            return Vec::new();
+        };
+        let file = format!("{}.json", follow.container_id);
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|id| endpoints_dir(&self.root, id).join(&file).is_file())
+            .filter(|id| {
+                follow.default_bridge
+                    || !self
+                        .load(id)
+                        .iter()
+                        .any(|r| r.network_name == crate::net::store::DEFAULT_BRIDGE)
+            })
+            .collect();
+        ids.sort();
+        ids
     }
 
     /// The records of one network, from cache when its directory has not
@@ -98,12 +133,9 @@ impl Records {
         records
     }
 
-    /// Every (network, records) pair of the container's networks.
-    fn all(&self) -> Vec<(&str, Arc<Vec<EndpointRecord>>)> {
-        self.networks
-            .iter()
-            .map(|n| (n.as_str(), self.load(n)))
-            .collect()
+    /// The records of each of the container's networks.
+    fn all(&self) -> Vec<Arc<Vec<EndpointRecord>>> {
+        self.network_ids().iter().map(|n| self.load(n)).collect()
     }
 
     /// Resolves a query name (any case, with or without the trailing dot)
@@ -145,7 +177,7 @@ impl Records {
     /// The PTR target of an endpoint address: `<container>.<network>`, as
     /// Docker answers.
     pub(crate) fn lookup_ip(&self, ip: IpAddr) -> Option<String> {
-        for (_, records) in self.all() {
+        for records in self.all() {
             for r in records.iter() {
                 let hit = match ip {
                     IpAddr::V4(v4) => r.ipv4 == Some(v4),
@@ -170,14 +202,10 @@ fn normalize(name: &str) -> String {
 
 /// The addresses of every endpoint carrying `name`, on every network or
 /// only on the one whose name is `only_net`. Addresses appear once each.
-fn collect(
-    all: &[(&str, Arc<Vec<EndpointRecord>>)],
-    name: &str,
-    only_net: Option<&str>,
-) -> Option<Found> {
+fn collect(all: &[Arc<Vec<EndpointRecord>>], name: &str, only_net: Option<&str>) -> Option<Found> {
     let mut found = Found::default();
     let mut known = false;
-    for (_, records) in all {
+    for records in all {
         for r in records.iter() {
             if let Some(net) = only_net {
                 if !r.network_name.eq_ignore_ascii_case(net) {

@@ -98,7 +98,7 @@ pub(crate) fn start(cfg: ResolverConfig) -> Result<Running, DnsError> {
         upstreams.retain(|u| *u != local);
     }
     let shared = Arc::new(Shared {
-        records: Records::new(cfg.root, cfg.networks),
+        records: Records::new(cfg.root, cfg.networks).following(cfg.follow),
         upstreams,
         search: cfg.search,
         ndots_set: cfg.ndots_set,

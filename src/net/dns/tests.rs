@@ -117,6 +117,41 @@ fn names_on_a_network_the_container_is_not_on_are_unknown() {
     assert_eq!(r.lookup_ip("10.3.0.2".parse().unwrap()), None);
 }
 
+/// A followed container's names are those of the networks it has an
+/// endpoint on at the moment (`network connect`/`disconnect` while it
+/// runs); the default bridge gives none unless it has `--link`s.
+#[test]
+fn a_followed_container_resolves_the_networks_it_is_on_now() {
+    let (dir, _) = fixture();
+    let root = dir.path();
+    let follow = |default_bridge| {
+        Records::new(root.into(), Vec::new()).following(Some(super::Follow {
+            container_id: "id-me".into(),
+            default_bridge,
+        }))
+    };
+    let r = follow(false);
+    assert_eq!(r.lookup_name("web", &[]), None);
+    let me_front = rec("proj_front", "me", &["me"], "10.1.0.20");
+    write(root, &me_front);
+    assert_eq!(ips(&r.lookup_name("db", &[]).unwrap()), ["10.1.0.9"]);
+    assert_eq!(r.lookup_name("cache", &[]), None);
+    assert_eq!(r.lookup_name("secret", &[]), None);
+    write(root, &rec("proj_back", "me", &["me"], "10.2.0.20"));
+    assert_eq!(
+        ips(&r.lookup_name("cache", &[]).unwrap()),
+        ["10.2.0.3", "fd00::3"]
+    );
+    remove(root, &me_front);
+    assert_eq!(r.lookup_name("db", &[]), None);
+
+    write(root, &rec("bridge", "nb", &["nb"], "172.17.0.3"));
+    write(root, &rec("bridge", "me", &["me"], "172.17.0.2"));
+    assert_eq!(r.lookup_name("nb", &[]), None);
+    let linked = follow(true);
+    assert_eq!(ips(&linked.lookup_name("nb", &[]).unwrap()), ["172.17.0.3"]);
+}
+
 #[test]
 fn network_and_search_domain_suffixes_resolve_as_docker_does() {
     let (dir, nets) = fixture();
