@@ -2,8 +2,8 @@
 //! `login`/`logout`, `system df|prune`, `save`, `load`.
 
 use crate::cli::args::image::{
-    HistoryArgs, ImageCommand, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PullCommandPolicy,
-    PushArgs, RmiArgs, SaveArgs, SystemCommand, TagArgs,
+    HistoryArgs, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PullCommandPolicy, PushArgs, RmiArgs,
+    SaveArgs, SystemCommand, TagArgs,
 };
 use crate::cli::args::ListFormat;
 use crate::cli::progress::{pull_progress, LineProgress, DRY_RUN_PREFIX};
@@ -576,20 +576,6 @@ pub fn rmi(settings: &Settings, args: &RmiArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-pub fn image(settings: &Settings, cmd: &ImageCommand) -> anyhow::Result<ExitCode> {
-    match cmd {
-        // Docker's `image ls` knows no compose project.
-        ImageCommand::Ls(args) => images(settings, &Target::Nothing, args),
-        ImageCommand::Rm(args) => rmi(settings, args),
-        ImageCommand::Inspect { images, format } => {
-            super::inspect::inspect(settings, images, format.as_deref(), Some("image"), false)
-        }
-        ImageCommand::History(args) => history(settings, args),
-        ImageCommand::Import(args) => super::container_fs::import(settings, args),
-        ImageCommand::Prune(args) => super::prune::image_prune(settings, args),
-    }
 }
 
 /// The stored image `name` (a reference, an id or an id prefix).
