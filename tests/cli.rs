@@ -556,6 +556,21 @@ fn compose_alias_and_version() {
     let out = wharf(dir.path(), &["version", "--format", "yaml"]);
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("yaml"), "{}", out.stderr);
+    // Docker's template form: wharf is its own client and server.
+    let out = wharf(
+        dir.path(),
+        &[
+            "version",
+            "--format",
+            "{{.Server.Version}} {{.Client.Version}} {{.Server.Os}}",
+        ],
+    );
+    assert_eq!(
+        out.stdout,
+        format!("{version} {version} linux\n"),
+        "{}",
+        out.stderr
+    );
 }
 
 /// `info` counts what the data root holds, in Docker's field names (#16).
@@ -580,6 +595,31 @@ fn info_reports_the_data_root() {
         ],
     );
     assert_eq!(out.stdout, "0/linux\n", "stderr: {}", out.stderr);
+    // The fields scripts check: storage and cgroup drivers, the cgroup
+    // version this host has, the security options (seccomp always).
+    let out = wharf(
+        dir.path(),
+        &[
+            "--root",
+            root,
+            "info",
+            "--format",
+            "{{.Driver}} {{.CgroupDriver}} {{.CgroupVersion}} {{json .SecurityOptions}}",
+        ],
+    );
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    assert!(
+        out.stdout
+            .starts_with(&format!("overlay2 cgroupfs {} [", if v2 { 2 } else { 1 })),
+        "{} {}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stdout.contains("\"name=seccomp,profile=builtin\""),
+        "{}",
+        out.stdout
+    );
     let out = wharf(dir.path(), &["--root", root, "info"]);
     assert!(
         out.stdout.contains(&format!(" Docker Root Dir: {root}\n")),

@@ -1,7 +1,8 @@
 //! Docker's single-container verbs as a user of `alias docker=wharf` sees
 //! them: `diff`, `commit`, `export`, `import`, `history`, `rename`, and the
-//! flags `inspect --type/-s`, `ps -s`, `logs --details`, `network ls
-//! --filter`, `image prune`/`system prune`. Expected outputs recorded from
+//! flags `inspect --type/-s` (and Docker's inspect keys), `{{.Label}}`,
+//! `ps -s`, `logs --details`, `network ls --filter`, `image prune`/`system
+//! prune`. Expected outputs recorded from
 //! Docker 28.2 (Debian's docker.io) on the same busybox fixture are in
 //! tests/data/docker-verbs/, made by `scripts/with-registry
 //! scripts/docker-verbs-goldens`; each test says which it compares with.
@@ -543,6 +544,245 @@ fn sizes_types_and_log_details() {
 
     let logs = rig.wharf(&["logs", "--details", "dv-ctr"]).ok();
     assert_eq!(logs.stdout, golden("logs-details.txt"));
+}
+
+/// The dotted key paths of `v` (array levels left out), as
+/// scripts/docker-verbs-goldens records Docker's with jq.
+fn key_paths(v: &serde_json::Value, prefix: &str, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, child) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                out.insert(path.clone());
+                key_paths(child, &path, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                key_paths(item, prefix, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The recorded key paths Docker has and `json` lacks.
+fn missing_keys(recorded: &str, json: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).expect("inspect json");
+    let mut ours = std::collections::BTreeSet::new();
+    key_paths(&v[0], "", &mut ours);
+    recorded
+        .lines()
+        .map(|l| l.replace(".[]", ""))
+        .filter(|k| !ours.contains(k))
+        .collect()
+}
+
+/// `inspect -f` gives what a Docker user's scripts read, for a container
+/// run as `run -d -p 127.0.0.1:PORT:80 -v DIR:/hosttmp --restart
+/// on-failure:3 -e A=1 busybox sleep 60`, and `image inspect -f` for its
+/// image; both have every key Docker 28.2 shows for the same run
+/// (recorded: inspect-container-keys.txt, inspect-image-keys.txt, by
+/// `scripts/docker-verbs-goldens inspect`).
+#[test]
+fn inspect_has_dockers_keys_and_values() {
+    let Some(rig) = Rig::new() else { return };
+    let dir = rig.scratch("hosttmp");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let port = 18391;
+    let publish = format!("127.0.0.1:{port}:80");
+    let bind = format!("{}:/hosttmp", dir.display());
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "dv-insp",
+        "-p",
+        &publish,
+        "-v",
+        &bind,
+        "--restart",
+        "on-failure:3",
+        "-e",
+        "A=1",
+        &rig.image,
+        "sleep",
+        "60",
+    ])
+    .ok();
+    let f = |template: &str| {
+        let out = rig.wharf(&["inspect", "-f", template, "dv-insp"]).ok();
+        out.stdout.trim_end_matches('\n').to_string()
+    };
+    assert_eq!(f("{{.Path}} {{json .Args}}"), r#"sleep ["60"]"#);
+    assert_eq!(
+        f("{{json .Config.Cmd}} {{json .Config.Entrypoint}}"),
+        r#"["sleep","60"] null"#
+    );
+    assert_eq!(
+        f("[{{.Config.WorkingDir}}][{{.Config.User}}] {{.Config.Tty}} {{.Config.OpenStdin}}"),
+        "[][] false false"
+    );
+    assert_eq!(
+        f("{{json .Config.ExposedPorts}} {{json .Config.Volumes}}"),
+        r#"{"80/tcp":{}} null"#
+    );
+    // The image's PATH after the user's variable, as Docker merges them.
+    let env: Vec<String> = serde_json::from_str(&f("{{json .Config.Env}}")).expect("env");
+    assert_eq!(env.first().map(String::as_str), Some("A=1"), "{env:?}");
+    assert!(env.iter().any(|e| e.starts_with("PATH=")), "{env:?}");
+    assert_eq!(
+        f("{{json .HostConfig.Binds}}"),
+        format!(r#"["{}:/hosttmp"]"#, dir.display())
+    );
+    let published = format!(r#"{{"80/tcp":[{{"HostIp":"127.0.0.1","HostPort":"{port}"}}]}}"#);
+    assert_eq!(f("{{json .HostConfig.PortBindings}}"), published);
+    assert_eq!(f("{{json .NetworkSettings.Ports}}"), published);
+    assert_eq!(
+        f("{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}"),
+        "on-failure 3"
+    );
+    assert_eq!(
+        f("{{.HostConfig.Privileged}} {{.HostConfig.Memory}} {{.HostConfig.NetworkMode}}"),
+        "false 0 bridge"
+    );
+    assert_eq!(
+        f("{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} {{.RW}} [{{.Mode}}]{{end}}"),
+        format!("bind {} /hosttmp true []", dir.display())
+    );
+    // The address, gateway and MAC are the ones the container has.
+    let addr = f("{{.NetworkSettings.Networks.bridge.IPAddress}}");
+    assert_eq!(addr, f("{{.NetworkSettings.IPAddress}}"));
+    let ip: Ipv4Addr = addr.parse().expect("an IPv4 address");
+    let exec = |cmd: &str| {
+        let out = rig.wharf(&["exec", "dv-insp", "sh", "-c", cmd]).ok();
+        out.stdout.trim().to_string()
+    };
+    assert!(exec("cat /etc/hosts").contains(&ip.to_string()));
+    let gateway = f("{{.NetworkSettings.Networks.bridge.Gateway}}");
+    assert_eq!(
+        exec("ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p'"),
+        gateway
+    );
+    assert_eq!(
+        exec("cat /sys/class/net/eth0/address"),
+        f("{{.NetworkSettings.Networks.bridge.MacAddress}}")
+    );
+    // State: the pid runs, a start time is set, no exit yet.
+    let pid: u32 = f("{{.State.Pid}}").parse().expect("pid");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(f("{{.State.StartedAt}}").starts_with("20"));
+    assert_eq!(
+        f("{{.State.Status}} {{.State.Running}} {{.State.ExitCode}} {{.State.OOMKilled}}"),
+        "running true 0 false"
+    );
+    assert!(Path::new(&f("{{.LogPath}}")).is_file());
+
+    let json = rig.wharf(&["inspect", "dv-insp"]).ok().stdout;
+    let missing = missing_keys(&golden("inspect-container-keys.txt"), &json);
+    assert!(missing.is_empty(), "keys Docker has: {missing:?}");
+
+    // The image: the id a container's .Image names, its tags, platform
+    // and the fixture's config (scripts/fixtures/README.md: Cmd ["sh"]).
+    let image = |template: &str| {
+        let out = rig
+            .wharf(&["image", "inspect", "-f", template, &rig.image])
+            .ok();
+        out.stdout.trim_end_matches('\n').to_string()
+    };
+    assert_eq!(image("{{.Id}}"), f("{{.Image}}"));
+    assert_eq!(image("{{json .RepoTags}}"), format!(r#"["{}"]"#, rig.image));
+    assert_eq!(image("{{.Os}}"), "linux");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    assert_eq!(image("{{.Architecture}}"), arch);
+    assert!(image("{{.Size}}").parse::<u64>().expect("size") > 0);
+    assert_eq!(image("{{json .Config.Cmd}}"), r#"["sh"]"#);
+    assert!(image("{{json .Config.Env}}").contains("PATH="));
+    let json = rig.wharf(&["image", "inspect", &rig.image]).ok().stdout;
+    let missing = missing_keys(&golden("inspect-image-keys.txt"), &json);
+    assert!(missing.is_empty(), "keys Docker has: {missing:?}");
+    let unknown = rig.wharf(&["image", "inspect", "-f", "{{.Id}}", "nothing-here"]);
+    assert_eq!(unknown.code, 1);
+    assert!(unknown.stderr.contains("No such image: nothing-here"));
+}
+
+/// `{{.Label "a"}}` on `ps`, `volume ls` and `network ls` rows gives the
+/// label's value ("" for one the object lacks), a value with a comma
+/// whole (recorded: label-method.txt); `ps`'s default table has Docker's
+/// columns, CREATED among them (recorded: ps-header.txt).
+#[test]
+fn label_method_and_ps_created_column() {
+    let Some(rig) = Rig::new() else { return };
+    rig.wharf(&[
+        "create",
+        "--name",
+        "dv-label",
+        "--network",
+        "none",
+        "--label",
+        "a=1",
+        "--label",
+        "b=x,y",
+        &rig.image,
+        "true",
+    ])
+    .ok();
+    rig.wharf(&["volume", "create", "--label", "a=2", "dv-label-vol"])
+        .ok();
+    rig.wharf(&["network", "create", "--label", "a=3", "dv-label-net"])
+        .ok();
+    let mut out = rig
+        .wharf(&[
+            "ps",
+            "-a",
+            "--filter",
+            "name=dv-label",
+            "--format",
+            r#"{{.Names}} [{{.Label "a"}}] [{{.Label "b"}}] [{{.Label "zz"}}]"#,
+        ])
+        .ok()
+        .stdout;
+    for kind in ["volume", "network"] {
+        let name = format!("name=dv-label-{}", &kind[..3]);
+        let listed = rig.wharf(&[
+            kind,
+            "ls",
+            "--filter",
+            &name,
+            "--format",
+            r#"{{.Name}} [{{.Label "a"}}] [{{.Label "zz"}}]"#,
+        ]);
+        out += &listed.ok().stdout;
+    }
+    assert_eq!(out, golden("label-method.txt"));
+
+    let table = rig.wharf(&["ps", "-a"]).ok().stdout;
+    let titles = |line: &str| -> Vec<String> {
+        line.split("  ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let recorded = golden("ps-header.txt");
+    assert_eq!(
+        titles(table.lines().next().unwrap_or_default()),
+        titles(&recorded),
+        "{table}"
+    );
+    // The row's CREATED cell says how long ago, as Docker's.
+    let created = table.find("CREATED").expect("CREATED column");
+    let row = table.lines().nth(1).expect("a row");
+    assert!(row[created..].contains(" ago"), "{table}");
+    rig.wharf(&["volume", "rm", "dv-label-vol"]).ok();
 }
 
 /// `network ls --filter` keeps what Docker's filters keep; `image prune

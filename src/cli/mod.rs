@@ -188,7 +188,21 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         Command::Pull(args) => image::pull(s, target, args),
         Command::Images(args) => image::images(s, target, args),
         Command::Rmi(args) => image::rmi(s, args),
-        Command::Image(cmd) => image::image(s, cmd),
+        Command::Image(cmd) => {
+            use crate::cli::args::image::ImageCommand;
+            match cmd {
+                // Docker's `image ls` knows no compose project.
+                ImageCommand::Ls(args) => image::images(s, &Target::Nothing, args),
+                ImageCommand::Rm(args) => image::rmi(s, args),
+                // `inspect --type image` (the inspect module reads image's).
+                ImageCommand::Inspect { images, format } => {
+                    inspect::inspect(s, images, format.as_deref(), Some("image"), false)
+                }
+                ImageCommand::History(args) => image::history(s, args),
+                ImageCommand::Import(args) => container_fs::import(s, args),
+                ImageCommand::Prune(args) => prune::image_prune(s, args),
+            }
+        }
         Command::Tag(args) => image::tag(s, args),
         Command::Push(args) => image::push(s, target, args),
         Command::Login(args) => image::login(args),
@@ -248,7 +262,7 @@ fn dispatch(settings: &Settings, target: &Target, command: &Command) -> anyhow::
         } => ps::port(s, target, container, port.as_deref(), *index, protocol),
         Command::Volume(cmd) => volume::run(s, cmd),
         Command::Network(cmd) => network::run(s, cmd),
-        Command::Version { format, short } => Ok(info::version(*format, *short)),
+        Command::Version { format, short } => info::version(format, *short),
         Command::Info { format } => info::info(s, format),
         Command::ContainerMonitor { id, adopt } => monitor::monitor_main(s, id, *adopt),
         Command::ContainerHealth { id } => monitor::health_main(s, id),

@@ -600,6 +600,27 @@ const FUNCTIONS: &[&str] = &[
     "not",
 ];
 
+/// The value of label `key` in Docker's `a=1,b=2` text; a piece without
+/// `=` continues the value before it (`depends_on=db:…,redis:…`).
+fn label_in_text(text: &str, key: &str) -> Option<String> {
+    let mut labels: Vec<(&str, String)> = Vec::new();
+    for piece in text.split(',') {
+        match (piece.split_once('='), labels.last_mut()) {
+            (None, Some((_, value))) => {
+                value.push(',');
+                value.push_str(piece);
+            }
+            (Some((k, v)), _) => labels.push((k, v.to_string())),
+            (None, None) => {}
+        }
+    }
+    labels.into_iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+}
+
+/// Methods of Docker's listing rows (containers, volumes, networks,
+/// images) that take an argument: `{{.Label "com.example.x"}}`.
+const METHODS: &[&str] = &["Label"];
+
 /// Docker's header pass replaces its own functions by ones that return
 /// their first argument, so `{{upper .Name}}` heads its column `NAME`.
 const DOCKER_FUNCTIONS: &[&str] = &[
@@ -922,6 +943,21 @@ impl Exec<'_> {
 
     fn cmd(&mut self, cmd: &Cmd, dot: &Val, piped: Option<Val>) -> Result<Val, TemplateError> {
         let first = &cmd.args[0];
+        // `.Label "a"`: a method of Docker's listing rows, called with arguments.
+        if let Arg::Field(pos, names) = first {
+            if let Some((method, path)) = names.split_last() {
+                if METHODS.contains(&method.as_str()) && (cmd.args.len() > 1 || piped.is_some()) {
+                    let base = self.field(*pos, dot.clone(), path)?;
+                    let mut args = Vec::new();
+                    for a in &cmd.args[1..] {
+                        args.push(self.arg(a, dot)?);
+                    }
+                    args.extend(piped);
+                    let at = pos + path.iter().map(|n| 1 + n.len()).sum::<usize>();
+                    return self.method(at, method, &base, args);
+                }
+            }
+        }
         if let Arg::Func(pos, name) = first {
             let mut args = Vec::new();
             for a in &cmd.args[1..] {
@@ -940,6 +976,35 @@ impl Exec<'_> {
             return Err(self.err(pos, "", "can't give argument to non-function"));
         }
         self.arg(first, dot)
+    }
+
+    /// A method of a row (see [`METHODS`]) on `base`, the row.
+    fn method(
+        &self,
+        pos: usize,
+        name: &str,
+        base: &Val,
+        args: Vec<Val>,
+    ) -> Result<Val, TemplateError> {
+        let [Some(Value::String(key))] = &args[..] else {
+            return Err(self.err(
+                pos,
+                &format!(".{name}"),
+                format!("wrong number or type of args for {name}: want 1 string"),
+            ));
+        };
+        // Docker's header pass fails on a method call and prints no title.
+        if self.header {
+            return Ok(Some(Value::String(String::new())));
+        }
+        // Rows keep labels as Docker's `a=1,b=2` text or as an object;
+        // a label the object does not have is "".
+        let value = match base.as_ref().and_then(|b| b.get("Labels")) {
+            Some(Value::Object(m)) => m.get(key).and_then(Value::as_str).map(str::to_string),
+            Some(Value::String(text)) => label_in_text(text, key),
+            _ => None,
+        };
+        Ok(Some(Value::String(value.unwrap_or_default())))
     }
 
     fn call(&self, pos: usize, name: &str, args: Vec<Val>) -> Result<Val, TemplateError> {
@@ -1459,6 +1524,25 @@ mod tests {
             "big"
         );
         assert_eq!(loose("{{range .Config.Nope}}x{{else}}none{{end}}"), "none");
+        // `.Label NAME`: on a row's label text or object, "" when absent.
+        let row = serde_json::json!({"Labels": "a=1,dep=db:x,redis:y,b=2", "Config": {"Labels": {"c": "3"}}});
+        let label = |t: &str, fields| Template::parse(t).and_then(|t| t.render(&row, fields));
+        assert_eq!(
+            label(
+                r#"{{.Label "dep"}}|{{.Label "b"}}|{{.Label "zz"}}|{{.Config.Label "c"}}"#,
+                Fields::Strict
+            )
+            .expect("label"),
+            "db:x,redis:y|2||3"
+        );
+        assert_eq!(
+            label(r#"{{"a" | .Label}}"#, Fields::Strict).expect("piped"),
+            "1"
+        );
+        assert!(label(r#"{{.Label}}"#, Fields::Strict).is_err());
+        assert!(label(r#"{{.Label 1}}"#, Fields::Strict).is_err());
+        let header = Template::parse(r#"{{.Label "a"}}"#).expect("parse");
+        assert_eq!(header.render_header(&row).expect("header"), "");
         assert_eq!(loose("{{/* a comment */}}ok"), "ok");
         assert_eq!(
             loose("{{and .State.Pid \"\"}}|{{or \"\" .State.Pid}}"),

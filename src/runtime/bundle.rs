@@ -438,6 +438,16 @@ fn own_nofile_hard() -> Option<u64> {
 /// given too; an empty entrypoint clears the image's and keeps its Cmd; an
 /// empty command counts as not given).
 pub fn effective_args(spec: &ContainerSpec, image: &Config) -> Vec<String> {
+    let (ep, cmd) = effective_entrypoint_and_cmd(spec, image);
+    ep.into_iter().chain(cmd).collect()
+}
+
+/// [`effective_args`] kept apart: the entrypoint and the command Docker
+/// shows as `Config.Entrypoint` and `Config.Cmd`.
+pub fn effective_entrypoint_and_cmd(
+    spec: &ContainerSpec,
+    image: &Config,
+) -> (Vec<String>, Vec<String>) {
     // `entrypoint: ""` arrives as [""] from some front ends: the same as [].
     let user_ep = spec.entrypoint.as_ref().map(|e| {
         if e.len() == 1 && e[0].is_empty() {
@@ -460,7 +470,7 @@ pub fn effective_args(spec: &ContainerSpec, image: &Config) -> Vec<String> {
             (ep, cmd)
         }
     };
-    ep.into_iter().chain(cmd).collect()
+    (ep, cmd)
 }
 
 /// The signal `stop` sends: the spec's, else the image's, else SIGTERM.
@@ -841,15 +851,22 @@ fn replace_or_append(base: &mut Vec<String>, overrides: &[String]) {
     }
 }
 
+/// The container's env as Docker keeps it in `Config.Env` (moby's
+/// `merge`): the user's entries, then the image's the user did not set.
+pub fn config_env(spec: &ContainerSpec, image: &Config) -> Vec<String> {
+    let mut env = spec.env.clone();
+    for e in image.env().iter().flatten() {
+        if !spec.env.iter().any(|u| env_key(u) == env_key(e)) {
+            env.push(e.clone());
+        }
+    }
+    env
+}
+
 /// Docker's container env: PATH, HOSTNAME (and TERM with a tty) first,
 /// then the user's env, then the image's entries the user did not set.
 fn container_env(spec: &ContainerSpec, image: &Config, hostname: &str) -> Vec<String> {
-    let mut config_env = spec.env.clone();
-    for e in image.env().iter().flatten() {
-        if !spec.env.iter().any(|u| env_key(u) == env_key(e)) {
-            config_env.push(e.clone());
-        }
-    }
+    let config_env = config_env(spec, image);
     let mut env = vec![
         format!("PATH={DEFAULT_PATH}"),
         format!("HOSTNAME={hostname}"),

@@ -57,16 +57,24 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// The runtime config of the container's image; `None` with the image
+    /// gone (or unreadable).
+    pub fn image_config(
+        &self,
+        store: &crate::image::store::ImageStore,
+    ) -> Option<oci_spec::image::Config> {
+        store
+            .resolve(&self.image_id.to_string())
+            .ok()
+            .flatten()
+            .and_then(|image| crate::image::config::image_config(store, &image).ok())
+    }
+
     /// What the container runs, entrypoint then command, the image's where
     /// the spec gives none: Docker's COMMAND column and `Path` + `Args`.
     /// With the image gone (or unreadable), only what the spec says.
     pub fn command_line(&self, store: &crate::image::store::ImageStore) -> Vec<String> {
-        let config = store
-            .resolve(&self.image_id.to_string())
-            .ok()
-            .flatten()
-            .and_then(|image| crate::image::config::image_config(store, &image).ok());
-        match config {
+        match self.image_config(store) {
             Some(config) => super::bundle::effective_args(&self.spec, &config),
             None => {
                 let mut parts = self.spec.entrypoint.clone().unwrap_or_default();

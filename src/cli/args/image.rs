@@ -79,8 +79,14 @@ pub enum ImageCommand {
     /// Remove images (`wharf rmi`)
     #[command(alias = "remove")]
     Rm(RmiArgs),
-    /// Show the stored record of one or more images as JSON
-    Inspect { images: Vec<String> },
+    /// Show one or more images as JSON (Docker's keys and wharf's record)
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+        /// A Go template applied to each image (`{{.Id}}`, `{{json .Config.Cmd}}`)
+        #[arg(short = 'f', long = "format")]
+        format: Option<String>,
+    },
     /// Show how an image was built, layer by layer (from its config)
     History(HistoryArgs),
     /// Import the contents from a tarball to create a filesystem image

@@ -238,8 +238,9 @@ pub enum Command {
     },
     /// Show the wharf version
     Version {
-        /// `json` prints {"version": …}, as `docker compose version --format json`
-        #[arg(short = 'f', long, value_enum, default_value = "pretty")]
+        /// `json` prints {"version": …}, as `docker compose version --format json`;
+        /// a Go template sees Docker's fields (`{{.Server.Version}}`)
+        #[arg(short = 'f', long, default_value = "pretty")]
         format: VersionFormat,
         /// Show only the version number
         #[arg(long)]
@@ -258,10 +259,29 @@ pub enum Command {
     },
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+/// `version --format`: Compose's `pretty` and `json`, or a Go template
+/// over Docker's `Client`/`Server` (`{{.Server.Version}}`). Other words
+/// are refused, as Compose refuses them.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum VersionFormat {
     Pretty,
     Json,
+    Template(String),
+}
+
+impl std::str::FromStr for VersionFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<VersionFormat, String> {
+        match s {
+            "pretty" => Ok(VersionFormat::Pretty),
+            "json" => Ok(VersionFormat::Json),
+            _ if s.contains("{{") => Ok(VersionFormat::Template(s.to_string())),
+            _ => Err(format!(
+                "{s:?} is neither pretty, json nor a template such as {{{{.Server.Version}}}}"
+            )),
+        }
+    }
 }
 
 /// Global flags that take a value (the word after them is not the verb).

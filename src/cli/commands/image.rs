@@ -2,8 +2,8 @@
 //! `login`/`logout`, `system df|prune`, `save`, `load`.
 
 use crate::cli::args::image::{
-    HistoryArgs, ImageCommand, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PullCommandPolicy,
-    PushArgs, RmiArgs, SaveArgs, SystemCommand, TagArgs,
+    HistoryArgs, ImagesArgs, LoadArgs, LoginArgs, PullArgs, PullCommandPolicy, PushArgs, RmiArgs,
+    SaveArgs, SystemCommand, TagArgs,
 };
 use crate::cli::args::ListFormat;
 use crate::cli::progress::{pull_progress, LineProgress, DRY_RUN_PREFIX};
@@ -587,32 +587,6 @@ pub fn rmi(settings: &Settings, args: &RmiArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn image(settings: &Settings, cmd: &ImageCommand) -> anyhow::Result<ExitCode> {
-    match cmd {
-        // Docker's `image ls` knows no compose project.
-        ImageCommand::Ls(args) => images(settings, &Target::Nothing, args),
-        ImageCommand::Rm(args) => rmi(settings, args),
-        ImageCommand::Inspect { images } => {
-            let store = open_store(settings)?;
-            let mut out = Vec::new();
-            for name in images {
-                let Some(r) = find_image(&store, name)? else {
-                    bail!("no such image: {name}");
-                };
-                out.push(image_json(&store, &r)?);
-            }
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&out).context("serializing")?
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        ImageCommand::History(args) => history(settings, args),
-        ImageCommand::Import(args) => super::container_fs::import(settings, args),
-        ImageCommand::Prune(args) => super::prune::image_prune(settings, args),
-    }
-}
-
 /// The stored image `name` (a reference, an id or an id prefix).
 pub fn find_image(
     store: &ImageStore,
@@ -634,7 +608,124 @@ pub fn image_json(
             l["blob_stored"] = serde_json::Value::Bool(store.has_blob(&rec.blob_digest));
         }
     }
+    if let (Some(obj), serde_json::Value::Object(docker)) =
+        (v.as_object_mut(), docker_image_json(store, r)?)
+    {
+        obj.extend(docker);
+    }
     Ok(v)
+}
+
+/// Docker's keys of `image inspect` (moby's `InspectResponse`), from the
+/// record and the image's config blob. `Id` is the image's id as wharf
+/// names it everywhere (`images`, a container's `Image`): its manifest
+/// digest.
+fn docker_image_json(
+    store: &ImageStore,
+    r: &crate::image::store::ImageRecord,
+) -> anyhow::Result<serde_json::Value> {
+    let blob = store.read_blob(&r.config_digest, false)?;
+    let raw: serde_json::Value = serde_json::from_slice(&blob)
+        .with_context(|| format!("reading the config of image {}", r.id()))?;
+    let text = |k: &str| raw.get(k).cloned().unwrap_or_else(|| "".into());
+    // Docker's container config shape, with its zero values where the
+    // image's config leaves a key out.
+    let mut config = serde_json::json!({
+        "Hostname": "",
+        "Domainname": "",
+        "User": "",
+        "AttachStdin": false,
+        "AttachStdout": false,
+        "AttachStderr": false,
+        "Tty": false,
+        "OpenStdin": false,
+        "StdinOnce": false,
+        "Env": null,
+        "Cmd": null,
+        "Image": "",
+        "Volumes": null,
+        "WorkingDir": "",
+        "Entrypoint": null,
+        "OnBuild": null,
+        "Labels": null,
+    });
+    if let (Some(c), Some(serde_json::Value::Object(own))) =
+        (config.as_object_mut(), raw.get("config"))
+    {
+        c.extend(own.clone());
+    }
+    let familiar = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .map(|n| {
+                Reference::parse(n)
+                    .map(|p| p.familiar())
+                    .unwrap_or_else(|_| n.clone())
+            })
+            .collect()
+    };
+    let layers = raw
+        .pointer("/rootfs/diff_ids")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!([]));
+    let mut v = serde_json::json!({
+        "Id": r.id().to_string(),
+        "RepoTags": familiar(&r.references),
+        "RepoDigests": familiar(&r.repo_digests),
+        "Parent": "",
+        "Comment": text("comment"),
+        "Created": r.created.clone().unwrap_or_default(),
+        "Container": "",
+        "ContainerConfig": config,
+        "DockerVersion": text("docker_version"),
+        "Author": text("author"),
+        "Config": config,
+        "Architecture": r.platform.architecture,
+        "Os": r.platform.os,
+        "Size": r.size,
+        "VirtualSize": r.size,
+        "GraphDriver": {
+            "Name": "overlay2",
+            "Data": image_layer_dirs(store, r),
+        },
+        "RootFS": { "Type": "layers", "Layers": layers },
+        "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
+    });
+    if let Some(variant) = &r.platform.variant {
+        v["Variant"] = variant.clone().into();
+    }
+    Ok(v)
+}
+
+/// The unpacked trees of the image's layers that the store holds, top
+/// first, as overlay's `lowerdir` lists them.
+pub fn unpacked_layer_dirs(
+    store: &ImageStore,
+    r: &crate::image::store::ImageRecord,
+) -> Vec<String> {
+    r.layers
+        .iter()
+        .rev()
+        .filter_map(|l| store.layer(&l.diff_id).ok().flatten())
+        .map(|l| l.path.display().to_string())
+        .collect()
+}
+
+/// Docker's overlay `GraphDriver.Data` of an image: its top layer's
+/// unpacked tree as `UpperDir`, the others (top first) as `LowerDir`.
+fn image_layer_dirs(store: &ImageStore, r: &crate::image::store::ImageRecord) -> serde_json::Value {
+    let mut dirs = unpacked_layer_dirs(store, r);
+    let upper = if dirs.is_empty() {
+        String::new()
+    } else {
+        dirs.remove(0)
+    };
+    serde_json::json!({
+        "LowerDir": dirs.join(":"),
+        "UpperDir": upper,
+        "MergedDir": "",
+        "WorkDir": "",
+    })
 }
 
 /// `docker history`: one row per history entry of the image config,

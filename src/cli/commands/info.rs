@@ -9,17 +9,41 @@ use crate::runtime::container::Status;
 use anyhow::Context as _;
 use std::process::ExitCode;
 
-/// `wharf version`: Compose's forms (`--short`, `--format json`).
-pub fn version(format: VersionFormat, short: bool) -> ExitCode {
+/// `wharf version`: Compose's forms (`--short`, `--format json`), or a
+/// template over Docker's `Client` and `Server` (wharf is both).
+pub fn version(format: &VersionFormat, short: bool) -> anyhow::Result<ExitCode> {
     let v = env!("CARGO_PKG_VERSION");
     if short {
         println!("{v}");
-    } else if format == VersionFormat::Json {
-        println!("{}", serde_json::json!({ "version": v }));
-    } else {
-        println!("wharf version {v}");
+        return Ok(ExitCode::SUCCESS);
     }
-    ExitCode::SUCCESS
+    match format {
+        VersionFormat::Json => println!("{}", serde_json::json!({ "version": v })),
+        VersionFormat::Pretty => println!("wharf version {v}"),
+        VersionFormat::Template(t) => {
+            let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            let side = |extra: serde_json::Value| {
+                let mut s = serde_json::json!({
+                    "Platform": { "Name": "wharf" },
+                    "Version": v,
+                    "Os": "linux",
+                    "Arch": crate::image::platform::Platform::host().architecture,
+                });
+                if let (Some(s), serde_json::Value::Object(more)) = (s.as_object_mut(), extra) {
+                    s.extend(more);
+                }
+                s
+            };
+            let data = serde_json::json!({
+                "Client": side(serde_json::json!({})),
+                "Server": side(serde_json::json!({ "KernelVersion": kernel })),
+            });
+            print_template(t, std::slice::from_ref(&data), &[], Fields::Strict)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `wharf info`: Docker's fields for what a daemonless wharf has: the
@@ -49,7 +73,28 @@ pub fn info(settings: &Settings, format: &ListFormat) -> anyhow::Result<ExitCode
         .map(|v| v.trim_matches('"').to_string())
         .unwrap_or_else(|| "Linux".into());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cgroup_version = match crate::runtime::cgroups::detect(std::path::Path::new(
+        crate::runtime::cgroups::DEFAULT_ROOT,
+    )) {
+        Ok(crate::runtime::cgroups::CgroupMode::Unified) => "2",
+        _ => "1",
+    };
+    // Docker's list: the default seccomp profile, AppArmor where the
+    // kernel enforces it, cgroupns on cgroup v2.
+    let mut security = Vec::new();
+    if crate::runtime::apparmor::enabled() {
+        security.push("name=apparmor");
+    }
+    security.push("name=seccomp,profile=builtin");
+    if cgroup_version == "2" {
+        security.push("name=cgroupns");
+    }
     let info = serde_json::json!({
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version,
+        "Driver": "overlay2",
+        "LoggingDriver": "json-file",
+        "SecurityOptions": security,
         "Architecture": std::env::consts::ARCH,
         "Containers": records.len(),
         "ContainersPaused": counts[1],
@@ -82,6 +127,10 @@ pub fn info(settings: &Settings, format: &ListFormat) -> anyhow::Result<ExitCode
             println!("  Stopped: {}", f("ContainersStopped"));
             println!(" Images: {}", f("Images"));
             println!(" Server Version: wharf {}", f("ServerVersion"));
+            println!(" Storage Driver: {}", f("Driver"));
+            println!(" Logging Driver: {}", f("LoggingDriver"));
+            println!(" Cgroup Driver: {}", f("CgroupDriver"));
+            println!(" Cgroup Version: {}", f("CgroupVersion"));
             println!(" Default Runtime: {}", f("DefaultRuntime"));
             println!(" Kernel Version: {}", f("KernelVersion"));
             println!(" Operating System: {}", f("OperatingSystem"));
