@@ -2180,20 +2180,10 @@ services:
 
 /// Processes whose command line is `wharf container-shim …/ID …`.
 fn shims_of(id: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if args.get(1) == Some(&&b"container-shim"[..])
+    harness::processes_where(|args| {
+        args.get(1) == Some(&&b"container-shim"[..])
             && args.iter().any(|a| a.ends_with(id.as_bytes()))
-        {
-            out.push(pid);
-        }
-    }
-    out
+    })
 }
 
 /// The container's state file as wharf wrote it: read without running a

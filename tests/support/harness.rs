@@ -138,8 +138,8 @@ pub fn remove_cgroup_parent(parent: &str, id: &str) {
     let _ = std::fs::remove_dir(root.join(parent));
 }
 
-/// Processes whose command line is `wharf … container-monitor ID …`.
-pub fn monitors_of(id: &str) -> Vec<u32> {
+/// The processes whose command-line arguments `matches` accepts.
+pub fn processes_where(matches: impl Fn(&[&[u8]]) -> bool) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -147,9 +147,16 @@ pub fn monitors_of(id: &str) -> Vec<u32> {
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-        if args.contains(&&b"container-monitor"[..]) && args.contains(&id.as_bytes()) {
+        if matches(&args) {
             out.push(pid);
         }
     }
     out
+}
+
+/// Processes whose command line is `wharf … container-monitor ID …`.
+pub fn monitors_of(id: &str) -> Vec<u32> {
+    processes_where(|args| {
+        args.contains(&&b"container-monitor"[..]) && args.contains(&id.as_bytes())
+    })
 }
