@@ -992,7 +992,8 @@ services:
 
 /// `ps -l` / `ps -n N` are Docker's flags: in a project's directory they
 /// list the newest containers as `docker ps -l` does (so `alias
-/// docker=wharf` holds there), not the project's services.
+/// docker=wharf` holds there), not the project's services; so does
+/// `container ls`.
 #[test]
 fn docker_ps_latest_works_in_a_project_directory() {
     let Some(s) = Stack::new(TWO) else {
@@ -1005,6 +1006,11 @@ fn docker_ps_latest_works_in_a_project_directory() {
     assert_eq!(two.lines().count(), 2, "{two}");
     let named = s.wharf(&["ps", "-l", "db"]);
     assert_ne!(named.code, 0);
+    // `container ls` is Docker's listing there too (`ps` alone is Compose's).
+    let docker = s.wharf(&["container", "ls"]).ok().stdout;
+    assert!(docker.starts_with("CONTAINER ID"), "{docker}");
+    let compose = s.wharf(&["ps"]).ok().stdout;
+    assert!(compose.starts_with("NAME"), "{compose}");
     s.wharf(&["down", "-t", "0"]).ok();
 }
 

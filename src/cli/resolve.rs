@@ -52,6 +52,8 @@ pub struct Settings {
     pub compatibility: bool,
     /// `--all-resources`: the loader keeps unused resources, `up` makes them.
     pub all_resources: bool,
+    /// Docker's `container …`/`image …` form: names are never services.
+    pub docker_form: bool,
     /// The compose flags, turned into loader options when a command loads.
     compose: GlobalArgs,
 }
@@ -152,6 +154,7 @@ impl Settings {
             parallel: resolve_parallel(global.parallel)?,
             compatibility: global.compatibility || env_true("COMPOSE_COMPATIBILITY"),
             all_resources: global.all_resources,
+            docker_form: global.docker_form,
             root: global.root.clone(),
             runtime,
             project_name: global
@@ -389,7 +392,11 @@ fn builds_a_directory(a: &crate::cli::args::build::BuildArgs) -> bool {
 /// Decides what `command` works on, loading the compose project when the
 /// verb can use one. Loader warnings are printed here, once.
 pub fn target(settings: &Settings, command: &Command) -> anyhow::Result<Target> {
-    Ok(match scope(command) {
+    let scope = match scope(command) {
+        Scope::ServicesOr(names) if settings.docker_form => Scope::Containers(names),
+        other => other,
+    };
+    Ok(match scope {
         Scope::Nothing => Target::Nothing,
         Scope::Containers(names) => Target::Containers(names),
         Scope::Loaded => {

@@ -85,6 +85,10 @@ pub struct GlobalArgs {
     /// Include all resources, even those not used by services
     #[arg(long = "all-resources")]
     pub all_resources: bool,
+    /// Set by Docker's `container …`/`image …` forms: their names are
+    /// containers and images, never a compose project's services
+    #[arg(long = "docker-form", hide = true)]
+    pub docker_form: bool,
 }
 
 /// `--ansi`: Compose's three modes.
@@ -366,8 +370,13 @@ pub fn verb_aliases(args: Vec<OsString>) -> Vec<OsString> {
         };
         let verb = args.get(i + 1).and_then(|a| a.to_str());
         if let Some((_, to)) = verbs.iter().find(|(form, _)| Some(*form) == verb) {
+            // `docker container ls` in a project's directory is still
+            // Docker's listing: the marker keeps the project out.
             let mut args = args;
-            args.splice(i..i + 2, [OsString::from(to)]);
+            args.splice(
+                i..i + 2,
+                [OsString::from("--docker-form"), OsString::from(to)],
+            );
             return args;
         }
     }
@@ -483,16 +492,22 @@ mod tests {
             // A compose file or a service called `compose` stays.
             ("wharf -f compose up", "wharf -f compose up"),
             ("wharf up compose", "wharf up compose"),
-            ("wharf container ls -a", "wharf ps -a"),
+            ("wharf container ls -a", "wharf --docker-form ps -a"),
             (
                 "wharf --root /r container rm -f x",
-                "wharf --root /r rm -f x",
+                "wharf --root /r --docker-form rm -f x",
             ),
-            ("wharf image pull busybox", "wharf pull busybox"),
-            ("wharf image tag a b", "wharf tag a b"),
+            (
+                "wharf image pull busybox",
+                "wharf --docker-form pull busybox",
+            ),
+            ("wharf image tag a b", "wharf --docker-form tag a b"),
             // `image ls` is a subcommand of `image`, kept as it is.
             ("wharf image ls -q", "wharf image ls -q"),
-            ("wharf container prune -f", "wharf container-prune -f"),
+            (
+                "wharf container prune -f",
+                "wharf --docker-form container-prune -f",
+            ),
             // Forms wharf does not have stay, for clap to refuse.
             (
                 "wharf container checkpoint x",
