@@ -267,11 +267,38 @@ fn blkio_weight_without_a_weight_file_is_discarded_with_a_warning() {
         ])
         .ok();
     assert_eq!(out.stdout, "ran\n");
-    assert!(
-        out.stderr.contains("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),
-        "{}",
-        out.stderr
-    );
+    let discarded = "Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.";
+    assert!(out.stderr.contains(discarded), "{}", out.stderr);
+    // `update` discards it the same way, and the other changes still apply.
+    rig.wharf(&[
+        "run",
+        "-d",
+        "--name",
+        "dv-bw",
+        "--network",
+        "none",
+        &rig.image,
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let out = rig
+        .wharf(&[
+            "update",
+            "--blkio-weight",
+            "300",
+            "--pids-limit",
+            "77",
+            "dv-bw",
+        ])
+        .ok();
+    assert!(out.stderr.contains(discarded), "{}", out.stderr);
+    let pids = rig
+        .wharf(&["inspect", "-f", "{{.HostConfig.PidsLimit}}", "dv-bw"])
+        .ok()
+        .stdout;
+    assert_eq!(pids.trim(), "77");
+    rig.wharf(&["rm", "-f", "dv-bw"]).ok();
 }
 
 #[test]

@@ -406,6 +406,15 @@ pub fn update(settings: &Settings, args: &UpdateArgs) -> anyhow::Result<ExitCode
             "Conflicting options: --cpus and the CFS --cpu-period/--cpu-quota cannot both be set"
         );
     }
+    // Docker's engine discards a weight the host cannot apply, and says so.
+    let weight = args.blkio_weight.filter(|w| *w != 0);
+    let weight = match weight {
+        Some(_) if !crate::runtime::bundle::blkio_weights().0 => {
+            tracing::warn!("{}", crate::runtime::bundle::BLKIO_WEIGHT_DISCARDED);
+            None
+        }
+        w => w,
+    };
     let changes = Resources {
         memory: bytes("--memory", &args.memory)?,
         memory_swap: bytes("--memory-swap", &args.memory_swap)?,
@@ -417,7 +426,7 @@ pub fn update(settings: &Settings, args: &UpdateArgs) -> anyhow::Result<ExitCode
         cpuset_cpus: args.cpuset_cpus.clone(),
         cpuset_mems: args.cpuset_mems.clone(),
         pids_limit: args.pids_limit,
-        blkio_weight: args.blkio_weight.filter(|w| *w != 0),
+        blkio_weight: weight,
         ..Resources::default()
     };
     let restart = args
