@@ -2927,3 +2927,76 @@ networks:
     s.wharf(&["rm", "-f", "-v", "ext16-c", "data16-c"]).ok();
     s.wharf(&["network", "rm", "ext16-net"]).ok();
 }
+
+/// Issue 16: a `driver: local` volume of another file system type is
+/// mounted with mount(2) from its device with the options of `o`, as
+/// Docker's local driver does (nfs the same way: `type: nfs, o: addr=…`;
+/// no NFS server is here, so ramfs stands in), for compose and for
+/// `volume create -o`.
+#[test]
+fn a_local_volume_of_another_type_is_mounted_with_its_options() {
+    let Some(s) = Stack::new(
+        r#"
+services:
+  app:
+    image: {{busybox}}
+    command: ["sleep", "1000"]
+    network_mode: none
+    stop_grace_period: 1s
+    volumes: ["ram:/ram"]
+volumes:
+  ram:
+    driver_opts: {type: ramfs, device: ramfs, o: "mode=0750"}
+"#,
+    ) else {
+        return;
+    };
+    s.wharf(&["up", "-d"]).ok();
+    let seen = s.exec(
+        "app-1",
+        "awk '$2 == \"/ram\" {print $1, $3}' /proc/mounts; stat -c %a /ram",
+    );
+    assert_eq!(
+        seen.lines().collect::<Vec<_>>(),
+        ["ramfs ramfs", "750"],
+        "{seen}"
+    );
+    s.wharf(&["down", "-v", "-t", "0"]).ok();
+
+    let image = s.busybox();
+    s.wharf(&[
+        "volume",
+        "create",
+        "-d",
+        "local",
+        "-o",
+        "type=ramfs",
+        "-o",
+        "device=ramfs",
+        "-o",
+        "o=mode=0700",
+        "ram16",
+    ])
+    .ok();
+    let out = s
+        .wharf(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "ram16:/r:ro",
+            &image,
+            "sh",
+            "-c",
+            "awk '$2 == \"/r\" {print $3, substr($4, 1, 2)}' /proc/mounts; stat -c %a /r",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["ramfs ro", "700"],
+        "{out}"
+    );
+    s.wharf(&["volume", "rm", "ram16"]).ok();
+}

@@ -485,17 +485,17 @@ fn check_resources(model: &Node, warnings: &mut Vec<String>) -> Result<(), LoadE
                 .unwrap_or_default()
         };
         let binds = opt("o").split(',').any(|f| f == "bind" || f == "rbind");
+        // Any other type is mounted with mount(2), as Docker's local driver.
         let applied = match opt("type") {
             "none" | "" => binds || opt("o").is_empty() && opt("device").is_empty(),
-            "tmpfs" => true,
-            _ => false,
+            _ => true,
         };
         if let Some(o) = v.get("driver_opts").filter(|_| !applied) {
             return Err(LoadError::invalid(
                 &o.pos,
                 format!("volumes.{key}.driver_opts"),
                 format!(
-                    "type={:?} o={:?}: only bind (type: none, o: bind, device: PATH) and tmpfs volumes are supported",
+                    "type={:?} o={:?}: without a type, only a bind (type: none, o: bind, device: PATH) is supported",
                     opt("type"),
                     opt("o")
                 ),
@@ -729,8 +729,8 @@ mod tests {
                 "compose.yaml:7: volumes.data.driver: volume driver \"flocker\"",
             ),
             (
-                "services:\n  web:\n    image: busybox\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver_opts: {type: nfs, o: \"addr=127.0.0.1\", device: \":/x\"}\n",
-                "compose.yaml:7: volumes.data.driver_opts: type=\"nfs\"",
+                "services:\n  web:\n    image: busybox\n    volumes: [data:/d]\nvolumes:\n  data:\n    driver_opts: {o: \"addr=127.0.0.1\", device: \":/x\"}\n",
+                "compose.yaml:7: volumes.data.driver_opts: type=\"\"",
             ),
             (
                 "services:\n  web:\n    image: busybox\n    volumes:\n      - /a:/a\n      - type: image\n        source: alpine\n        target: /i\n",
@@ -759,7 +759,7 @@ mod tests {
     fn supported_values_pass() {
         let host = "linux/amd64";
         let yaml = format!(
-            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    cgroup_parent: /ci\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n  log:\n    image: busybox\n    logging: {{driver: syslog, options: {{syslog-address: \"udp://127.0.0.1:514\"}}}}\n  quiet:\n    image: busybox\n    uts: host\n    ipc: none\n    logging: {{driver: none}}\n    volumes: [data:/d, b:/b, t:/t]\n    networks: [n, ext]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\nnetworks:\n  n:\n    driver: bridge\n  ext:\n    external: true\n"
+            "services:\n  web:\n    image: busybox\n    platform: {host}\n    userns_mode: host\n    cgroup_parent: /ci\n    logging:\n      driver: local\n      options: {{max-size: 1m}}\n  log:\n    image: busybox\n    logging: {{driver: syslog, options: {{syslog-address: \"udp://127.0.0.1:514\"}}}}\n  quiet:\n    image: busybox\n    uts: host\n    ipc: none\n    logging: {{driver: none}}\n    volumes: [data:/d, b:/b, t:/t, nfs:/n]\n    networks: [n, ext]\nvolumes:\n  data:\n    driver: local\n  b:\n    driver_opts: {{type: none, o: bind, device: /srv}}\n  t:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: size=1m}}\n  nfs:\n    driver_opts: {{type: nfs, o: \"addr=127.0.0.1,vers=4\", device: \":/x\"}}\nnetworks:\n  n:\n    driver: bridge\n  ext:\n    external: true\n"
         );
         assert_eq!(checked(&yaml), Ok(vec![]));
     }

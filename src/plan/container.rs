@@ -458,8 +458,9 @@ fn local_driver_mount(
 /// gives each, empty when unset), for compose's `driver_opts` and `wharf
 /// volume create -o`: `type: none` with `o: bind` and `device: PATH` binds
 /// PATH (the "named bind volume"), `type: tmpfs` mounts a tmpfs with the
-/// `size=`/`mode=` of `o`. Other types would need mount(2) with the
-/// device's own options: refused. The error is the offending value.
+/// `size=`/`mode=` of `o`; any other type is mounted with mount(2) from
+/// `device` with the options of `o` (nfs, cifs, ext4 of a block device…),
+/// as Docker's local driver does. The error is the offending value.
 pub fn local_volume_mount(
     opt: &dyn Fn(&str) -> String,
     target: &str,
@@ -488,7 +489,14 @@ pub fn local_volume_mount(
             }
             Ok(m)
         }
-        other => Err(format!("type={other} o={o}")),
+        "none" | "" => Err(format!("type={} o={o}", opt("type"))),
+        fstype => Ok(MountSpec::Filesystem {
+            target: target.to_string(),
+            fstype: fstype.to_string(),
+            device: opt("device"),
+            options: o,
+            read_only,
+        }),
     }
 }
 

@@ -985,7 +985,8 @@ fn network_mode(
 }
 
 /// `--volumes-from NAME[:ro|rw]` (and compose's `volumes_from`): the other
-/// container's bind mounts and volumes (not its tmpfs), read-only as
+/// container's bind mounts and volumes (also those of another file
+/// system type; not its tmpfs), read-only as
 /// `mode` says, else as they were.
 pub fn shared_mounts(mounts: Vec<MountSpec>, mode: &str) -> Vec<MountSpec> {
     let ro = |own: bool| if mode.is_empty() { own } else { mode == "ro" };
@@ -1019,6 +1020,19 @@ pub fn shared_mounts(mounts: Vec<MountSpec>, mode: &str) -> Vec<MountSpec> {
                 target,
                 nocopy,
                 subpath,
+            }),
+            MountSpec::Filesystem {
+                target,
+                fstype,
+                device,
+                options,
+                read_only,
+            } => Some(MountSpec::Filesystem {
+                target,
+                fstype,
+                device,
+                options,
+                read_only: ro(read_only),
             }),
             MountSpec::Tmpfs { .. } => None,
         })

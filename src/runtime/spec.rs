@@ -232,6 +232,22 @@ pub enum MountSpec {
         #[serde(default)]
         read_only: bool,
     },
+    /// A `driver: local` volume of another file system type
+    /// (`driver_opts: {type: nfs, o: "addr=…", device: ":/export"}`):
+    /// mounted with mount(2) from `device` with the options of `o`, as
+    /// Docker's local driver mounts it (here in each container that uses
+    /// it, as wharf's tmpfs volumes are).
+    Filesystem {
+        target: String,
+        fstype: String,
+        device: String,
+        /// `o`, comma-separated: flags (`ro`, `nosuid`, …) and the file
+        /// system's own data (`addr=`, `vers=`, …).
+        #[serde(default)]
+        options: String,
+        #[serde(default)]
+        read_only: bool,
+    },
 }
 
 impl MountSpec {
@@ -239,7 +255,8 @@ impl MountSpec {
         match self {
             MountSpec::Bind { target, .. }
             | MountSpec::Volume { target, .. }
-            | MountSpec::Tmpfs { target, .. } => target,
+            | MountSpec::Tmpfs { target, .. }
+            | MountSpec::Filesystem { target, .. } => target,
         }
     }
 }

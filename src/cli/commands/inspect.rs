@@ -323,6 +323,12 @@ fn host_config(r: &ContainerRecord) -> serde_json::Value {
                     read_only,
                     ..
                 } => (name.clone(), target, *read_only),
+                MountSpec::Filesystem {
+                    device,
+                    target,
+                    read_only,
+                    ..
+                } => (device.clone(), target, *read_only),
                 MountSpec::Tmpfs { .. } => return None,
             };
             Some(format!(
@@ -504,6 +510,20 @@ fn mounts(spec: &ContainerSpec) -> Vec<serde_json::Value> {
                 "Destination": target,
                 "Driver": "local",
                 // Docker's mode for a `-v name:/path` without options.
+                "Mode": if *read_only { "ro" } else { "z" },
+                "RW": !read_only,
+                "Propagation": "",
+            }),
+            MountSpec::Filesystem {
+                target,
+                device,
+                read_only,
+                ..
+            } => serde_json::json!({
+                "Type": "volume",
+                "Source": device,
+                "Destination": target,
+                "Driver": "local",
                 "Mode": if *read_only { "ro" } else { "z" },
                 "RW": !read_only,
                 "Propagation": "",

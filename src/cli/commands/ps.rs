@@ -195,6 +195,7 @@ pub fn container_row(
         .filter_map(|m| match m {
             MountSpec::Volume { name, .. } => Some(name.clone()),
             MountSpec::Bind { source, .. } => Some(source.display().to_string()),
+            MountSpec::Filesystem { device, .. } => Some(device.clone()),
             MountSpec::Tmpfs { .. } => None,
         })
         .collect();

@@ -293,6 +293,24 @@ pub(super) fn mounts(
                 t.set_options(Some(opts));
                 extra.push(t);
             }
+            MountSpec::Filesystem {
+                fstype,
+                device,
+                options,
+                read_only,
+                ..
+            } => {
+                let mut opts = filesystem_options(options);
+                if *read_only {
+                    opts.push("ro".into());
+                }
+                // Docker's local driver passes the type as the source
+                // when no device is given (`type: ramfs`).
+                let source = if device.is_empty() { fstype } else { device };
+                let mut t = mnt(&target, fstype, source, &[]);
+                t.set_options(Some(opts));
+                extra.push(t);
+            }
         }
     }
 
@@ -403,4 +421,23 @@ pub(super) fn mounts(
     }
     defaults.extend(extra);
     Ok((defaults, propagation))
+}
+
+/// The options of a volume's `o`, as Docker's local driver hands them to
+/// mount(2): an `addr=` host name becomes its address (the kernel's NFS
+/// client takes addresses only; Docker resolves it the same way).
+pub(super) fn filesystem_options(o: &str) -> Vec<String> {
+    o.split(',')
+        .filter(|f| !f.is_empty())
+        .map(|f| match f.strip_prefix("addr=") {
+            Some(host) if host.parse::<std::net::IpAddr>().is_err() => {
+                use std::net::ToSocketAddrs as _;
+                match (host, 0).to_socket_addrs().ok().and_then(|mut a| a.next()) {
+                    Some(a) => format!("addr={}", a.ip()),
+                    None => f.to_string(),
+                }
+            }
+            _ => f.to_string(),
+        })
+        .collect()
 }

@@ -1965,3 +1965,19 @@ fn apparmor_profile_follows_moby() {
         "{e}"
     );
 }
+
+#[test]
+fn volume_options_go_to_mount_with_addr_resolved() {
+    let o = super::mounts::filesystem_options("addr=localhost,vers=4,,ro");
+    assert_eq!(o.len(), 3, "{o:?}");
+    let addr: std::net::IpAddr = o[0]
+        .strip_prefix("addr=")
+        .and_then(|a| a.parse().ok())
+        .expect("an address");
+    assert!(addr.is_loopback(), "{o:?}");
+    assert_eq!(&o[1..], ["vers=4", "ro"]);
+    assert_eq!(
+        super::mounts::filesystem_options("addr=10.0.0.1"),
+        ["addr=10.0.0.1"]
+    );
+}
