@@ -1175,7 +1175,7 @@ services:
     assert_ne!(none.code, 0, "{}", none.stdout);
     assert!(
         none.stderr
-            .contains("service \"train\": gpus: no GPU on this host"),
+            .contains("services.train.gpus: no GPU on this host"),
         "{}",
         none.stderr
     );
@@ -2689,7 +2689,14 @@ services:
         .ok()
         .stdout;
     assert_eq!(last, latest);
-    let refused = s.wharf(&["ps", "-n", "1"]);
+    // In the project directory too: -n is Docker's (`alias docker=wharf`),
+    // and with a service named, refused.
+    let here = s
+        .wharf(&["ps", "-n", "1", "--format", "{{.Names}}"])
+        .ok()
+        .stdout;
+    assert_eq!(here, latest);
+    let refused = s.wharf(&["ps", "-n", "1", "a"]);
     assert_ne!(refused.code, 0);
     assert!(refused.stderr.contains("-n/--last"), "{}", refused.stderr);
     // `exec --env-file` (then -e, which wins), with Compose's `--no-tty`.
