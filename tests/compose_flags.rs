@@ -404,6 +404,31 @@ services:
         .unwrap_or_else(|| panic!("no stopped container in {all}"));
     assert_eq!(done.split(' ').next().map(str::len), Some(64), "{done}");
     assert!(done.ends_with("0B / 0B"), "{done}");
+    // NET I/O counts the container's own interfaces (loopback aside): the
+    // replies of a ping to its gateway show there; Docker's columns.
+    let gw = s.exec("up-1", "ip route | awk '/^default/ {print $3}'");
+    s.exec(
+        "up-1",
+        &format!("ping -c 2 -W 2 {} >/dev/null; true", gw.trim()),
+    );
+    let io = s
+        .wharf(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.NetIO}}|{{.BlockIO}}",
+            &s.name("up-1"),
+        ])
+        .ok()
+        .stdout;
+    let (net, block) = io.trim().split_once('|').expect("two fields");
+    assert!(!net.starts_with("0B /") && net.contains(" / "), "{io}");
+    assert!(block.contains(" / "), "{io}");
+    let table = s.wharf(&["stats", "--no-stream"]).ok().stdout;
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["CPU %", "MEM USAGE / LIMIT", "NET I/O", "BLOCK I/O", "PIDS"] {
+        assert!(header.contains(column), "{header}");
+    }
 }
 
 #[test]

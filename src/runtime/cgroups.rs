@@ -186,6 +186,10 @@ pub struct Stats {
     /// Total CPU time of all tasks, nanoseconds.
     pub cpu_usage_ns: u64,
     pub pids_current: u64,
+    /// Bytes read from and written to block devices (`docker stats`'
+    /// BLOCK I/O); 0 where the controller does not count them.
+    pub block_read: u64,
+    pub block_write: u64,
 }
 
 /// Whether the kernel's OOM killer killed a process of container `id`
@@ -246,12 +250,48 @@ fn stats_v2(dir: &Path, id: &str) -> Result<Stats, CgroupError> {
         Some(parse_u64(&max_path, &max, id)?)
     };
     let usage_usec = stat_field(&dir.join("cpu.stat"), "usage_usec", id)?.unwrap_or(0);
+    let (block_read, block_write) =
+        block_io_v2(&fs::read_to_string(dir.join("io.stat")).unwrap_or_default());
     Ok(Stats {
         memory_usage: current.saturating_sub(inactive),
         memory_limit,
         cpu_usage_ns: usage_usec.saturating_mul(1000),
         pids_current: read_u64(&dir.join("pids.current"), id)?,
+        block_read,
+        block_write,
     })
+}
+
+/// v2 `io.stat`: `MAJ:MIN rbytes=N wbytes=N rios=…` per device, summed.
+fn block_io_v2(text: &str) -> (u64, u64) {
+    let mut sums = (0u64, 0u64);
+    for field in text.split_whitespace() {
+        let number = |v: &str| v.parse::<u64>().unwrap_or(0);
+        if let Some(v) = field.strip_prefix("rbytes=") {
+            sums.0 = sums.0.saturating_add(number(v));
+        } else if let Some(v) = field.strip_prefix("wbytes=") {
+            sums.1 = sums.1.saturating_add(number(v));
+        }
+    }
+    sums
+}
+
+/// v1 `blkio.*io_service_bytes_recursive`: `MAJ:MIN Read N` lines (and a
+/// `Total`), read and write summed as Docker sums them.
+fn block_io_v1(text: &str) -> (u64, u64) {
+    let mut sums = (0u64, 0u64);
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if let [_, op, n] = fields[..] {
+            let n = n.parse::<u64>().unwrap_or(0);
+            match op.to_ascii_lowercase().as_str() {
+                "read" => sums.0 = sums.0.saturating_add(n),
+                "write" => sums.1 = sums.1.saturating_add(n),
+                _ => {}
+            }
+        }
+    }
+    sums
 }
 
 fn stats_v1(dir: impl Fn(&str) -> PathBuf, id: &str) -> Result<Stats, CgroupError> {
@@ -261,11 +301,23 @@ fn stats_v1(dir: impl Fn(&str) -> PathBuf, id: &str) -> Result<Stats, CgroupErro
     let limit = read_u64(&memory.join("memory.limit_in_bytes"), id)?;
     // v1 reports "no limit" as the largest page-aligned i64.
     let memory_limit = (limit < 0x7FFF_FFFF_FFFF_F000).then_some(limit);
+    // The CFQ file, or the throttle one where CFQ counts nothing (Docker's order).
+    let blkio = dir("blkio");
+    let (block_read, block_write) = [
+        "blkio.io_service_bytes_recursive",
+        "blkio.throttle.io_service_bytes_recursive",
+    ]
+    .iter()
+    .map(|f| block_io_v1(&fs::read_to_string(blkio.join(f)).unwrap_or_default()))
+    .find(|&(r, w)| r + w > 0)
+    .unwrap_or_default();
     Ok(Stats {
         memory_usage: usage.saturating_sub(inactive),
         memory_limit,
         cpu_usage_ns: read_u64(&dir("cpuacct").join("cpuacct.usage"), id)?,
         pids_current: read_u64(&dir("pids").join("pids.current"), id)?,
+        block_read,
+        block_write,
     })
 }
 
@@ -481,6 +533,16 @@ fn collect_empty(dir: &Path, found: &mut Vec<PathBuf>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn block_io_is_summed_over_devices_for_both_versions() {
+        let v2 = "8:0 rbytes=4096 wbytes=512 rios=1 wios=1 dbytes=0 dios=0\n253:0 rbytes=100 wbytes=0 rios=1 wios=0\n";
+        assert_eq!(super::block_io_v2(v2), (4196, 512));
+        let v1 =
+            "8:0 Read 4096\n8:0 Write 512\n8:0 Sync 0\n8:0 Total 4608\n8:16 Read 4\nTotal 4612\n";
+        assert_eq!(super::block_io_v1(v1), (4100, 512));
+        assert_eq!(super::block_io_v2(""), (0, 0));
+    }
+
     use super::*;
 
     fn write(path: &Path, content: &str) {
@@ -586,6 +648,10 @@ mod tests {
         write(&d.join("memory.max"), "max\n");
         write(&d.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n");
         write(&d.join("pids.current"), "3\n");
+        write(
+            &d.join("io.stat"),
+            "8:0 rbytes=4096 wbytes=512 rios=1 wios=1\n",
+        );
         let s = stats_v2(&d, "c1").unwrap();
         assert_eq!(
             s,
@@ -593,7 +659,9 @@ mod tests {
                 memory_usage: 6291456,
                 memory_limit: None,
                 cpu_usage_ns: 1_500_000,
-                pids_current: 3
+                pids_current: 3,
+                block_read: 4096,
+                block_write: 512,
             }
         );
         write(&d.join("memory.max"), "268435456\n");

@@ -351,6 +351,8 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
             "CPU %".into(),
             "MEM USAGE / LIMIT".into(),
             "MEM %".into(),
+            "NET I/O".into(),
+            "BLOCK I/O".into(),
             "PIDS".into(),
         ]];
         let total_mem = host_memory();
@@ -387,6 +389,21 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
             } else {
                 0.0
             };
+            let (rx, tx) = match stopped {
+                true => (0, 0),
+                false => containers
+                    .state(&r.id)
+                    .ok()
+                    .and_then(|s| s.pid)
+                    .map(net_io)
+                    .unwrap_or_default(),
+            };
+            let net = format!("{} / {}", human_size(rx), human_size(tx));
+            let block = format!(
+                "{} / {}",
+                human_size(now.block_read),
+                human_size(now.block_write)
+            );
             if let ListFormat::Template(_) = &args.format {
                 template_rows.push(serde_json::json!({
                     "CPUPerc": format!("{cpu:.2}%"),
@@ -395,6 +412,8 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
                     "MemPerc": format!("{mem_pct:.2}%"),
                     "MemUsage": format!("{} / {}", human_bytes(now.memory_usage), human_bytes(limit)),
                     "Name": r.name,
+                    "NetIO": net,
+                    "BlockIO": block,
                     "PIDs": now.pids_current.to_string(),
                 }));
                 continue;
@@ -405,7 +424,8 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
                     serde_json::json!({
                         "ID": id, "Name": r.name, "CPUPerc": format!("{cpu:.2}%"),
                         "MemUsage": now.memory_usage, "MemLimit": limit,
-                        "MemPerc": format!("{mem_pct:.2}%"), "PIDs": now.pids_current,
+                        "MemPerc": format!("{mem_pct:.2}%"), "NetIO": net, "BlockIO": block,
+                        "PIDs": now.pids_current,
                     })
                 );
                 continue;
@@ -416,6 +436,8 @@ pub fn stats(settings: &Settings, target: &Target, args: &StatsArgs) -> anyhow::
                 format!("{cpu:.2}%"),
                 format!("{} / {}", human_bytes(now.memory_usage), human_bytes(limit)),
                 format!("{mem_pct:.2}%"),
+                net,
+                block,
                 now.pids_current.to_string(),
             ]);
         }
@@ -440,8 +462,39 @@ const STATS_TITLES: &[(&str, &str)] = &[
     ("MemPerc", "MEM %"),
     ("MemUsage", "MEM USAGE / LIMIT"),
     ("Name", "NAME"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
     ("PIDs", "PIDS"),
 ];
+
+/// Bytes received and sent by the container's network namespace (its
+/// init's `/proc/PID/net/dev`), loopback left out, as `docker stats` sums
+/// its interfaces.
+fn net_io(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    net_dev_totals(&text)
+}
+
+fn net_dev_totals(text: &str) -> (u64, u64) {
+    let mut sums = (0u64, 0u64);
+    for line in text.lines() {
+        let Some((name, counters)) = line.split_once(':') else {
+            continue;
+        };
+        if name.trim() == "lo" {
+            continue;
+        }
+        let n: Vec<u64> = counters
+            .split_whitespace()
+            .map(|f| f.parse().unwrap_or(0))
+            .collect();
+        if n.len() >= 9 {
+            sums.0 = sums.0.saturating_add(n[0]);
+            sums.1 = sums.1.saturating_add(n[8]);
+        }
+    }
+    sums
+}
 
 pub fn host_memory() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
@@ -635,6 +688,12 @@ fn top_services(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn net_io_sums_every_interface_but_loopback() {
+        let dev = "Inter-|   Receive                                                |  Transmit\n face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    lo:     500       5    0    0    0     0          0         0      500       5    0    0    0     0       0          0\n  eth0:    1448      12    0    0    0     0          0         0      648       8    0    0    0     0       0          0\n  eth1:      52       1    0    0    0     0          0         0        0       0    0    0    0     0       0          0\n";
+        assert_eq!(super::net_dev_totals(dev), (1500, 648));
+    }
+
     use super::*;
     use crate::runtime::spec::ContainerSpec;
 
