@@ -1,6 +1,7 @@
-//! The attach socket of a `tty: true` container. Its monitor copies the
-//! terminal's output to every client (`attach`, a foreground `run -it`)
-//! as it comes, byte for byte, and tells them the exit code. The log
+//! The attach socket of a `tty: true` container (and of one a `run
+//! --sig-proxy=false` follows). Its monitor copies the terminal's output
+//! to every client (`attach`, a foreground `run -it`) as it comes, byte
+//! for byte, and tells them the exit code. The log
 //! cannot serve them: it keeps whole lines, so a shell's prompt or the
 //! echo of a typed key would wait there for a newline. Input does not go
 //! through here: clients type into a copy of the pty master the shim
@@ -107,14 +108,14 @@ impl Hub {
     /// Once per monitor, when its starter asked ([`WAIT_ENV`]): waits for
     /// the first client, `timeout` at most, so that it sees the container's
     /// output from its first byte on.
-    pub fn wait_for_first_client(&self, master: &OwnedFd, timeout: Duration) {
+    pub fn wait_for_first_client(&self, master: Option<&OwnedFd>, timeout: Duration) {
         let Some(value) = std::env::var(WAIT_ENV).ok() else {
             return;
         };
         if WAITED.swap(true, Ordering::SeqCst) {
             return;
         }
-        if let Some((rows, cols)) = parse_size(&value) {
+        if let (Some(master), Some((rows, cols))) = (master, parse_size(&value)) {
             let _ = crate::runtime::oci_cli::set_window_size(master.as_fd(), rows, cols);
         }
         let deadline = Instant::now() + timeout;

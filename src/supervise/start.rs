@@ -616,7 +616,7 @@ impl Launch<'_> {
         )
         .at("reading the pty of", &bundle_dir)?];
         if let Some(hub) = &hub {
-            hub.wait_for_first_client(&master, ATTACH_WAIT);
+            hub.wait_for_first_client(Some(&master), ATTACH_WAIT);
         }
         let raw = if self.attach.stdin && self.record.spec.stdin_open {
             pty::pump_input(&master).at("writing the pty of", &bundle_dir)?;
@@ -674,6 +674,13 @@ impl Launch<'_> {
                 stderr: err_w,
             },
         )?;
+        // A `run` that follows a detached monitor (`--sig-proxy=false`)
+        // hears the exit code here; its output it reads from the log.
+        if std::env::var_os(super::attach::WAIT_ENV).is_some() {
+            if let Some(hub) = super::attach::Hub::get(self.containers.run_root(), self.id) {
+                hub.wait_for_first_client(None, ATTACH_WAIT);
+            }
+        }
         self.runtime.start(self.id)?;
         let mut pumps = vec![
             pump(out_r, Stream::Stdout, self.log.clone(), self.attach.stdout),

@@ -49,6 +49,7 @@ pub fn attach(settings: &Settings, target: &Target, args: &AttachArgs) -> anyhow
     let session = Session {
         containers: &containers,
         record: &record,
+        from_start: false,
         keys,
         // Docker attaches stdin only to a container that keeps it open
         // (-i, `stdin_open`).
@@ -91,8 +92,9 @@ pub enum Ended {
 
 /// The foreground of `run -it` and `start -ai` for a container with a
 /// terminal: started under a detached monitor that waits for us, then
-/// attached, so the detach keys leave it running as Docker's do. Under
-/// `--rm` an exit returns once the monitor has removed it.
+/// attached, so the detach keys leave it running as Docker's do (and of
+/// `run --sig-proxy=false`: a signal that ends us leaves it running too).
+/// Under `--rm` an exit returns once the monitor has removed it.
 pub fn foreground(
     containers: &Containers,
     record: &ContainerRecord,
@@ -106,6 +108,7 @@ pub fn foreground(
     let session = Session {
         containers,
         record,
+        from_start: true,
         keys,
         stdin: record.spec.stdin_open,
         sig_proxy: false,
@@ -135,6 +138,9 @@ const TICK: Duration = Duration::from_millis(20);
 struct Session<'a> {
     containers: &'a Containers,
     record: &'a ContainerRecord,
+    /// Its log from the first line (a container we started), not only
+    /// what comes after we attached.
+    from_start: bool,
     keys: Vec<u8>,
     stdin: bool,
     sig_proxy: bool,
@@ -166,9 +172,10 @@ impl Session<'_> {
         }
         let heard = Arc::new(Mutex::new(Heard::Nothing));
         let mut reading = client.map(|c| read_socket(c, heard.clone()));
-        let mut follower = reading
-            .is_none()
-            .then(|| Follower::new(&self.containers.dir(id).log(), true));
+        // Without a terminal the output is the log's, whether or not the
+        // monitor also tells us the exit code.
+        let mut follower = (reading.is_none() || !self.record.spec.tty)
+            .then(|| Follower::new(&self.containers.dir(id).log(), !self.from_start));
         let mut size = pty::our_window_size();
         let ended = loop {
             if detached.as_ref().is_some_and(|d| d.load(Ordering::SeqCst)) {
@@ -179,7 +186,13 @@ impl Session<'_> {
                 Err(_) => Heard::Lost,
             };
             match now {
-                Heard::Exited(code) => break Ended::Exited(code),
+                Heard::Exited(code) => {
+                    // The monitor logs everything before it tells the code.
+                    if let Some(f) = follower.as_mut() {
+                        f.poll().iter().for_each(print_line);
+                    }
+                    break Ended::Exited(code);
+                }
                 Heard::Lost => {
                     if let Ok(h) = heard.lock().as_deref_mut() {
                         *h = Heard::Nothing;

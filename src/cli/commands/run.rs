@@ -69,7 +69,12 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
         println!("{}", record.id);
         return Ok(ExitCode::SUCCESS);
     }
-    if record.spec.tty && record.spec.stdin_open {
+    // A terminal with stdin: detachable with the keys. --sig-proxy=false:
+    // Docker's CLI leaves signals alone, so a Ctrl-C ends `run` and the
+    // container runs on. Both run under a detached monitor `run` follows.
+    let terminal = record.spec.tty && record.spec.stdin_open;
+    let unproxied = !args.sig_proxy && !args.create.interactive && streams.is_none();
+    if terminal || unproxied {
         return Ok(
             match super::attach::foreground(&containers, &record, keys) {
                 Ok(ended) => ended_run(ended),
@@ -82,7 +87,7 @@ pub fn run(settings: &Settings, target: &Target, args: &RunArgs) -> anyhow::Resu
         );
     }
     // Docker attaches the streams -a names, else stdout and stderr (and
-    // stdin with -i); --sig-proxy=false keeps our signals from it.
+    // stdin with -i).
     let attach = match streams {
         Some(s) => monitor::Attach {
             stdin: s.stdin && args.create.interactive,
